@@ -1,0 +1,334 @@
+"""Network devices and the egress/ingress pipeline.
+
+Egress (``xmit``, the kernel's ``dev_queue_xmit``): tcx egress hook → root
+qdisc ``enqueue`` → when the device is idle it pulls with ``dequeue``
+(``qdisc_run``), serialises the packet at the channel's rate, and the channel
+delivers it to the peer after the propagation delay (and loss, if any).
+
+Ingress (``receive``): tcx ingress hook → ingress qdisc (optional) → the
+node's stack (local delivery or forwarding).
+
+Hot-path notes: a device schedules a "transmit done" event only when there is
+something to send next or something arrives while it is busy; an idle,
+uncongested device costs one event per packet (the arrival at the peer).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qdisclab.errors import UserError
+from qdisclab.skb import DROP_DEVICE_DOWN, DROP_LINK_LOSS, DROP_MTU, DROP_TCX, SkBuff, skb_drop
+
+# Verdicts a hook returns to the device (the tcx layer maps program results to these).
+HOOK_PASS = 0
+HOOK_DROP = 2
+HOOK_STOLEN = 4  # the hook took the packet (redirected, queued elsewhere)
+
+ETH_DATA_LEN = 1500
+DEFAULT_TXQUEUELEN = 1000
+
+
+class Channel:
+    """One direction of a link: rate, propagation delay, jitter, random loss."""
+
+    __slots__ = ("delay", "jitter", "last_arrival", "loss", "ns_per_byte_num", "rate", "rng")
+
+    def __init__(
+        self, rate: int, delay: int, jitter: int = 0, loss: float = 0.0, rng: Any = None
+    ) -> None:
+        if rate <= 0:
+            raise UserError(f"link rate must be positive (found {rate} bit/s)")
+        if delay < 0 or jitter < 0:
+            raise UserError("link delay and jitter must not be negative")
+        if not 0.0 <= loss < 1.0:
+            raise UserError(f"link loss must be in [0, 1) (found {loss})")
+        self.rate = rate  # bit/s
+        self.delay = delay  # ns
+        self.jitter = jitter  # ns, uniform in [0, jitter]
+        self.loss = loss
+        self.rng = rng
+        self.ns_per_byte_num = 8 * 1_000_000_000  # tx ns = len * this // rate
+        self.last_arrival = 0  # arrivals never overtake each other on a wire
+
+    def tx_time(self, length: int) -> int:
+        return length * 8_000_000_000 // self.rate
+
+
+class NetDevice:
+    """A network interface on a node: MTU, txqueuelen, root qdisc slot, hook points."""
+
+    __slots__ = (
+        "_next_handle",
+        "_tx_event",
+        "active",
+        "addr",
+        "busy_until",
+        "channel",
+        "egress_hook",
+        "hash_seed",
+        "ifindex",
+        "in_flight",
+        "ingress_hook",
+        "ingress_qdisc",
+        "mtu",
+        "name",
+        "node",
+        "ownership_policy",
+        "peer",
+        "prefixlen",
+        "qdisc",
+        "rx_bytes",
+        "rx_packets",
+        "sched",
+        "tx_bytes",
+        "tx_packets",
+        "tx_queue_len",
+        "world",
+    )
+
+    def __init__(
+        self,
+        world: Any,
+        node: Any,
+        name: str,
+        ifindex: int,
+        mtu: int = ETH_DATA_LEN,
+        tx_queue_len: int = DEFAULT_TXQUEUELEN,
+    ) -> None:
+        self.world = world
+        self.sched = world.sched
+        self.node = node
+        self.name = name
+        self.ifindex = ifindex
+        self.mtu = mtu
+        self.tx_queue_len = tx_queue_len
+        self.hash_seed = world.hash_seed
+        self.ownership_policy = world.policy
+        self.qdisc: Any = None
+        self.ingress_qdisc: Any = None
+        self.egress_hook: Any = None  # callable(skb) -> HOOK_* (tcx egress), or None
+        self.ingress_hook: Any = None  # callable(skb) -> HOOK_* (tcx ingress), or None
+        self.channel: Channel | None = None
+        self.peer: NetDevice | None = None
+        self.addr = 0
+        self.prefixlen = 0
+        self.active = True
+        self.busy_until = 0  # the wire is busy until this time
+        self._tx_event: list | None = None  # pending "transmit done" entry
+        self.in_flight = 0  # packets on the wire towards this device
+        self.tx_packets = 0
+        self.tx_bytes = 0
+        self.rx_packets = 0
+        self.rx_bytes = 0
+        self._next_handle = 0x8000
+
+    # -- qdisc slot ---------------------------------------------------------
+    def alloc_qdisc_handle(self) -> int:
+        """Automatic handle as ``qdisc_alloc_handle``: 8001:, 8002:, ..."""
+        self._next_handle += 1
+        return self._next_handle << 16
+
+    def set_qdisc(self, qdisc: Any) -> Any:
+        """Graft ``qdisc`` as the root; the old root is destroyed (its packets freed)."""
+        old = self.qdisc
+        self.qdisc = qdisc
+        qdisc.on_fault = self._replace_faulty
+        if old is not None:
+            old.destroy()
+        return qdisc
+
+    def _replace_faulty(self, faulty: Any) -> None:
+        from qdisclab.sched import create_qdisc
+
+        self.qdisc = create_qdisc("pfifo", self)
+        self.qdisc.on_fault = self._replace_faulty
+        self.world.faults.append((self.name, faulty.kind, faulty.fault))
+
+    # -- egress ---------------------------------------------------------------
+    def xmit(self, skb: SkBuff) -> int:
+        """``dev_queue_xmit``: hooks, then the root qdisc; returns the qdisc's NET_XMIT_*."""
+        if not self.active:
+            skb_drop(skb, DROP_DEVICE_DOWN, self.sched.now)
+            return 1
+        hook = self.egress_hook
+        if hook is not None:
+            verdict = hook(skb)
+            if verdict:
+                if verdict == HOOK_DROP:
+                    skb_drop(skb, DROP_TCX, self.sched.now)
+                    return 1
+                return 0  # stolen: redirected or queued elsewhere
+        if skb.len > self.mtu:
+            skb_drop(skb, DROP_MTU, self.sched.now)
+            return 1
+        qdisc = self.qdisc
+        idle = self.sched.now >= self.busy_until
+        if idle and qdisc.can_bypass and not qdisc.qlen:
+            qdisc.bypass(skb)
+            self.start_xmit(skb)
+            return 0
+        ret = qdisc.enqueue(skb)
+        if idle:
+            self.qdisc_run()
+        elif self._tx_event is None:
+            self._tx_event = self.sched.call_at(self.busy_until, self._tx_done, None)
+        return ret
+
+    def qdisc_run(self) -> None:
+        """Start transmitting the next packet if the wire is idle (``qdisc_restart``)."""
+        skb = self.qdisc.dequeue()
+        if skb is not None:
+            self.start_xmit(skb)
+        # else: empty, or throttled: the watchdog will netif_schedule
+
+    def start_xmit(self, skb: SkBuff) -> None:
+        """Serialise ``skb`` onto the wire now; the peer receives it after the channel delay."""
+        sched = self.sched
+        now = sched.now
+        channel = self.channel
+        length = skb.len
+        done = now + length * 8_000_000_000 // channel.rate
+        self.busy_until = done
+        self.tx_packets += 1
+        self.tx_bytes += length
+        if self.qdisc.qlen and self._tx_event is None:
+            self._tx_event = sched.call_at(done, self._tx_done, None)
+        if channel.loss and channel.rng.random() < channel.loss:
+            skb_drop(skb, DROP_LINK_LOSS, now)
+            return
+        arrival = done + channel.delay
+        if channel.jitter:
+            arrival += int(channel.rng.random() * channel.jitter)
+            if arrival < channel.last_arrival:
+                arrival = channel.last_arrival
+            channel.last_arrival = arrival
+        peer = self.peer
+        peer.in_flight += 1
+        sched.call_at(arrival, peer.receive, skb)
+
+    def _tx_done(self, _arg: object) -> None:
+        self._tx_event = None
+        if not self.active:
+            return
+        if self.sched.now < self.busy_until:  # woken early (e.g. a watchdog started a packet)
+            self._tx_event = self.sched.call_at(self.busy_until, self._tx_done, None)
+            return
+        self.qdisc_run()
+
+    def netif_schedule(self) -> None:
+        """``__netif_schedule``: the watchdog asks for another dequeue."""
+        if not self.active:
+            return
+        if self.sched.now >= self.busy_until:
+            self.qdisc_run()
+        elif self._tx_event is None:
+            self._tx_event = self.sched.call_at(self.busy_until, self._tx_done, None)
+
+    # -- ingress ----------------------------------------------------------------
+    def receive(self, skb: SkBuff) -> None:
+        """A packet arrives from the wire (``__netif_receive_skb``)."""
+        self.in_flight -= 1
+        self.rx_packets += 1
+        self.rx_bytes += skb.len
+        if self.ingress_hook is None and self.ingress_qdisc is None and self.active:
+            skb.dev = self
+            skb.iif = self.ifindex
+            self.node.receive(skb, self)
+            return
+        self.deliver(skb)
+
+    def deliver(self, skb: SkBuff) -> None:
+        """Run the ingress pipeline for ``skb`` as if it arrived on this device."""
+        if not self.active:
+            skb_drop(skb, DROP_DEVICE_DOWN, self.sched.now)
+            return
+        skb.dev = self
+        skb.iif = self.ifindex
+        hook = self.ingress_hook
+        if hook is not None:
+            verdict = hook(skb)
+            if verdict:
+                if verdict == HOOK_DROP:
+                    skb_drop(skb, DROP_TCX, self.sched.now)
+                return
+        ingress_q = self.ingress_qdisc
+        if ingress_q is not None:
+            ingress_q.enqueue(skb)
+            ingress_q.dev.netif_schedule()
+            return
+        self.node.receive(skb, self)
+
+    def set_ingress_qdisc(self, spec: str | None) -> Any:
+        """Queue received packets in a qdisc before the stack (``None`` removes it)."""
+        from qdisclab.sched import TC_H_INGRESS, create_qdisc
+
+        old = self.ingress_qdisc
+        self.ingress_qdisc = None
+        if spec is not None:
+            port = IngressPort(self)
+            self.ingress_qdisc = create_qdisc(spec, port, parent=TC_H_INGRESS)
+        if old is not None:
+            old.destroy()
+        return self.ingress_qdisc
+
+    # -- administration ---------------------------------------------------------
+    def set_down(self) -> None:
+        """``dev_deactivate``: stop transmitting and reset the qdiscs (spec: reset on down)."""
+        self.active = False
+        if self._tx_event is not None:
+            self.sched.cancel(self._tx_event)
+            self._tx_event = None
+        if self.qdisc is not None:
+            self.qdisc.reset()
+        if self.ingress_qdisc is not None:
+            self.ingress_qdisc.reset()
+
+    def set_up(self) -> None:
+        self.active = True
+        self.netif_schedule()
+
+    def held_packets(self) -> int:
+        """Packets this device holds: in its qdiscs and on the wire towards it."""
+        held = self.in_flight
+        if self.qdisc is not None:
+            held += self.qdisc.qlen
+        if self.ingress_qdisc is not None:
+            held += self.ingress_qdisc.qlen
+        return held
+
+    def __repr__(self) -> str:
+        return f"<NetDevice {self.node.name}/{self.name} ifindex {self.ifindex}>"
+
+
+class IngressPort:
+    """The "device" an ingress qdisc sees: dequeuing hands packets to the stack.
+
+    There is no wire to serialise on, so a wake-up drains every packet the
+    qdisc releases; a non-work-conserving ingress qdisc arms its watchdog,
+    which calls ``netif_schedule`` here.
+    """
+
+    __slots__ = ("dev", "hash_seed", "mtu", "name", "ownership_policy", "sched", "tx_queue_len")
+
+    def __init__(self, dev: NetDevice) -> None:
+        self.dev = dev
+        self.sched = dev.sched
+        self.name = f"{dev.name}(ingress)"
+        self.mtu = dev.mtu
+        self.tx_queue_len = dev.tx_queue_len
+        self.hash_seed = dev.hash_seed
+        self.ownership_policy = dev.ownership_policy
+
+    @property
+    def active(self) -> bool:
+        return self.dev.active
+
+    def alloc_qdisc_handle(self) -> int:
+        return 0xFFFF0000
+
+    def netif_schedule(self) -> None:
+        dev = self.dev
+        q = dev.ingress_qdisc
+        while q is not None and (skb := q.dequeue()) is not None:
+            dev.node.receive(skb, dev)

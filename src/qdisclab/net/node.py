@@ -1,0 +1,85 @@
+"""Hosts and routers: addresses, routes, local delivery and forwarding.
+
+A node owns devices; ``output`` routes a locally generated packet,
+``receive`` takes a packet from a device's ingress pipeline and either
+delivers it to the protocol handler registered for its IP protocol (UDP,
+TCP, ...) or, on a router, decrements the TTL and forwards it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qdisclab.net.route import RouteTable
+from qdisclab.skb import DROP_NO_ROUTE, DROP_NO_SOCKET, DROP_TTL, SkBuff, skb_drop
+
+DROP_NOT_FORWARDING = "not_forwarding"
+
+
+class Node:
+    """A host (``forwarding=False``) or a router (``forwarding=True``)."""
+
+    __slots__ = (
+        "addresses",
+        "devices",
+        "forwarding",
+        "name",
+        "protocols",
+        "routes",
+        "sched",
+        "world",
+    )
+
+    def __init__(self, world: Any, name: str, forwarding: bool) -> None:
+        self.world = world
+        self.sched = world.sched
+        self.name = name
+        self.forwarding = forwarding
+        self.devices: dict[str, Any] = {}
+        self.addresses: set[int] = set()
+        self.routes = RouteTable()
+        self.protocols: dict[int, Any] = {}  # IP protocol number -> handler with .receive(skb)
+
+    @property
+    def addr(self) -> int:
+        """The node's first address (the one sources use by default)."""
+        return min(self.addresses) if self.addresses else 0
+
+    def register_protocol(self, protocol: int, handler: Any) -> None:
+        """Deliver local packets of ``protocol`` to ``handler.receive(skb)``."""
+        self.protocols[protocol] = handler
+
+    def output(self, skb: SkBuff) -> int:
+        """Send a locally generated packet (``ip_output``)."""
+        dev = self.routes.lookup(skb.dst)
+        if dev is None:
+            skb_drop(skb, DROP_NO_ROUTE, self.sched.now)
+            return 1
+        return dev.xmit(skb)
+
+    def receive(self, skb: SkBuff, dev: Any) -> None:
+        """A packet from a device's ingress (``ip_rcv``): deliver locally or forward."""
+        if skb.dst in self.addresses:
+            handler = self.protocols.get(skb.protocol)
+            if handler is None:
+                skb_drop(skb, DROP_NO_SOCKET, self.sched.now)
+                return
+            handler.receive(skb)
+            return
+        if not self.forwarding:
+            skb_drop(skb, DROP_NOT_FORWARDING, self.sched.now)
+            return
+        ttl = skb.ttl - 1
+        if ttl <= 0:
+            skb_drop(skb, DROP_TTL, self.sched.now)
+            return
+        skb.ttl = ttl
+        out = self.routes.lookup(skb.dst)
+        if out is None:
+            skb_drop(skb, DROP_NO_ROUTE, self.sched.now)
+            return
+        out.xmit(skb)
+
+    def __repr__(self) -> str:
+        kind = "router" if self.forwarding else "host"
+        return f"<{kind} {self.name}>"

@@ -1,0 +1,60 @@
+"""The struct_ops machinery, generic over subsystems.
+
+Interface descriptors and registration (``StructOpsInterface``), the kfunc
+registry (``KFUNCS``), the run-time ownership checker (``RUNNING``, ``take``,
+``give``), skb collections (``SkbList``, ``SkbRbTree``, ``SkbNode``) and
+BPF-style maps.
+"""
+
+from qdisclab.ops.collections import SkbList, SkbNode, SkbRbTree
+from qdisclab.ops.kfunc import (
+    KF_ACQUIRE,
+    KF_RELEASE,
+    KF_RET_NULL,
+    KF_TRUSTED_ARGS,
+    KFUNCS,
+    Kfunc,
+    KfuncRegistry,
+)
+from qdisclab.ops.ownership import (
+    POLICIES,
+    POLICY_CONTAIN,
+    POLICY_OFF,
+    POLICY_STRICT,
+    RUNNING,
+    Frame,
+    OwnershipViolation,
+    check_exit,
+    give,
+    require_kfunc,
+    take,
+    violation,
+)
+from qdisclab.ops.struct_ops import Member, StructOpsInterface
+
+__all__ = [
+    "KFUNCS",
+    "KF_ACQUIRE",
+    "KF_RELEASE",
+    "KF_RET_NULL",
+    "KF_TRUSTED_ARGS",
+    "POLICIES",
+    "POLICY_CONTAIN",
+    "POLICY_OFF",
+    "POLICY_STRICT",
+    "RUNNING",
+    "Frame",
+    "Kfunc",
+    "KfuncRegistry",
+    "Member",
+    "OwnershipViolation",
+    "SkbList",
+    "SkbNode",
+    "SkbRbTree",
+    "StructOpsInterface",
+    "check_exit",
+    "give",
+    "require_kfunc",
+    "take",
+    "violation",
+]

@@ -1,0 +1,155 @@
+"""tc-syntax qdisc specifications: ``"fq_codel limit 1000 target 5ms ecn"``.
+
+A qdisc kind declares its options as ``Opt`` objects (kernel option names,
+kernel defaults). ``parse_spec`` splits a spec string into the kind and an
+options dict; unknown options and bad values are ``UserError`` naming the
+qdisc, the option and what is allowed. Kinds with positional syntax (netem)
+override ``QdiscOps.parse_options``.
+
+>>> opts = {"limit": Opt("count", 1000), "target": Opt("time", 5_000_000), "ecn": Opt("flag", True)}
+>>> parse_options("codel", ["limit", "100p", "noecn"], opts)
+{'limit': 100, 'target': 5000000, 'ecn': False}
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+from qdisclab.errors import UserError
+from qdisclab.units import (
+    format_rate,
+    format_size,
+    format_time,
+    parse_rate,
+    parse_size,
+    parse_time,
+)
+
+_KINDS = ("count", "int", "float", "size", "time", "rate", "flag", "str", "percent")
+
+
+@dataclass(frozen=True)
+class Opt:
+    """One option: its kind, kernel default, and help text.
+
+    kinds: ``count`` (packets, ``100`` or ``100p``), ``int``, ``float``, ``size``
+    (bytes), ``time`` (ns), ``rate`` (bit/s), ``flag`` (present = on, ``no<name>``
+    = off), ``str``, ``percent`` (``"1%"`` -> 0.01).
+    A default of ``None`` means "decided by the qdisc at init" (e.g. from the device).
+    """
+
+    kind: str
+    default: Any = None
+    doc: str = ""
+    choices: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in _KINDS:
+            raise ValueError(f"unknown option kind {self.kind!r}")
+
+    def parse(self, qdisc: str, name: str, text: str) -> Any:
+        try:
+            if self.kind == "count":
+                return _int(text[:-1] if text.lower().endswith("p") else text)
+            if self.kind == "int":
+                return _int(text)
+            if self.kind == "float":
+                return float(text)
+            if self.kind == "size":
+                return parse_size(text)
+            if self.kind == "time":
+                return parse_time(text)
+            if self.kind == "rate":
+                return parse_rate(text)
+            if self.kind == "percent":
+                return parse_percent(text)
+            if self.choices and text not in self.choices:
+                raise UserError(f"expected one of {', '.join(self.choices)}")
+            return text
+        except (UserError, ValueError) as exc:
+            raise UserError(
+                f"qdisc {qdisc}: bad value {text!r} for option '{name}': {exc}"
+            ) from None
+
+    def render(self, value: Any) -> str:
+        if self.kind == "count":
+            return f"{value}p"
+        if self.kind == "size":
+            return format_size(value)
+        if self.kind == "time":
+            return format_time(value)
+        if self.kind == "rate":
+            return format_rate(value)
+        if self.kind == "percent":
+            return f"{value * 100:g}%"
+        return str(value)
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise ValueError("expected an integer") from None
+
+
+def parse_percent(text: str) -> float:
+    """``"1%"`` -> 0.01, ``"0.5"`` -> 0.005 (tc reads bare netem numbers as percent)."""
+    body = text[:-1] if text.endswith("%") else text
+    value = float(body) / 100.0
+    if not 0.0 <= value <= 1.0:
+        raise ValueError("a percentage must be between 0% and 100%")
+    return value
+
+
+def split_spec(spec: str) -> tuple[str, list[str]]:
+    """``"pfifo limit 100"`` -> ``("pfifo", ["limit", "100"])``."""
+    tokens = shlex.split(spec)
+    if not tokens:
+        raise UserError("empty qdisc specification: expected e.g. 'pfifo limit 100'")
+    return tokens[0], tokens[1:]
+
+
+def parse_options(qdisc: str, tokens: list[str], schema: dict[str, Opt]) -> dict[str, Any]:
+    """Parse ``name value`` pairs and flags against ``schema``; fill declared defaults."""
+    result: dict[str, Any] = {n: o.default for n, o in schema.items() if o.default is not None}
+    i = 0
+    while i < len(tokens):
+        word = tokens[i]
+        opt = schema.get(word)
+        if opt is not None and opt.kind == "flag":
+            result[word] = True
+            i += 1
+            continue
+        if (
+            opt is None
+            and word.startswith("no")
+            and schema.get(word[2:], Opt("str")).kind == "flag"
+        ):
+            result[word[2:]] = False
+            i += 1
+            continue
+        if opt is None:
+            allowed = ", ".join(schema) or "none"
+            raise UserError(f"qdisc {qdisc}: unknown option '{word}' (allowed: {allowed})")
+        if i + 1 >= len(tokens):
+            raise UserError(f"qdisc {qdisc}: option '{word}' needs a value")
+        result[word] = opt.parse(qdisc, word, tokens[i + 1])
+        i += 2
+    return result
+
+
+def render_options(schema: dict[str, Opt], values: dict[str, Any]) -> str:
+    """Options as ``tc qdisc show`` prints them, in schema order."""
+    parts = []
+    for name, opt in schema.items():
+        if name not in values or values[name] is None:
+            continue
+        value = values[name]
+        if opt.kind == "flag":
+            if value:
+                parts.append(name)
+            continue
+        parts.append(f"{name} {opt.render(value)}")
+    return " ".join(parts)

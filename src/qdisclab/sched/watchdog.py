@@ -1,0 +1,48 @@
+"""The qdisc watchdog (``qdisc_watchdog_schedule_range_ns``).
+
+A non-work-conserving qdisc that returns nothing from dequeue asks to be
+called again at an absolute time. Semantics from the kernel: no-op while the
+device is deactivated; if the timer is already queued with an expiry inside
+``[expires, expires + delta_ns]`` it is left alone; on expiry the root qdisc
+is rescheduled (``__netif_schedule``), which runs dequeue again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qdisclab.sim import Timer
+
+
+class QdiscWatchdog:
+    __slots__ = ("_dev", "_timer", "fired", "last_expires")
+
+    def __init__(self, sched: Any, dev: Any) -> None:
+        self._dev = dev
+        self._timer = Timer(sched, self._expired)
+        self.last_expires: int | None = None
+        self.fired = 0
+
+    def schedule(self, expires: int, delta_ns: int = 0) -> None:
+        if not getattr(self._dev, "active", True):
+            return
+        current = self._timer.expires
+        if current is not None and expires <= current <= expires + delta_ns:
+            return
+        self.last_expires = expires
+        self._timer.arm(expires)
+
+    @property
+    def pending(self) -> bool:
+        return self._timer.pending
+
+    @property
+    def expires(self) -> int | None:
+        return self._timer.expires
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def _expired(self, _arg: object) -> None:
+        self.fired += 1
+        self._dev.netif_schedule()

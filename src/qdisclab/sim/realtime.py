@@ -1,0 +1,99 @@
+"""A wall-clock scheduler with the virtual scheduler's interface.
+
+``now`` is nanoseconds of ``time.monotonic_ns()`` since the scheduler was
+created, refreshed before every callback. Besides timers it waits on file
+descriptors (``add_reader``), so a live mode can drive TUN devices or sockets
+with everything above the scheduler unchanged.
+
+>>> rt = RealtimeScheduler()
+>>> hits = []
+>>> _ = rt.call_later(1_000_000, hits.append, "tick")   # 1 ms
+>>> rt.run(until=50_000_000)
+>>> hits
+['tick']
+"""
+
+from __future__ import annotations
+
+import selectors
+import time
+from collections.abc import Callable
+from heapq import heappop, heappush
+from itertools import count
+from typing import Any
+
+from qdisclab.sim.scheduler import Event
+
+
+class RealtimeScheduler:
+    """Runs callbacks at wall-clock times and when file descriptors become readable."""
+
+    def __init__(self) -> None:
+        self._t0 = time.monotonic_ns()
+        self.now = 0
+        self._heap: list[Event] = []
+        self._next_seq = count().__next__
+        self._selector = selectors.DefaultSelector()
+        self._stopping = False
+        self.events_run = 0
+
+    def _clock(self) -> int:
+        return time.monotonic_ns() - self._t0
+
+    def call_at(self, when: int, callback: Callable[[Any], Any], arg: Any = None) -> Event:
+        entry = [when, self._next_seq(), callback, arg]
+        heappush(self._heap, entry)
+        return entry
+
+    def call_later(self, delay: int, callback: Callable[[Any], Any], arg: Any = None) -> Event:
+        return self.call_at(self._clock() + delay, callback, arg)
+
+    @staticmethod
+    def cancel(entry: Event) -> None:
+        entry[2] = None
+
+    @staticmethod
+    def is_pending(entry: Event | None) -> bool:
+        return entry is not None and entry[2] is not None
+
+    def add_reader(self, fd: int, callback: Callable[[Any], Any], arg: Any = None) -> None:
+        """Call ``callback(arg)`` whenever ``fd`` is readable."""
+        self._selector.register(fd, selectors.EVENT_READ, (callback, arg))
+
+    def remove_reader(self, fd: int) -> None:
+        self._selector.unregister(fd)
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    def run(self, until: int | None = None) -> None:
+        """Dispatch timers and readable fds until ``until`` ns (or until stopped / idle)."""
+        heap = self._heap
+        self._stopping = False
+        while not self._stopping:
+            while heap and heap[0][2] is None:
+                heappop(heap)
+            now = self._clock()
+            if until is not None and now >= until:
+                break
+            deadline = heap[0][0] if heap else None
+            if until is not None and (deadline is None or until < deadline):
+                deadline = until
+            if deadline is None and not self._selector.get_map():
+                break  # nothing can ever happen again
+            timeout = None if deadline is None else max(0.0, (deadline - now) / 1e9)
+            for key, _mask in self._selector.select(timeout):
+                callback, arg = key.data
+                self.now = self._clock()
+                self.events_run += 1
+                callback(arg)
+            now = self._clock()
+            while heap and heap[0][0] <= now:
+                entry = heappop(heap)
+                callback = entry[2]
+                if callback is None:
+                    continue
+                self.now = self._clock()
+                self.events_run += 1
+                callback(entry[3])
+        self.now = self._clock()

@@ -1,0 +1,118 @@
+"""Packet books: every packet is created, then delivered or dropped, exactly once.
+
+A ``Ledger`` holds a world's totals; a ``FlowBooks`` holds one flow's and
+forwards to its ledger. The two functions ``skb_consume`` (delivered) and
+``skb_drop`` (dropped, with a reason) are the only places a packet's life
+ends, so the conservation check — sent = delivered + dropped + in flight —
+can be made against an independent count of packets still held anywhere.
+
+Drop reasons are short strings so new layers can add their own; the common
+ones are constants here.
+
+>>> ledger = Ledger()
+>>> books = FlowBooks("f1", ledger)
+>>> books.sent_packets, ledger.sent
+(0, 0)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qdisclab.skb.skbuff import SkBuff
+
+DROP_QDISC = "qdisc"  # a qdisc dropped it (limit, AQM, policy)
+DROP_LINK_LOSS = "link_loss"  # random loss on a link
+DROP_NO_ROUTE = "no_route"
+DROP_TTL = "ttl_expired"
+DROP_NO_SOCKET = "no_socket"  # delivered to a host with nothing listening
+DROP_TCX = "tcx_drop"  # a tc program returned TCX_DROP
+DROP_FAULT = "fault"  # held by a faulty extension that was contained
+DROP_DEVICE_DOWN = "device_down"
+DROP_RESET = "qdisc_reset"  # purged by a qdisc reset/destroy
+DROP_MTU = "mtu"  # larger than the device MTU
+
+
+class Ledger:
+    """World-wide packet totals."""
+
+    __slots__ = ("delivered", "delivered_bytes", "dropped", "sent", "sent_bytes")
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.sent_bytes = 0
+        self.delivered = 0
+        self.delivered_bytes = 0
+        self.dropped: dict[str, int] = {}
+
+    @property
+    def dropped_total(self) -> int:
+        return sum(self.dropped.values())
+
+
+class FlowBooks:
+    """One flow's packet counts; every ``SkBuff.flow`` points at one of these."""
+
+    __slots__ = (
+        "delivered_bytes",
+        "delivered_packets",
+        "dropped",
+        "ledger",
+        "name",
+        "observer",
+        "sent_bytes",
+        "sent_packets",
+    )
+
+    def __init__(self, name: str, ledger: Ledger, observer: Any = None) -> None:
+        self.name = name
+        self.ledger = ledger
+        self.sent_packets = 0
+        self.sent_bytes = 0
+        self.delivered_packets = 0
+        self.delivered_bytes = 0
+        self.dropped: dict[str, int] = {}
+        # Called as observer.on_drop(skb, reason, now) when set (metrics layer).
+        self.observer = observer
+
+    def book_sent(self, skb: SkBuff) -> None:
+        """Record a new packet entering the network."""
+        self.sent_packets += 1
+        self.sent_bytes += skb.len
+        ledger = self.ledger
+        ledger.sent += 1
+        ledger.sent_bytes += skb.len
+
+
+def skb_consume(skb: SkBuff) -> None:
+    """End a packet's life as delivered (``consume_skb``)."""
+    books = skb.flow
+    books.delivered_packets += 1
+    books.delivered_bytes += skb.len
+    ledger = books.ledger
+    ledger.delivered += 1
+    ledger.delivered_bytes += skb.len
+    skb.owner = FREED
+
+
+def skb_drop(skb: SkBuff, reason: str, now: int = 0) -> None:
+    """End a packet's life as dropped for ``reason`` (``kfree_skb_reason``)."""
+    books = skb.flow
+    books.dropped[reason] = books.dropped.get(reason, 0) + 1
+    dropped = books.ledger.dropped
+    dropped[reason] = dropped.get(reason, 0) + 1
+    skb.owner = FREED
+    if books.observer is not None:
+        books.observer.on_drop(skb, reason, now)
+
+
+class _Freed:
+    """Owner marker of a packet whose life has ended."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "freed"
+
+
+FREED = _Freed()

@@ -1,0 +1,155 @@
+"""``SkBuff``: one packet and its metadata, as the kernel's ``struct sk_buff``.
+
+Only what the datapath needs is a slot; everything is an int or a shared
+reference, so a queued packet costs a fixed, small amount of memory (the
+benchmark suite measures it). Flow keys are plain ints: IPv4 addresses as
+32-bit integers, ports, IP protocol number.
+
+>>> skb = SkBuff(1500, 0x0A000001, 0x0A000002, 5000, 80, IPPROTO_UDP, created=0)
+>>> skb.get_hash(seed=1) == skb.get_hash(seed=1) != 0
+True
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+IPPROTO_ICMP = 1
+IPPROTO_TCP = 6
+IPPROTO_UDP = 17
+
+# ECN codepoints of the IP header's two low TOS bits (include/net/inet_ecn.h).
+INET_ECN_NOT_ECT = 0
+INET_ECN_ECT_1 = 1
+INET_ECN_ECT_0 = 2
+INET_ECN_CE = 3
+
+TC_PRIO_BESTEFFORT = 0
+TC_PRIO_CONTROL = 7
+TC_PRIO_MAX = 15
+
+DEFAULT_TTL = 64
+
+
+class SkBuff:
+    """A packet. ``len`` is the byte count qdiscs and links see.
+
+    Writable by tc programs: ``mark``, ``priority``, ``tc_classid``,
+    ``tc_index``, ``tstamp`` (earliest departure time, ns; 0 = none),
+    ``queue_mapping``. ``cb`` is the qdisc layer's private control block (any
+    small value; the kernel's 20-byte ``qdisc_skb_cb`` data). ``th`` holds the
+    transport header object (TCP segment fields) when there is one.
+    ``flow`` is the accounting record the packet is booked on (see ledger);
+    ``owner`` is maintained by the ownership checker of ``qdisclab.ops``.
+    """
+
+    __slots__ = (
+        "cb",
+        "created",
+        "dev",
+        "dport",
+        "dst",
+        "ecn",
+        "flow",
+        "hash",
+        "iif",
+        "len",
+        "mark",
+        "owner",
+        "payload",
+        "priority",
+        "protocol",
+        "queue_mapping",
+        "sk",
+        "sport",
+        "src",
+        "tc_classid",
+        "tc_index",
+        "th",
+        "tstamp",
+        "ttl",
+    )
+
+    def __init__(
+        self,
+        length: int,
+        src: int,
+        dst: int,
+        sport: int,
+        dport: int,
+        protocol: int,
+        created: int,
+        flow: Any = None,
+        sk: Any = None,
+        ecn: int = INET_ECN_NOT_ECT,
+        priority: int = 0,
+        payload: bytes | None = None,
+        th: Any = None,
+        ttl: int = DEFAULT_TTL,
+    ) -> None:
+        self.len = length
+        self.src = src
+        self.dst = dst
+        self.sport = sport
+        self.dport = dport
+        self.protocol = protocol
+        self.created = created
+        self.flow = flow
+        self.sk = sk
+        self.ecn = ecn
+        self.priority = priority
+        self.payload = payload
+        self.th = th
+        self.ttl = ttl
+        self.hash = 0
+        self.mark = 0
+        self.tstamp = 0
+        self.tc_classid = 0
+        self.tc_index = 0
+        self.queue_mapping = 0
+        self.cb = None
+        self.dev = None
+        self.iif = 0
+        self.owner = None
+
+    def get_hash(self, seed: int) -> int:
+        """The flow hash (``skb_get_hash``): computed from the 5-tuple once, then cached.
+
+        Deterministic for a given ``seed`` (Python's tuple/int hashing is not
+        randomised). Never 0, as the kernel reserves 0 for "not computed".
+        """
+        h = self.hash
+        if h == 0:
+            h = hash((seed, self.src, self.dst, self.sport, self.dport, self.protocol))
+            h = (h ^ (h >> 32)) & 0xFFFFFFFF or 1
+            self.hash = h
+        return h
+
+    def clone(self, created: int) -> SkBuff:
+        """A copy that is a new packet (netem duplicate, redirect mirror); not yet booked."""
+        other = SkBuff(
+            self.len, self.src, self.dst, self.sport, self.dport, self.protocol,
+            created, self.flow, self.sk, self.ecn, self.priority, self.payload, self.th, self.ttl,
+        )  # fmt: skip
+        other.hash = self.hash
+        other.mark = self.mark
+        other.tstamp = self.tstamp
+        other.tc_classid = self.tc_classid
+        other.tc_index = self.tc_index
+        other.queue_mapping = self.queue_mapping
+        return other
+
+    def describe(self) -> str:
+        """One line naming the packet: flow keys, length, where it was last owned."""
+        return (
+            f"skb@{id(self):x} {ip_str(self.src)}:{self.sport} -> {ip_str(self.dst)}:{self.dport}"
+            f" proto {self.protocol} len {self.len}"
+        )
+
+    def __repr__(self) -> str:
+        return f"<SkBuff {self.describe()}>"
+
+
+def ip_str(addr: int) -> str:
+    """Dotted-quad text of a 32-bit IPv4 address."""
+    return f"{addr >> 24 & 255}.{addr >> 16 & 255}.{addr >> 8 & 255}.{addr & 255}"
