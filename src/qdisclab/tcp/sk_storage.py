@@ -101,7 +101,8 @@ def sk_storage_clone(parent: Any, child: Any) -> None:
     """``bpf_sk_storage_clone`` on accept: copy ``BPF_F_CLONE`` values to ``child``.
 
     The child starts empty (its ``sk_bpf_storage``/``sk_bpf_inline`` are reset,
-    as ``sk_clone_lock`` does after copying the parent). Values of maps
+    as ``sk_clone_lock`` does after copying the parent; the caller resets
+    ``sk_omem_alloc`` to 0 before, as ``sk_clone_lock`` does). Values of maps
     without ``BPF_F_CLONE`` are not inherited. On ``ENOMEM`` the error is
     raised and, as in the kernel, cleanup is the caller's: call
     ``sk_storage_free(child)`` and drop the child.
