@@ -56,6 +56,6 @@ class UdpDumbbell:
                     size=self.packet_size,
                     start=0,
                     stop=self.duration_ns,
-                )  # fmt: skip
+                )
             )
         return world, sources

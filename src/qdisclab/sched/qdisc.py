@@ -19,6 +19,7 @@ checks that the running callback is allowed to call it.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -228,10 +229,8 @@ class Qdisc:
         return result
 
     def _call_quietly(self, name: str) -> None:
-        try:
+        with contextlib.suppress(Exception):
             self._call(name, getattr(self.ops, name), self)
-        except Exception:
-            pass
 
     # -- the datapath trampolines -----------------------------------------------
     def enqueue(self, skb: SkBuff) -> int:

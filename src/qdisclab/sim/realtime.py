@@ -76,11 +76,11 @@ class RealtimeScheduler:
             now = self._clock()
             if until is not None and now >= until:
                 break
+            if not heap and not self._selector.get_map():
+                break  # nothing can ever happen again
             deadline = heap[0][0] if heap else None
             if until is not None and (deadline is None or until < deadline):
                 deadline = until
-            if deadline is None and not self._selector.get_map():
-                break  # nothing can ever happen again
             timeout = None if deadline is None else max(0.0, (deadline - now) / 1e9)
             for key, _mask in self._selector.select(timeout):
                 callback, arg = key.data

@@ -1,0 +1,123 @@
+"""The event engine: ordering, cancellation, timers, RNG streams, real-time clock."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from qdisclab.sim import RealtimeScheduler, RngStreams, Scheduler, Timer
+
+
+def test_events_run_in_time_order_and_fifo_for_equal_times():
+    sched = Scheduler()
+    seen = []
+    for when, tag in [(30, "c"), (10, "a1"), (20, "b"), (10, "a2"), (10, "a3")]:
+        sched.call_at(when, seen.append, tag)
+    sched.run()
+    assert seen == ["a1", "a2", "a3", "b", "c"]
+    assert sched.now == 30
+
+
+def test_cancel_is_by_flag_and_skipped():
+    sched = Scheduler()
+    seen = []
+    keep = sched.call_at(5, seen.append, "keep")
+    drop = sched.call_at(3, seen.append, "drop")
+    sched.cancel(drop)
+    sched.cancel(drop)  # twice is harmless
+    assert sched.is_pending(keep) and not sched.is_pending(drop)
+    sched.run()
+    assert seen == ["keep"]
+
+
+def test_run_until_stops_after_events_at_that_time_and_sets_clock():
+    sched = Scheduler()
+    seen = []
+    for t in (5, 10, 10, 15):
+        sched.call_at(t, seen.append, t)
+    sched.run(until=10)
+    assert seen == [5, 10, 10]
+    assert sched.now == 10
+    sched.run(until=12)
+    assert sched.now == 12 and seen == [5, 10, 10]
+    sched.run()
+    assert seen == [5, 10, 10, 15]
+
+
+def test_events_scheduled_from_callbacks_at_the_stop_time_still_run():
+    sched = Scheduler()
+    seen = []
+
+    def first(_):
+        sched.call_at(sched.now, seen.append, "same-time")
+
+    sched.call_at(7, first, None)
+    sched.run(until=7)
+    assert seen == ["same-time"]
+
+
+def test_exception_in_callback_propagates():
+    sched = Scheduler()
+
+    def boom(_):
+        raise IndexError("inside a callback")
+
+    sched.call_at(1, boom, None)
+    sched.call_at(2, print, None)
+    with pytest.raises(IndexError, match="inside a callback"):
+        sched.run()
+
+
+def test_timer_lazy_rearm_later_fires_once_at_latest_time():
+    sched = Scheduler()
+    fired = []
+    timer = Timer(sched, lambda _: fired.append(sched.now))
+    timer.arm(100)
+    timer.arm(300)  # later: no new heap entry, the first re-queues itself
+    assert len(sched._heap) == 1
+    sched.run()
+    assert fired == [300]
+    assert not timer.pending
+
+
+def test_timer_rearm_earlier_and_cancel():
+    sched = Scheduler()
+    fired = []
+    timer = Timer(sched, lambda _: fired.append(sched.now))
+    timer.arm(100)
+    timer.arm(40)
+    sched.run(until=50)
+    assert fired == [40]
+    timer.arm(200)
+    timer.cancel()
+    sched.run()
+    assert fired == [40]
+
+
+def test_rng_streams_are_independent_and_reproducible():
+    a1 = [RngStreams(5).stream("a").random() for _ in range(1)]
+    streams = RngStreams(5)
+    streams.stream("b").random()  # using another stream first changes nothing for "a"
+    assert streams.stream("a").random() == a1[0]
+    assert RngStreams(6).stream("a").random() != a1[0]
+    assert RngStreams(5).derive_int("x") == RngStreams(5).derive_int("x")
+
+
+def test_realtime_scheduler_runs_timers_and_fd_readers():
+    rt = RealtimeScheduler()
+    read_fd, write_fd = os.pipe()
+    got = []
+
+    def on_readable(_):
+        got.append(os.read(read_fd, 100))
+        rt.remove_reader(read_fd)
+
+    rt.add_reader(read_fd, on_readable)
+    rt.call_later(2_000_000, lambda _: os.write(write_fd, b"hi"))
+    rt.call_later(300_000_000, got.append, "timer")  # far after the write
+    rt.run(until=2_000_000_000)
+    os.close(read_fd)
+    os.close(write_fd)
+    assert got == [b"hi", "timer"]
+    assert rt.now >= 300_000_000
