@@ -48,9 +48,9 @@ def run_bench(
     budget = Budget(quick)
     results: dict[str, Any] = {}
     for row in all_rows():
-        if only and only not in row.__module__ and only not in row.__name__:
-            if row.__name__ != "reference_loop":
-                continue
+        wanted = not only or only in row.__module__ or only in row.__name__
+        if not wanted and row.__name__ != "reference_loop":  # ratios need the reference
+            continue
         if progress is not None:
             progress(row.__name__)
         results.update(row(budget))
