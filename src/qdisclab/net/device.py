@@ -32,7 +32,7 @@ DEFAULT_TXQUEUELEN = 1000
 class Channel:
     """One direction of a link: rate, propagation delay, jitter, random loss."""
 
-    __slots__ = ("delay", "jitter", "last_arrival", "loss", "ns_per_byte_num", "rate", "rng")
+    __slots__ = ("delay", "jitter", "last_arrival", "loss", "ns_per_byte", "rate", "rng")
 
     def __init__(
         self, rate: int, delay: int, jitter: int = 0, loss: float = 0.0, rng: Any = None
@@ -48,11 +48,15 @@ class Channel:
         self.jitter = jitter  # ns, uniform in [0, jitter]
         self.loss = loss
         self.rng = rng
-        self.ns_per_byte_num = 8 * 1_000_000_000  # tx ns = len * this // rate
+        # Exact integer ns per byte when the rate divides 8e9 (100mbit: 80), else 0
+        # and the serialisation time is computed with a division per packet.
+        self.ns_per_byte = 8_000_000_000 // rate if 8_000_000_000 % rate == 0 else 0
         self.last_arrival = 0  # arrivals never overtake each other on a wire
 
     def tx_time(self, length: int) -> int:
-        return length * 8_000_000_000 // self.rate
+        """Serialisation time of ``length`` bytes, ns (floor)."""
+        ns_per_byte = self.ns_per_byte
+        return length * ns_per_byte if ns_per_byte else length * 8_000_000_000 // self.rate
 
 
 class NetDevice:
@@ -76,12 +80,14 @@ class NetDevice:
         "node",
         "ownership_policy",
         "peer",
+        "peer_receive",
         "prefixlen",
         "qdisc",
         "rx_bytes",
         "rx_packets",
         "sched",
         "tx_bytes",
+        "tx_done_cb",
         "tx_packets",
         "tx_queue_len",
         "world",
@@ -111,6 +117,8 @@ class NetDevice:
         self.ingress_hook: Any = None  # callable(skb) -> HOOK_* (tcx ingress), or None
         self.channel: Channel | None = None
         self.peer: NetDevice | None = None
+        self.peer_receive: Any = None  # peer.receive, bound once (no per-packet allocation)
+        self.tx_done_cb = self._tx_done
         self.addr = 0
         self.prefixlen = 0
         self.active = True
@@ -128,6 +136,12 @@ class NetDevice:
         """Automatic handle as ``qdisc_alloc_handle``: 8001:, 8002:, ..."""
         self._next_handle += 1
         return self._next_handle << 16
+
+    def attach_peer(self, peer: NetDevice, channel: Channel) -> None:
+        """Wire this device to ``peer`` through ``channel`` (one direction of a link)."""
+        self.peer = peer
+        self.peer_receive = peer.receive
+        self.channel = channel
 
     def set_qdisc(self, qdisc: Any) -> Any:
         """Graft ``qdisc`` as the root; the old root is destroyed (its packets freed)."""
@@ -172,7 +186,7 @@ class NetDevice:
         if idle:
             self.qdisc_run()
         elif self._tx_event is None:
-            self._tx_event = self.sched.call_at(self.busy_until, self._tx_done, None)
+            self._tx_event = self.sched.call_at(self.busy_until, self.tx_done_cb, None)
         return ret
 
     def qdisc_run(self) -> None:
@@ -188,12 +202,15 @@ class NetDevice:
         now = sched.now
         channel = self.channel
         length = skb.len
-        done = now + length * 8_000_000_000 // channel.rate
+        ns_per_byte = channel.ns_per_byte
+        done = now + (
+            length * ns_per_byte if ns_per_byte else length * 8_000_000_000 // channel.rate
+        )
         self.busy_until = done
         self.tx_packets += 1
         self.tx_bytes += length
         if self.qdisc.qlen and self._tx_event is None:
-            self._tx_event = sched.call_at(done, self._tx_done, None)
+            self._tx_event = sched.call_at(done, self.tx_done_cb, None)
         if channel.loss and channel.rng.random() < channel.loss:
             skb_drop(skb, DROP_LINK_LOSS, now)
             return
@@ -203,16 +220,15 @@ class NetDevice:
             if arrival < channel.last_arrival:
                 arrival = channel.last_arrival
             channel.last_arrival = arrival
-        peer = self.peer
-        peer.in_flight += 1
-        sched.call_at(arrival, peer.receive, skb)
+        self.peer.in_flight += 1
+        sched.call_at(arrival, self.peer_receive, skb)
 
     def _tx_done(self, _arg: object) -> None:
         self._tx_event = None
         if not self.active:
             return
         if self.sched.now < self.busy_until:  # woken early (e.g. a watchdog started a packet)
-            self._tx_event = self.sched.call_at(self.busy_until, self._tx_done, None)
+            self._tx_event = self.sched.call_at(self.busy_until, self.tx_done_cb, None)
             return
         self.qdisc_run()
 
@@ -223,7 +239,7 @@ class NetDevice:
         if self.sched.now >= self.busy_until:
             self.qdisc_run()
         elif self._tx_event is None:
-            self._tx_event = self.sched.call_at(self.busy_until, self._tx_done, None)
+            self._tx_event = self.sched.call_at(self.busy_until, self.tx_done_cb, None)
 
     # -- ingress ----------------------------------------------------------------
     def receive(self, skb: SkBuff) -> None:

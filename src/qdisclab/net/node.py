@@ -20,6 +20,7 @@ class Node:
     """A host (``forwarding=False``) or a router (``forwarding=True``)."""
 
     __slots__ = (
+        "_route_cache",
         "addresses",
         "devices",
         "forwarding",
@@ -38,6 +39,7 @@ class Node:
         self.devices: dict[str, Any] = {}
         self.addresses: set[int] = set()
         self.routes = RouteTable()
+        self._route_cache = self.routes.cache  # same dict, cleared in place on route changes
         self.protocols: dict[int, Any] = {}  # IP protocol number -> handler with .receive(skb)
 
     @property
@@ -51,7 +53,7 @@ class Node:
 
     def output(self, skb: SkBuff) -> int:
         """Send a locally generated packet (``ip_output``)."""
-        dev = self.routes.lookup(skb.dst)
+        dev = self._route_cache.get(skb.dst) or self.routes.lookup(skb.dst)
         if dev is None:
             skb_drop(skb, DROP_NO_ROUTE, self.sched.now)
             return 1
@@ -74,7 +76,7 @@ class Node:
             skb_drop(skb, DROP_TTL, self.sched.now)
             return
         skb.ttl = ttl
-        out = self.routes.lookup(skb.dst)
+        out = self._route_cache.get(skb.dst) or self.routes.lookup(skb.dst)
         if out is None:
             skb_drop(skb, DROP_NO_ROUTE, self.sched.now)
             return

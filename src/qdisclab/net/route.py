@@ -31,26 +31,26 @@ class Route:
 class RouteTable:
     """Longest-prefix match; results cached per destination (cleared on any change)."""
 
-    __slots__ = ("_cache", "_routes")
+    __slots__ = ("_routes", "cache")
 
     def __init__(self) -> None:
         self._routes: list[Route] = []
-        self._cache: dict[int, Any] = {}
+        self.cache: dict[int, Any] = {}
 
     def add(self, prefix: int, length: int, dev: Any, gateway: int = 0) -> None:
         prefix &= prefix_mask(length)
         self._routes = [r for r in self._routes if (r.prefix, r.length) != (prefix, length)]
         self._routes.append(Route(prefix, length, dev, gateway))
         self._routes.sort(key=lambda r: -r.length)
-        self._cache.clear()
+        self.cache.clear()
 
     def remove(self, prefix: int, length: int) -> None:
         self._routes = [r for r in self._routes if (r.prefix, r.length) != (prefix, length)]
-        self._cache.clear()
+        self.cache.clear()
 
     def lookup(self, dst: int) -> Any:
         """The output device for ``dst``, or None (no route)."""
-        cache = self._cache
+        cache = self.cache
         dev = cache.get(dst)
         if dev is None:
             dev = self._lookup_slow(dst)

@@ -128,13 +128,10 @@ class World:
         link_name = name or f"{a.name}-{b.name}"
         dev_a = self.new_device(a, mtu=mtu, tx_queue_len=tx_queue_len)
         dev_b = self.new_device(b, mtu=mtu, tx_queue_len=tx_queue_len)
-        dev_a.peer, dev_b.peer = dev_b, dev_a
-        dev_a.channel = Channel(
-            rate_ab, delay_ns, jitter_ns, loss, self.rng.stream(f"link:{link_name}:ab")
-        )
-        dev_b.channel = Channel(
-            rate_ba, delay_ns, jitter_ns, loss, self.rng.stream(f"link:{link_name}:ba")
-        )
+        rng_ab = self.rng.stream(f"link:{link_name}:ab")
+        rng_ba = self.rng.stream(f"link:{link_name}:ba")
+        dev_a.attach_peer(dev_b, Channel(rate_ab, delay_ns, jitter_ns, loss, rng_ab))
+        dev_b.attach_peer(dev_a, Channel(rate_ba, delay_ns, jitter_ns, loss, rng_ba))
         subnet = self._next_subnet
         self._next_subnet += 1
         base = (10 << 24) | ((subnet // 256) << 16) | ((subnet % 256) << 8)

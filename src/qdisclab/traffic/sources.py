@@ -112,19 +112,16 @@ class CbrSource(UdpSource):
 
 
 class PoissonSource(UdpSource):
-    """Poisson arrivals with mean rate ``rate``: exponential gaps."""
+    """Poisson arrivals with mean rate ``rate``: exponential gaps (at least 1 ns)."""
 
-    __slots__ = ()
+    __slots__ = ("_per_ns",)
 
     def first_gap(self) -> int:
-        return self._gap()
-
-    def _gap(self) -> int:
-        mean = self.size * 8e9 / self.rate
-        return max(1, int(self.rng.expovariate(1.0 / mean)))
+        self._per_ns = self.rate / (self.size * 8e9)  # packets per ns
+        return self.next_time(0)
 
     def next_time(self, now: int) -> int:
-        return now + self._gap()
+        return now + 1 + int(self.rng.expovariate(self._per_ns))
 
 
 class OnOffSource(UdpSource):
