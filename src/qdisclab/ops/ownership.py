@@ -117,7 +117,7 @@ def check_exit(frame: Frame, keep: Any = None) -> None:
     acquired = frame.acquired
     for skb in acquired:
         if skb.owner is frame and skb is not keep:
-            acquired.clear()
+            # Left in ``acquired`` so a contain policy can free it.
             raise violation(
                 frame, skb, "callback returned while still owning an skb (leak: neither queued, "
                 "dropped nor returned)"

@@ -27,7 +27,9 @@ def register_qdisc(cls: type[QdiscOps]) -> type[QdiscOps]:
     """Validate and register a qdisc kind (``bpf_qdisc_reg`` -> ``register_qdisc``).
 
     Usable as a class decorator. Raises ``KernelError`` (EINVAL, ENOTSUPP, EEXIST).
+    Built-in kinds are loaded first, so a user kind cannot shadow ``pfifo``.
     """
+    load_builtins()
     QDISC_OPS.register(cls)
     return cls
 
