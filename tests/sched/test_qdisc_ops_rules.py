@@ -375,3 +375,19 @@ def test_generic_peek_parks_the_skb_and_keeps_accounting(qbench):
     assert q.dequeue() is a and q.dequeue() is b
     qbench.consume(a, b)
     assert q.qlen == 0 and q.packets == 2 and q.bytes == 2000
+
+
+def test_kfuncs_command_lists_allow_lists():
+    import json
+
+    from typer.testing import CliRunner
+
+    from qdisclab.cli import app
+
+    result = CliRunner().invoke(app, ["kfuncs", "--json"])
+    assert result.exit_code == 0, result.output
+    table = {row["name"]: row for row in json.loads(result.output)}
+    assert table["bpf_qdisc_skb_drop"]["allowed"] == ["enqueue"]
+    assert table["bpf_qdisc_skb_drop"]["flags"] == ["KF_RELEASE"]
+    assert table["bpf_qdisc_watchdog_schedule"]["allowed"] == ["dequeue", "enqueue"]
+    assert table["bpf_qdisc_dequeue"]["flags"] == ["KF_ACQUIRE", "KF_RET_NULL"]
