@@ -219,7 +219,7 @@ class Htb(QdiscOps):
             else:
                 rest.append((key[0], key[1], cl))
         while best is not None:
-            level, prio = best
+            level = best[0]
             start = self.rr.get(best, 0)
             order = [c for c in group if c.minor >= start] + [c for c in group if c.minor < start]
             for cl in order:
