@@ -279,6 +279,15 @@ class Qdisc:
         skb = self._gso_skb
         if skb is not None:
             self._gso_skb = None
+            if self._checked:
+                # The parked skb goes to whoever dequeues, like a policy-returned one:
+                # a parent's callback (peek_child then dequeue_child) or the device.
+                outer = RUNNING.frame
+                if outer is not None:
+                    skb.owner = outer
+                    outer.acquired.append(skb)
+                else:
+                    skb.owner = None
         elif not self._checked:
             skb = self._deq(self)
             if skb is None:
