@@ -431,8 +431,11 @@ class Qdisc:
         old = self.children.get(minor)
         self._install_child(minor, child)
         if old is not None:
-            self._reduce_tree(old.qlen, old.backlog)
+            # Its reset drops leave every ancestor's counters as they happen (they walk
+            # up the tree); reducing by its qlen first as well counted them twice.
             old.destroy()
+            if old.qlen:  # whatever its policy did not free is gone with it
+                self._reduce_tree(old.qlen, old.backlog)
         return child
 
     def _install_child(self, minor: int, child: Qdisc) -> None:
