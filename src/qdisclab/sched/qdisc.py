@@ -278,6 +278,15 @@ class Qdisc:
         skb = self._gso_skb
         if skb is not None:
             self._gso_skb = None
+            if self._checked:
+                # The parked skb goes to whoever dequeues, like a policy-returned one:
+                # a parent's callback (peek_child then dequeue_child) or the device.
+                outer = RUNNING.frame
+                if outer is not None:
+                    skb.owner = outer
+                    outer.acquired.append(skb)
+                else:
+                    skb.owner = None
         elif not self._checked:
             skb = self._deq(self)
             if skb is None:
@@ -421,8 +430,11 @@ class Qdisc:
         old = self.children.get(minor)
         self._install_child(minor, child)
         if old is not None:
-            self._reduce_tree(old.qlen, old.backlog)
+            # Its reset drops leave every ancestor's counters as they happen (they walk
+            # up the tree); reducing by its qlen first as well counted them twice.
             old.destroy()
+            if old.qlen:  # whatever its policy did not free is gone with it
+                self._reduce_tree(old.qlen, old.backlog)
         return child
 
     def _install_child(self, minor: int, child: Qdisc) -> None:

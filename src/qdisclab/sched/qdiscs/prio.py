@@ -1,0 +1,139 @@
+"""prio: strict-priority bands, each with its own child qdisc (net/sched/sch_prio.c).
+
+``prio [bands N] [priomap P0 ... P15]``: ``bands`` 2..16 (default 3); the
+priomap maps ``skb.priority & TC_PRIO_MAX`` to a band (kernel default
+``1 2 2 2 1 2 0 0 1 1 1 1 1 1 1 1``). Every band gets a pfifo child at class
+``major:band+1``, created in init with ``sch.create_child``; another qdisc can
+be grafted on a band with ``Qdisc.graft(minor, spec)``.
+
+Classification is ``prio_classify``: a ``skb.priority`` whose major equals
+this qdisc's handle picks band ``minor - 1`` directly; otherwise the tc
+filters run (``sch.tc_classify``) and a matching classid picks band
+``minor - 1``; with no match the priomap decides. A band number out of range
+goes to ``priomap[0]``, as the kernel does. Dequeue is strict: band 0 is
+always served first.
+
+>>> from qdisclab.net import World
+>>> w = World(); dev = w.new_device(w.add_host("A"))
+>>> q = create_qdisc("prio bands 4", dev)
+>>> sorted(q.children), q.opt["priomap"][:4]
+([1, 2, 3, 4], [1, 2, 2, 2])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qdisclab.errors import UserError
+from qdisclab.sched.constants import TC_H_MAJ, TC_H_MAKE, TC_PRIO_MAX
+from qdisclab.sched.ops import QdiscOps
+from qdisclab.sched.registry import create_qdisc, register_qdisc  # noqa: F401  (doctest)
+
+TCQ_PRIO_BANDS = 16
+TCQ_MIN_PRIO_BANDS = 2
+# sch_prio.c / pfifo_fast's prio2band: the kernel's default priomap.
+DEFAULT_PRIOMAP = (1, 2, 2, 2, 1, 2, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)
+
+
+@register_qdisc
+class Prio(QdiscOps):
+    """``prio [bands N] [priomap P0 ... P15]``: strict priority over child qdiscs."""
+
+    id = "prio"
+    classful = True
+
+    @classmethod
+    def parse_options(cls, tokens: list[str]) -> dict[str, Any]:
+        bands = 3
+        priomap: list[int] | None = None
+        i = 0
+        while i < len(tokens):
+            word = tokens[i]
+            if word == "bands":
+                if i + 1 >= len(tokens):
+                    raise UserError("qdisc prio: option 'bands' needs a value")
+                bands = _int("bands", tokens[i + 1])
+                i += 2
+            elif word == "priomap":
+                values = tokens[i + 1 : i + 1 + TC_PRIO_MAX + 1]
+                if len(values) != TC_PRIO_MAX + 1:
+                    raise UserError(
+                        f"qdisc prio: 'priomap' needs {TC_PRIO_MAX + 1} band numbers, "
+                        f"got {len(values)}"
+                    )
+                priomap = [_int("priomap", v) for v in values]
+                i += 1 + len(values)
+            else:
+                raise UserError(f"qdisc prio: unknown option '{word}' (allowed: bands, priomap)")
+        opt: dict[str, Any] = {"bands": bands}
+        opt["priomap"] = list(DEFAULT_PRIOMAP) if priomap is None else priomap
+        return opt
+
+    @classmethod
+    def render_options(cls, opt: dict[str, Any]) -> str:
+        if "bands" not in opt:
+            return ""
+        priomap = " ".join(str(b) for b in opt.get("priomap", DEFAULT_PRIOMAP))
+        return f"bands {opt['bands']} priomap {priomap}"
+
+    def init(self, sch: Any, opt: dict[str, Any]) -> None:
+        bands = int(opt.get("bands", 3))
+        priomap = list(opt.get("priomap") or DEFAULT_PRIOMAP)
+        # prio_tune: the kernel refuses these with EINVAL.
+        if not TCQ_MIN_PRIO_BANDS <= bands <= TCQ_PRIO_BANDS:
+            raise UserError(f"qdisc prio: bands {bands} out of range 2..16 (EINVAL)")
+        if len(priomap) != TC_PRIO_MAX + 1 or any(not 0 <= b < bands for b in priomap):
+            raise UserError(f"qdisc prio: every priomap entry must be a band 0..{bands - 1}")
+        opt["bands"], opt["priomap"] = bands, priomap
+        self.bands = bands
+        self.prio2band = priomap
+        self.major = TC_H_MAJ(sch.handle)
+        self.classids = [TC_H_MAKE(sch.handle, band + 1) for band in range(bands)]
+        for band in range(bands):
+            sch.create_child(band + 1, "pfifo")
+
+    def classify(self, skb: Any, sch: Any) -> int:
+        """``prio_classify``: the band for ``skb``."""
+        band = skb.priority
+        if TC_H_MAJ(band) != self.major:
+            classid = sch.tc_classify(skb)
+            if not classid:
+                if TC_H_MAJ(band):
+                    band = 0
+                return self.prio2band[band & TC_PRIO_MAX]
+            band = classid
+        band = (band & 0xFFFF) - 1
+        if not 0 <= band < self.bands:
+            return self.prio2band[0]
+        return band
+
+    def enqueue(self, skb: Any, sch: Any, to_free: Any) -> int:
+        child = sch.find_class(self.classids[self.classify(skb, sch)])
+        if child is None:  # cannot happen: every band has a child from init on
+            return sch.drop(skb, to_free)
+        return sch.enqueue_child(skb, child, to_free)
+
+    def dequeue(self, sch: Any) -> Any:
+        find = sch.find_class
+        for classid in self.classids:
+            child = find(classid)
+            if child is not None and child.q.qlen:
+                skb = sch.dequeue_child(child)
+                if skb is not None:
+                    return skb
+        return None
+
+    def reset(self, sch: Any) -> None:
+        pass  # everything is in the children; the infrastructure resets them after this
+
+    def destroy(self, sch: Any) -> None:
+        pass
+
+
+def _int(name: str, text: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise UserError(
+            f"qdisc prio: bad value {text!r} for '{name}': expected an integer"
+        ) from None
