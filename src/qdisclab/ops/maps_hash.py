@@ -57,7 +57,7 @@ class HashMap(BpfMap):
 
     map_type = BPF_MAP_TYPE_HASH
     type_name = "hash"
-    allowed_flags = _HTAB_FLAGS
+    allowed_flags = _HTAB_FLAGS & ~BPF_F_NO_COMMON_LRU  # per-CPU LRU lists: LRU maps only
 
     def __init__(
         self,
@@ -71,8 +71,6 @@ class HashMap(BpfMap):
         super().__init__(
             max_entries, key_size=key_size, value_size=value_size, map_flags=map_flags, name=name
         )
-        if map_flags & BPF_F_NO_COMMON_LRU:
-            raise KernelError(errno.EINVAL, f"map {name!r}: BPF_F_NO_COMMON_LRU needs an LRU map")
         if key_size is not None and key_size > MAX_BPF_STACK:
             raise KernelError(errno.E2BIG, f"map {name!r}: key_size {key_size} > {MAX_BPF_STACK}")
         self._d: dict[Hashable, Any] = {}
@@ -109,7 +107,8 @@ class HashMap(BpfMap):
         if old is MISSING:
             if flags == BPF_EXIST:
                 raise self._enoent(key)
-            self._check_value(key, value)
+            if key is None or value is None:
+                self._check_value(key, value)
             if len(d) >= self.max_entries:
                 raise KernelError(
                     errno.E2BIG,
@@ -268,6 +267,7 @@ class LruHashMap(HashMap):
 
     map_type = BPF_MAP_TYPE_LRU_HASH
     type_name = "lru_hash"
+    allowed_flags = _HTAB_FLAGS  # NO_COMMON_LRU recorded; there is one CPU
 
     def __init__(
         self,
@@ -280,15 +280,9 @@ class LruHashMap(HashMap):
     ) -> None:
         if map_flags & BPF_F_NO_PREALLOC:
             raise KernelError(ENOTSUPP, f"LRU map {name!r}: BPF_F_NO_PREALLOC is not supported")
-        # NO_COMMON_LRU (per-CPU LRU lists) is accepted and recorded; there is one CPU.
         super().__init__(
-            max_entries,
-            key_size=key_size,
-            value_size=value_size,
-            map_flags=map_flags & ~BPF_F_NO_COMMON_LRU,
-            name=name,
+            max_entries, key_size=key_size, value_size=value_size, map_flags=map_flags, name=name
         )
-        self.map_flags = map_flags
         self._lru: OrderedDict[Hashable, None] = OrderedDict()  # least recent first
 
     def lookup(self, key: Hashable) -> Any:
@@ -319,7 +313,8 @@ class LruHashMap(HashMap):
         if old is MISSING:
             if flags == BPF_EXIST:
                 raise self._enoent(key)
-            self._check_value(key, value)
+            if key is None or value is None:
+                self._check_value(key, value)
             if len(d) >= self.max_entries:
                 victim, _ = lru.popitem(last=False)
                 evicted = d.pop(victim)
