@@ -157,7 +157,7 @@ class HashOfMaps(HashMap):
 
     >>> from qdisclab.ops.maps_array import ArrayMap
     >>> flows = HashOfMaps(16, ArrayMap(8), name="per_class")
-    >>> flows.update(0x10001, ArrayMap(4))
+    >>> flows.update(0x10001, ArrayMap(4))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     qdisclab.errors.KernelError: EINVAL: map-in-map 'per_class': ...
     """
