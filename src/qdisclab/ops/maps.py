@@ -46,8 +46,8 @@ the kernel's approximate LRU (see :class:`LruHashMap`).
 
 from __future__ import annotations
 
-from .maps_array import ArrayMap
-from .maps_base import (
+from qdisclab.ops.maps_array import ArrayMap
+from qdisclab.ops.maps_base import (
     BPF_ANY,
     BPF_EXIST,
     BPF_F_INNER_MAP,
@@ -70,8 +70,8 @@ from .maps_base import (
     BpfMap,
     MapInfo,
 )
-from .maps_hash import HashMap, LruHashMap
-from .maps_of_maps import ArrayOfMaps, HashOfMaps
+from qdisclab.ops.maps_hash import HashMap, LruHashMap
+from qdisclab.ops.maps_of_maps import ArrayOfMaps, HashOfMaps
 
 __all__ = [
     "BPF_ANY",

@@ -7,8 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from qdisclab.errors import KernelError
-
-from .maps_base import (
+from qdisclab.ops.maps_base import (
     BPF_ANY,
     BPF_EXIST,
     BPF_F_ACCESS_MASK,

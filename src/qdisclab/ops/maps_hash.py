@@ -8,8 +8,7 @@ from collections.abc import Hashable, Iterator
 from typing import Any
 
 from qdisclab.errors import ENOTSUPP, KernelError
-
-from .maps_base import (
+from qdisclab.ops.maps_base import (
     BPF_ANY,
     BPF_EXIST,
     BPF_F_ACCESS_MASK,

@@ -7,9 +7,8 @@ from collections.abc import Hashable, Iterator
 from typing import Any
 
 from qdisclab.errors import KernelError
-
-from .maps_array import check_index_key_size
-from .maps_base import (
+from qdisclab.ops.maps_array import check_index_key_size
+from qdisclab.ops.maps_base import (
     BPF_ANY,
     BPF_F_ACCESS_MASK,
     BPF_F_NUMA_NODE,
@@ -20,7 +19,7 @@ from .maps_base import (
     BpfMap,
     ForEachCallback,
 )
-from .maps_hash import HashMap
+from qdisclab.ops.maps_hash import HashMap
 
 
 def _check_template(template: object, name: str) -> BpfMap:
