@@ -166,7 +166,7 @@ def test_lower_prio_value_borrows_first(world):
         " class 1:10 parent 1:1 rate 800kbit ceil 8mbit burst 500 cburst 100k prio 1"
         " class 1:20 parent 1:1 rate 800kbit ceil 8mbit burst 500 cburst 100k prio 0"
     )
-    q = create_qdisc(spec, world.dev)
+    q = world.dev.set_qdisc(create_qdisc(spec, world.dev))
     for i in range(40):
         q.enqueue(packet(world, priority=TC_H_MAKE(q.handle, 0x10 if i % 2 else 0x20)))
     out = []

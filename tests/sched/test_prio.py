@@ -45,7 +45,9 @@ def test_defaults_and_options(world):
 
 
 def test_priomap_classification(world):
-    q = create_qdisc("prio bands 4 priomap 3 2 1 0 3 3 3 3 3 3 3 3 3 3 3 3", world.dev)
+    q = world.dev.set_qdisc(
+        create_qdisc("prio bands 4 priomap 3 2 1 0 3 3 3 3 3 3 3 3 3 3 3 3", world.dev)
+    )
     for prio in (0, 1, 2, 3, 16 + 3):  # priority & TC_PRIO_MAX picks the entry
         q.enqueue(packet(world, priority=prio))
     assert bands_of(q) == [2, 1, 1, 1]
@@ -59,7 +61,7 @@ def test_priomap_classification(world):
 
 
 def test_filter_classification(world):
-    q = create_qdisc("prio", world.dev)
+    q = world.dev.set_qdisc(create_qdisc("prio", world.dev))
     q.filters.add(TcFilter(prio=1, classid=TC_H_MAKE(q.handle, 3), match={"dport": 53}))
     q.filters.add(TcFilter(prio=2, classid=TC_H_MAKE(q.handle, 7), match={"dport": 80}))
     q.enqueue(packet(world, priority=6, dport=53))  # filter beats priomap (6 -> band 0)
