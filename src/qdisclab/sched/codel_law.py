@@ -1,0 +1,207 @@
+"""The CoDel control law shared by ``codel`` and ``fq_codel`` (include/net/codel_impl.h).
+
+Restated from the kernel, integer for integer:
+
+* time is ``codel_time_t``: nanoseconds >> ``CODEL_SHIFT`` (1024 ns units);
+  the enqueue time of a packet lives in ``skb.cb``;
+* ``1/sqrt(count)`` is kept in ``rec_inv_sqrt`` (Q0.16) and refined by one
+  fixed-point Newton step per drop (``newton_step``), exactly as the kernel,
+  so drop times match it to the 1024 ns unit. Note one Newton step from 1.0
+  is coarse for small counts: the kernel's spacings after entering the
+  dropping state are 100, 50.0, 56.25, 48.78, 44.15 ms ... and only converge
+  to ``interval/sqrt(count)`` (70.7, 57.7, 50.0, 44.7 ms) as count grows;
+* ``control_law(t) = t + interval * rec_inv_sqrt`` (``reciprocal_scale``).
+
+A qdisc using the law provides ``codel_dequeue_skb(ctx)`` (next owned skb or
+None) and ``codel_drop(skb, ctx)`` (free it) and calls ``codel_dequeue``.
+
+>>> rec = newton_step(REC_INV_SQRT_INIT, 2)
+>>> control_law(0, ms_to_codel(100), rec)  # the kernel's 2nd spacing: ~50 ms
+48829
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+CODEL_SHIFT = 10
+REC_INV_SQRT_BITS = 16
+REC_INV_SQRT_SHIFT = 32 - REC_INV_SQRT_BITS
+REC_INV_SQRT_INIT = 0xFFFFFFFF >> REC_INV_SQRT_SHIFT  # ~0U >> shift: 1.0 in Q0.16
+CODEL_DISABLED_THRESHOLD = 0x7FFFFFFF  # INT_MAX
+_U64 = (1 << 64) - 1
+
+
+def ns_to_codel(ns: int) -> int:
+    """Nanoseconds to ``codel_time_t`` units (``ns >> CODEL_SHIFT``)."""
+    return ns >> CODEL_SHIFT
+
+
+def ms_to_codel(ms: int) -> int:
+    """``MS2TIME``: milliseconds to codel time units."""
+    return (ms * 1_000_000) >> CODEL_SHIFT
+
+
+def codel_to_ns(t: int) -> int:
+    return t << CODEL_SHIFT
+
+
+def newton_step(rec_inv_sqrt: int, count: int) -> int:
+    """``codel_Newton_step``: one fixed-point Newton iteration of 1/sqrt(count)."""
+    invsqrt = (rec_inv_sqrt << REC_INV_SQRT_SHIFT) & 0xFFFFFFFF
+    invsqrt2 = (invsqrt * invsqrt) >> 32
+    val = ((3 << 32) - (count & 0xFFFFFFFF) * invsqrt2) & _U64
+    val >>= 2  # avoid overflow in the following multiply
+    val = ((val * invsqrt) & _U64) >> (32 - 2 + 1)
+    return (val >> REC_INV_SQRT_SHIFT) & 0xFFFF
+
+
+def control_law(t: int, interval: int, rec_inv_sqrt: int) -> int:
+    """``codel_control_law``: ``t + reciprocal_scale(interval, rec_inv_sqrt << 16)``."""
+    return t + ((interval * (rec_inv_sqrt << REC_INV_SQRT_SHIFT)) >> 32)
+
+
+class CodelParams:
+    """``struct codel_params`` (times in codel units; ``mtu`` in bytes)."""
+
+    __slots__ = ("ce_threshold", "ecn", "interval", "mtu", "target")
+
+    def __init__(
+        self,
+        target_ns: int = 5_000_000,
+        interval_ns: int = 100_000_000,
+        mtu: int = 1500,
+        ecn: bool = False,
+        ce_threshold_ns: int | None = None,
+    ) -> None:
+        self.target = ns_to_codel(target_ns)
+        self.interval = ns_to_codel(interval_ns)
+        self.mtu = mtu
+        self.ecn = ecn
+        self.ce_threshold = (
+            CODEL_DISABLED_THRESHOLD if ce_threshold_ns is None else ns_to_codel(ce_threshold_ns)
+        )
+
+
+class CodelVars:
+    """``struct codel_vars``: the per-queue state of the control law."""
+
+    __slots__ = (
+        "count",
+        "drop_next",
+        "dropping",
+        "first_above_time",
+        "lastcount",
+        "ldelay",
+        "rec_inv_sqrt",
+    )
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.lastcount = 0
+        self.dropping = False
+        self.rec_inv_sqrt = 0
+        self.first_above_time = 0
+        self.drop_next = 0
+        self.ldelay = 0
+
+
+class CodelStats:
+    """``struct codel_stats`` plus the CE-threshold counter."""
+
+    __slots__ = ("ce_mark", "drop_count", "drop_len", "ecn_mark", "maxpacket")
+
+    def __init__(self) -> None:
+        self.maxpacket = 0
+        self.drop_count = 0
+        self.drop_len = 0
+        self.ecn_mark = 0
+        self.ce_mark = 0
+
+
+def should_drop(skb: Any, sch: Any, v: CodelVars, p: CodelParams, st: CodelStats, now: int) -> bool:
+    """``codel_should_drop``: above target for a whole interval, with more than an MTU queued.
+
+    ``sch.backlog`` still counts ``skb`` until dequeue returns (the trampoline
+    accounts), so the kernel's backlog, already reduced by the dequeue, is
+    ``sch.backlog - skb.len``.
+    """
+    if skb is None:
+        v.first_above_time = 0
+        return False
+    length = skb.len
+    v.ldelay = now - skb.cb
+    if length > st.maxpacket:
+        st.maxpacket = length
+    if v.ldelay < p.target or sch.backlog - length <= p.mtu:
+        v.first_above_time = 0  # went below: stay below for at least interval
+        return False
+    if v.first_above_time == 0:
+        v.first_above_time = now + p.interval
+    elif now > v.first_above_time:
+        return True
+    return False
+
+
+def codel_dequeue(q: Any, ctx: Any, sch: Any, p: CodelParams, v: CodelVars, st: CodelStats) -> Any:
+    """``codel_dequeue``: the next skb after the law's drops/marks, or None.
+
+    ``q.codel_dequeue_skb(ctx)`` pops the next owned skb; ``q.codel_drop(skb, ctx)``
+    frees one (``sch.kfree_skb``).
+    """
+    skb = q.codel_dequeue_skb(ctx)
+    if skb is None:
+        v.dropping = False
+        return None
+    now = sch.sched.now >> CODEL_SHIFT
+    drop = should_drop(skb, sch, v, p, st, now)
+    if v.dropping:
+        if not drop:
+            v.dropping = False  # sojourn below target: leave dropping state
+        elif now >= v.drop_next:
+            # Time for the next drop(s); a large backlog may need several now.
+            while v.dropping and now >= v.drop_next:
+                v.count += 1
+                v.rec_inv_sqrt = newton_step(v.rec_inv_sqrt, v.count)
+                if p.ecn and sch.set_ce(skb):
+                    st.ecn_mark += 1
+                    v.drop_next = control_law(v.drop_next, p.interval, v.rec_inv_sqrt)
+                    return _ce_threshold(skb, sch, v, p, st)
+                st.drop_len += skb.len
+                q.codel_drop(skb, ctx)
+                st.drop_count += 1
+                skb = q.codel_dequeue_skb(ctx)
+                if not should_drop(skb, sch, v, p, st, now):
+                    v.dropping = False
+                else:
+                    v.drop_next = control_law(v.drop_next, p.interval, v.rec_inv_sqrt)
+    elif drop:
+        if p.ecn and sch.set_ce(skb):
+            st.ecn_mark += 1
+        else:
+            st.drop_len += skb.len
+            q.codel_drop(skb, ctx)
+            st.drop_count += 1
+            skb = q.codel_dequeue_skb(ctx)
+            drop = should_drop(skb, sch, v, p, st, now)
+        v.dropping = True
+        # Re-entering soon after leaving: resume near the drop rate that worked last time.
+        delta = v.count - v.lastcount
+        if delta > 1 and now - v.drop_next < 16 * p.interval:
+            v.count = delta
+            v.rec_inv_sqrt = newton_step(v.rec_inv_sqrt, v.count)
+        else:
+            v.count = 1
+            v.rec_inv_sqrt = REC_INV_SQRT_INIT
+        v.lastcount = v.count
+        v.drop_next = control_law(now, p.interval, v.rec_inv_sqrt)
+    return _ce_threshold(skb, sch, v, p, st)
+
+
+def _ce_threshold(skb: Any, sch: Any, v: CodelVars, p: CodelParams, st: CodelStats) -> Any:
+    if skb is not None and v.ldelay > p.ce_threshold and sch.set_ce(skb):
+        st.ce_mark += 1
+    return skb
+
+
+DROP_CODEL = "codel"  # SKB_DROP_REASON_QDISC_CODEL

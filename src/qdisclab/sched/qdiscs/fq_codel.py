@@ -1,0 +1,203 @@
+"""fq_codel: Fair Queuing with CoDel AQM (RFC 8290, net/sched/sch_fq_codel.c).
+
+``fq_codel [limit PACKETS] [flows N] [quantum BYTES] [target TIME] [interval TIME]
+[ecn|noecn] [ce_threshold TIME] [memory_limit BYTES] [drop_batch N]``; defaults
+limit 10240, flows 1024, quantum 1514, target 5ms, interval 100ms, ecn,
+memory_limit 32Mb, drop_batch 64 (the kernel's; quantum is the kernel's
+``psched_mtu`` of an Ethernet device).
+
+Packets hash into ``flows`` buckets (``reciprocal_scale(skb_get_hash, flows)``,
+or ``skb.priority`` when its major equals the qdisc handle). A bucket that gets
+a packet while idle joins the *new* list with a full quantum of deficit; new
+flows are served before old ones (DRR over both), and each bucket runs its own
+CoDel (``qdisclab.sched.codel_law``). On overflow the fattest bucket loses up
+to half its backlog (at most ``drop_batch`` packets) from its head.
+``memory_limit`` counts packet lengths (qdisclab has no ``truesize``).
+
+>>> from qdisclab.sched.qdiscs.fq_codel import FqCodel
+>>> opt = FqCodel.parse_options(["flows", "16", "noecn"])
+>>> opt["flows"], opt["ecn"], opt["limit"]
+(16, False, 10240)
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from qdisclab.errors import UserError
+from qdisclab.ops import SkbList
+from qdisclab.sched.codel_law import (
+    CODEL_SHIFT,
+    DROP_CODEL,
+    CodelParams,
+    CodelStats,
+    CodelVars,
+    codel_dequeue,
+)
+from qdisclab.sched.constants import NET_XMIT_CN, NET_XMIT_SUCCESS
+from qdisclab.sched.ops import QdiscOps
+from qdisclab.sched.options import Opt
+from qdisclab.sched.registry import register_qdisc
+
+DROP_OVERLIMIT = "qdisc_overlimit"  # SKB_DROP_REASON_QDISC_OVERLIMIT
+
+
+class FqCodelFlow:
+    """``struct fq_codel_flow``: one bucket's queue, DRR deficit and CoDel state."""
+
+    __slots__ = ("cvars", "deficit", "idx", "listed", "q")
+
+    def __init__(self, idx: int) -> None:
+        self.idx = idx
+        self.q = SkbList()
+        self.deficit = 0
+        self.cvars = CodelVars()
+        self.listed = False  # on the new or the old list (``!list_empty(&flow->flowchain)``)
+
+
+@register_qdisc
+class FqCodel(QdiscOps):
+    """Flow-queueing with per-flow CoDel and new-flow priority."""
+
+    id = "fq_codel"
+    options = {
+        "limit": Opt("count", 10240, "total queue limit in packets"),
+        "flows": Opt("int", 1024, "number of flow buckets"),
+        "quantum": Opt("size", 1514, "DRR quantum in bytes"),
+        "target": Opt("time", 5_000_000, "CoDel target"),
+        "interval": Opt("time", 100_000_000, "CoDel interval"),
+        "ecn": Opt("flag", True, "mark ECN-capable packets instead of dropping"),
+        "ce_threshold": Opt("time", None, "mark CE above this sojourn time"),
+        "memory_limit": Opt("size", 32 << 20, "limit on queued bytes"),
+        "drop_batch": Opt("int", 64, "most packets dropped per overflow"),
+    }
+
+    def init(self, sch: Any, opt: dict[str, Any]) -> None:
+        flows = opt["flows"]
+        if not 1 <= flows <= 65536:
+            raise UserError(f"qdisc fq_codel: flows must be in 1..65536 (found {flows})")
+        if opt["quantum"] < 1 or opt["drop_batch"] < 1 or opt["limit"] < 1:
+            raise UserError("qdisc fq_codel: limit, quantum and drop_batch must be positive")
+        sch.limit = opt["limit"]
+        self.sch = sch  # the instance is this qdisc's private data: sch never changes
+        self.flows_cnt = flows
+        self.quantum = opt["quantum"]
+        self.drop_batch_size = opt["drop_batch"]
+        self.memory_limit = opt["memory_limit"]
+        self.cparams = CodelParams(
+            opt["target"], opt["interval"], sch.mtu, opt["ecn"], opt.get("ce_threshold")
+        )
+        self.cstats = CodelStats()
+        self.flows = [FqCodelFlow(i) for i in range(flows)]
+        self.backlogs = [0] * flows
+        self.new_flows: deque[FqCodelFlow] = deque()
+        self.old_flows: deque[FqCodelFlow] = deque()
+        self.memory_usage = 0
+        self.new_flow_count = 0
+        self.drop_overlimit = 0
+        self.drop_overmemory = 0
+
+    def classify(self, skb: Any, sch: Any) -> int:
+        """Bucket index 0..flows-1 (``fq_codel_classify`` without tc filters)."""
+        prio = skb.priority
+        if prio >> 16 == sch.handle >> 16 and 0 < (prio & 0xFFFF) <= self.flows_cnt:
+            return (prio & 0xFFFF) - 1
+        return (sch.skb_get_hash(skb) * self.flows_cnt) >> 32  # reciprocal_scale
+
+    def enqueue(self, skb: Any, sch: Any, to_free: Any) -> int:
+        idx = self.classify(skb, sch)
+        skb.cb = sch.sched.now >> CODEL_SHIFT  # codel_set_enqueue_time
+        flow = self.flows[idx]
+        flow.q.push_back(skb)
+        length = skb.len
+        self.backlogs[idx] += length
+        if not flow.listed:
+            flow.listed = True
+            self.new_flows.append(flow)
+            self.new_flow_count += 1
+            flow.deficit = self.quantum
+        self.memory_usage += length
+        memory_limited = self.memory_usage > self.memory_limit
+        # sch.qlen does not count this skb yet (it is counted when enqueue returns).
+        if sch.q.qlen + 1 <= sch.limit and not memory_limited:
+            return NET_XMIT_SUCCESS
+        dropped_idx, count = self.drop(sch, to_free)
+        self.drop_overlimit += count
+        if memory_limited:
+            self.drop_overmemory += count
+        # A drop from this packet's own flow tells the sender: NET_XMIT_CN.
+        return NET_XMIT_CN if dropped_idx == idx else NET_XMIT_SUCCESS
+
+    def drop(self, sch: Any, to_free: Any) -> tuple[int, int]:
+        """``fq_codel_drop``: drop up to half the fattest bucket's backlog from its head."""
+        backlogs = self.backlogs
+        maxbacklog = max(backlogs)
+        idx = backlogs.index(maxbacklog)  # the first fattest, as the kernel's scan
+        threshold = maxbacklog >> 1
+        flow = self.flows[idx]
+        q = flow.q
+        dropped_len = 0
+        i = 0
+        while True:
+            skb = q.pop_front()  # owned by this callback now, so it may be dropped
+            dropped_len += skb.len
+            sch.drop(skb, to_free, DROP_OVERLIMIT)
+            i += 1
+            if i >= self.drop_batch_size or dropped_len >= threshold:
+                break
+        flow.cvars.count += i  # tell CoDel to signal harder too
+        backlogs[idx] -= dropped_len
+        self.memory_usage -= dropped_len
+        return idx, i
+
+    def dequeue(self, sch: Any) -> Any:
+        new_flows, old_flows = self.new_flows, self.old_flows
+        while True:
+            head = new_flows if new_flows else old_flows
+            if not head:
+                return None
+            flow = head[0]
+            if flow.deficit <= 0:
+                flow.deficit += self.quantum
+                head.popleft()
+                old_flows.append(flow)
+                continue
+            skb = codel_dequeue(self, flow, sch, self.cparams, flow.cvars, self.cstats)
+            if skb is None:
+                head.popleft()
+                if head is new_flows and old_flows:
+                    old_flows.append(flow)  # a pass through old_flows prevents starvation
+                else:
+                    flow.listed = False
+                continue
+            flow.deficit -= skb.len
+            return skb
+
+    # The two hooks the control law calls back (ctx is the flow).
+    def codel_dequeue_skb(self, flow: FqCodelFlow) -> Any:
+        skb = flow.q.pop_front()
+        if skb is not None:
+            length = skb.len
+            self.backlogs[flow.idx] -= length
+            self.memory_usage -= length
+        return skb
+
+    def codel_drop(self, skb: Any, flow: FqCodelFlow) -> None:
+        self.sch.kfree_skb(skb, DROP_CODEL)
+
+    def reset(self, sch: Any) -> None:
+        for flow in self.flows:
+            q = flow.q
+            while (skb := q.pop_front()) is not None:
+                sch.kfree_skb(skb)
+            flow.cvars = CodelVars()
+            flow.listed = False
+            flow.deficit = 0
+        self.new_flows.clear()
+        self.old_flows.clear()
+        self.backlogs = [0] * self.flows_cnt
+        self.memory_usage = 0
+
+    def destroy(self, sch: Any) -> None:
+        pass
