@@ -279,6 +279,13 @@ class Qdisc:
         skb = self._gso_skb
         if skb is not None:
             self._gso_skb = None
+            if self._checked:
+                # The peeked skb was parked with the qdisc; hand it to whoever dequeues
+                # (a parent's callback via bpf_qdisc_dequeue, or the device).
+                outer = RUNNING.frame
+                skb.owner = outer
+                if outer is not None:
+                    outer.acquired.append(skb)
         elif not self._checked:
             skb = self._deq(self)
             if skb is None:
