@@ -373,6 +373,27 @@ class Qdisc:
                 reason = DROP_RESET if frame.callback in ("reset", "destroy") else DROP_QDISC
         self._account_drop(skb, reason or DROP_QDISC)
 
+    def skb_clone(self, skb: SkBuff) -> SkBuff:
+        """qdisclab kfunc ``bpf_qdisc_skb_clone`` (enqueue): a new packet copied from ``skb``.
+
+        For netem's duplicate (the kernel's ``skb_clone``). The copy is booked as
+        sent, owned by the running callback, and already counted in this qdisc
+        tree's qlen/backlog: queue it like any skb, or drop it with ``sch.drop``.
+        """
+        frame = require_kfunc("bpf_qdisc_skb_clone") if self._checked else None
+        clone = skb.clone(self.sched.now)
+        skb.flow.book_sent(clone)
+        clone.owner = frame
+        if frame is not None:
+            frame.acquired.append(clone)
+        length = clone.len
+        q: Qdisc | None = self
+        while q is not None:
+            q.qlen += 1
+            q.backlog += length
+            q = q.parent_q
+        return clone
+
     def watchdog_schedule(self, expire: int, delta_ns: int = 0) -> None:
         """kfunc ``bpf_qdisc_watchdog_schedule`` (enqueue, dequeue): wake me at ``expire`` ns."""
         if self._checked:
