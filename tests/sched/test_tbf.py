@@ -106,3 +106,17 @@ def test_reset_frees_child_and_refills():
     assert q.qlen == 0 and q.backlog == 0 and q.children[1].qlen == 0
     world.run()
     world.check_conservation()
+
+
+def test_grafted_netem_child_with_duplicates_keeps_conservation():
+    world, dev, rec = make_world("tbf rate 5mbit burst 5000 limit 30000", rate="100mbit")
+    dev.qdisc.graft(1, "netem delay 10ms 5ms duplicate 30% loss 5% limit 15")
+    for i in range(1000):
+        send_at(world, dev, i * 1_000_000)
+    for until in (200_000_000, 500_000_000, None):
+        world.run(until)
+        world.check_conservation()
+    netem = dev.qdisc.children[1]
+    assert netem.kind == "netem" and netem.ops.duplicated > 0
+    assert world.ledger.sent == 1000 + netem.ops.duplicated
+    assert dev.qdisc.packets == len(rec.arrivals)

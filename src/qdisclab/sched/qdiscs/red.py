@@ -140,7 +140,9 @@ class Red(QdiscOps):
         self.qidlestart = 0
         self.prob_drop = self.prob_mark = self.forced_drop = self.forced_mark = self.pdrop = 0
         sch.limit = opt["limit"]
-        self.child = sch.create_child(1, f"bfifo limit {sch.limit}")
+        sch.create_child(1, f"bfifo limit {sch.limit}")
+        # Looked up per packet: `tc qdisc add ... parent X:1` may graft another child.
+        self.classid = sch.handle | 1
         world = getattr(sch.dev, "world", None)
         if world is not None and hasattr(world, "rng"):
             node = getattr(getattr(sch.dev, "node", None), "name", "")
@@ -183,7 +185,7 @@ class Red(QdiscOps):
 
     # -- callbacks --------------------------------------------------------------
     def enqueue(self, skb: Any, sch: Any, to_free: Any) -> int:
-        child = self.child
+        child = sch.find_class(self.classid)
         self.qavg = self._calc_qavg(sch.now, child.backlog)
         self.qidlestart = 0  # red_end_of_idle_period
         action = self._action(self.qavg)
@@ -209,7 +211,7 @@ class Red(QdiscOps):
         return ret
 
     def dequeue(self, sch: Any) -> Any:
-        child = self.child
+        child = sch.find_class(self.classid)
         skb = sch.dequeue_child(child)
         # red_start_of_idle_period runs on the kernel's NULL dequeue, which qdisc_run makes
         # right after the queue empties; the simulated device stops asking once it is empty.

@@ -93,15 +93,18 @@ class TBF(QdiscOps):
         self.tokens = self.buffer
         self.ptokens = self.mtu
         self.t_c = sch.now
-        self.child = sch.create_child(1, f"bfifo limit {sch.limit}")
+        sch.create_child(1, f"bfifo limit {sch.limit}")
+        # Looked up per packet: `tc qdisc add ... parent X:1` may graft another child.
+        self.classid = sch.handle | 1
 
     def enqueue(self, skb: Any, sch: Any, to_free: Any) -> int:
         if skb.len > self.max_size:
             return sch.drop(skb, to_free, DROP_TBF_OVERSIZE)
-        return sch.enqueue_child(skb, self.child, to_free)
+        return sch.enqueue_child(skb, sch.find_class(self.classid), to_free)
 
     def dequeue(self, sch: Any) -> Any:
-        skb = sch.peek_child(self.child)
+        child = sch.find_class(self.classid)
+        skb = sch.peek_child(child)
         if skb is None:
             return None
         length = skb.len
@@ -112,7 +115,7 @@ class TBF(QdiscOps):
             ptoks = min(toks + self.ptokens, self.mtu) - l2t_ns(self.peak, length)
         toks = min(toks + self.tokens, self.buffer) - l2t_ns(self.rate, length)
         if toks >= 0 and ptoks >= 0:
-            skb = sch.dequeue_child(self.child)
+            skb = sch.dequeue_child(child)
             if skb is None:
                 return None
             self.t_c = now
