@@ -103,6 +103,10 @@ KFUNCS.register(
     "sch.kfree_skb(skb[, reason]): free an owned skb now; counts a drop",
 )  # fmt: skip
 KFUNCS.register(
+    "bpf_qdisc_skb_clone", IFACE, {"enqueue"}, KF_ACQUIRE,
+    "sch.skb_clone(skb) -> owned new skb, booked and counted in the qdisc (netem duplicate); qdisclab kfunc",
+)  # fmt: skip
+KFUNCS.register(
     "bpf_qdisc_watchdog_schedule", IFACE, {"enqueue", "dequeue"}, KF_TRUSTED_ARGS,
     "sch.watchdog_schedule(expire_ns, delta_ns=0): ask to be dequeued again at expire",
 )  # fmt: skip

@@ -279,14 +279,12 @@ class Qdisc:
         if skb is not None:
             self._gso_skb = None
             if self._checked:
-                # The parked skb goes to whoever dequeues, like a policy-returned one:
-                # a parent's callback (peek_child then dequeue_child) or the device.
+                # The peeked skb was parked with the qdisc; hand it to whoever dequeues
+                # (a parent's callback via bpf_qdisc_dequeue, or the device).
                 outer = RUNNING.frame
+                skb.owner = outer
                 if outer is not None:
-                    skb.owner = outer
                     outer.acquired.append(skb)
-                else:
-                    skb.owner = None
         elif not self._checked:
             skb = self._deq(self)
             if skb is None:
@@ -373,6 +371,27 @@ class Qdisc:
             if reason is None:
                 reason = DROP_RESET if frame.callback in ("reset", "destroy") else DROP_QDISC
         self._account_drop(skb, reason or DROP_QDISC)
+
+    def skb_clone(self, skb: SkBuff) -> SkBuff:
+        """qdisclab kfunc ``bpf_qdisc_skb_clone`` (enqueue): a new packet copied from ``skb``.
+
+        For netem's duplicate (the kernel's ``skb_clone``). The copy is booked as
+        sent, owned by the running callback, and already counted in this qdisc
+        tree's qlen/backlog: queue it like any skb, or drop it with ``sch.drop``.
+        """
+        frame = require_kfunc("bpf_qdisc_skb_clone") if self._checked else None
+        clone = skb.clone(self.sched.now)
+        skb.flow.book_sent(clone)
+        clone.owner = frame
+        if frame is not None:
+            frame.acquired.append(clone)
+        length = clone.len
+        q: Qdisc | None = self
+        while q is not None:
+            q.qlen += 1
+            q.backlog += length
+            q = q.parent_q
+        return clone
 
     def watchdog_schedule(self, expire: int, delta_ns: int = 0) -> None:
         """kfunc ``bpf_qdisc_watchdog_schedule`` (enqueue, dequeue): wake me at ``expire`` ns."""

@@ -1,0 +1,381 @@
+"""netem: network emulator (net/sched/sch_netem.c, tc/q_netem.c).
+
+``netem [limit N] [delay D [JITTER [CORR]]] [distribution normal|pareto|paretonormal|uniform]
+[loss [random] P [CORR] | loss gemodel p [r [1-h [1-k]]]] [ecn] [duplicate P [CORR]]
+[reorder P [CORR] [gap N]] [corrupt P [CORR]] [rate R [PACKETOVERHEAD]]``
+
+Percentages follow tc: ``1%`` and a bare ``1`` both mean one percent.
+Packets wait in a time-ordered queue keyed by their send time; dequeue hands
+out the earliest once it is due and otherwise arms the watchdog. Random
+numbers come from the instance's own named stream, with the kernel's
+correlation rule (``get_crandom``: ``next = (1 - c) * uniform + c * last``).
+
+Delay distributions: the kernel draws from a tc table (the inverse CDF of a
+distribution with zero mean and unit spread, scaled by JITTER). qdisclab
+evaluates the inverse CDF directly: ``normal`` (std = JITTER), ``pareto``
+(alpha 3, shifted and scaled to mean 0 and std 1), ``paretonormal`` (0.25 of
+normal plus 0.75 of pareto at the same quantile), and without a distribution
+the kernel's uniform in ``[D - JITTER, D + JITTER)``.
+
+>>> Netem.parse_options("delay 100ms 10ms 25% loss 1%".split())["jitter"]
+10000000
+"""
+
+from __future__ import annotations
+
+import random
+from statistics import NormalDist
+from typing import Any
+
+from qdisclab.errors import UserError
+from qdisclab.ops import SkbList, SkbRbTree
+from qdisclab.sched.constants import __NET_XMIT_BYPASS as NET_XMIT_BYPASS
+from qdisclab.sched.constants import NET_XMIT_SUCCESS
+from qdisclab.sched.handle import format_handle
+from qdisclab.sched.ops import QdiscOps
+from qdisclab.sched.options import parse_percent
+from qdisclab.sched.registry import register_qdisc
+from qdisclab.units import format_rate, format_time, parse_rate, parse_time
+
+DROP_NETEM_LOSS = "netem_loss"
+DROP_NETEM_LIMIT = "netem_limit"
+DISTRIBUTIONS = ("uniform", "normal", "pareto", "paretonormal")
+_NORMAL = NormalDist()
+_PARETO_MEAN, _PARETO_STD = 1.5, 0.75**0.5  # alpha 3, x_m 1
+
+
+def dist_quantile(dist: str, u: float) -> float:
+    """Inverse CDF, at ``u`` in (0, 1), of ``dist`` standardised to mean 0 and unit spread."""
+    u = min(max(u, 1e-9), 1.0 - 1e-9)
+    if dist == "normal":
+        return _NORMAL.inv_cdf(u)
+    pareto = ((1.0 - u) ** (-1.0 / 3.0) - _PARETO_MEAN) / _PARETO_STD
+    if dist == "pareto":
+        return pareto
+    return 0.25 * _NORMAL.inv_cdf(u) + 0.75 * pareto  # paretonormal
+
+
+class _Cor:
+    """Correlated uniform source (``struct crndstate``): ``rho`` in [0, 1], ``last`` value."""
+
+    __slots__ = ("last", "rho")
+
+    def __init__(self, rho: float) -> None:
+        self.rho = rho
+        self.last = 0.0
+
+    def next(self, rng: random.Random) -> float:
+        value = rng.random()
+        if self.rho:
+            value = (1.0 - self.rho) * value + self.rho * self.last
+            self.last = value
+        return value
+
+
+def _is_number(tokens: list[str], i: int) -> bool:
+    """q_netem.c NEXT_IS_NUMBER: the token after ``i`` exists and starts with a digit."""
+    return i + 1 < len(tokens) and tokens[i + 1][:1].isdigit()
+
+
+def _pct(tokens: list[str], i: int, what: str) -> float:
+    if i >= len(tokens):
+        raise UserError(f"qdisc netem: '{what}' needs a percentage")
+    try:
+        return parse_percent(tokens[i])
+    except ValueError as exc:
+        raise UserError(f"qdisc netem: bad percentage {tokens[i]!r} for '{what}': {exc}") from None
+
+
+def _parse(tokens: list[str]) -> dict[str, Any]:
+    opt: dict[str, Any] = {"limit": 1000}
+    i = 0
+    n = len(tokens)
+    while i < n:
+        word = tokens[i]
+        if word == "limit":
+            if i + 1 >= n or not tokens[i + 1].isdigit():
+                raise UserError("qdisc netem: 'limit' needs a packet count")
+            opt["limit"] = int(tokens[i + 1])
+            i += 1
+        elif word in ("delay", "latency"):
+            if i + 1 >= n:
+                raise UserError("qdisc netem: 'delay' needs a time")
+            i += 1
+            opt["latency"] = parse_time(tokens[i])
+            if _is_number(tokens, i):
+                i += 1
+                opt["jitter"] = parse_time(tokens[i])
+                if _is_number(tokens, i):
+                    i += 1
+                    opt["delay_corr"] = _pct(tokens, i, "delay")
+        elif word == "loss":
+            sub = tokens[i + 1] if i + 1 < n else ""
+            if sub == "gemodel":
+                i += 2
+                p = _pct(tokens, i, "loss gemodel")
+                ge = [p, 1.0 - p, 1.0, 0.0]  # tc defaults: r = 1-p, 1-h = 100%, 1-k = 0%
+                for k in (1, 2, 3):
+                    if not _is_number(tokens, i):
+                        break
+                    i += 1
+                    ge[k] = _pct(tokens, i, "loss gemodel")
+                opt["gemodel"] = tuple(ge)
+                opt.pop("loss", None)
+            elif sub == "state":
+                raise UserError("qdisc netem: 'loss state' (4-state model) is not supported")
+            else:
+                if sub == "random":
+                    i += 1
+                i += 1
+                opt["loss"] = _pct(tokens, i, "loss")
+                opt.pop("gemodel", None)
+                if _is_number(tokens, i):
+                    i += 1
+                    opt["loss_corr"] = _pct(tokens, i, "loss")
+        elif word in ("duplicate", "corrupt", "reorder"):
+            i += 1
+            opt[word] = _pct(tokens, i, word)
+            if _is_number(tokens, i):
+                i += 1
+                opt[f"{word}_corr"] = _pct(tokens, i, word)
+        elif word == "gap":
+            if i + 1 >= n or not tokens[i + 1].isdigit():
+                raise UserError("qdisc netem: 'gap' needs a packet count")
+            i += 1
+            opt["gap"] = int(tokens[i])
+        elif word == "distribution":
+            if i + 1 >= n or tokens[i + 1] not in DISTRIBUTIONS:
+                raise UserError(
+                    f"qdisc netem: 'distribution' needs one of {', '.join(DISTRIBUTIONS)}"
+                )
+            i += 1
+            opt["distribution"] = tokens[i]
+        elif word == "ecn":
+            opt["ecn"] = True
+        elif word == "rate":
+            if i + 1 >= n:
+                raise UserError("qdisc netem: 'rate' needs a rate")
+            i += 1
+            opt["rate"] = parse_rate(tokens[i])
+            if i + 1 < n and tokens[i + 1].lstrip("-")[:1].isdigit():
+                i += 1
+                opt["packet_overhead"] = int(tokens[i])
+        else:
+            raise UserError(
+                f"qdisc netem: unknown option '{word}' (allowed: limit, delay, distribution, loss,"
+                " ecn, duplicate, reorder, gap, corrupt, rate)"
+            )
+        i += 1
+    if opt.get("reorder"):
+        if not opt.get("latency"):
+            raise UserError("qdisc netem: reordering not possible without specifying some delay")
+        opt.setdefault("gap", 1)
+    elif opt.get("gap"):
+        raise UserError("qdisc netem: gap specified without reorder probability")
+    if opt.get("distribution") not in (None, "uniform") and not opt.get("jitter"):
+        raise UserError("qdisc netem: distribution specified but no latency and jitter values")
+    if opt.get("ecn") and not (opt.get("loss") or opt.get("gemodel")):
+        raise UserError("qdisc netem: ecn requested without loss model")
+    return opt
+
+
+@register_qdisc
+class Netem(QdiscOps):
+    """``netem`` with iproute2's positional syntax (see the module doc)."""
+
+    id = "netem"
+
+    @classmethod
+    def parse_options(cls, tokens: list[str]) -> dict[str, Any]:
+        return _parse(tokens)
+
+    @classmethod
+    def render_options(cls, opt: dict[str, Any]) -> str:
+        parts = [f"limit {opt.get('limit', 1000)}"]
+        if opt.get("latency") or opt.get("jitter"):
+            text = f"delay {format_time(opt.get('latency', 0))}"
+            if opt.get("jitter"):
+                text += f"  {format_time(opt['jitter'])}"
+                if opt.get("delay_corr"):
+                    text += f" {_fmt_pct(opt['delay_corr'])}"
+            parts.append(text)
+        if opt.get("loss"):
+            parts.append(f"loss {_fmt_pct(opt['loss'])}" + _corr(opt, "loss_corr"))
+        if opt.get("gemodel"):
+            p, r, h1, k1 = opt["gemodel"]
+            parts.append(
+                f"loss gemodel p {_fmt_pct(p)} r {_fmt_pct(r)} 1-h {_fmt_pct(h1)} 1-k {_fmt_pct(k1)}"
+            )
+        for name in ("duplicate", "reorder", "corrupt"):
+            if opt.get(name):
+                parts.append(f"{name} {_fmt_pct(opt[name])}" + _corr(opt, f"{name}_corr"))
+        if opt.get("reorder") and opt.get("gap", 1) > 1:
+            parts.append(f"gap {opt['gap']}")
+        if opt.get("rate"):
+            parts.append(f"rate {format_rate(opt['rate'])}")
+            if opt.get("packet_overhead"):
+                parts.append(f"packetoverhead {opt['packet_overhead']}")
+        if opt.get("ecn"):
+            parts.append("ecn")
+        return " ".join(parts)
+
+    def init(self, sch: Any, opt: dict[str, Any]) -> None:
+        sch.limit = opt.get("limit", 1000)
+        self.latency = opt.get("latency", 0)
+        self.jitter = opt.get("jitter", 0)
+        dist = opt.get("distribution")
+        self.dist = None if dist in (None, "uniform") else dist
+        self.loss = opt.get("loss", 0.0)
+        self.gemodel = opt.get("gemodel")
+        self.ge_bad = False  # Gilbert-Elliott state: starts GOOD
+        self.duplicate = opt.get("duplicate", 0.0)
+        self.corrupt = opt.get("corrupt", 0.0)
+        self.reorder = opt.get("reorder", 0.0)
+        self.gap = opt.get("gap", 0)
+        self.ecn = bool(opt.get("ecn"))
+        self.rate = opt.get("rate", 0)
+        self.packet_overhead = opt.get("packet_overhead", 0)
+        self.delay_cor = _Cor(opt.get("delay_corr", 0.0))
+        self.loss_cor = _Cor(opt.get("loss_corr", 0.0))
+        self.dup_cor = _Cor(opt.get("duplicate_corr", 0.0))
+        self.corrupt_cor = _Cor(opt.get("corrupt_corr", 0.0))
+        self.reorder_cor = _Cor(opt.get("reorder_corr", 0.0))
+        self.counter = 0
+        self.t_last = 0  # latest time_to_send in the tfifo (rate's reference point)
+        self.tfifo = SkbRbTree()  # keyed by time_to_send
+        self.head = SkbList()  # reordered packets, sent before the tfifo
+        self.lost = self.duplicated = self.corrupted = self.ecn_marked = 0
+        self.rng = self._stream(sch)
+
+    @staticmethod
+    def _stream(sch: Any) -> random.Random:
+        dev = sch.dev
+        world = getattr(dev, "world", None)
+        node = getattr(getattr(dev, "node", None), "name", "")
+        name = f"netem:{node}/{getattr(dev, 'name', '?')}:{format_handle(sch.handle)}"
+        if world is not None and hasattr(world, "rng"):
+            return world.rng.stream(name)
+        return random.Random(sch.hash_seed ^ sch.handle)
+
+    # -- the random events ----------------------------------------------------
+    def _loss_event(self) -> bool:
+        rng = self.rng
+        ge = self.gemodel
+        if ge is None:
+            return bool(self.loss) and self.loss_cor.next(rng) < self.loss
+        p, r, one_minus_h, one_minus_k = ge
+        # loss_gilb_ell: decide the state change, then lose with the old state's probability.
+        if not self.ge_bad:
+            if rng.random() < p:
+                self.ge_bad = True
+            return rng.random() < one_minus_k
+        if rng.random() < r:
+            self.ge_bad = False
+        return rng.random() < one_minus_h
+
+    def _delay(self) -> int:
+        """tabledist(latency, jitter, delay_cor, dist)."""
+        sigma = self.jitter
+        if not sigma:
+            return self.latency
+        u = self.delay_cor.next(self.rng)
+        if self.dist is None:
+            return self.latency - sigma + int(u * 2 * sigma)
+        return self.latency + int(dist_quantile(self.dist, u) * sigma)
+
+    # -- callbacks ----------------------------------------------------------------
+    def enqueue(self, skb: Any, sch: Any, to_free: Any) -> int:
+        rng = self.rng
+        count = 1
+        if self.duplicate and self.dup_cor.next(rng) < self.duplicate:
+            count += 1
+        if self._loss_event():
+            if self.ecn and sch.set_ce(skb):
+                self.ecn_marked += 1
+            else:
+                count -= 1
+        if count == 0:
+            self.lost += 1
+            sch.drop(skb, to_free, DROP_NETEM_LOSS)
+            return NET_XMIT_SUCCESS | NET_XMIT_BYPASS  # the sender is not told
+        skb2 = None
+        if count > 1:  # cloned before the original may be corrupted
+            skb2 = sch.skb_clone(skb)
+            self.duplicated += 1
+        if self.corrupt and self.corrupt_cor.next(rng) < self.corrupt:
+            self.corrupted += 1
+            payload = skb.payload
+            if payload:
+                data = bytearray(payload)
+                data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+                skb.payload = bytes(data)
+        if len(self.tfifo) + len(self.head) >= sch.limit:
+            if skb2 is not None:
+                sch.drop(skb2, to_free, DROP_NETEM_LIMIT)
+            return sch.drop(skb, to_free, DROP_NETEM_LIMIT)
+        self._queue(skb, sch, True)
+        if skb2 is not None:
+            if len(self.tfifo) + len(self.head) >= sch.limit:
+                sch.drop(skb2, to_free, DROP_NETEM_LIMIT)
+            else:
+                self._queue(skb2, sch, False)
+        return NET_XMIT_SUCCESS
+
+    def _queue(self, skb: Any, sch: Any, may_reorder: bool) -> None:
+        now = sch.now
+        if (
+            not may_reorder
+            or self.gap == 0
+            or self.counter < self.gap - 1
+            or self.reorder < self.reorder_cor.next(self.rng)
+        ):
+            delay = self._delay()
+            if self.rate:
+                if self.tfifo:
+                    # The last queued packet is the reference point: only the time after it
+                    # counts, then this packet's own serialisation time.
+                    last = self.t_last
+                    delay = max(0, delay - (last - now))
+                    now = last
+                delay += (skb.len + self.packet_overhead) * 8_000_000_000 // self.rate
+            tts = now + delay
+            skb.cb = tts
+            if tts > self.t_last or not self.tfifo:
+                self.t_last = tts
+            self.counter += 1
+            self.tfifo.add(tts, skb)
+        else:
+            # Reorder: this one goes out ahead of everything waiting.
+            skb.cb = now
+            self.counter = 0
+            sch.requeues += 1
+            self.head.push_back(skb)
+
+    def dequeue(self, sch: Any) -> Any:
+        skb = self.head.pop_front()
+        if skb is not None:
+            return skb
+        tts = self.tfifo.first_key()
+        if tts is None:
+            return None
+        if tts <= sch.now:
+            return self.tfifo.pop_first()
+        sch.watchdog_schedule(tts)
+        return None
+
+    def reset(self, sch: Any) -> None:
+        while (skb := self.head.pop_front()) is not None:
+            sch.kfree_skb(skb)
+        while (skb := self.tfifo.pop_first()) is not None:
+            sch.kfree_skb(skb)
+
+    def destroy(self, sch: Any) -> None:
+        pass
+
+
+def _fmt_pct(value: float) -> str:
+    return f"{value * 100:g}%"
+
+
+def _corr(opt: dict[str, Any], key: str) -> str:
+    return f" {_fmt_pct(opt[key])}" if opt.get(key) else ""

@@ -1,0 +1,62 @@
+"""pfifo_fast: three-band strict-priority fifo, Linux's default qdisc (net/sched/sch_generic.c).
+
+``skb.priority & TC_PRIO_MAX`` picks a band through the fixed priomap
+``1 2 2 2 1 2 0 0 1 1 1 1 1 1 1 1``; band 0 is always served before band 1,
+band 1 before band 2. The limit is the device's ``txqueuelen`` packets over
+all bands together (the classic, pre-skb_array kernel behaviour). It has no
+options, as in tc.
+
+>>> from qdisclab.sched.qdiscs.pfifo_fast import PRIO2BAND
+>>> PRIO2BAND[7], PRIO2BAND[0], PRIO2BAND[2]
+(0, 1, 2)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qdisclab.ops import SkbList
+from qdisclab.sched.constants import NET_XMIT_SUCCESS, TC_PRIO_MAX
+from qdisclab.sched.ops import QdiscOps
+from qdisclab.sched.registry import register_qdisc
+
+PFIFO_FAST_BANDS = 3
+# prio2band of sch_generic.c: TC_PRIO_* -> band (0 = highest priority).
+PRIO2BAND = (1, 2, 2, 2, 1, 2, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)
+
+
+@register_qdisc
+class PfifoFast(QdiscOps):
+    """``pfifo_fast`` (no options)."""
+
+    id = "pfifo_fast"
+    options = {}
+    can_bypass = True  # TCQ_F_CAN_BYPASS
+
+    def init(self, sch: Any, opt: dict[str, Any]) -> None:
+        self.bands = (SkbList(), SkbList(), SkbList())
+        sch.limit = max(sch.dev.tx_queue_len, 1)
+
+    def enqueue(self, skb: Any, sch: Any, to_free: Any) -> int:
+        if sch.qlen >= sch.limit:
+            return sch.drop(skb, to_free)
+        self.bands[PRIO2BAND[skb.priority & TC_PRIO_MAX]].push_back(skb)
+        return NET_XMIT_SUCCESS
+
+    def dequeue(self, sch: Any) -> Any:
+        for band in self.bands:
+            if band:
+                return band.pop_front()
+        return None
+
+    def reset(self, sch: Any) -> None:
+        for band in self.bands:
+            while (skb := band.pop_front()) is not None:
+                sch.kfree_skb(skb)
+
+    def destroy(self, sch: Any) -> None:
+        pass
+
+    @classmethod
+    def render_options(cls, opt: dict[str, Any]) -> str:
+        return f"bands {PFIFO_FAST_BANDS} priomap {' '.join(map(str, PRIO2BAND))}"
