@@ -311,11 +311,14 @@ class TcpSock(TcpOutput, TcpInput, TcpRecovery):
         if not first:
             self.icsk_backoff += 1
             self.rto = min(self.rto * 2, 120_000_000_000)
+        self.lsndtime = self.sched.now // 1000
         self._send_ctl(flags, 0)
         self.rto_timer.arm(self.sched.now + self.rto)
 
     def _rcv_synack(self, th: Any) -> None:
         self.rto_timer.cancel()
+        if not self.icsk_backoff:  # Karn: no sample from a retransmitted SYN
+            self.rtt_estimator(max(1, self.sched.now // 1000 - self.lsndtime))
         self.icsk_backoff = 0
         self.rcv_nxt = th.seq + 1
         self.snd_una = 1

@@ -23,7 +23,7 @@ from qdisclab.tcp.sock import TcpSock
 class TcpListener:
     """A listening socket: SYNs create child sockets; ``accepted`` lists established ones."""
 
-    __slots__ = ("accepted", "cc", "ecn", "on_accept", "port", "sock_ops", "stack")
+    __slots__ = ("accepted", "cc", "ecn", "on_accept", "port", "sock_ops", "stack", "watchers")
 
     def __init__(self, stack: Any, port: int, cc: str | None, ecn: bool, on_accept: Any) -> None:
         self.stack = stack
@@ -33,6 +33,11 @@ class TcpListener:
         self.on_accept = on_accept
         self.accepted: list[TcpSock] = []
         self.sock_ops: Any = None
+        self.watchers: dict[int, Any] = {}  # client port -> on_data callback for the child
+
+    def watch(self, client_port: int, on_data: Any) -> None:
+        """Give the child socket for ``client_port`` this ``on_data`` callback when it appears."""
+        self.watchers[client_port] = on_data
 
 
 class TcpStack:
@@ -60,6 +65,10 @@ class TcpStack:
         lst = TcpListener(self, port, cc, ecn, on_accept)
         self.listeners[port] = lst
         return lst
+
+    def listener_or_listen(self, port: int, cc: str | None = None, ecn: bool = False) -> TcpListener:
+        lst = self.listeners.get(port)
+        return lst if lst is not None else self.listen(port, cc, ecn)
 
     def connect(self, daddr: int, dport: int, name: str, cc: str | None = None,
                 ecn: bool = False, sport: int | None = None, sock_ops: Any = None) -> TcpSock:  # fmt: skip
@@ -89,6 +98,7 @@ class TcpStack:
         self.conns[(skb.dport, skb.src, skb.sport)] = sk
         from qdisclab.skb import skb_consume
 
+        sk.on_data = lst.watchers.get(skb.sport)
         sk._passive_open(th, lst.ecn)
         skb_consume(skb)
 
