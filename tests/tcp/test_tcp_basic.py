@@ -1,12 +1,12 @@
 import errno
 
 import pytest
+from tests.tcp.helpers import two_hosts
 
 from qdisclab.errors import KernelError
 from qdisclab.tcp import TcpStack
 from qdisclab.tcp.apps import FiniteTransfer, RequestResponse
 from qdisclab.tcp.sock import TCP_CLOSE, TCP_ESTABLISHED
-from tests.tcp.helpers import two_hosts
 
 
 def test_handshake_mss_and_transfer_completes_with_conservation():

@@ -1,5 +1,8 @@
-from qdisclab.tcp import TcpStack
+import itertools
+
 from tests.tcp.helpers import two_hosts
+
+from qdisclab.tcp import TcpStack
 
 
 def _sock():
@@ -40,9 +43,9 @@ def test_rto_backoff_doubles():
     b.devices["eth0"].set_down()  # every segment is lost from now on
     sk.send(100_000)
     w.run(8_000_000_000)
-    gaps = [t2 - t1 for t1, t2 in zip(times, times[1:])]
+    gaps = [t2 - t1 for t1, t2 in itertools.pairwise(times)]
     assert len(gaps) >= 3
     first = times[0] - 200_000_000
     assert 200_000_000 <= first <= 260_000_000  # srtt ~10 ms + 200 ms floor
-    for g1, g2 in zip(gaps, gaps[1:]):
+    for g1, g2 in itertools.pairwise(gaps):
         assert abs(g2 / g1 - 2) < 0.01

@@ -125,7 +125,7 @@ class TcpInput:
             ops.cong_control(self, ack, 0, rs)
         else:
             state = self.icsk_ca_state
-            if state == TCP_CA_CWR or state == TCP_CA_Recovery:
+            if state in (TCP_CA_CWR, TCP_CA_Recovery):
                 self._cwnd_reduction(delivered, fast)
             elif delivered and state < TCP_CA_CWR:
                 ops.cong_avoid(self, ack, delivered)

@@ -223,7 +223,7 @@ class TcpRecovery:
             state = TCP_CA_Open
         if self.sacked_out >= 1 and self.high_sack_seq > self.lost_mark_seq:
             self._mark_lost()
-        if state == TCP_CA_Recovery or state == TCP_CA_Loss:
+        if state in (TCP_CA_Recovery, TCP_CA_Loss):
             return False
         if self.lost_out:
             self._enter_recovery()

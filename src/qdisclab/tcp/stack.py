@@ -66,7 +66,9 @@ class TcpStack:
         self.listeners[port] = lst
         return lst
 
-    def listener_or_listen(self, port: int, cc: str | None = None, ecn: bool = False) -> TcpListener:
+    def listener_or_listen(
+        self, port: int, cc: str | None = None, ecn: bool = False
+    ) -> TcpListener:
         lst = self.listeners.get(port)
         return lst if lst is not None else self.listen(port, cc, ecn)
 
