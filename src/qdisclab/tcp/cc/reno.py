@@ -1,0 +1,36 @@
+"""Reno/NewReno (``tcp_reno``): the always-registered fallback congestion control.
+
+>>> from qdisclab.tcp.congestion import lookup_cc
+>>> lookup_cc("reno").name
+'reno'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qdisclab.tcp.congestion import (
+    TCP_CONG_NON_RESTRICTED,
+    CongestionOps,
+    register_cc,
+    tcp_reno_cong_avoid,
+    tcp_reno_ssthresh,
+    tcp_reno_undo_cwnd,
+)
+
+
+@register_cc
+class Reno(CongestionOps):
+    """Slow start, +1 MSS per RTT, halve on loss."""
+
+    name = "reno"
+    flags = TCP_CONG_NON_RESTRICTED
+
+    def ssthresh(self, sk: Any) -> int:
+        return tcp_reno_ssthresh(sk)
+
+    def cong_avoid(self, sk: Any, ack: int, acked: int) -> None:
+        tcp_reno_cong_avoid(sk, ack, acked)
+
+    def undo_cwnd(self, sk: Any) -> int:
+        return tcp_reno_undo_cwnd(sk)

@@ -1,0 +1,162 @@
+"""Sending: ``tcp_write_xmit``, segment transmission, pure ACKs, pacing rate, rate sampling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qdisclab.skb import INET_ECN_ECT_0, IPPROTO_TCP, SkBuff
+from qdisclab.tcp.congestion import CA_EVENT_TX_START
+from qdisclab.tcp.header import (
+    TCP_HEADER_OVERHEAD,
+    TCPHDR_ACK,
+    TCPHDR_CWR,
+    TCPHDR_ECE,
+    TCPHDR_FIN,
+    TcpHdr,
+    TxSeg,
+)
+
+TCP_ECN_OK = 1
+TCP_ECN_QUEUE_CWR = 2
+TCP_ECN_DEMAND_CWR = 4
+TCP_ECN_SEEN = 8
+
+
+class TcpOutput:
+    """Mixin of ``TcpSock``: the send side."""
+
+    __slots__ = ()
+
+    def _write_xmit(self: Any) -> None:
+        """Send what cwnd and the peer's window allow: lost segments first, then new data."""
+        if self.state_sending is False:
+            return
+        self.tcp_mstamp = now_us = self.sched.now // 1000
+        cwnd = self.snd_cwnd
+        in_flight = self.packets_out - self.sacked_out - self.lost_out + self.retrans_out
+        if self.lost_out > self.retrans_out and in_flight < cwnd:
+            in_flight = self._retransmit_lost(in_flight, cwnd)
+        rtx = self.rtx
+        mss = self.mss_cache
+        wnd_end = self.snd_una + self.snd_wnd
+        write_seq = self.write_seq
+        sent = False
+        while in_flight < cwnd:
+            seq = self.snd_nxt
+            if seq >= write_seq:
+                if self.fin_pending and not self.fin_sent:
+                    seg = TxSeg(seq, seq + 1, True)
+                    self.fin_sent = True
+                    self._fin_sent_state()
+                else:
+                    # tcp_rate_check_app_limited: the app, not cwnd, limits sending.
+                    self.app_limited = (self.delivered + self.packets_out) or 1
+                    break
+            else:
+                end = seq + mss
+                if end > write_seq:
+                    end = write_seq
+                if end > wnd_end:
+                    break
+                seg = TxSeg(seq, end, False)
+            if self.packets_out == 0:
+                self.first_tx_mstamp = self.delivered_mstamp = now_us
+                self.icsk_ca_ops.cwnd_event(self, CA_EVENT_TX_START)
+            rtx.append(seg)
+            self.snd_nxt = seg.end
+            self.packets_out += 1
+            in_flight += 1
+            self._transmit(seg, False)
+            sent = True
+        if sent or in_flight >= cwnd:
+            # tcp_cwnd_validate
+            limited = in_flight >= cwnd
+            if (
+                self.snd_una >= self.cwnd_usage_seq
+                or limited
+                or (not self.is_cwnd_limited and self.packets_out > self.max_packets_out)
+            ):
+                self.is_cwnd_limited = limited
+                self.max_packets_out = self.packets_out
+                self.cwnd_usage_seq = self.snd_nxt
+        if self.packets_out and not self.rto_timer.pending:
+            self.rto_timer.arm(self.sched.now + self.rto)
+
+    def _transmit(self: Any, seg: TxSeg, retrans: bool) -> None:
+        """Build, book and send one data segment (``tcp_transmit_skb``)."""
+        now_ns = self.sched.now
+        now_us = now_ns // 1000
+        seg.tx_us = now_us
+        # tcp_rate_skb_sent: snapshot delivery state for the rate sample of this segment.
+        seg.first_tx = self.first_tx_mstamp
+        seg.del_mstamp = self.delivered_mstamp
+        seg.delivered = self.delivered
+        seg.app_limited = self.app_limited != 0
+        flags = TCPHDR_ACK
+        datalen = seg.end - seg.seq
+        ecn = 0
+        if seg.fin:
+            flags |= TCPHDR_FIN
+            datalen = 0
+        ecn_flags = self.ecn_flags
+        if ecn_flags & TCP_ECN_OK:
+            if not retrans and datalen:
+                ecn = INET_ECN_ECT_0
+                if ecn_flags & TCP_ECN_QUEUE_CWR:
+                    self.ecn_flags = ecn_flags & ~TCP_ECN_QUEUE_CWR
+                    flags |= TCPHDR_CWR
+            if self.ecn_flags & TCP_ECN_DEMAND_CWR:
+                flags |= TCPHDR_ECE
+        th = TcpHdr(seg.seq, self.rcv_nxt, flags, self.rcv_wnd, datalen, None, now_us,
+                    self.ts_recent)  # fmt: skip
+        length = datalen + TCP_HEADER_OVERHEAD
+        if self.sock_ops is not None:
+            extra = self.sock_ops.event(self, "hdr_opt_len")
+            if extra:
+                length += extra
+                self.sock_ops.event(self, "write_hdr_opt", th)
+            self.sock_ops.event(self, "tstamp_tx", seg.seq)
+        skb = SkBuff(length, self.saddr, self.daddr, self.sport, self.dport, IPPROTO_TCP, now_ns,
+                     self.books, self, ecn, 0, None, th)  # fmt: skip
+        self.books.book_sent(skb)
+        self.lsndtime = now_us
+        self.delack_segs = 0  # the ACK rides on this segment
+        if self.delack_timer.pending:
+            self.delack_timer.cancel()
+        self.stats.segs_out += 1
+        self.node.output(skb)
+
+    def _send_ctl(self: Any, flags: int, seq: int, sack: Any = None) -> None:
+        """A segment without payload: SYN, SYN-ACK, pure ACK (``tcp_send_ack``)."""
+        now_ns = self.sched.now
+        if self.ecn_flags & TCP_ECN_DEMAND_CWR and flags & TCPHDR_ACK:
+            flags |= TCPHDR_ECE
+        th = TcpHdr(seq, self.rcv_nxt, flags, self.rcv_wnd, 0, sack, now_ns // 1000,
+                    self.ts_recent)  # fmt: skip
+        skb = SkBuff(TCP_HEADER_OVERHEAD, self.saddr, self.daddr, self.sport, self.dport,
+                     IPPROTO_TCP, now_ns, self.books, self, 0, 0, None, th)  # fmt: skip
+        self.books.book_sent(skb)
+        self.node.output(skb)
+
+    def send_ack(self: Any) -> None:
+        """Send an ACK for ``rcv_nxt`` now (with SACK blocks when data is out of order)."""
+        self.delack_segs = 0
+        if self.delack_timer.pending:
+            self.delack_timer.cancel()
+        self._send_ctl(TCPHDR_ACK, self.snd_nxt, self._sack_blocks() if self.ooo else None)
+
+    def _delack_fire(self: Any, _arg: object) -> None:
+        if self.delack_segs:
+            self.send_ack()
+
+    def update_pacing_rate(self: Any) -> None:
+        """``tcp_update_pacing_rate``: cwnd·mss/srtt × 200 % in slow start, × 120 % otherwise."""
+        rate = self.mss_cache * 80_000
+        cwnd = self.snd_cwnd
+        rate *= 200 if cwnd < self.snd_ssthresh // 2 else 120
+        rate *= cwnd if cwnd > self.packets_out else self.packets_out
+        if self.srtt_us:
+            rate //= self.srtt_us
+        if rate > self.sk_max_pacing_rate:
+            rate = self.sk_max_pacing_rate
+        self.sk_pacing_rate = rate

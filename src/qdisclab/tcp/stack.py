@@ -1,0 +1,115 @@
+"""Per-node TCP: demultiplexing, listeners, ``connect``/``accept`` (the IPPROTO_TCP handler).
+
+>>> from qdisclab.net import World
+>>> w = World(seed=1); a = w.add_host("A"); b = w.add_host("B")
+>>> _ = w.connect(a, b, "10mbit", "1ms"); w.build_routes()
+>>> lst = TcpStack.of(b).listen(5001)
+>>> sk = TcpStack.of(a).connect(b.addr, 5001, "x")
+>>> w.run(100_000_000); sk.state, len(lst.accepted)
+(1, 1)
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import Any
+
+from qdisclab.errors import KernelError
+from qdisclab.skb import DROP_NO_SOCKET, IPPROTO_TCP, SkBuff, skb_drop
+from qdisclab.tcp.header import TCPHDR_ACK, TCPHDR_SYN
+from qdisclab.tcp.sock import TcpSock
+
+
+class TcpListener:
+    """A listening socket: SYNs create child sockets; ``accepted`` lists established ones."""
+
+    __slots__ = ("accepted", "cc", "ecn", "on_accept", "port", "sock_ops", "stack", "watchers")
+
+    def __init__(self, stack: Any, port: int, cc: str | None, ecn: bool, on_accept: Any) -> None:
+        self.stack = stack
+        self.port = port
+        self.cc = cc
+        self.ecn = ecn
+        self.on_accept = on_accept
+        self.accepted: list[TcpSock] = []
+        self.sock_ops: Any = None
+        self.watchers: dict[int, Any] = {}  # client port -> on_data callback for the child
+
+    def watch(self, client_port: int, on_data: Any) -> None:
+        """Give the child socket for ``client_port`` this ``on_data`` callback when it appears."""
+        self.watchers[client_port] = on_data
+
+
+class TcpStack:
+    """The TCP handler of one node."""
+
+    __slots__ = ("conns", "listeners", "next_port", "node")
+
+    def __init__(self, node: Any) -> None:
+        self.node = node
+        self.conns: dict[tuple[int, int, int], TcpSock] = {}
+        self.listeners: dict[int, TcpListener] = {}
+        self.next_port = 32768
+        node.register_protocol(IPPROTO_TCP, self)
+
+    @classmethod
+    def of(cls, node: Any) -> TcpStack:
+        """The node's stack, created on first use."""
+        stack = node.protocols.get(IPPROTO_TCP)
+        return stack if isinstance(stack, TcpStack) else cls(node)
+
+    def listen(self, port: int, cc: str | None = None, ecn: bool = False,
+               on_accept: Any = None) -> TcpListener:  # fmt: skip
+        if port in self.listeners:
+            raise KernelError(errno.EADDRINUSE, f"{self.node.name}: TCP port {port} in use")
+        lst = TcpListener(self, port, cc, ecn, on_accept)
+        self.listeners[port] = lst
+        return lst
+
+    def listener_or_listen(
+        self, port: int, cc: str | None = None, ecn: bool = False
+    ) -> TcpListener:
+        lst = self.listeners.get(port)
+        return lst if lst is not None else self.listen(port, cc, ecn)
+
+    def connect(self, daddr: int, dport: int, name: str, cc: str | None = None,
+                ecn: bool = False, sport: int | None = None, sock_ops: Any = None) -> TcpSock:  # fmt: skip
+        """Create a socket and start the three-way handshake."""
+        if sport is None:
+            sport = self.next_port
+            self.next_port += 1
+        sk = TcpSock(self, sport, daddr, dport, name, cc, ecn)
+        sk.sock_ops = sock_ops
+        self.conns[(sport, daddr, dport)] = sk
+        sk.connect()
+        return sk
+
+    def receive(self, skb: SkBuff) -> None:
+        sk = self.conns.get((skb.dport, skb.src, skb.sport))
+        if sk is not None:
+            sk.receive(skb)
+            return
+        th = skb.th
+        lst = self.listeners.get(skb.dport)
+        if lst is None or not th.flags & TCPHDR_SYN or th.flags & TCPHDR_ACK:
+            skb_drop(skb, DROP_NO_SOCKET, self.node.sched.now)
+            return
+        name = f"{skb.flow.name}.r"
+        sk = TcpSock(self, skb.dport, skb.src, skb.sport, name, lst.cc, lst.ecn)
+        sk.sock_ops = lst.sock_ops
+        self.conns[(skb.dport, skb.src, skb.sport)] = sk
+        from qdisclab.skb import skb_consume
+
+        sk.on_data = lst.watchers.get(skb.sport)
+        sk._passive_open(th, lst.ecn)
+        skb_consume(skb)
+
+    def accepted_sock(self, sk: TcpSock) -> None:
+        lst = self.listeners.get(sk.sport)
+        if lst is not None:
+            lst.accepted.append(sk)
+            if lst.on_accept is not None:
+                lst.on_accept(sk)
+
+    def unhash(self, sk: TcpSock) -> None:
+        self.conns.pop((sk.sport, sk.daddr, sk.dport), None)
