@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, standalone_mode=False)
     except QdiscLabError as exc:
-        err_console.print(f"qdisclab: error: {exc}", markup=False)
+        err_console.print(f"qdisclab: error: {exc}", markup=False, soft_wrap=True)
         return 2
     except typer.Exit as exc:
         return exc.exit_code
