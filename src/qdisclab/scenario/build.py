@@ -76,13 +76,13 @@ def build(loaded: Loaded, seed: int | None = None, policy: str = "strict") -> Bu
         for i, spec in enumerate(getattr(s, feature)):
             why = missing(feature)
             if why:
-                raise loaded.error((feature, i), feature, why)
+                raise loaded.error((feature, i), feature, "", why)
             ctx.objects.append(FEATURES[feature](ctx, spec, i))
     world.build_routes()
     for i, flow in enumerate(s.flow):
         why = missing(flow.type)
         if why:
-            raise loaded.error(("flow", i, "type"), flow.type, why)
+            raise loaded.error(("flow", i, "type"), flow.type, "", why)
         ctx.objects.append(TRAFFIC[flow.type](ctx, flow, i))
     return ctx
 
@@ -103,7 +103,7 @@ def _add_filter(ctx: BuildContext, dev: Any, flt: Any, loc: tuple) -> None:
         try:
             program = load_object(flt.program, ctx.base_dir)
         except UserError as exc:
-            raise ctx.error((*loc, "program"), flt.program, str(exc)) from None
+            raise ctx.error((*loc, "program"), flt.program, "", str(exc)) from None
     dev.qdisc.filters.add(TcFilter(prio=flt.prio, classid=parse_handle(flt.classid),
                                    match=match, program=program))  # fmt: skip
 

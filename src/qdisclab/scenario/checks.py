@@ -12,7 +12,7 @@ from qdisclab.errors import QdiscLabError
 
 
 def _msg(exc: Exception) -> str:
-    return str(exc).split(": ", 1)[-1] if isinstance(exc, QdiscLabError) else str(exc)
+    return str(exc)
 
 
 def device_names(s: Any) -> dict[str, list[str]]:
@@ -42,7 +42,7 @@ def check(loaded: Any) -> None:
         try:
             register_extension(load_object(ext.path, loaded.base_dir))
         except QdiscLabError as exc:
-            raise err(("extension", i, "class"), ext.path, _msg(exc)) from None
+            raise err(("extension", i, "class"), ext.path, "", _msg(exc)) from None
     for i, link in enumerate(s.link):
         for end in ("a", "b"):
             if getattr(link, end) not in names:
@@ -57,7 +57,7 @@ def check(loaded: Any) -> None:
                     raise ValueError("empty qdisc spec")
                 lookup_qdisc(tokens[0]).parse_options(tokens[1:])
             except (QdiscLabError, ValueError) as exc:
-                raise err(("link", i, key), spec, _msg(exc)) from None
+                raise err(("link", i, key), spec, "", _msg(exc)) from None
         for j, flt in enumerate(link.filter):
             from qdisclab.sched import parse_handle
             from qdisclab.sched.filters import MATCH_FIELDS
@@ -65,7 +65,7 @@ def check(loaded: Any) -> None:
             try:
                 parse_handle(flt.classid)
             except QdiscLabError as exc:
-                raise err(("link", i, "filter", j, "classid"), flt.classid, _msg(exc)) from None
+                raise err(("link", i, "filter", j, "classid"), flt.classid, "", _msg(exc)) from None
             for key in flt.match:
                 if key not in MATCH_FIELDS:
                     raise err(("link", i, "filter", j, "match"), key, ", ".join(MATCH_FIELDS))

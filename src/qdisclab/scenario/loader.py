@@ -88,11 +88,11 @@ class Loaded:
     raw: dict[str, Any] = field(default_factory=dict)
     index: dict[tuple, int] = field(default_factory=dict)
 
-    def error(self, loc: tuple, found: Any, allowed: str) -> ScenarioError:
+    def error(self, loc: tuple, found: Any, allowed: str, problem: str = "") -> ScenarioError:
+        """A one-line error at ``loc``; ``problem`` replaces the "allowed" part when given."""
         line = find_line(self.index, loc)
-        return ScenarioError(
-            f"{self.source}:{line}: {fmt_loc(loc)}: found {found!r}; allowed: {allowed}"
-        )
+        where = f"{self.source}:{line}: {fmt_loc(loc)}: found {found!r}"
+        return ScenarioError(f"{where}: {problem}" if problem else f"{where}; allowed: {allowed}")
 
 
 def _model_at(loc: tuple) -> type[BaseModel] | None:
@@ -143,15 +143,15 @@ def format_validation(exc: ValidationError, source: str, index: dict[tuple, int]
 
 # -- overrides (sweep grid keys, --set) ------------------------------------------
 def coerce(text: str) -> Any:
-    """A command-line value as TOML would type it: int, float, bool or string."""
-    for conv in (int, float):
-        try:
-            return conv(text)
-        except ValueError:
-            pass
-    if text in ("true", "false"):
-        return text == "true"
-    return text
+    """A command-line value as TOML would type it (``5``, ``["R1:eth0"]``); else a string.
+
+    >>> coerce("5"), coerce("true"), coerce("pfifo limit 5"), coerce('["a"]')
+    (5, True, 'pfifo limit 5', ['a'])
+    """
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
 
 
 def apply_override(raw: dict[str, Any], key: str, value: Any) -> None:
