@@ -124,7 +124,11 @@ def _allowed_keys(model: type[BaseModel] | None) -> str:
 
 def format_validation(exc: ValidationError, source: str, index: dict[tuple, int]) -> str:
     err = exc.errors(include_url=False)[0]
-    loc = tuple(err["loc"])
+    raw_loc = tuple(err["loc"])
+    # pydantic tags union members in the path ("str", "int", "function-after[...]"): drop them
+    loc = tuple(p for p in raw_loc if isinstance(p, int) or not (
+        p in ("str", "int", "float", "bool") or "[" in p or "-" in p))  # fmt: skip
+    in_union = len(loc) != len(raw_loc)
     line = find_line(index, loc)
     kind = err["type"]
     found = err.get("input")
@@ -134,6 +138,8 @@ def format_validation(exc: ValidationError, source: str, index: dict[tuple, int]
     if kind == "missing":
         return f"{source}:{line}: {fmt_loc(loc)}: required key is missing"
     msg = err["msg"].removeprefix("Value error, ")
+    if in_union and kind in ("string_type", "int_type"):
+        msg = "a string with a tc unit (e.g. '10mbit', '5ms') or an integer"
     if kind == "literal_error":
         msg = msg.removeprefix("Input should be ")
     if isinstance(found, dict | list):

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
 from qdisclab.errors import UserError
 from qdisclab.units import parse_rate, parse_size, parse_time
 
-Unit = str | int
+Unit = StrictStr | StrictInt  # a bool is not a rate
 
 
 def _check(parser: Any, value: Any) -> Any:
