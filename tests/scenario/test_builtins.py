@@ -53,8 +53,9 @@ def test_ping_probe_sees_the_full_pfifo_buffer():
     raw = loaded.raw
     raw["flow"] = [raw["flow"][0], {"type": "ping", "src": "S2", "dst": "D2", "name": "ping",
                                     "interval": "100ms"}]  # fmt: skip
-    from qdisclab.scenario.loader import load_text
     import tomli_w
+
+    from qdisclab.scenario.loader import load_text
 
     res = run_loaded(load_text(tomli_w.dumps(raw), "t.toml"))
     probe = res["probes"][0]

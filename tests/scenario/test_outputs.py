@@ -1,5 +1,6 @@
 """--out: CSVs, tc stats, a pcap tcpdump and dpkt read with the right count, plots."""
 
+import itertools
 import shutil
 import subprocess
 
@@ -57,10 +58,10 @@ def test_pcap_parsed_by_dpkt(run_dir):
         assert reader.datalink() == 101
         pkts = list(reader)
     assert len(pkts) == n
-    ts0, buf = pkts[0]
+    _ts0, buf = pkts[0]
     ip = dpkt.ip.IP(buf)
     assert ip.p == 17 and ip.len == 1500 and ip.udp.dport == 5001
-    assert all(a[0] <= b[0] for a, b in zip(pkts, pkts[1:], strict=False))
+    assert all(a[0] <= b[0] for a, b in itertools.pairwise(pkts))
     assert pkts[-1][0] < 0.3
 
 

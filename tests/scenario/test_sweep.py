@@ -22,12 +22,16 @@ def test_interrupt_then_resume_each_run_once(tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_sweep("udp-dumbbell", GRID, [1, 2, 3], db, executor="inline", on_result=stop_after_three)
+        run_sweep(
+            "udp-dumbbell", GRID, [1, 2, 3], db, executor="inline", on_result=stop_after_three
+        )
     assert len(load_rows(db)) == 3  # the finished runs survived the interrupt
     counts = run_sweep("udp-dumbbell", GRID, [1, 2, 3], db, executor="dask", workers=2)
     assert counts == {"total": 6, "skipped": 3, "ok": 3, "error": 0}
     con = sqlite3.connect(db)
-    rows = con.execute("SELECT params, seed, status, COUNT(*) FROM runs GROUP BY params, seed").fetchall()
+    rows = con.execute(
+        "SELECT params, seed, status, COUNT(*) FROM runs GROUP BY params, seed"
+    ).fetchall()
     assert len(rows) == 6 and all(r[2] == "ok" and r[3] == 1 for r in rows)
     # a third pass does nothing
     assert run_sweep("udp-dumbbell", GRID, [1, 2, 3], db, executor="inline")["skipped"] == 6
@@ -35,7 +39,9 @@ def test_interrupt_then_resume_each_run_once(tmp_path):
     small = next(t for t in table if t["params"]["link.bottleneck.qdisc_a"] == "pfifo limit 20")
     big = next(t for t in table if t["params"]["link.bottleneck.qdisc_a"] == "pfifo limit 200")
     assert small["metrics"]["delay_p50_ms_mean"]["n"] == 3
-    assert small["metrics"]["delay_p50_ms_mean"]["mean"] < big["metrics"]["delay_p50_ms_mean"]["mean"]
+    assert (
+        small["metrics"]["delay_p50_ms_mean"]["mean"] < big["metrics"]["delay_p50_ms_mean"]["mean"]
+    )
 
 
 def test_failing_run_is_recorded_and_sweep_goes_on(tmp_path):

@@ -77,9 +77,7 @@ def register(app: typer.Typer) -> None:
         scenario: Annotated[
             str, typer.Argument(help="built-in scenario name or path to a .toml file")
         ] = "",
-        seed: Annotated[
-            int | None, typer.Option(help="run seed (default: the scenario's)")
-        ] = None,
+        seed: Annotated[int | None, typer.Option(help="run seed (default: the scenario's)")] = None,
         duration: Annotated[
             str | None, typer.Option(help="simulated time, tc units (e.g. 10s)")
         ] = None,

@@ -9,7 +9,7 @@ original length is kept, as ``tcpdump -s 96`` would.
 >>> from qdisclab.skb import SkBuff
 >>> buf = io.BytesIO(); w = PcapWriter(buf)
 >>> w.write(SkBuff(1000, 0x0A000001, 0x0A000002, 5000, 80, 17, created=0), 1_500_000_000)
->>> len(buf.getvalue()) == 24 + 16 + 28
+>>> len(buf.getvalue()) == 24 + 16 + 96  # headers + zero payload, cut at snaplen
 True
 """
 

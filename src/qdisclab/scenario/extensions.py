@@ -39,7 +39,9 @@ def load_object(ref: str, base_dir: Path | None = None) -> Any:
                 spec.loader.exec_module(module)
             except Exception as exc:
                 del sys.modules[mod_name]
-                raise UserError(f"importing {str(path)!r} failed: {type(exc).__name__}: {exc}") from None
+                raise UserError(
+                    f"importing {str(path)!r} failed: {type(exc).__name__}: {exc}"
+                ) from None
     else:
         try:
             module = importlib.import_module(module_part)

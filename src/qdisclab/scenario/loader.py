@@ -103,14 +103,14 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
         fields = getattr(model, "model_fields", None)
         if fields is None:
             return None
-        info = fields.get(part) or next(
-            (f for f in fields.values() if f.alias == part), None
-        )
+        info = fields.get(part) or next((f for f in fields.values() if f.alias == part), None)
         if info is None:
             return model
         ann = info.annotation
         args = getattr(ann, "__args__", ())
-        model = next((a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        model = next(
+            (a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None
+        )
         if model is None:
             return None
     return model

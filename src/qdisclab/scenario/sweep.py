@@ -50,7 +50,9 @@ def parse_grid(items: list[str]) -> dict[str, list[Any]]:
 
 def expand(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
     keys = sorted(grid)
-    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(grid[k] for k in keys))]
+    return [
+        dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(grid[k] for k in keys))
+    ]
 
 
 def params_key(params: dict[str, Any]) -> str:
@@ -78,7 +80,11 @@ def run_one(scenario: str, params: dict[str, Any], seed: int, cwd: str) -> dict[
         return {"status": "ok", "metrics": results["summary"], "error": None,
                 "started": started, "finished": time.time()}  # fmt: skip
     except Exception as exc:  # a failing run is data, not a crash of the sweep
-        text = str(exc) if not isinstance(exc, KeyError | AttributeError) else traceback.format_exc(limit=3)
+        text = (
+            str(exc)
+            if not isinstance(exc, KeyError | AttributeError)
+            else traceback.format_exc(limit=3)
+        )
         return {"status": "error", "metrics": None, "error": f"{type(exc).__name__}: {text}",
                 "started": started, "finished": time.time()}  # fmt: skip
 
@@ -234,7 +240,9 @@ def report_plots(table: list[dict[str, Any]], out_dir: str | Path) -> list[Path]
                 if not lines:
                     continue
                 xs = sorted({x for v in lines.values() for x in v})
-                means = {lb: [v.get(x, (float("nan"), 0))[0] for x in xs] for lb, v in lines.items()}
+                means = {
+                    lb: [v.get(x, (float("nan"), 0))[0] for x in xs] for lb, v in lines.items()
+                }
                 stds = {lb: [v.get(x, (0, 0.0))[1] for x in xs] for lb, v in lines.items()}
                 safe = f"{scenario}_{metric}_vs_{key}".replace("/", "_").replace(":", "_")
                 written.append(metric_vs_param(xs, means, stds, key, metric, out / f"{safe}.png"))

@@ -144,8 +144,10 @@ def _register_qdisc(cls: type) -> None:
     existing = QDISC_OPS.lookup(cls.id) if cls.id else None
     if existing is cls:
         return
-    if existing is not None and existing.__qualname__ == cls.__qualname__ and (
-        existing.__module__ == cls.__module__
+    if (
+        existing is not None
+        and existing.__qualname__ == cls.__qualname__
+        and (existing.__module__ == cls.__module__)
     ):
         QDISC_OPS.update(cls.id, cls)
         return
