@@ -49,15 +49,35 @@ def print_results(results: dict[str, Any], console: Console) -> None:
         f"conservation: sent {books['sent']} = delivered {books['delivered']} + dropped {dropped}"
         f" + in flight {books['in_flight']}  (balanced)"
     )
+    for probe in results.get("probes", []):
+        rtt = probe.get("rtt_ms") or {}
+        if rtt:
+            console.print(f"probe {probe['probe']}: {probe['samples']} RTT samples, "
+                          + ", ".join(f"{k} {'-' if v is None else f'{v:.2f}'} ms" for k, v in rtt.items()))  # fmt: skip
     for node, kind, fault in results.get("faults", []):
         console.print(f"[yellow]contained fault on {node}: {kind}: {fault}[/yellow]")
+
+
+def parse_sets(items: list[str] | None) -> dict[str, Any]:
+    """``["link.bottleneck.qdisc_a=fq_codel", ...]`` -> overrides dict (values typed as TOML would)."""
+    from qdisclab.scenario.loader import coerce
+
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set expects KEY=VALUE (e.g. run.duration=5s), found {item!r}")
+        out[key.strip()] = coerce(value.strip())
+    return out
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def run(
-        scenario: Annotated[str, typer.Argument(help="built-in scenario name")] = "",
-        seed: Annotated[int, typer.Option(help="run seed (same seed, same results)")] = 1,
+        scenario: Annotated[
+            str, typer.Argument(help="built-in scenario name or path to a .toml file")
+        ] = "",
+        seed: Annotated[int | None, typer.Option(help="run seed (default: the scenario's)")] = None,
         duration: Annotated[
             str | None, typer.Option(help="simulated time, tc units (e.g. 10s)")
         ] = None,
@@ -65,17 +85,54 @@ def register(app: typer.Typer) -> None:
         policy: Annotated[
             str, typer.Option(help="ownership policy: strict, contain or off")
         ] = "strict",
+        out: Annotated[
+            str | None, typer.Option("--out", help="write CSVs, tc stats, pcaps, plots here")
+        ] = None,
+        set_: Annotated[
+            list[str] | None,
+            typer.Option("--set", help="override a scenario key: KEY=VALUE (repeatable)"),
+        ] = None,
     ) -> None:
         """Run a scenario (default: the built-in default) and print per-flow results."""
-        from qdisclab.scenario import DEFAULT_SCENARIO, run_builtin
+        import time
+
+        from qdisclab.scenario import run_scenario
 
         duration_ns = parse_time(duration) if duration else None
         if duration_ns is not None and duration_ns <= 0:
             raise UserError("--duration must be positive")
-        results = run_builtin(
-            scenario or DEFAULT_SCENARIO, seed=seed, duration_ns=duration_ns, policy=policy
-        )
+        progress = None
+        bar = None
+        if not json_out:
+            from rich.progress import BarColumn, Progress, TextColumn
+
+            started = time.monotonic()
+            state: dict[str, Any] = {}
+
+            def progress(now: int, total: int) -> None:
+                nonlocal bar
+                wall = time.monotonic() - started
+                if bar is None and wall > 2.0:  # only long runs get a bar
+                    bar = Progress(TextColumn("simulating"), BarColumn(),
+                                   TextColumn("{task.description}"),
+                                   console=Console(stderr=True), transient=True)  # fmt: skip
+                    bar.start()
+                    state["task"] = bar.add_task("", total=total)
+                if bar is not None:
+                    speed = now / 1e9 / wall if wall else 0.0
+                    bar.update(state["task"], completed=now,
+                               description=f"{now / 1e9:.1f}/{total / 1e9:g} s sim, {speed:.2f}x")  # fmt: skip
+
+        try:
+            results = run_scenario(scenario, seed=seed, duration_ns=duration_ns, policy=policy,
+                                   overrides=parse_sets(set_), progress=progress,
+                                   out_dir=out)  # fmt: skip
+        finally:
+            if bar is not None:
+                bar.stop()
         if json_out:
             typer.echo(json.dumps(results, indent=2))
         else:
             print_results(results, Console())
+            if out:
+                Console().print(f"wrote results to {out}")

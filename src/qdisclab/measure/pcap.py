@@ -1,0 +1,110 @@
+"""Standard pcap capture of a device's egress (what tcpdump and Wireshark read).
+
+Packets are rebuilt from ``SkBuff`` fields as IPv4 + UDP/TCP headers (dpkt),
+captured at transmission start, linktype RAW (101, bare IPv4), nanosecond
+timestamps from simulated time. Only headers are stored (``snaplen``); the
+original length is kept, as ``tcpdump -s 96`` would.
+
+>>> import io
+>>> from qdisclab.skb import SkBuff
+>>> buf = io.BytesIO(); w = PcapWriter(buf)
+>>> w.write(SkBuff(1000, 0x0A000001, 0x0A000002, 5000, 80, 17, created=0), 1_500_000_000)
+>>> len(buf.getvalue()) == 24 + 16 + 96  # headers + zero payload, cut at snaplen
+True
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, BinaryIO
+
+import dpkt
+
+from qdisclab.skb import IPPROTO_TCP, IPPROTO_UDP, SkBuff
+
+LINKTYPE_RAW = 101
+SNAPLEN = 96
+
+
+def packet_bytes(skb: SkBuff) -> bytes:
+    """IPv4 header + transport header (+ zero payload) of ``skb``, total length ``skb.len``."""
+    th = skb.th
+    if skb.protocol == IPPROTO_TCP:
+        flags = getattr(th, "flags", dpkt.tcp.TH_ACK)
+        l4: Any = dpkt.tcp.TCP(
+            sport=skb.sport, dport=skb.dport, seq=int(getattr(th, "seq", 0)) & 0xFFFFFFFF,
+            ack=int(getattr(th, "ack", 0)) & 0xFFFFFFFF, flags=int(flags) & 0xFF,
+            win=min(int(getattr(th, "win", 65535)), 65535),
+        )  # fmt: skip
+        hlen = 20
+    elif skb.protocol == IPPROTO_UDP:
+        l4 = dpkt.udp.UDP(sport=skb.sport, dport=skb.dport)
+        hlen = 8
+    else:
+        l4 = b""
+        hlen = 0
+    payload_len = max(0, skb.len - 20 - hlen)
+    if hlen:
+        l4.data = bytes(payload_len)
+        if skb.protocol == IPPROTO_UDP:
+            l4.ulen = hlen + payload_len
+    ip = dpkt.ip.IP(src=struct.pack("!I", skb.src), dst=struct.pack("!I", skb.dst),
+                    p=skb.protocol, ttl=max(skb.ttl, 0) & 0xFF, tos=skb.ecn & 3,
+                    data=l4 if hlen else bytes(payload_len))  # fmt: skip
+    ip.len = 20 + hlen + payload_len
+    return bytes(ip)
+
+
+class PcapWriter:
+    """Writes records of (packet headers, original length, ns timestamp)."""
+
+    __slots__ = ("count", "f", "snaplen")
+
+    def __init__(self, f: BinaryIO, snaplen: int = SNAPLEN) -> None:
+        self.f = f
+        self.snaplen = snaplen
+        self.count = 0
+        hdr = dpkt.pcap.LEFileHdr(snaplen=snaplen, linktype=LINKTYPE_RAW,
+                                  magic=dpkt.pcap.TCPDUMP_MAGIC_NANO)  # fmt: skip
+        f.write(bytes(hdr))
+
+    def write(self, skb: SkBuff, now: int) -> None:
+        data = packet_bytes(skb)
+        cap = data[: self.snaplen]
+        sec, nsec = divmod(now, 1_000_000_000)
+        self.f.write(struct.pack("<IIII", sec, nsec, len(cap), len(data)) + cap)
+        self.count += 1
+
+
+_TAPPED: dict[type, type] = {}
+
+
+def attach_tap(dev: Any, writer: PcapWriter) -> None:
+    """Capture every packet ``dev`` starts transmitting into ``writer``.
+
+    The device's class is swapped for a slot-compatible subclass whose
+    ``start_xmit`` records the packet first, so the core device stays untouched
+    and untapped devices pay nothing.
+    """
+    base = type(dev)
+    cls = _TAPPED.get(base)
+    if cls is None:
+
+        def start_xmit(self: Any, skb: SkBuff) -> None:
+            _TAPS[self].write(skb, self.sched.now)
+            base.start_xmit(self, skb)
+
+        cls = type(f"Tapped{base.__name__}", (base,), {"__slots__": (), "start_xmit": start_xmit})
+        _TAPPED[base] = cls
+    _TAPS[dev] = writer
+    dev.__class__ = cls
+
+
+def detach_tap(dev: Any) -> None:
+    """Undo ``attach_tap``."""
+    writer = _TAPS.pop(dev, None)
+    if writer is not None:
+        dev.__class__ = next(b for b, c in _TAPPED.items() if c is type(dev))
+
+
+_TAPS: dict[Any, PcapWriter] = {}

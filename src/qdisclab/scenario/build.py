@@ -1,0 +1,201 @@
+"""Turning a validated scenario into a running ``World``, running it, collecting results.
+
+>>> from qdisclab.scenario.library import load_builtin
+>>> res = run_loaded(load_builtin("udp-dumbbell", overrides={"run.duration": "200ms"}))
+>>> len(res["flows"])
+4
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from qdisclab.errors import UserError
+from qdisclab.measure.trace import QueueTrace
+from qdisclab.net import World
+from qdisclab.scenario.loader import Loaded
+from qdisclab.scenario.registry import FEATURES, TRAFFIC, load_kinds, missing
+from qdisclab.scenario.results import collect
+from qdisclab.units import parse_time
+
+Progress = Callable[[int, int], None]  # (now ns, duration ns)
+
+
+class BuildContext:
+    """What traffic and feature builders get: the world, helpers, and error reporting."""
+
+    def __init__(self, loaded: Loaded, world: World) -> None:
+        self.loaded = loaded
+        self.world = world
+        self.duration_ns = loaded.scenario.run.duration_ns
+        self.base_dir = loaded.base_dir
+        self.sinks: dict[tuple[str, int], Any] = {}
+        self.objects: list[Any] = []  # sources, probes, endpoints (for summaries)
+        self.error = loaded.error
+
+    def udp_sink(self, node: str, port: int) -> Any:
+        from qdisclab.traffic import UdpSink
+
+        key = (node, port)
+        if key not in self.sinks:
+            self.sinks[key] = UdpSink(self.world.node(node), port)
+        return self.sinks[key]
+
+    def flow_name(self, spec: Any, index: int) -> str:
+        name = spec.name or f"{spec.src}->{spec.dst}"
+        if name in self.world.flows:
+            name = f"{name}#{index}"
+        return name
+
+    def device(self, ref: str) -> Any:
+        node, _, dev = ref.partition(":")
+        try:
+            return self.world.node(node).devices[dev]
+        except KeyError:
+            raise UserError(f"no device {ref!r}") from None
+
+
+def build(loaded: Loaded, seed: int | None = None, policy: str = "strict") -> BuildContext:
+    """Create the world of ``loaded`` (nodes, links, qdiscs, filters, features, traffic)."""
+    load_kinds()
+    s = loaded.scenario
+    world = World(seed=s.run.seed if seed is None else seed, policy=policy)
+    ctx = BuildContext(loaded, world)
+    for node in s.node:
+        (world.add_router if node.kind == "router" else world.add_host)(node.name)
+    for i, link in enumerate(s.link):
+        lk = world.connect(world.node(link.a), world.node(link.b), link.rate, link.delay,
+                           jitter=link.jitter, loss=link.loss, qdisc_a=link.qdisc_a,
+                           qdisc_b=link.qdisc_b, mtu=link.mtu, tx_queue_len=link.txqueuelen,
+                           rate_b=link.rate_b, name=link.name)  # fmt: skip
+        for j, flt in enumerate(link.filter):
+            _add_filter(ctx, lk.a if flt.side == "a" else lk.b, flt, ("link", i, "filter", j))
+    for feature in ("netkit", "tcx"):
+        for i, spec in enumerate(getattr(s, feature)):
+            why = missing(feature)
+            if why:
+                raise loaded.error((feature, i), feature, "", why)
+            ctx.objects.append(FEATURES[feature](ctx, spec, i))
+    world.build_routes()
+    for i, flow in enumerate(s.flow):
+        why = missing(flow.type)
+        if why:
+            raise loaded.error(("flow", i, "type"), flow.type, "", why)
+        ctx.objects.append(TRAFFIC[flow.type](ctx, flow, i))
+    return ctx
+
+
+def _add_filter(ctx: BuildContext, dev: Any, flt: Any, loc: tuple) -> None:
+    from qdisclab.net import parse_prefix
+    from qdisclab.scenario.extensions import load_object
+    from qdisclab.sched import TcFilter, parse_handle
+
+    match: dict[str, Any] = {}
+    for key, value in flt.match.items():
+        if key in ("src", "dst") and isinstance(value, str):
+            match[key] = parse_prefix(value)
+        else:
+            match[key] = int(value)
+    program = None
+    if flt.program:
+        try:
+            program = load_object(flt.program, ctx.base_dir)
+        except UserError as exc:
+            raise ctx.error((*loc, "program"), flt.program, "", str(exc)) from None
+    dev.qdisc.filters.add(TcFilter(prio=flt.prio, classid=parse_handle(flt.classid),
+                                   match=match, program=program))  # fmt: skip
+
+
+def window_of(loaded: Loaded, duration: int) -> tuple[int, int]:
+    w = loaded.scenario.run.window
+    if w is None:
+        return duration // 2, duration
+    start, end = parse_time(w[0]), parse_time(w[1])
+    if end > duration:  # a shortened run keeps the window's proportions
+        scale = duration / end
+        start, end = int(start * scale), duration
+    return start, end
+
+
+def run_loaded(
+    loaded: Loaded,
+    seed: int | None = None,
+    policy: str = "strict",
+    progress: Progress | None = None,
+    out_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Build, run and collect; with ``out_dir``, also write pcaps, traces and plots there."""
+    from qdisclab.measure.pcap import PcapWriter, attach_tap, detach_tap
+
+    ctx = build(loaded, seed, policy)
+    world = ctx.world
+    duration = ctx.duration_ns
+    record = loaded.scenario.run.record
+    interval = parse_time(record.trace_interval)
+    traces = {ref: QueueTrace(ctx.device(ref), interval, duration, ref) for ref in record.traces}
+    if out_dir is not None:  # always trace the busiest places when plots are wanted
+        for link in world.links:
+            for dev in (link.a, link.b):
+                ref = f"{dev.node.name}:{dev.name}"
+                if ref not in traces and dev.channel.rate < 1_000_000_000:
+                    traces[ref] = QueueTrace(dev, interval, duration, ref)
+    pcaps: dict[str, Any] = {}
+    files = []
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        for ref in record.pcap:
+            f = open(Path(out_dir) / f"{ref.replace(':', '-')}.pcap", "wb")  # noqa: SIM115
+            files.append(f)
+            pcaps[ref] = PcapWriter(f)
+            attach_tap(ctx.device(ref), pcaps[ref])
+    try:
+        steps = 50 if progress is not None else 1
+        for k in range(1, steps + 1):
+            world.run(duration * k // steps)
+            if progress is not None:
+                progress(world.now, duration)
+    finally:
+        for ref in pcaps:
+            detach_tap(ctx.device(ref))
+        for f in files:
+            f.close()
+    name = loaded.source.removeprefix("builtin:")
+    results = collect(world, name, duration, window_of(loaded, duration))
+    results["probes"] = [o.summary() for o in ctx.objects if hasattr(o, "summary")]
+    results["traces"] = {
+        ref: {"samples": len(t.times), "max_qlen": max(t.qlen, default=0)}
+        for ref, t in traces.items()
+    }
+    results["pcap"] = {ref: w.count for ref, w in pcaps.items()}
+    results["summary"] = summarize(results)
+    if out_dir is not None:
+        from qdisclab.scenario.outputs import write_outputs
+
+        write_outputs(Path(out_dir), loaded, world, results, traces)
+    return results
+
+
+def summarize(results: dict[str, Any]) -> dict[str, float | None]:
+    """Flat metrics for sweeps and reports (one number each)."""
+    from qdisclab.measure import jain_index
+
+    tputs = [f["throughput_mbps"] for f in results["flows"]
+             if f.get("throughput_mbps") is not None and f["sent_bytes"] * 8 > 1e5]  # fmt: skip
+    out: dict[str, float | None] = {
+        "throughput_mbps_total": round(sum(tputs), 6) if tputs else None,
+        "jain": round(jain_index(tputs), 6) if tputs else None,
+    }
+    p50s = [f["delay_ms"]["p50"] for f in results["flows"]
+            if f.get("delay_ms") and f["delay_ms"].get("p50") is not None]  # fmt: skip
+    out["delay_p50_ms_mean"] = round(sum(p50s) / len(p50s), 6) if p50s else None
+    drops = sum(sum(f["dropped"].values()) for f in results["flows"])
+    sent = sum(f["sent_packets"] for f in results["flows"])
+    out["drop_ratio"] = round(drops / sent, 6) if sent else None
+    for probe in results.get("probes", []):
+        if "rtt_ms" in probe:
+            out[f"{probe['probe']}.rtt_p50_ms"] = probe["rtt_ms"]["p50"]
+    for key, value in results.get("extra_metrics", {}).items():
+        out[key] = value
+    return out

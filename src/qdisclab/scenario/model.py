@@ -1,0 +1,166 @@
+"""The scenario file schema (pydantic v2, ``extra="forbid"`` everywhere).
+
+Values that carry tc units stay strings in the model (so the resolved TOML
+prints as the user wrote it) and are validated with ``qdisclab.units`` parsers.
+
+>>> s = Scenario.model_validate({"run": {"duration": "1s"}, "node": [{"name": "A", "kind": "host"}]})
+>>> s.run.duration_ns
+1000000000
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+
+from qdisclab.errors import UserError
+from qdisclab.units import parse_rate, parse_size, parse_time
+
+Unit = StrictStr | StrictInt  # a bool is not a rate
+
+
+def _check(parser: Any, value: Any) -> Any:
+    if value is None:
+        return value
+    try:
+        parser(value)
+    except UserError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Record(Strict):
+    """What to record: pcaps and queue traces of devices ``"NODE:DEV"``."""
+
+    pcap: list[str] = []
+    traces: list[str] = []
+    trace_interval: Unit = "10ms"
+    plots: bool = True
+
+    _v = field_validator("trace_interval")(classmethod(lambda cls, v: _check(parse_time, v)))
+
+
+class Run(Strict):
+    duration: Unit = "10s"
+    seed: int = 1
+    window: list[Unit] | None = None  # measurement window [start, end]; default second half
+    record: Record = Record()
+
+    _v = field_validator("duration")(classmethod(lambda cls, v: _check(parse_time, v)))
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, v: list[Unit] | None) -> list[Unit] | None:
+        if v is not None:
+            if len(v) != 2:
+                raise ValueError("window must be [start, end]")
+            for item in v:
+                _check(parse_time, item)
+        return v
+
+    @property
+    def duration_ns(self) -> int:
+        return parse_time(self.duration)
+
+
+class NodeSpec(Strict):
+    name: str
+    kind: Literal["host", "router"] = "host"
+
+
+class FilterSpec(Strict):
+    """A classic tc filter on the root qdisc of one side of the link."""
+
+    side: Literal["a", "b"] = "a"
+    prio: int = 1
+    classid: str
+    match: dict[str, int | str] = {}
+    program: str | None = None
+
+
+class LinkSpec(Strict):
+    a: str
+    b: str
+    name: str | None = None
+    rate: Unit = "1gbit"
+    rate_b: Unit | None = None
+    delay: Unit = "0ms"
+    jitter: Unit = "0ms"
+    loss: float = Field(0.0, ge=0.0, lt=1.0)
+    mtu: int = Field(1500, ge=68, le=65535)
+    txqueuelen: int = Field(1000, ge=0)
+    qdisc_a: str = "pfifo"
+    qdisc_b: str = "pfifo"
+    filter: list[FilterSpec] = []
+
+    _r = field_validator("rate", "rate_b")(classmethod(lambda cls, v: _check(parse_rate, v)))
+    _t = field_validator("delay", "jitter")(classmethod(lambda cls, v: _check(parse_time, v)))
+
+
+class FlowSpec(Strict):
+    type: str
+    src: str
+    dst: str
+    name: str | None = None
+    rate: Unit | None = None
+    size: Unit = 1500
+    start: Unit = "0s"
+    stop: Unit | None = None
+    cc: str | None = None
+    mss: int | None = None
+    bytes: Unit | None = None  # tcp-transfer amount
+    on: Unit | None = None  # udp-onoff mean ON period
+    off: Unit | None = None
+    interval: Unit | None = None  # ping probe period
+    dport: int | None = Field(None, ge=1, le=65535)
+
+    _r = field_validator("rate")(classmethod(lambda cls, v: _check(parse_rate, v)))
+    _s = field_validator("size", "bytes")(classmethod(lambda cls, v: _check(parse_size, v)))
+    _t = field_validator("start", "stop", "on", "off", "interval")(
+        classmethod(lambda cls, v: _check(parse_time, v))
+    )
+
+
+class TcxSpec(Strict):
+    dev: str
+    direction: Literal["ingress", "egress"] = "egress"
+    program: str
+    name: str | None = None
+
+
+class NetkitSpec(Strict):
+    a: str
+    b: str
+    name: str | None = None
+    mode: Literal["l3", "l2"] = "l3"
+    primary_program: str | None = None
+    peer_program: str | None = None
+    rate: Unit = "100gbit"
+    delay: Unit = "0ms"
+
+    _r = field_validator("rate")(classmethod(lambda cls, v: _check(parse_rate, v)))
+    _t = field_validator("delay")(classmethod(lambda cls, v: _check(parse_time, v)))
+
+
+class ExtensionSpec(Strict):
+    """A user class: ``"package.module:Class"`` or ``"path/to/file.py:Class"``."""
+
+    path: str = Field(alias="class")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Scenario(Strict):
+    description: str = ""
+    run: Run = Run()
+    node: list[NodeSpec] = []
+    link: list[LinkSpec] = []
+    flow: list[FlowSpec] = []
+    tcx: list[TcxSpec] = []
+    netkit: list[NetkitSpec] = []
+    extension: list[ExtensionSpec] = []

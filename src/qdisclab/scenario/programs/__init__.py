@@ -1,0 +1,1 @@
+"""Small tc programs used by the built-in scenarios."""

@@ -1,0 +1,73 @@
+"""Plug-in registries: traffic types, node features, extension kinds.
+
+A scenario names a traffic ``type`` (``udp-cbr``, ``tcp-bulk``, ``ping``...),
+uses features (``tcx``, ``netkit``) and loads user classes. Each is looked up
+here, so TCP, tcx and netkit plug in without touching the runner: a module in
+``qdisclab.scenario.kinds`` (auto-imported) calls the ``register_*`` functions.
+
+>>> "udp-cbr" in traffic_types()
+True
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from typing import Any
+
+# type name -> builder(ctx, flow_spec, index) -> object with optional .summary() -> dict
+TRAFFIC: dict[str, Callable[..., Any]] = {}
+# feature name ("tcx", "netkit") -> builder(ctx, spec, index)
+FEATURES: dict[str, Callable[..., Any]] = {}
+# (predicate(cls) -> bool, register(cls, where) -> None, what)
+EXTENSION_KINDS: list[tuple[Callable[[type], bool], Callable[[type], None], str]] = []
+# what each not-yet-registered name needs, for clear messages and test skips
+PROVIDERS = {
+    "tcp-bulk": "the TCP stack (qdisclab.tcp)",
+    "tcp-transfer": "the TCP stack (qdisclab.tcp)",
+    "tcx": "tcx hooks (qdisclab.tcx)",
+    "netkit": "netkit pairs (qdisclab.netkit)",
+}
+
+_loaded = False
+
+
+def register_traffic(name: str, builder: Callable[..., Any]) -> None:
+    TRAFFIC[name] = builder
+
+
+def register_feature(name: str, builder: Callable[..., Any]) -> None:
+    FEATURES[name] = builder
+
+
+def register_extension_kind(
+    predicate: Callable[[type], bool], register: Callable[[type], None], what: str
+) -> None:
+    EXTENSION_KINDS.append((predicate, register, what))
+
+
+def load_kinds() -> None:
+    """Import every module of ``qdisclab.scenario.kinds`` once (each registers itself)."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    import qdisclab.scenario.kinds as pkg
+
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{pkg.__name__}.{info.name}")
+
+
+def traffic_types() -> list[str]:
+    load_kinds()
+    return sorted(TRAFFIC)
+
+
+def missing(name: str) -> str | None:
+    """Why ``name`` (traffic type or feature) cannot run now, or None if it can."""
+    load_kinds()
+    if name in TRAFFIC or name in FEATURES:
+        return None
+    return f"'{name}' is not available yet: it needs {PROVIDERS.get(name, 'a plug-in')}"

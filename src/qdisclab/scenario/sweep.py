@@ -1,0 +1,249 @@
+"""Parameter sweeps on Dask, results in SQLite (one row per run, resumable).
+
+>>> grid = parse_grid(["flow.0.rate=10mbit,20mbit", "run.seed=1"])
+>>> [sorted(p.items()) for p in expand(grid)]
+[[('flow.0.rate', '10mbit')], [('flow.0.rate', '20mbit')]]
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sqlite3
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from qdisclab.errors import UserError
+from qdisclab.scenario.loader import coerce
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    scenario TEXT NOT NULL,
+    params TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'error')),
+    metrics TEXT,
+    error TEXT,
+    started REAL,
+    finished REAL,
+    UNIQUE (scenario, params, seed)
+)
+"""
+
+
+def parse_grid(items: list[str]) -> dict[str, list[Any]]:
+    """``["key=v1,v2", ...]`` -> ``{key: [v1, v2]}`` (``run.seed`` is ignored: use seeds)."""
+    grid: dict[str, list[Any]] = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        if not sep or not key.strip() or not values:
+            raise UserError(f"--grid expects KEY=V1,V2,..., found {item!r}")
+        if key.strip() == "run.seed":
+            continue
+        grid[key.strip()] = [coerce(v.strip()) for v in values.split(",")]
+    return grid
+
+
+def expand(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    keys = sorted(grid)
+    return [
+        dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(grid[k] for k in keys))
+    ]
+
+
+def params_key(params: dict[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True)
+
+
+def open_db(path: str | Path) -> sqlite3.Connection:
+    db = sqlite3.connect(str(path))
+    db.execute(SCHEMA)
+    db.commit()
+    return db
+
+
+def run_one(scenario: str, params: dict[str, Any], seed: int, cwd: str) -> dict[str, Any]:
+    """One run (in a worker): never raises; returns a row for the database."""
+    import os
+
+    from qdisclab.scenario.runner import run_scenario
+
+    started = time.time()
+    try:
+        if cwd:
+            os.chdir(cwd)
+        results = run_scenario(scenario, seed=seed, overrides=params)
+        return {"status": "ok", "metrics": results["summary"], "error": None,
+                "started": started, "finished": time.time()}  # fmt: skip
+    except Exception as exc:  # a failing run is data, not a crash of the sweep
+        text = (
+            str(exc)
+            if not isinstance(exc, KeyError | AttributeError)
+            else traceback.format_exc(limit=3)
+        )
+        return {"status": "error", "metrics": None, "error": f"{type(exc).__name__}: {text}",
+                "started": started, "finished": time.time()}  # fmt: skip
+
+
+def record(db: sqlite3.Connection, scenario: str, params: dict[str, Any], seed: int,
+           row: dict[str, Any]) -> None:  # fmt: skip
+    db.execute(
+        "INSERT OR REPLACE INTO runs (scenario, params, seed, status, metrics, error, started,"
+        " finished) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (scenario, params_key(params), seed, row["status"],
+         None if row["metrics"] is None else json.dumps(row["metrics"]), row["error"],
+         row["started"], row["finished"]),
+    )  # fmt: skip
+    db.commit()  # each finished run is durable at once: an interrupt loses nothing done
+
+
+def pending(db: sqlite3.Connection, scenario: str, grid: dict[str, list[Any]],
+            seeds: list[int]) -> list[tuple[dict[str, Any], int]]:  # fmt: skip
+    done = {(p, s) for p, s in db.execute(
+        "SELECT params, seed FROM runs WHERE scenario = ? AND status = 'ok'", (scenario,))}  # fmt: skip
+    return [(p, s) for p in expand(grid) for s in seeds if (params_key(p), s) not in done]
+
+
+def run_sweep(
+    scenario: str,
+    grid: dict[str, list[Any]],
+    seeds: list[int],
+    db_path: str | Path,
+    *,
+    scheduler: str | None = None,
+    workers: int = 2,
+    executor: str = "dask",
+    on_result: Callable[[dict[str, Any], int, dict[str, Any]], None] | None = None,
+) -> dict[str, int]:
+    """Run every (params, seed) not yet ok; returns counts {total, skipped, ok, error}.
+
+    ``executor="inline"`` runs in this process (for debugging); ``"dask"`` uses
+    ``scheduler`` (an address) or a ``LocalCluster`` of ``workers`` processes.
+    """
+    import os
+
+    from qdisclab.scenario.library import load_any
+
+    load_any(scenario, expand(grid)[0] if grid else {})  # fail fast on bad scenario / keys
+    db = open_db(db_path)
+    todo = pending(db, scenario, grid, seeds)
+    counts = {"total": len(expand(grid)) * len(seeds), "skipped": 0, "ok": 0, "error": 0}
+    counts["skipped"] = counts["total"] - len(todo)
+    cwd = os.getcwd()
+
+    def done(params: dict[str, Any], seed: int, row: dict[str, Any]) -> None:
+        record(db, scenario, params, seed, row)
+        counts[row["status"]] += 1
+        if on_result is not None:
+            on_result(params, seed, row)
+
+    try:
+        if executor == "inline" or not todo:
+            for params, seed in todo:
+                done(params, seed, run_one(scenario, params, seed, ""))
+        else:
+            _run_dask(scenario, todo, cwd, scheduler, workers, done)
+    finally:
+        db.close()
+    return counts
+
+
+def _run_dask(scenario: str, todo: list, cwd: str, scheduler: str | None, workers: int,
+              done: Callable[..., None]) -> None:  # fmt: skip
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler:
+        client = Client(scheduler)
+    else:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None)  # fmt: skip
+        client = Client(cluster)
+    try:
+        futures = {}
+        for params, seed in todo:
+            fut = client.submit(run_one, scenario, params, seed, cwd, pure=False)
+            futures[fut] = (params, seed)
+        for fut in as_completed(futures):
+            params, seed = futures[fut]
+            done(params, seed, fut.result())
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def load_rows(db_path: str | Path) -> list[dict[str, Any]]:
+    if not Path(db_path).is_file():
+        raise UserError(f"no results database at {str(db_path)!r}")
+    db = sqlite3.connect(str(db_path))
+    try:
+        rows = db.execute("SELECT scenario, params, seed, status, metrics, error FROM runs"
+                          " ORDER BY scenario, params, seed").fetchall()  # fmt: skip
+    except sqlite3.DatabaseError as exc:
+        raise UserError(f"{db_path}: not a qdisclab results database ({exc})") from None
+    finally:
+        db.close()
+    return [{"scenario": s, "params": json.loads(p), "seed": seed, "status": st,
+             "metrics": json.loads(m) if m else None, "error": e}
+            for s, p, seed, st, m, e in rows]  # fmt: skip
+
+
+def compare(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (scenario, params): for each metric mean, std (sample) and n over ok seeds."""
+    import statistics
+
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["scenario"], params_key(r["params"])), []).append(r)
+    out = []
+    for (scenario, pk), members in groups.items():
+        ok = [m for m in members if m["status"] == "ok"]
+        metrics: dict[str, dict[str, float]] = {}
+        names = sorted({k for m in ok for k, v in m["metrics"].items() if v is not None})
+        for name in names:
+            values = [m["metrics"][name] for m in ok if m["metrics"].get(name) is not None]
+            metrics[name] = {"mean": statistics.fmean(values),
+                             "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+                             "n": len(values)}  # fmt: skip
+        out.append({"scenario": scenario, "params": json.loads(pk), "runs": len(members),
+                    "errors": len(members) - len(ok), "metrics": metrics})  # fmt: skip
+    return out
+
+
+def report_plots(table: list[dict[str, Any]], out_dir: str | Path) -> list[Path]:
+    """One PNG per (scenario, swept key, metric): metric vs the key's values, ±std."""
+    from qdisclab.measure.plots import metric_vs_param
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for scenario in sorted({t["scenario"] for t in table}):
+        entries = [t for t in table if t["scenario"] == scenario]
+        keys = sorted(k for k in {k for t in entries for k in t["params"]}
+                      if len({json.dumps(t["params"].get(k)) for t in entries}) > 1)  # fmt: skip
+        metrics = sorted({m for t in entries for m in t["metrics"]})
+        for key in keys:
+            others = [k for k in keys if k != key]
+            for metric in metrics:
+                lines: dict[str, dict[str, tuple[float, float]]] = {}
+                for t in entries:
+                    if metric not in t["metrics"] or key not in t["params"]:
+                        continue
+                    label = ", ".join(f"{k}={t['params'].get(k)}" for k in others) or metric
+                    m = t["metrics"][metric]
+                    lines.setdefault(label, {})[str(t["params"][key])] = (m["mean"], m["std"])
+                if not lines:
+                    continue
+                xs = sorted({x for v in lines.values() for x in v})
+                means = {
+                    lb: [v.get(x, (float("nan"), 0))[0] for x in xs] for lb, v in lines.items()
+                }
+                stds = {lb: [v.get(x, (0, 0.0))[1] for x in xs] for lb, v in lines.items()}
+                safe = f"{scenario}_{metric}_vs_{key}".replace("/", "_").replace(":", "_")
+                written.append(metric_vs_param(xs, means, stds, key, metric, out / f"{safe}.png"))
+    return written

@@ -1,0 +1,68 @@
+"""Sweeps: interrupt, resume on Dask, each run exactly once; failures recorded; report."""
+
+import json
+import sqlite3
+
+import pytest
+
+from qdisclab.cli import main
+from qdisclab.scenario.sweep import compare, load_rows, run_sweep
+
+GRID = {"link.bottleneck.qdisc_a": ["pfifo limit 20", "pfifo limit 200"],
+        "run.duration": ["150ms"]}  # fmt: skip
+
+
+def test_interrupt_then_resume_each_run_once(tmp_path):
+    db = tmp_path / "r.db"
+    seen = []
+
+    def stop_after_three(params, seed, row):
+        seen.append((params, seed))
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(
+            "udp-dumbbell", GRID, [1, 2, 3], db, executor="inline", on_result=stop_after_three
+        )
+    assert len(load_rows(db)) == 3  # the finished runs survived the interrupt
+    counts = run_sweep("udp-dumbbell", GRID, [1, 2, 3], db, executor="dask", workers=2)
+    assert counts == {"total": 6, "skipped": 3, "ok": 3, "error": 0}
+    con = sqlite3.connect(db)
+    rows = con.execute(
+        "SELECT params, seed, status, COUNT(*) FROM runs GROUP BY params, seed"
+    ).fetchall()
+    assert len(rows) == 6 and all(r[2] == "ok" and r[3] == 1 for r in rows)
+    # a third pass does nothing
+    assert run_sweep("udp-dumbbell", GRID, [1, 2, 3], db, executor="inline")["skipped"] == 6
+    table = compare(load_rows(db))
+    small = next(t for t in table if t["params"]["link.bottleneck.qdisc_a"] == "pfifo limit 20")
+    big = next(t for t in table if t["params"]["link.bottleneck.qdisc_a"] == "pfifo limit 200")
+    assert small["metrics"]["delay_p50_ms_mean"]["n"] == 3
+    assert (
+        small["metrics"]["delay_p50_ms_mean"]["mean"] < big["metrics"]["delay_p50_ms_mean"]["mean"]
+    )
+
+
+def test_failing_run_is_recorded_and_sweep_goes_on(tmp_path):
+    db = tmp_path / "r.db"
+    grid = {"link.bottleneck.rate": ["100mbit", "0mbit"], "run.duration": ["50ms"]}
+    counts = run_sweep("udp-dumbbell", grid, [1], db, executor="inline")
+    assert counts["ok"] == 1 and counts["error"] == 1
+    bad = next(r for r in load_rows(db) if r["status"] == "error")
+    assert "rate must be positive" in bad["error"]
+
+
+def test_cli_sweep_and_report(tmp_path, capsys):
+    db = tmp_path / "r.db"
+    assert main(["sweep", "udp-dumbbell", "--grid", "link.bottleneck.qdisc_a=pfifo limit 20,pfifo limit 50",
+                 "--grid", "run.duration=100ms", "--seeds", "2", "--db", str(db), "--inline"]) == 0  # fmt: skip
+    assert "4 runs: 0 already done, 4 ok" in capsys.readouterr().out
+    plots = tmp_path / "plots"
+    assert main(["report", str(db), "--plots", str(plots), "--json"]) == 0
+    table = json.loads(capsys.readouterr().out)
+    assert len(table) == 2 and all(t["runs"] == 2 for t in table)
+    pngs = list(plots.glob("*.png"))
+    assert len(pngs) == 4  # four metrics vs the one swept key
+    assert all(p.stat().st_size > 5000 for p in pngs)
+    assert main(["sweep", "udp-dumbbell", "--grid", "nosuch.key=1", "--db", str(db)]) == 2
