@@ -85,8 +85,10 @@ class RateSample:
         "snd_interval_us",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, **fields: int) -> None:
         self.reset()
+        for name, value in fields.items():
+            setattr(self, name, value)  # slots reject unknown names
 
     def reset(self) -> None:
         self.delivered = 0
