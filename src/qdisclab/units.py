@@ -19,7 +19,14 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from qdisclab.errors import UserError
+
+class UnitError(ValueError):
+    """A value that is not a valid tc rate, size or time.
+
+    Kept free of ``qdisclab.errors`` so this module stays at the bottom layer;
+    the CLI reports it like any user error (one line, exit 2).
+    """
+
 
 # Multipliers to bits per second. Case-insensitive, as tc compares units.
 _RATE_UNITS: dict[str, Fraction] = {
@@ -82,19 +89,19 @@ _NUMBER = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE]([+-]?[0-9]+))?\
 
 def _parse(text: str | int | float, units: dict[str, Fraction], what: str, examples: str) -> int:
     if isinstance(text, bool):
-        raise UserError(f"bad {what} {text!r}: expected a number with a unit, e.g. {examples}")
+        raise UnitError(f"bad {what} {text!r}: expected a number with a unit, e.g. {examples}")
     if isinstance(text, int):
         text = str(text)
     elif isinstance(text, float):
         text = repr(text)
     match = _NUMBER.match(text)
     if match is None:
-        raise UserError(f"bad {what} {text!r}: expected a number with a unit, e.g. {examples}")
+        raise UnitError(f"bad {what} {text!r}: expected a number with a unit, e.g. {examples}")
     mantissa, exponent, unit = match.groups()
     factor = units.get(unit.lower())
     if factor is None:
         allowed = ", ".join(u for u in units if u)
-        raise UserError(f"bad {what} {text!r}: unknown unit {unit!r} (allowed: {allowed})")
+        raise UnitError(f"bad {what} {text!r}: unknown unit {unit!r} (allowed: {allowed})")
     value = Fraction(mantissa)
     if exponent:
         value *= Fraction(10) ** int(exponent)

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from qdisclab.errors import UserError
-from qdisclab.units import format_rate, format_size, format_time, parse_rate, parse_size, parse_time
+from qdisclab.units import (
+    UnitError,
+    format_rate,
+    format_size,
+    format_time,
+    parse_rate,
+    parse_size,
+    parse_time,
+)
 
 
 @pytest.mark.parametrize(
@@ -59,7 +66,7 @@ def test_times(text, ns):
     ],
 )
 def test_bad_units_are_rejected_with_what_was_expected(parser, text, fragment):
-    with pytest.raises(UserError, match=fragment) as info:
+    with pytest.raises(UnitError, match=fragment) as info:
         parser(text)
     assert "allowed" in str(info.value) or "e.g." in str(info.value)
 

@@ -80,7 +80,7 @@ def reference_loop(budget: Budget) -> dict[str, Any]:
 
 def default_scenario_hops(budget: Budget) -> dict[str, Any]:
     """Packet-hops per second of the default UDP dumbbell (one packet crossing one link)."""
-    from qdisclab.scenario.udp_dumbbell import UdpDumbbell
+    from qdisclab.traffic.dumbbell import UdpDumbbell
 
     duration = 200_000_000 if budget.quick else 4_000_000_000
     best = 0.0

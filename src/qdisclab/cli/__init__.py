@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from qdisclab.errors import QdiscLabError
+from qdisclab.units import UnitError
 
 app = typer.Typer(
     name="qdisclab",
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning qdisclab errors into one clear line and exit 2."""
     try:
         app(args=argv, standalone_mode=False)
-    except QdiscLabError as exc:
+    except (QdiscLabError, UnitError) as exc:
         err_console.print(f"qdisclab: error: {exc}", markup=False, soft_wrap=True)
         return 2
     except typer.Exit as exc:

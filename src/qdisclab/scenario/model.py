@@ -25,7 +25,7 @@ def _check(parser: Any, value: Any) -> Any:
         return value
     try:
         parser(value)
-    except UserError as exc:
+    except (UserError, ValueError) as exc:
         raise ValueError(str(exc)) from None
     return value
 

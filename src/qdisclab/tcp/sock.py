@@ -18,8 +18,8 @@ import errno
 from typing import Any
 
 from qdisclab.errors import KernelError
-from qdisclab.measure import FlowMetrics
 from qdisclab.sim import Timer
+from qdisclab.skb.flowmetrics import FlowMetrics
 from qdisclab.tcp.congestion import (
     TCP_CONG_NEEDS_ECN,
     TCP_INFINITE_SSTHRESH,

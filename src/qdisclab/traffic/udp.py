@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from qdisclab.measure import FlowMetrics
 from qdisclab.skb import DROP_NO_SOCKET, IPPROTO_UDP, SkBuff, skb_consume, skb_drop
+from qdisclab.skb.flowmetrics import FlowMetrics
 
 
 class UdpStack:
