@@ -11,8 +11,10 @@ from qdisclab.errors import UserError
 from qdisclab.net import World
 from qdisclab.sched import create_qdisc
 from qdisclab.sched.codel_law import (
+    REC_INV_SQRT_CACHE,
     REC_INV_SQRT_INIT,
     control_law,
+    invsqrt,
     ms_to_codel,
     newton_step,
 )
@@ -55,6 +57,14 @@ def test_newton_step_matches_float_newton_and_converges() -> None:
     assert abs(rec / 65536 - 1 / math.sqrt(199)) < 0.002
 
 
+def test_invsqrt_cache_is_converged_for_small_counts() -> None:
+    for count in range(1, REC_INV_SQRT_CACHE):
+        # converged to the precision Q0.16 fixed-point Newton reaches (~6e-4 relative)
+        assert abs(invsqrt(REC_INV_SQRT_INIT, count) / 65536 - 1 / math.sqrt(count)) < 1e-3
+    # beyond the table it is one Newton step from the previous estimate, as sch_codel
+    assert invsqrt(1000, 40) == newton_step(1000, 40)
+
+
 def test_drops_start_after_one_interval_then_follow_the_kernel_control_law() -> None:
     # 1.2 Gbit/s offered into 1 Gbit/s: sojourn grows 2 us per packet; dequeues
     # every 12 us, so drop times are quantised to 12 us only.
@@ -66,13 +76,10 @@ def test_drops_start_after_one_interval_then_follow_the_kernel_control_law() -> 
     above_at = 2500 * 12_000
     assert above_at + 100_000_000 <= drops[0] < above_at + 100_000_000 + 200_000
     spacings_ms = [(t1 - t0) / 1e6 for t0, t1 in itertools.pairwise(drops)]
-    # The kernel's single fixed-point Newton step per drop gives 1/sqrt(count)
-    # estimates 1.0, 0.5, 0.5625, 0.4878, 0.4415 (not 1/sqrt(n) exactly): in ns
-    # of codel time (1024 ns units) the first five spacings are these.
-    y, expected = 1.0, [100.0]
-    for count in range(2, 6):
-        y = y * (3 - count * y * y) / 2
-        expected.append(100.0 * y)
+    # validation.md: successive drops follow interval/sqrt(count):
+    # 100, 70.7, 57.7, 50.0, 44.7 ms (to the 1024 ns codel time unit and the
+    # 12 us dequeue quantum of this setup).
+    expected = [100.0, 70.7, 57.7, 50.0, 44.7]
     for got, want in zip(spacings_ms[:5], expected, strict=True):
         assert abs(got - want) < 0.1, (spacings_ms[:5], expected)
     # And later spacings converge on interval / sqrt(count).

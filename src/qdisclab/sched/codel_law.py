@@ -5,19 +5,20 @@ Restated from the kernel, integer for integer:
 * time is ``codel_time_t``: nanoseconds >> ``CODEL_SHIFT`` (1024 ns units);
   the enqueue time of a packet lives in ``skb.cb``;
 * ``1/sqrt(count)`` is kept in ``rec_inv_sqrt`` (Q0.16) and refined by one
-  fixed-point Newton step per drop (``newton_step``), exactly as the kernel,
-  so drop times match it to the 1024 ns unit. Note one Newton step from 1.0
-  is coarse for small counts: the kernel's spacings after entering the
-  dropping state are 100, 50.0, 56.25, 48.78, 44.15 ms ... and only converge
-  to ``interval/sqrt(count)`` (70.7, 57.7, 50.0, 44.7 ms) as count grows;
+  fixed-point Newton step per drop (``newton_step``), as the kernel does, but
+  for the first ``REC_INV_SQRT_CACHE`` counts it comes from a table of fully
+  converged values (``invsqrt``), the way sch_cake's COBALT builds
+  ``cobalt_rec_inv_sqrt_cache``. One Newton step from 1.0 alone is coarse for
+  small counts (sch_codel's spacings would be 100, 50.0, 56.25, 48.78 ms); with
+  the table the spacings are interval/sqrt(count): 100, 70.7, 57.7, 50.0, 44.7 ms
+  (RFC 8289, validation.md);
 * ``control_law(t) = t + interval * rec_inv_sqrt`` (``reciprocal_scale``).
 
 A qdisc using the law provides ``codel_dequeue_skb(ctx)`` (next owned skb or
 None) and ``codel_drop(skb, ctx)`` (free it) and calls ``codel_dequeue``.
 
->>> rec = newton_step(REC_INV_SQRT_INIT, 2)
->>> control_law(0, ms_to_codel(100), rec)  # the kernel's 2nd spacing: ~50 ms
-48829
+>>> control_law(0, ms_to_codel(100), invsqrt(REC_INV_SQRT_INIT, 2)) * 1024 // 1000  # us: ~70.7 ms
+70669
 """
 
 from __future__ import annotations
@@ -54,6 +55,31 @@ def newton_step(rec_inv_sqrt: int, count: int) -> int:
     val >>= 2  # avoid overflow in the following multiply
     val = ((val * invsqrt) & _U64) >> (32 - 2 + 1)
     return (val >> REC_INV_SQRT_SHIFT) & 0xFFFF
+
+
+REC_INV_SQRT_CACHE = 16
+
+
+def _build_cache() -> tuple[int, ...]:
+    # cobalt_cache_init: carry the estimate from count to count, four Newton
+    # steps each, which converges to the Q0.16 value of 1/sqrt(count).
+    rec = REC_INV_SQRT_INIT
+    cache = [rec]
+    for count in range(1, REC_INV_SQRT_CACHE):
+        for _ in range(4):
+            rec = newton_step(rec, count)
+        cache.append(rec)
+    return tuple(cache)
+
+
+_INVSQRT_CACHE = _build_cache()
+
+
+def invsqrt(rec_inv_sqrt: int, count: int) -> int:
+    """``cobalt_invsqrt``: the cached 1/sqrt(count) for small counts, else one Newton step."""
+    if count < REC_INV_SQRT_CACHE:
+        return _INVSQRT_CACHE[count]
+    return newton_step(rec_inv_sqrt, count)
 
 
 def control_law(t: int, interval: int, rec_inv_sqrt: int) -> int:
@@ -162,7 +188,7 @@ def codel_dequeue(q: Any, ctx: Any, sch: Any, p: CodelParams, v: CodelVars, st: 
             # Time for the next drop(s); a large backlog may need several now.
             while v.dropping and now >= v.drop_next:
                 v.count += 1
-                v.rec_inv_sqrt = newton_step(v.rec_inv_sqrt, v.count)
+                v.rec_inv_sqrt = invsqrt(v.rec_inv_sqrt, v.count)
                 if p.ecn and sch.set_ce(skb):
                     st.ecn_mark += 1
                     v.drop_next = control_law(v.drop_next, p.interval, v.rec_inv_sqrt)
@@ -189,7 +215,7 @@ def codel_dequeue(q: Any, ctx: Any, sch: Any, p: CodelParams, v: CodelVars, st: 
         delta = v.count - v.lastcount
         if delta > 1 and now - v.drop_next < 16 * p.interval:
             v.count = delta
-            v.rec_inv_sqrt = newton_step(v.rec_inv_sqrt, v.count)
+            v.rec_inv_sqrt = invsqrt(v.rec_inv_sqrt, v.count)
         else:
             v.count = 1
             v.rec_inv_sqrt = REC_INV_SQRT_INIT
