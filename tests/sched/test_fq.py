@@ -208,3 +208,20 @@ def test_ten_thousand_flows() -> None:
     world.run(10**9)
     assert sink.packets == 30_000 and q.qlen == 0 and q.ops.flows == 10_000
     world.check_conservation()
+
+
+def test_fq_runs_with_ownership_checks_off() -> None:
+    """Per-flow queues created inside enqueue must know their instance under policy off too."""
+    from qdisclab.net import World
+    from qdisclab.traffic import CbrSource, UdpSink
+
+    world = World(seed=2, policy="off")
+    a, b = world.add_host("A"), world.add_host("B")
+    world.connect(a, b, "10mbit", "1ms", qdisc_a="fq")
+    world.build_routes()
+    UdpSink(b, 9)
+    for i in range(3):
+        CbrSource(a, b.addr, 9, f"f{i}", rate="5mbit", size=1000, stop="200ms", sport=100 + i)
+    world.run(400_000_000)
+    assert world.ledger.delivered > 100
+    assert world.check_conservation()["in_flight"] == 0

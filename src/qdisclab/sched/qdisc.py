@@ -241,7 +241,15 @@ class Qdisc:
         """
         self._entering = skb
         if not self._checked:
-            ret = self._enq(skb, self, self._to_free)
+            # No ownership checks, but the running frame still names the instance
+            # (collections created inside the callback register with it).
+            running = RUNNING
+            outer = running.frame
+            running.frame = self._enq_frame
+            try:
+                ret = self._enq(skb, self, self._to_free)
+            finally:
+                running.frame = outer
         else:
             frame = self._enq_frame
             running = RUNNING
@@ -286,7 +294,13 @@ class Qdisc:
                 if outer is not None:
                     outer.acquired.append(skb)
         elif not self._checked:
-            skb = self._deq(self)
+            running = RUNNING
+            outer = running.frame
+            running.frame = self._deq_frame
+            try:
+                skb = self._deq(self)
+            finally:
+                running.frame = outer
             if skb is None:
                 return None
         else:
