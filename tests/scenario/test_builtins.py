@@ -1,19 +1,17 @@
 """Each built-in scenario runs shortened and meets its expected outcome (or skips naming the gap)."""
 
-import pytest
-
 from qdisclab.scenario import builtin_names, run_scenario
 from qdisclab.scenario.build import run_loaded
 from qdisclab.scenario.library import builtin_text, load_builtin
 
-from .conftest import require_builtin
+from .conftest import require_builtin, require_sane_tcp
 
 
 def test_all_builtins_are_shipped_and_valid_toml():
     import tomllib
 
     names = builtin_names()
-    for want in ("dumbbell", "bufferbloat-pfifo", "bufferbloat-fq_codel", "fairness", "edt",
+    for want in ("dumbbell", "bufferbloat", "bufferbloat-pfifo", "bufferbloat-fq_codel", "fairness", "edt",
                  "netkit-vs-veth", "udp-dumbbell"):  # fmt: skip
         assert want in names
         assert tomllib.loads(builtin_text(want))["run"]["duration"]
@@ -64,30 +62,65 @@ def test_ping_probe_sees_the_full_pfifo_buffer():
     assert 130 < probe["rtt_ms"]["p50"] < 150
 
 
-@pytest.mark.parametrize("variant", ["pfifo", "fq_codel"])
-def test_bufferbloat_variants(variant):
-    require_builtin(f"bufferbloat-{variant}")
-    require_builtin("bufferbloat-fq_codel")
-    rtt = {}
-    for v in ("pfifo", "fq_codel"):
-        res = run_loaded(load_builtin(f"bufferbloat-{v}", {"run.duration": "8s"}))
-        rtt[v] = res["probes"][0]["rtt_ms"]["p50"]
-    assert rtt["pfifo"] > 100  # near the full buffer (120 ms + 22 ms base)
-    assert rtt["fq_codel"] < rtt["pfifo"] / 3
+def _bufferbloat(qdisc):
+    res = run_scenario("bufferbloat", duration_ns=8_000_000_000,
+                       overrides={"link.bottleneck.qdisc_a": qdisc})  # fmt: skip
+    return res["probes"][0]["rtt_ms"]["p50"], res["tcp"][0]
 
 
-def test_dumbbell():
-    loaded = require_builtin("dumbbell")
-    del loaded
-    res = run_scenario("dumbbell", duration_ns=4_000_000_000)
-    assert res["summary"]["throughput_mbps_total"] > 85
-    assert res["summary"]["jain"] > 0.9
+def test_bufferbloat_fq_codel_keeps_the_probe_rtt_near_base():
+    """pfifo limit 100 at 10 mbit: 100 x 1500 B = 120 ms of queue on a 22 ms base RTT."""
+    require_builtin("bufferbloat")
+    require_sane_tcp()
+    pfifo, tcp_pfifo = _bufferbloat("pfifo limit 100")
+    codel, tcp_codel = _bufferbloat("fq_codel")
+    # CUBIC refills the buffer after each loss and backs off only to 0.7 x (BDP + 100):
+    # the queue swings between ~65 and 100 packets, 78-120 ms, on top of 22 ms.
+    assert 95 < pfifo < 145
+    # the probe is a sparse flow in fq_codel: served from new flows, near the base RTT
+    assert codel < 40 and codel < pfifo / 3
+    for tcp in (tcp_pfifo, tcp_codel):
+        assert 8.5 < tcp["goodput_mbps"] <= 9.66  # 10 mbit x 1448/1500
 
 
-def test_fairness():
+def test_bufferbloat_variants_are_the_two_qdiscs():
+    for variant, qdisc in (("pfifo", "pfifo limit 100"), ("fq_codel", "fq_codel")):
+        link = load_builtin(f"bufferbloat-{variant}").scenario.link[1]
+        assert link.name == "bottleneck" and link.qdisc_a == qdisc
+    assert load_builtin("bufferbloat").scenario.link[1].qdisc_a == "pfifo limit 100"
+
+
+def test_dumbbell_is_the_default_and_shares_the_bottleneck():
+    from qdisclab.scenario import default_scenario
+
+    require_builtin("dumbbell")
+    assert default_scenario() == "dumbbell"
+    s = load_builtin("dumbbell").scenario
+    assert [f.start for f in s.flow] == ["0ms", "100ms", "200ms", "300ms"]
+    assert {f.cc for f in s.flow} == {"cubic"} and {f.mss for f in s.flow} == {1448}
+    require_sane_tcp()
+    res = run_scenario("dumbbell", duration_ns=4_000_000_000)  # window scales to 1-4 s
+    assert len(res["tcp"]) == 4
+    # fq_codel gives each flow a quarter of 100 mbit; goodput is 1448/1500 of it
+    assert 90 < res["summary"]["throughput_mbps_total"] <= 96.6
+    assert res["summary"]["jain"] > 0.95
+
+
+def test_fairness_fq_codel_evens_out_rtt_unfairness():
+    """Six CUBIC flows with base RTTs 23-181 ms: under a shared pfifo the short-RTT flow
+    grows faster and takes more; fq_codel's per-flow queues give everyone ~C/6."""
     require_builtin("fairness")
-    res = run_scenario("fairness", duration_ns=4_000_000_000)
-    assert res["summary"]["throughput_mbps_total"] > 80
+    require_sane_tcp()
+    jain = {}
+    for qdisc in ("pfifo", "fq_codel"):
+        res = run_scenario("fairness", duration_ns=6_000_000_000,
+                           overrides={"link.bottleneck.qdisc_a": qdisc})  # fmt: skip
+        jain[qdisc] = res["summary"]["jain"]
+        gp = [t["goodput_mbps"] for t in res["tcp"]]
+        assert sum(gp) > 85
+        if qdisc == "pfifo":
+            assert gp[0] > gp[-1]  # 23 ms RTT beats 181 ms RTT
+    assert jain["fq_codel"] > 0.9 and jain["fq_codel"] > jain["pfifo"]
 
 
 def test_edt():

@@ -38,7 +38,11 @@ CASES = [
     ('dst = "B"', 'dst = "C"', 19, r"flow\[0\]\.dst: found 'C'; allowed: A, B"),
     ('[[flow]]', '[[extension]]\nclass = "nosuch_pkg.mod:Q"\n\n[[flow]]', 17, r"extension\[0\]\.class: found 'nosuch_pkg.mod:Q': cannot import"),
     ('[[flow]]', '[[extension]]\nclass = "qdisclab.sched:Nope"\n\n[[flow]]', 17, r"has no 'Nope'"),
-    ('type = "udp-cbr"', 'type = "udp-cbrr"', 17, r"flow\[0\]\.type: found 'udp-cbrr'; allowed: ping, udp-cbr"),
+    ('type = "udp-cbr"', 'type = "udp-cbrr"', 17, r"flow\[0\]\.type: found 'udp-cbrr'; allowed: ping, tcp-bulk, tcp-rr, tcp-transfer, udp-cbr"),
+    ('type = "udp-cbr"', 'type = "tcp-bulk"\ncc = "cubc"', 18, r"flow\[0\]\.cc: found 'cubc'; allowed: .*bbr, cubic, dctcp, reno"),
+    ('type = "udp-cbr"', 'type = "tcp-bulk"\nmss = 9000', 18, r"flow\[0\]\.mss: found 9000; allowed: at most 1448"),
+    ('type = "udp-cbr"', 'type = "tcp-transfer"', 16, r"flow\[0\]\.bytes: found None; allowed: a size to transfer"),
+    ('type = "udp-cbr"', 'type = "tcp-bulk"\necn = "yes"', 18, r"flow\[0\]\.ecn: found 'yes'; allowed: Input should be a valid boolean"),
 ]  # fmt: skip
 
 

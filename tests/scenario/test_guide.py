@@ -27,7 +27,7 @@ def steps():
 
 def test_guide_has_commands():
     kinds = [s[0] for s in steps()]
-    assert kinds.count("cmd") >= 10 and kinds.count("file") == 2
+    assert kinds.count("cmd") >= 10 and kinds.count("file") == 4
 
 
 def test_guide_commands_run(tmp_path):
@@ -52,6 +52,11 @@ def test_guide_commands_run(tmp_path):
     assert "4 already done, 0 ok" in last  # the second sweep resumed with nothing left
     assert len(list((tmp_path / "report").glob("*.png"))) == 5  # 4 metrics + ping RTT
     assert (tmp_path / "run1" / "throughput.png").stat().st_size > 5000
+    assert (tmp_path / "cc-run" / "cwnd.png").stat().st_size > 5000
+    flows = {
+        row.split(",")[0] for row in (tmp_path / "cc-run" / "cwnd.csv").read_text().split()[1:]
+    }
+    assert flows == {"aimd", "cubic"}
 
 
 def shlex_quote(s):

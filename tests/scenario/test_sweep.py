@@ -66,3 +66,32 @@ def test_cli_sweep_and_report(tmp_path, capsys):
     assert len(pngs) == 4  # four metrics vs the one swept key
     assert all(p.stat().st_size > 5000 for p in pngs)
     assert main(["sweep", "udp-dumbbell", "--grid", "nosuch.key=1", "--db", str(db)]) == 2
+
+
+def test_tcp_bufferbloat_sweep_and_report(tmp_path, capsys):
+    """pfifo vs fq_codel on a short bufferbloat run, 2 seeds each; report table and plots."""
+    db = tmp_path / "bb.db"
+    assert main(["sweep", "bufferbloat", "--grid", "link.bottleneck.qdisc_a=pfifo limit 100,fq_codel",
+                 "--grid", "run.duration=2s", "--seeds", "2", "--db", str(db), "--inline"]) == 0  # fmt: skip
+    assert "4 runs: 0 already done, 4 ok" in capsys.readouterr().out
+    rows = load_rows(db)
+    assert len(rows) == 4 and {r["seed"] for r in rows} == {1, 2}
+    assert all(r["metrics"]["tcp_retrans"] is not None for r in rows)
+    plots = tmp_path / "plots"
+    assert main(["report", str(db), "--plots", str(plots)]) == 0
+    out = capsys.readouterr().out
+    assert "fq_codel" in out and "pfifo limit 100" in out and "ping.rtt_p50_ms" in out
+    table = compare(rows)
+    metrics = sorted({m for t in table for m in t["metrics"]})
+    assert {"ping.rtt_p50_ms", "tcp_rtt_p50_ms_mean", "tcp_retrans",
+            "throughput_mbps_total"} <= set(metrics)  # fmt: skip
+    pngs = sorted(plots.glob("*.png"))
+    # one plot per metric against the one swept key (run.duration has a single value)
+    assert [p.name for p in pngs] == [f"bufferbloat_{m}_vs_link.bottleneck.qdisc_a.png"
+                                      for m in metrics]  # fmt: skip
+    assert all(p.stat().st_size > 5000 for p in pngs)
+    by_qdisc = {t["params"]["link.bottleneck.qdisc_a"]: t for t in table}
+    assert all(t["runs"] == 2 and t["errors"] == 0 for t in table)
+    # the swept qdisc really changed the run: the bottleneck treats the flow differently
+    assert (by_qdisc["fq_codel"]["metrics"]["tcp_retrans"]["mean"]
+            != by_qdisc["pfifo limit 100"]["metrics"]["tcp_retrans"]["mean"])  # fmt: skip

@@ -29,20 +29,26 @@ def print_results(results: dict[str, Any], console: Console) -> None:
         "drops",
     ):
         table.add_column(col, justify="left" if col in ("flow", "drops") else "right")
+    tcp = {t["flow"]: t for t in results.get("tcp", [])}
+    acks = {f"{name}.r" for name in tcp}  # the receivers' ACK streams: in the JSON, not here
     for row in results["flows"]:
+        if row["flow"] in acks:
+            continue
         delay = row.get("delay_ms") or {}
 
         def ms(key: str, delay: dict = delay) -> str:
             value = delay.get(key)
             return "-" if value is None else f"{value:.2f}"
 
-        drops = ", ".join(f"{k} {v}" for k, v in row["dropped"].items()) or "0"
+        drops = str(sum(row["dropped"].values()))
         mbps = row.get("throughput_mbps")
         table.add_row(
             row["flow"], str(row["sent_packets"]), str(row["delivered_packets"]),
             "-" if mbps is None else f"{mbps:.2f}", ms("p50"), ms("p90"), ms("p99"), ms("max"), drops,
         )  # fmt: skip
     console.print(table)
+    if tcp:
+        console.print(tcp_table(results))
     books = results["conservation"]
     dropped = sum(books["dropped"].values())
     console.print(
@@ -56,6 +62,22 @@ def print_results(results: dict[str, Any], console: Console) -> None:
                           + ", ".join(f"{k} {'-' if v is None else f'{v:.2f}'} ms" for k, v in rtt.items()))  # fmt: skip
     for node, kind, fault in results.get("faults", []):
         console.print(f"[yellow]contained fault on {node}: {kind}: {fault}[/yellow]")
+
+
+def tcp_table(results: dict[str, Any]) -> Table:
+    """Goodput over the measurement window, RTT, retransmissions, completion time per TCP flow."""
+    w0, w1 = results["window_s"]
+    table = Table(title=f"TCP flows (goodput over {w0:g}-{w1:g} s)")
+    for col in ("flow", "cc", "goodput Mbit/s", "RTT p50 ms", "RTT p99 ms", "retrans", "FCT ms"):
+        table.add_column(col, justify="left" if col in ("flow", "cc") else "right")
+
+    def num(value: Any) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    for t in results["tcp"]:
+        table.add_row(t["flow"], t["cc"], num(t["goodput_mbps"]), num(t["rtt_ms"]["p50"]),
+                      num(t["rtt_ms"]["p99"]), str(t["retrans"]), num(t.get("fct_ms")))  # fmt: skip
+    return table
 
 
 def parse_sets(items: list[str] | None) -> dict[str, Any]:

@@ -163,7 +163,17 @@ def run_loaded(
             f.close()
     name = loaded.source.removeprefix("builtin:")
     results = collect(world, name, duration, window_of(loaded, duration))
-    results["probes"] = [o.summary() for o in ctx.objects if hasattr(o, "summary")]
+    results["probes"] = []
+    for o in ctx.objects:  # probes, TCP flows...: each reports into its own section
+        if hasattr(o, "summary"):
+            results.setdefault(getattr(o, "result_section", "probes"), []).append(o.summary())
+    rows = {row["flow"]: row for row in results["flows"]}
+    for tcp in results.get("tcp", []):  # a TCP flow's rate is its goodput, not its wire rate
+        if tcp["flow"] in rows:
+            rows[tcp["flow"]]["throughput_mbps"] = tcp["goodput_mbps"]
+    cwnds = {o.name: o.cwnd_series() for o in ctx.objects if hasattr(o, "cwnd_series")}
+    if cwnds:
+        results["cwnd_series"] = cwnds
     results["traces"] = {
         ref: {"samples": len(t.times), "max_qlen": max(t.qlen, default=0)}
         for ref, t in traces.items()
@@ -173,7 +183,7 @@ def run_loaded(
     if out_dir is not None:
         from qdisclab.scenario.outputs import write_outputs
 
-        write_outputs(Path(out_dir), loaded, world, results, traces)
+        write_outputs(Path(out_dir), loaded, world, results, traces, ctx.objects)
     return results
 
 
@@ -196,6 +206,14 @@ def summarize(results: dict[str, Any]) -> dict[str, float | None]:
     for probe in results.get("probes", []):
         if "rtt_ms" in probe:
             out[f"{probe['probe']}.rtt_p50_ms"] = probe["rtt_ms"]["p50"]
+    tcp = results.get("tcp", [])
+    if tcp:
+        rtts = [f["rtt_ms"]["p50"] for f in tcp if f["rtt_ms"]["p50"] is not None]
+        out["tcp_rtt_p50_ms_mean"] = round(sum(rtts) / len(rtts), 6) if rtts else None
+        out["tcp_retrans"] = sum(f["retrans"] for f in tcp)
+        fcts = [f["fct_ms"] for f in tcp if f.get("fct_ms") is not None]
+        if fcts:
+            out["fct_ms_mean"] = round(sum(fcts) / len(fcts), 6)
     for key, value in results.get("extra_metrics", {}).items():
         out[key] = value
     return out

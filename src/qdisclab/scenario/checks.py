@@ -74,11 +74,13 @@ def check(loaded: Any) -> None:
         for end in ("src", "dst"):
             if getattr(flow, end) not in names:
                 raise err(("flow", i, end), getattr(flow, end), allowed_nodes)
-        from qdisclab.scenario.registry import TRAFFIC, load_kinds
+        from qdisclab.scenario.registry import CHECKS, TRAFFIC, load_kinds
 
         load_kinds()
-        if flow.type not in TRAFFIC and flow.type not in ("tcp-bulk", "tcp-transfer"):
+        if flow.type not in TRAFFIC:
             raise err(("flow", i, "type"), flow.type, ", ".join(sorted(TRAFFIC)))
+        if flow.type in CHECKS:
+            CHECKS[flow.type](loaded, flow, i)
     record = s.run.record
     for key in ("pcap", "traces"):
         for j, ref in enumerate(getattr(record, key)):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
 from qdisclab.errors import UserError
 from qdisclab.units import parse_rate, parse_size, parse_time
@@ -111,16 +111,22 @@ class FlowSpec(Strict):
     size: Unit = 1500
     start: Unit = "0s"
     stop: Unit | None = None
-    cc: str | None = None
-    mss: int | None = None
+    cc: str | None = None  # TCP congestion control (default: the stack's, cubic)
+    ecn: StrictBool = False  # TCP: negotiate ECN (ECT(0) data, CE echoed)
+    mss: int | None = Field(None, ge=88, le=65495)
     bytes: Unit | None = None  # tcp-transfer amount
+    request: Unit | None = None  # tcp-rr request size
+    response: Unit | None = None  # tcp-rr response size
+    count: int | None = Field(None, ge=1)  # tcp-rr transactions (default: until stop)
     on: Unit | None = None  # udp-onoff mean ON period
     off: Unit | None = None
     interval: Unit | None = None  # ping probe period
     dport: int | None = Field(None, ge=1, le=65535)
 
     _r = field_validator("rate")(classmethod(lambda cls, v: _check(parse_rate, v)))
-    _s = field_validator("size", "bytes")(classmethod(lambda cls, v: _check(parse_size, v)))
+    _s = field_validator("size", "bytes", "request", "response")(
+        classmethod(lambda cls, v: _check(parse_size, v))
+    )
     _t = field_validator("start", "stop", "on", "off", "interval")(
         classmethod(lambda cls, v: _check(parse_time, v))
     )

@@ -13,7 +13,12 @@ from qdisclab.scenario.loader import Loaded
 
 
 def write_outputs(
-    out: Path, loaded: Loaded, world: Any, results: dict[str, Any], traces: dict[str, Any]
+    out: Path,
+    loaded: Loaded,
+    world: Any,
+    results: dict[str, Any],
+    traces: dict[str, Any],
+    objects: list[Any] = (),
 ) -> list[Path]:
     """Write every artefact of a run into ``out``; returns the files written."""
     from qdisclab.measure import plots
@@ -57,6 +62,18 @@ def write_outputs(
             w = csv.writer(f)
             w.writerow(["time_s", "qlen", "backlog_bytes", "delay_ms"])
             w.writerows(tr.rows())
+        written.append(p)
+    cwnd_traces = {o.name: tr for o in objects if hasattr(o, "cwnd_trace")
+                   if (tr := o.cwnd_trace()) is not None}  # fmt: skip
+    if cwnd_traces:
+        p = out / "cwnd.csv"
+        with p.open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["flow", "time_s", "cwnd", "ssthresh", "srtt_ms", "pacing_mbps"])
+            for name, tr in cwnd_traces.items():
+                for t, c, ss, srtt, rate in zip(tr["t"], tr["cwnd"], tr["ssthresh"],
+                                                tr["srtt_us"], tr["pacing"], strict=True):  # fmt: skip
+                    w.writerow([name, t / 1e9, c, ss, srtt / 1000, rate * 8 / 1e6])
         written.append(p)
     if loaded.scenario.run.record.plots:
         series = {name: b.observer.throughput_series() for name, b in world.flows.items()

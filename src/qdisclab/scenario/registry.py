@@ -18,6 +18,8 @@ from typing import Any
 
 # type name -> builder(ctx, flow_spec, index) -> object with optional .summary() -> dict
 TRAFFIC: dict[str, Callable[..., Any]] = {}
+# type name -> check(loaded, flow_spec, index) run at load time (raise loaded.error(...))
+CHECKS: dict[str, Callable[..., None]] = {}
 # feature name ("tcx", "netkit") -> builder(ctx, spec, index)
 FEATURES: dict[str, Callable[..., Any]] = {}
 # (predicate(cls) -> bool, register(cls, where) -> None, what)
@@ -26,6 +28,7 @@ EXTENSION_KINDS: list[tuple[Callable[[type], bool], Callable[[type], None], str]
 PROVIDERS = {
     "tcp-bulk": "the TCP stack (qdisclab.tcp)",
     "tcp-transfer": "the TCP stack (qdisclab.tcp)",
+    "tcp-rr": "the TCP stack (qdisclab.tcp)",
     "tcx": "tcx hooks (qdisclab.tcx)",
     "netkit": "netkit pairs (qdisclab.netkit)",
 }
@@ -33,8 +36,13 @@ PROVIDERS = {
 _loaded = False
 
 
-def register_traffic(name: str, builder: Callable[..., Any]) -> None:
+def register_traffic(
+    name: str, builder: Callable[..., Any], check: Callable[..., None] | None = None
+) -> None:
+    """Make ``type = name`` usable; ``check(loaded, spec, index)`` validates it at load time."""
     TRAFFIC[name] = builder
+    if check is not None:
+        CHECKS[name] = check
 
 
 def register_feature(name: str, builder: Callable[..., Any]) -> None:

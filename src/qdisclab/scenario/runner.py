@@ -13,7 +13,7 @@ from typing import Any
 from qdisclab.scenario.build import Progress, run_loaded
 from qdisclab.scenario.library import builtin_names, default_scenario, load_any
 
-DEFAULT_SCENARIO = "udp-dumbbell"  # the default when TCP is missing; see default_scenario()
+DEFAULT_SCENARIO = "dumbbell"  # four CUBIC flows; default_scenario() falls back to UDP without TCP
 
 
 class _Builtins(dict):
