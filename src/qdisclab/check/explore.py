@@ -387,8 +387,9 @@ def replay(target: Target, ops: list[Op], policy: str = POLICY_STRICT) -> RunRes
             lines.append(f"{text} -> {result}")
             run.check()
         except _Stop as stop:
-            if len(lines) == 0 or not lines[-1].startswith(text):
-                lines.append(f"{text} -> !")
+            if not lines or not lines[-1].startswith(text):
+                shown = "None" if stop.finding.category == STUCK else stop.finding.category
+                lines.append(f"{text} -> {shown}")
             finding = stop.finding
             break
         except Exception as exc:
