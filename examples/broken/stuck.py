@@ -22,7 +22,7 @@ class Stuck(QdiscOps):
         self.budget = 0  # bytes we may still send
 
     def enqueue(self, skb, sch, to_free):
-        self.budget += 1000  # bug: tokens only arrive with packets, never with time
+        self.budget += 500  # bug: tokens only arrive with packets, never with time
         self.q.push_back(skb)
         return NET_XMIT_SUCCESS
 
