@@ -432,7 +432,7 @@ def explore(
     examples: int = 200,
     seed: int | None = None,
     policy: str = POLICY_STRICT,
-    max_ops: int = 40,
+    max_ops: int = 24,
 ) -> Finding | None:
     """Search for a failing operation sequence; returns the shrunk finding or None.
 
