@@ -42,7 +42,10 @@ _load_commands()
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning qdisclab errors into one clear line and exit 2."""
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
+        # Non-standalone click returns a command's typer.Exit code instead of raising it.
+        if type(code) is int and code:
+            return code
     except (QdiscLabError, UnitError) as exc:
         err_console.print(f"qdisclab: error: {exc}", markup=False, soft_wrap=True)
         return 2
