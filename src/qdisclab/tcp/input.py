@@ -56,7 +56,8 @@ class TcpInput:
         newly_sacked = self._sacktag(th.sack, rs) if th.sack is not None else 0
         acked = 0
         first_us = last_us = -1
-        if ack > self.snd_una:
+        acked_una = ack > self.snd_una
+        if acked_una:
             rtx = self.rtx
             i = self.rtx_head
             n = len(rtx)
@@ -119,15 +120,16 @@ class TcpInput:
             sample.rtt_us = rs.rtt_us
             sample.in_flight = prior_in_flight
             ops.pkts_acked(self, sample)
-        fast = self._fastretrans_alert(ece, newly_sacked)
+        self._fastretrans_alert(ece, newly_sacked)
         if self.cong_control_impl:
             self._rate_gen(delivered, self.lost_out - prior_lost, prior_in_flight)
             ops.cong_control(self, ack, 0, rs)
         else:
             state = self.icsk_ca_state
             if state in (TCP_CA_CWR, TCP_CA_Recovery):
-                self._cwnd_reduction(delivered, fast)
-            elif delivered and state < TCP_CA_CWR:
+                self._cwnd_reduction(delivered, self.lost_out - prior_lost, acked_una)
+            elif delivered:
+                # tcp_may_raise_cwnd: Open, Disorder and Loss all grow the window.
                 ops.cong_avoid(self, ack, delivered)
             self.update_pacing_rate()
         self._write_xmit()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from qdisclab.skb import INET_ECN_ECT_0, IPPROTO_TCP, SkBuff
-from qdisclab.tcp.congestion import CA_EVENT_TX_START
+from qdisclab.tcp.congestion import CA_EVENT_TX_START, TCP_CA_CWR, TCP_CA_Recovery
 from qdisclab.tcp.header import (
     TCP_HEADER_OVERHEAD,
     TCPHDR_ACK,
@@ -41,6 +41,7 @@ class TcpOutput:
         wnd_end = self.snd_una + self.snd_wnd
         write_seq = self.write_seq
         sent = False
+        nsent = 0
         while in_flight < cwnd:
             seq = self.snd_nxt
             if seq >= write_seq:
@@ -67,7 +68,11 @@ class TcpOutput:
             self.packets_out += 1
             in_flight += 1
             self._transmit(seg, False)
+            nsent += 1
             sent = True
+        if sent and self.icsk_ca_state in (TCP_CA_CWR, TCP_CA_Recovery):
+            # tcp_write_xmit: new data sent in CWR/Recovery counts against PRR's budget.
+            self.prr_out += nsent
         if sent or in_flight >= cwnd:
             # tcp_cwnd_validate
             limited = in_flight >= cwnd

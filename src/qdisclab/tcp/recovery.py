@@ -168,9 +168,14 @@ class TcpRecovery:
         self.prr_out = 0
         self.snd_ssthresh = self.icsk_ca_ops.ssthresh(self)
 
-    def _cwnd_reduction(self: Any, newly_acked_sacked: int, fast_rexmit: bool) -> None:
-        """Proportional Rate Reduction (RFC 6937) as ``tcp_cwnd_reduction``."""
-        if newly_acked_sacked <= 0 and not fast_rexmit:
+    def _cwnd_reduction(self: Any, newly_acked_sacked: int, newly_lost: int,
+                        una_advanced: bool) -> None:  # fmt: skip
+        """Proportional Rate Reduction (RFC 6937) as ``tcp_cwnd_reduction``.
+
+        ``prr_out`` counts every segment sent while in CWR/Recovery (new data as well
+        as retransmissions), so the window converges to ssthresh within one round.
+        """
+        if newly_acked_sacked <= 0 or not self.prior_cwnd:
             return
         in_flight = self.packets_out - self.sacked_out - self.lost_out + self.retrans_out
         delta = self.snd_ssthresh - in_flight
@@ -179,12 +184,15 @@ class TcpRecovery:
             dividend = self.snd_ssthresh * self.prr_delivered + self.prior_cwnd - 1
             sndcnt = dividend // self.prior_cwnd - self.prr_out
         else:
-            sndcnt = max(self.prr_delivered - self.prr_out, newly_acked_sacked) + 1
-            sndcnt = min(delta, sndcnt)
-        if fast_rexmit and sndcnt < 1:
-            sndcnt = 1
-        elif sndcnt < 0:
-            sndcnt = 0
+            sndcnt = self.prr_delivered - self.prr_out
+            if sndcnt < newly_acked_sacked:
+                sndcnt = newly_acked_sacked
+            if una_advanced and not newly_lost and sndcnt > delta:
+                sndcnt = delta
+        # Force a fast retransmit upon entering fast recovery.
+        floor = 0 if self.prr_out else 1
+        if sndcnt < floor:
+            sndcnt = floor
         self.snd_cwnd = in_flight + sndcnt
 
     def _enter_cwr(self: Any) -> None:
