@@ -181,11 +181,6 @@ class TcpInput:
             ect = skb.ecn
             if ect != INET_ECN_NOT_ECT:
                 ce = ect == INET_ECN_CE
-                if self.icsk_ca_ops.flags & TCP_CONG_NEEDS_ECN:
-                    self.icsk_ca_ops.cwnd_event(
-                        self, CA_EVENT_ECN_IS_CE if ce else CA_EVENT_ECN_NO_CE
-                    )
-                ecn_flags = self.ecn_flags
                 if self.accurate_ecn_echo:
                     if ce != self.ce_state:
                         # DCTCP: ACK what came before under the old CE state, then switch.
@@ -201,6 +196,11 @@ class TcpInput:
                     if not ecn_flags & TCP_ECN_DEMAND_CWR:
                         now_ack = True
                     self.ecn_flags = ecn_flags | TCP_ECN_DEMAND_CWR | TCP_ECN_SEEN
+                if self.icsk_ca_ops.flags & TCP_CONG_NEEDS_ECN:
+                    # After the echo above, so the flushed delayed ACK keeps the old ECE.
+                    self.icsk_ca_ops.cwnd_event(
+                        self, CA_EVENT_ECN_IS_CE if ce else CA_EVENT_ECN_NO_CE
+                    )
         rcv_nxt = self.rcv_nxt
         if seq == rcv_nxt:
             rcv_nxt = end

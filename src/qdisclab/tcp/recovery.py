@@ -167,6 +167,9 @@ class TcpRecovery:
         self.prr_delivered = 0
         self.prr_out = 0
         self.snd_ssthresh = self.icsk_ca_ops.ssthresh(self)
+        if self.ecn_flags & 1:
+            # tcp_ecn_queue_cwr: once per reduction, the next new data segment carries CWR.
+            self.ecn_flags |= 2
 
     def _cwnd_reduction(self: Any, newly_acked_sacked: int, newly_lost: int,
                         una_advanced: bool) -> None:  # fmt: skip
@@ -200,9 +203,9 @@ class TcpRecovery:
         self.prior_ssthresh = 0
         if self.icsk_ca_state < TCP_CA_CWR:
             self.undo_marker = 0
+            self.stats.cwr += 1
             self._init_cwnd_reduction()
             self.set_ca_state(TCP_CA_CWR)
-        self.ecn_flags |= 2  # TCP_ECN_QUEUE_CWR: the next data segment carries CWR
 
     def _enter_recovery(self: Any) -> None:
         self.stats.fast_retrans += 1
@@ -261,6 +264,8 @@ class TcpRecovery:
             self.snd_ssthresh = ops.ssthresh(self)
             ops.cwnd_event(self, CA_EVENT_LOSS)
         self.snd_cwnd_cnt = 0
+        if self.ecn_flags & 1:
+            self.ecn_flags |= 2  # tcp_enter_loss → tcp_ecn_queue_cwr
         # Mark everything not SACKed lost; forget retransmissions in flight.
         for i in range(self.rtx_head, len(self.rtx)):
             seg = self.rtx[i]
