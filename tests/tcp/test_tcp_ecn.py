@@ -3,6 +3,7 @@ accurate echo over a step-marking queue (validation.md DCTCP)."""
 
 from __future__ import annotations
 
+import itertools
 import statistics
 
 from tests.tcp.helpers import two_hosts
@@ -74,7 +75,7 @@ def test_classic_ecn_echo_until_cwr_and_one_reduction_per_window():
     assert st.retrans == 0 and st.cwr >= 5
     assert st.cwr <= watch.ce and st.cwr == watch.cwr_segs
     # A reduction starts only after the window of the previous one is acked.
-    for (_, _, high_seq), (_, una, _) in zip(cwr_times, cwr_times[1:]):
+    for (_, _, high_seq), (_, una, _) in itertools.pairwise(cwr_times):
         assert una >= high_seq
     assert len(cwr_times) <= 3 * SEC / 10_000_000
     # Reno halves: cwnd after CWR ends at about half the window that got marked.
