@@ -40,6 +40,7 @@ from qdisclab.tcp.header import (
 from qdisclab.tcp.input import TcpInput
 from qdisclab.tcp.output import TCP_ECN_OK, TcpOutput
 from qdisclab.tcp.recovery import TCP_TIMEOUT_INIT_NS, TcpRecovery
+from qdisclab.tcp.sk_storage import sk_storage_free
 from qdisclab.tcp.stats import TcpStats
 
 TCP_ESTABLISHED = 1
@@ -177,7 +178,7 @@ class TcpSock(TcpOutput, TcpInput, TcpRecovery):
         self.state = TCP_CLOSE
         self.state_sending = False
         self.sock_ops: Any = None
-        # socket local storage lives on another branch; these are its attachment points.
+        # socket local storage (sk_storage.py) hangs off these; freed in _on_close.
         self.sk_bpf_storage = None
         self.sk_bpf_inline = None
         self.sk_omem_alloc = 0
@@ -418,7 +419,9 @@ class TcpSock(TcpOutput, TcpInput, TcpRecovery):
             self.on_close(self)
 
     def _on_close(self) -> None:
-        """Socket destruction hook: integration wires this to ``sk_storage_free``."""
+        """Socket destruction (``sk_destruct``): the last reference goes, storage is freed."""
+        self.sk_refcnt = 0
+        sk_storage_free(self)
 
     def __repr__(self) -> str:
         return f"<TcpSock {self.name} state={self.state} cwnd={self.snd_cwnd}>"
