@@ -66,9 +66,11 @@ class TcpSock(TcpOutput, TcpInput, TcpRecovery):
         "ack_sample",
         "app_limited",
         "books",
+        "bpf_sock_ops_cb_flags",
         "bytes_acked",
         "bytes_received",
         "ce_state",
+        "cgroup",
         "cong_control_impl",
         "cwnd_usage_seq",
         "daddr",
@@ -131,6 +133,7 @@ class TcpSock(TcpOutput, TcpInput, TcpRecovery):
         "sacked_out",
         "saddr",
         "sched",
+        "sk_bpf_cb_flags",
         "sk_bpf_inline",
         "sk_bpf_storage",
         "sk_max_pacing_rate",
@@ -177,7 +180,10 @@ class TcpSock(TcpOutput, TcpInput, TcpRecovery):
         self.stats = TcpStats()
         self.state = TCP_CLOSE
         self.state_sending = False
-        self.sock_ops: Any = None
+        self.sock_ops: Any = None  # a Cgroup (or anything with .event) once attached
+        self.cgroup: Any = None
+        self.bpf_sock_ops_cb_flags = 0  # B.3 flags a legacy sock_ops program opts into
+        self.sk_bpf_cb_flags = 0
         # socket local storage (sk_storage.py) hangs off these; freed in _on_close.
         self.sk_bpf_storage = None
         self.sk_bpf_inline = None
@@ -279,6 +285,15 @@ class TcpSock(TcpOutput, TcpInput, TcpRecovery):
         self.icsk_ca_ops.init(self)
         self.update_pacing_rate()
         self.state_sending = True
+
+    def attach_sock_ops(self, sock_ops: Any) -> None:
+        """Route this socket's sock_ops events to ``sock_ops``: a ``Cgroup`` (which records
+        itself as the socket's cgroup) or any object with ``event(sk, name, *args)``."""
+        add = getattr(sock_ops, "add_socket", None)
+        if add is not None:
+            add(self)
+        else:
+            self.sock_ops = sock_ops
 
     def _set_state(self, new: int) -> None:
         old = self.state

@@ -84,10 +84,12 @@ class TcpStack:
         return stack if isinstance(stack, TcpStack) else cls(node)
 
     def listen(self, port: int, cc: str | None = None, ecn: bool = False,
-               on_accept: Any = None) -> TcpListener:  # fmt: skip
+               on_accept: Any = None, sock_ops: Any = None) -> TcpListener:  # fmt: skip
+        """Listen on ``port``; children get ``cc``, ECN and ``sock_ops`` (e.g. a ``Cgroup``)."""
         if port in self.listeners:
             raise KernelError(errno.EADDRINUSE, f"{self.node.name}: TCP port {port} in use")
         lst = TcpListener(self, port, cc, ecn, on_accept)
+        lst.sock_ops = sock_ops
         self.listeners[port] = lst
         return lst
 
@@ -104,7 +106,8 @@ class TcpStack:
             sport = self.next_port
             self.next_port += 1
         sk = TcpSock(self, sport, daddr, dport, name, cc, ecn)
-        sk.sock_ops = sock_ops
+        if sock_ops is not None:
+            sk.attach_sock_ops(sock_ops)
         self.conns[(sport, daddr, dport)] = sk
         sk.connect()
         return sk
@@ -121,7 +124,8 @@ class TcpStack:
             return
         name = f"{skb.flow.name}.r"
         sk = TcpSock(self, skb.dport, skb.src, skb.sport, name, lst.cc, lst.ecn)
-        sk.sock_ops = lst.sock_ops
+        if lst.sock_ops is not None:
+            sk.attach_sock_ops(lst.sock_ops)  # the child joins the listener's cgroup
         if lst.sk_bpf_storage is not None or lst.sk_bpf_inline is not None:
             # sk_clone_lock: the child starts with no option memory, then inherits the
             # listener's BPF_F_CLONE values; on ENOMEM the child is dropped (and the SYN).
