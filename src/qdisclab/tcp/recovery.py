@@ -139,7 +139,10 @@ class TcpRecovery:
         i = bisect_left(rtx, self.retrans_hint_seq, self.rtx_head, n, key=_SEQ)
         if i < self.rtx_head:
             i = self.rtx_head
+        pacing = self.pacing_in_use and self.sk_pacing_rate > 0
         while i < n and in_flight < cwnd:
+            if pacing and self.tcp_wstamp_ns > self.sched.now:
+                break  # paced: _write_xmit arms the pacing timer
             seg = rtx[i]
             if seg.lost and not seg.retrans:
                 seg.retrans = seg.ever_retrans = True

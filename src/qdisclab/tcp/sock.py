@@ -111,6 +111,7 @@ class TcpSock(TcpOutput, TcpInput, TcpRecovery):
         "ooo",
         "ooo_bytes",
         "pacing_in_use",
+        "pacing_timer",
         "packets_out",
         "prior_cwnd",
         "prior_ssthresh",
@@ -156,6 +157,7 @@ class TcpSock(TcpOutput, TcpInput, TcpRecovery):
         "state_sending",
         "stats",
         "tcp_mstamp",
+        "tcp_wstamp_ns",
         "total_retrans",
         "ts_recent",
         "undo_marker",
@@ -223,7 +225,8 @@ class TcpSock(TcpOutput, TcpInput, TcpRecovery):
         self.sk_pacing_rate = 0
         self.sk_max_pacing_rate = (1 << 63) - 1
         self.sk_pacing_shift = 10
-        self.pacing_in_use = False
+        self.pacing_in_use = False  # sk_pacing_status != SK_PACING_NONE (set by e.g. bbr)
+        self.tcp_wstamp_ns = 0  # earliest departure of the next paced segment
         self.bytes_acked = 0
         self.bytes_received = 0
         self.total_retrans = 0
@@ -251,6 +254,7 @@ class TcpSock(TcpOutput, TcpInput, TcpRecovery):
         self.ack_sample = AckSample()
         self.rto_timer = Timer(self.sched, self._rto_fire)
         self.delack_timer = Timer(self.sched, self._delack_fire)
+        self.pacing_timer = Timer(self.sched, self._pacing_fire)
         self.icsk_ca_state = TCP_CA_Open
         cls = lookup_cc(cc or get_default_cc()) or lookup_cc("reno")
         if cc is not None and lookup_cc(cc) is None:
