@@ -350,10 +350,139 @@ def test_legacy_ctx_reads_tcp_fields_and_reply_aliases_args():
 # -- end to end with the real TCP stack --------------------------------------------
 
 
-def test_end_to_end_real_tcp():
-    pytest.importorskip(
-        "qdisclab.tcp.sock",
-        reason="qdisclab.tcp.sock (TCP endpoint, tcp branch) not merged yet; "
-        "end-to-end sock_ops test runs after integration",
-    )
-    pytest.skip("TCP endpoint present: wire this test to its connect/transfer API at integration")
+def _real_transfer(cg_client, cg_server, nbytes=300_000, loss=0.01):
+    """One client->server transfer over 100 mbit / 5 ms with data-direction loss."""
+    from tests.tcp.helpers import two_hosts
+
+    from qdisclab.tcp import TcpStack
+
+    w, a, b = two_hosts(delay="5ms", loss=loss)
+    lst = TcpStack.of(b).listen(80, cc="reno", sock_ops=cg_server)
+    sk = TcpStack.of(a).connect(b.addr, 80, "c", cc="reno", sock_ops=cg_client)
+    rto_at_syn = sk.rto
+    sk.send(nbytes)
+    sk.close()
+    w.run(3_000_000_000)
+    return sk, lst.accepted[0], rto_at_syn
+
+
+class Tagged(TcpOps):
+    id = "tagged"
+
+    def __init__(self, tag, log, rto_ms=None):
+        self.tag, self.log, self.rto_ms = tag, log, rto_ms
+
+    def timeout_init(self, sk):
+        self.log.append(("timeout_init", self.tag))
+        return self.rto_ms
+
+    def connect(self, sk):
+        self.log.append(("connect", self.tag))
+
+    def active_established(self, sk):
+        self.log.append(("active_established", self.tag))
+
+    def rtt(self, sk, rtt_us):
+        self.log.append(("rtt", self.tag))
+
+    def retransmit(self, sk, seq):
+        self.log.append(("retransmit", self.tag))
+
+    def state_change(self, sk, old, new):
+        self.log.append(("state_change", self.tag))
+
+
+def test_end_to_end_real_tcp_runs_attached_ops_in_mprog_order():
+    cg = Cgroup().child("client")
+    log = []
+    a = Tagged("a", log, rto_ms=None)
+    b = Tagged("b", log, rto_ms=300)
+    c = Tagged("c", log, rto_ms=1500)
+    d = Tagged("d", log)
+    cg.tcp_ops.attach(a)
+    cg.tcp_ops.attach(b, before=a)  # b a
+    cg.tcp_ops.attach(c, after=a)  # b a c
+    cg.tcp_ops.attach(d, before=None)  # d b a c
+    sk, rx, rto_at_syn = _real_transfer(cg, None)
+    assert sk.cgroup is cg and rx.cgroup is None
+    assert rx.bytes_received == 300_000
+    assert rto_at_syn == 300_000_000  # b answers first among the non-None answers
+    events = {}
+    for name, tag in log:
+        events.setdefault(name, []).append(tag)
+    for name in ("timeout_init", "connect", "active_established", "rtt", "retransmit",
+                 "state_change"):  # fmt: skip
+        tags = events[name]
+        assert len(tags) % 4 == 0 and len(tags) >= 4, name
+        # Every event ran all four, each time in the order d b a c.
+        assert tags == ["d", "b", "a", "c"] * (len(tags) // 4), name
+
+
+class StructPolicy(TcpOps):
+    id = "struct_policy"
+
+    def __init__(self, rtts):
+        self.rtts = rtts
+
+    def timeout_init(self, sk):
+        return 250
+
+    def rwnd_init(self, sk):
+        return 20
+
+    def rtt(self, sk, rtt_us):
+        self.rtts.append((sk.name, rtt_us))
+
+    def retransmit(self, sk, seq):
+        self.rtts.append((sk.name, "rtx", seq))
+
+
+def legacy_policy(rtts):
+    def prog(ctx):
+        op = ctx.op
+        if op == leg.BPF_SOCK_OPS_TIMEOUT_INIT:
+            ctx.reply = 250
+        elif op == leg.BPF_SOCK_OPS_RWND_INIT:
+            ctx.reply = 20
+        elif op == leg.BPF_SOCK_OPS_TCP_CONNECT_CB:
+            # Opt in before any RTT sample or retransmission can happen.
+            leg.bpf_sock_ops_cb_flags_set(
+                ctx, leg.BPF_SOCK_OPS_RTT_CB_FLAG | leg.BPF_SOCK_OPS_RETRANS_CB_FLAG
+            )
+        elif op in (
+            leg.BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB,
+            leg.BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB,
+        ):
+            leg.bpf_sock_ops_cb_flags_set(
+                ctx, leg.BPF_SOCK_OPS_RTT_CB_FLAG | leg.BPF_SOCK_OPS_RETRANS_CB_FLAG
+            )
+        elif op == leg.BPF_SOCK_OPS_RTT_CB:
+            rtts.append((ctx.sk.name, ctx.args[0]))
+        elif op == leg.BPF_SOCK_OPS_RETRANS_CB:
+            rtts.append((ctx.sk.name, "rtx", ctx.args[0]))
+        return 1
+
+    return leg.LegacySockOps(prog)
+
+
+def test_legacy_adapter_and_struct_ops_behave_the_same_on_real_tcp():
+    results = []
+    for make in (StructPolicy, legacy_policy):
+        cli, srv = Cgroup().child("cli"), Cgroup().child("srv")
+        seen = []
+        cli.tcp_ops.attach(make(seen))
+        srv.tcp_ops.attach(make(seen))
+        sk, rx, rto_at_syn = _real_transfer(cli, srv)
+        results.append((rto_at_syn, sk.rcv_wnd, rx.rcv_wnd, rx.bytes_received,
+                        sk.max_packets_out, sk.stats.retrans, seen))  # fmt: skip
+    (rto, cwnd_c, cwnd_s, got, pipe, retrans, seen), other = results
+    assert results[0] == other
+    assert rto == 250_000_000
+    assert cwnd_c == cwnd_s == 20 * 1448  # rwnd_init on both ends
+    assert got == 300_000 and retrans > 0
+    assert sum(1 for e in seen if e[1] == "rtx") == retrans
+    assert sum(1 for e in seen if e[1] != "rtx") > 50
+    # The 20-packet receive window caps the sender's pipe; without the policy it is wider.
+    assert pipe <= 20
+    sk, _rx, _ = _real_transfer(None, None, loss=0.0)
+    assert sk.max_packets_out > 40

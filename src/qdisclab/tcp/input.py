@@ -56,7 +56,8 @@ class TcpInput:
         newly_sacked = self._sacktag(th.sack, rs) if th.sack is not None else 0
         acked = 0
         first_us = last_us = -1
-        if ack > self.snd_una:
+        acked_una = ack > self.snd_una
+        if acked_una:
             rtx = self.rtx
             i = self.rtx_head
             n = len(rtx)
@@ -119,15 +120,16 @@ class TcpInput:
             sample.rtt_us = rs.rtt_us
             sample.in_flight = prior_in_flight
             ops.pkts_acked(self, sample)
-        fast = self._fastretrans_alert(ece, newly_sacked)
+        self._fastretrans_alert(ece, newly_sacked)
         if self.cong_control_impl:
             self._rate_gen(delivered, self.lost_out - prior_lost, prior_in_flight)
             ops.cong_control(self, ack, 0, rs)
         else:
             state = self.icsk_ca_state
             if state in (TCP_CA_CWR, TCP_CA_Recovery):
-                self._cwnd_reduction(delivered, fast)
-            elif delivered and state < TCP_CA_CWR:
+                self._cwnd_reduction(delivered, self.lost_out - prior_lost, acked_una)
+            elif delivered:
+                # tcp_may_raise_cwnd: Open, Disorder and Loss all grow the window.
                 ops.cong_avoid(self, ack, delivered)
             self.update_pacing_rate()
         self._write_xmit()
@@ -179,11 +181,6 @@ class TcpInput:
             ect = skb.ecn
             if ect != INET_ECN_NOT_ECT:
                 ce = ect == INET_ECN_CE
-                if self.icsk_ca_ops.flags & TCP_CONG_NEEDS_ECN:
-                    self.icsk_ca_ops.cwnd_event(
-                        self, CA_EVENT_ECN_IS_CE if ce else CA_EVENT_ECN_NO_CE
-                    )
-                ecn_flags = self.ecn_flags
                 if self.accurate_ecn_echo:
                     if ce != self.ce_state:
                         # DCTCP: ACK what came before under the old CE state, then switch.
@@ -199,6 +196,11 @@ class TcpInput:
                     if not ecn_flags & TCP_ECN_DEMAND_CWR:
                         now_ack = True
                     self.ecn_flags = ecn_flags | TCP_ECN_DEMAND_CWR | TCP_ECN_SEEN
+                if self.icsk_ca_ops.flags & TCP_CONG_NEEDS_ECN:
+                    # After the echo above, so the flushed delayed ACK keeps the old ECE.
+                    self.icsk_ca_ops.cwnd_event(
+                        self, CA_EVENT_ECN_IS_CE if ce else CA_EVENT_ECN_NO_CE
+                    )
         rcv_nxt = self.rcv_nxt
         if seq == rcv_nxt:
             rcv_nxt = end

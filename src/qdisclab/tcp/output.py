@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from qdisclab.skb import INET_ECN_ECT_0, IPPROTO_TCP, SkBuff
-from qdisclab.tcp.congestion import CA_EVENT_TX_START
+from qdisclab.tcp.congestion import CA_EVENT_TX_START, TCP_CA_CWR, TCP_CA_Recovery
 from qdisclab.tcp.header import (
     TCP_HEADER_OVERHEAD,
     TCPHDR_ACK,
@@ -34,13 +34,22 @@ class TcpOutput:
         self.tcp_mstamp = now_us = self.sched.now // 1000
         cwnd = self.snd_cwnd
         in_flight = self.packets_out - self.sacked_out - self.lost_out + self.retrans_out
+        pacing = self.pacing_in_use and self.sk_pacing_rate > 0
+        if pacing and self.tcp_wstamp_ns > self.sched.now:
+            # tcp_pacing_check: the next departure time is in the future; come back then.
+            self.pacing_timer.arm(self.tcp_wstamp_ns)
+            return
         if self.lost_out > self.retrans_out and in_flight < cwnd:
             in_flight = self._retransmit_lost(in_flight, cwnd)
+            if pacing and self.tcp_wstamp_ns > self.sched.now:
+                self.pacing_timer.arm(self.tcp_wstamp_ns)
+                return
         rtx = self.rtx
         mss = self.mss_cache
         wnd_end = self.snd_una + self.snd_wnd
         write_seq = self.write_seq
         sent = False
+        nsent = 0
         while in_flight < cwnd:
             seq = self.snd_nxt
             if seq >= write_seq:
@@ -67,7 +76,14 @@ class TcpOutput:
             self.packets_out += 1
             in_flight += 1
             self._transmit(seg, False)
+            nsent += 1
             sent = True
+            if pacing and self.tcp_wstamp_ns > self.sched.now:
+                self.pacing_timer.arm(self.tcp_wstamp_ns)
+                break
+        if sent and self.icsk_ca_state in (TCP_CA_CWR, TCP_CA_Recovery):
+            # tcp_write_xmit: new data sent in CWR/Recovery counts against PRR's budget.
+            self.prr_out += nsent
         if sent or in_flight >= cwnd:
             # tcp_cwnd_validate
             limited = in_flight >= cwnd
@@ -124,6 +140,12 @@ class TcpOutput:
         if self.delack_timer.pending:
             self.delack_timer.cancel()
         self.stats.segs_out += 1
+        if self.pacing_in_use:
+            rate = self.sk_pacing_rate
+            if rate > 0:
+                # tcp_update_skb_after_send: the next segment may leave len/rate later.
+                start = self.tcp_wstamp_ns if self.tcp_wstamp_ns > now_ns else now_ns
+                self.tcp_wstamp_ns = start + length * 1_000_000_000 // rate
         self.node.output(skb)
 
     def _send_ctl(self: Any, flags: int, seq: int, sack: Any = None) -> None:
@@ -144,6 +166,9 @@ class TcpOutput:
         if self.delack_timer.pending:
             self.delack_timer.cancel()
         self._send_ctl(TCPHDR_ACK, self.snd_nxt, self._sack_blocks() if self.ooo else None)
+
+    def _pacing_fire(self: Any, _arg: object) -> None:
+        self._write_xmit()
 
     def _delack_fire(self: Any, _arg: object) -> None:
         if self.delack_segs:

@@ -139,7 +139,10 @@ class TcpRecovery:
         i = bisect_left(rtx, self.retrans_hint_seq, self.rtx_head, n, key=_SEQ)
         if i < self.rtx_head:
             i = self.rtx_head
+        pacing = self.pacing_in_use and self.sk_pacing_rate > 0
         while i < n and in_flight < cwnd:
+            if pacing and self.tcp_wstamp_ns > self.sched.now:
+                break  # paced: _write_xmit arms the pacing timer
             seg = rtx[i]
             if seg.lost and not seg.retrans:
                 seg.retrans = seg.ever_retrans = True
@@ -167,10 +170,18 @@ class TcpRecovery:
         self.prr_delivered = 0
         self.prr_out = 0
         self.snd_ssthresh = self.icsk_ca_ops.ssthresh(self)
+        if self.ecn_flags & 1:
+            # tcp_ecn_queue_cwr: once per reduction, the next new data segment carries CWR.
+            self.ecn_flags |= 2
 
-    def _cwnd_reduction(self: Any, newly_acked_sacked: int, fast_rexmit: bool) -> None:
-        """Proportional Rate Reduction (RFC 6937) as ``tcp_cwnd_reduction``."""
-        if newly_acked_sacked <= 0 and not fast_rexmit:
+    def _cwnd_reduction(self: Any, newly_acked_sacked: int, newly_lost: int,
+                        una_advanced: bool) -> None:  # fmt: skip
+        """Proportional Rate Reduction (RFC 6937) as ``tcp_cwnd_reduction``.
+
+        ``prr_out`` counts every segment sent while in CWR/Recovery (new data as well
+        as retransmissions), so the window converges to ssthresh within one round.
+        """
+        if newly_acked_sacked <= 0 or not self.prior_cwnd:
             return
         in_flight = self.packets_out - self.sacked_out - self.lost_out + self.retrans_out
         delta = self.snd_ssthresh - in_flight
@@ -179,12 +190,15 @@ class TcpRecovery:
             dividend = self.snd_ssthresh * self.prr_delivered + self.prior_cwnd - 1
             sndcnt = dividend // self.prior_cwnd - self.prr_out
         else:
-            sndcnt = max(self.prr_delivered - self.prr_out, newly_acked_sacked) + 1
-            sndcnt = min(delta, sndcnt)
-        if fast_rexmit and sndcnt < 1:
-            sndcnt = 1
-        elif sndcnt < 0:
-            sndcnt = 0
+            sndcnt = self.prr_delivered - self.prr_out
+            if sndcnt < newly_acked_sacked:
+                sndcnt = newly_acked_sacked
+            if una_advanced and not newly_lost and sndcnt > delta:
+                sndcnt = delta
+        # Force a fast retransmit upon entering fast recovery.
+        floor = 0 if self.prr_out else 1
+        if sndcnt < floor:
+            sndcnt = floor
         self.snd_cwnd = in_flight + sndcnt
 
     def _enter_cwr(self: Any) -> None:
@@ -192,9 +206,9 @@ class TcpRecovery:
         self.prior_ssthresh = 0
         if self.icsk_ca_state < TCP_CA_CWR:
             self.undo_marker = 0
+            self.stats.cwr += 1
             self._init_cwnd_reduction()
             self.set_ca_state(TCP_CA_CWR)
-        self.ecn_flags |= 2  # TCP_ECN_QUEUE_CWR: the next data segment carries CWR
 
     def _enter_recovery(self: Any) -> None:
         self.stats.fast_retrans += 1
@@ -253,6 +267,8 @@ class TcpRecovery:
             self.snd_ssthresh = ops.ssthresh(self)
             ops.cwnd_event(self, CA_EVENT_LOSS)
         self.snd_cwnd_cnt = 0
+        if self.ecn_flags & 1:
+            self.ecn_flags |= 2  # tcp_enter_loss → tcp_ecn_queue_cwr
         # Mark everything not SACKed lost; forget retransmissions in flight.
         for i in range(self.rtx_head, len(self.rtx)):
             seg = self.rtx[i]

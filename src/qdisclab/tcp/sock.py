@@ -40,6 +40,7 @@ from qdisclab.tcp.header import (
 from qdisclab.tcp.input import TcpInput
 from qdisclab.tcp.output import TCP_ECN_OK, TcpOutput
 from qdisclab.tcp.recovery import TCP_TIMEOUT_INIT_NS, TcpRecovery
+from qdisclab.tcp.sk_storage import sk_storage_free
 from qdisclab.tcp.stats import TcpStats
 
 TCP_ESTABLISHED = 1
@@ -65,9 +66,11 @@ class TcpSock(TcpOutput, TcpInput, TcpRecovery):
         "ack_sample",
         "app_limited",
         "books",
+        "bpf_sock_ops_cb_flags",
         "bytes_acked",
         "bytes_received",
         "ce_state",
+        "cgroup",
         "cong_control_impl",
         "cwnd_usage_seq",
         "daddr",
@@ -108,6 +111,7 @@ class TcpSock(TcpOutput, TcpInput, TcpRecovery):
         "ooo",
         "ooo_bytes",
         "pacing_in_use",
+        "pacing_timer",
         "packets_out",
         "prior_cwnd",
         "prior_ssthresh",
@@ -130,6 +134,7 @@ class TcpSock(TcpOutput, TcpInput, TcpRecovery):
         "sacked_out",
         "saddr",
         "sched",
+        "sk_bpf_cb_flags",
         "sk_bpf_inline",
         "sk_bpf_storage",
         "sk_max_pacing_rate",
@@ -152,6 +157,7 @@ class TcpSock(TcpOutput, TcpInput, TcpRecovery):
         "state_sending",
         "stats",
         "tcp_mstamp",
+        "tcp_wstamp_ns",
         "total_retrans",
         "ts_recent",
         "undo_marker",
@@ -176,8 +182,11 @@ class TcpSock(TcpOutput, TcpInput, TcpRecovery):
         self.stats = TcpStats()
         self.state = TCP_CLOSE
         self.state_sending = False
-        self.sock_ops: Any = None
-        # socket local storage lives on another branch; these are its attachment points.
+        self.sock_ops: Any = None  # a Cgroup (or anything with .event) once attached
+        self.cgroup: Any = None
+        self.bpf_sock_ops_cb_flags = 0  # B.3 flags a legacy sock_ops program opts into
+        self.sk_bpf_cb_flags = 0
+        # socket local storage (sk_storage.py) hangs off these; freed in _on_close.
         self.sk_bpf_storage = None
         self.sk_bpf_inline = None
         self.sk_omem_alloc = 0
@@ -216,7 +225,8 @@ class TcpSock(TcpOutput, TcpInput, TcpRecovery):
         self.sk_pacing_rate = 0
         self.sk_max_pacing_rate = (1 << 63) - 1
         self.sk_pacing_shift = 10
-        self.pacing_in_use = False
+        self.pacing_in_use = False  # sk_pacing_status != SK_PACING_NONE (set by e.g. bbr)
+        self.tcp_wstamp_ns = 0  # earliest departure of the next paced segment
         self.bytes_acked = 0
         self.bytes_received = 0
         self.total_retrans = 0
@@ -244,6 +254,7 @@ class TcpSock(TcpOutput, TcpInput, TcpRecovery):
         self.ack_sample = AckSample()
         self.rto_timer = Timer(self.sched, self._rto_fire)
         self.delack_timer = Timer(self.sched, self._delack_fire)
+        self.pacing_timer = Timer(self.sched, self._pacing_fire)
         self.icsk_ca_state = TCP_CA_Open
         cls = lookup_cc(cc or get_default_cc()) or lookup_cc("reno")
         if cc is not None and lookup_cc(cc) is None:
@@ -278,6 +289,15 @@ class TcpSock(TcpOutput, TcpInput, TcpRecovery):
         self.icsk_ca_ops.init(self)
         self.update_pacing_rate()
         self.state_sending = True
+
+    def attach_sock_ops(self, sock_ops: Any) -> None:
+        """Route this socket's sock_ops events to ``sock_ops``: a ``Cgroup`` (which records
+        itself as the socket's cgroup) or any object with ``event(sk, name, *args)``."""
+        add = getattr(sock_ops, "add_socket", None)
+        if add is not None:
+            add(self)
+        else:
+            self.sock_ops = sock_ops
 
     def _set_state(self, new: int) -> None:
         old = self.state
@@ -418,7 +438,9 @@ class TcpSock(TcpOutput, TcpInput, TcpRecovery):
             self.on_close(self)
 
     def _on_close(self) -> None:
-        """Socket destruction hook: integration wires this to ``sk_storage_free``."""
+        """Socket destruction (``sk_destruct``): the last reference goes, storage is freed."""
+        self.sk_refcnt = 0
+        sk_storage_free(self)
 
     def __repr__(self) -> str:
         return f"<TcpSock {self.name} state={self.state} cwnd={self.snd_cwnd}>"

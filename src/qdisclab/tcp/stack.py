@@ -17,13 +17,27 @@ from typing import Any
 from qdisclab.errors import KernelError
 from qdisclab.skb import DROP_NO_SOCKET, IPPROTO_TCP, SkBuff, skb_drop
 from qdisclab.tcp.header import TCPHDR_ACK, TCPHDR_SYN
+from qdisclab.tcp.sk_storage import sk_storage_clone, sk_storage_free
 from qdisclab.tcp.sock import TcpSock
 
 
 class TcpListener:
     """A listening socket: SYNs create child sockets; ``accepted`` lists established ones."""
 
-    __slots__ = ("accepted", "cc", "ecn", "on_accept", "port", "sock_ops", "stack", "watchers")
+    __slots__ = (
+        "accepted",
+        "cc",
+        "ecn",
+        "on_accept",
+        "port",
+        "sk_bpf_inline",
+        "sk_bpf_storage",
+        "sk_omem_alloc",
+        "sk_refcnt",
+        "sock_ops",
+        "stack",
+        "watchers",
+    )
 
     def __init__(self, stack: Any, port: int, cc: str | None, ecn: bool, on_accept: Any) -> None:
         self.stack = stack
@@ -34,6 +48,17 @@ class TcpListener:
         self.accepted: list[TcpSock] = []
         self.sock_ops: Any = None
         self.watchers: dict[int, Any] = {}  # client port -> on_data callback for the child
+        # Socket local storage of the listener; BPF_F_CLONE values are copied to children.
+        self.sk_bpf_storage: Any = None
+        self.sk_bpf_inline: Any = None
+        self.sk_omem_alloc = 0
+        self.sk_refcnt = 1
+
+    def close(self) -> None:
+        """Stop listening and free the listener's socket storage."""
+        self.stack.listeners.pop(self.port, None)
+        self.sk_refcnt = 0
+        sk_storage_free(self)
 
     def watch(self, client_port: int, on_data: Any) -> None:
         """Give the child socket for ``client_port`` this ``on_data`` callback when it appears."""
@@ -59,10 +84,12 @@ class TcpStack:
         return stack if isinstance(stack, TcpStack) else cls(node)
 
     def listen(self, port: int, cc: str | None = None, ecn: bool = False,
-               on_accept: Any = None) -> TcpListener:  # fmt: skip
+               on_accept: Any = None, sock_ops: Any = None) -> TcpListener:  # fmt: skip
+        """Listen on ``port``; children get ``cc``, ECN and ``sock_ops`` (e.g. a ``Cgroup``)."""
         if port in self.listeners:
             raise KernelError(errno.EADDRINUSE, f"{self.node.name}: TCP port {port} in use")
         lst = TcpListener(self, port, cc, ecn, on_accept)
+        lst.sock_ops = sock_ops
         self.listeners[port] = lst
         return lst
 
@@ -79,7 +106,8 @@ class TcpStack:
             sport = self.next_port
             self.next_port += 1
         sk = TcpSock(self, sport, daddr, dport, name, cc, ecn)
-        sk.sock_ops = sock_ops
+        if sock_ops is not None:
+            sk.attach_sock_ops(sock_ops)
         self.conns[(sport, daddr, dport)] = sk
         sk.connect()
         return sk
@@ -96,7 +124,18 @@ class TcpStack:
             return
         name = f"{skb.flow.name}.r"
         sk = TcpSock(self, skb.dport, skb.src, skb.sport, name, lst.cc, lst.ecn)
-        sk.sock_ops = lst.sock_ops
+        if lst.sock_ops is not None:
+            sk.attach_sock_ops(lst.sock_ops)  # the child joins the listener's cgroup
+        if lst.sk_bpf_storage is not None or lst.sk_bpf_inline is not None:
+            # sk_clone_lock: the child starts with no option memory, then inherits the
+            # listener's BPF_F_CLONE values; on ENOMEM the child is dropped (and the SYN).
+            sk.sk_omem_alloc = 0
+            try:
+                sk_storage_clone(lst, sk)
+            except KernelError:
+                sk_storage_free(sk)
+                skb_drop(skb, DROP_NO_SOCKET, self.node.sched.now)
+                return
         self.conns[(skb.dport, skb.src, skb.sport)] = sk
         from qdisclab.skb import skb_consume
 

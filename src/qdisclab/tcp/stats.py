@@ -15,6 +15,7 @@ class TcpStats:
     __slots__ = (
         "cap",
         "cwnd",
+        "cwr",
         "fast_retrans",
         "last_cwnd",
         "last_ssthresh",
@@ -37,6 +38,7 @@ class TcpStats:
         self.cap = cap
         self.retrans = 0
         self.fast_retrans = 0
+        self.cwr = 0  # ECN-triggered window reductions (entries into TCP_CA_CWR)
         self.rto_count = 0
         self.segs_out = 0
         self.rtt_t = array("q")
@@ -89,6 +91,7 @@ class TcpStats:
         return {
             "retrans": self.retrans,
             "fast_retrans": self.fast_retrans,
+            "cwr": self.cwr,
             "rto": self.rto_count,
             "segs_out": self.segs_out,
             "rtt_p50_ms": rtts[len(rtts) // 2] / 1000 if rtts else float("nan"),

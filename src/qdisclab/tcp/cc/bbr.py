@@ -230,6 +230,10 @@ class Bbr(CongestionOps):
         self.cwnd_gain = BBR_HIGH_GAIN
         self._init_pacing_rate_from_rtt(sk)
         self.round_start = False
+        # cmpxchg(sk_pacing_status, SK_PACING_NONE, SK_PACING_NEEDED): BBR needs pacing;
+        # without fq the TCP sender paces itself (tcp_internal_pacing).
+        if hasattr(sk, "pacing_in_use"):
+            sk.pacing_in_use = True
         self.idle_restart = False
         self.full_bw = 0
         self.full_bw_cnt = 0

@@ -159,7 +159,9 @@ class Dctcp(CongestionOps):
 
     def _ece_ack_update(self, sk: Any, new_ce_state: int) -> None:
         """dctcp_ece_ack_update: the receiver's accurate CE echo across delayed ACKs."""
-        if self.ce_state != new_ce_state:
+        # A qdisclab TcpSock performs this echo itself (TcpInput._data, before this event,
+        # as ``accurate_ecn_echo``); only a bare socket model needs the ACK flush done here.
+        if self.ce_state != new_ce_state and not getattr(sk, "accurate_ecn_echo", False):
             pending = getattr(sk, "icsk_ack_pending", 0)
             if pending & ICSK_ACK_TIMER:
                 # ACK everything received under the old CE state first, with its ECE value
