@@ -171,7 +171,7 @@ class TcxHook(Hook):
             if ret != -1:
                 break
         if ret == 0:
-            skb.tc_index = skb.tc_classid
+            skb.tc_index = skb.tc_classid & 0xFFFF  # skb->tc_index is a u16
         elif ret != 2 and ret != 7:
             ret = -1
         return ret
@@ -185,7 +185,7 @@ class TcxHook(Hook):
             if ret != -1:
                 break
         if ret == 0:
-            skb.tc_index = skb.tc_classid  # tcx_action_code: PASS publishes the classid
+            skb.tc_index = skb.tc_classid & 0xFFFF  # tcx_action_code: PASS, u16 field
             return HOOK_PASS
         if ret == 2:
             self.stats.drop += 1
