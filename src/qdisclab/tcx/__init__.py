@@ -14,11 +14,24 @@ from .constants import *  # noqa: F403 - uapi names are part of the API
 from .constants import __all__ as _constants_all
 from .context import REDIRECT_INFO, SkbContext, bpf_redirect, bpf_skb_set_tstamp
 from .device import Tcx, bpf_objects, pin_map, pinned_map, tcx_hook
-from .hook import DROP_TC_STOLEN, ClassicFilter, TcxHook, TcxLink, TcxStats
+from .hook import (
+    DROP_TC_STOLEN,
+    REDIRECT_EGRESS,
+    REDIRECT_FAILED,
+    REDIRECT_INGRESS,
+    ClassicFilter,
+    TcxHook,
+    TcxLink,
+    TcxStats,
+    skb_do_redirect,
+)
 
 __all__ = [
     "DROP_TC_STOLEN",
+    "REDIRECT_EGRESS",
+    "REDIRECT_FAILED",
     "REDIRECT_INFO",
+    "REDIRECT_INGRESS",
     "ClassicFilter",
     "SkbContext",
     "Tcx",
@@ -30,6 +43,7 @@ __all__ = [
     "bpf_skb_set_tstamp",
     "pin_map",
     "pinned_map",
+    "skb_do_redirect",
     "tcx_hook",
     *_constants_all,
 ]

@@ -212,31 +212,59 @@ class TcxHook(Hook):
         return HOOK_PASS  # TC_ACT_OK, UNSPEC and anything else: continue as normal
 
     def _redirect(self, skb: Any, classic: bool) -> int:
-        global _depth
         stats = self.stats
-        info = REDIRECT_INFO
-        ifindex, flags = info.ifindex, info.flags  # read before any nested program runs
-        info.ifindex = info.flags = 0
-        target = self.devices.get(ifindex)
-        if target is None or not target.active or _depth >= XMIT_RECURSION_LIMIT:
-            stats.redirect_failed += 1
-            skb_drop(skb, DROP_TCX_REDIRECT, self.dev.sched.now)
-            return HOOK_STOLEN
         if classic:
             stats.classic_redirect += 1
-        _depth += 1
-        try:
-            if flags & BPF_F_INGRESS:
-                stats.redirect_ingress += 1
-                target.deliver(skb)
-            else:
-                stats.redirect_egress += 1
-                target.xmit(skb)
-        finally:
-            _depth -= 1
+        where = skb_do_redirect(skb, self.devices, self.dev.sched.now)
+        if where == REDIRECT_INGRESS:
+            stats.redirect_ingress += 1
+        elif where == REDIRECT_EGRESS:
+            stats.redirect_egress += 1
+        else:
+            stats.redirect_failed += 1
         return HOOK_STOLEN
+
+
+REDIRECT_FAILED, REDIRECT_INGRESS, REDIRECT_EGRESS = 0, 1, 2
+
+
+def skb_do_redirect(skb: Any, devices: Any, now: int) -> int:
+    """``skb_do_redirect``: carry out what :func:`bpf_redirect` prepared.
+
+    Sends ``skb`` to the target's ingress pipeline (``BPF_F_INGRESS``) or its
+    ``xmit``; a missing or down target, or more than XMIT_RECURSION_LIMIT
+    nested redirects, drops it with ``DROP_TCX_REDIRECT``. Returns
+    REDIRECT_INGRESS, REDIRECT_EGRESS or REDIRECT_FAILED.
+    """
+    global _depth
+    info = REDIRECT_INFO
+    ifindex, flags = info.ifindex, info.flags  # read before any nested program runs
+    info.ifindex = info.flags = 0
+    target = devices.get(ifindex)
+    if target is None or not target.active or _depth >= XMIT_RECURSION_LIMIT:
+        skb_drop(skb, DROP_TCX_REDIRECT, now)
+        return REDIRECT_FAILED
+    _depth += 1
+    try:
+        if flags & BPF_F_INGRESS:
+            target.deliver(skb)
+            return REDIRECT_INGRESS
+        target.xmit(skb)
+        return REDIRECT_EGRESS
+    finally:
+        _depth -= 1
 
 
 _depth = 0  # nested redirects in progress (dev_xmit_recursion)
 
-__all__ = ["DROP_TC_STOLEN", "ClassicFilter", "TcxHook", "TcxLink", "TcxStats"]
+__all__ = [
+    "DROP_TC_STOLEN",
+    "REDIRECT_EGRESS",
+    "REDIRECT_FAILED",
+    "REDIRECT_INGRESS",
+    "ClassicFilter",
+    "TcxHook",
+    "TcxLink",
+    "TcxStats",
+    "skb_do_redirect",
+]
