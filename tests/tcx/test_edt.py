@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from qdisclab.net import World
 from qdisclab.scenario.programs.edt import EdtPacer
 from qdisclab.skb import IPPROTO_UDP, SkBuff, skb_consume
@@ -41,7 +43,7 @@ def test_departures_are_spaced_by_the_edt_rate():
     w.run()
     w.check_conservation()
     assert len(arrivals) == 10
-    gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     # 1000 B at 8 mbit = 1 ms; fq's watchdog may fire up to timer_slack (10 us) late
     assert all(1_000_000 <= g <= 1_010_000 for g in gaps), gaps
     assert 9_000_000 <= arrivals[-1] - arrivals[0] <= 9_030_000
@@ -71,7 +73,7 @@ def test_drop_reported_through_the_map_lowers_the_rate():
 
 
 def test_plain_fq_paces_the_same_but_reports_nothing():
-    w, prog, burst, arrivals = edt_world("fq flow_limit 5")
+    w, prog, burst, _ = edt_world("fq flow_limit 5")
     burst(8)
     burst(1)
     (st,) = [v for _, v in prog.flows.items()]

@@ -5,8 +5,10 @@
   flow's earliest departure time: ``max(now, previous departure + len / rate)``.
 * :class:`FqEdt` (``fq_edt``) is fq, which enforces those timestamps, plus one
   thing fq has no hook for: every drop is reported back into the same map
-  (pinned as ``map NAME``, default ``edt_flows``) by bumping the flow's ``drops``.
-* The program sees the new drops on the flow's next packet and lowers its rate
+  (pinned as ``map NAME``, default ``edt_flows``): the flow's ``drops`` and
+  ``dropped_bytes`` grow.
+* The program sees the new drops on the flow's next packet, gives back the
+  departure slots the dropped bytes had reserved, and lowers its rate
   multiplicatively (x 7/8 per drop, floor ``min_rate``); between drops the rate
   recovers linearly (``recover`` bit/s per second) up to the configured rate.
 
@@ -37,13 +39,14 @@ EDT_MAP = "edt_flows"
 class FlowRate:
     """One flow's map value: current rate, next departure, drops reported / already seen."""
 
-    __slots__ = ("drops", "last", "next_tstamp", "rate", "seen_drops")
+    __slots__ = ("dropped_bytes", "drops", "last", "next_tstamp", "rate", "seen_drops")
 
     def __init__(self, rate: int, now: int) -> None:
         self.rate = rate  # bit/s
         self.next_tstamp = 0
         self.last = now
         self.drops = 0  # written by the qdisc
+        self.dropped_bytes = 0  # written by the qdisc, consumed by the program
         self.seen_drops = 0  # read position of the program
 
     def __repr__(self) -> str:
@@ -77,6 +80,10 @@ class EdtPacer:
             self.flows.update(key, st, BPF_NOEXIST)
         new_drops = st.drops - st.seen_drops
         if new_drops:
+            # dropped packets never used their departure slots: give the time back
+            back = st.next_tstamp - st.dropped_bytes * 8 * NSEC_PER_SEC // st.rate
+            st.next_tstamp = back if back > now else now
+            st.dropped_bytes = 0
             rate = st.rate
             for _ in range(new_drops):
                 rate = rate * 7 // 8
@@ -109,6 +116,7 @@ class FqEdt(Fq):
             st = flows.lookup(sch.skb_get_hash(skb))  # the key the program used (ctx.hash)
             if st is not None:
                 st.drops += 1
+                st.dropped_bytes += skb.len
                 self.reported += 1
         return ret
 
