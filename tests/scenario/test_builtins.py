@@ -136,4 +136,9 @@ def test_netkit_vs_veth():
     require_builtin("netkit-vs-veth")
     res = run_scenario("netkit-vs-veth", duration_ns=200_000_000)
     flows = {f["flow"]: f for f in res["flows"]}
-    assert flows["netkit"]["delay_ms"]["p50"] <= flows["veth"]["delay_ms"]["p50"]
+    # netkit hands packets straight to the peer's stack; veth waits for the softirq poll
+    # (20 us; 1 gbit of 1500 B packets = one every 12 us, so some packets share a poll)
+    assert flows["netkit"]["delay_ms"]["max"] == 0.0
+    assert flows["veth"]["delay_ms"]["max"] == 0.02
+    assert flows["netkit"]["delay_ms"]["p50"] < flows["veth"]["delay_ms"]["p50"]
+    assert abs(flows["netkit"]["throughput_mbps"] - flows["veth"]["throughput_mbps"]) < 1

@@ -82,13 +82,14 @@ class World:
             raise UserError(f"unknown node '{name}' (defined: {known})") from None
 
     def new_device(self, node: Node, name: str | None = None, mtu: int = ETH_DATA_LEN,
-                   tx_queue_len: int = DEFAULT_TXQUEUELEN) -> NetDevice:  # fmt: skip
+                   tx_queue_len: int = DEFAULT_TXQUEUELEN,
+                   device_class: type[NetDevice] = NetDevice) -> NetDevice:  # fmt: skip
         ifindex = self._next_ifindex
         self._next_ifindex += 1
         name = name or f"eth{len(node.devices)}"
         if name in node.devices:
             raise UserError(f"node '{node.name}' already has a device '{name}'")
-        dev = NetDevice(self, node, name, ifindex, mtu=mtu, tx_queue_len=tx_queue_len)
+        dev = device_class(self, node, name, ifindex, mtu=mtu, tx_queue_len=tx_queue_len)
         node.devices[name] = dev
         self.devices[ifindex] = dev
         return dev
@@ -109,11 +110,15 @@ class World:
         tx_queue_len: int = DEFAULT_TXQUEUELEN,
         rate_b: str | int | None = None,
         name: str | None = None,
+        device_class: type[NetDevice] = NetDevice,
+        dev_names: tuple[str, str] | None = None,
     ) -> Link:
         """Join two nodes with a point-to-point link, addressed from 10.<n>.<m>.0/24.
 
         ``rate``/``delay`` are tc units (strings) or ints (bit/s, ns).
         ``qdisc_a`` is the root qdisc of ``a``'s device (egress towards ``b``).
+        ``device_class`` (a ``NetDevice`` subclass overriding ``xmit``) and
+        ``dev_names`` let virtual pairs (netkit, veth) reuse the addressing.
         """
         from qdisclab.sched import create_qdisc
 
@@ -126,8 +131,9 @@ class World:
         delay_ns = parse_time(delay) if isinstance(delay, str) else int(delay)
         jitter_ns = parse_time(jitter) if isinstance(jitter, str) else int(jitter)
         link_name = name or f"{a.name}-{b.name}"
-        dev_a = self.new_device(a, mtu=mtu, tx_queue_len=tx_queue_len)
-        dev_b = self.new_device(b, mtu=mtu, tx_queue_len=tx_queue_len)
+        name_a, name_b = dev_names if dev_names is not None else (None, None)
+        dev_a = self.new_device(a, name_a, mtu, tx_queue_len, device_class)
+        dev_b = self.new_device(b, name_b, mtu, tx_queue_len, device_class)
         rng_ab = self.rng.stream(f"link:{link_name}:ab")
         rng_ba = self.rng.stream(f"link:{link_name}:ba")
         dev_a.attach_peer(dev_b, Channel(rate_ab, delay_ns, jitter_ns, loss, rng_ab))

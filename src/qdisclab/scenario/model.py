@@ -140,17 +140,30 @@ class TcxSpec(Strict):
 
 
 class NetkitSpec(Strict):
+    """A virtual pair between nodes ``a`` and ``b``: netkit (primary on ``a``) or veth.
+
+    netkit: no qdisc, no wire; ``delay`` adds an optional fixed hand-over time.
+    veth: packets wait in the CPU backlog for the next softirq poll
+    (``softirq_latency``, default 20us; 64 packets per poll).
+    """
+
     a: str
     b: str
+    kind: Literal["netkit", "veth"] = "netkit"
     name: str | None = None
     mode: Literal["l3", "l2"] = "l3"
+    policy: Literal["pass", "blackhole"] = "pass"
+    peer_policy: Literal["pass", "blackhole"] = "pass"
+    scrub: Literal["default", "none"] = "default"
+    peer_scrub: Literal["default", "none"] = "default"
     primary_program: str | None = None
     peer_program: str | None = None
-    rate: Unit = "100gbit"
     delay: Unit = "0ms"
+    softirq_latency: Unit = "20us"
 
-    _r = field_validator("rate")(classmethod(lambda cls, v: _check(parse_rate, v)))
-    _t = field_validator("delay")(classmethod(lambda cls, v: _check(parse_time, v)))
+    _t = field_validator("delay", "softirq_latency")(
+        classmethod(lambda cls, v: _check(parse_time, v))
+    )
 
 
 class ExtensionSpec(Strict):

@@ -1,37 +1,127 @@
-"""EDT pacing as a tcx egress program: stamp ``skb.tstamp`` so a flow leaves at a fixed rate.
+"""EDT pacing with a map shared between a tcx program and the qdisc (the sch_bpf use case).
 
-The per-flow "next departure" state lives on the program object (a map in BPF).
+* :class:`EdtPacer` is a tcx egress program: per flow (``ctx.hash``) it keeps a
+  :class:`FlowRate` in a BPF hash map and stamps ``skb->tstamp`` with the
+  flow's earliest departure time: ``max(now, previous departure + len / rate)``.
+* :class:`FqEdt` (``fq_edt``) is fq, which enforces those timestamps, plus one
+  thing fq has no hook for: every drop is reported back into the same map
+  (pinned as ``map NAME``, default ``edt_flows``): the flow's ``drops`` and
+  ``dropped_bytes`` grow.
+* The program sees the new drops on the flow's next packet, gives back the
+  departure slots the dropped bytes had reserved, and lowers its rate
+  multiplicatively (x 7/8 per drop, floor ``min_rate``); between drops the rate
+  recovers linearly (``recover`` bit/s per second) up to the configured rate.
 
->>> from qdisclab.skb import SkBuff
->>> prog = EdtPacer(8_000_000)
->>> a = SkBuff(1000, 1, 2, 3, 4, 6, created=0); b = SkBuff(1000, 1, 2, 3, 4, 6, created=0)
->>> prog(a), prog(b), b.tstamp - a.tstamp
-(-1, -1, 1000000)
+>>> from qdisclab.net import World
+>>> from qdisclab.tcx import Tcx
+>>> w = World(); a, b = w.add_host("A"), w.add_host("B"); dev = w.connect(a, b).a
+>>> prog = EdtPacer(8_000_000).bind(w)          # 8 mbit: 1000 B every 1 ms
+>>> Tcx.of(dev).egress.attach(Tcx.of(dev).load(prog))
+>>> prog.flows.max_entries
+65536
 """
 
 from __future__ import annotations
 
-from qdisclab.skb import SkBuff
+from typing import Any
 
-TCX_NEXT = -1  # continue with the next program / the qdisc
+from qdisclab.ops.maps import BPF_NOEXIST, HashMap
+from qdisclab.sched import QDISC_OPS, register_qdisc
+from qdisclab.sched.constants import NET_XMIT_SUCCESS
+from qdisclab.sched.options import Opt
+from qdisclab.sched.qdiscs.fq import Fq
+from qdisclab.tcx import TCX_NEXT, pin_map, pinned_map
+
+NSEC_PER_SEC = 1_000_000_000
+EDT_MAP = "edt_flows"
+
+
+class FlowRate:
+    """One flow's map value: current rate, next departure, drops reported / already seen."""
+
+    __slots__ = ("dropped_bytes", "drops", "last", "next_tstamp", "rate", "seen_drops")
+
+    def __init__(self, rate: int, now: int) -> None:
+        self.rate = rate  # bit/s
+        self.next_tstamp = 0
+        self.last = now
+        self.drops = 0  # written by the qdisc
+        self.dropped_bytes = 0  # written by the qdisc, consumed by the program
+        self.seen_drops = 0  # read position of the program
+
+    def __repr__(self) -> str:
+        return f"FlowRate(rate={self.rate}, drops={self.drops})"
 
 
 class EdtPacer:
-    """Departure time = max(now, previous departure + len / rate), per 5-tuple."""
+    """The tcx egress program; call :meth:`bind` once per world (creates and pins the map)."""
 
-    __slots__ = ("next_tx", "rate")
+    __slots__ = ("flows", "min_rate", "rate", "recover")
 
-    def __init__(self, rate_bps: int) -> None:
+    def __init__(self, rate_bps: int, min_rate_bps: int | None = None,
+                 recover_bps_per_s: int | None = None) -> None:  # fmt: skip
         self.rate = rate_bps
-        self.next_tx: dict[tuple[int, int, int, int], int] = {}
+        self.min_rate = min_rate_bps if min_rate_bps is not None else rate_bps // 16
+        self.recover = recover_bps_per_s if recover_bps_per_s is not None else rate_bps // 2
+        self.flows = HashMap(65536, name=EDT_MAP)
 
-    def __call__(self, skb: SkBuff) -> int:
-        key = (skb.src, skb.dst, skb.sport, skb.dport)
-        now = skb.created if skb.dev is None else skb.dev.sched.now
-        t = max(now, self.next_tx.get(key, 0))
-        skb.tstamp = t
-        self.next_tx[key] = t + skb.len * 8_000_000_000 // self.rate
+    def bind(self, world: Any, name: str = EDT_MAP) -> EdtPacer:
+        """A fresh map for ``world``, pinned as ``name`` so the qdisc finds it."""
+        self.flows = HashMap(65536, name=name)
+        pin_map(world, name, self.flows)
+        return self
+
+    def __call__(self, ctx: Any) -> int:
+        now = ctx.ktime_get_ns()
+        key = ctx.hash
+        st = self.flows.lookup(key)
+        if st is None:
+            st = FlowRate(self.rate, now)
+            self.flows.update(key, st, BPF_NOEXIST)
+        new_drops = st.drops - st.seen_drops
+        if new_drops:
+            # dropped packets never used their departure slots: give the time back
+            back = st.next_tstamp - st.dropped_bytes * 8 * NSEC_PER_SEC // st.rate
+            st.next_tstamp = back if back > now else now
+            st.dropped_bytes = 0
+            rate = st.rate
+            for _ in range(new_drops):
+                rate = rate * 7 // 8
+            st.rate = max(self.min_rate, rate)
+            st.seen_drops = st.drops
+        elif st.rate < self.rate:
+            st.rate = min(self.rate, st.rate + (now - st.last) * self.recover // NSEC_PER_SEC)
+        st.last = now
+        t = st.next_tstamp if st.next_tstamp > now else now
+        ctx.tstamp = t
+        st.next_tstamp = t + ctx.len * 8 * NSEC_PER_SEC // st.rate
         return TCX_NEXT
 
+
+class FqEdt(Fq):
+    """fq that reports each drop into the pinned EDT map (``fq_edt [fq options] [map NAME]``)."""
+
+    id = "fq_edt"
+    options = {**Fq.options, "map": Opt("str", EDT_MAP, "pinned map receiving drop reports")}
+
+    def init(self, sch: Any, opt: dict[str, Any]) -> None:
+        super().init(sch, opt)
+        self.map_name = opt["map"]
+        self.reported = 0
+
+    def enqueue(self, skb: Any, sch: Any, to_free: Any) -> int:
+        ret = super().enqueue(skb, sch, to_free)
+        if ret != NET_XMIT_SUCCESS:
+            flows = pinned_map(sch.dev.world, self.map_name)
+            st = flows.lookup(sch.skb_get_hash(skb))  # the key the program used (ctx.hash)
+            if st is not None:
+                st.drops += 1
+                st.dropped_bytes += skb.len
+                self.reported += 1
+        return ret
+
+
+if QDISC_OPS.lookup(FqEdt.id) is None:
+    register_qdisc(FqEdt)
 
 pace_20mbit = EdtPacer(20_000_000)

@@ -1,0 +1,270 @@
+"""One tcx direction of a device: the mprog hook, the classic (clsact) filters, the runner.
+
+``TcxHook.handle`` is what the device calls (``dev.ingress_hook`` /
+``dev.egress_hook``); it is installed only while the direction has programs
+or classic filters, so an empty device pays nothing. The runner follows
+``tcx_run``/``tcx_action_code`` and ``sch_handle_ingress``/``egress``:
+
+* programs run in order; the first result other than TCX_NEXT stops the chain;
+* PASS copies ``tc_classid`` into ``tc_index`` and accepts; DROP drops
+  (ledger reason ``DROP_TCX``); REDIRECT sends the packet where
+  :func:`~qdisclab.tcx.context.bpf_redirect` said;
+* NEXT, or any reserved value (1, 3, 4, 5, 6, 8, ...), falls back to the
+  classic filters of a clsact/ingress qdisc (TC_ACT_UNSPEC continues with the
+  next filter, TC_ACT_OK passes, TC_ACT_SHOT drops, TC_ACT_REDIRECT redirects,
+  STOLEN/QUEUED/TRAP consume the packet), and without a verdict the packet passes.
+
+>>> from qdisclab.net import World
+>>> from qdisclab.tcx import Tcx, TCX_DROP
+>>> w = World(); a, b = w.add_host("A"), w.add_host("B"); lk = w.connect(a, b)
+>>> tcx = Tcx.of(lk.a)
+>>> lk.a.egress_hook is None
+True
+>>> tcx.egress.attach(tcx.load(lambda ctx: TCX_DROP, name="drop"))
+>>> lk.a.egress_hook is not None, tcx.egress.query().revision
+(True, 2)
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import Any
+
+from qdisclab.errors import KernelError
+from qdisclab.mprog import BPF_LINK_TYPE_TCX, BPF_TCX_INGRESS, Hook, Link
+from qdisclab.skb import skb_drop
+
+from .constants import (
+    BPF_F_INGRESS,
+    DROP_TCX_REDIRECT,
+    HOOK_DROP,
+    HOOK_PASS,
+    HOOK_STOLEN,
+    TC_ACT_QUEUED,
+    TC_ACT_REDIRECT,
+    TC_ACT_SHOT,
+    TC_ACT_STOLEN,
+    TC_ACT_TRAP,
+    TC_ACT_UNSPEC,
+    XMIT_RECURSION_LIMIT,
+)
+from .context import REDIRECT_INFO, SkbContext
+
+DROP_TC_STOLEN = "tc_stolen"  # a classic action consumed the packet (STOLEN/QUEUED/TRAP)
+_CONSUMED = (TC_ACT_STOLEN, TC_ACT_QUEUED, TC_ACT_TRAP)
+
+
+class TcxStats:
+    """Per-direction counters, by reason. Only non-pass outcomes are counted (cheap path)."""
+
+    __slots__ = ("classic_drop", "classic_redirect", "drop", "redirect_egress",
+                 "redirect_failed", "redirect_ingress", "stolen")  # fmt: skip
+
+    def __init__(self) -> None:
+        self.drop = 0  # TCX_DROP from a program
+        self.classic_drop = 0  # TC_ACT_SHOT from a classic filter
+        self.redirect_ingress = 0
+        self.redirect_egress = 0
+        self.classic_redirect = 0  # of which the classic filter asked
+        self.redirect_failed = 0  # target missing/down or loop: dropped
+        self.stolen = 0  # classic STOLEN/QUEUED/TRAP
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+class TcxLink(Link):
+    """A tcx link (BPF_LINK_TYPE_TCX); ``ifindex`` reads 0 once the device is gone."""
+
+    __slots__ = ()
+
+    link_type = BPF_LINK_TYPE_TCX
+
+    @property
+    def ifindex(self) -> int:
+        hook = self.hook
+        return hook.dev.ifindex if hook is not None else 0  # type: ignore[attr-defined]
+
+    def info(self) -> dict[str, int]:
+        """``BPF_OBJ_GET_INFO_BY_FD``: type, id, prog_id, tcx.ifindex, tcx.attach_type."""
+        return {"type": self.link_type, "id": self.id, "prog_id": self.prog.id,
+                "ifindex": self.ifindex, "attach_type": self.attach_type}  # fmt: skip
+
+    def fdinfo(self) -> str:
+        where = "ingress" if self.attach_type == BPF_TCX_INGRESS else "egress"
+        return f"link_type:\ttcx\nlink_id:\t{self.id}\nprog_id:\t{self.prog.id}\n" \
+               f"ifindex:\t{self.ifindex}\nattach_type:\t{where}\n"  # fmt: skip
+
+
+class ClassicFilter:
+    """A classic tc filter (cls_bpf direct-action): ``func(ctx) -> TC_ACT_*``."""
+
+    __slots__ = ("func", "handle", "prio")
+
+    def __init__(self, func: Any, prio: int, handle: int) -> None:
+        self.func = func
+        self.prio = prio
+        self.handle = handle
+
+    def __repr__(self) -> str:
+        return f"<ClassicFilter prio {self.prio} handle {self.handle}>"
+
+
+class TcxHook(Hook):
+    """A tcx hook bound to a device direction. Keyword API from :class:`~qdisclab.mprog.Hook`."""
+
+    __slots__ = ("classic", "ctx", "dev", "devices", "handle", "ingress", "stats")
+
+    def __init__(self, objs: Any, attach_type: int, dev: Any) -> None:
+        super().__init__(objs, attach_type, link_class=TcxLink)
+        self.dev = dev
+        self.devices = dev.world.devices  # ifindex -> device, for redirects
+        self.ingress = attach_type == BPF_TCX_INGRESS
+        self.ctx = SkbContext(dev)
+        self.classic: tuple[ClassicFilter, ...] = ()
+        self.stats = TcxStats()
+        self.handle = self._handle  # bound once: the device calls it per packet
+
+    # -- keeping the device slot in step with the hook --
+    def _rebuild(self) -> None:
+        super()._rebuild()
+        self._sync()
+
+    def _sync(self) -> None:
+        runner = self.handle if (self.progs or self.classic) else None
+        if self.ingress:
+            self.dev.ingress_hook = runner
+        else:
+            self.dev.egress_hook = runner
+
+    # -- classic filters (clsact miniq) --
+    def add_filter(self, func: Any, prio: int = 1, handle: int = 1) -> ClassicFilter:
+        """``tc filter add dev D ingress|egress prio P handle H bpf da obj ...``.
+
+        Needs a clsact (or, for ingress, an ingress) qdisc: EINVAL otherwise;
+        EEXIST for a taken (prio, handle).
+        """
+        if not self.miniq_active:
+            raise KernelError(errno.EINVAL, f"{self.dev.name}: no clsact/ingress qdisc")
+        if any(f.prio == prio and f.handle == handle for f in self.classic):
+            raise KernelError(errno.EEXIST, f"filter prio {prio} handle {handle} exists")
+        flt = ClassicFilter(func, prio, handle)
+        self.classic = tuple(sorted((*self.classic, flt), key=lambda f: (f.prio, f.handle)))
+        self._sync()
+        return flt
+
+    def del_filter(self, prio: int | None = None, handle: int | None = None) -> None:
+        """Delete matching filters (no arguments: all of them)."""
+        self.classic = tuple(f for f in self.classic
+                             if (prio is not None and f.prio != prio)
+                             or (handle is not None and f.handle != handle))  # fmt: skip
+        self._sync()
+
+    # -- the datapath --
+    def run_programs(self, skb: Any) -> int:
+        """The tcx chain alone (``tcx_run``), with reserved codes mapped to TCX_NEXT."""
+        ctx = self.ctx
+        ctx.skb = skb
+        ret = -1
+        for func in self.progs:
+            ret = func(ctx)
+            if ret != -1:
+                break
+        if ret == 0:
+            skb.tc_index = skb.tc_classid & 0xFFFF  # skb->tc_index is a u16
+        elif ret != 2 and ret != 7:
+            ret = -1
+        return ret
+
+    def _handle(self, skb: Any) -> int:
+        ctx = self.ctx
+        ctx.skb = skb
+        ret = -1
+        for func in self.progs:
+            ret = func(ctx)
+            if ret != -1:
+                break
+        if ret == 0:
+            skb.tc_index = skb.tc_classid & 0xFFFF  # tcx_action_code: PASS, u16 field
+            return HOOK_PASS
+        if ret == 2:
+            self.stats.drop += 1
+            return HOOK_DROP
+        if ret == 7:
+            return self._redirect(skb, False)
+        classic = self.classic
+        if not classic:
+            return HOOK_PASS
+        res = TC_ACT_UNSPEC
+        for flt in classic:
+            res = flt.func(ctx)
+            if res != TC_ACT_UNSPEC:
+                break
+        if res == TC_ACT_SHOT:
+            self.stats.classic_drop += 1
+            return HOOK_DROP
+        if res == TC_ACT_REDIRECT:
+            return self._redirect(skb, True)
+        if res in _CONSUMED:
+            self.stats.stolen += 1
+            skb_drop(skb, DROP_TC_STOLEN, self.dev.sched.now)
+            return HOOK_STOLEN
+        return HOOK_PASS  # TC_ACT_OK, UNSPEC and anything else: continue as normal
+
+    def _redirect(self, skb: Any, classic: bool) -> int:
+        stats = self.stats
+        if classic:
+            stats.classic_redirect += 1
+        where = skb_do_redirect(skb, self.devices, self.dev.sched.now)
+        if where == REDIRECT_INGRESS:
+            stats.redirect_ingress += 1
+        elif where == REDIRECT_EGRESS:
+            stats.redirect_egress += 1
+        else:
+            stats.redirect_failed += 1
+        return HOOK_STOLEN
+
+
+REDIRECT_FAILED, REDIRECT_INGRESS, REDIRECT_EGRESS = 0, 1, 2
+
+
+def skb_do_redirect(skb: Any, devices: Any, now: int) -> int:
+    """``skb_do_redirect``: carry out what :func:`bpf_redirect` prepared.
+
+    Sends ``skb`` to the target's ingress pipeline (``BPF_F_INGRESS``) or its
+    ``xmit``; a missing or down target, or more than XMIT_RECURSION_LIMIT
+    nested redirects, drops it with ``DROP_TCX_REDIRECT``. Returns
+    REDIRECT_INGRESS, REDIRECT_EGRESS or REDIRECT_FAILED.
+    """
+    global _depth
+    info = REDIRECT_INFO
+    ifindex, flags = info.ifindex, info.flags  # read before any nested program runs
+    info.ifindex = info.flags = 0
+    target = devices.get(ifindex)
+    if target is None or not target.active or _depth >= XMIT_RECURSION_LIMIT:
+        skb_drop(skb, DROP_TCX_REDIRECT, now)
+        return REDIRECT_FAILED
+    _depth += 1
+    try:
+        if flags & BPF_F_INGRESS:
+            target.deliver(skb)
+            return REDIRECT_INGRESS
+        target.xmit(skb)
+        return REDIRECT_EGRESS
+    finally:
+        _depth -= 1
+
+
+_depth = 0  # nested redirects in progress (dev_xmit_recursion)
+
+__all__ = [
+    "DROP_TC_STOLEN",
+    "REDIRECT_EGRESS",
+    "REDIRECT_FAILED",
+    "REDIRECT_INGRESS",
+    "ClassicFilter",
+    "TcxHook",
+    "TcxLink",
+    "TcxStats",
+    "skb_do_redirect",
+]

@@ -1,0 +1,81 @@
+"""EDT through a map shared by a tcx egress program and the fq_edt qdisc (issue 4 item 4)."""
+
+from __future__ import annotations
+
+import itertools
+
+from qdisclab.net import World
+from qdisclab.scenario.programs.edt import EdtPacer
+from qdisclab.skb import IPPROTO_UDP, SkBuff, skb_consume
+from qdisclab.tcx import Tcx, pinned_map
+
+
+def edt_world(qdisc: str, rate: int = 8_000_000):
+    w = World(seed=2)
+    a, b = w.add_host("A"), w.add_host("B")
+    dev = w.connect(a, b, "1gbit", "1ms", qdisc_a=qdisc).a
+    w.build_routes()
+    arrivals: list[int] = []
+
+    class Sink:
+        def receive(self, skb):
+            arrivals.append(w.now)
+            skb_consume(skb)
+
+    b.register_protocol(IPPROTO_UDP, Sink())
+    prog = EdtPacer(rate).bind(w)
+    tcx = Tcx.of(dev)
+    tcx.egress.attach(tcx.load(prog, name="edt"))
+    books = w.flow_books("f")
+
+    def burst(n: int, sport: int = 7) -> None:
+        for _ in range(n):
+            skb = SkBuff(1000, a.addr, b.addr, sport, 5001, IPPROTO_UDP, w.now, books)
+            books.book_sent(skb)
+            a.output(skb)
+
+    return w, prog, burst, arrivals
+
+
+def test_departures_are_spaced_by_the_edt_rate():
+    w, prog, burst, arrivals = edt_world("fq_edt")
+    burst(10)  # all at t=0
+    w.run()
+    w.check_conservation()
+    assert len(arrivals) == 10
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+    # 1000 B at 8 mbit = 1 ms; fq's watchdog may fire up to timer_slack (10 us) late
+    assert all(1_000_000 <= g <= 1_010_000 for g in gaps), gaps
+    assert 9_000_000 <= arrivals[-1] - arrivals[0] <= 9_030_000
+    (st,) = [v for _, v in prog.flows.items()]
+    assert st.rate == 8_000_000 and st.drops == 0
+
+
+def test_drop_reported_through_the_map_lowers_the_rate():
+    w, prog, burst, arrivals = edt_world("fq_edt flow_limit 5")
+    assert pinned_map(w, "edt_flows") is prog.flows
+    # t=0: packet 1 goes straight to the idle wire, fq holds 5 (flow_limit), 7 and 8 are
+    # dropped and reported; packet 8's program run already saw the report on packet 7
+    burst(8)
+    (st,) = [v for _, v in prog.flows.items()]
+    assert (st.drops, st.seen_drops, st.rate) == (2, 1, 7_000_000)
+    assert w.node("A").devices["eth0"].qdisc.ops.reported == 2
+    w.run(100_000_000)  # the queue drains at the lowered rate
+    assert len(arrivals) == 6
+    burst(1)  # sees the second report: 7 mbit x 7/8
+    assert (st.seen_drops, st.rate) == (2, 6_125_000)
+    w.run(300_000_000)  # no drops since: +4 mbit/s (rate / 2) for 0.2 s
+    burst(1)
+    assert st.rate == 6_125_000 + 800_000
+    w.run()
+    w.check_conservation()
+    assert len(arrivals) == 8 and w.ledger.dropped == {"fq_flow_limit": 2}
+
+
+def test_plain_fq_paces_the_same_but_reports_nothing():
+    w, prog, burst, _ = edt_world("fq flow_limit 5")
+    burst(8)
+    burst(1)
+    (st,) = [v for _, v in prog.flows.items()]
+    assert st.drops == 0 and st.rate == 8_000_000
+    assert w.ledger.dropped == {"fq_flow_limit": 3}
