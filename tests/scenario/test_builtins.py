@@ -4,7 +4,7 @@ from qdisclab.scenario import builtin_names, run_scenario
 from qdisclab.scenario.build import run_loaded
 from qdisclab.scenario.library import builtin_text, load_builtin
 
-from .conftest import require_builtin, require_sane_tcp
+from .conftest import require_builtin
 
 
 def test_all_builtins_are_shipped_and_valid_toml():
@@ -71,7 +71,6 @@ def _bufferbloat(qdisc):
 def test_bufferbloat_fq_codel_keeps_the_probe_rtt_near_base():
     """pfifo limit 100 at 10 mbit: 100 x 1500 B = 120 ms of queue on a 22 ms base RTT."""
     require_builtin("bufferbloat")
-    require_sane_tcp()
     pfifo, tcp_pfifo = _bufferbloat("pfifo limit 100")
     codel, tcp_codel = _bufferbloat("fq_codel")
     # CUBIC refills the buffer after each loss and backs off only to 0.7 x (BDP + 100):
@@ -100,7 +99,6 @@ def test_dumbbell_is_the_default_and_shares_the_bottleneck():
     s = load_builtin("dumbbell").scenario
     assert [f.start for f in s.flow] == ["0ms", "100ms", "200ms", "300ms"]
     assert {f.cc for f in s.flow} == {"cubic"} and {f.mss for f in s.flow} == {1448}
-    require_sane_tcp()
     res = run_scenario("dumbbell", duration_ns=4_000_000_000)  # window scales to 1-4 s
     assert len(res["tcp"]) == 4
     # fq_codel gives each flow a quarter of 100 mbit; goodput is 1448/1500 of it
@@ -113,7 +111,6 @@ def test_fairness_fq_codel_evens_out_rtt_unfairness():
     """Six CUBIC flows with base RTTs 23-181 ms: under a shared pfifo the short-RTT flow
     grows faster and takes more; fq_codel's per-flow queues give everyone ~C/6."""
     require_builtin("fairness")
-    require_sane_tcp()
     jain = {}
     for qdisc in ("pfifo", "fq_codel"):
         res = run_scenario("fairness", duration_ns=6_000_000_000,

@@ -51,25 +51,34 @@ def test_departures_are_spaced_by_the_edt_rate():
     assert st.rate == 8_000_000 and st.drops == 0
 
 
-def test_drop_reported_through_the_map_lowers_the_rate():
-    w, prog, burst, arrivals = edt_world("fq_edt flow_limit 5")
-    assert pinned_map(w, "edt_flows") is prog.flows
-    # t=0: packet 1 goes straight to the idle wire, fq holds 5 (flow_limit), 7 and 8 are
-    # dropped and reported; packet 8's program run already saw the report on packet 7
+def _gaps_after_drops(qdisc: str):
+    w, prog, burst, arrivals = edt_world(qdisc)
+    # t=0: 8 packets stamped 0..7 ms; fq holds 5 behind the first, 7 and 8 are dropped
     burst(8)
-    (st,) = [v for _, v in prog.flows.items()]
-    assert (st.drops, st.seen_drops, st.rate) == (2, 1, 7_000_000)
-    assert w.node("A").devices["eth0"].qdisc.ops.reported == 2
-    w.run(100_000_000)  # the queue drains at the lowered rate
-    assert len(arrivals) == 6
-    burst(1)  # sees the second report: 7 mbit x 7/8
-    assert (st.seen_drops, st.rate) == (2, 6_125_000)
-    w.run(300_000_000)  # no drops since: +4 mbit/s (rate / 2) for 0.2 s
-    burst(1)
-    assert st.rate == 6_125_000 + 800_000
+    w.run(2_500_000)  # packets stamped 0, 1, 2 ms have left
+    burst(1)  # one more packet of the same flow
     w.run()
     w.check_conservation()
-    assert len(arrivals) == 8 and w.ledger.dropped == {"fq_flow_limit": 2}
+    assert w.ledger.dropped == {"fq_flow_limit": 2}
+    (st,) = [v for _, v in prog.flows.items()]
+    return [b - a for a, b in itertools.pairwise(arrivals)], st, w
+
+
+def test_drops_reported_through_the_map_give_back_their_departure_slots():
+    gaps, st, w = _gaps_after_drops("fq_edt flow_limit 5")
+    assert pinned_map(w, "edt_flows") is not None  # the qdisc found the program's map by name
+    assert w.node("A").devices["eth0"].qdisc.ops.reported == 2
+    assert (st.drops, st.seen_drops, st.rate) == (2, 2, 8_000_000)
+    # the late packet takes the slot right after the queue: no gap for the ghosts
+    assert len(gaps) == 6 and all(1_000_000 <= g <= 1_010_000 for g in gaps), gaps
+
+
+def test_without_reports_the_flow_waits_behind_slots_of_dropped_packets():
+    gaps, st, _w = _gaps_after_drops("fq flow_limit 5")
+    assert st.drops == 0
+    # the late packet was stamped after the two dropped packets' slots: a 3 ms gap
+    assert all(1_000_000 <= g <= 1_010_000 for g in gaps[:-1])
+    assert 3_000_000 <= gaps[-1] <= 3_010_000, gaps
 
 
 def test_plain_fq_paces_the_same_but_reports_nothing():

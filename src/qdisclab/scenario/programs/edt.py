@@ -7,10 +7,11 @@
   thing fq has no hook for: every drop is reported back into the same map
   (pinned as ``map NAME``, default ``edt_flows``): the flow's ``drops`` and
   ``dropped_bytes`` grow.
-* The program sees the new drops on the flow's next packet, gives back the
-  departure slots the dropped bytes had reserved, and lowers its rate
-  multiplicatively (x 7/8 per drop, floor ``min_rate``); between drops the rate
-  recovers linearly (``recover`` bit/s per second) up to the configured rate.
+* The program sees the new drops on the flow's next packet and gives back the
+  departure slots the dropped bytes had reserved: without that correction the
+  flow's timeline keeps gaps for packets that never left and it runs below its
+  rate. The rate itself is not cut: the sender (TCP) already reacts to the loss,
+  and a second backoff here would compound it.
 
 >>> from qdisclab.net import World
 >>> from qdisclab.tcx import Tcx
@@ -56,13 +57,10 @@ class FlowRate:
 class EdtPacer:
     """The tcx egress program; call :meth:`bind` once per world (creates and pins the map)."""
 
-    __slots__ = ("flows", "min_rate", "rate", "recover")
+    __slots__ = ("flows", "rate")
 
-    def __init__(self, rate_bps: int, min_rate_bps: int | None = None,
-                 recover_bps_per_s: int | None = None) -> None:  # fmt: skip
+    def __init__(self, rate_bps: int) -> None:
         self.rate = rate_bps
-        self.min_rate = min_rate_bps if min_rate_bps is not None else rate_bps // 16
-        self.recover = recover_bps_per_s if recover_bps_per_s is not None else rate_bps // 2
         self.flows = HashMap(65536, name=EDT_MAP)
 
     def bind(self, world: Any, name: str = EDT_MAP) -> EdtPacer:
@@ -78,19 +76,12 @@ class EdtPacer:
         if st is None:
             st = FlowRate(self.rate, now)
             self.flows.update(key, st, BPF_NOEXIST)
-        new_drops = st.drops - st.seen_drops
-        if new_drops:
+        if st.drops != st.seen_drops:
             # dropped packets never used their departure slots: give the time back
             back = st.next_tstamp - st.dropped_bytes * 8 * NSEC_PER_SEC // st.rate
             st.next_tstamp = back if back > now else now
             st.dropped_bytes = 0
-            rate = st.rate
-            for _ in range(new_drops):
-                rate = rate * 7 // 8
-            st.rate = max(self.min_rate, rate)
             st.seen_drops = st.drops
-        elif st.rate < self.rate:
-            st.rate = min(self.rate, st.rate + (now - st.last) * self.recover // NSEC_PER_SEC)
         st.last = now
         t = st.next_tstamp if st.next_tstamp > now else now
         ctx.tstamp = t
