@@ -20,7 +20,7 @@ from qdisclab.check import (
     replay,
 )
 from qdisclab.cli import main
-from qdisclab.sched import qdisc_kinds
+from qdisclab.sched import builtin_qdisc_kinds
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKEN = ROOT / "examples" / "broken"
@@ -141,7 +141,7 @@ SPECS = {
 }
 
 
-@pytest.mark.parametrize("kind", qdisc_kinds())
+@pytest.mark.parametrize("kind", builtin_qdisc_kinds())
 def test_check_passes_every_builtin_qdisc(kind):
     result = check_target(Target.from_spec(SPECS.get(kind, kind)), examples=80, seed=3)
     assert result.ok, [(f.category, f.message, f.trace) for f in result.findings]

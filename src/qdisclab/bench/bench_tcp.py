@@ -66,35 +66,13 @@ def storage_rows(budget: Budget) -> dict[str, Any]:
     return {k: round(v, 1) for k, v in out.items()}
 
 
-def _dumbbell_once(duration: int) -> float:
-    w, _flows = tcp_dumbbell()
-    gc.collect()
-    t0 = time.perf_counter()
-    w.run(duration)
-    elapsed = time.perf_counter() - t0
-    w.check_conservation()
-    return sum(dev.rx_packets for dev in w.devices.values()) / elapsed
-
-
 def tcp_dumbbell_hops(budget: Budget) -> dict[str, Any]:
-    """Packet-hops per second of the dumbbell, and their ratio to the bare event loop.
-
-    The reference is re-measured between dumbbell runs (best of each), so that noise on a
-    shared machine hits both alike.
-    """
-    from qdisclab.bench.bench_core import _reference
+    """Packet-hops per second of the TCP dumbbell, and their ratio to the bare event loop."""
+    from qdisclab.bench.bench_core import hops_against_reference
 
     duration = 300_000_000 if budget.quick else 3_000_000_000
-    ref_n = budget.scale(300_000)
-    ref = budget.reference_events_per_s
-    best = 0.0
-    for _ in range(1 if budget.quick else 3):
-        ref = max(ref, _reference(ref_n))
-        best = max(best, _dumbbell_once(duration))
-    return {
-        "tcp_dumbbell_hops_per_s": round(best),
-        "tcp_dumbbell_hops_ratio": round(best / (ref or 1.0), 3),
-    }
+    hops, ratio = hops_against_reference(budget, lambda: tcp_dumbbell()[0], duration)
+    return {"tcp_dumbbell_hops_per_s": round(hops), "tcp_dumbbell_hops_ratio": round(ratio, 3)}
 
 
 ROWS = [tcp_segments_per_s, storage_rows, tcp_dumbbell_hops]

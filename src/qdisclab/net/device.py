@@ -32,7 +32,16 @@ DEFAULT_TXQUEUELEN = 1000
 class Channel:
     """One direction of a link: rate, propagation delay, jitter, random loss."""
 
-    __slots__ = ("delay", "jitter", "last_arrival", "loss", "ns_per_byte", "rate", "rng")
+    __slots__ = (
+        "_jitter",
+        "_loss",
+        "delay",
+        "impaired",
+        "last_arrival",
+        "ns_per_byte",
+        "rate",
+        "rng",
+    )
 
     def __init__(
         self, rate: int, delay: int, jitter: int = 0, loss: float = 0.0, rng: Any = None
@@ -45,13 +54,32 @@ class Channel:
             raise UserError(f"link loss must be in [0, 1) (found {loss})")
         self.rate = rate  # bit/s
         self.delay = delay  # ns
-        self.jitter = jitter  # ns, uniform in [0, jitter]
-        self.loss = loss
+        self._jitter = jitter  # ns, uniform in [0, jitter]
+        self._loss = loss
+        self.impaired = bool(jitter or loss)
         self.rng = rng
         # Exact integer ns per byte when the rate divides 8e9 (100mbit: 80), else 0
         # and the serialisation time is computed with a division per packet.
         self.ns_per_byte = 8_000_000_000 // rate if 8_000_000_000 % rate == 0 else 0
         self.last_arrival = 0  # arrivals never overtake each other on a wire
+
+    @property
+    def loss(self) -> float:
+        return self._loss
+
+    @loss.setter
+    def loss(self, value: float) -> None:
+        self._loss = value
+        self.impaired = bool(self._jitter or value)
+
+    @property
+    def jitter(self) -> int:
+        return self._jitter
+
+    @jitter.setter
+    def jitter(self, value: int) -> None:
+        self._jitter = value
+        self.impaired = bool(value or self._loss)
 
     def tx_time(self, length: int) -> int:
         """Serialisation time of ``length`` bytes, ns (floor)."""
@@ -63,18 +91,18 @@ class NetDevice:
     """A network interface on a node: MTU, txqueuelen, root qdisc slot, hook points."""
 
     __slots__ = (
+        "_active",
+        "_egress_hook",
+        "_ingress_hook",
+        "_ingress_qdisc",
         "_next_handle",
         "_tx_event",
-        "active",
         "addr",
         "busy_until",
         "channel",
-        "egress_hook",
         "hash_seed",
         "ifindex",
         "in_flight",
-        "ingress_hook",
-        "ingress_qdisc",
         "mtu",
         "name",
         "node",
@@ -85,10 +113,12 @@ class NetDevice:
         "qdisc",
         "rx_bytes",
         "rx_packets",
+        "rx_plain",
         "sched",
         "tx_bytes",
         "tx_done_cb",
         "tx_packets",
+        "tx_plain",
         "tx_queue_len",
         "world",
     )
@@ -112,16 +142,20 @@ class NetDevice:
         self.hash_seed = world.hash_seed
         self.ownership_policy = world.policy
         self.qdisc: Any = None
-        self.ingress_qdisc: Any = None
-        self.egress_hook: Any = None  # callable(skb) -> HOOK_* (tcx egress), or None
-        self.ingress_hook: Any = None  # callable(skb) -> HOOK_* (tcx ingress), or None
+        self._ingress_qdisc: Any = None
+        self._egress_hook: Any = None  # callable(skb) -> HOOK_* (tcx egress), or None
+        self._ingress_hook: Any = None  # callable(skb) -> HOOK_* (tcx ingress), or None
         self.channel: Channel | None = None
         self.peer: NetDevice | None = None
         self.peer_receive: Any = None  # peer.receive, bound once (no per-packet allocation)
         self.tx_done_cb = self._tx_done
         self.addr = 0
         self.prefixlen = 0
-        self.active = True
+        self._active = True
+        # One flag per direction for the common case (up, no hook, no ingress
+        # qdisc), kept current by the property setters below.
+        self.rx_plain = True
+        self.tx_plain = True
         self.busy_until = 0  # the wire is busy until this time
         self._tx_event: list | None = None  # pending "transmit done" entry
         self.in_flight = 0  # packets on the wire towards this device
@@ -130,6 +164,51 @@ class NetDevice:
         self.rx_packets = 0
         self.rx_bytes = 0
         self._next_handle = 0x8000
+
+    # -- state the fast paths depend on ----------------------------------------
+    def _update_plain(self) -> None:
+        self.tx_plain = self._active and self._egress_hook is None
+        self.rx_plain = self._active and self._ingress_hook is None and self._ingress_qdisc is None
+
+    @property
+    def active(self) -> bool:
+        """Administratively up (``IFF_UP``)."""
+        return self._active
+
+    @active.setter
+    def active(self, value: bool) -> None:
+        self._active = value
+        self._update_plain()
+
+    @property
+    def egress_hook(self) -> Any:
+        """``callable(skb) -> HOOK_*`` run before the root qdisc (tcx egress), or None."""
+        return self._egress_hook
+
+    @egress_hook.setter
+    def egress_hook(self, hook: Any) -> None:
+        self._egress_hook = hook
+        self._update_plain()
+
+    @property
+    def ingress_hook(self) -> Any:
+        """``callable(skb) -> HOOK_*`` run on receive (tcx ingress), or None."""
+        return self._ingress_hook
+
+    @ingress_hook.setter
+    def ingress_hook(self, hook: Any) -> None:
+        self._ingress_hook = hook
+        self._update_plain()
+
+    @property
+    def ingress_qdisc(self) -> Any:
+        """The qdisc received packets wait in before the stack, or None."""
+        return self._ingress_qdisc
+
+    @ingress_qdisc.setter
+    def ingress_qdisc(self, qdisc: Any) -> None:
+        self._ingress_qdisc = qdisc
+        self._update_plain()
 
     # -- qdisc slot ---------------------------------------------------------
     def alloc_qdisc_handle(self) -> int:
@@ -162,12 +241,11 @@ class NetDevice:
     # -- egress ---------------------------------------------------------------
     def xmit(self, skb: SkBuff) -> int:
         """``dev_queue_xmit``: hooks, then the root qdisc; returns the qdisc's NET_XMIT_*."""
-        if not self.active:
-            skb_drop(skb, DROP_DEVICE_DOWN, self.sched.now)
-            return 1
-        hook = self.egress_hook
-        if hook is not None:
-            verdict = hook(skb)
+        if not self.tx_plain:
+            if not self._active:
+                skb_drop(skb, DROP_DEVICE_DOWN, self.sched.now)
+                return 1
+            verdict = self._egress_hook(skb)
             if verdict:
                 if verdict == HOOK_DROP:
                     skb_drop(skb, DROP_TCX, self.sched.now)
@@ -179,7 +257,9 @@ class NetDevice:
         qdisc = self.qdisc
         idle = self.sched.now >= self.busy_until
         if idle and qdisc.can_bypass and not qdisc.qlen:
-            qdisc.bypass(skb)
+            # sch_direct_xmit past an empty fifo: Qdisc.bypass's accounting, inlined
+            qdisc.packets += 1
+            qdisc.bytes += skb.len
             self.start_xmit(skb)
             return 0
         ret = qdisc.enqueue(skb)
@@ -211,15 +291,16 @@ class NetDevice:
         self.tx_bytes += length
         if self.qdisc.qlen and self._tx_event is None:
             self._tx_event = sched.call_at(done, self.tx_done_cb, None)
-        if channel.loss and channel.rng.random() < channel.loss:
-            skb_drop(skb, DROP_LINK_LOSS, now)
-            return
         arrival = done + channel.delay
-        if channel.jitter:
-            arrival += int(channel.rng.random() * channel.jitter)
-            if arrival < channel.last_arrival:
-                arrival = channel.last_arrival
-            channel.last_arrival = arrival
+        if channel.impaired:  # loss or jitter configured: one flag on the common path
+            if channel.loss and channel.rng.random() < channel.loss:
+                skb_drop(skb, DROP_LINK_LOSS, now)
+                return
+            if channel.jitter:
+                arrival += int(channel.rng.random() * channel.jitter)
+                if arrival < channel.last_arrival:
+                    arrival = channel.last_arrival
+                channel.last_arrival = arrival
         self.peer.in_flight += 1
         sched.call_at(arrival, self.peer_receive, skb)
 
@@ -230,7 +311,9 @@ class NetDevice:
         if self.sched.now < self.busy_until:  # woken early (e.g. a watchdog started a packet)
             self._tx_event = self.sched.call_at(self.busy_until, self.tx_done_cb, None)
             return
-        self.qdisc_run()
+        skb = self.qdisc.dequeue()  # qdisc_run, inlined: one event per packet at a busy device
+        if skb is not None:
+            self.start_xmit(skb)
 
     def netif_schedule(self) -> None:
         """``__netif_schedule``: the watchdog asks for another dequeue."""
@@ -247,7 +330,7 @@ class NetDevice:
         self.in_flight -= 1
         self.rx_packets += 1
         self.rx_bytes += skb.len
-        if self.ingress_hook is None and self.ingress_qdisc is None and self.active:
+        if self.rx_plain:
             skb.dev = self
             skb.iif = self.ifindex
             self.node.receive(skb, self)

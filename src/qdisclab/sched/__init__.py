@@ -20,6 +20,7 @@ from qdisclab.sched.ops import QDISC_OPS, QdiscOps
 from qdisclab.sched.options import Opt
 from qdisclab.sched.qdisc import Qdisc
 from qdisclab.sched.registry import (
+    builtin_qdisc_kinds,
     create_qdisc,
     load_builtins,
     lookup_qdisc,
@@ -45,6 +46,7 @@ __all__ = [
     "Qdisc",
     "QdiscOps",
     "TcFilter",
+    "builtin_qdisc_kinds",
     "create_qdisc",
     "format_handle",
     "load_builtins",

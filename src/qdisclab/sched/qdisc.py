@@ -368,13 +368,16 @@ class Qdisc:
     def drop(self, skb: SkBuff, to_free: Any, reason: str = DROP_QDISC) -> int:
         """kfunc ``bpf_qdisc_skb_drop`` (enqueue only): drop an owned skb; returns NET_XMIT_DROP."""
         if self._checked:
-            require_kfunc("bpf_qdisc_skb_drop")
+            frame = RUNNING.frame
+            if frame is None or "bpf_qdisc_skb_drop" not in frame.allowed:
+                require_kfunc("bpf_qdisc_skb_drop")  # raises the diagnostic
             if to_free is not self._to_free:
                 raise ExtensionFault(
                     self.kind, "enqueue", "bpf_qdisc_skb_drop: to_free is not this call's list"
                 )
-            take(skb, FREED, "bpf_qdisc_skb_drop")
-        self._account_drop(skb, reason)
+            if skb.owner is not frame:
+                take(skb, FREED, "bpf_qdisc_skb_drop")  # raises the diagnostic
+        self._account_drop(skb, reason)  # marks it FREED
         return NET_XMIT_DROP
 
     def kfree_skb(self, skb: SkBuff, reason: str | None = None) -> None:

@@ -70,6 +70,16 @@ def qdisc_kinds() -> list[str]:
     return QDISC_OPS.kinds()
 
 
+def builtin_qdisc_kinds() -> list[str]:
+    """The kinds shipped in ``qdisclab.sched.qdiscs`` (not user or test kinds registered since)."""
+    load_builtins()
+    return [
+        kind
+        for kind in QDISC_OPS.kinds()
+        if QDISC_OPS.lookup(kind).__module__.startswith("qdisclab.sched.qdiscs.")
+    ]
+
+
 def create_qdisc(
     spec: str | type[QdiscOps],
     dev: Any,

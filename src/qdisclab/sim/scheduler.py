@@ -94,12 +94,11 @@ class Scheduler:
             heappush(heap, stop)
         try:
             while True:
-                entry = heappop(heap)
-                callback = entry[2]
+                when, _seq, callback, arg = heappop(heap)
                 if callback is None:
                     continue
-                self.now = entry[0]
-                callback(entry[3])
+                self.now = when
+                callback(arg)
         except IndexError:
             if heap:  # an IndexError from inside a callback, not from an empty heap
                 raise

@@ -51,12 +51,13 @@ class UdpStack:
 class UdpSocket:
     """A sending UDP socket; each socket is one flow in the books."""
 
-    __slots__ = ("books", "metrics", "node", "sched", "sport", "world")
+    __slots__ = ("books", "metrics", "node", "saddr", "sched", "sport", "world")
 
     def __init__(
         self, node: Any, sport: int, flow_name: str, metrics: FlowMetrics | None = None
     ) -> None:
         self.node = node
+        self.saddr = node.addr  # bound once: Node.addr is computed
         self.world = node.world
         self.sched = node.sched
         self.sport = sport
@@ -65,7 +66,7 @@ class UdpSocket:
 
     def sendto(self, dst: int, dport: int, length: int, ecn: int = 0, priority: int = 0) -> int:
         """Send one datagram of ``length`` bytes (IP length); returns the output's NET_XMIT_*."""
-        skb = SkBuff(length, self.node.addr, dst, self.sport, dport, IPPROTO_UDP, self.sched.now,
+        skb = SkBuff(length, self.saddr, dst, self.sport, dport, IPPROTO_UDP, self.sched.now,
                      self.books, self, ecn, priority)  # fmt: skip
         books = self.books  # FlowBooks.book_sent, inlined: this runs per packet
         books.sent_packets += 1
