@@ -32,6 +32,7 @@ class UdpSource:
 
     __slots__ = (
         "_event",
+        "_send_cb",
         "dport",
         "dst",
         "rate",
@@ -72,7 +73,8 @@ class UdpSource:
         self.rng = world.rng.stream(f"udp:{name}")
         self.sock = UdpSocket(node, sport if sport is not None else 10000 + len(world.flows), name)
         self.sent = 0
-        self._event = self.sched.call_at(self.start + self.first_gap(), self._send, None)
+        self._send_cb = self._send  # bound once: the source reschedules it per packet
+        self._event = self.sched.call_at(self.start + self.first_gap(), self._send_cb, None)
 
     @property
     def metrics(self) -> Any:
@@ -96,7 +98,7 @@ class UdpSource:
         self.sock.sendto(self.dst, self.dport, self.size)
         when = self.next_time(now)
         if when is not None:
-            self._event = self.sched.call_at(when, self._send, None)
+            self._event = self.sched.call_at(when, self._send_cb, None)
 
     def cancel(self) -> None:
         self.sched.cancel(self._event)
