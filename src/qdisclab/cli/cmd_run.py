@@ -67,7 +67,7 @@ def print_results(results: dict[str, Any], console: Console) -> None:
 def tcp_table(results: dict[str, Any]) -> Table:
     """Goodput over the measurement window, RTT, retransmissions, completion time per TCP flow."""
     w0, w1 = results["window_s"]
-    table = Table(title=f"TCP flows (goodput over {w0:g}-{w1:g} s)")
+    table = Table(title=f"TCP flows (goodput over {w0:.3g}-{w1:.3g} s)")
     for col in ("flow", "cc", "goodput Mbit/s", "RTT p50 ms", "RTT p99 ms", "retrans", "FCT ms"):
         table.add_column(col, justify="left" if col in ("flow", "cc") else "right")
 
