@@ -5,16 +5,10 @@ from __future__ import annotations
 import itertools
 import random
 
-import pytest
+import qdisclab.tcp.cc.bbr as bbr
+from qdisclab.tcp import congestion as cc
 
-from ._congestion_standin import FakeSock
-
-try:
-    from qdisclab.tcp import congestion as cc
-except ImportError:  # the tcp branch is not merged yet
-    from . import _congestion_standin as cc
-
-bbr = pytest.importorskip("qdisclab.tcp.cc.bbr")
+from .fake_sock import FakeSock
 
 RTT_US = 20_000
 BW_PPS = 10_000  # bottleneck, packets per second -> BDP = 200 packets

@@ -6,16 +6,12 @@ import errno
 
 import pytest
 
+import qdisclab.tcp.cc.dctcp as dctcp_mod
 from qdisclab.errors import KernelError
+from qdisclab.tcp import congestion as cc
 
-from ._congestion_standin import FakeSock
+from .fake_sock import FakeSock
 
-try:
-    from qdisclab.tcp import congestion as cc
-except ImportError:  # the tcp branch is not merged yet
-    from . import _congestion_standin as cc
-
-dctcp_mod = pytest.importorskip("qdisclab.tcp.cc.dctcp")
 Dctcp = dctcp_mod.Dctcp
 
 

@@ -6,13 +6,12 @@ import errno
 
 import pytest
 
+import qdisclab.tcp.sock_ops as so
+import qdisclab.tcp.sock_ops_legacy as leg
 from qdisclab.errors import KernelError
+from qdisclab.tcp.cgroup import Cgroup
 
-from ._congestion_standin import FakeSock
-
-so = pytest.importorskip("qdisclab.tcp.sock_ops")
-leg = pytest.importorskip("qdisclab.tcp.sock_ops_legacy")
-from qdisclab.tcp.cgroup import Cgroup  # noqa: E402
+from .fake_sock import FakeSock
 
 TcpOps = so.TcpOps
 

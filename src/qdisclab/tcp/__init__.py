@@ -3,6 +3,10 @@
 from qdisclab.tcp import cc  # noqa: F401  (registers reno and cubic)
 from qdisclab.tcp.congestion import *  # noqa: F403
 from qdisclab.tcp.congestion import (
+    TCP_ECN_DEMAND_CWR,
+    TCP_ECN_OK,
+    TCP_ECN_QUEUE_CWR,
+    TCP_ECN_SEEN,
     AckSample,
     CongestionOps,
     RateSample,
@@ -15,7 +19,6 @@ from qdisclab.tcp.congestion import (
     update_cc,
 )
 from qdisclab.tcp.header import TcpHdr
-from qdisclab.tcp.output import TCP_ECN_DEMAND_CWR, TCP_ECN_OK, TCP_ECN_QUEUE_CWR, TCP_ECN_SEEN
 from qdisclab.tcp.sock import TcpSock
 from qdisclab.tcp.stack import TcpListener, TcpStack
 

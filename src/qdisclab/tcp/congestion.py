@@ -49,6 +49,12 @@ CA_ACK_ECE = 4
 
 TCP_INFINITE_SSTHRESH = 0x7FFFFFFF
 
+# tp->ecn_flags (include/net/tcp.h): algorithms read them, the stack sets them.
+TCP_ECN_OK = 1
+TCP_ECN_QUEUE_CWR = 2
+TCP_ECN_DEMAND_CWR = 4
+TCP_ECN_SEEN = 8
+
 
 class AckSample:
     """``struct ack_sample``: handed to ``pkts_acked`` (one reused instance per socket)."""

@@ -12,10 +12,12 @@ from qdisclab.tcp.congestion import (
     CA_EVENT_ECN_NO_CE,
     TCP_CA_CWR,
     TCP_CONG_NEEDS_ECN,
+    TCP_ECN_DEMAND_CWR,
+    TCP_ECN_OK,
+    TCP_ECN_SEEN,
     TCP_CA_Recovery,
 )
 from qdisclab.tcp.header import TCPHDR_CWR, TCPHDR_ECE, TCPHDR_FIN, TcpHdr
-from qdisclab.tcp.output import TCP_ECN_DEMAND_CWR, TCP_ECN_OK, TCP_ECN_SEEN
 
 TCP_DELACK_MIN_NS = 40_000_000
 _WIN_SEQ = 1 << 62

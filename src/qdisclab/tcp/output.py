@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from qdisclab.skb import INET_ECN_ECT_0, IPPROTO_TCP, SkBuff
-from qdisclab.tcp.congestion import CA_EVENT_TX_START, TCP_CA_CWR, TCP_CA_Recovery
+from qdisclab.tcp.congestion import (
+    CA_EVENT_TX_START,
+    TCP_CA_CWR,
+    TCP_ECN_DEMAND_CWR,
+    TCP_ECN_OK,
+    TCP_ECN_QUEUE_CWR,
+    TCP_CA_Recovery,
+)
 from qdisclab.tcp.header import (
     TCP_HEADER_OVERHEAD,
     TCPHDR_ACK,
@@ -15,11 +22,6 @@ from qdisclab.tcp.header import (
     TcpHdr,
     TxSeg,
 )
-
-TCP_ECN_OK = 1
-TCP_ECN_QUEUE_CWR = 2
-TCP_ECN_DEMAND_CWR = 4
-TCP_ECN_SEEN = 8
 
 
 class TcpOutput:

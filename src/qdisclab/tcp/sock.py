@@ -22,6 +22,7 @@ from qdisclab.sim import Timer
 from qdisclab.skb.flowmetrics import FlowMetrics
 from qdisclab.tcp.congestion import (
     TCP_CONG_NEEDS_ECN,
+    TCP_ECN_OK,
     TCP_INFINITE_SSTHRESH,
     AckSample,
     RateSample,
@@ -38,7 +39,7 @@ from qdisclab.tcp.header import (
     TCPOLEN_TSTAMP_ALIGNED,
 )
 from qdisclab.tcp.input import TcpInput
-from qdisclab.tcp.output import TCP_ECN_OK, TcpOutput
+from qdisclab.tcp.output import TcpOutput
 from qdisclab.tcp.recovery import TCP_TIMEOUT_INIT_NS, TcpRecovery
 from qdisclab.tcp.sk_storage import sk_storage_free
 from qdisclab.tcp.stats import TcpStats

@@ -30,6 +30,8 @@ from qdisclab.tcp.congestion import (
     CA_EVENT_ECN_NO_CE,
     CA_EVENT_LOSS,
     TCP_CONG_NEEDS_ECN,
+    TCP_ECN_DEMAND_CWR,
+    TCP_ECN_OK,
     CongestionOps,
     TCP_CA_Recovery,
     register_cc,
@@ -39,8 +41,6 @@ from qdisclab.tcp.congestion import (
 )
 
 DCTCP_MAX_ALPHA = 1024
-TCP_ECN_OK = 1
-TCP_ECN_DEMAND_CWR = 4
 # inet_connection_sock.h enum inet_csk_ack_state_t
 ICSK_ACK_SCHED = 1
 ICSK_ACK_TIMER = 2
