@@ -7,9 +7,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +20,7 @@ from qdisclab.check.explore import (
 )
 from qdisclab.errors import KernelError, UserError
 from qdisclab.ops.ownership import POLICY_STRICT
+from qdisclab.ops.userfile import import_user_file
 from qdisclab.sched import QdiscOps
 
 
@@ -50,27 +48,16 @@ class CheckResult:
 
 
 def _import_file(path: Path) -> tuple[Any, Finding | None]:
-    """Import ``path`` once per process (as the scenario loader does)."""
-    path = path.resolve()
-    mod_name = "qdisclab_user_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
-    module = sys.modules.get(mod_name)
-    if module is not None:
-        return module, None
-    spec = importlib.util.spec_from_file_location(mod_name, path)
-    if spec is None or spec.loader is None:
-        raise UserError(f"cannot load {str(path)!r} as a Python file")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[mod_name] = module
+    """Import ``path`` once per process; a registration refused at import is a finding."""
     try:
-        spec.loader.exec_module(module)
+        return import_user_file(path), None
     except KernelError as exc:
         # A @register_qdisc at import time refused the class: that is a finding.
-        del sys.modules[mod_name]
         return None, Finding(REGISTRATION, str(exc), errno=exc.errno_name)
+    except UserError:
+        raise
     except Exception as exc:
-        del sys.modules[mod_name]
         raise UserError(f"importing {str(path)!r} failed: {type(exc).__name__}: {exc}") from None
-    return module, None
 
 
 def load_qdisc_classes(ref: str) -> tuple[list[type[QdiscOps]], Finding | None]:

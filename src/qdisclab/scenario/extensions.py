@@ -6,14 +6,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any
 
 from qdisclab.errors import UserError
+from qdisclab.ops.userfile import import_user_file
 
 
 def load_object(ref: str, base_dir: Path | None = None) -> Any:
@@ -27,21 +25,14 @@ def load_object(ref: str, base_dir: Path | None = None) -> Any:
             path = base_dir / path
         if not path.is_file():
             raise UserError(f"file {str(path)!r} does not exist")
-        path = path.resolve()
-        # One module per file per process: reloading would re-register its classes.
-        mod_name = "qdisclab_user_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
-        module = sys.modules.get(mod_name)
-        if module is None:
-            spec = importlib.util.spec_from_file_location(mod_name, path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[mod_name] = module
-            try:
-                spec.loader.exec_module(module)
-            except Exception as exc:
-                del sys.modules[mod_name]
-                raise UserError(
-                    f"importing {str(path)!r} failed: {type(exc).__name__}: {exc}"
-                ) from None
+        try:
+            module = import_user_file(path)
+        except UserError:
+            raise
+        except Exception as exc:
+            raise UserError(
+                f"importing {str(path)!r} failed: {type(exc).__name__}: {exc}"
+            ) from None
     else:
         try:
             module = importlib.import_module(module_part)

@@ -171,21 +171,14 @@ class TcxHook(Hook):
             if ret != -1:
                 break
         if ret == 0:
-            skb.tc_index = skb.tc_classid & 0xFFFF  # skb->tc_index is a u16
+            skb.tc_index = skb.tc_classid & 0xFFFF  # tcx_action_code: PASS; tc_index is a u16
         elif ret != 2 and ret != 7:
             ret = -1
         return ret
 
     def _handle(self, skb: Any) -> int:
-        ctx = self.ctx
-        ctx.skb = skb
-        ret = -1
-        for func in self.progs:
-            ret = func(ctx)
-            if ret != -1:
-                break
+        ret = self.run_programs(skb)
         if ret == 0:
-            skb.tc_index = skb.tc_classid & 0xFFFF  # tcx_action_code: PASS, u16 field
             return HOOK_PASS
         if ret == 2:
             self.stats.drop += 1
@@ -197,7 +190,7 @@ class TcxHook(Hook):
             return HOOK_PASS
         res = TC_ACT_UNSPEC
         for flt in classic:
-            res = flt.func(ctx)
+            res = flt.func(self.ctx)  # run_programs left the skb in the context
             if res != TC_ACT_UNSPEC:
                 break
         if res == TC_ACT_SHOT:
