@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from qdisclab.sched.options import Opt
+
 CODEL_SHIFT = 10
 REC_INV_SQRT_BITS = 16
 REC_INV_SQRT_SHIFT = 32 - REC_INV_SQRT_BITS
@@ -55,6 +57,16 @@ def newton_step(rec_inv_sqrt: int, count: int) -> int:
     val >>= 2  # avoid overflow in the following multiply
     val = ((val * invsqrt) & _U64) >> (32 - 2 + 1)
     return (val >> REC_INV_SQRT_SHIFT) & 0xFFFF
+
+
+def codel_options(ecn: bool) -> dict[str, Opt]:
+    """The CoDel parameters ``codel`` and ``fq_codel`` share (kernel names; ``ecn`` default differs)."""
+    return {
+        "target": Opt("time", 5_000_000, "acceptable standing queue delay"),
+        "interval": Opt("time", 100_000_000, "width of the moving minimum window"),
+        "ecn": Opt("flag", ecn, "mark ECN-capable packets instead of dropping"),
+        "ce_threshold": Opt("time", None, "mark CE above this sojourn time (DCTCP-style)"),
+    }
 
 
 REC_INV_SQRT_CACHE = 16

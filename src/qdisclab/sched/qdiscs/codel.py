@@ -22,6 +22,7 @@ from qdisclab.sched.codel_law import (
     CodelStats,
     CodelVars,
     codel_dequeue,
+    codel_options,
 )
 from qdisclab.sched.constants import NET_XMIT_SUCCESS
 from qdisclab.sched.ops import QdiscOps
@@ -34,13 +35,7 @@ class Codel(QdiscOps):
     """One FIFO under the CoDel control law."""
 
     id = "codel"
-    options = {
-        "limit": Opt("count", 1000, "queue limit in packets"),
-        "target": Opt("time", 5_000_000, "acceptable standing queue delay"),
-        "interval": Opt("time", 100_000_000, "width of the moving minimum window"),
-        "ecn": Opt("flag", False, "mark ECN-capable packets instead of dropping"),
-        "ce_threshold": Opt("time", None, "mark CE above this sojourn time (DCTCP-style)"),
-    }
+    options = {"limit": Opt("count", 1000, "queue limit in packets"), **codel_options(ecn=False)}
 
     def init(self, sch: Any, opt: dict[str, Any]) -> None:
         self.q = SkbList()

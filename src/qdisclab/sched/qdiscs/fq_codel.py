@@ -34,6 +34,7 @@ from qdisclab.sched.codel_law import (
     CodelStats,
     CodelVars,
     codel_dequeue,
+    codel_options,
 )
 from qdisclab.sched.constants import NET_XMIT_CN, NET_XMIT_SUCCESS
 from qdisclab.sched.ops import QdiscOps
@@ -65,10 +66,7 @@ class FqCodel(QdiscOps):
         "limit": Opt("count", 10240, "total queue limit in packets"),
         "flows": Opt("int", 1024, "number of flow buckets"),
         "quantum": Opt("size", 1514, "DRR quantum in bytes"),
-        "target": Opt("time", 5_000_000, "CoDel target"),
-        "interval": Opt("time", 100_000_000, "CoDel interval"),
-        "ecn": Opt("flag", True, "mark ECN-capable packets instead of dropping"),
-        "ce_threshold": Opt("time", None, "mark CE above this sojourn time"),
+        **codel_options(ecn=True),
         "memory_limit": Opt("size", 32 << 20, "limit on queued bytes"),
         "drop_batch": Opt("int", 64, "most packets dropped per overflow"),
     }
