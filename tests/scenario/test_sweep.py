@@ -95,3 +95,21 @@ def test_tcp_bufferbloat_sweep_and_report(tmp_path, capsys):
     # the swept qdisc really changed the run: the bottleneck treats the flow differently
     assert (by_qdisc["fq_codel"]["metrics"]["tcp_retrans"]["mean"]
             != by_qdisc["pfifo limit 100"]["metrics"]["tcp_retrans"]["mean"])  # fmt: skip
+
+
+def test_sweep_on_an_existing_dask_cluster_by_address(tmp_path, capsys):
+    from dask.distributed import LocalCluster
+
+    db = tmp_path / "r.db"
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster:  # fmt: skip
+        code = main(["sweep", "udp-dumbbell", "--grid", "run.duration=60ms,80ms", "--seeds", "1",
+                     "--db", str(db), "--scheduler", cluster.scheduler_address])  # fmt: skip
+        assert code == 0
+        # the runs went through that cluster's scheduler, which kept their compute time
+        prefix = cluster.scheduler.task_prefixes.get("run_one")
+        assert prefix is not None and prefix.all_durations["compute"] > 0
+    assert "2 runs: 0 already done, 2 ok" in capsys.readouterr().out
+    rows = load_rows(db)
+    assert sorted(r["params"]["run.duration"] for r in rows) == ["60ms", "80ms"]
+    assert all(r["status"] == "ok" for r in rows)
