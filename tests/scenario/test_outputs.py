@@ -73,3 +73,18 @@ def test_pcap_read_by_tcpdump(run_dir):
     lines = out.stdout.splitlines()
     assert len(lines) == n
     assert "UDP, length 1472" in lines[0]
+
+
+def test_progress_reports_simulated_time_and_does_not_change_results():
+    import json
+
+    from qdisclab.scenario import run_scenario
+
+    seen = []
+    with_bar = run_scenario("udp-dumbbell", duration_ns=200_000_000,
+                            progress=lambda now, total: seen.append((now, total)))  # fmt: skip
+    without = run_scenario("udp-dumbbell", duration_ns=200_000_000)
+    assert len(seen) == 50 and all(total == 200_000_000 for _, total in seen)
+    times = [now for now, _ in seen]
+    assert times == sorted(times) and times[-1] == 200_000_000
+    assert json.dumps(with_bar, sort_keys=True) == json.dumps(without, sort_keys=True)
