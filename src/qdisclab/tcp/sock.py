@@ -405,6 +405,14 @@ class TcpSock(TcpOutput, TcpInput, TcpRecovery):
         if self.state_sending:
             self._write_xmit()
 
+    def discard_unsent(self) -> None:
+        """Drop application data not yet sent (what is in flight is still delivered).
+
+        For an unlimited writer that stops: its backlog leaves the socket buffer.
+        """
+        if self.write_seq > self.snd_nxt:
+            self.write_seq = max(self.snd_nxt, 1)
+
     def close(self) -> None:
         """Send a FIN once all queued data is sent (``tcp_close``)."""
         self.fin_pending = True

@@ -102,10 +102,9 @@ class TcpFlow:
 
     def _stop(self, _arg: object) -> None:
         sk = self.sk
-        if sk is not None and sk.write_seq > sk.snd_nxt:
-            # The application stops writing: what is not yet sent leaves the socket buffer,
-            # what is in flight is still delivered, then the FIN.
-            sk.write_seq = max(sk.snd_nxt, 1)
+        if sk is not None:
+            # The application stops writing: in-flight data is delivered, then the FIN.
+            sk.discard_unsent()
             sk.close()
 
     @property
