@@ -44,3 +44,24 @@ def packet(world: World, dev: Any, length: int = 1500, **fields: Any) -> SkBuff:
 def send_at(world: World, dev: Any, when: int, length: int = 1500, **fields: Any) -> None:
     """Schedule one packet to enter ``dev`` at ``when`` ns."""
     world.sched.call_at(when, lambda _a: dev.xmit(packet(world, dev, length, **fields)), None)
+
+
+def bare_world(seed: int) -> World:
+    """A World with one host and a device ``w.dev`` on no link, to drive a qdisc by hand.
+
+    ``w.books`` is flow "f"; ``w.host`` the host.
+    """
+    w = World(seed=seed)
+    w.host = w.add_host("A")
+    w.dev = w.new_device(w.host)
+    w.books = w.flow_books("f")
+    return w
+
+
+def booked(world: World, length: int, dport: int = 9, **fields: Any) -> SkBuff:
+    """A new UDP packet on ``world.books`` (booked as sent), with ``fields`` set."""
+    skb = SkBuff(length, 1, 2, 1000, dport, IPPROTO_UDP, world.now, world.books)
+    for name, value in fields.items():
+        setattr(skb, name, value)
+    world.books.book_sent(skb)
+    return skb

@@ -8,9 +8,9 @@ Written against the public interface only: ``create_child`` (init),
 from __future__ import annotations
 
 import pytest
+from qdisc_helpers import bare_world, booked
 
 from qdisclab.errors import ExtensionFault
-from qdisclab.net import World
 from qdisclab.ops import SkbList
 from qdisclab.sched import (
     NET_XMIT_DROP,
@@ -20,7 +20,7 @@ from qdisclab.sched import (
     TcFilter,
     create_qdisc,
 )
-from qdisclab.skb import IPPROTO_UDP, SkBuff, skb_consume
+from qdisclab.skb import skb_consume
 
 EVENTS: list[str] = []
 
@@ -148,18 +148,11 @@ class Classifier(QdiscOps):
 
 @pytest.fixture
 def world():
-    w = World(seed=7)
-    w.host = w.add_host("A")
-    w.dev = w.new_device(w.host)
-    w.books = w.flow_books("f")
-    return w
+    return bare_world(seed=7)
 
 
 def packet(world, length=100, mark=0, dport=9):
-    skb = SkBuff(length, 1, 2, 1000, dport, IPPROTO_UDP, world.now, world.books)
-    skb.mark = mark
-    world.books.book_sent(skb)
-    return skb
+    return booked(world, length, dport, mark=mark)
 
 
 def drain(q):

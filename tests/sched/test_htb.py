@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from qdisc_helpers import bare_world, booked
 
 from qdisclab.errors import UserError
 from qdisclab.net import World
 from qdisclab.sched import TC_H_MAKE, TcFilter, create_qdisc
 from qdisclab.sched.htb_class import HTB_CAN_SEND, HTB_CANT_SEND, HtbClassSpec
-from qdisclab.skb import IPPROTO_UDP, SkBuff, skb_consume
+from qdisclab.skb import skb_consume
 from qdisclab.traffic import PoissonSource, UdpSink
 
 TREE = (
@@ -20,17 +21,11 @@ TREE = (
 
 @pytest.fixture
 def world():
-    w = World(seed=5)
-    w.dev = w.new_device(w.add_host("A"))
-    w.books = w.flow_books("f")
-    return w
+    return bare_world(seed=5)
 
 
 def packet(world, priority=0, dport=9, length=1000):
-    skb = SkBuff(length, 1, 2, 1000, dport, IPPROTO_UDP, world.now, world.books)
-    skb.priority = priority
-    world.books.book_sent(skb)
-    return skb
+    return booked(world, length, dport, priority=priority)
 
 
 def test_class_spec_defaults():

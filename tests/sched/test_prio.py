@@ -3,27 +3,22 @@
 from __future__ import annotations
 
 import pytest
+from qdisc_helpers import bare_world, booked
 
 from qdisclab.errors import UserError
 from qdisclab.net import World
 from qdisclab.sched import TC_H_MAKE, TcFilter, create_qdisc
-from qdisclab.skb import IPPROTO_UDP, SkBuff, skb_consume
+from qdisclab.skb import skb_consume
 from qdisclab.traffic import CbrSource, UdpSink
 
 
 @pytest.fixture
 def world():
-    w = World(seed=3)
-    w.dev = w.new_device(w.add_host("A"))
-    w.books = w.flow_books("f")
-    return w
+    return bare_world(seed=3)
 
 
 def packet(world, priority=0, dport=9, length=100):
-    skb = SkBuff(length, 1, 2, 1000, dport, IPPROTO_UDP, world.now, world.books)
-    skb.priority = priority
-    world.books.book_sent(skb)
-    return skb
+    return booked(world, length, dport, priority=priority)
 
 
 def bands_of(q):
