@@ -63,6 +63,7 @@ class TcpInput:
             rtx = self.rtx
             i = self.rtx_head
             n = len(rtx)
+            prior_fack = self.high_sack_seq
             while i < n:
                 seg = rtx[i]
                 if seg.end > ack:
@@ -74,6 +75,25 @@ class TcpInput:
                         self.lost_out -= 1
                     if seg.retrans:
                         self.retrans_out -= 1
+                    if seg.tnext is not None:
+                        seg.tprev.tnext = seg.tnext
+                        seg.tnext.tprev = seg.tprev
+                        seg.tnext = seg.tprev = None
+                    # tcp_rack_advance, inlined: the newest-sent delivered segment.
+                    t = seg.tx_us
+                    if seg.ever_retrans:
+                        if now_us - t < self.min_rtt_us:
+                            t = -1  # likely ACKs the original: no RACK update
+                    elif seg.end <= prior_fack:
+                        self.reord_seen += 1  # filled a hole below SACKed data: reordering
+                    if t >= 0:
+                        self.rack_advanced = True
+                        self.rack_rtt_us = now_us - t
+                        if t > self.rack_mstamp or (
+                            t == self.rack_mstamp and seg.end > self.rack_end_seq
+                        ):
+                            self.rack_mstamp = t
+                            self.rack_end_seq = seg.end
                     self._rate_delivered(seg, rs)
                     acked += 1
                     if not seg.ever_retrans:
@@ -91,6 +111,8 @@ class TcpInput:
             self.bytes_acked += ack - self.snd_una
             self.snd_una = ack
             self.icsk_backoff = 0
+            if self.tlp_high_seq:
+                self._process_tlp_ack(ack)
             if self.packets_out:
                 self.rto_timer.arm(self.sched.now + self.rto)
             else:
@@ -135,6 +157,8 @@ class TcpInput:
                 ops.cong_avoid(self, ack, delivered)
             self.update_pacing_rate()
         self._write_xmit()
+        if acked_una:
+            self._schedule_loss_probe()  # tcp_set_xmit_timer
         self.stats.trace(self)
 
     # -- delivery rate (tcp_rate.c) ---------------------------------------------------

@@ -72,6 +72,8 @@ class TcpRecovery:
         una = self.snd_una
         newly = 0
         cache = self.sack_cache
+        now_us = self.tcp_mstamp
+        prior_fack = self.high_sack_seq
         for start, end in blocks:
             if end <= una:
                 continue
@@ -92,6 +94,25 @@ class TcpRecovery:
                     if seg.retrans:
                         seg.retrans = False
                         self.retrans_out -= 1
+                    if seg.tnext is not None:
+                        seg.tprev.tnext = seg.tnext
+                        seg.tnext.tprev = seg.tprev
+                        seg.tnext = seg.tprev = None
+                    # tcp_rack_advance (see input.py) and tcp_check_sack_reordering.
+                    t = seg.tx_us
+                    if seg.ever_retrans:
+                        if now_us - t < self.min_rtt_us:
+                            t = -1
+                    elif seg.end <= prior_fack:
+                        self.reord_seen += 1
+                    if t >= 0:
+                        self.rack_advanced = True
+                        self.rack_rtt_us = now_us - t
+                        if t > self.rack_mstamp or (
+                            t == self.rack_mstamp and seg.end > self.rack_end_seq
+                        ):
+                            self.rack_mstamp = t
+                            self.rack_end_seq = seg.end
                     self._rate_delivered(seg, rs)
                     newly += 1
                     if seg.end > self.high_sack_seq:
@@ -237,6 +258,8 @@ class TcpRecovery:
             state = TCP_CA_Open
         if self.sacked_out >= 1 and self.high_sack_seq > self.lost_mark_seq:
             self._mark_lost()
+        if self.rack_advanced and self.packets_out:
+            self._rack_mark_lost()  # RACK: time-based, also finds lost retransmissions
         if state in (TCP_CA_Recovery, TCP_CA_Loss):
             return False
         if self.lost_out:
@@ -275,6 +298,9 @@ class TcpRecovery:
             if not seg.sacked:
                 seg.lost = True
             seg.retrans = False
+        self._tsorted_clear()  # all lost now: each rejoins the list when retransmitted
+        self.tlp_high_seq = 0
+        self.rack_timer.cancel()
         self.lost_out = self.packets_out - self.sacked_out
         self.retrans_out = 0
         self.retrans_hint_seq = 0
