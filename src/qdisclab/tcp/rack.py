@@ -216,4 +216,3 @@ class TcpRack:
             self._end_cwnd_reduction()
             self.set_ca_state(TCP_CA_Open)
         self.tlp_high_seq = 0
-
