@@ -64,6 +64,7 @@ class TcpInput:
             i = self.rtx_head
             n = len(rtx)
             prior_fack = self.high_sack_seq
+            last_orig = None
             while i < n:
                 seg = rtx[i]
                 if seg.end > ack:
@@ -79,21 +80,13 @@ class TcpInput:
                         seg.tprev.tnext = seg.tnext
                         seg.tnext.tprev = seg.tprev
                         seg.tnext = seg.tprev = None
-                    # tcp_rack_advance, inlined: the newest-sent delivered segment.
-                    t = seg.tx_us
                     if seg.ever_retrans:
-                        if now_us - t < self.min_rtt_us:
-                            t = -1  # likely ACKs the original: no RACK update
-                    elif seg.end <= prior_fack:
-                        self.reord_seen += 1  # filled a hole below SACKed data: reordering
-                    if t >= 0:
-                        self.rack_advanced = True
-                        self.rack_rtt_us = now_us - t
-                        if t > self.rack_mstamp or (
-                            t == self.rack_mstamp and seg.end > self.rack_end_seq
-                        ):
-                            self.rack_mstamp = t
-                            self.rack_end_seq = seg.end
+                        self._rack_advance(seg, now_us)
+                    else:
+                        # Originals leave in sequence order: the last one is the newest sent.
+                        last_orig = seg
+                        if seg.end <= prior_fack:
+                            self.reord_seen += 1  # filled a hole below SACKed data
                     self._rate_delivered(seg, rs)
                     acked += 1
                     if not seg.ever_retrans:
@@ -103,6 +96,8 @@ class TcpInput:
                     if seg.fin:
                         self._fin_acked()
                 i += 1
+            if last_orig is not None:
+                self._rack_advance(last_orig, now_us)  # tcp_rack_advance
             self.packets_out -= i - self.rtx_head
             if i > 4096 and i * 2 > n:
                 del rtx[:i]  # compact the consumed head of the queue
@@ -110,6 +105,7 @@ class TcpInput:
             self.rtx_head = i
             self.bytes_acked += ack - self.snd_una
             self.snd_una = ack
+            self.rcv_tstamp = now_us
             self.icsk_backoff = 0
             if self.tlp_high_seq:
                 self._process_tlp_ack(ack)
@@ -157,8 +153,8 @@ class TcpInput:
                 ops.cong_avoid(self, ack, delivered)
             self.update_pacing_rate()
         self._write_xmit()
-        if acked_una:
-            self._schedule_loss_probe()  # tcp_set_xmit_timer
+        if acked_una and self.tlp_timer.expires is None:
+            self._schedule_loss_probe()  # tcp_set_xmit_timer (a pending probe timer is lazy)
         self.stats.trace(self)
 
     # -- delivery rate (tcp_rate.c) ---------------------------------------------------

@@ -99,7 +99,7 @@ class TcpOutput:
                 self.cwnd_usage_seq = self.snd_nxt
         if self.packets_out and not self.rto_timer.pending:
             self.rto_timer.arm(self.sched.now + self.rto)
-        if sent:
+        if sent and self.tlp_timer.expires is None:
             self._schedule_loss_probe()
 
     def _transmit(self: Any, seg: TxSeg, retrans: bool) -> None:

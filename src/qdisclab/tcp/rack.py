@@ -119,9 +119,19 @@ class TcpRack:
         if seg.seq < self.retrans_hint_seq:
             self.retrans_hint_seq = seg.seq
 
+    def _rack_advance(self: Any, seg: Any, now_us: int) -> None:
+        """``tcp_rack_advance``: ``seg`` was delivered; remember the most recently sent."""
+        t = seg.tx_us
+        if seg.ever_retrans and now_us - t < self.min_rtt_us:
+            return  # faster than any RTT: ACKs the original, not this retransmission
+        self.rack_advanced = True
+        self.rack_rtt_us = now_us - t
+        if t > self.rack_mstamp or (t == self.rack_mstamp and seg.end > self.rack_end_seq):
+            self.rack_mstamp = t
+            self.rack_end_seq = seg.end
+
     def _rack_mark_lost(self: Any) -> None:
-        """``tcp_rack_mark_lost``: run detection if RACK advanced; arm the reordering timer."""
-        self.rack_advanced = False
+        """``tcp_rack_mark_lost``: run detection; arm the reordering timer if needed."""
         timeout = self._rack_detect_loss()
         if timeout:
             self.rack_timer.arm(self.sched.now + timeout * 1000 + TCP_TIMEOUT_MIN_NS)
@@ -145,23 +155,30 @@ class TcpRack:
         self.stats.trace(self)
 
     # -- tail loss probe (tcp_schedule_loss_probe, tcp_send_loss_probe) -------------------
-    def _schedule_loss_probe(self: Any) -> None:
-        """Arm the probe timeout: 2·srtt (+200 ms with one segment out, else +2 ms), capped
-        by the time left until the RTO."""
-        if not self.packets_out or self.icsk_ca_state not in (TCP_CA_Open, TCP_CA_CWR):
-            return
-        now = self.sched.now
+    def _tlp_deadline(self: Any) -> int:
+        """When the probe is due (ns): 2·srtt (+200 ms with one segment out, else +2 ms)
+        after the last send or advancing ACK, but before the RTO."""
         srtt = self.srtt_us
         if srtt:
             pto = (srtt >> 2) * 1000
             pto += TCP_RTO_MIN_NS if self.packets_out == 1 else TCP_TIMEOUT_MIN_NS
         else:
             pto = TCP_TIMEOUT_INIT_US * 1000
+        anchor = self.lsndtime if self.lsndtime > self.rcv_tstamp else self.rcv_tstamp
+        anchor *= 1000
         rto_at = self.rto_timer.expires
-        rto_delta = rto_at - now if rto_at is not None else self.rto
-        if 0 < rto_delta < pto:
-            pto = rto_delta - 1  # just before the RTO: the probe pre-empts it, as in Linux
-        self.tlp_timer.arm(now + pto)
+        if rto_at is None:
+            rto_at = anchor + self.rto
+        # Just before the RTO: the probe pre-empts it, as the kernel's shared timer does.
+        return min(anchor + pto, rto_at - 1)
+
+    def _schedule_loss_probe(self: Any) -> None:
+        """``tcp_schedule_loss_probe``. Every send and advancing ACK restarts the probe
+        timeout; rather than re-arming on each, the timer stays armed and, when it fires,
+        re-arms itself for the deadline counted from the latest of them."""
+        if not self.packets_out or self.icsk_ca_state not in (TCP_CA_Open, TCP_CA_CWR):
+            return
+        self.tlp_timer.arm(self._tlp_deadline())
 
     def _send_loss_probe(self: Any, _arg: object) -> None:
         """Send one new segment if allowed, else retransmit the last one; then restart the RTO."""
@@ -170,6 +187,10 @@ class TcpRack:
             or not self.state_sending
             or self.icsk_ca_state not in (TCP_CA_Open, TCP_CA_CWR)
         ):
+            return
+        due = self._tlp_deadline()
+        if due > self.sched.now:
+            self.tlp_timer.arm(due)  # sent or ACKed since this was armed
             return
         now = self.sched.now
         if not self.tlp_high_seq:

@@ -98,21 +98,10 @@ class TcpRecovery:
                         seg.tprev.tnext = seg.tnext
                         seg.tnext.tprev = seg.tprev
                         seg.tnext = seg.tprev = None
-                    # tcp_rack_advance (see input.py) and tcp_check_sack_reordering.
-                    t = seg.tx_us
-                    if seg.ever_retrans:
-                        if now_us - t < self.min_rtt_us:
-                            t = -1
-                    elif seg.end <= prior_fack:
+                    # tcp_check_sack_reordering: an original SACKed below earlier SACKs.
+                    if seg.end <= prior_fack and not seg.ever_retrans:
                         self.reord_seen += 1
-                    if t >= 0:
-                        self.rack_advanced = True
-                        self.rack_rtt_us = now_us - t
-                        if t > self.rack_mstamp or (
-                            t == self.rack_mstamp and seg.end > self.rack_end_seq
-                        ):
-                            self.rack_mstamp = t
-                            self.rack_end_seq = seg.end
+                    self._rack_advance(seg, now_us)
                     self._rate_delivered(seg, rs)
                     newly += 1
                     if seg.end > self.high_sack_seq:
@@ -150,6 +139,10 @@ class TcpRecovery:
             if not seg.sacked and not seg.lost and not seg.retrans:
                 seg.lost = True
                 self.lost_out += 1
+                if seg.tnext is not None:  # off the tsorted list until retransmitted
+                    seg.tprev.tnext = seg.tnext
+                    seg.tnext.tprev = seg.tprev
+                    seg.tnext = seg.tprev = None
             j += 1
         if limit > self.lost_mark_seq:
             self.lost_mark_seq = limit
@@ -258,8 +251,16 @@ class TcpRecovery:
             state = TCP_CA_Open
         if self.sacked_out >= 1 and self.high_sack_seq > self.lost_mark_seq:
             self._mark_lost()
-        if self.rack_advanced and self.packets_out:
-            self._rack_mark_lost()  # RACK: time-based, also finds lost retransmissions
+        if self.rack_advanced:
+            # RACK: time-based, also finds lost retransmissions. The oldest transmission
+            # still out decides whether anything can be late; usually nothing is.
+            self.rack_advanced = False
+            first = self.tsorted.tnext
+            t = first.tx_us
+            if first is not self.tsorted and (
+                t < self.rack_mstamp or (t == self.rack_mstamp and first.end < self.rack_end_seq)
+            ):
+                self._rack_mark_lost()
         if state in (TCP_CA_Recovery, TCP_CA_Loss):
             return False
         if self.lost_out:

@@ -127,6 +127,7 @@ class TcpSock(TcpOutput, TcpInput, TcpRecovery, TcpRack):
         "rack_rtt_us",
         "rack_timer",
         "rcv_nxt",
+        "rcv_tstamp",
         "rcv_wnd",
         "reord_seen",
         "retrans_hint_seq",
@@ -275,6 +276,7 @@ class TcpSock(TcpOutput, TcpInput, TcpRecovery, TcpRack):
         self.rack_reo_wnd_steps = 1
         self.reord_seen = 0
         self.tlp_high_seq = 0
+        self.rcv_tstamp = 0  # us of the last ACK that advanced snd_una: TLP's anchor
         self.tlp_retrans = False
         self.rack_timer = Timer(self.sched, self._rack_reo_timeout)
         self.tlp_timer = Timer(self.sched, self._send_loss_probe)
