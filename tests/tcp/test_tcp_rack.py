@@ -172,3 +172,21 @@ def test_rack_timer_marks_loss_after_reordering_window():
     waited = rtx_t - drop.dropped_at[target][0]
     # Lost once a round trip plus the window passed since it was sent (+2 ms timer slack).
     assert rtt_ns + reo_wnd_ns <= waited <= rtt_ns + reo_wnd_ns + 5_000_000, (waited, rtt_ns)
+
+
+def test_dsack_widens_reordering_window():
+    # A 10 ms delay (> min_rtt/4) with dozens of segments overtaking: the DUPACK threshold
+    # retransmits it, the original then fills the hole and the retransmission arrives as a
+    # duplicate. The receiver reports it in a D-SACK, and the sender doubles its window.
+    w, _a, b, sk, peer, rec = _conn()
+    target = sk.snd_nxt + 10 * MSS
+    b.devices["eth0"].ingress_hook = Delayer(w, b, target, 10_000_000)
+    total = peer.bytes_received + 100 * MSS
+    sk.send(100 * MSS)
+    _run_until_received(w, peer, total, 2_000_000_000)
+    w.run(w.sched.now + 100_000_000)
+    assert [seq for _, seq in rec.retrans] == [target]  # one spurious retransmission
+    assert sk.stats.dsack == 1
+    assert sk.rack_reo_wnd_steps == 2 and sk.rack_reo_wnd_persist > 0
+    assert sk._rack_reo_wnd() == min(2 * (sk.min_rtt_us >> 2), sk.srtt_us >> 3)
+    w.check_conservation()

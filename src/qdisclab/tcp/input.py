@@ -55,7 +55,19 @@ class TcpInput:
         prior_in_flight = self.packets_out - self.sacked_out - self.lost_out + self.retrans_out
         prior_lost = self.lost_out
         ece = bool(th.flags & TCPHDR_ECE) and bool(self.ecn_flags & TCP_ECN_OK)
-        newly_sacked = self._sacktag(th.sack, rs) if th.sack is not None else 0
+        newly_sacked = 0
+        blocks = th.sack
+        if blocks is not None:
+            first = blocks[0]
+            # tcp_check_dsack: below the ACK, or inside the second block, is a D-SACK.
+            if first[1] <= ack or (
+                len(blocks) > 1 and first[0] >= blocks[1][0] and first[1] <= blocks[1][1]
+            ):
+                self.rack_dsack_seen = True
+                self.stats.dsack += 1
+                blocks = blocks[1:]
+            if blocks:
+                newly_sacked = self._sacktag(blocks, rs)
         acked = 0
         first_us = last_us = -1
         acked_una = ack > self.snd_una
@@ -114,6 +126,8 @@ class TcpInput:
             else:
                 self.rto_timer.cancel()
                 self.high_sack_seq = ack
+        if self.rack_dsack_seen or self.rack_reo_wnd_steps > 1:
+            self._rack_update_reo_wnd(rs.prior_delivered)
         delivered = self.delivered - prior_delivered
         if ece:
             self.delivered_ce += delivered
@@ -245,6 +259,7 @@ class TcpInput:
                 now_ack = True
         elif end <= rcv_nxt:
             now_ack = True  # duplicate: ACK at once (the sender may be in loss recovery)
+            self.dsack = (seq, end)  # tcp_dsack_set: report it (RFC 2883)
         else:
             self._ooo_insert(seq, end, bool(fin))
             now_ack = True

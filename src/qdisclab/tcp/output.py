@@ -179,7 +179,12 @@ class TcpOutput:
         self.delack_segs = 0
         if self.delack_timer.pending:
             self.delack_timer.cancel()
-        self._send_ctl(TCPHDR_ACK, self.snd_nxt, self._sack_blocks() if self.ooo else None)
+        sack = self._sack_blocks() if self.ooo else None
+        if self.dsack is not None:
+            # The D-SACK block goes first; with timestamps three blocks fit.
+            sack = (self.dsack, *sack[:2]) if sack else (self.dsack,)
+            self.dsack = None
+        self._send_ctl(TCPHDR_ACK, self.snd_nxt, sack)
 
     def _pacing_fire(self: Any, _arg: object) -> None:
         self._write_xmit()

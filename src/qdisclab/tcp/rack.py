@@ -36,6 +36,7 @@ TCP_TIMEOUT_MIN_NS = 2_000_000  # 2 jiffies at HZ=1000: the slack added to RACK/
 TCP_RTO_MIN_NS = 200_000_000  # TLP's delayed-ACK allowance with one segment in flight
 TCP_TIMEOUT_INIT_US = 1_000_000
 TCP_REORDERING = 3  # sysctl_tcp_reordering: the DUPACK threshold RACK emulates
+TCP_RACK_RECOVERY_THRESH = 16  # recoveries a widened reordering window persists
 
 
 def tsorted_init() -> TxSeg:
@@ -129,6 +130,21 @@ class TcpRack:
         if t > self.rack_mstamp or (t == self.rack_mstamp and seg.end > self.rack_end_seq):
             self.rack_mstamp = t
             self.rack_end_seq = seg.end
+
+    def _rack_update_reo_wnd(self: Any, prior_delivered: int) -> None:
+        """``tcp_rack_update_reo_wnd``: a D-SACK (a spurious retransmission) widens the
+        window by min_rtt/4, at most once a round trip; it stays wide for 16 recoveries."""
+        if not prior_delivered:
+            return
+        if prior_delivered < self.rack_last_delivered:
+            self.rack_dsack_seen = False  # sent before the last widening: already counted
+        if self.rack_dsack_seen:
+            self.rack_reo_wnd_steps = min(0xFF, self.rack_reo_wnd_steps + 1)
+            self.rack_dsack_seen = False
+            self.rack_last_delivered = self.delivered
+            self.rack_reo_wnd_persist = TCP_RACK_RECOVERY_THRESH
+        elif not self.rack_reo_wnd_persist:
+            self.rack_reo_wnd_steps = 1
 
     def _rack_mark_lost(self: Any) -> None:
         """``tcp_rack_mark_lost``: run detection; arm the reordering timer if needed."""

@@ -243,6 +243,8 @@ class TcpRecovery:
         state = self.icsk_ca_state
         una = self.snd_una
         if state >= TCP_CA_CWR and una >= self.high_seq:
+            if state >= TCP_CA_Recovery and self.rack_reo_wnd_persist:
+                self.rack_reo_wnd_persist -= 1  # tcp_try_undo_recovery: one more recovery
             if state == TCP_CA_Loss:
                 self.set_ca_state(TCP_CA_Open)
             else:

@@ -82,6 +82,7 @@ class TcpSock(TcpOutput, TcpInput, TcpRecovery, TcpRack):
         "delivered_ce",
         "delivered_mstamp",
         "dport",
+        "dsack",
         "ecn",
         "ecn_flags",
         "fin_acked",
@@ -121,8 +122,11 @@ class TcpSock(TcpOutput, TcpInput, TcpRecovery, TcpRack):
         "prr_out",
         "quickack",
         "rack_advanced",
+        "rack_dsack_seen",
         "rack_end_seq",
+        "rack_last_delivered",
         "rack_mstamp",
+        "rack_reo_wnd_persist",
         "rack_reo_wnd_steps",
         "rack_rtt_us",
         "rack_timer",
@@ -274,6 +278,10 @@ class TcpSock(TcpOutput, TcpInput, TcpRecovery, TcpRack):
         self.rack_mstamp = self.rack_end_seq = self.rack_rtt_us = 0
         self.rack_advanced = False
         self.rack_reo_wnd_steps = 1
+        self.rack_reo_wnd_persist = 0
+        self.rack_dsack_seen = False
+        self.rack_last_delivered = 0
+        self.dsack = None  # receiver: the duplicate range to report first in the next ACK
         self.reord_seen = 0
         self.tlp_high_seq = 0
         self.rcv_tstamp = 0  # us of the last ACK that advanced snd_una: TLP's anchor

@@ -16,6 +16,7 @@ class TcpStats:
         "cap",
         "cwnd",
         "cwr",
+        "dsack",
         "fast_retrans",
         "last_cwnd",
         "last_ssthresh",
@@ -47,6 +48,7 @@ class TcpStats:
         self.rack_lost = 0  # segments RACK marked lost (incl. lost retransmissions)
         self.lost_retrans = 0  # retransmissions RACK found lost (no RTO needed)
         self.tlp_probes = 0  # tail loss probes sent
+        self.dsack = 0  # ACKs carrying a D-SACK block (a spurious retransmission)
         self.rtt_t = array("q")
         self.rtt_us = array("q")
         self.rtt_stride = 1
