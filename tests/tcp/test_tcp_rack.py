@@ -190,3 +190,55 @@ def test_dsack_widens_reordering_window():
     assert sk.rack_reo_wnd_steps == 2 and sk.rack_reo_wnd_persist > 0
     assert sk._rack_reo_wnd() == min(2 * (sk.min_rtt_us >> 2), sk.srtt_us >> 3)
     w.check_conservation()
+
+
+def _tsorted(sk):
+    out, seg = [], sk.tsorted.tnext
+    while seg is not sk.tsorted:
+        out.append(seg)
+        seg = seg.tnext
+    return out
+
+
+def test_tsorted_list_tracks_the_scoreboard_under_random_loss():
+    # 10 % loss: SACK recovery, RACK marking, lost retransmissions, probes and an RTO.
+    # Throughout, the tsorted list holds exactly the segments still out and not yet known
+    # lost, in transmit order, and the counters agree with the per-segment flags.
+    w, a, b = two_hosts(loss=0.1, delay="5ms", seed=6)
+    srv = TcpStack.of(b).listen(80)
+    sk = TcpStack.of(a).connect(b.addr, 80, "f", cc="reno")
+    total = 1500 * MSS
+    sk.send(total)
+    step = 0
+    while srv.accepted[0].bytes_received < total if srv.accepted else True:
+        step += 1
+        assert step < 15_000
+        w.run(step * 2_000_000)
+        live = sk.rtx[sk.rtx_head :]
+        listed = _tsorted(sk)
+        expect = [s for s in live if not s.sacked and not (s.lost and not s.retrans)]
+        assert {id(s) for s in listed} == {id(s) for s in expect}
+        stamps = [(s.tx_us, s.end) for s in listed]
+        assert stamps == sorted(stamps)
+        assert sk.lost_out == sum(s.lost for s in live)
+        assert sk.retrans_out == sum(s.retrans for s in live)
+        assert sk.sacked_out == sum(s.sacked for s in live)
+    stats = sk.stats
+    assert stats.rack_lost and stats.lost_retrans and stats.tlp_probes and stats.rto_count
+
+
+def test_no_loss_walk_on_a_clean_path(monkeypatch):
+    # Without loss or reordering the head of the tsorted list is always sent after RACK's
+    # segment: the detection walk never runs, whatever the number of ACKs.
+    from qdisclab.tcp.rack import TcpRack
+
+    calls = []
+    orig = TcpRack._rack_detect_loss
+    monkeypatch.setattr(TcpRack, "_rack_detect_loss", lambda sk: calls.append(1) or orig(sk))
+    w, a, b = two_hosts()
+    srv = TcpStack.of(b).listen(80)
+    sk = TcpStack.of(a).connect(b.addr, 80, "f", cc="reno")
+    sk.send(2000 * MSS)
+    w.run(1_000_000_000)
+    assert srv.accepted[0].bytes_received == 2000 * MSS
+    assert calls == [] and sk.stats.retrans == 0
