@@ -7,8 +7,10 @@ with a sentinel, oldest transmission first; a retransmission moves the segment t
 A delivered (ACKed or SACKed) segment advances ``RACK.xmit_time``/``RACK.end_seq`` to the most
 recently sent delivered segment; a segment sent more than the reordering window before it is
 lost — also a retransmission, so a lost retransmission needs no RTO. Delivered and lost segments
-leave the tsorted list, so the walk per ACK stops at the first segment not sent before RACK's:
-with no loss it looks at one segment.
+leave the tsorted list, so the walk per ACK stops at the first segment not sent before RACK's;
+with no loss a check of the list's head skips the walk altogether. The reordering window is
+min_rtt/4 (0 before any reordering once in recovery or with 3 SACKed segments), widened by
+min_rtt/4 per round trip that sees a D-SACK, for the next 16 recoveries.
 
 The tail loss probe: with data in flight in Open/CWR, a probe timer of 2·srtt (+ a delayed-ACK
 allowance with one segment in flight), capped by the RTO, sends one new segment (or retransmits
