@@ -62,6 +62,8 @@ class TxSeg:
         "retrans",
         "sacked",
         "seq",
+        "tnext",
+        "tprev",
         "tx_us",
     )
 
@@ -78,3 +80,5 @@ class TxSeg:
         self.del_mstamp = 0
         self.first_tx = 0
         self.app_limited = False
+        self.tnext: TxSeg | None = None  # the tsorted list (rack.py); None = not on it
+        self.tprev: TxSeg | None = None

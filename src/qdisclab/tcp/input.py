@@ -55,7 +55,19 @@ class TcpInput:
         prior_in_flight = self.packets_out - self.sacked_out - self.lost_out + self.retrans_out
         prior_lost = self.lost_out
         ece = bool(th.flags & TCPHDR_ECE) and bool(self.ecn_flags & TCP_ECN_OK)
-        newly_sacked = self._sacktag(th.sack, rs) if th.sack is not None else 0
+        newly_sacked = 0
+        blocks = th.sack
+        if blocks is not None:
+            first = blocks[0]
+            # tcp_check_dsack: below the ACK, or inside the second block, is a D-SACK.
+            if first[1] <= ack or (
+                len(blocks) > 1 and first[0] >= blocks[1][0] and first[1] <= blocks[1][1]
+            ):
+                self.rack_dsack_seen = True
+                self.stats.dsack += 1
+                blocks = blocks[1:]
+            if blocks:
+                newly_sacked = self._sacktag(blocks, rs)
         acked = 0
         first_us = last_us = -1
         acked_una = ack > self.snd_una
@@ -63,6 +75,8 @@ class TcpInput:
             rtx = self.rtx
             i = self.rtx_head
             n = len(rtx)
+            prior_fack = self.high_sack_seq
+            last_orig = None
             while i < n:
                 seg = rtx[i]
                 if seg.end > ack:
@@ -74,6 +88,17 @@ class TcpInput:
                         self.lost_out -= 1
                     if seg.retrans:
                         self.retrans_out -= 1
+                    if seg.tnext is not None:
+                        seg.tprev.tnext = seg.tnext
+                        seg.tnext.tprev = seg.tprev
+                        seg.tnext = seg.tprev = None
+                    if seg.ever_retrans:
+                        self._rack_advance(seg, now_us)
+                    else:
+                        # Originals leave in sequence order: the last one is the newest sent.
+                        last_orig = seg
+                        if seg.end <= prior_fack:
+                            self.reord_seen += 1  # filled a hole below SACKed data
                     self._rate_delivered(seg, rs)
                     acked += 1
                     if not seg.ever_retrans:
@@ -83,6 +108,8 @@ class TcpInput:
                     if seg.fin:
                         self._fin_acked()
                 i += 1
+            if last_orig is not None:
+                self._rack_advance(last_orig, now_us)  # tcp_rack_advance
             self.packets_out -= i - self.rtx_head
             if i > 4096 and i * 2 > n:
                 del rtx[:i]  # compact the consumed head of the queue
@@ -90,12 +117,17 @@ class TcpInput:
             self.rtx_head = i
             self.bytes_acked += ack - self.snd_una
             self.snd_una = ack
+            self.rcv_tstamp = now_us
             self.icsk_backoff = 0
+            if self.tlp_high_seq:
+                self._process_tlp_ack(ack)
             if self.packets_out:
                 self.rto_timer.arm(self.sched.now + self.rto)
             else:
                 self.rto_timer.cancel()
                 self.high_sack_seq = ack
+        if self.rack_dsack_seen or self.rack_reo_wnd_steps > 1:
+            self._rack_update_reo_wnd(rs.prior_delivered)
         delivered = self.delivered - prior_delivered
         if ece:
             self.delivered_ce += delivered
@@ -135,6 +167,8 @@ class TcpInput:
                 ops.cong_avoid(self, ack, delivered)
             self.update_pacing_rate()
         self._write_xmit()
+        if acked_una and self.tlp_timer.expires is None:
+            self._schedule_loss_probe()  # tcp_set_xmit_timer (a pending probe timer is lazy)
         self.stats.trace(self)
 
     # -- delivery rate (tcp_rate.c) ---------------------------------------------------
@@ -225,6 +259,7 @@ class TcpInput:
                 now_ack = True
         elif end <= rcv_nxt:
             now_ack = True  # duplicate: ACK at once (the sender may be in loss recovery)
+            self.dsack = (seq, end)  # tcp_dsack_set: report it (RFC 2883)
         else:
             self._ooo_insert(seq, end, bool(fin))
             now_ack = True

@@ -99,12 +99,24 @@ class TcpOutput:
                 self.cwnd_usage_seq = self.snd_nxt
         if self.packets_out and not self.rto_timer.pending:
             self.rto_timer.arm(self.sched.now + self.rto)
+        if sent and self.tlp_timer.expires is None:
+            self._schedule_loss_probe()
 
     def _transmit(self: Any, seg: TxSeg, retrans: bool) -> None:
         """Build, book and send one data segment (``tcp_transmit_skb``)."""
         now_ns = self.sched.now
         now_us = now_ns // 1000
         seg.tx_us = now_us
+        # tcp_update_skb_after_send: the (re)sent segment goes to the tail of the tsorted list.
+        head = self.tsorted
+        if seg.tnext is not None:
+            seg.tprev.tnext = seg.tnext
+            seg.tnext.tprev = seg.tprev
+        last = head.tprev
+        last.tnext = seg
+        seg.tprev = last
+        seg.tnext = head
+        head.tprev = seg
         # tcp_rate_skb_sent: snapshot delivery state for the rate sample of this segment.
         seg.first_tx = self.first_tx_mstamp
         seg.del_mstamp = self.delivered_mstamp
@@ -167,7 +179,12 @@ class TcpOutput:
         self.delack_segs = 0
         if self.delack_timer.pending:
             self.delack_timer.cancel()
-        self._send_ctl(TCPHDR_ACK, self.snd_nxt, self._sack_blocks() if self.ooo else None)
+        sack = self._sack_blocks() if self.ooo else None
+        if self.dsack is not None:
+            # The D-SACK block goes first; with timestamps three blocks fit.
+            sack = (self.dsack, *sack[:2]) if sack else (self.dsack,)
+            self.dsack = None
+        self._send_ctl(TCPHDR_ACK, self.snd_nxt, sack)
 
     def _pacing_fire(self: Any, _arg: object) -> None:
         self._write_xmit()

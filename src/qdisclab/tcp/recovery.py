@@ -72,6 +72,8 @@ class TcpRecovery:
         una = self.snd_una
         newly = 0
         cache = self.sack_cache
+        now_us = self.tcp_mstamp
+        prior_fack = self.high_sack_seq
         for start, end in blocks:
             if end <= una:
                 continue
@@ -92,6 +94,14 @@ class TcpRecovery:
                     if seg.retrans:
                         seg.retrans = False
                         self.retrans_out -= 1
+                    if seg.tnext is not None:
+                        seg.tprev.tnext = seg.tnext
+                        seg.tnext.tprev = seg.tprev
+                        seg.tnext = seg.tprev = None
+                    # tcp_check_sack_reordering: an original SACKed below earlier SACKs.
+                    if seg.end <= prior_fack and not seg.ever_retrans:
+                        self.reord_seen += 1
+                    self._rack_advance(seg, now_us)
                     self._rate_delivered(seg, rs)
                     newly += 1
                     if seg.end > self.high_sack_seq:
@@ -129,6 +139,10 @@ class TcpRecovery:
             if not seg.sacked and not seg.lost and not seg.retrans:
                 seg.lost = True
                 self.lost_out += 1
+                if seg.tnext is not None:  # off the tsorted list until retransmitted
+                    seg.tprev.tnext = seg.tnext
+                    seg.tnext.tprev = seg.tprev
+                    seg.tnext = seg.tprev = None
             j += 1
         if limit > self.lost_mark_seq:
             self.lost_mark_seq = limit
@@ -229,6 +243,8 @@ class TcpRecovery:
         state = self.icsk_ca_state
         una = self.snd_una
         if state >= TCP_CA_CWR and una >= self.high_seq:
+            if state >= TCP_CA_Recovery and self.rack_reo_wnd_persist:
+                self.rack_reo_wnd_persist -= 1  # tcp_try_undo_recovery: one more recovery
             if state == TCP_CA_Loss:
                 self.set_ca_state(TCP_CA_Open)
             else:
@@ -237,6 +253,16 @@ class TcpRecovery:
             state = TCP_CA_Open
         if self.sacked_out >= 1 and self.high_sack_seq > self.lost_mark_seq:
             self._mark_lost()
+        if self.rack_advanced:
+            # RACK: time-based, also finds lost retransmissions. The oldest transmission
+            # still out decides whether anything can be late; usually nothing is.
+            self.rack_advanced = False
+            first = self.tsorted.tnext
+            t = first.tx_us
+            if first is not self.tsorted and (
+                t < self.rack_mstamp or (t == self.rack_mstamp and first.end < self.rack_end_seq)
+            ):
+                self._rack_mark_lost()
         if state in (TCP_CA_Recovery, TCP_CA_Loss):
             return False
         if self.lost_out:
@@ -275,6 +301,9 @@ class TcpRecovery:
             if not seg.sacked:
                 seg.lost = True
             seg.retrans = False
+        self._tsorted_clear()  # all lost now: each rejoins the list when retransmitted
+        self.tlp_high_seq = 0
+        self.rack_timer.cancel()
         self.lost_out = self.packets_out - self.sacked_out
         self.retrans_out = 0
         self.retrans_hint_seq = 0

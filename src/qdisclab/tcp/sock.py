@@ -40,6 +40,7 @@ from qdisclab.tcp.header import (
 )
 from qdisclab.tcp.input import TcpInput
 from qdisclab.tcp.output import TcpOutput
+from qdisclab.tcp.rack import TcpRack, tsorted_init
 from qdisclab.tcp.recovery import TCP_TIMEOUT_INIT_NS, TcpRecovery
 from qdisclab.tcp.sk_storage import sk_storage_free
 from qdisclab.tcp.stats import TcpStats
@@ -58,7 +59,7 @@ TCP_INIT_CWND = 10
 DEFAULT_RCV_WND = 6 * 1024 * 1024  # tcp_rmem max: the autotuned window a bulk receiver reaches
 
 
-class TcpSock(TcpOutput, TcpInput, TcpRecovery):
+class TcpSock(TcpOutput, TcpInput, TcpRecovery, TcpRack):
     """One TCP connection endpoint. Created by ``TcpStack.connect`` or by a listener."""
 
     __slots__ = (
@@ -81,6 +82,7 @@ class TcpSock(TcpOutput, TcpInput, TcpRecovery):
         "delivered_ce",
         "delivered_mstamp",
         "dport",
+        "dsack",
         "ecn",
         "ecn_flags",
         "fin_acked",
@@ -119,8 +121,19 @@ class TcpSock(TcpOutput, TcpInput, TcpRecovery):
         "prr_delivered",
         "prr_out",
         "quickack",
+        "rack_advanced",
+        "rack_dsack_seen",
+        "rack_end_seq",
+        "rack_last_delivered",
+        "rack_mstamp",
+        "rack_reo_wnd_persist",
+        "rack_reo_wnd_steps",
+        "rack_rtt_us",
+        "rack_timer",
         "rcv_nxt",
+        "rcv_tstamp",
         "rcv_wnd",
+        "reord_seen",
         "retrans_hint_seq",
         "retrans_out",
         "rs",
@@ -159,8 +172,12 @@ class TcpSock(TcpOutput, TcpInput, TcpRecovery):
         "stats",
         "tcp_mstamp",
         "tcp_wstamp_ns",
+        "tlp_high_seq",
+        "tlp_retrans",
+        "tlp_timer",
         "total_retrans",
         "ts_recent",
+        "tsorted",
         "undo_marker",
         "world",
         "write_seq",
@@ -256,6 +273,21 @@ class TcpSock(TcpOutput, TcpInput, TcpRecovery):
         self.rto_timer = Timer(self.sched, self._rto_fire)
         self.delack_timer = Timer(self.sched, self._delack_fire)
         self.pacing_timer = Timer(self.sched, self._pacing_fire)
+        # RACK-TLP (rack.py): the transmit-time-ordered list, RACK's newest delivered segment.
+        self.tsorted = tsorted_init()
+        self.rack_mstamp = self.rack_end_seq = self.rack_rtt_us = 0
+        self.rack_advanced = False
+        self.rack_reo_wnd_steps = 1
+        self.rack_reo_wnd_persist = 0
+        self.rack_dsack_seen = False
+        self.rack_last_delivered = 0
+        self.dsack = None  # receiver: the duplicate range to report first in the next ACK
+        self.reord_seen = 0
+        self.tlp_high_seq = 0
+        self.rcv_tstamp = 0  # us of the last ACK that advanced snd_una: TLP's anchor
+        self.tlp_retrans = False
+        self.rack_timer = Timer(self.sched, self._rack_reo_timeout)
+        self.tlp_timer = Timer(self.sched, self._send_loss_probe)
         self.icsk_ca_state = TCP_CA_Open
         cls = lookup_cc(cc or get_default_cc()) or lookup_cc("reno")
         if cc is not None and lookup_cc(cc) is None:
@@ -439,6 +471,8 @@ class TcpSock(TcpOutput, TcpInput, TcpRecovery):
     def _done(self) -> None:
         self._set_state(TCP_CLOSE)
         self.rto_timer.cancel()
+        self.rack_timer.cancel()
+        self.tlp_timer.cancel()
         self.state_sending = False
         self.icsk_ca_ops.release(self)
         self.stack.unhash(self)

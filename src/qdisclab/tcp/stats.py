@@ -16,12 +16,15 @@ class TcpStats:
         "cap",
         "cwnd",
         "cwr",
+        "dsack",
         "fast_retrans",
         "last_cwnd",
         "last_ssthresh",
         "last_t",
+        "lost_retrans",
         "min_gap_ns",
         "pacing",
+        "rack_lost",
         "retrans",
         "rto_count",
         "rtt_n",
@@ -32,6 +35,7 @@ class TcpStats:
         "srtt_us",
         "ssthresh",
         "t",
+        "tlp_probes",
     )  # fmt: skip
 
     def __init__(self, cap: int = 20_000) -> None:
@@ -41,6 +45,10 @@ class TcpStats:
         self.cwr = 0  # ECN-triggered window reductions (entries into TCP_CA_CWR)
         self.rto_count = 0
         self.segs_out = 0
+        self.rack_lost = 0  # segments RACK marked lost (incl. lost retransmissions)
+        self.lost_retrans = 0  # retransmissions RACK found lost (no RTO needed)
+        self.tlp_probes = 0  # tail loss probes sent
+        self.dsack = 0  # ACKs carrying a D-SACK block (a spurious retransmission)
         self.rtt_t = array("q")
         self.rtt_us = array("q")
         self.rtt_stride = 1
@@ -94,5 +102,6 @@ class TcpStats:
             "cwr": self.cwr,
             "rto": self.rto_count,
             "segs_out": self.segs_out,
+            "tlp": self.tlp_probes,
             "rtt_p50_ms": rtts[len(rtts) // 2] / 1000 if rtts else float("nan"),
         }
