@@ -22,7 +22,6 @@ from qdisclab.sim import Timer
 from qdisclab.skb.flowmetrics import FlowMetrics
 from qdisclab.tcp.congestion import (
     TCP_CONG_NEEDS_ECN,
-    TCP_ECN_OK,
     TCP_INFINITE_SSTHRESH,
     AckSample,
     RateSample,
@@ -30,11 +29,10 @@ from qdisclab.tcp.congestion import (
     get_default_cc,
     lookup_cc,
 )
+from qdisclab.tcp.handshake import TcpHandshake
 from qdisclab.tcp.header import (
     TCP_MSS_OVERHEAD,
     TCPHDR_ACK,
-    TCPHDR_CWR,
-    TCPHDR_ECE,
     TCPHDR_SYN,
     TCPOLEN_TSTAMP_ALIGNED,
 )
@@ -43,23 +41,25 @@ from qdisclab.tcp.output import TcpOutput
 from qdisclab.tcp.rack import TcpRack, tsorted_init
 from qdisclab.tcp.recovery import TCP_TIMEOUT_INIT_NS, TcpRecovery
 from qdisclab.tcp.sk_storage import sk_storage_free
+from qdisclab.tcp.states import (  # noqa: F401 (the kernel's state names, re-exported)
+    TCP_CLOSE,
+    TCP_CLOSE_WAIT,
+    TCP_ESTABLISHED,
+    TCP_FIN_WAIT1,
+    TCP_FIN_WAIT2,
+    TCP_LAST_ACK,
+    TCP_LISTEN,
+    TCP_SYN_RECV,
+    TCP_SYN_SENT,
+    TCP_TIME_WAIT,
+)
 from qdisclab.tcp.stats import TcpStats
 
-TCP_ESTABLISHED = 1
-TCP_SYN_SENT = 2
-TCP_SYN_RECV = 3
-TCP_FIN_WAIT1 = 4
-TCP_FIN_WAIT2 = 5
-TCP_TIME_WAIT = 6
-TCP_CLOSE = 7
-TCP_CLOSE_WAIT = 8
-TCP_LAST_ACK = 9
-TCP_LISTEN = 10
 TCP_INIT_CWND = 10
 DEFAULT_RCV_WND = 6 * 1024 * 1024  # tcp_rmem max: the autotuned window a bulk receiver reaches
 
 
-class TcpSock(TcpOutput, TcpInput, TcpRecovery, TcpRack):
+class TcpSock(TcpHandshake, TcpOutput, TcpInput, TcpRecovery, TcpRack):
     """One TCP connection endpoint. Created by ``TcpStack.connect`` or by a listener."""
 
     __slots__ = (
@@ -337,81 +337,6 @@ class TcpSock(TcpOutput, TcpInput, TcpRecovery, TcpRack):
         self.state = new
         if self.sock_ops is not None:
             self.sock_ops.event(self, "state_change", old, new)
-
-    # -- active open -------------------------------------------------------------------
-    def connect(self) -> None:
-        """Send the SYN (``tcp_connect``)."""
-        if self.sock_ops is not None:
-            ms = self.sock_ops.event(self, "timeout_init")
-            if ms:
-                self.rto = ms * 1_000_000
-            self._apply_rwnd_init()
-            self.sock_ops.event(self, "connect")
-        self._set_state(TCP_SYN_SENT)
-        self.snd_nxt = 1
-        self.snd_una = 0
-        self.write_seq = max(self.write_seq, 1)
-        self._syn_retransmit(first=True)
-
-    def _apply_rwnd_init(self) -> None:
-        pkts = self.sock_ops.event(self, "rwnd_init")
-        if pkts:
-            self.rcv_wnd = pkts * self.mss_cache
-
-    def _syn_retransmit(self, first: bool = False) -> None:
-        want_ecn = self.ecn or self.icsk_ca_ops.flags & TCP_CONG_NEEDS_ECN
-        flags = TCPHDR_SYN | (TCPHDR_ECE | TCPHDR_CWR if want_ecn else 0)
-        if not first:
-            self.icsk_backoff += 1
-            self.rto = min(self.rto * 2, 120_000_000_000)
-        self.lsndtime = self.sched.now // 1000
-        self._send_ctl(flags, 0)
-        self.rto_timer.arm(self.sched.now + self.rto)
-
-    def _rcv_synack(self, th: Any) -> None:
-        self.rto_timer.cancel()
-        if not self.icsk_backoff:  # Karn: no sample from a retransmitted SYN
-            self.rtt_estimator(max(1, self.sched.now // 1000 - self.lsndtime))
-        self.icsk_backoff = 0
-        self.rcv_nxt = th.seq + 1
-        self.snd_una = 1
-        self.snd_wnd = th.window
-        want_ecn = self.ecn or self.icsk_ca_ops.flags & TCP_CONG_NEEDS_ECN
-        if want_ecn and th.flags & TCPHDR_ECE:
-            self.ecn_flags = TCP_ECN_OK
-        if th.tsval:
-            self.ts_recent = th.tsval
-        self._set_state(TCP_ESTABLISHED)
-        self._init_transfer()
-        if self.sock_ops is not None:
-            self.sock_ops.event(self, "active_established")
-        self._send_ctl(TCPHDR_ACK, self.snd_nxt)
-        if self.on_established is not None:
-            self.on_established(self)
-        self._write_xmit()
-
-    # -- passive open ---------------------------------------------------------------------
-    def _passive_open(self, th: Any, listener_ecn: bool) -> None:
-        self.rcv_nxt = th.seq + 1
-        self.snd_wnd = th.window
-        self.ts_recent = th.tsval
-        want_ecn = listener_ecn or self.icsk_ca_ops.flags & TCP_CONG_NEEDS_ECN
-        ecn_ok = want_ecn and th.flags & TCPHDR_ECE and th.flags & TCPHDR_CWR
-        if ecn_ok:
-            self.ecn_flags = TCP_ECN_OK
-        if self.sock_ops is not None:
-            self._apply_rwnd_init()
-        self._set_state(TCP_SYN_RECV)
-        self.snd_nxt = self.write_seq = 1
-        self._send_ctl(TCPHDR_SYN | TCPHDR_ACK | (TCPHDR_ECE if ecn_ok else 0), 0)
-
-    def _synrecv_ack(self, th: Any) -> None:
-        self.snd_una = 1
-        self._set_state(TCP_ESTABLISHED)
-        self._init_transfer()
-        if self.sock_ops is not None:
-            self.sock_ops.event(self, "passive_established")
-        self.stack.accepted_sock(self)
 
     # -- the segment entry point --------------------------------------------------------
     def receive(self, skb: Any) -> None:

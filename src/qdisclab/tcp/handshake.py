@@ -1,0 +1,96 @@
+"""The three-way handshake: active open (SYN, SYN-ACK) and passive open (SYN-RECV).
+
+A mixin of ``TcpSock``, like ``TcpOutput``/``TcpInput``: the state lives on the
+socket. ECN is negotiated here (ECE+CWR on the SYN, ECE on the SYN-ACK), and
+the sock_ops ``timeout_init``/``rwnd_init``/``connect``/``*_established``
+events fire here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qdisclab.tcp.congestion import TCP_CONG_NEEDS_ECN, TCP_ECN_OK
+from qdisclab.tcp.header import TCPHDR_ACK, TCPHDR_CWR, TCPHDR_ECE, TCPHDR_SYN
+from qdisclab.tcp.states import TCP_ESTABLISHED, TCP_SYN_RECV, TCP_SYN_SENT
+
+
+class TcpHandshake:
+    """Mixin of ``TcpSock``: connection establishment."""
+
+    __slots__ = ()
+
+    # -- active open -------------------------------------------------------------------
+    def connect(self: Any) -> None:
+        """Send the SYN (``tcp_connect``)."""
+        if self.sock_ops is not None:
+            ms = self.sock_ops.event(self, "timeout_init")
+            if ms:
+                self.rto = ms * 1_000_000
+            self._apply_rwnd_init()
+            self.sock_ops.event(self, "connect")
+        self._set_state(TCP_SYN_SENT)
+        self.snd_nxt = 1
+        self.snd_una = 0
+        self.write_seq = max(self.write_seq, 1)
+        self._syn_retransmit(first=True)
+
+    def _apply_rwnd_init(self: Any) -> None:
+        pkts = self.sock_ops.event(self, "rwnd_init")
+        if pkts:
+            self.rcv_wnd = pkts * self.mss_cache
+
+    def _syn_retransmit(self: Any, first: bool = False) -> None:
+        want_ecn = self.ecn or self.icsk_ca_ops.flags & TCP_CONG_NEEDS_ECN
+        flags = TCPHDR_SYN | (TCPHDR_ECE | TCPHDR_CWR if want_ecn else 0)
+        if not first:
+            self.icsk_backoff += 1
+            self.rto = min(self.rto * 2, 120_000_000_000)
+        self.lsndtime = self.sched.now // 1000
+        self._send_ctl(flags, 0)
+        self.rto_timer.arm(self.sched.now + self.rto)
+
+    def _rcv_synack(self: Any, th: Any) -> None:
+        self.rto_timer.cancel()
+        if not self.icsk_backoff:  # Karn: no sample from a retransmitted SYN
+            self.rtt_estimator(max(1, self.sched.now // 1000 - self.lsndtime))
+        self.icsk_backoff = 0
+        self.rcv_nxt = th.seq + 1
+        self.snd_una = 1
+        self.snd_wnd = th.window
+        want_ecn = self.ecn or self.icsk_ca_ops.flags & TCP_CONG_NEEDS_ECN
+        if want_ecn and th.flags & TCPHDR_ECE:
+            self.ecn_flags = TCP_ECN_OK
+        if th.tsval:
+            self.ts_recent = th.tsval
+        self._set_state(TCP_ESTABLISHED)
+        self._init_transfer()
+        if self.sock_ops is not None:
+            self.sock_ops.event(self, "active_established")
+        self._send_ctl(TCPHDR_ACK, self.snd_nxt)
+        if self.on_established is not None:
+            self.on_established(self)
+        self._write_xmit()
+
+    # -- passive open ---------------------------------------------------------------------
+    def _passive_open(self: Any, th: Any, listener_ecn: bool) -> None:
+        self.rcv_nxt = th.seq + 1
+        self.snd_wnd = th.window
+        self.ts_recent = th.tsval
+        want_ecn = listener_ecn or self.icsk_ca_ops.flags & TCP_CONG_NEEDS_ECN
+        ecn_ok = want_ecn and th.flags & TCPHDR_ECE and th.flags & TCPHDR_CWR
+        if ecn_ok:
+            self.ecn_flags = TCP_ECN_OK
+        if self.sock_ops is not None:
+            self._apply_rwnd_init()
+        self._set_state(TCP_SYN_RECV)
+        self.snd_nxt = self.write_seq = 1
+        self._send_ctl(TCPHDR_SYN | TCPHDR_ACK | (TCPHDR_ECE if ecn_ok else 0), 0)
+
+    def _synrecv_ack(self: Any, th: Any) -> None:
+        self.snd_una = 1
+        self._set_state(TCP_ESTABLISHED)
+        self._init_transfer()
+        if self.sock_ops is not None:
+            self.sock_ops.event(self, "passive_established")
+        self.stack.accepted_sock(self)
