@@ -81,11 +81,6 @@ class Channel:
         self._jitter = value
         self.impaired = bool(value or self._loss)
 
-    def tx_time(self, length: int) -> int:
-        """Serialisation time of ``length`` bytes, ns (floor)."""
-        ns_per_byte = self.ns_per_byte
-        return length * ns_per_byte if ns_per_byte else length * 8_000_000_000 // self.rate
-
 
 class NetDevice:
     """A network interface on a node: MTU, txqueuelen, root qdisc slot, hook points."""
@@ -257,7 +252,7 @@ class NetDevice:
         qdisc = self.qdisc
         idle = self.sched.now >= self.busy_until
         if idle and qdisc.can_bypass and not qdisc.qlen:
-            # sch_direct_xmit past an empty fifo: Qdisc.bypass's accounting, inlined
+            # sch_direct_xmit past an empty fifo: counted as sent by the qdisc
             qdisc.packets += 1
             qdisc.bytes += skb.len
             self.start_xmit(skb)

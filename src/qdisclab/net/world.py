@@ -18,7 +18,6 @@ from collections import deque
 from typing import Any
 
 from qdisclab.errors import ConservationError, UserError
-from qdisclab.net.addr import prefix_mask
 from qdisclab.net.device import DEFAULT_TXQUEUELEN, ETH_DATA_LEN, Channel, NetDevice
 from qdisclab.net.node import Node
 from qdisclab.ops import POLICIES, POLICY_STRICT
@@ -227,7 +226,3 @@ class World:
                     if q is not None:
                         blocks.append(f"# {node.name}/{dev.name}\n{q.stats_text()}")
         return "\n".join(blocks)
-
-
-def subnet_of(addr: int, length: int) -> int:
-    return addr & prefix_mask(length)

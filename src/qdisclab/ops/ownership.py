@@ -37,7 +37,7 @@ class Frame:
     a callback allocates nothing.
     """
 
-    __slots__ = ("acquired", "allowed", "callback", "instance", "kind", "last_owner_note")
+    __slots__ = ("acquired", "allowed", "callback", "instance", "kind")
 
     def __init__(
         self, kind: str, callback: str, instance: Any, allowed: frozenset[str] = frozenset()
@@ -47,7 +47,6 @@ class Frame:
         self.instance = instance
         self.allowed = allowed  # kfunc names this callback may call
         self.acquired: list[SkBuff] = []  # skbs taken out of storage during this call
-        self.last_owner_note = ""
 
     def __repr__(self) -> str:
         return f"{self.kind}.{self.callback}"

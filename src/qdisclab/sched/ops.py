@@ -40,13 +40,11 @@ class QdiscOps:
 
     Class attributes a kind may set:
     ``id`` (the kind name, 1-15 chars of ``[A-Za-z0-9_.]``), ``options`` (a
-    dict of ``Opt`` for tc-syntax parsing), ``classful`` (True if it creates
-    children with ``sch.create_child``).
+    dict of ``Opt`` for tc-syntax parsing).
     """
 
     id: ClassVar[str] = ""
     options: ClassVar[dict[str, Opt]] = {}
-    classful: ClassVar[bool] = False
     # Data members of Qdisc_ops that an extension must leave zero.
     priv_size: ClassVar[int] = 0
     static_flags: ClassVar[int] = 0

@@ -337,11 +337,6 @@ class Qdisc:
         self.bytes += length
         return skb
 
-    def bypass(self, skb: SkBuff) -> None:
-        """``sch_direct_xmit`` past an empty bypassable qdisc: count it as sent, skip the policy."""
-        self.packets += 1
-        self.bytes += skb.len
-
     def peek(self) -> SkBuff | None:
         """Generic ``qdisc_peek_dequeued``: dequeue once and park the skb until the next dequeue."""
         skb = self._gso_skb

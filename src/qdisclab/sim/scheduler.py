@@ -68,10 +68,6 @@ class Scheduler:
     def is_pending(entry: Event | None) -> bool:
         return entry is not None and entry[_CALLBACK] is not None
 
-    def pending(self) -> int:
-        """Number of live (not cancelled) entries; O(n), for tests and reports."""
-        return sum(1 for e in self._heap if e[_CALLBACK] is not None)
-
     def next_time(self) -> int | None:
         """Time of the earliest live entry, or None when nothing is scheduled."""
         heap = self._heap

@@ -72,7 +72,6 @@ class Htb(QdiscOps):
     """``htb``: hierarchical link sharing with rate/ceil per class."""
 
     id = "htb"
-    classful = True
 
     @classmethod
     def parse_options(cls, tokens: list[str]) -> dict[str, Any]:

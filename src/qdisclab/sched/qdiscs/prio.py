@@ -40,7 +40,6 @@ class Prio(QdiscOps):
     """``prio [bands N] [priomap P0 ... P15]``: strict priority over child qdiscs."""
 
     id = "prio"
-    classful = True
 
     @classmethod
     def parse_options(cls, tokens: list[str]) -> dict[str, Any]:

@@ -81,7 +81,6 @@ class Red(QdiscOps):
     """``red limit BYTES [min] [max] avpkt BYTES [burst] [probability] [bandwidth] [ecn] [harddrop]``."""
 
     id = "red"
-    classful = True
     options = {
         "limit": Opt("size", None, "child bfifo limit in bytes (mandatory)"),
         "min": Opt("size", None, "average queue below which nothing is marked"),

@@ -40,7 +40,6 @@ class TBF(QdiscOps):
     """``tbf rate R burst B (limit L | latency T) [peakrate P mtu M]``."""
 
     id = "tbf"
-    classful = True
     options = {
         "rate": Opt("rate", None, "token rate (mandatory)"),
         "burst": Opt("size", None, "bucket size in bytes (mandatory; alias buffer, maxburst)"),
