@@ -79,7 +79,7 @@ def reference_loop(budget: Budget) -> dict[str, Any]:
 
 
 def hops_against_reference(
-    budget: Budget, build: Any, duration: int, repeats: int = 3
+    budget: Budget, build: Any, duration: int, repeats: int = 5
 ) -> tuple[float, float]:
     """Packet-hops/s of the world ``build()`` makes, and the ratio to the bare loop.
 

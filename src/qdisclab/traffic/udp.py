@@ -68,12 +68,7 @@ class UdpSocket:
         """Send one datagram of ``length`` bytes (IP length); returns the output's NET_XMIT_*."""
         skb = SkBuff(length, self.saddr, dst, self.sport, dport, IPPROTO_UDP, self.sched.now,
                      self.books, self, ecn, priority)  # fmt: skip
-        books = self.books  # FlowBooks.book_sent, inlined: this runs per packet
-        books.sent_packets += 1
-        books.sent_bytes += length
-        ledger = books.ledger
-        ledger.sent += 1
-        ledger.sent_bytes += length
+        self.books.book_sent(skb)
         return self.node.output(skb)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from qdisclab.sched.constants import NET_XMIT_SUCCESS
 from qdisclab.sched.options import Opt
 from qdisclab.sched.qdiscs.pfifo import FifoBase
 from qdisclab.sched.registry import register_qdisc
@@ -22,5 +23,8 @@ class Bfifo(FifoBase):
     def default_limit(self, sch: Any) -> int:
         return max(sch.dev.tx_queue_len, 1) * sch.dev.mtu
 
-    def over_limit(self, skb: Any, sch: Any) -> bool:
-        return sch.backlog + skb.len > sch.limit
+    def enqueue(self, skb: Any, sch: Any, to_free: Any) -> int:
+        if sch.backlog + skb.len > sch.limit:
+            return sch.drop(skb, to_free)
+        self.q.push_back(skb)
+        return NET_XMIT_SUCCESS

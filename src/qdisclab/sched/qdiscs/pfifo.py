@@ -16,7 +16,7 @@ from qdisclab.sched.registry import register_qdisc
 
 
 class FifoBase(QdiscOps):
-    """Shared policy of the fifo family: tail-drop when ``over_limit`` says so."""
+    """The fifo family: tail-drop over a packet limit (bfifo overrides the test with bytes)."""
 
     options = {"limit": Opt("count", None, "queue limit (default: txqueuelen)")}
     can_bypass = True  # TCQ_F_CAN_BYPASS, as the kernel's fifos set it
@@ -30,11 +30,8 @@ class FifoBase(QdiscOps):
     def default_limit(self, sch: Any) -> int:
         return max(sch.dev.tx_queue_len, 1)
 
-    def over_limit(self, skb: Any, sch: Any) -> bool:
-        return sch.qlen >= sch.limit
-
     def enqueue(self, skb: Any, sch: Any, to_free: Any) -> int:
-        if self.over_limit(skb, sch):
+        if sch.qlen >= sch.limit:
             return sch.drop(skb, to_free)
         self.q.push_back(skb)
         return NET_XMIT_SUCCESS
@@ -56,11 +53,3 @@ class Pfifo(FifoBase):
     """``pfifo [limit PACKETS]``."""
 
     id = "pfifo"
-
-    def enqueue(self, skb: Any, sch: Any, to_free: Any) -> int:
-        # FifoBase.enqueue with the packet test inlined: this is the default
-        # qdisc of every device, so it runs for most packet hops.
-        if sch.qlen >= sch.limit:
-            return sch.drop(skb, to_free)
-        self.q.push_back(skb)
-        return NET_XMIT_SUCCESS
