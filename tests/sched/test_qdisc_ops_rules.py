@@ -391,3 +391,30 @@ def test_kfuncs_command_lists_allow_lists():
     assert table["bpf_qdisc_skb_drop"]["flags"] == ["KF_RELEASE"]
     assert table["bpf_qdisc_watchdog_schedule"]["allowed"] == ["dequeue", "enqueue"]
     assert table["bpf_qdisc_dequeue"]["flags"] == ["KF_ACQUIRE", "KF_RET_NULL"]
+
+
+def test_skb_data_is_a_read_only_view_and_refused_after_release(qbench):
+    seen = []
+
+    class Reader(GoodFifo):
+        id = "t_reader"
+
+        def enqueue(self, skb, sch, to_free):
+            view = sch.skb_data(skb)
+            seen.append(bytes(view[:4]))
+            with pytest.raises(TypeError):
+                view[0] = 0  # struct_ops get the read-only dynptr
+            if skb.mark == 1:  # drop, then touch the released skb
+                sch.drop(skb, to_free)
+                sch.skb_data(skb)
+            return super().enqueue(skb, sch, to_free)
+
+    q = qbench.graft(Reader)
+    skb = qbench.skb()
+    skb.payload = b"GET / HTTP/1.1"
+    q.enqueue(skb)
+    assert seen == [b"GET "]
+    bad = qbench.skb()
+    bad.mark = 1
+    with pytest.raises(ExtensionFault, match="already released"):
+        q.enqueue(bad)
