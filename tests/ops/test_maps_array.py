@@ -3,8 +3,8 @@
 import errno
 
 import pytest
+from map_helpers import Node, err
 
-from qdisclab.errors import KernelError
 from qdisclab.ops.maps import (
     BPF_ANY,
     BPF_EXIST,
@@ -16,22 +16,6 @@ from qdisclab.ops.maps import (
     BPF_NOEXIST,
     ArrayMap,
 )
-
-
-class Node:
-    def __init__(self):
-        self.dtors = 0
-
-    def __bpf_dtor__(self):
-        self.dtors += 1
-
-
-def err(fn, *args):
-    try:
-        fn(*args)
-    except KernelError as e:
-        return e.errno
-    return None
 
 
 def test_every_index_exists_zeroed():

@@ -3,6 +3,7 @@
 import errno
 
 import pytest
+from map_helpers import Node, err
 
 from qdisclab.errors import KernelError
 from qdisclab.ops.maps import (
@@ -19,27 +20,6 @@ from qdisclab.ops.maps import (
     BPF_NOEXIST,
     HashMap,
 )
-
-
-class Node:
-    """A value owning a resource: counts its destructor calls."""
-
-    def __init__(self, tag):
-        self.tag = tag
-        self.dtors = 0
-
-    def __bpf_dtor__(self):
-        self.dtors += 1
-
-
-def err(fn, *args):
-    """The errno fn raises, or None if it succeeds."""
-    try:
-        fn(*args)
-    except KernelError as e:
-        return e.errno
-    return None
-
 
 OK = None
 # flags -> expected errno for (absent key, present key, absent key in a full map)

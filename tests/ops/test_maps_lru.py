@@ -3,6 +3,7 @@
 import errno
 
 import pytest
+from map_helpers import Node, err
 
 from qdisclab.errors import ENOTSUPP, KernelError
 from qdisclab.ops.maps import (
@@ -15,23 +16,6 @@ from qdisclab.ops.maps import (
     BPF_NOEXIST,
     LruHashMap,
 )
-
-
-class Node:
-    def __init__(self, tag):
-        self.tag = tag
-        self.dtors = 0
-
-    def __bpf_dtor__(self):
-        self.dtors += 1
-
-
-def err(fn, *args):
-    try:
-        fn(*args)
-    except KernelError as e:
-        return e.errno
-    return None
 
 
 def filled(n, cap=None):
