@@ -237,15 +237,9 @@ class NetDevice:
     def xmit(self, skb: SkBuff) -> int:
         """``dev_queue_xmit``: hooks, then the root qdisc; returns the qdisc's NET_XMIT_*."""
         if not self.tx_plain:
-            if not self._active:
-                skb_drop(skb, DROP_DEVICE_DOWN, self.sched.now)
-                return 1
-            verdict = self._egress_hook(skb)
-            if verdict:
-                if verdict == HOOK_DROP:
-                    skb_drop(skb, DROP_TCX, self.sched.now)
-                    return 1
-                return 0  # stolen: redirected or queued elsewhere
+            ret = self.egress_prologue(skb)
+            if ret is not None:
+                return ret
         if skb.len > self.mtu:
             skb_drop(skb, DROP_MTU, self.sched.now)
             return 1
@@ -263,6 +257,26 @@ class NetDevice:
         elif self._tx_event is None:
             self._tx_event = self.sched.call_at(self.busy_until, self.tx_done_cb, None)
         return ret
+
+    def egress_prologue(self, skb: SkBuff) -> int | None:
+        """The part of ``__dev_queue_xmit`` before the driver: device down, tcx egress.
+
+        Returns NET_XMIT_* when the packet goes no further here (dropped, or
+        taken by the hook), None when it continues to the qdisc or driver.
+        Device kinds without a qdisc path (veth, netkit) call it first too.
+        """
+        if not self._active:
+            skb_drop(skb, DROP_DEVICE_DOWN, self.sched.now)
+            return 1
+        hook = self._egress_hook
+        if hook is not None:
+            verdict = hook(skb)
+            if verdict:
+                if verdict == HOOK_DROP:
+                    skb_drop(skb, DROP_TCX, self.sched.now)
+                    return 1
+                return 0  # stolen: redirected or queued elsewhere
+        return None
 
     def qdisc_run(self) -> None:
         """Start transmitting the next packet if the wire is idle (``qdisc_restart``)."""

@@ -41,8 +41,8 @@ from qdisclab.mprog import (
     Link,
     Program,
 )
-from qdisclab.net.device import HOOK_DROP, NetDevice
-from qdisclab.skb import DROP_DEVICE_DOWN, DROP_TCX, SkBuff, skb_drop
+from qdisclab.net.device import NetDevice
+from qdisclab.skb import DROP_DEVICE_DOWN, SkBuff, skb_drop
 from qdisclab.tcx import SkbContext, bpf_objects, skb_do_redirect
 
 NETKIT_NEXT = -1
@@ -125,18 +125,10 @@ class NetkitDevice(NetDevice):
     __slots__ = ("nk", "nk_delay")
 
     def xmit(self, skb: SkBuff) -> int:
+        ret = self.egress_prologue(skb)  # tcx egress runs before the driver
+        if ret is not None:
+            return ret
         now = self.sched.now
-        if not self.active:
-            skb_drop(skb, DROP_DEVICE_DOWN, now)
-            return 1
-        hook = self.egress_hook  # tcx egress runs in __dev_queue_xmit before the driver
-        if hook is not None:
-            verdict = hook(skb)
-            if verdict:
-                if verdict == HOOK_DROP:
-                    skb_drop(skb, DROP_TCX, now)
-                    return 1
-                return 0
         nk = self.nk
         peer = self.peer
         if peer is None or not peer.active or nk.deleted:

@@ -27,8 +27,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from qdisclab.net.device import HOOK_DROP, NetDevice
-from qdisclab.skb import DROP_DEVICE_DOWN, DROP_TCX, SkBuff, skb_drop
+from qdisclab.net.device import NetDevice
+from qdisclab.skb import DROP_DEVICE_DOWN, SkBuff, skb_drop
 
 DROP_BACKLOG = "backlog_full"  # SKB_DROP_REASON_CPU_BACKLOG
 SOFTIRQ_LATENCY_NS = 20_000
@@ -100,18 +100,10 @@ class VethDevice(NetDevice):
     __slots__ = ("backlog",)
 
     def xmit(self, skb: SkBuff) -> int:
+        ret = self.egress_prologue(skb)
+        if ret is not None:
+            return ret
         now = self.sched.now
-        if not self.active:
-            skb_drop(skb, DROP_DEVICE_DOWN, now)
-            return 1
-        hook = self.egress_hook
-        if hook is not None:
-            verdict = hook(skb)
-            if verdict:
-                if verdict == HOOK_DROP:
-                    skb_drop(skb, DROP_TCX, now)
-                    return 1
-                return 0
         peer = self.peer
         if peer is None or not peer.active:
             skb_drop(skb, DROP_DEVICE_DOWN, now)
