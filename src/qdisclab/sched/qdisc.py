@@ -26,6 +26,7 @@ from typing import Any
 from qdisclab.errors import ExtensionFault, KernelError, UserError
 from qdisclab.ops import KFUNCS, POLICY_CONTAIN, POLICY_OFF, POLICY_STRICT, RUNNING, Frame
 from qdisclab.ops.ownership import check_exit, require_kfunc, take, violation
+from qdisclab.sched import report
 from qdisclab.sched.constants import NET_XMIT_DROP, TC_H_MAJ, TC_H_MAKE, TC_H_ROOT
 from qdisclab.sched.filters import FilterChain
 from qdisclab.sched.handle import format_handle
@@ -588,31 +589,14 @@ class Qdisc:
             self.on_fault(self)
         return freed
 
-    # -- reporting ------------------------------------------------------------------
+    # -- reporting (the text and rows live in qdisclab.sched.report) ------------------
     def describe(self) -> str:
         """The ``tc qdisc show`` header line for this qdisc."""
-        where = "root" if self.parent == TC_H_ROOT else f"parent {format_handle(self.parent)}"
-        dev = getattr(self.dev, "name", "?")
-        opts = type(self.ops).render_options(self.opt)
-        text = f"qdisc {self.kind} {format_handle(self.handle)} dev {dev} {where} refcnt 2"
-        return f"{text} {opts}".rstrip()
+        return report.describe(self)
 
     def stats_text(self) -> str:
         """``tc -s qdisc show`` for this qdisc and its children."""
-        lines = [
-            self.describe(),
-            f" Sent {self.bytes} bytes {self.packets} pkt (dropped {self.drops}, "
-            f"overlimits {self.overlimits} requeues {self.requeues})",
-            f" backlog {self.backlog}b {self.qlen}p requeues {self.requeues}",
-        ]
-        if self.drop_reasons:
-            reasons = ", ".join(f"{k} {v}" for k, v in sorted(self.drop_reasons.items()))
-            lines.append(f" drop reasons: {reasons}")
-        if self.fault:
-            lines.append(f" FAULT (contained): {self.fault}")
-        for minor in sorted(self.children):
-            lines.append(self.children[minor].stats_text())
-        return "\n".join(lines)
+        return report.stats_text(self)
 
     def walk(self):
         """This qdisc and every descendant, parents first."""
@@ -625,20 +609,8 @@ class Qdisc:
         return self.qlen
 
     def stats(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "handle": format_handle(self.handle),
-            "parent": format_handle(self.parent),
-            "bytes": self.bytes,
-            "packets": self.packets,
-            "drops": self.drops,
-            "overlimits": self.overlimits,
-            "requeues": self.requeues,
-            "backlog": self.backlog,
-            "qlen": self.qlen,
-            "drop_reasons": dict(self.drop_reasons),
-            "fault": self.fault,
-        }
+        """The qdisc's counters as a results row."""
+        return report.stats_row(self)
 
     def __repr__(self) -> str:
         return f"<Qdisc {self.kind} {format_handle(self.handle)} qlen={self.qlen}>"
