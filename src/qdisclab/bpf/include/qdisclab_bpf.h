@@ -13,13 +13,6 @@
 #ifndef NULL
 #define NULL ((void *)0)
 #endif
-#ifndef __cplusplus
-#ifndef bool
-#define bool _Bool
-#define true 1
-#define false 0
-#endif
-#endif
 
 /* ---- sections and attributes --------------------------------------------- */
 #define SEC(name) __attribute__((section(name), used))
@@ -93,6 +86,8 @@ static long (*bpf_skb_ecn_set_ce)(struct __sk_buff *skb) = (void *)97;
 static long (*bpf_loop)(__u32 nr_loops, void *callback_fn, void *callback_ctx,
 			__u64 flags) = (void *)181;
 static void *(*bpf_kptr_xchg)(void *map_value, void *ptr) = (void *)194;
+static long (*bpf_dynptr_read)(void *dst, __u32 len, const struct bpf_dynptr *src, __u32 offset,
+			       __u64 flags) = (void *)201;
 
 /* ---- kfuncs: objects and graphs ----------------------------------------------- */
 extern void *bpf_obj_new_impl(__u64 local_type_id, void *meta) __ksym;
@@ -146,17 +141,16 @@ extern void bpf_iter_num_destroy(struct bpf_iter_num *it) __ksym;
 extern void bpf_qdisc_skb_drop(struct sk_buff *skb, struct bpf_sk_buff_ptr *to_free) __ksym;
 extern void bpf_kfree_skb(struct sk_buff *skb) __ksym;
 extern void bpf_qdisc_watchdog_schedule(struct Qdisc *sch, __u64 expire, __u64 delta_ns) __ksym;
-extern void bpf_qdisc_bstats_update(struct Qdisc *sch, const struct sk_buff *skb) __ksym;
 extern __u32 bpf_skb_get_hash(struct sk_buff *skb) __ksym;
 extern int bpf_dynptr_from_skb(struct __sk_buff *skb, __u64 flags,
 			       struct bpf_dynptr *ptr__uninit) __ksym;
-extern int bpf_dynptr_read(void *dst, __u32 len, const struct bpf_dynptr *src, __u32 offset,
-			   __u64 flags) __ksym;
 /* qdisclab's classful kfuncs: children addressed by class id (major:minor). */
 extern int bpf_qdisc_create_child(struct Qdisc *sch, __u32 minor, const char *spec__str) __ksym;
 extern int bpf_qdisc_enqueue(struct sk_buff *skb, struct Qdisc *sch, __u32 classid,
 			     struct bpf_sk_buff_ptr *to_free) __ksym;
 extern struct sk_buff *bpf_qdisc_dequeue(struct Qdisc *sch, __u32 classid) __ksym;
+extern struct sk_buff *bpf_qdisc_peek(struct Qdisc *sch, __u32 classid) __ksym;
+extern struct Qdisc *bpf_qdisc_find_class(struct Qdisc *sch, __u32 classid) __ksym;
 extern __u32 bpf_skb_tc_classify(struct sk_buff *skb, struct Qdisc *sch) __ksym;
 
 /* ---- kfuncs: TCP congestion control ------------------------------------------- */
@@ -181,6 +175,15 @@ extern __u32 tcp_reno_undo_cwnd(struct sock *sk) __ksym;
 #define NETKIT_PASS 0
 #define NETKIT_DROP 2
 #define NETKIT_REDIRECT 7
+#define TC_H_MAJ(h) ((h) & 0xFFFF0000U)
+#define TC_H_MIN(h) ((h) & 0x0000FFFFU)
+#define TC_H_MAKE(maj, min) (((maj) & 0xFFFF0000U) | ((min) & 0x0000FFFFU))
+#define TCP_ECN_OK 1
+#define TCP_ECN_QUEUE_CWR 2
+#define TCP_ECN_DEMAND_CWR 4
+#define TCP_ECN_SEEN 8
+#define TCP_CONG_NEEDS_ECN 0x2
+#define TCP_INFINITE_SSTHRESH 0x7fffffff
 #define BPF_ANY 0
 #define BPF_NOEXIST 1
 #define BPF_EXIST 2
