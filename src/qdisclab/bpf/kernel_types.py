@@ -17,7 +17,11 @@ struct views (``SkBuff``, ``Qdisc``, ``NetDevice``, ``TcpSock``); ``""`` for
 an embedded struct, which views the same object; ``"@data"``/``"@data_end"``
 for the packet pointers of ``__sk_buff``; ``"@ca_priv"`` for the congestion
 control's private area; None for a UAPI field qdisclab does not model.
-``derived`` fields are counters qdisclab derives from ownership transitions:
+``bitfield`` fields are bitfields in the kernel; here each has a byte of its
+own (declared ``__u8 x:N`` so clang emits bitfield CO-RE records): read them
+with ``BPF_CORE_READ_BITFIELD`` and one object reads both kernels right. ``unit``
+says a value is converted on the way (``"jiffies"``: qdisclab keeps µs, the
+kernel field counts jiffies at ``CONFIG_HZ``). ``derived`` fields are counters qdisclab derives from ownership transitions:
 the kernel lets a program write them, qdisclab accepts the write and keeps its
 own count.
 
@@ -67,6 +71,8 @@ class KField:
     attr: str | None
     writable: bool = False
     derived: bool = False
+    bitfield: bool = False
+    unit: str = ""
 
     @property
     def struct(self) -> str | None:
@@ -126,7 +132,8 @@ class KStruct:
         return []
 
 
-# (name, declaration, attr, flags) — flags: "w" writable, "d" derived (see module doc).
+# (name, declaration, attr, flags) — flags: "w" writable, "d" derived, "b" a kernel
+# bitfield, "j" kernel jiffies for a qdisclab µs value (see the module doc).
 _Row = tuple[str, str, str | None, str]
 
 
@@ -137,13 +144,17 @@ def _layout(name: str, rows: list[_Row], views: str, doc: str, **kw: bool) -> KS
             decl += " {}"
         size, falign = _size_align(decl)
         offset = -(-offset // falign) * falign
-        fields.append(KField(fname, decl, offset, size, attr, "w" in flags, "d" in flags))
+        unit = "jiffies" if "j" in flags else ""
+        fields.append(
+            KField(fname, decl, offset, size, attr, "w" in flags, "d" in flags, "b" in flags, unit)
+        )
         offset += size
         align = max(align, falign)
     return KStruct(name, tuple(fields), -(-offset // align) * align, align, views, doc, **kw)
 
 
 def _size_align(decl: str) -> tuple[int, int]:
+    decl = re.sub(r":\d+$", "", decl)  # a bitfield alone in its unit: the unit's size
     m = _ARRAY.match(decl)
     if m:
         size, align = _size_align(m.group(1) + " {}")
@@ -336,6 +347,7 @@ _add(
         ("sk_pacing_shift", "__u8", "sk_pacing_shift", ""),
         ("sk_pacing_rate", "unsigned long", "sk_pacing_rate", "w"),
         ("sk_max_pacing_rate", "unsigned long", "sk_max_pacing_rate", ""),
+        ("sk_pacing_status", "__u32", "pacing_in_use", ""),
     ],
     "TcpSock",
     "a socket; writable from a congestion control: sk_pacing_rate",
@@ -347,7 +359,7 @@ _add(
         ("icsk_inet", "struct inet_sock", "", ""),
         ("icsk_rto", "__u32", "rto", ""),
         ("icsk_ca_ops", "const struct tcp_congestion_ops *", None, ""),
-        ("icsk_ca_state", "__u8", "icsk_ca_state", ""),
+        ("icsk_ca_state", "__u8 {}:5", "icsk_ca_state", "b"),
         ("icsk_backoff", "__u8", "icsk_backoff", ""),
         ("icsk_ca_priv", "__u64 {}[13]", "@ca_priv", "w"),
     ],
@@ -368,7 +380,7 @@ _add(
         ("packets_out", "__u32", "packets_out", ""),
         ("retrans_out", "__u32", "retrans_out", ""),
         ("max_packets_out", "__u32", "max_packets_out", ""),
-        ("lsndtime", "__u32", "lsndtime", ""),
+        ("lsndtime", "__u32", "lsndtime", "j"),
         ("snd_ssthresh", "__u32", "snd_ssthresh", "w"),
         ("snd_cwnd", "__u32", "snd_cwnd", "w"),
         ("snd_cwnd_cnt", "__u32", "snd_cwnd_cnt", "w"),
@@ -381,7 +393,7 @@ _add(
         ("delivered_ce", "__u32", "delivered_ce", ""),
         ("app_limited", "__u32", "app_limited", "w"),
         ("ecn_flags", "__u8", "ecn_flags", "w"),
-        ("is_cwnd_limited", "__u8", "is_cwnd_limited", ""),
+        ("is_cwnd_limited", "__u8 {}:1", "is_cwnd_limited", "b"),
         ("tcp_mstamp", "__u64", "tcp_mstamp", ""),
         ("bytes_acked", "__u64", "bytes_acked", ""),
     ],

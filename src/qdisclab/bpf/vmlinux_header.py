@@ -71,7 +71,9 @@ def _referenced_structs() -> set[str]:
 
 def _struct(st: KStruct) -> str:
     lines = [f"/* {st.doc} */", f"struct {st.name} {{"]
-    lines += [f"\t{f.c_declaration()};" for f in st.fields]
+    for f in st.fields:
+        note = " /* a kernel bitfield: BPF_CORE_READ_BITFIELD */" if f.bitfield else ""
+        lines.append(f"\t{f.c_declaration()};{note}")
     attrs = []
     if st.access_index:
         attrs.append("preserve_access_index")

@@ -40,6 +40,28 @@
 #define bpf_core_field_exists(field) __builtin_preserve_field_info(field, 2)
 #define bpf_core_field_size(field) __builtin_preserve_field_info(field, 1)
 #define bpf_core_field_offset(field) __builtin_preserve_field_info(field, 0)
+#define bpf_core_field_signed(field) __builtin_preserve_field_info(field, 3)
+/* Read a field that is a bitfield in the kernel (tcp_sock.is_cwnd_limited,
+ * inet_connection_sock.icsk_ca_state): byte offset, width and shifts all come
+ * from CO-RE, so the same object reads it right on qdisclab and on Linux. */
+#define BPF_CORE_READ_BITFIELD(s, field)                                             \
+	({                                                                           \
+		const void *___p = (const void *)(s) +                               \
+				   __builtin_preserve_field_info((s)->field, 0);       \
+		unsigned long long ___v = 0;                                         \
+		switch (__builtin_preserve_field_info((s)->field, 1)) {              \
+		case 1: ___v = *(const __u8 *)___p; break;                           \
+		case 2: ___v = *(const __u16 *)___p; break;                          \
+		case 4: ___v = *(const __u32 *)___p; break;                          \
+		case 8: ___v = *(const __u64 *)___p; break;                          \
+		}                                                                    \
+		___v <<= __builtin_preserve_field_info((s)->field, 4);               \
+		if (__builtin_preserve_field_info((s)->field, 3))                    \
+			___v = (long long)___v >> __builtin_preserve_field_info((s)->field, 5); \
+		else                                                                 \
+			___v = ___v >> __builtin_preserve_field_info((s)->field, 5);   \
+		___v;                                                                \
+	})
 #define container_of(ptr, type, member)                                              \
 	({                                                                           \
 		void *__mptr = (void *)(ptr);                                        \
@@ -47,7 +69,8 @@
 	})
 
 /* ---- struct_ops program arguments ------------------------------------------ */
-/* A struct_ops program receives its arguments as an array of u64 (ctx). */
+/* A struct_ops program receives its arguments as an array of u64 (ctx); scalar
+ * arguments are converted from that u64, hence the silenced -Wint-conversion. */
 #define ___bpf_concat(a, b) a##b
 #define ___bpf_apply(fn, n) ___bpf_concat(fn, n)
 #define ___bpf_nth(_, _1, _2, _3, _4, _5, _6, N, ...) N
@@ -65,7 +88,10 @@
 	static __always_inline typeof(name(0)) ____##name(unsigned long long *ctx, ##args); \
 	typeof(name(0)) name(unsigned long long *ctx)                                \
 	{                                                                            \
+		_Pragma("GCC diagnostic push")                                       \
+		_Pragma("GCC diagnostic ignored \"-Wint-conversion\"")              \
 		return ____##name(___bpf_ctx_cast(args));                            \
+		_Pragma("GCC diagnostic pop")                                        \
 	}                                                                            \
 	static __always_inline typeof(name(0)) ____##name(unsigned long long *ctx, ##args)
 
@@ -184,6 +210,8 @@ extern __u32 tcp_reno_undo_cwnd(struct sock *sk) __ksym;
 #define TCP_ECN_SEEN 8
 #define TCP_CONG_NEEDS_ECN 0x2
 #define TCP_INFINITE_SSTHRESH 0x7fffffff
+#define TCP_CLOSE 7
+#define TCP_LISTEN 10
 #define BPF_ANY 0
 #define BPF_NOEXIST 1
 #define BPF_EXIST 2
