@@ -68,30 +68,41 @@ class CoreError(Exception):
     """A relocation that cannot be resolved; the message names the type or field."""
 
 
+def essential_name(name: str) -> str:
+    """A type name without its CO-RE flavor (``sk_buff___old`` is ``sk_buff``), as libbpf.
+
+    >>> essential_name("sk_buff___old"), essential_name("__sk_buff")
+    ('sk_buff', '__sk_buff')
+    """
+    cut = name.rfind("___")
+    return name[:cut] if cut > 0 else name
+
+
 def core_value(btf: Btf, relo: CoreRelo) -> int:
     """The value the kernel side gives relocation ``relo`` of a program with ``btf``."""
     kind = relo.kind
     if kind == BPF_CORE_TYPE_ID_LOCAL:
         return relo.type_id
     root = btf.skip_modifiers(relo.type_id)
+    root_name = essential_name(root.name)
     if kind in _FIELD_KINDS:
-        return _field_value(btf, relo, root.name, kind)
+        return _field_value(btf, relo, root_name, kind)
     if kind in (BPF_CORE_TYPE_EXISTS, BPF_CORE_TYPE_MATCHES):
-        return int(root.name in KERNEL_TYPES)
+        return int(root_name in KERNEL_TYPES)
     if kind in (BPF_CORE_TYPE_SIZE, BPF_CORE_TYPE_ID_TARGET):
-        st = KERNEL_TYPES.get(root.name)
+        st = KERNEL_TYPES.get(root_name)
         if st is None:
-            raise CoreError(f"struct {root.name} is not a kernel type qdisclab models")
-        return st.size if kind == BPF_CORE_TYPE_SIZE else _TARGET_IDS[root.name]
+            raise CoreError(f"struct {root_name} is not a kernel type qdisclab models")
+        return st.size if kind == BPF_CORE_TYPE_SIZE else _TARGET_IDS[root_name]
     if kind in (BPF_CORE_ENUMVAL_EXISTS, BPF_CORE_ENUMVAL_VALUE):
         if root.kind not in (BTF_KIND_ENUM, BTF_KIND_ENUM64):
             raise CoreError(f"enum value relocation on non-enum type {root.name!r}")
         item = root.values[int(relo.access)].name
-        values = dict(KERNEL_ENUMS.get(root.name, ()))
+        values = dict(KERNEL_ENUMS.get(root_name, ()))
         if kind == BPF_CORE_ENUMVAL_EXISTS:
             return int(item in values)
         if item not in values:
-            raise CoreError(f"enum {root.name} has no value {item} in qdisclab's model")
+            raise CoreError(f"enum {root_name} has no value {item} in qdisclab's model")
         return values[item]
     raise CoreError(f"CO-RE relocation kind {relo.kind_name} is not supported")
 
@@ -195,7 +206,7 @@ def patch_insn(
 
 def field_sizes(btf: Btf, relo: CoreRelo) -> tuple[int, int]:
     """(local, target) size of the field a field relocation names."""
-    root = btf.skip_modifiers(relo.type_id).name
+    root = essential_name(btf.skip_modifiers(relo.type_id).name)
     _, last, local_size = _target_field(btf, relo, root)
     return local_size, last if isinstance(last, int) else last.size
 

@@ -15,7 +15,9 @@ its layout is the kernel's exactly (tc programs use it without CO-RE).
 Bindings (``KField.attr``): an attribute name of the qdisclab object the
 struct views (``SkBuff``, ``Qdisc``, ``NetDevice``, ``TcpSock``); ``""`` for
 an embedded struct, which views the same object; ``"@data"``/``"@data_end"``
-for the packet pointers of ``__sk_buff``; ``"@ca_priv"`` for the congestion
+for the packet pointers of ``__sk_buff``; ``"@ethertype"`` for ``protocol``
+(the link-layer protocol, ``htons(ETH_P_IP)`` for qdisclab's IPv4 packets,
+whose ``SkBuff.protocol`` is the IP protocol); ``"@ca_priv"`` for the congestion
 control's private area; None for a UAPI field qdisclab does not model.
 ``bitfield`` fields are bitfields in the kernel; here each has a byte of its
 own (declared ``__u8 x:N`` so clang emits bitfield CO-RE records): read them
@@ -215,7 +217,7 @@ _add(
         ("queue_mapping", "__u16", "queue_mapping", ""),
         ("tc_index", "__u16", "tc_index", ""),
         ("hash", "__u32", "hash", ""),
-        ("protocol", "__be16", "protocol", ""),
+        ("protocol", "__be16", "@ethertype", ""),
         ("priority", "__u32", "priority", ""),
         ("skb_iif", "int", "iif", ""),
         ("mark", "__u32", "mark", ""),
@@ -230,7 +232,7 @@ _add(
         ("pkt_type", "__u32", None, ""),
         ("mark", "__u32", "mark", "w"),
         ("queue_mapping", "__u32", "queue_mapping", "w"),
-        ("protocol", "__u32", "protocol", ""),
+        ("protocol", "__u32", "@ethertype", ""),
         ("vlan_present", "__u32", None, ""),
         ("vlan_tci", "__u32", None, ""),
         ("vlan_proto", "__u32", None, ""),

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from qdisclab.bpf.btf import BTF_KIND_DATASEC, Btf, BtfVarSecinfo
 from qdisclab.bpf.btf_ext import BPF_CORE_TYPE_ID_LOCAL, BtfExt
+from qdisclab.bpf.core import essential_name
 from qdisclab.bpf.elf import BpfElf, program_type, read_elf
 from qdisclab.bpf.errors import BpfLoadError
 from qdisclab.bpf.externs import Extern, classify_externs, missing, provided_kfuncs
@@ -157,7 +158,7 @@ def _core_roots(btf: Btf | None, ext: BtfExt | None) -> set[str]:
     if btf is None or ext is None:
         return set()
     return {
-        btf.skip_modifiers(r.type_id).name
+        essential_name(btf.skip_modifiers(r.type_id).name)
         for relos in ext.core_relos.values()
         for r in relos
         if r.kind != BPF_CORE_TYPE_ID_LOCAL and btf.skip_modifiers(r.type_id).name

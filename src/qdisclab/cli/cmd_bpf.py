@@ -58,6 +58,27 @@ def inspect(
     _render(summary)
 
 
+# Exit status of `qdisclab bpf verify` per outcome (host_verify's constants).
+VERIFY_EXIT = {"accepted": 0, "rejected": 1, "unsupported": 3, "unavailable": 4}
+
+
+@bpf_app.command()
+def verify(
+    obj_path: Annotated[Path, typer.Argument(metavar="OBJ", help="a BPF object (.bpf.o)")],
+) -> None:
+    """Load OBJ through this machine's kernel verifier (root): accepted 0, rejected 1,
+    program type missing from this kernel 3, cannot try here (not root, no libbpf) 4."""
+    from qdisclab.bpf.host_verify import verify as host_verify
+
+    verdict = host_verify(obj_path)
+    out = Console(highlight=False, soft_wrap=True)
+    out.print(f"{obj_path}: {verdict.outcome}: {verdict.reason}", markup=False)
+    if verdict.outcome == "rejected":
+        for line in verdict.log:
+            out.print(f"  {line}", markup=False)
+    raise typer.Exit(VERIFY_EXIT[verdict.outcome])
+
+
 def _render(s: dict) -> None:
     out = Console(highlight=False)
     out.print(f"[bold]{s['path']}[/bold]  license {s['license']!r}")
