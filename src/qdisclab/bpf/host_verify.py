@@ -62,15 +62,18 @@ def _libbpf() -> ctypes.CDLL | None:
     return lib
 
 
-def _kernel_has_struct(name: str) -> bool | None:
-    """Whether the running kernel's BTF defines ``struct name`` (None: no BTF)."""
+def _kernel_has_struct_ops(name: str) -> bool | None:
+    """Whether the running kernel opens ``struct name`` to BPF as struct_ops (None: no BTF).
+
+    The kernel describes each such type with a ``bpf_struct_ops_<name>``
+    struct; that name occurs in no other role, so finding it among the BTF
+    strings answers without parsing the kernel's several megabytes of types.
+    """
     try:
         data = VMLINUX_BTF.read_bytes()
     except OSError:
         return None
-    from qdisclab.bpf.btf import BTF_KIND_STRUCT, Btf
-
-    return Btf.parse(data).find(name, BTF_KIND_STRUCT) is not None
+    return b"\0bpf_struct_ops_" + name.encode() + b"\0" in data
 
 
 _PRINT_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
@@ -80,8 +83,7 @@ def verify(path: str | Path) -> Verdict:
     """Run ``path`` through the host kernel's verifier; see the module docstring."""
     obj = load_object(path)  # qdisclab's own checks first: a clear error beats a kernel log
     for ops in obj.struct_ops.values():
-        # The kernel registers each ops type it opens to BPF as bpf_struct_ops_<name>.
-        has = _kernel_has_struct(f"bpf_struct_ops_{ops.struct}")
+        has = _kernel_has_struct_ops(ops.struct)
         if has is False:
             return Verdict(
                 UNSUPPORTED,
