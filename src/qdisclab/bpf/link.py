@@ -13,6 +13,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from qdisclab.bpf.btf import Btf
 from qdisclab.bpf.btf_ext import BPF_CORE_FIELD_BYTE_OFFSET, BtfExt
@@ -33,6 +34,7 @@ from qdisclab.bpf.program import (
     Relocation,
     RelocKind,
     Subprogram,
+    line_at,
 )
 
 OP_CALL = 0x85
@@ -267,19 +269,9 @@ class _Linker:
                 patch_insn(self.code, slot, value, relo.kind, sizes)
             except CoreError as exc:
                 prog = next(iter(self.placed)).name
-                src = _line_for(line_info, slot)
+                line = line_at(line_info, slot)
+                src = f" ({Path(line.file).name}:{line.line})" if line else ""
                 raise BpfLoadError(
                     f"{self.elf.path}: program {prog}{src}",
                     f"CO-RE {relo.kind_name} relocation: {exc}",
                 ) from None
-
-
-def _line_for(lines: list[LineInfo], slot: int) -> str:
-    best = None
-    for info in lines:
-        if info.slot > slot:
-            break
-        best = info
-    if best is None:
-        return ""
-    return f" ({best.file.rsplit('/', 1)[-1]}:{best.line})"

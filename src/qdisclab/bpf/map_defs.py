@@ -101,11 +101,12 @@ def read_map_defs(btf: Btf, where: str) -> list[MapDef]:
     defs = []
     for info in sec.secinfos:
         var = btf[info.type_id]
-        defs.append(_parse(btf, var.name, info.offset, var.ref, f"{where}: map {var.name}"))
+        defs.append(parse_map_def(btf, var.name, info.offset, var.ref, f"{where}: map {var.name}"))
     return defs
 
 
-def _parse(btf: Btf, name: str, offset: int, type_id: int, where: str) -> MapDef:
+def parse_map_def(btf: Btf, name: str, offset: int, type_id: int, where: str) -> MapDef:
+    """The map ``name`` defined by struct type ``type_id`` at ``.maps+offset``."""
     st = btf.skip_modifiers(type_id)
     if st.kind != BTF_KIND_STRUCT:
         raise BpfLoadError(where, "a .maps definition must be a struct (use __uint/__type)")
@@ -123,7 +124,7 @@ def _parse(btf: Btf, name: str, offset: int, type_id: int, where: str) -> MapDef
             if arr.kind != BTF_KIND_ARRAY:
                 raise BpfLoadError(where, "values must be __array(values, struct {...})")
             inner_def = _pointee(btf, arr.ref, where, "values")
-            d.inner = _parse(btf, f"{name}.inner", 0, inner_def, f"{where} (inner map)")
+            d.inner = parse_map_def(btf, f"{name}.inner", 0, inner_def, f"{where} (inner map)")
         else:
             raise BpfLoadError(where, f"unknown map attribute {m.name!r}")
     if "type" not in attrs:

@@ -96,6 +96,12 @@ class LineInfo:
     text: str
 
 
+def line_at(line_info: list[LineInfo], slot: int) -> LineInfo | None:
+    """The last record of ``line_info`` (sorted by slot) at or before ``slot``."""
+    index = bisect.bisect_right(line_info, slot, key=lambda li: li.slot) - 1
+    return line_info[index] if index >= 0 else None
+
+
 @dataclass(frozen=True, slots=True)
 class Subprogram:
     """A function whose code lives in ``insns`` from ``slot`` (the entry) on."""
@@ -144,11 +150,8 @@ class BpfProgram:
         The last line-info record at or before ``slot`` (BTF line info marks
         where a line's code begins); None without line info.
         """
-        index = bisect.bisect_right(self.line_info, slot, key=lambda li: li.slot) - 1
-        if index < 0:
-            return None
-        best = self.line_info[index]
-        return best.file, best.line, best.text
+        best = line_at(self.line_info, slot)
+        return None if best is None else (best.file, best.line, best.text)
 
     def function_at(self, slot: int) -> str:
         """Name of the (sub)program that contains ``slot``."""
