@@ -21,6 +21,8 @@ def test_committed_object_is_what_clang_19_builds(source: Path, tmp_path: Path) 
     # Build from a copy elsewhere: the object must not depend on where the source lives.
     copy = tmp_path / source.name
     shutil.copy(source, copy)
+    for header in source.parent.glob("*.h"):  # headers the program includes by name
+        shutil.copy(header, tmp_path / header.name)
     out = build(copy, tmp_path / "out.o", compiler)
     committed = source.with_suffix(".o")
     assert out.read_bytes() == committed.read_bytes(), (

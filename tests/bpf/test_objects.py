@@ -84,9 +84,11 @@ def test_subprograms_are_appended_and_calls_fixed() -> None:
 
 
 def test_static_call_within_an_object() -> None:
-    o = load_object(obj("must_fail/insert_twice"))
-    prog = o.programs["twice_enqueue"]
+    o = load_object(EXAMPLES.parent.parent / "tests/bpf/objects/maps_all.bpf.o")
+    prog = o.programs["touch_maps"]
     calls = [r for r in prog.relocations if r.kind == "subprog"]
+    assert [r.symbol for r in calls] == ["bump"]
+    assert [s.name for s in prog.subprograms] == ["touch_maps", "bump"]
     for r in calls:
         code, src, _, imm = _insn(prog, r.slot)
         assert (code, src) == (0x85, BPF_PSEUDO_CALL)

@@ -68,6 +68,13 @@ struct {
 	__array(values, struct inner);
 } per_class SEC(".maps");
 
+/* A real bpf-to-bpf call (not inlined), for the linker's tests. */
+static __noinline int bump(struct bucket *b, __u64 n)
+{
+	b->count += n;
+	return 0;
+}
+
 SEC("tc")
 int touch_maps(struct __sk_buff *skb)
 {
@@ -79,6 +86,6 @@ int touch_maps(struct __sk_buff *skb)
 	void *inner2 = bpf_map_lookup_elem(&per_class, &zero);
 
 	if (v && b && inner && inner2 && bpf_map_lookup_elem(&recent, &zero))
-		b->count += *v;
+		return bump(b, *v);
 	return TC_ACT_OK;
 }
