@@ -189,3 +189,15 @@ def test_source_line_of_a_relocated_slot() -> None:
     assert "bpf_qdisc_watchdog_schedule" in text
     src = (EXAMPLES / "must_fail/kfunc_not_allowed.bpf.c").read_text().splitlines()
     assert src[line - 1] == text
+
+
+def test_an_object_whose_kptr_tags_were_dropped_is_refused() -> None:
+    # What clang 14 makes of fifo.bpf.c: the same BTF with the "kptr" type tag renamed.
+    data = obj("fifo").read_bytes()
+    assert b"\0kptr\0" in data
+    load_object("fifo.bpf.o", data=data)  # as built: loads
+    with pytest.raises(BpfLoadError) as info:
+        load_object("fifo14.bpf.o", data=data.replace(b"\0kptr\0", b"\0kptx\0"))
+    msg = str(info.value)
+    assert msg.startswith("fifo14.bpf.o: ") and "no field is tagged __kptr" in msg
+    assert "clang < 15" in msg and "qdisclab bpf build" in msg

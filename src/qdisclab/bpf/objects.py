@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qdisclab.bpf.btf import BTF_KIND_DATASEC, Btf, BtfVarSecinfo
+from qdisclab.bpf.btf import BTF_KIND_DATASEC, BTF_KIND_TYPE_TAG, Btf, BtfVarSecinfo
 from qdisclab.bpf.btf_ext import BPF_CORE_TYPE_ID_LOCAL, BtfExt
 from qdisclab.bpf.core import essential_name
 from qdisclab.bpf.elf import BpfElf, program_type, read_elf
@@ -87,6 +87,7 @@ def load_object(
     data_sections = frozenset(name for name in elf.sections if is_data_section(name))
     kinds = SymbolKinds(lambda n: extern_kinds[n], by_offset.get, data_sections)
     programs = link_programs(elf, btf, ext, kinds)
+    _check_kptr_tags(where, btf, programs)
     struct_ops = read_struct_ops(elf, btf)
     for ops in struct_ops.values():
         for member, prog in ops.programs.items():
@@ -106,6 +107,23 @@ def load_object(
         externs,
         sorted(_core_roots(btf, ext)),
     )
+
+
+def _check_kptr_tags(where: str, btf: Btf | None, programs: dict[str, BpfProgram]) -> None:
+    """bpf_kptr_xchg needs a __kptr field; clang < 15 drops the tag without a word."""
+    uses = sorted(
+        p.name
+        for p in programs.values()
+        if any(r.kind == "helper" and r.symbol == "bpf_kptr_xchg" for r in p.relocations)
+    )
+    if not uses or btf is None:
+        return
+    if not any(t.kind == BTF_KIND_TYPE_TAG and t.name == "kptr" for t in btf.types):
+        raise BpfLoadError(
+            where,
+            f"{uses[0]} calls bpf_kptr_xchg but no field is tagged __kptr: the compiler "
+            "dropped the type tag (clang < 15 does); rebuild with qdisclab bpf build",
+        )
 
 
 def _btf(elf: BpfElf) -> Btf | None:
