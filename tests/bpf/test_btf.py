@@ -25,8 +25,8 @@ from qdisclab.bpf.btf import (
     BTF_KIND_VAR,
     Btf,
     BtfError,
-    build_btf,
 )
+from qdisclab.bpf.btf_build import build_btf
 from qdisclab.bpf.elf import read_elf
 from qdisclab.bpf.errors import BpfLoadError
 

@@ -12,8 +12,8 @@ from qdisclab.bpf.btf import (
     BTF_KIND_INT,
     BTF_KIND_STRUCT,
     Btf,
-    build_btf,
 )
+from qdisclab.bpf.btf_build import build_btf
 from qdisclab.bpf.btf_ext import (
     BPF_CORE_ENUMVAL_EXISTS,
     BPF_CORE_ENUMVAL_VALUE,

@@ -12,8 +12,8 @@ from qdisclab.bpf.btf import (
     BTF_KIND_PTR,
     BTF_KIND_STRUCT,
     Btf,
-    build_btf,
 )
+from qdisclab.bpf.btf_build import build_btf
 from qdisclab.bpf.errors import BpfLoadError
 from qdisclab.bpf.map_defs import MapDef, parse_map_def
 from qdisclab.bpf.objects import load_object

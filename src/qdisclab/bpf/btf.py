@@ -6,6 +6,7 @@ count from 1 in record order. Every kind is read, including ``DECL_TAG``
 (``__contains(...)``, ``btf_decl_tag``), ``TYPE_TAG`` (``__kptr``) and
 ``ENUM64``.
 
+>>> from qdisclab.bpf.btf_build import build_btf
 >>> blob = build_btf([(BTF_KIND_INT, "int", 4, 0, (BTF_INT_SIGNED, 0, 32))])
 >>> btf = Btf.parse(blob)
 >>> btf.types[1].name, btf.types[1].size, btf.type_str(1)
@@ -93,8 +94,8 @@ _SIZED = frozenset(
         BTF_KIND_FLOAT,
     )
 )
-_HEADER = struct.Struct("<HBBIIIII")
-_TYPE = struct.Struct("<III")
+HEADER = struct.Struct("<HBBIIIII")
+TYPE_RECORD = struct.Struct("<III")
 
 
 class BtfError(BpfLoadError):
@@ -193,9 +194,9 @@ class Btf:
     @classmethod
     def parse(cls, data: bytes) -> Btf:
         """Parse a ``.BTF`` section; raises :class:`BtfError` naming what is wrong."""
-        if len(data) < _HEADER.size:
+        if len(data) < HEADER.size:
             raise BtfError(f".BTF: {len(data)} bytes is shorter than its header")
-        magic, version, _flags, hdr_len, type_off, type_len, str_off, str_len = _HEADER.unpack_from(
+        magic, version, _flags, hdr_len, type_off, type_len, str_off, str_len = HEADER.unpack_from(
             data
         )
         if magic != BTF_MAGIC:
@@ -377,46 +378,3 @@ class _TypeReader:
     def _param(self, type_id: int) -> BtfParam:
         name_off, param_type = self.u32s(2, type_id)
         return BtfParam(self.name(name_off), param_type)
-
-
-def build_btf(records: list[tuple[int, str, int, int, tuple]]) -> bytes:
-    """Encode a small BTF blob, for tests and examples.
-
-    Each record is ``(kind, name, size_or_type, vlen_or_linkage, extra)``
-    where ``extra`` holds the kind's trailing words: INT ``(encoding, offset,
-    bits)``; ARRAY ``(elem, index, nelems)``; STRUCT/UNION members ``((name,
-    type, bit_offset), ...)``; FUNC_PROTO ``((name, type), ...)``; VAR
-    ``(linkage,)``; DECL_TAG ``(component_idx,)``; others ``()``.
-    """
-    strings = bytearray(b"\0")
-
-    def name_off(name: str) -> int:
-        if not name:
-            return 0
-        off = len(strings)
-        strings.extend(name.encode() + b"\0")
-        return off
-
-    body = bytearray()
-    for kind, name, size_or_type, vlen, extra in records:
-        words: list[int] = []
-        if kind == BTF_KIND_INT:
-            encoding, offset, bits = extra
-            words = [(encoding << 24) | (offset << 16) | bits]
-        elif kind == BTF_KIND_ARRAY:
-            words = list(extra)
-        elif kind in (BTF_KIND_STRUCT, BTF_KIND_UNION):
-            vlen = len(extra)
-            for m_name, m_type, m_off in extra:
-                words += [name_off(m_name), m_type, m_off]
-        elif kind == BTF_KIND_FUNC_PROTO:
-            vlen = len(extra)
-            for p_name, p_type in extra:
-                words += [name_off(p_name), p_type]
-        elif kind in (BTF_KIND_VAR, BTF_KIND_DECL_TAG):
-            words = [extra[0] & 0xFFFFFFFF]
-        info = (kind << 24) | vlen
-        body += _TYPE.pack(name_off(name), info, size_or_type)
-        body += struct.pack(f"<{len(words)}I", *words)
-    header = _HEADER.pack(BTF_MAGIC, 1, 0, _HEADER.size, 0, len(body), len(body), len(strings))
-    return header + bytes(body) + bytes(strings)

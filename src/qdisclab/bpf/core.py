@@ -9,7 +9,8 @@ shift is patched into the instruction the way libbpf patches it. A field or
 type that is not modelled is an error naming it (an ``exists`` query answers 0
 instead).
 
->>> from qdisclab.bpf.btf import Btf, build_btf, BTF_KIND_INT, BTF_KIND_STRUCT
+>>> from qdisclab.bpf.btf import Btf, BTF_KIND_INT, BTF_KIND_STRUCT
+>>> from qdisclab.bpf.btf_build import build_btf
 >>> btf = Btf.parse(build_btf([
 ...     (BTF_KIND_INT, "unsigned int", 4, 0, (0, 0, 32)),
 ...     (BTF_KIND_STRUCT, "Qdisc", 4, 0, (("limit", 1, 0),)),
