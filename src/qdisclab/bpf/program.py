@@ -25,6 +25,14 @@ kernel sees a program):
 A slot is an index of an 8-byte instruction slot (``ld_imm64`` takes two; its
 relocation names the first).
 
+Where the rest of a loaded object lives (:func:`qdisclab.bpf.objects.load_object`):
+``BpfObject.maps`` (definitions; ``create_maps()`` gives qdisclab maps),
+``.globals`` (each data section's initial bytes, variables and graph roots),
+``.struct_ops`` (member -> program name) and ``.externs``; kconfig values are
+:data:`qdisclab.bpf.externs.KCONFIG`. A kernel-struct view maps an offset to
+the bound attribute with ``KERNEL_TYPES[name].field_at(offset, size)``
+(:mod:`qdisclab.bpf.kernel_types`).
+
 >>> p = BpfProgram("enq", "struct_ops/enqueue", bytes(16),
 ...                [Relocation(0, "helper", "bpf_ktime_get_ns", 5)])
 >>> p.n_slots, p.relocation_at(0).symbol
