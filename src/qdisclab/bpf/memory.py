@@ -2,9 +2,11 @@
 
 An address is ``region_id << 32 | offset``. Region 0 is never mapped, so a
 null pointer (or a small integer used as one) faults as a null dereference;
-an access past a region's end, to an unmapped or freed region, or a write to
-a read-only one raises :class:`~qdisclab.bpf.fault.BpfFault` naming the
-instruction that did it.
+regions get every other id, so stepping below a region's start lands in an
+unmapped guard id; stack frames have ids of their own, the same in every
+engine. An access past a region's end, to an unmapped or freed region, or a
+write to a read-only one raises :class:`~qdisclab.bpf.fault.BpfFault`
+naming the instruction that did it.
 
 Two kinds of region:
 
@@ -37,6 +39,8 @@ from qdisclab.bpf.isa import MAX_BPF_STACK, MAX_CALL_FRAMES
 
 REGION_SHIFT = 32
 OFFSET_MASK = (1 << REGION_SHIFT) - 1
+NULL_PAGE = 4096  # addresses below this fault as null dereferences
+STACK_REGION = 0x7FFF_0000  # region id of frame 0; frame d at STACK_REGION + 2 * d
 _PACKERS = {n: struct.Struct(f"<{c}") for n, c in ((1, "B"), (2, "H"), (4, "I"), (8, "Q"))}
 _UNPACK = {n: s.unpack_from for n, s in _PACKERS.items()}
 _PACK = {n: s.pack_into for n, s in _PACKERS.items()}
@@ -187,7 +191,7 @@ class Memory:
     def map(self, region: Region) -> int:
         """Map ``region``; returns its base address."""
         rid = self._next_id
-        self._next_id += 1
+        self._next_id += 2  # the id in between stays unmapped: a guard
         self.regions[rid] = region
         return rid << REGION_SHIFT
 
@@ -209,12 +213,13 @@ class Memory:
         while len(frames) <= depth:
             if len(frames) >= MAX_CALL_FRAMES:
                 raise BpfFault(f"call stack deeper than {MAX_CALL_FRAMES} frames")
-            region = BytesRegion(f"stack frame {len(frames)}", bytearray(MAX_BPF_STACK))
-            frames.append(self.map(region) + MAX_BPF_STACK)
+            rid = STACK_REGION + 2 * len(frames)
+            self.regions[rid] = BytesRegion(f"stack frame {len(frames)}", bytearray(MAX_BPF_STACK))
+            frames.append((rid << REGION_SHIFT) + MAX_BPF_STACK)
         return frames[depth]
 
     def _bad_address(self, what: str, addr: int, size: int, pc: int) -> BpfFault:
-        if addr >> REGION_SHIFT == 0:
+        if addr < NULL_PAGE:
             return BpfFault(
                 f"null pointer dereference ({what} of {size} bytes at {addr:#x})", pc=pc
             )
