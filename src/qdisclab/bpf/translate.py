@@ -74,7 +74,7 @@ class _Function:
             target = isa.jump_target(i)
             if isa.is_branch(i):
                 leaders.add(target)  # type: ignore[arg-type]
-            if isa.is_branch(i) or i.code == isa.CALL:
+            if isa.is_branch(i) or i.code in (isa.CALL, isa.EXIT):
                 leaders.add(i.slot + i.width)
         self.leaders = sorted(s for s in leaders if entry <= s < end)
         self.backward = any(
