@@ -181,25 +181,45 @@ class Memory:
     once and reused; ``frame_pointer(depth)`` is the R10 of that frame.
     """
 
-    __slots__ = ("_frames", "_next_id", "regions")
+    __slots__ = ("_frames", "_next_id", "readable", "regions", "writable")
 
     def __init__(self) -> None:
         self.regions: dict[int, Region] = {}
+        # The bytes of plain byte regions by id, readable and writable ones,
+        # so translated code can reach them without a call per access.
+        self.readable: dict[int, bytes | bytearray | memoryview] = {}
+        self.writable: dict[int, bytearray | memoryview] = {}
         self._next_id = 1
         self._frames: list[int] = []
 
     def map(self, region: Region) -> int:
-        """Map ``region``; returns its base address."""
+        """Map ``region``; returns its base address.
+
+        A :class:`BytesRegion`'s ``writable`` is read here: change it after
+        mapping and the fast paths will not see it.
+        """
         rid = self._next_id
         self._next_id += 2  # the id in between stays unmapped: a guard
-        self.regions[rid] = region
+        self._map_at(rid, region)
         return rid << REGION_SHIFT
+
+    def _map_at(self, rid: int, region: Region) -> None:
+        self.regions[rid] = region
+        if isinstance(region, BytesRegion):
+            self.readable[rid] = region.data
+            if region.writable:
+                self.writable[rid] = region.data  # type: ignore[assignment]
 
     def unmap(self, addr: int) -> Region:
         """Unmap the region at base ``addr`` (later accesses fault as unmapped)."""
-        region = self.regions.pop(addr >> REGION_SHIFT, None)
+        rid = addr >> REGION_SHIFT
+        region = self.regions.pop(rid, None)
         if region is None or addr & OFFSET_MASK:
+            if region is not None:
+                self.regions[rid] = region
             raise BpfFault(f"unmap of {addr:#x}: no region starts there")
+        self.readable.pop(rid, None)
+        self.writable.pop(rid, None)
         return region
 
     def region_at(self, addr: int) -> tuple[Region, int] | None:
@@ -214,7 +234,7 @@ class Memory:
             if len(frames) >= MAX_CALL_FRAMES:
                 raise BpfFault(f"call stack deeper than {MAX_CALL_FRAMES} frames")
             rid = STACK_REGION + 2 * len(frames)
-            self.regions[rid] = BytesRegion(f"stack frame {len(frames)}", bytearray(MAX_BPF_STACK))
+            self._map_at(rid, BytesRegion(f"stack frame {len(frames)}", bytearray(MAX_BPF_STACK)))
             frames.append((rid << REGION_SHIFT) + MAX_BPF_STACK)
         return frames[depth]
 

@@ -169,43 +169,78 @@ class _Function:
         cls, mode, pc = i.code & 0x07, i.code & 0xE0, i.slot
         size = isa.SIZE_BYTES[i.code & 0x18]
         if cls == isa.BPF_LDX:
-            sx = mode == isa.BPF_MEMSX
-            fast = self.tr.stack_offset(i.src, i.off, size)
-            if fast is not None:
-                fmt = _SFMT[size] if sx else _UFMT[size]
-                tail = f" & {M64:#x}" if sx else ""
-                self.emit(f"r{i.dst} = {self.tr.packer('u' + fmt)}(stk, {fast})[0]{tail}")
-            elif sx:
-                s = _SIGN[size]
-                self.emit(
-                    f"r{i.dst} = ((ld({_addr(i.src, i.off)}, {size}, {pc}) ^ {s:#x}) - {s:#x}) & {M64:#x}"
-                )
-            else:
-                self.emit(f"r{i.dst} = ld({_addr(i.src, i.off)}, {size}, {pc})")
-        elif cls == isa.BPF_ST or mode == isa.BPF_MEM:
-            value = f"{i.imm64 & _M[size]:#x}" if cls == isa.BPF_ST else f"r{i.src}"
-            fast = self.tr.stack_offset(i.dst, i.off, size)
-            if fast is not None:
-                if cls != isa.BPF_ST and size < 8:
-                    value = f"{value} & {_M[size]:#x}"
-                self.emit(f"{self.tr.packer('p' + _UFMT[size])}(stk, {fast}, {value})")
-            else:
-                self.emit(f"st({_addr(i.dst, i.off)}, {size}, {value}, {pc})")
+            self.load(f"r{i.dst}", i.src, i.off, size, pc, signed=mode == isa.BPF_MEMSX)
+        elif cls == isa.BPF_ST:
+            self.store(i.dst, i.off, size, f"{i.imm64 & _M[size]:#x}", pc)
+        elif mode == isa.BPF_MEM:
+            self.store(i.dst, i.off, size, f"r{i.src}", pc)
         else:
             self.atomic(i, size)
+
+    def load(
+        self, target: str, reg: int, off: int, size: int, pc: int, signed: bool = False
+    ) -> None:
+        """``target = *(size *)(reg + off)``, sign-extended to 64 bits when ``signed``.
+
+        An in-bounds R10 access reads the frame's bytes directly; otherwise a
+        plain byte region is read in place (a missing id or an access past
+        the end raises, and the ``except`` hands the access to
+        ``Memory.load``, which reads a struct view or raises the fault).
+        """
+        fmt = _SFMT[size] if signed else _UFMT[size]
+        unpack = self.tr.packer("u" + fmt)
+        extend = f" & {M64:#x}" if signed else ""
+        fast = self.tr.stack_offset(reg, off, size)
+        if fast is not None:
+            self.emit(f"{target} = {unpack}(stk, {fast})[0]{extend}")
+            return
+        self.emit(f"a = r{reg} + {off}" if off else f"a = r{reg}")
+        self.emit("try:")
+        self.emit(f"    {target} = {unpack}(R[a >> 32], a & 0xffffffff)[0]{extend}")
+        self.emit("except E:")
+        slow = f"ld(a & {M64:#x}, {size}, {pc})"
+        if signed:
+            sign = _SIGN[size]
+            slow = f"(({slow} ^ {sign:#x}) - {sign:#x}) & {M64:#x}"
+        self.emit(f"    {target} = {slow}")
+
+    def store(self, reg: int, off: int, size: int, value: str, pc: int, same: bool = False) -> None:
+        """``*(size *)(reg + off) = value`` (``same``: at the ``a`` of the last load)."""
+        masked = (
+            value if size == 8 and value.startswith(("r", "0x")) else f"({value}) & {_M[size]:#x}"
+        )
+        fast = self.tr.stack_offset(reg, off, size)
+        pack = self.tr.packer("p" + _UFMT[size])
+        if fast is not None:
+            self.emit(f"{pack}(stk, {fast}, {masked})")
+            return
+        if not same:
+            self.emit(f"a = r{reg} + {off}" if off else f"a = r{reg}")
+        self.emit("try:")
+        self.emit(f"    {pack}(W[a >> 32], a & 0xffffffff, {masked})")
+        self.emit("except E:")
+        self.emit(f"    st(a & {M64:#x}, {size}, {masked}, {pc})")
 
     def atomic(self, i: Insn, size: int) -> None:
         pc, imm, s, m = i.slot, i.imm, i.src, _M[size]
         if imm == isa.BPF_LOAD_ACQ:
-            self.emit(f"r{i.dst} = ld({_addr(s, i.off)}, {size}, {pc})")
+            self.load(f"r{i.dst}", s, i.off, size, pc)
             return
-        self.emit(f"a = {_addr(i.dst, i.off)}")
         if imm == isa.BPF_STORE_REL:
-            self.emit(f"st(a, {size}, r{s}, {pc})")
+            self.store(i.dst, i.off, size, f"r{s}", pc)
             return
-        self.emit(f"old = ld(a, {size}, {pc})")
+        # Through Memory for the stack too, so `a` is set for the store.
+        self.emit(f"a = r{i.dst} + {i.off}" if i.off else f"a = r{i.dst}")
+        self.emit("try:")
+        self.emit(f"    old = {self.tr.packer('u' + _UFMT[size])}(R[a >> 32], a & 0xffffffff)[0]")
+        self.emit("except E:")
+        self.emit(f"    old = ld(a & {M64:#x}, {size}, {pc})")
         if imm == isa.BPF_CMPXCHG:
-            self.emit(f"if old == r0 & {m:#x}: st(a, {size}, r{s}, {pc})")
+            self.emit(f"if old == r0 & {m:#x}:")
+            saved, self.lines = self.lines, []
+            self.store(i.dst, i.off, size, f"r{s}", pc, same=True)
+            saved.extend("    " + line for line in self.lines)
+            self.lines = saved
             self.emit("r0 = old")
             return
         op = imm & ~isa.BPF_FETCH
@@ -213,16 +248,12 @@ class _Function:
             isa.BPF_ADD: f"old + r{s}", isa.BPF_OR: f"old | r{s}",
             isa.BPF_AND: f"old & r{s}", isa.BPF_XOR: f"old ^ r{s}",
         }.get(op, f"r{s}")  # fmt: skip
-        self.emit(f"st(a, {size}, {new}, {pc})")
+        self.store(i.dst, i.off, size, new, pc, same=True)
         if imm & isa.BPF_FETCH:
             self.emit(f"r{s} = old")
 
 
 _REGS = "(r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10)"
-
-
-def _addr(reg: int, off: int) -> str:
-    return f"r{reg}" if off == 0 else f"(r{reg} + {off}) & {M64:#x}"
 
 
 def _condition(i: Insn) -> str:
@@ -313,7 +344,7 @@ class _Source:
             body.extend(f.source())
         calls = ", ".join(f"c{slot}" for slot in sorted(img.calls))
         head = [
-            f"def build({calls}{', ' if calls else ''}*, ld, st, fps, stacks, budget, max_loops,",
+            f"def build({calls}{', ' if calls else ''}*, ld, st, R, W, E, fps, stacks, budget, max_loops,",
             "          slow, deep, at, vm, bswap, sdiv, smod, BpfFault):",
         ]
         for key, name in sorted(self.packers.items()):
@@ -361,6 +392,9 @@ class Translated:
             *calls,
             ld=self.memory.load,
             st=self.memory.store,
+            R=self.memory.readable,
+            W=self.memory.writable,
+            E=(KeyError, struct.error),
             fps=fps,
             stacks=stacks,
             budget=budget,
