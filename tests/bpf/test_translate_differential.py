@@ -44,7 +44,7 @@ def instruction(draw: st.DrawFn, index: int, n: int) -> tuple[Insn, int | None]:
     kind = draw(
         st.sampled_from(
             ["alu"] * 8 + ["movsx", "neg", "end", "imm64", "jump", "jump", "goto", "mem", "mem",
-             "stack", "stack", "atomic", "may_goto", "helper", "call"]
+             "stack", "stack", "atomic", "may_goto", "helper", "call", "ptr", "ptr", "spill"]
         )
     )  # fmt: skip
     d = draw(dst_regs)
@@ -66,6 +66,15 @@ def instruction(draw: st.DrawFn, index: int, n: int) -> tuple[Insn, int | None]:
     if kind == "end":
         code = draw(st.sampled_from([0xD4, 0xDC, 0xD7]))
         return Insn(0, code, d, 0, 0, draw(st.sampled_from([16, 32, 64]))), None
+    if kind == "ptr":  # another register pointing into the region
+        return Insn(0, isa.BPF_ALU64 | isa.BPF_MOV | isa.BPF_X, d, REGION_REG, 0, 0), None
+    if kind == "spill":  # pointers saved to and filled from the stack
+        slot = draw(st.sampled_from([-8, -16, -24]))
+        if draw(st.booleans()):
+            return Insn(
+                0, isa.BPF_STX | isa.BPF_MEM | isa.BPF_DW, 10, draw(src_regs), slot, 0
+            ), None
+        return Insn(0, isa.BPF_LDX | isa.BPF_MEM | isa.BPF_DW, d, 10, slot, 0), None
     if kind == "imm64":
         insn = Insn(0, isa.LD_IMM64, d, 0, 0, draw(imms))
         insn.next_imm = draw(imms)
@@ -87,7 +96,7 @@ def instruction(draw: st.DrawFn, index: int, n: int) -> tuple[Insn, int | None]:
     if kind == "stack":
         base, off = 10, draw(st.integers(-520, 4))
     else:
-        base = draw(st.sampled_from([REGION_REG, REGION_REG, REGION_REG, *range(10)]))
+        base = draw(st.sampled_from([REGION_REG, REGION_REG, *range(10)]))
         off = draw(st.integers(-4, 68))
     if kind == "atomic":
         size = draw(st.sampled_from([isa.BPF_W, isa.BPF_DW]))

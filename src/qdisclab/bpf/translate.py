@@ -104,6 +104,7 @@ class _Function:
             body = by_block[start]
             self.block = start
             self.lines = []
+            self.cached: set[tuple[int, str]] = set()
             n = len(body)
             self.emit(f"steps += {n}")
             self.emit("if steps > budget:")
@@ -132,10 +133,12 @@ class _Function:
         cls = i.code & 0x07
         if cls in (isa.BPF_ALU, isa.BPF_ALU64):
             self.emit(_alu(i))
+            self.wrote(i.dst)
         elif cls in (isa.BPF_JMP, isa.BPF_JMP32):
             self.jump(i)
         elif i.code == isa.LD_IMM64:
             self.emit(f"r{i.dst} = {self.tr.image.constants[i.slot]:#x}")
+            self.wrote(i.dst)
         else:
             self.memory(i)
 
@@ -177,16 +180,45 @@ class _Function:
         else:
             self.atomic(i, size)
 
+    def base(self, reg: int, off: int, table: str) -> tuple[str, str] | None:
+        """The cached bytes and offset expressions for ``reg + off``, or None.
+
+        Within a block a base register's region is looked up once (``R`` for
+        reads, ``W`` for writes) and reused until the register is written;
+        a lookup that finds nothing leaves None there, which the access then
+        trips over. Negative offsets are not cached: the sum could go below
+        the region's start, which ``unpack_from`` would take from the end.
+        """
+        if off < 0:
+            return None
+        key = (reg, table)
+        if key not in self.cached:
+            if reg not in {r for r, _ in self.cached}:
+                self.emit(f"o{reg} = r{reg} & 0xffffffff")
+            self.emit(f"d{table.lower()}{reg} = {table}.get(r{reg} >> 32)")
+            self.cached.add(key)
+        where = f"o{reg} + {off}" if off else f"o{reg}"
+        return f"d{table.lower()}{reg}", where
+
+    def wrote(self, reg: int) -> None:
+        """Forget the cached region of ``reg`` once an instruction writes it."""
+        self.cached -= {(reg, "R"), (reg, "W")}
+
     def load(
         self, target: str, reg: int, off: int, size: int, pc: int, signed: bool = False
     ) -> None:
         """``target = *(size *)(reg + off)``, sign-extended to 64 bits when ``signed``.
 
         An in-bounds R10 access reads the frame's bytes directly; otherwise a
-        plain byte region is read in place (a missing id or an access past
-        the end raises, and the ``except`` hands the access to
-        ``Memory.load``, which reads a struct view or raises the fault).
+        plain byte region is read in place (no region, or an access past its
+        end, raises, and the ``except`` hands the access to ``Memory.load``,
+        which reads a struct view or raises the fault).
         """
+        self._load(target, reg, off, size, pc, signed)
+        if target.startswith("r"):
+            self.wrote(int(target[1:]))  # after the load, which may read it as its base
+
+    def _load(self, target: str, reg: int, off: int, size: int, pc: int, signed: bool) -> None:
         fmt = _SFMT[size] if signed else _UFMT[size]
         unpack = self.tr.packer("u" + fmt)
         extend = f" & {M64:#x}" if signed else ""
@@ -194,32 +226,37 @@ class _Function:
         if fast is not None:
             self.emit(f"{target} = {unpack}(stk, {fast})[0]{extend}")
             return
-        self.emit(f"a = r{reg} + {off}" if off else f"a = r{reg}")
-        self.emit("try:")
-        self.emit(f"    {target} = {unpack}(R[a >> 32], a & 0xffffffff)[0]{extend}")
-        self.emit("except E:")
-        slow = f"ld(a & {M64:#x}, {size}, {pc})"
+        cached = self.base(reg, off, "R")
+        data, where = cached or ("R[a >> 32]", "a & 0xffffffff")
+        if cached is None:
+            self.emit(f"a = r{reg} + {off}")
+        slow = f"ld((r{reg} + {off}) & {M64:#x}, {size}, {pc})"
         if signed:
             sign = _SIGN[size]
             slow = f"(({slow} ^ {sign:#x}) - {sign:#x}) & {M64:#x}"
+        self.emit("try:")
+        self.emit(f"    {target} = {unpack}({data}, {where})[0]{extend}")
+        self.emit("except E:")
         self.emit(f"    {target} = {slow}")
 
-    def store(self, reg: int, off: int, size: int, value: str, pc: int, same: bool = False) -> None:
-        """``*(size *)(reg + off) = value`` (``same``: at the ``a`` of the last load)."""
+    def store(self, reg: int, off: int, size: int, value: str, pc: int) -> None:
+        """``*(size *)(reg + off) = value``."""
         masked = (
             value if size == 8 and value.startswith(("r", "0x")) else f"({value}) & {_M[size]:#x}"
         )
-        fast = self.tr.stack_offset(reg, off, size)
         pack = self.tr.packer("p" + _UFMT[size])
+        fast = self.tr.stack_offset(reg, off, size)
         if fast is not None:
             self.emit(f"{pack}(stk, {fast}, {masked})")
             return
-        if not same:
-            self.emit(f"a = r{reg} + {off}" if off else f"a = r{reg}")
+        cached = self.base(reg, off, "W")
+        data, where = cached or ("W[a >> 32]", "a & 0xffffffff")
+        if cached is None:
+            self.emit(f"a = r{reg} + {off}")
         self.emit("try:")
-        self.emit(f"    {pack}(W[a >> 32], a & 0xffffffff, {masked})")
+        self.emit(f"    {pack}({data}, {where}, {masked})")
         self.emit("except E:")
-        self.emit(f"    st(a & {M64:#x}, {size}, {masked}, {pc})")
+        self.emit(f"    st((r{reg} + {off}) & {M64:#x}, {size}, {masked}, {pc})")
 
     def atomic(self, i: Insn, size: int) -> None:
         pc, imm, s, m = i.slot, i.imm, i.src, _M[size]
@@ -229,28 +266,26 @@ class _Function:
         if imm == isa.BPF_STORE_REL:
             self.store(i.dst, i.off, size, f"r{s}", pc)
             return
-        # Through Memory for the stack too, so `a` is set for the store.
-        self.emit(f"a = r{i.dst} + {i.off}" if i.off else f"a = r{i.dst}")
-        self.emit("try:")
-        self.emit(f"    old = {self.tr.packer('u' + _UFMT[size])}(R[a >> 32], a & 0xffffffff)[0]")
-        self.emit("except E:")
-        self.emit(f"    old = ld(a & {M64:#x}, {size}, {pc})")
+        self.load("old", i.dst, i.off, size, pc)
         if imm == isa.BPF_CMPXCHG:
+            self.base(i.dst, i.off, "W")  # looked up before the `if`, so later stores see it
             self.emit(f"if old == r0 & {m:#x}:")
             saved, self.lines = self.lines, []
-            self.store(i.dst, i.off, size, f"r{s}", pc, same=True)
+            self.store(i.dst, i.off, size, f"r{s}", pc)
             saved.extend("    " + line for line in self.lines)
             self.lines = saved
             self.emit("r0 = old")
+            self.wrote(0)
             return
         op = imm & ~isa.BPF_FETCH
         new = {
             isa.BPF_ADD: f"old + r{s}", isa.BPF_OR: f"old | r{s}",
             isa.BPF_AND: f"old & r{s}", isa.BPF_XOR: f"old ^ r{s}",
         }.get(op, f"r{s}")  # fmt: skip
-        self.store(i.dst, i.off, size, new, pc, same=True)
+        self.store(i.dst, i.off, size, new, pc)
         if imm & isa.BPF_FETCH:
             self.emit(f"r{s} = old")
+            self.wrote(s)
 
 
 _REGS = "(r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10)"
@@ -394,7 +429,7 @@ class Translated:
             st=self.memory.store,
             R=self.memory.readable,
             W=self.memory.writable,
-            E=(KeyError, struct.error),
+            E=(KeyError, TypeError, struct.error),
             fps=fps,
             stacks=stacks,
             budget=budget,
