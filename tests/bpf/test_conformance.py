@@ -14,8 +14,8 @@ from bpf_engines import ENGINES, corpus_resolver
 
 from qdisclab.bpf.asm import assemble
 from qdisclab.bpf.code import Code
+from qdisclab.bpf.errors import BpfLoadError
 from qdisclab.bpf.fault import BpfFault
-from qdisclab.bpf.isa import BpfLoadError
 from qdisclab.bpf.memory import BytesRegion, Memory
 
 CORPUS = Path(__file__).parent / "conformance"

@@ -6,8 +6,8 @@ import pytest
 from bpf_engines import ENGINES
 
 from qdisclab.bpf.asm import assemble
+from qdisclab.bpf.errors import BpfLoadError
 from qdisclab.bpf.fault import BpfFault
-from qdisclab.bpf.isa import BpfLoadError
 from qdisclab.bpf.resolver import CallContext, TableResolver
 
 

@@ -9,7 +9,8 @@ from test_translate_differential import programs
 from qdisclab.bpf import isa
 from qdisclab.bpf.asm import assemble, disassemble, format_insn
 from qdisclab.bpf.code import Code
-from qdisclab.bpf.isa import BpfLoadError, Insn
+from qdisclab.bpf.errors import BpfLoadError
+from qdisclab.bpf.isa import Insn
 
 
 def test_decode_fields_and_ld_imm64() -> None:

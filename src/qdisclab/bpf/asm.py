@@ -31,7 +31,8 @@ import re
 
 from qdisclab.bpf import isa
 from qdisclab.bpf.code import Code
-from qdisclab.bpf.isa import BpfLoadError, Insn
+from qdisclab.bpf.errors import BpfLoadError
+from qdisclab.bpf.isa import Insn
 
 _ALU_SYM = {
     isa.BPF_ADD: "+=", isa.BPF_SUB: "-=", isa.BPF_MUL: "*=", isa.BPF_DIV: "/=",
@@ -210,7 +211,7 @@ class _Assembler:
         self.slot = 0
 
     def error(self, line: int, message: str) -> BpfLoadError:
-        return BpfLoadError(f"{self.name}: line {line}: {message}")
+        return BpfLoadError(self.name, f"line {line}: {message}")
 
     def emit(self, code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> Insn:
         insn = Insn(self.slot, code, dst, src, off, imm)
@@ -375,7 +376,7 @@ class _Assembler:
 def assemble(text: str, name: str = "prog") -> Code:
     """Assemble ``text`` (one instruction or ``label:`` per line; ``;`` and ``//`` comment).
 
-    A line that does not parse is a :class:`~qdisclab.bpf.isa.BpfLoadError`
+    A line that does not parse is a :class:`~qdisclab.bpf.errors.BpfLoadError`
     naming its line number.
     """
     asm = _Assembler(name)
