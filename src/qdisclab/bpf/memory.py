@@ -108,12 +108,17 @@ class Field(NamedTuple):
     ``getter(obj)`` returns the field as an unsigned or signed int (it is
     truncated to ``size`` bytes); ``setter(obj, value)`` receives the stored
     value unsigned; ``setter=None`` makes the field read only.
+
+    ``pointer=True`` marks a context field the kernel rewrites into a
+    pointer load (``__sk_buff.data``, ``data_end``): a whole-field load
+    returns the getter's full 64-bit address, as the rewritten load would.
     """
 
     size: int
     getter: Callable[[Any], int]
     setter: Callable[[Any, int], None] | None = None
     name: str = ""
+    pointer: bool = False
 
 
 class StructView(Region):
@@ -157,6 +162,8 @@ class StructView(Region):
 
     def load(self, off: int, size: int, pc: int) -> int:
         start, f = self._field("read", off, size, pc)
+        if f.pointer and start == off and size == f.size:
+            return f.getter(self.obj) & _MASK[8]
         value = f.getter(self.obj) & _MASK[f.size]
         return (value >> 8 * (off - start)) & _MASK[size]
 
