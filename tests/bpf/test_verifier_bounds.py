@@ -55,11 +55,19 @@ def test_refinement_keeps_every_pair_on_its_branch(a, b, op, bits):
     cx, cy = x & top, y & top
     sgn = s64 if bits == 64 else s32
     truth = {
-        "==": cx == cy, "!=": cx != cy, "<": cx < cy, "<=": cx <= cy, ">": cx > cy,
-        ">=": cx >= cy, "s<": sgn(cx) < sgn(cy), "s<=": sgn(cx) <= sgn(cy),
-        "s>": sgn(cx) > sgn(cy), "s>=": sgn(cx) >= sgn(cy), "&": bool(cx & cy),
+        "==": cx == cy,
+        "!=": cx != cy,
+        "<": cx < cy,
+        "<=": cx <= cy,
+        ">": cx > cy,
+        ">=": cx >= cy,
+        "s<": sgn(cx) < sgn(cy),
+        "s<=": sgn(cx) <= sgn(cy),
+        "s>": sgn(cx) > sgn(cy),
+        "s>=": sgn(cx) >= sgn(cy),
+        "&": bool(cx & cy),
         "!&": not cx & cy,
-    }[op]  # fmt: skip
+    }[op]
     out = refine(sa.view(bits), sb.view(bits), op, truth)
     assert out is not None, "the branch the values take cannot be impossible"
     na, nb = sa.with_view(out[0]), sb.with_view(out[1])

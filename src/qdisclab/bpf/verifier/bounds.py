@@ -66,7 +66,17 @@ class View:
 class Scalar:
     """A scalar register value: known bits and 64-/32-bit unsigned/signed ranges (immutable)."""
 
-    __slots__ = ("s32_max", "s32_min", "smax", "smin", "u32_max", "u32_min", "umax", "umin", "var_off")
+    __slots__ = (
+        "s32_max",
+        "s32_min",
+        "smax",
+        "smin",
+        "u32_max",
+        "u32_min",
+        "umax",
+        "umin",
+        "var_off",
+    )
 
     def __init__(
         self,
@@ -171,19 +181,35 @@ class Scalar:
     def view(self, bits: int) -> View:
         if bits == 64:
             return View(64, self.var_off, self.umin, self.umax, self.smin, self.smax)
-        return View(32, self.var_off.subreg(), self.u32_min, self.u32_max, self.s32_min, self.s32_max)
+        return View(
+            32, self.var_off.subreg(), self.u32_min, self.u32_max, self.s32_min, self.s32_max
+        )
 
     def with_view(self, v: View) -> Scalar | None:
         """This scalar with one half replaced by the refined ``v``; None when empty."""
         if v.bits == 64:
             return Scalar.make(
-                v.t.intersect(self.var_off), v.umin, v.umax, v.smin, v.smax,
-                self.u32_min, self.u32_max, self.s32_min, self.s32_max,
-            )  # fmt: skip
+                v.t.intersect(self.var_off),
+                v.umin,
+                v.umax,
+                v.smin,
+                v.smax,
+                self.u32_min,
+                self.u32_max,
+                self.s32_min,
+                self.s32_max,
+            )
         return Scalar.make(
             self.var_off.with_subreg(self.var_off.subreg().intersect(v.t)),
-            self.umin, self.umax, self.smin, self.smax, v.umin, v.umax, v.smin, v.smax,
-        )  # fmt: skip
+            self.umin,
+            self.umax,
+            self.smin,
+            self.smax,
+            v.umin,
+            v.umax,
+            v.smin,
+            v.smax,
+        )
 
     def is_const(self) -> bool:
         return self.var_off.is_const()
@@ -211,8 +237,18 @@ class Scalar:
         )
 
     def _key(self) -> tuple:
-        return (self.var_off.value, self.var_off.mask, self.umin, self.umax, self.smin, self.smax,
-                self.u32_min, self.u32_max, self.s32_min, self.s32_max)  # fmt: skip
+        return (
+            self.var_off.value,
+            self.var_off.mask,
+            self.umin,
+            self.umax,
+            self.smin,
+            self.smax,
+            self.u32_min,
+            self.u32_max,
+            self.s32_min,
+            self.s32_max,
+        )
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Scalar) and self._key() == other._key()
@@ -227,7 +263,10 @@ class Scalar:
         _pair(parts, "smin", self.smin, S64_MIN, "umin", self.umin, 0)
         _pair(parts, "smax", self.smax, S64_MAX, "umax", self.umax, U64)
         if (self.s32_min, self.s32_max, self.u32_min, self.u32_max) != (
-            self.smin, self.smax, self.umin, self.umax
+            self.smin,
+            self.smax,
+            self.umin,
+            self.umax,
         ):
             _pair(parts, "smin32", self.s32_min, S32_MIN, "umin32", self.u32_min, 0)
             _pair(parts, "smax32", self.s32_max, S32_MAX, "umax32", self.u32_max, U32)
@@ -238,7 +277,9 @@ class Scalar:
     __repr__ = __str__
 
 
-def _pair(parts: list[str], sname: str, sval: int, sdef: int, uname: str, uval: int, udef: int) -> None:
+def _pair(
+    parts: list[str], sname: str, sval: int, sdef: int, uname: str, uval: int, udef: int
+) -> None:
     if sval == uval and sval != sdef:
         parts.append(f"{sname}={uname}={sval}")
         return
@@ -273,7 +314,7 @@ def _wrap(lo: int, hi: int, top: int) -> tuple[int, int]:
         return lo - span, hi - span
     if lo < 0 and hi < 0:
         return lo + span, hi + span
-    return (lo, hi) if 0 <= lo and hi <= top else (0, top)
+    return (lo, hi) if lo >= 0 and hi <= top else (0, top)
 
 
 def view_op(op: str, a: View, b: View) -> View:
@@ -286,16 +327,30 @@ def view_op(op: str, a: View, b: View) -> View:
         return view_op("-", View(bits, Tnum.const(0), 0, 0, 0, 0), a)
     if a.is_const() and b.is_const():
         value = concrete(op, a.t.value, b.t.value, bits)
-        return View(bits, Tnum.const(value), value, value, _signed(value, bits), _signed(value, bits))
+        return View(
+            bits, Tnum.const(value), value, value, _signed(value, bits), _signed(value, bits)
+        )
     if op == "+":
-        return _fix(bits, a.t.add(b.t), *_wrap(a.umin + b.umin, a.umax + b.umax, top),
-                    a.smin + b.smin, a.smax + b.smax)  # fmt: skip
+        return _fix(
+            bits,
+            a.t.add(b.t),
+            *_wrap(a.umin + b.umin, a.umax + b.umax, top),
+            a.smin + b.smin,
+            a.smax + b.smax,
+        )
     if op == "-":
-        return _fix(bits, a.t.sub(b.t), *_wrap(a.umin - b.umax, a.umax - b.umin, top),
-                    a.smin - b.smax, a.smax - b.smin)  # fmt: skip
+        return _fix(
+            bits,
+            a.t.sub(b.t),
+            *_wrap(a.umin - b.umax, a.umax - b.umin, top),
+            a.smin - b.smax,
+            a.smax - b.smin,
+        )
     if op == "*":
         corners = [x * y for x in (a.smin, a.smax) for y in (b.smin, b.smax)]
-        return _fix(bits, a.t.mul(b.t), a.umin * b.umin, a.umax * b.umax, min(corners), max(corners))
+        return _fix(
+            bits, a.t.mul(b.t), a.umin * b.umin, a.umax * b.umax, min(corners), max(corners)
+        )
     if op == "&":
         t = a.t.and_(b.t)
         smin, smax = -half, half - 1
@@ -322,7 +377,14 @@ def view_op(op: str, a: View, b: View) -> View:
     if op in ("/", "%") and b.is_const() and b.t.value:
         k = b.t.value
         if op == "/":
-            return _fix(bits, tnum_range(a.umin // k, a.umax // k), a.umin // k, a.umax // k, -half, half - 1)
+            return _fix(
+                bits,
+                tnum_range(a.umin // k, a.umax // k),
+                a.umin // k,
+                a.umax // k,
+                -half,
+                half - 1,
+            )
         hi = min(a.umax, k - 1)
         lo = a.umin if a.umax < k else 0
         return _fix(bits, tnum_range(lo, hi), lo, hi, -half, half - 1)
@@ -383,8 +445,20 @@ def alu(op: str, a: Scalar, b: Scalar, bits: int) -> Scalar:
 
 # ----------------------------------------------------------------- comparisons
 
-NEGATION = {"==": "!=", "!=": "==", "<": ">=", ">=": "<", ">": "<=", "<=": ">",
-            "s<": "s>=", "s>=": "s<", "s>": "s<=", "s<=": "s>", "&": "!&", "!&": "&"}  # fmt: skip
+NEGATION = {
+    "==": "!=",
+    "!=": "==",
+    "<": ">=",
+    ">=": "<",
+    ">": "<=",
+    "<=": ">",
+    "s<": "s>=",
+    "s>=": "s<",
+    "s>": "s<=",
+    "s<=": "s>",
+    "&": "!&",
+    "!&": "&",
+}
 _SWAP = {">": "<", ">=": "<=", "s>": "s<", "s>=": "s<="}
 
 
@@ -401,8 +475,14 @@ def refine(a: View, b: View, op: str, taken: bool) -> tuple[View, View] | None:
         if (a.t.value ^ b.t.value) & ~a.t.mask & ~b.t.mask:
             return None
         t = a.t.intersect(b.t)
-        both = View(a.bits, t, max(a.umin, b.umin), min(a.umax, b.umax),
-                    max(a.smin, b.smin), min(a.smax, b.smax))  # fmt: skip
+        both = View(
+            a.bits,
+            t,
+            max(a.umin, b.umin),
+            min(a.umax, b.umax),
+            max(a.smin, b.smin),
+            min(a.smax, b.smax),
+        )
         return (both, both) if both.umin <= both.umax and both.smin <= both.smax else None
     if op == "!=":
         if a.is_const() and b.is_const():
