@@ -299,6 +299,7 @@ class _Verifier:
         if op == isa.BPF_JCOND:  # may_goto: the budget-exhausted exit now, the loop body later
             body = st.copy()
             body.may_goto_depth += 1
+            body.history = (insn.slot, body.cur.frameno, tuple(body.cur.regs), body.history)
             self._fork(body, nxt)
             return target
         outcomes = alu.cond_jump(st, insn)
@@ -306,6 +307,7 @@ class _Verifier:
             return target if outcomes[0][0] else nxt
         text = f"insn {insn.slot} ({self._asm(insn)})"
         (first_taken, first), (_, second) = outcomes
+        first.history = (insn.slot, first.cur.frameno, tuple(first.cur.regs), first.history)
         first.decisions = (
             insn.slot,
             f"{'taken' if first_taken else 'not taken'} [{text}]",
