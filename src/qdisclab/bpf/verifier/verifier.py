@@ -136,7 +136,6 @@ class _Verifier:
         return st
 
     def _path(self, pc: int, st: State) -> None:
-        self.since_jmps = self.since_insns = 0
         while True:
             try:
                 if pc in self.cfg.prune_points and self._visited(pc, st):
