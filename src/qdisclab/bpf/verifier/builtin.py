@@ -1,0 +1,79 @@
+"""Prototypes of the kernel's generic helpers and kfuncs, as the verifier checks them.
+
+These are fixed by the kernel, not by qdisclab's ops tables: the base
+helpers every struct_ops and tc program may call (``bpf_base_func_proto``:
+map access, time, random numbers, ``bpf_loop``, ``bpf_spin_lock``,
+``bpf_kptr_xchg``), keyed by helper id, and the object and graph kfuncs
+(``bpf_obj_new``/``drop``, ``bpf_list_*``, ``bpf_rbtree_*``). The
+attach-point kfuncs (the qdisc ones, say) come from the declared kfunc table.
+
+>>> BASE_HELPERS[1].name, BASE_HELPERS[1].ret.value
+('bpf_map_lookup_elem', 'map_value_or_null')
+>>> sorted(GRAPH_KFUNCS)[:2]
+['bpf_list_back', 'bpf_list_front']
+"""
+
+from __future__ import annotations
+
+from qdisclab.bpf.verifier.proto import (
+    KF_ACQUIRE,
+    KF_RELEASE,
+    KF_RET_NULL,
+    Arg,
+    ArgKind,
+    FuncProto,
+    RetKind,
+)
+
+_MAP = Arg(ArgKind.CONST_MAP)
+_SCALAR = Arg(ArgKind.SCALAR)
+_ANY = Arg(ArgKind.ANYTHING)
+_ROOT = Arg(ArgKind.GRAPH_ROOT)
+_NODE = Arg(ArgKind.GRAPH_NODE, release=True)
+
+BASE_HELPERS: dict[int, FuncProto] = {
+    1: FuncProto("bpf_map_lookup_elem", (_MAP, Arg(ArgKind.MAP_KEY)), RetKind.MAP_VALUE_OR_NULL),
+    2: FuncProto(
+        "bpf_map_update_elem", (_MAP, Arg(ArgKind.MAP_KEY), Arg(ArgKind.MAP_VALUE), _SCALAR)
+    ),
+    3: FuncProto("bpf_map_delete_elem", (_MAP, Arg(ArgKind.MAP_KEY))),
+    5: FuncProto("bpf_ktime_get_ns"),
+    7: FuncProto("bpf_get_prandom_u32", ret_range=(0, 0xFFFF_FFFF)),
+    93: FuncProto("bpf_spin_lock", (Arg(ArgKind.SPIN_LOCK),), RetKind.VOID, lock="acquire"),
+    94: FuncProto("bpf_spin_unlock", (Arg(ArgKind.SPIN_LOCK),), RetKind.VOID, lock="release"),
+    118: FuncProto("bpf_jiffies64"),
+    181: FuncProto(
+        "bpf_loop",
+        (_SCALAR, Arg(ArgKind.CALLBACK), _ANY, _SCALAR),
+        callback_arg=1,
+        callback_args=(_SCALAR, _ANY),
+        callback_ret=(0, 1),
+    ),
+    194: FuncProto(
+        "bpf_kptr_xchg",
+        (Arg(ArgKind.KPTR_SLOT), Arg(ArgKind.BTF_PTR, nullable=True, release=True)),
+        RetKind.KPTR_OLD,
+    ),
+}
+
+GRAPH_KFUNCS: dict[str, FuncProto] = {
+    f.name: f
+    for f in (
+        FuncProto(
+            "bpf_obj_new_impl",
+            (Arg(ArgKind.TYPE_ID), _ANY),
+            RetKind.ALLOC_OBJ,
+            flags=KF_ACQUIRE | KF_RET_NULL,
+        ),
+        FuncProto(
+            "bpf_obj_drop_impl", (Arg(ArgKind.ALLOC_OBJ), _ANY), RetKind.VOID, flags=KF_RELEASE
+        ),
+        FuncProto("bpf_list_push_front_impl", (_ROOT, _NODE, _ANY, _SCALAR), lock="held"),
+        FuncProto("bpf_list_push_back_impl", (_ROOT, _NODE, _ANY, _SCALAR), lock="held"),
+        FuncProto("bpf_list_pop_front", (_ROOT,), RetKind.GRAPH_NODE_OR_NULL, lock="held"),
+        FuncProto("bpf_list_pop_back", (_ROOT,), RetKind.GRAPH_NODE_OR_NULL, lock="held"),
+        FuncProto("bpf_list_front", (_ROOT,), RetKind.GRAPH_NODE_NONOWNING, lock="held"),
+        FuncProto("bpf_list_back", (_ROOT,), RetKind.GRAPH_NODE_NONOWNING, lock="held"),
+        FuncProto("bpf_rbtree_first", (_ROOT,), RetKind.GRAPH_NODE_NONOWNING, lock="held"),
+    )
+}
