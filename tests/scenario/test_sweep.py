@@ -50,7 +50,7 @@ def test_failing_run_is_recorded_and_sweep_goes_on(tmp_path):
     counts = run_sweep("udp-dumbbell", grid, [1], db, executor="inline")
     assert counts["ok"] == 1 and counts["error"] == 1
     bad = next(r for r in load_rows(db) if r["status"] == "error")
-    assert "rate must be positive" in bad["error"]
+    assert "rate" in bad["error"] and "above zero" in bad["error"]
 
 
 def test_cli_sweep_and_report(tmp_path, capsys):
