@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import re
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,7 +157,7 @@ def coerce(text: str) -> Any:
     """
     try:
         return tomllib.loads(f"v = {text}")["v"]
-    except (tomllib.TOMLDecodeError, RecursionError):
+    except (tomllib.TOMLDecodeError, RecursionError, ValueError):
         return text
 
 
@@ -249,6 +250,11 @@ def load_text(
         ) from None
     except RecursionError:
         raise ScenarioError(f"{source}:{_deep_line(text)}: {too_deep}") from None
+    except ValueError:  # an integer past Python's int-from-text digit limit
+        digits = re.search(r"[0-9_]{1000,}", text)
+        line = text.count("\n", 0, digits.start()) + 1 if digits else 1
+        raise ScenarioError(f"{source}:{line}: TOML syntax error: an integer of more than "
+                            f"{sys.get_int_max_str_digits()} digits") from None  # fmt: skip
     index = line_index(text)
     deep = _too_deep(raw)
     if deep is not None:
