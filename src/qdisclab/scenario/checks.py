@@ -56,11 +56,11 @@ def check(loaded: Any) -> None:
 
     s = loaded.scenario
     err = loaded.error
-    names: list[str] = []
+    names: dict[str, None] = {}  # ordered for the messages, hashed for the many lookups
     for i, node in enumerate(s.node):
         if node.name in names:
             raise err(("node", i, "name"), node.name, "a name not used by another node")
-        names.append(node.name)
+        names[node.name] = None
     allowed_nodes = ", ".join(names) or "(no nodes defined)"
     # User classes first: a qdisc they register may be named by a link.
     for i, ext in enumerate(s.extension):
