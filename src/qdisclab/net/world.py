@@ -19,6 +19,7 @@ from typing import Any
 
 from qdisclab.errors import ConservationError, UserError
 from qdisclab.net.device import DEFAULT_TXQUEUELEN, ETH_DATA_LEN, Channel, NetDevice
+from qdisclab.net.memory import DEFAULT_QUEUE_MEMORY, QueueMemory
 from qdisclab.net.node import Node
 from qdisclab.ops import POLICIES, POLICY_STRICT
 from qdisclab.sim import RngStreams, Scheduler
@@ -49,9 +50,11 @@ class World:
         self.rng = RngStreams(seed)
         self.hash_seed = self.rng.derive_int("flow-hash")
         self.ledger = Ledger()
+        self.queue_memory = QueueMemory(DEFAULT_QUEUE_MEMORY)
         self.nodes: dict[str, Node] = {}
         self.links: list[Link] = []
         self.devices: dict[int, NetDevice] = {}
+        self.queue_memory.devices = self.devices.values()  # a live view
         self.flows: dict[str, FlowBooks] = {}
         self.packet_holders: list[Any] = []  # extra places packets wait (backlogs, sockets)
         self.faults: list[tuple[str, str, str]] = []  # contained extension faults

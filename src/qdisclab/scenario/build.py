@@ -18,7 +18,7 @@ from qdisclab.net import World
 from qdisclab.scenario.loader import Loaded
 from qdisclab.scenario.registry import FEATURES, TRAFFIC, load_kinds, missing
 from qdisclab.scenario.results import collect
-from qdisclab.units import parse_time
+from qdisclab.units import parse_size, parse_time
 
 Progress = Callable[[int, int], None]  # (now ns, duration ns)
 
@@ -62,6 +62,7 @@ def build(loaded: Loaded, seed: int | None = None, policy: str = "strict") -> Bu
     load_kinds()
     s = loaded.scenario
     world = World(seed=s.run.seed if seed is None else seed, policy=policy)
+    world.queue_memory.limit = parse_size(s.run.queue_memory)
     ctx = BuildContext(loaded, world)
     for node in s.node:
         (world.add_router if node.kind == "router" else world.add_host)(node.name)

@@ -15,7 +15,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
 from qdisclab.errors import UserError
-from qdisclab.units import parse_rate, parse_size, parse_time
+from qdisclab.net import memory as net_memory
+from qdisclab.units import format_size, parse_rate, parse_size, parse_time
 
 Unit = StrictStr | StrictInt  # a bool is not a rate
 
@@ -37,9 +38,9 @@ def _positive(parser: Any, value: Any) -> Any:
     return value
 
 
-# Memory that a run's queued packets may take, summed over every device (truesize, as
-# the kernel charges sk_wmem/qdisc memory): reaching it drops with reason "memory".
-DEFAULT_QUEUE_MEMORY = "1gb"
+# Memory that a run's queued packets may take, summed over every root qdisc (truesize,
+# as the kernel charges qdisc memory): reaching it drops with reason "queue_memory".
+DEFAULT_QUEUE_MEMORY = format_size(net_memory.DEFAULT_QUEUE_MEMORY)
 # Packets that a run's rate-driven sources (UDP flows, ping probes) and trace samples may
 # make in all, estimated from the scenario before it runs: bounds the work, not only memory.
 DEFAULT_PACKET_BUDGET = 20_000_000
