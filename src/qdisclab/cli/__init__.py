@@ -75,12 +75,19 @@ def main(argv: list[str] | None = None) -> int:
     except (QdiscLabError, UnitError) as exc:
         err_console.print(f"qdisclab: error: {exc}", markup=False, soft_wrap=True)
         return 2
+    except MemoryError:  # the scenario asked for more than this machine has
+        err_console.print("qdisclab: error: out of memory: lower the scenario's rates, sizes or "
+                          "run.queue_memory", markup=False, soft_wrap=True)  # fmt: skip
+        return 2
     except typer.Exit as exc:
         return exc.exit_code
     except typer.Abort:
         err_console.print("qdisclab: aborted", markup=False)
         return 1
     except _CLICK_ERRORS as exc:  # usage errors arrive here in non-standalone mode
+        if type(exc).__name__ == "NoArgsIsHelpError" and getattr(exc, "ctx", None) is not None:
+            typer.echo(exc.ctx.get_help())  # plain `qdisclab`: the help, as `--help` gives it
+            return 0
         err_console.print(f"qdisclab: error: {_usage_line(exc)}", markup=False, soft_wrap=True)
         return 2
     return 0

@@ -14,8 +14,20 @@ from qdisclab.errors import UserError
 from qdisclab.ops.userfile import import_failure, import_user_file
 
 
-def load_object(ref: str, base_dir: Path | None = None) -> Any:
-    """Import and return the object ``ref`` names; ``UserError`` saying what is wrong."""
+def load_object(ref: str, base_dir: Path | None = None, *, program: bool = False) -> Any:
+    """Import and return the object ``ref`` names; ``UserError`` saying what is wrong.
+
+    ``program``: the object is run on packets (a tcx, netkit or filter program),
+    so it must be callable.
+    """
+    obj = _load(ref, base_dir)
+    if program and not callable(obj):
+        raise UserError(f"{ref!r} is not callable (found {type(obj).__name__}); a program "
+                        "is a function prog(ctx) returning a verdict")  # fmt: skip
+    return obj
+
+
+def _load(ref: str, base_dir: Path | None) -> Any:
     module_part, sep, attr = ref.rpartition(":")
     if not sep or not module_part or not attr:
         raise UserError(f"expected 'package.module:Name' or 'path/file.py:Name', found {ref!r}")
