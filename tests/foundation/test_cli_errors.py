@@ -110,3 +110,9 @@ def test_the_installed_entry_point_prints_one_line_and_exits_2(args, fragment):
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and fragment in lines[0], result.stderr
+
+
+def test_no_arguments_prints_the_help_and_succeeds(capsys):
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert "Usage" in out and "run" in out and "sweep" in out

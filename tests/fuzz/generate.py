@@ -156,67 +156,75 @@ def scenario_case(draw: st.DrawFn) -> Case:
     case = Case(["run", SCENARIO, "--json"], what=[name])
     text_mutation = None
     for _ in range(draw(st.integers(1, 3))):
-        kind = draw(st.sampled_from(["value", "value", "value", "delete", "unknown", "topology",
-                                     "qdisc", "extension", "program", "text", "set", "flag"]))  # fmt: skip
-        paths = _paths(raw)
-        if kind == "value" and paths:
-            path = draw(st.sampled_from(paths))
-            value = draw(st.sampled_from(VALUES))
-            _parent(raw, path)[path[-1]] = value
-            case.what.append(f"{'.'.join(map(str, path))}={value!r:.40}")
-        elif kind == "delete" and paths:
-            path = draw(st.sampled_from(paths))
-            del _parent(raw, path)[path[-1]]
-            case.what.append(f"del {'.'.join(map(str, path))}")
-        elif kind == "unknown":
-            tables = [p for p in paths if isinstance(_parent(raw, (*p, None)), dict)]
-            where = _parent(raw, (*draw(st.sampled_from(tables)), None)) if tables else raw
-            where[draw(st.sampled_from(["speed", "ratee", "1", "é"]))] = 1
-            case.what.append("unknown key")
-        elif kind == "topology":
-            case.what.append(_topology(draw, raw))
-        elif kind == "qdisc" and raw.get("link"):
-            link = draw(st.sampled_from(raw["link"]))
-            link[draw(st.sampled_from(["qdisc_a", "qdisc_b"]))] = spec = draw(
-                st.sampled_from(QDISCS)
-            )
-            case.what.append(f"qdisc {spec!r}")
-        elif kind == "extension" and raw.get("link"):
-            which = draw(st.sampled_from(sorted(EXTENSIONS)))
-            case.files["ext.py"] = QDISC_FILE.format(top=EXTENSIONS[which]).encode("latin-1")
-            raw.setdefault("extension", []).append({"class": "ext.py:Fuzzed"})
-            raw["link"][0]["qdisc_a"] = draw(st.sampled_from(["fuzzed", "fuzzed limit 5"]))
-            case.what.append(f"extension {which}")
-        elif kind == "program" and raw.get("node"):
-            ref = draw(st.sampled_from(PROGRAMS))
-            case.files["prog.py"] = b"NOT_CALLABLE = 5\nNAMES = ['a']\n"
-            if not raw.get("tcx"):
-                raw["tcx"] = [{"dev": f"{raw['node'][0]['name']}:eth0", "program": ref}]
-            raw["tcx"][0]["program"] = ref
-            case.what.append(f"tcx program {ref}")
-        elif kind == "text":
-            text_mutation = draw(st.sampled_from(["latin1", "utf16", "truncate", "bytes", "deep",
-                                                  "deep_set", "empty", "long_int"]))  # fmt: skip
-            case.what.append(f"text {text_mutation}")
-        elif kind == "set":
-            path = ".".join(map(str, draw(st.sampled_from(paths)))) if paths else "run"
-            path += draw(st.sampled_from(["", "", ".x", ".0"]))
-            value = draw(st.sampled_from(["5", "1e999999999s", "abc", "[1", "{a=1}", "[[[[]]]]", "",
-                                          "0", "true", "'1ms'", "\"10mbit\""]))  # fmt: skip
-            case.argv += ["--set", f"{path}={value}"]
-            case.what.append(f"--set {path}={value}")
-        elif kind == "flag":
-            flag = draw(st.sampled_from(["--duration", "--seed", "--policy", "--out", "--set"]))
-            value = draw(st.sampled_from(["abc", "0", "-1", "1e999999999s", "10ms", "", "contain",
-                                          "strict", "off", "novalue", "99999999999999999999"]))  # fmt: skip
-            case.argv += [flag, value]
-            case.what.append(f"{flag} {value}")
+        try:
+            text_mutation = _mutate(draw, raw, case) or text_mutation
+        except (TypeError, KeyError, IndexError, AttributeError):
+            case.what.append("(a mutation that did not apply to the earlier ones)")
     try:
         data = tomli_w.dumps(raw).encode()
     except (TypeError, ValueError):  # a value TOML cannot hold: the file falls back to text
         data = repr(raw).encode()
     case.files[SCENARIO] = _mutate_text(draw, data, text_mutation)
     return case
+
+
+def _mutate(draw: st.DrawFn, raw: dict, case: Case) -> str | None:
+    """Apply one mutation to ``raw`` (or to ``case``); returns a text mutation to do last."""
+    kind = draw(st.sampled_from(["value", "value", "value", "delete", "unknown", "topology",
+                                 "qdisc", "extension", "program", "text", "set", "flag"]))  # fmt: skip
+    paths = _paths(raw)
+    if kind == "value" and paths:
+        path = draw(st.sampled_from(paths))
+        value = draw(st.sampled_from(VALUES))
+        _parent(raw, path)[path[-1]] = value
+        case.what.append(f"{'.'.join(map(str, path))}={value!r:.40}")
+    elif kind == "delete" and paths:
+        path = draw(st.sampled_from(paths))
+        del _parent(raw, path)[path[-1]]
+        case.what.append(f"del {'.'.join(map(str, path))}")
+    elif kind == "unknown":
+        tables = [p for p in paths if isinstance(_parent(raw, (*p, None)), dict)]
+        where = _parent(raw, (*draw(st.sampled_from(tables)), None)) if tables else raw
+        where[draw(st.sampled_from(["speed", "ratee", "1", "é"]))] = 1
+        case.what.append("unknown key")
+    elif kind == "topology":
+        case.what.append(_topology(draw, raw))
+    elif kind == "qdisc" and raw.get("link"):
+        link = draw(st.sampled_from(raw["link"]))
+        link[draw(st.sampled_from(["qdisc_a", "qdisc_b"]))] = spec = draw(st.sampled_from(QDISCS))
+        case.what.append(f"qdisc {spec!r}")
+    elif kind == "extension" and raw.get("link"):
+        which = draw(st.sampled_from(sorted(EXTENSIONS)))
+        case.files["ext.py"] = QDISC_FILE.format(top=EXTENSIONS[which]).encode("latin-1")
+        raw.setdefault("extension", []).append({"class": "ext.py:Fuzzed"})
+        raw["link"][0]["qdisc_a"] = draw(st.sampled_from(["fuzzed", "fuzzed limit 5"]))
+        case.what.append(f"extension {which}")
+    elif kind == "program" and raw.get("node"):
+        ref = draw(st.sampled_from(PROGRAMS))
+        case.files["prog.py"] = b"NOT_CALLABLE = 5\nNAMES = ['a']\n"
+        if not raw.get("tcx"):
+            raw["tcx"] = [{"dev": f"{raw['node'][0]['name']}:eth0", "program": ref}]
+        raw["tcx"][0]["program"] = ref
+        case.what.append(f"tcx program {ref}")
+    elif kind == "text":
+        text_mutation = draw(st.sampled_from(["latin1", "utf16", "truncate", "bytes", "deep",
+                                              "deep_set", "empty", "long_int"]))  # fmt: skip
+        case.what.append(f"text {text_mutation}")
+        return text_mutation
+    elif kind == "set":
+        path = ".".join(map(str, draw(st.sampled_from(paths)))) if paths else "run"
+        path += draw(st.sampled_from(["", "", ".x", ".0"]))
+        value = draw(st.sampled_from(["5", "1e999999999s", "abc", "[1", "{a=1}", "[[[[]]]]", "",
+                                      "0", "true", "'1ms'", "\"10mbit\""]))  # fmt: skip
+        case.argv += ["--set", f"{path}={value}"]
+        case.what.append(f"--set {path}={value}")
+    elif kind == "flag":
+        flag = draw(st.sampled_from(["--duration", "--seed", "--policy", "--out", "--set"]))
+        value = draw(st.sampled_from(["abc", "0", "-1", "1e999999999s", "10ms", "", "contain",
+                                      "strict", "off", "novalue", "99999999999999999999"]))  # fmt: skip
+        case.argv += [flag, value]
+        case.what.append(f"{flag} {value}")
+    return None
 
 
 def _topology(draw: st.DrawFn, raw: dict) -> str:

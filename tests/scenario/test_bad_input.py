@@ -147,3 +147,34 @@ def test_failing_extension_names_its_file_and_class(tmp_path, capsys, top, membe
     code, err = run_file(tmp_path, capsys, text)
     assert code == 2, err
     assert_one_line(err, tmp_path, *fragments)
+
+
+def test_an_error_found_while_building_names_the_file_and_link(tmp_path, capsys):
+    code, err = run_file(tmp_path, capsys, GOOD.replace('"pfifo limit 10"', '"fq_codel quantum 0"'))
+    assert code == 2
+    line = GOOD.splitlines().index('qdisc_a = "pfifo limit 10"') + 1
+    assert_one_line(err, tmp_path, f"bad.toml:{line}: link[0].qdisc_a", "quantum")
+
+
+@pytest.mark.parametrize(
+    ("ref", "fragments"),
+    [
+        ("prog.py:NOT_CALLABLE", ["tcx[0].program", "is not callable (found int)"]),
+        ("prog.py:missing", ["tcx[0].program", "has no 'missing'"]),
+    ],
+)
+def test_a_tcx_program_that_cannot_run_is_refused_at_load(tmp_path, capsys, ref, fragments):
+    (tmp_path / "prog.py").write_text("NOT_CALLABLE = 5\n")
+    text = GOOD + f'\n[[tcx]]\ndev = "A:eth0"\nprogram = "{ref}"\n'
+    code, err = run_file(tmp_path, capsys, text)
+    assert code == 2
+    assert_one_line(err, tmp_path, *fragments)
+
+
+def test_a_device_that_does_not_exist_names_the_file(tmp_path, capsys):
+    (tmp_path / "prog.py").write_text("def prog(ctx):\n    return -1\n")
+    code, err = run_file(
+        tmp_path, capsys, GOOD + '\n[[tcx]]\ndev = "A:eth7"\nprogram = "prog.py:prog"\n'
+    )
+    assert code == 2
+    assert_one_line(err, tmp_path, "no device 'A:eth7'")
