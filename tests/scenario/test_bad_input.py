@@ -178,3 +178,10 @@ def test_a_device_that_does_not_exist_names_the_file(tmp_path, capsys):
     )
     assert code == 2
     assert_one_line(err, tmp_path, "no device 'A:eth7'")
+
+
+@pytest.mark.parametrize("text", ["", "# nothing here\n", '[run]\nduration = "1s"\n'])
+def test_a_scenario_without_nodes_is_refused(tmp_path, capsys, text):
+    code, err = run_file(tmp_path, capsys, text)
+    assert code == 2
+    assert_one_line(err, tmp_path, "no [[node]] defined")

@@ -61,7 +61,10 @@ def check(loaded: Any) -> None:
         if node.name in names:
             raise err(("node", i, "name"), node.name, "a name not used by another node")
         names[node.name] = None
-    allowed_nodes = ", ".join(names) or "(no nodes defined)"
+    if not names:  # an empty file, or one with only [run]: there is nothing to simulate
+        raise err(("node",), [], "", "no [[node]] defined; a scenario needs nodes to run "
+                  "(see qdisclab show-scenario udp-dumbbell)")  # fmt: skip
+    allowed_nodes = ", ".join(names)
     # User classes first: a qdisc they register may be named by a link.
     for i, ext in enumerate(s.extension):
         try:
