@@ -26,9 +26,10 @@ def main() -> int:
     parser.add_argument("--cases", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--guard", type=float, default=DEFAULT_GUARD_S, help="seconds per case")
+    parser.add_argument("--jobs", type=int, default=2, help="cases run at once")
     args = parser.parse_args()
     cases = generate(args.cases, args.seed)
-    outcomes = run_all(cases, args.guard, progress=True)
+    outcomes = run_all(cases, args.guard, progress=True, jobs=args.jobs)
     print(json.dumps(summary(outcomes), indent=2))
     return 0 if all(o.verdict == OK for o in outcomes) else 1
 

@@ -74,26 +74,29 @@ OTHER_AREAS = {
     "congestion control containment (traceback)": ["a congestion control that raises"],
 }
 
+# What a misbehaving extension file does: (module-level code, a class member).
 EXTENSIONS = {
-    "exit": "import sys\nsys.exit(3)\n",
-    "interrupt": "raise KeyboardInterrupt\n",
-    "raise": "raise RuntimeError('import failed')\n",
-    "syntax": "def broken(:\n",
-    "latin1": "# caf\xe9\n",
-    "options": "BAD_OPTIONS = {'limit': 5}\n",
-    "parse": "PARSE_RAISES = True\n",
-    "recursion": "def f(n):\n    return f(n + 1)\nf(0)\n",
+    "exit": ("import sys\nsys.exit(3)", ""),
+    "interrupt": ("raise KeyboardInterrupt", ""),
+    "raise": ("raise RuntimeError('import failed')", ""),
+    "syntax": ("def broken(:", ""),
+    "latin1": ("# caf\xe9", ""),
+    "options": ("", "options = {'limit': 5}"),
+    "options_type": ("", "options = 7"),
+    "parse": (
+        "",
+        "@classmethod\n    def parse_options(cls, tokens):\n        raise RuntimeError('boom')",
+    ),
+    "recursion": ("def f(n):\n    return f(n + 1)\nf(0)", ""),
+    "fine": ("", ""),
 }
+# A user qdisc (a FIFO) with ``top`` at module level and ``member`` in its class body.
 QDISC_FILE = """from qdisclab.sched import QdiscOps, NET_XMIT_SUCCESS
 from qdisclab.ops import SkbList
 {top}
-class Fuzzed(QdiscOps):
-    id = "fuzzed"
-    options = globals().get("BAD_OPTIONS", {{}})
-    if globals().get("PARSE_RAISES"):
-        @classmethod
-        def parse_options(cls, tokens):
-            raise ValueError("bad options from a user class") if tokens else KeyError(tokens)
+class {name}(QdiscOps):
+    id = "{qid}"
+    {member}
     def init(self, sch, opt):
         self.q = SkbList()
     def enqueue(self, skb, sch, to_free):
@@ -106,6 +109,11 @@ class Fuzzed(QdiscOps):
     def destroy(self, sch):
         pass
 """
+
+
+def extension_file(which: str, name: str = "Fuzzed", qid: str = "fuzzed") -> bytes:
+    top, member = EXTENSIONS[which]
+    return QDISC_FILE.format(top=top, member=member, name=name, qid=qid).encode("latin-1")
 
 
 @dataclass
@@ -195,7 +203,7 @@ def _mutate(draw: st.DrawFn, raw: dict, case: Case) -> str | None:
         case.what.append(f"qdisc {spec!r}")
     elif kind == "extension" and raw.get("link"):
         which = draw(st.sampled_from(sorted(EXTENSIONS)))
-        case.files["ext.py"] = QDISC_FILE.format(top=EXTENSIONS[which]).encode("latin-1")
+        case.files["ext.py"] = extension_file(which)
         raw.setdefault("extension", []).append({"class": "ext.py:Fuzzed"})
         raw["link"][0]["qdisc_a"] = draw(st.sampled_from(["fuzzed", "fuzzed limit 5"]))
         case.what.append(f"extension {which}")
@@ -304,7 +312,7 @@ def cli_case(draw: st.DrawFn) -> Case:
         case.files.update(_databases(db))
     elif command == "check":
         which = draw(st.sampled_from(sorted(EXTENSIONS)))
-        case.files["ext.py"] = QDISC_FILE.format(top=EXTENSIONS[which]).encode("latin-1")
+        case.files["ext.py"] = extension_file(which)
         argv += [draw(st.sampled_from(["ext.py", "ext.py:Fuzzed", "ext.py:Nope", "missing.py"])),
                  "--examples", draw(st.sampled_from(["5", "0", "-3", "x"]))]  # fmt: skip
         argv += draw(st.lists(st.sampled_from(["--policy", "off", "contain", "--options", "limit 5",

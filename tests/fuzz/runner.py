@@ -86,37 +86,55 @@ def _child(case: Case, workdir: Path) -> None:
             os._exit(code if isinstance(code, int) else 1)
 
 
+@dataclass
+class _Running:
+    case: Case
+    pid: int
+    tmp: tempfile.TemporaryDirectory
+    started: float
+
+
+def _start(case: Case) -> _Running:
+    tmp = tempfile.TemporaryDirectory(prefix="qdisclab-fuzz-")
+    workdir = Path(tmp.name)
+    for name, data in case.files.items():
+        path = workdir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not name.endswith("/keep"):  # "dir/keep" only makes the directory
+            path.write_bytes(data)
+    started = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        _child(case, workdir)
+    return _Running(case, pid, tmp, started)
+
+
+def _finish(run: _Running, status: int | None) -> Outcome:
+    """Judge a child that exited with wait ``status`` (None: killed by the guard)."""
+    seconds = time.monotonic() - run.started
+    workdir = Path(run.tmp.name)
+    stdout, stderr = _read(workdir / ".stdout"), _read(workdir / ".stderr")
+    run.tmp.cleanup()
+    if status is None:
+        return Outcome(run.case, HANG, None, stderr, seconds)
+    code = os.waitstatus_to_exitcode(status)
+    return Outcome(run.case, judge(run.case, code, stdout, stderr), code, stderr, seconds)
+
+
+def _poll(run: _Running, guard_s: float) -> Outcome | None:
+    done, status = os.waitpid(run.pid, os.WNOHANG)
+    if done:
+        return _finish(run, status)
+    if time.monotonic() - run.started > guard_s:
+        os.kill(run.pid, signal.SIGKILL)
+        os.waitpid(run.pid, 0)
+        return _finish(run, None)
+    return None
+
+
 def run_case(case: Case, guard_s: float = DEFAULT_GUARD_S) -> Outcome:
     """Run one case in a fresh directory in a forked child; judge what it did."""
-    with tempfile.TemporaryDirectory(prefix="qdisclab-fuzz-") as tmp:
-        workdir = Path(tmp)
-        for name, data in case.files.items():
-            path = workdir / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if name.endswith("/keep"):
-                continue
-            path.write_bytes(data)
-        started = time.monotonic()
-        pid = os.fork()
-        if pid == 0:
-            _child(case, workdir)
-        code: int | None = None
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                code = os.waitstatus_to_exitcode(status)
-                break
-            if time.monotonic() - started > guard_s:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                break
-            time.sleep(0.01)
-        seconds = time.monotonic() - started
-        stdout = _read(workdir / ".stdout")
-        stderr = _read(workdir / ".stderr")
-    if code is None:
-        return Outcome(case, HANG, None, stderr, seconds)
-    return Outcome(case, judge(case, code, stdout, stderr), code, stderr, seconds)
+    return run_all([case], guard_s)[0]
 
 
 def _read(path: Path) -> str:
@@ -159,19 +177,36 @@ def _about_the_command_line(message: str) -> bool:
                                "Missing", "Got unexpected", "unknown ownership policy"))  # fmt: skip
 
 
-def run_all(cases: list[Case], guard_s: float = DEFAULT_GUARD_S, progress: bool = False
-            ) -> list[Outcome]:  # fmt: skip
-    outcomes = []
-    for i, case in enumerate(cases, 1):
-        outcome = run_case(case, guard_s)
-        outcomes.append(outcome)
-        if progress and (outcome.verdict != OK or i % 50 == 0):
-            print(f"[{i}/{len(cases)}] {outcome.verdict} ({outcome.seconds:.1f}s) "
-                  f"{case.describe()}", file=sys.stderr, flush=True)  # fmt: skip
-            if outcome.verdict != OK:
-                print("    " + "\n    ".join(outcome.stderr.strip().splitlines()[-3:]),
-                      file=sys.stderr, flush=True)  # fmt: skip
-    return outcomes
+def run_all(cases: list[Case], guard_s: float = DEFAULT_GUARD_S, progress: bool = False,
+            jobs: int = 1) -> list[Outcome]:  # fmt: skip
+    """Run ``cases`` with up to ``jobs`` children at once; outcomes in the cases' order."""
+    outcomes: dict[int, Outcome] = {}
+    running: dict[int, _Running] = {}
+    queue = list(enumerate(cases))
+    while queue or running:
+        while queue and len(running) < jobs:
+            index, case = queue.pop(0)
+            running[index] = _start(case)
+        for index, run in list(running.items()):
+            outcome = _poll(run, guard_s)
+            if outcome is None:
+                continue
+            del running[index]
+            outcomes[index] = outcome
+            if progress:
+                _report(outcome, len(outcomes), len(cases))
+        time.sleep(0.005)
+    return [outcomes[i] for i in range(len(cases))]
+
+
+def _report(outcome: Outcome, done: int, total: int) -> None:
+    if outcome.verdict == OK and done % 50:
+        return
+    print(f"[{done}/{total}] {outcome.verdict} ({outcome.seconds:.1f}s) "
+          f"{outcome.case.describe()}", file=sys.stderr, flush=True)  # fmt: skip
+    if outcome.verdict != OK:
+        print("    " + "\n    ".join(outcome.stderr.strip().splitlines()[-3:]),
+              file=sys.stderr, flush=True)  # fmt: skip
 
 
 def summary(outcomes: list[Outcome]) -> dict[str, int]:

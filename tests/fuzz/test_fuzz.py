@@ -17,6 +17,7 @@ from .runner import (
     UNBALANCED,
     generate,
     judge,
+    run_all,
     run_case,
 )
 
@@ -33,10 +34,9 @@ def test_the_same_seed_draws_the_same_cases():
 @pytest.mark.slow
 def test_fuzz_cases_hold_the_property():
     bad = []
-    for case in generate(CI_CASES):
-        outcome = run_case(case, CI_GUARD_S)
+    for outcome in run_all(generate(CI_CASES), CI_GUARD_S, jobs=2):
         if outcome.verdict != OK:
-            bad.append(f"{outcome.verdict}: {case.describe()}\n{outcome.stderr[-600:]}")
+            bad.append(f"{outcome.verdict}: {outcome.case.describe()}\n{outcome.stderr[-600:]}")
     assert not bad, "\n\n".join(bad)
 
 
@@ -66,7 +66,9 @@ def test_the_judge_tells_each_failure_apart(case, code, stdout, stderr, verdict)
 
 def test_the_guard_stops_a_hang():
     sleeper = b"import time\ntime.sleep(60)\n"
-    scenario = b'[run]\nduration = "10ms"\n[[extension]]\nclass = "slow.py:X"\n'
+    scenario = (
+        b'[run]\nduration = "10ms"\n[[node]]\nname = "A"\n[[extension]]\nclass = "slow.py:X"\n'
+    )
     case = Case(["run", SCENARIO], {SCENARIO: scenario, "slow.py": sleeper})
     outcome = run_case(case, guard_s=1.0)
     assert outcome.verdict == HANG and outcome.code is None
@@ -74,8 +76,8 @@ def test_the_guard_stops_a_hang():
 
 
 def test_a_real_traceback_is_caught(monkeypatch):
-    # a scenario whose qdisc is a built-in with a bug: the child runs main() as the CLI does
-    case = Case(["run", SCENARIO, "--json"], {SCENARIO: b'[run]\nduration = "10ms"\n'})
+    # as if the CLI had a bug: the child calls main() as `python -m qdisclab` does
+    case = Case(["run", SCENARIO, "--json"], {SCENARIO: b'[[node]]\nname = "A"\n'})
     import qdisclab.cli
 
     def broken(_argv):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from fuzz.generate import QDISC_FILE  # tests/ is on the path, as for every test package
 from qdisclab.cli import main
 
 from .test_errors import GOOD
@@ -108,26 +109,6 @@ def test_set_into_a_value_names_the_key(tmp_path, capsys, override, fragment):
     assert_one_line(err, tmp_path, fragment)
 
 
-QDISC = """from qdisclab.sched import QdiscOps, NET_XMIT_SUCCESS
-from qdisclab.ops import SkbList
-{top}
-class {name}(QdiscOps):
-    id = "{qid}"
-    {member}
-    def init(self, sch, opt):
-        self.q = SkbList()
-    def enqueue(self, skb, sch, to_free):
-        self.q.push_back(skb)
-        return NET_XMIT_SUCCESS
-    def dequeue(self, sch):
-        return self.q.pop_front()
-    def reset(self, sch):
-        pass
-    def destroy(self, sch):
-        pass
-"""
-
-
 @pytest.mark.parametrize(
     ("top", "member", "fragments"),
     [
@@ -142,7 +123,7 @@ class {name}(QdiscOps):
 )  # fmt: skip
 def test_failing_extension_names_its_file_and_class(tmp_path, capsys, top, member, fragments):
     qid = f"bad{abs(hash((top, member))) % 10**6}"  # one registration per case
-    (tmp_path / "ext.py").write_text(QDISC.format(top=top, member=member, name="Bad", qid=qid))
+    (tmp_path / "ext.py").write_text(QDISC_FILE.format(top=top, member=member, name="Bad", qid=qid))
     text = GOOD.replace('"pfifo limit 10"', f'"{qid}"') + '\n[[extension]]\nclass = "ext.py:Bad"\n'
     code, err = run_file(tmp_path, capsys, text)
     assert code == 2, err
