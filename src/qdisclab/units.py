@@ -86,41 +86,95 @@ _TIME_UNITS: dict[str, Fraction] = {
 
 _NUMBER = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE]([+-]?[0-9]+))?\s*([A-Za-z]*)\s*$")
 
+# The widths the kernel and tc keep each quantity in. A value outside is refused,
+# never wrapped or clamped: ktime_t is a signed 64-bit ns count, rates are u64
+# bytes per second (tc's rate64, the kernel's rate_bytes_ps), sizes are u32
+# (iproute2's get_size refuses anything past UINT_MAX).
+TIME_NS_MAX = 2**63 - 1
+RATE_BITS_MAX = 8 * (2**64 - 1)
+SIZE_BYTES_MAX = 2**32 - 1
 
-def _parse(text: str | int | float, units: dict[str, Fraction], what: str, examples: str) -> int:
+# A number longer than this is not a value anyone means; refusing it up front keeps
+# parsing cost independent of the text (Fraction of a million digits is slow).
+_MAX_DIGITS = 40
+# Past this exponent a non-zero value overflows every width above (the largest,
+# 8 * 2**64 bit/s, is below 1e21) and below its negative it rounds to zero even with
+# the largest multiplier (8e12), so neither needs an exact power of ten.
+_MAX_EXPONENT = 60
+
+
+def _parse(text: str | int | float, units: dict[str, Fraction], what: str, examples: str,
+           maximum: int, unit_name: str) -> int:  # fmt: skip
     if isinstance(text, bool):
         raise UnitError(f"bad {what} {text!r}: expected a number with a unit, e.g. {examples}")
     if isinstance(text, int):
+        if not 0 <= text <= maximum:  # also keeps str() off a huge int
+            shown = (
+                text if abs(text) < 10**_MAX_DIGITS else f"an integer of {text.bit_length()} bits"
+            )
+            raise UnitError(f"bad {what} {shown}: out of range; allowed 0..{maximum} {unit_name}")
         text = str(text)
     elif isinstance(text, float):
-        text = repr(text)
+        text = repr(text)  # nan and inf do not match _NUMBER
+    if not isinstance(text, str):
+        raise UnitError(f"bad {what} {text!r}: expected a number with a unit, e.g. {examples}")
     match = _NUMBER.match(text)
     if match is None:
-        raise UnitError(f"bad {what} {text!r}: expected a number with a unit, e.g. {examples}")
+        raise UnitError(
+            f"bad {what} {_short(text)}: expected a number with a unit, e.g. {examples}"
+        )
     mantissa, exponent, unit = match.groups()
     factor = units.get(unit.lower())
     if factor is None:
         allowed = ", ".join(u for u in units if u)
-        raise UnitError(f"bad {what} {text!r}: unknown unit {unit!r} (allowed: {allowed})")
+        raise UnitError(f"bad {what} {_short(text)}: unknown unit {unit!r} (allowed: {allowed})")
+    out_of_range = UnitError(
+        f"bad {what} {_short(text)}: out of range; allowed 0..{maximum} {unit_name}"
+    )
+    if len(mantissa) > _MAX_DIGITS:
+        raise UnitError(f"bad {what} {_short(text)}: more than {_MAX_DIGITS} digits")
     value = Fraction(mantissa)
     if exponent:
-        value *= Fraction(10) ** int(exponent)
-    return round(value * factor)
+        digits = exponent.lstrip("+-").lstrip("0")
+        power = 0 if not digits else _MAX_EXPONENT + 1 if len(digits) > 3 else int(digits)
+        if exponent.startswith("-"):
+            power = -power
+        if value and power > _MAX_EXPONENT:
+            raise out_of_range
+        if power < -_MAX_EXPONENT:
+            return 0
+        value *= Fraction(10) ** power
+    result = round(value * factor)
+    if result > maximum:
+        raise out_of_range
+    return result
+
+
+def _short(text: str) -> str:
+    """``repr`` of the user's text, cut so that a megabyte of digits stays one short line."""
+    return repr(text) if len(text) <= 60 else repr(text[:40] + "...") + f" ({len(text)} chars)"
 
 
 def parse_rate(text: str | int | float) -> int:
-    """Parse a tc rate (``"100mbit"``, ``"1gbit"``, ``"125kbps"``) into bits per second."""
-    return _parse(text, _RATE_UNITS, "rate", "'100mbit', '1gbit', '10kbps' (bytes/s)")
+    """Parse a tc rate (``"100mbit"``, ``"1gbit"``, ``"125kbps"``) into bits per second.
+
+    At most ``RATE_BITS_MAX`` (a u64 count of bytes per second, as tc's rate64).
+    """
+    return _parse(text, _RATE_UNITS, "rate", "'100mbit', '1gbit', '10kbps' (bytes/s)",
+                  RATE_BITS_MAX, "bit/s")  # fmt: skip
 
 
 def parse_size(text: str | int | float) -> int:
-    """Parse a tc size (``"1514b"``, ``"64kb"``, ``"1m"``) into bytes."""
-    return _parse(text, _SIZE_UNITS, "size", "'1514b', '64kb', '1mb'")
+    """Parse a tc size (``"1514b"``, ``"64kb"``, ``"1m"``) into bytes (at most u32, as tc)."""
+    return _parse(text, _SIZE_UNITS, "size", "'1514b', '64kb', '1mb'", SIZE_BYTES_MAX, "bytes")
 
 
 def parse_time(text: str | int | float) -> int:
-    """Parse a tc time (``"10ms"``, ``"1s"``, ``"250us"``; bare = us) into nanoseconds."""
-    return _parse(text, _TIME_UNITS, "time", "'10ms', '1s', '250us', '500ns'")
+    """Parse a tc time (``"10ms"``, ``"1s"``, ``"250us"``; bare = us) into nanoseconds.
+
+    At most ``TIME_NS_MAX`` (the kernel's ktime_t, a signed 64-bit ns count: ~292 years).
+    """
+    return _parse(text, _TIME_UNITS, "time", "'10ms', '1s', '250us', '500ns'", TIME_NS_MAX, "ns")
 
 
 def format_rate(bits_per_s: int | float) -> str:

@@ -27,7 +27,7 @@ def test_interrupt_then_resume_each_run_once(tmp_path):
         )
     assert len(load_rows(db)) == 3  # the finished runs survived the interrupt
     counts = run_sweep("udp-dumbbell", GRID, [1, 2, 3], db, executor="dask", workers=2)
-    assert counts == {"total": 6, "skipped": 3, "ok": 3, "error": 0}
+    assert counts == {"total": 6, "skipped": 3, "ok": 3, "error": 0, "changed": 0}
     con = sqlite3.connect(db)
     rows = con.execute(
         "SELECT params, seed, status, COUNT(*) FROM runs GROUP BY params, seed"
@@ -50,7 +50,7 @@ def test_failing_run_is_recorded_and_sweep_goes_on(tmp_path):
     counts = run_sweep("udp-dumbbell", grid, [1], db, executor="inline")
     assert counts["ok"] == 1 and counts["error"] == 1
     bad = next(r for r in load_rows(db) if r["status"] == "error")
-    assert "rate must be positive" in bad["error"]
+    assert "rate" in bad["error"] and "above zero" in bad["error"]
 
 
 def test_cli_sweep_and_report(tmp_path, capsys):
@@ -113,3 +113,131 @@ def test_sweep_on_an_existing_dask_cluster_by_address(tmp_path, capsys):
     rows = load_rows(db)
     assert sorted(r["params"]["run.duration"] for r in rows) == ["60ms", "80ms"]
     assert all(r["status"] == "ok" for r in rows)
+
+
+def _scenario_file(tmp_path, qdisc: str):
+    from qdisclab.scenario.library import builtin_text
+
+    path = tmp_path / "s.toml"
+    path.write_text(
+        builtin_text("udp-dumbbell").replace('qdisc_a = "pfifo"', f'qdisc_a = "{qdisc}"')
+    )
+    return path
+
+
+def test_resume_refuses_results_of_an_edited_scenario(tmp_path, capsys):
+    db = tmp_path / "r.db"
+    path = _scenario_file(tmp_path, "pfifo limit 20")
+    args = ["sweep", str(path), "--grid", "run.duration=50ms", "--db", str(db), "--inline"]
+    assert main(args) == 0
+    assert main(args) == 0  # unchanged: everything is already done
+    assert "1 runs: 1 already done, 0 ok" in capsys.readouterr().out
+    _scenario_file(tmp_path, "pfifo limit 30")
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "1 finished run(s)" in err and "--rerun-changed" in err and str(db) in err
+    old = load_rows(db)[0]["metrics"]
+    assert main([*args, "--rerun-changed"]) == 0
+    assert (
+        "0 already done, 1 ok, 0 failed (1 re-run: the scenario changed)" in capsys.readouterr().out
+    )
+    rows = load_rows(db)
+    assert len(rows) == 1 and rows[0]["metrics"] != old  # the stale row was replaced
+    assert main(args) == 0  # the new version is now what is stored
+    assert "1 already done" in capsys.readouterr().out
+
+
+def test_a_changed_override_is_a_different_run(tmp_path):
+    db = tmp_path / "r.db"
+    grid = {"run.duration": ["50ms"]}
+    run_sweep("udp-dumbbell", grid, [1], db, executor="inline")
+    counts = run_sweep("udp-dumbbell", {"run.duration": ["60ms"]}, [1], db, executor="inline")
+    assert counts["ok"] == 1 and counts["changed"] == 0  # another grid point, not a change
+
+
+def _locked(db):
+    holder = sqlite3.connect(db)
+    holder.execute("CREATE TABLE IF NOT EXISTS t (x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    return holder
+
+
+@pytest.mark.parametrize(
+    ("make", "fragment"),
+    [
+        (lambda db: db.write_bytes(b"this is not sqlite" * 100), "not an SQLite database, or a corrupt one"),
+        (lambda db: db.mkdir(), "cannot be opened"),
+        (lambda db: sqlite3.connect(db).execute("CREATE TABLE other (x)").connection.commit(),
+         "not a qdisclab sweep database (it holds other)"),
+        (lambda db: sqlite3.connect(db).execute("CREATE TABLE runs (x)").connection.commit(),
+         "its runs table is not a qdisclab sweep's"),
+    ],
+)  # fmt: skip
+def test_unusable_database_is_one_line(tmp_path, capsys, make, fragment):
+    db = tmp_path / "r.db"
+    make(db)
+    assert (
+        main(["sweep", "udp-dumbbell", "--grid", "run.duration=50ms", "--db", str(db), "--inline"])
+        == 2
+    )
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert f"results database {str(db)!r}" in err and fragment in err, err
+
+
+def test_locked_database_is_one_line(tmp_path, capsys, monkeypatch):
+    import qdisclab.scenario.sweep as sweep
+
+    monkeypatch.setattr(sweep, "LOCK_TIMEOUT_S", 0.1)
+    db = tmp_path / "r.db"
+    holder = _locked(db)
+    try:
+        assert (
+            main(
+                [
+                    "sweep",
+                    "udp-dumbbell",
+                    "--grid",
+                    "run.duration=50ms",
+                    "--db",
+                    str(db),
+                    "--inline",
+                ]
+            )
+            == 2
+        )
+    finally:
+        holder.rollback()
+        holder.close()
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "locked by another process" in err, err
+
+
+def test_report_of_a_corrupt_database_is_one_line(tmp_path, capsys):
+    db = tmp_path / "r.db"
+    db.write_bytes(b"garbage" * 1000)
+    assert main(["report", str(db)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not an SQLite database" in err, err
+
+
+def test_a_database_from_before_hashes_is_upgraded_and_its_runs_count_as_changed(tmp_path):
+    db = tmp_path / "r.db"
+    con = sqlite3.connect(db)
+    con.execute(sweep_schema_without_hash())
+    con.execute("INSERT INTO runs (scenario, params, seed, status, metrics) VALUES (?, ?, 1, 'ok', '{}')",
+                ("udp-dumbbell", json.dumps({"run.duration": "50ms"})))  # fmt: skip
+    con.commit()
+    con.close()
+    with pytest.raises(Exception, match="different version of the scenario"):
+        run_sweep("udp-dumbbell", {"run.duration": ["50ms"]}, [1], db, executor="inline")
+    counts = run_sweep("udp-dumbbell", {"run.duration": ["50ms"]}, [1], db, executor="inline",
+                       rerun_changed=True)  # fmt: skip
+    assert counts["changed"] == 1 and counts["ok"] == 1
+
+
+def sweep_schema_without_hash() -> str:
+    from qdisclab.scenario.sweep import SCHEMA
+
+    return SCHEMA.replace("    scenario_hash TEXT,\n", "")

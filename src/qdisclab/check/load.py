@@ -20,7 +20,7 @@ from qdisclab.check.explore import (
 )
 from qdisclab.errors import KernelError, UserError
 from qdisclab.ops.ownership import POLICY_STRICT
-from qdisclab.ops.userfile import import_user_file
+from qdisclab.ops.userfile import import_failure, import_user_file
 from qdisclab.sched import QdiscOps
 
 
@@ -56,8 +56,8 @@ def _import_file(path: Path) -> tuple[Any, Finding | None]:
         return None, Finding(REGISTRATION, str(exc), errno=exc.errno_name)
     except UserError:
         raise
-    except Exception as exc:
-        raise UserError(f"importing {str(path)!r} failed: {type(exc).__name__}: {exc}") from None
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:
+        raise import_failure(path, exc) from None
 
 
 def load_qdisc_classes(ref: str) -> tuple[list[type[QdiscOps]], Finding | None]:

@@ -39,8 +39,34 @@ def _load_commands() -> None:
 _load_commands()
 
 
+def _click_exception_types() -> tuple[type[BaseException], ...]:
+    """Click's error base class wherever it lives: typer >= 0.26 vendors click as
+    ``typer._click`` and raises that copy's exceptions, older typer uses click itself."""
+    found: list[type[BaseException]] = []
+    for module_name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        found.append(module.ClickException)
+    return tuple(found)
+
+
+_CLICK_ERRORS = _click_exception_types()
+
+
+def _usage_line(exc: BaseException) -> str:
+    """Click's own message for a usage error, on one line (no usage block, no hint)."""
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    return " ".join(message.split())
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the app, turning qdisclab errors into one clear line and exit 2."""
+    """Entry point: run the app, turning qdisclab errors into one clear line and exit 2.
+
+    >>> main(["nosuch"])  # prints "qdisclab: error: No such command 'nosuch'." to stderr
+    2
+    """
     try:
         code = app(args=argv, standalone_mode=False)
         # Non-standalone click returns a command's typer.Exit code instead of raising it.
@@ -49,18 +75,21 @@ def main(argv: list[str] | None = None) -> int:
     except (QdiscLabError, UnitError) as exc:
         err_console.print(f"qdisclab: error: {exc}", markup=False, soft_wrap=True)
         return 2
+    except MemoryError:  # the scenario asked for more than this machine has
+        err_console.print("qdisclab: error: out of memory: lower the scenario's rates, sizes or "
+                          "run.queue_memory", markup=False, soft_wrap=True)  # fmt: skip
+        return 2
     except typer.Exit as exc:
         return exc.exit_code
     except typer.Abort:
         err_console.print("qdisclab: aborted", markup=False)
         return 1
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return 2
-        raise
+    except _CLICK_ERRORS as exc:  # usage errors arrive here in non-standalone mode
+        if type(exc).__name__ == "NoArgsIsHelpError" and getattr(exc, "ctx", None) is not None:
+            typer.echo(exc.ctx.get_help())  # plain `qdisclab`: the help, as `--help` gives it
+            return 0
+        err_console.print(f"qdisclab: error: {_usage_line(exc)}", markup=False, soft_wrap=True)
+        return 2
     return 0
 
 

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from qdisclab.errors import UserError
-from qdisclab.units import parse_time
+from qdisclab.units import UnitError, parse_time
 
 
 def print_results(results: dict[str, Any], console: Console) -> None:
@@ -120,7 +120,10 @@ def register(app: typer.Typer) -> None:
 
         from qdisclab.scenario import run_scenario
 
-        duration_ns = parse_time(duration) if duration else None
+        try:
+            duration_ns = parse_time(duration) if duration else None
+        except UnitError as exc:
+            raise UserError(f"--duration: {exc}") from None
         if duration_ns is not None and duration_ns <= 0:
             raise UserError("--duration must be positive")
         progress = None

@@ -24,6 +24,10 @@ def register(app: typer.Typer) -> None:
         inline: Annotated[
             bool, typer.Option(help="run in this process instead of on Dask")
         ] = False,
+        rerun_changed: Annotated[
+            bool,
+            typer.Option(help="re-run stored runs whose scenario file or overrides changed"),
+        ] = False,
     ) -> None:
         """Run the cross product of a grid over seeds; resumable (finished runs are skipped)."""
         from qdisclab.errors import UserError
@@ -35,6 +39,7 @@ def register(app: typer.Typer) -> None:
             counts = run_sweep(scenario, parse_grid(grid or []), list(range(1, seeds + 1)), db,
                                scheduler=scheduler, workers=workers,
                                executor="inline" if inline else "dask",
+                               rerun_changed=rerun_changed,
                                on_result=lambda p, s, r: typer.echo(
                                    f"{r['status']:5} seed {s} {p}"
                                    + (f": {r['error']}" if r["error"] else ""), err=True))  # fmt: skip
@@ -42,5 +47,6 @@ def register(app: typer.Typer) -> None:
             typer.echo("interrupted: finished runs are saved; run the same command to resume",
                        err=True)  # fmt: skip
             raise typer.Exit(130) from None
+        rerun = f" ({counts['changed']} re-run: the scenario changed)" if counts["changed"] else ""
         typer.echo(f"{counts['total']} runs: {counts['skipped']} already done, "
-                   f"{counts['ok']} ok, {counts['error']} failed -> {db}")  # fmt: skip
+                   f"{counts['ok']} ok, {counts['error']} failed{rerun} -> {db}")  # fmt: skip

@@ -37,6 +37,7 @@ from .constants import (
     BPF_PROG_TYPE_SCHED_CLS,
     MPROG_ATTACH_TYPES,
 )
+from .fd import program_from_fd
 from .objects import BpfObjects, Link, ProgFunc, Program
 from .query import QueryResult, build_query_result
 from .relative import Relative
@@ -143,14 +144,8 @@ class MprogHook:
         self.progs = tuple(p.func for p in bundle.programs) if bundle is not None else ()
 
     def _check_prog(self, prog: object, what: str) -> Program:
-        if not isinstance(prog, Program):
-            raise KernelError(errno.EINVAL, f"{what}: {prog!r} is not a BPF program")
-        if prog.prog_type != self.prog_type:
-            raise KernelError(
-                errno.EINVAL,
-                f"{what}: {prog!r} has type {prog.prog_type}, hook needs {self.prog_type}",
-            )
-        return prog
+        """The program an attach/detach names: EBADF for an fd not open, EINVAL otherwise."""
+        return program_from_fd(prog, self.prog_type, what)
 
     @staticmethod
     def _check_flags(flags: int, op: str) -> None:

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from qdisclab.errors import KernelError
 
-from .constants import BPF_LINK_TYPE_UNSPEC, BPF_PROG_TYPE_SCHED_CLS
+from .constants import BPF_LINK_TYPE_UNSPEC, BPF_PROG_TYPE_SCHED_CLS, BPF_PROG_TYPE_UNSPEC
 
 ProgFunc = Callable[[Any], int]
 
@@ -125,9 +125,14 @@ class Link:
         Errors: ENOLINK (defunct), EEXIST (new program already on the hook),
         EINVAL (program type differs).
         """
+        from .fd import program_from_fd  # fd.py builds on this module's classes
+
         self._check_open("BPF_LINK_UPDATE")
-        if not isinstance(new_prog, Program):
-            raise KernelError(errno.EINVAL, f"BPF_LINK_UPDATE: {new_prog!r} is not a program")
+        # link_update looks both fds up untyped (the hook's attach checks the type later)
+        new_prog = program_from_fd(new_prog, BPF_PROG_TYPE_UNSPEC, "BPF_LINK_UPDATE new_prog_fd")
+        if old_prog is not None:
+            old_prog = program_from_fd(old_prog, BPF_PROG_TYPE_UNSPEC,
+                                       "BPF_LINK_UPDATE old_prog_fd")  # fmt: skip
         hook = self.hook
         if hook is None:
             raise KernelError(errno.ENOLINK, f"BPF_LINK_UPDATE: link id {self.id} is defunct")

@@ -21,6 +21,7 @@ import errno
 from qdisclab.errors import KernelError
 
 from .constants import BPF_F_ID, BPF_F_LINK, BPF_PROG_TYPE_UNSPEC
+from .fd import bad_fd
 from .objects import BpfObjects, Link, Program
 
 Relative = Program | Link | int | None
@@ -34,10 +35,6 @@ def _type_check(prog: Program, expected_type: int, what: str) -> None:
             f"relative {what} runs program {prog.name!r} of type {prog.prog_type}, "
             f"expected type {expected_type}",
         )
-
-
-def _bad_fd(value: object) -> KernelError:
-    return KernelError(errno.EBADF, f"relative fd {value!r} is not open")
 
 
 def resolve_relative(
@@ -59,12 +56,12 @@ def resolve_relative(
             raise KernelError(errno.EINVAL, "BPF_F_LINK needs a relative link fd")
         elif isinstance(value, Link):
             if value.closed:
-                raise _bad_fd(value)
+                raise bad_fd(value, "relative")
             link = value
         elif isinstance(value, Program):
             raise KernelError(errno.EINVAL, f"BPF_F_LINK: relative {value!r} is not a link")
         else:
-            raise _bad_fd(value)
+            raise bad_fd(value, "relative")
         _type_check(link.prog, expected_type, f"link id {link.id}")
         return (link.prog, link)
     if flags & BPF_F_ID:
@@ -75,10 +72,10 @@ def resolve_relative(
         prog = value
     elif isinstance(value, Link):
         if value.closed:
-            raise _bad_fd(value)
+            raise bad_fd(value, "relative")
         raise KernelError(errno.EINVAL, f"relative {value!r} is not a program (use BPF_F_LINK)")
     else:
-        raise _bad_fd(value)
+        raise bad_fd(value, "relative")
     _type_check(prog, expected_type, f"program id {prog.id}")
     return (prog, None)
 

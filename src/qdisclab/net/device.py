@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from qdisclab.errors import UserError
+from qdisclab.net.memory import DROP_QUEUE_MEMORY, SKB_TRUESIZE_OVERHEAD
 from qdisclab.skb import DROP_DEVICE_DOWN, DROP_LINK_LOSS, DROP_MTU, DROP_TCX, SkBuff, skb_drop
 
 # Verdicts a hook returns to the device (the tcx layer maps program results to these).
@@ -95,6 +96,7 @@ class NetDevice:
         "addr",
         "busy_until",
         "channel",
+        "charged",
         "hash_seed",
         "ifindex",
         "in_flight",
@@ -106,6 +108,7 @@ class NetDevice:
         "peer_receive",
         "prefixlen",
         "qdisc",
+        "queue_memory",
         "rx_bytes",
         "rx_packets",
         "rx_plain",
@@ -134,6 +137,8 @@ class NetDevice:
         self.ifindex = ifindex
         self.mtu = mtu
         self.tx_queue_len = tx_queue_len
+        self.queue_memory = world.queue_memory  # shared by every device of the world
+        self.charged = 0  # this device's root qdisc's share of queue_memory, when last seen
         self.hash_seed = world.hash_seed
         self.ownership_policy = world.policy
         self.qdisc: Any = None
@@ -251,7 +256,18 @@ class NetDevice:
             qdisc.bytes += skb.len
             self.start_xmit(skb)
             return 0
+        memory = self.queue_memory
+        if memory.charged + skb.len + SKB_TRUESIZE_OVERHEAD > memory.limit and not memory.fits(
+            skb.len
+        ):
+            skb_drop(skb, DROP_QUEUE_MEMORY, self.sched.now)
+            return 1
         ret = qdisc.enqueue(skb)
+        charged = qdisc.backlog + qdisc.qlen * SKB_TRUESIZE_OVERHEAD  # memory.charge_of, inlined
+        memory.charged += charged - self.charged
+        self.charged = charged
+        if memory.charged > memory.peak:
+            memory.peak = memory.charged
         if idle:
             self.qdisc_run()
         elif self._tx_event is None:

@@ -1,5 +1,11 @@
 """Static routes with longest-prefix match, cached per destination.
 
+Routes are kept per prefix length (one dict each), so adding a route is O(1)
+and a lookup probes at most 33 lengths. A stub node (one connected device)
+does not need a /32 per remote address: :meth:`RouteTable.add_reachable`
+names the set of addresses reachable through its device once, shared by
+every stub of the network, which keeps building routes near-linear.
+
 >>> table = RouteTable()
 >>> table.add(0, 0, "eth0")
 >>> table.add(0x0A010000, 16, "eth1")
@@ -9,6 +15,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,21 +38,37 @@ class Route:
 class RouteTable:
     """Longest-prefix match; results cached per destination (cleared on any change)."""
 
-    __slots__ = ("_routes", "cache")
+    __slots__ = ("_by_length", "_lengths", "_reachable", "cache")
 
     def __init__(self) -> None:
-        self._routes: list[Route] = []
+        self._by_length: dict[int, dict[int, Route]] = {}
+        self._lengths: list[int] = []  # the lengths in use, longest first
+        self._reachable: list[tuple[Set[int], Any]] = []
         self.cache: dict[int, Any] = {}
 
     def add(self, prefix: int, length: int, dev: Any, gateway: int = 0) -> None:
+        """Add (or replace) the route to ``prefix/length``."""
         prefix &= prefix_mask(length)
-        self._routes = [r for r in self._routes if (r.prefix, r.length) != (prefix, length)]
-        self._routes.append(Route(prefix, length, dev, gateway))
-        self._routes.sort(key=lambda r: -r.length)
+        routes = self._by_length.get(length)
+        if routes is None:
+            routes = self._by_length[length] = {}
+            self._lengths = sorted(self._by_length, reverse=True)
+        routes.pop(prefix, None)  # a replaced route moves to the end, as a re-added one
+        routes[prefix] = Route(prefix, length, dev, gateway)
+        self.cache.clear()
+
+    def add_reachable(self, addresses: Set[int], dev: Any) -> None:
+        """Route every address in ``addresses`` through ``dev``, as /32 routes would.
+
+        The set is shared, not copied: a later change to it changes the routes.
+        """
+        self._reachable.append((addresses, dev))
         self.cache.clear()
 
     def remove(self, prefix: int, length: int) -> None:
-        self._routes = [r for r in self._routes if (r.prefix, r.length) != (prefix, length)]
+        routes = self._by_length.get(length)
+        if routes is not None:
+            routes.pop(prefix & prefix_mask(length), None)
         self.cache.clear()
 
     def lookup(self, dst: int) -> Any:
@@ -59,10 +82,18 @@ class RouteTable:
         return dev
 
     def _lookup_slow(self, dst: int) -> Any:
-        for route in self._routes:  # sorted longest prefix first
-            if dst & prefix_mask(route.length) == route.prefix:
+        host = self._by_length.get(32)
+        if host and dst in host:
+            return host[dst].dev
+        for addresses, dev in self._reachable:  # host routes too, after the explicit ones
+            if dst in addresses:
+                return dev
+        for length in self._lengths:
+            route = self._by_length[length].get(dst & prefix_mask(length))
+            if route is not None:
                 return route.dev
         return None
 
     def routes(self) -> list[Route]:
-        return list(self._routes)
+        """The prefix routes, longest prefix first (``add_reachable`` sets are not listed)."""
+        return [r for length in self._lengths for r in self._by_length[length].values()]

@@ -19,6 +19,7 @@ from typing import Any
 
 from qdisclab.errors import ConservationError, UserError
 from qdisclab.net.device import DEFAULT_TXQUEUELEN, ETH_DATA_LEN, Channel, NetDevice
+from qdisclab.net.memory import DEFAULT_QUEUE_MEMORY, QueueMemory
 from qdisclab.net.node import Node
 from qdisclab.ops import POLICIES, POLICY_STRICT
 from qdisclab.sim import RngStreams, Scheduler
@@ -49,9 +50,11 @@ class World:
         self.rng = RngStreams(seed)
         self.hash_seed = self.rng.derive_int("flow-hash")
         self.ledger = Ledger()
+        self.queue_memory = QueueMemory(DEFAULT_QUEUE_MEMORY)
         self.nodes: dict[str, Node] = {}
         self.links: list[Link] = []
         self.devices: dict[int, NetDevice] = {}
+        self.queue_memory.devices = self.devices.values()  # a live view
         self.flows: dict[str, FlowBooks] = {}
         self.packet_holders: list[Any] = []  # extra places packets wait (backlogs, sockets)
         self.faults: list[tuple[str, str, str]] = []  # contained extension faults
@@ -152,28 +155,61 @@ class World:
         return link
 
     def build_routes(self) -> None:
-        """Static shortest-path (hop count) routes from every node to every address."""
+        """Static shortest-path (hop count) routes from every node to every address.
+
+        A stub (a node with one connected device) reaches every address of its
+        component through that device: one shared set per component instead of a
+        /32 per address. Only the other nodes search the graph, so a star of N
+        hosts builds in O(N) rather than O(N^3).
+        """
+        components = self._components()
         for src in self.nodes.values():
-            first_hop: dict[str, NetDevice] = {}
-            seen = {src.name}
-            frontier: deque[tuple[Node, NetDevice | None]] = deque([(src, None)])
-            while frontier:
-                node, via = frontier.popleft()
-                for dev in node.devices.values():
-                    if dev.peer is None:
-                        continue
-                    nxt = dev.peer.node
-                    if nxt.name in seen:
-                        continue
-                    seen.add(nxt.name)
-                    out = via if via is not None else dev
-                    first_hop[nxt.name] = out
-                    frontier.append((nxt, out))
-            for name, dev in first_hop.items():
+            connected = [dev for dev in src.devices.values() if dev.peer is not None]
+            if len(connected) == 1:
+                src.routes.add_reachable(components[src.name], connected[0])
+                continue
+            for name, dev in self._first_hops(src).items():
                 for addr in self.nodes[name].addresses:
                     if dev.peer is not None and addr == dev.peer.addr:
                         continue  # covered by the connected /24
                     src.routes.add(addr, 32, dev)
+
+    def _first_hops(self, src: Node) -> dict[str, NetDevice]:
+        """Node name -> ``src``'s device on a shortest path to it (breadth-first)."""
+        first_hop: dict[str, NetDevice] = {}
+        seen = {src.name}
+        frontier: deque[tuple[Node, NetDevice | None]] = deque([(src, None)])
+        while frontier:
+            node, via = frontier.popleft()
+            for dev in node.devices.values():
+                if dev.peer is None:
+                    continue
+                nxt = dev.peer.node
+                if nxt.name in seen:
+                    continue
+                seen.add(nxt.name)
+                out = via if via is not None else dev
+                first_hop[nxt.name] = out
+                frontier.append((nxt, out))
+        return first_hop
+
+    def _components(self) -> dict[str, frozenset[int]]:
+        """Node name -> every address of the nodes connected to it (itself included)."""
+        out: dict[str, frozenset[int]] = {}
+        for start in self.nodes.values():
+            if start.name in out:
+                continue
+            members = [start]
+            seen = {start.name}
+            for node in members:  # grows while iterated: a breadth-first walk
+                for dev in node.devices.values():
+                    if dev.peer is not None and dev.peer.node.name not in seen:
+                        seen.add(dev.peer.node.name)
+                        members.append(dev.peer.node)
+            addresses = frozenset(a for node in members for a in node.addresses)
+            for node in members:
+                out[node.name] = addresses
+        return out
 
     def flow_books(self, name: str, observer: Any = None) -> FlowBooks:
         """The accounting record for flow ``name`` (created once)."""

@@ -34,6 +34,7 @@ def import_user_file(path: Path) -> ModuleType:
     module = sys.modules.get(mod_name)
     if module is not None:
         return module
+
     spec = importlib.util.spec_from_file_location(mod_name, path)
     if spec is None or spec.loader is None:
         raise UserError(f"cannot load {str(path)!r} as a Python file")
@@ -45,3 +46,23 @@ def import_user_file(path: Path) -> ModuleType:
         del sys.modules[mod_name]
         raise
     return module
+
+
+def import_failure(path: Path, exc: BaseException) -> UserError:
+    """The one-line error for a user file whose import raised ``exc``.
+
+    ``sys.exit()`` and ``KeyboardInterrupt`` raised by the file's own code are reported
+    as such: they are the file's doing, not a request to stop qdisclab.
+
+    >>> str(import_failure(Path("q.py"), SystemExit(3)))
+    "importing 'q.py' failed: it called sys.exit(3)"
+    """
+    if isinstance(exc, SystemExit):
+        what = (
+            f"it called sys.exit({exc.code!r})" if exc.code is not None else "it called sys.exit()"
+        )
+    elif isinstance(exc, KeyboardInterrupt):
+        what = "it raised KeyboardInterrupt"
+    else:
+        what = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    return UserError(f"importing {str(path)!r} failed: {what}")

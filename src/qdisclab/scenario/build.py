@@ -15,10 +15,10 @@ from typing import Any
 from qdisclab.errors import UserError
 from qdisclab.measure.trace import QueueTrace
 from qdisclab.net import World
-from qdisclab.scenario.loader import Loaded
+from qdisclab.scenario.loader import Loaded, ScenarioError
 from qdisclab.scenario.registry import FEATURES, TRAFFIC, load_kinds, missing
 from qdisclab.scenario.results import collect
-from qdisclab.units import parse_time
+from qdisclab.units import parse_size, parse_time
 
 Progress = Callable[[int, int], None]  # (now ns, duration ns)
 
@@ -58,18 +58,37 @@ class BuildContext:
 
 
 def build(loaded: Loaded, seed: int | None = None, policy: str = "strict") -> BuildContext:
-    """Create the world of ``loaded`` (nodes, links, qdiscs, filters, features, traffic)."""
+    """Create the world of ``loaded`` (nodes, links, qdiscs, filters, features, traffic).
+
+    A user error found only while building still names the scenario file.
+    """
+    try:
+        return _build(loaded, seed, policy)
+    except ScenarioError:
+        raise
+    except UserError as exc:
+        raise ScenarioError(f"{loaded.source}: {exc}") from None
+
+
+def _build(loaded: Loaded, seed: int | None, policy: str) -> BuildContext:
     load_kinds()
     s = loaded.scenario
     world = World(seed=s.run.seed if seed is None else seed, policy=policy)
+    world.queue_memory.limit = parse_size(s.run.queue_memory)
     ctx = BuildContext(loaded, world)
     for node in s.node:
         (world.add_router if node.kind == "router" else world.add_host)(node.name)
     for i, link in enumerate(s.link):
-        lk = world.connect(world.node(link.a), world.node(link.b), link.rate, link.delay,
-                           jitter=link.jitter, loss=link.loss, qdisc_a=link.qdisc_a,
-                           qdisc_b=link.qdisc_b, mtu=link.mtu, tx_queue_len=link.txqueuelen,
-                           rate_b=link.rate_b, name=link.name)  # fmt: skip
+        try:
+            lk = world.connect(world.node(link.a), world.node(link.b), link.rate, link.delay,
+                               jitter=link.jitter, loss=link.loss, qdisc_a=link.qdisc_a,
+                               qdisc_b=link.qdisc_b, mtu=link.mtu, tx_queue_len=link.txqueuelen,
+                               rate_b=link.rate_b, name=link.name)  # fmt: skip
+        except UserError as exc:  # a qdisc's init refused its options
+            kind_a, kind_b = ((spec.split() or [""])[0] for spec in (link.qdisc_a, link.qdisc_b))
+            side = ("qdisc_b" if str(exc).startswith(f"qdisc {kind_b}:")
+                    and not str(exc).startswith(f"qdisc {kind_a}:") else "qdisc_a")  # fmt: skip
+            raise loaded.error(("link", i, side), getattr(link, side), "", str(exc)) from None
         for j, flt in enumerate(link.filter):
             _add_filter(ctx, lk.a if flt.side == "a" else lk.b, flt, ("link", i, "filter", j))
     for feature in ("netkit", "tcx"):
@@ -101,7 +120,7 @@ def _add_filter(ctx: BuildContext, dev: Any, flt: Any, loc: tuple) -> None:
     program = None
     if flt.program:
         try:
-            program = load_object(flt.program, ctx.base_dir)
+            program = load_object(flt.program, ctx.base_dir, program=True)
         except UserError as exc:
             raise ctx.error((*loc, "program"), flt.program, "", str(exc)) from None
     dev.qdisc.filters.add(TcFilter(prio=flt.prio, classid=parse_handle(flt.classid),

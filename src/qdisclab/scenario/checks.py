@@ -6,6 +6,7 @@ Each failure is raised through ``Loaded.error`` so it names file, line and field
 from __future__ import annotations
 
 import shlex
+import sys
 from typing import Any
 
 from qdisclab.errors import QdiscLabError
@@ -25,18 +26,45 @@ def device_names(s: Any) -> dict[str, list[str]]:
     return devs
 
 
+# The widths of the flow keys a classic filter compares (the kernel's flow dissector and
+# skb fields): ports and tc_index are u16, the protocol u8, mark and priority u32.
+_MATCH_MAX = {"sport": 0xFFFF, "dport": 0xFFFF, "tc_index": 0xFFFF, "protocol": 0xFF,
+              "mark": 0xFFFFFFFF, "priority": 0xFFFFFFFF, "src": 0xFFFFFFFF, "dst": 0xFFFFFFFF}  # fmt: skip
+
+
+def _match_problem(key: str, value: Any) -> str:
+    """What is wrong with one filter match value ("" when it is fine)."""
+    if key in ("src", "dst") and isinstance(value, str):
+        from qdisclab.net import parse_prefix
+
+        try:
+            parse_prefix(value)
+        except QdiscLabError:
+            return "an IPv4 address or prefix, e.g. '10.1.0.0/16'"
+        return ""
+    if isinstance(value, str) and len(value) <= 20 and value.isascii() and value.isdigit():
+        value = int(value)  # "80" is read as 80 when the filter is built
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= _MATCH_MAX[key]:
+        extra = " or an IPv4 prefix string" if key in ("src", "dst") else ""
+        return f"an integer 0..{_MATCH_MAX[key]}{extra}"
+    return ""
+
+
 def check(loaded: Any) -> None:
     from qdisclab.scenario.extensions import load_object, register_extension
     from qdisclab.sched import lookup_qdisc
 
     s = loaded.scenario
     err = loaded.error
-    names: list[str] = []
+    names: dict[str, None] = {}  # ordered for the messages, hashed for the many lookups
     for i, node in enumerate(s.node):
         if node.name in names:
             raise err(("node", i, "name"), node.name, "a name not used by another node")
-        names.append(node.name)
-    allowed_nodes = ", ".join(names) or "(no nodes defined)"
+        names[node.name] = None
+    if not names:  # an empty file, or one with only [run]: there is nothing to simulate
+        raise err(("node",), [], "", "no [[node]] defined; a scenario needs nodes to run "
+                  "(see qdisclab show-scenario udp-dumbbell)")  # fmt: skip
+    allowed_nodes = ", ".join(names)
     # User classes first: a qdisc they register may be named by a link.
     for i, ext in enumerate(s.extension):
         try:
@@ -55,9 +83,20 @@ def check(loaded: Any) -> None:
                 tokens = shlex.split(spec)
                 if not tokens:
                     raise ValueError("empty qdisc spec")
-                lookup_qdisc(tokens[0]).parse_options(tokens[1:])
+                ops = lookup_qdisc(tokens[0])
             except (QdiscLabError, ValueError) as exc:
                 raise err(("link", i, key), spec, "", _msg(exc)) from None
+            try:
+                ops.parse_options(tokens[1:])
+            except (QdiscLabError, ValueError) as exc:
+                raise err(("link", i, key), spec, "", _msg(exc)) from None
+            except Exception as exc:
+                if ops.__module__.startswith("qdisclab."):
+                    raise  # a bug in a built-in qdisc, not bad input
+                module = sys.modules.get(ops.__module__)
+                where = f"{getattr(module, '__file__', ops.__module__)}:{ops.__qualname__}.parse_options"
+                raise err(("link", i, key), spec, "",
+                          f"{where} raised {type(exc).__name__}: {exc}") from None  # fmt: skip
         for j, flt in enumerate(link.filter):
             from qdisclab.sched import parse_handle
             from qdisclab.sched.filters import MATCH_FIELDS
@@ -66,9 +105,12 @@ def check(loaded: Any) -> None:
                 parse_handle(flt.classid)
             except QdiscLabError as exc:
                 raise err(("link", i, "filter", j, "classid"), flt.classid, "", _msg(exc)) from None
-            for key in flt.match:
+            for key, value in flt.match.items():
                 if key not in MATCH_FIELDS:
                     raise err(("link", i, "filter", j, "match"), key, ", ".join(MATCH_FIELDS))
+                problem = _match_problem(key, value)
+                if problem:
+                    raise err(("link", i, "filter", j, "match", key), value, problem)
     devs = device_names(s)
     for i, flow in enumerate(s.flow):
         for end in ("src", "dst"):
@@ -97,3 +139,44 @@ def check(loaded: Any) -> None:
         for end in ("a", "b"):
             if getattr(nk, end) not in names:
                 raise err(("netkit", i, end), getattr(nk, end), allowed_nodes)
+    check_packet_budget(loaded)
+
+
+def check_packet_budget(loaded: Any) -> None:
+    """Refuse a run whose rate-driven sources would make more than ``run.packet_budget`` packets.
+
+    Counted before the run from the scenario alone: UDP flows (rate x active time / size),
+    ping probes and trace samples (active time / interval). The field whose value pushes
+    the total past the budget is named, so an absurd rate or a 1 ns interval is an error
+    while loading instead of a run that never ends.
+    """
+    from qdisclab.units import parse_rate, parse_size, parse_time
+
+    s = loaded.scenario
+    duration = s.run.duration_ns
+    budget = s.run.packet_budget
+    total = 0
+
+    def spend(count: int, loc: tuple, found: Any, what: str, unit: str = "packets") -> None:
+        nonlocal total
+        total += count
+        if total > budget:
+            raise loaded.error(loc, found, "", f"{what} makes ~{count:,} {unit} in "
+                               f"{s.run.duration}, past the run's packet_budget of {budget:,} "
+                               "(raise run.packet_budget or lower the rate)")  # fmt: skip
+
+    interval = parse_time(s.run.record.trace_interval)
+    for _ in s.run.record.traces:
+        spend(duration // interval, ("run", "record", "trace_interval"),
+              s.run.record.trace_interval, "each trace", "samples")  # fmt: skip
+    for i, flow in enumerate(s.flow):
+        start = parse_time(flow.start)
+        stop = min(duration, parse_time(flow.stop)) if flow.stop is not None else duration
+        active = max(0, stop - start)
+        if flow.type == "ping":
+            period = flow.interval or "100ms"
+            spend(active // parse_time(period), ("flow", i, "interval"), period, "this probe")
+        elif flow.type.startswith("udp-") and flow.rate is not None:
+            bits = parse_size(flow.size) * 8
+            spend(parse_rate(flow.rate) * active // (bits * 10**9), ("flow", i, "rate"),
+                  flow.rate, "this flow")  # fmt: skip

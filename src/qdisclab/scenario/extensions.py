@@ -11,11 +11,23 @@ from pathlib import Path
 from typing import Any
 
 from qdisclab.errors import UserError
-from qdisclab.ops.userfile import import_user_file
+from qdisclab.ops.userfile import import_failure, import_user_file
 
 
-def load_object(ref: str, base_dir: Path | None = None) -> Any:
-    """Import and return the object ``ref`` names; ``UserError`` saying what is wrong."""
+def load_object(ref: str, base_dir: Path | None = None, *, program: bool = False) -> Any:
+    """Import and return the object ``ref`` names; ``UserError`` saying what is wrong.
+
+    ``program``: the object is run on packets (a tcx, netkit or filter program),
+    so it must be callable.
+    """
+    obj = _load(ref, base_dir)
+    if program and not callable(obj):
+        raise UserError(f"{ref!r} is not callable (found {type(obj).__name__}); a program "
+                        "is a function prog(ctx) returning a verdict")  # fmt: skip
+    return obj
+
+
+def _load(ref: str, base_dir: Path | None) -> Any:
     module_part, sep, attr = ref.rpartition(":")
     if not sep or not module_part or not attr:
         raise UserError(f"expected 'package.module:Name' or 'path/file.py:Name', found {ref!r}")
@@ -29,15 +41,15 @@ def load_object(ref: str, base_dir: Path | None = None) -> Any:
             module = import_user_file(path)
         except UserError:
             raise
-        except Exception as exc:
-            raise UserError(
-                f"importing {str(path)!r} failed: {type(exc).__name__}: {exc}"
-            ) from None
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:
+            raise import_failure(path, exc) from None
     else:
         try:
             module = importlib.import_module(module_part)
         except ImportError as exc:
             raise UserError(f"cannot import module {module_part!r}: {exc}") from None
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:
+            raise import_failure(Path(module_part), exc) from None
     try:
         return getattr(module, attr)
     except AttributeError:
@@ -53,10 +65,38 @@ def register_extension(cls: Any) -> str:
 
     load_kinds()
     if not isinstance(cls, type):
-        raise UserError(f"{cls!r} is not a class")
+        raise UserError(f"{_short_repr(cls)} is not a class")
+    _check_declared_options(cls)
     for predicate, register, what in EXTENSION_KINDS:
         if predicate(cls):
             register(cls)
             return what
     kinds = ", ".join(w for _, _, w in EXTENSION_KINDS)
     raise UserError(f"class {cls.__name__} is not an extension kind qdisclab knows ({kinds})")
+
+
+def _short_repr(obj: Any) -> str:
+    text = repr(obj)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_declared_options(cls: type) -> None:
+    """A qdisc class's ``options`` must map option names to ``Opt`` declarations.
+
+    Checked when the class is registered, so a table holding a plain value
+    (``options = {"limit": 5}``) is reported with the class instead of failing
+    later inside option parsing.
+    """
+    from qdisclab.sched import QdiscOps
+    from qdisclab.sched.options import Opt
+
+    if not issubclass(cls, QdiscOps):
+        return
+    options = getattr(cls, "options", {})
+    if not isinstance(options, dict):
+        raise UserError(f"class {cls.__name__}: options must be a dict of name -> Opt, "
+                        f"found {type(options).__name__}")  # fmt: skip
+    for name, opt in options.items():
+        if not isinstance(name, str) or not isinstance(opt, Opt):
+            raise UserError(f"class {cls.__name__}: options[{name!r}] must be an Opt "
+                            f"(e.g. Opt('count', 1000)), found {_short_repr(opt)}")  # fmt: skip

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import re
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,7 +143,7 @@ def format_validation(exc: ValidationError, source: str, index: dict[tuple, int]
         msg = "a string with a tc unit (e.g. '10mbit', '5ms') or an integer"
     if kind == "literal_error":
         msg = msg.removeprefix("Input should be ")
-    if isinstance(found, dict | list):
+    if isinstance(found, dict | list) and len(repr(found)) > 60:
         found = type(found).__name__
     return f"{source}:{line}: {fmt_loc(loc)}: found {found!r}; allowed: {msg}"
 
@@ -156,7 +157,7 @@ def coerce(text: str) -> Any:
     """
     try:
         return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError, ValueError):
         return text
 
 
@@ -177,9 +178,11 @@ def apply_override(raw: dict[str, Any], key: str, value: Any) -> None:
                 node[part] = {}
             node = node[part]
         else:
-            raise UserError(f"override {key!r}: {part!r} is not a table or array")
+            raise UserError(f"override {key!r}: {parts[i - 1]!r} is not a table or array")
     if isinstance(node, list):
         raise UserError(f"override {key!r}: name an element (index or name) before the key")
+    if not isinstance(node, dict):
+        raise UserError(f"override {key!r}: {parts[-2]!r} is {node!r}, not a table")
     node[parts[-1]] = value
 
 
@@ -198,6 +201,38 @@ def _element(items: list[Any], part: str, key: str) -> Any:
     )
 
 
+# No scenario key nests deeper than a few levels (flow.match is the deepest, at 4);
+# refusing deeper values up front keeps the TOML parser, deepcopy and pydantic,
+# all recursive, far from Python's recursion limit.
+MAX_DEPTH = 16
+
+
+def _too_deep(value: Any, path: tuple = ()) -> tuple | None:
+    """The location of the first value nested past ``MAX_DEPTH`` (iterative), or None."""
+    stack = [(value, path)]
+    while stack:
+        item, loc = stack.pop()
+        if len(loc) > MAX_DEPTH:
+            return loc
+        if isinstance(item, dict):
+            stack.extend((v, (*loc, k)) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((v, (*loc, i)) for i, v in enumerate(item))
+    return None
+
+
+def _deep_line(text: str) -> int:
+    """Where brackets first open past ``MAX_DEPTH`` (a hint for a file too deep to parse)."""
+    depth = 0
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        for ch in line:
+            depth += ch in "[{"
+            depth -= ch in "]}"
+            if depth > MAX_DEPTH:
+                return lineno
+    return 1
+
+
 def load_text(
     text: str,
     source: str,
@@ -205,6 +240,7 @@ def load_text(
     overrides: dict[str, Any] | None = None,
 ) -> Loaded:
     """Parse and validate scenario TOML ``text``; raise ``ScenarioError`` (one line)."""
+    too_deep = f"nested deeper than {MAX_DEPTH} levels of arrays or tables"
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -212,10 +248,26 @@ def load_text(
         raise ScenarioError(
             f"{source}:{m.group(1) if m else 1}: TOML syntax error: {exc}"
         ) from None
+    except RecursionError:
+        raise ScenarioError(f"{source}:{_deep_line(text)}: {too_deep}") from None
+    except ValueError:  # an integer past Python's int-from-text digit limit
+        digits = re.search(r"[0-9_]{1000,}", text)
+        line = text.count("\n", 0, digits.start()) + 1 if digits else 1
+        raise ScenarioError(f"{source}:{line}: TOML syntax error: an integer of more than "
+                            f"{sys.get_int_max_str_digits()} digits") from None  # fmt: skip
+    index = line_index(text)
+    deep = _too_deep(raw)
+    if deep is not None:
+        raise ScenarioError(f"{source}:{find_line(index, deep)}: {fmt_loc(deep[:3])}: {too_deep}")
     raw = copy.deepcopy(raw)
     for key, value in (overrides or {}).items():
-        apply_override(raw, key, value)
-    index = line_index(text)
+        try:
+            apply_override(raw, key, value)
+        except UserError as exc:
+            raise ScenarioError(f"{source}: {exc}") from None
+    deep = _too_deep(raw)
+    if deep is not None:
+        raise ScenarioError(f"{source}: --set {fmt_loc(deep[:3])}: {too_deep}")
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
@@ -230,7 +282,15 @@ def load_text(
 def load_file(path: str | Path, overrides: dict[str, Any] | None = None) -> Loaded:
     p = Path(path)
     try:
-        text = p.read_text()
+        data = p.read_bytes()
     except OSError as exc:
         raise UserError(f"cannot read scenario file {str(p)!r}: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ScenarioError(
+            f"{p}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "TOML files must be UTF-8"
+        ) from None
     return load_text(text, str(p), p.resolve().parent, overrides)

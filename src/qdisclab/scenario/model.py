@@ -15,7 +15,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
 from qdisclab.errors import UserError
-from qdisclab.units import parse_rate, parse_size, parse_time
+from qdisclab.net import memory as net_memory
+from qdisclab.units import format_size, parse_rate, parse_size, parse_time
 
 Unit = StrictStr | StrictInt  # a bool is not a rate
 
@@ -30,6 +31,21 @@ def _check(parser: Any, value: Any) -> Any:
     return value
 
 
+def _positive(parser: Any, value: Any) -> Any:
+    """A unit value where zero would mean "infinitely fast" (a period, a rate, a length)."""
+    if value is not None and _check(parser, value) is not None and parser(value) == 0:
+        raise ValueError("a value above zero (zero would mean infinitely fast or never)")
+    return value
+
+
+# Memory that a run's queued packets may take, summed over every root qdisc (truesize,
+# as the kernel charges qdisc memory): reaching it drops with reason "queue_memory".
+DEFAULT_QUEUE_MEMORY = format_size(net_memory.DEFAULT_QUEUE_MEMORY)
+# Packets that a run's rate-driven sources (UDP flows, ping probes) and trace samples may
+# make in all, estimated from the scenario before it runs: bounds the work, not only memory.
+DEFAULT_PACKET_BUDGET = 20_000_000
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -42,7 +58,7 @@ class Record(Strict):
     trace_interval: Unit = "10ms"
     plots: bool = True
 
-    _v = field_validator("trace_interval")(classmethod(lambda cls, v: _check(parse_time, v)))
+    _v = field_validator("trace_interval")(classmethod(lambda cls, v: _positive(parse_time, v)))
 
 
 class Run(Strict):
@@ -50,8 +66,11 @@ class Run(Strict):
     seed: int = 1
     window: list[Unit] | None = None  # measurement window [start, end]; default second half
     record: Record = Record()
+    queue_memory: Unit = DEFAULT_QUEUE_MEMORY  # bytes all queued packets may take at once
+    packet_budget: int = Field(DEFAULT_PACKET_BUDGET, ge=1)  # see DEFAULT_PACKET_BUDGET
 
-    _v = field_validator("duration")(classmethod(lambda cls, v: _check(parse_time, v)))
+    _v = field_validator("duration")(classmethod(lambda cls, v: _positive(parse_time, v)))
+    _m = field_validator("queue_memory")(classmethod(lambda cls, v: _positive(parse_size, v)))
 
     @field_validator("window")
     @classmethod
@@ -61,6 +80,8 @@ class Run(Strict):
                 raise ValueError("window must be [start, end]")
             for item in v:
                 _check(parse_time, item)
+            if parse_time(v[0]) >= parse_time(v[1]):
+                raise ValueError("a window [start, end] with start before end")
         return v
 
     @property
@@ -98,7 +119,7 @@ class LinkSpec(Strict):
     qdisc_b: str = "pfifo"
     filter: list[FilterSpec] = []
 
-    _r = field_validator("rate", "rate_b")(classmethod(lambda cls, v: _check(parse_rate, v)))
+    _r = field_validator("rate", "rate_b")(classmethod(lambda cls, v: _positive(parse_rate, v)))
     _t = field_validator("delay", "jitter")(classmethod(lambda cls, v: _check(parse_time, v)))
 
 
@@ -123,12 +144,13 @@ class FlowSpec(Strict):
     interval: Unit | None = None  # ping probe period
     dport: int | None = Field(None, ge=1, le=65535)
 
-    _r = field_validator("rate")(classmethod(lambda cls, v: _check(parse_rate, v)))
+    _r = field_validator("rate")(classmethod(lambda cls, v: _positive(parse_rate, v)))
     _s = field_validator("size", "bytes", "request", "response")(
-        classmethod(lambda cls, v: _check(parse_size, v))
+        classmethod(lambda cls, v: _positive(parse_size, v))
     )
-    _t = field_validator("start", "stop", "on", "off", "interval")(
-        classmethod(lambda cls, v: _check(parse_time, v))
+    _t = field_validator("start", "stop")(classmethod(lambda cls, v: _check(parse_time, v)))
+    _p = field_validator("on", "off", "interval")(
+        classmethod(lambda cls, v: _positive(parse_time, v))
     )
 
 

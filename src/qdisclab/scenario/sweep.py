@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import sqlite3
@@ -30,9 +31,14 @@ CREATE TABLE IF NOT EXISTS runs (
     error TEXT,
     started REAL,
     finished REAL,
+    scenario_hash TEXT,
     UNIQUE (scenario, params, seed)
 )
 """
+COLUMNS = ("id", "scenario", "params", "seed", "status", "metrics", "error", "started",
+           "finished", "scenario_hash")  # fmt: skip
+# A database waits this long for another sweep's write lock before giving up.
+LOCK_TIMEOUT_S = 5.0
 
 
 def parse_grid(items: list[str]) -> dict[str, list[Any]]:
@@ -59,10 +65,57 @@ def params_key(params: dict[str, Any]) -> str:
     return json.dumps(params, sort_keys=True)
 
 
+def run_hash(text: str, params: dict[str, Any]) -> str:
+    """What one run ran: the scenario file's text plus the overrides of its grid point.
+
+    >>> run_hash("a", {"x": 1}) == run_hash("a", {"x": 1}) != run_hash("b", {"x": 1})
+    True
+    """
+    return hashlib.sha256(f"{text}\0{params_key(params)}".encode()).hexdigest()
+
+
+def _db_error(path: str | Path, exc: sqlite3.Error) -> UserError:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        why = f"locked by another process (waited {LOCK_TIMEOUT_S:g} s); let it finish or use another --db"
+    elif "not a database" in text or "malformed" in text:
+        why = "not an SQLite database, or a corrupt one; give another --db"
+    else:
+        why = f"cannot be opened: {text}"
+    return UserError(f"results database {str(path)!r}: {why}")
+
+
 def open_db(path: str | Path) -> sqlite3.Connection:
-    db = sqlite3.connect(str(path))
-    db.execute(SCHEMA)
-    db.commit()
+    """The sweep database at ``path``, created if new; ``UserError`` when it is not usable.
+
+    A database holding other tables but no ``runs`` table, or a ``runs`` table of
+    another shape, is someone else's: it is refused rather than written into.
+    """
+    db = None
+    try:
+        db = sqlite3.connect(str(path), timeout=LOCK_TIMEOUT_S)
+        tables = {
+            name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        if tables and "runs" not in tables:
+            raise UserError(f"results database {str(path)!r}: not a qdisclab sweep database "
+                            f"(it holds {', '.join(sorted(tables))}); give another --db")  # fmt: skip
+        if "runs" in tables:
+            columns = [row[1] for row in db.execute("PRAGMA table_info(runs)")]
+            if columns == list(COLUMNS[:-1]):  # written before runs recorded their hash
+                db.execute("ALTER TABLE runs ADD COLUMN scenario_hash TEXT")
+            elif columns != list(COLUMNS):
+                raise UserError(f"results database {str(path)!r}: its runs table is not a "
+                                "qdisclab sweep's; give another --db")  # fmt: skip
+        db.execute(SCHEMA)
+        db.commit()
+    except sqlite3.Error as exc:
+        if db is not None:
+            db.close()
+        raise _db_error(path, exc) from None
+    except UserError:
+        db.close()
+        raise
     return db
 
 
@@ -90,22 +143,37 @@ def run_one(scenario: str, params: dict[str, Any], seed: int, cwd: str) -> dict[
 
 
 def record(db: sqlite3.Connection, scenario: str, params: dict[str, Any], seed: int,
-           row: dict[str, Any]) -> None:  # fmt: skip
+           row: dict[str, Any], scenario_hash: str) -> None:  # fmt: skip
     db.execute(
         "INSERT OR REPLACE INTO runs (scenario, params, seed, status, metrics, error, started,"
-        " finished) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " finished, scenario_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (scenario, params_key(params), seed, row["status"],
          None if row["metrics"] is None else json.dumps(row["metrics"]), row["error"],
-         row["started"], row["finished"]),
+         row["started"], row["finished"], scenario_hash),
     )  # fmt: skip
     db.commit()  # each finished run is durable at once: an interrupt loses nothing done
 
 
-def pending(db: sqlite3.Connection, scenario: str, grid: dict[str, list[Any]],
-            seeds: list[int]) -> list[tuple[dict[str, Any], int]]:  # fmt: skip
-    done = {(p, s) for p, s in db.execute(
-        "SELECT params, seed FROM runs WHERE scenario = ? AND status = 'ok'", (scenario,))}  # fmt: skip
-    return [(p, s) for p in expand(grid) for s in seeds if (params_key(p), s) not in done]
+def pending(db: sqlite3.Connection, scenario: str, grid: dict[str, list[Any]], seeds: list[int],
+            text: str) -> tuple[list[tuple[dict[str, Any], int]], int]:  # fmt: skip
+    """The runs still to do, and how many of them were done from a different scenario.
+
+    A run is done when it is stored ok with the hash of what it would run now;
+    one stored ok from an edited file (or before hashes were recorded) is changed.
+    """
+    done = {(p, s): h for p, s, h in db.execute(
+        "SELECT params, seed, scenario_hash FROM runs WHERE scenario = ? AND status = 'ok'",
+        (scenario,))}  # fmt: skip
+    todo, changed = [], 0
+    for p in expand(grid):
+        key, want = params_key(p), run_hash(text, p)
+        for s in seeds:
+            stored = done.get((key, s), False)
+            if stored == want:
+                continue
+            changed += stored is not False
+            todo.append((p, s))
+    return todo, changed
 
 
 def run_sweep(
@@ -118,25 +186,41 @@ def run_sweep(
     workers: int = 2,
     executor: str = "dask",
     on_result: Callable[[dict[str, Any], int, dict[str, Any]], None] | None = None,
+    rerun_changed: bool = False,
 ) -> dict[str, int]:
-    """Run every (params, seed) not yet ok; returns counts {total, skipped, ok, error}.
+    """Run every (params, seed) not yet ok; returns counts {total, skipped, ok, error, changed}.
 
     ``executor="inline"`` runs in this process (for debugging); ``"dask"`` uses
     ``scheduler`` (an address) or a ``LocalCluster`` of ``workers`` processes.
+    Runs stored from a different version of the scenario are refused
+    (``UserError``) unless ``rerun_changed``, which runs them afresh.
     """
     import os
 
     from qdisclab.scenario.library import load_any
 
-    load_any(scenario, expand(grid)[0] if grid else {})  # fail fast on bad scenario / keys
+    text = load_any(scenario, expand(grid)[0] if grid else {}).text  # fail fast on bad input
     db = open_db(db_path)
-    todo = pending(db, scenario, grid, seeds)
-    counts = {"total": len(expand(grid)) * len(seeds), "skipped": 0, "ok": 0, "error": 0}
+    try:
+        todo, changed = pending(db, scenario, grid, seeds, text)
+    except sqlite3.Error as exc:
+        db.close()
+        raise _db_error(db_path, exc) from None
+    if changed and not rerun_changed:
+        db.close()
+        raise UserError(f"results database {str(db_path)!r}: {changed} finished run(s) of "
+                        f"{scenario!r} were made from a different version of the scenario; "
+                        "pass --rerun-changed to run them afresh, or use another --db")  # fmt: skip
+    counts = {"total": len(expand(grid)) * len(seeds), "skipped": 0, "ok": 0, "error": 0,
+              "changed": changed}  # fmt: skip
     counts["skipped"] = counts["total"] - len(todo)
     cwd = os.getcwd()
 
     def done(params: dict[str, Any], seed: int, row: dict[str, Any]) -> None:
-        record(db, scenario, params, seed, row)
+        try:
+            record(db, scenario, params, seed, row, run_hash(text, params))
+        except sqlite3.Error as exc:
+            raise _db_error(db_path, exc) from None
         counts[row["status"]] += 1
         if on_result is not None:
             on_result(params, seed, row)
@@ -180,12 +264,20 @@ def _run_dask(scenario: str, todo: list, cwd: str, scheduler: str | None, worker
 def load_rows(db_path: str | Path) -> list[dict[str, Any]]:
     if not Path(db_path).is_file():
         raise UserError(f"no results database at {str(db_path)!r}")
-    db = sqlite3.connect(str(db_path))
+    try:
+        db = sqlite3.connect(str(db_path), timeout=LOCK_TIMEOUT_S)
+    except sqlite3.Error as exc:
+        raise _db_error(db_path, exc) from None
     try:
         rows = db.execute("SELECT scenario, params, seed, status, metrics, error FROM runs"
                           " ORDER BY scenario, params, seed").fetchall()  # fmt: skip
-    except sqlite3.DatabaseError as exc:
-        raise UserError(f"{db_path}: not a qdisclab results database ({exc})") from None
+    except sqlite3.OperationalError as exc:
+        if "no such" not in str(exc):
+            raise _db_error(db_path, exc) from None
+        raise UserError(f"results database {str(db_path)!r}: not a qdisclab sweep database "
+                        f"({exc})") from None  # fmt: skip
+    except sqlite3.Error as exc:
+        raise _db_error(db_path, exc) from None
     finally:
         db.close()
     return [{"scenario": s, "params": json.loads(p), "seed": seed, "status": st,

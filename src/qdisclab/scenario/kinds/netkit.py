@@ -50,7 +50,7 @@ def build_netkit(ctx: Any, spec: Any, index: int) -> PairProbe:
         if ref is None:
             continue
         try:
-            func = load_object(ref, ctx.base_dir)
+            func = load_object(ref, ctx.base_dir, program=True)
         except UserError as exc:
             raise ctx.error(("netkit", index, field), ref, "", str(exc)) from None
         hook.attach(pair.load(func, name=f"{name}:{field}"))

@@ -35,7 +35,7 @@ def build_tcx(ctx: Any, spec: Any, index: int) -> TcxProbe:
 
     dev = ctx.device(spec.dev)
     try:
-        func = load_object(spec.program, ctx.base_dir)
+        func = load_object(spec.program, ctx.base_dir, program=True)
     except UserError as exc:
         raise ctx.error(("tcx", index, "program"), spec.program, "", str(exc)) from None
     if hasattr(func, "bind"):  # programs with per-world state (maps) bind to the world
