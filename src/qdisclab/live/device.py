@@ -1,0 +1,116 @@
+"""``LiveDevice``: a ``NetDevice`` whose packets come from one fd and leave by another.
+
+Reading (``on_readable``, registered with the realtime scheduler) turns every
+packet waiting on the input fd into an ``SkBuff`` and hands it to the
+unchanged ``NetDevice.xmit``: tcx egress hook, root qdisc, serialisation at the
+channel's rate, the channel's delay line, loss and jitter. The wire ends in an
+``FdPort`` instead of a peer device: when a packet has crossed the delay line
+it is written to the output fd (with ECN CE written into the IP header if the
+qdisc marked it). Any qdisc kind, built-in or user, works as the root.
+
+Counters: ``read_packets``/``read_bytes`` on the device and
+``written_packets``/``written_bytes`` on its port are what crossed the fds;
+the packet ledger balances them against drops and packets still held.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from qdisclab.live.packet import ip_ecn, packet_to_skb, with_ecn
+from qdisclab.net.device import Channel, NetDevice
+from qdisclab.skb import SkBuff, skb_consume, skb_drop
+
+DROP_FD_WRITE = "fd_write"  # the output fd refused the packet (the kernel's tx_dropped)
+READ_BATCH = 64  # packets read per readiness event before other events get a turn
+MAX_PACKET = 65535
+
+
+class FdPort:
+    """The far end of a live device's wire: arriving packets are written to ``fd``."""
+
+    __slots__ = ("fd", "in_flight", "sched", "write_errors", "written_bytes", "written_packets")
+
+    def __init__(self, fd: int, sched: Any) -> None:
+        self.fd = fd
+        self.sched = sched
+        self.in_flight = 0  # packets on the delay line towards this port
+        self.written_packets = 0
+        self.written_bytes = 0
+        self.write_errors = 0
+
+    def receive(self, skb: SkBuff) -> None:
+        """The packet has crossed the delay line: write it out (called by ``start_xmit``)."""
+        self.in_flight -= 1
+        data = skb.payload
+        if skb.ecn != ip_ecn(data):  # a qdisc marked CE: the wire carries the mark
+            data = with_ecn(data, skb.ecn)
+        try:
+            os.write(self.fd, data)
+        except OSError:
+            self.write_errors += 1
+            skb_drop(skb, DROP_FD_WRITE, self.sched.now)
+            return
+        self.written_packets += 1
+        self.written_bytes += skb.len
+        skb_consume(skb)
+
+    def held_packets(self) -> int:
+        return self.in_flight
+
+
+class LiveDevice(NetDevice):
+    """A device fed from ``in_fd`` whose wire (``channel``) ends in an ``FdPort``.
+
+    >>> from qdisclab.net import World                       # doctest: +SKIP
+    >>> dev = world.new_device(node, "ab", device_class=LiveDevice)
+    >>> dev.connect_fds(in_fd, out_fd, Channel(10_000_000, 10_000_000), books)
+    """
+
+    __slots__ = ("books", "in_fd", "port", "read_bytes", "read_packets")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.in_fd = -1
+        self.port: FdPort | None = None
+        self.books: Any = None
+        self.read_packets = 0
+        self.read_bytes = 0
+
+    def connect_fds(self, in_fd: int, out_fd: int, channel: Channel, books: Any) -> None:
+        """Read packets from ``in_fd``; deliver them to ``out_fd`` through ``channel``.
+
+        ``books`` is the ``FlowBooks`` every packet read here is booked on.
+        """
+        self.in_fd = in_fd
+        self.port = FdPort(out_fd, self.sched)
+        self.books = books
+        self.attach_peer(self.port, channel)  # type: ignore[arg-type]  # a port, not a device
+        self.world.packet_holders.append(self.port)
+        self.sched.add_reader(in_fd, self.on_readable)
+
+    def disconnect(self) -> None:
+        """Stop reading ``in_fd`` (the packets already inside are still accounted)."""
+        if self.in_fd >= 0:
+            self.sched.remove_reader(self.in_fd)
+            self.in_fd = -1
+
+    def on_readable(self, _arg: object) -> None:
+        """Read up to ``READ_BATCH`` packets and send each through the egress pipeline."""
+        fd = self.in_fd
+        books = self.books
+        now = self.sched.now
+        read = os.read
+        for _ in range(READ_BATCH):
+            try:
+                data = read(fd, MAX_PACKET)
+            except BlockingIOError:
+                break
+            if not data:
+                break
+            skb = packet_to_skb(data, now, books)
+            books.book_sent(skb)
+            self.read_packets += 1
+            self.read_bytes += skb.len
+            self.xmit(skb)
