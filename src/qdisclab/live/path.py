@@ -63,10 +63,15 @@ class LivePath:
         """Forward packets for ``seconds`` of wall-clock time."""
         self.sched.run(until=self.sched.clock() + int(seconds * 1e9))
 
-    def close(self) -> None:
-        """Stop reading; packets still queued stay accounted as held."""
+    def close(self, drain_s: float = 2.0) -> None:
+        """Stop reading, then send what the qdiscs and delay lines still hold (for ``drain_s``).
+
+        Afterwards every packet read has been written out or dropped, unless
+        a qdisc still holds some when ``drain_s`` runs out (counted as held).
+        """
         self.forward.disconnect()
         self.backward.disconnect()
+        self.sched.run(until=self.sched.clock() + int(drain_s * 1e9))
 
     def counters(self) -> dict[str, Any]:
         """What crossed the fds per direction, with the packet books."""
