@@ -45,4 +45,3 @@ def live_host():
 def live_tools(live_host):
     """Like ``live_host`` and iperf3 and ping are installed too."""
     skip_unless_live("iperf3", "ping", "ss", "tc")
-

@@ -6,13 +6,15 @@ every packet through the ``LivePath`` until the tools exit or the deadline
 passes. The result is plain data with the keys a simulated run's report uses.
 
 >>> LiveConfig(qdisc="fq_codel", duration=5.0).tools()
-('ip', 'timeout', 'iperf3', 'ping')
+('ip', 'timeout', 'iperf3', 'ss', 'ping')
 """
 
 from __future__ import annotations
 
 import contextlib
 import subprocess
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -66,7 +68,7 @@ class LiveConfig:
         """The host tools this run needs."""
         tools = host.BASE_TOOLS
         if self.load == "iperf3":
-            tools += (host.LOAD_TOOL,)
+            tools += host.LOAD_TOOLS
         if self.probe == "ping":
             tools += (host.PROBE_TOOL,)
         return tools
@@ -81,44 +83,54 @@ def run_live(config: LiveConfig) -> dict[str, Any]:
             reverse_qdisc=config.reverse_qdisc, jitter=config.jitter, loss=config.loss,
             seed=config.seed, names=(lab.dev_b, lab.dev_a),
         )  # fmt: skip
-        procs: dict[str, subprocess.Popen[str]] = {}
-        budget = config.duration + DEADLINE_SLACK_S
         try:
-            if config.load == "iperf3":
-                procs["server"] = host.spawn(probes.iperf3_server(), budget, lab.ns_b)
-                _wait_listening(lab, path)
-                procs["client"] = host.spawn(
-                    probes.iperf3_client(config.duration, config.cc), budget, lab.ns_a
-                )
-            if config.probe == "ping":
-                procs["ping"] = host.spawn(
-                    probes.ping_probe(config.duration, config.ping_interval), budget, lab.ns_a
-                )
-            waited = [p for name, p in procs.items() if name != "server"]
-            if waited:
-                _run_until_exit(path, waited, budget)
-            else:
-                path.run(config.duration)
-            outputs = {name: _finish(proc) for name, proc in procs.items()}
+            outputs = drive_traffic(lab, config, lambda s, procs: _forward(path, s, procs))
         finally:
             path.close()
-            for proc in procs.values():
-                _finish(proc)
     return _results(config, path, outputs)
 
 
-def _wait_listening(lab: LiveLab, path: LivePath, seconds: float = 3.0) -> None:
-    """Forward packets until the iperf3 server listens (it needs no traffic to start)."""
+Pump = Callable[[float, list], None]
+
+
+def drive_traffic(lab: LiveLab, config: LiveConfig, pump: Pump) -> dict[str, str]:
+    """Start the load and the probe, ``pump`` the datapath until they exit; their outputs.
+
+    ``pump(seconds, procs)`` moves packets for up to ``seconds``, returning
+    early once every process in ``procs`` has exited.
+    """
+    procs: dict[str, subprocess.Popen[str]] = {}
+    budget = config.duration + DEADLINE_SLACK_S
+    try:
+        if config.load == "iperf3":
+            procs["server"] = host.spawn(probes.iperf3_server(), budget, lab.ns_b)
+            _wait_listening(lab, pump)
+            client = probes.iperf3_client(config.duration, config.cc)
+            procs["client"] = host.spawn(client, budget, lab.ns_a)
+        if config.probe == "ping":
+            ping = probes.ping_probe(config.duration, config.ping_interval)
+            procs["ping"] = host.spawn(ping, budget, lab.ns_a)
+        waited = [p for name, p in procs.items() if name != "server"]
+        pump(budget if waited else config.duration, waited)
+        return {name: _finish(proc) for name, proc in procs.items()}
+    finally:
+        for proc in procs.values():
+            _finish(proc)
+
+
+def _wait_listening(lab: LiveLab, pump: Pump, seconds: float = 3.0) -> None:
+    """Pump packets until the iperf3 server listens (it needs no traffic to start)."""
     port = f"sport = :{probes.IPERF3_PORT}"
     for _ in range(int(seconds / 0.05)):
         out = lab.run_in("b", ["ss", "-Hltn", port], seconds=2, check=False).stdout
         if out.strip():
             return
-        path.run(0.05)
+        pump(0.05, [])
     raise UserError("iperf3 server did not start listening within 3 s")
 
 
-def _run_until_exit(path: LivePath, procs: list[subprocess.Popen[str]], budget: float) -> None:
+def _forward(path: LivePath, seconds: float, procs: list[subprocess.Popen[str]]) -> None:
+    """Run qdisclab's datapath for ``seconds`` or until ``procs`` have all exited."""
     sched = path.sched
 
     def poll(_arg: object) -> None:
@@ -127,8 +139,18 @@ def _run_until_exit(path: LivePath, procs: list[subprocess.Popen[str]], budget: 
         else:
             sched.call_later(POLL_NS, poll)
 
-    sched.call_later(POLL_NS, poll)
-    path.run(budget)
+    if procs:
+        sched.call_later(POLL_NS, poll)
+    path.run(seconds)
+
+
+def wait_exit(seconds: float, procs: list[subprocess.Popen[str]]) -> None:
+    """A pump for the kernel's own datapath: nothing to forward, only wait."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if procs and all(proc.poll() is not None for proc in procs):
+            return
+        time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
 
 
 def _finish(proc: subprocess.Popen[str]) -> str:
@@ -145,24 +167,30 @@ def _finish(proc: subprocess.Popen[str]) -> str:
     return out or ""
 
 
-def _results(config: LiveConfig, path: LivePath, outputs: dict[str, str]) -> dict[str, Any]:
+def traffic_results(config: LiveConfig, outputs: dict[str, str]) -> dict[str, Any]:
+    """Goodput, probe RTTs, retransmits and congestion control from the tools' outputs."""
     tcp: dict[str, Any] = {"throughput_mbps": None, "retransmits": None, "cc": None}
     if "client" in outputs:
         tcp = probes.iperf3_result(outputs["client"])
     rtts = probes.ping_rtts_ms(outputs.get("ping", ""), config.ping_interval, config.warmup)
+    return {
+        "throughput_mbps": tcp["throughput_mbps"],
+        "ping_rtt_ms": probes.rtt_summary(rtts),
+        "retransmits": tcp["retransmits"],
+        "cc": tcp["cc"],
+    }
 
+
+def _results(config: LiveConfig, path: LivePath, outputs: dict[str, str]) -> dict[str, Any]:
     def row(dev: Any) -> dict[str, Any]:
         return {"node": dev.node.name, "dev": dev.name, **dev.qdisc.stats()}
 
     return {
         "mode": "live",
         "config": asdict(config),
-        "throughput_mbps": tcp["throughput_mbps"],
-        "ping_rtt_ms": probes.rtt_summary(rtts),
+        **traffic_results(config, outputs),
         "qdisc": row(path.forward),
         "reverse_qdisc": row(path.backward),
-        "retransmits": tcp["retransmits"],
-        "cc": tcp["cc"],
         "fd": path.counters(),
         "tc": path.world.tc_stats(),
         "timer_lateness_max_ms": round(path.sched.max_lateness / 1e6, 3),

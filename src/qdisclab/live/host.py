@@ -19,7 +19,7 @@ from qdisclab.errors import UserError
 # The tools a full live experiment uses (iperf3 only with --load iperf3, ping only with --probe).
 BASE_TOOLS = ("ip", "timeout")
 PROBE_TOOL = "ping"
-LOAD_TOOL = "iperf3"
+LOAD_TOOLS = ("iperf3", "ss")  # ss tells when the iperf3 server listens
 
 
 def missing_requirements(tools: tuple[str, ...] = BASE_TOOLS, need_root: bool = True) -> list[str]:
