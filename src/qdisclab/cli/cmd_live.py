@@ -68,7 +68,10 @@ def register(app: typer.Typer) -> None:
         loss: Annotated[str, typer.Option(help="random loss per direction (0.1%)")] = "0",
         jitter: Annotated[str, typer.Option(help="uniform extra delay up to this")] = "0ms",
         io: Annotated[str, typer.Option(help="how packets reach qdisclab: tun")] = "tun",
-        duration: Annotated[str, typer.Option(help="how long the load runs")] = "10s",
+        duration: Annotated[
+            str | None,
+            typer.Option(help="how long the load runs [default: 10s, or the scenario's]"),
+        ] = None,
         load: Annotated[str, typer.Option(help="iperf3 (bulk TCP a→b) or none")] = "iperf3",
         probe: Annotated[str, typer.Option(help="ping (a→b every 100 ms) or none")] = "ping",
         cc: Annotated[str, typer.Option(help="the kernel congestion control iperf3 uses")] = (
@@ -89,23 +92,46 @@ def register(app: typer.Typer) -> None:
         """Shape real traffic: iperf3 and ping between namespaces through a qdisclab qdisc."""
         from qdisclab.live.experiment import LiveConfig, run_live
 
-        if scenario is not None or compare is not None:
-            from qdisclab.scenario.live_bridge import compare_scenario, live_config_for
+        seconds = None if duration is None else parse_time(duration) / 1e9
+        if compare is not None:
+            both = compare_scenario(compare, seconds)
+            _print(both, json_out, [("simulated", both["simulated"]), ("live", both["live"])])
+            return
+        if scenario is not None:
+            from qdisclab.scenario.live_bridge import live_parameters, load_live
 
-            if compare is not None:
-                both = compare_scenario(compare)
-                _print(both, json_out, [("simulated", both["simulated"]), ("live", both["live"])])
-                return
-            results = run_live(live_config_for(scenario))
+            config = LiveConfig(**live_parameters(load_live(scenario, _whole(seconds)), seed))
         else:
             config = LiveConfig(
                 qdisc=qdisc, rate=parse_rate(rate), delay=parse_time(delay),
-                loss=parse_loss(loss), jitter=parse_time(jitter), duration=parse_time(duration) / 1e9,
+                loss=parse_loss(loss), jitter=parse_time(jitter), duration=seconds or 10.0,
                 load=load, probe=probe, cc=cc, reverse_qdisc=reverse_qdisc,
                 warmup=parse_time(warmup) / 1e9, seed=seed, io=io,
             )  # fmt: skip
-            results = run_live(config)
+        results = run_live(config)
         _print(results, json_out, [("live", results)])
+
+
+def _whole(seconds: float | None) -> int | None:
+    return None if seconds is None else max(2, round(seconds))
+
+
+def compare_scenario(name: str, seconds: float | None = None) -> dict[str, Any]:
+    """Run scenario ``name`` simulated and live over the same window; both results.
+
+    The simulated side is the scenario as ``qdisclab run`` runs it (with the
+    duration and window in whole seconds); the live side its translation.
+    """
+    from qdisclab.live.experiment import LiveConfig, run_live
+    from qdisclab.scenario.build import run_loaded
+    from qdisclab.scenario.live_bridge import live_parameters, load_live, simulated_row
+
+    loaded = load_live(name, _whole(seconds))
+    config = LiveConfig(**live_parameters(loaded))
+    simulated = simulated_row(run_loaded(loaded), loaded)
+    live = run_live(config)
+    return {"scenario": name, "window_s": [config.warmup, config.duration],
+            "simulated": simulated, "live": live}  # fmt: skip
 
 
 def _print(results: dict[str, Any], json_out: bool, columns: list[tuple[str, dict]]) -> None:

@@ -105,7 +105,7 @@ def drive_traffic(lab: LiveLab, config: LiveConfig, pump: Pump) -> dict[str, str
         if config.load == "iperf3":
             procs["server"] = host.spawn(probes.iperf3_server(), budget, lab.ns_b)
             _wait_listening(lab, pump)
-            client = probes.iperf3_client(config.duration, config.cc)
+            client = probes.iperf3_client(config.duration, config.cc, config.warmup)
             procs["client"] = host.spawn(client, budget, lab.ns_a)
         if config.probe == "ping":
             ping = probes.ping_probe(config.duration, config.ping_interval)

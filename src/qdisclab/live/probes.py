@@ -29,9 +29,16 @@ def iperf3_server() -> list[str]:
     return ["iperf3", "-s", "-1", "-B", ADDR_B, "-p", str(IPERF3_PORT), "-J"]
 
 
-def iperf3_client(seconds: float, cc: str) -> list[str]:
-    """A bulk TCP upload from namespace a to b for ``seconds``, congestion control ``cc``."""
-    return ["iperf3", "-c", ADDR_B, "-p", str(IPERF3_PORT), "-t", f"{seconds:g}", "-J", "-C", cc]
+def iperf3_client(seconds: float, cc: str, warmup: float = 0.0) -> list[str]:
+    """A bulk TCP upload from namespace a to b for ``seconds``, congestion control ``cc``.
+
+    The first ``warmup`` seconds are left out of the report (``-O``); iperf3
+    counts both in whole seconds.
+    """
+    omit = int(warmup)
+    measured = max(1, round(seconds - omit))
+    argv = ["iperf3", "-c", ADDR_B, "-p", str(IPERF3_PORT), "-t", str(measured), "-J", "-C", cc]
+    return argv + (["-O", str(omit)] if omit else [])
 
 
 def ping_probe(seconds: float, interval: float) -> list[str]:

@@ -76,42 +76,52 @@ class RealtimeScheduler:
         self._stopping = True
 
     def run(self, until: int | None = None) -> None:
-        """Dispatch timers and readable fds until ``until`` ns (or until stopped / idle)."""
+        """Dispatch timers and readable fds until ``until`` ns (or until stopped / idle).
+
+        Timers that are due run before the readers of the same wake-up, so a
+        reader never sees a ``now`` past a timer that has not run yet.
+        """
         heap = self._heap
         clock = self.clock
         select = self._selector.select
+        run_due = self._run_due
         self._stopping = False
         self.now = max(self.now, clock())
         while not self._stopping:
-            while heap and heap[0][2] is None:
-                heappop(heap)
             now = clock()
-            if until is not None and now >= until:
+            run_due(now)
+            if self._stopping or (until is not None and now >= until):
                 break
             if not heap and not self._selector.get_map():
                 break  # nothing can ever happen again
             deadline = heap[0][0] if heap else None
             if until is not None and (deadline is None or until < deadline):
                 deadline = until
-            timeout = None if deadline is None else max(0.0, (deadline - now) / 1e9)
-            for key, _mask in select(timeout):
-                callback, arg = key.data
-                now = clock()
-                if now > self.now:
-                    self.now = now
-                self.events_run += 1
-                callback(arg)
-            now = clock()
-            while heap and heap[0][0] <= now:
-                entry = heappop(heap)
-                callback = entry[2]
-                if callback is None:
-                    continue
-                when = entry[0]
-                if when > self.now:
-                    self.now = when
-                if now - when > self.max_lateness:
-                    self.max_lateness = now - when
-                self.events_run += 1
-                callback(entry[3])
+            timeout = None if deadline is None else max(0.0, (deadline - clock()) / 1e9)
+            ready = select(timeout)
+            if ready:
+                run_due(clock())
+                for key, _mask in ready:
+                    callback, arg = key.data
+                    now = clock()
+                    if now > self.now:
+                        self.now = now
+                    self.events_run += 1
+                    callback(arg)
         self.now = max(self.now, clock())
+
+    def _run_due(self, now: int) -> None:
+        """Run every timer due at ``now``, each seeing its own scheduled time."""
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            entry = heappop(heap)
+            callback = entry[2]
+            if callback is None:
+                continue
+            when = entry[0]
+            if when > self.now:
+                self.now = when
+            if now - when > self.max_lateness:
+                self.max_lateness = now - when
+            self.events_run += 1
+            callback(entry[3])
