@@ -10,10 +10,8 @@ from __future__ import annotations
 import pytest
 
 from qdisclab.cli.cmd_live import compare_scenario
-from qdisclab.scenario.live_bridge import live_parameters, load_live
 from qdisclab.errors import UserError
-
-TOOLS = ("iperf3", "ping", "ss")
+from qdisclab.scenario.live_bridge import live_parameters, load_live
 
 
 def test_translation_takes_the_bottleneck_and_sums_the_delays():

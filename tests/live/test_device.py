@@ -63,7 +63,7 @@ def test_qdisc_counters_equal_what_crossed_the_fds(wires):
     got = received(b_app)
     assert dev.read_packets == 60 and dev.read_bytes == sum(map(len, sent))
     assert q.drops > 0 and q.packets + q.drops == dev.read_packets
-    assert (q.packets, q.bytes) == (dev.port.written_packets, dev.port.written_bytes)
+    assert (q.packets, q.bytes) == (dev.port.writer.written_packets, dev.port.writer.written_bytes)
     assert len(got) == q.packets and sum(map(len, got)) == q.bytes
     assert got == sent[: len(got)]  # a FIFO: the first packets, unchanged and in order
     books = path.world.check_conservation()

@@ -55,10 +55,13 @@ def test_qdisclab_tbf_agrees_with_the_kernel_tbf(live_host):
     if missing:
         pytest.skip("live mode needs " + ", ".join(missing))
     spec = "tbf rate 10mbit burst 10kb latency 50ms"
-    kernel = run_kernel(LiveConfig(qdisc=spec, delay=0, duration=4.0, probe="none"))
-    ours = run_live(LiveConfig(qdisc=spec, rate=10_000_000_000, delay=0, duration=4.0,
-                               probe="none"))  # fmt: skip
+    # iperf3 leaves the first second (slow start) out of both reports
+    kernel = run_kernel(LiveConfig(qdisc=spec, delay=0, duration=5.0, warmup=1.0, probe="none"))
+    ours = run_live(LiveConfig(qdisc=spec, rate=10_000_000_000, delay=0, duration=5.0,
+                               warmup=1.0, probe="none"))  # fmt: skip
     k, q = kernel["throughput_mbps"], ours["throughput_mbps"]
     print(f"tbf 10mbit goodput: kernel {k} Mbit/s, qdisclab {q} Mbit/s")
     assert "tbf" in kernel["tc"] and ours["qdisc"]["kind"] == "tbf"
+    # the kernel's veth packets carry a 14-byte Ethernet header the TUN packets lack,
+    # so its tbf spends 1514 tokens per 1500-byte packet: 0.9 % less goodput by design
     assert abs(q - k) <= 0.03 * k

@@ -9,36 +9,80 @@ it is written to the output fd (with ECN CE written into the IP header if the
 qdisc marked it). Any qdisc kind, built-in or user, works as the root.
 
 Counters: ``read_packets``/``read_bytes`` on the device and
-``written_packets``/``written_bytes`` on its port are what crossed the fds;
+``written_packets``/``written_bytes`` on its port's writer are what crossed the fds;
 the packet ledger balances them against drops and packets still held.
 """
 
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from typing import Any
 
 from qdisclab.live.packet import ip_ecn, packet_to_skb, with_ecn
 from qdisclab.net.device import Channel, NetDevice
-from qdisclab.skb import SkBuff, skb_consume, skb_drop
+from qdisclab.skb import SkBuff, skb_consume
 
-DROP_FD_WRITE = "fd_write"  # the output fd refused the packet (the kernel's tx_dropped)
 READ_BATCH = 64  # packets read per readiness event before other events get a turn
 MAX_PACKET = 65535
 
 
-class FdPort:
-    """The far end of a live device's wire: arriving packets are written to ``fd``."""
+class FdWriter:
+    """Writes packets to ``fd`` from a thread of its own.
 
-    __slots__ = ("fd", "in_flight", "sched", "write_errors", "written_bytes", "written_packets")
+    A write to a TUN device runs the receiving namespace's whole input path
+    (IP, TCP, waking the application) before it returns; in a thread, with
+    the GIL released during the write, that kernel work runs beside
+    qdisclab's datapath instead of stalling it. The counters belong to the
+    writer thread and are final once ``close`` has returned.
+    """
 
-    def __init__(self, fd: int, sched: Any) -> None:
+    __slots__ = ("fd", "put", "thread", "write_errors", "written_bytes", "written_packets")
+
+    def __init__(self, fd: int) -> None:
         self.fd = fd
-        self.sched = sched
-        self.in_flight = 0  # packets on the delay line towards this port
         self.written_packets = 0
         self.written_bytes = 0
-        self.write_errors = 0
+        self.write_errors = 0  # the kernel refused the packet (the device's tx_errors)
+        packets: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self.put = packets.put
+        self.thread = threading.Thread(
+            target=self._loop, args=(packets,), name=f"qdisclab-fd{fd}", daemon=True
+        )
+        self.thread.start()
+
+    def _loop(self, packets: queue.SimpleQueue[bytes | None]) -> None:
+        get, write, fd = packets.get, os.write, self.fd
+        while (data := get()) is not None:
+            try:
+                write(fd, data)
+            except OSError:
+                self.write_errors += 1
+                continue
+            self.written_packets += 1
+            self.written_bytes += len(data)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is queued, then stop the thread."""
+        if self.thread.is_alive():
+            self.put(None)
+            self.thread.join(timeout)
+
+
+class FdPort:
+    """The far end of a live device's wire: arriving packets go to ``fd`` by an ``FdWriter``.
+
+    A packet's life in qdisclab ends (delivered) when it is handed to the
+    writer, as a kernel packet's ends when the driver takes it.
+    """
+
+    __slots__ = ("in_flight", "put", "writer")
+
+    def __init__(self, fd: int) -> None:
+        self.in_flight = 0  # packets on the delay line towards this port
+        self.writer = FdWriter(fd)
+        self.put = self.writer.put
 
     def receive(self, skb: SkBuff) -> None:
         """The packet has crossed the delay line: write it out (called by ``start_xmit``)."""
@@ -46,14 +90,7 @@ class FdPort:
         data = skb.payload
         if skb.ecn != ip_ecn(data):  # a qdisc marked CE: the wire carries the mark
             data = with_ecn(data, skb.ecn)
-        try:
-            os.write(self.fd, data)
-        except OSError:
-            self.write_errors += 1
-            skb_drop(skb, DROP_FD_WRITE, self.sched.now)
-            return
-        self.written_packets += 1
-        self.written_bytes += skb.len
+        self.put(data)
         skb_consume(skb)
 
     def held_packets(self) -> int:
@@ -84,7 +121,7 @@ class LiveDevice(NetDevice):
         ``books`` is the ``FlowBooks`` every packet read here is booked on.
         """
         self.in_fd = in_fd
-        self.port = FdPort(out_fd, self.sched)
+        self.port = FdPort(out_fd)
         self.books = books
         self.attach_peer(self.port, channel)  # type: ignore[arg-type]  # a port, not a device
         self.world.packet_holders.append(self.port)
@@ -95,6 +132,11 @@ class LiveDevice(NetDevice):
         if self.in_fd >= 0:
             self.sched.remove_reader(self.in_fd)
             self.in_fd = -1
+
+    def close_port(self) -> None:
+        """Finish writing to the output fd (after the last packet has left the wire)."""
+        if self.port is not None:
+            self.port.writer.close()
 
     def on_readable(self, _arg: object) -> None:
         """Read up to ``READ_BATCH`` packets and send each through the egress pipeline."""

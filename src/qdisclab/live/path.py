@@ -72,12 +72,14 @@ class LivePath:
         self.forward.disconnect()
         self.backward.disconnect()
         self.sched.run(until=self.sched.clock() + int(drain_s * 1e9))
+        self.forward.close_port()
+        self.backward.close_port()
 
     def counters(self) -> dict[str, Any]:
         """What crossed the fds per direction, with the packet books."""
         out: dict[str, Any] = {}
         for dev in (self.forward, self.backward):
-            port = dev.port
+            port = dev.port.writer
             out[dev.name] = {
                 "read_packets": dev.read_packets,
                 "read_bytes": dev.read_bytes,
