@@ -29,7 +29,7 @@ def test_unsupported_scenarios_are_refused_with_the_reason():
 @pytest.mark.root
 @pytest.mark.parametrize("name", ["bufferbloat-pfifo", "bufferbloat-fq_codel"])
 def test_simulated_and_live_agree_on_goodput_and_probe_rtt(name, live_tools):
-    both = compare_scenario(name, seconds=8)
+    both = compare_scenario(name, seconds=6)
     sim, live = both["simulated"], both["live"]
     for label, r in (("simulated", sim), ("live", live)):
         rtt = r["ping_rtt_ms"]

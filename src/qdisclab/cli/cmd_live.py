@@ -87,10 +87,18 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(help="run a scenario (built-in name or file) simulated and live"),
         ] = None,
+        extension: Annotated[
+            list[str] | None,
+            typer.Option(help="a user class (file.py:Class or module:Class) --qdisc may name"),
+        ] = None,
         json_out: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     ) -> None:
         """Shape real traffic: iperf3 and ping between namespaces through a qdisclab qdisc."""
         from qdisclab.live.experiment import LiveConfig, run_live
+        from qdisclab.scenario.extensions import load_object, register_extension
+
+        for ref in extension or []:
+            register_extension(load_object(ref))
 
         seconds = None if duration is None else parse_time(duration) / 1e9
         if compare is not None:

@@ -1,8 +1,9 @@
 """A scenario run live: the supported subset translated to live-run parameters.
 
 Supported: one path between two endpoints (any chain of links), at most one
-``tcp-bulk`` flow and one ``ping`` probe between the same endpoints, no tcx,
-netkit or extension sections. The live path takes the slowest link's rate and
+``tcp-bulk`` flow and one ``ping`` probe between the same endpoints, and
+``[[extension]]`` qdiscs (registered when the scenario loads); no tcx or
+netkit sections. The live path takes the slowest link's rate and
 its qdisc in the flow's direction (the other direction's qdisc for ACKs),
 the sum of the links' one-way delays, their combined loss, and the slowest
 link's jitter; the measurement window's start becomes iperf3's omitted
@@ -56,10 +57,10 @@ def _path(loaded: Loaded, src: str, dst: str) -> list[tuple[LinkSpec, bool]]:
 
 def _flows(loaded: Loaded) -> tuple[Any, Any]:
     sc = loaded.scenario
-    for section in ("tcx", "netkit", "extension"):
+    for section in ("tcx", "netkit"):
         if getattr(sc, section):
             raise UserError(f"{loaded.source}: [[{section}]] is not supported live (supported: "
-                            "links, one tcp-bulk flow, one ping probe)")  # fmt: skip
+                            "links, extensions, one tcp-bulk flow, one ping probe)")  # fmt: skip
     bulk = [f for f in sc.flow if f.type == "tcp-bulk"]
     pings = [f for f in sc.flow if f.type == "ping"]
     others = [f.type for f in sc.flow if f.type not in ("tcp-bulk", "ping")]
