@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qdisclab.bench import Budget
-from qdisclab.bench import bench_live
+from qdisclab.bench import Budget, bench_live
 
 
 def test_row_names_what_is_missing(monkeypatch):
