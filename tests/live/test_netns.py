@@ -40,6 +40,17 @@ def test_lab_joins_two_namespaces_and_removes_them(live_host, ours):
     assert ours() == []
 
 
+@pytest.mark.root
+def test_packet_lab_has_a_middle_namespace_and_removes_all_three(live_host, ours):
+    with LiveLab("packet") as lab:
+        assert sorted(ours()) == sorted([lab.ns_a, lab.ns_b, lab.ns_m])
+        links = lab.run_in(lab.ns_m, ["ip", "-o", "link", "show"]).stdout
+        assert "-xa@" in links and "-xb@" in links and lab.fd_a >= 0 and lab.fd_b >= 0
+        offloads = lab.run_in("a", ["ethtool", "-k", lab.dev_a]).stdout
+        assert "tcp-segmentation-offload: off" in offloads
+    assert ours() == []
+
+
 def _start_child() -> tuple[subprocess.Popen, list[str]]:
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

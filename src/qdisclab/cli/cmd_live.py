@@ -67,7 +67,9 @@ def register(app: typer.Typer) -> None:
         delay: Annotated[str, typer.Option(help="one-way delay each direction (10ms)")] = "10ms",
         loss: Annotated[str, typer.Option(help="random loss per direction (0.1%)")] = "0",
         jitter: Annotated[str, typer.Option(help="uniform extra delay up to this")] = "0ms",
-        io: Annotated[str, typer.Option(help="how packets reach qdisclab: tun")] = "tun",
+        io: Annotated[
+            str, typer.Option(help="how packets reach qdisclab: tun, or packet (AF_PACKET on veth)")
+        ] = "tun",
         duration: Annotated[
             str | None,
             typer.Option(help="how long the load runs [default: 10s, or the scenario's]"),

@@ -22,7 +22,7 @@ from typing import Any
 
 from qdisclab.live.packet import ip_ecn, packet_to_skb, with_ecn
 from qdisclab.net.device import Channel, NetDevice
-from qdisclab.skb import SkBuff, skb_consume
+from qdisclab.skb import INET_ECN_CE, SkBuff, skb_consume
 
 READ_BATCH = 64  # packets read per readiness event before other events get a turn
 MAX_PACKET = 65535
@@ -77,10 +77,11 @@ class FdPort:
     writer, as a kernel packet's ends when the driver takes it.
     """
 
-    __slots__ = ("in_flight", "put", "writer")
+    __slots__ = ("in_flight", "l3", "put", "writer")
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, l3: int = 0) -> None:
         self.in_flight = 0  # packets on the delay line towards this port
+        self.l3 = l3  # where the IP header starts in a packet's bytes
         self.writer = FdWriter(fd)
         self.put = self.writer.put
 
@@ -88,8 +89,9 @@ class FdPort:
         """The packet has crossed the delay line: write it out (called by ``start_xmit``)."""
         self.in_flight -= 1
         data = skb.payload
-        if skb.ecn != ip_ecn(data):  # a qdisc marked CE: the wire carries the mark
-            data = with_ecn(data, skb.ecn)
+        # A qdisc marked CE (set_ce marks only ECN-capable IP packets): the wire carries it.
+        if skb.ecn == INET_ECN_CE and ip_ecn(data, self.l3) != INET_ECN_CE:
+            data = with_ecn(data, INET_ECN_CE, self.l3)
         self.put(data)
         skb_consume(skb)
 
@@ -105,7 +107,7 @@ class LiveDevice(NetDevice):
     >>> dev.connect_fds(in_fd, out_fd, Channel(10_000_000, 10_000_000), books)
     """
 
-    __slots__ = ("books", "in_fd", "port", "read_bytes", "read_packets")
+    __slots__ = ("books", "in_fd", "l3", "port", "read_bytes", "read_packets")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -114,14 +116,21 @@ class LiveDevice(NetDevice):
         self.books: Any = None
         self.read_packets = 0
         self.read_bytes = 0
+        self.l3 = 0
 
-    def connect_fds(self, in_fd: int, out_fd: int, channel: Channel, books: Any) -> None:
+    def connect_fds(self, in_fd: int, out_fd: int, channel: Channel, books: Any,
+                    l3: int = 0) -> None:  # fmt: skip
         """Read packets from ``in_fd``; deliver them to ``out_fd`` through ``channel``.
 
-        ``books`` is the ``FlowBooks`` every packet read here is booked on.
+        ``books`` is the ``FlowBooks`` every packet read here is booked on;
+        ``l3`` where the IP header starts (0: TUN's IP packets, ``ETH_HLEN``:
+        Ethernet frames, whose header then counts in the length qdiscs see,
+        as on a kernel Ethernet device).
         """
         self.in_fd = in_fd
-        self.port = FdPort(out_fd)
+        self.l3 = l3
+        self.mtu += l3
+        self.port = FdPort(out_fd, l3)
         self.books = books
         self.attach_peer(self.port, channel)  # type: ignore[arg-type]  # a port, not a device
         self.world.packet_holders.append(self.port)
@@ -142,6 +151,7 @@ class LiveDevice(NetDevice):
         """Read up to ``READ_BATCH`` packets and send each through the egress pipeline."""
         fd = self.in_fd
         books = self.books
+        l3 = self.l3
         now = self.sched.now
         read = os.read
         for _ in range(READ_BATCH):
@@ -151,7 +161,7 @@ class LiveDevice(NetDevice):
                 break
             if not data:
                 break
-            skb = packet_to_skb(data, now, books)
+            skb = packet_to_skb(data, now, books, l3)
             books.book_sent(skb)
             self.read_packets += 1
             self.read_bytes += skb.len

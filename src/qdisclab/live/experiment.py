@@ -25,6 +25,7 @@ from qdisclab.live.path import LivePath
 from qdisclab.sim import NSEC_PER_MSEC
 
 LOADS = ("iperf3", "none")
+IOS = ("tun", "packet")  # how packets reach qdisclab (netns.LiveLab)
 PROBES = ("ping", "none")
 DEADLINE_SLACK_S = 10.0  # after the nominal duration, the most a run may take to wind up
 POLL_NS = 50 * NSEC_PER_MSEC
@@ -59,14 +60,14 @@ class LiveConfig:
             raise UserError(f"--load must be one of {', '.join(LOADS)} (found {self.load!r})")
         if self.probe not in PROBES:
             raise UserError(f"--probe must be one of {', '.join(PROBES)} (found {self.probe!r})")
-        if self.io != "tun":
-            raise UserError(f"--io {self.io}: only 'tun' is supported by this version")
+        if self.io not in IOS:
+            raise UserError(f"--io must be one of {', '.join(IOS)} (found {self.io!r})")
         if not 0 < self.duration <= 600:
             raise UserError(f"--duration must be in (0, 600] seconds (found {self.duration:g})")
 
     def tools(self) -> tuple[str, ...]:
         """The host tools this run needs."""
-        tools = host.BASE_TOOLS
+        tools = host.BASE_TOOLS + (("ethtool",) if self.io == "packet" else ())
         if self.load == "iperf3":
             tools += host.LOAD_TOOLS
         if self.probe == "ping":
@@ -81,7 +82,7 @@ def run_live(config: LiveConfig) -> dict[str, Any]:
         path = LivePath(
             lab.fd_a, lab.fd_b, qdisc=config.qdisc, rate=config.rate, delay=config.delay,
             reverse_qdisc=config.reverse_qdisc, jitter=config.jitter, loss=config.loss,
-            seed=config.seed, names=(lab.dev_b, lab.dev_a),
+            seed=config.seed, names=(lab.dev_b, lab.dev_a), l3=lab.l3,
         )  # fmt: skip
         try:
             outputs = drive_traffic(lab, config, lambda s, procs: _forward(path, s, procs))

@@ -27,8 +27,10 @@ import threading
 from typing import Any
 
 from qdisclab.live import host
+from qdisclab.live.packet import ETH_HLEN
 
 PREFIX = "qdl-"
+IOS = ("tun", "packet", "veth")  # how the namespaces are joined (see LiveLab)
 PREFIXLEN = 24
 ADDR_A = "192.0.2.1"
 ADDR_B = "192.0.2.2"
@@ -127,23 +129,31 @@ class LiveLab:
 
     ``io="tun"``: each namespace holds a TUN device whose fd qdisclab keeps
     (``fd_a``, ``fd_b``); every packet between them crosses qdisclab.
+    ``io="packet"``: each namespace's veth ends in a third namespace ``m``,
+    where qdisclab holds an AF_PACKET socket on each peer: Ethernet frames,
+    IP header at ``l3 = ETH_HLEN``.
     ``io="veth"``: a plain veth pair, the kernel's own path (for reference runs
     with the kernel's qdiscs, ``dev_a``/``dev_b``).
+    Offloads (TSO, GSO, GRO, checksum) are off on every veth, so packets are
+    MTU-sized and carry real checksums.
 
     >>> with LiveLab() as lab:                      # doctest: +SKIP
     ...     lab.run_in("a", ["ping", "-c", "1", ADDR_B])
     """
 
     def __init__(self, io: str = "tun") -> None:
-        if io not in ("tun", "veth"):
+        if io not in IOS:
             raise ValueError(f"unknown io {io!r}")
         self.io = io
         self.ns_a = owned_name("a")
         self.ns_b = owned_name("b")
+        self.ns_m = owned_name("m")  # io="packet": where qdisclab's packet sockets live
         self.dev_a = owned_name("ta" if io == "tun" else "va")
         self.dev_b = owned_name("tb" if io == "tun" else "vb")
+        self.l3 = ETH_HLEN if io == "packet" else 0
         self.fd_a = -1
         self.fd_b = -1
+        self._sockets: list[Any] = []
         self._made: list[str] = []
         self._old_handlers: dict[int, Any] = {}
         self._closed = True
@@ -163,14 +173,15 @@ class LiveLab:
         """Sweep stale objects, then create the namespaces and devices."""
         host.require(host.BASE_TOOLS)
         sweep_stale()
-        for ns in (self.ns_a, self.ns_b):  # a leftover of this very pid (reused) goes too
+        namespaces = [self.ns_a, self.ns_b] + ([self.ns_m] if self.io == "packet" else [])
+        for ns in namespaces:  # a leftover of this very pid (reused) goes too
             if ns in list_namespaces():
                 remove_namespace(ns)
         self._closed = False
         atexit.register(self.close)
         self._install_signal_handlers()
         try:
-            for ns in (self.ns_a, self.ns_b):
+            for ns in namespaces:
                 host.run(["ip", "netns", "add", ns], seconds=5)
                 self._made.append(ns)
                 host.run(["ip", "-n", ns, "link", "set", "lo", "up"], seconds=5)
@@ -179,18 +190,31 @@ class LiveLab:
                 self.fd_b = open_tun(self.dev_b)
                 host.run(["ip", "link", "set", self.dev_a, "netns", self.ns_a], seconds=5)
                 host.run(["ip", "link", "set", self.dev_b, "netns", self.ns_b], seconds=5)
+            elif self.io == "veth":
+                self._veth(self.ns_a, self.dev_a, self.ns_b, self.dev_b)
             else:
-                host.run(["ip", "-n", self.ns_a, "link", "add", self.dev_a, "type", "veth",
-                          "peer", "name", self.dev_b, "netns", self.ns_b], seconds=5)  # fmt: skip
+                self._veth(self.ns_a, self.dev_a, self.ns_m, owned_name("xa"))
+                self._veth(self.ns_b, self.dev_b, self.ns_m, owned_name("xb"))
             for ns, dev, addr in ((self.ns_a, self.dev_a, ADDR_A), (self.ns_b, self.dev_b, ADDR_B)):
                 host.run(["ip", "-n", ns, "addr", "add", f"{addr}/{PREFIXLEN}", "dev", dev], 5)
                 host.run(["ip", "-n", ns, "link", "set", dev, "up"], seconds=5)
-                if self.io == "veth":  # MTU-sized packets at the kernel qdisc, as through TUN
-                    self.run_in(ns, ["ethtool", "-K", dev, "tso", "off", "gso", "off",
-                                     "gro", "off"], check=False)  # fmt: skip
+            if self.io == "packet":
+                from qdisclab.live.packet_socket import open_packet_socket
+
+                self._sockets = [open_packet_socket(self.ns_m, owned_name(x)) for x in ("xa", "xb")]
+                self.fd_a, self.fd_b = (sock.fileno() for sock in self._sockets)
         except BaseException:
             self.close()
             raise
+
+    def _veth(self, ns1: str, dev1: str, ns2: str, dev2: str) -> None:
+        """A veth pair ``dev1`` (in ``ns1``) – ``dev2`` (in ``ns2``), up, offloads off."""
+        host.run(["ip", "-n", ns1, "link", "add", dev1, "type", "veth", "peer", "name", dev2,
+                  "netns", ns2], seconds=5)  # fmt: skip
+        for ns, dev in ((ns1, dev1), (ns2, dev2)):
+            host.run(["ip", "-n", ns, "link", "set", dev, "up"], seconds=5)
+            self.run_in(ns, ["ethtool", "-K", dev, "tso", "off", "gso", "off", "gro", "off",
+                             "tx", "off"], check=False)  # fmt: skip
 
     def _install_signal_handlers(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -214,9 +238,14 @@ class LiveLab:
         if self._closed:
             return
         self._closed = True
-        for fd in (self.fd_a, self.fd_b):
-            if fd >= 0:
-                os.close(fd)  # a TUN device disappears with its last fd
+        if self._sockets:
+            for sock in self._sockets:
+                sock.close()
+        else:
+            for fd in (self.fd_a, self.fd_b):
+                if fd >= 0:
+                    os.close(fd)  # a TUN device disappears with its last fd
+        self._sockets = []
         self.fd_a = self.fd_b = -1
         for ns in reversed(self._made):
             remove_namespace(ns)  # veth pairs go with their namespace

@@ -24,6 +24,7 @@ from typing import Any
 from qdisclab.skb import IPPROTO_ICMP, SkBuff
 
 __all__ = [
+    "ETH_HLEN",
     "ip_ecn",
     "ipv4_checksum_ok",
     "ipv4_packet",
@@ -36,31 +37,37 @@ _PORTS = struct.Struct("!HH").unpack_from
 _V4_ADDRS = struct.Struct("!II").unpack_from
 _ICMP_ID = struct.Struct("!H").unpack_from
 _PORT_PROTOCOLS = frozenset((6, 17, 132, 136))  # TCP, UDP, SCTP, UDP-Lite: ports first
+ETH_HLEN = 14
+_IP_ETHERTYPES = (b"\x08\x00", b"\x86\xdd")  # ETH_P_IP, ETH_P_IPV6
 
 
-def packet_to_skb(data: bytes, now: int, books: Any) -> SkBuff:
-    """An ``SkBuff`` for one raw IP packet read from a TUN device (payload = the bytes).
+def packet_to_skb(data: bytes, now: int, books: Any, l3: int = 0) -> SkBuff:
+    """An ``SkBuff`` for one raw packet (payload = the bytes; ``len`` = their count).
 
-    Anything that is not IPv4/IPv6 (or is truncated) still becomes a packet,
-    with zero flow keys, so every byte read is accounted for.
+    ``l3`` is where the IP header starts: 0 for a TUN device's IP packets,
+    ``ETH_HLEN`` for Ethernet frames from a packet socket. Anything that is not
+    IPv4/IPv6 (ARP, or a truncated packet) still becomes a packet, with zero
+    flow keys, so every byte read is accounted for.
     """
     n = len(data)
-    version = data[0] >> 4 if n else 0
-    if version == 4 and n >= 20:
-        ihl = (data[0] & 15) << 2
-        protocol = data[9]
-        src, dst = _V4_ADDRS(data, 12)
-        skb = SkBuff(n, src, dst, 0, 0, protocol, now, books, ecn=data[1] & 3, payload=data,
-                     ttl=data[8])  # fmt: skip
-        first_fragment = not ((data[6] & 0x1F) or data[7])
-        offset = ihl
-    elif version == 6 and n >= 40:
-        protocol = data[6]
-        skb = SkBuff(n, int.from_bytes(data[8:24], "big"), int.from_bytes(data[24:40], "big"),
-                     0, 0, protocol, now, books, ecn=(data[1] >> 4) & 3, payload=data,
-                     ttl=data[7])  # fmt: skip
+    version = data[l3] >> 4 if n > l3 else 0
+    if l3 and data[12:14] not in _IP_ETHERTYPES:
+        version = 0
+    if version == 4 and n >= l3 + 20:
+        ihl = (data[l3] & 15) << 2
+        protocol = data[l3 + 9]
+        src, dst = _V4_ADDRS(data, l3 + 12)
+        skb = SkBuff(n, src, dst, 0, 0, protocol, now, books, ecn=data[l3 + 1] & 3, payload=data,
+                     ttl=data[l3 + 8])  # fmt: skip
+        first_fragment = not ((data[l3 + 6] & 0x1F) or data[l3 + 7])
+        offset = l3 + ihl
+    elif version == 6 and n >= l3 + 40:
+        protocol = data[l3 + 6]
+        skb = SkBuff(n, int.from_bytes(data[l3 + 8 : l3 + 24], "big"),
+                     int.from_bytes(data[l3 + 24 : l3 + 40], "big"), 0, 0, protocol, now, books,
+                     ecn=(data[l3 + 1] >> 4) & 3, payload=data, ttl=data[l3 + 7])  # fmt: skip
         first_fragment = True
-        offset = 40
+        offset = l3 + 40
     else:
         return SkBuff(n, 0, 0, 0, 0, 0, now, books, payload=data)
     if first_fragment and n >= offset + 4:
@@ -71,21 +78,21 @@ def packet_to_skb(data: bytes, now: int, books: Any) -> SkBuff:
     return skb
 
 
-def ip_ecn(data: bytes) -> int:
-    """The ECN codepoint of a raw IPv4/IPv6 packet."""
-    return data[1] & 3 if data[0] >> 4 == 4 else (data[1] >> 4) & 3
+def ip_ecn(data: bytes, l3: int = 0) -> int:
+    """The ECN codepoint of a raw IPv4/IPv6 packet whose IP header starts at ``l3``."""
+    return data[l3 + 1] & 3 if data[l3] >> 4 == 4 else (data[l3 + 1] >> 4) & 3
 
 
-def with_ecn(data: bytes, ecn: int) -> bytes:
+def with_ecn(data: bytes, ecn: int, l3: int = 0) -> bytes:
     """``data`` with its ECN field set to ``ecn`` (IPv4 header checksum recomputed)."""
     packet = bytearray(data)
-    if data[0] >> 4 == 4:
-        packet[1] = (packet[1] & 0xFC) | ecn
-        ihl = (packet[0] & 15) << 2
-        packet[10:12] = b"\0\0"
-        packet[10:12] = _checksum(packet, ihl).to_bytes(2, "big")
+    if data[l3] >> 4 == 4:
+        packet[l3 + 1] = (packet[l3 + 1] & 0xFC) | ecn
+        ihl = (packet[l3] & 15) << 2
+        packet[l3 + 10 : l3 + 12] = b"\0\0"
+        packet[l3 + 10 : l3 + 12] = _checksum(packet[l3 : l3 + ihl], ihl).to_bytes(2, "big")
     else:
-        packet[1] = (packet[1] & 0xCF) | (ecn << 4)
+        packet[l3 + 1] = (packet[l3 + 1] & 0xCF) | (ecn << 4)
     return bytes(packet)
 
 
@@ -96,9 +103,10 @@ def _checksum(data: bytes | bytearray, length: int) -> int:
     return ~total & 0xFFFF
 
 
-def ipv4_checksum_ok(data: bytes) -> bool:
-    """Whether an IPv4 header's checksum verifies."""
-    return _checksum(data, (data[0] & 15) << 2) == 0
+def ipv4_checksum_ok(data: bytes, l3: int = 0) -> bool:
+    """Whether the IPv4 header starting at ``l3`` has a checksum that verifies."""
+    header = data[l3 : l3 + ((data[l3] & 15) << 2)]
+    return _checksum(header, len(header)) == 0
 
 
 def ipv4_packet(protocol: int, src: int, dst: int, sport: int, dport: int, body: bytes,

@@ -23,7 +23,9 @@ class LivePath:
     """qdisclab between two fds: ``fd_a`` (namespace a's TUN) and ``fd_b`` (b's).
 
     ``rate`` in bit/s, ``delay``/``jitter`` in ns, ``loss`` a probability;
-    each direction draws loss and jitter from its own seeded stream.
+    each direction draws loss and jitter from its own seeded stream. ``l3``
+    is where the IP header starts in what the fds carry (0 for TUN, 14 for
+    Ethernet frames from packet sockets).
     """
 
     def __init__(
@@ -39,10 +41,12 @@ class LivePath:
         loss: float = 0.0,
         seed: int = 1,
         names: tuple[str, str] = ("to_b", "to_a"),
+        l3: int = 0,
     ) -> None:
         self.sched = RealtimeScheduler()
         self.world = World(seed=seed, sched=self.sched)
         node = self.world.add_router("qdisclab")
+        self.l3 = l3
         self.forward = self._direction(node, names[0], fd_a, fd_b, qdisc, rate, delay, jitter, loss)
         self.backward = self._direction(
             node, names[1], fd_b, fd_a, reverse_qdisc, rate, delay, jitter, loss
@@ -55,7 +59,7 @@ class LivePath:
         rng = world.rng.stream(f"live-{name}")
         books = FlowBooks(name, world.ledger)
         world.flows[name] = books
-        dev.connect_fds(in_fd, out_fd, Channel(rate, delay, jitter, loss, rng), books)
+        dev.connect_fds(in_fd, out_fd, Channel(rate, delay, jitter, loss, rng), books, self.l3)
         dev.set_qdisc(create_qdisc(spec, dev))
         return dev  # type: ignore[return-value]
 
