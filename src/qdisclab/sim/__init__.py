@@ -3,6 +3,7 @@
 Time is always an ``int`` of nanoseconds. Helpers: ``NSEC_PER_SEC`` etc.
 """
 
+from qdisclab.sim.interface import EventScheduler
 from qdisclab.sim.realtime import RealtimeScheduler
 from qdisclab.sim.rng import RngStreams
 from qdisclab.sim.scheduler import Event, Scheduler, Timer
@@ -16,6 +17,7 @@ __all__ = [
     "NSEC_PER_SEC",
     "NSEC_PER_USEC",
     "Event",
+    "EventScheduler",
     "RealtimeScheduler",
     "RngStreams",
     "Scheduler",

@@ -1,9 +1,16 @@
-"""A wall-clock scheduler with the virtual scheduler's interface.
+"""A wall-clock scheduler with the virtual scheduler's interface (``EventScheduler``).
 
 ``now`` is nanoseconds of ``time.monotonic_ns()`` since the scheduler was
-created, refreshed before every callback. Besides timers it waits on file
-descriptors (``add_reader``), so a live mode can drive TUN devices or sockets
-with everything above the scheduler unchanged.
+created. Besides timers it waits on file descriptors (``add_reader``), so a
+live mode can drive TUN devices or sockets with everything above the
+scheduler unchanged.
+
+A timer callback sees ``now`` equal to the time it was scheduled for (never
+less than the ``now`` an earlier callback saw), not the instant the OS woke
+the process: a device serialising packets back to back then keeps its wire
+clock exact however late each wake-up is, so a shaped rate is the configured
+rate rather than the rate minus the timer lateness. A reader callback sees the
+wall clock, so arrivals are stamped when they happen.
 
 >>> rt = RealtimeScheduler()
 >>> hits = []
@@ -37,8 +44,10 @@ class RealtimeScheduler:
         self._selector = selectors.DefaultSelector()
         self._stopping = False
         self.events_run = 0
+        self.max_lateness = 0  # ns: the latest a timer ever ran after its time
 
-    def _clock(self) -> int:
+    def clock(self) -> int:
+        """The wall clock in scheduler ns (``now`` is the time callbacks see)."""
         return time.monotonic_ns() - self._t0
 
     def call_at(self, when: int, callback: Callable[[Any], Any], arg: Any = None) -> Event:
@@ -47,7 +56,7 @@ class RealtimeScheduler:
         return entry
 
     def call_later(self, delay: int, callback: Callable[[Any], Any], arg: Any = None) -> Event:
-        return self.call_at(self._clock() + delay, callback, arg)
+        return self.call_at(self.now + delay, callback, arg)
 
     @staticmethod
     def cancel(entry: Event) -> None:
@@ -68,33 +77,52 @@ class RealtimeScheduler:
         self._stopping = True
 
     def run(self, until: int | None = None) -> None:
-        """Dispatch timers and readable fds until ``until`` ns (or until stopped / idle)."""
+        """Dispatch timers and readable fds until ``until`` ns (or until stopped / idle).
+
+        Timers that are due run before the readers of the same wake-up, so a
+        reader never sees a ``now`` past a timer that has not run yet.
+        """
         heap = self._heap
+        clock = self.clock
+        select = self._selector.select
+        run_due = self._run_due
         self._stopping = False
+        self.now = max(self.now, clock())
         while not self._stopping:
-            while heap and heap[0][2] is None:
-                heappop(heap)
-            now = self._clock()
-            if until is not None and now >= until:
+            now = clock()
+            run_due(now)
+            if self._stopping or (until is not None and now >= until):
                 break
             if not heap and not self._selector.get_map():
                 break  # nothing can ever happen again
             deadline = heap[0][0] if heap else None
             if until is not None and (deadline is None or until < deadline):
                 deadline = until
-            timeout = None if deadline is None else max(0.0, (deadline - now) / 1e9)
-            for key, _mask in self._selector.select(timeout):
-                callback, arg = key.data
-                self.now = self._clock()
-                self.events_run += 1
-                callback(arg)
-            now = self._clock()
-            while heap and heap[0][0] <= now:
-                entry = heappop(heap)
-                callback = entry[2]
-                if callback is None:
-                    continue
-                self.now = self._clock()
-                self.events_run += 1
-                callback(entry[3])
-        self.now = self._clock()
+            timeout = None if deadline is None else max(0.0, (deadline - clock()) / 1e9)
+            ready = select(timeout)
+            if ready:
+                run_due(clock())
+                for key, _mask in ready:
+                    callback, arg = key.data
+                    now = clock()
+                    if now > self.now:
+                        self.now = now
+                    self.events_run += 1
+                    callback(arg)
+        self.now = max(self.now, clock())
+
+    def _run_due(self, now: int) -> None:
+        """Run every timer due at ``now``, each seeing its own scheduled time."""
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            entry = heappop(heap)
+            callback = entry[2]
+            if callback is None:
+                continue
+            when = entry[0]
+            if when > self.now:
+                self.now = when
+            if now - when > self.max_lateness:
+                self.max_lateness = now - when
+            self.events_run += 1
+            callback(entry[3])

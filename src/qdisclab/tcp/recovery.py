@@ -194,6 +194,11 @@ class TcpRecovery:
 
         ``prr_out`` counts every segment sent while in CWR/Recovery (new data as well
         as retransmissions), so the window converges to ssthresh within one round.
+        Once in flight is at or below ssthresh, what may be sent is capped at the
+        gap to ssthresh on every ACK (Linux since 2022, "keep inflight below
+        ssthresh"); an ACK that advances snd_una without a new loss may send one
+        more. Capping only on snd_una advances let a SACK-only ACK near the end
+        of recovery release ``prr_delivered - prr_out`` (tens of segments) at once.
         """
         if newly_acked_sacked <= 0 or not self.prior_cwnd:
             return
@@ -207,7 +212,9 @@ class TcpRecovery:
             sndcnt = self.prr_delivered - self.prr_out
             if sndcnt < newly_acked_sacked:
                 sndcnt = newly_acked_sacked
-            if una_advanced and not newly_lost and sndcnt > delta:
+            if una_advanced and not newly_lost:
+                sndcnt += 1
+            if sndcnt > delta:
                 sndcnt = delta
         # Force a fast retransmit upon entering fast recovery.
         floor = 0 if self.prr_out else 1

@@ -1,0 +1,168 @@
+"""``LiveDevice``: a ``NetDevice`` whose packets come from one fd and leave by another.
+
+Reading (``on_readable``, registered with the realtime scheduler) turns every
+packet waiting on the input fd into an ``SkBuff`` and hands it to the
+unchanged ``NetDevice.xmit``: tcx egress hook, root qdisc, serialisation at the
+channel's rate, the channel's delay line, loss and jitter. The wire ends in an
+``FdPort`` instead of a peer device: when a packet has crossed the delay line
+it is written to the output fd (with ECN CE written into the IP header if the
+qdisc marked it). Any qdisc kind, built-in or user, works as the root.
+
+Counters: ``read_packets``/``read_bytes`` on the device and
+``written_packets``/``written_bytes`` on its port's writer are what crossed the fds;
+the packet ledger balances them against drops and packets still held.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from typing import Any
+
+from qdisclab.live.packet import ip_ecn, packet_to_skb, with_ecn
+from qdisclab.net.device import Channel, NetDevice
+from qdisclab.skb import INET_ECN_CE, SkBuff, skb_consume
+
+READ_BATCH = 64  # packets read per readiness event before other events get a turn
+MAX_PACKET = 65535
+
+
+class FdWriter:
+    """Writes packets to ``fd`` from a thread of its own.
+
+    A write to a TUN device runs the receiving namespace's whole input path
+    (IP, TCP, waking the application) before it returns; in a thread, with
+    the GIL released during the write, that kernel work runs beside
+    qdisclab's datapath instead of stalling it. The counters belong to the
+    writer thread and are final once ``close`` has returned.
+    """
+
+    __slots__ = ("fd", "put", "thread", "write_errors", "written_bytes", "written_packets")
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.written_packets = 0
+        self.written_bytes = 0
+        self.write_errors = 0  # the kernel refused the packet (the device's tx_errors)
+        packets: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self.put = packets.put
+        self.thread = threading.Thread(
+            target=self._loop, args=(packets,), name=f"qdisclab-fd{fd}", daemon=True
+        )
+        self.thread.start()
+
+    def _loop(self, packets: queue.SimpleQueue[bytes | None]) -> None:
+        get, write, fd = packets.get, os.write, self.fd
+        while (data := get()) is not None:
+            try:
+                write(fd, data)
+            except OSError:
+                self.write_errors += 1
+                continue
+            self.written_packets += 1
+            self.written_bytes += len(data)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is queued, then stop the thread."""
+        if self.thread.is_alive():
+            self.put(None)
+            self.thread.join(timeout)
+
+
+class FdPort:
+    """The far end of a live device's wire: arriving packets go to ``fd`` by an ``FdWriter``.
+
+    A packet's life in qdisclab ends (delivered) when it is handed to the
+    writer, as a kernel packet's ends when the driver takes it.
+    """
+
+    __slots__ = ("in_flight", "l3", "put", "writer")
+
+    def __init__(self, fd: int, l3: int = 0) -> None:
+        self.in_flight = 0  # packets on the delay line towards this port
+        self.l3 = l3  # where the IP header starts in a packet's bytes
+        self.writer = FdWriter(fd)
+        self.put = self.writer.put
+
+    def receive(self, skb: SkBuff) -> None:
+        """The packet has crossed the delay line: write it out (called by ``start_xmit``)."""
+        self.in_flight -= 1
+        data = skb.payload
+        # A qdisc marked CE (set_ce marks only ECN-capable IP packets): the wire carries it.
+        if skb.ecn == INET_ECN_CE and ip_ecn(data, self.l3) != INET_ECN_CE:
+            data = with_ecn(data, INET_ECN_CE, self.l3)
+        self.put(data)
+        skb_consume(skb)
+
+    def held_packets(self) -> int:
+        return self.in_flight
+
+
+class LiveDevice(NetDevice):
+    """A device fed from ``in_fd`` whose wire (``channel``) ends in an ``FdPort``.
+
+    >>> from qdisclab.net import World                       # doctest: +SKIP
+    >>> dev = world.new_device(node, "ab", device_class=LiveDevice)
+    >>> dev.connect_fds(in_fd, out_fd, Channel(10_000_000, 10_000_000), books)
+    """
+
+    __slots__ = ("books", "in_fd", "l3", "port", "read_bytes", "read_packets")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.in_fd = -1
+        self.port: FdPort | None = None
+        self.books: Any = None
+        self.read_packets = 0
+        self.read_bytes = 0
+        self.l3 = 0
+
+    def connect_fds(self, in_fd: int, out_fd: int, channel: Channel, books: Any,
+                    l3: int = 0) -> None:  # fmt: skip
+        """Read packets from ``in_fd``; deliver them to ``out_fd`` through ``channel``.
+
+        ``books`` is the ``FlowBooks`` every packet read here is booked on;
+        ``l3`` where the IP header starts (0: TUN's IP packets, ``ETH_HLEN``:
+        Ethernet frames, whose header then counts in the length qdiscs see,
+        as on a kernel Ethernet device).
+        """
+        self.in_fd = in_fd
+        self.l3 = l3
+        self.mtu += l3
+        self.port = FdPort(out_fd, l3)
+        self.books = books
+        self.attach_peer(self.port, channel)  # type: ignore[arg-type]  # a port, not a device
+        self.world.packet_holders.append(self.port)
+        self.sched.add_reader(in_fd, self.on_readable)
+
+    def disconnect(self) -> None:
+        """Stop reading ``in_fd`` (the packets already inside are still accounted)."""
+        if self.in_fd >= 0:
+            self.sched.remove_reader(self.in_fd)
+            self.in_fd = -1
+
+    def close_port(self) -> None:
+        """Finish writing to the output fd (after the last packet has left the wire)."""
+        if self.port is not None:
+            self.port.writer.close()
+
+    def on_readable(self, _arg: object) -> None:
+        """Read up to ``READ_BATCH`` packets and send each through the egress pipeline."""
+        fd = self.in_fd
+        books = self.books
+        l3 = self.l3
+        now = self.sched.now
+        read = os.read
+        for _ in range(READ_BATCH):
+            try:
+                data = read(fd, MAX_PACKET)
+            except BlockingIOError:
+                break
+            if not data:
+                break
+            skb = packet_to_skb(data, now, books, l3)
+            books.book_sent(skb)
+            self.read_packets += 1
+            self.read_bytes += skb.len
+            self.xmit(skb)

@@ -1,0 +1,198 @@
+"""``run_live``: one bounded experiment through qdisclab between two namespaces.
+
+iperf3 uploads from namespace a to b (the kernel's own TCP, any congestion
+control the host offers) while ping probes the same path; qdisclab forwards
+every packet through the ``LivePath`` until the tools exit or the deadline
+passes. The result is plain data with the keys a simulated run's report uses.
+
+>>> LiveConfig(qdisc="fq_codel", duration=5.0).tools()
+('ip', 'timeout', 'iperf3', 'ss', 'ping')
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from qdisclab.errors import UserError
+from qdisclab.live import host, probes
+from qdisclab.live.netns import LiveLab
+from qdisclab.live.path import LivePath
+from qdisclab.sim import NSEC_PER_MSEC
+
+LOADS = ("iperf3", "none")
+IOS = ("tun", "packet")  # how packets reach qdisclab (netns.LiveLab)
+PROBES = ("ping", "none")
+DEADLINE_SLACK_S = 10.0  # after the nominal duration, the most a run may take to wind up
+POLL_NS = 50 * NSEC_PER_MSEC
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """What a live run puts between the namespaces and what traffic it drives.
+
+    ``rate`` bit/s, ``delay``/``jitter`` ns (one way, each direction),
+    ``loss`` a probability per packet and direction; ``duration``/``warmup``
+    seconds (probe replies to requests sent before ``warmup`` are ignored).
+    """
+
+    qdisc: str = "pfifo"
+    rate: int = 10_000_000
+    delay: int = 10 * NSEC_PER_MSEC
+    loss: float = 0.0
+    jitter: int = 0
+    duration: float = 10.0
+    load: str = "iperf3"
+    probe: str = "ping"
+    cc: str = "cubic"
+    reverse_qdisc: str = "pfifo"
+    ping_interval: float = 0.1
+    warmup: float = 0.0
+    seed: int = 1
+    io: str = "tun"
+
+    def __post_init__(self) -> None:
+        if self.load not in LOADS:
+            raise UserError(f"--load must be one of {', '.join(LOADS)} (found {self.load!r})")
+        if self.probe not in PROBES:
+            raise UserError(f"--probe must be one of {', '.join(PROBES)} (found {self.probe!r})")
+        if self.io not in IOS:
+            raise UserError(f"--io must be one of {', '.join(IOS)} (found {self.io!r})")
+        if not 0 < self.duration <= 600:
+            raise UserError(f"--duration must be in (0, 600] seconds (found {self.duration:g})")
+
+    def tools(self) -> tuple[str, ...]:
+        """The host tools this run needs."""
+        tools = host.BASE_TOOLS + (("ethtool",) if self.io == "packet" else ())
+        if self.load == "iperf3":
+            tools += host.LOAD_TOOLS
+        if self.probe == "ping":
+            tools += (host.PROBE_TOOL,)
+        return tools
+
+
+def run_live(config: LiveConfig) -> dict[str, Any]:
+    """Run ``config`` for real and return its results (raises ``UserError`` when it cannot)."""
+    host.require(config.tools())
+    with LiveLab(config.io) as lab:
+        path = LivePath(
+            lab.fd_a, lab.fd_b, qdisc=config.qdisc, rate=config.rate, delay=config.delay,
+            reverse_qdisc=config.reverse_qdisc, jitter=config.jitter, loss=config.loss,
+            seed=config.seed, names=(lab.dev_b, lab.dev_a), l3=lab.l3,
+        )  # fmt: skip
+        try:
+            outputs = drive_traffic(lab, config, lambda s, procs: _forward(path, s, procs))
+        finally:
+            path.close()
+    return _results(config, path, outputs)
+
+
+Pump = Callable[[float, list], None]
+
+
+def drive_traffic(lab: LiveLab, config: LiveConfig, pump: Pump) -> dict[str, str]:
+    """Start the load and the probe, ``pump`` the datapath until they exit; their outputs.
+
+    ``pump(seconds, procs)`` moves packets for up to ``seconds``, returning
+    early once every process in ``procs`` has exited.
+    """
+    procs: dict[str, subprocess.Popen[str]] = {}
+    budget = config.duration + DEADLINE_SLACK_S
+    try:
+        if config.load == "iperf3":
+            procs["server"] = host.spawn(probes.iperf3_server(), budget, lab.ns_b)
+            _wait_listening(lab, pump)
+            client = probes.iperf3_client(config.duration, config.cc, config.warmup)
+            procs["client"] = host.spawn(client, budget, lab.ns_a)
+        if config.probe == "ping":
+            ping = probes.ping_probe(config.duration, config.ping_interval)
+            procs["ping"] = host.spawn(ping, budget, lab.ns_a)
+        waited = [p for name, p in procs.items() if name != "server"]
+        pump(budget if waited else config.duration, waited)
+        return {name: _finish(proc) for name, proc in procs.items()}
+    finally:
+        for proc in procs.values():
+            _finish(proc)
+
+
+def _wait_listening(lab: LiveLab, pump: Pump, seconds: float = 3.0) -> None:
+    """Pump packets until the iperf3 server listens (it needs no traffic to start)."""
+    port = f"sport = :{probes.IPERF3_PORT}"
+    for _ in range(int(seconds / 0.05)):
+        out = lab.run_in("b", ["ss", "-Hltn", port], seconds=2, check=False).stdout
+        if out.strip():
+            return
+        pump(0.05, [])
+    raise UserError("iperf3 server did not start listening within 3 s")
+
+
+def _forward(path: LivePath, seconds: float, procs: list[subprocess.Popen[str]]) -> None:
+    """Run qdisclab's datapath for ``seconds`` or until ``procs`` have all exited."""
+    sched = path.sched
+
+    def poll(_arg: object) -> None:
+        if all(proc.poll() is not None for proc in procs):
+            sched.stop()
+        else:
+            sched.call_later(POLL_NS, poll)
+
+    if procs:
+        sched.call_later(POLL_NS, poll)
+    path.run(seconds)
+
+
+def wait_exit(seconds: float, procs: list[subprocess.Popen[str]]) -> None:
+    """A pump for the kernel's own datapath: nothing to forward, only wait."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if procs and all(proc.poll() is not None for proc in procs):
+            return
+        time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+
+
+def _finish(proc: subprocess.Popen[str]) -> str:
+    """The output of an ended (or ended now) tool process."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        out, _err = proc.communicate(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _err = proc.communicate(timeout=5)
+    with contextlib.suppress(Exception):
+        proc.stdout and proc.stdout.close()
+    return out or ""
+
+
+def traffic_results(config: LiveConfig, outputs: dict[str, str]) -> dict[str, Any]:
+    """Goodput, probe RTTs, retransmits and congestion control from the tools' outputs."""
+    tcp: dict[str, Any] = {"throughput_mbps": None, "retransmits": None, "cc": None}
+    if "client" in outputs:
+        tcp = probes.iperf3_result(outputs["client"])
+    rtts = probes.ping_rtts_ms(outputs.get("ping", ""), config.ping_interval, config.warmup)
+    return {
+        "throughput_mbps": tcp["throughput_mbps"],
+        "ping_rtt_ms": probes.rtt_summary(rtts),
+        "retransmits": tcp["retransmits"],
+        "cc": tcp["cc"],
+    }
+
+
+def _results(config: LiveConfig, path: LivePath, outputs: dict[str, str]) -> dict[str, Any]:
+    def row(dev: Any) -> dict[str, Any]:
+        return {"node": dev.node.name, "dev": dev.name, **dev.qdisc.stats()}
+
+    return {
+        "mode": "live",
+        "config": asdict(config),
+        **traffic_results(config, outputs),
+        "qdisc": row(path.forward),
+        "reverse_qdisc": row(path.backward),
+        "fd": path.counters(),
+        "tc": path.world.tc_stats(),
+        "timer_lateness_max_ms": round(path.sched.max_lateness / 1e6, 3),
+    }

@@ -1,0 +1,119 @@
+"""Raw IP packets to ``SkBuff`` fields and back (the ECN bits a qdisc may set).
+
+Parsing reads just what the datapath keys on (addresses, ports, protocol,
+ECN, TTL) with ``struct`` from the IPv4 or IPv6 header; the packet's bytes
+are kept as the payload, so what goes out of qdisclab is what came in — except
+the ECN field when a qdisc marked Congestion Experienced, which is written
+back with the IPv4 header checksum recomputed (IPv6 has none).
+
+>>> from qdisclab.skb import INET_ECN_CE, INET_ECN_ECT_0, IPPROTO_UDP
+>>> pkt = ipv4_packet(IPPROTO_UDP, 0xC0000201, 0xC0000202, 5000, 53, b"hi", ecn=INET_ECN_ECT_0)
+>>> skb = packet_to_skb(pkt, now=0, books=None)
+>>> (skb.len, skb.sport, skb.dport, skb.ecn == INET_ECN_ECT_0)
+(26, 5000, 53, True)
+>>> marked = with_ecn(pkt, INET_ECN_CE)
+>>> ip_ecn(marked) == INET_ECN_CE and ipv4_checksum_ok(marked)
+True
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from qdisclab.skb import IPPROTO_ICMP, SkBuff
+
+__all__ = [
+    "ETH_HLEN",
+    "ip_ecn",
+    "ipv4_checksum_ok",
+    "ipv4_packet",
+    "packet_to_skb",
+    "with_ecn",
+]
+
+IPPROTO_ICMPV6 = 58
+_PORTS = struct.Struct("!HH").unpack_from
+_V4_ADDRS = struct.Struct("!II").unpack_from
+_ICMP_ID = struct.Struct("!H").unpack_from
+_PORT_PROTOCOLS = frozenset((6, 17, 132, 136))  # TCP, UDP, SCTP, UDP-Lite: ports first
+ETH_HLEN = 14
+_IP_ETHERTYPES = (b"\x08\x00", b"\x86\xdd")  # ETH_P_IP, ETH_P_IPV6
+
+
+def packet_to_skb(data: bytes, now: int, books: Any, l3: int = 0) -> SkBuff:
+    """An ``SkBuff`` for one raw packet (payload = the bytes; ``len`` = their count).
+
+    ``l3`` is where the IP header starts: 0 for a TUN device's IP packets,
+    ``ETH_HLEN`` for Ethernet frames from a packet socket. Anything that is not
+    IPv4/IPv6 (ARP, or a truncated packet) still becomes a packet, with zero
+    flow keys, so every byte read is accounted for.
+    """
+    n = len(data)
+    version = data[l3] >> 4 if n > l3 else 0
+    if l3 and data[12:14] not in _IP_ETHERTYPES:
+        version = 0
+    if version == 4 and n >= l3 + 20:
+        ihl = (data[l3] & 15) << 2
+        protocol = data[l3 + 9]
+        src, dst = _V4_ADDRS(data, l3 + 12)
+        skb = SkBuff(n, src, dst, 0, 0, protocol, now, books, ecn=data[l3 + 1] & 3, payload=data,
+                     ttl=data[l3 + 8])  # fmt: skip
+        first_fragment = not ((data[l3 + 6] & 0x1F) or data[l3 + 7])
+        offset = l3 + ihl
+    elif version == 6 and n >= l3 + 40:
+        protocol = data[l3 + 6]
+        skb = SkBuff(n, int.from_bytes(data[l3 + 8 : l3 + 24], "big"),
+                     int.from_bytes(data[l3 + 24 : l3 + 40], "big"), 0, 0, protocol, now, books,
+                     ecn=(data[l3 + 1] >> 4) & 3, payload=data, ttl=data[l3 + 7])  # fmt: skip
+        first_fragment = True
+        offset = l3 + 40
+    else:
+        return SkBuff(n, 0, 0, 0, 0, 0, now, books, payload=data)
+    if first_fragment and n >= offset + 4:
+        if protocol in _PORT_PROTOCOLS:
+            skb.sport, skb.dport = _PORTS(data, offset)
+        elif (protocol in (IPPROTO_ICMP, IPPROTO_ICMPV6)) and n >= offset + 6:
+            skb.sport = _ICMP_ID(data, offset + 4)[0]  # echo id: one flow per ping
+    return skb
+
+
+def ip_ecn(data: bytes, l3: int = 0) -> int:
+    """The ECN codepoint of a raw IPv4/IPv6 packet whose IP header starts at ``l3``."""
+    return data[l3 + 1] & 3 if data[l3] >> 4 == 4 else (data[l3 + 1] >> 4) & 3
+
+
+def with_ecn(data: bytes, ecn: int, l3: int = 0) -> bytes:
+    """``data`` with its ECN field set to ``ecn`` (IPv4 header checksum recomputed)."""
+    packet = bytearray(data)
+    if data[l3] >> 4 == 4:
+        packet[l3 + 1] = (packet[l3 + 1] & 0xFC) | ecn
+        ihl = (packet[l3] & 15) << 2
+        packet[l3 + 10 : l3 + 12] = b"\0\0"
+        packet[l3 + 10 : l3 + 12] = _checksum(packet[l3 : l3 + ihl], ihl).to_bytes(2, "big")
+    else:
+        packet[l3 + 1] = (packet[l3 + 1] & 0xCF) | (ecn << 4)
+    return bytes(packet)
+
+
+def _checksum(data: bytes | bytearray, length: int) -> int:
+    total = sum(struct.unpack_from(f"!{length // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def ipv4_checksum_ok(data: bytes, l3: int = 0) -> bool:
+    """Whether the IPv4 header starting at ``l3`` has a checksum that verifies."""
+    header = data[l3 : l3 + ((data[l3] & 15) << 2)]
+    return _checksum(header, len(header)) == 0
+
+
+def ipv4_packet(protocol: int, src: int, dst: int, sport: int, dport: int, body: bytes,
+                ecn: int = 0, ttl: int = 64) -> bytes:  # fmt: skip
+    """A well-formed IPv4 packet with a UDP/TCP-style ports header (for tests and probes)."""
+    l4 = struct.pack("!HH", sport, dport) + body
+    header = bytearray(struct.pack("!BBHHHBBHII", 0x45, ecn, 20 + len(l4), 0, 0x4000, ttl,
+                                   protocol, 0, src, dst))  # fmt: skip
+    header[10:12] = _checksum(header, 20).to_bytes(2, "big")
+    return bytes(header) + l4

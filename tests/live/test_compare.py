@@ -1,0 +1,45 @@
+"""The bufferbloat scenarios simulated and live: qdisclab's TCP against the kernel's.
+
+The same path (10 mbit / 11 ms each way, the scenario's qdisc) and the same
+window; the test prints both tools' probe RTT p50/p99 and goodput and checks
+that they agree where qdisclab claims fidelity.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from qdisclab.cli.cmd_live import compare_scenario
+from qdisclab.errors import UserError
+from qdisclab.scenario.live_bridge import live_parameters, load_live
+
+
+def test_translation_takes_the_bottleneck_and_sums_the_delays():
+    kw = live_parameters(load_live("bufferbloat-fq_codel", duration_s=8))
+    assert kw["qdisc"].startswith("fq_codel") and kw["reverse_qdisc"] == "pfifo"
+    assert (kw["rate"], kw["delay"], kw["duration"], kw["warmup"]) == (10**7, 11 * 10**6, 8.0, 1.0)
+    assert (kw["load"], kw["probe"], kw["cc"]) == ("iperf3", "ping", "cubic")
+
+
+def test_unsupported_scenarios_are_refused_with_the_reason():
+    with pytest.raises(UserError, match="one tcp-bulk flow and one ping probe"):
+        live_parameters(load_live("dumbbell", duration_s=4))
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("name", ["bufferbloat-pfifo", "bufferbloat-fq_codel"])
+def test_simulated_and_live_agree_on_goodput_and_probe_rtt(name, live_tools):
+    both = compare_scenario(name, seconds=6)
+    sim, live = both["simulated"], both["live"]
+    for label, r in (("simulated", sim), ("live", live)):
+        rtt = r["ping_rtt_ms"]
+        print(f"{name} {label}: goodput {r['throughput_mbps']:.2f} Mbit/s, "
+              f"probe RTT p50 {rtt['p50']:.1f} ms p99 {rtt['p99']:.1f} ms")  # fmt: skip
+    assert abs(live["throughput_mbps"] - sim["throughput_mbps"]) <= 0.1 * sim["throughput_mbps"]
+    assert live["qdisc"]["kind"] == sim["qdisc"]["kind"]
+    sim_p50, live_p50 = sim["ping_rtt_ms"]["p50"], live["ping_rtt_ms"]["p50"]
+    if name == "bufferbloat-pfifo":  # a standing queue: most of the 120 ms buffer in both
+        assert sim_p50 > 90 and live_p50 > 90
+        assert abs(live_p50 - sim_p50) <= 0.15 * sim_p50
+    else:  # fq_codel: the probe's own flow queue, base RTT 22 ms plus a little
+        assert 22 <= sim_p50 < 35 and 22 <= live_p50 < 35
