@@ -23,7 +23,7 @@ def live_forwarding(budget: Budget) -> dict[str, Any]:
     missing = host.missing_requirements(tools=(*host.BASE_TOOLS, *host.LOAD_TOOLS))
     if missing:
         return {"live_skipped": "needs " + ", ".join(missing)}
-    seconds = 2 if budget.quick else 5
+    seconds = 1 if budget.quick else 5
     out: dict[str, Any] = {}
     for kind in QDISCS:
         config = LiveConfig(qdisc=kind, rate=UNSHAPED, delay=0, duration=seconds, probe="none")

@@ -19,6 +19,8 @@ from rich.table import Table
 from qdisclab.errors import UserError
 from qdisclab.units import parse_rate, parse_time
 
+SHELL_HOURS = 8  # a --shell session ends by itself after this, unless --duration says otherwise
+
 
 def parse_loss(text: str) -> float:
     """``0.1%`` or ``0.001`` → a probability in [0, 1)."""
@@ -47,7 +49,7 @@ def result_table(results: list[tuple[str, dict[str, Any]]]) -> Table:
         ("ping RTT p90 ms", lambda r: _ms(r["ping_rtt_ms"].get("p90"))),
         ("ping RTT p99 ms", lambda r: _ms(r["ping_rtt_ms"].get("p99"))),
         ("ping RTT max ms", lambda r: _ms(r["ping_rtt_ms"].get("max"))),
-        ("retransmits", lambda r: str(r.get("retransmits", "-"))),
+        ("retransmits", lambda r: "-" if r.get("retransmits") is None else str(r["retransmits"])),
         ("cc", lambda r: str(r.get("cc") or "-")),
         ("qdisc sent pkt", lambda r: str(r["qdisc"]["packets"])),
         ("qdisc drops", lambda r: str(r["qdisc"]["drops"])),
@@ -93,6 +95,12 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option(help="a user class (file.py:Class or module:Class) --qdisc may name"),
         ] = None,
+        shell: Annotated[
+            bool, typer.Option(help="open $SHELL in namespace a (192.0.2.1) for your own traffic")
+        ] = False,
+        command: Annotated[
+            str | None, typer.Option(help="run this command in namespace a instead of a shell")
+        ] = None,
         json_out: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     ) -> None:
         """Shape real traffic: iperf3 and ping between namespaces through a qdisclab qdisc."""
@@ -118,6 +126,18 @@ def register(app: typer.Typer) -> None:
                 load=load, probe=probe, cc=cc, reverse_qdisc=reverse_qdisc,
                 warmup=parse_time(warmup) / 1e9, seed=seed, io=io,
             )  # fmt: skip
+        if shell or command:
+            import os
+            import shlex
+
+            from qdisclab.live.experiment import run_shell
+
+            argv = shlex.split(command) if command else [os.environ.get("SHELL", "/bin/sh")]
+            status, results = run_shell(config, argv, seconds or SHELL_HOURS * 3600.0)
+            _print(results, json_out, [("live", results)])
+            if status:
+                raise typer.Exit(status)
+            return
         results = run_live(config)
         _print(results, json_out, [("live", results)])
 

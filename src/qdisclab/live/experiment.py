@@ -12,6 +12,7 @@ passes. The result is plain data with the keys a simulated run's report uses.
 from __future__ import annotations
 
 import contextlib
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -75,20 +76,51 @@ class LiveConfig:
         return tools
 
 
+def _path(lab: LiveLab, config: LiveConfig) -> LivePath:
+    return LivePath(
+        lab.fd_a, lab.fd_b, qdisc=config.qdisc, rate=config.rate, delay=config.delay,
+        reverse_qdisc=config.reverse_qdisc, jitter=config.jitter, loss=config.loss,
+        seed=config.seed, names=(lab.dev_b, lab.dev_a), l3=lab.l3,
+    )  # fmt: skip
+
+
 def run_live(config: LiveConfig) -> dict[str, Any]:
     """Run ``config`` for real and return its results (raises ``UserError`` when it cannot)."""
     host.require(config.tools())
     with LiveLab(config.io) as lab:
-        path = LivePath(
-            lab.fd_a, lab.fd_b, qdisc=config.qdisc, rate=config.rate, delay=config.delay,
-            reverse_qdisc=config.reverse_qdisc, jitter=config.jitter, loss=config.loss,
-            seed=config.seed, names=(lab.dev_b, lab.dev_a), l3=lab.l3,
-        )  # fmt: skip
+        path = _path(lab, config)
         try:
             outputs = drive_traffic(lab, config, lambda s, procs: _forward(path, s, procs))
         finally:
             path.close()
     return _results(config, path, outputs)
+
+
+def run_shell(config: LiveConfig, argv: list[str], seconds: float) -> tuple[int, dict[str, Any]]:
+    """Run ``argv`` (a shell, or any command) in namespace a, on this terminal, through qdisclab.
+
+    Packets flow through ``config``'s path until the command exits or
+    ``seconds`` pass (its load and probe are not started); Ctrl-C reaches the
+    command, not qdisclab. Returns its exit status and the results.
+    """
+    host.require(host.BASE_TOOLS)
+    with LiveLab(config.io) as lab:
+        path = _path(lab, config)
+        interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            proc = subprocess.Popen(host.bounded(argv, seconds, lab.ns_a))
+            _forward(path, seconds + DEADLINE_SLACK_S, [proc])
+            status = _exit_status(proc)
+        finally:
+            signal.signal(signal.SIGINT, interrupt)
+            path.close()
+    return status, _results(config, path, {})
+
+
+def _exit_status(proc: subprocess.Popen[Any]) -> int:
+    if proc.poll() is None:
+        proc.kill()
+    return proc.wait(timeout=5)
 
 
 Pump = Callable[[float, list], None]
