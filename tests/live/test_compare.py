@@ -37,12 +37,15 @@ def test_simulated_and_live_agree_on_goodput_and_probe_rtt(name, live_tools):
     for label, r in (("simulated", sim), ("live", live)):
         rtt = r["ping_rtt_ms"]
         print(f"{name} {label}: goodput {r['throughput_mbps']:.2f} Mbit/s, "
-              f"probe RTT p50 {rtt['p50']:.1f} ms p99 {rtt['p99']:.1f} ms")  # fmt: skip
+              f"probe RTT p50 {rtt['p50']:.1f} ms p99 {rtt['p99']:.1f} ms, "
+              f"cwnd p50 {r['cwnd']['p50']} max {r['cwnd']['max']}")  # fmt: skip
     assert abs(live["throughput_mbps"] - sim["throughput_mbps"]) <= 0.15 * sim["throughput_mbps"]
     assert live["qdisc"]["kind"] == sim["qdisc"]["kind"]
     sim_p50, live_p50 = sim["ping_rtt_ms"]["p50"], live["ping_rtt_ms"]["p50"]
     if name == "bufferbloat-pfifo":  # a standing queue: most of the 120 ms buffer in both
         assert sim_p50 > 90 and live_p50 > 90
         assert abs(live_p50 - sim_p50) <= 0.15 * sim_p50
+        # both CUBICs fill the 100-packet FIFO plus the path's ~19-packet BDP before a loss
+        assert abs(live["cwnd"]["max"] - sim["cwnd"]["max"]) <= 0.15 * sim["cwnd"]["max"]
     else:  # fq_codel: the probe's own flow queue, base RTT 22 ms plus a little
         assert 22 <= sim_p50 < 35 and 22 <= live_p50 < 35

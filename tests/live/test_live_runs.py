@@ -82,3 +82,17 @@ def test_packet_sockets_on_veth_carry_ethernet_frames_through_the_qdisc(live_hos
     # the rate now pays for the Ethernet header too: at most 1448/1514 of 10 mbit is payload
     assert 8.0 <= run["throughput_mbps"] <= 10.0 * 1448 / 1514 + 0.05
     assert run["ping_rtt_ms"]["replies"] >= 15  # ARP and ICMP crossed the bridge as well
+
+
+def test_kernel_cwnd_trace_follows_the_buffer(live_host):
+    missing = host.missing_requirements(tools=host.BASE_TOOLS + TOOLS)
+    if missing:
+        pytest.skip("live mode needs " + ", ".join(missing))
+    run = run_live(LiveConfig(qdisc="pfifo limit 30", rate=10_000_000, delay=5 * MS,
+                              duration=3.0, probe="none", trace_cwnd=True))  # fmt: skip
+    series, cwnd = run["cwnd_series"], run["cwnd"]
+    assert cwnd["samples"] >= 20 and series[-1][0] >= 2.0  # 50 ms polling over the run
+    # BDP (10 mbit x 10 ms = 9 packets) plus a 30-packet FIFO bounds CUBIC's window:
+    # it fills the queue, loses, reduces (ssthresh appears) and never runs far past it
+    assert cwnd["reductions"] >= 1 and any(s[2] is not None for s in series)
+    assert 10 <= cwnd["max"] <= 3 * (9 + 30)

@@ -37,6 +37,11 @@ def _ms(value: Any) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
+def _cwnd(r: dict[str, Any]) -> str:
+    cwnd = r.get("cwnd") or {}
+    return "-" if cwnd.get("p50") is None else f"{cwnd['p50']:g} / {cwnd['max']:g}"
+
+
 def result_table(results: list[tuple[str, dict[str, Any]]]) -> Table:
     """One column per run (``live``, ``simulated`` ...) of the figures both kinds report."""
     table = Table(title="qdisclab live")
@@ -51,6 +56,7 @@ def result_table(results: list[tuple[str, dict[str, Any]]]) -> Table:
         ("ping RTT max ms", lambda r: _ms(r["ping_rtt_ms"].get("max"))),
         ("retransmits", lambda r: "-" if r.get("retransmits") is None else str(r["retransmits"])),
         ("cc", lambda r: str(r.get("cc") or "-")),
+        ("cwnd p50 / max", _cwnd),
         ("qdisc sent pkt", lambda r: str(r["qdisc"]["packets"])),
         ("qdisc drops", lambda r: str(r["qdisc"]["drops"])),
     ]
@@ -95,6 +101,9 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option(help="a user class (file.py:Class or module:Class) --qdisc may name"),
         ] = None,
+        trace_cwnd: Annotated[
+            bool, typer.Option(help="poll the kernel's cwnd and ssthresh of the bulk flow")
+        ] = False,
         shell: Annotated[
             bool, typer.Option(help="open $SHELL in namespace a (192.0.2.1) for your own traffic")
         ] = False,
@@ -118,13 +127,14 @@ def register(app: typer.Typer) -> None:
         if scenario is not None:
             from qdisclab.scenario.live_bridge import live_parameters, load_live
 
-            config = LiveConfig(**live_parameters(load_live(scenario, _whole(seconds)), seed))
+            params = live_parameters(load_live(scenario, _whole(seconds)), seed)
+            config = LiveConfig(**params, trace_cwnd=trace_cwnd)
         else:
             config = LiveConfig(
                 qdisc=qdisc, rate=parse_rate(rate), delay=parse_time(delay),
                 loss=parse_loss(loss), jitter=parse_time(jitter), duration=seconds or 10.0,
                 load=load, probe=probe, cc=cc, reverse_qdisc=reverse_qdisc,
-                warmup=parse_time(warmup) / 1e9, seed=seed, io=io,
+                warmup=parse_time(warmup) / 1e9, seed=seed, io=io, trace_cwnd=trace_cwnd,
             )  # fmt: skip
         if shell or command:
             import os
@@ -157,7 +167,7 @@ def compare_scenario(name: str, seconds: float | None = None) -> dict[str, Any]:
     from qdisclab.scenario.live_bridge import live_parameters, load_live, simulated_row
 
     loaded = load_live(name, _whole(seconds))
-    config = LiveConfig(**live_parameters(loaded))
+    config = LiveConfig(**live_parameters(loaded), trace_cwnd=True)
     simulated = simulated_row(run_loaded(loaded), loaded)
     live = run_live(config)
     return {"scenario": name, "window_s": [config.warmup, config.duration],

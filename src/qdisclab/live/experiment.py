@@ -55,6 +55,8 @@ class LiveConfig:
     warmup: float = 0.0
     seed: int = 1
     io: str = "tun"
+    trace_cwnd: bool = False  # poll the kernel's cwnd/ssthresh of the bulk flow (ss -ti)
+    cwnd_interval: float = 0.05
 
     def __post_init__(self) -> None:
         if self.load not in LOADS:
@@ -140,10 +142,13 @@ def drive_traffic(lab: LiveLab, config: LiveConfig, pump: Pump) -> dict[str, str
             _wait_listening(lab, pump)
             client = probes.iperf3_client(config.duration, config.cc, config.warmup)
             procs["client"] = host.spawn(client, budget, lab.ns_a)
+            if config.trace_cwnd:
+                poller = probes.cwnd_poller(config.cwnd_interval)
+                procs["cwnd"] = host.spawn(poller, budget, lab.ns_a)
         if config.probe == "ping":
             ping = probes.ping_probe(config.duration, config.ping_interval)
             procs["ping"] = host.spawn(ping, budget, lab.ns_a)
-        waited = [p for name, p in procs.items() if name != "server"]
+        waited = [p for name, p in procs.items() if name not in ("server", "cwnd")]
         pump(budget if waited else config.duration, waited)
         return {name: _finish(proc) for name, proc in procs.items()}
     finally:
@@ -206,12 +211,17 @@ def traffic_results(config: LiveConfig, outputs: dict[str, str]) -> dict[str, An
     if "client" in outputs:
         tcp = probes.iperf3_result(outputs["client"])
     rtts = probes.ping_rtts_ms(outputs.get("ping", ""), config.ping_interval, config.warmup)
-    return {
+    out = {
         "throughput_mbps": tcp["throughput_mbps"],
         "ping_rtt_ms": probes.rtt_summary(rtts),
         "retransmits": tcp["retransmits"],
         "cc": tcp["cc"],
     }
+    if "cwnd" in outputs:
+        trace = probes.cwnd_trace(outputs["cwnd"])
+        out["cwnd_series"] = [list(sample) for sample in trace]
+        out["cwnd"] = probes.cwnd_summary(trace, config.warmup)
+    return out
 
 
 def _results(config: LiveConfig, path: LivePath, outputs: dict[str, str]) -> dict[str, Any]:
