@@ -39,6 +39,7 @@ class RealtimeScheduler:
         self._t0 = time.monotonic_ns()
         self.now = 0
         self._heap: list[Event] = []
+        self.tracepoints: dict[str, Any] = {}  # this run's tracepoint instances (sim/tracepoint.py)
         self._next_seq = count().__next__
         self._selector = selectors.DefaultSelector()
         self._stopping = False

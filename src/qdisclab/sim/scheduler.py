@@ -41,11 +41,12 @@ class _StopRun(Exception):
 class Scheduler:
     """Virtual-time event scheduler. ``now`` is the current time in ns."""
 
-    __slots__ = ("_heap", "now")
+    __slots__ = ("_heap", "now", "tracepoints")
 
     def __init__(self) -> None:
         self.now: int = 0
         self._heap: list[Event] = []
+        self.tracepoints: dict[str, Any] = {}  # this run's tracepoint instances (sim/tracepoint.py)
 
     def call_at(self, when: int, callback: Callable[[Any], Any], arg: Any = None) -> Event:
         """Run ``callback(arg)`` at absolute time ``when`` (ns); returns a cancellable entry."""
