@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from qdisclab.bench import Budget, bench_live
+from qdisclab.bench import Budget, run_bench
+from qdisclab.live import bench as bench_live
 
 
 def test_row_names_what_is_missing(monkeypatch):
     monkeypatch.setattr(bench_live.host, "missing_requirements", lambda **kw: ["root", "iperf3"])
     assert bench_live.live_forwarding(Budget(quick=True)) == {"live_skipped": "needs root, iperf3"}
+    # the suite runs it after its own rows, selected by name like them
+    figures = run_bench(quick=True, only="live", extra_rows=tuple(bench_live.ROWS))
+    assert figures["live_skipped"] == "needs root, iperf3" and "engine_ratio" in figures
 
 
 @pytest.mark.root

@@ -6,6 +6,7 @@ its user qdisc can be named with ``--extension``.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -48,6 +49,16 @@ def test_shape_real_traffic_commands_run(tmp_path, live_tools):
         proc = subprocess.run(cmd, shell=True, cwd=tmp_path, env=env, capture_output=True,
                               text=True, timeout=60)  # fmt: skip
         assert proc.returncode == 0, f"{command}\n{proc.stdout}\n{proc.stderr}"
+        if "--json" in command:  # the documented keys
+            data = json.loads(proc.stdout)
+            assert {"throughput_mbps", "ping_rtt_ms", "qdisc", "retransmits", "cc"} <= set(data)
+            assert set(data["ping_rtt_ms"]) >= {"p50", "p90", "p99", "max"}
+            assert data["qdisc"]["kind"] == "fq_codel" and data["cc"] == "cubic"
+            assert data["ping_rtt_ms"]["p50"] >= 10.0  # two 5 ms delay lines per round trip
+            assert 0 < data["throughput_mbps"] <= 10.0
+        elif "pfifo limit 100" in command:  # tc -s statistics and the result table
+            assert "qdisc pfifo 8001:" in proc.stdout and " Sent " in proc.stdout
+            assert "ping RTT p50 ms" in proc.stdout and "goodput Mbit/s" in proc.stdout
         if "--compare" in command:
             assert "simulated" in proc.stdout and "live" in proc.stdout
         if "tiny_fifo" in command:

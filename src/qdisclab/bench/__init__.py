@@ -42,12 +42,15 @@ def all_rows() -> list[BenchRow]:
 
 
 def run_bench(
-    quick: bool = False, only: str | None = None, progress: Callable[[str], None] | None = None
+    quick: bool = False,
+    only: str | None = None,
+    progress: Callable[[str], None] | None = None,
+    extra_rows: tuple[BenchRow, ...] = (),
 ) -> dict[str, Any]:
-    """Run every benchmark row; returns one flat dict of figures."""
+    """Run every benchmark row, then ``extra_rows`` (from layers beside this one); one flat dict."""
     budget = Budget(quick)
     results: dict[str, Any] = {}
-    for row in all_rows():
+    for row in all_rows() + list(extra_rows):
         wanted = not only or only in row.__module__ or only in row.__name__
         if not wanted and row.__name__ != "reference_loop":  # ratios need the reference
             continue

@@ -21,12 +21,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Measure the engine, the datapath and memory; print figures and ratios."""
         from qdisclab.bench import run_bench
+        from qdisclab.live.bench import ROWS as LIVE_ROWS
 
         console = Console(stderr=True)
         with console.status("benchmarking") as status:
             results = run_bench(
-                quick=quick, only=only, progress=lambda name: status.update(f"benchmarking: {name}")
-            )
+                quick=quick, only=only, extra_rows=tuple(LIVE_ROWS),
+                progress=lambda name: status.update(f"benchmarking: {name}"),
+            )  # fmt: skip
         if json_out:
             typer.echo(json.dumps(results, indent=2))
             return

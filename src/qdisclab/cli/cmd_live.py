@@ -19,6 +19,8 @@ from rich.table import Table
 from qdisclab.errors import UserError
 from qdisclab.units import parse_rate, parse_time
 
+SHELL_HOURS = 8  # a --shell session ends by itself after this, unless --duration says otherwise
+
 
 def parse_loss(text: str) -> float:
     """``0.1%`` or ``0.001`` → a probability in [0, 1)."""
@@ -35,6 +37,11 @@ def _ms(value: Any) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
+def _cwnd(r: dict[str, Any]) -> str:
+    cwnd = r.get("cwnd") or {}
+    return "-" if cwnd.get("p50") is None else f"{cwnd['p50']:g} / {cwnd['max']:g}"
+
+
 def result_table(results: list[tuple[str, dict[str, Any]]]) -> Table:
     """One column per run (``live``, ``simulated`` ...) of the figures both kinds report."""
     table = Table(title="qdisclab live")
@@ -47,8 +54,9 @@ def result_table(results: list[tuple[str, dict[str, Any]]]) -> Table:
         ("ping RTT p90 ms", lambda r: _ms(r["ping_rtt_ms"].get("p90"))),
         ("ping RTT p99 ms", lambda r: _ms(r["ping_rtt_ms"].get("p99"))),
         ("ping RTT max ms", lambda r: _ms(r["ping_rtt_ms"].get("max"))),
-        ("retransmits", lambda r: str(r.get("retransmits", "-"))),
+        ("retransmits", lambda r: "-" if r.get("retransmits") is None else str(r["retransmits"])),
         ("cc", lambda r: str(r.get("cc") or "-")),
+        ("cwnd p50 / max", _cwnd),
         ("qdisc sent pkt", lambda r: str(r["qdisc"]["packets"])),
         ("qdisc drops", lambda r: str(r["qdisc"]["drops"])),
     ]
@@ -93,6 +101,15 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option(help="a user class (file.py:Class or module:Class) --qdisc may name"),
         ] = None,
+        trace_cwnd: Annotated[
+            bool, typer.Option(help="poll the kernel's cwnd and ssthresh of the bulk flow")
+        ] = False,
+        shell: Annotated[
+            bool, typer.Option(help="open $SHELL in namespace a (192.0.2.1) for your own traffic")
+        ] = False,
+        command: Annotated[
+            str | None, typer.Option(help="run this command in namespace a instead of a shell")
+        ] = None,
         json_out: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     ) -> None:
         """Shape real traffic: iperf3 and ping between namespaces through a qdisclab qdisc."""
@@ -110,14 +127,27 @@ def register(app: typer.Typer) -> None:
         if scenario is not None:
             from qdisclab.scenario.live_bridge import live_parameters, load_live
 
-            config = LiveConfig(**live_parameters(load_live(scenario, _whole(seconds)), seed))
+            params = live_parameters(load_live(scenario, _whole(seconds)), seed)
+            config = LiveConfig(**params, trace_cwnd=trace_cwnd)
         else:
             config = LiveConfig(
                 qdisc=qdisc, rate=parse_rate(rate), delay=parse_time(delay),
                 loss=parse_loss(loss), jitter=parse_time(jitter), duration=seconds or 10.0,
                 load=load, probe=probe, cc=cc, reverse_qdisc=reverse_qdisc,
-                warmup=parse_time(warmup) / 1e9, seed=seed, io=io,
+                warmup=parse_time(warmup) / 1e9, seed=seed, io=io, trace_cwnd=trace_cwnd,
             )  # fmt: skip
+        if shell or command:
+            import os
+            import shlex
+
+            from qdisclab.live.experiment import run_shell
+
+            argv = shlex.split(command) if command else [os.environ.get("SHELL", "/bin/sh")]
+            status, results = run_shell(config, argv, seconds or SHELL_HOURS * 3600.0)
+            _print(results, json_out, [("live", results)])
+            if status:
+                raise typer.Exit(status)
+            return
         results = run_live(config)
         _print(results, json_out, [("live", results)])
 
@@ -137,7 +167,7 @@ def compare_scenario(name: str, seconds: float | None = None) -> dict[str, Any]:
     from qdisclab.scenario.live_bridge import live_parameters, load_live, simulated_row
 
     loaded = load_live(name, _whole(seconds))
-    config = LiveConfig(**live_parameters(loaded))
+    config = LiveConfig(**live_parameters(loaded), trace_cwnd=True)
     simulated = simulated_row(run_loaded(loaded), loaded)
     live = run_live(config)
     return {"scenario": name, "window_s": [config.warmup, config.duration],

@@ -12,6 +12,7 @@ passes. The result is plain data with the keys a simulated run's report uses.
 from __future__ import annotations
 
 import contextlib
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -54,6 +55,8 @@ class LiveConfig:
     warmup: float = 0.0
     seed: int = 1
     io: str = "tun"
+    trace_cwnd: bool = False  # poll the kernel's cwnd/ssthresh of the bulk flow (ss -ti)
+    cwnd_interval: float = 0.05
 
     def __post_init__(self) -> None:
         if self.load not in LOADS:
@@ -75,20 +78,51 @@ class LiveConfig:
         return tools
 
 
+def _path(lab: LiveLab, config: LiveConfig) -> LivePath:
+    return LivePath(
+        lab.fd_a, lab.fd_b, qdisc=config.qdisc, rate=config.rate, delay=config.delay,
+        reverse_qdisc=config.reverse_qdisc, jitter=config.jitter, loss=config.loss,
+        seed=config.seed, names=(lab.dev_b, lab.dev_a), l3=lab.l3,
+    )  # fmt: skip
+
+
 def run_live(config: LiveConfig) -> dict[str, Any]:
     """Run ``config`` for real and return its results (raises ``UserError`` when it cannot)."""
     host.require(config.tools())
     with LiveLab(config.io) as lab:
-        path = LivePath(
-            lab.fd_a, lab.fd_b, qdisc=config.qdisc, rate=config.rate, delay=config.delay,
-            reverse_qdisc=config.reverse_qdisc, jitter=config.jitter, loss=config.loss,
-            seed=config.seed, names=(lab.dev_b, lab.dev_a), l3=lab.l3,
-        )  # fmt: skip
+        path = _path(lab, config)
         try:
             outputs = drive_traffic(lab, config, lambda s, procs: _forward(path, s, procs))
         finally:
             path.close()
     return _results(config, path, outputs)
+
+
+def run_shell(config: LiveConfig, argv: list[str], seconds: float) -> tuple[int, dict[str, Any]]:
+    """Run ``argv`` (a shell, or any command) in namespace a, on this terminal, through qdisclab.
+
+    Packets flow through ``config``'s path until the command exits or
+    ``seconds`` pass (its load and probe are not started); Ctrl-C reaches the
+    command, not qdisclab. Returns its exit status and the results.
+    """
+    host.require(host.BASE_TOOLS)
+    with LiveLab(config.io) as lab:
+        path = _path(lab, config)
+        interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            proc = subprocess.Popen(host.bounded(argv, seconds, lab.ns_a))
+            _forward(path, seconds + DEADLINE_SLACK_S, [proc])
+            status = _exit_status(proc)
+        finally:
+            signal.signal(signal.SIGINT, interrupt)
+            path.close()
+    return status, _results(config, path, {})
+
+
+def _exit_status(proc: subprocess.Popen[Any]) -> int:
+    if proc.poll() is None:
+        proc.kill()
+    return proc.wait(timeout=5)
 
 
 Pump = Callable[[float, list], None]
@@ -108,10 +142,13 @@ def drive_traffic(lab: LiveLab, config: LiveConfig, pump: Pump) -> dict[str, str
             _wait_listening(lab, pump)
             client = probes.iperf3_client(config.duration, config.cc, config.warmup)
             procs["client"] = host.spawn(client, budget, lab.ns_a)
+            if config.trace_cwnd:
+                poller = probes.cwnd_poller(config.cwnd_interval)
+                procs["cwnd"] = host.spawn(poller, budget, lab.ns_a)
         if config.probe == "ping":
             ping = probes.ping_probe(config.duration, config.ping_interval)
             procs["ping"] = host.spawn(ping, budget, lab.ns_a)
-        waited = [p for name, p in procs.items() if name != "server"]
+        waited = [p for name, p in procs.items() if name not in ("server", "cwnd")]
         pump(budget if waited else config.duration, waited)
         return {name: _finish(proc) for name, proc in procs.items()}
     finally:
@@ -174,12 +211,17 @@ def traffic_results(config: LiveConfig, outputs: dict[str, str]) -> dict[str, An
     if "client" in outputs:
         tcp = probes.iperf3_result(outputs["client"])
     rtts = probes.ping_rtts_ms(outputs.get("ping", ""), config.ping_interval, config.warmup)
-    return {
+    out = {
         "throughput_mbps": tcp["throughput_mbps"],
         "ping_rtt_ms": probes.rtt_summary(rtts),
         "retransmits": tcp["retransmits"],
         "cc": tcp["cc"],
     }
+    if "cwnd" in outputs:
+        trace = probes.cwnd_trace(outputs["cwnd"])
+        out["cwnd_series"] = [list(sample) for sample in trace]
+        out["cwnd"] = probes.cwnd_summary(trace, config.warmup)
+    return out
 
 
 def _results(config: LiveConfig, path: LivePath, outputs: dict[str, str]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from qdisclab.skb.flowmetrics import percentile
 
 IPERF3_PORT = 5201
 _REPLY = re.compile(r"icmp_seq=(\d+) .*?time=([\d.]+) ms")
+_SS_FIELD = re.compile(r"\b(cwnd|ssthresh|bytes_acked):(\d+)")
 
 
 def iperf3_server() -> list[str]:
@@ -45,6 +46,65 @@ def ping_probe(seconds: float, interval: float) -> list[str]:
     """Echo requests from a to b every ``interval`` seconds for ``seconds``."""
     count = max(1, int(seconds / interval))
     return ["ping", "-n", "-i", f"{interval:g}", "-c", str(count), "-w", f"{seconds + 2:g}", ADDR_B]
+
+
+def cwnd_poller(interval: float) -> list[str]:
+    """Print the uptime and ``ss -ti`` of the connections to the iperf3 server, every ``interval``.
+
+    One shell loop in namespace a (no namespace switch per sample); the host
+    has no ``tcp:tcp_probe`` tracepoint to read instead.
+    """
+    loop = (f"while :; do cat /proc/uptime; ss -tinH dst {ADDR_B} dport = :{IPERF3_PORT};"
+            f" sleep {interval:g}; done")  # fmt: skip
+    return ["sh", "-c", loop]
+
+
+def cwnd_trace(text: str) -> list[tuple[float, int, int | None]]:
+    """``(t_s, cwnd, ssthresh)`` samples of the bulk connection from ``cwnd_poller`` output.
+
+    The bulk connection is the one that has delivered the most (iperf3's
+    control connection shares the port); ``ssthresh`` is None before the
+    first reduction. Times count from the first sample.
+
+    >>> cwnd_trace("5.00 1.0\\n cwnd:10 bytes_acked:9\\n cwnd:40 ssthresh:30 bytes_acked:900\\n")
+    [(0.0, 40, 30)]
+    """
+    samples: list[tuple[float, int, int | None]] = []
+    t0 = now = None
+    best: dict[str, int] = {}
+
+    def flush() -> None:
+        if now is not None and best:
+            samples.append((round(now - t0, 3), best["cwnd"], best.get("ssthresh")))
+
+    for line in text.splitlines():
+        fields = dict(_SS_FIELD.findall(line))
+        if fields:
+            if "cwnd" in fields and int(fields.get("bytes_acked", 0)) >= best.get("acked", -1):
+                best = {k: int(v) for k, v in fields.items()}
+                best["acked"] = best.pop("bytes_acked", 0)
+            continue
+        parts = line.split()
+        if len(parts) == 2 and parts[0].replace(".", "", 1).isdigit():
+            flush()
+            now = float(parts[0])
+            t0 = now if t0 is None else t0
+            best = {}
+    flush()
+    return samples
+
+
+def cwnd_summary(trace: list[tuple[float, int, int | None]], skip_s: float) -> dict[str, Any]:
+    """Median and largest cwnd after ``skip_s``, and how many reductions (ssthresh changes)."""
+    window = sorted(cwnd for t, cwnd, _ in trace if t >= skip_s)
+    thresholds = [ssthresh for _, _, ssthresh in trace if ssthresh is not None]
+    changes = sum(1 for a, b in zip([None, *thresholds], thresholds, strict=False) if a != b)
+    return {
+        "p50": percentile(window, 50) if window else None,
+        "max": window[-1] if window else None,
+        "reductions": changes,
+        "samples": len(trace),
+    }
 
 
 def iperf3_result(text: str) -> dict[str, Any]:

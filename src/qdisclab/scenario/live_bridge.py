@@ -28,6 +28,7 @@ from qdisclab.scenario.build import window_of
 from qdisclab.scenario.library import load_any
 from qdisclab.scenario.loader import Loaded
 from qdisclab.scenario.model import LinkSpec
+from qdisclab.skb.flowmetrics import percentile
 from qdisclab.units import parse_rate, parse_time
 
 NSEC_PER_SEC = 1_000_000_000
@@ -139,6 +140,9 @@ def simulated_row(results: dict[str, Any], loaded: Loaded) -> dict[str, Any]:
     # World.connect names a node's devices eth0, eth1... in the order of its links
     dev = f"eth{[lk for lk in loaded.scenario.link if node in (lk.a, lk.b)].index(bottleneck)}"
     qdisc = next(q for q in results["qdiscs"] if q["node"] == node and q["dev"] == dev)
+    start = results["window_s"][0]
+    cwnds = sorted(c for t, c in results.get("cwnd_series", {}).get(tcp[0].get("flow"), [])
+                   if t >= start)  # fmt: skip
     return {
         "mode": "simulated",
         "throughput_mbps": tcp[0].get("goodput_mbps"),
@@ -146,4 +150,8 @@ def simulated_row(results: dict[str, Any], loaded: Loaded) -> dict[str, Any]:
         "retransmits": tcp[0].get("retrans"),
         "cc": tcp[0].get("cc"),
         "qdisc": qdisc,
+        "cwnd": {
+            "p50": percentile(cwnds, 50) if cwnds else None,
+            "max": cwnds[-1] if cwnds else None,
+        },
     }

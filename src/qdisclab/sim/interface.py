@@ -23,6 +23,7 @@ class EventScheduler(Protocol):
     """``now`` in integer ns; one-shot callbacks at absolute or relative times."""
 
     now: int
+    tracepoints: dict[str, Any]  # this run's tracepoint instances (sim/tracepoint.py)
 
     def call_at(self, when: int, callback: Callable[[Any], Any], arg: Any = None) -> Event:
         """Run ``callback(arg)`` at absolute time ``when`` (ns); returns a cancellable entry."""
