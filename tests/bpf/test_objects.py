@@ -222,3 +222,9 @@ def test_kconfig_externs_get_their_own_places_and_values() -> None:
     assert {r.symbol for r in relocs} == set(places)
     for r in relocs:
         assert r.addend == places[r.symbol][0]
+
+
+def test_maps_without_btf_name_the_fix() -> None:
+    data = obj("tc_count_mark").read_bytes().replace(b".BTF\0", b".XTF\0")
+    with pytest.raises(BpfLoadError, match=r"\.maps\) need BTF: build with -g"):
+        load_object("nobtf.bpf.o", data=data)

@@ -75,6 +75,8 @@ def load_object(
     for sec in elf.program_sections():
         if program_type(sec.name) is None:
             raise BpfLoadError(where, f"section {sec.name!r} is not a program type qdisclab runs")
+    if btf is None and ".maps" in elf.sections:
+        raise BpfLoadError(where, "BTF-defined maps (.maps) need BTF: build with -g")
     maps = {d.name: d for d in read_map_defs(btf, where)} if btf is not None else {}
     by_offset = {d.offset: d.name for d in maps.values()}
     undefined = {s.name: s.binding == "weak" for s in elf.symbols if s.is_extern and s.name}
