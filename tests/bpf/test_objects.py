@@ -201,3 +201,30 @@ def test_an_object_whose_kptr_tags_were_dropped_is_refused() -> None:
     msg = str(info.value)
     assert msg.startswith("fifo14.bpf.o: ") and "no field is tagged __kptr" in msg
     assert "clang < 15" in msg and "qdisclab bpf build" in msg
+
+
+def test_kconfig_externs_get_their_own_places_and_values() -> None:
+    o = load_object(EXAMPLES.parent.parent / "tests/bpf/objects/maps_all.bpf.o")
+    area = o.globals[".kconfig"]
+    assert area.read_only
+    places = {v.name: (v.offset, v.size) for v in area.variables}
+    assert places == {
+        "CONFIG_BPF_SYSCALL": (0, 1),
+        "CONFIG_HZ": (8, 8),
+        "CONFIG_QDISCLAB_NOPE": (16, 4),
+    }
+    values = {
+        n: int.from_bytes(area.data[off : off + size], "little")
+        for n, (off, size) in places.items()
+    }
+    assert values == {"CONFIG_BPF_SYSCALL": 1, "CONFIG_HZ": 1000, "CONFIG_QDISCLAB_NOPE": 0}
+    relocs = [r for r in o.programs["touch_maps"].relocations if r.kind == "kconfig"]
+    assert {r.symbol for r in relocs} == set(places)
+    for r in relocs:
+        assert r.addend == places[r.symbol][0]
+
+
+def test_maps_without_btf_name_the_fix() -> None:
+    data = obj("tc_count_mark").read_bytes().replace(b".BTF\0", b".XTF\0")
+    with pytest.raises(BpfLoadError, match=r"\.maps\) need BTF: build with -g"):
+        load_object("nobtf.bpf.o", data=data)

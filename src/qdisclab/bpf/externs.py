@@ -13,6 +13,9 @@ every struct_ops and tc program may call.
 
 >>> KCONFIG["CONFIG_HZ"]
 1000
+>>> area = kconfig_area([Extern("CONFIG_HZ", "kconfig", 0)], None)
+>>> area.var("CONFIG_HZ").offset, int.from_bytes(area.data[:8], "little")
+(0, 1000)
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from qdisclab.bpf.btf import (
     BTF_KIND_VAR,
     Btf,
 )
+from qdisclab.bpf.global_data import GlobalData, GlobalVar
+
+KCONFIG_SECTION = ".kconfig"
 
 ExternKind = Literal["kfunc", "ksym", "kconfig"]
 
@@ -113,3 +119,24 @@ def missing(externs: list[Extern], kfuncs: frozenset[str]) -> list[Extern]:
     """The non-weak externs qdisclab does not provide."""
     provided = {"kfunc": kfuncs, "kconfig": frozenset(KCONFIG), "ksym": KSYMS}
     return [e for e in externs if not e.weak and e.name not in provided[e.kind]]
+
+
+def kconfig_area(externs: list[Extern], btf: Btf | None) -> GlobalData:
+    """The read-only ``.kconfig`` area the kconfig externs live in, values filled in.
+
+    As libbpf does, each extern gets its own 8-byte-aligned place (sized by its
+    BTF type, 8 bytes without one) holding qdisclab's value, or 0 for a weak
+    extern qdisclab does not define; programs reach it through ``kconfig``
+    relocations whose addend is that place.
+    """
+    variables, offset = [], 0
+    for e in sorted((e for e in externs if e.kind == "kconfig"), key=lambda e: e.name):
+        ref = btf[e.type_id].ref if btf is not None and e.type_id else 0
+        size = btf.sizeof(ref) if btf is not None and ref else 8
+        variables.append(GlobalVar(e.name, offset, size, ref))
+        offset += -(-size // 8) * 8
+    data = bytearray(offset)
+    for v in variables:
+        value = KCONFIG.get(v.name, 0) & ((1 << (8 * v.size)) - 1)
+        data[v.offset : v.offset + v.size] = value.to_bytes(v.size, "little")
+    return GlobalData(KCONFIG_SECTION, data, True, variables)

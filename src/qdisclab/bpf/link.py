@@ -54,11 +54,11 @@ class SymbolKinds:
 
     def __init__(
         self,
-        extern_kind: Callable[[str], RelocKind],
+        externs: dict[str, tuple[RelocKind, int]],
         map_at: Callable[[int], str | None],
         data_sections: frozenset[str],
     ) -> None:
-        self.extern_kind = extern_kind  # "kfunc" | "ksym" | "kconfig"
+        self.externs = externs  # name -> ("kfunc" | "ksym" | "kconfig", place in .kconfig)
         self.map_at = map_at  # offset in .maps -> map name
         self.data_sections = data_sections
 
@@ -193,10 +193,10 @@ class _Linker:
                 f"relocation {rel.type_name} against {sym.name!r} on instruction {code:#04x}",
             )
         if sym.is_extern:
-            kind = self.kinds.extern_kind(sym.name)
+            kind, place = self.kinds.externs[sym.name]
             src = BPF_PSEUDO_MAP_VALUE if kind == "kconfig" else BPF_PSEUDO_BTF_ID
             self._set(slot, src, 0)
-            self.relocs.append(Relocation(slot, kind, sym.name, 0))
+            self.relocs.append(Relocation(slot, kind, sym.name, place + imm))
             return None
         section = sym.section or ""
         if section == ".maps":

@@ -21,7 +21,7 @@ from qdisclab.bpf.btf_ext import BPF_CORE_TYPE_ID_LOCAL, BtfExt
 from qdisclab.bpf.core import essential_name
 from qdisclab.bpf.elf import BpfElf, program_type, read_elf
 from qdisclab.bpf.errors import BpfLoadError
-from qdisclab.bpf.externs import Extern, classify_externs, missing, provided_kfuncs
+from qdisclab.bpf.externs import Extern, classify_externs, kconfig_area, missing, provided_kfuncs
 from qdisclab.bpf.global_data import GlobalData, is_data_section, read_global_data
 from qdisclab.bpf.link import SymbolKinds, link_programs
 from qdisclab.bpf.map_defs import MapDef, read_map_defs
@@ -75,6 +75,8 @@ def load_object(
     for sec in elf.program_sections():
         if program_type(sec.name) is None:
             raise BpfLoadError(where, f"section {sec.name!r} is not a program type qdisclab runs")
+    if btf is None and ".maps" in elf.sections:
+        raise BpfLoadError(where, "BTF-defined maps (.maps) need BTF: build with -g")
     maps = {d.name: d for d in read_map_defs(btf, where)} if btf is not None else {}
     by_offset = {d.offset: d.name for d in maps.values()}
     undefined = {s.name: s.binding == "weak" for s in elf.symbols if s.is_extern and s.name}
@@ -83,9 +85,11 @@ def load_object(
     if absent:
         e = absent[0]
         raise BpfLoadError(where, f"extern {e.kind} '{e.name}' is not provided by qdisclab")
-    extern_kinds = {e.name: e.kind for e in externs}
+    kconfig = kconfig_area(externs, btf)
+    places = {e.name: (e.kind, 0) for e in externs}
+    places |= {v.name: ("kconfig", v.offset) for v in kconfig.variables}
     data_sections = frozenset(name for name in elf.sections if is_data_section(name))
-    kinds = SymbolKinds(lambda n: extern_kinds[n], by_offset.get, data_sections)
+    kinds = SymbolKinds(places, by_offset.get, data_sections)
     programs = link_programs(elf, btf, ext, kinds)
     _check_kptr_tags(where, btf, programs)
     struct_ops = read_struct_ops(elf, btf)
@@ -102,7 +106,7 @@ def load_object(
         btf,
         programs,
         maps,
-        read_global_data(elf, btf),
+        read_global_data(elf, btf) | ({kconfig.section: kconfig} if kconfig.variables else {}),
         struct_ops,
         externs,
         sorted(_core_roots(btf, ext)),

@@ -28,8 +28,8 @@ relocation names the first).
 Where the rest of a loaded object lives (:func:`qdisclab.bpf.objects.load_object`):
 ``BpfObject.maps`` (definitions; ``create_maps()`` gives qdisclab maps),
 ``.globals`` (each data section's initial bytes, variables and graph roots),
-``.struct_ops`` (member -> program name) and ``.externs``; kconfig values are
-:data:`qdisclab.bpf.externs.KCONFIG`. A kernel-struct view maps an offset to
+``.struct_ops`` (member -> program name) and ``.externs``; the kconfig
+externs' values are laid out in ``globals[".kconfig"]`` (read only). A kernel-struct view maps an offset to
 the bound attribute with ``KERNEL_TYPES[name].field_at(offset, size)``
 (:mod:`qdisclab.bpf.kernel_types`).
 
@@ -70,6 +70,7 @@ kind          instruction                          ``symbol`` / ``addend``
 ``ksym``      ``ld_imm64`` (``BPF_PSEUDO_BTF_ID``)  kernel variable name / 0
 ``kconfig``   ``ld_imm64`` (``BPF_PSEUDO_MAP_VALUE``) ``CONFIG_...`` name / byte offset in
                                                    the ``.kconfig`` area
+                                                   (``BpfObject.globals[".kconfig"]``)
 ============  ==================================  =====================================
 """
 

@@ -66,8 +66,11 @@ VERIFY_EXIT = {"accepted": 0, "rejected": 1, "unsupported": 3, "unavailable": 4}
 def verify(
     obj_path: Annotated[Path, typer.Argument(metavar="OBJ", help="a BPF object (.bpf.o)")],
 ) -> None:
-    """Load OBJ through this machine's kernel verifier (root): accepted 0, rejected 1,
-    program type missing from this kernel 3, cannot try here (not root, no libbpf) 4."""
+    """Run OBJ through this machine's kernel verifier (root; nothing is attached).
+
+    Exit status: 0 accepted, 1 rejected, 3 the kernel lacks the program type,
+    4 cannot try here (not root, no libbpf).
+    """
     from qdisclab.bpf.host_verify import verify as host_verify
 
     verdict = host_verify(obj_path)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-/* Every map type qdisclab implements, defined the BTF way, and a map value
- * holding graph roots; read by tests/bpf/test_maps_btf.py. */
+/* Every map type qdisclab implements, defined the BTF way, a map value
+ * holding graph roots, kconfig externs and a bpf-to-bpf call; read by
+ * tests/bpf/test_maps_btf.py and test_objects.py. */
 #include "vmlinux.h"
 #include "qdisclab_bpf.h"
 
@@ -68,6 +69,10 @@ struct {
 	__array(values, struct inner);
 } per_class SEC(".maps");
 
+extern unsigned long CONFIG_HZ __kconfig;
+extern _Bool CONFIG_BPF_SYSCALL __kconfig;
+extern int CONFIG_QDISCLAB_NOPE __kconfig __weak; /* not provided: reads as 0 */
+
 /* A real bpf-to-bpf call (not inlined), for the linker's tests. */
 static __noinline int bump(struct bucket *b, __u64 n)
 {
@@ -86,6 +91,6 @@ int touch_maps(struct __sk_buff *skb)
 	void *inner2 = bpf_map_lookup_elem(&per_class, &zero);
 
 	if (v && b && inner && inner2 && bpf_map_lookup_elem(&recent, &zero))
-		return bump(b, *v);
+		return bump(b, *v + CONFIG_HZ + CONFIG_BPF_SYSCALL + CONFIG_QDISCLAB_NOPE);
 	return TC_ACT_OK;
 }
