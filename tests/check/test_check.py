@@ -31,7 +31,12 @@ CASES = [
     ("leak.py", OWNERSHIP, "", "enqueue returned while still owning its skb (leak"),
     ("double_enqueue.py", OWNERSHIP, "", "still queued in a collection (double insertion"),
     ("forged_dequeue.py", OWNERSHIP, "", "dequeue returned an skb it does not own"),
-    ("drop_in_dequeue.py", KFUNC, "", "kfunc bpf_qdisc_skb_drop is not allowed from dequeue"),
+    (
+        "drop_in_dequeue.py",
+        KFUNC,
+        "",
+        "sch.drop() (kfunc bpf_qdisc_skb_drop) is allowed only in enqueue, not in dequeue; in dequeue use sch.kfree_skb()",
+    ),
     ("missing_init.py", REGISTRATION, "EINVAL", "mandatory member 'init' is missing"),
     ("unsupported_op.py", REGISTRATION, "ENOTSUPP", "is not supported by Qdisc_ops"),
     ("stuck.py", STUCK, "", "dequeue returns None and no watchdog is armed"),
