@@ -158,7 +158,7 @@ def lookup(name: str, interface: str | None = None) -> Kfunc:
 
     Raises ``KeyError`` naming the kfunc when nothing declares it.
     """
-    _load_subsystems()
+    load_subsystems()
     kf = KFUNCS.get(name, interface)
     if kf is None:
         raise KeyError(f"no kfunc named {name}" + (f" in {interface}" if interface else ""))
@@ -174,7 +174,8 @@ SUBSYSTEMS = (
 )
 
 
-def _load_subsystems() -> None:
+def load_subsystems() -> None:
+    """Import every subsystem that declares kfuncs (missing ones are skipped)."""
     import importlib
 
     for name in SUBSYSTEMS:
@@ -235,7 +236,7 @@ def _signature(fn: Callable[..., Any]) -> str:
     except (TypeError, ValueError):
         return "(...)"
     params = [p for p in sig.parameters.values() if p.name != "self"]
-    return str(sig.replace(parameters=params))
+    return str(sig.replace(parameters=params)).replace("'", "")
 
 
 def _checking(kf: Kfunc, fn: Callable[..., Any]) -> Callable[..., Any]:
