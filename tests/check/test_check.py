@@ -177,3 +177,12 @@ def test_edf_sends_the_earliest_deadline_first():
 
 def test_the_example_scenario_runs():
     assert main(["run", str(GOOD / "edf-dumbbell.toml"), "--duration", "1s"]) == 0
+
+
+@pytest.mark.no_conservation_check  # check abandons the world of a faulty qdisc on purpose
+def test_check_catches_net_xmit_success_returned_after_a_drop_at_default_options():
+    [result] = check_file(str(BROKEN / "success_after_drop.py"))
+    [finding] = result.findings
+    assert finding.category == "accounting"
+    assert "enqueue returned NET_XMIT_SUCCESS but dropped the skb" in finding.message
+    assert finding.trace[-1].startswith("enqueue(") and len(finding.trace) == 5  # 4 fill the limit
