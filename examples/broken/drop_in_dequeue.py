@@ -3,8 +3,9 @@
 Mirrors the kfunc filter of the bpf-qdisc spec §2 (``bpf_qdisc_kfunc_filter``):
 ``bpf_qdisc_skb_drop`` is in the enqueue allow-set only, and calling it from
 dequeue fails verification with "calling kernel function ... is not allowed".
-``qdisclab check`` reports a kfunc finding: "calling kfunc bpf_qdisc_skb_drop
-is not allowed from dequeue". (Use ``sch.kfree_skb`` there.)
+``qdisclab check`` reports a kfunc finding: "sch.drop() (kfunc
+bpf_qdisc_skb_drop) is allowed only in enqueue, not in dequeue; in dequeue use
+sch.kfree_skb()".
 """
 
 from qdisclab.ops import SkbList

@@ -31,7 +31,12 @@ CASES = [
     ("leak.py", OWNERSHIP, "", "enqueue returned while still owning its skb (leak"),
     ("double_enqueue.py", OWNERSHIP, "", "still queued in a collection (double insertion"),
     ("forged_dequeue.py", OWNERSHIP, "", "dequeue returned an skb it does not own"),
-    ("drop_in_dequeue.py", KFUNC, "", "kfunc bpf_qdisc_skb_drop is not allowed from dequeue"),
+    (
+        "drop_in_dequeue.py",
+        KFUNC,
+        "",
+        "sch.drop() (kfunc bpf_qdisc_skb_drop) is allowed only in enqueue, not in dequeue; in dequeue use sch.kfree_skb()",
+    ),
     ("missing_init.py", REGISTRATION, "EINVAL", "mandatory member 'init' is missing"),
     ("unsupported_op.py", REGISTRATION, "ENOTSUPP", "is not supported by Qdisc_ops"),
     ("stuck.py", STUCK, "", "dequeue returns None and no watchdog is armed"),
@@ -172,3 +177,12 @@ def test_edf_sends_the_earliest_deadline_first():
 
 def test_the_example_scenario_runs():
     assert main(["run", str(GOOD / "edf-dumbbell.toml"), "--duration", "1s"]) == 0
+
+
+@pytest.mark.no_conservation_check  # check abandons the world of a faulty qdisc on purpose
+def test_check_catches_net_xmit_success_returned_after_a_drop_at_default_options():
+    [result] = check_file(str(BROKEN / "success_after_drop.py"))
+    [finding] = result.findings
+    assert finding.category == "accounting"
+    assert "enqueue returned NET_XMIT_SUCCESS but dropped the skb" in finding.message
+    assert finding.trace[-1].startswith("enqueue(") and len(finding.trace) == 5  # 4 fill the limit

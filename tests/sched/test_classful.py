@@ -181,7 +181,9 @@ def test_create_child_only_from_init(world):
 def test_enqueue_child_refuses_a_stranger(world):
     Kidnapper.victim = create_qdisc("pfifo", world.dev)
     q = create_qdisc(Kidnapper, world.dev)
-    with pytest.raises(ExtensionFault, match="bpf_qdisc_enqueue: not my child"):
+    with pytest.raises(
+        ExtensionFault, match=r"sch\.enqueue_child\(\) \(bpf_qdisc_enqueue\): not my child"
+    ):
         q.enqueue(packet(world))
     assert Kidnapper.victim.qlen == 0
 

@@ -108,7 +108,7 @@ def test_bad_id_is_einval(bad_id):
 def test_duplicate_id_is_eexist_including_builtins(registered):
     registered(_variant("t_dup"))
     with pytest.raises(KernelError) as info:
-        register_qdisc(_variant("t_dup"))
+        register_qdisc(type("OtherDup", (GoodFifo,), {"id": "t_dup"}))
     assert info.value.errno == errno.EEXIST
     with pytest.raises(KernelError) as info:
         register_qdisc(type("MyPfifo", (GoodFifo,), {"id": "pfifo"}))
@@ -176,7 +176,10 @@ def test_create_child_only_from_init_and_watchdog_not_from_reset(qbench):
             return super().enqueue(skb, sch, to_free)
 
     q = qbench.graft(ChildInEnqueue)
-    with pytest.raises(ExtensionFault, match="bpf_qdisc_create_child is not allowed from enqueue"):
+    with pytest.raises(
+        ExtensionFault,
+        match=r"sch\.create_child\(\) \(kfunc bpf_qdisc_create_child\) is allowed only in init, not in enqueue",
+    ):
         q.enqueue(qbench.skb())
 
     class WatchdogInReset(GoodFifo):
@@ -187,7 +190,9 @@ def test_create_child_only_from_init_and_watchdog_not_from_reset(qbench):
 
     q = qbench.graft(WatchdogInReset)
     with pytest.raises(
-        ExtensionFault, match="bpf_qdisc_watchdog_schedule is not allowed from reset"
+        ExtensionFault,
+        match=r"sch\.watchdog_schedule\(\) \(kfunc bpf_qdisc_watchdog_schedule\) is allowed only in "
+        r"dequeue, enqueue, not in reset",
     ):
         q.reset()
 

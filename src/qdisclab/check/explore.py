@@ -354,7 +354,9 @@ def _describe(skb: SkBuff) -> str:
 
 
 def _fault_finding(exc: Exception, kind: str) -> Finding:
-    if isinstance(exc, OwnershipViolation):
+    if isinstance(exc, ExtensionFault) and "NET_XMIT" in exc.problem:
+        category = ACCOUNTING  # the trampoline's return-code validation
+    elif isinstance(exc, OwnershipViolation):
         category = OWNERSHIP
     elif isinstance(exc, ExtensionFault):
         category = EXCEPTION if exc.problem.startswith("raised ") else KFUNC

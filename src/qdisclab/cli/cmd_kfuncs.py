@@ -1,8 +1,7 @@
-"""``qdisclab kfuncs``: every kfunc, its flags and the callbacks allowed to call it."""
+"""``qdisclab kfuncs``: every kfunc, as declared: Python method, flags, allowed callbacks, doc."""
 
 from __future__ import annotations
 
-import importlib
 import json
 from typing import Annotated
 
@@ -10,34 +9,33 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-# Subsystems that register kfuncs when imported (missing ones are skipped).
-_SUBSYSTEMS = ("qdisclab.sched", "qdisclab.tcp.congestion", "qdisclab.tcp.sock_ops", "qdisclab.tcx")
-
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def kfuncs(
         json_out: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
     ) -> None:
-        """List every kfunc with its flags and the callbacks allowed to call it."""
-        from qdisclab.ops import KFUNCS
+        """List every kfunc: how a policy calls it, its flags, where it is allowed, what it does."""
+        from qdisclab.ops.kfunc import KFUNCS, load_subsystems
 
-        for name in _SUBSYSTEMS:
-            try:
-                importlib.import_module(name)
-            except ImportError:
-                continue
+        load_subsystems()
         rows = KFUNCS.all()
         if json_out:
             typer.echo(json.dumps([
-                {"name": k.name, "interface": k.interface, "flags": k.flag_names(),
+                {"name": k.name, "interface": k.interface, "method": k.python,
+                 "signature": k.signature, "flags": k.flag_names(),
                  "allowed": sorted(k.allowed), "doc": k.doc} for k in rows
             ], indent=2))  # fmt: skip
             return
         table = Table(title="kfuncs")
-        for col in ("interface", "kfunc", "flags", "allowed in", "what it does"):
-            table.add_column(col)
+        for col in ("interface", "kfunc", "called as", "flags", "allowed in", "what it does"):
+            table.add_column(col, overflow="fold")
         for k in rows:
-            allowed = "all callbacks" if "*" in k.allowed else ", ".join(sorted(k.allowed))
-            table.add_row(k.interface, k.name, " ".join(k.flag_names()) or "-", allowed, k.doc)
-        Console().print(table)
+            called = f"{k.python[:-2]}{k.signature}" if k.method else "-"
+            first_line = k.doc.splitlines()[0] if k.doc else ""
+            table.add_row(
+                k.interface, k.name, called, " ".join(k.flag_names()) or "-",
+                k.allowed_text(), first_line,
+            )  # fmt: skip
+        # Full width, never cut at the terminal's 80 columns (pipes and CI included).
+        Console(width=max(200, Console().width), soft_wrap=True).print(table)

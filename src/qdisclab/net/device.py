@@ -15,11 +15,15 @@ uncongested device costs one event per packet (the arrival at the peer).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qdisclab.errors import UserError
 from qdisclab.net.memory import DROP_QUEUE_MEMORY, SKB_TRUESIZE_OVERHEAD
+from qdisclab.sched.constants import NET_XMIT_DROP, NET_XMIT_SUCCESS
 from qdisclab.skb import DROP_DEVICE_DOWN, DROP_LINK_LOSS, DROP_MTU, DROP_TCX, SkBuff, skb_drop
+
+if TYPE_CHECKING:
+    from qdisclab.sched.qdisc import Qdisc
 
 # Verdicts a hook returns to the device (the tcx layer maps program results to these).
 HOOK_PASS = 0
@@ -141,8 +145,8 @@ class NetDevice:
         self.charged = 0  # this device's root qdisc's share of queue_memory, when last seen
         self.hash_seed = world.hash_seed
         self.ownership_policy = world.policy
-        self.qdisc: Any = None
-        self._ingress_qdisc: Any = None
+        self.qdisc: Qdisc | None = None  # the root: enqueue -> NET_XMIT_*, dequeue, bypass
+        self._ingress_qdisc: Qdisc | None = None
         self._egress_hook: Any = None  # callable(skb) -> HOOK_* (tcx egress), or None
         self._ingress_hook: Any = None  # callable(skb) -> HOOK_* (tcx ingress), or None
         self.channel: Channel | None = None
@@ -247,23 +251,23 @@ class NetDevice:
                 return ret
         if skb.len > self.mtu:
             skb_drop(skb, DROP_MTU, self.sched.now)
-            return 1
+            return NET_XMIT_DROP
         qdisc = self.qdisc
         idle = self.sched.now >= self.busy_until
-        if idle and qdisc.can_bypass and not qdisc.qlen:
+        if idle and qdisc.can_bypass and not qdisc.ctx.qlen:
             # sch_direct_xmit past an empty fifo: counted as sent by the qdisc
-            qdisc.packets += 1
-            qdisc.bytes += skb.len
+            qdisc.bypass(skb)
             self.start_xmit(skb)
-            return 0
+            return NET_XMIT_SUCCESS
         memory = self.queue_memory
         if memory.charged + skb.len + SKB_TRUESIZE_OVERHEAD > memory.limit and not memory.fits(
             skb.len
         ):
             skb_drop(skb, DROP_QUEUE_MEMORY, self.sched.now)
-            return 1
+            return NET_XMIT_DROP
         ret = qdisc.enqueue(skb)
-        charged = qdisc.backlog + qdisc.qlen * SKB_TRUESIZE_OVERHEAD  # memory.charge_of, inlined
+        counters = qdisc.ctx  # the mechanism's qlen/backlog, read without the properties
+        charged = counters.backlog + counters.qlen * SKB_TRUESIZE_OVERHEAD  # memory.charge_of
         memory.charged += charged - self.charged
         self.charged = charged
         if memory.charged > memory.peak:
@@ -283,15 +287,15 @@ class NetDevice:
         """
         if not self._active:
             skb_drop(skb, DROP_DEVICE_DOWN, self.sched.now)
-            return 1
+            return NET_XMIT_DROP
         hook = self._egress_hook
         if hook is not None:
             verdict = hook(skb)
             if verdict:
                 if verdict == HOOK_DROP:
                     skb_drop(skb, DROP_TCX, self.sched.now)
-                    return 1
-                return 0  # stolen: redirected or queued elsewhere
+                    return NET_XMIT_DROP
+                return NET_XMIT_SUCCESS  # stolen: redirected or queued elsewhere
         return None
 
     def qdisc_run(self) -> None:
@@ -314,7 +318,7 @@ class NetDevice:
         self.busy_until = done
         self.tx_packets += 1
         self.tx_bytes += length
-        if self.qdisc.qlen and self._tx_event is None:
+        if self.qdisc.ctx.qlen and self._tx_event is None:
             self._tx_event = sched.call_at(done, self.tx_done_cb, None)
         arrival = done + channel.delay
         if channel.impaired:  # loss or jitter configured: one flag on the common path

@@ -1,12 +1,13 @@
 """The struct_ops machinery, generic over subsystems.
 
 Interface descriptors and registration (``StructOpsInterface``), the kfunc
-registry (``KFUNCS``), the run-time ownership checker (``RUNNING``, ``take``,
-``give``), skb collections (``SkbList``, ``SkbRbTree``, ``SkbNode``) and
+registry (``KFUNCS``, declared with ``@kfunc`` on a ``KfuncContext``; look
+one up by kernel name with ``lookup``), the run-time ownership checker (``RUNNING``, ``take``,
+``give``), skb collections (``SkbList``, ``SkbRbTree``, ``SkbNode``) with a lifetime (``Storage``) and
 BPF-style maps.
 """
 
-from qdisclab.ops.collections import SkbList, SkbNode, SkbRbTree
+from qdisclab.ops.collections import SkbList, SkbNode, SkbRbTree, Storage
 from qdisclab.ops.kfunc import (
     KF_ACQUIRE,
     KF_RELEASE,
@@ -14,7 +15,10 @@ from qdisclab.ops.kfunc import (
     KF_TRUSTED_ARGS,
     KFUNCS,
     Kfunc,
+    KfuncContext,
     KfuncRegistry,
+    kfunc,
+    lookup,
 )
 from qdisclab.ops.ownership import (
     POLICIES,
@@ -26,7 +30,6 @@ from qdisclab.ops.ownership import (
     OwnershipViolation,
     check_exit,
     give,
-    require_kfunc,
     take,
     violation,
 )
@@ -45,16 +48,19 @@ __all__ = [
     "RUNNING",
     "Frame",
     "Kfunc",
+    "KfuncContext",
     "KfuncRegistry",
     "Member",
     "OwnershipViolation",
     "SkbList",
     "SkbNode",
     "SkbRbTree",
+    "Storage",
     "StructOpsInterface",
     "check_exit",
     "give",
-    "require_kfunc",
+    "kfunc",
+    "lookup",
     "take",
     "violation",
 ]

@@ -21,6 +21,7 @@ True
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 from collections.abc import Iterator
 from heapq import heappop, heappush
@@ -31,14 +32,97 @@ from qdisclab.ops.ownership import POLICY_OFF, RUNNING, give, take, violation
 from qdisclab.skb import SkBuff
 
 
+class Storage:
+    """The collections one extension instance created, with a lifetime.
+
+    The infrastructure finds every skb an instance holds here (to contain a
+    faulty instance, or to free leftovers at destroy). A collection leaves
+    when it is freed (``free()``, as ``bpf_obj_drop``) or when it is empty and
+    nothing but this registry refers to it: ``add`` sweeps those out whenever
+    the registry has doubled since the last sweep, so an instance that keeps
+    creating collections (a rehashing SFQ) holds a bounded number, at an
+    amortised O(1) cost and nothing on the per-packet path.
+
+    >>> st = Storage()
+    >>> for _ in range(1000):
+    ...     st.add(SkbList())
+    >>> len(st) < 100
+    True
+    """
+
+    __slots__ = ("_items", "_sweep_at")
+
+    _FIRST_SWEEP = 64
+
+    def __init__(self) -> None:
+        self._items: list[Any] = []
+        self._sweep_at = self._FIRST_SWEEP
+
+    def add(self, collection: Any) -> None:
+        items = self._items
+        items.append(collection)
+        if len(items) >= self._sweep_at:
+            self.sweep()
+
+    def discard(self, collection: Any) -> None:
+        items = self._items
+        for i, c in enumerate(items):
+            if c is collection:
+                del items[i]
+                return
+
+    def sweep(self) -> None:
+        """Drop the collections that are empty and referred to by nothing else."""
+        # Referrers of an unreachable collection while being tested: the list, the loop
+        # variable and getrefcount's own argument.
+        getrefcount = sys.getrefcount
+        self._items = [c for c in self._items if c or getrefcount(c) > _UNREACHABLE_REFS]
+        self._sweep_at = max(self._FIRST_SWEEP, 2 * len(self._items))
+
+    def release_all(self) -> list[SkBuff]:
+        """Infrastructure only: empty every collection, returning the skbs they held."""
+        held: list[SkBuff] = []
+        for collection in self._items:
+            held.extend(collection.release_all())
+        return held
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._items)
+
+
+def _unreachable_refs() -> int:
+    # Measured with the very construct ``sweep`` uses, so it holds on any CPython.
+    getrefcount = sys.getrefcount
+    return [getrefcount(c) for c in [object()]][0]  # noqa: RUF015  (the same construct)
+
+
+_UNREACHABLE_REFS = _unreachable_refs()
+
+
 def _register_storage(collection: Any) -> bool:
     """Attach a new collection to the running instance; returns whether to check ownership."""
     frame = RUNNING.frame
     if frame is None or frame.instance is None:
         return True
     instance = frame.instance
-    instance.storage.append(collection)
+    instance.storage.add(collection)
     return instance.policy != POLICY_OFF
+
+
+def _free(collection: Any) -> None:
+    """``bpf_obj_drop``: release an empty collection now; holding skbs is a violation."""
+    held = collection.held()
+    if held:
+        raise violation(
+            RUNNING.frame, held[0], f"{type(collection).__name__}.free(): freed while holding "
+            f"{len(held)} skb(s) (pop or drop them first)"
+        )  # fmt: skip
+    frame = RUNNING.frame
+    if frame is not None and frame.instance is not None:
+        frame.instance.storage.discard(collection)
 
 
 class SkbList:
@@ -106,6 +190,10 @@ class SkbList:
     def held(self) -> list[SkBuff]:
         return list(self._q)
 
+    def free(self) -> None:
+        """Release this (empty) list now (``bpf_obj_drop``); holding skbs is a violation."""
+        _free(self)
+
     def release_all(self) -> list[SkBuff]:
         """Infrastructure only: empty the list, returning what it held (owner untouched)."""
         items = list(self._q)
@@ -114,10 +202,15 @@ class SkbList:
 
 
 class SkbRbTree:
-    """skbs ordered by a key (rank, time): ``bpf_rbtree_add`` / ``first`` / ``remove``.
+    """Items ordered by a key (rank, time): ``bpf_rbtree_add`` / ``first`` / ``remove``.
+
+    An item is an skb (ownership moves into the tree, as an skb node's kptr)
+    or a plain node object that owns skbs itself, e.g. a flow holding an
+    ``SkbList`` (as ``bpf_qdisc_fq.c`` keeps its flows in an rbtree): the tree
+    orders nodes, the node's own collections own the skbs.
 
     A binary heap with lazy removal: add and pop are O(log n), removing an
-    arbitrary skb is O(1) (it is skipped when it surfaces). Equal keys keep
+    arbitrary item is O(1) (it is skipped when it surfaces). Equal keys keep
     insertion order, so runs stay deterministic.
     """
 
@@ -125,17 +218,21 @@ class SkbRbTree:
 
     def __init__(self) -> None:
         self._heap: list[list[Any]] = []
-        self._entries: dict[SkBuff, list[Any]] = {}  # live skb -> its heap entry
+        self._entries: dict[Any, list[Any]] = {}  # live item -> its heap entry
         self._seq = count().__next__
         self._checked = _register_storage(self)
 
-    def add(self, key: Any, skb: SkBuff) -> None:
-        if self._checked:
-            take(skb, self, "rbtree add")
-        else:
-            skb.owner = self
-        entry = [key, self._seq(), skb]
-        self._entries[skb] = entry
+    def add(self, key: Any, item: Any) -> None:
+        """Insert ``item`` (an owned skb, or a node) at ``key``."""
+        if item.__class__ is SkBuff:
+            if self._checked:
+                take(item, self, "rbtree add")
+            else:
+                item.owner = self
+        elif item in self._entries:
+            raise violation(RUNNING.frame, None, "rbtree add: node is already in this tree")
+        entry = [key, self._seq(), item]
+        self._entries[item] = entry
         heappush(self._heap, entry)
 
     def _top(self) -> list[Any] | None:
@@ -152,35 +249,36 @@ class SkbRbTree:
         entry = self._top()
         return None if entry is None else entry[0]
 
-    def first(self) -> SkBuff | None:
-        """The smallest skb, still owned by the tree."""
+    def first(self) -> Any:
+        """The smallest item, still in the tree (an skb stays owned by the tree)."""
         entry = self._top()
         return None if entry is None else entry[2]
 
-    def pop_first(self) -> SkBuff | None:
+    def pop_first(self) -> Any:
         entry = self._top()
         if entry is None:
             return None
         heappop(self._heap)
-        skb = entry[2]
-        del self._entries[skb]
-        if self._checked:
-            give(skb)
-        else:
-            skb.owner = None
-        return skb
+        item = entry[2]
+        del self._entries[item]
+        self._hand_out(item)
+        return item
 
-    def remove(self, skb: SkBuff) -> SkBuff:
-        """Remove a specific skb that is in this tree (``bpf_rbtree_remove``)."""
-        entry = self._entries.pop(skb, None)
+    def remove(self, item: Any) -> Any:
+        """Remove a specific item that is in this tree (``bpf_rbtree_remove``)."""
+        entry = self._entries.pop(item, None)
         if entry is None:
-            raise violation(RUNNING.frame, skb, "rbtree remove: skb is not in this tree")
+            raise violation(RUNNING.frame, item, "rbtree remove: item is not in this tree")
         entry[2] = None  # skipped when it surfaces
-        if self._checked:
-            give(skb)
-        else:
-            skb.owner = None
-        return skb
+        self._hand_out(item)
+        return item
+
+    def _hand_out(self, item: Any) -> None:
+        if item.__class__ is SkBuff:
+            if self._checked:
+                give(item)
+            else:
+                item.owner = None
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -188,8 +286,17 @@ class SkbRbTree:
     def __bool__(self) -> bool:
         return bool(self._entries)
 
+    def __contains__(self, item: Any) -> bool:
+        return item in self._entries
+
     def held(self) -> list[SkBuff]:
-        return [e[2] for e in sorted(self._entries.values(), key=lambda e: (e[0], e[1]))]
+        """The skbs the tree itself owns, in key order (a node's skbs are its own)."""
+        ordered = sorted(self._entries.values(), key=lambda e: (e[0], e[1]))
+        return [e[2] for e in ordered if e[2].__class__ is SkBuff]
+
+    def free(self) -> None:
+        """Release this tree now (``bpf_obj_drop``); holding skbs is a violation."""
+        _free(self)
 
     def release_all(self) -> list[SkBuff]:
         items = self.held()
@@ -230,6 +337,13 @@ class SkbNode:
     def skb(self) -> SkBuff | None:
         """Read-only view of the stored skb (ownership stays with the node)."""
         return self._skb
+
+    def __bool__(self) -> bool:
+        return self._skb is not None
+
+    def free(self) -> None:
+        """Release this node now (``bpf_obj_drop``); holding an skb is a violation."""
+        _free(self)
 
     def held(self) -> list[SkBuff]:
         skb = self._skb

@@ -122,20 +122,3 @@ def check_exit(frame: Frame, keep: Any = None) -> None:
                 "dropped nor returned)"
             )  # fmt: skip
     acquired.clear()
-
-
-def require_kfunc(name: str) -> Frame:
-    """Check that the running callback may call kfunc ``name``; returns the frame."""
-    frame = RUNNING.frame
-    if frame is None:
-        raise ExtensionFault(
-            "?", "(no callback running)", f"kfunc {name} called outside a callback"
-        )
-    if name not in frame.allowed:
-        raise ExtensionFault(
-            frame.kind,
-            frame.callback,
-            f"calling kfunc {name} is not allowed from {frame.callback} "
-            f"(allowed here: {', '.join(sorted(frame.allowed)) or 'none'})",
-        )
-    return frame

@@ -9,7 +9,10 @@ sentence naming the class and the member.
 
 Unregistering removes only the name: live instances keep the class they were
 created from. ``update`` swaps the class behind a name for new instances (the
-struct_ops link update) and refuses a different id.
+struct_ops link update) and refuses a different id. Registering again a class
+of the same name from the same module (an edited class re-defined, as a
+notebook does when a cell runs twice) replaces it the same way; a different
+class taking the id gets EEXIST.
 
 >>> class Base: pass
 >>> iface = StructOpsInterface("Demo_ops", Base, [Member("run", mandatory=True)])
@@ -31,7 +34,9 @@ from __future__ import annotations
 
 import errno
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from qdisclab.errors import ENOTSUPP, KernelError
 
@@ -45,6 +50,36 @@ class Member:
     supported: bool = True  # False: the interface refuses it (ENOTSUPP)
     function: bool = True  # False: a data member that must stay zero/unset (EINVAL)
     doc: str = ""
+
+
+def callback(
+    *, mandatory: bool = False, supported: bool = True
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare a base-class method as a member of its ops table (``members_of`` collects it).
+
+    The method's signature and docstring are the member's; a refused member
+    (``supported=False``) is declared too, so ``help()`` shows what is refused.
+    """
+
+    def mark(fn: Callable[..., Any]) -> Callable[..., Any]:
+        doc = (fn.__doc__ or "").strip().splitlines()
+        fn.__member__ = Member(  # type: ignore[attr-defined]
+            fn.__name__, mandatory=mandatory, supported=supported, doc=doc[0] if doc else ""
+        )
+        return fn
+
+    return mark
+
+
+def members_of(base: type, data_members: tuple[str, ...] = ()) -> list[Member]:
+    """The members declared with ``@callback`` on ``base`` (in definition order), then data."""
+    found = [
+        fn.__member__
+        for klass in reversed(base.__mro__)
+        for fn in vars(klass).values()
+        if hasattr(fn, "__member__")
+    ]
+    return [*found, *(Member(name, function=False) for name in data_members)]
 
 
 class StructOpsInterface:
@@ -125,6 +160,12 @@ class StructOpsInterface:
         """Validate and register ``cls`` under its id; EEXIST if the id is taken."""
         self.validate(cls)
         kind = self.kind_id(cls)
+        old = self._kinds.get(kind)
+        if old is not None and old is not cls and _same_definition(old, cls):
+            # The same class edited and defined again (a notebook re-running its cell):
+            # replace it as a link update does; live instances keep the old one.
+            self._kinds[kind] = cls
+            return cls
         if kind in self._kinds:
             if self._kinds[kind] is cls:
                 raise KernelError(
@@ -137,6 +178,11 @@ class StructOpsInterface:
             )
         self._kinds[kind] = cls
         return cls
+
+    def members_doc(self) -> list[Member]:
+        """The function members, mandatory first, then optional, then refused."""
+        functions = [m for m in self.members.values() if m.function]
+        return sorted(functions, key=lambda m: (not m.mandatory, not m.supported))
 
     def unregister(self, kind: str) -> None:
         """Remove the name; instances already created keep working."""
@@ -165,3 +211,8 @@ class StructOpsInterface:
 
     def kinds(self) -> list[str]:
         return sorted(self._kinds)
+
+
+def _same_definition(old: type, new: type) -> bool:
+    """Whether ``new`` is a re-definition of ``old``: same class name from the same module."""
+    return old.__qualname__ == new.__qualname__ and old.__module__ == new.__module__

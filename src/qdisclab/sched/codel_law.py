@@ -191,7 +191,7 @@ def codel_dequeue(q: Any, ctx: Any, sch: Any, p: CodelParams, v: CodelVars, st: 
     if skb is None:
         v.dropping = False
         return None
-    now = sch.sched.now >> CODEL_SHIFT
+    now = sch.now >> CODEL_SHIFT
     drop = should_drop(skb, sch, v, p, st, now)
     if v.dropping:
         if not drop:

@@ -27,20 +27,32 @@ BPF (``change``, ``attach``, ``dump`` ...) are refused with ENOTSUPP.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from qdisclab.ops import KF_ACQUIRE, KF_RELEASE, KF_RET_NULL, KF_TRUSTED_ARGS, KFUNCS
-from qdisclab.ops.struct_ops import Member, StructOpsInterface
+from qdisclab.ops.struct_ops import StructOpsInterface, callback, members_of
 from qdisclab.sched.constants import NET_XMIT_SUCCESS  # noqa: F401  (re-exported for doctest)
 from qdisclab.sched.options import Opt, parse_options
+
+if TYPE_CHECKING:
+    from qdisclab.sched.context import QdiscContext
+    from qdisclab.skb import SkBuff
+
+
+class ToFree:
+    """The ``to_free`` argument of enqueue: a token only ``sch.drop`` accepts."""
+
+    __slots__ = ()
 
 
 class QdiscOps:
     """Base of every qdisc kind. Subclass, set ``id``, implement the five callbacks.
 
-    Class attributes a kind may set:
+    ``sch`` in every callback is the narrow ``QdiscContext`` (its kfuncs and
+    read-only views; ``help(QdiscContext)``). Class attributes a kind may set:
     ``id`` (the kind name, 1-15 chars of ``[A-Za-z0-9_.]``), ``options`` (a
-    dict of ``Opt`` for tc-syntax parsing).
+    dict of ``Opt`` for tc-syntax parsing). The callbacks below marked
+    *refused* are members of the kernel's ``Qdisc_ops`` that a BPF qdisc may
+    not provide: defining one is ENOTSUPP.
     """
 
     id: ClassVar[str] = ""
@@ -49,6 +61,86 @@ class QdiscOps:
     priv_size: ClassVar[int] = 0
     static_flags: ClassVar[int] = 0
     cl_ops: ClassVar[Any] = None
+
+    @callback(mandatory=True)
+    def enqueue(self, skb: SkBuff, sch: QdiscContext, to_free: ToFree) -> int:
+        """Take ``skb`` (owned by this call): queue it or drop it; return NET_XMIT_*.
+
+        Must return ``NET_XMIT_SUCCESS``, ``NET_XMIT_DROP`` (this skb was
+        dropped) or ``NET_XMIT_CN`` (queued, but a packet was dropped); the
+        trampoline refuses anything else, naming the callback and the value.
+        """
+        raise NotImplementedError
+
+    @callback(mandatory=True)
+    def dequeue(self, sch: QdiscContext) -> SkBuff | None:
+        """Return the next skb to send (one this call owns, e.g. popped), or None."""
+        raise NotImplementedError
+
+    @callback(mandatory=True)
+    def init(self, sch: QdiscContext, opt: dict[str, Any]) -> int | None:
+        """Set up state on ``self`` from the parsed options; a negative errno fails creation."""
+        raise NotImplementedError
+
+    @callback(mandatory=True)
+    def reset(self, sch: QdiscContext) -> None:
+        """Free every queued skb (``sch.kfree_skb``); the infrastructure then zeroes qlen."""
+        raise NotImplementedError
+
+    @callback(mandatory=True)
+    def destroy(self, sch: QdiscContext) -> None:
+        """Release resources (runs after reset); leftovers in collections are freed."""
+        raise NotImplementedError
+
+    @callback(supported=False)
+    def peek(self, sch: QdiscContext) -> SkBuff | None:
+        """Refused: the generic ``qdisc_peek_dequeued`` is forced."""
+
+    @callback(supported=False)
+    def change(self, sch: QdiscContext, opt: Any) -> int:
+        """Refused: ``tc qdisc change`` with options is not supported for a BPF qdisc."""
+        return 0
+
+    @callback(supported=False)
+    def attach(self, sch: QdiscContext) -> None:
+        """Refused (no CFI stub in the kernel)."""
+
+    @callback(supported=False)
+    def change_tx_queue_len(self, sch: QdiscContext, qlen: int) -> int:
+        """Refused (no CFI stub in the kernel)."""
+        return 0
+
+    @callback(supported=False)
+    def change_real_num_tx(self, sch: QdiscContext, n: int) -> None:
+        """Refused (no CFI stub in the kernel)."""
+
+    @callback(supported=False)
+    def dump(self, sch: QdiscContext, skb: Any) -> int:
+        """Refused: ``tc qdisc show`` prints the generic header and the parsed options."""
+        return 0
+
+    @callback(supported=False)
+    def dump_stats(self, sch: QdiscContext, d: Any) -> int:
+        """Refused: statistics come from the infrastructure's counters."""
+        return 0
+
+    @callback(supported=False)
+    def ingress_block_set(self, sch: QdiscContext, block: int) -> None:
+        """Refused (no CFI stub in the kernel)."""
+
+    @callback(supported=False)
+    def ingress_block_get(self, sch: QdiscContext) -> int:
+        """Refused (no CFI stub in the kernel)."""
+        return 0
+
+    @callback(supported=False)
+    def egress_block_set(self, sch: QdiscContext, block: int) -> None:
+        """Refused (no CFI stub in the kernel)."""
+
+    @callback(supported=False)
+    def egress_block_get(self, sch: QdiscContext) -> int:
+        """Refused (no CFI stub in the kernel)."""
+        return 0
 
     @classmethod
     def parse_options(cls, tokens: list[str]) -> dict[str, Any]:
@@ -63,88 +155,8 @@ class QdiscOps:
         return render_options(cls.options, opt)
 
 
-_MEMBERS = [
-    Member("enqueue", mandatory=True, doc="enqueue(skb, sch, to_free) -> NET_XMIT_*"),
-    Member("dequeue", mandatory=True, doc="dequeue(sch) -> owned skb or None"),
-    Member("init", mandatory=True, doc="init(sch, opt): set up state on self"),
-    Member("reset", mandatory=True, doc="reset(sch): free every queued skb"),
-    Member("destroy", mandatory=True, doc="destroy(sch): release resources"),
-    Member("peek", supported=False, doc="generic qdisc_peek_dequeued is forced"),
-    Member("change", supported=False),
-    Member("attach", supported=False),
-    Member("change_tx_queue_len", supported=False),
-    Member("change_real_num_tx", supported=False),
-    Member("dump", supported=False),
-    Member("dump_stats", supported=False),
-    Member("ingress_block_set", supported=False),
-    Member("ingress_block_get", supported=False),
-    Member("egress_block_set", supported=False),
-    Member("egress_block_get", supported=False),
-    Member("priv_size", function=False),
-    Member("static_flags", function=False),
-    Member("cl_ops", function=False),
-]
+QDISC_OPS = StructOpsInterface(
+    "Qdisc_ops", QdiscOps, members_of(QdiscOps, ("priv_size", "static_flags", "cl_ops"))
+)
 
-QDISC_OPS = StructOpsInterface("Qdisc_ops", QdiscOps, _MEMBERS)
-
-IFACE = "Qdisc_ops"
-ALL = {"enqueue", "dequeue", "init", "reset", "destroy"}
-
-# The kfuncs of the qdisc layer and the callbacks that may call them. Names
-# are the kernel's; the Python method each maps to is in the doc string.
-KFUNCS.register(
-    "bpf_qdisc_skb_drop", IFACE, {"enqueue"}, KF_RELEASE,
-    "sch.drop(skb, to_free[, reason]): drop onto the deferred free list; counts a drop",
-)  # fmt: skip
-KFUNCS.register(
-    "bpf_kfree_skb", IFACE, ALL, KF_RELEASE,
-    "sch.kfree_skb(skb[, reason]): free an owned skb now; counts a drop",
-)  # fmt: skip
-KFUNCS.register(
-    "bpf_qdisc_skb_clone", IFACE, {"enqueue"}, KF_ACQUIRE,
-    "sch.skb_clone(skb) -> owned new skb, booked and counted in the qdisc (netem duplicate); qdisclab kfunc",
-)  # fmt: skip
-KFUNCS.register(
-    "bpf_qdisc_watchdog_schedule", IFACE, {"enqueue", "dequeue"}, KF_TRUSTED_ARGS,
-    "sch.watchdog_schedule(expire_ns, delta_ns=0): ask to be dequeued again at expire",
-)  # fmt: skip
-KFUNCS.register(
-    "bpf_skb_get_hash", IFACE, ALL, KF_TRUSTED_ARGS,
-    "sch.skb_get_hash(skb): the flow hash (computed once, cached in the skb)",
-)  # fmt: skip
-KFUNCS.register(
-    "bpf_dynptr_from_skb", IFACE, ALL, KF_TRUSTED_ARGS,
-    "sch.skb_data(skb): read-only view of the payload bytes (b'' when none)",
-)  # fmt: skip
-KFUNCS.register(
-    "bpf_skb_ecn_set_ce", IFACE, {"enqueue", "dequeue"}, KF_TRUSTED_ARGS,
-    "sch.set_ce(skb) -> bool: mark CE if ECN-capable (INET_ECN_set_ce); qdisclab kfunc",
-)  # fmt: skip
-KFUNCS.register(
-    "bpf_qdisc_create_child", IFACE, {"init"}, KF_TRUSTED_ARGS,
-    "sch.create_child(minor, spec) -> Qdisc: a child qdisc at class major:minor (RFC v8)",
-)  # fmt: skip
-KFUNCS.register(
-    "bpf_qdisc_find_class", IFACE, ALL, KF_TRUSTED_ARGS | KF_RET_NULL,
-    "sch.find_class(classid) -> child Qdisc or None (RFC v8)",
-)  # fmt: skip
-KFUNCS.register(
-    "bpf_qdisc_enqueue", IFACE, {"enqueue"}, KF_RELEASE,
-    "sch.enqueue_child(skb, child, to_free) -> NET_XMIT_*: hand an skb to a child (RFC v8)",
-)  # fmt: skip
-KFUNCS.register(
-    "bpf_qdisc_dequeue", IFACE, {"dequeue"}, KF_ACQUIRE | KF_RET_NULL,
-    "sch.dequeue_child(child) -> owned skb or None (RFC v8)",
-)  # fmt: skip
-KFUNCS.register(
-    "bpf_qdisc_peek", IFACE, {"enqueue", "dequeue"}, KF_TRUSTED_ARGS | KF_RET_NULL,
-    "sch.peek_child(child) -> skb (still the child's) or None; qdisclab kfunc",
-)  # fmt: skip
-KFUNCS.register(
-    "bpf_skb_tc_classify", IFACE, {"enqueue"}, KF_TRUSTED_ARGS,
-    "sch.tc_classify(skb[, qdisc]) -> classid or 0: run the tc filters of any qdisc (sch_bpf)",
-)  # fmt: skip
-KFUNCS.register(
-    "bpf_ktime_get_ns", IFACE, ALL, 0,
-    "sch.now: the current time in ns (a base helper, not a kfunc, in the kernel)",
-)  # fmt: skip
+IFACE = QDISC_OPS.name

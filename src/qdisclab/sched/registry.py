@@ -106,7 +106,7 @@ def create_qdisc(
         text = cls.id
     if handle is None:
         handle = dev.alloc_qdisc_handle()
-    q = Qdisc(cls, dev, handle, parent=parent, parent_q=parent_q)
+    q = Qdisc(cls, dev, handle, parent=parent, parent_q=parent_q, factory=create_qdisc)
     q.spec = text
     try:
         q.init(options)

@@ -3,8 +3,10 @@
 A non-work-conserving qdisc that returns nothing from dequeue asks to be
 called again at an absolute time. Semantics from the kernel: no-op while the
 device is deactivated; if the timer is already queued with an expiry inside
-``[expires, expires + delta_ns]`` it is left alone; on expiry the root qdisc
-is rescheduled (``__netif_schedule``), which runs dequeue again.
+``[expires, expires + delta_ns]`` it is left alone; an expiry already in the
+past fires at once (the hrtimer expires immediately), never earlier than now,
+so a policy cannot move the clock backwards; on expiry the root qdisc is
+rescheduled (``__netif_schedule``), which runs dequeue again.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from qdisclab.sim import Timer
 
 
 class QdiscWatchdog:
-    __slots__ = ("_dev", "_timer", "fired", "last_expires")
+    __slots__ = ("_dev", "_sched", "_timer", "fired", "last_expires")
 
     def __init__(self, sched: Any, dev: Any) -> None:
         self._dev = dev
+        self._sched = sched
         self._timer = Timer(sched, self._expired)
         self.last_expires: int | None = None
         self.fired = 0
@@ -26,6 +29,14 @@ class QdiscWatchdog:
     def schedule(self, expires: int, delta_ns: int = 0) -> None:
         if not getattr(self._dev, "active", True):
             return
+        if expires.__class__ is not int or delta_ns.__class__ is not int or delta_ns < 0:
+            raise TypeError(
+                f"watchdog expiry must be int ns and slack a non-negative int "
+                f"(got {expires!r}, {delta_ns!r})"
+            )
+        now = self._sched.now
+        if expires < now:
+            expires = now  # in the past: fire at once, never before now
         current = self._timer.expires
         if current is not None and expires <= current <= expires + delta_ns:
             return

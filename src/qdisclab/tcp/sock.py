@@ -20,6 +20,7 @@ from typing import Any
 from qdisclab.errors import KernelError
 from qdisclab.sim import Timer
 from qdisclab.skb.flowmetrics import FlowMetrics
+from qdisclab.tcp.cc_guard import cc_class_for
 from qdisclab.tcp.congestion import (
     TCP_CONG_NEEDS_ECN,
     TCP_INFINITE_SSTHRESH,
@@ -296,7 +297,7 @@ class TcpSock(TcpHandshake, TcpOutput, TcpInput, TcpRecovery, TcpRack):
 
     # -- congestion control ----------------------------------------------------------
     def _assign_cc(self, cls: type) -> None:
-        self.icsk_ca_ops = cls()
+        self.icsk_ca_ops = cc_class_for(cls, self.world.policy)()
         self.cong_control_impl = "cong_control" in _own_members(cls)
         if cls.flags & TCP_CONG_NEEDS_ECN:
             self.accurate_ecn_echo = True

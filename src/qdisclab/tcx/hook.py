@@ -30,8 +30,9 @@ from __future__ import annotations
 import errno
 from typing import Any
 
-from qdisclab.errors import KernelError
+from qdisclab.errors import ExtensionFault, KernelError
 from qdisclab.mprog import BPF_LINK_TYPE_TCX, BPF_TCX_INGRESS, Hook, Link
+from qdisclab.ops import POLICY_CONTAIN
 from qdisclab.skb import skb_drop
 
 from .constants import (
@@ -113,9 +114,10 @@ class ClassicFilter:
 class TcxHook(Hook):
     """A tcx hook bound to a device direction. Keyword API from :class:`~qdisclab.mprog.Hook`."""
 
-    __slots__ = ("classic", "ctx", "dev", "devices", "handle", "ingress", "stats")
+    __slots__ = ("classic", "ctx", "dev", "devices", "faulty", "handle", "ingress", "stats")
 
     def __init__(self, objs: Any, attach_type: int, dev: Any) -> None:
+        self.faulty: tuple[Any, ...] = ()  # programs detached from the datapath by a fault
         super().__init__(objs, attach_type, link_class=TcxLink)
         self.dev = dev
         self.devices = dev.world.devices  # ifindex -> device, for redirects
@@ -128,6 +130,8 @@ class TcxHook(Hook):
     # -- keeping the device slot in step with the hook --
     def _rebuild(self) -> None:
         super()._rebuild()
+        if self.faulty:  # contained faulty programs stay out of the datapath
+            self.progs = tuple(f for f in self.progs if f not in self.faulty)
         self._sync()
 
     def _sync(self) -> None:
@@ -162,19 +166,48 @@ class TcxHook(Hook):
 
     # -- the datapath --
     def run_programs(self, skb: Any) -> int:
-        """The tcx chain alone (``tcx_run``), with reserved codes mapped to TCX_NEXT."""
+        """The tcx chain alone (``tcx_run``), with reserved codes mapped to TCX_NEXT.
+
+        A program that raises, or returns something that is not an int verdict
+        (None, a string ...), is a fault: ``strict`` stops with it, ``contain``
+        skips that program from now on (as if detached) and runs the chain again.
+        """
         ctx = self.ctx
         ctx.skb = skb
         ret = -1
-        for func in self.progs:
-            ret = func(ctx)
-            if ret != -1:
-                break
+        func = None
+        try:
+            for func in self.progs:
+                ret = func(ctx)
+                if ret != -1:
+                    break
+        except Exception as exc:
+            return self._program_fault(skb, func, f"raised {type(exc).__name__}: {exc}", exc)
         if ret == 0:
             skb.tc_index = skb.tc_classid & 0xFFFF  # tcx_action_code: PASS; tc_index is a u16
         elif ret != 2 and ret != 7:
+            if ret.__class__ is not int:
+                return self._program_fault(
+                    skb, func, f"returned {ret!r}, not a TCX_* verdict (TCX_NEXT, TCX_PASS, "
+                    "TCX_DROP, TCX_REDIRECT)"
+                )  # fmt: skip
             ret = -1
         return ret
+
+    def _program_fault(self, skb: Any, func: Any, problem: str, cause: Any = None) -> int:
+        name = next((p.name for p in self.programs if p.func is func), repr(func))
+        where = "ingress" if self.ingress else "egress"
+        fault = ExtensionFault(
+            f"tcx program {name}", f"{self.dev.name} {where}", problem, skb.describe()
+        )
+        fault.__cause__ = cause
+        world = self.dev.world
+        if world.policy != POLICY_CONTAIN:
+            raise fault
+        world.faults.append((self.dev.name, f"tcx:{name}", str(fault)))
+        self.faulty = (*self.faulty, func)
+        self._rebuild()
+        return self.run_programs(skb)  # the rest of the chain, as if it were detached
 
     def _handle(self, skb: Any) -> int:
         ret = self.run_programs(skb)

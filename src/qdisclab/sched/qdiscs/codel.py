@@ -49,7 +49,7 @@ class Codel(QdiscOps):
 
     def enqueue(self, skb: Any, sch: Any, to_free: Any) -> int:
         if sch.q.qlen < sch.limit:
-            skb.cb = sch.sched.now >> CODEL_SHIFT  # codel_set_enqueue_time
+            skb.cb = sch.now >> CODEL_SHIFT  # codel_set_enqueue_time
             self.q.push_back(skb)
             return NET_XMIT_SUCCESS
         self.drop_overlimit += 1

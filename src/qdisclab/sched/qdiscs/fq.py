@@ -217,7 +217,7 @@ class Fq(QdiscOps):
     def enqueue(self, skb: Any, sch: Any, to_free: Any) -> int:
         if sch.q.qlen >= sch.limit:
             return sch.drop(skb, to_free, DROP_QDISC_LIMIT)
-        now = sch.sched.now
+        now = sch.now
         tstamp = skb.tstamp
         if not tstamp:
             skb.cb = now  # time_to_send
@@ -272,7 +272,7 @@ class Fq(QdiscOps):
             return skb
         if not sch.q.qlen:
             return None
-        now = sch.sched.now
+        now = sch.now
         self.check_throttled(now)
         new_flows, old_flows = self.new_flows, self.old_flows
         while True:

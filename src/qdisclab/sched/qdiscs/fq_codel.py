@@ -105,7 +105,7 @@ class FqCodel(QdiscOps):
 
     def enqueue(self, skb: Any, sch: Any, to_free: Any) -> int:
         idx = self.classify(skb, sch)
-        skb.cb = sch.sched.now >> CODEL_SHIFT  # codel_set_enqueue_time
+        skb.cb = sch.now >> CODEL_SHIFT  # codel_set_enqueue_time
         flow = self.flows[idx]
         flow.q.push_back(skb)
         length = skb.len

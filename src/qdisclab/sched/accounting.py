@@ -1,0 +1,91 @@
+"""Qdisc accounting: qlen, backlog, drops by reason, bytes/packets, kept up the tree.
+
+``qlen`` and ``backlog`` live in the policy's ``sch`` (``q.ctx``; plain slots,
+so a policy reads them per packet as cheaply as its own attributes); the
+mechanism's ``q.qlen`` / ``q.backlog`` read and write the same numbers.
+
+The counters are derived from ownership transitions (an skb is counted when
+the policy's enqueue returns with it queued, uncounted when it leaves by
+dequeue or a drop), so a policy cannot get them wrong. Every drop, for every
+reason (a policy's drop, a reset, a contained fault), goes through
+``_account_drop``: the one place drops are counted and traced.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from qdisclab.skb import SkBuff, skb_drop
+
+if TYPE_CHECKING:
+    from qdisclab.sched.qdisc import Qdisc
+
+
+class QdiscAccounting:
+    """The counting half of ``Qdisc`` (slots live on ``Qdisc``)."""
+
+    __slots__ = ()
+
+    def _account_drop(self: Qdisc, skb: SkBuff, reason: str) -> None:
+        self.drops += 1
+        reasons = self.drop_reasons
+        reasons[reason] = reasons.get(reason, 0) + 1
+        if skb is not self._entering:  # the entering skb was never counted anywhere up the tree
+            length = skb.len
+            q: Qdisc | None = self
+            while q is not None:
+                ctx = q.ctx
+                ctx.qlen -= 1
+                ctx.backlog -= length
+                q = q.parent_q
+        now = self.sched.now
+        tp = self.tp_drop
+        if tp.listeners:
+            tp.emit(now, self, skb, reason)
+        skb_drop(skb, reason, now)
+
+    def _drop_owned(self: Qdisc, skb: SkBuff, reason: str) -> None:
+        """Infrastructure drop of an skb this qdisc holds (no ownership check)."""
+        skb.owner = None
+        self._account_drop(skb, reason)
+
+    def _grow_tree(self: Qdisc, packets: int, nbytes: int) -> None:
+        """Packets entered this qdisc by other means than enqueue (a clone)."""
+        q: Qdisc | None = self
+        while q is not None:
+            ctx = q.ctx
+            ctx.qlen += packets
+            ctx.backlog += nbytes
+            q = q.parent_q
+
+    def _reduce_tree(self: Qdisc, packets: int, nbytes: int) -> None:
+        """``qdisc_tree_reduce_backlog``: packets left a child by other means than dequeue."""
+        self._grow_tree(-packets, -nbytes)
+
+    def bypass(self: Qdisc, skb: SkBuff) -> None:
+        """``sch_direct_xmit`` past an empty bypassable qdisc: counted as sent, never queued.
+
+        Traced as an enqueue and a dequeue, so listeners see every packet pass.
+        """
+        self.packets += 1
+        self.bytes += skb.len
+        tp = self.tp_enqueue
+        if tp.listeners:
+            tp.emit(self.sched.now, self, skb, 0)
+        tp = self.tp_dequeue
+        if tp.listeners:
+            tp.emit(self.sched.now, self, skb)
+
+    @property
+    def qlen(self: Qdisc) -> int:
+        """Packets queued in this qdisc tree (``sch->q.qlen``)."""
+        return self.ctx.qlen
+
+    @property
+    def backlog(self: Qdisc) -> int:
+        """Bytes queued in this qdisc tree (``sch->qstats.backlog``)."""
+        return self.ctx.backlog
+
+    def held_packets(self: Qdisc) -> int:
+        """Packets inside this qdisc tree, from the accounting (for conservation checks)."""
+        return self.qlen

@@ -1,0 +1,346 @@
+"""``QdiscContext``: the ``sch`` a qdisc policy receives, and its kfuncs.
+
+A policy never sees the ``Qdisc`` mechanism. It sees this narrow object:
+
+* **kfuncs**, each a method declared once with ``@kfunc`` (kernel name,
+  callbacks allowed to call it, flags, doc): ``sch.drop``, ``sch.kfree_skb``,
+  ``sch.watchdog_schedule``, ``sch.random_u32`` ... (``qdisclab kfuncs``);
+* **read-only views**: ``qlen``, ``backlog``, ``drops``, ``bytes``,
+  ``packets``, ``requeues``, ``overlimits``, ``handle``, ``parent``, ``kind``,
+  ``mtu``, ``tx_queue_len``, ``now``, and the kernel spellings ``sch.q.qlen``,
+  ``sch.qstats.backlog``, ``sch.bstats.bytes``;
+* **writable**: ``limit`` (as the kernel's BPF qdisc may write ``sch->limit``)
+  and the counters the infrastructure cannot derive, ``overlimits`` and
+  ``requeues`` (a throttle or a reorder is the policy's decision).
+
+Anything else is refused with a message naming the attribute: calling
+``sch.reset()`` or ``sch.graft()`` (infrastructure) or writing ``sch.drops``
+at once; writing ``sch.qlen`` or ``sch.backlog`` (mirrored here as plain
+slots, so reading them per packet costs what a local attribute does) when
+the callback returns, before anything else happens.
+
+>>> from qdisclab.ops import KFUNCS
+>>> KFUNCS.get("bpf_qdisc_skb_drop", "Qdisc_ops").python
+'sch.drop()'
+"""
+
+from __future__ import annotations
+
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from qdisclab.errors import ExtensionFault
+from qdisclab.ops import (
+    KF_ACQUIRE,
+    KF_RELEASE,
+    KF_RET_NULL,
+    KF_TRUSTED_ARGS,
+    RUNNING,
+    KfuncContext,
+    kfunc,
+)
+from qdisclab.ops.kfunc import ALL_MEMBERS
+from qdisclab.ops.ownership import take, violation
+from qdisclab.sched.constants import NET_XMIT_DROP, NET_XMIT_MASK, TC_H_MAJ
+from qdisclab.skb import DROP_QDISC, DROP_RESET, FREED, INET_ECN_CE, INET_ECN_NOT_ECT, SkBuff
+
+if TYPE_CHECKING:
+    from qdisclab.sched.qdisc import Qdisc
+
+IFACE = "Qdisc_ops"
+CALLBACKS = ("enqueue", "dequeue", "init", "reset", "destroy")
+# Kfuncs every callback may call: no allow-list to enforce, so no check on the call.
+EVERY = (ALL_MEMBERS,)
+
+
+def _view(path: str, doc: str) -> property:
+    """A read-only view of the mechanism (a C-level getter: as cheap as a slot read)."""
+    return property(attrgetter(path), doc=doc)
+
+
+def _counter(name: str, doc: str) -> property:
+    def refuse(self: QdiscContext, value: Any) -> NoReturn:
+        raise _refused(
+            f"sch.{name} is read-only to a policy: the infrastructure accounts it from the "
+            "ownership transitions (queue, drop, dequeue)"
+        )
+
+    return property(attrgetter(f"_q.{name}"), refuse, doc=doc)
+
+
+def _policy_field(name: str, doc: str) -> property:
+    def write(self: QdiscContext, value: int) -> None:
+        if value.__class__ is not int:
+            raise _refused(f"sch.{name} must be an int (got {type(value).__name__})")
+        setattr(self._q, name, value)
+
+    return property(attrgetter(f"_q.{name}"), write, doc=doc)
+
+
+def _refused(problem: str) -> ExtensionFault:
+    frame = RUNNING.frame
+    if frame is None:
+        return ExtensionFault("?", "(no callback running)", problem)
+    return ExtensionFault(frame.kind, frame.callback, problem)
+
+
+class DeviceView:
+    """``sch.dev``: what a policy may read of its device (``sch->dev_queue->dev``)."""
+
+    __slots__ = ("_dev",)
+
+    def __init__(self, dev: Any) -> None:
+        object.__setattr__(self, "_dev", dev)
+
+    name = _view("_dev.name", "the device name")
+    mtu = _view("_dev.mtu", "the device MTU")
+    tx_queue_len = _view("_dev.tx_queue_len", "txqueuelen")
+
+    @property
+    def node(self) -> Any:
+        """The node the device belongs to (for naming; read it, do not drive it)."""
+        return getattr(self._dev, "node", None)
+
+    @property
+    def world(self) -> Any:
+        """The simulated world, to resolve pinned maps and named RNG streams at init."""
+        return getattr(self._dev, "world", None)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise _refused(f"sch.dev.{name} is read-only to a policy")
+
+    def __getattr__(self, name: str) -> NoReturn:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise _refused(
+            f"sch.dev.{name} is infrastructure, not available to a policy "
+            "(sch.dev offers name, mtu, tx_queue_len, node, world)"
+        )
+
+
+class QdiscContext(KfuncContext, interface=IFACE, prefix="sch"):
+    """What a qdisc policy receives as ``sch``: its kfuncs and read-only views.
+
+    ``help(sch)`` lists exactly these. Example (inside ``enqueue``)::
+
+        if sch.q.qlen >= sch.limit:
+            return sch.drop(skb, to_free)
+    """
+
+    # qlen/backlog: mirrors of the mechanism's counters, written by the accounting.
+    __slots__ = ("_dev", "_q", "_self", "backlog", "limit", "qlen")
+
+    def __init__(self, q: Qdisc) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "_q", q)
+        setattr_(self, "_self", self)
+        setattr_(self, "_dev", DeviceView(q.dev))
+        setattr_(self, "qlen", 0)
+        setattr_(self, "backlog", 0)
+        setattr_(self, "limit", 0)
+
+    # -- read-only views ---------------------------------------------------------
+    drops = _counter("drops", "packets dropped (``sch->qstats.drops``)")
+    bytes = _counter("bytes", "bytes dequeued (``sch->bstats.bytes``)")
+    packets = _counter("packets", "packets dequeued (``sch->bstats.packets``)")
+    overlimits = _policy_field("overlimits", "throttle events (``qstats.overlimits``; writable)")
+    requeues = _policy_field("requeues", "requeue events (``qstats.requeues``; writable)")
+    handle = _view("_q.handle", "this qdisc's handle (``major:0``)")
+    parent = _view("_q.parent", "the parent classid (``TC_H_ROOT`` for a root qdisc)")
+    kind = _view("_q.kind", "the kind name (the ops table's ``id``)")
+    mtu = _view("_q.dev.mtu", "``psched_mtu(dev)``: the device MTU")
+    tx_queue_len = _view("_q.dev.tx_queue_len", "the device's txqueuelen")
+    now = _view("_q.sched.now", "the current time in ns (``bpf_ktime_get_ns``)")
+    hash_seed = _view("_q.hash_seed", "the device's flow-hash seed (derived from the run seed)")
+    q = _view("_self", "``sch.q.qlen`` as in the kernel")
+    qstats = _view("_self", "``sch.qstats.backlog/drops/overlimits/requeues``")
+    bstats = _view("_self", "``sch.bstats.bytes/packets``")
+
+    dev = _view("_dev", "what a policy may read of its device (``DeviceView``)")
+
+    @property
+    def watchdog_pending(self) -> bool:
+        """Whether this qdisc's watchdog is armed."""
+        return self._q.watchdog.pending
+
+    def __repr__(self) -> str:
+        return f"<sch of {self._q!r}>"
+
+    # -- kfuncs --------------------------------------------------------------------
+    @kfunc("bpf_qdisc_skb_drop", allowed={"enqueue"}, flags=KF_RELEASE)
+    def drop(self, skb: SkBuff, to_free: Any, reason: str = DROP_QDISC) -> int:
+        """Drop an owned skb onto the deferred free list; counts a drop; returns NET_XMIT_DROP."""
+        q = self._q
+        if q._checked:
+            if to_free is not q._to_free:
+                raise ExtensionFault(
+                    q.kind, "enqueue", "sch.drop() (bpf_qdisc_skb_drop): to_free is not this "
+                    "call's list (pass enqueue's to_free)"
+                )  # fmt: skip
+            if skb.owner is not RUNNING.frame:
+                take(skb, FREED, "sch.drop() (bpf_qdisc_skb_drop)")  # raises the diagnostic
+        q._account_drop(skb, reason)  # marks it FREED
+        return NET_XMIT_DROP
+
+    @kfunc("bpf_kfree_skb", allowed=EVERY, flags=KF_RELEASE)
+    def kfree_skb(self, skb: SkBuff, reason: str | None = None) -> None:
+        """Free an owned skb now; counted as a drop (reason ``reset`` in reset/destroy)."""
+        q = self._q
+        if q._checked:
+            frame = RUNNING.frame
+            take(skb, FREED, "sch.kfree_skb() (bpf_kfree_skb)")
+            if reason is None:
+                reason = DROP_RESET if frame.callback in ("reset", "destroy") else DROP_QDISC
+        q._account_drop(skb, reason or DROP_QDISC)
+
+    @kfunc("bpf_qdisc_skb_clone", allowed={"enqueue"}, flags=KF_ACQUIRE)
+    def skb_clone(self, skb: SkBuff) -> SkBuff:
+        """A new owned packet copied from ``skb`` (netem's duplicate); qdisclab kfunc.
+
+        The copy is booked as sent and already counted in this qdisc tree's
+        qlen/backlog: queue it like any skb, or drop it with ``sch.drop``.
+        """
+        q = self._q
+        frame = RUNNING.frame if q._checked else None
+        clone = skb.clone(q.sched.now)
+        skb.flow.book_sent(clone)
+        clone.owner = frame
+        if frame is not None:
+            frame.acquired.append(clone)
+        q._grow_tree(1, clone.len)
+        return clone
+
+    @kfunc("bpf_qdisc_watchdog_schedule", allowed={"enqueue", "dequeue"}, flags=KF_TRUSTED_ARGS)
+    def watchdog_schedule(self, expire: int, delta_ns: int = 0) -> None:
+        """Ask to be dequeued again at ``expire`` ns (a past expiry fires at once)."""
+        self._q.watchdog.schedule(expire, delta_ns)
+
+    @kfunc("bpf_skb_get_hash", allowed=EVERY, flags=KF_TRUSTED_ARGS)
+    def skb_get_hash(self, skb: SkBuff) -> int:
+        """The flow hash (computed once, cached in the skb)."""
+        return skb.get_hash(self._q.hash_seed)
+
+    @kfunc("bpf_dynptr_from_skb", allowed=EVERY, flags=KF_TRUSTED_ARGS)
+    def skb_data(self, skb: SkBuff) -> memoryview:
+        """A read-only view of the payload bytes (``b''`` when none)."""
+        if self._q._checked and skb.owner is FREED:
+            raise violation(
+                RUNNING.frame, skb, "sch.skb_data() (bpf_dynptr_from_skb): skb already released"
+            )
+        return memoryview(skb.payload or b"").toreadonly()
+
+    @kfunc("bpf_skb_ecn_set_ce", allowed={"enqueue", "dequeue"}, flags=KF_TRUSTED_ARGS)
+    def set_ce(self, skb: SkBuff) -> bool:
+        """Mark Congestion Experienced if ECN-capable (``INET_ECN_set_ce``); qdisclab kfunc."""
+        if skb.ecn == INET_ECN_NOT_ECT:
+            return False
+        skb.ecn = INET_ECN_CE
+        return True
+
+    @kfunc("bpf_ktime_get_ns", allowed=EVERY)
+    def ktime_get_ns(self) -> int:
+        """The current time in ns (a base helper in the kernel; the same as ``sch.now``)."""
+        return self._q.sched.now
+
+    @kfunc("bpf_get_prandom_u32", allowed=EVERY)
+    def random_u32(self) -> int:
+        """A pseudo-random u32 from this qdisc's named stream of the run seed (deterministic)."""
+        return self._q.rng.getrandbits(32)
+
+    @kfunc("bpf_qdisc_create_child", allowed={"init"}, flags=KF_TRUSTED_ARGS)
+    def create_child(self, minor: int, spec: str) -> QdiscContext:
+        """A child qdisc at class ``major:minor`` from a tc spec (RFC v8); returns its ``sch``."""
+        return self._q.create_child(minor, spec).ctx
+
+    @kfunc("bpf_qdisc_find_class", allowed=EVERY, flags=KF_TRUSTED_ARGS | KF_RET_NULL)
+    def find_class(self, classid: int) -> QdiscContext | None:
+        """The child qdisc at ``classid`` (major must match), or None (RFC v8)."""
+        q = self._q
+        if TC_H_MAJ(classid) != TC_H_MAJ(q.handle):
+            return None
+        child = q.children.get(classid & 0xFFFF)
+        return None if child is None else child.ctx
+
+    @kfunc("bpf_qdisc_enqueue", allowed={"enqueue"}, flags=KF_RELEASE)
+    def enqueue_child(self, skb: SkBuff, child: QdiscContext, to_free: Any) -> int:
+        """Hand an owned skb to ``child``; returns its NET_XMIT_* (RFC v8)."""
+        q = self._q
+        cq = _mechanism(child)
+        if q._checked and (cq is None or cq.parent_q is not q):
+            raise ExtensionFault(
+                q.kind, "enqueue", "sch.enqueue_child() (bpf_qdisc_enqueue): not my child"
+            )
+        ret = cq.enqueue(skb)
+        if ret & NET_XMIT_MASK == NET_XMIT_DROP:
+            # The child's drop already left every ancestor's qlen; count it here too,
+            # as the kernel's classful parents do (qdisc_qstats_drop on a child's drop).
+            q.drops += 1
+        return ret
+
+    @kfunc("bpf_qdisc_dequeue", allowed={"dequeue"}, flags=KF_ACQUIRE | KF_RET_NULL)
+    def dequeue_child(self, child: QdiscContext) -> SkBuff | None:
+        """Take the next skb from ``child`` (owned by the caller), or None (RFC v8)."""
+        return _child_of(self, child, "sch.dequeue_child() (bpf_qdisc_dequeue)").dequeue()
+
+    @kfunc("bpf_qdisc_peek", allowed={"enqueue", "dequeue"}, flags=KF_TRUSTED_ARGS | KF_RET_NULL)
+    def peek_child(self, child: QdiscContext) -> SkBuff | None:
+        """The child's next skb without taking it (still the child's), or None; qdisclab kfunc."""
+        return _child_of(self, child, "sch.peek_child() (bpf_qdisc_peek)").peek()
+
+    @kfunc("bpf_skb_tc_classify", allowed={"enqueue"}, flags=KF_TRUSTED_ARGS)
+    def tc_classify(self, skb: SkBuff, qdisc: QdiscContext | None = None) -> int:
+        """Run the tc filters of ``qdisc`` (default: mine); the classid or 0 (sch_bpf)."""
+        q = self._q if qdisc is None else _mechanism(qdisc)
+        return q.classify(skb)
+
+
+def _mechanism(ctx: Any) -> Qdisc | None:
+    return ctx._q if ctx.__class__ in _CONTEXT_CLASSES else None
+
+
+def _child_of(ctx: QdiscContext, child: Any, what: str) -> Qdisc:
+    cq = _mechanism(child)
+    q = ctx._q
+    if cq is None or (q._checked and cq.parent_q is not q):
+        raise ExtensionFault(q.kind, RUNNING.frame.callback if RUNNING.frame else "?",
+                             f"{what}: not my child")  # fmt: skip
+    return cq
+
+
+_CONTEXT_CLASSES = (QdiscContext, QdiscContext.unchecked)
+
+
+def _refuse_infrastructure(name: str) -> property:
+    def refuse(self: QdiscContext) -> NoReturn:
+        raise _refused(
+            f"sch.{name} is infrastructure, not available to a policy; "
+            f"a policy may use: {', '.join(_public_names())}"
+        )
+
+    return property(refuse, doc=f"refused: ``{name}`` belongs to the infrastructure")
+
+
+def _install_refusals() -> None:
+    """Name the mechanism's own attributes on ``sch`` so touching one is refused clearly.
+
+    Explicit properties rather than ``__getattr__``: a class with ``__getattr__``
+    makes every attribute read on it slower, and ``sch`` is read per packet.
+    """
+    from qdisclab.sched.qdisc import Qdisc
+
+    infrastructure = {name for klass in Qdisc.__mro__ for name in vars(klass)}
+    infrastructure |= set(Qdisc.__slots__)
+    for name in sorted(infrastructure):
+        if name.startswith("_") or hasattr(QdiscContext, name):
+            continue
+        setattr(QdiscContext, name, _refuse_infrastructure(name))
+
+
+def _public_names() -> list[str]:
+    return sorted(
+        name
+        for name, value in vars(QdiscContext).items()
+        if not name.startswith("_")
+        and name not in ("unchecked", "interface", "prefix", "kfuncs")
+        and not (isinstance(value, property) and (value.__doc__ or "").startswith("refused"))
+    )

@@ -1,0 +1,270 @@
+"""The datapath trampolines: ``enqueue``, ``dequeue`` and the generic ``peek``.
+
+Each runs the policy's callback with the narrow ``sch`` and
+
+* checks ownership (unless the policy is ``off``): the skb handed to
+  ``enqueue`` must end queued or dropped, ``dequeue`` may return only an skb
+  the callback owns, nothing may leak;
+* validates the return value (``enqueue``: a NET_XMIT_* code consistent with
+  what happened to the skb; ``dequeue``: an owned skb or None) and that the
+  policy left the skb fields the kernel's BPF qdisc may not write alone;
+* accounts (see ``accounting``) and fires the qdisc tracepoints.
+
+The unchecked copies (policy ``off``) run the same callback with no checks:
+the benchmark baseline. Both are closures built once per instance
+(``bind_trampolines``) and installed as ``q.enqueue`` / ``q.dequeue``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from qdisclab.ops import RUNNING
+from qdisclab.ops.ownership import check_exit, take, violation
+from qdisclab.sched.constants import (
+    __NET_XMIT_BYPASS,
+    __NET_XMIT_STOLEN,
+    NET_XMIT_CN,
+    NET_XMIT_DROP,
+    NET_XMIT_SUCCESS,
+)
+from qdisclab.skb import FREED, SkBuff
+
+if TYPE_CHECKING:
+    from qdisclab.sched.qdisc import Qdisc
+
+_NET_XMIT_NAMES = {NET_XMIT_SUCCESS: "NET_XMIT_SUCCESS", NET_XMIT_DROP: "NET_XMIT_DROP",
+                   NET_XMIT_CN: "NET_XMIT_CN"}  # fmt: skip
+# Every value enqueue may return: a code, optionally with the stolen/bypass flags.
+_VALID_RETURNS = frozenset(
+    code | flags
+    for code in _NET_XMIT_NAMES
+    for flags in (0, __NET_XMIT_STOLEN, __NET_XMIT_BYPASS, __NET_XMIT_STOLEN | __NET_XMIT_BYPASS)
+)
+
+
+def bind_trampolines(q: Qdisc) -> None:
+    """Give ``q`` its ``enqueue`` and ``dequeue``: checked, or not under policy ``off``.
+
+    Each is built once per instance and closes over what it needs (the policy's
+    bound callback, ``sch``, the frame, the tracepoint), so a packet costs no
+    attribute lookups on the mechanism beyond its counters.
+    """
+    if q._checked:
+        q.enqueue = _checked_enqueue(q)
+        q.dequeue = _checked_dequeue(q)
+    else:
+        q.enqueue = _unchecked_enqueue(q)
+        q.dequeue = _unchecked_dequeue(q)
+
+
+def _unchecked_enqueue(q: Qdisc) -> Callable[[SkBuff], int]:
+    ctx, enq, to_free = q.ctx, q.ops.enqueue, q._to_free
+    frame, running, tp, sched = q._frames["enqueue"], RUNNING, q.tp_enqueue, q.sched
+
+    def enqueue(skb: SkBuff) -> int:
+        """Hand ``skb`` to the policy (no checks); returns its NET_XMIT_*."""
+        q._entering = skb
+        # The running frame still names the instance: collections created inside
+        # the callback register with it.
+        outer = running.frame
+        running.frame = frame
+        try:
+            ret = enq(skb, ctx, to_free)
+        finally:
+            running.frame = outer
+        q._entering = None
+        if skb.owner is not FREED:
+            ctx.qlen += 1
+            ctx.backlog += skb.len
+        if tp.listeners:
+            tp.emit(sched.now, q, skb, ret)
+        return ret
+
+    return enqueue
+
+
+def _checked_enqueue(q: Qdisc) -> Callable[[SkBuff], int]:
+    ctx, enq, to_free = q.ctx, q.ops.enqueue, q._to_free
+    frame, running, tp, sched = q._frames["enqueue"], RUNNING, q.tp_enqueue, q.sched
+
+    def enqueue(skb: SkBuff) -> int:
+        """Hand ``skb`` to the policy; returns NET_XMIT_*.
+
+        As in the kernel, ``sch.q.qlen`` does not yet count the skb while the
+        policy decides; it is counted once the policy returns with it queued.
+        """
+        q._entering = skb
+        outer = running.frame
+        if outer is not None:  # a parent's callback hands it over (bpf_qdisc_enqueue)
+            take(skb, frame, "enqueue to child")
+        else:
+            skb.owner = frame
+        running.frame = frame
+        length = skb.len
+        try:
+            ret = enq(skb, ctx, to_free)
+            owner = skb.owner
+            if owner is frame or ret not in _VALID_RETURNS or skb.len != length:
+                raise violation(frame, skb, _bad_enqueue(ret, owner is frame, length, skb))
+            if owner is FREED and ret == NET_XMIT_SUCCESS:
+                raise violation(
+                    frame, skb, "enqueue returned NET_XMIT_SUCCESS but dropped the skb (a "
+                    "caller would count it as queued; return what sch.drop() returns)"
+                )  # fmt: skip
+            if frame.acquired:
+                check_exit(frame)
+        except Exception as exc:
+            running.frame = outer
+            try:
+                return q._fault_in(frame, exc, skb)
+            finally:
+                q._entering = None
+        running.frame = outer
+        q._entering = None
+        if skb.owner is not FREED:
+            ctx.qlen += 1
+            ctx.backlog += length
+        if tp.listeners:
+            tp.emit(sched.now, q, skb, ret)
+        return ret
+
+    return enqueue
+
+
+def _unchecked_dequeue(q: Qdisc) -> Callable[[], SkBuff | None]:
+    ctx, deq = q.ctx, q.ops.dequeue
+    frame, running, tp, sched = q._frames["dequeue"], RUNNING, q.tp_dequeue, q.sched
+
+    def dequeue() -> SkBuff | None:
+        """The policy's next skb (the peeked one first, as the kernel's gso_skb); no checks."""
+        skb = q._gso_skb
+        if skb is not None:
+            q._gso_skb = None
+        else:
+            outer = running.frame
+            running.frame = frame
+            try:
+                skb = deq(ctx)
+            finally:
+                running.frame = outer
+            if skb is None:
+                return None
+        length = skb.len
+        ctx.qlen -= 1
+        ctx.backlog -= length
+        q.packets += 1
+        q.bytes += length
+        if tp.listeners and not q._parking:
+            tp.emit(sched.now, q, skb)
+        return skb
+
+    return dequeue
+
+
+def _checked_dequeue(q: Qdisc) -> Callable[[], SkBuff | None]:
+    ctx, deq = q.ctx, q.ops.dequeue
+    frame, running, tp, sched = q._frames["dequeue"], RUNNING, q.tp_dequeue, q.sched
+    acquired = frame.acquired
+
+    def dequeue() -> SkBuff | None:
+        """Ask the policy for the next skb (the peeked one first, as the kernel's gso_skb)."""
+        skb = q._gso_skb
+        outer = running.frame
+        if skb is not None:
+            # The peeked skb was parked with the qdisc; hand it to whoever dequeues
+            # (a parent's callback via bpf_qdisc_dequeue, or the device).
+            q._gso_skb = None
+            skb.owner = outer
+            if outer is not None:
+                outer.acquired.append(skb)
+        else:
+            running.frame = frame
+            try:
+                skb = deq(ctx)
+                if skb is not None and (skb.__class__ is not SkBuff or skb.owner is not frame):
+                    raise violation(frame, skb, _bad_dequeue_return(skb))
+                if acquired:
+                    if len(acquired) == 1 and acquired[0] is skb:
+                        acquired.clear()  # the common case: popped one, returned it
+                    else:
+                        check_exit(frame, keep=skb)
+            except Exception as exc:
+                running.frame = outer
+                q._fault_in(frame, exc, None)
+                return None
+            running.frame = outer
+            if skb is None:
+                return None
+            if outer is not None:  # a parent's callback now owns it (bpf_qdisc_dequeue)
+                skb.owner = outer
+                outer.acquired.append(skb)
+            else:
+                skb.owner = None
+        length = skb.len
+        ctx.qlen -= 1
+        ctx.backlog -= length
+        q.packets += 1
+        q.bytes += length
+        if tp.listeners and not q._parking:
+            tp.emit(sched.now, q, skb)
+        return skb
+
+    return dequeue
+
+
+class QdiscTrampolines:
+    """The generic peek, shared by both modes (slots live on ``Qdisc``)."""
+
+    __slots__ = ()
+
+    def peek(self: Qdisc) -> SkBuff | None:
+        """Generic ``qdisc_peek_dequeued``: dequeue once and park the skb until the next dequeue."""
+        skb = self._gso_skb
+        if skb is None:
+            running = RUNNING
+            outer = running.frame
+            running.frame = None  # the infrastructure, not the caller, holds a peeked skb
+            self._parking = True
+            try:
+                skb = self.dequeue()
+            finally:
+                running.frame = outer
+                self._parking = False
+            if skb is None:
+                return None
+            # Undo dequeue's accounting: the skb is still inside this qdisc.
+            ctx = self.ctx
+            ctx.qlen += 1
+            ctx.backlog += skb.len
+            self.packets -= 1
+            self.bytes -= skb.len
+            skb.owner = self
+            self._gso_skb = skb
+            tp = self.tp_requeue
+            if tp.listeners:
+                tp.emit(self.sched.now, self, skb)
+        return skb
+
+
+def _bad_enqueue(ret: Any, leaked: bool, length: int, skb: SkBuff) -> str:
+    if leaked:
+        return "enqueue returned while still owning its skb (leak: neither queued nor dropped)"
+    if ret not in _VALID_RETURNS:
+        return (
+            f"enqueue returned {ret!r} ({type(ret).__name__}), not a NET_XMIT_* code "
+            "(return NET_XMIT_SUCCESS, or what sch.drop() returns)"
+        )
+    return (
+        f"enqueue wrote skb.len ({length} -> {skb.len}): read-only to a qdisc policy "
+        "(it may write skb.tstamp and skb.cb)"
+    )
+
+
+def _bad_dequeue_return(obj: Any) -> str:
+    if not isinstance(obj, SkBuff):
+        return f"dequeue returned a {type(obj).__name__}, not an owned skb or None"
+    if obj.owner is FREED:
+        return "dequeue returned an skb that was already freed (dangling)"
+    return "dequeue returned an skb it does not own (still queued or forged)"

@@ -1,0 +1,90 @@
+"""Containment for congestion controls: the qdisc's guarantees for ``tcp_congestion_ops``.
+
+A user congestion control runs through a guarded subclass (built once per
+class): every member it implements is wrapped so that an exception, or an
+invalid result (``ssthresh`` / ``undo_cwnd`` not a positive int, ``snd_cwnd``
+left at 0 or below, which the kernel WARNs about), becomes an
+``ExtensionFault`` naming the congestion control, the callback, the socket
+and the problem. Under ``strict`` the fault stops the run; under ``contain``
+the socket falls back to reno (as if the faulty control were detached), the
+fault is recorded in the world's ``faults``, and the run goes on. Built-in
+controls (``qdisclab.tcp.cc``) are trusted and run unwrapped.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from qdisclab.errors import ExtensionFault
+from qdisclab.ops import POLICY_CONTAIN, POLICY_OFF
+
+_POSITIVE_RESULT = frozenset({"ssthresh", "undo_cwnd"})
+_GUARDED: dict[type, type] = {}
+
+
+def cc_class_for(cls: type, policy: str) -> type:
+    """The class a socket instantiates for congestion control ``cls`` under ``policy``."""
+    if policy == POLICY_OFF or cls.__module__.startswith("qdisclab.tcp."):
+        return cls
+    guarded = _GUARDED.get(cls)
+    if guarded is None:
+        guarded = _GUARDED[cls] = _guard(cls)
+    return guarded
+
+
+def _guard(cls: type) -> type:
+    from qdisclab.tcp.congestion import TCP_CONGESTION_OPS
+
+    members = {}
+    for name in TCP_CONGESTION_OPS.members:
+        if TCP_CONGESTION_OPS.members[name].function and TCP_CONGESTION_OPS.implements(cls, name):
+            members[name] = _wrap(name, getattr(cls, name))
+    # Same name and flags: registration, lookup and reporting see the user's class.
+    return type(cls.__name__, (cls,), {"__module__": cls.__module__, **members})
+
+
+def _wrap(callback: str, fn: Any) -> Any:
+    positive = callback in _POSITIVE_RESULT
+
+    @functools.wraps(fn)
+    def guarded(self: Any, sk: Any, *args: Any) -> Any:
+        try:
+            ret = fn(self, sk, *args)
+        except ExtensionFault:
+            raise
+        except Exception as exc:
+            return _fault(self, sk, callback, f"raised {type(exc).__name__}: {exc}", exc)
+        if positive and (ret.__class__ is not int or ret <= 0):
+            return _fault(self, sk, callback, f"returned {ret!r}: must be a positive packet count")
+        cwnd = sk.snd_cwnd
+        if cwnd.__class__ is not int or cwnd <= 0:
+            return _fault(
+                self, sk, callback, f"set snd_cwnd = {cwnd!r}: cwnd must stay an int >= 1 "
+                "(the kernel WARNs on a zero cwnd)"
+            )  # fmt: skip
+        return ret
+
+    return guarded
+
+
+def _fault(ops: Any, sk: Any, callback: str, problem: str, cause: Exception | None = None) -> Any:
+    from qdisclab.tcp.congestion import lookup_cc, tcp_reno_ssthresh, tcp_reno_undo_cwnd
+
+    fault = ExtensionFault(f"tcp_congestion_ops {ops.name}", callback, problem, f"socket {sk.name}")
+    fault.__cause__ = cause
+    world = getattr(getattr(sk, "node", None), "world", None)
+    if world is None or world.policy != POLICY_CONTAIN:
+        raise fault
+    world.faults.append((sk.name, ops.name, str(fault)))
+    if sk.snd_cwnd.__class__ is not int or sk.snd_cwnd <= 0:
+        sk.snd_cwnd = 2
+    # Detach: the socket continues with reno, initialised as a switch does.
+    sk.icsk_ca_ops = lookup_cc("reno")()
+    sk.cong_control_impl = False
+    sk.icsk_ca_ops.init(sk)
+    if callback == "ssthresh":
+        return tcp_reno_ssthresh(sk)
+    if callback == "undo_cwnd":
+        return tcp_reno_undo_cwnd(sk)
+    return None

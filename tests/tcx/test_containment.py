@@ -1,0 +1,80 @@
+"""A faulty tcx program: strict stops with one diagnostic, contain skips it as if detached."""
+
+from __future__ import annotations
+
+import pytest
+
+from qdisclab.errors import ExtensionFault
+from qdisclab.net import World
+from qdisclab.skb import IPPROTO_UDP, SkBuff, skb_consume
+from qdisclab.tcx import TCX_NEXT, TCX_PASS, Tcx
+
+
+def _world(policy: str, prog):
+    w = World(seed=3, policy=policy)
+    a, b = w.add_host("A"), w.add_host("B")
+    w.connect(a, b, "1gbit", "1ms")
+    w.build_routes()
+    got = []
+
+    class Sink:
+        def receive(self, skb):
+            got.append(skb)
+            skb_consume(skb)
+
+    b.register_protocol(IPPROTO_UDP, Sink())
+    dev = next(iter(a.devices.values()))
+    tcx = Tcx.of(dev)
+    marks = []
+
+    def second(ctx):
+        marks.append(ctx.len)
+        return TCX_NEXT
+
+    tcx.egress.attach(tcx.load(prog, name="faulty"))
+    tcx.egress.attach(tcx.load(second, name="second"))
+    books = w.flow_books("f")
+
+    def send(n):
+        for i in range(n):
+            skb = SkBuff(500, a.addr, b.addr, 1000 + i, 9, IPPROTO_UDP, w.now, books)
+            books.book_sent(skb)
+            a.output(skb)
+        w.run()
+
+    return w, send, got, marks
+
+
+def raises(ctx):
+    raise KeyError("no such flow")
+
+
+def returns_none(ctx):
+    if ctx.sport == 1000:
+        return TCX_PASS
+    return None
+
+
+@pytest.mark.no_conservation_check  # strict stops mid-run on purpose
+@pytest.mark.parametrize(
+    ("prog", "fragment"),
+    [(raises, "raised KeyError: 'no such flow'"), (returns_none, "returned None, not a TCX_*")],
+)
+def test_strict_stops_with_the_program_hook_packet_and_problem(prog, fragment):
+    _w, send, _got, _marks = _world("strict", prog)
+    with pytest.raises(ExtensionFault) as info:
+        send(3)
+    fault = info.value
+    assert fault.kind == "tcx program faulty" and fault.callback.endswith("egress")
+    assert fragment in fault.problem and "proto 17 len 500" in fault.packet
+
+
+@pytest.mark.parametrize("prog", [raises, returns_none])
+def test_contain_skips_the_program_as_if_detached_and_books_balance(prog):
+    w, send, got, marks = _world("contain", prog)
+    send(5)
+    [(_where, kind, text)] = w.faults
+    assert kind == "tcx:faulty" and "tcx program faulty" in text
+    assert len(got) == 5  # every packet delivered; the faulty one skipped from the fault on
+    assert len(marks) >= 4  # the rest of the chain ran for the faulting packet and after it
+    w.check_conservation()
