@@ -31,7 +31,9 @@ from qdisclab.sched.constants import NET_XMIT_DROP, TC_H_MAJ, TC_H_MAKE, TC_H_RO
 from qdisclab.sched.filters import FilterChain
 from qdisclab.sched.handle import format_handle
 from qdisclab.sched.ops import IFACE, QdiscOps
+from qdisclab.sched.tracepoints import QDISC_DEQUEUE, QDISC_DROP, QDISC_ENQUEUE, QDISC_REQUEUE
 from qdisclab.sched.watchdog import QdiscWatchdog
+from qdisclab.sim.tracepoint import tracepoint
 from qdisclab.skb import (
     DROP_FAULT,
     DROP_QDISC,
@@ -91,6 +93,10 @@ class Qdisc:
         "sched",
         "spec",
         "storage",
+        "tp_dequeue",
+        "tp_drop",
+        "tp_enqueue",
+        "tp_requeue",
         "watchdog",
     )
 
@@ -107,6 +113,10 @@ class Qdisc:
         self.kind = ops_cls.id
         self.dev = dev
         self.sched = dev.sched
+        self.tp_enqueue = tracepoint(self.sched, QDISC_ENQUEUE)
+        self.tp_dequeue = tracepoint(self.sched, QDISC_DEQUEUE)
+        self.tp_drop = tracepoint(self.sched, QDISC_DROP)
+        self.tp_requeue = tracepoint(self.sched, QDISC_REQUEUE)
         self.handle = handle
         self.parent = parent
         self.parent_q = parent_q
@@ -280,6 +290,9 @@ class Qdisc:
         if skb.owner is not FREED:
             self.qlen += 1
             self.backlog += skb.len
+        tp = self.tp_enqueue
+        if tp.listeners:
+            tp.emit(self.sched.now, self, skb, ret)
         return ret
 
     def dequeue(self) -> SkBuff | None:
@@ -336,6 +349,9 @@ class Qdisc:
         self.backlog -= length
         self.packets += 1
         self.bytes += length
+        tp = self.tp_dequeue
+        if tp.listeners:
+            tp.emit(self.sched.now, self, skb)
         return skb
 
     def peek(self) -> SkBuff | None:
@@ -358,6 +374,9 @@ class Qdisc:
             self.bytes -= skb.len
             skb.owner = self
             self._gso_skb = skb
+            tp = self.tp_requeue
+            if tp.listeners:
+                tp.emit(self.sched.now, self, skb)
         return skb
 
     # -- kfuncs -------------------------------------------------------------------
@@ -526,6 +545,9 @@ class Qdisc:
                 q.qlen -= 1
                 q.backlog -= length
                 q = q.parent_q
+        tp = self.tp_drop
+        if tp.listeners:
+            tp.emit(self.sched.now, self, skb, reason)
         skb_drop(skb, reason, self.sched.now)
 
     def _drop_owned(self, skb: SkBuff, reason: str) -> None:
