@@ -18,6 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 from qdisclab.errors import UserError
+from qdisclab.net.tracepoints import NET_DEV_RECEIVE, NET_DEV_XMIT
+from qdisclab.sim.tracepoint import tracepoint
 from qdisclab.skb import DROP_DEVICE_DOWN, DROP_LINK_LOSS, DROP_MTU, DROP_TCX, SkBuff, skb_drop
 
 # Verdicts a hook returns to the device (the tcx layer maps program results to these).
@@ -110,6 +112,8 @@ class NetDevice:
         "rx_packets",
         "rx_plain",
         "sched",
+        "tp_receive",
+        "tp_xmit",
         "tx_bytes",
         "tx_done_cb",
         "tx_packets",
@@ -129,6 +133,8 @@ class NetDevice:
     ) -> None:
         self.world = world
         self.sched = world.sched
+        self.tp_xmit = tracepoint(self.sched, NET_DEV_XMIT)
+        self.tp_receive = tracepoint(self.sched, NET_DEV_RECEIVE)
         self.node = node
         self.name = name
         self.ifindex = ifindex
@@ -298,6 +304,9 @@ class NetDevice:
         self.busy_until = done
         self.tx_packets += 1
         self.tx_bytes += length
+        tp = self.tp_xmit
+        if tp.listeners:
+            tp.emit(now, self, skb)
         if self.qdisc.qlen and self._tx_event is None:
             self._tx_event = sched.call_at(done, self.tx_done_cb, None)
         arrival = done + channel.delay
@@ -339,6 +348,9 @@ class NetDevice:
         self.in_flight -= 1
         self.rx_packets += 1
         self.rx_bytes += skb.len
+        tp = self.tp_receive
+        if tp.listeners:
+            tp.emit(self.sched.now, self, skb)
         if self.rx_plain:
             skb.dev = self
             skb.iif = self.ifindex

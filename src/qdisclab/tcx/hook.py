@@ -32,6 +32,7 @@ from typing import Any
 
 from qdisclab.errors import KernelError
 from qdisclab.mprog import BPF_LINK_TYPE_TCX, BPF_TCX_INGRESS, Hook, Link
+from qdisclab.sim.tracepoint import tracepoint
 from qdisclab.skb import skb_drop
 
 from .constants import (
@@ -49,6 +50,7 @@ from .constants import (
     XMIT_RECURSION_LIMIT,
 )
 from .context import REDIRECT_INFO, SkbContext
+from .tracepoints import TCX_PROG_RUN
 
 DROP_TC_STOLEN = "tc_stolen"  # a classic action consumed the packet (STOLEN/QUEUED/TRAP)
 _CONSUMED = (TC_ACT_STOLEN, TC_ACT_QUEUED, TC_ACT_TRAP)
@@ -113,7 +115,7 @@ class ClassicFilter:
 class TcxHook(Hook):
     """A tcx hook bound to a device direction. Keyword API from :class:`~qdisclab.mprog.Hook`."""
 
-    __slots__ = ("classic", "ctx", "dev", "devices", "handle", "ingress", "stats")
+    __slots__ = ("classic", "ctx", "dev", "devices", "handle", "ingress", "stats", "tp_prog_run")
 
     def __init__(self, objs: Any, attach_type: int, dev: Any) -> None:
         super().__init__(objs, attach_type, link_class=TcxLink)
@@ -123,6 +125,7 @@ class TcxHook(Hook):
         self.ctx = SkbContext(dev)
         self.classic: tuple[ClassicFilter, ...] = ()
         self.stats = TcxStats()
+        self.tp_prog_run = tracepoint(dev.sched, TCX_PROG_RUN)
         self.handle = self._handle  # bound once: the device calls it per packet
 
     # -- keeping the device slot in step with the hook --
@@ -166,8 +169,11 @@ class TcxHook(Hook):
         ctx = self.ctx
         ctx.skb = skb
         ret = -1
+        tp = self.tp_prog_run
         for func in self.progs:
             ret = func(ctx)
+            if tp.listeners:
+                tp.emit(self.dev.sched.now, self.dev, self.ingress, func, ret)
             if ret != -1:
                 break
         if ret == 0:
