@@ -114,6 +114,9 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option("--set", help="override a scenario key: KEY=VALUE (repeatable)"),
         ] = None,
+        no_plots: Annotated[
+            bool, typer.Option("--no-plots", help="with --out: write data files but no PNGs")
+        ] = False,
     ) -> None:
         """Run a scenario (default: the built-in default) and print per-flow results."""
         import time
@@ -148,12 +151,12 @@ def register(app: typer.Typer) -> None:
         try:
             results = run_scenario(scenario, seed=seed, duration_ns=duration_ns, policy=policy,
                                    overrides=parse_sets(set_), progress=progress,
-                                   out_dir=out)  # fmt: skip
+                                   out_dir=out, plots=False if no_plots else None)  # fmt: skip
         finally:
             if bar is not None:
                 bar.stop()
         if json_out:
-            typer.echo(json.dumps(results, indent=2))
+            typer.echo(json.dumps(results.to_json(), indent=2))
         else:
             print_results(results, Console())
             if out:

@@ -22,11 +22,12 @@ def _save(fig: Any, path: Path) -> Path:
 
 
 def throughput(series: dict[str, list[tuple[float, float]]], path: Path) -> Path:
-    """Throughput per flow over time: ``{flow: [(t s, Mbit/s), ...]}``."""
+    """Throughput per flow over time: ``{flow: [(t s, Mbit/s), ...]}`` (TCP: goodput)."""
     fig, ax = plt.subplots(figsize=(8, 4))
     for name, points in series.items():
         if points:
-            ax.plot([p[0] for p in points], [p[1] for p in points], label=name)
+            xs, ys = _thin([p[0] for p in points], [p[1] for p in points])
+            ax.plot(xs, ys, label=name)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("throughput (Mbit/s)")
     ax.set_title("throughput per flow")
@@ -49,6 +50,28 @@ def queue_series(traces: dict[str, Any], field: str, ylabel: str, path: Path) ->
     return _save(fig, path)
 
 
+MAX_POINTS = 2000  # per curve: enough for a figure, cheap to draw
+
+
+def _thin(xs: Any, ys: Any) -> tuple[Any, Any]:
+    step = max(1, -(-len(xs) // MAX_POINTS))
+    return xs[::step], ys[::step]
+
+
+def sojourn(series: dict[str, tuple[Any, Any]], path: Path) -> Path:
+    """Per-packet sojourn time in a qdisc over time: ``{name: (dequeue times ns, sojourns ns)}``."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for name, (times, values) in series.items():
+        xs, ys = _thin(times, values)
+        ax.plot([t / 1e9 for t in xs], [v / 1e6 for v in ys], label=name, linewidth=0.8)
+    ax.set_xlabel("dequeue time (s)")
+    ax.set_ylabel("sojourn time (ms)")
+    ax.set_title("time packets spent in the qdisc (per packet, thinned)")
+    if series:
+        ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
 def delay_cdf(samples: dict[str, Any], path: Path) -> Path:
     """Empirical CDF of delays (ms) per flow or device: ``{name: iterable of ns}``."""
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -57,11 +80,11 @@ def delay_cdf(samples: dict[str, Any], path: Path) -> Path:
         if not values:
             continue
         n = len(values)
-        step = max(1, n // 2000)  # keep files small: at most ~2000 points per curve
+        step = max(1, n // MAX_POINTS)  # keep files small: at most ~2000 points per curve
         xs = [v / 1e6 for v in values[::step]]
         ys = [(i * step + 1) / n for i in range(len(xs))]
         ax.plot(xs, ys, label=name)
-    ax.set_xlabel("delay (ms)")
+    ax.set_xlabel("one-way delay per flow, sojourn per qdisc (ms)")
     ax.set_ylabel("CDF")
     ax.set_ylim(0, 1)
     if samples:

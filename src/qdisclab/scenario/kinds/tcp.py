@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from qdisclab.measure import percentile
-from qdisclab.scenario.registry import register_extension_kind, register_traffic
+from qdisclab.scenario.registry import ROLE_PROBE, register_extension_kind, register_traffic
 from qdisclab.tcp import CongestionOps, TcpStack, available_cc, get_default_cc, lookup_cc
 from qdisclab.tcp.congestion import register_cc, update_cc
 from qdisclab.tcp.header import TCP_MSS_OVERHEAD, TCPOLEN_TSTAMP_ALIGNED
@@ -68,8 +68,6 @@ class TcpFlow:
     result_section = "tcp"
 
     def __init__(self, ctx: Any, spec: Any, index: int) -> None:
-        from qdisclab.scenario.build import window_of
-
         world = ctx.world
         self.kind = spec.type
         self.src = world.node(spec.src)
@@ -82,7 +80,9 @@ class TcpFlow:
         self.port = spec.dport or TCP_PORT
         self.start = parse_time(spec.start)
         self.stop = parse_time(spec.stop) if spec.stop is not None else None
-        self.window = window_of(ctx.loaded, ctx.duration_ns)
+        self.window = ctx.window
+        self.totals = ctx.totals
+        ctx.totals.watch(self._bytes_read)
         self.listener = TcpStack.of(self.dst).listener_or_listen(self.port, self.cc, self.ecn)
         self.sk: Any = None
         self.sched = world.sched
@@ -107,6 +107,10 @@ class TcpFlow:
             sk.discard_unsent()
             sk.close()
 
+    def _bytes_read(self) -> dict[str, int]:
+        rx = self.receiver
+        return {f"goodput:{self.name}": rx.bytes_received if rx is not None else 0}
+
     @property
     def receiver(self) -> Any:
         sk = self.sk
@@ -121,7 +125,8 @@ class TcpFlow:
         rx = self.receiver
         sk = self.sk
         rtts = sorted(sk.stats.rtt_us) if sk is not None else []
-        goodput = rx.rx_metrics.throughput_bps(*self.window) / 1e6 if rx is not None else 0.0
+        # Exact: the bytes read in order inside the window, over the window's length.
+        goodput = self.totals.rate_bps(f"goodput:{self.name}") / 1e6
         out: dict[str, Any] = {
             "flow": self.name,
             "type": self.kind,
@@ -234,7 +239,7 @@ class TcpRequestResponse(TcpFlow):
 
 register_traffic("tcp-bulk", TcpFlow, check_tcp)
 register_traffic("tcp-transfer", TcpTransfer, check_tcp)
-register_traffic("tcp-rr", TcpRequestResponse, check_tcp)
+register_traffic("tcp-rr", TcpRequestResponse, check_tcp, role=ROLE_PROBE)
 
 
 def _is_cc(cls: type) -> bool:
