@@ -75,7 +75,7 @@ class EventRecorder:
             node, _, name = where.partition(":")
             try:
                 dev = world.node(node).devices[name]
-            except KeyError:
+            except (KeyError, UserError):
                 raise UserError(f"[run.record] events: {item!r}: no device {node}:{name}") from None
             by_sub[sub].add(dev)
             if sub == "qdisc" and dev.ingress_qdisc is not None:

@@ -68,6 +68,24 @@ def register_extension_kind(
     EXTENSION_KINDS.append((predicate, register, what))
 
 
+def register_or_replace(
+    existing: type | None, cls: type, register: Callable[[type], Any],
+    update: Callable[[type], Any],
+) -> None:  # fmt: skip
+    """Register ``cls``, or replace the user class already holding its id for new instances.
+
+    As a struct_ops link update: instances created earlier keep the class they
+    were made with. A built-in (a class from the qdisclab package) is never
+    replaced: registering over it is the registry's EEXIST.
+    """
+    if existing is cls:
+        return
+    if existing is not None and not existing.__module__.startswith("qdisclab."):
+        update(cls)
+        return
+    register(cls)
+
+
 def load_kinds() -> None:
     """Import every module of ``qdisclab.scenario.kinds`` once (each registers itself)."""
     global _loaded

@@ -67,6 +67,10 @@ class Simulation:
                         self.traces[ref] = QueueTrace(dev, interval, self.duration, ref)
         self.results: Results | None = None
 
+    def device(self, ref: str) -> Any:
+        """The device ``"NODE:DEV"`` of this world."""
+        return self.ctx.device(ref)
+
     def tracepoint(self, decl: TracepointDecl) -> Tracepoint:
         """This run's instance of ``decl`` (attach listeners before ``run``)."""
         return tracepoint(self.world.sched, decl)

@@ -9,7 +9,7 @@ CSV file under ``--out``.
 >>> r = Results({"flows": [{"flow": "a", "delay_ms": {"p50": 1.5}, "dropped": {}}]})
 >>> r.table("flows")
 [{'flow': 'a', 'delay_ms_p50': 1.5}]
->>> r.flows_df().loc[0, "delay_ms_p50"]
+>>> float(r.flows_df().loc[0, "delay_ms_p50"])
 1.5
 """
 

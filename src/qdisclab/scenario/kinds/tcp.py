@@ -20,7 +20,12 @@ from __future__ import annotations
 from typing import Any
 
 from qdisclab.measure import percentile
-from qdisclab.scenario.registry import ROLE_PROBE, register_extension_kind, register_traffic
+from qdisclab.scenario.registry import (
+    ROLE_PROBE,
+    register_extension_kind,
+    register_or_replace,
+    register_traffic,
+)
 from qdisclab.tcp import CongestionOps, TcpStack, available_cc, get_default_cc, lookup_cc
 from qdisclab.tcp.congestion import register_cc, update_cc
 from qdisclab.tcp.header import TCP_MSS_OVERHEAD, TCPOLEN_TSTAMP_ALIGNED
@@ -248,16 +253,7 @@ def _is_cc(cls: type) -> bool:
 
 def _register_cc(cls: type) -> None:
     existing = lookup_cc(cls.name) if cls.name else None
-    if existing is cls:
-        return
-    if (
-        existing is not None
-        and existing.__qualname__ == cls.__qualname__
-        and existing.__module__ == cls.__module__
-    ):
-        update_cc(cls.name, cls)  # the same file loaded again (a new run in this process)
-        return
-    register_cc(cls)
+    register_or_replace(existing, cls, register_cc, lambda c: update_cc(c.name, c))
 
 
 register_extension_kind(_is_cc, _register_cc, "congestion control (CongestionOps)")

@@ -7,7 +7,12 @@ from typing import Any
 
 from qdisclab.errors import UserError
 from qdisclab.measure import FlowMetrics, percentile
-from qdisclab.scenario.registry import ROLE_PROBE, register_extension_kind, register_traffic
+from qdisclab.scenario.registry import (
+    ROLE_PROBE,
+    register_extension_kind,
+    register_or_replace,
+    register_traffic,
+)
 from qdisclab.skb import IPPROTO_UDP, SkBuff, skb_consume
 from qdisclab.traffic import CbrSource, OnOffSource, PoissonSource
 from qdisclab.traffic.udp import UdpStack
@@ -158,16 +163,7 @@ def _register_qdisc(cls: type) -> None:
     from qdisclab.sched import QDISC_OPS, register_qdisc
 
     existing = QDISC_OPS.lookup(cls.id) if cls.id else None
-    if existing is cls:
-        return
-    if (
-        existing is not None
-        and existing.__qualname__ == cls.__qualname__
-        and (existing.__module__ == cls.__module__)
-    ):
-        QDISC_OPS.update(cls.id, cls)
-        return
-    register_qdisc(cls)
+    register_or_replace(existing, cls, register_qdisc, lambda c: QDISC_OPS.update(c.id, c))
 
 
 register_extension_kind(_is_qdisc, _register_qdisc, "qdisc (QdiscOps)")
