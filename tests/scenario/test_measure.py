@@ -285,3 +285,15 @@ def test_scheduler_counts_executed_events_only():
     assert sched.events == 2  # the stop sentinel and the cancelled entry do not count
     sched.run()
     assert sched.events == 3
+
+
+def test_out_cost_bench_row_reports_the_ratio():
+    from qdisclab.bench import Budget
+    from qdisclab.bench.bench_outputs import ROWS
+
+    (row,) = ROWS
+    figures = row(Budget(quick=True))
+    assert figures["dumbbell_run_with_out_s"] > 0 and figures["dumbbell_run_s"] > 0  # no timing
+    assert figures["out_cost_ratio"] == round(
+        figures["dumbbell_run_with_out_s"] / figures["dumbbell_run_s"], 3
+    )

@@ -9,9 +9,15 @@ from typing import Any
 
 import tomli_w
 
+from qdisclab.measure.plotdata import cdf_points, thin
+
 
 def write_outputs(out: Path, sim: Any, results: Any) -> list[Path]:
-    """Write every artefact of a finished ``Simulation`` into ``out``; returns the files."""
+    """Write the data files of a finished ``Simulation`` into ``out``; returns the files.
+
+    The plots are drawn apart (``plot_payload`` → ``measure.plots.draw_run``),
+    by a worker process that imported matplotlib while the run simulated.
+    """
     loaded = sim.loaded
     world = sim.world
     written = []
@@ -49,40 +55,51 @@ def write_outputs(out: Path, sim: Any, results: Any) -> list[Path]:
     if sim.events is not None:
         written.append(sim.events.write(out / "events", loaded.scenario.run.record.events_format))
     if sim.plots:
-        written += write_plots(out, sim, results)
+        written.append(write_throughput_csv(out, sim, results))
     return written
 
 
-def write_plots(out: Path, sim: Any, results: Any) -> list[Path]:
-    """throughput.png (and the throughput.csv it is drawn from), queue plots, CDF, cwnd."""
-    from qdisclab.measure import plots
-
-    written = []
+def plot_payload(sim: Any, results: Any) -> dict[str, Any]:
+    """The curves of the run's plots as short plain lists (see ``measure.plotdata``)."""
     series = throughput_series(sim, results)
+    sojourn: dict[str, Any] = {}
+    cdf: dict[str, Any] = {}
+    for name, b in sim.world.flows.items():
+        delays = getattr(b.observer, "delays", ())
+        if len(delays):
+            cdf[name] = cdf_points(delays)
+    for ref in sim.traces:
+        qdisc = sim.ctx.device(ref).qdisc
+        times, values = sim.sojourn.samples(qdisc)
+        label = f"{ref} ({qdisc.kind})"
+        xs, ys = thin(times, values)
+        sojourn[label] = ([t / 1e9 for t in xs], [v / 1e6 for v in ys])
+        cdf[f"sojourn {label}"] = cdf_points(values)
+    qlen = {}
+    for ref, tr in sim.traces.items():
+        xs, ys = thin(tr.times, tr.qlen)
+        qlen[ref] = ([t / 1e9 for t in xs], ys)
+    return {
+        "throughput": {n: ([p[0] for p in pts], [p[1] for p in pts]) for n, pts in series.items()},
+        "sojourn": sojourn,
+        "qlen": qlen,
+        "cdf": cdf,
+        "cwnd": {
+            n: ([p[0] for p in pts], [p[1] for p in pts])
+            for n, pts in (results.get("cwnd_series") or {}).items()
+        },
+    }
+
+
+def write_throughput_csv(out: Path, sim: Any, results: Any) -> Path:
+    """throughput.csv: exactly the points throughput.png draws (flow, time_s, mbps)."""
     p = out / "throughput.csv"
     with p.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["flow", "time_s", "mbps"])
-        for name, points in series.items():
+        for name, points in throughput_series(sim, results).items():
             w.writerows((name, t, v) for t, v in points)
-    written.append(p)
-    written.append(plots.throughput(series, out / "throughput.png"))
-    sojourns = {}
-    for ref in sim.traces:
-        qdisc = sim.ctx.device(ref).qdisc
-        times, values = sim.sojourn.samples(qdisc)
-        sojourns[f"{ref} ({qdisc.kind})"] = (times, values)
-    written.append(plots.sojourn(sojourns, out / "queue-delay.png"))
-    written.append(plots.queue_series(sim.traces, "qlen", "queue length (packets)",
-                                      out / "queue-length.png"))  # fmt: skip
-    samples = {name: b.observer.delays for name, b in sim.world.flows.items()
-               if b.observer is not None and len(getattr(b.observer, "delays", ()))}  # fmt: skip
-    samples.update({f"sojourn {name}": values for name, (_t, values) in sojourns.items()})
-    written.append(plots.delay_cdf(samples, out / "delay-cdf.png"))
-    cwnds = results.get("cwnd_series") or {}
-    if cwnds:
-        written.append(plots.cwnd(cwnds, out / "cwnd.png"))
-    return written
+    return p
 
 
 def throughput_series(sim: Any, results: Any) -> dict[str, list[tuple[float, float]]]:

@@ -23,6 +23,7 @@ from typing import Any
 from qdisclab.errors import UserError
 from qdisclab.measure import DEFAULT_BIN_NS
 from qdisclab.measure.events import EventRecorder
+from qdisclab.measure.plotdata import PlotWorker
 from qdisclab.measure.sojourn import SojournRecorder
 from qdisclab.measure.tcpseries import RetransTimes, series_rows
 from qdisclab.measure.trace import QueueTrace
@@ -92,6 +93,7 @@ class Simulation:
                 files.append(f)
                 pcaps[ref] = PcapWriter(f)
                 attach_tap(self.ctx.device(ref), pcaps[ref])
+        worker = PlotWorker() if self.out_dir is not None and self.plots else None
         started = time.perf_counter()
         try:
             steps = 50 if progress is not None else 1
@@ -114,9 +116,15 @@ class Simulation:
         results["summary"] = summarize(results)
         self.results = results
         if self.out_dir is not None:
-            from qdisclab.scenario.outputs import write_outputs
+            from qdisclab.scenario.outputs import plot_payload, write_outputs
 
-            write_outputs(self.out_dir, self, results)
+            try:
+                write_outputs(self.out_dir, self, results)
+                if worker is not None:
+                    worker.draw(self.out_dir, plot_payload(self, results))
+            finally:
+                if worker is not None:
+                    worker.close()
         return results
 
     def _collect(self) -> Results:
