@@ -297,3 +297,29 @@ def test_out_cost_bench_row_reports_the_ratio():
     assert figures["out_cost_ratio"] == round(
         figures["dumbbell_run_with_out_s"] / figures["dumbbell_run_s"], 3
     )
+
+
+def test_sojourn_and_events_through_a_peeking_parent():
+    """tbf peeks its child (dequeue + requeue): each packet counts once in each qdisc."""
+    from qdisclab.measure.events import EventRecorder
+    from qdisclab.measure.sojourn import SojournRecorder
+    from qdisclab.net import World
+    from qdisclab.traffic import CbrSource, UdpSink
+
+    w = World(seed=1)
+    a, b = w.add_host("A"), w.add_host("B")
+    lk = w.connect(a, b, "100mbit", "1ms", qdisc_a="tbf rate 5mbit burst 5kb limit 30kb")
+    w.build_routes()
+    UdpSink(b, 9)
+    soj, ev = SojournRecorder(w.sched), EventRecorder(w, ["qdisc:A:eth0"])
+    CbrSource(a, b.addr, 9, "f", rate="10mbit", size=1000, stop=100_000_000)
+    w.run(300_000_000)
+    tbf, child = list(lk.a.qdisc.walk())
+    rows = list(zip(ev.columns["event"], ev.columns["qdisc"], strict=True))
+    for q in (tbf, child):
+        handle = f"{q.handle >> 16:x}:"
+        assert soj.summary(q, (0, 300_000_000))["packets"] == q.packets > 50
+        assert rows.count(("dequeue", handle)) == q.packets
+    assert rows.count(("drop", f"{child.handle >> 16:x}:")) == child.drops == tbf.drops > 0
+    # the parent waited at least as long as its child for every packet
+    assert soj.summary(tbf, (0, 300_000_000))["max"] >= soj.summary(child, (0, 300_000_000))["max"]

@@ -44,7 +44,7 @@ class BuildContext:
         self.sinks: dict[tuple[str, int], Any] = {}
         self.objects: list[Any] = []  # sources, probes, endpoints (for summaries)
         self.roles: dict[str, str] = {}  # flow name -> ROLE_DATA / ROLE_PROBE
-        self._role = ROLE_DATA
+        self.building_role = ROLE_DATA  # the role of the flow being built (flow_name records it)
         self.error = loaded.error
 
     def udp_sink(self, node: str, port: int) -> Any:
@@ -59,7 +59,7 @@ class BuildContext:
         name = spec.name or f"{spec.src}->{spec.dst}"
         if name in self.world.flows:
             name = f"{name}#{index}"
-        self.roles[name] = self._role
+        self.roles[name] = self.building_role
         return name
 
     def device(self, ref: str) -> Any:
@@ -100,7 +100,7 @@ def build(loaded: Loaded, seed: int | None = None, policy: str = "strict") -> Bu
         if jitter:  # a seeded offset in [0, jitter): seeds differ as real runs do
             offset = int(world.rng.stream(f"start-jitter:{i}").random() * jitter)
             flow = flow.model_copy(update={"start": f"{parse_time(flow.start) + offset}ns"})
-        ctx._role = ROLES.get(flow.type, ROLE_DATA)
+        ctx.building_role = ROLES.get(flow.type, ROLE_DATA)
         ctx.objects.append(TRAFFIC[flow.type](ctx, flow, i))
     return ctx
 
