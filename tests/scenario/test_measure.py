@@ -171,6 +171,16 @@ def test_seeds_change_per_flow_goodput_and_zero_jitter_keeps_starts():
             assert all(0 <= o < 1_000_000 for o in offsets) and len(set(offsets)) == 4
 
 
+def test_the_seed_perturbs_the_flow_hash_of_fq_codel():
+    seen = {}
+    for seed in (1, 2):
+        sim = Scenario.load("dumbbell", {"run.duration": "10ms"}).build(seed=seed)
+        qdisc = sim.device("R1:eth0").qdisc
+        assert qdisc.kind == "fq_codel" and qdisc.hash_seed == sim.world.hash_seed
+        seen[seed] = qdisc.hash_seed
+    assert seen[1] != seen[2]
+
+
 def test_ping_rtt_percentiles_cover_the_window():
     res = Scenario.load("bufferbloat", {"run.duration": "4s"}).run()
     probe = res["probes"][0]
@@ -323,3 +333,53 @@ def test_sojourn_and_events_through_a_peeking_parent():
     assert rows.count(("drop", f"{child.handle >> 16:x}:")) == child.drops == tbf.drops > 0
     # the parent waited at least as long as its child for every packet
     assert soj.summary(tbf, (0, 300_000_000))["max"] >= soj.summary(child, (0, 300_000_000))["max"]
+
+
+def _notebook_fifo(limit_default):
+    from qdisclab.ops import SkbList
+    from qdisclab.sched import NET_XMIT_SUCCESS, QdiscOps
+
+    class NotebookFifo(QdiscOps):  # the same cell, edited and run again
+        id = "nb_fifo"
+
+        def init(self, sch, opt):
+            self.q = SkbList()
+            sch.limit = opt.get("limit", limit_default)
+
+        def enqueue(self, skb, sch, to_free):
+            if sch.q.qlen >= sch.limit:
+                return sch.drop(skb, to_free)
+            self.q.push_back(skb)
+            return NET_XMIT_SUCCESS
+
+        def dequeue(self, sch):
+            return self.q.pop_front()
+
+        def reset(self, sch):
+            self.q.clear()
+
+        def destroy(self, sch):
+            pass
+
+    return NotebookFifo
+
+
+def test_an_edited_extension_replaces_the_old_one_and_live_instances_keep_theirs():
+    from qdisclab.errors import KernelError
+    from qdisclab.scenario.extensions import register_extension
+    from qdisclab.sched import QDISC_OPS
+
+    first, edited = _notebook_fifo(5), _notebook_fifo(7)
+    register_extension(first)
+    old = Scenario.load("udp-dumbbell", {"run.duration": "10ms"})
+    old_sim = old.swap_qdisc("bottleneck", "nb_fifo").build()
+    register_extension(edited)  # EEXIST before: now the struct_ops link update
+    assert QDISC_OPS.lookup("nb_fifo") is edited
+    new_sim = old.build()
+    assert type(old_sim.device("R1:eth0").qdisc.ops) is first
+    assert new_sim.device("R1:eth0").qdisc.limit == 7
+    assert old_sim.device("R1:eth0").qdisc.limit == 5
+
+    builtin_clash = type("MyPfifo", (first,), {"id": "pfifo"})
+    with pytest.raises(KernelError, match="already registered"):
+        register_extension(builtin_clash)  # a built-in is never replaced

@@ -60,6 +60,14 @@ def print_results(results: dict[str, Any], console: Console) -> None:
         if rtt:
             console.print(f"probe {probe['probe']}: {probe['samples']} RTT samples, "
                           + ", ".join(f"{k} {'-' if v is None else f'{v:.2f}'} ms" for k, v in rtt.items()))  # fmt: skip
+    for q in results.get("qdiscs", []):
+        soj = q.get("sojourn_ms") or {}
+        if soj.get("packets"):
+            console.print(f"qdisc {q['node']}:{q['dev']} {q['kind']} {q['handle']}: sojourn "
+                          f"p50 {soj['p50']:.2f} ms, p99 {soj['p99']:.2f} ms, max {soj['max']:.2f}"
+                          f" ms over {soj['packets']:,} packets in the window")  # fmt: skip
+    wall = getattr(results, "wall_s", None)
+    console.print(f"{results['events']:,} events" + (f" in {wall:.2f} s" if wall else ""))
     for node, kind, fault in results.get("faults", []):
         console.print(f"[yellow]contained fault on {node}: {kind}: {fault}[/yellow]")
 

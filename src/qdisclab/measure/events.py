@@ -9,7 +9,10 @@ flow, pkt, len, detail``. ``pkt`` numbers a packet's visit to a qdisc (its
 enqueue, dequeue or drop rows share it); ``detail`` is the enqueue's return
 code, the drop reason, the TCP value or the tcx verdict. As for sojourn
 times, a requeue removes the dequeue row it undoes, so the dequeue rows of a
-qdisc are exactly its ``packets`` counter and its drop rows its drops.
+qdisc are exactly its ``packets`` counter and its drop rows its drops (a
+classful parent's ``drops`` also counts its children's, as in the kernel; the
+row is where the drop happened). Packets that bypass an empty fifo on an idle
+device never enter it and have no rows, as the kernel does not trace them.
 
 >>> from qdisclab.net import World
 >>> from qdisclab.traffic import CbrSource, UdpSink
