@@ -304,9 +304,8 @@ def test_out_cost_bench_row_reports_the_ratio():
     (row,) = ROWS
     figures = row(Budget(quick=True))
     assert figures["dumbbell_run_with_out_s"] > 0 and figures["dumbbell_run_s"] > 0  # no timing
-    assert figures["out_cost_ratio"] == round(
-        figures["dumbbell_run_with_out_s"] / figures["dumbbell_run_s"], 3
-    )
+    ratio = figures["dumbbell_run_with_out_s"] / figures["dumbbell_run_s"]
+    assert abs(figures["out_cost_ratio"] - ratio) < 0.002  # the seconds shown are rounded
 
 
 def test_sojourn_and_events_through_a_peeking_parent():

@@ -5,8 +5,9 @@ A flow names its congestion control with ``cc`` (checked at load time against
 ``ecn = true`` to negotiate ECN, ``mss`` to cap the sender's segment size below
 what the path MTU allows, and ``start``/``stop``. Each flow reports goodput over
 the measurement window (bytes delivered in order to the receiving application),
-RTT p50/p99 from the sender's samples, retransmissions, and for transfers the
-flow completion time.
+RTT p50/p99 from the sender's samples inside the window (``rtt_ms``; the whole
+run's are ``rtt_ms_run``), retransmissions, and for transfers the flow
+completion time.
 
 >>> from qdisclab.scenario.library import load_builtin
 >>> from qdisclab.scenario.build import run_loaded
@@ -129,7 +130,14 @@ class TcpFlow:
     def summary(self) -> dict[str, Any]:
         rx = self.receiver
         sk = self.sk
-        rtts = sorted(sk.stats.rtt_us) if sk is not None else []
+        run: list[int] = []
+        inside: list[int] = []
+        if sk is not None:  # RTT samples are stamped in us
+            st = sk.stats
+            start_us, end_us = self.window[0] // 1000, self.window[1] // 1000
+            run = sorted(st.rtt_us)
+            inside = sorted(r for t, r in zip(st.rtt_t, st.rtt_us, strict=True)
+                            if start_us <= t < end_us)  # fmt: skip
         # Exact: the bytes read in order inside the window, over the window's length.
         goodput = self.totals.rate_bps(f"goodput:{self.name}") / 1e6
         out: dict[str, Any] = {
@@ -138,7 +146,8 @@ class TcpFlow:
             "cc": self.cc,
             "goodput_mbps": round(goodput, 6),
             "bytes_received": rx.bytes_received if rx is not None else 0,
-            "rtt_ms": {"p50": _ms(rtts, 50), "p99": _ms(rtts, 99)},
+            "rtt_ms": {"p50": _ms(inside, 50), "p99": _ms(inside, 99)},  # over the window
+            "rtt_ms_run": {"p50": _ms(run, 50), "p99": _ms(run, 99)},
             "retrans": sk.stats.retrans if sk is not None else 0,
             "rto": sk.stats.rto_count if sk is not None else 0,
         }
