@@ -27,7 +27,7 @@ def steps():
 
 def test_guide_has_commands():
     kinds = [s[0] for s in steps()]
-    assert kinds.count("cmd") >= 10 and kinds.count("file") == 4
+    assert kinds.count("cmd") >= 10 and kinds.count("file") == 5
 
 
 def test_guide_commands_run(tmp_path):
@@ -44,6 +44,7 @@ def test_guide_commands_run(tmp_path):
         if what.startswith("tcpdump") and shutil.which("tcpdump") is None:
             continue
         cmd = re.sub(r"^qdisclab\b", qdisclab, what)
+        cmd = re.sub(r"^python\b", shlex_quote(sys.executable), cmd)
         proc = subprocess.run(cmd, shell=True, cwd=tmp_path, env=env, capture_output=True,
                               text=True, timeout=300)  # fmt: skip
         assert proc.returncode == 0, f"{what}\n{proc.stdout}\n{proc.stderr}"
@@ -51,6 +52,7 @@ def test_guide_commands_run(tmp_path):
             last = proc.stdout
     assert "4 already done, 0 ok" in last  # the second sweep resumed with nothing left
     assert len(list((tmp_path / "report").glob("*.png"))) == 5  # 4 metrics + ping RTT
+    assert (tmp_path / "rtt-vs-throughput.png").stat().st_size > 5000  # the notebook section
     assert (tmp_path / "run1" / "throughput.png").stat().st_size > 5000
     assert (tmp_path / "cc-run" / "cwnd.png").stat().st_size > 5000
     flows = {

@@ -29,14 +29,23 @@ def register(app: typer.Typer) -> None:
         out = Table(title=f"sweep results: {db}")
         for col in ("scenario", "parameters", "runs", *metrics):
             out.add_column(col, justify="left" if col in ("scenario", "parameters") else "right")
+        identical: dict[int, list[str]] = {}  # seeds -> metrics that never changed
         for t in table:
             params = ", ".join(f"{k}={v}" for k, v in t["params"].items()) or "-"
             cells = []
             for m in metrics:
                 v = t["metrics"].get(m)
-                cells.append("-" if v is None else f"{v['mean']:.3f} ± {v['std']:.3f}")
+                if v is None:
+                    cells.append("-")
+                elif v.get("identical"):  # a zero spread is a fact to see, not an error bar
+                    cells.append(f"{v['mean']:.3f} ± 0 *")
+                    identical.setdefault(v["n"], []).append(f"{m} ({params})")
+                else:
+                    cells.append(f"{v['mean']:.3f} ± {v['std']:.3f}")
             runs = f"{t['runs']}" + (f" ({t['errors']} failed)" if t["errors"] else "")
             out.add_row(t["scenario"], params, runs, *cells)
         console = Console(width=200)
         console.print(out)
+        for n, where in sorted(identical.items()):
+            console.print(f"* identical over {n} seeds: {'; '.join(where)}")
         console.print(f"wrote {len(written)} plots to {plots}")

@@ -60,6 +60,14 @@ def print_results(results: dict[str, Any], console: Console) -> None:
         if rtt:
             console.print(f"probe {probe['probe']}: {probe['samples']} RTT samples, "
                           + ", ".join(f"{k} {'-' if v is None else f'{v:.2f}'} ms" for k, v in rtt.items()))  # fmt: skip
+    for q in results.get("qdiscs", []):
+        soj = q.get("sojourn_ms") or {}
+        if soj.get("packets"):
+            console.print(f"qdisc {q['node']}:{q['dev']} {q['kind']} {q['handle']}: sojourn "
+                          f"p50 {soj['p50']:.2f} ms, p99 {soj['p99']:.2f} ms, max {soj['max']:.2f}"
+                          f" ms over {soj['packets']:,} packets in the window")  # fmt: skip
+    wall = getattr(results, "wall_s", None)
+    console.print(f"{results['events']:,} events" + (f" in {wall:.2f} s" if wall else ""))
     for node, kind, fault in results.get("faults", []):
         console.print(f"[yellow]contained fault on {node}: {kind}: {fault}[/yellow]")
 
@@ -114,6 +122,9 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option("--set", help="override a scenario key: KEY=VALUE (repeatable)"),
         ] = None,
+        no_plots: Annotated[
+            bool, typer.Option("--no-plots", help="with --out: write data files but no PNGs")
+        ] = False,
     ) -> None:
         """Run a scenario (default: the built-in default) and print per-flow results."""
         import time
@@ -151,12 +162,12 @@ def register(app: typer.Typer) -> None:
         try:
             results = run_scenario(scenario, seed=seed, duration_ns=duration_ns, policy=policy,
                                    overrides=parse_sets(set_), progress=progress,
-                                   out_dir=out)  # fmt: skip
+                                   out_dir=out, plots=False if no_plots else None)  # fmt: skip
         finally:
             if bar is not None:
                 bar.stop()
         if json_out:
-            typer.echo(json.dumps(results, indent=2))
+            typer.echo(json.dumps(results.to_json(), indent=2))
         else:
             print_results(results, Console())
             if out:

@@ -1,6 +1,7 @@
 """PNG plots of a run and of a sweep (matplotlib, Agg backend: no display needed).
 
-Each function writes one file and returns its path.
+``draw_run`` draws every plot of a run from plain lists (see
+``qdisclab.measure.plotdata``); ``metric_vs_param`` one sweep plot.
 """
 
 from __future__ import annotations
@@ -14,70 +15,52 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 
-def _save(fig: Any, path: Path) -> Path:
-    fig.tight_layout()
+def _save(fig: Any, path: Path, tight: bool = False) -> Path:
+    if tight:
+        fig.tight_layout()  # measures every label: worth it only for rotated ticks
+    else:
+        fig.subplots_adjust(left=0.09, right=0.98, top=0.9, bottom=0.13)
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return path
 
 
-def throughput(series: dict[str, list[tuple[float, float]]], path: Path) -> Path:
-    """Throughput per flow over time: ``{flow: [(t s, Mbit/s), ...]}``."""
-    fig, ax = plt.subplots(figsize=(8, 4))
-    for name, points in series.items():
-        if points:
-            ax.plot([p[0] for p in points], [p[1] for p in points], label=name)
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("throughput (Mbit/s)")
-    ax.set_title("throughput per flow")
+def _lines(series: dict[str, tuple[Any, Any]], path: Path, xlabel: str, ylabel: str,
+           title: str = "", size: tuple[float, float] = (8, 4), **style: Any) -> Path:  # fmt: skip
+    """One line per ``{name: (xs, ys)}``, a legend, axis labels."""
+    fig, ax = plt.subplots(figsize=size)
+    for name, (xs, ys) in series.items():
+        if len(xs):
+            ax.plot(xs, ys, label=name, **style)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
     if series:
         ax.legend(fontsize="small")
     return _save(fig, path)
 
 
-def queue_series(traces: dict[str, Any], field: str, ylabel: str, path: Path) -> Path:
-    """A sampled queue quantity (``delay_ns`` or ``qlen``) per traced device over time."""
-    fig, ax = plt.subplots(figsize=(8, 4))
-    for name, tr in traces.items():
-        values = getattr(tr, field)
-        scale = 1e6 if field == "delay_ns" else 1
-        ax.plot([t / 1e9 for t in tr.times], [v / scale for v in values], label=name)
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel(ylabel)
-    if traces:
-        ax.legend(fontsize="small")
-    return _save(fig, path)
+def draw_run(out: Path, payload: dict[str, Any]) -> list[Path]:
+    """Every plot of one run from ``payload`` (built by ``scenario.outputs.plot_payload``).
 
-
-def delay_cdf(samples: dict[str, Any], path: Path) -> Path:
-    """Empirical CDF of delays (ms) per flow or device: ``{name: iterable of ns}``."""
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, values in samples.items():
-        values = sorted(values)
-        if not values:
-            continue
-        n = len(values)
-        step = max(1, n // 2000)  # keep files small: at most ~2000 points per curve
-        xs = [v / 1e6 for v in values[::step]]
-        ys = [(i * step + 1) / n for i in range(len(xs))]
-        ax.plot(xs, ys, label=name)
-    ax.set_xlabel("delay (ms)")
-    ax.set_ylabel("CDF")
-    ax.set_ylim(0, 1)
-    if samples:
-        ax.legend(fontsize="small")
-    return _save(fig, path)
-
-
-def cwnd(series: dict[str, list[tuple[float, float]]], path: Path) -> Path:
-    """Congestion window per TCP flow over time: ``{flow: [(t s, cwnd packets)]}``."""
-    fig, ax = plt.subplots(figsize=(8, 4))
-    for name, points in series.items():
-        ax.plot([p[0] for p in points], [p[1] for p in points], label=name)
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("cwnd (packets)")
-    ax.legend(fontsize="small")
-    return _save(fig, path)
+    Keys: ``throughput`` and ``cwnd`` ``{flow: (t s, values)}``, ``sojourn``
+    and ``qlen`` ``{qdisc: (t s, values)}`` (sojourn in ms), ``cdf``
+    ``{name: (ms, fraction)}``.
+    """
+    written = [
+        _lines(payload["throughput"], out / "throughput.png", "time (s)", "throughput (Mbit/s)",
+               "throughput per flow (TCP: goodput)"),
+        _lines(payload["sojourn"], out / "queue-delay.png", "dequeue time (s)",
+               "sojourn time (ms)", "time packets spent in the qdisc (per packet, thinned)",
+               linewidth=0.8),
+        _lines(payload["qlen"], out / "queue-length.png", "time (s)", "queue length (packets)"),
+        _lines(payload["cdf"], out / "delay-cdf.png",
+               "one-way delay per flow, sojourn per qdisc (ms)", "CDF", size=(6, 4)),
+    ]  # fmt: skip
+    if payload["cwnd"]:
+        written.append(_lines(payload["cwnd"], out / "cwnd.png", "time (s)", "cwnd (packets)"))
+    return written
 
 
 def metric_vs_param(
@@ -94,4 +77,4 @@ def metric_vs_param(
     ax.set_ylabel(ylabel)
     if len(means) > 1:
         ax.legend(fontsize="small")
-    return _save(fig, path)
+    return _save(fig, path, tight=True)

@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from qdisclab.errors import UserError
 from qdisclab.net.memory import DROP_QUEUE_MEMORY, SKB_TRUESIZE_OVERHEAD
+from qdisclab.net.tracepoints import NET_DEV_RECEIVE, NET_DEV_XMIT
 from qdisclab.sched.constants import NET_XMIT_DROP, NET_XMIT_SUCCESS
+from qdisclab.sim.tracepoint import tracepoint
 from qdisclab.skb import DROP_DEVICE_DOWN, DROP_LINK_LOSS, DROP_MTU, DROP_TCX, SkBuff, skb_drop
 
 if TYPE_CHECKING:
@@ -117,6 +119,8 @@ class NetDevice:
         "rx_packets",
         "rx_plain",
         "sched",
+        "tp_receive",
+        "tp_xmit",
         "tx_bytes",
         "tx_done_cb",
         "tx_packets",
@@ -136,6 +140,8 @@ class NetDevice:
     ) -> None:
         self.world = world
         self.sched = world.sched
+        self.tp_xmit = tracepoint(self.sched, NET_DEV_XMIT)
+        self.tp_receive = tracepoint(self.sched, NET_DEV_RECEIVE)
         self.node = node
         self.name = name
         self.ifindex = ifindex
@@ -318,6 +324,9 @@ class NetDevice:
         self.busy_until = done
         self.tx_packets += 1
         self.tx_bytes += length
+        tp = self.tp_xmit
+        if tp.listeners:
+            tp.emit(now, self, skb)
         if self.qdisc.ctx.qlen and self._tx_event is None:
             self._tx_event = sched.call_at(done, self.tx_done_cb, None)
         arrival = done + channel.delay
@@ -359,6 +368,9 @@ class NetDevice:
         self.in_flight -= 1
         self.rx_packets += 1
         self.rx_bytes += skb.len
+        tp = self.tp_receive
+        if tp.listeners:
+            tp.emit(self.sched.now, self, skb)
         if self.rx_plain:
             skb.dev = self
             skb.iif = self.ifindex

@@ -1,4 +1,8 @@
-"""Scenarios: TOML files (validated), built-ins, the runner, results, sweeps."""
+"""Scenarios: TOML files (validated), built-ins, the runner, results, sweeps.
+
+The notebook API (``Scenario``, ``run``) is in ``qdisclab.scenario.api``, also
+reachable as ``qdisclab.Scenario`` and ``qdisclab.run``.
+"""
 
 from qdisclab.scenario.build import run_loaded
 from qdisclab.scenario.library import builtin_names, default_scenario, load_any, load_builtin

@@ -13,11 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from qdisclab.errors import UserError
-from qdisclab.measure.trace import QueueTrace
+from qdisclab.measure.window import WindowTotals
 from qdisclab.net import World
 from qdisclab.scenario.loader import Loaded, ScenarioError
-from qdisclab.scenario.registry import FEATURES, TRAFFIC, load_kinds, missing
-from qdisclab.scenario.results import collect
+from qdisclab.scenario.registry import (
+    FEATURES,
+    ROLE_DATA,
+    ROLES,
+    TRAFFIC,
+    load_kinds,
+    missing,
+)
 from qdisclab.units import parse_size, parse_time
 
 Progress = Callable[[int, int], None]  # (now ns, duration ns)
@@ -30,9 +36,15 @@ class BuildContext:
         self.loaded = loaded
         self.world = world
         self.duration_ns = loaded.scenario.run.duration_ns
+        self.window = window_of(loaded, self.duration_ns)
+        # Exact per-window totals: every flow's delivered bytes, plus what builders add.
+        self.totals = WindowTotals(world.sched, self.window)
+        self.totals.watch(lambda: {n: b.delivered_bytes for n, b in world.flows.items()})
         self.base_dir = loaded.base_dir
         self.sinks: dict[tuple[str, int], Any] = {}
         self.objects: list[Any] = []  # sources, probes, endpoints (for summaries)
+        self.roles: dict[str, str] = {}  # flow name -> ROLE_DATA / ROLE_PROBE
+        self.building_role = ROLE_DATA  # the role of the flow being built (flow_name records it)
         self.error = loaded.error
 
     def udp_sink(self, node: str, port: int) -> Any:
@@ -47,6 +59,7 @@ class BuildContext:
         name = spec.name or f"{spec.src}->{spec.dst}"
         if name in self.world.flows:
             name = f"{name}#{index}"
+        self.roles[name] = self.building_role
         return name
 
     def device(self, ref: str) -> Any:
@@ -98,10 +111,15 @@ def _build(loaded: Loaded, seed: int | None, policy: str) -> BuildContext:
                 raise loaded.error((feature, i), feature, "", why)
             ctx.objects.append(FEATURES[feature](ctx, spec, i))
     world.build_routes()
+    jitter = s.run.start_jitter_ns
     for i, flow in enumerate(s.flow):
         why = missing(flow.type)
         if why:
             raise loaded.error(("flow", i, "type"), flow.type, "", why)
+        if jitter:  # a seeded offset in [0, jitter): seeds differ as real runs do
+            offset = int(world.rng.stream(f"start-jitter:{i}").random() * jitter)
+            flow = flow.model_copy(update={"start": f"{parse_time(flow.start) + offset}ns"})
+        ctx.building_role = ROLES.get(flow.type, ROLE_DATA)
         ctx.objects.append(TRAFFIC[flow.type](ctx, flow, i))
     return ctx
 
@@ -144,66 +162,13 @@ def run_loaded(
     policy: str = "strict",
     progress: Progress | None = None,
     out_dir: str | Path | None = None,
+    plots: bool | None = None,
 ) -> dict[str, Any]:
     """Build, run and collect; with ``out_dir``, also write pcaps, traces and plots there."""
-    from qdisclab.measure.pcap import PcapWriter, attach_tap, detach_tap
+    from qdisclab.scenario.simulation import Simulation
 
-    ctx = build(loaded, seed, policy)
-    world = ctx.world
-    duration = ctx.duration_ns
-    record = loaded.scenario.run.record
-    interval = parse_time(record.trace_interval)
-    traces = {ref: QueueTrace(ctx.device(ref), interval, duration, ref) for ref in record.traces}
-    if out_dir is not None:  # always trace the busiest places when plots are wanted
-        for link in world.links:
-            for dev in (link.a, link.b):
-                ref = f"{dev.node.name}:{dev.name}"
-                if ref not in traces and dev.channel.rate < 1_000_000_000:
-                    traces[ref] = QueueTrace(dev, interval, duration, ref)
-    pcaps: dict[str, Any] = {}
-    files = []
-    if out_dir is not None:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        for ref in record.pcap:
-            f = open(Path(out_dir) / f"{ref.replace(':', '-')}.pcap", "wb")  # noqa: SIM115
-            files.append(f)
-            pcaps[ref] = PcapWriter(f)
-            attach_tap(ctx.device(ref), pcaps[ref])
-    try:
-        steps = 50 if progress is not None else 1
-        for k in range(1, steps + 1):
-            world.run(duration * k // steps)
-            if progress is not None:
-                progress(world.now, duration)
-    finally:
-        for ref in pcaps:
-            detach_tap(ctx.device(ref))
-        for f in files:
-            f.close()
-    name = loaded.source.removeprefix("builtin:")
-    results = collect(world, name, duration, window_of(loaded, duration))
-    results["probes"] = []
-    for o in ctx.objects:  # probes, TCP flows...: each reports into its own section
-        if hasattr(o, "summary"):
-            results.setdefault(getattr(o, "result_section", "probes"), []).append(o.summary())
-    rows = {row["flow"]: row for row in results["flows"]}
-    for tcp in results.get("tcp", []):  # a TCP flow's rate is its goodput, not its wire rate
-        if tcp["flow"] in rows:
-            rows[tcp["flow"]]["throughput_mbps"] = tcp["goodput_mbps"]
-    cwnds = {o.name: o.cwnd_series() for o in ctx.objects if hasattr(o, "cwnd_series")}
-    if cwnds:
-        results["cwnd_series"] = cwnds
-    results["traces"] = {
-        ref: {"samples": len(t.times), "max_qlen": max(t.qlen, default=0)}
-        for ref, t in traces.items()
-    }
-    results["pcap"] = {ref: w.count for ref, w in pcaps.items()}
-    results["summary"] = summarize(results)
-    if out_dir is not None:
-        from qdisclab.scenario.outputs import write_outputs
-
-        write_outputs(Path(out_dir), loaded, world, results, traces, ctx.objects)
-    return results
+    sim = Simulation(loaded, seed=seed, policy=policy, out_dir=out_dir, plots=plots)
+    return sim.run(progress=progress)
 
 
 def summarize(results: dict[str, Any]) -> dict[str, float | None]:
@@ -211,7 +176,7 @@ def summarize(results: dict[str, Any]) -> dict[str, float | None]:
     from qdisclab.measure import jain_index
 
     tputs = [f["throughput_mbps"] for f in results["flows"]
-             if f.get("throughput_mbps") is not None and f["sent_bytes"] * 8 > 1e5]  # fmt: skip
+             if f.get("role") == ROLE_DATA and f.get("throughput_mbps") is not None]  # fmt: skip
     out: dict[str, float | None] = {
         "throughput_mbps_total": round(sum(tputs), 6) if tputs else None,
         "jain": round(jain_index(tputs), 6) if tputs else None,

@@ -51,25 +51,48 @@ class Strict(BaseModel):
 
 
 class Record(Strict):
-    """What to record: pcaps and queue traces of devices ``"NODE:DEV"``."""
+    """What to record: pcaps and queue traces of devices ``"NODE:DEV"``, tracepoint events.
+
+    ``events`` selects tracepoints to write one row per event (``"qdisc:R1:eth0"``,
+    ``"net:NODE:DEV"``, ``"tcx:NODE:DEV"``, ``"tcp:FLOW"``; see
+    ``qdisclab.measure.events``) as ``events.csv``, or ``events.parquet``
+    with ``events_format = "parquet"`` (needs pyarrow).
+    """
 
     pcap: list[str] = []
     traces: list[str] = []
     trace_interval: Unit = "10ms"
     plots: bool = True
+    events: list[str] = []
+    events_format: Literal["csv", "parquet"] = "csv"
 
     _v = field_validator("trace_interval")(classmethod(lambda cls, v: _positive(parse_time, v)))
+
+    @field_validator("events")
+    @classmethod
+    def _events(cls, v: list[str]) -> list[str]:
+        from qdisclab.measure.events import check_selection
+
+        for item in v:
+            problem = check_selection(item)
+            if problem:
+                raise ValueError(problem)
+        return v
 
 
 class Run(Strict):
     duration: Unit = "10s"
     seed: int = 1
     window: list[Unit] | None = None  # measurement window [start, end]; default second half
+    # Each flow starts up to this much later than its ``start``, drawn from the run seed,
+    # so that seeds differ as real runs do; "0ms" keeps every start exactly as written.
+    start_jitter: Unit = "1ms"
     record: Record = Record()
     queue_memory: Unit = DEFAULT_QUEUE_MEMORY  # bytes all queued packets may take at once
     packet_budget: int = Field(DEFAULT_PACKET_BUDGET, ge=1)  # see DEFAULT_PACKET_BUDGET
 
     _v = field_validator("duration")(classmethod(lambda cls, v: _positive(parse_time, v)))
+    _j = field_validator("start_jitter")(classmethod(lambda cls, v: _check(parse_time, v)))
     _m = field_validator("queue_memory")(classmethod(lambda cls, v: _positive(parse_size, v)))
 
     @field_validator("window")
@@ -87,6 +110,10 @@ class Run(Strict):
     @property
     def duration_ns(self) -> int:
         return parse_time(self.duration)
+
+    @property
+    def start_jitter_ns(self) -> int:
+        return parse_time(self.start_jitter)
 
 
 class NodeSpec(Strict):

@@ -9,61 +9,38 @@ from typing import Any
 
 import tomli_w
 
-from qdisclab.scenario.loader import Loaded
+from qdisclab.measure.plotdata import cdf_points, thin
 
 
-def write_outputs(
-    out: Path,
-    loaded: Loaded,
-    world: Any,
-    results: dict[str, Any],
-    traces: dict[str, Any],
-    objects: list[Any] = (),
-) -> list[Path]:
-    """Write every artefact of a run into ``out``; returns the files written."""
-    from qdisclab.measure import plots
+def write_outputs(out: Path, sim: Any, results: Any) -> list[Path]:
+    """Write the data files of a finished ``Simulation`` into ``out``; returns the files.
 
+    The plots are drawn apart (``plot_payload`` → ``measure.plots.draw_run``),
+    by a worker process that imported matplotlib while the run simulated.
+    """
+    loaded = sim.loaded
+    world = sim.world
     written = []
     resolved = loaded.scenario.model_dump(mode="json", by_alias=True, exclude_none=True)
     resolved["run"]["seed"] = results["seed"]
     p = out / "scenario.toml"
     p.write_text(tomli_w.dumps(resolved))
     written.append(p)
-    p = out / "flows.csv"
-    with p.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["flow", "sent_packets", "sent_bytes", "delivered_packets", "delivered_bytes",
-                    "dropped", "throughput_mbps", "p50_ms", "p90_ms", "p99_ms", "max_ms"])  # fmt: skip
-        for row in results["flows"]:
-            d = row.get("delay_ms") or {}
-            w.writerow([row["flow"], row["sent_packets"], row["sent_bytes"],
-                        row["delivered_packets"], row["delivered_bytes"],
-                        sum(row["dropped"].values()), row.get("throughput_mbps"),
-                        d.get("p50"), d.get("p90"), d.get("p99"), d.get("max")])  # fmt: skip
-    written.append(p)
-    p = out / "qdiscs.csv"
-    keys = ["node", "dev", "kind", "handle", "parent", "bytes", "packets", "drops", "overlimits",
-            "requeues", "backlog", "qlen"]  # fmt: skip
-    with p.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(keys)
-        for row in results["qdiscs"]:
-            w.writerow([row.get(k) for k in keys])
-    written.append(p)
+    written += results.write_csv(out)
     p = out / "tc-stats.txt"
     p.write_text(world.tc_stats() + "\n")
     written.append(p)
     p = out / "results.json"
-    p.write_text(json.dumps(results, indent=2))
+    p.write_text(json.dumps(results.to_json(), indent=2))
     written.append(p)
-    for ref, tr in traces.items():
+    for ref, tr in sim.traces.items():
         p = out / f"trace-{ref.replace(':', '-')}.csv"
         with p.open("w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(["time_s", "qlen", "backlog_bytes", "delay_ms"])
+            w.writerow(["time_s", "qlen", "backlog_bytes", "backlog_delay_estimate_ms"])
             w.writerows(tr.rows())
         written.append(p)
-    cwnd_traces = {o.name: tr for o in objects if hasattr(o, "cwnd_trace")
+    cwnd_traces = {o.name: tr for o in sim.ctx.objects if hasattr(o, "cwnd_trace")
                    if (tr := o.cwnd_trace()) is not None}  # fmt: skip
     if cwnd_traces:
         p = out / "cwnd.csv"
@@ -75,19 +52,66 @@ def write_outputs(
                                                 tr["srtt_us"], tr["pacing"], strict=True):  # fmt: skip
                     w.writerow([name, t / 1e9, c, ss, srtt / 1000, rate * 8 / 1e6])
         written.append(p)
-    if loaded.scenario.run.record.plots:
-        series = {name: b.observer.throughput_series() for name, b in world.flows.items()
-                  if b.observer is not None and b.observer.bins}  # fmt: skip
-        written.append(plots.throughput(series, out / "throughput.png"))
-        written.append(plots.queue_series(traces, "delay_ns", "queueing delay (ms)",
-                                          out / "queue-delay.png"))  # fmt: skip
-        written.append(plots.queue_series(traces, "qlen", "queue length (packets)",
-                                          out / "queue-length.png"))  # fmt: skip
-        samples = {name: b.observer.delays for name, b in world.flows.items()
-                   if b.observer is not None and len(getattr(b.observer, "delays", ()))}  # fmt: skip
-        samples.update({f"queue {ref}": tr.delay_ns for ref, tr in traces.items()})
-        written.append(plots.delay_cdf(samples, out / "delay-cdf.png"))
-        cwnds = results.get("cwnd_series") or {}
-        if cwnds:
-            written.append(plots.cwnd(cwnds, out / "cwnd.png"))
+    if sim.events is not None:
+        written.append(sim.events.write(out / "events", loaded.scenario.run.record.events_format))
+    if sim.plots:
+        written.append(write_throughput_csv(out, sim, results))
     return written
+
+
+def plot_payload(sim: Any, results: Any) -> dict[str, Any]:
+    """The curves of the run's plots as short plain lists (see ``measure.plotdata``)."""
+    series = throughput_series(sim, results)
+    sojourn: dict[str, Any] = {}
+    cdf: dict[str, Any] = {}
+    for name, b in sim.world.flows.items():
+        delays = getattr(b.observer, "delays", ())
+        if len(delays):
+            cdf[name] = cdf_points(delays)
+    for ref in sim.traces:
+        qdisc = sim.ctx.device(ref).qdisc
+        times, values = sim.sojourn.samples(qdisc)
+        label = f"{ref} ({qdisc.kind})"
+        xs, ys = thin(times, values)
+        sojourn[label] = ([t / 1e9 for t in xs], [v / 1e6 for v in ys])
+        cdf[f"sojourn {label}"] = cdf_points(values)
+    qlen = {}
+    for ref, tr in sim.traces.items():
+        xs, ys = thin(tr.times, tr.qlen)
+        qlen[ref] = ([t / 1e9 for t in xs], ys)
+    return {
+        "throughput": {n: ([p[0] for p in pts], [p[1] for p in pts]) for n, pts in series.items()},
+        "sojourn": sojourn,
+        "qlen": qlen,
+        "cdf": cdf,
+        "cwnd": {
+            n: ([p[0] for p in pts], [p[1] for p in pts])
+            for n, pts in (results.get("cwnd_series") or {}).items()
+        },
+    }
+
+
+def write_throughput_csv(out: Path, sim: Any, results: Any) -> Path:
+    """throughput.csv: exactly the points throughput.png draws (flow, time_s, mbps)."""
+    p = out / "throughput.csv"
+    with p.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["flow", "time_s", "mbps"])
+        for name, points in throughput_series(sim, results).items():
+            w.writerows((name, t, v) for t, v in points)
+    return p
+
+
+def throughput_series(sim: Any, results: Any) -> dict[str, list[tuple[float, float]]]:
+    """(time s, Mbit/s) per data flow: a TCP flow's goodput, a UDP flow's delivered rate."""
+    series: dict[str, list[tuple[float, float]]] = {}
+    for row in results.series:  # TCP flows' goodput, per bin
+        series.setdefault(row[0], []).append((row[1], row[2]))
+    for row in results["flows"]:
+        name = row["flow"]
+        books = sim.world.flows[name]
+        if row["role"] != "data" or name in series or books.observer is None:
+            continue
+        if books.observer.bins:
+            series[name] = books.observer.throughput_series()
+    return series

@@ -20,6 +20,11 @@ from typing import Any
 TRAFFIC: dict[str, Callable[..., Any]] = {}
 # type name -> check(loaded, flow_spec, index) run at load time (raise loaded.error(...))
 CHECKS: dict[str, Callable[..., None]] = {}
+# type name -> ROLE_DATA or ROLE_PROBE: what a flow of that type counts for in summaries
+ROLES: dict[str, str] = {}
+ROLE_DATA = "data"  # a bulk TCP or UDP source: counted in throughput totals and Jain's index
+ROLE_PROBE = "probe"  # a measurement flow (ping, request/response): reported on its own
+ROLE_REVERSE = "reverse"  # the return direction of a flow (TCP ACKs, echo replies)
 # feature name ("tcx", "netkit") -> builder(ctx, spec, index)
 FEATURES: dict[str, Callable[..., Any]] = {}
 # (predicate(cls) -> bool, register(cls, where) -> None, what)
@@ -37,10 +42,18 @@ _loaded = False
 
 
 def register_traffic(
-    name: str, builder: Callable[..., Any], check: Callable[..., None] | None = None
+    name: str,
+    builder: Callable[..., Any],
+    check: Callable[..., None] | None = None,
+    role: str = ROLE_DATA,
 ) -> None:
-    """Make ``type = name`` usable; ``check(loaded, spec, index)`` validates it at load time."""
+    """Make ``type = name`` usable; ``check(loaded, spec, index)`` validates it at load time.
+
+    ``role`` says whether its flows are data (``ROLE_DATA``: in ``summary.jain``
+    and ``throughput_mbps_total``) or probes (``ROLE_PROBE``: reported apart).
+    """
     TRAFFIC[name] = builder
+    ROLES[name] = role
     if check is not None:
         CHECKS[name] = check
 
@@ -53,6 +66,24 @@ def register_extension_kind(
     predicate: Callable[[type], bool], register: Callable[[type], None], what: str
 ) -> None:
     EXTENSION_KINDS.append((predicate, register, what))
+
+
+def register_or_replace(
+    existing: type | None, cls: type, register: Callable[[type], Any],
+    update: Callable[[type], Any],
+) -> None:  # fmt: skip
+    """Register ``cls``, or replace the user class already holding its id for new instances.
+
+    As a struct_ops link update: instances created earlier keep the class they
+    were made with. A built-in (a class from the qdisclab package) is never
+    replaced: registering over it is the registry's EEXIST.
+    """
+    if existing is cls:
+        return
+    if existing is not None and not existing.__module__.startswith("qdisclab."):
+        update(cls)
+        return
+    register(cls)
 
 
 def load_kinds() -> None:

@@ -34,13 +34,15 @@ def run_scenario(
     overrides: dict[str, Any] | None = None,
     progress: Progress | None = None,
     out_dir: Any = None,
+    plots: bool | None = None,
 ) -> dict[str, Any]:
-    """Run a built-in (by name) or a scenario file (by path)."""
+    """Run a built-in (by name) or a scenario file (by path); ``plots=False`` skips the PNGs."""
     ov = dict(overrides or {})
     if duration_ns is not None:
         ov["run.duration"] = f"{duration_ns}ns"
     loaded = load_any(name or default_scenario(), ov)
-    return run_loaded(loaded, seed=seed, policy=policy, progress=progress, out_dir=out_dir)
+    return run_loaded(loaded, seed=seed, policy=policy, progress=progress, out_dir=out_dir,
+                      plots=plots)  # fmt: skip
 
 
 def run_builtin(

@@ -1,5 +1,13 @@
 """Parameter sweeps on Dask, results in SQLite (one row per run, resumable).
 
+Besides ``runs`` (one row per run, its parameters and metrics as JSON), the
+database holds the long tables ``metrics`` (run_id, metric, value) and
+``run_params`` (run_id, key, value), and the view ``tidy`` that joins the
+metrics with each run's scenario and seed, so
+``pandas.read_sql("SELECT * FROM tidy", db)`` is a tidy frame with no JSON to
+parse (``pivot_table(columns="metric")`` makes it wide; join ``run_params``
+for the swept values).
+
 >>> grid = parse_grid(["flow.0.rate=10mbit,20mbit", "run.seed=1"])
 >>> [sorted(p.items()) for p in expand(grid)]
 [[('flow.0.rate', '10mbit')], [('flow.0.rate', '20mbit')]]
@@ -33,7 +41,24 @@ CREATE TABLE IF NOT EXISTS runs (
     finished REAL,
     scenario_hash TEXT,
     UNIQUE (scenario, params, seed)
-)
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id INTEGER NOT NULL,
+    metric TEXT NOT NULL,
+    value REAL,
+    PRIMARY KEY (run_id, metric)
+);
+CREATE TABLE IF NOT EXISTS run_params (
+    run_id INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT,
+    PRIMARY KEY (run_id, key)
+);
+CREATE VIEW IF NOT EXISTS tidy AS
+    SELECT runs.id AS run_id, runs.scenario, runs.params, runs.seed, metrics.metric,
+           metrics.value
+    FROM runs JOIN metrics ON metrics.run_id = runs.id
+    WHERE runs.status = 'ok';
 """
 COLUMNS = ("id", "scenario", "params", "seed", "status", "metrics", "error", "started",
            "finished", "scenario_hash")  # fmt: skip
@@ -107,7 +132,13 @@ def open_db(path: str | Path) -> sqlite3.Connection:
             elif columns != list(COLUMNS):
                 raise UserError(f"results database {str(path)!r}: its runs table is not a "
                                 "qdisclab sweep's; give another --db")  # fmt: skip
-        db.execute(SCHEMA)
+        db.executescript(SCHEMA)
+        # A database written before the metrics table existed: fill it from the JSON once.
+        for run_id, params, text in db.execute(
+            "SELECT id, params, metrics FROM runs WHERE metrics IS NOT NULL"
+            " AND id NOT IN (SELECT run_id FROM metrics)"
+        ).fetchall():
+            _store_long(db, run_id, json.loads(params), json.loads(text))
         db.commit()
     except sqlite3.Error as exc:
         if db is not None:
@@ -117,6 +148,17 @@ def open_db(path: str | Path) -> sqlite3.Connection:
         db.close()
         raise
     return db
+
+
+def _store_long(db: sqlite3.Connection, run_id: int, params: dict[str, Any],
+                metrics: dict[str, Any] | None) -> None:  # fmt: skip
+    """One row per metric and per parameter of run ``run_id`` (replacing earlier ones)."""
+    db.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
+    db.execute("DELETE FROM run_params WHERE run_id = ?", (run_id,))
+    db.executemany("INSERT INTO metrics (run_id, metric, value) VALUES (?, ?, ?)",
+                   [(run_id, k, v) for k, v in (metrics or {}).items()])  # fmt: skip
+    db.executemany("INSERT INTO run_params (run_id, key, value) VALUES (?, ?, ?)",
+                   [(run_id, k, str(v)) for k, v in params.items()])  # fmt: skip
 
 
 def run_one(scenario: str, params: dict[str, Any], seed: int, cwd: str) -> dict[str, Any]:
@@ -144,13 +186,17 @@ def run_one(scenario: str, params: dict[str, Any], seed: int, cwd: str) -> dict[
 
 def record(db: sqlite3.Connection, scenario: str, params: dict[str, Any], seed: int,
            row: dict[str, Any], scenario_hash: str) -> None:  # fmt: skip
-    db.execute(
+    for (old,) in db.execute("SELECT id FROM runs WHERE scenario = ? AND params = ? AND seed = ?",
+                             (scenario, params_key(params), seed)).fetchall():  # fmt: skip
+        _store_long(db, old, {}, {})  # the row is replaced below, with a new id
+    cur = db.execute(
         "INSERT OR REPLACE INTO runs (scenario, params, seed, status, metrics, error, started,"
         " finished, scenario_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (scenario, params_key(params), seed, row["status"],
          None if row["metrics"] is None else json.dumps(row["metrics"]), row["error"],
          row["started"], row["finished"], scenario_hash),
     )  # fmt: skip
+    _store_long(db, cur.lastrowid, params, row["metrics"])
     db.commit()  # each finished run is durable at once: an interrupt loses nothing done
 
 
@@ -301,7 +347,9 @@ def compare(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             values = [m["metrics"][name] for m in ok if m["metrics"].get(name) is not None]
             metrics[name] = {"mean": statistics.fmean(values),
                              "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-                             "n": len(values)}  # fmt: skip
+                             "n": len(values),
+                             # the same value from every seed: its ± 0 says nothing about spread
+                             "identical": len(values) > 1 and min(values) == max(values)}  # fmt: skip
         out.append({"scenario": scenario, "params": json.loads(pk), "runs": len(members),
                     "errors": len(members) - len(ok), "metrics": metrics})  # fmt: skip
     return out

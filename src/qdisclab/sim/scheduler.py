@@ -41,10 +41,11 @@ class _StopRun(Exception):
 class Scheduler:
     """Virtual-time event scheduler. ``now`` is the current time in ns."""
 
-    __slots__ = ("_heap", "now", "tracepoints")
+    __slots__ = ("_heap", "events", "now", "tracepoints")
 
     def __init__(self) -> None:
         self.now: int = 0
+        self.events = 0  # events executed so far (cancelled entries not counted)
         self._heap: list[Event] = []
         self.tracepoints: dict[str, Any] = {}  # this run's tracepoint instances (sim/tracepoint.py)
 
@@ -89,19 +90,22 @@ class Scheduler:
             # the same time, so give it the largest possible sequence instead).
             stop = [until, float("inf"), _raise_stop, None]
             heappush(heap, stop)
+        executed = 0  # a local count: cheaper per event than an attribute
         try:
             while True:
                 when, _seq, callback, arg = heappop(heap)
                 if callback is None:
                     continue
                 self.now = when
+                executed += 1
                 callback(arg)
         except IndexError:
             if heap:  # an IndexError from inside a callback, not from an empty heap
                 raise
         except _StopRun:
-            pass
+            executed -= 1  # the stop sentinel is not an event of the run
         finally:
+            self.events += executed
             if stop is not None:
                 stop[_CALLBACK] = None
         if until is not None and self.now < until:

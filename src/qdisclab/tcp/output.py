@@ -149,6 +149,10 @@ class TcpOutput:
         skb = SkBuff(length, self.saddr, self.daddr, self.sport, self.dport, IPPROTO_TCP, now_ns,
                      self.books, self, ecn, 0, None, th)  # fmt: skip
         self.books.book_sent(skb)
+        if retrans:
+            tp = self.tp_retransmit
+            if tp.listeners:
+                tp.emit(now_ns, self, seg.seq, datalen)
         self.lsndtime = now_us
         self.delack_segs = 0  # the ACK rides on this segment
         if self.delack_timer.pending:

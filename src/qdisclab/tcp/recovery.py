@@ -177,6 +177,9 @@ class TcpRecovery:
         """``tcp_set_ca_state``: the CC sees the change before it happens."""
         self.icsk_ca_ops.set_state(self, new)
         self.icsk_ca_state = new
+        tp = self.tp_cong_state
+        if tp.listeners:
+            tp.emit(self.sched.now, self, new)
 
     def _init_cwnd_reduction(self: Any) -> None:
         self.high_seq = self.snd_nxt

@@ -19,6 +19,7 @@ from typing import Any
 
 from qdisclab.errors import KernelError
 from qdisclab.sim import Timer
+from qdisclab.sim.tracepoint import tracepoint
 from qdisclab.skb.flowmetrics import FlowMetrics
 from qdisclab.tcp.cc_guard import cc_class_for
 from qdisclab.tcp.congestion import (
@@ -55,6 +56,7 @@ from qdisclab.tcp.states import (  # noqa: F401 (the kernel's state names, re-ex
     TCP_TIME_WAIT,
 )
 from qdisclab.tcp.stats import TcpStats
+from qdisclab.tcp.tracepoints import TCP_CONG_STATE_SET, TCP_PROBE, TCP_RETRANSMIT_SKB
 
 TCP_INIT_CWND = 10
 DEFAULT_RCV_WND = 6 * 1024 * 1024  # tcp_rmem max: the autotuned window a bulk receiver reaches
@@ -177,6 +179,9 @@ class TcpSock(TcpHandshake, TcpOutput, TcpInput, TcpRecovery, TcpRack):
         "tlp_retrans",
         "tlp_timer",
         "total_retrans",
+        "tp_cong_state",
+        "tp_probe",
+        "tp_retransmit",
         "ts_recent",
         "tsorted",
         "undo_marker",
@@ -191,6 +196,9 @@ class TcpSock(TcpHandshake, TcpOutput, TcpInput, TcpRecovery, TcpRack):
         self.node = node
         self.world = node.world
         self.sched = node.sched
+        self.tp_probe = tracepoint(self.sched, TCP_PROBE)
+        self.tp_cong_state = tracepoint(self.sched, TCP_CONG_STATE_SET)
+        self.tp_retransmit = tracepoint(self.sched, TCP_RETRANSMIT_SKB)
         self.name = name
         self.saddr = node.addr
         self.daddr = daddr

@@ -79,6 +79,9 @@ class TcpStats:
         if cwnd == self.last_cwnd and sk.snd_ssthresh == self.last_ssthresh:
             return
         now = sk.sched.now
+        tp = sk.tp_probe
+        if tp.listeners:
+            tp.emit(now, sk, cwnd, sk.snd_ssthresh, sk.srtt_us >> 3)
         if now - self.last_t < self.min_gap_ns:
             return
         self.last_cwnd = cwnd

@@ -33,6 +33,7 @@ from typing import Any
 from qdisclab.errors import ExtensionFault, KernelError
 from qdisclab.mprog import BPF_LINK_TYPE_TCX, BPF_TCX_INGRESS, Hook, Link
 from qdisclab.ops import POLICY_CONTAIN
+from qdisclab.sim.tracepoint import tracepoint
 from qdisclab.skb import skb_drop
 
 from .constants import (
@@ -50,6 +51,7 @@ from .constants import (
     XMIT_RECURSION_LIMIT,
 )
 from .context import REDIRECT_INFO, SkbContext
+from .tracepoints import TCX_PROG_RUN
 
 DROP_TC_STOLEN = "tc_stolen"  # a classic action consumed the packet (STOLEN/QUEUED/TRAP)
 _CONSUMED = (TC_ACT_STOLEN, TC_ACT_QUEUED, TC_ACT_TRAP)
@@ -114,7 +116,17 @@ class ClassicFilter:
 class TcxHook(Hook):
     """A tcx hook bound to a device direction. Keyword API from :class:`~qdisclab.mprog.Hook`."""
 
-    __slots__ = ("classic", "ctx", "dev", "devices", "faulty", "handle", "ingress", "stats")
+    __slots__ = (
+        "classic",
+        "ctx",
+        "dev",
+        "devices",
+        "faulty",
+        "handle",
+        "ingress",
+        "stats",
+        "tp_prog_run",
+    )
 
     def __init__(self, objs: Any, attach_type: int, dev: Any) -> None:
         self.faulty: tuple[Any, ...] = ()  # programs detached from the datapath by a fault
@@ -125,6 +137,7 @@ class TcxHook(Hook):
         self.ctx = SkbContext(dev)
         self.classic: tuple[ClassicFilter, ...] = ()
         self.stats = TcxStats()
+        self.tp_prog_run = tracepoint(dev.sched, TCX_PROG_RUN)
         self.handle = self._handle  # bound once: the device calls it per packet
 
     # -- keeping the device slot in step with the hook --
@@ -176,9 +189,12 @@ class TcxHook(Hook):
         ctx.skb = skb
         ret = -1
         func = None
+        tp = self.tp_prog_run
         try:
             for func in self.progs:
                 ret = func(ctx)
+                if tp.listeners:
+                    tp.emit(self.dev.sched.now, self.dev, self.ingress, func, ret)
                 if ret != -1:
                     break
         except Exception as exc:

@@ -5,8 +5,9 @@ A flow names its congestion control with ``cc`` (checked at load time against
 ``ecn = true`` to negotiate ECN, ``mss`` to cap the sender's segment size below
 what the path MTU allows, and ``start``/``stop``. Each flow reports goodput over
 the measurement window (bytes delivered in order to the receiving application),
-RTT p50/p99 from the sender's samples, retransmissions, and for transfers the
-flow completion time.
+RTT p50/p99 from the sender's samples inside the window (``rtt_ms``; the whole
+run's are ``rtt_ms_run``), retransmissions, and for transfers the flow
+completion time.
 
 >>> from qdisclab.scenario.library import load_builtin
 >>> from qdisclab.scenario.build import run_loaded
@@ -20,7 +21,12 @@ from __future__ import annotations
 from typing import Any
 
 from qdisclab.measure import percentile
-from qdisclab.scenario.registry import register_extension_kind, register_traffic
+from qdisclab.scenario.registry import (
+    ROLE_PROBE,
+    register_extension_kind,
+    register_or_replace,
+    register_traffic,
+)
 from qdisclab.tcp import CongestionOps, TcpStack, available_cc, get_default_cc, lookup_cc
 from qdisclab.tcp.congestion import register_cc, update_cc
 from qdisclab.tcp.header import TCP_MSS_OVERHEAD, TCPOLEN_TSTAMP_ALIGNED
@@ -68,8 +74,6 @@ class TcpFlow:
     result_section = "tcp"
 
     def __init__(self, ctx: Any, spec: Any, index: int) -> None:
-        from qdisclab.scenario.build import window_of
-
         world = ctx.world
         self.kind = spec.type
         self.src = world.node(spec.src)
@@ -82,7 +86,9 @@ class TcpFlow:
         self.port = spec.dport or TCP_PORT
         self.start = parse_time(spec.start)
         self.stop = parse_time(spec.stop) if spec.stop is not None else None
-        self.window = window_of(ctx.loaded, ctx.duration_ns)
+        self.window = ctx.window
+        self.totals = ctx.totals
+        ctx.totals.watch(self._bytes_read)
         self.listener = TcpStack.of(self.dst).listener_or_listen(self.port, self.cc, self.ecn)
         self.sk: Any = None
         self.sched = world.sched
@@ -107,6 +113,10 @@ class TcpFlow:
             sk.discard_unsent()
             sk.close()
 
+    def _bytes_read(self) -> dict[str, int]:
+        rx = self.receiver
+        return {f"goodput:{self.name}": rx.bytes_received if rx is not None else 0}
+
     @property
     def receiver(self) -> Any:
         sk = self.sk
@@ -120,15 +130,24 @@ class TcpFlow:
     def summary(self) -> dict[str, Any]:
         rx = self.receiver
         sk = self.sk
-        rtts = sorted(sk.stats.rtt_us) if sk is not None else []
-        goodput = rx.rx_metrics.throughput_bps(*self.window) / 1e6 if rx is not None else 0.0
+        run: list[int] = []
+        inside: list[int] = []
+        if sk is not None:  # RTT samples are stamped in us
+            st = sk.stats
+            start_us, end_us = self.window[0] // 1000, self.window[1] // 1000
+            run = sorted(st.rtt_us)
+            inside = sorted(r for t, r in zip(st.rtt_t, st.rtt_us, strict=True)
+                            if start_us <= t < end_us)  # fmt: skip
+        # Exact: the bytes read in order inside the window, over the window's length.
+        goodput = self.totals.rate_bps(f"goodput:{self.name}") / 1e6
         out: dict[str, Any] = {
             "flow": self.name,
             "type": self.kind,
             "cc": self.cc,
             "goodput_mbps": round(goodput, 6),
             "bytes_received": rx.bytes_received if rx is not None else 0,
-            "rtt_ms": {"p50": _ms(rtts, 50), "p99": _ms(rtts, 99)},
+            "rtt_ms": {"p50": _ms(inside, 50), "p99": _ms(inside, 99)},  # over the window
+            "rtt_ms_run": {"p50": _ms(run, 50), "p99": _ms(run, 99)},
             "retrans": sk.stats.retrans if sk is not None else 0,
             "rto": sk.stats.rto_count if sk is not None else 0,
         }
@@ -234,7 +253,7 @@ class TcpRequestResponse(TcpFlow):
 
 register_traffic("tcp-bulk", TcpFlow, check_tcp)
 register_traffic("tcp-transfer", TcpTransfer, check_tcp)
-register_traffic("tcp-rr", TcpRequestResponse, check_tcp)
+register_traffic("tcp-rr", TcpRequestResponse, check_tcp, role=ROLE_PROBE)
 
 
 def _is_cc(cls: type) -> bool:
@@ -243,16 +262,7 @@ def _is_cc(cls: type) -> bool:
 
 def _register_cc(cls: type) -> None:
     existing = lookup_cc(cls.name) if cls.name else None
-    if existing is cls:
-        return
-    if (
-        existing is not None
-        and existing.__qualname__ == cls.__qualname__
-        and existing.__module__ == cls.__module__
-    ):
-        update_cc(cls.name, cls)  # the same file loaded again (a new run in this process)
-        return
-    register_cc(cls)
+    register_or_replace(existing, cls, register_cc, lambda c: update_cc(c.name, c))
 
 
 register_extension_kind(_is_cc, _register_cc, "congestion control (CongestionOps)")

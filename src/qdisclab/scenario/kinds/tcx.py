@@ -12,22 +12,41 @@ from typing import Any
 
 from qdisclab.errors import UserError
 from qdisclab.scenario.registry import register_feature
-from qdisclab.tcx import Tcx
+from qdisclab.sim.tracepoint import tracepoint
+from qdisclab.tcx import TCX_DROP, TCX_NEXT, TCX_PASS, TCX_REDIRECT, Tcx
+from qdisclab.tcx.tracepoints import TCX_PROG_RUN
+
+VERDICTS = {TCX_NEXT: "next", TCX_PASS: "pass", TCX_DROP: "drop", TCX_REDIRECT: "redirect"}
 
 
 class TcxProbe:
-    """What the run reports about one attachment: its hook's counters."""
+    """What the run reports about one attachment: this program's own verdicts.
 
-    __slots__ = ("hook", "name", "prog")
+    Counted from the ``tcx:tcx_prog_run`` tracepoint, so two programs on one
+    hook report their own runs; the hook's shared counters are under ``hook``.
+    """
 
-    def __init__(self, name: str, hook: Any, prog: Any) -> None:
+    __slots__ = ("dev", "hook", "name", "prog", "runs", "verdicts")
+
+    def __init__(self, name: str, hook: Any, prog: Any, dev: Any) -> None:
         self.name = name
         self.hook = hook
         self.prog = prog
+        self.dev = dev
+        self.runs = 0
+        self.verdicts: dict[str, int] = {}
+        tracepoint(dev.sched, TCX_PROG_RUN).attach(self._ran)
+
+    def _ran(self, now: int, dev: Any, ingress: bool, prog: Any, ret: int) -> None:
+        if prog is self.prog.func and dev is self.dev and ingress == self.hook.ingress:
+            self.runs += 1
+            verdict = VERDICTS.get(ret, "next")  # reserved codes act as TCX_NEXT
+            self.verdicts[verdict] = self.verdicts.get(verdict, 0) + 1
 
     def summary(self) -> dict[str, Any]:
-        return {"probe": self.name, "kind": "tcx", "prog_id": self.prog.id,
-                **self.hook.stats.as_dict()}  # fmt: skip
+        return {"probe": self.name, "kind": "tcx", "prog_id": self.prog.id, "runs": self.runs,
+                "verdicts": dict(sorted(self.verdicts.items())),
+                "hook": self.hook.stats.as_dict()}  # fmt: skip
 
 
 def build_tcx(ctx: Any, spec: Any, index: int) -> TcxProbe:
@@ -45,7 +64,7 @@ def build_tcx(ctx: Any, spec: Any, index: int) -> TcxProbe:
     prog = tcx.load(func, name=name)
     hook = getattr(tcx, spec.direction)
     hook.attach(prog)
-    return TcxProbe(name, hook, prog)
+    return TcxProbe(name, hook, prog, dev)
 
 
 register_feature("tcx", build_tcx)

@@ -7,7 +7,12 @@ from typing import Any
 
 from qdisclab.errors import UserError
 from qdisclab.measure import FlowMetrics, percentile
-from qdisclab.scenario.registry import register_extension_kind, register_traffic
+from qdisclab.scenario.registry import (
+    ROLE_PROBE,
+    register_extension_kind,
+    register_or_replace,
+    register_traffic,
+)
 from qdisclab.skb import IPPROTO_UDP, SkBuff, skb_consume
 from qdisclab.traffic import CbrSource, OnOffSource, PoissonSource
 from qdisclab.traffic.udp import UdpStack
@@ -67,11 +72,11 @@ class EchoServer:
 class PingProbe:
     """Sends one echo request every ``interval``; records the RTT of each reply (ns)."""
 
-    __slots__ = ("books", "dst", "interval", "name", "node", "reply_books", "rtts", "sched",
-                 "size", "sport", "stop")  # fmt: skip
+    __slots__ = ("books", "dst", "interval", "name", "node", "reply_books", "rtt_times", "rtts",
+                 "sched", "size", "sport", "stop", "window")  # fmt: skip
 
     def __init__(self, node: Any, dst: int, name: str, *, interval: int, size: int, start: int,
-                 stop: int, sport: int) -> None:  # fmt: skip
+                 stop: int, sport: int, window: tuple[int, int] | None = None) -> None:  # fmt: skip
         self.node = node
         self.sched = node.sched
         self.dst = dst
@@ -81,6 +86,8 @@ class PingProbe:
         self.stop = stop
         self.sport = sport
         self.rtts = array("q")
+        self.rtt_times = array("q")  # when each reply arrived
+        self.window = window
         self.books = node.world.flow_books(name, FlowMetrics(name))
         self.reply_books = node.world.flow_books(f"{name}:reply", None)
         UdpStack.of(node).bind(sport, self)
@@ -97,18 +104,32 @@ class PingProbe:
         self.sched.call_at(now + self.interval, self._send, None)
 
     def receive(self, skb: SkBuff) -> None:
-        self.rtts.append(self.sched.now - skb.created)
+        now = self.sched.now
+        self.rtts.append(now - skb.created)
+        self.rtt_times.append(now)
         skb_consume(skb)
 
     def summary(self) -> dict[str, Any]:
-        values = sorted(self.rtts)
+        """RTT percentiles of replies received inside the window (``rtt_ms``) and in the
+        whole run (``rtt_ms_run``)."""
+        run = sorted(self.rtts)
+        if self.window is None:
+            inside = run
+        else:
+            start, end = self.window
+            inside = sorted(r for t, r in zip(self.rtt_times, self.rtts, strict=True)
+                            if start <= t < end)  # fmt: skip
         return {
             "probe": self.name,
-            "samples": len(values),
-            "rtt_ms": {
-                f"p{q}": (None if not values else percentile(values, q) / 1e6) for q in (50, 90, 99)
-            },
+            "samples": len(inside),
+            "rtt_ms": _rtt_percentiles(inside),
+            "samples_run": len(run),
+            "rtt_ms_run": _rtt_percentiles(run),
         }
+
+
+def _rtt_percentiles(values: list[int]) -> dict[str, float | None]:
+    return {f"p{q}": (None if not values else percentile(values, q) / 1e6) for q in (50, 90, 99)}
 
 
 def ping(ctx: Any, spec: Any, index: int) -> PingProbe:
@@ -123,13 +144,13 @@ def ping(ctx: Any, spec: Any, index: int) -> PingProbe:
                      interval=parse_time(spec.interval or "100ms"), size=size,
                      start=parse_time(spec.start),
                      stop=parse_time(spec.stop) if spec.stop is not None else ctx.duration_ns,
-                     sport=20000 + index)  # fmt: skip
+                     sport=20000 + index, window=ctx.window)  # fmt: skip
 
 
 register_traffic("udp-cbr", udp_cbr)
 register_traffic("udp-poisson", udp_poisson)
 register_traffic("udp-onoff", udp_onoff)
-register_traffic("ping", ping)
+register_traffic("ping", ping, role=ROLE_PROBE)
 
 
 def _is_qdisc(cls: type) -> bool:
@@ -142,16 +163,7 @@ def _register_qdisc(cls: type) -> None:
     from qdisclab.sched import QDISC_OPS, register_qdisc
 
     existing = QDISC_OPS.lookup(cls.id) if cls.id else None
-    if existing is cls:
-        return
-    if (
-        existing is not None
-        and existing.__qualname__ == cls.__qualname__
-        and (existing.__module__ == cls.__module__)
-    ):
-        QDISC_OPS.update(cls.id, cls)
-        return
-    register_qdisc(cls)
+    register_or_replace(existing, cls, register_qdisc, lambda c: QDISC_OPS.update(c.id, c))
 
 
 register_extension_kind(_is_qdisc, _register_qdisc, "qdisc (QdiscOps)")
