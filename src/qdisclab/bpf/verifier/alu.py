@@ -23,7 +23,8 @@ from typing import Protocol
 
 from qdisclab.bpf import isa
 from qdisclab.bpf.isa import Insn
-from qdisclab.bpf.verifier.bounds import Scalar, View, alu, refine, s32, s64
+from qdisclab.bpf.verifier.arith import alu
+from qdisclab.bpf.verifier.bounds import Scalar, View, refine, s32, s64
 from qdisclab.bpf.verifier.log import Reject
 from qdisclab.bpf.verifier.state import (
     CONST_PTR_TO_MAP,
