@@ -136,7 +136,7 @@ def check_arg(
                 "argument-type", f"R{regno} must have zero offset when passed to release func"
             )
     elif kind == ArgKind.GRAPH_NODE:
-        _node_arg(call, i, regno, reg)
+        _node_arg(call, i, arg, reg)
 
 
 def _scalar_for_pointer(st: State, fn: FuncProto, i: int, regno: int, reg: Reg) -> None:
@@ -234,16 +234,22 @@ def _btf_arg(fn: FuncProto, call: CallArgs, i: int, arg: Arg, regno: int, reg: R
         )
 
 
-def _node_arg(call: CallArgs, i: int, regno: int, reg: Reg) -> None:
+def _node_arg(call: CallArgs, i: int, arg: Arg, reg: Reg) -> None:
     region = reg.map if reg.alloc else None
     special = region.special_at(reg.off) if region is not None else None
     if special is None or special.kind not in ("list_node", "rb_node"):
         raise Reject("argument-type", f"arg#{i} expected pointer to allocated object's graph node")
-    if reg.non_owning or not reg.ref_obj_id:
+    if arg.release and (reg.non_owning or not reg.ref_obj_id):
         raise Reject(
             "argument-type",
             f"arg#{i} expected owning reference to an allocated object",
             "a node already in a collection cannot be inserted again",
+        )
+    if not arg.release and not reg.non_owning:
+        raise Reject(
+            "argument-type",
+            f"arg#{i} expected non-owning reference to a node in the collection",
+            "remove a node found with bpf_rbtree_first or inside the collection's lock",
         )
     if call.root is not None and call.root.btf not in (None, region.name):  # type: ignore[union-attr]
         raise Reject(

@@ -45,7 +45,7 @@ BASE_HELPERS: dict[int, FuncProto] = {
     181: FuncProto(
         "bpf_loop",
         (_SCALAR, Arg(ArgKind.CALLBACK), _ANY, _SCALAR),
-        callback_arg=1,
+        callback_ctx_arg=2,
         callback_args=(_SCALAR, _ANY),
         callback_ret=(0, 1),
     ),
@@ -74,6 +74,19 @@ GRAPH_KFUNCS: dict[str, FuncProto] = {
         FuncProto("bpf_list_pop_back", (_ROOT,), RetKind.GRAPH_NODE_OR_NULL, lock="held"),
         FuncProto("bpf_list_front", (_ROOT,), RetKind.GRAPH_NODE_NONOWNING, lock="held"),
         FuncProto("bpf_list_back", (_ROOT,), RetKind.GRAPH_NODE_NONOWNING, lock="held"),
+        FuncProto(
+            "bpf_rbtree_add_impl",
+            (_ROOT, _NODE, Arg(ArgKind.CALLBACK), _ANY, _SCALAR),
+            lock="held",
+            callback_ctx_arg=1,
+            callback_args=(Arg(ArgKind.GRAPH_NODE), Arg(ArgKind.GRAPH_NODE)),
+        ),
+        FuncProto(
+            "bpf_rbtree_remove",
+            (_ROOT, Arg(ArgKind.GRAPH_NODE)),
+            RetKind.GRAPH_NODE_OR_NULL,
+            lock="held",
+        ),
         FuncProto("bpf_rbtree_first", (_ROOT,), RetKind.GRAPH_NODE_NONOWNING, lock="held"),
     )
 }

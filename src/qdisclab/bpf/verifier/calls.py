@@ -91,12 +91,8 @@ def do_call(env: Env, st: State, insn: Insn, fn: FuncProto) -> CallArgs:
         st.lock = None
         _invalidate_non_owning(st)
     regs = st.cur.regs
-    callback_ctx = (
-        regs[fn.callback_arg + 2]
-        if fn.callback_arg is not None and fn.callback_arg + 2 <= 5
-        else None
-    )
-    call.callback_ctx = callback_ctx
+    if fn.callback_ctx_arg is not None:  # what the callback receives, after the call's effects
+        call.callback_ctx = regs[fn.callback_ctx_arg + 1]
     for r in range(1, 6):
         regs[r] = NOT_INIT_REG
     regs[0] = _result(env, st, fn, call, insn.slot)

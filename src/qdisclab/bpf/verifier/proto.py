@@ -135,9 +135,11 @@ class FuncProto:
     """A helper (by id) or kfunc (by name) as the verifier sees it.
 
     ``allowed`` are the ops members that may call it (``{"*"}``: every
-    member); ``ret_range`` bounds a scalar result; ``callback_arg`` is the
-    index of the callback argument (``bpf_loop``), whose program must return
-    a value in ``callback_ret``.
+    member); ``ret_range`` bounds a scalar result. A function taking a
+    callback (``bpf_loop``, ``bpf_rbtree_add``) calls it with
+    ``callback_args``: an unknown number for a ``SCALAR`` one, else the
+    value of argument ``callback_ctx_arg`` (``bpf_loop``'s context, the node
+    being added); the callback must return a value in ``callback_ret``.
     """
 
     name: str
@@ -147,7 +149,7 @@ class FuncProto:
     flags: int = 0
     allowed: frozenset[str] = frozenset({ALL_MEMBERS})
     ret_range: tuple[int, int] | None = None
-    callback_arg: int | None = None
+    callback_ctx_arg: int | None = None
     callback_args: tuple[Arg, ...] = ()
     callback_ret: tuple[int, int] = (0, 1)
     lock: str | None = None  # "acquire"/"release" for bpf_spin_lock/unlock, "held" when required
