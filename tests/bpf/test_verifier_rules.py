@@ -1,8 +1,17 @@
 """Programs on each rule's boundary: accepted when right, refused naming the rule when one step off."""
 
+import dataclasses
+
 from verifier_protos import DEQUEUE, ENQUEUE, RESET, TCX, accepts, rejects
 
-from qdisclab.bpf.verifier.proto import ProgramProto
+from qdisclab.bpf.verifier.proto import (
+    KF_SLEEPABLE,
+    CtxField,
+    CtxKind,
+    FuncProto,
+    ProgramProto,
+    RetKind,
+)
 
 LOOKUP = """
     r1 = 0
@@ -463,3 +472,55 @@ def test_subprogram_result_is_range_checked_at_exit():
     rejects(
         "r1 = 7\ncall @f\nexit\nf:\nr0 = r1\nr0 += 1\nexit", TCX, "return-range", "smin=8 smax=8"
     )
+
+
+# ------------------------------------------------------- trust, nullability, sleeping
+
+
+def test_trusted_argument_refuses_a_walked_pointer():
+    call = "r2 = 0\nr3 = 0\ncall bpf_qdisc_watchdog_schedule\nr0 = 0\nexit"
+    accepts("r1 = *(u64 *)(r1 + 0)\n" + call, DEQUEUE)
+    rejects(
+        "r1 = *(u64 *)(r1 + 0)\nr1 = *(u64 *)(r1 + 8)\n" + call,
+        DEQUEUE,
+        "argument-type",
+        "R1 must be referenced or trusted",
+    )
+
+
+def test_nullable_context_argument_needs_a_check():
+    arg = CtxField("sch", 0, 8, CtxKind.BTF_PTR, "Qdisc", nullable=True)
+    proto = dataclasses.replace(RESET, ctx=(arg,))
+    accepts(
+        "r1 = *(u64 *)(r1 + 0)\nif r1 == 0 goto out\nr0 = *(u32 *)(r1 + 32)\nout:\nr0 = 0\nexit",
+        proto,
+    )
+    rejects(
+        "r1 = *(u64 *)(r1 + 0)\nr0 = *(u32 *)(r1 + 32)\nr0 = 0\nexit",
+        proto,
+        "null-check",
+        "R1 invalid mem access 'trusted_ptr_or_null_'",
+    )
+
+
+def test_sleepable_kfunc_needs_a_sleepable_program():
+    nap = FuncProto("bpf_demo_nap", (), RetKind.VOID, flags=KF_SLEEPABLE)
+    proto = dataclasses.replace(RESET, kfuncs={**RESET.kfuncs, nap.name: nap})
+    rejects(
+        "call bpf_demo_nap\nr0 = 0\nexit",
+        proto,
+        "sleepable",
+        "program must be sleepable to call sleepable kfunc bpf_demo_nap",
+    )
+    accepts("call bpf_demo_nap\nr0 = 0\nexit", dataclasses.replace(proto, sleepable=True))
+
+
+def test_nullable_kfunc_argument_takes_null_but_not_a_maybe_null_pointer():
+    """bpf_kptr_xchg's new value is __nullable: NULL is fine, an unchecked lookup is not."""
+    stash = LOOKUP.replace("map[counts]", "map[stash]")
+    text = (
+        stash
+        + "if r0 == 0 goto out\nr1 = r0\nr1 += 8\nr2 = 0\ncall 194\nif r0 == 0 goto out\nr1 = r0\ncall bpf_kfree_skb\n"
+        + TAIL
+    )
+    accepts(text, RESET)

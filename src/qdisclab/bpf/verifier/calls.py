@@ -22,6 +22,7 @@ from qdisclab.bpf.verifier.log import Reject
 from qdisclab.bpf.verifier.proto import (
     KF_ACQUIRE,
     KF_RET_NULL,
+    KF_SLEEPABLE,
     ArgKind,
     FuncProto,
     LocalType,
@@ -72,6 +73,12 @@ def do_call(env: Env, st: State, insn: Insn, fn: FuncProto) -> CallArgs:
             "spin-lock",
             "function calls are not allowed while holding a lock",
             f"{fn.name} is called between bpf_spin_lock and bpf_spin_unlock",
+        )
+    if fn.flags & KF_SLEEPABLE and not env.proto.sleepable:
+        raise Reject(
+            "sleepable",
+            f"program must be sleepable to call sleepable kfunc {fn.name}",
+            f"{env.proto.program_name} runs where it may not sleep",
         )
     call = CallArgs(fn.name)
     for i, arg in enumerate(fn.args):

@@ -40,6 +40,7 @@ RULES = {
     "unknown-function": "a call to a helper or kfunc the attach point does not provide",
     "argument-type": "a helper or kfunc argument of the wrong type",
     "spin-lock": "a bpf_spin_lock rule",
+    "sleepable": "a kfunc that may sleep is called where sleeping is not allowed",
     "return-range": "a return value outside the range the attach point allows",
     "infinite-loop": "a loop that does not terminate",
     "back-edge": "a loop in a program that may not loop",
