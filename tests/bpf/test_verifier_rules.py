@@ -524,3 +524,26 @@ def test_nullable_kfunc_argument_takes_null_but_not_a_maybe_null_pointer():
         + TAIL
     )
     accepts(text, RESET)
+
+
+def test_callee_stack_pointer_cannot_outlive_the_callee():
+    text = """
+        r1 = r10
+        r1 += -8
+        call @f
+        r0 = 0
+        exit
+    f:
+        r2 = r10
+        r2 += -16
+        *(u64 *)(r1 + 0) = r{src}
+        r0 = 0
+        exit
+    """
+    accepts(text.format(src=1), TCX)  # the caller's own stack address is fine
+    rejects(
+        text.format(src=2),
+        TCX,
+        "invalid-mem-access",
+        "cannot spill pointers to stack into stack frame of the caller",
+    )

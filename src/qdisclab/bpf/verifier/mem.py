@@ -155,6 +155,12 @@ def _stack(
     start = total + (spi + 1) * 8
     slot = frame.stack.get(spi, EMPTY_SLOT)
     if value is not None:
+        if value.type == PTR_TO_STACK and value.frameno > reg.frameno:
+            raise Reject(
+                "invalid-mem-access",
+                "cannot spill pointers to stack into stack frame of the caller",
+                "the callee's stack is gone once it returns",
+            )
         if size == 8:
             frame.stack[spi] = Slot(STACK_SPILL * 8, value)
             return value
