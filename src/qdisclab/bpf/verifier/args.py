@@ -31,6 +31,7 @@ from qdisclab.bpf.verifier.proto import (
 )
 from qdisclab.bpf.verifier.state import (
     CONST_PTR_TO_MAP,
+    ITERATOR,
     PTR_TO_BTF_ID,
     PTR_TO_CTX,
     PTR_TO_FUNC,
@@ -63,6 +64,8 @@ class CallArgs:
     local: LocalType | None = None
     callback: int = -1
     callback_ctx: Reg | None = None
+    iter_slot: tuple[int, int] | None = None  # (frame, stack slot) of an iterator argument
+    iter_new: str | None = None  # the iterator type an ITER_NEW argument creates
 
 
 def release_arg(fn: FuncProto) -> int | None:
@@ -113,6 +116,9 @@ def check_arg(
     if kind == ArgKind.CTX:
         if reg.type != PTR_TO_CTX:
             raise Reject("argument-type", f"R{regno} type={reg.type_str()} expected=ctx")
+        return
+    if kind in (ArgKind.ITER_NEW, ArgKind.ITER):
+        _iter_arg(st, call, i, arg, regno, reg)
         return
     if reg.is_null_const and arg.nullable:
         return
@@ -232,6 +238,30 @@ def _btf_arg(fn: FuncProto, call: CallArgs, i: int, arg: Arg, regno: int, reg: R
             "argument-type",
             f"R{regno} must have zero offset when passed to release func or trusted arg to kfunc",
         )
+
+
+def _iter_arg(st: State, call: CallArgs, i: int, arg: Arg, regno: int, reg: Reg) -> None:
+    """An iterator lives in one 8-byte stack slot: new wants it free, next/destroy initialized."""
+    name = f"iter_{arg.btf}"
+    total = _constant_offset(regno, reg, name) if reg.type == PTR_TO_STACK else 1
+    if reg.type != PTR_TO_STACK or total % 8 or not -512 <= total <= -8:
+        raise Reject(
+            "argument-type", f"arg#{i} expected pointer to an aligned stack slot for {name}"
+        )
+    spi = (-total - 1) // 8
+    slot = st.frames[reg.frameno].stack.get(spi)
+    held = slot is not None and slot.spilled is not None and slot.spilled.type == ITERATOR
+    if arg.kind == ArgKind.ITER_NEW:
+        if held:
+            raise Reject("argument-type", f"expected uninitialized {name} as arg #{i}")
+        call.iter_new = arg.btf
+    elif not held or slot.spilled.btf != arg.btf:  # type: ignore[union-attr]
+        raise Reject(
+            "argument-type",
+            f"expected an initialized {name} as arg #{i}",
+            "create the iterator with its _new kfunc first; after _destroy it is gone",
+        )
+    call.iter_slot = (reg.frameno, spi)
 
 
 def _node_arg(call: CallArgs, i: int, arg: Arg, reg: Reg) -> None:

@@ -66,6 +66,13 @@ GRAPH_KFUNCS: dict[str, FuncProto] = {
             flags=KF_ACQUIRE | KF_RET_NULL,
         ),
         FuncProto(
+            "bpf_iter_num_new",
+            (Arg(ArgKind.ITER_NEW, "num"), _SCALAR, _SCALAR),
+            ret_range=(-0x7FFF_FFFF - 1, 0x7FFF_FFFF),
+        ),
+        FuncProto("bpf_iter_num_next", (Arg(ArgKind.ITER, "num"),), RetKind.ITER_NEXT, ret_size=4),
+        FuncProto("bpf_iter_num_destroy", (Arg(ArgKind.ITER, "num", release=True),), RetKind.VOID),
+        FuncProto(
             "bpf_obj_drop_impl", (Arg(ArgKind.ALLOC_OBJ), _ANY), RetKind.VOID, flags=KF_RELEASE
         ),
         FuncProto("bpf_list_push_front_impl", (_ROOT, _NODE, _ANY, _SCALAR), lock="held"),

@@ -26,14 +26,19 @@ from qdisclab.bpf.verifier.proto import (
     ArgKind,
     FuncProto,
     LocalType,
+    MapProto,
     RetKind,
 )
 from qdisclab.bpf.verifier.state import (
+    ITERATOR,
     NOT_INIT_REG,
     PTR_TO_BTF_ID,
     PTR_TO_MAP_VALUE,
+    PTR_TO_MEM,
+    STACK_ITER,
     Ref,
     Reg,
+    Slot,
     State,
 )
 from qdisclab.bpf.verifier.tnum import Tnum
@@ -84,8 +89,15 @@ def do_call(env: Env, st: State, insn: Insn, fn: FuncProto) -> CallArgs:
     for i, arg in enumerate(fn.args):
         check_arg(env, st, fn, call, i, arg, i + 1)
     release = release_arg(fn)
-    if release is not None:
+    if release is not None and fn.args[release].kind == ArgKind.ITER:
+        _destroy_iterator(st, call, insn.slot)
+    elif release is not None:
         _release(st, fn, release, insn.slot)
+    if call.iter_new is not None and call.iter_slot is not None:
+        frameno, spi = call.iter_slot
+        ref_id = _acquire(env, st, insn.slot, f"the iter_{call.iter_new} created by {fn.name}")
+        iterator = Reg(ITERATOR, btf=call.iter_new, ref_obj_id=ref_id)
+        st.frames[frameno].stack[spi] = Slot(STACK_ITER * 8, iterator)
     if fn.lock == "acquire":
         if st.lock is not None:
             raise Reject("spin-lock", "Locking two bpf_spin_locks are not allowed")
@@ -104,6 +116,15 @@ def do_call(env: Env, st: State, insn: Insn, fn: FuncProto) -> CallArgs:
         regs[r] = NOT_INIT_REG
     regs[0] = _result(env, st, fn, call, insn.slot)
     return call
+
+
+def _destroy_iterator(st: State, call: CallArgs, slot: int) -> None:
+    assert call.iter_slot is not None
+    frameno, spi = call.iter_slot
+    iterator = st.frames[frameno].stack.pop(spi).spilled
+    assert iterator is not None
+    st.refs = tuple(r for r in st.refs if r.id != iterator.ref_obj_id)
+    st.released = (*st.released, (iterator.ref_obj_id, slot))
 
 
 def _release(st: State, fn: FuncProto, i: int, slot: int) -> None:
@@ -155,6 +176,9 @@ def _result(env: Env, st: State, fn: FuncProto, call: CallArgs, slot: int) -> Re
         return Reg.scalar(value if value is not None else Scalar.unknown())
     if ret == RetKind.MAP_VALUE_OR_NULL:
         return Reg(PTR_TO_MAP_VALUE, map=call.map, maybe_null=True, id=env.new_id())
+    if ret == RetKind.ITER_NEXT:
+        element = MapProto(f"{fn.name} element", 0, fn.ret_size, read_only=True)
+        return Reg(PTR_TO_MEM, map=element, maybe_null=True, id=env.new_id())
     acquire = bool(fn.flags & KF_ACQUIRE) or ret in (RetKind.KPTR_OLD, RetKind.GRAPH_NODE_OR_NULL)
     maybe_null = bool(fn.flags & KF_RET_NULL) or ret in (
         RetKind.KPTR_OLD,

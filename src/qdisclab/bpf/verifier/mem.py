@@ -26,11 +26,13 @@ from qdisclab.bpf.verifier.state import (
     PTR_TO_BTF_ID,
     PTR_TO_CTX,
     PTR_TO_MAP_VALUE,
+    PTR_TO_MEM,
     PTR_TO_PACKET,
     PTR_TO_PACKET_END,
     PTR_TO_STACK,
     SCALAR,
     STACK_INVALID,
+    STACK_ITER,
     STACK_MISC,
     STACK_SPILL,
     STACK_ZERO,
@@ -108,8 +110,9 @@ def access(
         raise _bad_pointer(st, regno, reg)
     if reg.type == PTR_TO_BTF_ID and reg.alloc:
         return _region(st, regno, reg, off, size, value, reg.map, "object", signed)  # type: ignore[arg-type]
-    if reg.type == PTR_TO_MAP_VALUE:
-        return _region(st, regno, reg, off, size, value, reg.map, "map value", signed)  # type: ignore[arg-type]
+    if reg.type in (PTR_TO_MAP_VALUE, PTR_TO_MEM):
+        what = "map value" if reg.type == PTR_TO_MAP_VALUE else "memory"
+        return _region(st, regno, reg, off, size, value, reg.map, what, signed)  # type: ignore[arg-type]
     return _REGIONS[reg.type](env, st, regno, reg, off, size, value, signed)
 
 
@@ -154,6 +157,12 @@ def _stack(
     spi = (-total - 1) // 8
     start = total + (spi + 1) * 8
     slot = frame.stack.get(spi, EMPTY_SLOT)
+    if STACK_ITER in slot.kinds:
+        raise Reject(
+            "invalid-mem-access",
+            f"invalid {'write to' if write else 'read from'} stack off {total}: it holds an iterator",
+            "an iterator is used only through its kfuncs (new, next, destroy)",
+        )
     if value is not None:
         if value.type == PTR_TO_STACK and value.frameno > reg.frameno:
             raise Reject(
@@ -275,6 +284,8 @@ def _region(
             return Reg(PTR_TO_BTF_ID, btf=special.btf, maybe_null=True)
         name = SPECIAL_NAMES.get(special.kind, "kptr")
         raise Reject("special-field", f"{name} cannot be accessed directly by load/store")
+    if value is not None and region.read_only and what == "memory":
+        raise Reject("invalid-mem-access", f"R{regno} cannot write into {reg.type_str()}")
     if value is not None and region.read_only:
         raise Reject(
             "invalid-mem-access",
@@ -394,6 +405,7 @@ _REGIONS = {
     PTR_TO_PACKET: _packet,
     PTR_TO_BTF_ID: _btf,
     PTR_TO_MAP_VALUE: None,
+    PTR_TO_MEM: None,
 }
 
 __all__ = ["Scalar", "access", "do_mem", "region_bounds", "stack_bytes_initialized"]

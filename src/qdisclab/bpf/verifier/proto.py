@@ -104,6 +104,8 @@ class ArgKind(Enum):
     CALLBACK = "callback"  # ld_imm64 pseudo func
     TYPE_ID = "type_id"  # constant BTF type id naming a local type (bpf_obj_new)
     CTX = "ctx"
+    ITER_NEW = "iter_new"  # an uninitialized 8-byte stack slot that becomes iterator ``btf``
+    ITER = "iter"  # an initialized iterator ``btf`` on the stack (next, destroy)
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,9 @@ class RetKind(Enum):
     KPTR_OLD = "kptr_old"  # bpf_kptr_xchg: the previous content of the slot, referenced or NULL
     GRAPH_NODE_OR_NULL = "node_or_null"  # list/rbtree pop/remove: an owned object or NULL
     GRAPH_NODE_NONOWNING = "node_nonowning"  # list front / rbtree first: non-owning or NULL
+    ITER_NEXT = (
+        "iter_next"  # the iterator's next element: read-only memory of ret_size bytes, or NULL
+    )
 
 
 @dataclass(frozen=True)
@@ -149,6 +154,7 @@ class FuncProto:
     flags: int = 0
     allowed: frozenset[str] = frozenset({ALL_MEMBERS})
     ret_range: tuple[int, int] | None = None
+    ret_size: int = 0
     callback_ctx_arg: int | None = None
     callback_args: tuple[Arg, ...] = ()
     callback_ret: tuple[int, int] = (0, 1)

@@ -90,7 +90,7 @@ def _byte_safe(old: str, cur: str, cur_slot: Slot) -> bool:
         return cur == STACK_ZERO or (
             cur == STACK_SPILL and spilled is not None and spilled.is_null_const
         )
-    return cur == STACK_SPILL
+    return cur == old  # a spill or an iterator: the spilled values are compared by the caller
 
 
 def stacksafe(old: dict[int, Slot], cur: dict[int, Slot], idmap: dict[int, int]) -> bool:

@@ -32,11 +32,13 @@ PTR_TO_PACKET = "pkt"
 PTR_TO_PACKET_END = "pkt_end"
 PTR_TO_BTF_ID = "ptr_"
 PTR_TO_FUNC = "func"
+PTR_TO_MEM = "mem"
+ITERATOR = "iter"  # the value in an iterator's stack slot
 
 _ZERO = Scalar.const(0)
 
 # stack byte kinds, as the kernel prints them in "fp-8=mmmmmmmm"
-STACK_INVALID, STACK_MISC, STACK_ZERO, STACK_SPILL = "?", "m", "0", "r"
+STACK_INVALID, STACK_MISC, STACK_ZERO, STACK_SPILL, STACK_ITER = "?", "m", "0", "r", "i"
 SLOT_COUNT = MAX_BPF_STACK // 8
 
 
@@ -158,6 +160,8 @@ class Reg:
     def type_str(self) -> str:
         """The kernel's ``reg_type_str`` for this register."""
         prefix = "trusted_" if self.trusted else ""
+        if self.type == PTR_TO_MEM and self.map is not None and self.map.read_only:
+            prefix = "rdonly_"
         if self.maybe_null:
             return prefix + (
                 "ptr_or_null_" if self.type == PTR_TO_BTF_ID else self.type + "_or_null"

@@ -34,7 +34,7 @@ from qdisclab.bpf.isa import MAX_CALL_FRAMES, Insn
 from qdisclab.bpf.verifier import alu, calls, exits, mem
 from qdisclab.bpf.verifier.cfg import Cfg, CfgError
 from qdisclab.bpf.verifier.log import Reject, VerificationError, decisions, tail
-from qdisclab.bpf.verifier.proto import CtxKind, ProgramProto
+from qdisclab.bpf.verifier.proto import CtxKind, ProgramProto, RetKind
 from qdisclab.bpf.verifier.prune import maybe_looping, states_equal
 from qdisclab.bpf.verifier.state import (
     CONST_PTR_TO_MAP,
@@ -94,14 +94,25 @@ class _Verifier:
         self.symbols = dict(code.symbols)
         self.cfg = Cfg(code)
         self.explored: dict[int, list[_Checkpoint]] = {}
+        # may_goto and iterator next() calls: the runtime bounds the loop, so a state there may
+        # be pruned against one still being explored (after widening), as the kernel does
         self.loop_points: set[int] = {
-            i.slot for i in self.cfg.insns if i.code == isa.BPF_JMP | isa.BPF_JCOND
+            i.slot
+            for i in self.cfg.insns
+            if i.code == isa.BPF_JMP | isa.BPF_JCOND or self._iter_next(i)
         }
+        self.cfg.prune_points |= self.loop_points
         self.entry_refs: dict[str, int] = {}
         self.work: list[tuple[int, State]] = []
         self.ids = 0
         self.insns_processed = self.states = self.pruned = 0
         self.since_jmps = self.since_insns = 0
+
+    def _iter_next(self, insn: Insn) -> bool:
+        if insn.code != isa.CALL or insn.src != isa.BPF_PSEUDO_KFUNC_CALL:
+            return False
+        fn = self.proto.kfuncs.get(self.symbols.get(insn.slot, ""))
+        return fn is not None and fn.ret == RetKind.ITER_NEXT
 
     def new_id(self) -> int:
         self.ids += 1
