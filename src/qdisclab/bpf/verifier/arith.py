@@ -160,6 +160,8 @@ def concrete(op: str, x: int, y: int, bits: int) -> int:
 
 def alu(op: str, a: Scalar, b: Scalar, bits: int) -> Scalar:
     """``a op b`` for ALU64 (``bits=64``) or ALU32 (``bits=32``, result zero-extended)."""
+    if a.is_const() and b.is_const():
+        return Scalar.const(concrete(op, a.value, b.value, bits))
     if bits == 32:
         return Scalar.zext32(view_op(op, a.view(32), b.view(32)))
     v64 = view_op(op, a.view(64), b.view(64))

@@ -120,6 +120,7 @@ class Scalar:
     ) -> Scalar | None:
         """The consistent scalar for these facts (``reg_bounds_sync``), None when they conflict."""
         for _ in range(2):
+            before = (t, umin, umax, smin, smax, u32_min, u32_max, s32_min, s32_max)
             t32 = t.subreg()
             # bounds from known bits
             s32_min = max(s32_min, s32(t32.value | (t32.mask & 0x8000_0000)))
@@ -157,6 +158,8 @@ class Scalar:
             # known bits from the ranges (__reg_bound_offset)
             t = t.intersect(tnum_range(umin, umax))
             t = t.with_subreg(t.subreg().intersect(tnum_range(u32_min, u32_max)))
+            if (t, umin, umax, smin, smax, u32_min, u32_max, s32_min, s32_max) == before:
+                break  # a fixed point: another round would change nothing
         return Scalar(t, umin, umax, smin, smax, u32_min, u32_max, s32_min, s32_max)
 
     @staticmethod
@@ -188,6 +191,9 @@ class Scalar:
 
     def with_view(self, v: View) -> Scalar | None:
         """This scalar with one half replaced by the refined ``v``; None when empty."""
+        if self.is_const() and v.is_const():
+            ok = v.t.value == (self.value if v.bits == 64 else self.value & U32)
+            return self if ok else None
         if v.bits == 64:
             return Scalar.make(
                 v.t.intersect(self.var_off),

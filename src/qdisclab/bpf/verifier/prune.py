@@ -139,6 +139,11 @@ def states_equal(old: State, cur: State, pc: int, cfg: Cfg) -> bool:
     return all(check_ids(ro.id, rc.id, idmap) for ro, rc in zip(old.refs, cur.refs, strict=True))
 
 
+def loop_key(st: State) -> int:
+    """A hash of what :func:`maybe_looping` compares, to skip most comparisons."""
+    return hash((len(st.frames), *st.cur.regs))
+
+
 def maybe_looping(old: State, cur: State) -> bool:
     """The innermost frames' registers are identical (the kernel's ``states_maybe_looping``)."""
     return len(old.frames) == len(cur.frames) and old.cur.regs == cur.cur.regs

@@ -35,7 +35,7 @@ from qdisclab.bpf.verifier import alu, calls, exits, mem
 from qdisclab.bpf.verifier.cfg import Cfg, CfgError
 from qdisclab.bpf.verifier.log import Reject, VerificationError, decisions, tail
 from qdisclab.bpf.verifier.proto import CtxKind, ProgramProto, RetKind
-from qdisclab.bpf.verifier.prune import maybe_looping, states_equal
+from qdisclab.bpf.verifier.prune import loop_key, maybe_looping, states_equal
 from qdisclab.bpf.verifier.state import (
     CONST_PTR_TO_MAP,
     NOT_INIT,
@@ -71,11 +71,12 @@ class VerifyStats:
 class _Checkpoint:
     """An explored state at ``pc``; ``pending`` counts its paths not yet finished."""
 
-    __slots__ = ("hits", "misses", "parent", "pc", "pending", "state")
+    __slots__ = ("hits", "loop_key", "misses", "parent", "pc", "pending", "state")
 
     def __init__(self, pc: int, state: State, parent: _Checkpoint | None) -> None:
         self.pc, self.state, self.parent = pc, state, parent
         self.pending, self.hits, self.misses = 1, 0, 0
+        self.loop_key = loop_key(state)
 
 
 def verify(
@@ -207,6 +208,7 @@ class _Verifier:
         loop_point = pc in self.loop_points
         if loop_point:
             self._widen(pc, st)
+        key = loop_key(st) if any(cp.pending for cp in entries) else 0
         for cp in list(entries):
             if cp.pending == 0:
                 if states_equal(cp.state, st, pc, self.cfg):
@@ -217,7 +219,7 @@ class _Verifier:
                 if cp.misses > cp.hits * 3 + 3:
                     entries.remove(cp)
             elif (
-                (loop_point or maybe_looping(cp.state, st))
+                (loop_point or (cp.loop_key == key and maybe_looping(cp.state, st)))
                 and self._ancestor(cp, st)
                 and states_equal(cp.state, st, pc, self.cfg)
             ):
