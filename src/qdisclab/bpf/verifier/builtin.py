@@ -9,8 +9,8 @@ attach-point kfuncs (the qdisc ones, say) come from the declared kfunc table.
 
 >>> BASE_HELPERS[1].name, BASE_HELPERS[1].ret.value
 ('bpf_map_lookup_elem', 'map_value_or_null')
->>> sorted(GRAPH_KFUNCS)[:2]
-['bpf_list_back', 'bpf_list_front']
+>>> GRAPH_KFUNCS["bpf_iter_num_next"].ret.value
+'iter_next'
 """
 
 from __future__ import annotations
