@@ -150,7 +150,7 @@ def _fuzzed(code: Code, rng: random.Random) -> Code:
 @pytest.mark.parametrize("prog", sorted(GOOD))
 def test_random_mutants_are_accepted_or_refused_by_rule(prog):
     text, proto = GOOD[prog]
-    proto = dataclasses.replace(proto, max_states_insns=20_000)  # a mutant may loop
+    proto = dataclasses.replace(proto, insn_limit=20_000)  # a mutant may loop
     code = assemble(text, name=prog)
     rng = random.Random(prog)
     refused = 0

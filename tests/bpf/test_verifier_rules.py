@@ -398,7 +398,7 @@ def test_loop_that_makes_no_progress_is_refused():
 
 def test_loop_without_bound_is_too_complex():
     proto = ProgramProto(
-        TCX.interface, TCX.member, ctx=TCX.ctx, ret_range=TCX.ret_range, max_states_insns=5000
+        TCX.interface, TCX.member, ctx=TCX.ctx, ret_range=TCX.ret_range, insn_limit=5000
     )
     rejects(
         "r0 = 0\nl:\nr0 += 1\nif r0 != 0 goto l\nexit",

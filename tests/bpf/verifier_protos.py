@@ -145,7 +145,6 @@ TCX = ProgramProto(
         CtxField("data", 76, 4, CtxKind.PACKET),
         CtxField("data_end", 80, 4, CtxKind.PACKET_END),
     ),
-    ctx_size=192,
     ret_range=(-1, 7),  # TCX_NEXT .. TCX_REDIRECT
     helpers=BASE_HELPERS,
     maps=MAPS,

@@ -43,6 +43,12 @@ from qdisclab.bpf.verifier.state import (
 )
 
 POINTER_ARGS = (ArgKind.BTF_PTR, ArgKind.ALLOC_OBJ, ArgKind.GRAPH_NODE)
+_PLAIN_TYPES = {
+    ArgKind.CONST_MAP: CONST_PTR_TO_MAP,
+    ArgKind.CALLBACK: PTR_TO_FUNC,
+    ArgKind.CTX: PTR_TO_CTX,
+}
+"""Arguments that must be of one register type, and nothing more."""
 
 
 class Env(Protocol):
@@ -98,24 +104,18 @@ def check_arg(
             raise Reject("argument-type", "bpf_obj_new type ID argument must be of a struct")
         call.local = local
         return
-    if kind == ArgKind.CONST_MAP:
-        if reg.type != CONST_PTR_TO_MAP:
-            raise Reject("argument-type", f"R{regno} type={reg.type_str()} expected=map_ptr")
-        call.map = reg.map
+    if kind in _PLAIN_TYPES:
+        if reg.type != _PLAIN_TYPES[kind]:
+            raise Reject(
+                "argument-type", f"R{regno} type={reg.type_str()} expected={_PLAIN_TYPES[kind]}"
+            )
+        call.map = reg.map if kind == ArgKind.CONST_MAP else call.map
+        call.callback = reg.subprog if kind == ArgKind.CALLBACK else call.callback
         return
     if kind in (ArgKind.MAP_KEY, ArgKind.MAP_VALUE):
         assert call.map is not None, "a map argument comes first"
         size = call.map.key_size if kind == ArgKind.MAP_KEY else call.map.value_size
         _memory_arg(st, regno, reg, size)
-        return
-    if kind == ArgKind.CALLBACK:
-        if reg.type != PTR_TO_FUNC:
-            raise Reject("argument-type", f"R{regno} type={reg.type_str()} expected=func")
-        call.callback = reg.subprog
-        return
-    if kind == ArgKind.CTX:
-        if reg.type != PTR_TO_CTX:
-            raise Reject("argument-type", f"R{regno} type={reg.type_str()} expected=ctx")
         return
     if kind in (ArgKind.ITER_NEW, ArgKind.ITER):
         _iter_arg(st, call, i, arg, regno, reg)

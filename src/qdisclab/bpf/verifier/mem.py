@@ -18,7 +18,7 @@ from typing import Protocol
 from qdisclab.bpf import isa
 from qdisclab.bpf.isa import MAX_BPF_STACK, SIZE_BYTES, Insn
 from qdisclab.bpf.verifier.alu import readable, sized_unknown
-from qdisclab.bpf.verifier.bounds import S64_MIN, Scalar, s64
+from qdisclab.bpf.verifier.bounds import S64_MIN, s64
 from qdisclab.bpf.verifier.log import Reject
 from qdisclab.bpf.verifier.proto import CtxKind, MapProto, ProgramProto
 from qdisclab.bpf.verifier.state import (
@@ -407,5 +407,3 @@ _REGIONS = {
     PTR_TO_MAP_VALUE: None,
     PTR_TO_MEM: None,
 }
-
-__all__ = ["Scalar", "access", "do_mem", "region_bounds", "stack_bytes_initialized"]

@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
+from qdisclab.bpf.isa import BPF_COMPLEXITY_LIMIT_INSNS
+
 # include/linux/btf.h
 KF_ACQUIRE = 1 << 0
 KF_RELEASE = 1 << 1
@@ -227,13 +229,15 @@ class ProgramProto:
     pointer to (``sk_buff`` for ``dequeue``). ``maps`` are referenced by name
     in ``ld_imm64`` (``map`` and ``map_value`` pseudo loads);
     ``local_types`` are the program's own types for ``bpf_obj_new`` by BTF
-    id; ``helpers`` are keyed by helper id.
+    id; ``helpers`` are keyed by helper id. ``insn_limit`` bounds the
+    instructions explored (the kernel's 1M) and ``allow_loops`` false refuses
+    every back-edge (a program loaded without CAP_BPF); ``sleepable`` says
+    whether the program may call kfuncs that sleep.
     """
 
     interface: str
     member: str
     ctx: tuple[CtxField, ...] = ()
-    ctx_size: int = 0
     ret_range: tuple[int, int] | None = None
     ret_btf: str | None = None
     structs: Mapping[str, StructProto] = field(default_factory=dict)
@@ -242,7 +246,7 @@ class ProgramProto:
     maps: Mapping[str, MapProto] = field(default_factory=dict)
     local_types: Mapping[int, LocalType] = field(default_factory=dict)
     allow_loops: bool = True
-    max_states_insns: int = 1_000_000
+    insn_limit: int = BPF_COMPLEXITY_LIMIT_INSNS
     sleepable: bool = False
 
     def kfunc_allowed(self, name: str) -> bool:

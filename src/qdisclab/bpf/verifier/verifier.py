@@ -155,7 +155,7 @@ class _Verifier:
                 insn = self.cfg.at[pc]
                 self.insns_processed += 1
                 self.since_insns += 1
-                if self.insns_processed > self.proto.max_states_insns:
+                if self.insns_processed > self.proto.insn_limit:
                     raise Reject(
                         "too-complex",
                         f"BPF program is too large. Processed {self.insns_processed} insn",
