@@ -8,10 +8,12 @@ from DWARF, and checks the verdict and the rule.
 """
 
 import bisect
+import os
 import shutil
 import subprocess
 from pathlib import Path
 
+import host_bpf
 import pytest
 from elftools.elf.elffile import ELFFile
 from verifier_protos import ENQUEUE, TCX
@@ -126,3 +128,27 @@ def test_compiled_program_verdict(tmp_path, source, section, bug, proto, rule, l
     err = info.value
     assert err.rule == rule, err.report()
     assert err.source is not None and err.source.endswith(line), err.report()
+
+
+HOST_REASON = host_bpf.available()
+TC_CASES = [c for c in CASES if c[1] == "tcx/ingress"]
+
+
+@pytest.mark.skipif(HOST_REASON is not None, reason=HOST_REASON or "")
+@pytest.mark.parametrize(
+    ("source", "section", "bug", "proto", "rule", "line"),
+    TC_CASES,
+    ids=[f"{c[0]}-{c[2] or 'ok'}" for c in TC_CASES],
+)
+def test_compiled_tc_program_verdict_matches_the_host_kernel(
+    tmp_path, source, section, bug, proto, rule, line
+):
+    code = build(tmp_path, source, section, bug)
+    fd = host_bpf.create_map(host_bpf.BPF_MAP_TYPE_ARRAY, 4, 16, 64)
+    try:
+        accepted, log = host_bpf.load(code, {"counts": fd})
+    finally:
+        os.close(fd)
+    # the kernel does not range-check tc return codes; qdisclab holds tcx programs to TCX_*
+    expected = rule is None or rule == "return-range"
+    assert accepted == expected, log
