@@ -45,7 +45,9 @@ def _unrelocated(text: str) -> bytes:
 
 
 def test_code_for_patches_offsets_and_names_slots() -> None:
-    insns = _unrelocated("r1 = map_value[0]+0 ll\nr2 = map[0] ll\ncall 0\nr3 = map_value[0]+0 ll\nexit")
+    insns = _unrelocated(
+        "r1 = map_value[0]+0 ll\nr2 = map[0] ll\ncall 0\nr3 = map_value[0]+0 ll\nexit"
+    )
     prog = Prog(
         "p",
         insns,
@@ -123,7 +125,10 @@ def test_fault_reports_the_source_line_from_line_info(engine: str) -> None:
     resolver = ObjectResolver(memory, globals={".rodata": Global(bytearray(4), read_only=True)})
     with pytest.raises(BpfFault) as err:
         load(prog, resolver, memory, engine=engine).run()  # type: ignore[arg-type]
-    assert str(err.value) == "writer: insn 3: write of 4 bytes to read-only .rodata [w.bpf.c:4: *x = 0;]"
+    assert (
+        str(err.value)
+        == "writer: insn 3: write of 4 bytes to read-only .rodata [w.bpf.c:4: *x = 0;]"
+    )
 
 
 def test_missing_references_are_load_errors_naming_them() -> None:

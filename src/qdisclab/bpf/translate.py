@@ -85,13 +85,30 @@ class _Function:
         self.lines: list[str] = []
         self.block = entry
 
-    def source(self) -> list[str]:
-        out = [f"    def f{self.entry}(r1, r2, r3, r4, r5, depth, steps):"]
-        out.append("        r0 = r6 = r7 = r8 = r9 = 0")
-        out.append("        r10 = fps[depth]; stk = stacks[depth]")
-        if self.uses_may_goto:
-            out.append("        mg = max_loops")
+    def source(self, entry: bool = False) -> list[str]:
+        """The Python function; ``entry``: the program's own ``run`` instead.
+
+        A BPF function ``f<slot>(r1..r5, depth, steps)`` returns
+        ``(r0, steps)``. The entry variant of the main function is what
+        ``Translated.run`` is: R1–R5 default to 0 and are taken modulo
+        2**64, it returns R0, and a fault leaves it annotated with the
+        program and source line — one Python call per run.
+        """
+        self.ret = "return r0" if entry else "return r0, steps"
         base = "        "
+        if entry:
+            out = ["    def run(r1=0, r2=0, r3=0, r4=0, r5=0):", f"{base}try:"]
+            base += "    "
+            out.append(
+                f"{base}r1 &= {M64:#x}; r2 &= {M64:#x}; r3 &= {M64:#x}; r4 &= {M64:#x}; r5 &= {M64:#x}"
+            )
+            out.append(f"{base}depth = steps = 0")
+        else:
+            out = [f"    def f{self.entry}(r1, r2, r3, r4, r5, depth, steps):"]
+        out.append(f"{base}r0 = r6 = r7 = r8 = r9 = 0")
+        out.append(f"{base}r10 = fps[depth]; stk = stacks[depth]")
+        if self.uses_may_goto:
+            out.append(f"{base}mg = max_loops")
         if len(self.leaders) > 1:
             out.append(f"{base}L = {self.entry}")
         if self.backward:
@@ -116,6 +133,9 @@ class _Function:
             if head:
                 out.append(head)
             out.extend(indent + line for line in self.lines)
+        if entry:
+            out.append("        except BpfFault as e:")
+            out.append("            raise annotate(e) from None")
         return out
 
     def _mg(self) -> str:
@@ -145,7 +165,7 @@ class _Function:
     def jump(self, i: Insn) -> None:
         cls, op, pc = i.code & 0x07, i.code & 0xF0, i.slot
         if i.code == isa.EXIT:
-            self.emit("return r0, steps")
+            self.emit(self.ret)
         elif i.code == isa.CALL:
             if i.src == isa.BPF_PSEUDO_CALL:
                 self.emit(f"if depth >= {isa.MAX_CALL_FRAMES - 1}: raise deep({pc})")
@@ -377,16 +397,17 @@ class _Source:
         body: list[str] = []
         for f in funcs:
             body.extend(f.source())
+        body.extend(funcs[0].source(entry=True))
         calls = ", ".join(f"c{slot}" for slot in sorted(img.calls))
         head = [
             f"def build({calls}{', ' if calls else ''}*, ld, st, R, W, E, fps, stacks, budget, max_loops,",
-            "          slow, deep, at, vm, bswap, sdiv, smod, BpfFault):",
+            "          slow, deep, at, vm, bswap, sdiv, smod, BpfFault, annotate):",
         ]
         for key, name in sorted(self.packers.items()):
             kind, fmt = key[0], key[1:]
             method = "unpack_from" if kind == "u" else "pack_into"
             head.append(f"    {name} = struct.Struct('<{fmt}').{method}")
-        table = ", ".join(f"{e}: f{e}" for e in img.functions)
+        table = ", ".join(f"{e}: f{e}" for e in img.functions) + ', "run": run'
         return "\n".join([*head, *body, f"    return {{{table}}}", ""])
 
 
@@ -442,16 +463,17 @@ class Translated:
             sdiv=_sdiv,
             smod=_smod,
             BpfFault=BpfFault,
+            annotate=self._reference.annotate,
         )
-        self._main = self._functions[0]
+        self.run = self._functions.pop("run")  # type: ignore[method-assign]
 
     def run(self, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0, r5: int = 0) -> int:
-        """Run the program with R1–R5 set; returns R0 (64 bits, unsigned)."""
-        try:
-            r0, _steps = self._main(r1 & M64, r2 & M64, r3 & M64, r4 & M64, r5 & M64, 0, 0)
-        except BpfFault as fault:
-            raise self._reference.annotate(fault) from None
-        return r0
+        """Run the program with R1–R5 set; returns R0 (64 bits, unsigned).
+
+        Replaced in each instance by the generated entry function, which does
+        exactly this without a call in between.
+        """
+        raise AssertionError("replaced in __init__")
 
     def call_function(
         self, address: int, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0, r5: int = 0
