@@ -26,7 +26,7 @@ import struct
 from qdisclab.bpf import isa
 from qdisclab.bpf.code import Code
 from qdisclab.bpf.fault import BpfFault
-from qdisclab.bpf.image import Image, link
+from qdisclab.bpf.image import Image
 from qdisclab.bpf.interp import M64, Interpreter, bswap, callback_slot, deep_call_fault
 from qdisclab.bpf.isa import Insn
 from qdisclab.bpf.memory import BytesRegion, Memory
@@ -426,14 +426,12 @@ class Translated:
         budget: int = isa.BPF_COMPLEXITY_LIMIT_INSNS,
         max_loops: int = isa.BPF_MAX_LOOPS,
     ) -> None:
-        self.image = code if isinstance(code, Image) else link(code, resolver)
-        self.name = self.image.name
-        self.memory = memory if memory is not None else Memory()
-        self.budget = budget
-        self.max_loops = max_loops
+        # The reference interpreter links the program and finishes budget-crossing blocks.
+        self._reference = ref = Interpreter(code, resolver, memory, budget, max_loops)
+        self.image, self.name, self.memory = ref.image, ref.name, ref.memory
+        self.budget, self.max_loops = budget, max_loops
         self.steps = 0
         self.depth = 0
-        self._reference = Interpreter(self.image, resolver, self.memory, budget, max_loops)
         self.source = _Source(self.image).source()
         namespace: dict[str, object] = {"struct": struct}
         exec(compile(self.source, f"<bpf {self.name}>", "exec"), namespace)
