@@ -1,10 +1,7 @@
-"""Compiled BPF programs in qdisclab: the ISA, its engines and their memory.
+"""Compiled BPF objects in qdisclab: reader, kernel types, executors.
 
-Execution: :mod:`~qdisclab.bpf.isa` (opcodes, decoding),
-:mod:`~qdisclab.bpf.asm` (assembler/disassembler), :mod:`~qdisclab.bpf.memory`
-(bounds-checked regions), :mod:`~qdisclab.bpf.image` (linking through a
-:class:`~qdisclab.bpf.resolver.Resolver`), the reference
-:class:`~qdisclab.bpf.interp.Interpreter` and the
-:class:`~qdisclab.bpf.translate.Translated` engine that compiles a program
-to Python once.
+The reader (:mod:`qdisclab.bpf.elf`, :mod:`qdisclab.bpf.btf`,
+:mod:`qdisclab.bpf.objects`) turns a clang-built ``.bpf.o`` into
+:class:`~qdisclab.bpf.program.BpfProgram` values, maps, global data and
+struct_ops maps; the executors run those programs.
 """

@@ -19,10 +19,10 @@ Beyond llvm's syntax: ``label:`` lines and label operands (``goto out``,
 ...     exit
 ... ''')
 >>> print("\\n".join(disassemble(code)))  # doctest: +NORMALIZE_WHITESPACE
-   0:	b7 00 00 00 00 00 00 00	r0 = 0
-   1:	07 00 00 00 01 00 00 00	r0 += 1
-   2:	a5 00 fe ff 03 00 00 00	if r0 < 3 goto -2
-   3:	95 00 00 00 00 00 00 00	exit
+       0:	b7 00 00 00 00 00 00 00	r0 = 0
+       1:	07 00 00 00 01 00 00 00	r0 += 1
+       2:	a5 00 fe ff 03 00 00 00	if r0 < 3 goto -2
+       3:	95 00 00 00 00 00 00 00	exit
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ import re
 
 from qdisclab.bpf import isa
 from qdisclab.bpf.code import Code
-from qdisclab.bpf.isa import BpfLoadError, Insn
+from qdisclab.bpf.errors import BpfLoadError
+from qdisclab.bpf.isa import Insn
 
 _ALU_SYM = {
     isa.BPF_ADD: "+=", isa.BPF_SUB: "-=", isa.BPF_MUL: "*=", isa.BPF_DIV: "/=",
@@ -101,7 +102,7 @@ def format_insn(insn: Insn, symbols: dict[int, str] | None = None) -> str:
     size, mode = code & 0x18, code & 0xE0
     if code == isa.LD_IMM64:
         if insn.src == 0:
-            return f"r{d} = {insn.imm64:#x} ll"
+            return f"r{d} = {insn.imm64} ll"
         ref = name or (f"{_rel(imm)}" if insn.src == isa.BPF_PSEUDO_FUNC else str(imm))
         extra = f"+{insn.next_imm}" if insn.src in (2, 6) else ""
         return f"r{d} = {_PSEUDO_NAME[insn.src]}[{ref}]{extra} ll"
@@ -133,16 +134,17 @@ def _format_atomic(size: int, d: int, s: int, off: int, imm: int) -> str:
 
 
 def disassemble(code: Code | bytes) -> list[str]:
-    """``slot:<TAB>hex bytes<TAB>text`` lines, as ``llvm-objdump -d`` prints them."""
+    """``slot:<TAB>hex bytes<TAB>text`` lines, as ``llvm-objdump -d`` prints them.
+
+    An ``ld_imm64`` is one line showing both slots' bytes, as llvm prints it.
+    """
     if isinstance(code, bytes):
         code = Code("prog", code)
     lines = []
+    symbols = dict(code.symbols)
     for insn in isa.decode(code.insns, code.name):
-        raw = code.insns[insn.slot * 8 : insn.slot * 8 + 8]
-        lines.append(f"{insn.slot:4}:\t{raw.hex(' ')}\t{format_insn(insn, dict(code.symbols))}")
-        if insn.code == isa.LD_IMM64:
-            raw2 = code.insns[insn.slot * 8 + 8 : insn.slot * 8 + 16]
-            lines.append(f"{insn.slot + 1:4}:\t{raw2.hex(' ')}\t")
+        raw = code.insns[insn.slot * 8 : (insn.slot + insn.width) * 8]
+        lines.append(f"{insn.slot:8}:\t{raw.hex(' ')}\t{format_insn(insn, symbols)}")
     return lines
 
 
@@ -209,7 +211,7 @@ class _Assembler:
         self.slot = 0
 
     def error(self, line: int, message: str) -> BpfLoadError:
-        return BpfLoadError(f"{self.name}: line {line}: {message}")
+        return BpfLoadError(self.name, f"line {line}: {message}")
 
     def emit(self, code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> Insn:
         insn = Insn(self.slot, code, dst, src, off, imm)
@@ -374,7 +376,7 @@ class _Assembler:
 def assemble(text: str, name: str = "prog") -> Code:
     """Assemble ``text`` (one instruction or ``label:`` per line; ``;`` and ``//`` comment).
 
-    A line that does not parse is a :class:`~qdisclab.bpf.isa.BpfLoadError`
+    A line that does not parse is a :class:`~qdisclab.bpf.errors.BpfLoadError`
     naming its line number.
     """
     asm = _Assembler(name)

@@ -6,7 +6,7 @@ values; they differ only in how they execute it. Checks done here are the
 structural ones the kernel's verifier does first (valid opcodes, jumps that
 land on an instruction of the same function, calls to function starts,
 every function ending in ``exit`` or ``goto``); a violation is a
-:class:`~qdisclab.bpf.isa.BpfLoadError` naming program and slot.
+:class:`~qdisclab.bpf.errors.BpfLoadError` naming program and slot.
 
 >>> from qdisclab.bpf.asm import assemble
 >>> img = link(assemble("r0 = 7\\nexit", name="seven"), TableResolver())
@@ -20,7 +20,8 @@ import bisect
 
 from qdisclab.bpf import isa
 from qdisclab.bpf.code import Code
-from qdisclab.bpf.isa import BpfLoadError, Insn
+from qdisclab.bpf.errors import BpfLoadError
+from qdisclab.bpf.isa import Insn
 from qdisclab.bpf.resolver import BpfFunction, Resolver, TableResolver
 
 CODE_REGION = 0xFFFF_FFFF  # region id of code addresses: never mapped as data
@@ -72,14 +73,14 @@ class Image:
         return self.functions[bisect.bisect_right(self.functions, slot) - 1]
 
     def error(self, slot: int, message: str) -> BpfLoadError:
-        return BpfLoadError(f"{self.name}: insn {slot}: {message}")
+        return BpfLoadError(self.name, f"insn {slot}: {message}")
 
 
 def link(code: Code, resolver: Resolver) -> Image:
     """Decode and check ``code`` and bind its references through ``resolver``."""
     img = Image(code)
     if not img.insns:
-        raise BpfLoadError(f"{code.name}: program has no instructions")
+        raise BpfLoadError(code.name, "program has no instructions")
     entries = {0}
     for insn in img.insns:
         reason = isa.invalid_reason(insn)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import struct
 
-from qdisclab.errors import UserError
+from qdisclab.bpf.errors import BpfLoadError
 
 # instruction classes
 BPF_LD, BPF_LDX, BPF_ST, BPF_STX = 0x00, 0x01, 0x02, 0x03
@@ -57,6 +57,8 @@ LD_IMM64 = BPF_LD | BPF_IMM | BPF_DW
 CALL = BPF_JMP | BPF_CALL
 EXIT = BPF_JMP | BPF_EXIT
 
+M64 = 0xFFFF_FFFF_FFFF_FFFF  # registers hold unsigned 64-bit values
+M32 = 0xFFFF_FFFF
 INSN_SIZE = 8
 MAX_BPF_STACK = 512
 MAX_CALL_FRAMES = 8
@@ -64,14 +66,6 @@ BPF_MAX_LOOPS = 1 << 23  # the kernel's may_goto budget per frame
 BPF_COMPLEXITY_LIMIT_INSNS = 1_000_000
 
 _INSN = struct.Struct("<BBhi")
-
-
-class BpfLoadError(UserError):
-    """Bytecode that cannot be loaded: a malformed or unsupported instruction.
-
-    The message names the program and the instruction slot, as the kernel
-    verifier's log does.
-    """
 
 
 class Insn:
@@ -123,7 +117,7 @@ def decode(raw: bytes, name: str = "prog") -> list[Insn]:
     opcodes are valid is :func:`check`'s job.
     """
     if len(raw) % INSN_SIZE:
-        raise BpfLoadError(f"{name}: {len(raw)} bytes is not a whole number of instructions")
+        raise BpfLoadError(name, f"{len(raw)} bytes is not a whole number of instructions")
     out: list[Insn] = []
     n = len(raw) // INSN_SIZE
     slot = 0
@@ -132,10 +126,10 @@ def decode(raw: bytes, name: str = "prog") -> list[Insn]:
         insn = Insn(slot, code, regs & 0x0F, regs >> 4, off, imm)
         if code == LD_IMM64:
             if slot + 1 >= n:
-                raise BpfLoadError(f"{name}: insn {slot}: ld_imm64 lacks its second slot")
+                raise BpfLoadError(name, f"insn {slot}: ld_imm64 lacks its second slot")
             code2, regs2, off2, imm2 = _INSN.unpack_from(raw, (slot + 1) * INSN_SIZE)
             if code2 or regs2 or off2:
-                raise BpfLoadError(f"{name}: insn {slot}: invalid second slot of ld_imm64")
+                raise BpfLoadError(name, f"insn {slot}: invalid second slot of ld_imm64")
             insn.next_imm = imm2
             insn.imm64 = (imm & 0xFFFF_FFFF) | (imm2 & 0xFFFF_FFFF) << 32
             slot += 2

@@ -2,9 +2,11 @@
 
 An address is ``region_id << 32 | offset``. Region 0 is never mapped, so a
 null pointer (or a small integer used as one) faults as a null dereference;
-an access past a region's end, to an unmapped or freed region, or a write to
-a read-only one raises :class:`~qdisclab.bpf.fault.BpfFault` naming the
-instruction that did it.
+regions get every other id, so stepping below a region's start lands in an
+unmapped guard id; stack frames have ids of their own, the same in every
+engine. An access past a region's end, to an unmapped or freed region, or a
+write to a read-only one raises :class:`~qdisclab.bpf.fault.BpfFault`
+naming the instruction that did it.
 
 Two kinds of region:
 
@@ -37,6 +39,8 @@ from qdisclab.bpf.isa import MAX_BPF_STACK, MAX_CALL_FRAMES
 
 REGION_SHIFT = 32
 OFFSET_MASK = (1 << REGION_SHIFT) - 1
+NULL_PAGE = 4096  # addresses below this fault as null dereferences
+STACK_REGION = 0x7FFF_0000  # region id of frame 0; frame d at STACK_REGION + 2 * d
 _PACKERS = {n: struct.Struct(f"<{c}") for n, c in ((1, "B"), (2, "H"), (4, "I"), (8, "Q"))}
 _UNPACK = {n: s.unpack_from for n, s in _PACKERS.items()}
 _PACK = {n: s.pack_into for n, s in _PACKERS.items()}
@@ -104,12 +108,17 @@ class Field(NamedTuple):
     ``getter(obj)`` returns the field as an unsigned or signed int (it is
     truncated to ``size`` bytes); ``setter(obj, value)`` receives the stored
     value unsigned; ``setter=None`` makes the field read only.
+
+    ``pointer=True`` marks a context field the kernel rewrites into a
+    pointer load (``__sk_buff.data``, ``data_end``): a whole-field load
+    returns the getter's full 64-bit address, as the rewritten load would.
     """
 
     size: int
     getter: Callable[[Any], int]
     setter: Callable[[Any, int], None] | None = None
     name: str = ""
+    pointer: bool = False
 
 
 class StructView(Region):
@@ -153,6 +162,8 @@ class StructView(Region):
 
     def load(self, off: int, size: int, pc: int) -> int:
         start, f = self._field("read", off, size, pc)
+        if f.pointer and start == off and size == f.size:
+            return f.getter(self.obj) & _MASK[8]
         value = f.getter(self.obj) & _MASK[f.size]
         return (value >> 8 * (off - start)) & _MASK[size]
 
@@ -177,25 +188,45 @@ class Memory:
     once and reused; ``frame_pointer(depth)`` is the R10 of that frame.
     """
 
-    __slots__ = ("_frames", "_next_id", "regions")
+    __slots__ = ("_frames", "_next_id", "readable", "regions", "writable")
 
     def __init__(self) -> None:
         self.regions: dict[int, Region] = {}
+        # The bytes of plain byte regions by id, readable and writable ones,
+        # so translated code can reach them without a call per access.
+        self.readable: dict[int, bytes | bytearray | memoryview] = {}
+        self.writable: dict[int, bytearray | memoryview] = {}
         self._next_id = 1
         self._frames: list[int] = []
 
     def map(self, region: Region) -> int:
-        """Map ``region``; returns its base address."""
+        """Map ``region``; returns its base address.
+
+        A :class:`BytesRegion`'s ``writable`` is read here: change it after
+        mapping and the fast paths will not see it.
+        """
         rid = self._next_id
-        self._next_id += 1
-        self.regions[rid] = region
+        self._next_id += 2  # the id in between stays unmapped: a guard
+        self._map_at(rid, region)
         return rid << REGION_SHIFT
+
+    def _map_at(self, rid: int, region: Region) -> None:
+        self.regions[rid] = region
+        if isinstance(region, BytesRegion):
+            self.readable[rid] = region.data
+            if region.writable:
+                self.writable[rid] = region.data  # type: ignore[assignment]
 
     def unmap(self, addr: int) -> Region:
         """Unmap the region at base ``addr`` (later accesses fault as unmapped)."""
-        region = self.regions.pop(addr >> REGION_SHIFT, None)
+        rid = addr >> REGION_SHIFT
+        region = self.regions.pop(rid, None)
         if region is None or addr & OFFSET_MASK:
+            if region is not None:
+                self.regions[rid] = region
             raise BpfFault(f"unmap of {addr:#x}: no region starts there")
+        self.readable.pop(rid, None)
+        self.writable.pop(rid, None)
         return region
 
     def region_at(self, addr: int) -> tuple[Region, int] | None:
@@ -209,12 +240,13 @@ class Memory:
         while len(frames) <= depth:
             if len(frames) >= MAX_CALL_FRAMES:
                 raise BpfFault(f"call stack deeper than {MAX_CALL_FRAMES} frames")
-            region = BytesRegion(f"stack frame {len(frames)}", bytearray(MAX_BPF_STACK))
-            frames.append(self.map(region) + MAX_BPF_STACK)
+            rid = STACK_REGION + 2 * len(frames)
+            self._map_at(rid, BytesRegion(f"stack frame {len(frames)}", bytearray(MAX_BPF_STACK)))
+            frames.append((rid << REGION_SHIFT) + MAX_BPF_STACK)
         return frames[depth]
 
     def _bad_address(self, what: str, addr: int, size: int, pc: int) -> BpfFault:
-        if addr >> REGION_SHIFT == 0:
+        if addr < NULL_PAGE:
             return BpfFault(
                 f"null pointer dereference ({what} of {size} bytes at {addr:#x})", pc=pc
             )

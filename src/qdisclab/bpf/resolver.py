@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from qdisclab.bpf.isa import BPF_PSEUDO_MAP_IDX_VALUE, BPF_PSEUDO_MAP_VALUE, BpfLoadError
+from qdisclab.bpf.errors import BpfLoadError
+from qdisclab.bpf.isa import BPF_PSEUDO_MAP_IDX_VALUE, BPF_PSEUDO_MAP_VALUE
 from qdisclab.bpf.memory import Memory
 
 
@@ -38,7 +39,7 @@ BpfFunction = Callable[[CallContext, int, int, int, int, int], int]
 class Resolver(Protocol):
     """Binds a program's external references at load time.
 
-    Each method raises :class:`~qdisclab.bpf.isa.BpfLoadError` naming the
+    Each method raises :class:`~qdisclab.bpf.errors.BpfLoadError` naming the
     reference when it cannot be bound (as libbpf refuses an unknown extern).
     """
 
@@ -72,16 +73,18 @@ class TableResolver:
         try:
             return self.helpers[helper_id]
         except KeyError:
-            raise BpfLoadError(f"unknown helper #{helper_id}") from None
+            raise BpfLoadError("", f"unknown helper #{helper_id}") from None
 
     def kfunc(self, name: str) -> BpfFunction:
         try:
             return self.kfuncs[name]
         except KeyError:
-            raise BpfLoadError(f"unknown kfunc '{name}'") from None
+            raise BpfLoadError("", f"unknown kfunc '{name}'") from None
 
     def pseudo_imm64(self, kind: int, imm: int, next_imm: int, symbol: str | None) -> int:
         if symbol is None or symbol not in self.symbols:
-            raise BpfLoadError(f"unresolved ld_imm64 (src {kind}, imm {imm}, symbol {symbol!r})")
+            raise BpfLoadError(
+                "", f"unresolved ld_imm64 (src {kind}, imm {imm}, symbol {symbol!r})"
+            )
         extra = next_imm if kind in (BPF_PSEUDO_MAP_VALUE, BPF_PSEUDO_MAP_IDX_VALUE) else 0
         return (self.symbols[symbol] + extra) & 0xFFFF_FFFF_FFFF_FFFF
