@@ -17,7 +17,7 @@ from verifier_protos import DEQUEUE, ENQUEUE, TCX, accepts
 
 from qdisclab.bpf.asm import assemble
 from qdisclab.bpf.code import Code
-from qdisclab.bpf.isa import BpfLoadError
+from qdisclab.bpf.errors import BpfLoadError
 from qdisclab.bpf.verifier import VerificationError, verify
 from qdisclab.bpf.verifier.log import RULES
 
