@@ -95,7 +95,8 @@ CASES = [
         "r1 = 5\n*(u32 *)(r10 - 8) = r1\nr0 = *(u64 *)(r10 - 8)\nr0 = 0\nexit",
         "invalid read from stack off -8+4 size 8",
         "ok",
-        "root may read uninitialized stack (allow_uninit_stack); qdisclab requires initialized bytes",
+        "root may read uninitialized stack (allow_uninit_stack); qdisclab requires initialized bytes "
+        "unless the attach point sets ProgramProto.allow_uninit_stack",
     ),
     ("register read before written", "r0 = r2\nexit", "R2 !read_ok", "R2 !read_ok", ""),
     ("exit without return value", "r1 = 0\nexit", "R0 !read_ok", "R0 !read_ok", ""),

@@ -547,3 +547,20 @@ def test_callee_stack_pointer_cannot_outlive_the_callee():
         "invalid-mem-access",
         "cannot spill pointers to stack into stack frame of the caller",
     )
+
+
+def test_uninitialized_stack_reads_allowed_only_when_the_attach_point_says_so():
+    """A root-loaded program may read stack bytes it never wrote (the kernel's allow_uninit_stack)."""
+    relaxed = dataclasses.replace(TCX, allow_uninit_stack=True)
+    half = "r1 = 5\n*(u32 *)(r10 - 8) = r1\nr0 = *(u64 *)(r10 - 8)\nr0 = 0\nexit"
+    key = "r2 = r10\nr2 += -4\nr1 = map[counts] ll\ncall 1\nr0 = 0\nexit"
+    accepts(half, relaxed)
+    accepts(key, relaxed)
+    rejects(key, TCX, "stack-uninit", "invalid indirect read from stack R2 off -4+0 size 4")
+    # still within the frame, and spilled pointers still fill back whole
+    rejects(
+        "r0 = *(u64 *)(r10 - 520)\nr0 = 0\nexit",
+        relaxed,
+        "stack-bounds",
+        "invalid read from stack R10 off=-520 size=8",
+    )

@@ -115,7 +115,7 @@ def check_arg(
     if kind in (ArgKind.MAP_KEY, ArgKind.MAP_VALUE):
         assert call.map is not None, "a map argument comes first"
         size = call.map.key_size if kind == ArgKind.MAP_KEY else call.map.value_size
-        _memory_arg(st, regno, reg, size)
+        _memory_arg(st, regno, reg, size, not env.proto.allow_uninit_stack)
         return
     if kind in (ArgKind.ITER_NEW, ArgKind.ITER):
         _iter_arg(st, call, i, arg, regno, reg)
@@ -156,14 +156,14 @@ def _scalar_for_pointer(st: State, fn: FuncProto, i: int, regno: int, reg: Reg) 
     raise Reject("argument-type", message)
 
 
-def _memory_arg(st: State, regno: int, reg: Reg, size: int) -> None:
+def _memory_arg(st: State, regno: int, reg: Reg, size: int, initialized: bool) -> None:
     if reg.maybe_null:
         raise Reject(
             "null-check",
             f"R{regno} type={reg.type_str()} expected=fp, pkt, pkt_meta, map_key, map_value",
         )
     if reg.type == PTR_TO_STACK:
-        stack_bytes_initialized(st, regno, reg, size)
+        stack_bytes_initialized(st, regno, reg, size, initialized)
     elif reg.type == PTR_TO_MAP_VALUE and reg.map is not None:
         region_bounds(regno, reg, 0, size, reg.map.value_size, "map value")
     else:

@@ -189,14 +189,16 @@ def _stack(
         return Reg.scalar(sized_unknown(size, signed))
     kinds = slot.kinds[start : start + size]
     for i, kind in enumerate(kinds):
-        if kind == STACK_INVALID:
+        if kind == STACK_INVALID and not env.proto.allow_uninit_stack:
             raise Reject("stack-uninit", f"invalid read from stack off {total}+{i} size {size}")
     if kinds == STACK_ZERO * size:
         return Reg.const(0)
     return Reg.scalar(sized_unknown(size, signed))
 
 
-def stack_bytes_initialized(st: State, regno: int, reg: Reg, size: int) -> None:
+def stack_bytes_initialized(
+    st: State, regno: int, reg: Reg, size: int, required: bool = True
+) -> None:
     """A helper reads ``size`` bytes at the stack pointer ``reg`` (a map key, say)."""
     if not reg.var.is_const():
         raise Reject(
@@ -208,7 +210,7 @@ def stack_bytes_initialized(st: State, regno: int, reg: Reg, size: int) -> None:
             "stack-bounds", f"invalid indirect access to stack R{regno} off={total} size={size}"
         )
     frame = st.frames[reg.frameno]
-    for i in range(size):
+    for i in range(size if required else 0):
         byte = total + i
         spi = (-byte - 1) // 8
         if frame.stack.get(spi, EMPTY_SLOT).kinds[byte + (spi + 1) * 8] == STACK_INVALID:

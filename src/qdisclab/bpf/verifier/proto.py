@@ -231,7 +231,10 @@ class ProgramProto:
     ``local_types`` are the program's own types for ``bpf_obj_new`` by BTF
     id; ``helpers`` are keyed by helper id. ``insn_limit`` bounds the
     instructions explored (the kernel's 1M) and ``allow_loops`` false refuses
-    every back-edge (a program loaded without CAP_BPF); ``sleepable`` says
+    every back-edge (a program loaded without CAP_BPF); ``allow_uninit_stack``
+    lets stack bytes be read before written, as the kernel allows a program
+    loaded with CAP_PERFMON (qdisclab's default is the stricter rule: every
+    byte read was written); ``sleepable`` says
     whether the program may call kfuncs that sleep.
     """
 
@@ -246,6 +249,7 @@ class ProgramProto:
     maps: Mapping[str, MapProto] = field(default_factory=dict)
     local_types: Mapping[int, LocalType] = field(default_factory=dict)
     allow_loops: bool = True
+    allow_uninit_stack: bool = False
     insn_limit: int = BPF_COMPLEXITY_LIMIT_INSNS
     sleepable: bool = False
 
