@@ -16,6 +16,7 @@ is cheap. Register types and their printed names are the kernel's
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from qdisclab.bpf.isa import MAX_BPF_STACK
@@ -306,7 +307,7 @@ class State:
         s.history, s.decisions = self.history, self.decisions
         return s
 
-    def all_regs(self):  # type: ignore[no-untyped-def]
+    def all_regs(self) -> Iterator[tuple[Frame, int, Reg]]:
         """Every (frame, register number or stack slot, value) holding a register, to rewrite them."""
         for frame in self.frames:
             for i, reg in enumerate(frame.regs):

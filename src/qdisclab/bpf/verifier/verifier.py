@@ -34,7 +34,7 @@ from qdisclab.bpf.isa import MAX_CALL_FRAMES, Insn
 from qdisclab.bpf.verifier import alu, calls, exits, mem
 from qdisclab.bpf.verifier.cfg import Cfg, CfgError
 from qdisclab.bpf.verifier.log import Reject, VerificationError, decisions, tail
-from qdisclab.bpf.verifier.proto import CtxKind, ProgramProto, RetKind
+from qdisclab.bpf.verifier.proto import CtxKind, MapProto, ProgramProto, RetKind
 from qdisclab.bpf.verifier.prune import loop_key, maybe_looping, states_equal
 from qdisclab.bpf.verifier.state import (
     CONST_PTR_TO_MAP,
@@ -349,7 +349,7 @@ class _Verifier:
             return Reg(PTR_TO_MAP_VALUE, map=self._map(name), off=insn.next_imm)
         return Reg(PTR_TO_BTF_ID, btf=name or None, trusted=True)
 
-    def _map(self, name: str):  # type: ignore[no-untyped-def]
+    def _map(self, name: str) -> MapProto:
         m = self.proto.maps.get(name)
         if m is None:
             raise Reject(
