@@ -44,7 +44,7 @@ def instruction(draw: st.DrawFn, index: int, n: int) -> tuple[Insn, int | None]:
     kind = draw(
         st.sampled_from(
             ["alu"] * 8 + ["movsx", "neg", "end", "imm64", "jump", "jump", "goto", "mem", "mem",
-             "stack", "stack", "atomic", "may_goto", "helper", "call", "ptr", "ptr", "spill"]
+             "stack", "stack", "atomic", "may_goto", "helper", "call", "ptr", "ptr", "spill", "spill", "mem"]
         )
     )  # fmt: skip
     d = draw(dst_regs)
@@ -96,7 +96,7 @@ def instruction(draw: st.DrawFn, index: int, n: int) -> tuple[Insn, int | None]:
     if kind == "stack":
         base, off = 10, draw(st.integers(-520, 4))
     else:
-        base = draw(st.sampled_from([REGION_REG, REGION_REG, *range(10)]))
+        base = draw(st.sampled_from([REGION_REG, 7, 7, 8, 9, *range(10)]))
         off = draw(st.integers(-4, 68))
     if kind == "atomic":
         size = draw(st.sampled_from([isa.BPF_W, isa.BPF_DW]))
@@ -137,11 +137,20 @@ SUBPROGRAM = [
 def programs(draw: st.DrawFn) -> Code:
     n = draw(st.integers(1, 40))
     body = [draw(instruction(i, n)) for i in range(n)]
-    insns = [Insn(0, isa.BPF_ALU64 | isa.BPF_MOV | isa.BPF_X, REGION_REG, 1, 0, 0)]
-    targets: list[int | None] = [None]
+    # Pointers everywhere random code may pick them up: r6 (never written),
+    # r7 = r6 + 8, and two stack slots a "spill" load may fill from.
+    insns = [
+        Insn(0, isa.BPF_ALU64 | isa.BPF_MOV | isa.BPF_X, REGION_REG, 1, 0, 0),
+        Insn(0, isa.BPF_ALU64 | isa.BPF_MOV | isa.BPF_X, 7, 1, 0, 0),
+        Insn(0, isa.BPF_ALU64 | isa.BPF_ADD, 7, 0, 0, 8),
+        Insn(0, isa.BPF_STX | isa.BPF_MEM | isa.BPF_DW, 10, 7, -8, 0),
+        Insn(0, isa.BPF_STX | isa.BPF_MEM | isa.BPF_DW, 10, 6, -16, 0),
+    ]
+    prologue = len(insns)
+    targets: list[int | None] = [None] * prologue
     for insn, target in body:
         insns.append(insn)
-        targets.append(None if target is None else (target + 1 if target >= 0 else -1))
+        targets.append(None if target is None else (target + prologue if target >= 0 else -1))
     insns.append(Insn(0, isa.EXIT, 0, 0, 0, 0))
     targets.append(None)
     sub_index = len(insns)
@@ -161,6 +170,65 @@ def programs(draw: st.DrawFn) -> Code:
         else:
             insn.off = rel
     return Code("random", isa.encode(insns))
+
+
+PTR_REGS = [6, 7, 8, 9]
+
+
+@st.composite
+def pointer_instruction(draw: st.DrawFn) -> Insn:
+    """Straight-line pointer work: the mix a translator's base-register caching must survive."""
+    kind = draw(st.sampled_from(["load", "load", "store", "fill", "spill", "mov", "add", "atomic"]))
+    base = draw(st.sampled_from(PTR_REGS))
+    d = draw(st.sampled_from([0, 2, 3, 7, 8, 9]))
+    off = draw(st.integers(0, 60))
+    size = draw(st.sampled_from(SIZES))
+    if kind == "load":
+        return Insn(0, isa.BPF_LDX | isa.BPF_MEM | size, d, base, off, 0)
+    if kind == "store":
+        return Insn(
+            0, isa.BPF_STX | isa.BPF_MEM | size, base, draw(st.sampled_from([0, 2, 3])), off, 0
+        )
+    if kind == "fill":
+        return Insn(
+            0, isa.BPF_LDX | isa.BPF_MEM | isa.BPF_DW, d, 10, draw(st.sampled_from([-8, -16])), 0
+        )
+    if kind == "spill":
+        return Insn(
+            0, isa.BPF_STX | isa.BPF_MEM | isa.BPF_DW, 10, base, draw(st.sampled_from([-8, -16])), 0
+        )
+    if kind == "mov":
+        return Insn(0, isa.BPF_ALU64 | isa.BPF_MOV | isa.BPF_X, d, base, 0, 0)
+    if kind == "add":
+        return Insn(
+            0,
+            isa.BPF_ALU64 | isa.BPF_ADD,
+            draw(st.sampled_from([7, 8, 9])),
+            0,
+            0,
+            draw(st.integers(-8, 16)),
+        )
+    imm = draw(
+        st.sampled_from([isa.BPF_ADD | isa.BPF_FETCH, isa.BPF_XCHG, isa.BPF_CMPXCHG, isa.BPF_OR])
+    )
+    size = draw(st.sampled_from([isa.BPF_W, isa.BPF_DW]))
+    return Insn(
+        0, isa.BPF_STX | isa.BPF_ATOMIC | size, base, draw(st.sampled_from([0, 2, 3, 7])), off, imm
+    )
+
+
+@st.composite
+def pointer_programs(draw: st.DrawFn) -> Code:
+    prologue = [Insn(0, isa.BPF_ALU64 | isa.BPF_MOV | isa.BPF_X, r, 1, 0, 0) for r in PTR_REGS] + [
+        Insn(0, isa.BPF_ALU64 | isa.BPF_ADD, 7, 0, 0, 8),
+        Insn(0, isa.BPF_STX | isa.BPF_MEM | isa.BPF_DW, 10, 7, -8, 0),
+        Insn(0, isa.BPF_STX | isa.BPF_MEM | isa.BPF_DW, 10, 6, -16, 0),
+    ]
+    body = draw(st.lists(pointer_instruction(), min_size=1, max_size=30))
+    insns = [*prologue, *body, Insn(0, isa.EXIT, 0, 0, 0, 0)]
+    for slot, insn in enumerate(insns):
+        insn.slot = slot
+    return Code("pointers", isa.encode(insns))
 
 
 def outcome(engine: str, code: Code, args: tuple[int, ...], budget: int, loops: int):
@@ -196,3 +264,9 @@ def test_random_programs_mostly_run(code) -> None:
     """Guard on the generator itself: a program either runs or faults, never fails to load."""
     result, _, _ = outcome("interp", code, (1, 2, 3, 4), 400, 2)
     assert isinstance(result, int) or result[0] == "fault"
+
+
+@settings(max_examples=300, deadline=None)
+@given(pointer_programs(), st.tuples(*[st.integers(0, 2**64 - 1)] * 4))
+def test_engines_agree_on_pointer_heavy_blocks(code, args) -> None:
+    assert outcome("interp", code, args, 1000, 1) == outcome("translate", code, args, 1000, 1)

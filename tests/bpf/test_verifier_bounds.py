@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qdisclab.bpf.verifier.bounds import NEGATION, Scalar, alu, concrete, refine, s32, s64
+from qdisclab.bpf.verifier.arith import alu, concrete
+from qdisclab.bpf.verifier.bounds import NEGATION, Scalar, refine, s32, s64
 from qdisclab.bpf.verifier.tnum import U32, U64, Tnum
 
 values = st.one_of(

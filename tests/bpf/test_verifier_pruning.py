@@ -57,7 +57,7 @@ def test_loop_over_map_entries_verifies_every_iteration():
 
 
 def test_complexity_limit_names_the_limit():
-    proto = ProgramProto("tcx", "ingress", ctx=TCX.ctx, ret_range=(-1, 7), max_states_insns=300)
+    proto = ProgramProto("tcx", "ingress", ctx=TCX.ctx, ret_range=(-1, 7), insn_limit=300)
     text = "r6 = 0\nl:\nr6 += 1\nif r6 < 1000 goto l\nr0 = 0\nexit"
     err = rejects(text, proto, "too-complex", "BPF program is too large. Processed 301 insn")
     assert "instruction budget" in err.detail

@@ -1,8 +1,17 @@
 """Programs on each rule's boundary: accepted when right, refused naming the rule when one step off."""
 
+import dataclasses
+
 from verifier_protos import DEQUEUE, ENQUEUE, RESET, TCX, accepts, rejects
 
-from qdisclab.bpf.verifier.proto import ProgramProto
+from qdisclab.bpf.verifier.proto import (
+    KF_SLEEPABLE,
+    CtxField,
+    CtxKind,
+    FuncProto,
+    ProgramProto,
+    RetKind,
+)
 
 LOOKUP = """
     r1 = 0
@@ -389,7 +398,7 @@ def test_loop_that_makes_no_progress_is_refused():
 
 def test_loop_without_bound_is_too_complex():
     proto = ProgramProto(
-        TCX.interface, TCX.member, ctx=TCX.ctx, ret_range=TCX.ret_range, max_states_insns=5000
+        TCX.interface, TCX.member, ctx=TCX.ctx, ret_range=TCX.ret_range, insn_limit=5000
     )
     rejects(
         "r0 = 0\nl:\nr0 += 1\nif r0 != 0 goto l\nexit",
@@ -462,4 +471,96 @@ def test_subprogram_call_returns_its_value():
 def test_subprogram_result_is_range_checked_at_exit():
     rejects(
         "r1 = 7\ncall @f\nexit\nf:\nr0 = r1\nr0 += 1\nexit", TCX, "return-range", "smin=8 smax=8"
+    )
+
+
+# ------------------------------------------------------- trust, nullability, sleeping
+
+
+def test_trusted_argument_refuses_a_walked_pointer():
+    call = "r2 = 0\nr3 = 0\ncall bpf_qdisc_watchdog_schedule\nr0 = 0\nexit"
+    accepts("r1 = *(u64 *)(r1 + 0)\n" + call, DEQUEUE)
+    rejects(
+        "r1 = *(u64 *)(r1 + 0)\nr1 = *(u64 *)(r1 + 8)\n" + call,
+        DEQUEUE,
+        "argument-type",
+        "R1 must be referenced or trusted",
+    )
+
+
+def test_nullable_context_argument_needs_a_check():
+    arg = CtxField("sch", 0, 8, CtxKind.BTF_PTR, "Qdisc", nullable=True)
+    proto = dataclasses.replace(RESET, ctx=(arg,))
+    accepts(
+        "r1 = *(u64 *)(r1 + 0)\nif r1 == 0 goto out\nr0 = *(u32 *)(r1 + 32)\nout:\nr0 = 0\nexit",
+        proto,
+    )
+    rejects(
+        "r1 = *(u64 *)(r1 + 0)\nr0 = *(u32 *)(r1 + 32)\nr0 = 0\nexit",
+        proto,
+        "null-check",
+        "R1 invalid mem access 'trusted_ptr_or_null_'",
+    )
+
+
+def test_sleepable_kfunc_needs_a_sleepable_program():
+    nap = FuncProto("bpf_demo_nap", (), RetKind.VOID, flags=KF_SLEEPABLE)
+    proto = dataclasses.replace(RESET, kfuncs={**RESET.kfuncs, nap.name: nap})
+    rejects(
+        "call bpf_demo_nap\nr0 = 0\nexit",
+        proto,
+        "sleepable",
+        "program must be sleepable to call sleepable kfunc bpf_demo_nap",
+    )
+    accepts("call bpf_demo_nap\nr0 = 0\nexit", dataclasses.replace(proto, sleepable=True))
+
+
+def test_nullable_kfunc_argument_takes_null_but_not_a_maybe_null_pointer():
+    """bpf_kptr_xchg's new value is __nullable: NULL is fine, an unchecked lookup is not."""
+    stash = LOOKUP.replace("map[counts]", "map[stash]")
+    text = (
+        stash
+        + "if r0 == 0 goto out\nr1 = r0\nr1 += 8\nr2 = 0\ncall 194\nif r0 == 0 goto out\nr1 = r0\ncall bpf_kfree_skb\n"
+        + TAIL
+    )
+    accepts(text, RESET)
+
+
+def test_callee_stack_pointer_cannot_outlive_the_callee():
+    text = """
+        r1 = r10
+        r1 += -8
+        call @f
+        r0 = 0
+        exit
+    f:
+        r2 = r10
+        r2 += -16
+        *(u64 *)(r1 + 0) = r{src}
+        r0 = 0
+        exit
+    """
+    accepts(text.format(src=1), TCX)  # the caller's own stack address is fine
+    rejects(
+        text.format(src=2),
+        TCX,
+        "invalid-mem-access",
+        "cannot spill pointers to stack into stack frame of the caller",
+    )
+
+
+def test_uninitialized_stack_reads_allowed_only_when_the_attach_point_says_so():
+    """A root-loaded program may read stack bytes it never wrote (the kernel's allow_uninit_stack)."""
+    relaxed = dataclasses.replace(TCX, allow_uninit_stack=True)
+    half = "r1 = 5\n*(u32 *)(r10 - 8) = r1\nr0 = *(u64 *)(r10 - 8)\nr0 = 0\nexit"
+    key = "r2 = r10\nr2 += -4\nr1 = map[counts] ll\ncall 1\nr0 = 0\nexit"
+    accepts(half, relaxed)
+    accepts(key, relaxed)
+    rejects(key, TCX, "stack-uninit", "invalid indirect read from stack R2 off -4+0 size 4")
+    # still within the frame, and spilled pointers still fill back whole
+    rejects(
+        "r0 = *(u64 *)(r10 - 520)\nr0 = 0\nexit",
+        relaxed,
+        "stack-bounds",
+        "invalid read from stack R10 off=-520 size=8",
     )

@@ -95,16 +95,21 @@ SKB_NODE = LocalType(
 GLOBAL_DATA = MapProto(
     ".data.A", 4, 24, 1, (Special("spin_lock", 0, 4), Special("list_head", 8, 16, "skb_node"))
 )
+FLOW_TYPE_ID = 8
+FLOW = LocalType("flow", 40, (Special("rb_node", 0, 24), Special("kptr", 32, 8, "sk_buff")))
+RB_DATA = MapProto(
+    ".data.R", 4, 24, 1, (Special("spin_lock", 0, 4), Special("rb_root", 8, 16, "flow"))
+)
 COUNTS = MapProto("counts", 4, 16, 64)
 STASH = MapProto("stash", 4, 16, 64, (Special("kptr", 8, 8, "sk_buff"),))
-MAPS = {m.name: m for m in (GLOBAL_DATA, COUNTS, STASH)}
+MAPS = {m.name: m for m in (GLOBAL_DATA, RB_DATA, COUNTS, STASH)}
 
 _QDISC_COMMON = dict(
     structs=STRUCTS,
     kfuncs=QDISC_KFUNCS,
     helpers=BASE_HELPERS,
     maps=MAPS,
-    local_types={NODE_TYPE_ID: SKB_NODE},
+    local_types={NODE_TYPE_ID: SKB_NODE, FLOW_TYPE_ID: FLOW},
 )
 ENQUEUE = ProgramProto(
     "Qdisc_ops",
@@ -140,7 +145,6 @@ TCX = ProgramProto(
         CtxField("data", 76, 4, CtxKind.PACKET),
         CtxField("data_end", 80, 4, CtxKind.PACKET_END),
     ),
-    ctx_size=192,
     ret_range=(-1, 7),  # TCX_NEXT .. TCX_REDIRECT
     helpers=BASE_HELPERS,
     maps=MAPS,

@@ -23,12 +23,9 @@ from qdisclab.bpf import isa
 from qdisclab.bpf.code import Code
 from qdisclab.bpf.fault import BpfFault
 from qdisclab.bpf.image import CODE_BASE, Image, link
-from qdisclab.bpf.isa import Insn
+from qdisclab.bpf.isa import M64, Insn
 from qdisclab.bpf.memory import Memory
 from qdisclab.bpf.resolver import Resolver
-
-M64 = 0xFFFF_FFFF_FFFF_FFFF
-M32 = 0xFFFF_FFFF
 
 
 def signed(value: int, bits: int) -> int:

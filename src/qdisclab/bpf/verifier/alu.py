@@ -23,7 +23,8 @@ from typing import Protocol
 
 from qdisclab.bpf import isa
 from qdisclab.bpf.isa import Insn
-from qdisclab.bpf.verifier.bounds import Scalar, View, alu, refine, s32, s64
+from qdisclab.bpf.verifier.arith import alu
+from qdisclab.bpf.verifier.bounds import Scalar, refine, s64
 from qdisclab.bpf.verifier.log import Reject
 from qdisclab.bpf.verifier.state import (
     CONST_PTR_TO_MAP,
@@ -258,7 +259,7 @@ def _scalar_branches(
         narrowed = refine(dst.var.view(bits), src.var.view(bits), op, taken)
         if narrowed is None:
             continue
-        nd, ns = _narrow(dst.var, narrowed[0]), _narrow(src.var, narrowed[1])
+        nd, ns = dst.var.with_view(narrowed[0]), src.var.with_view(narrowed[1])
         if nd is not None and ns is not None:
             outcomes.append((taken, nd, ns))
     out = []
@@ -269,10 +270,6 @@ def _scalar_branches(
             branch.cur.regs[s] = Reg.scalar(ns)
         out.append((taken, branch))
     return out
-
-
-def _narrow(value: Scalar, view: View) -> Scalar | None:
-    return value.with_view(view)
 
 
 def _null_branches(st: State, ptr: Reg, eq: bool) -> list[tuple[bool, State]]:
@@ -329,6 +326,3 @@ def _extend_range(st: State, pkt: Reg) -> None:
     for frame, where, reg in list(st.all_regs()):
         if reg.type == PTR_TO_PACKET and reg.id == pkt.id and reg.range < pkt.off:
             st.set_everywhere(frame, where, reg.replace(range=pkt.off))
-
-
-__all__ = ["cond_jump", "do_alu", "mark_not_null", "mark_null", "readable", "s32", "sized_unknown"]

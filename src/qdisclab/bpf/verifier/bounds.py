@@ -6,16 +6,17 @@ signed ranges of the full 64 bits and of the low 32 bits. :meth:`Scalar.make`
 keeps the nine facts consistent with each other, as ``reg_bounds_sync``
 does, and reports an empty set (an impossible branch) as None.
 
-Arithmetic works on a :class:`View` (the 64-bit or the 32-bit half of a
-scalar), so one transfer function serves ALU64 and ALU32; comparisons refine
-both operands of a conditional jump as ``reg_set_min_max`` does.
+A :class:`View` is the 64-bit or the 32-bit half of a scalar, so one
+transfer function (:mod:`~qdisclab.bpf.verifier.arith`) serves ALU64 and
+ALU32; :func:`refine` narrows both operands of a conditional jump as
+``reg_set_min_max`` does.
 
 >>> x = Scalar.unknown()
 >>> taken = refine(x.view(64), Scalar.const(10).view(64), "<", True)
 >>> x = x.with_view(taken[0]); (x.umin, x.umax)
 (0, 9)
->>> str(alu("+", x, Scalar.const(1), 64))
-'scalar(smin=umin=1,smax=umax=10,var_off=(0x0; 0xf))'
+>>> str(x)
+'scalar(smin=umin=0,smax=umax=9,var_off=(0x0; 0xf))'
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def s32(x: int) -> int:
     return x - (1 << 32) if x >> 31 else x
 
 
-def _signed(x: int, bits: int) -> int:
+def signed(x: int, bits: int) -> int:
     return s64(x) if bits == 64 else s32(x)
 
 
@@ -59,7 +60,7 @@ class View:
 
     def contains(self, x: int) -> bool:
         x &= (1 << self.bits) - 1
-        sx = _signed(x, self.bits)
+        sx = signed(x, self.bits)
         return self.t.contains(x) and self.umin <= x <= self.umax and self.smin <= sx <= self.smax
 
 
@@ -119,6 +120,7 @@ class Scalar:
     ) -> Scalar | None:
         """The consistent scalar for these facts (``reg_bounds_sync``), None when they conflict."""
         for _ in range(2):
+            before = (t, umin, umax, smin, smax, u32_min, u32_max, s32_min, s32_max)
             t32 = t.subreg()
             # bounds from known bits
             s32_min = max(s32_min, s32(t32.value | (t32.mask & 0x8000_0000)))
@@ -156,6 +158,8 @@ class Scalar:
             # known bits from the ranges (__reg_bound_offset)
             t = t.intersect(tnum_range(umin, umax))
             t = t.with_subreg(t.subreg().intersect(tnum_range(u32_min, u32_max)))
+            if (t, umin, umax, smin, smax, u32_min, u32_max, s32_min, s32_max) == before:
+                break  # a fixed point: another round would change nothing
         return Scalar(t, umin, umax, smin, smax, u32_min, u32_max, s32_min, s32_max)
 
     @staticmethod
@@ -187,6 +191,9 @@ class Scalar:
 
     def with_view(self, v: View) -> Scalar | None:
         """This scalar with one half replaced by the refined ``v``; None when empty."""
+        if self.is_const() and v.is_const():
+            ok = v.t.value == (self.value if v.bits == 64 else self.value & U32)
+            return self if ok else None
         if v.bits == 64:
             return Scalar.make(
                 v.t.intersect(self.var_off),
@@ -291,158 +298,6 @@ def _pair(
 
 _UNKNOWN = Scalar(Tnum(0, U64), 0, U64, S64_MIN, S64_MAX, 0, U32, S32_MIN, S32_MAX)
 
-# ------------------------------------------------------------------ arithmetic
-
-LOW_HALF_OPS = frozenset({"+", "-", "*", "&", "|", "^", "<<", "neg", "mov"})
-"""Operations whose low 32 result bits depend only on the operands' low 32 bits."""
-
-
-def _fix(bits: int, t: Tnum, umin: int, umax: int, smin: int, smax: int) -> View:
-    top, half = (1 << bits) - 1, 1 << (bits - 1)
-    t = t.cast(bits // 8)
-    if not 0 <= umin <= umax <= top:
-        umin, umax = 0, top
-    if not -half <= smin <= smax < half:
-        smin, smax = -half, half - 1
-    return View(bits, t, umin, umax, smin, smax)
-
-
-def _wrap(lo: int, hi: int, top: int) -> tuple[int, int]:
-    """An exact range that may have wrapped once as a whole; else the full range."""
-    span = top + 1
-    if lo > top and hi > top:
-        return lo - span, hi - span
-    if lo < 0 and hi < 0:
-        return lo + span, hi + span
-    return (lo, hi) if lo >= 0 and hi <= top else (0, top)
-
-
-def view_op(op: str, a: View, b: View) -> View:
-    """``a op b`` at ``a.bits`` width: a sound over-approximation of every concrete result."""
-    bits = a.bits
-    top, half = (1 << bits) - 1, 1 << (bits - 1)
-    if op == "mov":
-        return b
-    if op == "neg":
-        return view_op("-", View(bits, Tnum.const(0), 0, 0, 0, 0), a)
-    if a.is_const() and b.is_const():
-        value = concrete(op, a.t.value, b.t.value, bits)
-        return View(
-            bits, Tnum.const(value), value, value, _signed(value, bits), _signed(value, bits)
-        )
-    if op == "+":
-        return _fix(
-            bits,
-            a.t.add(b.t),
-            *_wrap(a.umin + b.umin, a.umax + b.umax, top),
-            a.smin + b.smin,
-            a.smax + b.smax,
-        )
-    if op == "-":
-        return _fix(
-            bits,
-            a.t.sub(b.t),
-            *_wrap(a.umin - b.umax, a.umax - b.umin, top),
-            a.smin - b.smax,
-            a.smax - b.smin,
-        )
-    if op == "*":
-        corners = [x * y for x in (a.smin, a.smax) for y in (b.smin, b.smax)]
-        return _fix(
-            bits, a.t.mul(b.t), a.umin * b.umin, a.umax * b.umax, min(corners), max(corners)
-        )
-    if op == "&":
-        t = a.t.and_(b.t)
-        smin, smax = -half, half - 1
-        if a.smin >= 0 or b.smin >= 0:
-            smin = 0
-            smax = min(x.smax for x in (a, b) if x.smin >= 0)
-        return _fix(bits, t, t.umin, min(a.umax, b.umax), smin, smax)
-    if op in ("|", "^"):
-        t = a.t.or_(b.t) if op == "|" else a.t.xor(b.t)
-        umin = max(a.umin, b.umin) if op == "|" else t.umin
-        both_nonneg = a.smin >= 0 and b.smin >= 0
-        smin = (max(a.smin, b.smin) if op == "|" else 0) if both_nonneg else -half
-        smax = _signed(t.umax, bits) if both_nonneg else half - 1
-        return _fix(bits, t, umin, t.umax, smin, smax)
-    if op in ("<<", ">>", "s>>"):
-        if not b.is_const() or b.t.value >= bits:
-            return View.full(bits)
-        k = b.t.value
-        if op == "<<":
-            return _fix(bits, a.t.lshift(k), a.umin << k, a.umax << k, a.smin << k, a.smax << k)
-        if op == ">>":
-            return _fix(bits, a.t.rshift(k), a.umin >> k, a.umax >> k, -half, half - 1)
-        return _fix(bits, a.t.arshift(k, bits), 0, top, a.smin >> k, a.smax >> k)
-    if op in ("/", "%") and b.is_const() and b.t.value:
-        k = b.t.value
-        if op == "/":
-            return _fix(
-                bits,
-                tnum_range(a.umin // k, a.umax // k),
-                a.umin // k,
-                a.umax // k,
-                -half,
-                half - 1,
-            )
-        hi = min(a.umax, k - 1)
-        lo = a.umin if a.umax < k else 0
-        return _fix(bits, tnum_range(lo, hi), lo, hi, -half, half - 1)
-    return View.full(bits)
-
-
-def concrete(op: str, x: int, y: int, bits: int) -> int:
-    """The ALU's result on concrete unsigned operands, as the ISA defines it."""
-    top = (1 << bits) - 1
-    x, y = x & top, y & top
-    if op == "+":
-        r = x + y
-    elif op == "-":
-        r = x - y
-    elif op == "*":
-        r = x * y
-    elif op == "&":
-        r = x & y
-    elif op == "|":
-        r = x | y
-    elif op == "^":
-        r = x ^ y
-    elif op == "<<":
-        r = x << (y & (bits - 1))
-    elif op == ">>":
-        r = x >> (y & (bits - 1))
-    elif op == "s>>":
-        r = _signed(x, bits) >> (y & (bits - 1))
-    elif op == "/":
-        r = x // y if y else 0
-    elif op == "%":
-        r = x % y if y else x
-    elif op in ("s/", "s%"):
-        sx, sy = _signed(x, bits), _signed(y, bits)
-        if not sy:
-            r = 0 if op == "s/" else sx
-        else:
-            quotient = abs(sx) // abs(sy) * (1 if (sx < 0) == (sy < 0) else -1)
-            r = quotient if op == "s/" else sx - quotient * sy
-    elif op == "neg":
-        r = -x
-    elif op == "mov":
-        r = y
-    else:
-        raise ValueError(op)
-    return r & top
-
-
-def alu(op: str, a: Scalar, b: Scalar, bits: int) -> Scalar:
-    """``a op b`` for ALU64 (``bits=64``) or ALU32 (``bits=32``, result zero-extended)."""
-    if bits == 32:
-        return Scalar.zext32(view_op(op, a.view(32), b.view(32)))
-    v64 = view_op(op, a.view(64), b.view(64))
-    v32 = view_op(op, a.view(32), b.view(32)) if op in LOW_HALF_OPS else None
-    out = Scalar.from_views(v64, v32)
-    return out if out is not None else Scalar.unknown()
-
-
 # ----------------------------------------------------------------- comparisons
 
 NEGATION = {
@@ -492,7 +347,7 @@ def refine(a: View, b: View, op: str, taken: bool) -> tuple[View, View] | None:
                 c = y.t.value
                 x.umin += x.umin == c
                 x.umax -= x.umax == c
-                sc = _signed(c, a.bits)
+                sc = signed(c, a.bits)
                 x.smin += x.smin == sc
                 x.smax -= x.smax == sc
     elif op in ("<", "<="):

@@ -9,8 +9,8 @@ attach-point kfuncs (the qdisc ones, say) come from the declared kfunc table.
 
 >>> BASE_HELPERS[1].name, BASE_HELPERS[1].ret.value
 ('bpf_map_lookup_elem', 'map_value_or_null')
->>> sorted(GRAPH_KFUNCS)[:2]
-['bpf_list_back', 'bpf_list_front']
+>>> GRAPH_KFUNCS["bpf_iter_num_next"].ret.value
+'iter_next'
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ BASE_HELPERS: dict[int, FuncProto] = {
     181: FuncProto(
         "bpf_loop",
         (_SCALAR, Arg(ArgKind.CALLBACK), _ANY, _SCALAR),
-        callback_arg=1,
+        callback_ctx_arg=2,
         callback_args=(_SCALAR, _ANY),
         callback_ret=(0, 1),
     ),
@@ -66,6 +66,13 @@ GRAPH_KFUNCS: dict[str, FuncProto] = {
             flags=KF_ACQUIRE | KF_RET_NULL,
         ),
         FuncProto(
+            "bpf_iter_num_new",
+            (Arg(ArgKind.ITER_NEW, "num"), _SCALAR, _SCALAR),
+            ret_range=(-0x7FFF_FFFF - 1, 0x7FFF_FFFF),
+        ),
+        FuncProto("bpf_iter_num_next", (Arg(ArgKind.ITER, "num"),), RetKind.ITER_NEXT, ret_size=4),
+        FuncProto("bpf_iter_num_destroy", (Arg(ArgKind.ITER, "num", release=True),), RetKind.VOID),
+        FuncProto(
             "bpf_obj_drop_impl", (Arg(ArgKind.ALLOC_OBJ), _ANY), RetKind.VOID, flags=KF_RELEASE
         ),
         FuncProto("bpf_list_push_front_impl", (_ROOT, _NODE, _ANY, _SCALAR), lock="held"),
@@ -74,6 +81,19 @@ GRAPH_KFUNCS: dict[str, FuncProto] = {
         FuncProto("bpf_list_pop_back", (_ROOT,), RetKind.GRAPH_NODE_OR_NULL, lock="held"),
         FuncProto("bpf_list_front", (_ROOT,), RetKind.GRAPH_NODE_NONOWNING, lock="held"),
         FuncProto("bpf_list_back", (_ROOT,), RetKind.GRAPH_NODE_NONOWNING, lock="held"),
+        FuncProto(
+            "bpf_rbtree_add_impl",
+            (_ROOT, _NODE, Arg(ArgKind.CALLBACK), _ANY, _SCALAR),
+            lock="held",
+            callback_ctx_arg=1,
+            callback_args=(Arg(ArgKind.GRAPH_NODE), Arg(ArgKind.GRAPH_NODE)),
+        ),
+        FuncProto(
+            "bpf_rbtree_remove",
+            (_ROOT, Arg(ArgKind.GRAPH_NODE)),
+            RetKind.GRAPH_NODE_OR_NULL,
+            lock="held",
+        ),
         FuncProto("bpf_rbtree_first", (_ROOT,), RetKind.GRAPH_NODE_NONOWNING, lock="held"),
     )
 }

@@ -15,65 +15,33 @@ up, R1-R5 become unreadable and R0 holds the result.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
-
 from qdisclab.bpf.isa import Insn
-from qdisclab.bpf.verifier.alu import readable
-from qdisclab.bpf.verifier.bounds import Scalar, s64
+from qdisclab.bpf.verifier.args import CallArgs, Env, check_arg, release_arg
+from qdisclab.bpf.verifier.bounds import Scalar
 from qdisclab.bpf.verifier.log import Reject
-from qdisclab.bpf.verifier.mem import SPECIAL_NAMES, region_bounds, stack_bytes_initialized
 from qdisclab.bpf.verifier.proto import (
     KF_ACQUIRE,
-    KF_RELEASE,
     KF_RET_NULL,
-    KF_TRUSTED_ARGS,
-    Arg,
+    KF_SLEEPABLE,
     ArgKind,
     FuncProto,
     LocalType,
     MapProto,
-    ProgramProto,
     RetKind,
-    Special,
 )
 from qdisclab.bpf.verifier.state import (
-    CONST_PTR_TO_MAP,
+    ITERATOR,
     NOT_INIT_REG,
     PTR_TO_BTF_ID,
-    PTR_TO_CTX,
-    PTR_TO_FUNC,
     PTR_TO_MAP_VALUE,
-    PTR_TO_STACK,
-    SCALAR,
+    PTR_TO_MEM,
+    STACK_ITER,
     Ref,
     Reg,
+    Slot,
     State,
 )
 from qdisclab.bpf.verifier.tnum import Tnum
-
-_POINTER_ARGS = (ArgKind.BTF_PTR, ArgKind.ALLOC_OBJ, ArgKind.GRAPH_NODE)
-
-
-class Env(Protocol):
-    proto: ProgramProto
-
-    def new_id(self) -> int: ...
-
-
-@dataclass
-class _Call:
-    """What the arguments told about one call."""
-
-    name: str
-    map: MapProto | None = None
-    kptr: Special | None = None
-    root: Special | None = None
-    root_map: MapProto | None = None
-    lock: tuple[str, int] | None = None
-    local: LocalType | None = None
-    callback: int = -1
-    callback_ctx: Reg | None = None
 
 
 def lookup(env: Env, insn: Insn, symbols: dict[int, str]) -> FuncProto:
@@ -103,7 +71,7 @@ def lookup(env: Env, insn: Insn, symbols: dict[int, str]) -> FuncProto:
     return fn
 
 
-def do_call(env: Env, st: State, insn: Insn, fn: FuncProto) -> _Call:
+def do_call(env: Env, st: State, insn: Insn, fn: FuncProto) -> CallArgs:
     """Check the arguments of a call to ``fn`` and apply its effects; returns what they were."""
     if st.lock is not None and fn.lock not in ("held", "release"):
         raise Reject(
@@ -111,12 +79,25 @@ def do_call(env: Env, st: State, insn: Insn, fn: FuncProto) -> _Call:
             "function calls are not allowed while holding a lock",
             f"{fn.name} is called between bpf_spin_lock and bpf_spin_unlock",
         )
-    call = _Call(fn.name)
+    if fn.flags & KF_SLEEPABLE and not env.proto.sleepable:
+        raise Reject(
+            "sleepable",
+            f"program must be sleepable to call sleepable kfunc {fn.name}",
+            f"{env.proto.program_name} runs where it may not sleep",
+        )
+    call = CallArgs(fn.name)
     for i, arg in enumerate(fn.args):
-        _check_arg(env, st, fn, call, i, arg, i + 1)
-    release = _release_arg(fn)
-    if release is not None:
+        check_arg(env, st, fn, call, i, arg, i + 1)
+    release = release_arg(fn)
+    if release is not None and fn.args[release].kind == ArgKind.ITER:
+        _destroy_iterator(st, call, insn.slot)
+    elif release is not None:
         _release(st, fn, release, insn.slot)
+    if call.iter_new is not None and call.iter_slot is not None:
+        frameno, spi = call.iter_slot
+        ref_id = _acquire(env, st, insn.slot, f"the iter_{call.iter_new} created by {fn.name}")
+        iterator = Reg(ITERATOR, btf=call.iter_new, ref_obj_id=ref_id)
+        st.frames[frameno].stack[spi] = Slot(STACK_ITER * 8, iterator)
     if fn.lock == "acquire":
         if st.lock is not None:
             raise Reject("spin-lock", "Locking two bpf_spin_locks are not allowed")
@@ -129,203 +110,21 @@ def do_call(env: Env, st: State, insn: Insn, fn: FuncProto) -> _Call:
         st.lock = None
         _invalidate_non_owning(st)
     regs = st.cur.regs
-    callback_ctx = (
-        regs[fn.callback_arg + 2]
-        if fn.callback_arg is not None and fn.callback_arg + 2 <= 5
-        else None
-    )
-    call.callback_ctx = callback_ctx
+    if fn.callback_ctx_arg is not None:  # what the callback receives, after the call's effects
+        call.callback_ctx = regs[fn.callback_ctx_arg + 1]
     for r in range(1, 6):
         regs[r] = NOT_INIT_REG
     regs[0] = _result(env, st, fn, call, insn.slot)
     return call
 
 
-def _release_arg(fn: FuncProto) -> int | None:
-    for i, arg in enumerate(fn.args):
-        if arg.release:
-            return i
-    if fn.flags & KF_RELEASE:
-        return next((i for i, a in enumerate(fn.args) if a.kind in _POINTER_ARGS), None)
-    return None
-
-
-def _check_arg(
-    env: Env, st: State, fn: FuncProto, call: _Call, i: int, arg: Arg, regno: int
-) -> None:
-    reg = readable(st, regno)
-    kind = arg.kind
-    if kind == ArgKind.ANYTHING:
-        return
-    if kind == ArgKind.SCALAR:
-        if reg.type != SCALAR:
-            raise Reject("argument-type", f"R{regno} type={reg.type_str()} expected=scalar")
-        return
-    if kind == ArgKind.TYPE_ID:
-        local = (
-            env.proto.local_types.get(reg.var.value)
-            if reg.type == SCALAR and reg.var.is_const()
-            else None
-        )
-        if local is None:
-            raise Reject("argument-type", "bpf_obj_new type ID argument must be of a struct")
-        call.local = local
-        return
-    if kind == ArgKind.CONST_MAP:
-        if reg.type != CONST_PTR_TO_MAP:
-            raise Reject("argument-type", f"R{regno} type={reg.type_str()} expected=map_ptr")
-        call.map = reg.map
-        return
-    if kind in (ArgKind.MAP_KEY, ArgKind.MAP_VALUE):
-        assert call.map is not None, "a map argument comes first"
-        size = call.map.key_size if kind == ArgKind.MAP_KEY else call.map.value_size
-        _memory_arg(st, regno, reg, size)
-        return
-    if kind == ArgKind.CALLBACK:
-        if reg.type != PTR_TO_FUNC:
-            raise Reject("argument-type", f"R{regno} type={reg.type_str()} expected=func")
-        call.callback = reg.subprog
-        return
-    if kind == ArgKind.CTX:
-        if reg.type != PTR_TO_CTX:
-            raise Reject("argument-type", f"R{regno} type={reg.type_str()} expected=ctx")
-        return
-    if reg.is_null_const and arg.nullable:
-        return
-    if reg.type == SCALAR:
-        _scalar_for_pointer(st, fn, i, regno, reg)
-    if reg.maybe_null:
-        raise Reject(
-            "null-check",
-            f"Possibly NULL pointer passed to trusted arg{i}",
-            f"R{regno} ({reg.type_str()}) must be checked against NULL before the call to {fn.name}",
-        )
-    if kind in (ArgKind.KPTR_SLOT, ArgKind.GRAPH_ROOT, ArgKind.SPIN_LOCK):
-        _field_arg(st, call, kind, regno, reg)
-    elif kind == ArgKind.BTF_PTR:
-        _btf_arg(fn, call, i, arg, regno, reg)
-    elif kind == ArgKind.ALLOC_OBJ:
-        if not reg.alloc or reg.non_owning or not reg.ref_obj_id:
-            raise Reject("argument-type", f"arg#{i} expected pointer to allocated object")
-        if reg.off:
-            raise Reject(
-                "argument-type", f"R{regno} must have zero offset when passed to release func"
-            )
-    elif kind == ArgKind.GRAPH_NODE:
-        _node_arg(call, i, regno, reg)
-
-
-def _scalar_for_pointer(st: State, fn: FuncProto, i: int, regno: int, reg: Reg) -> None:
-    message = f"R{regno} type=scalar expected=ptr_"
-    if reg.released:
-        at = st.released_at(reg.released)
-        rule = "double-release" if _release_arg(fn) == i else "use-after-release"
-        raise Reject(
-            rule, message, f"R{regno} held reference id={reg.released}, released at insn {at}"
-        )
-    raise Reject("argument-type", message)
-
-
-def _memory_arg(st: State, regno: int, reg: Reg, size: int) -> None:
-    if reg.maybe_null:
-        raise Reject(
-            "null-check",
-            f"R{regno} type={reg.type_str()} expected=fp, pkt, pkt_meta, map_key, map_value",
-        )
-    if reg.type == PTR_TO_STACK:
-        stack_bytes_initialized(st, regno, reg, size)
-    elif reg.type == PTR_TO_MAP_VALUE and reg.map is not None:
-        region_bounds(regno, reg, 0, size, reg.map.value_size, "map value")
-    else:
-        raise Reject(
-            "argument-type",
-            f"R{regno} type={reg.type_str()} expected=fp, pkt, pkt_meta, map_key, map_value",
-        )
-
-
-def _constant_offset(regno: int, reg: Reg, what: str) -> int:
-    if not reg.var.is_const():
-        raise Reject(
-            "argument-type",
-            f"R{regno} doesn't have constant offset. {what} has to be at the constant offset",
-        )
-    return reg.off + s64(reg.var.value)
-
-
-def _field_arg(st: State, call: _Call, kind: ArgKind, regno: int, reg: Reg) -> None:
-    """A pointer to a special field: a kptr, a graph root (lock held), a spin lock."""
-    region = reg.map if reg.type == PTR_TO_MAP_VALUE or reg.alloc else None
-    label = {
-        ArgKind.KPTR_SLOT: "kptr",
-        ArgKind.GRAPH_ROOT: "bpf_list_head",
-        ArgKind.SPIN_LOCK: "bpf_spin_lock",
-    }[kind]
-    if region is None:
-        raise Reject("argument-type", f"R{regno} type={reg.type_str()} expected=map_value")
-    off = _constant_offset(regno, reg, label)
-    special = region.special_at(off)
-    wanted = {
-        ArgKind.KPTR_SLOT: ("kptr",),
-        ArgKind.GRAPH_ROOT: ("list_head", "rb_root"),
-        ArgKind.SPIN_LOCK: ("spin_lock",),
-    }[kind]
-    if special is None or special.kind not in wanted:
-        raise Reject("argument-type", f"R{regno} off={off} doesn't point to {label}")
-    if kind == ArgKind.KPTR_SLOT:
-        call.kptr = special
-    elif kind == ArgKind.SPIN_LOCK:
-        call.lock = (region.name, off)
-    else:
-        call.root, call.root_map = special, region
-        lock = next((s for s in region.specials if s.kind == "spin_lock"), None)
-        if lock is None or st.lock != (region.name, lock.offset):
-            where = lock.offset if lock is not None else -1
-            raise Reject(
-                "spin-lock",
-                f"bpf_spin_lock at off={where} must be held for {SPECIAL_NAMES[special.kind]}",
-            )
-
-
-def _btf_arg(fn: FuncProto, call: _Call, i: int, arg: Arg, regno: int, reg: Reg) -> None:
-    if reg.type != PTR_TO_BTF_ID:
-        raise Reject("argument-type", f"R{regno} type={reg.type_str()} expected=ptr_")
-    want = arg.btf or (call.kptr.btf if call.kptr is not None else None)
-    if want is not None and reg.btf != want:
-        raise Reject(
-            "argument-type",
-            f"kernel function {fn.name} args#{i} expected pointer to STRUCT {want} "
-            f"but R{regno} has a pointer to STRUCT {reg.btf}",
-        )
-    must_trust = fn.flags & KF_TRUSTED_ARGS or arg.ref or _release_arg(fn) == i
-    if must_trust and not (reg.trusted or reg.ref_obj_id):
-        raise Reject("argument-type", f"R{regno} must be referenced or trusted")
-    if (arg.ref or _release_arg(fn) == i) and not reg.ref_obj_id:
-        raise Reject(
-            "release-unreferenced", f"R{regno} must be referenced when passed to release function"
-        )
-    if reg.off or not reg.var.is_const() or reg.var.value:
-        raise Reject(
-            "argument-type",
-            f"R{regno} must have zero offset when passed to release func or trusted arg to kfunc",
-        )
-
-
-def _node_arg(call: _Call, i: int, regno: int, reg: Reg) -> None:
-    region = reg.map if reg.alloc else None
-    special = region.special_at(reg.off) if region is not None else None
-    if special is None or special.kind not in ("list_node", "rb_node"):
-        raise Reject("argument-type", f"arg#{i} expected pointer to allocated object's graph node")
-    if reg.non_owning or not reg.ref_obj_id:
-        raise Reject(
-            "argument-type",
-            f"arg#{i} expected owning reference to an allocated object",
-            "a node already in a collection cannot be inserted again",
-        )
-    if call.root is not None and call.root.btf not in (None, region.name):  # type: ignore[union-attr]
-        raise Reject(
-            "argument-type",
-            f"{SPECIAL_NAMES[call.root.kind]} holds {call.root.btf}, not {region.name}",
-        )  # type: ignore[union-attr]
+def _destroy_iterator(st: State, call: CallArgs, slot: int) -> None:
+    assert call.iter_slot is not None
+    frameno, spi = call.iter_slot
+    iterator = st.frames[frameno].stack.pop(spi).spilled
+    assert iterator is not None
+    st.refs = tuple(r for r in st.refs if r.id != iterator.ref_obj_id)
+    st.released = (*st.released, (iterator.ref_obj_id, slot))
 
 
 def _release(st: State, fn: FuncProto, i: int, slot: int) -> None:
@@ -365,7 +164,7 @@ def _local_named(env: Env, name: str | None) -> LocalType | None:
     return next((t for t in env.proto.local_types.values() if t.name == name), None)
 
 
-def _result(env: Env, st: State, fn: FuncProto, call: _Call, slot: int) -> Reg:
+def _result(env: Env, st: State, fn: FuncProto, call: CallArgs, slot: int) -> Reg:
     ret = fn.ret
     if ret == RetKind.VOID:
         return NOT_INIT_REG
@@ -377,6 +176,9 @@ def _result(env: Env, st: State, fn: FuncProto, call: _Call, slot: int) -> Reg:
         return Reg.scalar(value if value is not None else Scalar.unknown())
     if ret == RetKind.MAP_VALUE_OR_NULL:
         return Reg(PTR_TO_MAP_VALUE, map=call.map, maybe_null=True, id=env.new_id())
+    if ret == RetKind.ITER_NEXT:
+        element = MapProto(f"{fn.name} element", 0, fn.ret_size, read_only=True)
+        return Reg(PTR_TO_MEM, map=element, maybe_null=True, id=env.new_id())
     acquire = bool(fn.flags & KF_ACQUIRE) or ret in (RetKind.KPTR_OLD, RetKind.GRAPH_NODE_OR_NULL)
     maybe_null = bool(fn.flags & KF_RET_NULL) or ret in (
         RetKind.KPTR_OLD,

@@ -23,6 +23,7 @@ from qdisclab.bpf import isa
 from qdisclab.bpf.code import Code
 from qdisclab.bpf.image import link
 from qdisclab.bpf.isa import Insn
+from qdisclab.bpf.resolver import BpfFunction
 
 _ARGS = 0b111110  # R1-R5
 _CLOBBERED = 0b111111  # R0-R5
@@ -31,10 +32,10 @@ _CLOBBERED = 0b111111  # R0-R5
 class _AnyResolver:
     """Binds every reference to nothing: the verifier needs the structure, not the functions."""
 
-    def helper(self, helper_id: int):  # type: ignore[no-untyped-def]
+    def helper(self, helper_id: int) -> BpfFunction:
         return _nothing
 
-    def kfunc(self, name: str):  # type: ignore[no-untyped-def]
+    def kfunc(self, name: str) -> BpfFunction:
         return _nothing
 
     def pseudo_imm64(self, kind: int, imm: int, next_imm: int, symbol: str | None) -> int:

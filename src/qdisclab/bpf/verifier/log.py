@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from qdisclab.bpf.asm import format_insn
-from qdisclab.bpf.isa import BpfLoadError, Insn
+from qdisclab.bpf.errors import BpfLoadError
+from qdisclab.bpf.isa import Insn
 
 RULES = {
     "uninit-register": "a register is read before it is written",
@@ -40,6 +41,7 @@ RULES = {
     "unknown-function": "a call to a helper or kfunc the attach point does not provide",
     "argument-type": "a helper or kfunc argument of the wrong type",
     "spin-lock": "a bpf_spin_lock rule",
+    "sleepable": "a kfunc that may sleep is called where sleeping is not allowed",
     "return-range": "a return value outside the range the attach point allows",
     "infinite-loop": "a loop that does not terminate",
     "back-edge": "a loop in a program that may not loop",
@@ -73,7 +75,7 @@ class VerificationError(BpfLoadError):
         self.path = path or []
         self.detail = detail
         where = f" [{source}]" if source else ""
-        super().__init__(f"{program}: insn {slot}: {message} ({rule}){where}")
+        super().__init__(program, f"insn {slot}: {message} ({rule}){where}")
 
     def __str__(self) -> str:
         return self.args[0]

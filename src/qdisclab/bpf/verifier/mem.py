@@ -18,7 +18,7 @@ from typing import Protocol
 from qdisclab.bpf import isa
 from qdisclab.bpf.isa import MAX_BPF_STACK, SIZE_BYTES, Insn
 from qdisclab.bpf.verifier.alu import readable, sized_unknown
-from qdisclab.bpf.verifier.bounds import S64_MIN, Scalar, s64
+from qdisclab.bpf.verifier.bounds import S64_MIN, s64
 from qdisclab.bpf.verifier.log import Reject
 from qdisclab.bpf.verifier.proto import CtxKind, MapProto, ProgramProto
 from qdisclab.bpf.verifier.state import (
@@ -26,11 +26,13 @@ from qdisclab.bpf.verifier.state import (
     PTR_TO_BTF_ID,
     PTR_TO_CTX,
     PTR_TO_MAP_VALUE,
+    PTR_TO_MEM,
     PTR_TO_PACKET,
     PTR_TO_PACKET_END,
     PTR_TO_STACK,
     SCALAR,
     STACK_INVALID,
+    STACK_ITER,
     STACK_MISC,
     STACK_SPILL,
     STACK_ZERO,
@@ -108,8 +110,9 @@ def access(
         raise _bad_pointer(st, regno, reg)
     if reg.type == PTR_TO_BTF_ID and reg.alloc:
         return _region(st, regno, reg, off, size, value, reg.map, "object", signed)  # type: ignore[arg-type]
-    if reg.type == PTR_TO_MAP_VALUE:
-        return _region(st, regno, reg, off, size, value, reg.map, "map value", signed)  # type: ignore[arg-type]
+    if reg.type in (PTR_TO_MAP_VALUE, PTR_TO_MEM):
+        what = "map value" if reg.type == PTR_TO_MAP_VALUE else "memory"
+        return _region(st, regno, reg, off, size, value, reg.map, what, signed)  # type: ignore[arg-type]
     return _REGIONS[reg.type](env, st, regno, reg, off, size, value, signed)
 
 
@@ -154,7 +157,19 @@ def _stack(
     spi = (-total - 1) // 8
     start = total + (spi + 1) * 8
     slot = frame.stack.get(spi, EMPTY_SLOT)
+    if STACK_ITER in slot.kinds:
+        raise Reject(
+            "invalid-mem-access",
+            f"invalid {'write to' if write else 'read from'} stack off {total}: it holds an iterator",
+            "an iterator is used only through its kfuncs (new, next, destroy)",
+        )
     if value is not None:
+        if value.type == PTR_TO_STACK and value.frameno > reg.frameno:
+            raise Reject(
+                "invalid-mem-access",
+                "cannot spill pointers to stack into stack frame of the caller",
+                "the callee's stack is gone once it returns",
+            )
         if size == 8:
             frame.stack[spi] = Slot(STACK_SPILL * 8, value)
             return value
@@ -174,14 +189,16 @@ def _stack(
         return Reg.scalar(sized_unknown(size, signed))
     kinds = slot.kinds[start : start + size]
     for i, kind in enumerate(kinds):
-        if kind == STACK_INVALID:
+        if kind == STACK_INVALID and not env.proto.allow_uninit_stack:
             raise Reject("stack-uninit", f"invalid read from stack off {total}+{i} size {size}")
     if kinds == STACK_ZERO * size:
         return Reg.const(0)
     return Reg.scalar(sized_unknown(size, signed))
 
 
-def stack_bytes_initialized(st: State, regno: int, reg: Reg, size: int) -> None:
+def stack_bytes_initialized(
+    st: State, regno: int, reg: Reg, size: int, required: bool = True
+) -> None:
     """A helper reads ``size`` bytes at the stack pointer ``reg`` (a map key, say)."""
     if not reg.var.is_const():
         raise Reject(
@@ -193,7 +210,7 @@ def stack_bytes_initialized(st: State, regno: int, reg: Reg, size: int) -> None:
             "stack-bounds", f"invalid indirect access to stack R{regno} off={total} size={size}"
         )
     frame = st.frames[reg.frameno]
-    for i in range(size):
+    for i in range(size if required else 0):
         byte = total + i
         spi = (-byte - 1) // 8
         if frame.stack.get(spi, EMPTY_SLOT).kinds[byte + (spi + 1) * 8] == STACK_INVALID:
@@ -269,6 +286,8 @@ def _region(
             return Reg(PTR_TO_BTF_ID, btf=special.btf, maybe_null=True)
         name = SPECIAL_NAMES.get(special.kind, "kptr")
         raise Reject("special-field", f"{name} cannot be accessed directly by load/store")
+    if value is not None and region.read_only and what == "memory":
+        raise Reject("invalid-mem-access", f"R{regno} cannot write into {reg.type_str()}")
     if value is not None and region.read_only:
         raise Reject(
             "invalid-mem-access",
@@ -388,6 +407,5 @@ _REGIONS = {
     PTR_TO_PACKET: _packet,
     PTR_TO_BTF_ID: _btf,
     PTR_TO_MAP_VALUE: None,
+    PTR_TO_MEM: None,
 }
-
-__all__ = ["Scalar", "access", "do_mem", "region_bounds", "stack_bytes_initialized"]

@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
+from qdisclab.bpf.isa import BPF_COMPLEXITY_LIMIT_INSNS
+
 # include/linux/btf.h
 KF_ACQUIRE = 1 << 0
 KF_RELEASE = 1 << 1
@@ -104,6 +106,8 @@ class ArgKind(Enum):
     CALLBACK = "callback"  # ld_imm64 pseudo func
     TYPE_ID = "type_id"  # constant BTF type id naming a local type (bpf_obj_new)
     CTX = "ctx"
+    ITER_NEW = "iter_new"  # an uninitialized 8-byte stack slot that becomes iterator ``btf``
+    ITER = "iter"  # an initialized iterator ``btf`` on the stack (next, destroy)
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,9 @@ class RetKind(Enum):
     KPTR_OLD = "kptr_old"  # bpf_kptr_xchg: the previous content of the slot, referenced or NULL
     GRAPH_NODE_OR_NULL = "node_or_null"  # list/rbtree pop/remove: an owned object or NULL
     GRAPH_NODE_NONOWNING = "node_nonowning"  # list front / rbtree first: non-owning or NULL
+    ITER_NEXT = (
+        "iter_next"  # the iterator's next element: read-only memory of ret_size bytes, or NULL
+    )
 
 
 @dataclass(frozen=True)
@@ -135,9 +142,11 @@ class FuncProto:
     """A helper (by id) or kfunc (by name) as the verifier sees it.
 
     ``allowed`` are the ops members that may call it (``{"*"}``: every
-    member); ``ret_range`` bounds a scalar result; ``callback_arg`` is the
-    index of the callback argument (``bpf_loop``), whose program must return
-    a value in ``callback_ret``.
+    member); ``ret_range`` bounds a scalar result. A function taking a
+    callback (``bpf_loop``, ``bpf_rbtree_add``) calls it with
+    ``callback_args``: an unknown number for a ``SCALAR`` one, else the
+    value of argument ``callback_ctx_arg`` (``bpf_loop``'s context, the node
+    being added); the callback must return a value in ``callback_ret``.
     """
 
     name: str
@@ -147,7 +156,8 @@ class FuncProto:
     flags: int = 0
     allowed: frozenset[str] = frozenset({ALL_MEMBERS})
     ret_range: tuple[int, int] | None = None
-    callback_arg: int | None = None
+    ret_size: int = 0
+    callback_ctx_arg: int | None = None
     callback_args: tuple[Arg, ...] = ()
     callback_ret: tuple[int, int] = (0, 1)
     lock: str | None = None  # "acquire"/"release" for bpf_spin_lock/unlock, "held" when required
@@ -219,13 +229,18 @@ class ProgramProto:
     pointer to (``sk_buff`` for ``dequeue``). ``maps`` are referenced by name
     in ``ld_imm64`` (``map`` and ``map_value`` pseudo loads);
     ``local_types`` are the program's own types for ``bpf_obj_new`` by BTF
-    id; ``helpers`` are keyed by helper id.
+    id; ``helpers`` are keyed by helper id. ``insn_limit`` bounds the
+    instructions explored (the kernel's 1M) and ``allow_loops`` false refuses
+    every back-edge (a program loaded without CAP_BPF); ``allow_uninit_stack``
+    lets stack bytes be read before written, as the kernel allows a program
+    loaded with CAP_PERFMON (qdisclab's default is the stricter rule: every
+    byte read was written); ``sleepable`` says
+    whether the program may call kfuncs that sleep.
     """
 
     interface: str
     member: str
     ctx: tuple[CtxField, ...] = ()
-    ctx_size: int = 0
     ret_range: tuple[int, int] | None = None
     ret_btf: str | None = None
     structs: Mapping[str, StructProto] = field(default_factory=dict)
@@ -234,7 +249,8 @@ class ProgramProto:
     maps: Mapping[str, MapProto] = field(default_factory=dict)
     local_types: Mapping[int, LocalType] = field(default_factory=dict)
     allow_loops: bool = True
-    max_states_insns: int = 1_000_000
+    allow_uninit_stack: bool = False
+    insn_limit: int = BPF_COMPLEXITY_LIMIT_INSNS
     sleepable: bool = False
 
     def kfunc_allowed(self, name: str) -> bool:

@@ -90,7 +90,7 @@ def _byte_safe(old: str, cur: str, cur_slot: Slot) -> bool:
         return cur == STACK_ZERO or (
             cur == STACK_SPILL and spilled is not None and spilled.is_null_const
         )
-    return cur == STACK_SPILL
+    return cur == old  # a spill or an iterator: the spilled values are compared by the caller
 
 
 def stacksafe(old: dict[int, Slot], cur: dict[int, Slot], idmap: dict[int, int]) -> bool:
@@ -137,6 +137,11 @@ def states_equal(old: State, cur: State, pc: int, cfg: Cfg) -> bool:
         if not stacksafe(fo.stack, fc.stack, idmap):
             return False
     return all(check_ids(ro.id, rc.id, idmap) for ro, rc in zip(old.refs, cur.refs, strict=True))
+
+
+def loop_key(st: State) -> int:
+    """A hash of what :func:`maybe_looping` compares, to skip most comparisons."""
+    return hash((len(st.frames), *st.cur.regs))
 
 
 def maybe_looping(old: State, cur: State) -> bool:

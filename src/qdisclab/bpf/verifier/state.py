@@ -16,6 +16,7 @@ is cheap. Register types and their printed names are the kernel's
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from qdisclab.bpf.isa import MAX_BPF_STACK
@@ -32,11 +33,13 @@ PTR_TO_PACKET = "pkt"
 PTR_TO_PACKET_END = "pkt_end"
 PTR_TO_BTF_ID = "ptr_"
 PTR_TO_FUNC = "func"
+PTR_TO_MEM = "mem"
+ITERATOR = "iter"  # the value in an iterator's stack slot
 
 _ZERO = Scalar.const(0)
 
 # stack byte kinds, as the kernel prints them in "fp-8=mmmmmmmm"
-STACK_INVALID, STACK_MISC, STACK_ZERO, STACK_SPILL = "?", "m", "0", "r"
+STACK_INVALID, STACK_MISC, STACK_ZERO, STACK_SPILL, STACK_ITER = "?", "m", "0", "r", "i"
 SLOT_COUNT = MAX_BPF_STACK // 8
 
 
@@ -158,6 +161,8 @@ class Reg:
     def type_str(self) -> str:
         """The kernel's ``reg_type_str`` for this register."""
         prefix = "trusted_" if self.trusted else ""
+        if self.type == PTR_TO_MEM and self.map is not None and self.map.read_only:
+            prefix = "rdonly_"
         if self.maybe_null:
             return prefix + (
                 "ptr_or_null_" if self.type == PTR_TO_BTF_ID else self.type + "_or_null"
@@ -302,7 +307,7 @@ class State:
         s.history, s.decisions = self.history, self.decisions
         return s
 
-    def all_regs(self):  # type: ignore[no-untyped-def]
+    def all_regs(self) -> Iterator[tuple[Frame, int, Reg]]:
         """Every (frame, register number or stack slot, value) holding a register, to rewrite them."""
         for frame in self.frames:
             for i, reg in enumerate(frame.regs):

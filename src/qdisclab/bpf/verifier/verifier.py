@@ -31,12 +31,11 @@ from dataclasses import dataclass
 from qdisclab.bpf import isa
 from qdisclab.bpf.code import Code
 from qdisclab.bpf.isa import MAX_CALL_FRAMES, Insn
-from qdisclab.bpf.verifier import alu, calls, mem
-from qdisclab.bpf.verifier.bounds import S64_MAX, S64_MIN
+from qdisclab.bpf.verifier import alu, calls, exits, mem
 from qdisclab.bpf.verifier.cfg import Cfg, CfgError
 from qdisclab.bpf.verifier.log import Reject, VerificationError, decisions, tail
-from qdisclab.bpf.verifier.proto import ArgKind, CtxKind, ProgramProto
-from qdisclab.bpf.verifier.prune import maybe_looping, states_equal
+from qdisclab.bpf.verifier.proto import CtxKind, MapProto, ProgramProto, RetKind
+from qdisclab.bpf.verifier.prune import loop_key, maybe_looping, states_equal
 from qdisclab.bpf.verifier.state import (
     CONST_PTR_TO_MAP,
     NOT_INIT,
@@ -72,11 +71,12 @@ class VerifyStats:
 class _Checkpoint:
     """An explored state at ``pc``; ``pending`` counts its paths not yet finished."""
 
-    __slots__ = ("hits", "misses", "parent", "pc", "pending", "state")
+    __slots__ = ("hits", "loop_key", "misses", "parent", "pc", "pending", "state")
 
     def __init__(self, pc: int, state: State, parent: _Checkpoint | None) -> None:
         self.pc, self.state, self.parent = pc, state, parent
         self.pending, self.hits, self.misses = 1, 0, 0
+        self.loop_key = loop_key(state)
 
 
 def verify(
@@ -95,14 +95,25 @@ class _Verifier:
         self.symbols = dict(code.symbols)
         self.cfg = Cfg(code)
         self.explored: dict[int, list[_Checkpoint]] = {}
+        # may_goto and iterator next() calls: the runtime bounds the loop, so a state there may
+        # be pruned against one still being explored (after widening), as the kernel does
         self.loop_points: set[int] = {
-            i.slot for i in self.cfg.insns if i.code == isa.BPF_JMP | isa.BPF_JCOND
+            i.slot
+            for i in self.cfg.insns
+            if i.code == isa.BPF_JMP | isa.BPF_JCOND or self._iter_next(i)
         }
+        self.cfg.prune_points |= self.loop_points
         self.entry_refs: dict[str, int] = {}
         self.work: list[tuple[int, State]] = []
         self.ids = 0
         self.insns_processed = self.states = self.pruned = 0
         self.since_jmps = self.since_insns = 0
+
+    def _iter_next(self, insn: Insn) -> bool:
+        if insn.code != isa.CALL or insn.src != isa.BPF_PSEUDO_KFUNC_CALL:
+            return False
+        fn = self.proto.kfuncs.get(self.symbols.get(insn.slot, ""))
+        return fn is not None and fn.ret == RetKind.ITER_NEXT
 
     def new_id(self) -> int:
         self.ids += 1
@@ -144,7 +155,7 @@ class _Verifier:
                 insn = self.cfg.at[pc]
                 self.insns_processed += 1
                 self.since_insns += 1
-                if self.insns_processed > self.proto.max_states_insns:
+                if self.insns_processed > self.proto.insn_limit:
                     raise Reject(
                         "too-complex",
                         f"BPF program is too large. Processed {self.insns_processed} insn",
@@ -197,6 +208,7 @@ class _Verifier:
         loop_point = pc in self.loop_points
         if loop_point:
             self._widen(pc, st)
+        key = loop_key(st) if any(cp.pending for cp in entries) else 0
         for cp in list(entries):
             if cp.pending == 0:
                 if states_equal(cp.state, st, pc, self.cfg):
@@ -207,7 +219,7 @@ class _Verifier:
                 if cp.misses > cp.hits * 3 + 3:
                     entries.remove(cp)
             elif (
-                (loop_point or maybe_looping(cp.state, st))
+                (loop_point or (cp.loop_key == key and maybe_looping(cp.state, st)))
                 and self._ancestor(cp, st)
                 and states_equal(cp.state, st, pc, self.cfg)
             ):
@@ -337,7 +349,7 @@ class _Verifier:
             return Reg(PTR_TO_MAP_VALUE, map=self._map(name), off=insn.next_imm)
         return Reg(PTR_TO_BTF_ID, btf=name or None, trusted=True)
 
-    def _map(self, name: str):  # type: ignore[no-untyped-def]
+    def _map(self, name: str) -> MapProto:
         m = self.proto.maps.get(name)
         if m is None:
             raise Reject(
@@ -371,7 +383,7 @@ class _Verifier:
         frame.callback = Callback(
             fn.name, fn.callback_ret, len(st.refs), fn.callback_args, call.callback_ctx
         )
-        _callback_args(frame, frame.callback)
+        exits.callback_args(frame, frame.callback)
         st.frames.append(frame)
         return call.callback
 
@@ -382,34 +394,17 @@ class _Verifier:
             raise Reject("uninit-register", "R0 !read_ok", "set the return value before exit")
         if len(st.frames) > 1:
             return self._return(st, frame, r0)
-        returned = self._check_return(r0)
-        if st.lock is not None:
-            raise Reject(
-                "spin-lock",
-                "BPF_EXIT instruction in main prog cannot be used inside bpf_spin_lock-ed region",
-            )
-        self._check_leaks(st, returned)
+        exits.check_main_exit(st, self.proto, r0, self.source_line)
         return None
 
     def _return(self, st: State, frame: Frame, r0: Reg) -> int:
         cb = frame.callback
         if cb is not None:
-            lo, hi = cb.ret_range
-            if r0.type != SCALAR or r0.var.smin < lo or r0.var.smax > hi:
-                raise Reject(
-                    "return-range", _range_message("At callback return the register R0", r0, lo, hi)
-                )
-            if len(st.refs) > cb.refs_at_entry:
-                ref = st.refs[-1]
-                raise Reject(
-                    "reference-leak",
-                    f"Unreleased reference id={ref.id} alloc_insn={ref.insn}",
-                    f"{ref.what} is still held when the {cb.helper} callback returns",
-                )
+            exits.check_callback_return(st, cb, r0)
             again = st.copy()  # the helper may call the callback once more
             fresh = Frame(frame.frameno, frame.entry, frame.callsite)
             fresh.callback = cb
-            _callback_args(fresh, cb)
+            exits.callback_args(fresh, cb)
             again.frames[-1] = fresh
             self._fork(again, frame.entry)
         if r0.type == PTR_TO_STACK and r0.frameno == frame.frameno:
@@ -419,73 +414,6 @@ class _Verifier:
         caller.regs[0] = Reg.unknown() if cb is not None else r0
         caller.regs[1:6] = [NOT_INIT_REG] * 5
         return frame.callsite + 1
-
-    def _check_return(self, r0: Reg) -> int:
-        """Check R0 against the attach point; returns the reference id R0 hands back, or 0."""
-        proto = self.proto
-        if proto.ret_btf is not None:
-            if r0.is_null_const:
-                return 0
-            if (
-                r0.type == PTR_TO_BTF_ID
-                and r0.btf == proto.ret_btf
-                and r0.ref_obj_id
-                and not r0.alloc
-                and not r0.off
-            ):
-                return r0.ref_obj_id
-            raise Reject(
-                "return-range",
-                f"At program exit the register R0 is not a known value ({r0.type_str()})",
-                f"{proto.program_name} returns NULL or a referenced struct {proto.ret_btf} pointer it owns",
-            )
-        if proto.ret_range is None:
-            return 0
-        lo, hi = proto.ret_range
-        if r0.type != SCALAR:
-            raise Reject(
-                "return-range",
-                f"At program exit the register R0 is not a known value ({r0.type_str()})",
-            )
-        if r0.var.smin < lo or r0.var.smax > hi:
-            raise Reject(
-                "return-range", _range_message("At program exit the register R0", r0, lo, hi)
-            )
-        return 0
-
-    def _check_leaks(self, st: State, returned: int) -> None:
-        for ref in st.refs:
-            if ref.id != returned:
-                where = self.source_line(ref.insn) if self.source_line else None
-                at = f" [{where}]" if where else ""
-                raise Reject(
-                    "reference-leak",
-                    f"Unreleased reference id={ref.id} alloc_insn={ref.insn}",
-                    f"{ref.what} (acquired at insn {ref.insn}{at}) is not released on this path",
-                )
-
-
-def _callback_args(frame: Frame, cb: Callback) -> None:
-    """A callback's R1.. : an unknown number for a scalar argument, else the context passed on."""
-    for j, arg in enumerate(cb.args):
-        if arg.kind == ArgKind.SCALAR:
-            frame.regs[j + 1] = Reg.unknown()
-        elif cb.ctx is not None:
-            frame.regs[j + 1] = cb.ctx
-
-
-def _range_message(what: str, r0: Reg, lo: int, hi: int) -> str:
-    text = what + " has"
-    known = False
-    if r0.var.smin > S64_MIN:
-        text += f" smin={r0.var.smin}"
-        known = True
-    if r0.var.smax < S64_MAX:
-        text += f" smax={r0.var.smax}"
-        known = True
-    if not known:
-        text += " unknown scalar value"
-    return f"{text} should have been in [{lo}, {hi}]"
 
 
 __all__ = ["VerificationError", "VerifyStats", "verify"]
