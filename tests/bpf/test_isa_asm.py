@@ -85,7 +85,7 @@ def test_labels_comments_and_symbols() -> None:
     ]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(programs())
 def test_format_then_assemble_round_trips(code: Code) -> None:
     text = "\n".join(format_insn(i) for i in isa.decode(code.insns))

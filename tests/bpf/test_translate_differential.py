@@ -245,7 +245,7 @@ def outcome(engine: str, code: Code, args: tuple[int, ...], budget: int, loops: 
     return result, bytes(region.data), bytes(stack[0].data)  # type: ignore[attr-defined]
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     programs(),
     st.tuples(*[st.integers(0, 2**64 - 1)] * 4),
@@ -258,7 +258,7 @@ def test_engines_agree_on_random_programs(code, args, budget, loops) -> None:
     )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(programs())
 def test_random_programs_mostly_run(code) -> None:
     """Guard on the generator itself: a program either runs or faults, never fails to load."""

@@ -17,6 +17,8 @@ every function ending in ``exit`` or ``goto``); a violation is a
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
+from typing import TypeVar
 
 from qdisclab.bpf import isa
 from qdisclab.bpf.code import Code
@@ -24,6 +26,7 @@ from qdisclab.bpf.errors import BpfLoadError
 from qdisclab.bpf.isa import Insn
 from qdisclab.bpf.resolver import BpfFunction, Resolver, TableResolver
 
+T = TypeVar("T")
 CODE_REGION = 0xFFFF_FFFF  # region id of code addresses: never mapped as data
 CODE_BASE = CODE_REGION << 32
 
@@ -135,7 +138,8 @@ def _bind(img: Image, insn: Insn, resolver: Resolver) -> None:
             img.constants[slot] = insn.imm64
 
 
-def _named(img: Image, slot: int, bind):  # type: ignore[no-untyped-def]
+def _named(img: Image, slot: int, bind: Callable[[], T]) -> T:
+    """``bind()``, with a load error it raises pinned to ``slot``."""
     try:
         return bind()
     except BpfLoadError as exc:

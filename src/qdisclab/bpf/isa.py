@@ -193,7 +193,8 @@ def invalid_reason(insn: Insn) -> str | None:
     if cls in (BPF_JMP, BPF_JMP32):
         op, source = code & 0xF0, code & 0x08
         if op == BPF_JA:
-            ok = source == BPF_K and not insn.src and not insn.dst
+            unused = insn.off if cls == BPF_JMP32 else insn.imm  # gotol jumps by imm, goto by off
+            ok = source == BPF_K and not insn.src and not insn.dst and not unused
             return None if ok else "invalid goto"
         if op == BPF_CALL:
             if cls != BPF_JMP or source or insn.dst or insn.src > BPF_PSEUDO_KFUNC_CALL:
