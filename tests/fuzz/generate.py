@@ -168,6 +168,9 @@ def scenario_case(draw: st.DrawFn) -> Case:
             text_mutation = _mutate(draw, raw, case) or text_mutation
         except (TypeError, KeyError, IndexError, AttributeError):
             case.what.append("(a mutation that did not apply to the earlier ones)")
+    if isinstance(raw.get("run", {}), dict):  # a deleted duration would be the 10 s default
+        raw.setdefault("run", {}).setdefault("duration", SHORT_DURATION)
+        raw["run"].setdefault("packet_budget", FUZZ_PACKET_BUDGET)
     try:
         data = tomli_w.dumps(raw).encode()
     except (TypeError, ValueError):  # a value TOML cannot hold: the file falls back to text

@@ -166,3 +166,15 @@ def test_a_scenario_without_nodes_is_refused(tmp_path, capsys, text):
     code, err = run_file(tmp_path, capsys, text)
     assert code == 2
     assert_one_line(err, tmp_path, "no [[node]] defined")
+
+
+def test_a_tcp_flow_counts_against_the_packet_budget_at_its_link_rate(tmp_path, capsys):
+    tcp = GOOD.replace('type = "udp-cbr"', 'type = "tcp-bulk"').replace('rate = "1mbit"\n', "")
+    forever = tcp.replace('duration = "100ms"', 'duration = "9223372036854775807ns"')
+    code, err = run_file(tmp_path, capsys, forever)
+    assert code == 2
+    assert_one_line(
+        err, tmp_path, "flow[0].type", "this TCP flow, at its link's rate", "packet_budget"
+    )
+    code, err = run_file(tmp_path, capsys, tcp)  # 100 ms at 10 mbit: well inside the budget
+    assert code == 0, err

@@ -40,8 +40,8 @@ _load_commands()
 
 
 def _click_exception_types() -> tuple[type[BaseException], ...]:
-    """Click's error base class wherever it lives: typer >= 0.26 vendors click as
-    ``typer._click`` and raises that copy's exceptions, older typer uses click itself."""
+    """Click's error base class wherever it lives: recent typer releases vendor click as
+    ``typer._click`` and raise that copy's exceptions; older ones use click itself."""
     found: list[type[BaseException]] = []
     for module_name in ("typer._click.exceptions", "click.exceptions"):
         try:

@@ -180,3 +180,10 @@ def check_packet_budget(loaded: Any) -> None:
             bits = parse_size(flow.size) * 8
             spend(parse_rate(flow.rate) * active // (bits * 10**9), ("flow", i, "rate"),
                   flow.rate, "this flow")  # fmt: skip
+        elif flow.type.startswith("tcp-"):
+            # ACK-clocked: never faster than the sender's fastest link, plus an ACK per two
+            rates = [parse_rate(link.rate if link.a == flow.src else (link.rate_b or link.rate))
+                     for link in s.link if flow.src in (link.a, link.b)]  # fmt: skip
+            segment_bits = ((flow.mss or 1448) + 52) * 8
+            spend(max(rates, default=0) * active * 3 // (2 * segment_bits * 10**9),
+                  ("flow", i, "type"), flow.type, "this TCP flow, at its link's rate,")  # fmt: skip
