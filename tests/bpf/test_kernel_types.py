@@ -28,7 +28,11 @@ POINTEE_CLASS = {"dev": NetDevice, "sk": TcpSock}
 
 
 def slots(cls: type) -> set[str]:
-    return {name for klass in cls.__mro__ for name in getattr(klass, "__slots__", ())}
+    """Instance attributes: slots, and read-only properties such as ``Qdisc.qlen``."""
+    names = {name for klass in cls.__mro__ for name in getattr(klass, "__slots__", ())}
+    props = {name for klass in cls.__mro__ for name, v in vars(klass).items()
+             if isinstance(v, property)}  # fmt: skip
+    return names | props
 
 
 def test_every_binding_names_an_attribute_of_the_viewed_class() -> None:

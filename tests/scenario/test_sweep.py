@@ -225,7 +225,7 @@ def test_report_of_a_corrupt_database_is_one_line(tmp_path, capsys):
 def test_a_database_from_before_hashes_is_upgraded_and_its_runs_count_as_changed(tmp_path):
     db = tmp_path / "r.db"
     con = sqlite3.connect(db)
-    con.execute(sweep_schema_without_hash())
+    con.executescript(sweep_schema_without_hash())
     con.execute("INSERT INTO runs (scenario, params, seed, status, metrics) VALUES (?, ?, 1, 'ok', '{}')",
                 ("udp-dumbbell", json.dumps({"run.duration": "50ms"})))  # fmt: skip
     con.commit()
