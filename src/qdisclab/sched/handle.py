@@ -8,6 +8,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import weakref
+from typing import Any
+
 from qdisclab.errors import UserError
 from qdisclab.sched.constants import TC_H_INGRESS, TC_H_ROOT
 
@@ -39,3 +43,63 @@ def format_handle(handle: int) -> str:
         return "ingress"
     major, minor = handle >> 16, handle & 0xFFFF
     return f"{major:x}:" if minor == 0 else f"{major:x}:{minor:x}"
+
+
+# -- qdisc_alloc_handle --------------------------------------------------------------
+_AUTOHANDLE_START = 0x80000000
+_AUTOHANDLES: weakref.WeakKeyDictionary[Any, list[int]] = weakref.WeakKeyDictionary()
+_requested: list[int] = []  # a handle the tc front end asked for, taken by the next create
+
+
+def qdisc_alloc_handle(dev: Any) -> int:
+    """The kernel's ``qdisc_alloc_handle``: the next free ``8001:``, ``8002:``, ... handle.
+
+    One counter per simulated kernel (the device's world), advanced by every
+    qdisc created without a handle, failed ones included; a handle already used
+    by a qdisc of ``dev`` is skipped. 0 when all 32768 are taken (ENOMEM).
+    """
+    owner = getattr(dev, "world", None) or getattr(getattr(dev, "dev", None), "world", None)
+    counter = _AUTOHANDLES.setdefault(owner, [_AUTOHANDLE_START]) if owner else [0x80000000]
+    used = handles_in_use(dev)
+    for _ in range(0x10000):
+        counter[0] += 0x10000
+        if counter[0] == 0xFFFF0000:  # TC_H_MAKE(TC_H_ROOT, 0)
+            counter[0] = _AUTOHANDLE_START
+        if counter[0] not in used:
+            return counter[0]
+    return 0
+
+
+def handles_in_use(dev: Any) -> set[int]:
+    """Handles of every qdisc on ``dev`` (``qdisc_lookup`` over the root tree and ingress)."""
+    dev = getattr(dev, "dev", dev)  # an ingress port stands for its device
+    used: set[int] = set()
+    for root in (getattr(dev, "qdisc", None), getattr(dev, "ingress_qdisc", None)):
+        if root is not None:
+            used.update(q.handle for q in root.walk())
+    return used
+
+
+@contextlib.contextmanager
+def requested_handle(handle: int):
+    """Make the next qdisc created take ``handle`` (``tc qdisc add ... handle H``).
+
+    >>> with requested_handle(0x10000):
+    ...     next_handle(None, None)
+    65536
+    """
+    _requested.append(handle)
+    try:
+        yield
+    finally:
+        if _requested and _requested[-1] == handle:
+            _requested.pop()
+
+
+def next_handle(dev: Any, parent_q: Any) -> int:
+    """The handle of a qdisc being created: one asked for, 0 for a default child, else auto."""
+    if _requested:
+        return _requested.pop()
+    if parent_q is not None:
+        return 0  # qdisc_create_dflt: children a qdisc makes for itself have no handle
+    return qdisc_alloc_handle(dev)

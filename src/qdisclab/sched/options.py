@@ -153,3 +153,118 @@ def render_options(schema: dict[str, Opt], values: dict[str, Any]) -> str:
             continue
         parts.append(f"{name} {opt.render(value)}")
     return " ".join(parts)
+
+
+# -- iproute2's command-line conventions ------------------------------------------------
+class TcParseError(UserError):
+    """tc refused the command line before asking the kernel (tc exits 1, or 255).
+
+    ``text`` is iproute2's own message, printed on stderr as is.
+    """
+
+    def __init__(self, text: str, exit_code: int = 1) -> None:
+        self.text = text
+        self.exit_code = exit_code
+        super().__init__(text.splitlines()[0] if text else "tc: parse error")
+
+
+class KernelRefusal(UserError):
+    """The kernel refused the request (tc exits 2): errno and its extack message, if any.
+
+    >>> print(KernelRefusal(22, "invalid quantum").tc_text)
+    Error: invalid quantum.
+    """
+
+    def __init__(self, errno: int, extack: str = "") -> None:
+        import os
+
+        self.errno = errno
+        self.extack = extack
+        self.exit_code = 2
+        if extack:
+            self.tc_text = f"Error: {extack}."
+        else:
+            self.tc_text = f"RTNETLINK answers: {os.strerror(errno)}"
+        super().__init__(self.tc_text)
+
+
+INCOMPLETE = 'Command line is not complete. Try option "help"'
+
+
+class Args:
+    """The words of a tc command line, read the way iproute2's parsers do (NEXT_ARG, matches).
+
+    >>> a = Args(["lat", "50ms"], "tbf")
+    >>> a.take_if("latency"), a.value()
+    (True, '50ms')
+    """
+
+    __slots__ = ("i", "kind", "words")
+
+    def __init__(self, words: list[str], kind: str = "") -> None:
+        self.words = words
+        self.kind = kind
+        self.i = 0
+
+    def __bool__(self) -> bool:
+        return self.i < len(self.words)
+
+    def peek(self) -> str:
+        return self.words[self.i] if self.i < len(self.words) else ""
+
+    def word(self) -> str:
+        """The current word, consumed."""
+        w = self.peek()
+        self.i += 1
+        return w
+
+    def take(self, *keywords: str) -> str | None:
+        """Consume the current word if it equals one of ``keywords`` exactly (``strcmp``)."""
+        w = self.peek()
+        if self and w in keywords:
+            self.i += 1
+            return w
+        return None
+
+    def take_if(self, keyword: str) -> bool:
+        """Consume the current word if it is a prefix of ``keyword`` (``matches``)."""
+        from qdisclab.sched.tcutil import matches
+
+        if self and matches(self.peek(), keyword):
+            self.i += 1
+            return True
+        return False
+
+    def value(self) -> str:
+        """``NEXT_ARG``: the word after a keyword, or tc's incomplete-command error."""
+        if self.i >= len(self.words):
+            raise TcParseError(INCOMPLETE, 255)
+        return self.word()
+
+    def next_is_number(self) -> bool:
+        """q_netem's ``NEXT_IS_NUMBER``: the next word starts with a digit."""
+        return self.i < len(self.words) and self.words[self.i][:1].isdigit()
+
+    def unknown(self, usage: str = "") -> TcParseError:
+        """iproute2's most common complaint, ``What is "WORD"?``, and the usage text."""
+        word = self.words[self.i - 1] if self.i else self.peek()
+        text = f'What is "{word}"?'
+        return TcParseError(f"{text}\n{usage}" if usage else text)
+
+
+def illegal(name: str) -> TcParseError:
+    """``Illegal "NAME"``, as most q_*.c parsers say."""
+    return TcParseError(f'Illegal "{name}"')
+
+
+def read(args: Args, name: str, getter: Any, message: str | None = None) -> Any:
+    """The value after ``name`` read with one of the ``tcutil`` getters, or tc's complaint."""
+    from qdisclab.sched.tcutil import TcValueError
+
+    text = args.value()
+    try:
+        return getter(text)
+    except TcValueError as exc:
+        if message is not None:
+            raise TcParseError(message.format(value=text, why=exc)) from None
+        raise illegal(name) from None

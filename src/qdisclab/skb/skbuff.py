@@ -30,6 +30,15 @@ TC_PRIO_MAX = 15
 
 DEFAULT_TTL = 64
 
+# The Ethernet header (include/uapi/linux/if_ether.h): what an Ethernet device's
+# hard_header_len adds to the MTU in psched_mtu.
+ETH_HLEN = 14
+
+
+def psched_mtu(mtu: int) -> int:
+    """``psched_mtu(dev)``: the largest frame a qdisc sees, MTU plus the Ethernet header."""
+    return mtu + ETH_HLEN
+
 
 class SkBuff:
     """A packet. ``len`` is the byte count qdiscs and links see.
