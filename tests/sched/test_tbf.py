@@ -83,7 +83,7 @@ def test_options_and_show_line():
     q = create_qdisc("tbf rate 1mbit buffer 10kb latency 50ms", dev)
     assert q.limit == 16490
     assert q.children[1].kind == "bfifo" and q.children[1].limit == 16490
-    assert "rate 1Mbit burst 10Kb limit 16490b" in q.describe()
+    assert "rate 1Mbit burst 10Kb lat 50ms " in q.describe()
     for bad in (
         "tbf burst 10kb limit 1000",
         "tbf rate 1mbit limit 1000",

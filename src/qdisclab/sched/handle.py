@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import weakref
 from typing import Any
 
@@ -98,8 +99,49 @@ def requested_handle(handle: int):
 
 def next_handle(dev: Any, parent_q: Any) -> int:
     """The handle of a qdisc being created: one asked for, 0 for a default child, else auto."""
+    from qdisclab.ops import RUNNING
+
     if _requested:
         return _requested.pop()
-    if parent_q is not None:
-        return 0  # qdisc_create_dflt: children a qdisc makes for itself have no handle
+    if parent_q is not None and RUNNING.frame is not None:
+        # qdisc_create_dflt: children a qdisc makes for itself (from its init) have no handle
+        return 0
     return qdisc_alloc_handle(dev)
+
+
+def _invarg(msg: str, text: str) -> UserError:
+    from qdisclab.sched.options import TcParseError
+
+    return TcParseError(f'Error: argument "{text}" is wrong: {msg}', 255)
+
+
+def parse_qdisc_id(text: str) -> int:
+    """``get_qdisc_handle``: ``"1:"`` (a minor after the colon is ignored, as tc does)."""
+    if text == "none":
+        return 0
+    m = re.match(r"[0-9a-fA-F]+", text)
+    if m is None:
+        raise _invarg("invalid qdisc ID", text)
+    major = int(m.group(0), 16)
+    rest = text[m.end() :]
+    if major >= 1 << 16 or (rest and rest[0] != ":"):
+        raise _invarg("invalid qdisc ID", text)
+    return major << 16
+
+
+def parse_tc_classid(text: str, what: str = "invalid class ID") -> int:
+    """``get_tc_classid``: ``root``, ``none``, ``1:10``, ``:10``, ``1:``."""
+    if text == "root":
+        return TC_H_ROOT
+    if text == "none":
+        return 0
+    m = re.fullmatch(r"([0-9a-fA-F]*)(?::([0-9a-fA-F]*))?", text)
+    if m is None or (not m.group(1) and m.group(2) is None):
+        raise _invarg(what, text)
+    major = int(m.group(1), 16) if m.group(1) else 0
+    if m.group(2) is None:
+        return major
+    minor = int(m.group(2), 16) if m.group(2) else 0
+    if major >= 1 << 16 or minor >= 1 << 16:
+        raise _invarg(what, text)
+    return (major << 16) | minor

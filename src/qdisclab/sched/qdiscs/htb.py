@@ -36,20 +36,22 @@ through to the default class, as the kernel does when that class has none.
 >>> from qdisclab.net import World
 >>> w = World(); dev = w.new_device(w.add_host("A"))
 >>> q = create_qdisc("htb default 10 class 1:1 rate 10mbit class 1:10 parent 1:1 rate 5mbit", dev)
->>> print(q.ops.class_show())
-class htb 8001:1 root rate 10Mbit ceil 10Mbit burst 2850b cburst 2850b level 7
-class htb 8001:10 parent 8001:1 leaf 8002: prio 0 rate 5Mbit ceil 5Mbit burst 2225b cburst 2225b level 0
+>>> for line in q.ops.class_show(details=False).splitlines():
+...     print(line.rstrip())
+class htb 8001:10 parent 8001:1 prio 0 rate 5Mbit ceil 5Mbit burst 1600b cburst 1600b
+class htb 8001:1 root rate 10Mbit ceil 10Mbit burst 1600b cburst 1600b
 """
 
 from __future__ import annotations
 
+import errno
 from heapq import heappop, heappush
 from typing import Any
 
 from qdisclab.errors import UserError
 from qdisclab.ops import SkbList
 from qdisclab.sched.constants import NET_XMIT_DROP, NET_XMIT_SUCCESS, TC_H_MAKE
-from qdisclab.sched.handle import format_handle
+from qdisclab.sched.handle import format_handle, requested_handle
 from qdisclab.sched.htb_class import (
     HTB_CAN_SEND,
     HTB_CANT_SEND,
@@ -58,11 +60,13 @@ from qdisclab.sched.htb_class import (
     TC_HTB_MAXDEPTH,
     HtbClass,
     HtbClassSpec,
+    parse_htb_class,
     parse_htb_options,
 )
+from qdisclab.sched.htb_report import ClassHash, render_class
 from qdisclab.sched.ops import QdiscOps
+from qdisclab.sched.options import KernelRefusal
 from qdisclab.sched.registry import create_qdisc, register_qdisc  # noqa: F401  (doctest)
-from qdisclab.units import format_rate
 
 __all__ = ["Htb", "HtbClassSpec"]
 
@@ -79,12 +83,22 @@ class Htb(QdiscOps):
 
     @classmethod
     def render_options(cls, opt: dict[str, Any]) -> str:
+        """``htb_print_opt``'s start; ``render_live`` adds the counters that follow."""
         if "r2q" not in opt:
             return ""
-        text = f"r2q {opt['r2q']} default {opt.get('default', 0):x}"
-        if opt.get("direct_qlen") is not None:
-            text += f" direct_qlen {opt['direct_qlen']}"
-        return text
+        default = opt.get("default", 0)
+        return (
+            f"r2q {opt['r2q']} default {default:#x}" if default else f"r2q {opt['r2q']} default 0"
+        )
+
+    def render_live(self) -> str:
+        return f" direct_packets_stat {self.direct_pkts} direct_qlen {self.direct_qlen}"
+
+    def options_json(self_or_cls: Any, opt: dict[str, Any]) -> dict[str, Any]:
+        return {"r2q": opt.get("r2q", 10), "default": f"{opt.get('default', 0):#x}",
+                "direct_qlen": opt.get("direct_qlen")}  # fmt: skip
+
+    options_json = classmethod(options_json)  # type: ignore[assignment]
 
     # -- setup -------------------------------------------------------------------
     def init(self, sch: Any, opt: dict[str, Any]) -> None:
@@ -100,6 +114,8 @@ class Htb(QdiscOps):
         self.direct_pkts = 0
         self.handle = sch.handle
         self.classes: dict[int, HtbClass] = {}  # full classid -> class
+        self.r2q = r2q
+        self.class_hash = ClassHash()  # the order tc lists classes in
         specs = list(opt.setdefault("classes", []))
         for spec in specs:
             if not isinstance(spec, HtbClassSpec):
@@ -121,6 +137,7 @@ class Htb(QdiscOps):
                 parent.children.append(cl)
             cl.t_c = sch.now
             self.classes[classid] = cl
+            self.class_hash.insert(cl)
         for cl in self.classes.values():
             depth, p = 0, cl.parent
             while p is not None:
@@ -329,28 +346,93 @@ class Htb(QdiscOps):
     def destroy(self, sch: Any) -> None:
         pass
 
+    # -- tc class commands (htb_change_class, htb_delete, htb_graft) ----------------------
+    def tc_find_class(self, minor: int) -> int | None:
+        return minor if TC_H_MAKE(self.handle, minor) in self.classes else None
+
+    def tc_graft(self, q: Any, minor: int, spec: str) -> Any:
+        cl = self.classes[TC_H_MAKE(self.handle, minor)]
+        if cl.level:
+            raise KernelRefusal(errno.EINVAL)
+        self._forget_active(cl)
+        cl.leaf = q.graft(minor, spec)
+        return cl.leaf
+
+    def tc_ungraft(self, q: Any, minor: int) -> None:
+        with requested_handle(0):
+            self.tc_graft(q, minor, "pfifo")
+
+    def tc_change_class(
+        self, q: Any, classid: int, parentid: int, words: list[str], flags: int
+    ) -> str:
+        """Create (or retune) class ``classid`` from ``tc class add|change ... htb`` words."""
+        spec = parse_htb_class(words, classid, parentid)
+        cl = self.classes.get(classid)
+        if cl is not None:
+            warning = cl.configure(spec, self.r2q)
+            return f"Warning: sch_htb: {warning}" if warning else ""
+        if not flags & 0x400:  # NLM_F_CREATE
+            raise KernelRefusal(errno.ENOENT)
+        if not classid or (classid ^ self.handle) >> 16:
+            raise KernelRefusal(errno.EINVAL)
+        parent = (
+            self.classes.get(TC_H_MAKE(self.handle, spec.parent_minor))
+            if spec.parent_minor
+            else None
+        )
+        if parent is not None and parent.parent is not None and parent.parent.level < 2:
+            raise KernelRefusal(errno.EINVAL, "HTB: tree is too deep")
+        cl = HtbClass(spec, classid, parent, self.r2q)
+        warning = cl.configure(spec, self.r2q)
+        cl.t_c = q.now
+        self.classes[classid] = cl
+        self.class_hash.insert(cl)
+        if parent is not None:
+            if not parent.children and parent.leaf is not None:
+                # htb_change_class: a leaf that gets a child becomes inner; its queue goes.
+                self._forget_active(parent)
+                old = q.children.pop(parent.minor, None)
+                if old is not None:
+                    old.destroy()
+                parent.leaf = None
+                parent.level = (parent.parent.level if parent.parent else TC_HTB_MAXDEPTH) - 1
+            parent.children.append(cl)
+        with requested_handle(0):
+            cl.leaf = q.graft(cl.minor, "pfifo")
+        return f"Warning: sch_htb: {warning}" if warning else ""
+
+    def tc_delete_class(self, q: Any, classid: int) -> None:
+        cl = self.classes.get(classid)
+        if cl is None:
+            raise KernelRefusal(errno.ENOENT)
+        if cl.children:
+            raise KernelRefusal(errno.EBUSY, "HTB class in use")
+        self._forget_active(cl)
+        old = q.children.pop(cl.minor, None)
+        if old is not None:
+            old.destroy()
+        del self.classes[classid]
+        self.class_hash.remove(cl)
+        parent = cl.parent
+        if parent is not None:
+            parent.children.remove(cl)
+            if not parent.children:  # htb_parent_to_leaf
+                parent.level = 0
+                with requested_handle(0):
+                    parent.leaf = q.graft(parent.minor, "pfifo")
+
+    def _forget_active(self, cl: HtbClass) -> None:
+        if cl in self.active:
+            self.active.remove(cl)
+
     # -- reporting -----------------------------------------------------------------------
-    def class_show(self, stats: bool = False) -> str:
-        """``tc [-s] class show`` for this qdisc's classes, in class id order."""
-        lines = []
-        for classid in sorted(self.classes):
-            cl = self.classes[classid]
-            where = f"parent {format_handle(cl.parent.classid)}" if cl.parent else "root"
-            leaf = ""
-            if cl.leaf is not None:
-                leaf = f" leaf {format_handle(cl.leaf.handle)} prio {cl.prio}"
-            lines.append(
-                f"class htb {format_handle(classid)} {where}{leaf} rate {format_rate(cl.rate)} "
-                f"ceil {format_rate(cl.ceil)} burst {cl.spec.burst}b cburst {cl.spec.cburst}b "
-                f"level {cl.level}"
-            )
-            if stats:
-                lines.append(
-                    f" lended: {cl.lends} borrowed: {cl.borrows} overlimits {cl.overlimits} "
-                    f"dropped {cl.drops}"
-                )
-                lines.append(f" tokens: {cl.tokens} ctokens: {cl.ctokens}")
-        return "\n".join(lines)
+    def tc_classes(self, q: Any, stats: bool = False, details: bool = False) -> list[str]:
+        """``tc [-s] [-d] class show`` for this qdisc, in the kernel's class-hash order."""
+        return [render_class(cl, self, stats, details) for cl in self.class_hash]
+
+    def class_show(self, stats: bool = False, details: bool = True) -> str:
+        """``tc [-s] -d class show`` text for this qdisc's classes."""
+        return "\n".join(self.tc_classes(None, stats, details)).rstrip("\n")
 
 
 def _by_minor(cl: HtbClass) -> int:

@@ -107,6 +107,10 @@ class Prio(QdiscOps):
         for band in range(bands):
             sch.create_child(band + 1, "pfifo")
 
+    def tc_find_class(self, minor: int) -> int | None:
+        """``prio_find``: bands are classes ``1..bands``."""
+        return minor if 1 <= minor <= self.bands else None
+
     def classify(self, skb: Any, sch: Any) -> int:
         """``prio_classify``: the band for ``skb``."""
         band = skb.priority

@@ -149,6 +149,10 @@ class Red(QdiscOps):
         else:
             self.rng = random.Random(sch.hash_seed ^ sch.handle)
 
+    @staticmethod
+    def tc_find_class(minor: int) -> int:
+        return 1  # red_find: one class, the inner qdisc
+
     # -- red.h -----------------------------------------------------------------
     def _calc_qavg(self, now: int, backlog: int) -> int:
         qavg = self.qavg

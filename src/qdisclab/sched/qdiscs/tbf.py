@@ -211,6 +211,14 @@ class TBF(QdiscOps):
     def render_options(cls, opt: dict[str, Any]) -> str:
         return render_tbf(opt) if "rate" in opt else ""
 
+    @classmethod
+    def render_details(cls, opt: dict[str, Any]) -> str:
+        return render_tbf(opt, details=True) if "rate" in opt else ""
+
+    @staticmethod
+    def tc_find_class(minor: int) -> int:
+        return 1  # tbf_find: every class id names the one inner qdisc
+
     def init(self, sch: Any, opt: dict[str, Any]) -> None:
         rate = opt.get("rate")
         burst = opt.get("burst")
