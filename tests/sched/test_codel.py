@@ -43,7 +43,7 @@ def test_defaults_and_options() -> None:
     p = q2.ops.params
     assert (q2.limit, p.ecn) == (50, True)
     assert (p.target, p.interval, p.ce_threshold) == (2_000_000 >> 10, 20_000_000 >> 10, 976)
-    with pytest.raises(UserError, match="unknown option 'bogus'"):
+    with pytest.raises(UserError, match='What is "bogus"'):
         create_qdisc("codel bogus 1", q.dev)
 
 

@@ -168,7 +168,7 @@ def test_parse_and_show():
         "netem delay 10ms gap 5",
         "netem delay 10ms distribution normal",
         "netem delay 10ms 1ms distribution gamma",
-        "netem loss state 1%",
+        "netem loss weird 1%",
         "netem frobnicate",
         "netem loss 150%",
     ):

@@ -27,6 +27,7 @@ False
 
 from __future__ import annotations
 
+import errno
 from collections import deque
 from heapq import heappop, heappush
 from itertools import count
@@ -35,8 +36,23 @@ from typing import Any
 from qdisclab.ops import SkbList, SkbRbTree
 from qdisclab.sched.constants import NET_XMIT_SUCCESS, TC_PRIO_CONTROL, TC_PRIO_MAX
 from qdisclab.sched.ops import QdiscOps
-from qdisclab.sched.options import Opt, parse_options
+from qdisclab.sched.options import KernelRefusal, Opt, parse_options
 from qdisclab.sched.registry import register_qdisc
+from qdisclab.sched.tcutil import sprint_rate, sprint_size, sprint_time, sprint_time64
+from qdisclab.skb import psched_mtu
+
+FQ_USAGE = (
+    "Usage: ... fq [ limit PACKETS ] [ flow_limit PACKETS ]\n"
+    "              [ quantum BYTES ] [ initial_quantum BYTES ]\n"
+    "              [ maxrate RATE ] [ buckets NUMBER ]\n"
+    "              [ [no]pacing ] [ refill_delay TIME ]\n"
+    "              [ low_rate_threshold RATE ]\n"
+    "              [ orphan_mask MASK]\n"
+    "              [ timer_slack TIME]\n"
+    "              [ ce_threshold TIME ]\n"
+    "              [ horizon TIME ]\n"
+    "              [ horizon_{cap|drop} ]"
+)
 
 NSEC_PER_SEC = 1_000_000_000
 FQ_GC_MAX = 8
@@ -109,30 +125,83 @@ class Fq(QdiscOps):
     options = {
         "limit": Opt("count", 10000, "total queue limit in packets"),
         "flow_limit": Opt("count", 100, "per-flow queue limit in packets"),
-        "quantum": Opt("size", None, "credit per round (default 2 * mtu)"),
-        "initial_quantum": Opt("size", None, "credit of a new flow (default 10 * mtu)"),
+        "buckets": Opt("int", 1024, "flow hash buckets (a power of two; tc sends its log)"),
+        "quantum": Opt("int", None, "credit per round (default 2 * psched_mtu)"),
+        "initial_quantum": Opt("int", None, "credit of a new flow (default 10 * psched_mtu)"),
         "maxrate": Opt("rate", None, "per-flow pacing rate cap"),
+        "defrate": Opt("rate", None, "obsolete: accepted and ignored, as the kernel does"),
         "refill_delay": Opt("time", 40_000_000, "idle time after which a flow's credit refills"),
         "low_rate_threshold": Opt("rate", 550_000, "below this rate, one packet per round"),
         "orphan_mask": Opt("int", 1023, "hash mask for packets without a socket"),
         "pacing": Opt("flag", True, "pace packets"),
         "ce_threshold": Opt("time", None, "mark CE when a packet is this late"),
-        "timer_slack": Opt("time", 10_000, "watchdog slack"),
-        "horizon": Opt("time", 10 * NSEC_PER_SEC, "drop or cap timestamps further ahead"),
+        "timer_slack": Opt("time64", 10_000, "watchdog slack"),
+        "horizon": Opt("time64", 10 * NSEC_PER_SEC, "drop or cap timestamps further ahead"),
         "horizon_drop": Opt("flag", True, "drop beyond the horizon (horizon_cap: clamp)"),
     }
 
     @classmethod
     def parse_options(cls, tokens: list[str]) -> dict[str, Any]:
         # tc spells the opposite of horizon_drop "horizon_cap".
-        tokens = ["nohorizon_drop" if t == "horizon_cap" else t for t in tokens]
-        return parse_options(cls.id, tokens, cls.options)
+        return parse_options(
+            cls.id, tokens, cls.options, FQ_USAGE, {"horizon_cap": "nohorizon_drop"}
+        )
+
+    @classmethod
+    def render_options(cls, opt: dict[str, Any]) -> str:
+        """``fq_print_opt`` (iproute2 6.1): every attribute the kernel dumps, in its order."""
+        if "quantum" not in opt:
+            return ""
+        text = f"limit {opt['limit']}p flow_limit {opt['flow_limit']}p "
+        text += f"buckets {opt['buckets']} orphan_mask {opt['orphan_mask']} "
+        text += "" if opt["pacing"] else "nopacing "
+        text += f"quantum {sprint_size(opt['quantum'])} "
+        text += f"initial_quantum {sprint_size(opt['initial_quantum'])} "
+        if opt.get("maxrate"):
+            text += f"maxrate {sprint_rate(opt['maxrate'] // 8)} "
+        text += f"low_rate_threshold {sprint_rate(opt['low_rate_threshold'] // 8)} "
+        text += f"refill_delay {sprint_time(opt['refill_delay'] // 1000)} "
+        if opt.get("ce_threshold") is not None:
+            text += f"ce_threshold {sprint_time(opt['ce_threshold'] // 1000)} "
+        text += f"timer_slack {sprint_time64(opt['timer_slack'])} "
+        text += f"horizon {sprint_time(opt['horizon'] // 1000)} "
+        return text + ("horizon_drop " if opt["horizon_drop"] else "horizon_cap ")
+
+    def tc_xstats(self) -> str:
+        """``fq_print_xstats``."""
+        text = (
+            f"  flows {len(self.table)} (inactive {self.inactive_flows} "
+            f"throttled {self.throttled_flows})"
+        )
+        if self.delayed and self.time_next_delayed_flow != _NEVER:
+            text += f" next_packet_delay {sprint_time64(max(self.time_next_delayed_flow - self.now(), 0))}"
+        text += f"\n  gc {self.stat_gc_flows} highprio {self.stat_internal_packets}"
+        text += f" throttled {self.stat_throttled}"
+        if self.unthrottle_latency_ns:
+            text += f" latency {sprint_time64(self.unthrottle_latency_ns)}"
+        for name, value in (("ce_mark", self.stat_ce_mark), ("horizon_drops", self.stat_horizon_drops),
+                            ("horizon_caps", self.stat_horizon_caps),
+                            ("flows_plimit", self.stat_flows_plimit)):  # fmt: skip
+            if value:
+                text += f" {name} {value}"
+        if self.stat_pkts_too_long:
+            text += f"\n  pkts_too_long {self.stat_pkts_too_long} alloc_errors 0"
+        return text
 
     def init(self, sch: Any, opt: dict[str, Any]) -> None:
-        mtu = sch.mtu
+        mtu = psched_mtu(sch.dev.mtu)
+        # fq_change: the kernel's range checks.
+        quantum = opt.setdefault("quantum", 2 * mtu)
+        if not 0 < quantum <= 1 << 20:
+            raise KernelRefusal(errno.EINVAL, "sch_fq: invalid quantum")
+        log = (opt["buckets"] - 1).bit_length()  # tc sends ilog2 rounded up
+        if not 1 <= log <= 18:
+            raise KernelRefusal(errno.EINVAL)
+        opt["buckets"] = 1 << log
+        opt.pop("defrate", None)  # TCA_FQ_FLOW_DEFAULT_RATE: ignored by the kernel
         sch.limit = opt["limit"]
-        opt.setdefault("quantum", 2 * mtu)
         opt.setdefault("initial_quantum", 10 * mtu)
+        self.now = lambda: sch.now  # for the statistics dump
         self.flow_plimit = opt["flow_limit"]
         self.quantum = opt["quantum"]
         self.initial_quantum = opt["initial_quantum"]
@@ -157,7 +226,7 @@ class Fq(QdiscOps):
         self.time_next_delayed_flow = _NEVER
         self.inactive_flows = 0
         self.throttled_flows = 0
-        self.buckets = 1024  # 1 << fq_trees_log: the GC starts at twice this many flows
+        self.buckets = opt["buckets"]  # 1 << fq_trees_log: the GC starts at twice this many flows
         self.stat_gc_flows = 0
         self.stat_internal_packets = 0
         self.stat_throttled = 0
