@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from qdisclab.sched.handle import format_handle
-from qdisclab.sched.ratecfg import LINKLAYER_NAMES
+from qdisclab.sched.ratecfg import LINKLAYER_ETHERNET, LINKLAYER_NAMES
 from qdisclab.sched.tcutil import (
     calc_xmitsize,
     ns_to_ticks,
@@ -81,8 +81,11 @@ def render_class(cl: Any, htb: Any, stats: bool, details: bool) -> str:
         text += f"prio {cl.prio} "
         if details:
             text += f"quantum {cl.quantum} "
-    text += f"rate {sprint_rate(cl.rate // 8)} ceil {sprint_rate(cl.ceil // 8)} "
-    if details:
+    text += f"rate {sprint_rate(cl.rate // 8)} "
+    if cl.spec.overhead:
+        text += f"overhead {cl.spec.overhead} "
+    text += f"ceil {sprint_rate(cl.ceil // 8)} "
+    if details or cl.spec.linklayer != LINKLAYER_ETHERNET:
         text += f"linklayer {LINKLAYER_NAMES[cl.spec.linklayer]} "
     burst = sprint_size(calc_xmitsize(cl.rate // 8, ns_to_ticks(cl.buffer)))
     cburst = sprint_size(calc_xmitsize(cl.ceil // 8, ns_to_ticks(cl.cbuffer)))
@@ -90,8 +93,6 @@ def render_class(cl: Any, htb: Any, stats: bool, details: bool) -> str:
     text += f"burst {burst}{mpu} cburst {cburst}{mpu} "
     if details:
         text += f"level {cl.level} "
-        if cl.spec.overhead:
-            text += f"overhead {cl.spec.overhead} "
     if not stats:
         return text
     leaves = _leaves(cl)

@@ -31,6 +31,12 @@ def qdisc_handle(handle: int) -> str:
     return f"{handle >> 16:x}:"
 
 
+def device_name(q: Qdisc) -> str:
+    """The name of the device a qdisc is on (an ingress queue's port stands for its device)."""
+    dev = getattr(q.dev, "dev", q.dev)
+    return getattr(dev, "name", "?")
+
+
 def render_kind_options(q: Qdisc, details: bool = False) -> str:
     """The kind's option text (``render_options``; ``render_details`` under ``tc -d``)."""
     cls = type(q.ops)
@@ -47,7 +53,7 @@ def describe(q: Qdisc, show_dev: bool = True, details: bool = False) -> str:
         where = "parent ffff:fff1 "
     else:
         where = f"parent {format_handle(q.parent)} "
-    dev = f"dev {getattr(q.dev, 'name', '?')} " if show_dev else ""
+    dev = f"dev {device_name(q)} " if show_dev else ""
     opts = render_kind_options(q, details)
     if getattr(q.ops, "render_live", None):
         opts += q.ops.render_live()

@@ -48,7 +48,7 @@ _TIME_SUFFIXES = {
     "ms": 1000, "msec": 1000, "msecs": 1000, "us": 1, "usec": 1, "usecs": 1,
 }  # fmt: skip
 _TIME64_SUFFIXES = {
-    "": 1000, "s": NSEC_PER_SEC, "sec": NSEC_PER_SEC, "secs": NSEC_PER_SEC,
+    "": 1, "s": NSEC_PER_SEC, "sec": NSEC_PER_SEC, "secs": NSEC_PER_SEC,
     "ms": 1_000_000, "msec": 1_000_000, "msecs": 1_000_000,
     "us": 1000, "usec": 1000, "usecs": 1000, "ns": 1, "nsec": 1, "nsecs": 1,
 }  # fmt: skip
@@ -179,7 +179,7 @@ def get_time(text: str) -> int:
 
 
 def get_time64(text: str) -> int:
-    """``get_time64``: nanoseconds (bare = microseconds; ``ns`` allowed)."""
+    """``get_time64``: nanoseconds (a bare number is nanoseconds here)."""
     value, rest = _strtod(text)
     scale = _TIME64_SUFFIXES.get(rest.lower())
     if scale is None:

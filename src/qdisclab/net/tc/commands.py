@@ -168,12 +168,15 @@ def parse_kind_options(host: Any, req: QdiscRequest) -> dict[str, Any] | None:
 def modify_qdisc(host: Any, nl_flags: int, words: list[str]) -> str:
     """``tc_modify_qdisc``: create, graft, or change, by the request's flags."""
     req = parse_request(words)
-    opt = parse_kind_options(host, req) if req.kind else None
+    ingress = req.parent == TC_H_INGRESS
+    opt = parse_kind_options(host, req) if req.kind and not ingress else None
+    if ingress:
+        Ingress.parse_options(list(req.options))
     if not req.dev:
         raise TcParseError('Not enough information: "dev" argument is required.')
     dev = host.device(req.dev)
     if req.parent == TC_H_INGRESS:
-        raise KernelRefusal(errno.EOPNOTSUPP, "ingress qdiscs are set up by the scenario")
+        return modify_ingress(dev, nl_flags, req)
     parent_q, q, minor = None, None, 0
     if req.parent:
         if req.parent != TC_H_ROOT:
@@ -219,6 +222,42 @@ def modify_qdisc(host: Any, nl_flags: int, words: list[str]) -> str:
     if req.kind and req.kind != q.kind:
         raise KernelRefusal(errno.EINVAL, "Invalid qdisc name: must match existing qdisc")
     change_qdisc(q, opt)
+    return ""
+
+
+class Ingress(Pfifo):
+    """``ingress``: the classifier hook of received packets; queues nothing of its own."""
+
+    id = "ingress"
+
+    @classmethod
+    def parse_options(cls, tokens: list[str]) -> dict[str, Any]:
+        args = [t for t in tokens]
+        while args:
+            word = args.pop(0)
+            if word == "handle" and args:
+                args.pop(0)
+                continue
+            raise TcParseError(f'What is "{word}"?\nUsage: ... ingress')
+        return {}
+
+    @classmethod
+    def render_options(cls, opt: dict[str, Any]) -> str:
+        return "---------------- "
+
+
+def modify_ingress(dev: Any, nl_flags: int, req: QdiscRequest) -> str:
+    """``tc qdisc add dev D ingress``: one per device, handle ffff:."""
+    if dev.ingress_qdisc is not None:
+        if nl_flags & NLM_F_EXCL:
+            raise KernelRefusal(errno.EEXIST, "Exclusivity flag on, cannot modify")
+        return ""
+    if not nl_flags & NLM_F_CREATE:
+        raise KernelRefusal(errno.ENOENT, "Qdisc not found. To create specify NLM_F_CREATE flag")
+    from qdisclab.net.device import IngressPort
+
+    with requested_handle(0xFFFF0000):
+        dev.ingress_qdisc = create_qdisc(Ingress, IngressPort(dev), parent=TC_H_INGRESS)
     return ""
 
 
@@ -297,6 +336,13 @@ def delete_qdisc(host: Any, words: list[str]) -> str:
         raise TcParseError('Not enough information: "dev" argument is required.')
     dev = host.device(req.dev)
     parent_q = None
+    if req.parent == TC_H_INGRESS:
+        q = dev.ingress_qdisc
+        if q is None:
+            raise KernelRefusal(errno.EINVAL, "Invalid handle")
+        dev.ingress_qdisc = None
+        q.destroy()
+        return ""
     if req.parent:
         if req.parent != TC_H_ROOT:
             parent_q = lookup(dev, TC_H_MAJ(req.parent))

@@ -49,7 +49,15 @@ class TcHost:
 
     # -- running command lines ------------------------------------------------------
     def run(self, line: str) -> CmdResult:
-        """Run one line: ``tc ...``, ``ip ...``, or bare tc arguments (as ``tc -b`` reads)."""
+        """Run one line: ``tc ...``, ``ip ...``, or bare tc arguments (as ``tc -b`` reads).
+
+        ``CMD || /bin/true`` (as test scripts write set-up lines) runs CMD and
+        succeeds whatever CMD returned.
+        """
+        first, sep, rest = line.partition(" || ")
+        if sep and rest.strip() in ("/bin/true", "true"):
+            result = self.run(first)
+            return CmdResult(0, result.stdout, result.stderr)
         try:
             words = shlex.split(line, comments=False)
         except ValueError as exc:

@@ -11,7 +11,7 @@ from typing import Any
 
 from qdisclab.sched.constants import TC_H_ROOT
 from qdisclab.sched.handle import format_handle
-from qdisclab.sched.report import qdisc_handle
+from qdisclab.sched.report import device_name, qdisc_handle
 
 
 def dump_json(items: list[dict[str, Any]], flags: Any) -> str:
@@ -24,7 +24,7 @@ def qdisc_json(q: Any, flags: Any, show_dev: bool = True) -> dict[str, Any]:
     """One qdisc as ``tc -j qdisc show`` prints it (``options`` from the kind's own dict)."""
     out: dict[str, Any] = {"kind": q.kind, "handle": qdisc_handle(q.handle)}
     if show_dev:
-        out["dev"] = getattr(q.dev, "name", "?")
+        out["dev"] = device_name(q)
     if q.parent == TC_H_ROOT:
         out["root"] = True
         out["refcnt"] = 2

@@ -136,7 +136,7 @@ class Fq(QdiscOps):
         "pacing": Opt("flag", True, "pace packets"),
         "ce_threshold": Opt("time", None, "mark CE when a packet is this late"),
         "timer_slack": Opt("time64", 10_000, "watchdog slack"),
-        "horizon": Opt("time64", 10 * NSEC_PER_SEC, "drop or cap timestamps further ahead"),
+        "horizon": Opt("time", 10 * NSEC_PER_SEC, "drop or cap timestamps further ahead"),
         "horizon_drop": Opt("flag", True, "drop beyond the horizon (horizon_cap: clamp)"),
     }
 
@@ -194,6 +194,8 @@ class Fq(QdiscOps):
         quantum = opt.setdefault("quantum", 2 * mtu)
         if not 0 < quantum <= 1 << 20:
             raise KernelRefusal(errno.EINVAL, "sch_fq: invalid quantum")
+        if opt.get("initial_quantum", 0) > 0x7FFFFFFF:
+            raise KernelRefusal(errno.EINVAL)
         log = (opt["buckets"] - 1).bit_length()  # tc sends ilog2 rounded up
         if not 1 <= log <= 18:
             raise KernelRefusal(errno.EINVAL)

@@ -158,6 +158,8 @@ class Red(QdiscOps):
             raise UserError(
                 "qdisc red: limit, avpkt, min and burst must be set (use parse_options)"
             )
+        if opt.get("nodrop") and not opt.get("ecn"):
+            raise KernelRefusal(errno.EINVAL, "nodrop valid only when ECN is enabled")
         qmin, qmax, avpkt = opt["min"], opt["max"], opt["avpkt"]
         prob = opt.get("probability", 0.02)
         self.wlog = wlog = eval_ewma(qmin, opt["burst"], avpkt)

@@ -145,9 +145,9 @@ def parse_tbf(tokens: list[str]) -> dict[str, Any]:
         if peak:
             limit = min(limit, peak * latency / TIME_UNITS_PER_SEC + o["mtu"])
         o["limit"] = int(limit)
-    # tc_calc_rtable with an ATM link layer: the bucket is a whole number of cells.
-    if linklayer == LINKLAYER_ATM:
-        burst = align_to_atm(burst)
+    # The bucket tc sends is sized like a packet: overhead added, raised to mpu, and on
+    # ATM rounded up to whole cells (tc_adjust_size); "burst 1500 overhead 300" shows 1800b.
+    burst = adjust_size(burst + o.get("overhead", 0), o.get("mpu", 0), linklayer)
     o["buffer"] = calc_xmittime(min(rate, U32_MAX), burst)
     if peak:
         o["mtu_ticks"] = calc_xmittime(min(peak, U32_MAX), o["mtu"])
@@ -163,9 +163,10 @@ def _get(getter: Any, value: str, name: str) -> Any:
         raise TcParseError(f'Illegal "{name}"') from None
 
 
-def align_to_atm(size: int) -> int:
-    """``tc_align_to_atm``: whole 53-byte cells for ``size`` bytes of 48-byte payloads."""
-    return -(-size // 48) * 53
+def adjust_size(size: int, mpu: int, linklayer: int) -> int:
+    """``tc_adjust_size``: at least ``mpu``; on ATM whole 53-byte cells of 48 bytes each."""
+    size = max(size, mpu)
+    return -(-size // 48) * 53 if linklayer == LINKLAYER_ATM else size
 
 
 def render_tbf(opt: dict[str, Any], details: bool = False) -> str:
