@@ -85,7 +85,7 @@ def modify_class(host: Any, flags: int | None, words: list[str]) -> str | tuple[
         raise KernelRefusal(errno.EINVAL)
     if change is None:
         raise KernelRefusal(errno.EOPNOTSUPP)
-    with speed_of_device(host.speeds.get(name)):
+    with speed_of_device(host.speed(name)):
         warning = change(q, clid, portid, options, flags)
     return ("", warning + "\n") if warning else ""
 

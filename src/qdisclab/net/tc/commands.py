@@ -161,7 +161,7 @@ def parse_kind_options(host: Any, req: QdiscRequest) -> dict[str, Any] | None:
                 f'Unknown qdisc "{req.kind}", hence option "{req.options[0]}" is unparsable'
             )
         return None
-    with speed_of_device(host.speeds.get(req.dev)):
+    with speed_of_device(host.speed(req.dev)):
         return lookup_qdisc(req.kind).parse_options(list(req.options))
 
 
@@ -274,7 +274,7 @@ def create_and_graft(
     if not handle:
         raise KernelRefusal(errno.ENOSPC, "Maximum number of qdisc handles was exceeded")
     spec = shlex.join([req.kind, *req.options])
-    with requested_handle(handle), speed_of_device(host.speeds.get(req.dev)):
+    with requested_handle(handle), speed_of_device(host.speed(req.dev)):
         if parent_q is None:
             dev.set_qdisc(create_qdisc(spec, dev, opt=opt))
         else:
@@ -303,9 +303,11 @@ def change_qdisc(q: Any, opt: dict[str, Any] | None) -> None:
         return
     if q.kind in _MERGING_CHANGE:
         defaults = type(q.ops).parse_options([])
-        merged = dict(q.opt)
-        merged.update({k: v for k, v in opt.items() if defaults.get(k) != v or k not in q.opt})
-        opt = merged
+        given = {k: v for k, v in opt.items() if defaults.get(k) != v or k not in q.opt}
+        refuse = getattr(type(q.ops), "tc_refuses_change", None)
+        if refuse is not None and refuse(q.opt, given):
+            raise KernelRefusal(errno.EINVAL)
+        opt = {**q.opt, **given}
     q.reset()
     q.init(opt)
 

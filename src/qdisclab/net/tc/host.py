@@ -118,6 +118,12 @@ class TcHost:
             raise TcParseError(f'Cannot find device "{name}"')
         return dev
 
+    def speed(self, name: str) -> int | None:
+        """The bit rate ``rate N%`` refers to: the device's link, or ``ip link add ... speed``."""
+        dev = self.node.devices.get(name)
+        channel = getattr(dev, "channel", None)
+        return channel.rate if channel is not None else self.speeds.get(name)
+
     def devices(self) -> list[Any]:
         return sorted(self.node.devices.values(), key=lambda d: d.ifindex)
 

@@ -98,6 +98,11 @@ class FqCodel(QdiscOps):
         text += "ecn " if opt["ecn"] else ""
         return text + f"drop_batch {opt['drop_batch']} "
 
+    @staticmethod
+    def tc_refuses_change(old: dict[str, Any], given: dict[str, Any]) -> bool:
+        """fq_codel_change: the flow table cannot be resized once it exists."""
+        return "flows" in given and given["flows"] != old.get("flows")
+
     def tc_xstats(self) -> str:
         """``fq_codel_print_xstats`` (TCA_FQ_CODEL_XSTATS_QDISC)."""
         st = self.cstats

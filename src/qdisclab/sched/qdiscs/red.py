@@ -49,12 +49,12 @@ def eval_ewma(qmin: int, burst: int, avpkt: int) -> int:
     w = 0.5
     a = burst + 1 - qmin / avpkt
     if a < 1.0:
-        raise UserError("qdisc red: failed to calculate EWMA constant (burst too small for min)")
+        raise TcParseError("RED: failed to calculate EWMA constant.")
     for wlog in range(1, 32):
         if a <= (1 - (1 - w) ** burst) / w:
             return wlog
         w /= 2
-    raise UserError("qdisc red: failed to calculate EWMA constant")
+    raise TcParseError("RED: failed to calculate EWMA constant.")
 
 
 def eval_p(qmin: int, qmax: int, prob: float) -> int:
@@ -63,13 +63,13 @@ def eval_p(qmin: int, qmax: int, prob: float) -> int:
     if i == 0:
         return 0
     if i < 0:
-        raise UserError("qdisc red: max must not be below min")
+        raise TcParseError("RED: failed to calculate probability.")
     prob /= i
     for plog in range(32):
         if prob > 1.0:
             return plog
         prob *= 2
-    raise UserError("qdisc red: failed to calculate probability")
+    raise TcParseError("RED: failed to calculate probability.")
 
 
 def eval_idle_damping(wlog: int, avpkt: int, bandwidth: int) -> tuple[int, list[int]]:
@@ -81,7 +81,7 @@ def eval_idle_damping(wlog: int, avpkt: int, bandwidth: int) -> tuple[int, list[
         if maxtime / (1 << clog) < 512:
             break
     else:
-        raise UserError("qdisc red: failed to calculate idle damping table")
+        raise TcParseError("RED: failed to calculate idle damping table.")
     stab = [0] + [min(int((i << clog) * lw), 31) for i in range(1, 255)] + [31]
     return clog, stab
 

@@ -237,9 +237,8 @@ class TBF(QdiscOps):
         if self.peak:
             if self.peak <= rate:
                 raise KernelRefusal(
-                    errno.EINVAL,
-                    f"sch_tbf: peakrate {self.peak // 8} is lower than or equals to rate {rate // 8}",
-                )
+                    errno.EINVAL
+                )  # sch_tbf only logs "peakrate ... is lower than rate"
             self.pcfg = RateCfg(self.peak // 8, linklayer=linklayer, **shape)
             self.mtu = ticks_to_ns(
                 opt.get("mtu_ticks") or calc_xmittime(self.peak // 8, opt["mtu"])
