@@ -186,7 +186,7 @@ class KernelRefusal(UserError):
     Error: invalid quantum.
     """
 
-    def __init__(self, errno: int, extack: str = "") -> None:
+    def __init__(self, errno: int, extack: str = "", hint: str = "") -> None:
         import os
 
         self.errno = errno
@@ -196,7 +196,8 @@ class KernelRefusal(UserError):
             self.tc_text = f"Error: {extack}."
         else:
             self.tc_text = f"RTNETLINK answers: {os.strerror(errno)}"
-        super().__init__(self.tc_text)
+        # ``hint`` says what was wrong where the kernel says only the errno (outside tc).
+        super().__init__(f"{self.tc_text} ({hint})" if hint else self.tc_text)
 
 
 INCOMPLETE = 'Command line is not complete. Try option "help"'

@@ -195,10 +195,10 @@ class Fq(QdiscOps):
         if not 0 < quantum <= 1 << 20:
             raise KernelRefusal(errno.EINVAL, "sch_fq: invalid quantum")
         if opt.get("initial_quantum", 0) > 0x7FFFFFFF:
-            raise KernelRefusal(errno.EINVAL)
+            raise KernelRefusal(errno.EINVAL, hint="fq: initial_quantum above 2^31 - 1")
         log = (opt["buckets"] - 1).bit_length()  # tc sends ilog2 rounded up
         if not 1 <= log <= 18:
-            raise KernelRefusal(errno.EINVAL)
+            raise KernelRefusal(errno.EINVAL, hint="fq: buckets must be 2..262144")
         opt["buckets"] = 1 << log
         opt.pop("defrate", None)  # TCA_FQ_FLOW_DEFAULT_RATE: ignored by the kernel
         sch.limit = opt["limit"]

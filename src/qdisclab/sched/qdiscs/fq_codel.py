@@ -122,7 +122,7 @@ class FqCodel(QdiscOps):
         flows = opt["flows"]
         # fq_codel_change: the kernel's own checks and clamps.
         if not 1 <= flows <= 65536:
-            raise KernelRefusal(errno.EINVAL)
+            raise KernelRefusal(errno.EINVAL, hint=f"fq_codel: flows {flows} is outside 1..65536")
         if opt["quantum"] > 1 << 20:
             raise KernelRefusal(errno.EINVAL, "Invalid quantum")
         opt["quantum"] = max(256, opt["quantum"])

@@ -94,7 +94,7 @@ class Prio(QdiscOps):
         priomap = list(opt.get("priomap") or DEFAULT_PRIOMAP)
         # prio_tune: the kernel refuses these with EINVAL.
         if not TCQ_MIN_PRIO_BANDS <= bands <= TCQ_PRIO_BANDS:
-            raise KernelRefusal(errno.EINVAL)  # prio_tune: no extack message
+            raise KernelRefusal(errno.EINVAL, hint=f"prio: bands {bands} is outside 2..16")
         if len(priomap) != TC_PRIO_MAX + 1 or any(not 0 <= b < bands for b in priomap):
             raise KernelRefusal(
                 errno.EINVAL, f"qdisc prio: priomap entries must be bands 0..{bands - 1}"
