@@ -36,7 +36,7 @@ def test_defaults_and_options(world):
     # A short priomap replaces only its first entries, as tc's parser does.
     short = create_qdisc("prio priomap 0 1", world.dev)
     assert short.opt["priomap"] == [0, 1, 2, 2, 1, 2, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1]
-    with pytest.raises(UserError, match="bands 17 is outside 2..16"):
+    with pytest.raises(UserError, match=r"bands 17 is outside 2\.\.16"):
         create_qdisc("prio bands 17", world.dev)
 
 
