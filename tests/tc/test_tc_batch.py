@@ -156,16 +156,31 @@ def test_htb_classes_filters_and_class_show():
 
 
 def test_tbf_at_10mbit_passes_full_frames_at_the_kernel_rate():
-    """1514-byte frames at 10 mbit: the kernel's tbf sends one per 1211.2 us."""
-    from qdisclab.sched.ratecfg import RateCfg
+    """1514-byte frames through tbf rate 10mbit: 10e6 / (1514 * 8) frames per second.
 
-    assert RateCfg(10_000_000 // 8).l2t_ns(1514) == 1_211_200
-    host = TcHost()
-    host.run("ip link add dev d0 type dummy")
-    assert host.run("tc qdisc replace dev d0 root tbf rate 10mbit burst 1514 limit 100k").exit == 0
-    q = host.device("d0").qdisc
-    # The bucket holds exactly one full frame after tc's tick rounding, no more.
-    assert q.ops.max_size == 1514
+    That is what Linux's tbf gives (psched_l2t_ns of the whole Ethernet frame);
+    counting only the IP packet would let 0.93 % more through.
+    """
+    from qdisclab.net import World
+    from tests.sched.qdisc_helpers import Recorder, packet
+
+    world = World(seed=3)
+    a, b = world.add_host("A"), world.add_host("B")
+    dev = world.connect(a, b, "100mbit", "1ms").a
+    world.build_routes()
+    rec = Recorder(world)
+    b.register_protocol(17, rec)
+    host = TcHost(world, a)
+    assert host.run("tc qdisc replace dev eth0 root tbf rate 10mbit burst 15k limit 60k").exit == 0
+    for i in range(4000):  # 1500-byte packets at 20 Mbit/s for 2.4 s
+        world.sched.call_at(i * 600_000, lambda _a: dev.xmit(packet(world, dev)), None)
+    world.run(2_400_000_000)
+    steady = [t for t, _ in rec.arrivals if t > 400_000_000]
+    frames_per_s = (len(steady) - 1) * 1e9 / (steady[-1] - steady[0])
+    kernel = 10e6 / (1514 * 8)
+    assert frames_per_s == pytest.approx(kernel, rel=0.003)
+    assert frames_per_s < 10e6 / (1500 * 8) * 0.995  # not the IP-length rate
+    world.check_conservation()
 
 
 def test_cli_batch_json_round_trip():

@@ -18,7 +18,15 @@ from __future__ import annotations
 from typing import Any
 
 from qdisclab.errors import UserError
-from qdisclab.skb import DROP_DEVICE_DOWN, DROP_LINK_LOSS, DROP_MTU, DROP_TCX, SkBuff, skb_drop
+from qdisclab.skb import (
+    DROP_DEVICE_DOWN,
+    DROP_LINK_LOSS,
+    DROP_MTU,
+    DROP_TCX,
+    SkBuff,
+    skb_drop,
+    skb_push_mac,
+)
 
 # Verdicts a hook returns to the device (the tcx layer maps program results to these).
 HOOK_PASS = 0
@@ -236,11 +244,12 @@ class NetDevice:
     # -- egress ---------------------------------------------------------------
     def xmit(self, skb: SkBuff) -> int:
         """``dev_queue_xmit``: hooks, then the root qdisc; returns the qdisc's NET_XMIT_*."""
+        skb_push_mac(skb)  # tc egress, the qdisc and the wire see the Ethernet frame
         if not self.tx_plain:
             ret = self.egress_prologue(skb)
             if ret is not None:
                 return ret
-        if skb.len > self.mtu:
+        if skb.len - skb.mac_len > self.mtu:
             skb_drop(skb, DROP_MTU, self.sched.now)
             return 1
         qdisc = self.qdisc

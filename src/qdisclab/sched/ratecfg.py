@@ -60,12 +60,8 @@ class RateCfg:
         return (length * self.mult) >> self.shift
 
     def t2l(self, ns: int) -> int:
-        """The largest length whose time fits in ``ns`` (``psched_ns_t2l``, for tbf's max_size)."""
-        low, high = 0, 1 << 20
-        while low < high:
-            mid = (low + high + 1) // 2
-            if self.l2t_ns(mid) <= ns:
-                low = mid
-            else:
-                high = mid - 1
-        return low
+        """``psched_ns_t2l``: the length ``ns`` of time carries (tbf's largest packet)."""
+        length = ns * self.rate_bytes_ps // NSEC_PER_SEC
+        if self.linklayer == LINKLAYER_ATM:
+            length = length // 53 * 48
+        return length - self.overhead if length > self.overhead else 0

@@ -33,6 +33,8 @@ from qdisclab.skb.skbuff import (
     SkBuff,
     ip_str,
     psched_mtu,
+    skb_pull_mac,
+    skb_push_mac,
 )
 
 __all__ = [
@@ -66,4 +68,6 @@ __all__ = [
     "psched_mtu",
     "skb_consume",
     "skb_drop",
+    "skb_pull_mac",
+    "skb_push_mac",
 ]

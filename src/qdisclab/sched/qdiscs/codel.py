@@ -30,6 +30,7 @@ from qdisclab.sched.constants import NET_XMIT_SUCCESS
 from qdisclab.sched.ops import QdiscOps
 from qdisclab.sched.options import Opt, parse_options
 from qdisclab.sched.registry import register_qdisc
+from qdisclab.skb import psched_mtu
 
 CODEL_USAGE = (
     "Usage: ... codel [ limit PACKETS ] [ target TIME ]\n"
@@ -72,7 +73,11 @@ class Codel(QdiscOps):
         self.q = SkbList()
         sch.limit = opt["limit"]
         self.params = CodelParams(
-            opt["target"], opt["interval"], sch.mtu, opt["ecn"], opt.get("ce_threshold")
+            opt["target"],
+            opt["interval"],
+            psched_mtu(sch.dev.mtu),
+            opt["ecn"],
+            opt.get("ce_threshold"),
         )
         self.vars = CodelVars()
         self.stats = CodelStats()

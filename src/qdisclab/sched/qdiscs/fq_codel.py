@@ -42,6 +42,7 @@ from qdisclab.sched.ops import QdiscOps
 from qdisclab.sched.options import KernelRefusal, Opt, parse_options
 from qdisclab.sched.registry import register_qdisc
 from qdisclab.sched.tcutil import sprint_size
+from qdisclab.skb import psched_mtu
 
 FQ_CODEL_USAGE = (
     "Usage: ... fq_codel   [ limit PACKETS ] [ flows NUMBER ]\n"
@@ -135,7 +136,11 @@ class FqCodel(QdiscOps):
         self.drop_batch_size = opt["drop_batch"]
         self.memory_limit = opt["memory_limit"]
         self.cparams = CodelParams(
-            opt["target"], opt["interval"], sch.mtu, opt["ecn"], opt.get("ce_threshold")
+            opt["target"],
+            opt["interval"],
+            psched_mtu(sch.dev.mtu),
+            opt["ecn"],
+            opt.get("ce_threshold"),
         )
         self.cstats = CodelStats()
         self.flows = [FqCodelFlow(i) for i in range(flows)]
