@@ -161,8 +161,9 @@ def test_tbf_at_10mbit_passes_full_frames_at_the_kernel_rate():
     That is what Linux's tbf gives (psched_l2t_ns of the whole Ethernet frame);
     counting only the IP packet would let 0.93 % more through.
     """
-    from qdisclab.net import World
     from tests.sched.qdisc_helpers import Recorder, packet
+
+    from qdisclab.net import World
 
     world = World(seed=3)
     a, b = world.add_host("A"), world.add_host("B")
