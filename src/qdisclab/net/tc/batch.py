@@ -46,7 +46,9 @@ def run_batch(
         text = raw.strip()
         if not text or text.startswith("#"):
             continue
-        result = host.run(text) if not options else host.run(" ".join([*options, text]))
+        if options and not text.startswith("ip "):  # tc -s -b FILE: the options apply to each line
+            text = " ".join([*options, text.removeprefix("tc ")])
+        result = host.run(text)
         out.append(result.stdout)
         err.append(result.stderr)
         if result.exit:
