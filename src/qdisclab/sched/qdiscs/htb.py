@@ -44,14 +44,13 @@ class htb 8001:1 root rate 10Mbit ceil 10Mbit burst 1600b cburst 1600b
 
 from __future__ import annotations
 
-import errno
 from heapq import heappop, heappush
 from typing import Any
 
 from qdisclab.errors import UserError
 from qdisclab.ops import SkbList
 from qdisclab.sched.constants import NET_XMIT_DROP, NET_XMIT_SUCCESS, TC_H_MAKE
-from qdisclab.sched.handle import format_handle, requested_handle
+from qdisclab.sched.handle import format_handle
 from qdisclab.sched.htb_class import (
     HTB_CAN_SEND,
     HTB_CANT_SEND,
@@ -60,19 +59,18 @@ from qdisclab.sched.htb_class import (
     TC_HTB_MAXDEPTH,
     HtbClass,
     HtbClassSpec,
-    parse_htb_class,
     parse_htb_options,
 )
-from qdisclab.sched.htb_report import ClassHash, render_class
+from qdisclab.sched.htb_report import ClassHash
+from qdisclab.sched.htb_tc import HtbTcClasses
 from qdisclab.sched.ops import QdiscOps
-from qdisclab.sched.options import KernelRefusal
 from qdisclab.sched.registry import create_qdisc, register_qdisc  # noqa: F401  (doctest)
 
 __all__ = ["Htb", "HtbClassSpec"]
 
 
 @register_qdisc
-class Htb(QdiscOps):
+class Htb(HtbTcClasses, QdiscOps):
     """``htb``: hierarchical link sharing with rate/ceil per class."""
 
     id = "htb"
@@ -345,94 +343,6 @@ class Htb(QdiscOps):
 
     def destroy(self, sch: Any) -> None:
         pass
-
-    # -- tc class commands (htb_change_class, htb_delete, htb_graft) ----------------------
-    def tc_find_class(self, minor: int) -> int | None:
-        return minor if TC_H_MAKE(self.handle, minor) in self.classes else None
-
-    def tc_graft(self, q: Any, minor: int, spec: str) -> Any:
-        cl = self.classes[TC_H_MAKE(self.handle, minor)]
-        if cl.level:
-            raise KernelRefusal(errno.EINVAL)
-        self._forget_active(cl)
-        cl.leaf = q.graft(minor, spec)
-        return cl.leaf
-
-    def tc_ungraft(self, q: Any, minor: int) -> None:
-        with requested_handle(0):
-            self.tc_graft(q, minor, "pfifo")
-
-    def tc_change_class(
-        self, q: Any, classid: int, parentid: int, words: list[str], flags: int
-    ) -> str:
-        """Create (or retune) class ``classid`` from ``tc class add|change ... htb`` words."""
-        spec = parse_htb_class(words, classid, parentid)
-        cl = self.classes.get(classid)
-        if cl is not None:
-            warning = cl.configure(spec, self.r2q)
-            return f"Warning: sch_htb: {warning}" if warning else ""
-        if not flags & 0x400:  # NLM_F_CREATE
-            raise KernelRefusal(errno.ENOENT)
-        if not classid or (classid ^ self.handle) >> 16:
-            raise KernelRefusal(errno.EINVAL)
-        parent = (
-            self.classes.get(TC_H_MAKE(self.handle, spec.parent_minor))
-            if spec.parent_minor
-            else None
-        )
-        if parent is not None and parent.parent is not None and parent.parent.level < 2:
-            raise KernelRefusal(errno.EINVAL, "HTB: tree is too deep")
-        cl = HtbClass(spec, classid, parent, self.r2q)
-        warning = cl.configure(spec, self.r2q)
-        cl.t_c = q.now
-        self.classes[classid] = cl
-        self.class_hash.insert(cl)
-        if parent is not None:
-            if not parent.children and parent.leaf is not None:
-                # htb_change_class: a leaf that gets a child becomes inner; its queue goes.
-                self._forget_active(parent)
-                old = q.children.pop(parent.minor, None)
-                if old is not None:
-                    old.destroy()
-                parent.leaf = None
-                parent.level = (parent.parent.level if parent.parent else TC_HTB_MAXDEPTH) - 1
-            parent.children.append(cl)
-        with requested_handle(0):
-            cl.leaf = q.graft(cl.minor, "pfifo")
-        return f"Warning: sch_htb: {warning}" if warning else ""
-
-    def tc_delete_class(self, q: Any, classid: int) -> None:
-        cl = self.classes.get(classid)
-        if cl is None:
-            raise KernelRefusal(errno.ENOENT)
-        if cl.children:
-            raise KernelRefusal(errno.EBUSY, "HTB class in use")
-        self._forget_active(cl)
-        old = q.children.pop(cl.minor, None)
-        if old is not None:
-            old.destroy()
-        del self.classes[classid]
-        self.class_hash.remove(cl)
-        parent = cl.parent
-        if parent is not None:
-            parent.children.remove(cl)
-            if not parent.children:  # htb_parent_to_leaf
-                parent.level = 0
-                with requested_handle(0):
-                    parent.leaf = q.graft(parent.minor, "pfifo")
-
-    def _forget_active(self, cl: HtbClass) -> None:
-        if cl in self.active:
-            self.active.remove(cl)
-
-    # -- reporting -----------------------------------------------------------------------
-    def tc_classes(self, q: Any, stats: bool = False, details: bool = False) -> list[str]:
-        """``tc [-s] [-d] class show`` for this qdisc, in the kernel's class-hash order."""
-        return [render_class(cl, self, stats, details) for cl in self.class_hash]
-
-    def class_show(self, stats: bool = False, details: bool = True) -> str:
-        """``tc [-s] -d class show`` text for this qdisc's classes."""
-        return "\n".join(self.tc_classes(None, stats, details)).rstrip("\n")
 
 
 def _by_minor(cl: HtbClass) -> int:
