@@ -15,6 +15,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
+from qdisclab.net.tc.ingress import Ingress, modify_ingress
 from qdisclab.net.tc.json_out import dump_json, qdisc_json
 from qdisclab.sched import qdisc_kinds
 from qdisclab.sched.constants import TC_H_INGRESS, TC_H_MAJ, TC_H_MIN, TC_H_ROOT
@@ -222,42 +223,6 @@ def modify_qdisc(host: Any, nl_flags: int, words: list[str]) -> str:
     if req.kind and req.kind != q.kind:
         raise KernelRefusal(errno.EINVAL, "Invalid qdisc name: must match existing qdisc")
     change_qdisc(q, opt)
-    return ""
-
-
-class Ingress(Pfifo):
-    """``ingress``: the classifier hook of received packets; queues nothing of its own."""
-
-    id = "ingress"
-
-    @classmethod
-    def parse_options(cls, tokens: list[str]) -> dict[str, Any]:
-        args = [t for t in tokens]
-        while args:
-            word = args.pop(0)
-            if word == "handle" and args:
-                args.pop(0)
-                continue
-            raise TcParseError(f'What is "{word}"?\nUsage: ... ingress')
-        return {}
-
-    @classmethod
-    def render_options(cls, opt: dict[str, Any]) -> str:
-        return "---------------- "
-
-
-def modify_ingress(dev: Any, nl_flags: int, req: QdiscRequest) -> str:
-    """``tc qdisc add dev D ingress``: one per device, handle ffff:."""
-    if dev.ingress_qdisc is not None:
-        if nl_flags & NLM_F_EXCL:
-            raise KernelRefusal(errno.EEXIST, "Exclusivity flag on, cannot modify")
-        return ""
-    if not nl_flags & NLM_F_CREATE:
-        raise KernelRefusal(errno.ENOENT, "Qdisc not found. To create specify NLM_F_CREATE flag")
-    from qdisclab.net.device import IngressPort
-
-    with requested_handle(0xFFFF0000):
-        dev.ingress_qdisc = create_qdisc(Ingress, IngressPort(dev), parent=TC_H_INGRESS)
     return ""
 
 
