@@ -169,22 +169,22 @@ def get_size_and_cell(text: str) -> tuple[int, int | None]:
     raise TcValueError(text)
 
 
-def get_time(text: str) -> int:
-    """``get_time``: microseconds (a bare number is microseconds; no ``ns``)."""
+def _scaled(text: str, suffixes: dict[str, float]) -> float:
     value, rest = _strtod(text)
-    scale = _TIME_SUFFIXES.get(rest.lower())
+    scale = suffixes.get(rest.lower())
     if scale is None:
         raise TcValueError(text)
-    return _c_uint(value * scale)
+    return value * scale
+
+
+def get_time(text: str) -> int:
+    """``get_time``: microseconds (a bare number is microseconds; no ``ns``)."""
+    return _c_uint(_scaled(text, _TIME_SUFFIXES))
 
 
 def get_time64(text: str) -> int:
     """``get_time64``: nanoseconds (a bare number is nanoseconds here)."""
-    value, rest = _strtod(text)
-    scale = _TIME64_SUFFIXES.get(rest.lower())
-    if scale is None:
-        raise TcValueError(text)
-    return int(value * scale)
+    return int(_scaled(text, _TIME64_SUFFIXES))
 
 
 def get_unsigned(text: str) -> int:

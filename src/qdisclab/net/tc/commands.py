@@ -180,14 +180,7 @@ def modify_qdisc(host: Any, nl_flags: int, words: list[str]) -> str:
         return modify_ingress(dev, nl_flags, req)
     parent_q, q, minor = None, None, 0
     if req.parent:
-        if req.parent != TC_H_ROOT:
-            parent_q = lookup(dev, TC_H_MAJ(req.parent))
-            if parent_q is None:
-                raise KernelRefusal(errno.ENOENT, "Failed to find specified qdisc")
-            minor = class_minor(parent_q, req.parent)
-            q = parent_q.children.get(minor) if minor is not None else None
-        else:
-            q = dev.qdisc
+        parent_q, q, minor = qdisc_at(dev, req.parent, "Failed to find specified qdisc")
         if q is not None and q.handle == 0:
             q = None  # it may be a default qdisc: ignore it
         if q is None or not req.handle or q.handle != req.handle:
@@ -277,6 +270,17 @@ def change_qdisc(q: Any, opt: dict[str, Any] | None) -> None:
     q.init(opt)
 
 
+def qdisc_at(dev: Any, parent: int, missing: str) -> tuple[Any, Any, int | None]:
+    """The qdisc attached at ``parent`` (``root`` or a class): (parent qdisc, qdisc, class minor)."""
+    if parent == TC_H_ROOT:
+        return None, dev.qdisc, 0
+    parent_q = lookup(dev, TC_H_MAJ(parent))
+    if parent_q is None:
+        raise KernelRefusal(errno.ENOENT, missing)
+    minor = class_minor(parent_q, parent)
+    return parent_q, (parent_q.children.get(minor) if minor is not None else None), minor
+
+
 def lookup(dev: Any, handle: int) -> Any:
     """``qdisc_lookup``: the qdisc of ``dev`` with this major, or None."""
     for root in (dev.qdisc, dev.ingress_qdisc):
@@ -311,14 +315,9 @@ def delete_qdisc(host: Any, words: list[str]) -> str:
         q.destroy()
         return ""
     if req.parent:
-        if req.parent != TC_H_ROOT:
-            parent_q = lookup(dev, TC_H_MAJ(req.parent))
-            if parent_q is None:
-                raise KernelRefusal(errno.ENOENT, "Failed to find qdisc with specified classid")
-            minor = class_minor(parent_q, req.parent)
-            q = parent_q.children.get(minor) if minor is not None else None
-        else:
-            q = dev.qdisc
+        parent_q, q, _minor = qdisc_at(
+            dev, req.parent, "Failed to find qdisc with specified classid"
+        )
         if q is None:
             raise KernelRefusal(errno.ENOENT, "Cannot find specified qdisc on specified device")
         if req.handle and q.handle != req.handle:
