@@ -79,9 +79,9 @@ def test_bufferbloat_fq_codel_keeps_the_probe_rtt_near_base():
     # the probe is a sparse flow in fq_codel: served from new flows, near the base RTT
     assert codel < 40 and codel < pfifo / 3
     for tcp in (tcp_pfifo, tcp_codel):
-        # 10 mbit x 1448/1500 = 9.65 of payload; a hole filled inside the window
-        # releases reassembled data at once, hence the 2% slack above it.
-        assert 8.5 < tcp["goodput_mbps"] <= 9.65 * 1.02
+        # 10 mbit x 1448/1514 = 9.56 of payload (frames count the Ethernet header); a hole
+        # filled inside the window releases reassembled data at once, hence the 2% slack.
+        assert 8.5 < tcp["goodput_mbps"] <= 10 * 1448 / 1514 * 1.02
 
 
 def test_bufferbloat_variants_are_the_two_qdiscs():
@@ -101,9 +101,10 @@ def test_dumbbell_is_the_default_and_shares_the_bottleneck():
     assert {f.cc for f in s.flow} == {"cubic"} and {f.mss for f in s.flow} == {1448}
     res = run_scenario("dumbbell", duration_ns=4_000_000_000)  # window scales to 1-4 s
     assert len(res["tcp"]) == 4
-    # fq_codel gives each flow a quarter of 100 mbit; goodput is 1448/1500 of it
-    # 100 mbit x 1448/1500 of payload, plus 2% for reassembly released in the window
-    assert 90 < res["summary"]["throughput_mbps_total"] <= 96.53 * 1.02
+    # fq_codel gives each flow a quarter of 100 mbit; goodput is 1448/1514 of it
+    # (the frame counts the Ethernet header): 95.64 mbit, plus 2% for reassembly
+    # released in the window
+    assert 90 < res["summary"]["throughput_mbps_total"] <= 100 * 1448 / 1514 * 1.02
     assert res["summary"]["jain"] > 0.95
 
 

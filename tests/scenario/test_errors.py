@@ -34,7 +34,7 @@ CASES = [
     ('rate = "10mbit"', "rate = true", 13, r"link\[0\]\.rate: found True"),
     ('[run]\n', "[run]\nspeed = 3\n", 2, r"run\.speed: unknown key 'speed'; allowed keys: duration"),
     ('rate = "10mbit"', 'rate = "10mbt"', 13, r"link\[0\]\.rate: found '10mbt'.*unknown unit 'mbt'"),
-    ('"pfifo limit 10"', '"pfifo limt 10"', 14, r"link\[0\]\.qdisc_a: .*unknown option 'limt' \(allowed: limit\)"),
+    ('"pfifo limit 10"', '"pfifo limt 10"', 14, r"link\[0\]\.qdisc_a: .*unknown parameter \"limt\""),
     ('dst = "B"', 'dst = "C"', 19, r"flow\[0\]\.dst: found 'C'; allowed: A, B"),
     ('[[flow]]', '[[extension]]\nclass = "nosuch_pkg.mod:Q"\n\n[[flow]]', 17, r"extension\[0\]\.class: found 'nosuch_pkg.mod:Q': cannot import"),
     ('[[flow]]', '[[extension]]\nclass = "qdisclab.sched:Nope"\n\n[[flow]]', 17, r"has no 'Nope'"),

@@ -27,7 +27,7 @@ def steps():
 
 def test_guide_has_commands():
     kinds = [s[0] for s in steps()]
-    assert kinds.count("cmd") >= 10 and kinds.count("file") == 5
+    assert kinds.count("cmd") >= 10 and kinds.count("file") == 7
 
 
 def test_guide_commands_run(tmp_path):

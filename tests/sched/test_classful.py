@@ -253,15 +253,20 @@ def test_reset_and_destroy_go_parent_then_children(world):
 
 
 def test_tc_s_text_shows_the_tree(world):
+    from qdisclab.sched.report import qdisc_block, visible
+
     q = create_qdisc(TwoBand, world.dev)
     q.enqueue(packet(world, length=300, mark=1))
     text = q.stats_text()
     lines = text.splitlines()
     assert lines[0].startswith("qdisc t_twoband 8001: dev eth0 root")
-    assert "qdisc pfifo 8002: dev eth0 parent 8001:1" in text
-    assert "qdisc pfifo 8003: dev eth0 parent 8001:2" in text
+    # Children a qdisc creates for itself have handle 0 and are hidden, as the kernel's are.
+    assert "parent 8001:" not in text
+    shown = "\n".join(qdisc_block(c, stats=True) for c in visible(q, invisible=True))
+    assert "qdisc pfifo 0: dev eth0 parent 8001:1" in shown
+    assert "qdisc pfifo 0: dev eth0 parent 8001:2" in shown
     assert " backlog 300b 1p" in lines[2]  # the parent's own line
-    assert text.count("backlog 300b 1p") == 2  # the parent and band 2
+    assert shown.count("backlog 300b 1p") == 2  # the parent and band 2
     drain(q)
     conserve(world, q)
 

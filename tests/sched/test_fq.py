@@ -55,7 +55,8 @@ def test_defaults_from_mtu_and_options() -> None:
     _world, _a, _b, dev = _pair("10mbit", "fq")
     q = dev.qdisc
     ops = q.ops
-    assert (q.limit, ops.flow_plimit, ops.quantum, ops.initial_quantum) == (10000, 100, 3000, 15000)
+    # psched_mtu counts the 14-byte Ethernet header: 2 * 1514 and 10 * 1514.
+    assert (q.limit, ops.flow_plimit, ops.quantum, ops.initial_quantum) == (10000, 100, 3028, 15140)
     assert (ops.flow_refill_delay, ops.horizon, ops.horizon_drop) == (40 * MS, 10**10, True)
     assert (ops.orphan_mask, ops.timer_slack) == (1023, 10_000)
     q2 = create_qdisc("fq horizon_cap quantum 1514 maxrate 8mbit", dev)

@@ -25,12 +25,14 @@ def test_defaults_and_options() -> None:
     _world, _a, _b, dev = _pair("10mbit", "fq_codel")
     q = dev.qdisc
     text = q.describe()
-    for part in ("limit 10240p", "flows 1024", "quantum 1514b", "target 5ms", "interval 100ms",
+    for part in ("limit 10240p", "flows 1024", "quantum 1514 ", "target 5ms", "interval 100ms",
                  "ecn", "memory_limit 32Mb", "drop_batch 64"):  # fmt: skip
         assert part in text
     assert q.limit == 10240 and q.ops.cparams.ecn and len(q.ops.flows) == 1024
-    with pytest.raises(UserError, match="flows must be"):
-        create_qdisc("fq_codel flows 0", dev)
+    # tc sends no 0: "flows 0" leaves the kernel's default, as with iproute2.
+    assert len(create_qdisc("fq_codel flows 0", dev).ops.flows) == 1024
+    with pytest.raises(UserError, match="Invalid argument"):
+        create_qdisc("fq_codel flows 65537", dev)
 
 
 def test_sparse_flow_sees_near_zero_queueing_beside_bulk_flows() -> None:

@@ -5,7 +5,7 @@ from qdisc_helpers import make_world, packet, send_at
 
 from qdisclab.errors import UserError
 from qdisclab.sched import create_qdisc
-from qdisclab.skb import INET_ECN_CE, INET_ECN_ECT_0
+from qdisclab.skb import ETH_HLEN, INET_ECN_CE, INET_ECN_ECT_0
 
 LINK = "10gbit"  # 1000 B serialise in 800 ns: small next to the delays measured
 
@@ -20,7 +20,7 @@ def _run(spec, n, spacing_ns, length=1000, seed=1, **fields):
 
 
 def _delays(rec, length=1000):
-    tx = length * 8 // 10  # ns at 10 Gbit/s
+    tx = (length + ETH_HLEN) * 8 // 10  # ns at 10 Gbit/s for the Ethernet frame
     return [t - skb.created - tx for t, skb in rec.arrivals]
 
 
@@ -126,13 +126,13 @@ def test_corrupt_flips_one_payload_bit():
 
 
 def test_rate_adds_serialisation_delay():
-    # 1250 B at 1 Mbit/s take 10 ms: a burst leaves netem 10 ms apart, the first after 10 ms.
+    # 1250 B are a 1264 B frame: 10.112 ms at 1 Mbit/s; a burst leaves netem that far apart.
     world, dev, rec = make_world("netem rate 1mbit", rate="1gbit")
     for _ in range(5):
         dev.xmit(packet(world, dev, 1250))
     world.run()
-    times = [t - 10_000 for t, _ in rec.arrivals]  # minus 10 µs on the 1 Gbit/s wire
-    assert times == [10_000_000 * k for k in range(1, 6)]
+    times = [t - 10_112 for t, _ in rec.arrivals]  # minus 10.112 µs on the 1 Gbit/s wire
+    assert times == [10_112_000 * k for k in range(1, 6)]
     world.check_conservation()
 
 
@@ -168,7 +168,7 @@ def test_parse_and_show():
         "netem delay 10ms gap 5",
         "netem delay 10ms distribution normal",
         "netem delay 10ms 1ms distribution gamma",
-        "netem loss state 1%",
+        "netem loss weird 1%",
         "netem frobnicate",
         "netem loss 150%",
     ):

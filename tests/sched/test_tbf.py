@@ -37,8 +37,9 @@ def test_long_run_rate_within_one_percent():
 
 
 def test_largest_back_to_back_burst_equals_bucket():
-    # After 20 ms idle the bucket is full: 15000 B leave back to back at line rate (12 us
-    # apart at 1 Gbit/s), then packets are spaced by 1.2 ms of tokens each.
+    # After 20 ms idle the bucket is full: nine 1514 B frames (13626 B of the 15000 B
+    # bucket) leave back to back at line rate, the tokens earned meanwhile let a tenth
+    # follow 3 us later, then frames are spaced by 1.2112 ms each.
     world, dev, rec = make_world("tbf rate 10mbit burst 15000 limit 100000", rate="1gbit")
     world.sched.call_at(
         20_000_000,
@@ -47,24 +48,28 @@ def test_largest_back_to_back_burst_equals_bucket():
     )
     world.run()
     runs = _bursts(rec.arrivals, gap_ns=20_000)
-    assert runs[0] == 15000
-    assert max(runs) == 15000
+    assert runs[0] == 10 * 1500  # the receiver counts IP packets, the bucket frames
+    assert max(runs) == 10 * 1500
     assert runs[1:] == [1500] * 30
     spacing = rec.arrivals[11][0] - rec.arrivals[10][0]
-    assert spacing == 1_200_000
+    assert spacing == 1_211_200  # psched_l2t_ns(10mbit, 1514), as the kernel's tbf
     world.check_conservation()
 
 
 def test_peakrate_spaces_the_burst():
     world, dev, rec = make_world(
-        "tbf rate 10mbit burst 15000 limit 100000 peakrate 20mbit mtu 1500", rate="1gbit"
+        # mtu 1514 would hold 1513 B after tc's tick rounding, so Linux drops full frames.
+        "tbf rate 10mbit burst 15000 limit 100000 peakrate 20mbit mtu 1600",
+        rate="1gbit",
     )
     world.sched.call_at(
         1_000_000, lambda _a: [dev.xmit(packet(world, dev)) for _ in range(5)], None
     )
     world.run()
     times = [t for t, _ in rec.arrivals]
-    assert [b - a for a, b in pairwise(times)] == [600_000] * 4
+    # 1514 B at 20 Mbit/s is 605.6 us; the first gap is shorter by the 86 spare bytes
+    # of the 1600 B peak bucket (34.4 us)
+    assert [b - a for a, b in pairwise(times)] == [571_200] + [605_600] * 3
     world.check_conservation()
 
 
@@ -83,7 +88,7 @@ def test_options_and_show_line():
     q = create_qdisc("tbf rate 1mbit buffer 10kb latency 50ms", dev)
     assert q.limit == 16490
     assert q.children[1].kind == "bfifo" and q.children[1].limit == 16490
-    assert "rate 1Mbit burst 10Kb limit 16490b" in q.describe()
+    assert "rate 1Mbit burst 10Kb lat 50ms " in q.describe()
     for bad in (
         "tbf burst 10kb limit 1000",
         "tbf rate 1mbit limit 1000",

@@ -25,7 +25,8 @@ def test_full_mss_segment_is_1500_bytes():
     w, a, b = two_hosts()
     sizes = []
     dev = a.devices["eth0"]
-    dev.egress_hook = lambda skb: sizes.append(skb.len) or 0
+    # tc egress sees the Ethernet frame (as on Linux); the IP packet is its length minus mac_len
+    dev.egress_hook = lambda skb: sizes.append(skb.len - skb.mac_len) or 0
     t = FiniteTransfer(a, b, 80, 100_000, "x")
     w.run(1_000_000_000)
     assert max(sizes) == 1500 and t.fct_ns is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qdisclab.skb import DROP_TCX
+from qdisclab.skb import DROP_TCX, ETH_HLEN
 from qdisclab.tcx import (
     BPF_F_INGRESS,
     DROP_TC_STOLEN,
@@ -115,7 +115,8 @@ def test_context_fields(net):
     assert net.send(length=321) == ["C"]
     skb = net.sink.got[-1][1]
     dev = net.bc.b
-    assert got == {"len": 321, "ifindex": dev.ifindex, "iif": dev.ifindex, "src": net.a.addr,
+    assert got == {"len": 321 + ETH_HLEN,  # tc programs see the Ethernet frame
+                   "ifindex": dev.ifindex, "iif": dev.ifindex, "src": net.a.addr,
                    "dst": net.c.addr, "sport": 1000, "dport": 5001, "proto": 17,
                    "protocol": 0x0800, "hash": skb.get_hash(dev.hash_seed), "data": None}  # fmt: skip
     assert (skb.mark, skb.priority, skb.queue_mapping, skb.tstamp) == (42, 6, 3, 777)

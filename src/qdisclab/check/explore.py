@@ -202,7 +202,7 @@ class _Observer:
     def on_drop(self, skb: SkBuff, reason: str, now: int) -> None:
         if reason == DROP_DEVICE_DOWN:
             self.before_packets += 1
-            self.before_bytes += skb.len
+            self.before_bytes += skb.len - skb.mac_len  # as booked: the device added its header
         elif reason not in _NOT_QDISC_DROPS:
             self.packets += 1
             self.bytes += skb.len

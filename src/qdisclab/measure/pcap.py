@@ -91,7 +91,11 @@ def attach_tap(dev: Any, writer: PcapWriter) -> None:
     if cls is None:
 
         def start_xmit(self: Any, skb: SkBuff) -> None:
+            # On the wire skb.len counts the Ethernet header; the capture is the IP packet.
+            mac_len = skb.mac_len
+            skb.len -= mac_len
             _TAPS[self].write(skb, self.sched.now)
+            skb.len += mac_len
             base.start_xmit(self, skb)
 
         cls = type(f"Tapped{base.__name__}", (base,), {"__slots__": (), "start_xmit": start_xmit})

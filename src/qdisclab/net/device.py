@@ -22,7 +22,15 @@ from qdisclab.net.memory import DROP_QUEUE_MEMORY, SKB_TRUESIZE_OVERHEAD
 from qdisclab.net.tracepoints import NET_DEV_RECEIVE, NET_DEV_XMIT
 from qdisclab.sched.constants import NET_XMIT_DROP, NET_XMIT_SUCCESS
 from qdisclab.sim.tracepoint import tracepoint
-from qdisclab.skb import DROP_DEVICE_DOWN, DROP_LINK_LOSS, DROP_MTU, DROP_TCX, SkBuff, skb_drop
+from qdisclab.skb import (
+    DROP_DEVICE_DOWN,
+    DROP_LINK_LOSS,
+    DROP_MTU,
+    DROP_TCX,
+    SkBuff,
+    skb_drop,
+    skb_push_mac,
+)
 
 if TYPE_CHECKING:
     from qdisclab.sched.qdisc import Qdisc
@@ -97,7 +105,6 @@ class NetDevice:
         "_egress_hook",
         "_ingress_hook",
         "_ingress_qdisc",
-        "_next_handle",
         "_tx_event",
         "addr",
         "busy_until",
@@ -173,7 +180,6 @@ class NetDevice:
         self.tx_bytes = 0
         self.rx_packets = 0
         self.rx_bytes = 0
-        self._next_handle = 0x8000
 
     # -- state the fast paths depend on ----------------------------------------
     def _update_plain(self) -> None:
@@ -221,11 +227,6 @@ class NetDevice:
         self._update_plain()
 
     # -- qdisc slot ---------------------------------------------------------
-    def alloc_qdisc_handle(self) -> int:
-        """Automatic handle as ``qdisc_alloc_handle``: 8001:, 8002:, ..."""
-        self._next_handle += 1
-        return self._next_handle << 16
-
     def attach_peer(self, peer: NetDevice, channel: Channel) -> None:
         """Wire this device to ``peer`` through ``channel`` (one direction of a link)."""
         self.peer = peer
@@ -251,11 +252,12 @@ class NetDevice:
     # -- egress ---------------------------------------------------------------
     def xmit(self, skb: SkBuff) -> int:
         """``dev_queue_xmit``: hooks, then the root qdisc; returns the qdisc's NET_XMIT_*."""
+        skb_push_mac(skb)  # tc egress, the qdisc and the wire see the Ethernet frame
         if not self.tx_plain:
             ret = self.egress_prologue(skb)
             if ret is not None:
                 return ret
-        if skb.len > self.mtu:
+        if skb.len - skb.mac_len > self.mtu:
             skb_drop(skb, DROP_MTU, self.sched.now)
             return NET_XMIT_DROP
         qdisc = self.qdisc
@@ -463,9 +465,6 @@ class IngressPort:
     @property
     def active(self) -> bool:
         return self.dev.active
-
-    def alloc_qdisc_handle(self) -> int:
-        return 0xFFFF0000
 
     def netif_schedule(self) -> None:
         dev = self.dev

@@ -91,6 +91,7 @@ def _build(loaded: Loaded, seed: int | None, policy: str) -> BuildContext:
     ctx = BuildContext(loaded, world)
     for node in s.node:
         (world.add_router if node.kind == "router" else world.add_host)(node.name)
+    default_roots: set[Any] = set()  # devices whose root qdisc the scenario left unnamed
     for i, link in enumerate(s.link):
         try:
             lk = world.connect(world.node(link.a), world.node(link.b), link.rate, link.delay,
@@ -102,8 +103,13 @@ def _build(loaded: Loaded, seed: int | None, policy: str) -> BuildContext:
             side = ("qdisc_b" if str(exc).startswith(f"qdisc {kind_b}:")
                     and not str(exc).startswith(f"qdisc {kind_a}:") else "qdisc_a")  # fmt: skip
             raise loaded.error(("link", i, side), getattr(link, side), "", str(exc)) from None
+        default_roots.update(d for k, d in (("qdisc_a", lk.a), ("qdisc_b", lk.b))
+                             if k not in link.model_fields_set)  # fmt: skip
         for j, flt in enumerate(link.filter):
             _add_filter(ctx, lk.a if flt.side == "a" else lk.b, flt, ("link", i, "filter", j))
+    for i, node in enumerate(s.node):
+        if node.tc:
+            _apply_tc(ctx, node.name, node.tc, ("node", i, "tc"), default_roots)
     for feature in ("netkit", "tcx"):
         for i, spec in enumerate(getattr(s, feature)):
             why = missing(feature)
@@ -124,6 +130,37 @@ def _build(loaded: Loaded, seed: int | None, policy: str) -> BuildContext:
     return ctx
 
 
+def _apply_tc(ctx: BuildContext, name: str, lines: list[str], loc: tuple, defaults: set) -> None:
+    """A node's ``tc = [...]``: each line through ``qdisclab tc``'s parser, stopping at an error.
+
+    A root the scenario did not name is the kernel's default one (handle 0), so a
+    script's ``qdisc add dev eth0 root handle 1: ...`` works as on a fresh host.
+    """
+    from qdisclab.net.tc import TcHost
+    from qdisclab.sched import create_qdisc
+    from qdisclab.sched.handle import requested_handle
+
+    node = ctx.world.node(name)
+    for dev in node.devices.values():
+        if dev in defaults:
+            with requested_handle(0):
+                dev.set_qdisc(create_qdisc(dev.qdisc.spec, dev))
+    host = TcHost(ctx.world, node)
+    loaded = ctx.loaded
+    for j, line in enumerate(lines):
+        result = host.run(line)
+        if result.exit:
+            from qdisclab.scenario.loader import ScenarioError, find_line, fmt_loc
+
+            why = (result.stderr.strip().splitlines() or [""])[0]
+            # The file line of this list element: the first one at or after the key that holds it.
+            first = find_line(loaded.index, loc)
+            rows = loaded.text.splitlines()
+            at = next((k + 1 for k in range(first - 1, len(rows)) if line in rows[k]), first)
+            raise ScenarioError(f"{loaded.source}:{at}: {fmt_loc((*loc, j))}: found {line!r}: "
+                                f"node {name}: tc exited {result.exit}: {why}")  # fmt: skip
+
+
 def _add_filter(ctx: BuildContext, dev: Any, flt: Any, loc: tuple) -> None:
     from qdisclab.net import parse_prefix
     from qdisclab.scenario.extensions import load_object
@@ -141,7 +178,19 @@ def _add_filter(ctx: BuildContext, dev: Any, flt: Any, loc: tuple) -> None:
             program = load_object(flt.program, ctx.base_dir, program=True)
         except UserError as exc:
             raise ctx.error((*loc, "program"), flt.program, "", str(exc)) from None
-    dev.qdisc.filters.add(TcFilter(prio=flt.prio, classid=parse_handle(flt.classid),
+    classid = parse_handle(flt.classid)
+    handles = {q.handle >> 16 for q in dev.qdisc.walk() if q.handle}
+    if classid >> 16 not in handles:  # tc's classids name qdisc handles: 1:10 is qdisc 1:'s
+        have = ", ".join(f"{h:x}:" for h in sorted(handles)) or "none"
+        raise ctx.error(
+            (*loc, "classid"),
+            flt.classid,
+            "",
+            f"no qdisc {classid >> 16:x}: on "
+            f"{dev.node.name}/{dev.name} (its qdiscs: {have}); give the qdisc that "
+            'handle with the node\'s tc = ["qdisc add dev ... root handle 1: ..."]',
+        )
+    dev.qdisc.filters.add(TcFilter(prio=flt.prio, classid=classid,
                                    match=match, program=program))  # fmt: skip
 
 

@@ -117,8 +117,11 @@ class Run(Strict):
 
 
 class NodeSpec(Strict):
+    """A host or router; ``tc`` lines (iproute2's ``tc``/``ip link`` syntax) run on it in order."""
+
     name: str
     kind: Literal["host", "router"] = "host"
+    tc: list[str] = []
 
 
 class FilterSpec(Strict):

@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from qdisclab.sched.options import Opt
+from qdisclab.sched.tcutil import sprint_time
 
 CODEL_SHIFT = 10
 REC_INV_SQRT_BITS = 16
@@ -62,8 +63,10 @@ def newton_step(rec_inv_sqrt: int, count: int) -> int:
 def codel_options(ecn: bool) -> dict[str, Opt]:
     """The CoDel parameters ``codel`` and ``fq_codel`` share (kernel names; ``ecn`` default differs)."""
     return {
-        "target": Opt("time", 5_000_000, "acceptable standing queue delay"),
-        "interval": Opt("time", 100_000_000, "width of the moving minimum window"),
+        "target": Opt("time", 5_000_000, "acceptable standing queue delay", zero_default=True),
+        "interval": Opt(
+            "time", 100_000_000, "width of the moving minimum window", zero_default=True
+        ),
         "ecn": Opt("flag", ecn, "mark ECN-capable packets instead of dropping"),
         "ce_threshold": Opt("time", None, "mark CE above this sojourn time (DCTCP-style)"),
     }
@@ -119,6 +122,27 @@ class CodelParams:
         self.ce_threshold = (
             CODEL_DISABLED_THRESHOLD if ce_threshold_ns is None else ns_to_codel(ce_threshold_ns)
         )
+
+
+def render_codel_times(opt: dict[str, Any]) -> str:
+    """``target 5ms [ce_threshold T] interval 100ms `` as codel and fq_codel print them."""
+    text = f"target {sprint_time(opt['target'] // 1000)} "
+    if opt.get("ce_threshold") is not None:
+        text += f"ce_threshold {sprint_time(opt['ce_threshold'] // 1000)} "
+    return text + f"interval {sprint_time(opt['interval'] // 1000)} "
+
+
+def vars_xstats(cvars: CodelVars, now: int) -> str:
+    """``count N lastcount N ldelay T [dropping drop_next T]`` (codel's per-queue state)."""
+    text = (
+        f"count {cvars.count} lastcount {cvars.lastcount} "
+        f"ldelay {sprint_time(codel_to_ns(cvars.ldelay) // 1000)}"
+    )
+    if cvars.dropping:
+        delta = codel_to_ns(cvars.drop_next) - now
+        sign = "-" if delta < 0 else ""
+        text += f" dropping drop_next {sign}{sprint_time(abs(delta) // 1000)}"
+    return text
 
 
 class CodelVars:

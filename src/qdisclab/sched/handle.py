@@ -8,6 +8,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
+import weakref
+from typing import Any
+
 from qdisclab.errors import UserError
 from qdisclab.sched.constants import TC_H_INGRESS, TC_H_ROOT
 
@@ -39,3 +44,104 @@ def format_handle(handle: int) -> str:
         return "ingress"
     major, minor = handle >> 16, handle & 0xFFFF
     return f"{major:x}:" if minor == 0 else f"{major:x}:{minor:x}"
+
+
+# -- qdisc_alloc_handle --------------------------------------------------------------
+_AUTOHANDLE_START = 0x80000000
+_AUTOHANDLES: weakref.WeakKeyDictionary[Any, list[int]] = weakref.WeakKeyDictionary()
+_requested: list[int] = []  # a handle the tc front end asked for, taken by the next create
+
+
+def qdisc_alloc_handle(dev: Any) -> int:
+    """The kernel's ``qdisc_alloc_handle``: the next free ``8001:``, ``8002:``, ... handle.
+
+    One counter per simulated kernel (the device's world), advanced by every
+    qdisc created without a handle, failed ones included; a handle already used
+    by a qdisc of ``dev`` is skipped. 0 when all 32768 are taken (ENOMEM).
+    """
+    owner = getattr(dev, "world", None) or getattr(getattr(dev, "dev", None), "world", None)
+    counter = _AUTOHANDLES.setdefault(owner, [_AUTOHANDLE_START]) if owner else [0x80000000]
+    used = handles_in_use(dev)
+    for _ in range(0x10000):
+        counter[0] += 0x10000
+        if counter[0] == 0xFFFF0000:  # TC_H_MAKE(TC_H_ROOT, 0)
+            counter[0] = _AUTOHANDLE_START
+        if counter[0] not in used:
+            return counter[0]
+    return 0
+
+
+def handles_in_use(dev: Any) -> set[int]:
+    """Handles of every qdisc on ``dev`` (``qdisc_lookup`` over the root tree and ingress)."""
+    dev = getattr(dev, "dev", dev)  # an ingress port stands for its device
+    used: set[int] = set()
+    for root in (getattr(dev, "qdisc", None), getattr(dev, "ingress_qdisc", None)):
+        if root is not None:
+            used.update(q.handle for q in root.walk())
+    return used
+
+
+@contextlib.contextmanager
+def requested_handle(handle: int):
+    """Make the next qdisc created take ``handle`` (``tc qdisc add ... handle H``).
+
+    >>> with requested_handle(0x10000):
+    ...     next_handle(None, None)
+    65536
+    """
+    _requested.append(handle)
+    try:
+        yield
+    finally:
+        if _requested and _requested[-1] == handle:
+            _requested.pop()
+
+
+def next_handle(dev: Any, parent_q: Any) -> int:
+    """The handle of a qdisc being created: one asked for, 0 for a default child, else auto."""
+    from qdisclab.ops import RUNNING
+
+    if _requested:
+        return _requested.pop()
+    if parent_q is not None and RUNNING.frame is not None:
+        # qdisc_create_dflt: children a qdisc makes for itself (from its init) have no handle
+        return 0
+    return qdisc_alloc_handle(dev)
+
+
+def _invarg(msg: str, text: str) -> UserError:
+    from qdisclab.sched.options import TcParseError
+
+    return TcParseError(f'Error: argument "{text}" is wrong: {msg}', 255)
+
+
+def parse_qdisc_id(text: str) -> int:
+    """``get_qdisc_handle``: ``"1:"`` (a minor after the colon is ignored, as tc does)."""
+    if text == "none":
+        return 0
+    m = re.match(r"[0-9a-fA-F]+", text)
+    if m is None:
+        raise _invarg("invalid qdisc ID", text)
+    major = int(m.group(0), 16)
+    rest = text[m.end() :]
+    if major >= 1 << 16 or (rest and rest[0] != ":"):
+        raise _invarg("invalid qdisc ID", text)
+    return major << 16
+
+
+def parse_tc_classid(text: str, what: str = "invalid class ID") -> int:
+    """``get_tc_classid``: ``root``, ``none``, ``1:10``, ``:10``, ``1:``."""
+    if text == "root":
+        return TC_H_ROOT
+    if text == "none":
+        return 0
+    m = re.fullmatch(r"([0-9a-fA-F]*)(?::([0-9a-fA-F]*))?", text)
+    if m is None or (not m.group(1) and m.group(2) is None):
+        raise _invarg(what, text)
+    major = int(m.group(1), 16) if m.group(1) else 0
+    if m.group(2) is None:
+        return major
+    minor = int(m.group(2), 16) if m.group(2) else 0
+    if major >= 1 << 16 or minor >= 1 << 16:
+        raise _invarg(what, text)
+    return (major << 16) | minor

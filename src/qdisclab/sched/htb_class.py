@@ -33,9 +33,22 @@ from typing import Any
 
 from qdisclab.errors import UserError
 from qdisclab.sched.handle import parse_handle
+from qdisclab.sched.options import INCOMPLETE, Args, TcParseError, read
+from qdisclab.sched.ratecfg import LINKLAYER_ETHERNET, RateCfg
+from qdisclab.sched.tcutil import (
+    TC_HZ,
+    calc_xmittime,
+    get_any_rate,
+    get_linklayer,
+    get_size_and_cell,
+    get_u16,
+    get_unsigned,
+    matches,
+    ticks_to_ns,
+)
 from qdisclab.units import parse_rate, parse_size
 
-HZ = 1000  # tc's get_hz() on a modern kernel; used only for the burst defaults
+HZ = TC_HZ  # tc's get_hz(): 1e9 on a high-resolution kernel, so rate/HZ adds nothing
 TC_HTB_DEFAULT_MTU = 1600  # tc htb's default "mtu" when computing burst defaults
 TC_HTB_NUMPRIO = 8
 TC_HTB_MAXDEPTH = 8
@@ -63,7 +76,7 @@ class HtbClassSpec:
 
     >>> spec = HtbClassSpec("1:10", rate="30mbit", parent="1:1", prio=1)
     >>> spec.minor, spec.parent_minor, spec.ceil, spec.burst
-    (16, 1, 30000000, 5350)
+    (16, 1, 30000000, 1600)
     """
 
     classid: str | int
@@ -75,6 +88,9 @@ class HtbClassSpec:
     prio: int = 0
     quantum: int | None = None
     leaf: str = "pfifo"
+    overhead: int = 0
+    mpu: int = 0
+    linklayer: int = LINKLAYER_ETHERNET
 
     def __post_init__(self) -> None:
         self.minor = _classid(self.classid, "class")
@@ -93,6 +109,9 @@ class HtbClassSpec:
         # tc: buffer = rate/HZ + mtu (bytes), likewise cbuffer from ceil.
         self.burst = _size(self.burst, self.rate // 8 // HZ + TC_HTB_DEFAULT_MTU)
         self.cburst = _size(self.cburst, self.ceil // 8 // HZ + TC_HTB_DEFAULT_MTU)
+        # What tc sends: the buckets in psched ticks (shown back after the tick rounding).
+        self.buffer_ticks = calc_xmittime(self.rate // 8, self.burst)
+        self.cbuffer_ticks = calc_xmittime(self.ceil // 8, self.cburst)
         # htb_change_class: prio >= TC_HTB_NUMPRIO is clamped to the lowest priority.
         self.prio = min(max(int(self.prio), 0), TC_HTB_NUMPRIO - 1)
 
@@ -111,42 +130,64 @@ _CLASS_KEYS = ("parent", "rate", "ceil", "burst", "cburst", "prio", "quantum", "
 _QDISC_KEYS = ("default", "r2q", "direct_qlen")
 
 
+HTB_USAGE = (
+    "Usage: ... qdisc add ... htb [default N] [r2q N]\n"
+    "                      [direct_qlen P] [offload]"
+)
+
+
+def _hex(text: str) -> int:
+    try:
+        value = int(text, 16)
+    except ValueError:
+        raise TcParseError('Illegal "default"') from None
+    if not 0 <= value <= 0xFFFFFFFF:
+        raise TcParseError('Illegal "default"')
+    return value
+
+
 def parse_htb_options(tokens: list[str]) -> dict[str, Any]:
-    """``default MIN r2q N direct_qlen N class ID k v ... class ID k v ...`` -> opt dict."""
+    """``htb_parse_opt`` (``default`` in hex, prefixes allowed), then qdisclab's inline classes.
+
+    ``class ID [parent ID] rate R ...`` after the qdisc's own words defines a
+    class with ``tc class add``'s words (plus ``leaf "SPEC"`` for its qdisc).
+    """
     opt: dict[str, Any] = {"default": 0, "r2q": 10, "classes": []}
-    current: dict[str, Any] | None = None
-    pending: list[dict[str, Any]] = []
-    i = 0
-    while i < len(tokens):
-        word = tokens[i]
-        if i + 1 >= len(tokens):
-            raise UserError(f"qdisc htb: option '{word}' needs a value")
-        value = tokens[i + 1]
-        i += 2
-        if word == "class":
-            current = {"classid": value}
-            pending.append(current)
-        elif current is None and word in _QDISC_KEYS:
-            try:
-                opt[word] = int(value, 16) if word == "default" else int(value, 0)
-            except ValueError:
-                raise UserError(f"qdisc htb: bad value {value!r} for '{word}'") from None
-        elif current is not None and word in _CLASS_KEYS:
-            if word in ("prio", "quantum"):
-                try:
-                    current[word] = int(value, 0)
-                except ValueError:
-                    raise UserError(f"qdisc htb: bad value {value!r} for '{word}'") from None
-            else:
-                current[word] = value
+    args = Args(tokens, "htb")
+    while args and args.peek() != "class":
+        word = args.word()
+        if matches(word, "r2q"):
+            opt["r2q"] = read(args, "r2q", get_unsigned)
+        elif matches(word, "default"):
+            opt["default"] = _hex(args.value())
+        elif matches(word, "debug"):
+            read(args, "debug", get_unsigned)
+        elif matches(word, "direct_qlen"):
+            opt["direct_qlen"] = read(args, "direct_qlen", get_unsigned)
+        elif matches(word, "offload"):
+            raise TcParseError("htb: offload needs a device that offloads htb")
         else:
-            allowed = ", ".join(_CLASS_KEYS if current is not None else (*_QDISC_KEYS, "class"))
-            where = f"class {current['classid']}" if current is not None else "qdisc"
-            raise UserError(f"qdisc htb: unknown {where} option '{word}' (allowed: {allowed})")
-    for fields in pending:
-        if "rate" not in fields:
-            raise UserError(f"qdisc htb: class {fields['classid']} needs a 'rate'")
-        opt["classes"].append(HtbClassSpec(**fields))
+            raise args.unknown(HTB_USAGE)
+    rest = tokens[args.i :]
+    while rest:
+        if len(rest) < 2:
+            raise TcParseError(INCOMPLETE, 255)
+        classid = rest[1]
+        end = next((k for k in range(2, len(rest)) if rest[k] == "class"), len(rest))
+        words, rest = rest[2:end], rest[end:]
+        leaf = "pfifo"
+        parent = 0
+        if "parent" in words:
+            at = words.index("parent")
+            parent = _classid(words[at + 1], "parent")
+            words = words[:at] + words[at + 2 :]
+        if "leaf" in words:
+            at = words.index("leaf")
+            leaf = words[at + 1]
+            words = words[:at] + words[at + 2 :]
+        spec = parse_htb_class(words, _classid(classid, "class"), parent)
+        spec.leaf = leaf
+        opt["classes"].append(spec)
     return opt
 
 
@@ -157,6 +198,7 @@ class HtbClass:
         "borrows",
         "buffer",
         "cbuffer",
+        "ccfg",
         "ceil",
         "children",
         "classid",
@@ -174,6 +216,7 @@ class HtbClass:
         "prio",
         "quantum",
         "rate",
+        "rcfg",
         "spec",
         "t_c",
         "tokens",
@@ -188,17 +231,11 @@ class HtbClass:
         self.level = 0
         self.rate = spec.rate
         self.ceil = spec.ceil
-        self.buffer = l2t(self.rate, spec.burst)
-        self.cbuffer = l2t(self.ceil, spec.cburst)
+        self.configure(spec, r2q)
         self.tokens = self.buffer
         self.ctokens = self.cbuffer
         self.t_c = 0
         self.cmode = HTB_CAN_SEND
-        self.prio = spec.prio
-        if spec.quantum is not None:
-            self.quantum = spec.quantum
-        else:
-            self.quantum = min(max(self.rate // 8 // max(r2q, 1), QUANTUM_MIN), QUANTUM_MAX)
         self.deficit = [0] * TC_HTB_MAXDEPTH
         self.leaf: Any = None
         self.pq_key: int | None = None  # when in the wait queue: the time the mode changes
@@ -206,6 +243,30 @@ class HtbClass:
         self.lends = 0
         self.borrows = 0
         self.drops = 0
+
+    def configure(self, spec: HtbClassSpec, r2q: int) -> str:
+        """Take ``spec``'s rates, buckets, prio and quantum; returns the kernel's warning, if any."""
+        self.spec = spec
+        self.rate = spec.rate
+        self.ceil = spec.ceil
+        shape = {"overhead": spec.overhead, "mpu": spec.mpu, "linklayer": spec.linklayer}
+        self.rcfg = RateCfg(self.rate // 8, **shape)
+        self.ccfg = RateCfg(self.ceil // 8, **shape)
+        self.buffer = ticks_to_ns(spec.buffer_ticks)
+        self.cbuffer = ticks_to_ns(spec.cbuffer_ticks)
+        self.prio = spec.prio
+        warning = ""
+        if spec.quantum:
+            self.quantum = spec.quantum
+        else:
+            self.quantum = self.rate // 8 // max(r2q, 1)
+            if self.quantum < QUANTUM_MIN:
+                warning, self.quantum = "small", QUANTUM_MIN
+            elif self.quantum > QUANTUM_MAX:
+                warning, self.quantum = "big", QUANTUM_MAX
+        if warning:
+            return f"quantum of class {self.classid:X} is {warning}. Consider r2q change."
+        return ""
 
     def mode(self, diff: int) -> tuple[int, int]:
         """``htb_class_mode``: the mode after ``diff`` ns more, and the ns until it improves."""
@@ -222,7 +283,7 @@ class HtbClass:
         toks = diff + self.tokens
         if toks > self.buffer:
             toks = self.buffer
-        toks -= nbytes * 8_000_000_000 // self.rate
+        toks -= self.rcfg.l2t_ns(nbytes)
         if toks <= -MBUFFER:
             toks = 1 - MBUFFER
         self.tokens = toks
@@ -232,7 +293,7 @@ class HtbClass:
         toks = diff + self.ctokens
         if toks > self.cbuffer:
             toks = self.cbuffer
-        toks -= nbytes * 8_000_000_000 // self.ceil
+        toks -= self.ccfg.l2t_ns(nbytes)
         if toks <= -MBUFFER:
             toks = 1 - MBUFFER
         self.ctokens = toks
@@ -244,3 +305,51 @@ class HtbClass:
 def l2t(rate_bps: int, nbytes: int) -> int:
     """``psched_l2t_ns``: ns to send ``nbytes`` at ``rate_bps``."""
     return nbytes * 8_000_000_000 // rate_bps
+
+
+HTB_CLASS_USAGE = (
+    "... class add ... htb rate R1 [burst B1] [mpu B] [overhead O]\n"
+    "                      [prio P] [slot S] [pslot PS]\n"
+    "                      [ceil R2] [cburst B2] [mtu MTU] [quantum Q]"
+)
+
+
+def parse_htb_class(words: list[str], classid: int, parentid: int) -> HtbClassSpec:
+    """``htb_parse_class_opt``: a class's words as tc reads them (``tc class add ... htb ...``)."""
+    args = Args(words, "htb")
+    fields: dict[str, Any] = {}
+    mtu = TC_HTB_DEFAULT_MTU
+    while args:
+        word = args.word()
+        if matches(word, "prio"):
+            fields["prio"] = read(args, "prio", get_unsigned)
+        elif matches(word, "mtu"):
+            mtu = read(args, "mtu", get_unsigned)
+        elif matches(word, "mpu"):
+            fields["mpu"] = read(args, "mpu", get_u16)
+        elif matches(word, "overhead"):
+            fields["overhead"] = read(args, "overhead", get_u16)
+        elif matches(word, "linklayer"):
+            fields["linklayer"] = read(args, "linklayer", get_linklayer)
+        elif matches(word, "quantum"):
+            fields["quantum"] = read(args, "quantum", get_unsigned)
+        elif matches(word, "burst") or word in ("buffer", "maxburst"):
+            fields["burst"] = read(args, "buffer", get_size_and_cell)[0]
+        elif matches(word, "cburst") or word in ("cbuffer", "cmaxburst"):
+            fields["cburst"] = read(args, "cbuffer", get_size_and_cell)[0]
+        elif word in ("ceil", "rate"):
+            if word in fields:
+                raise TcParseError(f'Double "{word}" spec')
+            fields[word] = read(args, word, get_any_rate) * 8
+        elif word == "help":
+            raise TcParseError(HTB_CLASS_USAGE)
+        else:
+            raise args.unknown(HTB_CLASS_USAGE)
+    if not fields.get("rate"):
+        raise TcParseError('"rate" is required.')
+    rate, ceil = fields["rate"], fields.get("ceil") or fields["rate"]
+    fields.setdefault("burst", rate // 8 // HZ + mtu)
+    fields.setdefault("cburst", ceil // 8 // HZ + mtu)
+    fields["ceil"] = ceil
+    parent = None if parentid & 0xFFFF == 0 or parentid == 0xFFFFFFFF else parentid & 0xFFFF
+    return HtbClassSpec(classid & 0xFFFF, parent=parent, **fields)

@@ -16,6 +16,7 @@ from typing import Any
 
 from qdisclab.errors import KernelError, UserError
 from qdisclab.sched.constants import TC_H_ROOT
+from qdisclab.sched.handle import next_handle
 from qdisclab.sched.ops import QDISC_OPS, QdiscOps
 from qdisclab.sched.options import split_spec
 from qdisclab.sched.qdisc import Qdisc
@@ -91,7 +92,7 @@ def create_qdisc(
 ) -> Qdisc:
     """Create and init a qdisc from a spec (``"fq_codel limit 1000 target 5ms"``) or a kind class.
 
-    ``handle`` defaults to the device's next automatic handle (``8001:``...).
+    ``handle`` defaults to ``next_handle``: 0 for a child, else the next automatic one.
     """
     if isinstance(spec, str):
         kind, tokens = split_spec(spec)
@@ -105,7 +106,7 @@ def create_qdisc(
         options = opt if opt is not None else cls.parse_options([])
         text = cls.id
     if handle is None:
-        handle = dev.alloc_qdisc_handle()
+        handle = next_handle(dev, parent_q)
     q = Qdisc(cls, dev, handle, parent=parent, parent_q=parent_q, factory=create_qdisc)
     q.spec = text
     try:

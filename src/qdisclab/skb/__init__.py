@@ -19,6 +19,7 @@ from qdisclab.skb.ledger import (
 )
 from qdisclab.skb.skbuff import (
     DEFAULT_TTL,
+    ETH_HLEN,
     INET_ECN_CE,
     INET_ECN_ECT_0,
     INET_ECN_ECT_1,
@@ -31,6 +32,9 @@ from qdisclab.skb.skbuff import (
     TC_PRIO_MAX,
     SkBuff,
     ip_str,
+    psched_mtu,
+    skb_pull_mac,
+    skb_push_mac,
 )
 
 __all__ = [
@@ -45,6 +49,7 @@ __all__ = [
     "DROP_RESET",
     "DROP_TCX",
     "DROP_TTL",
+    "ETH_HLEN",
     "FREED",
     "INET_ECN_CE",
     "INET_ECN_ECT_0",
@@ -60,6 +65,9 @@ __all__ = [
     "Ledger",
     "SkBuff",
     "ip_str",
+    "psched_mtu",
     "skb_consume",
     "skb_drop",
+    "skb_pull_mac",
+    "skb_push_mac",
 ]

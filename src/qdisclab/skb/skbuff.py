@@ -30,6 +30,38 @@ TC_PRIO_MAX = 15
 
 DEFAULT_TTL = 64
 
+# The Ethernet header (include/uapi/linux/if_ether.h): what an Ethernet device's
+# hard_header_len adds to the MTU in psched_mtu.
+ETH_HLEN = 14
+
+
+def psched_mtu(mtu: int) -> int:
+    """``psched_mtu(dev)``: the largest frame a qdisc sees, MTU plus the Ethernet header."""
+    return mtu + ETH_HLEN
+
+
+def skb_push_mac(skb: SkBuff) -> None:
+    """``dev_hard_header``: count the Ethernet header in ``len`` (once; redirects keep it).
+
+    From here on the tc hooks, the qdisc and the wire see the frame, as on Linux.
+
+    >>> skb = SkBuff(1500, 1, 2, 3, 4, IPPROTO_UDP, created=0)
+    >>> skb_push_mac(skb); skb_push_mac(skb); skb.len
+    1514
+    >>> skb_pull_mac(skb); skb.len
+    1500
+    """
+    if not skb.mac_len:
+        skb.len += ETH_HLEN
+        skb.mac_len = ETH_HLEN
+
+
+def skb_pull_mac(skb: SkBuff) -> None:
+    """``eth_type_trans``'s pull: the stack sees the packet without its link-layer header."""
+    if skb.mac_len:
+        skb.len -= skb.mac_len
+        skb.mac_len = 0
+
 
 class SkBuff:
     """A packet. ``len`` is the byte count qdiscs and links see.
@@ -54,6 +86,7 @@ class SkBuff:
         "hash",
         "iif",
         "len",
+        "mac_len",
         "mark",
         "owner",
         "payload",
@@ -111,6 +144,7 @@ class SkBuff:
         self.dev = None
         self.iif = 0
         self.owner = None
+        self.mac_len = 0  # bytes of link-layer header counted in len (skb->mac_len)
 
     def get_hash(self, seed: int) -> int:
         """The flow hash (``skb_get_hash``): computed from the 5-tuple once, then cached.
@@ -137,6 +171,7 @@ class SkBuff:
         other.tc_classid = self.tc_classid
         other.tc_index = self.tc_index
         other.queue_mapping = self.queue_mapping
+        other.mac_len = self.mac_len
         return other
 
     def describe(self) -> str:

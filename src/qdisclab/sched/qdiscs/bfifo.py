@@ -1,6 +1,8 @@
 """bfifo: byte-limited first-in first-out (net/sched/sch_fifo.c).
 
-Default limit: ``txqueuelen * mtu`` bytes, as the kernel's ``fifo_init``.
+Default limit: ``txqueuelen * psched_mtu`` bytes (the MTU plus the 14-byte
+Ethernet header), as the kernel's ``fifo_init``; it prints as ``tc`` prints
+sizes (``limit 1514000b``).
 """
 
 from __future__ import annotations
@@ -8,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from qdisclab.sched.constants import NET_XMIT_SUCCESS
-from qdisclab.sched.options import Opt
 from qdisclab.sched.qdiscs.pfifo import FifoBase
 from qdisclab.sched.registry import register_qdisc
+from qdisclab.sched.tcutil import sprint_size
+from qdisclab.skb import psched_mtu
 
 
 @register_qdisc
@@ -18,10 +21,16 @@ class Bfifo(FifoBase):
     """``bfifo [limit BYTES]``."""
 
     id = "bfifo"
-    options = {"limit": Opt("size", None, "queue limit in bytes (default: txqueuelen * mtu)")}
+
+    @classmethod
+    def render_options(cls, opt: dict[str, Any]) -> str:
+        return f"limit {sprint_size(opt['limit'])}" if "limit" in opt else ""
 
     def default_limit(self, sch: Any) -> int:
-        return max(sch.dev.tx_queue_len, 1) * sch.dev.mtu
+        return max(sch.dev.tx_queue_len, 1) * psched_mtu(sch.dev.mtu)
+
+    def may_bypass(self, sch: Any) -> bool:
+        return sch.limit >= psched_mtu(sch.dev.mtu)
 
     def enqueue(self, skb: Any, sch: Any, to_free: Any) -> int:
         if sch.backlog + skb.len > sch.limit:

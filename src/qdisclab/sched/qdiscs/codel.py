@@ -23,11 +23,20 @@ from qdisclab.sched.codel_law import (
     CodelVars,
     codel_dequeue,
     codel_options,
+    render_codel_times,
+    vars_xstats,
 )
 from qdisclab.sched.constants import NET_XMIT_SUCCESS
 from qdisclab.sched.ops import QdiscOps
-from qdisclab.sched.options import Opt
+from qdisclab.sched.options import Opt, parse_options
 from qdisclab.sched.registry import register_qdisc
+from qdisclab.skb import psched_mtu
+
+CODEL_USAGE = (
+    "Usage: ... codel [ limit PACKETS ] [ target TIME ]\n"
+    "                 [ interval TIME ] [ ecn | noecn ]\n"
+    "                 [ ce_threshold TIME ]"
+)
 
 
 @register_qdisc
@@ -35,17 +44,45 @@ class Codel(QdiscOps):
     """One FIFO under the CoDel control law."""
 
     id = "codel"
-    options = {"limit": Opt("count", 1000, "queue limit in packets"), **codel_options(ecn=False)}
+    options = {
+        "limit": Opt("count", 1000, "queue limit in packets", zero_default=True),
+        **codel_options(ecn=False),
+    }
+
+    @classmethod
+    def parse_options(cls, tokens: list[str]) -> dict[str, Any]:
+        return parse_options(cls.id, tokens, cls.options, CODEL_USAGE)
+
+    @classmethod
+    def render_options(cls, opt: dict[str, Any]) -> str:
+        """``codel_print_opt``: ``limit 1000p target 5ms interval 100ms [ecn ]``."""
+        if "limit" not in opt:
+            return ""
+        return f"limit {opt['limit']}p " + render_codel_times(opt) + ("ecn " if opt["ecn"] else "")
+
+    def tc_xstats(self) -> str:
+        """``codel_print_xstats``."""
+        st = self.stats
+        text = f"  {vars_xstats(self.vars, self.now())}\n"
+        text += f"  maxpacket {st.maxpacket} ecn_mark {st.ecn_mark} drop_overlimit {self.drop_overlimit}"
+        if st.ce_mark:
+            text += f" ce_mark {st.ce_mark}"
+        return text
 
     def init(self, sch: Any, opt: dict[str, Any]) -> None:
         self.q = SkbList()
         sch.limit = opt["limit"]
         self.params = CodelParams(
-            opt["target"], opt["interval"], sch.mtu, opt["ecn"], opt.get("ce_threshold")
+            opt["target"],
+            opt["interval"],
+            psched_mtu(sch.dev.mtu),
+            opt["ecn"],
+            opt.get("ce_threshold"),
         )
         self.vars = CodelVars()
         self.stats = CodelStats()
         self.drop_overlimit = 0
+        self.now = lambda: sch.now  # for the statistics dump (drop_next is relative)
 
     def enqueue(self, skb: Any, sch: Any, to_free: Any) -> int:
         if sch.q.qlen < sch.limit:

@@ -27,6 +27,7 @@ False
 
 from __future__ import annotations
 
+import errno
 from collections import deque
 from heapq import heappop, heappush
 from itertools import count
@@ -34,9 +35,24 @@ from typing import Any
 
 from qdisclab.ops import SkbList, SkbRbTree
 from qdisclab.sched.constants import NET_XMIT_SUCCESS, TC_PRIO_CONTROL, TC_PRIO_MAX
+from qdisclab.sched.fq_report import FqTcReport
 from qdisclab.sched.ops import QdiscOps
-from qdisclab.sched.options import Opt, parse_options
+from qdisclab.sched.options import KernelRefusal, Opt, parse_options
 from qdisclab.sched.registry import register_qdisc
+from qdisclab.skb import psched_mtu
+
+FQ_USAGE = (
+    "Usage: ... fq [ limit PACKETS ] [ flow_limit PACKETS ]\n"
+    "              [ quantum BYTES ] [ initial_quantum BYTES ]\n"
+    "              [ maxrate RATE ] [ buckets NUMBER ]\n"
+    "              [ [no]pacing ] [ refill_delay TIME ]\n"
+    "              [ low_rate_threshold RATE ]\n"
+    "              [ orphan_mask MASK]\n"
+    "              [ timer_slack TIME]\n"
+    "              [ ce_threshold TIME ]\n"
+    "              [ horizon TIME ]\n"
+    "              [ horizon_{cap|drop} ]"
+)
 
 NSEC_PER_SEC = 1_000_000_000
 FQ_GC_MAX = 8
@@ -102,22 +118,24 @@ def _rate_bytes(bits: int | None) -> int:
 
 
 @register_qdisc
-class Fq(QdiscOps):
+class Fq(FqTcReport, QdiscOps):
     """Per-flow fair queueing with EDT and socket-rate pacing."""
 
     id = "fq"
     options = {
         "limit": Opt("count", 10000, "total queue limit in packets"),
         "flow_limit": Opt("count", 100, "per-flow queue limit in packets"),
-        "quantum": Opt("size", None, "credit per round (default 2 * mtu)"),
-        "initial_quantum": Opt("size", None, "credit of a new flow (default 10 * mtu)"),
+        "buckets": Opt("int", 1024, "flow hash buckets (a power of two; tc sends its log)"),
+        "quantum": Opt("int", None, "credit per round (default 2 * psched_mtu)"),
+        "initial_quantum": Opt("int", None, "credit of a new flow (default 10 * psched_mtu)"),
         "maxrate": Opt("rate", None, "per-flow pacing rate cap"),
+        "defrate": Opt("rate", None, "obsolete: accepted and ignored, as the kernel does"),
         "refill_delay": Opt("time", 40_000_000, "idle time after which a flow's credit refills"),
         "low_rate_threshold": Opt("rate", 550_000, "below this rate, one packet per round"),
         "orphan_mask": Opt("int", 1023, "hash mask for packets without a socket"),
         "pacing": Opt("flag", True, "pace packets"),
         "ce_threshold": Opt("time", None, "mark CE when a packet is this late"),
-        "timer_slack": Opt("time", 10_000, "watchdog slack"),
+        "timer_slack": Opt("time64", 10_000, "watchdog slack"),
         "horizon": Opt("time", 10 * NSEC_PER_SEC, "drop or cap timestamps further ahead"),
         "horizon_drop": Opt("flag", True, "drop beyond the horizon (horizon_cap: clamp)"),
     }
@@ -125,14 +143,26 @@ class Fq(QdiscOps):
     @classmethod
     def parse_options(cls, tokens: list[str]) -> dict[str, Any]:
         # tc spells the opposite of horizon_drop "horizon_cap".
-        tokens = ["nohorizon_drop" if t == "horizon_cap" else t for t in tokens]
-        return parse_options(cls.id, tokens, cls.options)
+        return parse_options(
+            cls.id, tokens, cls.options, FQ_USAGE, {"horizon_cap": "nohorizon_drop"}
+        )
 
     def init(self, sch: Any, opt: dict[str, Any]) -> None:
-        mtu = sch.mtu
+        mtu = psched_mtu(sch.dev.mtu)
+        # fq_change: the kernel's range checks.
+        quantum = opt.setdefault("quantum", 2 * mtu)
+        if not 0 < quantum <= 1 << 20:
+            raise KernelRefusal(errno.EINVAL, "sch_fq: invalid quantum")
+        if opt.get("initial_quantum", 0) > 0x7FFFFFFF:
+            raise KernelRefusal(errno.EINVAL, hint="fq: initial_quantum above 2^31 - 1")
+        log = (opt["buckets"] - 1).bit_length()  # tc sends ilog2 rounded up
+        if not 1 <= log <= 18:
+            raise KernelRefusal(errno.EINVAL, hint="fq: buckets must be 2..262144")
+        opt["buckets"] = 1 << log
+        opt.pop("defrate", None)  # TCA_FQ_FLOW_DEFAULT_RATE: ignored by the kernel
         sch.limit = opt["limit"]
-        opt.setdefault("quantum", 2 * mtu)
         opt.setdefault("initial_quantum", 10 * mtu)
+        self.now = lambda: sch.now  # for the statistics dump
         self.flow_plimit = opt["flow_limit"]
         self.quantum = opt["quantum"]
         self.initial_quantum = opt["initial_quantum"]
@@ -157,7 +187,7 @@ class Fq(QdiscOps):
         self.time_next_delayed_flow = _NEVER
         self.inactive_flows = 0
         self.throttled_flows = 0
-        self.buckets = 1024  # 1 << fq_trees_log: the GC starts at twice this many flows
+        self.buckets = opt["buckets"]  # 1 << fq_trees_log: the GC starts at twice this many flows
         self.stat_gc_flows = 0
         self.stat_internal_packets = 0
         self.stat_throttled = 0

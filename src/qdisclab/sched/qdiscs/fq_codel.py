@@ -22,10 +22,10 @@ to half its backlog (at most ``drop_batch`` packets) from its head.
 
 from __future__ import annotations
 
+import errno
 from collections import deque
 from typing import Any
 
-from qdisclab.errors import UserError
 from qdisclab.ops import SkbList
 from qdisclab.sched.codel_law import (
     CODEL_SHIFT,
@@ -35,11 +35,24 @@ from qdisclab.sched.codel_law import (
     CodelVars,
     codel_dequeue,
     codel_options,
+    render_codel_times,
 )
 from qdisclab.sched.constants import NET_XMIT_CN, NET_XMIT_SUCCESS
 from qdisclab.sched.ops import QdiscOps
-from qdisclab.sched.options import Opt
+from qdisclab.sched.options import KernelRefusal, Opt, parse_options
 from qdisclab.sched.registry import register_qdisc
+from qdisclab.sched.tcutil import sprint_size
+from qdisclab.skb import psched_mtu
+
+FQ_CODEL_USAGE = (
+    "Usage: ... fq_codel   [ limit PACKETS ] [ flows NUMBER ]\n"
+    "                      [ memory_limit BYTES ]\n"
+    "                      [ target TIME ] [ interval TIME ]\n"
+    "                      [ quantum BYTES ] [ [no]ecn ]\n"
+    "                      [ ce_threshold TIME ]\n"
+    "                      [ ce_threshold_selector VALUE/MASK ]\n"
+    "                      [ drop_batch SIZE ]"
+)
 
 DROP_OVERLIMIT = "qdisc_overlimit"  # SKB_DROP_REASON_QDISC_OVERLIMIT
 
@@ -63,20 +76,59 @@ class FqCodel(QdiscOps):
 
     id = "fq_codel"
     options = {
-        "limit": Opt("count", 10240, "total queue limit in packets"),
-        "flows": Opt("int", 1024, "number of flow buckets"),
-        "quantum": Opt("size", 1514, "DRR quantum in bytes"),
+        "limit": Opt("count", 10240, "total queue limit in packets", zero_default=True),
+        "flows": Opt("int", 1024, "number of flow buckets", zero_default=True),
+        "quantum": Opt("int", 1514, "DRR quantum in bytes (psched_mtu)", zero_default=True),
         **codel_options(ecn=True),
-        "memory_limit": Opt("size", 32 << 20, "limit on queued bytes"),
-        "drop_batch": Opt("int", 64, "most packets dropped per overflow"),
+        "memory_limit": Opt("size", 32 << 20, "limit on queued bytes", zero_default=True),
+        "drop_batch": Opt("int", 64, "most packets dropped per overflow", zero_default=True),
     }
+
+    @classmethod
+    def parse_options(cls, tokens: list[str]) -> dict[str, Any]:
+        return parse_options(cls.id, tokens, cls.options, FQ_CODEL_USAGE)
+
+    @classmethod
+    def render_options(cls, opt: dict[str, Any]) -> str:
+        """``fq_codel_print_opt``: ``limit 10240p flows 1024 quantum 1514 target 5ms ...``."""
+        if "limit" not in opt:
+            return ""
+        text = f"limit {opt['limit']}p flows {opt['flows']} quantum {opt['quantum']} "
+        text += render_codel_times(opt)
+        text += f"memory_limit {sprint_size(opt['memory_limit'])} "
+        text += "ecn " if opt["ecn"] else ""
+        return text + f"drop_batch {opt['drop_batch']} "
+
+    @staticmethod
+    def tc_refuses_change(old: dict[str, Any], given: dict[str, Any]) -> bool:
+        """fq_codel_change: the flow table cannot be resized once it exists."""
+        return "flows" in given and given["flows"] != old.get("flows")
+
+    def tc_xstats(self) -> str:
+        """``fq_codel_print_xstats`` (TCA_FQ_CODEL_XSTATS_QDISC)."""
+        st = self.cstats
+        text = (
+            f"  maxpacket {st.maxpacket} drop_overlimit {self.drop_overlimit} "
+            f"new_flow_count {self.new_flow_count} ecn_mark {st.ecn_mark}"
+        )
+        if st.ce_mark:
+            text += f" ce_mark {st.ce_mark}"
+        if self.memory_usage:
+            text += f" memory_used {self.memory_usage}"
+        if self.drop_overmemory:
+            text += f" drop_overmemory {self.drop_overmemory}"
+        return text + f"\n  new_flows_len {len(self.new_flows)} old_flows_len {len(self.old_flows)}"
 
     def init(self, sch: Any, opt: dict[str, Any]) -> None:
         flows = opt["flows"]
+        # fq_codel_change: the kernel's own checks and clamps.
         if not 1 <= flows <= 65536:
-            raise UserError(f"qdisc fq_codel: flows must be in 1..65536 (found {flows})")
-        if opt["quantum"] < 1 or opt["drop_batch"] < 1 or opt["limit"] < 1:
-            raise UserError("qdisc fq_codel: limit, quantum and drop_batch must be positive")
+            raise KernelRefusal(errno.EINVAL, hint=f"fq_codel: flows {flows} is outside 1..65536")
+        if opt["quantum"] > 1 << 20:
+            raise KernelRefusal(errno.EINVAL, "Invalid quantum")
+        opt["quantum"] = max(256, opt["quantum"])
+        opt["drop_batch"] = max(1, opt["drop_batch"])
+        opt["memory_limit"] = min(1 << 31, opt["memory_limit"])
         sch.limit = opt["limit"]
         self.sch = sch  # the instance is this qdisc's private data: sch never changes
         self.flows_cnt = flows
@@ -84,7 +136,11 @@ class FqCodel(QdiscOps):
         self.drop_batch_size = opt["drop_batch"]
         self.memory_limit = opt["memory_limit"]
         self.cparams = CodelParams(
-            opt["target"], opt["interval"], sch.mtu, opt["ecn"], opt.get("ce_threshold")
+            opt["target"],
+            opt["interval"],
+            psched_mtu(sch.dev.mtu),
+            opt["ecn"],
+            opt.get("ce_threshold"),
         )
         self.cstats = CodelStats()
         self.flows = [FqCodelFlow(i) for i in range(flows)]

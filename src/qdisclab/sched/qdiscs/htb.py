@@ -36,9 +36,10 @@ through to the default class, as the kernel does when that class has none.
 >>> from qdisclab.net import World
 >>> w = World(); dev = w.new_device(w.add_host("A"))
 >>> q = create_qdisc("htb default 10 class 1:1 rate 10mbit class 1:10 parent 1:1 rate 5mbit", dev)
->>> print(q.ops.class_show())
-class htb 8001:1 root rate 10Mbit ceil 10Mbit burst 2850b cburst 2850b level 7
-class htb 8001:10 parent 8001:1 leaf 8002: prio 0 rate 5Mbit ceil 5Mbit burst 2225b cburst 2225b level 0
+>>> for line in q.ops.class_show(details=False).splitlines():
+...     print(line.rstrip())
+class htb 8001:10 parent 8001:1 prio 0 rate 5Mbit ceil 5Mbit burst 1600b cburst 1600b
+class htb 8001:1 root rate 10Mbit ceil 10Mbit burst 1600b cburst 1600b
 """
 
 from __future__ import annotations
@@ -60,15 +61,16 @@ from qdisclab.sched.htb_class import (
     HtbClassSpec,
     parse_htb_options,
 )
+from qdisclab.sched.htb_report import ClassHash
+from qdisclab.sched.htb_tc import HtbTcClasses
 from qdisclab.sched.ops import QdiscOps
 from qdisclab.sched.registry import create_qdisc, register_qdisc  # noqa: F401  (doctest)
-from qdisclab.units import format_rate
 
 __all__ = ["Htb", "HtbClassSpec"]
 
 
 @register_qdisc
-class Htb(QdiscOps):
+class Htb(HtbTcClasses, QdiscOps):
     """``htb``: hierarchical link sharing with rate/ceil per class."""
 
     id = "htb"
@@ -79,12 +81,22 @@ class Htb(QdiscOps):
 
     @classmethod
     def render_options(cls, opt: dict[str, Any]) -> str:
+        """``htb_print_opt``'s start; ``render_live`` adds the counters that follow."""
         if "r2q" not in opt:
             return ""
-        text = f"r2q {opt['r2q']} default {opt.get('default', 0):x}"
-        if opt.get("direct_qlen") is not None:
-            text += f" direct_qlen {opt['direct_qlen']}"
-        return text
+        default = opt.get("default", 0)
+        return (
+            f"r2q {opt['r2q']} default {default:#x}" if default else f"r2q {opt['r2q']} default 0"
+        )
+
+    def render_live(self) -> str:
+        return f" direct_packets_stat {self.direct_pkts} direct_qlen {self.direct_qlen}"
+
+    def options_json(self_or_cls: Any, opt: dict[str, Any]) -> dict[str, Any]:
+        return {"r2q": opt.get("r2q", 10), "default": f"{opt.get('default', 0):#x}",
+                "direct_qlen": opt.get("direct_qlen")}  # fmt: skip
+
+    options_json = classmethod(options_json)  # type: ignore[assignment]
 
     # -- setup -------------------------------------------------------------------
     def init(self, sch: Any, opt: dict[str, Any]) -> None:
@@ -100,6 +112,8 @@ class Htb(QdiscOps):
         self.direct_pkts = 0
         self.handle = sch.handle
         self.classes: dict[int, HtbClass] = {}  # full classid -> class
+        self.r2q = r2q
+        self.class_hash = ClassHash()  # the order tc lists classes in
         specs = list(opt.setdefault("classes", []))
         for spec in specs:
             if not isinstance(spec, HtbClassSpec):
@@ -121,6 +135,7 @@ class Htb(QdiscOps):
                 parent.children.append(cl)
             cl.t_c = sch.now
             self.classes[classid] = cl
+            self.class_hash.insert(cl)
         for cl in self.classes.values():
             depth, p = 0, cl.parent
             while p is not None:
@@ -328,29 +343,6 @@ class Htb(QdiscOps):
 
     def destroy(self, sch: Any) -> None:
         pass
-
-    # -- reporting -----------------------------------------------------------------------
-    def class_show(self, stats: bool = False) -> str:
-        """``tc [-s] class show`` for this qdisc's classes, in class id order."""
-        lines = []
-        for classid in sorted(self.classes):
-            cl = self.classes[classid]
-            where = f"parent {format_handle(cl.parent.classid)}" if cl.parent else "root"
-            leaf = ""
-            if cl.leaf is not None:
-                leaf = f" leaf {format_handle(cl.leaf.handle)} prio {cl.prio}"
-            lines.append(
-                f"class htb {format_handle(classid)} {where}{leaf} rate {format_rate(cl.rate)} "
-                f"ceil {format_rate(cl.ceil)} burst {cl.spec.burst}b cburst {cl.spec.cburst}b "
-                f"level {cl.level}"
-            )
-            if stats:
-                lines.append(
-                    f" lended: {cl.lends} borrowed: {cl.borrows} overlimits {cl.overlimits} "
-                    f"dropped {cl.drops}"
-                )
-                lines.append(f" tokens: {cl.tokens} ctokens: {cl.ctokens}")
-        return "\n".join(lines)
 
 
 def _by_minor(cl: HtbClass) -> int:

@@ -27,15 +27,14 @@ import random
 from statistics import NormalDist
 from typing import Any
 
-from qdisclab.errors import UserError
 from qdisclab.ops import SkbList, SkbRbTree
 from qdisclab.sched.constants import __NET_XMIT_BYPASS as NET_XMIT_BYPASS
 from qdisclab.sched.constants import NET_XMIT_SUCCESS
 from qdisclab.sched.handle import format_handle
+from qdisclab.sched.netem_models import Slots, loss_model, packet_time_ns
+from qdisclab.sched.netem_opts import parse_netem, render_netem
 from qdisclab.sched.ops import QdiscOps
-from qdisclab.sched.options import parse_percent
 from qdisclab.sched.registry import register_qdisc
-from qdisclab.units import format_rate, format_time, parse_rate, parse_time
 
 DROP_NETEM_LOSS = "netem_loss"
 DROP_NETEM_LIMIT = "netem_limit"
@@ -72,113 +71,6 @@ class _Cor:
         return value
 
 
-def _is_number(tokens: list[str], i: int) -> bool:
-    """q_netem.c NEXT_IS_NUMBER: the token after ``i`` exists and starts with a digit."""
-    return i + 1 < len(tokens) and tokens[i + 1][:1].isdigit()
-
-
-def _pct(tokens: list[str], i: int, what: str) -> float:
-    if i >= len(tokens):
-        raise UserError(f"qdisc netem: '{what}' needs a percentage")
-    try:
-        return parse_percent(tokens[i])
-    except ValueError as exc:
-        raise UserError(f"qdisc netem: bad percentage {tokens[i]!r} for '{what}': {exc}") from None
-
-
-def _parse(tokens: list[str]) -> dict[str, Any]:
-    opt: dict[str, Any] = {"limit": 1000}
-    i = 0
-    n = len(tokens)
-    while i < n:
-        word = tokens[i]
-        if word == "limit":
-            if i + 1 >= n or not tokens[i + 1].isdigit():
-                raise UserError("qdisc netem: 'limit' needs a packet count")
-            opt["limit"] = int(tokens[i + 1])
-            i += 1
-        elif word in ("delay", "latency"):
-            if i + 1 >= n:
-                raise UserError("qdisc netem: 'delay' needs a time")
-            i += 1
-            opt["latency"] = parse_time(tokens[i])
-            if _is_number(tokens, i):
-                i += 1
-                opt["jitter"] = parse_time(tokens[i])
-                if _is_number(tokens, i):
-                    i += 1
-                    opt["delay_corr"] = _pct(tokens, i, "delay")
-        elif word == "loss":
-            sub = tokens[i + 1] if i + 1 < n else ""
-            if sub == "gemodel":
-                i += 2
-                p = _pct(tokens, i, "loss gemodel")
-                ge = [p, 1.0 - p, 1.0, 0.0]  # tc defaults: r = 1-p, 1-h = 100%, 1-k = 0%
-                for k in (1, 2, 3):
-                    if not _is_number(tokens, i):
-                        break
-                    i += 1
-                    ge[k] = _pct(tokens, i, "loss gemodel")
-                opt["gemodel"] = tuple(ge)
-                opt.pop("loss", None)
-            elif sub == "state":
-                raise UserError("qdisc netem: 'loss state' (4-state model) is not supported")
-            else:
-                if sub == "random":
-                    i += 1
-                i += 1
-                opt["loss"] = _pct(tokens, i, "loss")
-                opt.pop("gemodel", None)
-                if _is_number(tokens, i):
-                    i += 1
-                    opt["loss_corr"] = _pct(tokens, i, "loss")
-        elif word in ("duplicate", "corrupt", "reorder"):
-            i += 1
-            opt[word] = _pct(tokens, i, word)
-            if _is_number(tokens, i):
-                i += 1
-                opt[f"{word}_corr"] = _pct(tokens, i, word)
-        elif word == "gap":
-            if i + 1 >= n or not tokens[i + 1].isdigit():
-                raise UserError("qdisc netem: 'gap' needs a packet count")
-            i += 1
-            opt["gap"] = int(tokens[i])
-        elif word == "distribution":
-            if i + 1 >= n or tokens[i + 1] not in DISTRIBUTIONS:
-                raise UserError(
-                    f"qdisc netem: 'distribution' needs one of {', '.join(DISTRIBUTIONS)}"
-                )
-            i += 1
-            opt["distribution"] = tokens[i]
-        elif word == "ecn":
-            opt["ecn"] = True
-        elif word == "rate":
-            if i + 1 >= n:
-                raise UserError("qdisc netem: 'rate' needs a rate")
-            i += 1
-            opt["rate"] = parse_rate(tokens[i])
-            if i + 1 < n and tokens[i + 1].lstrip("-")[:1].isdigit():
-                i += 1
-                opt["packet_overhead"] = int(tokens[i])
-        else:
-            raise UserError(
-                f"qdisc netem: unknown option '{word}' (allowed: limit, delay, distribution, loss,"
-                " ecn, duplicate, reorder, gap, corrupt, rate)"
-            )
-        i += 1
-    if opt.get("reorder"):
-        if not opt.get("latency"):
-            raise UserError("qdisc netem: reordering not possible without specifying some delay")
-        opt.setdefault("gap", 1)
-    elif opt.get("gap"):
-        raise UserError("qdisc netem: gap specified without reorder probability")
-    if opt.get("distribution") not in (None, "uniform") and not opt.get("jitter"):
-        raise UserError("qdisc netem: distribution specified but no latency and jitter values")
-    if opt.get("ecn") and not (opt.get("loss") or opt.get("gemodel")):
-        raise UserError("qdisc netem: ecn requested without loss model")
-    return opt
-
-
 @register_qdisc
 class Netem(QdiscOps):
     """``netem`` with iproute2's positional syntax (see the module doc)."""
@@ -187,37 +79,11 @@ class Netem(QdiscOps):
 
     @classmethod
     def parse_options(cls, tokens: list[str]) -> dict[str, Any]:
-        return _parse(tokens)
+        return parse_netem(tokens)
 
     @classmethod
     def render_options(cls, opt: dict[str, Any]) -> str:
-        parts = [f"limit {opt.get('limit', 1000)}"]
-        if opt.get("latency") or opt.get("jitter"):
-            text = f"delay {format_time(opt.get('latency', 0))}"
-            if opt.get("jitter"):
-                text += f"  {format_time(opt['jitter'])}"
-                if opt.get("delay_corr"):
-                    text += f" {_fmt_pct(opt['delay_corr'])}"
-            parts.append(text)
-        if opt.get("loss"):
-            parts.append(f"loss {_fmt_pct(opt['loss'])}" + _corr(opt, "loss_corr"))
-        if opt.get("gemodel"):
-            p, r, h1, k1 = opt["gemodel"]
-            parts.append(
-                f"loss gemodel p {_fmt_pct(p)} r {_fmt_pct(r)} 1-h {_fmt_pct(h1)} 1-k {_fmt_pct(k1)}"
-            )
-        for name in ("duplicate", "reorder", "corrupt"):
-            if opt.get(name):
-                parts.append(f"{name} {_fmt_pct(opt[name])}" + _corr(opt, f"{name}_corr"))
-        if opt.get("reorder") and opt.get("gap", 1) > 1:
-            parts.append(f"gap {opt['gap']}")
-        if opt.get("rate"):
-            parts.append(f"rate {format_rate(opt['rate'])}")
-            if opt.get("packet_overhead"):
-                parts.append(f"packetoverhead {opt['packet_overhead']}")
-        if opt.get("ecn"):
-            parts.append("ecn")
-        return " ".join(parts)
+        return render_netem(opt)
 
     def init(self, sch: Any, opt: dict[str, Any]) -> None:
         sch.limit = opt.get("limit", 1000)
@@ -226,8 +92,7 @@ class Netem(QdiscOps):
         dist = opt.get("distribution")
         self.dist = None if dist in (None, "uniform") else dist
         self.loss = opt.get("loss", 0.0)
-        self.gemodel = opt.get("gemodel")
-        self.ge_bad = False  # Gilbert-Elliott state: starts GOOD
+        self.loss_model = loss_model(opt)  # 4-state or Gilbert-Elliott, or None
         self.duplicate = opt.get("duplicate", 0.0)
         self.corrupt = opt.get("corrupt", 0.0)
         self.reorder = opt.get("reorder", 0.0)
@@ -235,6 +100,10 @@ class Netem(QdiscOps):
         self.ecn = bool(opt.get("ecn"))
         self.rate = opt.get("rate", 0)
         self.packet_overhead = opt.get("packet_overhead", 0)
+        self.cell_size = opt.get("cell_size", 0)
+        self.cell_overhead = opt.get("cell_overhead", 0)
+        slot = opt.get("slot")
+        self.slots = Slots(slot, sch.now, self._tabledist) if slot else None
         self.delay_cor = _Cor(opt.get("delay_corr", 0.0))
         self.loss_cor = _Cor(opt.get("loss_corr", 0.0))
         self.dup_cor = _Cor(opt.get("duplicate_corr", 0.0))
@@ -260,28 +129,22 @@ class Netem(QdiscOps):
     # -- the random events ----------------------------------------------------
     def _loss_event(self) -> bool:
         rng = self.rng
-        ge = self.gemodel
-        if ge is None:
+        model = self.loss_model
+        if model is None:
             return bool(self.loss) and self.loss_cor.next(rng) < self.loss
-        p, r, one_minus_h, one_minus_k = ge
-        # loss_gilb_ell: decide the state change, then lose with the old state's probability.
-        if not self.ge_bad:
-            if rng.random() < p:
-                self.ge_bad = True
-            return rng.random() < one_minus_k
-        if rng.random() < r:
-            self.ge_bad = False
-        return rng.random() < one_minus_h
+        return model.lost(rng)
 
     def _delay(self) -> int:
         """tabledist(latency, jitter, delay_cor, dist)."""
         sigma = self.jitter
         if not sigma:
             return self.latency
-        u = self.delay_cor.next(self.rng)
+        return self._tabledist(self.latency, sigma, self.delay_cor.next(self.rng))
+
+    def _tabledist(self, mu: int, sigma: int, u: float) -> int:
         if self.dist is None:
-            return self.latency - sigma + int(u * 2 * sigma)
-        return self.latency + int(dist_quantile(self.dist, u) * sigma)
+            return mu - sigma + int(u * 2 * sigma)
+        return mu + int(dist_quantile(self.dist, u) * sigma)
 
     # -- callbacks ----------------------------------------------------------------
     def enqueue(self, skb: Any, sch: Any, to_free: Any) -> int:
@@ -337,7 +200,9 @@ class Netem(QdiscOps):
                     last = self.t_last
                     delay = max(0, delay - (last - now))
                     now = last
-                delay += (skb.len + self.packet_overhead) * 8_000_000_000 // self.rate
+                delay += packet_time_ns(
+                    skb.len, self.rate, self.packet_overhead, self.cell_size, self.cell_overhead
+                )
             tts = now + delay
             skb.cb = tts
             if tts > self.t_last or not self.tfifo:
@@ -358,9 +223,20 @@ class Netem(QdiscOps):
         tts = self.tfifo.first_key()
         if tts is None:
             return None
-        if tts <= sch.now:
-            return self.tfifo.pop_first()
-        sch.watchdog_schedule(tts)
+        slots = self.slots
+        if slots is None:
+            if tts <= sch.now:
+                return self.tfifo.pop_first()
+            sch.watchdog_schedule(tts)
+            return None
+        now = sch.now
+        if slots.slot_next < tts:
+            slots.next_slot(now, self.rng)
+        if tts <= now and slots.slot_next <= now:
+            skb = self.tfifo.pop_first()
+            slots.sent(skb.len, now, self.rng)
+            return skb
+        sch.watchdog_schedule(max(tts, slots.slot_next))
         return None
 
     def reset(self, sch: Any) -> None:
@@ -371,11 +247,3 @@ class Netem(QdiscOps):
 
     def destroy(self, sch: Any) -> None:
         pass
-
-
-def _fmt_pct(value: float) -> str:
-    return f"{value * 100:g}%"
-
-
-def _corr(opt: dict[str, Any], key: str) -> str:
-    return f" {_fmt_pct(opt[key])}" if opt.get(key) else ""

@@ -1,7 +1,10 @@
-"""pfifo: packet-limited first-in first-out (net/sched/sch_fifo.c).
+"""pfifo: packet-limited first-in first-out (net/sched/sch_fifo.c, tc/q_fifo.c).
 
-Default limit: the device's ``txqueuelen`` (at least 1), as the kernel's
-``fifo_init`` does when no limit is given.
+``pfifo [limit PACKETS]``: the limit is read as tc reads it (``get_size``, so
+``1k`` is 1024 packets and ``100p`` is refused); without one the kernel's
+``fifo_init`` takes the device's ``txqueuelen``. ``limit 0`` is kept: every
+packet is then dropped, as the kernel does (an empty fifo may be bypassed only
+when its limit lets one packet in).
 """
 
 from __future__ import annotations
@@ -11,24 +14,54 @@ from typing import Any
 from qdisclab.ops import SkbList
 from qdisclab.sched.constants import NET_XMIT_SUCCESS
 from qdisclab.sched.ops import QdiscOps
-from qdisclab.sched.options import Opt
+from qdisclab.sched.options import Args, TcParseError
 from qdisclab.sched.registry import register_qdisc
+from qdisclab.sched.tcutil import TcValueError, get_size, sprint_size
+
+FIFO_USAGE = "Usage: ... <[p|b]fifo | pfifo_head_drop> [ limit NUMBER ]"
 
 
 class FifoBase(QdiscOps):
     """The fifo family: tail-drop over a packet limit (bfifo overrides the test with bytes)."""
 
-    options = {"limit": Opt("count", None, "queue limit (default: txqueuelen)")}
     can_bypass = True  # TCQ_F_CAN_BYPASS, as the kernel's fifos set it
+
+    @classmethod
+    def parse_options(cls, tokens: list[str]) -> dict[str, Any]:
+        """``fifo_parse_opt``: only ``limit`` (an exact keyword), read with ``get_size``."""
+        args = Args(tokens, cls.id)
+        opt: dict[str, Any] = {}
+        while args:
+            word = args.word()
+            if word == "limit":
+                value = args.value()
+                try:
+                    opt["limit"] = get_size(value)
+                except TcValueError:
+                    raise TcParseError(f'{cls.id}: Illegal value for "limit": "{value}"') from None
+            elif word == "help":
+                raise TcParseError(FIFO_USAGE)
+            else:
+                raise TcParseError(f'{cls.id}: unknown parameter "{word}"\n{FIFO_USAGE}')
+        return opt
+
+    @classmethod
+    def render_options(cls, opt: dict[str, Any]) -> str:
+        return f"limit {opt['limit']}p" if "limit" in opt else ""
 
     def init(self, sch: Any, opt: dict[str, Any]) -> None:
         self.q = SkbList()
         limit = opt.get("limit")
         sch.limit = limit if limit is not None else self.default_limit(sch)
         opt["limit"] = sch.limit
+        # fifo_init: bypassing an empty queue is allowed only if one packet could be queued.
+        sch.can_bypass = self.may_bypass(sch)
 
     def default_limit(self, sch: Any) -> int:
         return max(sch.dev.tx_queue_len, 1)
+
+    def may_bypass(self, sch: Any) -> bool:
+        return sch.limit >= 1
 
     def enqueue(self, skb: Any, sch: Any, to_free: Any) -> int:
         if sch.qlen >= sch.limit:
@@ -53,3 +86,6 @@ class Pfifo(FifoBase):
     """``pfifo [limit PACKETS]``."""
 
     id = "pfifo"
+
+
+__all__ = ["FIFO_USAGE", "FifoBase", "Pfifo", "sprint_size"]

@@ -18,6 +18,8 @@ from typing import Any
 from qdisclab.ops import SkbList
 from qdisclab.sched.constants import NET_XMIT_SUCCESS, TC_PRIO_MAX
 from qdisclab.sched.ops import QdiscOps
+from qdisclab.sched.options import TcParseError
+from qdisclab.sched.qdiscs.prio import render_priomap
 from qdisclab.sched.registry import register_qdisc
 
 PFIFO_FAST_BANDS = 3
@@ -58,5 +60,12 @@ class PfifoFast(QdiscOps):
         pass
 
     @classmethod
+    def parse_options(cls, tokens: list[str]) -> dict[str, Any]:
+        """tc has no parser for pfifo_fast: any option is refused (exit 255)."""
+        if tokens:
+            raise TcParseError(f"qdisc '{cls.id}' does not support option parsing", 255)
+        return {}
+
+    @classmethod
     def render_options(cls, opt: dict[str, Any]) -> str:
-        return f"bands {PFIFO_FAST_BANDS} priomap {' '.join(map(str, PRIO2BAND))}"
+        return render_priomap(PFIFO_FAST_BANDS, PRIO2BAND)

@@ -22,12 +22,14 @@ always served first.
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
-from qdisclab.errors import UserError
 from qdisclab.sched.constants import TC_H_MAJ, TC_H_MAKE, TC_PRIO_MAX
 from qdisclab.sched.ops import QdiscOps
+from qdisclab.sched.options import Args, KernelRefusal, TcParseError, read
 from qdisclab.sched.registry import create_qdisc, register_qdisc  # noqa: F401  (doctest)
+from qdisclab.sched.tcutil import TcValueError, get_integer, get_unsigned
 
 TCQ_PRIO_BANDS = 16
 TCQ_MIN_PRIO_BANDS = 2
@@ -43,46 +45,60 @@ class Prio(QdiscOps):
 
     @classmethod
     def parse_options(cls, tokens: list[str]) -> dict[str, Any]:
+        """``prio_parse_opt``: ``bands N``, then ``priomap`` and up to 16 band numbers.
+
+        A short priomap replaces only its first entries; the rest keep the default.
+        """
+        args = Args(tokens, cls.id)
         bands = 3
-        priomap: list[int] | None = None
-        i = 0
-        while i < len(tokens):
-            word = tokens[i]
+        priomap = list(DEFAULT_PRIOMAP)
+        in_priomap = False
+        idx = 0
+        while args:
+            word = args.word()
             if word == "bands":
-                if i + 1 >= len(tokens):
-                    raise UserError("qdisc prio: option 'bands' needs a value")
-                bands = _int("bands", tokens[i + 1])
-                i += 2
+                if in_priomap:
+                    raise TcParseError("Error: bands must be specified before priomap")
+                bands = read(args, "bands", get_integer)
             elif word == "priomap":
-                values = tokens[i + 1 : i + 1 + TC_PRIO_MAX + 1]
-                if len(values) != TC_PRIO_MAX + 1:
-                    raise UserError(
-                        f"qdisc prio: 'priomap' needs {TC_PRIO_MAX + 1} band numbers, "
-                        f"got {len(values)}"
-                    )
-                priomap = [_int("priomap", v) for v in values]
-                i += 1 + len(values)
+                if in_priomap:
+                    raise TcParseError("Error: duplicate priomap")
+                in_priomap = True
+            elif word == "multiqueue":
+                raise TcParseError("qdisc prio: multiqueue needs a multiqueue device")
+            elif word == "help":
+                raise TcParseError(PRIO_USAGE)
+            elif not in_priomap:
+                raise args.unknown(PRIO_USAGE)
             else:
-                raise UserError(f"qdisc prio: unknown option '{word}' (allowed: bands, priomap)")
-        opt: dict[str, Any] = {"bands": bands}
-        opt["priomap"] = list(DEFAULT_PRIOMAP) if priomap is None else priomap
-        return opt
+                try:
+                    band = get_unsigned(word)
+                except TcValueError:
+                    raise TcParseError('Illegal "priomap" element') from None
+                if band >= bands:
+                    raise TcParseError('"priomap" element is out of bands')
+                if idx > TC_PRIO_MAX:
+                    raise TcParseError(f'"priomap" index > TC_PRIO_MAX={TC_PRIO_MAX}')
+                priomap[idx] = band
+                idx += 1
+        return {"bands": bands, "priomap": priomap}
 
     @classmethod
     def render_options(cls, opt: dict[str, Any]) -> str:
         if "bands" not in opt:
             return ""
-        priomap = " ".join(str(b) for b in opt.get("priomap", DEFAULT_PRIOMAP))
-        return f"bands {opt['bands']} priomap {priomap}"
+        return render_priomap(opt["bands"], opt.get("priomap", DEFAULT_PRIOMAP))
 
     def init(self, sch: Any, opt: dict[str, Any]) -> None:
         bands = int(opt.get("bands", 3))
         priomap = list(opt.get("priomap") or DEFAULT_PRIOMAP)
         # prio_tune: the kernel refuses these with EINVAL.
         if not TCQ_MIN_PRIO_BANDS <= bands <= TCQ_PRIO_BANDS:
-            raise UserError(f"qdisc prio: bands {bands} out of range 2..16 (EINVAL)")
+            raise KernelRefusal(errno.EINVAL, hint=f"prio: bands {bands} is outside 2..16")
         if len(priomap) != TC_PRIO_MAX + 1 or any(not 0 <= b < bands for b in priomap):
-            raise UserError(f"qdisc prio: every priomap entry must be a band 0..{bands - 1}")
+            raise KernelRefusal(
+                errno.EINVAL, f"qdisc prio: priomap entries must be bands 0..{bands - 1}"
+            )
         opt["bands"], opt["priomap"] = bands, priomap
         self.bands = bands
         self.prio2band = priomap
@@ -90,6 +106,10 @@ class Prio(QdiscOps):
         self.classids = [TC_H_MAKE(sch.handle, band + 1) for band in range(bands)]
         for band in range(bands):
             sch.create_child(band + 1, "pfifo")
+
+    def tc_find_class(self, minor: int) -> int | None:
+        """``prio_find``: bands are classes ``1..bands``."""
+        return minor if 1 <= minor <= self.bands else None
 
     def classify(self, skb: Any, sch: Any) -> int:
         """``prio_classify``: the band for ``skb``."""
@@ -129,10 +149,9 @@ class Prio(QdiscOps):
         pass
 
 
-def _int(name: str, text: str) -> int:
-    try:
-        return int(text, 0)
-    except ValueError:
-        raise UserError(
-            f"qdisc prio: bad value {text!r} for '{name}': expected an integer"
-        ) from None
+PRIO_USAGE = "Usage: ... prio [ bands NUMBER ] [ priomap P1 P2 ...] [multiqueue]"
+
+
+def render_priomap(bands: int, priomap: Any) -> str:
+    """``prio_print_opt``, shared with pfifo_fast: ``bands 3 priomap 1 2 2 2 ...``."""
+    return f"bands {bands} priomap " + " ".join(str(b) for b in priomap)

@@ -19,6 +19,7 @@ Packets wait in a child ``bfifo limit LIMIT``, as red_create_dflt does.
 
 from __future__ import annotations
 
+import errno
 import math
 import random
 from typing import Any
@@ -26,12 +27,21 @@ from typing import Any
 from qdisclab.errors import UserError
 from qdisclab.sched.constants import NET_XMIT_CN
 from qdisclab.sched.ops import QdiscOps
-from qdisclab.sched.options import Opt, parse_options
+from qdisclab.sched.options import KernelRefusal, Opt, TcParseError, parse_options
 from qdisclab.sched.registry import register_qdisc
+from qdisclab.sched.tcutil import sprint_size
 
 DROP_RED_EARLY = "red_early"  # probabilistic drop between min and max
 DROP_RED_HARD = "red_hard"  # average above max (forced drop)
 _U32 = 0xFFFFFFFF
+RED_ADAPT_PERIOD = 500_000_000  # the adaptive timer: HZ / 2
+MAX_P_MIN = 2**32 // 100  # 1%
+MAX_P_MAX = 50 * MAX_P_MIN  # 50%
+RED_USAGE = (
+    "Usage: ... red limit BYTES [min BYTES] [max BYTES] avpkt BYTES [burst PACKETS]\n"
+    "               [adaptive] [probability PROBABILITY] [bandwidth KBPS]\n"
+    "               [ecn] [harddrop] [nodrop]"
+)
 
 
 def eval_ewma(qmin: int, burst: int, avpkt: int) -> int:
@@ -39,12 +49,12 @@ def eval_ewma(qmin: int, burst: int, avpkt: int) -> int:
     w = 0.5
     a = burst + 1 - qmin / avpkt
     if a < 1.0:
-        raise UserError("qdisc red: failed to calculate EWMA constant (burst too small for min)")
+        raise TcParseError("RED: failed to calculate EWMA constant.")
     for wlog in range(1, 32):
         if a <= (1 - (1 - w) ** burst) / w:
             return wlog
         w /= 2
-    raise UserError("qdisc red: failed to calculate EWMA constant")
+    raise TcParseError("RED: failed to calculate EWMA constant.")
 
 
 def eval_p(qmin: int, qmax: int, prob: float) -> int:
@@ -53,13 +63,13 @@ def eval_p(qmin: int, qmax: int, prob: float) -> int:
     if i == 0:
         return 0
     if i < 0:
-        raise UserError("qdisc red: max must not be below min")
+        raise TcParseError("RED: failed to calculate probability.")
     prob /= i
     for plog in range(32):
         if prob > 1.0:
             return plog
         prob *= 2
-    raise UserError("qdisc red: failed to calculate probability")
+    raise TcParseError("RED: failed to calculate probability.")
 
 
 def eval_idle_damping(wlog: int, avpkt: int, bandwidth: int) -> tuple[int, list[int]]:
@@ -71,7 +81,7 @@ def eval_idle_damping(wlog: int, avpkt: int, bandwidth: int) -> tuple[int, list[
         if maxtime / (1 << clog) < 512:
             break
     else:
-        raise UserError("qdisc red: failed to calculate idle damping table")
+        raise TcParseError("RED: failed to calculate idle damping table.")
     stab = [0] + [min(int((i << clog) * lw), 31) for i in range(1, 255)] + [31]
     return clog, stab
 
@@ -91,16 +101,16 @@ class Red(QdiscOps):
         "bandwidth": Opt("rate", 10_000_000, "link rate, for idle decay"),
         "ecn": Opt("flag", None, "mark ECT packets CE instead of dropping"),
         "harddrop": Opt("flag", None, "drop, not mark, above max"),
-        "adaptive": Opt("flag", None, "adaptive RED (not supported)"),
+        "adaptive": Opt("flag", None, "adaptive RED: tune max_P every 500 ms (ARED)"),
+        "nodrop": Opt("flag", None, "with ecn: queue non-ECT packets instead of dropping"),
     }
 
     @classmethod
     def parse_options(cls, tokens: list[str]) -> dict[str, Any]:
-        opt = parse_options(cls.id, tokens, cls.options)
+        tokens = ["adaptive" if t == "adaptative" else t for t in tokens]
+        opt = parse_options(cls.id, tokens, cls.options, RED_USAGE)
         if not opt.get("limit") or not opt.get("avpkt"):
-            raise UserError("qdisc red: required parameter (limit, avpkt) is missing")
-        if opt.get("adaptive"):
-            raise UserError("qdisc red: 'adaptive' is not supported by qdisclab")
+            raise TcParseError("RED: Required parameter (limit, avpkt) is missing")
         if not opt.get("max"):
             opt["max"] = opt["min"] * 3 if opt.get("min") else opt["limit"] // 4
         if not opt.get("min"):
@@ -108,21 +118,55 @@ class Red(QdiscOps):
         if not opt.get("burst"):
             opt["burst"] = (2 * opt["min"] + opt["max"]) // (3 * opt["avpkt"])
         if opt["max"] < opt["min"]:
-            raise UserError("qdisc red: max must not be below min")
+            raise TcParseError("RED: failed to calculate probability.")
         return opt
+
+    @classmethod
+    def render_options(cls, opt: dict[str, Any]) -> str:
+        """``red_print_opt``: ``limit 390Kb min 32Kb max 97Kb [ecn ][harddrop ]...``."""
+        if "limit" not in opt:
+            return ""
+        text = f"limit {sprint_size(opt['limit'])} min {sprint_size(opt['min'])} "
+        text += f"max {sprint_size(opt['max'])} "
+        return text + "".join(
+            f"{f} " for f in ("ecn", "harddrop", "adaptive", "nodrop") if opt.get(f)
+        )
+
+    def tc_xstats(self) -> str:
+        """``red_print_xstats``."""
+        return (
+            f"  marked {self.prob_mark + self.forced_mark} early "
+            f"{self.prob_drop + self.forced_drop} pdrop {self.pdrop} other 0"
+        )
+
+    def _adapt(self, now: int) -> None:
+        """``red_adaptative_algo``, run for each 500 ms period that has passed (the kernel's timer)."""
+        while now >= self.next_adapt:
+            self.next_adapt += RED_ADAPT_PERIOD
+            qavg = self.qavg
+            if self.qidlestart:
+                qavg = self._calc_qavg(self.next_adapt, 0)
+            qavg >>= self.wlog
+            if qavg > self.target_max and self.max_p <= MAX_P_MAX:
+                self.max_p += min(MAX_P_MIN, self.max_p // 4)  # alpha
+            elif qavg < self.target_min and self.max_p >= MAX_P_MIN:
+                self.max_p = (self.max_p // 10) * 9  # beta
+            self.max_p_delta = max((self.max_p + self.qth_delta // 2) // self.qth_delta, 1)
 
     def init(self, sch: Any, opt: dict[str, Any]) -> None:
         if not opt.get("avpkt") or not opt.get("min") or not opt.get("burst"):
             raise UserError(
                 "qdisc red: limit, avpkt, min and burst must be set (use parse_options)"
             )
+        if opt.get("nodrop") and not opt.get("ecn"):
+            raise KernelRefusal(errno.EINVAL, "nodrop valid only when ECN is enabled")
         qmin, qmax, avpkt = opt["min"], opt["max"], opt["avpkt"]
         prob = opt.get("probability", 0.02)
         self.wlog = wlog = eval_ewma(qmin, opt["burst"], avpkt)
         self.plog = eval_p(qmin, qmax, prob)
         self.scell_log, self.stab = eval_idle_damping(wlog, avpkt, opt.get("bandwidth", 10**7))
         if (qmin.bit_length() + wlog) >= 32:
-            raise UserError("qdisc red: min is too large for Wlog (red_check_params)")
+            raise KernelRefusal(errno.EINVAL)  # red_check_params
         # red_set_parms
         self.qth_min = qmin << wlog
         self.qth_max = qmax << wlog
@@ -130,8 +174,14 @@ class Red(QdiscOps):
         max_p = min(int(prob * 2**32), _U32) or (_U32 >> self.plog) * delta
         self.max_p = max_p
         self.max_p_delta = max(max_p // delta, 1)  # red_random divides by this
+        self.qth_delta = delta
+        self.target_min = qmin + 2 * delta // 5  # ARED keeps the average between these
+        self.target_max = qmin + 3 * delta // 5
+        self.adaptive = bool(opt.get("adaptive"))
+        self.next_adapt = sch.now + RED_ADAPT_PERIOD if self.adaptive else 1 << 62
         self.ecn = bool(opt.get("ecn"))
         self.harddrop = bool(opt.get("harddrop"))
+        self.nodrop = bool(opt.get("nodrop"))
         # red_vars
         self.qavg = 0
         self.qcount = -1
@@ -148,6 +198,10 @@ class Red(QdiscOps):
             self.rng = world.rng.stream(f"red:{node}/{sch.dev.name}:{sch.handle >> 16:x}:")
         else:
             self.rng = random.Random(sch.hash_seed ^ sch.handle)
+
+    @staticmethod
+    def tc_find_class(minor: int) -> int:
+        return 1  # red_find: one class, the inner qdisc
 
     # -- red.h -----------------------------------------------------------------
     def _calc_qavg(self, now: int, backlog: int) -> int:
@@ -185,6 +239,8 @@ class Red(QdiscOps):
     # -- callbacks --------------------------------------------------------------
     def enqueue(self, skb: Any, sch: Any, to_free: Any) -> int:
         child = sch.find_class(self.classid)
+        if sch.now >= self.next_adapt:
+            self._adapt(sch.now)
         self.qavg = self._calc_qavg(sch.now, child.backlog)
         self.qidlestart = 0  # red_end_of_idle_period
         action = self._action(self.qavg)
@@ -192,7 +248,7 @@ class Red(QdiscOps):
             sch.overlimits += 1
             if self.ecn and sch.set_ce(skb):
                 self.prob_mark += 1
-            else:
+            elif not (self.ecn and self.nodrop):
                 self.prob_drop += 1
                 sch.drop(skb, to_free, DROP_RED_EARLY)
                 return NET_XMIT_CN
@@ -200,7 +256,7 @@ class Red(QdiscOps):
             sch.overlimits += 1
             if not self.harddrop and self.ecn and sch.set_ce(skb):
                 self.forced_mark += 1
-            else:
+            elif self.harddrop or not (self.ecn and self.nodrop):
                 self.forced_drop += 1
                 sch.drop(skb, to_free, DROP_RED_HARD)
                 return NET_XMIT_CN

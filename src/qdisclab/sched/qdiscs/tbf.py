@@ -1,6 +1,11 @@
 """tbf: token bucket filter (net/sched/sch_tbf.c, tc/q_tbf.c).
 
-``tbf rate R burst B (limit L | latency T) [peakrate P mtu M]``
+``tbf rate R burst B[/CELL] (limit L | latency T) [peakrate P mtu M] [overhead N]
+[mpu M] [linklayer ethernet|atm]``, read as tc reads it (``lat`` for latency,
+``buffer``/``maxburst`` for burst, ``minburst`` for mtu, ``rate 10%`` of the
+device). The bucket is tc's tick count, so ``burst 1600`` at 512Kibit shows
+as ``1599b`` as it does on Linux; a packet's cost is the kernel's
+``psched_l2t_ns`` after the size table's ``overhead``/``mpu``/ATM cells.
 
 Tokens are kept as the kernel keeps them, in nanoseconds of transmission
 time: the bucket ``buffer`` is the time ``burst`` bytes take at ``rate``; a
@@ -14,62 +19,206 @@ first; qdisclab packets are never GSO).
 
 >>> TBF.parse_options("rate 1mbit burst 10kb latency 50ms".split())["limit"]
 16490
+>>> render_tbf(TBF.parse_options("rate 10mbit burst 10kb lat 50ms".split()))
+'rate 10Mbit burst 10Kb lat 50ms '
 """
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 from qdisclab.errors import UserError
 from qdisclab.sched.ops import QdiscOps
-from qdisclab.sched.options import Opt, parse_options
+from qdisclab.sched.options import Args, KernelRefusal, TcParseError
+from qdisclab.sched.ratecfg import LINKLAYER_ATM, LINKLAYER_ETHERNET, LINKLAYER_NAMES, RateCfg
 from qdisclab.sched.registry import register_qdisc
+from qdisclab.sched.tcutil import (
+    TIME_UNITS_PER_SEC,
+    U32_MAX,
+    TcValueError,
+    calc_xmitsize,
+    calc_xmittime,
+    get_any_rate,
+    get_linklayer,
+    get_size,
+    get_size_and_cell,
+    get_time,
+    get_u16,
+    matches,
+    sprint_rate,
+    sprint_size,
+    sprint_time,
+    tick2time,
+    ticks_to_ns,
+)
 
 NSEC_PER_SEC = 1_000_000_000
 DROP_TBF_OVERSIZE = "tbf_oversize"  # larger than the bucket: could never be sent
-_ALIASES = {"buffer": "burst", "maxburst": "burst", "minburst": "mtu"}
+TBF_USAGE = (
+    "Usage: ... tbf limit BYTES burst BYTES[/BYTES] rate KBPS [ mtu BYTES[/BYTES] ]\n"
+    "\t[ peakrate KBPS ] [ latency TIME ] [ overhead BYTES ] [ linklayer TYPE ]"
+)
 
 
 def l2t_ns(rate_bits: int, length: int) -> int:
-    """``psched_l2t_ns``: ns to send ``length`` bytes at ``rate_bits`` bit/s."""
+    """``psched_l2t_ns`` of a plain rate: ns to send ``length`` bytes at ``rate_bits`` bit/s."""
     return length * 8 * NSEC_PER_SEC // rate_bits
+
+
+def _once(opt: dict[str, Any], key: str, what: str) -> None:
+    if opt.get(key):
+        raise TcParseError(f'tbf: duplicate "{what}" specification')
+
+
+def parse_tbf(tokens: list[str]) -> dict[str, Any]:
+    """``tbf_parse_opt``: tc's words, checks and derived kernel parameters.
+
+    The result holds what tc sends: ``rate``/``peakrate`` (bit/s), ``limit``
+    (bytes, from ``latency`` if given), the bucket ``buffer``/``mtu_ticks`` in
+    psched ticks (so sizes print back after the kernel's tick rounding), and
+    the size-table adjustments ``overhead``, ``mpu``, ``linklayer``.
+    """
+    args = Args(tokens, "tbf")
+    o: dict[str, Any] = {}
+    while args:
+        word = args.word()
+        if matches(word, "limit"):
+            value = args.value()
+            _once(o, "limit", "limit")
+            if "latency" in o:
+                raise TcParseError('tbf: specifying both "latency" and "limit" is not allowed')
+            o["limit"] = _get(get_size, value, "limit")
+        elif matches(word, "latency"):
+            value = args.value()
+            _once(o, "latency", "latency/lat")
+            if "limit" in o:
+                raise TcParseError('tbf: specifying both "limit" and "/latency/lat" is not allowed')
+            o["latency"] = _get(get_time, value, "latency")
+        elif matches(word, "burst") or word in ("buffer", "maxburst"):
+            value = args.value()
+            _once(o, "burst", "buffer/burst/maxburst")
+            o["burst"], _cell = _get(get_size_and_cell, value, word)
+        elif word in ("mtu", "minburst"):
+            value = args.value()
+            _once(o, "mtu", "mtu/minburst")
+            o["mtu"], _cell = _get(get_size_and_cell, value, word)
+        elif word == "mpu":
+            value = args.value()
+            _once(o, "mpu", "mpu")
+            o["mpu"] = _get(get_size, value, "mpu")
+        elif word == "rate":
+            value = args.value()
+            _once(o, "rate", "rate")
+            o["rate"] = _get(get_any_rate, value, "rate") * 8
+        elif matches(word, "peakrate"):
+            value = args.value()
+            _once(o, "peakrate", "peakrate")
+            o["peakrate"] = _get(get_any_rate, value, "peakrate") * 8
+        elif matches(word, "overhead"):
+            value = args.value()
+            _once(o, "overhead", "overhead")
+            o["overhead"] = _get(get_u16, value, "overhead")
+        elif matches(word, "linklayer"):
+            o["linklayer"] = _get(get_linklayer, args.value(), "linklayer")
+        elif word == "help":
+            raise TcParseError(TBF_USAGE)
+        else:
+            raise TcParseError(f'tbf: unknown parameter "{word}"\n{TBF_USAGE}')
+    problems = []
+    if not o.get("rate"):
+        problems.append('tbf: the "rate" parameter is mandatory.')
+    if not o.get("burst"):
+        problems.append('tbf: the "burst" parameter is mandatory.')
+    if o.get("peakrate") and not o.get("mtu"):
+        problems.append('tbf: when "peakrate" is specified, "mtu" must also be specified.')
+    if not o.get("limit") and not o.get("latency"):
+        problems.append('tbf: either "limit" or "latency" is required.')
+    if problems:
+        raise TcParseError("\n".join([*problems, TBF_USAGE]))
+    rate, burst = o["rate"] // 8, o["burst"]
+    peak = o.get("peakrate", 0) // 8
+    linklayer = o.setdefault("linklayer", LINKLAYER_ETHERNET)
+    latency = o.pop("latency", None)
+    if not o.get("limit"):
+        limit = rate * latency / TIME_UNITS_PER_SEC + burst
+        if peak:
+            limit = min(limit, peak * latency / TIME_UNITS_PER_SEC + o["mtu"])
+        o["limit"] = int(limit)
+    # The bucket tc sends is sized like a packet: overhead added, raised to mpu, and on
+    # ATM rounded up to whole cells (tc_adjust_size); "burst 1500 overhead 300" shows 1800b.
+    burst = adjust_size(burst + o.get("overhead", 0), o.get("mpu", 0), linklayer)
+    o["buffer"] = calc_xmittime(min(rate, U32_MAX), burst)
+    if peak:
+        o["mtu_ticks"] = calc_xmittime(min(peak, U32_MAX), o["mtu"])
+    o.setdefault("overhead", 0)
+    o.setdefault("mpu", 0)
+    return o
+
+
+def _get(getter: Any, value: str, name: str) -> Any:
+    try:
+        return getter(value)
+    except TcValueError:
+        raise TcParseError(f'Illegal "{name}"') from None
+
+
+def adjust_size(size: int, mpu: int, linklayer: int) -> int:
+    """``tc_adjust_size``: at least ``mpu``; on ATM whole 53-byte cells of 48 bytes each."""
+    size = max(size, mpu)
+    return -(-size // 48) * 53 if linklayer == LINKLAYER_ATM else size
+
+
+def render_tbf(opt: dict[str, Any], details: bool = False) -> str:
+    """``tbf_print_opt``: ``rate 10Mbit burst 10Kb lat 50ms `` (trailing space as tc)."""
+    rate = opt["rate"] // 8
+    buffer = opt.get("buffer", calc_xmittime(rate, opt["burst"]))
+    text = f"rate {sprint_rate(rate)} burst {sprint_size(calc_xmitsize(rate, buffer))}"
+    if details:
+        text += f"/1 mpu {sprint_size(opt.get('mpu', 0))}"
+    peak = opt.get("peakrate", 0) // 8
+    latency = TIME_UNITS_PER_SEC * (opt["limit"] / rate) - tick2time(buffer)
+    if peak:
+        mtu_ticks = opt.get("mtu_ticks", calc_xmittime(peak, opt["mtu"]))
+        text += (
+            f" peakrate {sprint_rate(peak)} minburst {sprint_size(calc_xmitsize(peak, mtu_ticks))}"
+        )
+        if details:
+            text += f"/1 mpu {sprint_size(opt.get('mpu', 0))}"
+        latency = max(latency, TIME_UNITS_PER_SEC * (opt["limit"] / peak) - tick2time(mtu_ticks))
+    if latency >= 0.0:
+        text += f" lat {sprint_time(latency)}"
+    if latency < 0.0:
+        text += f" limit {sprint_size(opt['limit'])}"
+    if opt.get("overhead"):
+        text += f" overhead {opt['overhead']}"
+    linklayer = opt.get("linklayer", LINKLAYER_ETHERNET)
+    if linklayer != LINKLAYER_ETHERNET or details:
+        text += f" linklayer {LINKLAYER_NAMES[linklayer]}"
+    return text + " "
 
 
 @register_qdisc
 class TBF(QdiscOps):
-    """``tbf rate R burst B (limit L | latency T) [peakrate P mtu M]``."""
+    """``tbf rate R burst B (limit L | latency T) [peakrate P mtu M] [overhead N] [mpu M] [linklayer L]``."""
 
     id = "tbf"
-    options = {
-        "rate": Opt("rate", None, "token rate (mandatory)"),
-        "burst": Opt("size", None, "bucket size in bytes (mandatory; alias buffer, maxburst)"),
-        "peakrate": Opt("rate", None, "maximum rate of the burst itself"),
-        "mtu": Opt("size", None, "peak-rate bucket in bytes (alias minburst)"),
-        "limit": Opt("size", None, "bytes that may wait for tokens"),
-        "latency": Opt("time", None, "longest wait for tokens (sets limit)"),
-    }
 
     @classmethod
     def parse_options(cls, tokens: list[str]) -> dict[str, Any]:
-        tokens = [_ALIASES.get(t, t) for t in tokens]
-        opt = parse_options(cls.id, tokens, cls.options)
-        for name in ("rate", "burst"):
-            if not opt.get(name):
-                raise UserError(f'qdisc tbf: the "{name}" parameter is mandatory')
-        if "limit" in opt and "latency" in opt:
-            raise UserError('qdisc tbf: specifying both "limit" and "latency" is not allowed')
-        if "limit" not in opt and "latency" not in opt:
-            raise UserError('qdisc tbf: either "limit" or "latency" is required')
-        if opt.get("peakrate") and not opt.get("mtu"):
-            raise UserError('qdisc tbf: when "peakrate" is specified, "mtu" must also be specified')
-        latency = opt.pop("latency", None)
-        if latency is not None:
-            # q_tbf.c: limit = rate * latency + burst (or the smaller peak-rate figure).
-            limit = opt["rate"] // 8 * latency / NSEC_PER_SEC + opt["burst"]
-            if opt.get("peakrate"):
-                limit = min(limit, opt["peakrate"] // 8 * latency / NSEC_PER_SEC + opt["mtu"])
-            opt["limit"] = int(limit)
-        return opt
+        return parse_tbf(tokens)
+
+    @classmethod
+    def render_options(cls, opt: dict[str, Any]) -> str:
+        return render_tbf(opt) if "rate" in opt else ""
+
+    @classmethod
+    def render_details(cls, opt: dict[str, Any]) -> str:
+        return render_tbf(opt, details=True) if "rate" in opt else ""
+
+    @staticmethod
+    def tc_find_class(minor: int) -> int:
+        return 1  # tbf_find: every class id names the one inner qdisc
 
     def init(self, sch: Any, opt: dict[str, Any]) -> None:
         rate = opt.get("rate")
@@ -77,17 +226,29 @@ class TBF(QdiscOps):
         if not rate or not burst or opt.get("limit") is None:
             raise UserError("qdisc tbf: rate, burst and limit (or latency) are required")
         self.rate = rate
-        self.buffer = l2t_ns(rate, burst)  # bucket depth in ns
-        self.max_size = burst
+        shape = {k: opt.get(k, 0) for k in ("overhead", "mpu")}
+        linklayer = opt.get("linklayer", LINKLAYER_ETHERNET)
+        self.rcfg = RateCfg(rate // 8, linklayer=linklayer, **shape)
+        # The bucket the kernel keeps: tc's ticks, in ns (PSCHED_TICKS2NS).
+        self.buffer = ticks_to_ns(opt.get("buffer") or calc_xmittime(rate // 8, burst))
         self.peak = opt.get("peakrate") or 0
         self.mtu = 0
+        self.pcfg: RateCfg | None = None
         if self.peak:
             if self.peak <= rate:
-                raise UserError(
-                    f"qdisc tbf: peakrate {self.peak} is lower than or equals to rate {rate}"
-                )
-            self.mtu = l2t_ns(self.peak, opt["mtu"])
-            self.max_size = min(self.max_size, opt["mtu"])
+                raise KernelRefusal(
+                    errno.EINVAL
+                )  # sch_tbf only logs "peakrate ... is lower than rate"
+            self.pcfg = RateCfg(self.peak // 8, linklayer=linklayer, **shape)
+            self.mtu = ticks_to_ns(
+                opt.get("mtu_ticks") or calc_xmittime(self.peak // 8, opt["mtu"])
+            )
+        # tbf_change: the largest packet the buckets can ever pass.
+        self.max_size = self.rcfg.t2l(self.buffer)
+        if self.pcfg is not None:
+            self.max_size = min(self.max_size, self.pcfg.t2l(self.mtu))
+        if self.max_size < 0:
+            raise KernelRefusal(errno.EINVAL)
         sch.limit = opt["limit"]
         self.tokens = self.buffer
         self.ptokens = self.mtu
@@ -110,9 +271,9 @@ class TBF(QdiscOps):
         now = sch.now
         toks = min(now - self.t_c, self.buffer)
         ptoks = 0
-        if self.peak:
-            ptoks = min(toks + self.ptokens, self.mtu) - l2t_ns(self.peak, length)
-        toks = min(toks + self.tokens, self.buffer) - l2t_ns(self.rate, length)
+        if self.pcfg is not None:
+            ptoks = min(toks + self.ptokens, self.mtu) - self.pcfg.l2t_ns(length)
+        toks = min(toks + self.tokens, self.buffer) - self.rcfg.l2t_ns(length)
         if toks >= 0 and ptoks >= 0:
             skb = sch.dequeue_child(child)
             if skb is None:
