@@ -6,10 +6,11 @@ from qdisclab.net import World
 from qdisclab.net.memory import DROP_QUEUE_MEMORY, SKB_TRUESIZE_OVERHEAD, charge_of
 from qdisclab.scenario import load_text
 from qdisclab.scenario.build import run_loaded
+from qdisclab.skb import ETH_HLEN
 from qdisclab.traffic import CbrSource, UdpSink
 
 LIMIT = 2_000_000  # ~963 packets of 1500 bytes at 2076 bytes of truesize each
-TRUESIZE = 1500 + SKB_TRUESIZE_OVERHEAD
+TRUESIZE = 1500 + ETH_HLEN + SKB_TRUESIZE_OVERHEAD  # a 1500-byte IP packet as a frame
 
 
 def overloaded(world: World, name: str, stop: str = "1s"):

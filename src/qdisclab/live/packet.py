@@ -21,7 +21,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from qdisclab.skb import IPPROTO_ICMP, SkBuff
+from qdisclab.skb import ETH_HLEN, IPPROTO_ICMP, SkBuff
 
 __all__ = [
     "ETH_HLEN",
@@ -37,7 +37,6 @@ _PORTS = struct.Struct("!HH").unpack_from
 _V4_ADDRS = struct.Struct("!II").unpack_from
 _ICMP_ID = struct.Struct("!H").unpack_from
 _PORT_PROTOCOLS = frozenset((6, 17, 132, 136))  # TCP, UDP, SCTP, UDP-Lite: ports first
-ETH_HLEN = 14
 _IP_ETHERTYPES = (b"\x08\x00", b"\x86\xdd")  # ETH_P_IP, ETH_P_IPV6
 
 

@@ -36,8 +36,9 @@ class HtbTcClasses:
         if cl.level:
             raise KernelRefusal(errno.EINVAL)
         self._forget_active(cl)
-        cl.leaf = q.graft(minor, spec)
-        return cl.leaf
+        child = q.graft(minor, spec)
+        cl.leaf = child.ctx  # the policy holds its children as the sch they receive
+        return child
 
     def tc_ungraft(self, q: Any, minor: int) -> None:
         with requested_handle(0):
@@ -65,7 +66,7 @@ class HtbTcClasses:
             raise KernelRefusal(errno.EINVAL, "HTB: tree is too deep")
         cl = HtbClass(spec, classid, parent, self.r2q)
         warning = cl.configure(spec, self.r2q)
-        cl.t_c = q.now
+        cl.t_c = q.sched.now
         self.classes[classid] = cl
         self.class_hash.insert(cl)
         if parent is not None:
@@ -79,7 +80,7 @@ class HtbTcClasses:
                 parent.level = (parent.parent.level if parent.parent else TC_HTB_MAXDEPTH) - 1
             parent.children.append(cl)
         with requested_handle(0):
-            cl.leaf = q.graft(cl.minor, "pfifo")
+            cl.leaf = q.graft(cl.minor, "pfifo").ctx
         return f"Warning: sch_htb: {warning}" if warning else ""
 
     def tc_delete_class(self, q: Any, classid: int) -> None:
@@ -100,7 +101,7 @@ class HtbTcClasses:
             if not parent.children:  # htb_parent_to_leaf
                 parent.level = 0
                 with requested_handle(0):
-                    parent.leaf = q.graft(parent.minor, "pfifo")
+                    parent.leaf = q.graft(parent.minor, "pfifo").ctx
 
     def _forget_active(self, cl: HtbClass) -> None:
         if cl in self.active:

@@ -159,6 +159,11 @@ class Qdisc(QdiscTrampolines, QdiscAccounting, QdiscContainment):
         if isinstance(ret, int) and ret < 0:
             self._call_quietly("destroy")
             raise KernelError(-ret, f"qdisc {self.kind}: init failed")
+        # TCQ_F_CAN_BYPASS as fifo_init sets it: only where the configured queue
+        # could hold the packet it lets past (a pfifo of limit 0 drops everything).
+        may_bypass = getattr(self.ops, "may_bypass", None)
+        if may_bypass is not None:
+            self.can_bypass = bool(type(self.ops).can_bypass) and bool(may_bypass(self.ctx))
 
     def reset(self) -> None:
         """``qdisc_reset``: policy reset, cancel the watchdog, purge the peeked skb, reset children."""

@@ -54,13 +54,12 @@ class FifoBase(QdiscOps):
         limit = opt.get("limit")
         sch.limit = limit if limit is not None else self.default_limit(sch)
         opt["limit"] = sch.limit
-        # fifo_init: bypassing an empty queue is allowed only if one packet could be queued.
-        sch.can_bypass = self.may_bypass(sch)
 
     def default_limit(self, sch: Any) -> int:
         return max(sch.dev.tx_queue_len, 1)
 
     def may_bypass(self, sch: Any) -> bool:
+        """fifo_init: the mechanism may bypass an empty queue only if one packet fits."""
         return sch.limit >= 1
 
     def enqueue(self, skb: Any, sch: Any, to_free: Any) -> int:
