@@ -128,12 +128,15 @@ class QdiscContext(KfuncContext, interface=IFACE, prefix="sch"):
     """
 
     # qlen/backlog: mirrors of the mechanism's counters, written by the accounting.
-    __slots__ = ("_dev", "_q", "_self", "backlog", "limit", "qlen")
+    # q/qstats/bstats: this object again, for the kernel spellings (plain slots: read per packet).
+    __slots__ = ("_dev", "_q", "_sched", "backlog", "bstats", "limit", "q", "qlen", "qstats")
 
     def __init__(self, q: Qdisc) -> None:
         setattr_ = object.__setattr__
         setattr_(self, "_q", q)
-        setattr_(self, "_self", self)
+        setattr_(self, "_sched", q.sched)
+        for name in ("q", "qstats", "bstats"):
+            setattr_(self, name, self)
         setattr_(self, "_dev", DeviceView(q.dev))
         setattr_(self, "qlen", 0)
         setattr_(self, "backlog", 0)
@@ -150,11 +153,8 @@ class QdiscContext(KfuncContext, interface=IFACE, prefix="sch"):
     kind = _view("_q.kind", "the kind name (the ops table's ``id``)")
     mtu = _view("_q.dev.mtu", "``psched_mtu(dev)``: the device MTU")
     tx_queue_len = _view("_q.dev.tx_queue_len", "the device's txqueuelen")
-    now = _view("_q.sched.now", "the current time in ns (``bpf_ktime_get_ns``)")
+    now = _view("_sched.now", "the current time in ns (``bpf_ktime_get_ns``)")
     hash_seed = _view("_q.hash_seed", "the device's flow-hash seed (derived from the run seed)")
-    q = _view("_self", "``sch.q.qlen`` as in the kernel")
-    qstats = _view("_self", "``sch.qstats.backlog/drops/overlimits/requeues``")
-    bstats = _view("_self", "``sch.bstats.bytes/packets``")
 
     dev = _view("_dev", "what a policy may read of its device (``DeviceView``)")
 
