@@ -131,7 +131,7 @@ def test_one_decorated_method_is_the_registry_entry_the_allow_list_and_the_refus
         ("sch.reset()", "sch.reset is infrastructure, not available to a policy"),
         ("sch.graft(1, 'pfifo')", "sch.graft is infrastructure"),
         ("sch.watchdog.cancel()", "sch.watchdog is infrastructure"),
-        ("sch.handle = 5", "property 'handle' of 'QdiscContext' object has no setter"),
+        ("sch.mtu = 5", "property 'mtu' of 'QdiscContext' object has no setter"),
     ],
 )
 def test_writes_and_infrastructure_calls_from_a_policy_are_refused_naming_the_attribute(
