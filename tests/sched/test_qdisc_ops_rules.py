@@ -162,8 +162,10 @@ def test_drop_called_from_dequeue_is_refused_naming_kfunc_and_callback(qbench):
     q.enqueue(qbench.skb())
     with pytest.raises(ExtensionFault) as info:
         q.dequeue()
-    text = str(info.value)
-    assert "bpf_qdisc_skb_drop" in text and "dequeue" in text and "t_dropdq" in text
+    assert str(info.value) == (  # names the method, the kfunc, and what to use instead
+        "t_dropdq.dequeue: sch.drop() (kfunc bpf_qdisc_skb_drop) is allowed only in "
+        "enqueue, not in dequeue; in dequeue use sch.kfree_skb()"
+    )
 
 
 @pytest.mark.no_conservation_check  # strict stops at the fault, abandoning the packet

@@ -101,3 +101,27 @@ def test_builtins_and_policy_off_run_unwrapped():
     assert cc_class_for(RaisesAfter100, "off") is RaisesAfter100
     guarded = cc_class_for(RaisesAfter100, "strict")
     assert issubclass(guarded, RaisesAfter100) and guarded.name == "t_raise100"
+
+
+def _bbr_draws(seed: int) -> tuple[list[int], object]:
+    from qdisclab.ops import lookup
+    from qdisclab.tcp.congestion import bpf_get_prandom_u32
+
+    w = World(seed=seed)
+    a, b = w.add_host("A"), w.add_host("B")
+    w.connect(a, b, "100mbit", "5ms")
+    w.build_routes()
+    TcpStack.of(a)
+    TcpStack.of(b)
+    flow = BulkSender(a, b, 5001, "f1", "bbr")
+    w.run(300_000_000)
+    assert lookup("bpf_get_prandom_u32", "tcp_congestion_ops").func is bpf_get_prandom_u32
+    assert flow.sk.icsk_ca_ops.rng is None and flow.sk.cc_rng is not None  # BBR drew from it
+    return [bpf_get_prandom_u32(flow.sk) for _ in range(5)], flow.sk
+
+
+def test_cc_random_kfunc_is_a_stream_of_the_run_seed_and_bbr_draws_from_it():
+    first, _ = _bbr_draws(1)
+    again, _ = _bbr_draws(1)
+    other, _ = _bbr_draws(2)
+    assert first == again and first != other

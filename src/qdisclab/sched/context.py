@@ -128,12 +128,21 @@ class QdiscContext(KfuncContext, interface=IFACE, prefix="sch"):
     """
 
     # qlen/backlog: mirrors of the mechanism's counters, written by the accounting.
-    __slots__ = ("_dev", "_q", "_self", "backlog", "limit", "qlen")
+    # q/qstats/bstats: this object again, for the kernel spellings (plain slots: read per packet).
+    # handle/hash_seed: fixed at creation, copied here because policies read them per packet.
+    __slots__ = (
+        "_dev", "_q", "_sched", "backlog", "bstats", "handle", "hash_seed", "limit", "q",
+        "qlen", "qstats",
+    )  # fmt: skip
 
     def __init__(self, q: Qdisc) -> None:
         setattr_ = object.__setattr__
         setattr_(self, "_q", q)
-        setattr_(self, "_self", self)
+        setattr_(self, "_sched", q.sched)
+        setattr_(self, "handle", q.handle)
+        setattr_(self, "hash_seed", q.hash_seed)
+        for name in ("q", "qstats", "bstats"):
+            setattr_(self, name, self)
         setattr_(self, "_dev", DeviceView(q.dev))
         setattr_(self, "qlen", 0)
         setattr_(self, "backlog", 0)
@@ -145,16 +154,11 @@ class QdiscContext(KfuncContext, interface=IFACE, prefix="sch"):
     packets = _counter("packets", "packets dequeued (``sch->bstats.packets``)")
     overlimits = _policy_field("overlimits", "throttle events (``qstats.overlimits``; writable)")
     requeues = _policy_field("requeues", "requeue events (``qstats.requeues``; writable)")
-    handle = _view("_q.handle", "this qdisc's handle (``major:0``)")
     parent = _view("_q.parent", "the parent classid (``TC_H_ROOT`` for a root qdisc)")
     kind = _view("_q.kind", "the kind name (the ops table's ``id``)")
     mtu = _view("_q.dev.mtu", "``psched_mtu(dev)``: the device MTU")
     tx_queue_len = _view("_q.dev.tx_queue_len", "the device's txqueuelen")
-    now = _view("_q.sched.now", "the current time in ns (``bpf_ktime_get_ns``)")
-    hash_seed = _view("_q.hash_seed", "the device's flow-hash seed (derived from the run seed)")
-    q = _view("_self", "``sch.q.qlen`` as in the kernel")
-    qstats = _view("_self", "``sch.qstats.backlog/drops/overlimits/requeues``")
-    bstats = _view("_self", "``sch.bstats.bytes/packets``")
+    now = _view("_sched.now", "the current time in ns (``bpf_ktime_get_ns``)")
 
     dev = _view("_dev", "what a policy may read of its device (``DeviceView``)")
 
@@ -218,7 +222,7 @@ class QdiscContext(KfuncContext, interface=IFACE, prefix="sch"):
     @kfunc("bpf_skb_get_hash", allowed=EVERY, flags=KF_TRUSTED_ARGS)
     def skb_get_hash(self, skb: SkBuff) -> int:
         """The flow hash (computed once, cached in the skb)."""
-        return skb.get_hash(self._q.hash_seed)
+        return skb.get_hash(self.hash_seed)
 
     @kfunc("bpf_dynptr_from_skb", allowed=EVERY, flags=KF_TRUSTED_ARGS)
     def skb_data(self, skb: SkBuff) -> memoryview:

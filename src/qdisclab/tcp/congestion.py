@@ -304,7 +304,28 @@ def tcp_reno_undo_cwnd(sk: Any) -> int:
     return max(sk.snd_cwnd, sk.prior_cwnd)
 
 
+def bpf_get_prandom_u32(sk: Any) -> int:
+    """A pseudo-random u32 for this socket's congestion control, from a stream of the run seed.
+
+    The kernel's helper takes no argument (per-CPU state); here the socket
+    names its stream (``cc:<flow>``), so every flow is reproducible per seed.
+    """
+    rng = sk.cc_rng
+    if rng is None:
+        world = getattr(getattr(sk, "node", None), "world", None)
+        import random
+
+        name = f"cc:{getattr(sk, 'name', '?')}"
+        rng = world.rng.stream(name) if world is not None else random.Random(name)
+        sk.cc_rng = rng
+    return rng.getrandbits(32)
+
+
 _IFACE = "tcp_congestion_ops"
+KFUNCS.register(
+    "bpf_get_prandom_u32", _IFACE, {"*"}, 0,
+    "a pseudo-random u32 from the socket's stream of the run seed", bpf_get_prandom_u32,
+)  # fmt: skip
 for _name, _doc in (
     ("tcp_slow_start", "slow-start growth, returns leftover acked"),
     ("tcp_cong_avoid_ai", "additive increase: +1 per w acked"),

@@ -74,6 +74,7 @@ class TcpSock(TcpHandshake, TcpOutput, TcpInput, TcpRecovery, TcpRack):
         "bpf_sock_ops_cb_flags",
         "bytes_acked",
         "bytes_received",
+        "cc_rng",
         "ce_state",
         "cgroup",
         "cong_control_impl",
@@ -298,6 +299,7 @@ class TcpSock(TcpHandshake, TcpOutput, TcpInput, TcpRecovery, TcpRack):
         self.rack_timer = Timer(self.sched, self._rack_reo_timeout)
         self.tlp_timer = Timer(self.sched, self._send_loss_probe)
         self.icsk_ca_state = TCP_CA_Open
+        self.cc_rng = None  # the bpf_get_prandom_u32 stream, created on first use
         cls = lookup_cc(cc or get_default_cc()) or lookup_cc("reno")
         if cc is not None and lookup_cc(cc) is None:
             raise KernelError(errno.ENOENT, f"TCP_CONGESTION: no congestion control '{cc}'")

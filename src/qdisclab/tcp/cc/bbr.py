@@ -12,8 +12,9 @@ not what Linux runs); PROBE_BW cwnd gain is 2. Timestamps for the min_rtt and
 PROBE_RTT windows use ``sk.tcp_mstamp`` (us) instead of jiffies. Not modelled:
 long-term bandwidth (policer) sampling ``lt_*``.
 
-The PROBE_BW start phase comes from ``self.rng`` (a ``random.Random``; set it
-from a named stream, e.g. ``world.rng.stream("bbr:flow1")``; default seed 0).
+The PROBE_BW start phase is random, as ``get_random_u32_below`` in the kernel:
+drawn with the ``bpf_get_prandom_u32`` kfunc from the socket's stream of the
+run seed (or from ``self.rng`` when one is given, as tests do).
 
 >>> BBR_HIGH_GAIN, BBR_DRAIN_GAIN, BBR_PACING_GAIN
 (739, 88, (320, 192, 256, 256, 256, 256, 256, 256))
@@ -31,6 +32,7 @@ from qdisclab.tcp.congestion import (
     TCP_CA_Loss,
     TCP_CA_Open,
     TCP_CA_Recovery,
+    bpf_get_prandom_u32,
     register_cc,
     tcp_packets_in_flight,
 )
@@ -114,7 +116,7 @@ class Bbr(CongestionOps):
     name = "bbr"
 
     def __init__(self, rng: random.Random | None = None) -> None:
-        self.rng = rng if rng is not None else random.Random(0)
+        self.rng = rng
         self.bw = MinMax()
         self.mode = BBR_STARTUP
         self.extra_acked = [0, 0]
@@ -346,7 +348,12 @@ class Bbr(CongestionOps):
     def _reset_probe_bw_mode(self, sk: Any) -> None:
         self.mode = BBR_PROBE_BW
         # random start phase, never the 0.75 drain phase right after a 1.25 probe
-        self.cycle_idx = CYCLE_LEN - 1 - self.rng.randrange(BBR_CYCLE_RAND)
+        rand = (
+            self.rng.randrange(BBR_CYCLE_RAND)
+            if self.rng is not None
+            else (bpf_get_prandom_u32(sk) % BBR_CYCLE_RAND)
+        )
+        self.cycle_idx = CYCLE_LEN - 1 - rand
         self._advance_cycle_phase(sk)
 
     def _reset_mode(self, sk: Any) -> None:
