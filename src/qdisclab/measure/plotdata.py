@@ -18,6 +18,7 @@ import os
 import pickle
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,8 @@ class PlotWorker:
 
     It is started with ``python -m qdisclab.measure.plotdata`` (not forked, not
     multiprocessing's spawn, which would re-run the caller's script), gets the
-    payload pickled on its standard input and answers with the files written.
+    payload pickled on its standard input (``start``, so it draws while the caller
+    writes its data files) and answers with the files written (``finish``).
     If it cannot start or fails, the plots are drawn in this process instead.
     """
 
@@ -57,6 +59,9 @@ class PlotWorker:
         env = dict(os.environ)
         src = str(Path(qdisclab.__file__).resolve().parents[1])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+        self._thread: threading.Thread | None = None
+        self._answer: bytes | None = None
+        self._job: tuple[Path, dict[str, Any]] = (Path(), {})
         try:
             self._proc: subprocess.Popen | None = subprocess.Popen(
                 [sys.executable, "-m", "qdisclab.measure.plotdata"], stdin=subprocess.PIPE,
@@ -64,27 +69,44 @@ class PlotWorker:
         except OSError:
             self._proc = None
 
-    def draw(self, out: Path, payload: dict[str, Any]) -> list[Path]:
-        """Draw ``payload`` into ``out`` (in the child if it runs); returns the files."""
+    def start(self, out: Path, payload: dict[str, Any]) -> None:
+        """Hand ``payload`` to the child, which draws while the caller writes its files."""
+        proc = self._proc
+        self._job = (out, payload)
+        if proc is None:
+            return
+        data = pickle.dumps((str(out), payload))
+        # A thread feeds the pipe and collects the answer: the child may still be importing.
+        self._thread = threading.Thread(target=self._talk, args=(proc, data), daemon=True)
+        self._thread.start()
+
+    def _talk(self, proc: subprocess.Popen, data: bytes) -> None:
+        try:
+            self._answer = proc.communicate(data, timeout=300)[0]
+        except (OSError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait()
+
+    def finish(self) -> list[Path]:
+        """Wait for the plots started by ``start``; draw them here if the child failed."""
         proc, self._proc = self._proc, None
-        if proc is not None:
-            try:
-                answer, _err = proc.communicate(pickle.dumps((str(out), payload)), timeout=300)
-                if proc.returncode == 0:
-                    return [Path(p) for p in answer.decode().split("\n") if p]
-            except (OSError, subprocess.TimeoutExpired):
-                proc.kill()
-                proc.wait()
+        out, payload = self._job
+        if self._thread is not None:
+            self._thread.join()
+        if proc is not None and proc.returncode == 0 and self._answer is not None:
+            return [Path(p) for p in self._answer.decode().split("\n") if p]
         from qdisclab.measure.plots import draw_run
 
         return draw_run(out, payload)
 
     def close(self) -> None:
-        """Stop the child if ``draw`` was never called."""
+        """Stop the child if ``finish`` was never reached (an error while writing)."""
         proc, self._proc = self._proc, None
-        if proc is not None:
+        if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait()
+        if self._thread is not None:
+            self._thread.join()
 
 
 def _child() -> None:

@@ -119,9 +119,11 @@ class Simulation:
             from qdisclab.scenario.outputs import plot_payload, write_outputs
 
             try:
+                if worker is not None:
+                    worker.start(self.out_dir, plot_payload(self, results))
                 write_outputs(self.out_dir, self, results)
                 if worker is not None:
-                    worker.draw(self.out_dir, plot_payload(self, results))
+                    worker.finish()
             finally:
                 if worker is not None:
                     worker.close()
