@@ -3,7 +3,9 @@
 The property: exit 0 with balanced packet books (for ``run --json``), or exit
 2 with exactly one line on stderr naming the scenario file (or the option at
 fault) — never a traceback, a hang past the guard, or any other exit. ``check``
-may also exit 1 (it found a problem in the qdisc, which is its job).
+may also exit 1 (it found a problem in the qdisc, which is its job), and so may
+a run whose user extension misbehaved under ``--policy strict`` (one
+``qdisclab: fault:`` line, the diagnostic).
 
 Children are forked from a process that has imported qdisclab already, so a
 case costs milliseconds of start-up rather than a new interpreter, and
@@ -160,6 +162,9 @@ def judge(case: Case, code: int, stdout: str, stderr: str) -> str:
         return OK
     if code == 1 and case.argv[:1] == ["check"]:
         return OK  # a problem found in the checked qdisc
+    if code == 1:  # strict mode stopped a faulty extension: one diagnostic line
+        lines = stderr.strip().splitlines()
+        return OK if len(lines) == 1 and lines[0].startswith("qdisclab: fault: ") else BAD_MESSAGE
     if code != 2:
         return BAD_EXIT
     lines = stderr.strip().splitlines()

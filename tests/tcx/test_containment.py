@@ -66,7 +66,9 @@ def test_strict_stops_with_the_program_hook_packet_and_problem(prog, fragment):
         send(3)
     fault = info.value
     assert fault.kind == "tcx program faulty" and fault.callback.endswith("egress")
-    assert fragment in fault.problem and "proto 17 len 514" in fault.packet  # the frame: 500 + ETH_HLEN
+    assert (
+        fragment in fault.problem and "proto 17 len 514" in fault.packet
+    )  # the frame: 500 + ETH_HLEN
 
 
 @pytest.mark.parametrize("prog", [raises, returns_none])

@@ -14,7 +14,7 @@ import sys
 import typer
 from rich.console import Console
 
-from qdisclab.errors import QdiscLabError
+from qdisclab.errors import ExtensionFault, QdiscLabError
 from qdisclab.units import UnitError
 
 app = typer.Typer(
@@ -62,7 +62,10 @@ def _usage_line(exc: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the app, turning qdisclab errors into one clear line and exit 2.
+    """Entry point: run the app, turning qdisclab errors into one clear line.
+
+    A user error exits 2; a misbehaving extension stopped by ``--policy strict``
+    exits 1 with its diagnostic (kind, callback, packet or socket, where).
 
     >>> main(["nosuch"])  # prints "qdisclab: error: No such command 'nosuch'." to stderr
     2
@@ -72,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         # Non-standalone click returns a command's typer.Exit code instead of raising it.
         if type(code) is int and code:
             return code
+    except ExtensionFault as exc:
+        err_console.print(f"qdisclab: fault: {exc}", markup=False, soft_wrap=True)
+        return 1
     except (QdiscLabError, UnitError) as exc:
         err_console.print(f"qdisclab: error: {exc}", markup=False, soft_wrap=True)
         return 2

@@ -34,7 +34,7 @@ from qdisclab.errors import ExtensionFault, KernelError
 from qdisclab.mprog import BPF_LINK_TYPE_TCX, BPF_TCX_INGRESS, Hook, Link
 from qdisclab.ops import POLICY_CONTAIN
 from qdisclab.sim.tracepoint import tracepoint
-from qdisclab.skb import skb_drop
+from qdisclab.skb import DROP_FAULT, skb_drop
 
 from .constants import (
     BPF_F_INGRESS,
@@ -219,6 +219,9 @@ class TcxHook(Hook):
         fault.__cause__ = cause
         world = self.dev.world
         if world.policy != POLICY_CONTAIN:
+            # The run stops here; the packet in hand is booked as a fault drop so the
+            # books still balance for whoever reads them after the diagnostic.
+            skb_drop(skb, DROP_FAULT, self.dev.sched.now)
             raise fault
         world.faults.append((self.dev.name, f"tcx:{name}", str(fault)))
         self.faulty = (*self.faulty, func)
