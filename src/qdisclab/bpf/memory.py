@@ -1,0 +1,276 @@
+"""Bounds-checked memory for BPF programs: regions behind 64-bit addresses.
+
+An address is ``region_id << 32 | offset``. Region 0 is never mapped, so a
+null pointer (or a small integer used as one) faults as a null dereference;
+regions get every other id, so stepping below a region's start lands in an
+unmapped guard id; stack frames have ids of their own, the same in every
+engine. An access past a region's end, to an unmapped or freed region, or a
+write to a read-only one raises :class:`~qdisclab.bpf.fault.BpfFault`
+naming the instruction that did it.
+
+Two kinds of region:
+
+* :class:`BytesRegion` — plain bytes: stack frames, packet data
+  (``skb.payload``), map values, global data, objects from ``bpf_obj_new``.
+* :class:`StructView` — a kernel struct as qdisclab models it: loads and
+  stores go to attributes of a Python object through a field table
+  ``offset -> Field(size, getter, setter)``; a field without a setter is
+  read only, and an access that does not fall inside one field faults.
+
+>>> mem = Memory()
+>>> addr = mem.map(BytesRegion("value", bytearray(8)))
+>>> mem.store(addr + 4, 4, 0xDEADBEEF, pc=0)
+>>> hex(mem.load(addr, 8, pc=1))
+'0xdeadbeef00000000'
+>>> mem.load(0, 4, pc=2)
+Traceback (most recent call last):
+...
+qdisclab.bpf.fault.BpfFault: bpf: insn 2: null pointer dereference (read of 4 bytes at 0x0)
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from qdisclab.bpf.fault import BpfFault
+from qdisclab.bpf.isa import MAX_BPF_STACK, MAX_CALL_FRAMES
+
+REGION_SHIFT = 32
+OFFSET_MASK = (1 << REGION_SHIFT) - 1
+NULL_PAGE = 4096  # addresses below this fault as null dereferences
+STACK_REGION = 0x7FFF_0000  # region id of frame 0; frame d at STACK_REGION + 2 * d
+_PACKERS = {n: struct.Struct(f"<{c}") for n, c in ((1, "B"), (2, "H"), (4, "I"), (8, "Q"))}
+_UNPACK = {n: s.unpack_from for n, s in _PACKERS.items()}
+_PACK = {n: s.pack_into for n, s in _PACKERS.items()}
+_MASK = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF, 8: 0xFFFF_FFFF_FFFF_FFFF}
+
+
+class Region:
+    """A mapped area of ``size`` bytes; subclasses say how bytes are held."""
+
+    __slots__ = ("name", "size", "writable")
+
+    def __init__(self, name: str, size: int, writable: bool) -> None:
+        self.name = name
+        self.size = size
+        self.writable = writable
+
+    def load(self, off: int, size: int, pc: int) -> int:
+        raise NotImplementedError
+
+    def store(self, off: int, size: int, value: int, pc: int) -> None:
+        raise NotImplementedError
+
+    def _out_of_bounds(self, what: str, off: int, size: int, pc: int) -> BpfFault:
+        return BpfFault(
+            f"out-of-bounds {what} of {size} bytes at offset {off} of {self.name} "
+            f"({self.size} bytes)",
+            pc=pc,
+        )
+
+
+class BytesRegion(Region):
+    """Memory held as bytes; ``bytes`` data (or ``writable=False``) is read only.
+
+    >>> r = BytesRegion("stack", bytearray(16))
+    >>> r.store(8, 2, 0x1234, pc=0); r.load(8, 1, pc=0)
+    52
+    """
+
+    __slots__ = ("data",)
+
+    def __init__(
+        self, name: str, data: bytearray | bytes | memoryview, writable: bool | None = None
+    ) -> None:
+        if writable is None:
+            writable = not isinstance(data, bytes)
+        super().__init__(name, len(data), writable)
+        self.data = data
+
+    def load(self, off: int, size: int, pc: int) -> int:
+        if off + size > self.size:
+            raise self._out_of_bounds("read", off, size, pc)
+        return _UNPACK[size](self.data, off)[0]
+
+    def store(self, off: int, size: int, value: int, pc: int) -> None:
+        if off + size > self.size:
+            raise self._out_of_bounds("write", off, size, pc)
+        if not self.writable:
+            raise BpfFault(f"write of {size} bytes to read-only {self.name}", pc=pc)
+        _PACK[size](self.data, off, value & _MASK[size])
+
+
+class Field(NamedTuple):
+    """One modelled field of a kernel struct: its width and how to reach it.
+
+    ``getter(obj)`` returns the field as an unsigned or signed int (it is
+    truncated to ``size`` bytes); ``setter(obj, value)`` receives the stored
+    value unsigned; ``setter=None`` makes the field read only.
+
+    ``pointer=True`` marks a context field the kernel rewrites into a
+    pointer load (``__sk_buff.data``, ``data_end``): a whole-field load
+    returns the getter's full 64-bit address, as the rewritten load would.
+    """
+
+    size: int
+    getter: Callable[[Any], int]
+    setter: Callable[[Any, int], None] | None = None
+    name: str = ""
+    pointer: bool = False
+
+
+class StructView(Region):
+    """A kernel struct whose fields are attributes of a Python object.
+
+    Loads may read a whole field or a narrower part of one (little-endian,
+    as the kernel allows narrow context loads); stores must write a whole
+    writable field.
+
+    >>> class Obj: qlen = 3
+    >>> v = StructView("Qdisc", Obj(), 64, {16: Field(4, lambda o: o.qlen, None, "q.qlen")})
+    >>> v.load(16, 4, pc=0), v.load(16, 1, pc=0)
+    (3, 3)
+    """
+
+    __slots__ = ("_by_byte", "fields", "obj")
+
+    def __init__(self, name: str, obj: object, size: int, fields: dict[int, Field]) -> None:
+        super().__init__(name, size, any(f.setter for f in fields.values()))
+        self.obj = obj
+        self.fields = fields
+        self._by_byte: dict[int, tuple[int, Field]] = {}
+        for start, f in sorted(fields.items()):
+            if start < 0 or start + f.size > size or f.size not in _MASK:
+                raise ValueError(f"{name}: field at offset {start} does not fit")
+            for b in range(start, start + f.size):
+                if b in self._by_byte:
+                    raise ValueError(f"{name}: fields overlap at offset {b}")
+                self._by_byte[b] = (start, f)
+
+    def _field(self, what: str, off: int, size: int, pc: int) -> tuple[int, Field]:
+        if off + size > self.size:
+            raise self._out_of_bounds(what, off, size, pc)
+        hit = self._by_byte.get(off)
+        if hit is None or off + size > hit[0] + hit[1].size:
+            raise BpfFault(
+                f"{what} of {size} bytes at offset {off} of {self.name} is not a modelled field",
+                pc=pc,
+            )
+        return hit
+
+    def load(self, off: int, size: int, pc: int) -> int:
+        start, f = self._field("read", off, size, pc)
+        if f.pointer and start == off and size == f.size:
+            return f.getter(self.obj) & _MASK[8]
+        value = f.getter(self.obj) & _MASK[f.size]
+        return (value >> 8 * (off - start)) & _MASK[size]
+
+    def store(self, off: int, size: int, value: int, pc: int) -> None:
+        start, f = self._field("write", off, size, pc)
+        label = f.name or f"offset {start}"
+        if f.setter is None:
+            raise BpfFault(f"write to read-only field {label} of {self.name}", pc=pc)
+        if start != off or size != f.size:
+            raise BpfFault(
+                f"partial write ({size} bytes at offset {off}) of field {label} of {self.name}",
+                pc=pc,
+            )
+        f.setter(self.obj, value & _MASK[size])
+
+
+class Memory:
+    """The address space of one loaded program: mapped regions and stack frames.
+
+    ``load``/``store`` take the faulting instruction's slot ``pc`` so a fault
+    names it. Stack frames (one 512-byte region per call depth) are mapped
+    once and reused; ``frame_pointer(depth)`` is the R10 of that frame.
+    """
+
+    __slots__ = ("_frames", "_next_id", "readable", "regions", "writable")
+
+    def __init__(self) -> None:
+        self.regions: dict[int, Region] = {}
+        # The bytes of plain byte regions by id, readable and writable ones,
+        # so translated code can reach them without a call per access.
+        self.readable: dict[int, bytes | bytearray | memoryview] = {}
+        self.writable: dict[int, bytearray | memoryview] = {}
+        self._next_id = 1
+        self._frames: list[int] = []
+
+    def map(self, region: Region) -> int:
+        """Map ``region``; returns its base address.
+
+        A :class:`BytesRegion`'s ``writable`` is read here: change it after
+        mapping and the fast paths will not see it.
+        """
+        rid = self._next_id
+        self._next_id += 2  # the id in between stays unmapped: a guard
+        self._map_at(rid, region)
+        return rid << REGION_SHIFT
+
+    def _map_at(self, rid: int, region: Region) -> None:
+        self.regions[rid] = region
+        if isinstance(region, BytesRegion):
+            self.readable[rid] = region.data
+            if region.writable:
+                self.writable[rid] = region.data  # type: ignore[assignment]
+
+    def unmap(self, addr: int) -> Region:
+        """Unmap the region at base ``addr`` (later accesses fault as unmapped)."""
+        rid = addr >> REGION_SHIFT
+        region = self.regions.pop(rid, None)
+        if region is None or addr & OFFSET_MASK:
+            if region is not None:
+                self.regions[rid] = region
+            raise BpfFault(f"unmap of {addr:#x}: no region starts there")
+        self.readable.pop(rid, None)
+        self.writable.pop(rid, None)
+        return region
+
+    def region_at(self, addr: int) -> tuple[Region, int] | None:
+        """The region holding ``addr`` and the offset in it, or None."""
+        region = self.regions.get(addr >> REGION_SHIFT)
+        return None if region is None else (region, addr & OFFSET_MASK)
+
+    def frame_pointer(self, depth: int) -> int:
+        """R10 of a frame at call ``depth`` (0 = the program's own frame)."""
+        frames = self._frames
+        while len(frames) <= depth:
+            if len(frames) >= MAX_CALL_FRAMES:
+                raise BpfFault(f"call stack deeper than {MAX_CALL_FRAMES} frames")
+            rid = STACK_REGION + 2 * len(frames)
+            self._map_at(rid, BytesRegion(f"stack frame {len(frames)}", bytearray(MAX_BPF_STACK)))
+            frames.append((rid << REGION_SHIFT) + MAX_BPF_STACK)
+        return frames[depth]
+
+    def _bad_address(self, what: str, addr: int, size: int, pc: int) -> BpfFault:
+        if addr < NULL_PAGE:
+            return BpfFault(
+                f"null pointer dereference ({what} of {size} bytes at {addr:#x})", pc=pc
+            )
+        return BpfFault(f"invalid address {addr:#x} ({what} of {size} bytes, not mapped)", pc=pc)
+
+    def load(self, addr: int, size: int, pc: int = -1) -> int:
+        """Read ``size`` (1, 2, 4, 8) bytes at ``addr`` as an unsigned int."""
+        region = self.regions.get(addr >> REGION_SHIFT)
+        if region is None:
+            raise self._bad_address("read", addr, size, pc)
+        return region.load(addr & OFFSET_MASK, size, pc)
+
+    def store(self, addr: int, size: int, value: int, pc: int = -1) -> None:
+        """Write the low ``size`` bytes of ``value`` at ``addr``."""
+        region = self.regions.get(addr >> REGION_SHIFT)
+        if region is None:
+            raise self._bad_address("write", addr, size, pc)
+        region.store(addr & OFFSET_MASK, size, value, pc)
+
+    def read_bytes(self, addr: int, n: int) -> bytes:
+        """``n`` bytes from ``addr`` (for helpers taking a buffer)."""
+        return bytes(self.load(addr + i, 1) for i in range(n))
+
+    def write_bytes(self, addr: int, data: bytes) -> None:
+        """Write ``data`` at ``addr`` byte by byte (for helpers filling a buffer)."""
+        for i, b in enumerate(data):
+            self.store(addr + i, 1, b)
