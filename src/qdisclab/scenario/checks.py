@@ -26,6 +26,7 @@ def device_names(s: Any) -> dict[str, list[str]]:
 
 
 def check(loaded: Any) -> None:
+    from qdisclab.scenario.bpf_specs import resolve_qdisc_spec
     from qdisclab.scenario.extensions import load_object, register_extension
     from qdisclab.sched import lookup_qdisc
 
@@ -52,7 +53,9 @@ def check(loaded: Any) -> None:
         for key in ("qdisc_a", "qdisc_b"):
             spec = getattr(link, key)
             try:
-                tokens = shlex.split(spec)
+                # A compiled BPF qdisc registers its kind; the link then names that kind.
+                setattr(link, key, resolve_qdisc_spec(spec, loaded.base_dir))
+                tokens = shlex.split(getattr(link, key))
                 if not tokens:
                     raise ValueError("empty qdisc spec")
                 lookup_qdisc(tokens[0]).parse_options(tokens[1:])

@@ -1,0 +1,177 @@
+"""A ``Qdisc_ops`` struct_ops map attached as a qdisc kind.
+
+:func:`qdisc_kind` turns an object's ``SEC(".struct_ops") struct Qdisc_ops``
+into a :class:`~qdisclab.sched.ops.QdiscOps` subclass named by its ``.id``:
+each callback runs the member's program (translated by default, or on the
+reference interpreter) with the kernel's struct_ops context (an array of the
+callback's arguments as u64s, which ``BPF_PROG`` unpacks), so the qdisc runs
+through the same trampolines, ownership checks and containment as a Python
+qdisc. Each qdisc instance gets its own memory, global data and maps, as a
+struct_ops map attached twice would in the kernel.
+
+A program's fault (out-of-bounds, NULL, instruction budget, or a rule broken
+inside a kfunc) becomes the extension fault a faulting Python policy raises,
+naming the program, the instruction offset and its source line.
+
+>>> from qdisclab.sched import create_qdisc, register_qdisc
+>>> kind = qdisc_kind(load_object("examples/bpf/fifo.bpf.o"))  # doctest: +SKIP
+>>> kind.id                                                     # doctest: +SKIP
+'bpf_fifo'
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from typing import Any, Literal
+
+from qdisclab.bpf.errors import BpfLoadError
+from qdisclab.bpf.fault import BpfFault
+from qdisclab.bpf.kfunc_binding import ProgramEnv, extension_fault
+from qdisclab.bpf.memory import BytesRegion
+from qdisclab.bpf.objects import BpfObject, load_object
+from qdisclab.bpf.runner import Global, ObjectResolver, load
+from qdisclab.bpf.struct_ops_maps import StructOpsMap
+from qdisclab.errors import UserError
+from qdisclab.sched.ops import IFACE, QdiscOps
+from qdisclab.sched.options import Opt
+from qdisclab.sched.registry import QDISC_OPS, register_qdisc
+from qdisclab.skb import FREED, SkBuff
+
+Engine = Literal["translate", "interp"]
+ENGINES: tuple[Engine, ...] = ("translate", "interp")
+_CALLBACKS = ("enqueue", "dequeue", "init", "reset", "destroy")
+_ARGS = struct.Struct("<QQQ")
+_MAX_ARGS = 6  # struct_ops callbacks take at most six arguments
+
+
+def qdisc_ops_map(obj: BpfObject, name: str | None = None) -> StructOpsMap:
+    """The object's ``Qdisc_ops`` map (``name`` picks one when there are several)."""
+    found = [m for m in obj.struct_ops.values() if m.struct == IFACE]
+    if name is not None:
+        found = [m for m in found if m.name == name]
+    if len(found) != 1:
+        what = "no" if not found else "several"
+        raise BpfLoadError(obj.path, f"{what} struct Qdisc_ops map(s) {name or ''}".rstrip())
+    ops = found[0]
+    missing = [cb for cb in _CALLBACKS if cb not in ops.programs and cb != "destroy"]
+    if missing or not ops.kind_name:
+        problem = f".{missing[0]} is not set" if missing else ".id is not set"
+        raise BpfLoadError(obj.path, f"struct_ops {ops.name}: {problem} (a BPF qdisc needs it)")
+    return ops
+
+
+def qdisc_kind(obj: BpfObject, name: str | None = None, engine: Engine = "translate") -> type:
+    """A ``QdiscOps`` subclass running ``obj``'s ``Qdisc_ops`` programs on ``engine``."""
+    if engine not in ENGINES:
+        raise UserError(f"unknown BPF engine {engine!r} (use {' or '.join(ENGINES)})")
+    ops = qdisc_ops_map(obj, name)
+    return type(
+        f"BpfQdisc_{ops.kind_name}",
+        (BpfQdisc,),
+        {
+            "id": ops.kind_name,
+            "obj": obj,
+            "ops_map": ops,
+            "engine": engine,
+            "__doc__": f"BPF qdisc {ops.kind_name} from {obj.path} ({engine}).",
+        },
+    )
+
+
+def attach_qdisc(path: str | Path, name: str | None = None, engine: Engine = "translate") -> type:
+    """Load the object at ``path`` and register its qdisc kind; returns the kind class.
+
+    Attaching the same object again reuses its kind; another object using the
+    same ``.id`` is refused with EEXIST, as ``register_qdisc`` refuses it.
+    """
+    obj = load_object(path)
+    ops = qdisc_ops_map(obj, name)
+    existing = QDISC_OPS.lookup(ops.kind_name)
+    if (
+        isinstance(existing, type)
+        and issubclass(existing, BpfQdisc)
+        and Path(existing.obj.path).resolve() == Path(obj.path).resolve()
+        and existing.engine == engine
+    ):
+        return existing
+    return register_qdisc(qdisc_kind(obj, name, engine))
+
+
+class BpfQdisc(QdiscOps):
+    """Base of the kinds :func:`qdisc_kind` makes: callbacks that run programs."""
+
+    obj: BpfObject
+    ops_map: StructOpsMap
+    engine: Engine = "translate"
+    options = {"limit": Opt("count", None, "sch->limit before init (default: 0, the program's)")}
+
+    def __init__(self) -> None:
+        obj = self.obj
+        env = self.env = ProgramEnv(obj, IFACE)
+        resolver = ObjectResolver(
+            env.memory,
+            helpers=env.helpers(),
+            kfuncs=env.kfuncs(),
+            globals={n: Global(bytearray(g.data), g.read_only) for n, g in obj.globals.items()},
+            maps=obj.create_maps(),
+        )
+        self.args = bytearray(8 * _MAX_ARGS)
+        self.args_addr = env.memory.map(BytesRegion("struct_ops ctx", self.args))
+        self.runs: dict[str, Any] = {}
+        for member, prog in self.ops_map.programs.items():
+            engine = load(obj.programs[prog], resolver, env.memory, self.engine)
+            self.runs[member] = engine.run
+        self.sch_addr = 0
+
+    def _run(self, member: str, sch: Any, skb: SkBuff | None, *args: int) -> int:
+        env = self.env
+        env.context = sch
+        _ARGS.pack_into(self.args, 0, *args, *(0,) * (3 - len(args)))
+        try:
+            return self.runs[member](self.args_addr)
+        except BpfFault as fault:
+            raise extension_fault(fault, self.id, member, skb) from None
+
+    def enqueue(self, skb: SkBuff, sch: Any, to_free: Any) -> int:
+        env = self.env
+        env.to_free = to_free
+        ret = self._run("enqueue", sch, skb, env.skb_address(skb), self.sch_addr, env.to_free_addr)
+        if skb.owner is FREED:
+            env.views.release("sk_buff", skb)
+        return _s32(ret)
+
+    def dequeue(self, sch: Any) -> SkBuff | None:
+        addr = self._run("dequeue", sch, None, self.sch_addr)
+        if not addr:
+            return None
+        try:
+            skb = self.env.skb_at(addr)
+        except BpfFault as fault:
+            raise extension_fault(fault, self.id, "dequeue") from None
+        self.env.views.release("sk_buff", skb)
+        return skb
+
+    def init(self, sch: Any, opt: dict[str, Any]) -> int:
+        self.sch_addr = self.env.views.address("Qdisc", sch)
+        limit = opt.get("limit")
+        if limit is not None:
+            sch.limit = limit
+        ret = _s32(self._run("init", sch, None, self.sch_addr, 0, 0))
+        opt["limit"] = sch.limit
+        return ret
+
+    def reset(self, sch: Any) -> None:
+        self._run("reset", sch, None, self.sch_addr)
+
+    def destroy(self, sch: Any) -> None:
+        if "destroy" in self.runs:
+            self._run("destroy", sch, None, self.sch_addr)
+
+
+def _s32(value: int) -> int:
+    value &= 0xFFFF_FFFF
+    return value - (1 << 32) if value & 0x8000_0000 else value
+
+
+__all__ = ["ENGINES", "BpfQdisc", "attach_qdisc", "qdisc_kind", "qdisc_ops_map"]
