@@ -25,17 +25,23 @@ import struct
 from pathlib import Path
 from typing import Any, Literal
 
+from qdisclab.bpf import isa
 from qdisclab.bpf.errors import BpfLoadError
 from qdisclab.bpf.fault import BpfFault
 from qdisclab.bpf.kfunc_binding import ProgramEnv, extension_fault
 from qdisclab.bpf.memory import BytesRegion
 from qdisclab.bpf.objects import BpfObject, load_object
+from qdisclab.bpf.program import BpfProgram
 from qdisclab.bpf.runner import Global, ObjectResolver, load
 from qdisclab.bpf.struct_ops_maps import StructOpsMap
 from qdisclab.errors import UserError
+from qdisclab.ops import KFUNCS, RUNNING
+from qdisclab.ops.ownership import violation
+from qdisclab.sched.context import QdiscContext
 from qdisclab.sched.ops import IFACE, QdiscOps
 from qdisclab.sched.options import Opt
 from qdisclab.sched.registry import QDISC_OPS, register_qdisc
+from qdisclab.sched.trampoline import _bad_dequeue_return, _bad_enqueue
 from qdisclab.skb import FREED, SkBuff
 
 Engine = Literal["translate", "interp"]
@@ -54,6 +60,7 @@ def qdisc_ops_map(obj: BpfObject, name: str | None = None) -> StructOpsMap:
         what = "no" if not found else "several"
         raise BpfLoadError(obj.path, f"{what} struct Qdisc_ops map(s) {name or ''}".rstrip())
     ops = found[0]
+    _check_allow_lists(obj, ops)
     missing = [cb for cb in _CALLBACKS if cb not in ops.programs and cb != "destroy"]
     if missing or not ops.kind_name:
         problem = f".{missing[0]} is not set" if missing else ".id is not set"
@@ -61,8 +68,45 @@ def qdisc_ops_map(obj: BpfObject, name: str | None = None) -> StructOpsMap:
     return ops
 
 
-def qdisc_kind(obj: BpfObject, name: str | None = None, engine: Engine = "translate") -> type:
-    """A ``QdiscOps`` subclass running ``obj``'s ``Qdisc_ops`` programs on ``engine``."""
+def _check_allow_lists(obj: BpfObject, ops: StructOpsMap) -> None:
+    """Refuse a kfunc called from a callback whose allow-list lacks it, as the kernel's verifier."""
+    for member, name in ops.programs.items():
+        program = obj.programs[name]
+        allowed = KFUNCS.allowed_for(IFACE, member)
+        for rel in program.relocations:
+            kf = KFUNCS.get(rel.symbol, IFACE) if rel.kind in ("kfunc", "helper") else None
+            if kf is None or rel.symbol in allowed:
+                continue
+            raise BpfLoadError(
+                obj.path, f"{name} ({member}): {_at(program, rel.slot)}: calling kfunc "
+                f"{rel.symbol} ({kf.python}) is not allowed in {member}, only in {kf.allowed_text()}"
+            )  # fmt: skip
+
+
+def _at(program: BpfProgram, slot: int) -> str:
+    """``insn N [file:line: text]``: where an instruction is, for a diagnostic."""
+    line = program.source_line(slot)
+    text = f"insn {slot}"
+    return f"{text} [{line[0]}:{line[1]}: {line[2].strip()}]" if line else text
+
+
+def _exits(program: BpfProgram) -> str:
+    """Where the program's own function returns (the verifier reports leaks at its exit)."""
+    end = program.subprograms[1].slot if len(program.subprograms) > 1 else program.n_slots
+    slots = [slot for slot in range(end) if program.insns[slot * isa.INSN_SIZE] == isa.EXIT]
+    return f"{program.name}: returned at " + ", ".join(_at(program, s) for s in slots)
+
+
+def qdisc_kind(
+    obj: BpfObject,
+    name: str | None = None,
+    engine: Engine = "translate",
+    budget: int = isa.BPF_COMPLEXITY_LIMIT_INSNS,
+) -> type:
+    """A ``QdiscOps`` subclass running ``obj``'s ``Qdisc_ops`` programs on ``engine``.
+
+    ``budget`` caps the instructions of one callback run (a fault past it).
+    """
     if engine not in ENGINES:
         raise UserError(f"unknown BPF engine {engine!r} (use {' or '.join(ENGINES)})")
     ops = qdisc_ops_map(obj, name)
@@ -74,6 +118,7 @@ def qdisc_kind(obj: BpfObject, name: str | None = None, engine: Engine = "transl
             "obj": obj,
             "ops_map": ops,
             "engine": engine,
+            "budget": budget,
             "__doc__": f"BPF qdisc {ops.kind_name} from {obj.path} ({engine}).",
         },
     )
@@ -104,6 +149,7 @@ class BpfQdisc(QdiscOps):
     obj: BpfObject
     ops_map: StructOpsMap
     engine: Engine = "translate"
+    budget: int = isa.BPF_COMPLEXITY_LIMIT_INSNS
     options = {"limit": Opt("count", None, "sch->limit before init (default: 0, the program's)")}
 
     def __init__(self) -> None:
@@ -119,10 +165,12 @@ class BpfQdisc(QdiscOps):
         self.args = bytearray(8 * _MAX_ARGS)
         self.args_addr = env.memory.map(BytesRegion("struct_ops ctx", self.args))
         self.runs: dict[str, Any] = {}
+        self.exits = {m: _exits(obj.programs[p]) for m, p in self.ops_map.programs.items()}
         for member, prog in self.ops_map.programs.items():
-            engine = load(obj.programs[prog], resolver, env.memory, self.engine)
+            engine = load(obj.programs[prog], resolver, env.memory, self.engine, self.budget)
             self.runs[member] = engine.run
         self.sch_addr = 0
+        self.checked = False
 
     def _run(self, member: str, sch: Any, skb: SkBuff | None, *args: int) -> int:
         env = self.env
@@ -137,8 +185,13 @@ class BpfQdisc(QdiscOps):
         env = self.env
         env.to_free = to_free
         ret = self._run("enqueue", sch, skb, env.skb_address(skb), self.sch_addr, env.to_free_addr)
-        if skb.owner is FREED:
+        owner = skb.owner
+        if owner is FREED:
             env.views.release("sk_buff", skb)
+        elif owner is RUNNING.frame and owner is not None:
+            # The trampoline would find the leak too; here it can say where the program returned.
+            problem = _bad_enqueue(ret, True, skb.len, skb)
+            raise violation(owner, skb, f"{self.exits['enqueue']}: {problem}")
         return _s32(ret)
 
     def dequeue(self, sch: Any) -> SkBuff | None:
@@ -150,10 +203,15 @@ class BpfQdisc(QdiscOps):
         except BpfFault as fault:
             raise extension_fault(fault, self.id, "dequeue") from None
         self.env.views.release("sk_buff", skb)
+        frame = RUNNING.frame
+        if self.checked and frame is not None and skb.owner is not frame:
+            problem = _bad_dequeue_return(skb)
+            raise violation(frame, skb, f"{self.exits['dequeue']}: {problem}")
         return skb
 
     def init(self, sch: Any, opt: dict[str, Any]) -> int:
         self.sch_addr = self.env.views.address("Qdisc", sch)
+        self.checked = sch.__class__ is QdiscContext  # not the unchecked twin (policy off)
         limit = opt.get("limit")
         if limit is not None:
             sch.limit = limit
