@@ -257,11 +257,14 @@ def _obj_new(env: ProgramEnv, vm: CallContext, type_id: int, meta: int, *_: int)
 
 @_generic("bpf_obj_drop_impl")
 def _obj_drop(env: ProgramEnv, vm: CallContext, addr: int, meta: int, *_: int) -> int:
-    fields = env.objects.pop(addr, None)
+    fields = env.objects.get(addr)
     if fields is None:
         raise BpfFault(f"bpf_obj_drop of {addr:#x}: not an object from bpf_obj_new")
     for field_addr in fields:
-        env.kptrs.pop(field_addr).free()  # holding an skb is the same violation as in Python
+        env.kptrs[field_addr].free()  # holding an skb is the same violation as in Python
+    for field_addr in fields:
+        del env.kptrs[field_addr]
+    del env.objects[addr]
     env.memory.unmap(addr)
     return 0
 
