@@ -107,3 +107,16 @@ def test_budget_fault_is_contained_like_a_python_fault():
 def test_an_object_without_a_qdisc_is_refused():
     with pytest.raises(BpfLoadError, match="no struct Qdisc_ops"):
         qdisc_kind(load_object(obj("tc_count_mark")))
+
+
+def test_bench_row_drives_the_attached_fifo_on_both_engines():
+    from qdisclab.bench import Budget
+    from qdisclab.bench.bench_bpf_qdisc import bpf_fifo_qdisc
+
+    out = bpf_fifo_qdisc(Budget(quick=True))
+    assert set(out) == {
+        f"bpf_fifo_qdisc_{engine}_{what}"
+        for engine in ("translate", "interp")
+        for what in ("pairs_per_s", "over_pfifo")
+    }
+    assert all(value > 0 for value in out.values())

@@ -98,6 +98,8 @@ class ProgramEnv:
         self.lists: dict[int, deque[int]] = {}  # list head address -> node link addresses
         self.listed: set[int] = set()
         self.locks: set[int] = set()
+        # bpf_obj_new's type id -> (region name, size, offsets of __kptr fields)
+        self.layouts: dict[int, tuple[str, int, tuple[int, ...]]] = {}
 
     # -- conversions ---------------------------------------------------------------
     def skb_at(self, addr: int) -> SkBuff:
@@ -244,13 +246,15 @@ def _obj_new(env: ProgramEnv, vm: CallContext, type_id: int, meta: int, *_: int)
     btf = env.btf
     if btf is None:
         raise BpfFault("bpf_obj_new needs the object's BTF")
-    size = btf.sizeof(type_id)
-    addr = env.memory.map(BytesRegion(f"object {btf[type_id].name}", bytearray(size)))
-    fields = []
-    for f in special_fields(btf, type_id):
-        if f.kind == "kptr":
-            env.kptrs[addr + f.offset] = SkbNode()
-            fields.append(addr + f.offset)
+    layout = env.layouts.get(type_id)
+    if layout is None:
+        kptrs = tuple(f.offset for f in special_fields(btf, type_id) if f.kind == "kptr")
+        layout = env.layouts[type_id] = (f"object {btf[type_id].name}", btf.sizeof(type_id), kptrs)
+    name, size, kptr_offsets = layout
+    addr = env.memory.map(BytesRegion(name, bytearray(size)))
+    fields = [addr + off for off in kptr_offsets]
+    for field_addr in fields:
+        env.kptrs[field_addr] = SkbNode()
     env.objects[addr] = fields
     return addr
 
