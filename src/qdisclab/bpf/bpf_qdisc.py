@@ -28,6 +28,7 @@ from typing import Any, Literal
 from qdisclab.bpf import isa
 from qdisclab.bpf.errors import BpfLoadError
 from qdisclab.bpf.fault import BpfFault
+from qdisclab.bpf.interp import signed
 from qdisclab.bpf.kfunc_binding import ProgramEnv, extension_fault
 from qdisclab.bpf.memory import BytesRegion
 from qdisclab.bpf.objects import BpfObject, load_object
@@ -192,7 +193,7 @@ class BpfQdisc(QdiscOps):
             # The trampoline would find the leak too; here it can say where the program returned.
             problem = _bad_enqueue(ret, True, skb.len, skb)
             raise violation(owner, skb, f"{self.exits['enqueue']}: {problem}")
-        return _s32(ret)
+        return signed(ret, 32)
 
     def dequeue(self, sch: Any) -> SkBuff | None:
         addr = self._run("dequeue", sch, None, self.sch_addr)
@@ -215,7 +216,7 @@ class BpfQdisc(QdiscOps):
         limit = opt.get("limit")
         if limit is not None:
             sch.limit = limit
-        ret = _s32(self._run("init", sch, None, self.sch_addr, 0, 0))
+        ret = signed(self._run("init", sch, None, self.sch_addr, 0, 0), 32)
         opt["limit"] = sch.limit
         return ret
 
@@ -225,11 +226,6 @@ class BpfQdisc(QdiscOps):
     def destroy(self, sch: Any) -> None:
         if "destroy" in self.runs:
             self._run("destroy", sch, None, self.sch_addr)
-
-
-def _s32(value: int) -> int:
-    value &= 0xFFFF_FFFF
-    return value - (1 << 32) if value & 0x8000_0000 else value
 
 
 __all__ = ["ENGINES", "BpfQdisc", "attach_qdisc", "qdisc_kind", "qdisc_ops_map"]

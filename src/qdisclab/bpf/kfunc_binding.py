@@ -26,6 +26,7 @@ extension fault a Python policy would raise, naming program, instruction and
 source line.
 
 >>> from qdisclab.bpf.fault import BpfFault
+from qdisclab.bpf.interp import signed
 >>> str(extension_fault(BpfFault("boom", "enq", 3, "fifo.c:7: x = 1;"), "bpf_fifo", "enqueue"))
 'bpf_fifo.enqueue: enq: insn 3: boom [fifo.c:7: x = 1;]'
 """
@@ -41,6 +42,7 @@ from qdisclab.bpf.btf import BTF_KIND_PTR, Btf
 from qdisclab.bpf.errors import BpfLoadError
 from qdisclab.bpf.fault import BpfFault
 from qdisclab.bpf.helper_ids import helper_id
+from qdisclab.bpf.interp import signed
 from qdisclab.bpf.memory import OFFSET_MASK, BytesRegion, Memory
 from qdisclab.bpf.objects import BpfObject
 from qdisclab.bpf.resolver import BpfFunction, CallContext
@@ -372,7 +374,7 @@ def _loop(env: ProgramEnv, vm: CallContext, n: int, fn: int, ctx: int, flags: in
 
 @_generic("bpf_iter_num_new")
 def _iter_new(env: ProgramEnv, vm: CallContext, it: int, start: int, end: int, *_: int) -> int:
-    lo, hi = _s32(start), _s32(end)
+    lo, hi = signed(start, 32), signed(end, 32)
     empty = lo > hi
     env.memory.store(it, 8, _pack_iter(hi if empty else lo - 1, hi))
     return (-22 & M64) if empty else 0  # -EINVAL, as the kernel's bpf_iter_num_new
@@ -395,11 +397,6 @@ def _iter_destroy(env: ProgramEnv, vm: CallContext, it: int, *_: int) -> int:
 
 def _pack_iter(cur: int, end: int) -> int:
     return int.from_bytes(_ITER.pack(cur, end), "little")
-
-
-def _s32(value: int) -> int:
-    value &= 0xFFFF_FFFF
-    return value - (1 << 32) if value & 0x8000_0000 else value
 
 
 for _name, _impl in (
