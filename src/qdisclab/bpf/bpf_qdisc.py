@@ -13,10 +13,10 @@ A program's fault (out-of-bounds, NULL, instruction budget, or a rule broken
 inside a kfunc) becomes the extension fault a faulting Python policy raises,
 naming the program, the instruction offset and its source line.
 
->>> from qdisclab.sched import create_qdisc, register_qdisc
 >>> kind = qdisc_kind(load_object("examples/bpf/fifo.bpf.o"))  # doctest: +SKIP
->>> kind.id                                                     # doctest: +SKIP
-'bpf_fifo'
+>>> kind.id, kind.engine                                        # doctest: +SKIP
+('bpf_fifo', 'translate')
+>>> q = create_qdisc(kind, dev, opt={"limit": 100})             # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -61,6 +61,12 @@ def qdisc_ops_map(obj: BpfObject, name: str | None = None) -> StructOpsMap:
         what = "no" if not found else "several"
         raise BpfLoadError(obj.path, f"{what} struct Qdisc_ops map(s) {name or ''}".rstrip())
     ops = found[0]
+    unsupported = sorted(set(ops.programs) - set(_CALLBACKS))
+    if unsupported:
+        raise BpfLoadError(
+            obj.path, f"struct_ops {ops.name}: .{unsupported[0]} is not supported for a BPF "
+            "qdisc (ENOTSUPP; the generic qdisc_peek_dequeued serves peek)"
+        )  # fmt: skip
     _check_allow_lists(obj, ops)
     missing = [cb for cb in _CALLBACKS if cb not in ops.programs and cb != "destroy"]
     if missing or not ops.kind_name:
