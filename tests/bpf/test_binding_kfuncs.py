@@ -146,3 +146,35 @@ def test_numbers_iterator_counts_start_to_end(env):
     assert seen == [2, 3, 4]
     assert _call(kfuncs["bpf_iter_num_new"], it, 5, 2) != 0  # -EINVAL: an empty range
     assert _call(kfuncs["bpf_iter_num_next"], it) == 0
+
+
+def test_map_helpers_keep_bytes_values_at_stable_addresses(env):
+    import errno
+
+    from qdisclab.ops.maps import HashMap
+
+    flows = HashMap(2, key_size=4, value_size=8, name="flows")
+    handle = 0x5000_0000_0000
+    env.map_at = {handle: flows}.__getitem__
+    # fifo.bpf.o calls no map helper: bind them as an object calling them would be.
+    from qdisclab.bpf.kfunc_binding import _GENERIC, _bound
+
+    lookup, update, delete = (
+        _bound(_GENERIC[f"bpf_map_{op}_elem"], env) for op in ("lookup", "update", "delete")
+    )
+    scratch = env.memory.map(BytesRegion("scratch", bytearray(32)))
+    key, value = scratch, scratch + 8
+    env.memory.store(key, 4, 7)
+    env.memory.store(value, 8, 0x1122)
+    assert _call(lookup, handle, key) == 0
+    assert _call(update, handle, key, value, 0) == 0
+    addr = _call(lookup, handle, key)
+    assert env.memory.load(addr, 8) == 0x1122
+    env.memory.store(value, 8, 0x3344)
+    assert _call(update, handle, key, value, 0) == 0
+    assert _call(lookup, handle, key) == addr and env.memory.load(addr, 8) == 0x3344
+    assert _call(update, handle, key, value, 1) == -errno.EEXIST & 0xFFFF_FFFF_FFFF_FFFF
+    assert _call(delete, handle, key) == 0
+    assert _call(delete, handle, key) == -errno.ENOENT & 0xFFFF_FFFF_FFFF_FFFF
+    with pytest.raises(BpfFault, match="not mapped"):
+        env.memory.load(addr, 8)

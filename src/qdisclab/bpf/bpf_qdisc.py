@@ -169,6 +169,7 @@ class BpfQdisc(QdiscOps):
             globals={n: Global(bytearray(g.data), g.read_only) for n, g in obj.globals.items()},
             maps=obj.create_maps(),
         )
+        env.map_at = resolver.map_at
         self.args = bytearray(8 * _MAX_ARGS)
         self.args_addr = env.memory.map(BytesRegion("struct_ops ctx", self.args))
         self.runs: dict[str, Any] = {}

@@ -48,9 +48,10 @@ from qdisclab.bpf.objects import BpfObject
 from qdisclab.bpf.resolver import BpfFunction, CallContext
 from qdisclab.bpf.special_fields import special_fields
 from qdisclab.bpf.views import Views
-from qdisclab.errors import ExtensionFault
+from qdisclab.errors import ExtensionFault, KernelError
 from qdisclab.ops.collections import SkbNode
 from qdisclab.ops.kfunc import KF_RELEASE, Kfunc, lookup
+from qdisclab.ops.maps import BPF_NOEXIST
 from qdisclab.ops.ownership import OwnershipViolation
 from qdisclab.skb import FREED, SkBuff
 
@@ -100,6 +101,9 @@ class ProgramEnv:
         self.lists: dict[int, deque[int]] = {}  # list head address -> node link addresses
         self.listed: set[int] = set()
         self.locks: set[int] = set()
+        # The map behind a program's map handle (ObjectResolver.map_at, once it exists).
+        self.map_at: Callable[[int], Any] = _no_map
+        self.values: dict[tuple[int, bytes], int] = {}  # (map id, key) -> value address
         # bpf_obj_new's type id -> (region name, size, offsets of __kptr fields)
         self.layouts: dict[int, tuple[str, int, tuple[int, ...]]] = {}
 
@@ -347,6 +351,59 @@ def _list_empty(env: ProgramEnv, vm: CallContext, head: int, *_: int) -> int:
     return 0 if env.lists.get(head) else 1
 
 
+# -- map helpers (values are bytes, each mapped at a stable address while present) ------
+def _no_map(addr: int) -> Any:
+    raise BpfFault(f"{addr:#x} is not a map")
+
+
+def _map_key(env: ProgramEnv, bpf_map: Any, key: int) -> bytes:
+    return env.memory.read_bytes(key, bpf_map.key_size or 0)
+
+
+def _map_lookup(env: ProgramEnv, vm: CallContext, m: int, key: int, *_: int) -> int:
+    bpf_map = env.map_at(m)
+    k = _map_key(env, bpf_map, key)
+    value = bpf_map.lookup(k)
+    if value is None:
+        return 0
+    addr = env.values.get((id(bpf_map), k))
+    if addr is None:
+        addr = env.memory.map(BytesRegion(f"value of map {bpf_map.name}", value))
+        env.values[(id(bpf_map), k)] = addr
+    return addr
+
+
+def _map_update(
+    env: ProgramEnv, vm: CallContext, m: int, key: int, value: int, flags: int, _: int
+) -> int:
+    bpf_map = env.map_at(m)
+    k = _map_key(env, bpf_map, key)
+    new = env.memory.read_bytes(value, bpf_map.value_size or 0)
+    old = bpf_map.lookup(k)
+    try:
+        if old is not None and not flags & BPF_NOEXIST:
+            bpf_map.update(k, old, flags)  # the kernel's flag checks, then write in place
+            old[:] = new  # a pointer a program holds sees the new value, as in the kernel
+        else:
+            bpf_map.update(k, bytearray(new), flags)
+    except KernelError as exc:
+        return -exc.errno & M64
+    return 0
+
+
+def _map_delete(env: ProgramEnv, vm: CallContext, m: int, key: int, *_: int) -> int:
+    bpf_map = env.map_at(m)
+    k = _map_key(env, bpf_map, key)
+    try:
+        bpf_map.delete(k)
+    except KernelError as exc:
+        return -exc.errno & M64
+    addr = env.values.pop((id(bpf_map), k), None)
+    if addr is not None:
+        env.memory.unmap(addr)  # a held pointer now faults instead of reading freed memory
+    return 0
+
+
 # -- locks, loops, iterators -----------------------------------------------------------
 def _spin_lock(env: ProgramEnv, vm: CallContext, lock: int, *_: int) -> int:
     if lock in env.locks:
@@ -404,6 +461,9 @@ for _name, _impl in (
     ("bpf_spin_lock", _spin_lock),
     ("bpf_spin_unlock", _spin_unlock),
     ("bpf_loop", _loop),
+    ("bpf_map_lookup_elem", _map_lookup),
+    ("bpf_map_update_elem", _map_update),
+    ("bpf_map_delete_elem", _map_delete),
 ):
     assert helper_id(_name) is not None, _name
     _GENERIC[_name] = _impl
