@@ -11,14 +11,14 @@ from bpf_corpus import clang19
 from qdisclab.bpf.kernel_types import KERNEL_TYPES, resolve_path
 from qdisclab.bpf.vmlinux_header import helper_header_path, vmlinux_h, write_include_dir
 from qdisclab.net.device import NetDevice
-from qdisclab.sched.qdisc import Qdisc
+from qdisclab.sched.context import QdiscContext
 from qdisclab.skb.skbuff import SkBuff
 from qdisclab.tcp.congestion import AckSample
 from qdisclab.tcp.sock import TcpSock
 
 CLASSES = {
     "SkBuff": SkBuff,
-    "Qdisc": Qdisc,
+    "Qdisc": QdiscContext,  # a program's struct Qdisc is the sch a Python policy receives
     "NetDevice": NetDevice,
     "TcpSock": TcpSock,
     "AckSample": AckSample,
@@ -28,11 +28,13 @@ POINTEE_CLASS = {"dev": NetDevice, "sk": TcpSock}
 
 
 def slots(cls: type) -> set[str]:
-    """Instance attributes: slots, and read-only properties such as ``Qdisc.qlen``."""
+    """Instance slots and the views a class offers (not the properties that refuse access)."""
     names = {name for klass in cls.__mro__ for name in getattr(klass, "__slots__", ())}
-    props = {name for klass in cls.__mro__ for name, v in vars(klass).items()
-             if isinstance(v, property)}  # fmt: skip
-    return names | props
+    for klass in cls.__mro__:
+        for name, value in vars(klass).items():
+            if isinstance(value, property) and not (value.__doc__ or "").startswith("refused"):
+                names.add(name)
+    return names
 
 
 def test_every_binding_names_an_attribute_of_the_viewed_class() -> None:

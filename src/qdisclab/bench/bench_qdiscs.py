@@ -27,7 +27,7 @@ class _Sk:
     __slots__ = ()
 
 
-def _pairs_per_s(spec: str, flows: int, pairs: int, policy: str = "strict") -> float:
+def _pairs_per_s(spec: Any, flows: int, pairs: int, policy: str = "strict") -> float:
     from qdisclab.net import World
     from qdisclab.sched import create_qdisc
 

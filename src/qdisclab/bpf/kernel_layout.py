@@ -59,7 +59,7 @@ class KField:
     @property
     def pointee(self) -> str | None:
         """Name of the struct this field points to, or None."""
-        m = re.fullmatch(r"(?:const )?struct (\w+) \*\{\}", self.decl)
+        m = re.fullmatch(r"(?:const )?struct (\w+) \*\s*\{\}", self.decl)
         return m.group(1) if m else None
 
     @property

@@ -51,6 +51,7 @@ def _match_problem(key: str, value: Any) -> str:
 
 
 def check(loaded: Any) -> None:
+    from qdisclab.scenario.bpf_specs import resolve_qdisc_spec
     from qdisclab.scenario.extensions import load_object, register_extension
     from qdisclab.sched import lookup_qdisc
 
@@ -80,7 +81,9 @@ def check(loaded: Any) -> None:
         for key in ("qdisc_a", "qdisc_b"):
             spec = getattr(link, key)
             try:
-                tokens = shlex.split(spec)
+                # A compiled BPF qdisc registers its kind; the link then names that kind.
+                setattr(link, key, resolve_qdisc_spec(spec, loaded.base_dir))
+                tokens = shlex.split(getattr(link, key))
                 if not tokens:
                     raise ValueError("empty qdisc spec")
                 ops = lookup_qdisc(tokens[0])

@@ -1,0 +1,238 @@
+"""A ``Qdisc_ops`` struct_ops map attached as a qdisc kind.
+
+:func:`qdisc_kind` turns an object's ``SEC(".struct_ops") struct Qdisc_ops``
+into a :class:`~qdisclab.sched.ops.QdiscOps` subclass named by its ``.id``:
+each callback runs the member's program (translated by default, or on the
+reference interpreter) with the kernel's struct_ops context (an array of the
+callback's arguments as u64s, which ``BPF_PROG`` unpacks), so the qdisc runs
+through the same trampolines, ownership checks and containment as a Python
+qdisc. Each qdisc instance gets its own memory, global data and maps, as a
+struct_ops map attached twice would in the kernel.
+
+A program's fault (out-of-bounds, NULL, instruction budget, or a rule broken
+inside a kfunc) becomes the extension fault a faulting Python policy raises,
+naming the program, the instruction offset and its source line.
+
+>>> kind = qdisc_kind(load_object("examples/bpf/fifo.bpf.o"))  # doctest: +SKIP
+>>> kind.id, kind.engine                                        # doctest: +SKIP
+('bpf_fifo', 'translate')
+>>> q = create_qdisc(kind, dev, opt={"limit": 100})             # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from typing import Any, Literal
+
+from qdisclab.bpf import isa
+from qdisclab.bpf.errors import BpfLoadError
+from qdisclab.bpf.fault import BpfFault
+from qdisclab.bpf.interp import signed
+from qdisclab.bpf.kfunc_binding import ProgramEnv, extension_fault
+from qdisclab.bpf.memory import BytesRegion
+from qdisclab.bpf.objects import BpfObject, load_object
+from qdisclab.bpf.program import BpfProgram
+from qdisclab.bpf.runner import Global, ObjectResolver, load
+from qdisclab.bpf.struct_ops_maps import StructOpsMap
+from qdisclab.errors import UserError
+from qdisclab.ops import KFUNCS, RUNNING
+from qdisclab.ops.ownership import violation
+from qdisclab.sched.context import QdiscContext
+from qdisclab.sched.ops import IFACE, QdiscOps
+from qdisclab.sched.options import Opt
+from qdisclab.sched.registry import QDISC_OPS, register_qdisc
+from qdisclab.sched.trampoline import _bad_dequeue_return, _bad_enqueue
+from qdisclab.skb import FREED, SkBuff
+
+Engine = Literal["translate", "interp"]
+ENGINES: tuple[Engine, ...] = ("translate", "interp")
+_CALLBACKS = ("enqueue", "dequeue", "init", "reset", "destroy")
+_ARGS = struct.Struct("<QQQ")
+_MAX_ARGS = 6  # struct_ops callbacks take at most six arguments
+
+
+def qdisc_ops_map(obj: BpfObject, name: str | None = None) -> StructOpsMap:
+    """The object's ``Qdisc_ops`` map (``name`` picks one when there are several)."""
+    found = [m for m in obj.struct_ops.values() if m.struct == IFACE]
+    if name is not None:
+        found = [m for m in found if m.name == name]
+    if len(found) != 1:
+        what = "no" if not found else "several"
+        raise BpfLoadError(obj.path, f"{what} struct Qdisc_ops map(s) {name or ''}".rstrip())
+    ops = found[0]
+    unsupported = sorted(set(ops.programs) - set(_CALLBACKS))
+    if unsupported:
+        raise BpfLoadError(
+            obj.path, f"struct_ops {ops.name}: .{unsupported[0]} is not supported for a BPF "
+            "qdisc (ENOTSUPP; the generic qdisc_peek_dequeued serves peek)"
+        )  # fmt: skip
+    _check_allow_lists(obj, ops)
+    missing = [cb for cb in _CALLBACKS if cb not in ops.programs and cb != "destroy"]
+    if missing or not ops.kind_name:
+        problem = f".{missing[0]} is not set" if missing else ".id is not set"
+        raise BpfLoadError(obj.path, f"struct_ops {ops.name}: {problem} (a BPF qdisc needs it)")
+    return ops
+
+
+def _check_allow_lists(obj: BpfObject, ops: StructOpsMap) -> None:
+    """Refuse a kfunc called from a callback whose allow-list lacks it, as the kernel's verifier."""
+    for member, name in ops.programs.items():
+        program = obj.programs[name]
+        allowed = KFUNCS.allowed_for(IFACE, member)
+        for rel in program.relocations:
+            kf = KFUNCS.get(rel.symbol, IFACE) if rel.kind in ("kfunc", "helper") else None
+            if kf is None or rel.symbol in allowed:
+                continue
+            raise BpfLoadError(
+                obj.path, f"{name} ({member}): {_at(program, rel.slot)}: calling kfunc "
+                f"{rel.symbol} ({kf.python}) is not allowed in {member}, only in {kf.allowed_text()}"
+            )  # fmt: skip
+
+
+def _at(program: BpfProgram, slot: int) -> str:
+    """``insn N [file:line: text]``: where an instruction is, for a diagnostic."""
+    line = program.source_line(slot)
+    text = f"insn {slot}"
+    return f"{text} [{line[0]}:{line[1]}: {line[2].strip()}]" if line else text
+
+
+def _exits(program: BpfProgram) -> str:
+    """Where the program's own function returns (the verifier reports leaks at its exit)."""
+    end = program.subprograms[1].slot if len(program.subprograms) > 1 else program.n_slots
+    slots = [slot for slot in range(end) if program.insns[slot * isa.INSN_SIZE] == isa.EXIT]
+    return f"{program.name}: returned at " + ", ".join(_at(program, s) for s in slots)
+
+
+def qdisc_kind(
+    obj: BpfObject,
+    name: str | None = None,
+    engine: Engine = "translate",
+    budget: int = isa.BPF_COMPLEXITY_LIMIT_INSNS,
+) -> type:
+    """A ``QdiscOps`` subclass running ``obj``'s ``Qdisc_ops`` programs on ``engine``.
+
+    ``budget`` caps the instructions of one callback run (a fault past it).
+    """
+    if engine not in ENGINES:
+        raise UserError(f"unknown BPF engine {engine!r} (use {' or '.join(ENGINES)})")
+    ops = qdisc_ops_map(obj, name)
+    return type(
+        f"BpfQdisc_{ops.kind_name}",
+        (BpfQdisc,),
+        {
+            "id": ops.kind_name,
+            "obj": obj,
+            "ops_map": ops,
+            "engine": engine,
+            "budget": budget,
+            "__doc__": f"BPF qdisc {ops.kind_name} from {obj.path} ({engine}).",
+        },
+    )
+
+
+def attach_qdisc(path: str | Path, name: str | None = None, engine: Engine = "translate") -> type:
+    """Load the object at ``path`` and register its qdisc kind; returns the kind class.
+
+    Attaching the same object again reuses its kind; another object using the
+    same ``.id`` is refused with EEXIST, as ``register_qdisc`` refuses it.
+    """
+    obj = load_object(path)
+    ops = qdisc_ops_map(obj, name)
+    existing = QDISC_OPS.lookup(ops.kind_name)
+    if (
+        isinstance(existing, type)
+        and issubclass(existing, BpfQdisc)
+        and Path(existing.obj.path).resolve() == Path(obj.path).resolve()
+        and existing.engine == engine
+    ):
+        return existing
+    return register_qdisc(qdisc_kind(obj, name, engine))
+
+
+class BpfQdisc(QdiscOps):
+    """Base of the kinds :func:`qdisc_kind` makes: callbacks that run programs."""
+
+    obj: BpfObject
+    ops_map: StructOpsMap
+    engine: Engine = "translate"
+    budget: int = isa.BPF_COMPLEXITY_LIMIT_INSNS
+    options = {"limit": Opt("count", None, "sch->limit before init (default: 0, the program's)")}
+
+    def __init__(self) -> None:
+        obj = self.obj
+        env = self.env = ProgramEnv(obj, IFACE)
+        resolver = ObjectResolver(
+            env.memory,
+            helpers=env.helpers(),
+            kfuncs=env.kfuncs(),
+            globals={n: Global(bytearray(g.data), g.read_only) for n, g in obj.globals.items()},
+            maps=obj.create_maps(),
+        )
+        env.map_at = resolver.map_at
+        self.args = bytearray(8 * _MAX_ARGS)
+        self.args_addr = env.memory.map(BytesRegion("struct_ops ctx", self.args))
+        self.runs: dict[str, Any] = {}
+        self.exits = {m: _exits(obj.programs[p]) for m, p in self.ops_map.programs.items()}
+        for member, prog in self.ops_map.programs.items():
+            engine = load(obj.programs[prog], resolver, env.memory, self.engine, self.budget)
+            self.runs[member] = engine.run
+        self.sch_addr = 0
+        self.checked = False
+
+    def _run(self, member: str, sch: Any, skb: SkBuff | None, *args: int) -> int:
+        env = self.env
+        env.context = sch
+        _ARGS.pack_into(self.args, 0, *args, *(0,) * (3 - len(args)))
+        try:
+            return self.runs[member](self.args_addr)
+        except BpfFault as fault:
+            raise extension_fault(fault, self.id, member, skb) from None
+
+    def enqueue(self, skb: SkBuff, sch: Any, to_free: Any) -> int:
+        env = self.env
+        env.to_free = to_free
+        ret = self._run("enqueue", sch, skb, env.skb_address(skb), self.sch_addr, env.to_free_addr)
+        owner = skb.owner
+        if owner is FREED:
+            env.views.release("sk_buff", skb)
+        elif owner is RUNNING.frame and owner is not None:
+            # The trampoline would find the leak too; here it can say where the program returned.
+            problem = _bad_enqueue(ret, True, skb.len, skb)
+            raise violation(owner, skb, f"{self.exits['enqueue']}: {problem}")
+        return signed(ret, 32)
+
+    def dequeue(self, sch: Any) -> SkBuff | None:
+        addr = self._run("dequeue", sch, None, self.sch_addr)
+        if not addr:
+            return None
+        try:
+            skb = self.env.skb_at(addr)
+        except BpfFault as fault:
+            raise extension_fault(fault, self.id, "dequeue") from None
+        self.env.views.release("sk_buff", skb)
+        frame = RUNNING.frame
+        if self.checked and frame is not None and skb.owner is not frame:
+            problem = _bad_dequeue_return(skb)
+            raise violation(frame, skb, f"{self.exits['dequeue']}: {problem}")
+        return skb
+
+    def init(self, sch: Any, opt: dict[str, Any]) -> int:
+        self.sch_addr = self.env.views.address("Qdisc", sch)
+        self.checked = sch.__class__ is QdiscContext  # not the unchecked twin (policy off)
+        limit = opt.get("limit")
+        if limit is not None:
+            sch.limit = limit
+        ret = signed(self._run("init", sch, None, self.sch_addr, 0, 0), 32)
+        opt["limit"] = sch.limit
+        return ret
+
+    def reset(self, sch: Any) -> None:
+        self._run("reset", sch, None, self.sch_addr)
+
+    def destroy(self, sch: Any) -> None:
+        if "destroy" in self.runs:
+            self._run("destroy", sch, None, self.sch_addr)
+
+
+__all__ = ["ENGINES", "BpfQdisc", "attach_qdisc", "qdisc_kind", "qdisc_ops_map"]

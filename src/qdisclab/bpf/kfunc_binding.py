@@ -1,0 +1,469 @@
+"""Binding a compiled program's kfunc and helper calls to qdisclab's implementations.
+
+A kfunc a program calls by kernel name (``bpf_qdisc_skb_drop``) is looked up
+in the one declared table (:data:`qdisclab.ops.kfunc.KFUNCS`) and called as
+the method a Python extension calls (``sch.drop(skb, to_free)``) on the same
+``sch``: the same implementation, the same allow-list check, the same
+ownership bookkeeping. The arguments are converted from registers using the
+extern's BTF prototype (the program's own declaration of the kernel's
+signature): a ``struct sk_buff *`` becomes the real ``SkBuff`` through the
+:class:`~qdisclab.bpf.views.Views` handle table, the leading
+``struct Qdisc *sch`` is the context the method is called on, enqueue's
+``struct bpf_sk_buff_ptr *to_free`` becomes its ``to_free`` token.
+
+The generic kfuncs and helpers a qdisc needs are implemented here on the
+Python collections a Python extension uses: ``bpf_obj_new`` allocates bytes
+plus one :class:`~qdisclab.ops.collections.SkbNode` per ``__kptr`` field, so
+``bpf_kptr_xchg`` moves skb ownership exactly as ``node.kptr_xchg`` does;
+lists, spin locks (no-ops that keep state: double lock and unlock-unheld
+fault), the numbers iterator behind ``bpf_for`` and ``bpf_loop``.
+
+A qdisclab rule broken inside a kfunc (an ownership violation, a kfunc not
+allowed in this callback) is raised as :class:`KfuncFault`, a
+:class:`~qdisclab.bpf.fault.BpfFault` the engine stamps with the calling
+instruction; :func:`extension_fault` turns any fault back into the
+extension fault a Python policy would raise, naming program, instruction and
+source line.
+
+>>> from qdisclab.bpf.fault import BpfFault
+from qdisclab.bpf.interp import signed
+>>> str(extension_fault(BpfFault("boom", "enq", 3, "fifo.c:7: x = 1;"), "bpf_fifo", "enqueue"))
+'bpf_fifo.enqueue: enq: insn 3: boom [fifo.c:7: x = 1;]'
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from qdisclab.bpf.btf import BTF_KIND_PTR, Btf
+from qdisclab.bpf.errors import BpfLoadError
+from qdisclab.bpf.fault import BpfFault
+from qdisclab.bpf.helper_ids import helper_id
+from qdisclab.bpf.interp import signed
+from qdisclab.bpf.memory import OFFSET_MASK, BytesRegion, Memory
+from qdisclab.bpf.objects import BpfObject
+from qdisclab.bpf.resolver import BpfFunction, CallContext
+from qdisclab.bpf.special_fields import special_fields
+from qdisclab.bpf.views import Views
+from qdisclab.errors import ExtensionFault, KernelError
+from qdisclab.ops.collections import SkbNode
+from qdisclab.ops.kfunc import KF_RELEASE, Kfunc, lookup
+from qdisclab.ops.maps import BPF_NOEXIST
+from qdisclab.ops.ownership import OwnershipViolation
+from qdisclab.skb import FREED, SkBuff
+
+M64 = 0xFFFF_FFFF_FFFF_FFFF
+_ITER = struct.Struct("<ii")  # struct bpf_iter_num as the kernel lays it out: cur, end
+_SKB, _SELF, _CONTEXT, _TO_FREE, _SCALAR = range(5)
+
+
+class KfuncFault(BpfFault):
+    """A qdisclab rule broken inside a kfunc; ``cause`` is the extension fault raised."""
+
+    def __init__(self, cause: ExtensionFault) -> None:
+        super().__init__(cause.problem)
+        self.cause = cause
+
+
+def extension_fault(fault: BpfFault, kind: str, callback: str, skb: Any = None) -> ExtensionFault:
+    """The extension fault for ``fault`` in ``kind.callback``: program, insn, source line, skb."""
+    cause = getattr(fault, "cause", None)
+    packet = cause.packet if cause is not None else ""
+    if not packet and isinstance(skb, SkBuff):
+        packet = skb.describe()
+    klass = OwnershipViolation if isinstance(cause, OwnershipViolation) else ExtensionFault
+    exc = klass(kind, callback, str(fault), packet)
+    exc.__cause__ = fault
+    return exc
+
+
+class ProgramEnv:
+    """What one attached object's programs share: memory, views, objects, lists, locks.
+
+    ``context`` is the ``sch`` the running callback received and ``to_free``
+    enqueue's token; the callback sets both before running a program.
+    """
+
+    def __init__(self, obj: BpfObject, interface: str) -> None:
+        self.obj = obj
+        self.btf: Btf | None = obj.btf
+        self.interface = interface
+        self.memory = Memory()
+        self.views = Views(self.memory)
+        self.context: Any = None
+        self.to_free: Any = None
+        self.to_free_addr = self.memory.map(BytesRegion("to_free", bytearray(8)))
+        self.kptrs: dict[int, SkbNode] = {}  # address of a __kptr field -> its node
+        self.objects: dict[int, list[int]] = {}  # object address -> its kptr field addresses
+        self.lists: dict[int, deque[int]] = {}  # list head address -> node link addresses
+        self.listed: set[int] = set()
+        self.locks: set[int] = set()
+        # The map behind a program's map handle (ObjectResolver.map_at, once it exists).
+        self.map_at: Callable[[int], Any] = _no_map
+        self.values: dict[tuple[int, bytes], int] = {}  # (map id, key) -> value address
+        # bpf_obj_new's type id -> (region name, size, offsets of __kptr fields)
+        self.layouts: dict[int, tuple[str, int, tuple[int, ...]]] = {}
+
+    # -- conversions ---------------------------------------------------------------
+    def skb_at(self, addr: int) -> SkBuff:
+        """The ``SkBuff`` a program's pointer names (a fault if it names none)."""
+        obj = self.views.object_at(addr, "struct sk_buff")
+        if obj.__class__ is not SkBuff:
+            raise BpfFault(f"{addr:#x} is not a pointer to struct sk_buff")
+        return obj
+
+    def skb_address(self, skb: SkBuff | None) -> int:
+        return self.views.address("sk_buff", skb)
+
+    def forget_freed(self, skb: SkBuff) -> None:
+        """Unmap a freed skb's view: a later use of the pointer faults as unmapped."""
+        if skb.owner is FREED:
+            self.views.release("sk_buff", skb)
+
+    def to_register(self, value: Any) -> int:
+        if value is None or value is False:
+            return 0
+        if value is True:
+            return 1
+        if value.__class__ is SkBuff:
+            return self.skb_address(value)
+        if isinstance(value, int):
+            return value & M64
+        if value.__class__.__name__ == "QdiscContext":
+            return self.views.address("Qdisc", value)
+        raise BpfFault(f"a kfunc returned a {type(value).__name__}, which has no BPF value")
+
+    # -- binding ---------------------------------------------------------------------
+    def kfuncs(self) -> dict[str, BpfFunction]:
+        """Every kfunc the object calls, bound (a load error names one qdisclab lacks)."""
+        out: dict[str, BpfFunction] = {}
+        for extern in self.obj.externs:
+            if extern.kind != "kfunc":
+                continue
+            generic = _GENERIC.get(extern.name)
+            if generic is not None:
+                out[extern.name] = _bound(generic, self)
+                continue
+            out[extern.name] = self.declared(lookup(extern.name, self.interface), extern.type_id)
+        return out
+
+    def helpers(self) -> dict[int, BpfFunction]:
+        """Every helper the object calls, bound."""
+        out: dict[int, BpfFunction] = {}
+        for program in self.obj.programs.values():
+            for rel in program.relocations:
+                if rel.kind != "helper" or rel.addend in out:
+                    continue
+                generic = _GENERIC.get(rel.symbol)
+                if generic is not None:
+                    out[rel.addend] = _bound(generic, self)
+                    continue
+                try:
+                    kf = lookup(rel.symbol, self.interface)
+                except KeyError:
+                    raise BpfLoadError(
+                        self.obj.path, f"{program.name} calls helper {rel.symbol}, which "
+                        "qdisclab does not provide"
+                    ) from None  # fmt: skip
+                out[rel.addend] = self.declared(kf, 0)
+        return out
+
+    def declared(self, kf: Kfunc, type_id: int) -> BpfFunction:
+        """``kf`` called as its context method, arguments converted by its BTF prototype."""
+        kinds = self._param_kinds(type_id)
+        method, env = kf.method, self
+        releases = bool(kf.flags & KF_RELEASE)
+
+        def call(vm: CallContext, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+            args: list[Any] = []
+            for kind, value in zip(kinds, (r1, r2, r3, r4, r5), strict=False):
+                if kind == _SKB:
+                    args.append(env.skb_at(value))
+                elif kind == _TO_FREE:
+                    if value != env.to_free_addr:
+                        raise BpfFault(f"{value:#x} is not this call's to_free")
+                    args.append(env.to_free)
+                elif kind == _CONTEXT:
+                    args.append(env.views.object_at(value, "struct Qdisc"))
+                elif kind == _SCALAR:
+                    args.append(value)
+            try:
+                result = getattr(env.context, method)(*args)
+            except ExtensionFault as exc:
+                raise KfuncFault(exc) from exc
+            if releases:
+                for arg in args:
+                    if arg.__class__ is SkBuff:
+                        env.forget_freed(arg)
+            return env.to_register(result)
+
+        call.__name__ = kf.name
+        return call
+
+    def _param_kinds(self, type_id: int) -> list[int]:
+        btf = self.btf
+        if not type_id or btf is None:
+            return []
+        proto = btf[btf[type_id].ref]
+        kinds = []
+        for index, param in enumerate(proto.params):
+            t = btf.skip_modifiers(param.type_id)
+            target = btf.skip_modifiers(t.ref).name if t.kind == BTF_KIND_PTR else ""
+            if target == "sk_buff":
+                kinds.append(_SKB)
+            elif target == "Qdisc":
+                kinds.append(_SELF if index == 0 else _CONTEXT)
+            elif target == "bpf_sk_buff_ptr":
+                kinds.append(_TO_FREE)
+            else:
+                kinds.append(_SCALAR)
+        return kinds
+
+
+GenericImpl = Callable[..., int]
+_GENERIC: dict[str, GenericImpl] = {}
+
+
+def _bound(impl: GenericImpl, env: ProgramEnv) -> BpfFunction:
+    def call(vm: CallContext, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+        try:
+            return impl(env, vm, r1, r2, r3, r4, r5)
+        except ExtensionFault as exc:
+            raise KfuncFault(exc) from exc
+
+    call.__name__ = impl.__name__
+    return call
+
+
+def _generic(name: str) -> Callable[[GenericImpl], GenericImpl]:
+    def register(impl: GenericImpl) -> GenericImpl:
+        _GENERIC[name] = impl
+        return impl
+
+    return register
+
+
+# -- objects and kptrs -----------------------------------------------------------------
+@_generic("bpf_obj_new_impl")
+def _obj_new(env: ProgramEnv, vm: CallContext, type_id: int, meta: int, *_: int) -> int:
+    btf = env.btf
+    if btf is None:
+        raise BpfFault("bpf_obj_new needs the object's BTF")
+    layout = env.layouts.get(type_id)
+    if layout is None:
+        kptrs = tuple(f.offset for f in special_fields(btf, type_id) if f.kind == "kptr")
+        layout = env.layouts[type_id] = (f"object {btf[type_id].name}", btf.sizeof(type_id), kptrs)
+    name, size, kptr_offsets = layout
+    addr = env.memory.map(BytesRegion(name, bytearray(size)))
+    fields = [addr + off for off in kptr_offsets]
+    for field_addr in fields:
+        env.kptrs[field_addr] = SkbNode()
+    env.objects[addr] = fields
+    return addr
+
+
+@_generic("bpf_obj_drop_impl")
+def _obj_drop(env: ProgramEnv, vm: CallContext, addr: int, meta: int, *_: int) -> int:
+    fields = env.objects.get(addr)
+    if fields is None:
+        raise BpfFault(f"bpf_obj_drop of {addr:#x}: not an object from bpf_obj_new")
+    for field_addr in fields:
+        env.kptrs[field_addr].free()  # holding an skb is the same violation as in Python
+    for field_addr in fields:
+        del env.kptrs[field_addr]
+    del env.objects[addr]
+    env.memory.unmap(addr)
+    return 0
+
+
+def _kptr_xchg(env: ProgramEnv, vm: CallContext, slot: int, new: int, *_: int) -> int:
+    node = env.kptrs.get(slot)
+    if node is None:
+        raise BpfFault(f"bpf_kptr_xchg on {slot:#x}: not a __kptr field of an object")
+    old = node.kptr_xchg(env.skb_at(new) if new else None)
+    env.memory.store(slot, 8, new)
+    return env.skb_address(old)
+
+
+# -- lists -----------------------------------------------------------------------------
+def _push(env: ProgramEnv, head: int, link: int, front: bool) -> int:
+    if link in env.listed:
+        raise BpfFault(f"list push of node {link:#x}, which is already in a list")
+    if (link & ~OFFSET_MASK) not in env.objects:
+        raise BpfFault(f"list push of {link:#x}: not a node of an object from bpf_obj_new")
+    queue = env.lists.setdefault(head, deque())
+    (queue.appendleft if front else queue.append)(link)
+    env.listed.add(link)
+    return 0
+
+
+def _pop(env: ProgramEnv, head: int, front: bool) -> int:
+    queue = env.lists.get(head)
+    if not queue:
+        return 0
+    link = queue.popleft() if front else queue.pop()
+    env.listed.discard(link)
+    return link
+
+
+def _peek(env: ProgramEnv, head: int, front: bool) -> int:
+    queue = env.lists.get(head)
+    if not queue:
+        return 0
+    return queue[0] if front else queue[-1]
+
+
+@_generic("bpf_list_push_back_impl")
+def _list_push_back(env: ProgramEnv, vm: CallContext, head: int, link: int, *_: int) -> int:
+    return _push(env, head, link, front=False)
+
+
+@_generic("bpf_list_push_front_impl")
+def _list_push_front(env: ProgramEnv, vm: CallContext, head: int, link: int, *_: int) -> int:
+    return _push(env, head, link, front=True)
+
+
+@_generic("bpf_list_pop_front")
+def _list_pop_front(env: ProgramEnv, vm: CallContext, head: int, *_: int) -> int:
+    return _pop(env, head, front=True)
+
+
+@_generic("bpf_list_pop_back")
+def _list_pop_back(env: ProgramEnv, vm: CallContext, head: int, *_: int) -> int:
+    return _pop(env, head, front=False)
+
+
+@_generic("bpf_list_front")
+def _list_front(env: ProgramEnv, vm: CallContext, head: int, *_: int) -> int:
+    return _peek(env, head, front=True)
+
+
+@_generic("bpf_list_back")
+def _list_back(env: ProgramEnv, vm: CallContext, head: int, *_: int) -> int:
+    return _peek(env, head, front=False)
+
+
+@_generic("bpf_list_empty")
+def _list_empty(env: ProgramEnv, vm: CallContext, head: int, *_: int) -> int:
+    return 0 if env.lists.get(head) else 1
+
+
+# -- map helpers (values are bytes, each mapped at a stable address while present) ------
+def _no_map(addr: int) -> Any:
+    raise BpfFault(f"{addr:#x} is not a map")
+
+
+def _map_key(env: ProgramEnv, bpf_map: Any, key: int) -> bytes:
+    return env.memory.read_bytes(key, bpf_map.key_size or 0)
+
+
+def _map_lookup(env: ProgramEnv, vm: CallContext, m: int, key: int, *_: int) -> int:
+    bpf_map = env.map_at(m)
+    k = _map_key(env, bpf_map, key)
+    value = bpf_map.lookup(k)
+    if value is None:
+        return 0
+    addr = env.values.get((id(bpf_map), k))
+    if addr is None:
+        addr = env.memory.map(BytesRegion(f"value of map {bpf_map.name}", value))
+        env.values[(id(bpf_map), k)] = addr
+    return addr
+
+
+def _map_update(
+    env: ProgramEnv, vm: CallContext, m: int, key: int, value: int, flags: int, _: int
+) -> int:
+    bpf_map = env.map_at(m)
+    k = _map_key(env, bpf_map, key)
+    new = env.memory.read_bytes(value, bpf_map.value_size or 0)
+    old = bpf_map.lookup(k)
+    try:
+        if old is not None and not flags & BPF_NOEXIST:
+            bpf_map.update(k, old, flags)  # the kernel's flag checks, then write in place
+            old[:] = new  # a pointer a program holds sees the new value, as in the kernel
+        else:
+            bpf_map.update(k, bytearray(new), flags)
+    except KernelError as exc:
+        return -exc.errno & M64
+    return 0
+
+
+def _map_delete(env: ProgramEnv, vm: CallContext, m: int, key: int, *_: int) -> int:
+    bpf_map = env.map_at(m)
+    k = _map_key(env, bpf_map, key)
+    try:
+        bpf_map.delete(k)
+    except KernelError as exc:
+        return -exc.errno & M64
+    addr = env.values.pop((id(bpf_map), k), None)
+    if addr is not None:
+        env.memory.unmap(addr)  # a held pointer now faults instead of reading freed memory
+    return 0
+
+
+# -- locks, loops, iterators -----------------------------------------------------------
+def _spin_lock(env: ProgramEnv, vm: CallContext, lock: int, *_: int) -> int:
+    if lock in env.locks:
+        raise BpfFault(f"bpf_spin_lock of {lock:#x}, already held (deadlock)")
+    env.locks.add(lock)
+    return 0
+
+
+def _spin_unlock(env: ProgramEnv, vm: CallContext, lock: int, *_: int) -> int:
+    if lock not in env.locks:
+        raise BpfFault(f"bpf_spin_unlock of {lock:#x}, which is not held")
+    env.locks.discard(lock)
+    return 0
+
+
+def _loop(env: ProgramEnv, vm: CallContext, n: int, fn: int, ctx: int, flags: int, _: int) -> int:
+    done = 0
+    while done < n:
+        stop = vm.call_function(fn, done, ctx)
+        done += 1
+        if stop & 0xFFFF_FFFF == 1:
+            break
+    return done
+
+
+@_generic("bpf_iter_num_new")
+def _iter_new(env: ProgramEnv, vm: CallContext, it: int, start: int, end: int, *_: int) -> int:
+    lo, hi = signed(start, 32), signed(end, 32)
+    empty = lo > hi
+    env.memory.store(it, 8, _pack_iter(hi if empty else lo - 1, hi))
+    return (-22 & M64) if empty else 0  # -EINVAL, as the kernel's bpf_iter_num_new
+
+
+@_generic("bpf_iter_num_next")
+def _iter_next(env: ProgramEnv, vm: CallContext, it: int, *_: int) -> int:
+    cur, end = _ITER.unpack(env.memory.load(it, 8).to_bytes(8, "little"))
+    if cur + 1 >= end:
+        return 0
+    env.memory.store(it, 8, _pack_iter(cur + 1, end))
+    return it  # the kernel returns &it->cur
+
+
+@_generic("bpf_iter_num_destroy")
+def _iter_destroy(env: ProgramEnv, vm: CallContext, it: int, *_: int) -> int:
+    env.memory.store(it, 8, 0)
+    return 0
+
+
+def _pack_iter(cur: int, end: int) -> int:
+    return int.from_bytes(_ITER.pack(cur, end), "little")
+
+
+for _name, _impl in (
+    ("bpf_kptr_xchg", _kptr_xchg),
+    ("bpf_spin_lock", _spin_lock),
+    ("bpf_spin_unlock", _spin_unlock),
+    ("bpf_loop", _loop),
+    ("bpf_map_lookup_elem", _map_lookup),
+    ("bpf_map_update_elem", _map_update),
+    ("bpf_map_delete_elem", _map_delete),
+):
+    assert helper_id(_name) is not None, _name
+    _GENERIC[_name] = _impl

@@ -1,0 +1,139 @@
+"""Kernel-struct views of qdisclab objects, and the handle table behind their pointers.
+
+A compiled program reaches ``skb->len`` or ``sch->q.qlen`` by loading from an
+address. :class:`Views` gives every object a program may point to (an
+``SkBuff``, the qdisc's ``sch``, its device) one address: a
+:class:`~qdisclab.bpf.memory.StructView` whose fields are the
+:data:`~qdisclab.bpf.kernel_types.KERNEL_TYPES` rows of the struct, each bound
+to the attribute the row names. Embedded structs (``sch->q``) are flattened
+into their parent's view; pointer fields (``sch->dev_queue``) load the address
+of the pointee's view. The table works both ways: :meth:`Views.object_at`
+turns an address a program passes to a kfunc back into the very object, so a
+kfunc bound from the shared table receives the real ``SkBuff``.
+
+Derived counters (``q.qlen``, ``qstats.backlog``, ``bstats``) accept a write
+and keep qdisclab's own count, as :mod:`~qdisclab.bpf.kernel_types` says.
+
+>>> from qdisclab.bpf.memory import Memory
+>>> class Dev:
+...     ifindex, mtu, tx_queue_len = 2, 1500, 1000
+>>> views = Views(Memory())
+>>> addr = views.address("net_device", Dev())
+>>> views.memory.load(addr + KERNEL_TYPES["net_device"].field("mtu").offset, 4)
+1500
+>>> views.address("net_device", views.object_at(addr)) == addr
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from qdisclab.bpf.fault import BpfFault
+from qdisclab.bpf.kernel_types import KERNEL_TYPES, KField
+from qdisclab.bpf.memory import OFFSET_MASK, REGION_SHIFT, Field, Memory, StructView
+
+ETH_P_IP_BE = 0x0008  # htons(ETH_P_IP) as a little-endian load of the __be16 sees it
+_SCALAR_SIZES = (1, 2, 4, 8)
+# Counters qdisclab derives from ownership transitions: a write is accepted and ignored.
+_KEPT_BY_QDISCLAB = frozenset({"qlen", "backlog", "drops", "bytes", "packets"})
+
+
+class Views:
+    """The kernel-struct views of one program's memory, one address per (struct, object)."""
+
+    __slots__ = ("_addr", "_objects", "_templates", "memory")
+
+    def __init__(self, memory: Memory) -> None:
+        self.memory = memory
+        self._addr: dict[tuple[str, int], int] = {}
+        self._objects: dict[int, Any] = {}
+        self._templates: dict[str, StructView] = {}
+
+    def address(self, struct: str, obj: Any) -> int:
+        """The address of ``obj`` seen as ``struct`` (mapped on first use); 0 for None."""
+        if obj is None:
+            return 0
+        key = (struct, id(obj))
+        addr = self._addr.get(key)
+        if addr is None:
+            addr = self.memory.map(self._view(struct, obj))
+            self._addr[key] = addr
+            self._objects[addr] = obj
+        return addr
+
+    def object_at(self, addr: int, what: str = "object") -> Any:
+        """The object whose view starts at ``addr``; a fault naming ``what`` otherwise."""
+        obj = self._objects.get(addr)
+        if obj is None:
+            if addr == 0:
+                raise BpfFault(f"NULL passed as {what}")
+            raise BpfFault(f"{addr:#x} is not a pointer to {what}")
+        return obj
+
+    def release(self, struct: str, obj: Any) -> None:
+        """Unmap ``obj``'s view (the program no longer holds it, e.g. a freed skb)."""
+        addr = self._addr.pop((struct, id(obj)), None)
+        if addr is not None:
+            del self._objects[addr]
+            self.memory.unmap(addr)
+
+    def struct_of(self, addr: int) -> str:
+        """The struct name of the view at ``addr`` ('' when none)."""
+        region = self.memory.regions.get(addr >> REGION_SHIFT)
+        if region is None or addr & OFFSET_MASK or not isinstance(region, StructView):
+            return ""
+        return region.name
+
+    def _view(self, struct: str, obj: Any) -> StructView:
+        template = self._templates.get(struct)
+        if template is None:
+            model = KERNEL_TYPES[struct]
+            fields: dict[int, Field] = {}
+            self._flatten(struct, 0, fields)
+            template = StructView(struct, None, model.size, fields)
+            self._templates[struct] = template
+        # Share the template's field tables: a view per skb costs one small object.
+        view = object.__new__(StructView)
+        for slot in ("name", "size", "writable", "fields", "_by_byte"):
+            setattr(view, slot, getattr(template, slot))
+        view.obj = obj
+        return view
+
+    def _flatten(self, struct: str, base: int, out: dict[int, Field]) -> None:
+        for f in KERNEL_TYPES[struct].fields:
+            if f.attr is None:
+                continue
+            inner = f.struct
+            if inner is not None:
+                self._flatten(inner, base + f.offset, out)
+                continue
+            if f.size not in _SCALAR_SIZES:
+                continue  # arrays (skb->cb) are not bound field by field
+            out[base + f.offset] = Field(f.size, self._getter(f), self._setter(f), f.name)
+
+    def _getter(self, f: KField) -> Callable[[Any], int]:
+        attr = f.attr or ""
+        pointee = f.pointee
+        if pointee is not None:
+            if attr == "":
+                return lambda obj: self.address(pointee, obj)
+            return lambda obj: self.address(pointee, getattr(obj, attr, None))
+        if attr == "@ethertype":
+            return lambda obj: ETH_P_IP_BE
+        if attr.startswith("@"):
+            raise NotImplementedError(f"{f.name}: binding {attr} has no view yet")
+        if "." in attr:
+            first, second = attr.split(".", 1)
+            return lambda obj: getattr(getattr(obj, first), second)
+        return lambda obj: getattr(obj, attr)
+
+    @staticmethod
+    def _setter(f: KField) -> Callable[[Any, int], None] | None:
+        if not (f.writable or f.derived):
+            return None
+        attr = f.attr or ""
+        if f.derived and attr in _KEPT_BY_QDISCLAB:
+            return lambda obj, value: None
+        return lambda obj, value: setattr(obj, attr, value)

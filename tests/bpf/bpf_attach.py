@@ -1,0 +1,39 @@
+"""Running the corpus's BPF qdiscs in scenarios, for the attach tests."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from bpf_corpus import EXAMPLES
+
+from qdisclab.scenario.build import run_loaded
+from qdisclab.scenario.loader import load_text
+
+DUMBBELL = Path(__file__).resolve().parents[2] / "src/qdisclab/scenario/builtin/dumbbell.toml"
+
+
+def dumbbell(tmp: Path, qdisc: str, objects: tuple[str, ...] = (), duration: str = "2s") -> Any:
+    """The built-in TCP dumbbell with ``qdisc`` at the bottleneck, written next to ``objects``.
+
+    ``objects`` (paths under examples/bpf) are copied beside the scenario so
+    ``bpf:NAME.bpf.o`` resolves relative to the scenario file.
+    """
+    for name in objects:
+        shutil.copy(EXAMPLES / name, tmp / Path(name).name)
+    raw = tomllib.loads(DUMBBELL.read_text())
+    raw["run"]["duration"] = duration
+    raw["run"]["window"] = ["500ms", duration]
+    raw["run"].pop("record", None)
+    for link in raw["link"]:
+        if link.get("name") == "bottleneck":
+            link["qdisc_a"] = qdisc
+    return load_text(tomli_w.dumps(raw), "dumbbell.toml", tmp)
+
+
+def run_json(loaded: Any, policy: str = "strict") -> str:
+    return json.dumps(run_loaded(loaded, policy=policy), sort_keys=True, indent=1)

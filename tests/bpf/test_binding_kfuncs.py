@@ -1,0 +1,180 @@
+"""Kfunc binding: the declared table's implementations, skb handles, graph and iterator kfuncs."""
+
+from __future__ import annotations
+
+import pytest
+from bpf_corpus import obj
+
+from qdisclab.bpf.fault import BpfFault
+from qdisclab.bpf.kfunc_binding import KfuncFault, ProgramEnv
+from qdisclab.bpf.memory import BytesRegion
+from qdisclab.bpf.objects import load_object
+from qdisclab.net import World
+from qdisclab.ops import RUNNING
+from qdisclab.ops.ownership import OwnershipViolation
+from qdisclab.sched import create_qdisc
+from qdisclab.skb import IPPROTO_UDP, SkBuff
+
+
+@pytest.fixture
+def env():
+    return ProgramEnv(load_object(obj("fifo")), "Qdisc_ops")
+
+
+@pytest.fixture
+def world_q():
+    world = World(seed=1)
+    a, b = world.add_host("A"), world.add_host("B")
+    link = world.connect(a, b, "1gbit", "1ms")
+    q = create_qdisc("pfifo limit 10", link.a)
+    link.a.set_qdisc(q)
+    books = world.flow_books("t")
+
+    def skb() -> SkBuff:
+        s = SkBuff(1000, a.addr, b.addr, 1, 2, IPPROTO_UDP, world.now, books)
+        books.book_sent(s)
+        return s
+
+    return world, q, skb
+
+
+def _call(fn, *regs):
+    regs = (*regs, 0, 0, 0, 0, 0)[:5]
+    return fn(None, *regs)
+
+
+@pytest.mark.no_conservation_check
+def test_skb_pointers_are_the_real_skbuff(env, world_q):
+    _, _, make = world_q
+    skb = make()
+    addr = env.skb_address(skb)
+    assert env.skb_address(skb) == addr  # one handle per skb
+    assert env.skb_at(addr) is skb
+    assert env.memory.load(addr + 72, 4) == skb.len == 1000  # sk_buff.len, the offset clang used
+    with pytest.raises(BpfFault, match="not a pointer to struct sk_buff"):
+        env.skb_at(addr + 8)
+
+
+@pytest.mark.no_conservation_check  # kfuncs driven by hand, outside the datapath's books
+def test_declared_kfunc_runs_the_python_method_with_its_allow_list(env, world_q):
+    _, q, make = world_q
+    drop = env.kfuncs()["bpf_qdisc_skb_drop"]
+    skb = make()
+    env.context, env.to_free = q.ctx, q._to_free
+    RUNNING.frame = q._frames["dequeue"]
+    skb.owner = RUNNING.frame
+    try:
+        with pytest.raises(KfuncFault) as caught:
+            _call(drop, env.skb_address(skb), env.to_free_addr)
+        assert "sch.drop() (kfunc bpf_qdisc_skb_drop) is allowed only in enqueue" in str(
+            caught.value
+        )
+        RUNNING.frame = frame = q._frames["enqueue"]
+        skb.owner = frame
+        addr = env.skb_address(skb)
+        assert _call(drop, addr, env.to_free_addr) == 1  # NET_XMIT_DROP
+        assert q.drops == 1 and q.drop_reasons == {"qdisc": 1}
+        # A freed skb's pointer dangles: its view is unmapped.
+        with pytest.raises(BpfFault, match="not a pointer"):
+            env.skb_at(addr)
+        with pytest.raises(BpfFault, match="not mapped"):
+            env.memory.load(addr + 72, 4)
+    finally:
+        RUNNING.frame = None
+
+
+@pytest.mark.no_conservation_check
+def test_kptr_xchg_moves_ownership_as_a_python_node(env, world_q):
+    _, q, make = world_q
+    helpers = env.helpers()
+    kfuncs = env.kfuncs()
+    skb = make()
+    RUNNING.frame = frame = q._frames["enqueue"]
+    skb.owner = frame
+    try:
+        type_id = next(t.id for t in env.btf.types if t.name == "fifo_node")
+        node = _call(kfuncs["bpf_obj_new_impl"], type_id, 0)
+        xchg = helpers[194]
+        assert _call(xchg, node + 24, env.skb_address(skb)) == 0
+        assert skb.owner is env.kptrs[node + 24]  # held by the node, like SkbNode.kptr_xchg
+        with pytest.raises(KfuncFault) as caught:
+            _call(xchg, node + 24, env.skb_address(skb))  # inserting it twice
+        assert isinstance(caught.value.cause, OwnershipViolation)
+        with pytest.raises(KfuncFault, match="freed while holding"):
+            _call(kfuncs["bpf_obj_drop_impl"], node, 0)
+        assert _call(xchg, node + 24, 0) == env.skb_address(skb)
+        assert skb.owner is frame and skb in frame.acquired
+        _call(kfuncs["bpf_obj_drop_impl"], node, 0)
+        with pytest.raises(BpfFault, match="not mapped"):
+            env.memory.load(node, 8)
+        q.ctx.drop(skb, q._to_free)
+        frame.acquired.clear()
+    finally:
+        RUNNING.frame = None
+
+
+def test_lists_keep_order_and_refuse_a_node_twice(env):
+    kfuncs = env.kfuncs()
+    type_id = next(t.id for t in env.btf.types if t.name == "fifo_node")
+    nodes = [_call(kfuncs["bpf_obj_new_impl"], type_id, 0) for _ in range(3)]
+    head = env.memory.map(BytesRegion("head", bytearray(16)))
+    for n in nodes:
+        _call(kfuncs["bpf_list_push_back_impl"], head, n)
+    with pytest.raises(BpfFault, match="already in a list"):
+        _call(kfuncs["bpf_list_push_back_impl"], head, nodes[0])
+    assert [_call(kfuncs["bpf_list_pop_front"], head) for _ in range(4)] == [*nodes, 0]
+
+
+def test_spin_lock_keeps_state(env):
+    helpers = env.helpers()
+    lock, unlock = helpers[93], helpers[94]
+    _call(lock, 0x1000)
+    with pytest.raises(BpfFault, match="already held"):
+        _call(lock, 0x1000)
+    _call(unlock, 0x1000)
+    with pytest.raises(BpfFault, match="not held"):
+        _call(unlock, 0x1000)
+
+
+def test_numbers_iterator_counts_start_to_end(env):
+    kfuncs = env.kfuncs()
+    it = env.memory.frame_pointer(0) - 8
+    assert _call(kfuncs["bpf_iter_num_new"], it, 2, 5) == 0
+    seen = []
+    while (p := _call(kfuncs["bpf_iter_num_next"], it)) != 0:
+        seen.append(env.memory.load(p, 4))
+    assert seen == [2, 3, 4]
+    assert _call(kfuncs["bpf_iter_num_new"], it, 5, 2) != 0  # -EINVAL: an empty range
+    assert _call(kfuncs["bpf_iter_num_next"], it) == 0
+
+
+def test_map_helpers_keep_bytes_values_at_stable_addresses(env):
+    import errno
+
+    from qdisclab.ops.maps import HashMap
+
+    flows = HashMap(2, key_size=4, value_size=8, name="flows")
+    handle = 0x5000_0000_0000
+    env.map_at = {handle: flows}.__getitem__
+    # fifo.bpf.o calls no map helper: bind them as an object calling them would be.
+    from qdisclab.bpf.kfunc_binding import _GENERIC, _bound
+
+    lookup, update, delete = (
+        _bound(_GENERIC[f"bpf_map_{op}_elem"], env) for op in ("lookup", "update", "delete")
+    )
+    scratch = env.memory.map(BytesRegion("scratch", bytearray(32)))
+    key, value = scratch, scratch + 8
+    env.memory.store(key, 4, 7)
+    env.memory.store(value, 8, 0x1122)
+    assert _call(lookup, handle, key) == 0
+    assert _call(update, handle, key, value, 0) == 0
+    addr = _call(lookup, handle, key)
+    assert env.memory.load(addr, 8) == 0x1122
+    env.memory.store(value, 8, 0x3344)
+    assert _call(update, handle, key, value, 0) == 0
+    assert _call(lookup, handle, key) == addr and env.memory.load(addr, 8) == 0x3344
+    assert _call(update, handle, key, value, 1) == -errno.EEXIST & 0xFFFF_FFFF_FFFF_FFFF
+    assert _call(delete, handle, key) == 0
+    assert _call(delete, handle, key) == -errno.ENOENT & 0xFFFF_FFFF_FFFF_FFFF
+    with pytest.raises(BpfFault, match="not mapped"):
+        env.memory.load(addr, 8)
