@@ -164,7 +164,7 @@ def judge(case: Case, code: int, stdout: str, stderr: str) -> str:
         return OK  # a problem found in the checked qdisc
     if code == 1:  # strict mode stopped a faulty extension: one diagnostic line
         lines = stderr.strip().splitlines()
-        return OK if len(lines) == 1 and lines[0].startswith("qdisclab: fault: ") else BAD_MESSAGE
+        return OK if len(lines) == 1 and lines[0].startswith("qdisclab: fault: ") else BAD_EXIT
     if code != 2:
         return BAD_EXIT
     lines = stderr.strip().splitlines()

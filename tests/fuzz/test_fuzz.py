@@ -56,6 +56,8 @@ BALANCED = '{"conservation": {"sent": 5, "delivered": 3, "dropped": {"qdisc": 1}
         (RUN, 2, "", f"qdisclab: error: {SCENARIO}: one\nand another line\n", BAD_MESSAGE),
         (RUN, 1, "", "Traceback (most recent call last):\n  File ...\nValueError: x\n", TRACEBACK),
         (RUN, 1, "", "", BAD_EXIT),
+        (RUN, 1, "", "qdisclab: fault: tcx program p.eth0 egress: returned None\n", OK),
+        (RUN, 1, "", "qdisclab: fault: one\nand another line\n", BAD_EXIT),
         (RUN, -9, "", "", BAD_EXIT),
         (Case(["check", "q.py"]), 1, "FAIL ...", "", OK),
     ],

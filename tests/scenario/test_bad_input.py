@@ -131,7 +131,8 @@ def test_failing_extension_names_its_file_and_class(tmp_path, capsys, top, membe
 
 
 def test_an_error_found_while_building_names_the_file_and_link(tmp_path, capsys):
-    code, err = run_file(tmp_path, capsys, GOOD.replace('"pfifo limit 10"', '"fq_codel quantum 0"'))
+    # fq's init refuses a zero quantum, as sch_fq's fq_change does: found while building
+    code, err = run_file(tmp_path, capsys, GOOD.replace('"pfifo limit 10"', '"fq quantum 0"'))
     assert code == 2
     line = GOOD.splitlines().index('qdisc_a = "pfifo limit 10"') + 1
     assert_one_line(err, tmp_path, f"bad.toml:{line}: link[0].qdisc_a", "quantum")

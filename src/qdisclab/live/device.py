@@ -117,6 +117,9 @@ class LiveDevice(NetDevice):
         self.read_packets = 0
         self.read_bytes = 0
         self.l3 = 0
+        # The fd carries whole packets: an Ethernet frame read from a packet socket
+        # already counts its header in len (l3), an IP packet from TUN has none.
+        self.hard_header_len = 0
 
     def connect_fds(self, in_fd: int, out_fd: int, channel: Channel, books: Any,
                     l3: int = 0) -> None:  # fmt: skip

@@ -27,6 +27,7 @@ from qdisclab.skb import (
     DROP_LINK_LOSS,
     DROP_MTU,
     DROP_TCX,
+    ETH_HLEN,
     SkBuff,
     skb_drop,
     skb_push_mac,
@@ -110,6 +111,7 @@ class NetDevice:
         "busy_until",
         "channel",
         "charged",
+        "hard_header_len",
         "hash_seed",
         "ifindex",
         "in_flight",
@@ -153,6 +155,7 @@ class NetDevice:
         self.name = name
         self.ifindex = ifindex
         self.mtu = mtu
+        self.hard_header_len = ETH_HLEN  # an Ethernet device (0: a device that has no L2 header)
         self.tx_queue_len = tx_queue_len
         self.queue_memory = world.queue_memory  # shared by every device of the world
         self.charged = 0  # this device's root qdisc's share of queue_memory, when last seen
@@ -252,7 +255,7 @@ class NetDevice:
     # -- egress ---------------------------------------------------------------
     def xmit(self, skb: SkBuff) -> int:
         """``dev_queue_xmit``: hooks, then the root qdisc; returns the qdisc's NET_XMIT_*."""
-        skb_push_mac(skb)  # tc egress, the qdisc and the wire see the Ethernet frame
+        skb_push_mac(skb, self.hard_header_len)  # tc egress, the qdisc and the wire see the frame
         if not self.tx_plain:
             ret = self.egress_prologue(skb)
             if ret is not None:

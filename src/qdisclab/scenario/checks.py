@@ -82,7 +82,9 @@ def check(loaded: Any) -> None:
             spec = getattr(link, key)
             try:
                 # A compiled BPF qdisc registers its kind; the link then names that kind.
-                setattr(link, key, resolve_qdisc_spec(spec, loaded.base_dir))
+                resolved = resolve_qdisc_spec(spec, loaded.base_dir)
+                if resolved != spec:  # assigning marks the key as set: a default root stays one
+                    setattr(link, key, resolved)
                 tokens = shlex.split(getattr(link, key))
                 if not tokens:
                     raise ValueError("empty qdisc spec")

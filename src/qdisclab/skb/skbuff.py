@@ -40,10 +40,12 @@ def psched_mtu(mtu: int) -> int:
     return mtu + ETH_HLEN
 
 
-def skb_push_mac(skb: SkBuff) -> None:
-    """``dev_hard_header``: count the Ethernet header in ``len`` (once; redirects keep it).
+def skb_push_mac(skb: SkBuff, hard_header_len: int = ETH_HLEN) -> None:
+    """``dev_hard_header``: count the device's link-layer header in ``len`` (once).
 
-    From here on the tc hooks, the qdisc and the wire see the frame, as on Linux.
+    From here on the tc hooks, the qdisc and the wire see the frame, as on Linux;
+    a redirect keeps the header already counted, and a device without one
+    (``hard_header_len`` 0, as TUN) adds nothing.
 
     >>> skb = SkBuff(1500, 1, 2, 3, 4, IPPROTO_UDP, created=0)
     >>> skb_push_mac(skb); skb_push_mac(skb); skb.len
@@ -51,9 +53,9 @@ def skb_push_mac(skb: SkBuff) -> None:
     >>> skb_pull_mac(skb); skb.len
     1500
     """
-    if not skb.mac_len:
-        skb.len += ETH_HLEN
-        skb.mac_len = ETH_HLEN
+    if hard_header_len and not skb.mac_len:
+        skb.len += hard_header_len
+        skb.mac_len = hard_header_len
 
 
 def skb_pull_mac(skb: SkBuff) -> None:
