@@ -219,5 +219,5 @@ def summary(outcomes: list[Outcome]) -> dict[str, int]:
     exits = Counter(o.code for o in outcomes if o.verdict == OK)
     return {"cases": len(outcomes), **{v: counts.get(v, 0) for v in
             (OK, TRACEBACK, HANG, BAD_EXIT, BAD_MESSAGE, UNBALANCED)},
-            "exit 0": exits.get(0, 0), "exit 2": exits.get(2, 0), "exit 1 (check)": exits.get(1, 0),
+            "exit 0": exits.get(0, 0), "exit 2": exits.get(2, 0), "exit 1 (check finding or strict fault)": exits.get(1, 0),
             "slowest_s": round(max((o.seconds for o in outcomes), default=0.0), 1)}  # fmt: skip
