@@ -9,6 +9,11 @@ from qdisclab.tcp import TcpStack
 MSS = 1448
 
 
+def rel_seq(skb):
+    """The segment's sequence number relative to its sender's ISN (what the socket counts)."""
+    return (skb.th.seq - skb.sk.snd_isn) & 0xFFFFFFFF
+
+
 class SeqDropper:
     """Egress hook: drop the first ``times`` transmissions of data segments starting at ``seqs``."""
 
@@ -19,9 +24,9 @@ class SeqDropper:
 
     def __call__(self, skb):
         th = skb.th
-        if th is not None and th.datalen and self.left.get(th.seq, 0) > 0:
-            self.left[th.seq] -= 1
-            self.dropped_at.setdefault(th.seq, []).append(self.sched.now)
+        if th is not None and th.datalen and self.left.get(rel_seq(skb), 0) > 0:
+            self.left[rel_seq(skb)] -= 1
+            self.dropped_at.setdefault(rel_seq(skb), []).append(self.sched.now)
             return HOOK_DROP
         return HOOK_PASS
 
@@ -40,7 +45,7 @@ class Delayer:
 
     def __call__(self, skb):
         th = skb.th
-        if not self.done and th is not None and th.datalen and th.seq == self.seq:
+        if not self.done and th is not None and th.datalen and rel_seq(skb) == self.seq:
             self.done = True
             self.held.append(skb)
             self.world.sched.call_later(self.delay, self._release, skb)

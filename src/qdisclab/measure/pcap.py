@@ -24,6 +24,7 @@ from qdisclab.skb import IPPROTO_TCP, IPPROTO_UDP, SkBuff
 
 LINKTYPE_RAW = 101
 SNAPLEN = 96
+_TSOPT = bytes((1, 1, 8, 10))  # NOP, NOP, kind 8 (timestamps), length 10
 
 
 def packet_bytes(skb: SkBuff) -> bytes:
@@ -33,10 +34,16 @@ def packet_bytes(skb: SkBuff) -> bytes:
         flags = getattr(th, "flags", dpkt.tcp.TH_ACK)
         l4: Any = dpkt.tcp.TCP(
             sport=skb.sport, dport=skb.dport, seq=int(getattr(th, "seq", 0)) & 0xFFFFFFFF,
-            ack=int(getattr(th, "ack", 0)) & 0xFFFFFFFF, flags=int(flags) & 0xFF,
-            win=min(int(getattr(th, "win", 65535)), 65535),
+            ack=int(getattr(th, "ack_seq", 0)) & 0xFFFFFFFF, flags=int(flags) & 0xFF,
+            win=min(int(getattr(th, "window", 65535)), 65535),
         )  # fmt: skip
         hlen = 20
+        if hasattr(th, "tsecr"):
+            # The timestamp option every qdisclab segment carries (its 12 bytes are in
+            # skb.len), so the capture's TCP payload length is the segment's data length.
+            l4.opts = _TSOPT + struct.pack("!II", th.tsval & 0xFFFFFFFF, th.tsecr & 0xFFFFFFFF)
+            hlen += len(l4.opts)
+            l4.off = hlen // 4
     elif skb.protocol == IPPROTO_UDP:
         l4 = dpkt.udp.UDP(sport=skb.sport, dport=skb.dport)
         hlen = 8

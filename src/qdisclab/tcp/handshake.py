@@ -4,6 +4,10 @@ A mixin of ``TcpSock``, like ``TcpOutput``/``TcpInput``: the state lives on the
 socket. ECN is negotiated here (ECE+CWR on the SYN, ECE on the SYN-ACK), and
 the sock_ops ``timeout_init``/``rwnd_init``/``connect``/``*_established``
 events fire here.
+
+Each side picks its initial sequence number the way RFC 6528 (and the kernel's
+``secure_tcp_seq``) does: a keyed hash of the 4-tuple plus a clock. The run seed
+is the key, so another seed gives other ISNs and the same seed the same ones.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from qdisclab.tcp.congestion import TCP_CONG_NEEDS_ECN, TCP_ECN_OK
-from qdisclab.tcp.header import TCPHDR_ACK, TCPHDR_CWR, TCPHDR_ECE, TCPHDR_SYN
+from qdisclab.tcp.header import SEQ_MASK, TCPHDR_ACK, TCPHDR_CWR, TCPHDR_ECE, TCPHDR_SYN
 from qdisclab.tcp.states import TCP_ESTABLISHED, TCP_SYN_RECV, TCP_SYN_SENT
 
 
@@ -20,9 +24,25 @@ class TcpHandshake:
 
     __slots__ = ()
 
+    def secure_seq(self: Any) -> int:
+        """This connection's ISN (``secure_tcp_seq``): hash(seed, 4-tuple) + now / 64 ns.
+
+        >>> from qdisclab.net import World
+        >>> from qdisclab.tcp import TcpStack
+        >>> w = World(seed=1); a = w.add_host("A"); b = w.add_host("B")
+        >>> _ = w.connect(a, b, "100mbit", "5ms"); w.build_routes()
+        >>> _ = TcpStack.of(b).listen(80)
+        >>> sk = TcpStack.of(a).connect(b.addr, 80, "f1")
+        >>> sk.snd_isn == sk.secure_seq() and 0 <= sk.snd_isn <= 0xFFFFFFFF
+        True
+        """
+        tuple_key = f"tcp-isn:{self.saddr}:{self.sport}>{self.daddr}:{self.dport}"
+        return (self.world.rng.derive_int(tuple_key) + (self.sched.now >> 6)) & SEQ_MASK
+
     # -- active open -------------------------------------------------------------------
-    def connect(self: Any) -> None:
-        """Send the SYN (``tcp_connect``)."""
+    def connect(self: Any, isn: int | None = None) -> None:
+        """Send the SYN (``tcp_connect``); ``isn`` forces the ISN instead of ``secure_seq``."""
+        self.snd_isn = (self.secure_seq() if isn is None else isn) & SEQ_MASK
         if self.sock_ops is not None:
             ms = self.sock_ops.event(self, "timeout_init")
             if ms:
@@ -55,7 +75,8 @@ class TcpHandshake:
         if not self.icsk_backoff:  # Karn: no sample from a retransmitted SYN
             self.rtt_estimator(max(1, self.sched.now // 1000 - self.lsndtime))
         self.icsk_backoff = 0
-        self.rcv_nxt = th.seq + 1
+        self.rcv_isn = th.seq
+        self.rcv_nxt = 1
         self.snd_una = 1
         self.snd_wnd = th.window
         want_ecn = self.ecn or self.icsk_ca_ops.flags & TCP_CONG_NEEDS_ECN
@@ -74,7 +95,9 @@ class TcpHandshake:
 
     # -- passive open ---------------------------------------------------------------------
     def _passive_open(self: Any, th: Any, listener_ecn: bool) -> None:
-        self.rcv_nxt = th.seq + 1
+        self.snd_isn = self.secure_seq()
+        self.rcv_isn = th.seq
+        self.rcv_nxt = 1
         self.snd_wnd = th.window
         self.ts_recent = th.tsval
         want_ecn = listener_ecn or self.icsk_ca_ops.flags & TCP_CONG_NEEDS_ECN

@@ -23,9 +23,30 @@ TCP_HEADER_OVERHEAD = 52
 TCP_MSS_OVERHEAD = 40
 TCPOLEN_TSTAMP_ALIGNED = 12
 
+# Sequence numbers on the wire are 32-bit. A socket keeps its own unbounded counts
+# relative to each direction's initial sequence number (ISN), and converts at the
+# wire: ``(rel + isn) & SEQ_MASK`` going out, ``seq_unwrap`` coming in.
+SEQ_MASK = 0xFFFFFFFF
+_SEQ_HALF = 1 << 31
+
+
+def seq_unwrap(wire: int, isn: int, near: int) -> int:
+    """The relative sequence number closest to ``near`` whose wire value is ``wire``.
+
+    The kernel's ``before()``/``after()`` rule: a 32-bit difference read as signed,
+    so a wire value just past 2**32 - 1 continues the count instead of restarting.
+
+    >>> seq_unwrap(5, 0xFFFFFFF0, 10)  # wire 5 is 21 past an ISN of 2**32 - 16
+    21
+    >>> seq_unwrap(0xFFFFFFF8, 0xFFFFFFF0, 10)  # just before ``near``: 8
+    8
+    """
+    return near + (((wire - isn - near + _SEQ_HALF) & SEQ_MASK) - _SEQ_HALF)
+
 
 class TcpHdr:
-    """Segment fields: sequence numbers are unbounded ints (no 32-bit wrap in the model)."""
+    """Segment fields as on the wire: ``seq``, ``ack_seq`` and SACK edges are 32-bit,
+    offset by the sender's and the receiver's ISN (see ``seq_unwrap``)."""
 
     __slots__ = ("ack_seq", "datalen", "flags", "opt", "sack", "seq", "tsecr", "tsval", "window")
 

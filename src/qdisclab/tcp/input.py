@@ -17,7 +17,7 @@ from qdisclab.tcp.congestion import (
     TCP_ECN_SEEN,
     TCP_CA_Recovery,
 )
-from qdisclab.tcp.header import TCPHDR_CWR, TCPHDR_ECE, TCPHDR_FIN, TcpHdr
+from qdisclab.tcp.header import TCPHDR_CWR, TCPHDR_ECE, TCPHDR_FIN, TcpHdr, seq_unwrap
 
 TCP_DELACK_MIN_NS = 40_000_000
 _WIN_SEQ = 1 << 62
@@ -31,18 +31,20 @@ class TcpInput:
     def _rcv_established(self: Any, skb: SkBuff, th: TcpHdr) -> None:
         if th.tsval:
             self.ts_recent = th.tsval
+        # Wire (32-bit, ISN-offset) to relative: the ACK near snd_una, the data near rcv_nxt.
+        ack = seq_unwrap(th.ack_seq, self.snd_isn, self.snd_una)
+        seq = seq_unwrap(th.seq, self.rcv_isn, self.rcv_nxt)
         if self.sock_ops is not None:
             self.sock_ops.event(self, "parse_hdr_opt", th)
-            self.sock_ops.event(self, "tstamp_rx", th.seq)
-        if th.ack_seq > self.snd_una or th.sack is not None or self.packets_out:
-            self._ack(skb, th)
+            self.sock_ops.event(self, "tstamp_rx", seq)
+        if ack > self.snd_una or th.sack is not None or self.packets_out:
+            self._ack(skb, th, ack)
         if th.datalen or th.flags & TCPHDR_FIN:
-            self._data(skb, th)
+            self._data(skb, th, seq)
         skb_consume(skb)
 
     # -- sender side: tcp_ack --------------------------------------------------------
-    def _ack(self: Any, skb: SkBuff, th: TcpHdr) -> None:
-        ack = th.ack_seq
+    def _ack(self: Any, skb: SkBuff, th: TcpHdr, ack: int) -> None:
         if ack > self.snd_nxt:
             return
         self.tcp_mstamp = now_us = self.sched.now // 1000
@@ -58,6 +60,8 @@ class TcpInput:
         newly_sacked = 0
         blocks = th.sack
         if blocks is not None:
+            isn, una = self.snd_isn, self.snd_una
+            blocks = tuple((seq_unwrap(s, isn, una), seq_unwrap(e, isn, una)) for s, e in blocks)
             first = blocks[0]
             # tcp_check_dsack: below the ACK, or inside the second block, is a D-SACK.
             if first[1] <= ack or (
@@ -203,8 +207,7 @@ class TcpInput:
         rs.interval_us = interval if interval >= self.min_rtt_us else -1
 
     # -- receiver side -------------------------------------------------------------------
-    def _data(self: Any, skb: SkBuff, th: TcpHdr) -> None:
-        seq = th.seq
+    def _data(self: Any, skb: SkBuff, th: TcpHdr, seq: int) -> None:
         end = seq + th.datalen
         fin = th.flags & TCPHDR_FIN
         if fin:

@@ -14,6 +14,7 @@ from qdisclab.tcp.congestion import (
     TCP_CA_Recovery,
 )
 from qdisclab.tcp.header import (
+    SEQ_MASK,
     TCP_HEADER_OVERHEAD,
     TCPHDR_ACK,
     TCPHDR_CWR,
@@ -137,8 +138,8 @@ class TcpOutput:
                     flags |= TCPHDR_CWR
             if self.ecn_flags & TCP_ECN_DEMAND_CWR:
                 flags |= TCPHDR_ECE
-        th = TcpHdr(seg.seq, self.rcv_nxt, flags, self.rcv_wnd, datalen, None, now_us,
-                    self.ts_recent)  # fmt: skip
+        th = TcpHdr((seg.seq + self.snd_isn) & SEQ_MASK, (self.rcv_nxt + self.rcv_isn) & SEQ_MASK,
+                    flags, self.rcv_wnd, datalen, None, now_us, self.ts_recent)  # fmt: skip
         length = datalen + TCP_HEADER_OVERHEAD
         if self.sock_ops is not None:
             extra = self.sock_ops.event(self, "hdr_opt_len")
@@ -171,8 +172,11 @@ class TcpOutput:
         now_ns = self.sched.now
         if self.ecn_flags & TCP_ECN_DEMAND_CWR and flags & TCPHDR_ACK:
             flags |= TCPHDR_ECE
-        th = TcpHdr(seq, self.rcv_nxt, flags, self.rcv_wnd, 0, sack, now_ns // 1000,
-                    self.ts_recent)  # fmt: skip
+        rcv_isn = self.rcv_isn
+        if sack is not None:  # SACK edges are in the peer's sequence space, as the ACK is
+            sack = tuple(((s + rcv_isn) & SEQ_MASK, (e + rcv_isn) & SEQ_MASK) for s, e in sack)
+        th = TcpHdr((seq + self.snd_isn) & SEQ_MASK, (self.rcv_nxt + rcv_isn) & SEQ_MASK, flags,
+                    self.rcv_wnd, 0, sack, now_ns // 1000, self.ts_recent)  # fmt: skip
         skb = SkBuff(TCP_HEADER_OVERHEAD, self.saddr, self.daddr, self.sport, self.dport,
                      IPPROTO_TCP, now_ns, self.books, self, 0, 0, None, th)  # fmt: skip
         self.books.book_sent(skb)

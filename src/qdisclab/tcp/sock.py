@@ -134,6 +134,7 @@ class TcpSock(TcpHandshake, TcpOutput, TcpInput, TcpRecovery, TcpRack):
         "rack_reo_wnd_steps",
         "rack_rtt_us",
         "rack_timer",
+        "rcv_isn",
         "rcv_nxt",
         "rcv_tstamp",
         "rcv_wnd",
@@ -163,6 +164,7 @@ class TcpSock(TcpHandshake, TcpOutput, TcpInput, TcpRecovery, TcpRack):
         "snd_cwnd",
         "snd_cwnd_clamp",
         "snd_cwnd_cnt",
+        "snd_isn",
         "snd_nxt",
         "snd_ssthresh",
         "snd_una",
@@ -226,7 +228,9 @@ class TcpSock(TcpHandshake, TcpOutput, TcpInput, TcpRecovery, TcpRack):
         self.snd_ssthresh = TCP_INFINITE_SSTHRESH
         self.snd_cwnd_cnt = 0
         self.snd_cwnd_clamp = 0xFFFFFFFF
+        # Sequence state is relative (0 = the SYN); snd_isn / rcv_isn place it on the wire.
         self.snd_una = self.snd_nxt = self.write_seq = 0
+        self.snd_isn = self.rcv_isn = 0
         self.snd_wnd = 65535
         self.rcv_nxt = 0
         self.rcv_wnd = DEFAULT_RCV_WND

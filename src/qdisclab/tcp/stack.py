@@ -100,8 +100,9 @@ class TcpStack:
         return lst if lst is not None else self.listen(port, cc, ecn)
 
     def connect(self, daddr: int, dport: int, name: str, cc: str | None = None,
-                ecn: bool = False, sport: int | None = None, sock_ops: Any = None) -> TcpSock:  # fmt: skip
-        """Create a socket and start the three-way handshake."""
+                ecn: bool = False, sport: int | None = None, sock_ops: Any = None,
+                isn: int | None = None) -> TcpSock:  # fmt: skip
+        """Create a socket and start the three-way handshake (``isn`` forces the ISN)."""
         if sport is None:
             sport = self.next_port
             self.next_port += 1
@@ -109,7 +110,7 @@ class TcpStack:
         if sock_ops is not None:
             sk.attach_sock_ops(sock_ops)
         self.conns[(sport, daddr, dport)] = sk
-        sk.connect()
+        sk.connect(isn)
         return sk
 
     def receive(self, skb: SkBuff) -> None:
