@@ -49,6 +49,9 @@ if TYPE_CHECKING:
 
 IFACE = "Qdisc_ops"
 CALLBACKS = ("enqueue", "dequeue", "init", "reset", "destroy")
+# The callbacks that run in a frame of their own: the five, and a built-in kind's
+# ``tc_change`` (the kernel's ``change``, which an extension may not provide).
+FRAMED_CALLBACKS = (*CALLBACKS, "change")
 # Kfuncs every callback may call: no allow-list to enforce, so no check on the call.
 EVERY = (ALL_MEMBERS,)
 
