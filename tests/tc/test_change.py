@@ -24,13 +24,14 @@ def host_with(qdisc: str) -> TcHost:
     return host
 
 
-def fill(host: TcHost, count: int, length: int = 1000) -> list[SkBuff]:
+def fill(host: TcHost, count: int, length: int = 1000, priority: int = 0) -> list[SkBuff]:
     """``count`` packets of one flow queued in d0's root, in order."""
     books = host.world.flow_books("f")
     q = host.device("d0").qdisc
     queued = []
     for _ in range(count):
         skb = SkBuff(length, 1, 2, 1000, 9, IPPROTO_UDP, host.world.now, books)
+        skb.priority = priority
         books.book_sent(skb)
         assert q.enqueue(skb) == NET_XMIT_SUCCESS
         queued.append(skb)
@@ -164,3 +165,33 @@ def test_kinds_without_in_place_change_still_restart():
     assert host.device("d0").qdisc.qlen == 0
     assert "limit 500000b" in shown(host)
     assert_conserved(host, 5)
+
+
+def test_tbf_change_keeps_the_inner_fifo_and_sets_its_limit():
+    host = host_with("tbf rate 1mbit burst 10kb limit 30000")
+    queued = fill(host, 20)
+    change(host, "qdisc change dev d0 root handle 1: tbf rate 2mbit burst 10kb limit 25000")
+    root = host.device("d0").qdisc
+    assert "rate 2Mbit" in shown(host)
+    assert root.qlen == 20 and root.children[1].limit == 25000
+    sent = drain(host)  # the refilled bucket passes the head of the queue
+    assert sent and sent == queued[: len(sent)]
+    assert root.qlen == 20 - len(sent)
+    assert_conserved(host, 20)
+
+
+def test_prio_change_keeps_kept_bands_and_drops_removed_ones():
+    host = host_with("prio bands 3")
+    kept = fill(host, 5, priority=0)  # priomap: band 1
+    fill(host, 4, priority=1)  # band 2, gone when the bands drop to 2
+    change(host, "qdisc change dev d0 root handle 1: prio bands 2 priomap " + "1 " * 16)
+    root = host.device("d0").qdisc
+    assert sorted(root.children) == [1, 2]
+    assert (root.qlen, root.backlog) == (5, 5000)
+    text = shown(host)
+    assert "bands 2 priomap 1 1 1" in text
+    assert drain(host) == kept
+    assert_conserved(host, 9)
+    assert sum(host.world.flow_books("f").dropped.values()) == 4
+    change(host, "qdisc change dev d0 root handle 1: prio bands 4")
+    assert sorted(root.children) == [1, 2, 3, 4]  # the added bands get a pfifo each

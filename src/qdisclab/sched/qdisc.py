@@ -131,8 +131,8 @@ class Qdisc(QdiscTrampolines, QdiscAccounting, QdiscContainment):
         self.tp_drop = tracepoint(sched, QDISC_DROP)
         self.tp_requeue = tracepoint(sched, QDISC_REQUEUE)
         self._frames = {
-            name: Frame(self.kind, name, self, KFUNCS.allowed_for(IFACE, name))
-            for name in FRAMED_CALLBACKS
+            name: Frame(self.kind, name, self, KFUNCS.allowed_for(IFACE, rules))
+            for name, rules in FRAMED_CALLBACKS.items()
         }
         self.ctx = (QdiscContext if self._checked else QdiscContext.unchecked)(self)
         # The policy's constructor runs as part of init: collections it creates belong
@@ -175,7 +175,8 @@ class Qdisc(QdiscTrampolines, QdiscAccounting, QdiscContainment):
         open to an extension) alters its parameters in place; a kind whose kernel
         ``change`` trims the queue by dequeuing (fq, fq_codel) names the condition
         in ``tc_over_limit(sch)``, and the packets it dequeues are dropped here and
-        counted. False when the kind has no ``tc_change``.
+        counted; one whose inner fifo follows its limit (tbf) names that child's
+        minor in ``tc_inner_fifo``. False when the kind has no ``tc_change``.
 
         >>> # q.change({**q.opt, "limit": 20}) keeps up to 20 of q's packets
         """
@@ -186,6 +187,12 @@ class Qdisc(QdiscTrampolines, QdiscAccounting, QdiscContainment):
         if isinstance(ret, int) and ret < 0:
             raise KernelError(-ret, f"qdisc {self.kind}: change failed")
         self.opt = opt
+        find = getattr(self.ops, "tc_find_class", None)
+        for minor in [m for m in self.children if find is not None and find(m) is None]:
+            self._remove_child(self.children.pop(minor))  # a class the change took away
+        inner = self.children.get(getattr(self.ops, "tc_inner_fifo", None))
+        if inner is not None and inner.kind in ("pfifo", "bfifo"):
+            inner.change({**inner.opt, "limit": self.ctx.limit})  # fifo_set_limit: fifos only
         over_limit = getattr(self.ops, "tc_over_limit", None)
         if over_limit is not None:
             while over_limit(self.ctx) and (skb := self._take_head()) is not None:
@@ -264,12 +271,16 @@ class Qdisc(QdiscTrampolines, QdiscAccounting, QdiscContainment):
         old = self.children.get(minor)
         self._install_child(minor, child)
         if old is not None:
-            # Its reset drops leave every ancestor's counters as they happen (they walk
-            # up the tree); reducing by its qlen first as well counted them twice.
-            old.destroy()
-            if old.qlen:  # whatever its policy did not free is gone with it
-                self._reduce_tree(old.qlen, old.backlog)
+            self._remove_child(old)
         return child
+
+    def _remove_child(self, old: Qdisc) -> None:
+        """Destroy a child no longer attached, its packets dropped and counted up the tree."""
+        # Its reset drops leave every ancestor's counters as they happen (they walk
+        # up the tree); reducing by its qlen first as well counted them twice.
+        old.destroy()
+        if old.qlen:  # whatever its policy did not free is gone with it
+            self._reduce_tree(old.qlen, old.backlog)
 
     def _install_child(self, minor: int, child: Qdisc) -> None:
         self.children[minor] = child
