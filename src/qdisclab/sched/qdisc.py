@@ -177,8 +177,9 @@ class Qdisc(QdiscTrampolines, QdiscAccounting, QdiscContainment):
         in ``tc_over_limit(sch)``, and the packets it dequeues are dropped here and
         counted; one whose inner fifo follows its limit (tbf) names that child's
         minor in ``tc_inner_fifo``. False when the kind has no ``tc_change``.
-
-        >>> # q.change({**q.opt, "limit": 20}) keeps up to 20 of q's packets
+        ``tc qdisc change dev d0 root fq limit 20`` ends in
+        ``q.change({**q.opt, "limit": 20})``: 20 of fq's packets stay, the rest
+        are dropped.
         """
         change = getattr(self.ops, "tc_change", None)
         if change is None:
