@@ -49,6 +49,11 @@ if TYPE_CHECKING:
 
 IFACE = "Qdisc_ops"
 CALLBACKS = ("enqueue", "dequeue", "init", "reset", "destroy")
+# The callbacks that run in a frame of their own, each with the callback whose kfunc
+# allow-list it carries: the five, and a built-in kind's ``tc_change`` (the kernel's
+# ``change``, which an extension may not provide), which may call what init may, as
+# the kernel's init of most kinds is their change (prio_tune creates bands in both).
+FRAMED_CALLBACKS = {**{name: name for name in CALLBACKS}, "change": "init"}
 # Kfuncs every callback may call: no allow-list to enforce, so no check on the call.
 EVERY = (ALL_MEMBERS,)
 

@@ -27,7 +27,7 @@ from qdisclab.sched import report
 from qdisclab.sched.accounting import QdiscAccounting
 from qdisclab.sched.constants import TC_H_MAKE, TC_H_ROOT
 from qdisclab.sched.containment import QdiscContainment
-from qdisclab.sched.context import CALLBACKS, IFACE, QdiscContext, _install_refusals
+from qdisclab.sched.context import FRAMED_CALLBACKS, IFACE, QdiscContext, _install_refusals
 from qdisclab.sched.filters import FilterChain
 from qdisclab.sched.handle import format_handle
 from qdisclab.sched.ops import QdiscOps, ToFree
@@ -35,7 +35,7 @@ from qdisclab.sched.tracepoints import QDISC_DEQUEUE, QDISC_DROP, QDISC_ENQUEUE,
 from qdisclab.sched.trampoline import QdiscTrampolines, bind_trampolines
 from qdisclab.sched.watchdog import QdiscWatchdog
 from qdisclab.sim.tracepoint import tracepoint
-from qdisclab.skb import DROP_RESET, SkBuff
+from qdisclab.skb import DROP_QDISC, DROP_RESET, SkBuff
 
 #: ``create(spec, dev, parent=..., parent_q=...) -> Qdisc``: how children are made
 #: (``registry.create_qdisc``, handed in so this module does not import the registry).
@@ -131,8 +131,8 @@ class Qdisc(QdiscTrampolines, QdiscAccounting, QdiscContainment):
         self.tp_drop = tracepoint(sched, QDISC_DROP)
         self.tp_requeue = tracepoint(sched, QDISC_REQUEUE)
         self._frames = {
-            name: Frame(self.kind, name, self, KFUNCS.allowed_for(IFACE, name))
-            for name in CALLBACKS
+            name: Frame(self.kind, name, self, KFUNCS.allowed_for(IFACE, rules))
+            for name, rules in FRAMED_CALLBACKS.items()
         }
         self.ctx = (QdiscContext if self._checked else QdiscContext.unchecked)(self)
         # The policy's constructor runs as part of init: collections it creates belong
@@ -159,11 +159,47 @@ class Qdisc(QdiscTrampolines, QdiscAccounting, QdiscContainment):
         if isinstance(ret, int) and ret < 0:
             self._call_quietly("destroy")
             raise KernelError(-ret, f"qdisc {self.kind}: init failed")
+        self._update_bypass()
+
+    def _update_bypass(self) -> None:
         # TCQ_F_CAN_BYPASS as fifo_init sets it: only where the configured queue
         # could hold the packet it lets past (a pfifo of limit 0 drops everything).
         may_bypass = getattr(self.ops, "may_bypass", None)
         if may_bypass is not None:
             self.can_bypass = bool(type(self.ops).can_bypass) and bool(may_bypass(self.ctx))
+
+    def change(self, opt: dict[str, Any]) -> bool:
+        """``qdisc_change``: new parameters for the live qdisc, its queued packets kept.
+
+        The kind's ``tc_change(sch, opt)`` (built-in kinds only: ``change`` is not
+        open to an extension) alters its parameters in place; a kind whose kernel
+        ``change`` trims the queue by dequeuing (fq, fq_codel) names the condition
+        in ``tc_over_limit(sch)``, and the packets it dequeues are dropped here and
+        counted; one whose inner fifo follows its limit (tbf) names that child's
+        minor in ``tc_inner_fifo``. False when the kind has no ``tc_change``.
+        ``tc qdisc change dev d0 root fq limit 20`` ends in
+        ``q.change({**q.opt, "limit": 20})``: 20 of fq's packets stay, the rest
+        are dropped.
+        """
+        change = getattr(self.ops, "tc_change", None)
+        if change is None:
+            return False
+        ret = self._call("change", change, self.ctx, opt)
+        if isinstance(ret, int) and ret < 0:
+            raise KernelError(-ret, f"qdisc {self.kind}: change failed")
+        self.opt = opt
+        find = getattr(self.ops, "tc_find_class", None)
+        for minor in [m for m in self.children if find is not None and find(m) is None]:
+            self._remove_child(self.children.pop(minor))  # a class the change took away
+        inner = self.children.get(getattr(self.ops, "tc_inner_fifo", None))
+        if inner is not None and inner.kind in ("pfifo", "bfifo"):
+            inner.change({**inner.opt, "limit": self.ctx.limit})  # fifo_set_limit: fifos only
+        over_limit = getattr(self.ops, "tc_over_limit", None)
+        if over_limit is not None:
+            while over_limit(self.ctx) and (skb := self._take_head()) is not None:
+                self._drop_owned(skb, DROP_QDISC)
+        self._update_bypass()
+        return True
 
     def reset(self) -> None:
         """``qdisc_reset``: policy reset, cancel the watchdog, purge the peeked skb, reset children."""
@@ -236,12 +272,16 @@ class Qdisc(QdiscTrampolines, QdiscAccounting, QdiscContainment):
         old = self.children.get(minor)
         self._install_child(minor, child)
         if old is not None:
-            # Its reset drops leave every ancestor's counters as they happen (they walk
-            # up the tree); reducing by its qlen first as well counted them twice.
-            old.destroy()
-            if old.qlen:  # whatever its policy did not free is gone with it
-                self._reduce_tree(old.qlen, old.backlog)
+            self._remove_child(old)
         return child
+
+    def _remove_child(self, old: Qdisc) -> None:
+        """Destroy a child no longer attached, its packets dropped and counted up the tree."""
+        # Its reset drops leave every ancestor's counters as they happen (they walk
+        # up the tree); reducing by its qlen first as well counted them twice.
+        old.destroy()
+        if old.qlen:  # whatever its policy did not free is gone with it
+            self._reduce_tree(old.qlen, old.backlog)
 
     def _install_child(self, minor: int, child: Qdisc) -> None:
         self.children[minor] = child

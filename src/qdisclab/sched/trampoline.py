@@ -219,27 +219,38 @@ class QdiscTrampolines:
 
     __slots__ = ()
 
+    def _take_head(self: Qdisc) -> SkBuff | None:
+        """Dequeue once for the infrastructure (a peek, a change's trim): still counted inside."""
+        skb = self._gso_skb
+        if skb is not None:
+            self._gso_skb = None
+            return skb
+        running = RUNNING
+        outer = running.frame
+        running.frame = None  # the infrastructure, not the caller, holds the skb
+        self._parking = True
+        try:
+            skb = self.dequeue()
+        finally:
+            running.frame = outer
+            self._parking = False
+        if skb is None:
+            return None
+        # Undo dequeue's accounting: the skb is still inside this qdisc.
+        ctx = self.ctx
+        ctx.qlen += 1
+        ctx.backlog += skb.len
+        self.packets -= 1
+        self.bytes -= skb.len
+        return skb
+
     def peek(self: Qdisc) -> SkBuff | None:
         """Generic ``qdisc_peek_dequeued``: dequeue once and park the skb until the next dequeue."""
         skb = self._gso_skb
         if skb is None:
-            running = RUNNING
-            outer = running.frame
-            running.frame = None  # the infrastructure, not the caller, holds a peeked skb
-            self._parking = True
-            try:
-                skb = self.dequeue()
-            finally:
-                running.frame = outer
-                self._parking = False
+            skb = self._take_head()
             if skb is None:
                 return None
-            # Undo dequeue's accounting: the skb is still inside this qdisc.
-            ctx = self.ctx
-            ctx.qlen += 1
-            ctx.backlog += skb.len
-            self.packets -= 1
-            self.bytes -= skb.len
             skb.owner = self
             self._gso_skb = skb
             tp = self.tp_requeue

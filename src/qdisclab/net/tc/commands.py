@@ -249,11 +249,13 @@ def graft_child(parent_q: Any, minor: int, spec: str) -> Any:
 
 
 def change_qdisc(q: Any, opt: dict[str, Any] | None) -> None:
-    """``qdisc_change``: new parameters for a live qdisc, kept counters, queue restarted.
+    """``qdisc_change``: new parameters for a live qdisc, its counters and queue kept.
 
-    qdisclab restarts the policy with the new options (its queued packets are
-    freed as a reset frees them); codel, fq_codel and fq keep every option the
-    command does not name, as the kernel's attribute-wise change does.
+    A kind with an in-place change (``Qdisc.change``) keeps its queued packets,
+    trimmed as its kernel ``change`` trims them; a kind without one restarts
+    with the new options (its queued packets freed as a reset frees them).
+    codel, fq_codel and fq keep every option the command does not name, as
+    the kernel's attribute-wise change does.
     """
     if q.kind in _NO_CHANGE:
         raise KernelRefusal(errno.EINVAL, "Change operation not supported by specified qdisc")
@@ -266,8 +268,9 @@ def change_qdisc(q: Any, opt: dict[str, Any] | None) -> None:
         if refuse is not None and refuse(q.opt, given):
             raise KernelRefusal(errno.EINVAL)
         opt = {**q.opt, **given}
-    q.reset()
-    q.init(opt)
+    if not q.change(opt):
+        q.reset()
+        q.init(opt)
 
 
 def qdisc_at(dev: Any, parent: int, missing: str) -> tuple[Any, Any, int | None]:

@@ -71,6 +71,14 @@ class Codel(QdiscOps):
 
     def init(self, sch: Any, opt: dict[str, Any]) -> None:
         self.q = SkbList()
+        self.tc_change(sch, opt)
+        self.vars = CodelVars()
+        self.stats = CodelStats()
+        self.drop_overlimit = 0
+        self.now = lambda: sch.now  # for the statistics dump (drop_next is relative)
+
+    def tc_change(self, sch: Any, opt: dict[str, Any]) -> None:
+        """``codel_change``: new parameters; a lowered limit drops from the head down to it."""
         sch.limit = opt["limit"]
         self.params = CodelParams(
             opt["target"],
@@ -79,10 +87,9 @@ class Codel(QdiscOps):
             opt["ecn"],
             opt.get("ce_threshold"),
         )
-        self.vars = CodelVars()
-        self.stats = CodelStats()
-        self.drop_overlimit = 0
-        self.now = lambda: sch.now  # for the statistics dump (drop_next is relative)
+        q = self.q
+        while sch.q.qlen > sch.limit and (skb := q.pop_front()) is not None:
+            sch.kfree_skb(skb)
 
     def enqueue(self, skb: Any, sch: Any, to_free: Any) -> int:
         if sch.q.qlen < sch.limit:

@@ -148,6 +148,34 @@ class Fq(FqTcReport, QdiscOps):
         )
 
     def init(self, sch: Any, opt: dict[str, Any]) -> None:
+        self.tc_change(sch, opt)
+        self.internal = SkbList()  # TC_PRIO_CONTROL packets
+        self.table: dict[Any, FqFlow] = {}
+        self.new_flows: deque[FqFlow] = deque()
+        self.old_flows: deque[FqFlow] = deque()
+        self.delayed: list[tuple[int, int, FqFlow]] = []  # heap by time_next_packet
+        self._seq = count().__next__
+        self.detached: deque[tuple[int, FqFlow]] = deque()  # (age, flow), oldest first
+        self.pool: list[FqFlow] = []  # collected flows, reused (their collections too)
+        self.time_next_delayed_flow = _NEVER
+        self.inactive_flows = 0
+        self.throttled_flows = 0
+        self.stat_gc_flows = 0
+        self.stat_internal_packets = 0
+        self.stat_throttled = 0
+        self.stat_flows_plimit = 0
+        self.stat_pkts_too_long = 0
+        self.stat_horizon_drops = 0
+        self.stat_horizon_caps = 0
+        self.stat_ce_mark = 0
+        self.unthrottle_latency_ns = 0
+
+    def tc_over_limit(self, sch: Any) -> bool:
+        """fq_change dequeues (and frees) while the queue is over its new limit."""
+        return sch.q.qlen > sch.limit
+
+    def tc_change(self, sch: Any, opt: dict[str, Any]) -> None:
+        """``fq_change``: the kernel's range checks, then the parameters, flows kept."""
         mtu = psched_mtu(sch.dev.mtu)
         # fq_change: the kernel's range checks.
         quantum = opt.setdefault("quantum", 2 * mtu)
@@ -176,27 +204,7 @@ class Fq(FqTcReport, QdiscOps):
         self.timer_slack = opt["timer_slack"]
         self.horizon = opt["horizon"]
         self.horizon_drop = opt["horizon_drop"]
-        self.internal = SkbList()  # TC_PRIO_CONTROL packets
-        self.table: dict[Any, FqFlow] = {}
-        self.new_flows: deque[FqFlow] = deque()
-        self.old_flows: deque[FqFlow] = deque()
-        self.delayed: list[tuple[int, int, FqFlow]] = []  # heap by time_next_packet
-        self._seq = count().__next__
-        self.detached: deque[tuple[int, FqFlow]] = deque()  # (age, flow), oldest first
-        self.pool: list[FqFlow] = []  # collected flows, reused (their collections too)
-        self.time_next_delayed_flow = _NEVER
-        self.inactive_flows = 0
-        self.throttled_flows = 0
         self.buckets = opt["buckets"]  # 1 << fq_trees_log: the GC starts at twice this many flows
-        self.stat_gc_flows = 0
-        self.stat_internal_packets = 0
-        self.stat_throttled = 0
-        self.stat_flows_plimit = 0
-        self.stat_pkts_too_long = 0
-        self.stat_horizon_drops = 0
-        self.stat_horizon_caps = 0
-        self.stat_ce_mark = 0
-        self.unthrottle_latency_ns = 0
 
     @property
     def flows(self) -> int:

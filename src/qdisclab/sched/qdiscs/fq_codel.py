@@ -120,6 +120,20 @@ class FqCodel(QdiscOps):
         return text + f"\n  new_flows_len {len(self.new_flows)} old_flows_len {len(self.old_flows)}"
 
     def init(self, sch: Any, opt: dict[str, Any]) -> None:
+        self.memory_usage = 0
+        self.tc_change(sch, opt)
+        flows = self.flows_cnt = opt["flows"]
+        self.cstats = CodelStats()
+        self.flows = [FqCodelFlow(i) for i in range(flows)]
+        self.backlogs = [0] * flows
+        self.new_flows: deque[FqCodelFlow] = deque()
+        self.old_flows: deque[FqCodelFlow] = deque()
+        self.new_flow_count = 0
+        self.drop_overlimit = 0
+        self.drop_overmemory = 0
+
+    def tc_change(self, sch: Any, opt: dict[str, Any]) -> None:
+        """``fq_codel_change``: new parameters in place (the flow table stays as it is)."""
         flows = opt["flows"]
         # fq_codel_change: the kernel's own checks and clamps.
         if not 1 <= flows <= 65536:
@@ -131,7 +145,6 @@ class FqCodel(QdiscOps):
         opt["memory_limit"] = min(1 << 31, opt["memory_limit"])
         sch.limit = opt["limit"]
         self.sch = sch  # the instance is this qdisc's private data: sch never changes
-        self.flows_cnt = flows
         self.quantum = opt["quantum"]
         self.drop_batch_size = opt["drop_batch"]
         self.memory_limit = opt["memory_limit"]
@@ -142,15 +155,10 @@ class FqCodel(QdiscOps):
             opt["ecn"],
             opt.get("ce_threshold"),
         )
-        self.cstats = CodelStats()
-        self.flows = [FqCodelFlow(i) for i in range(flows)]
-        self.backlogs = [0] * flows
-        self.new_flows: deque[FqCodelFlow] = deque()
-        self.old_flows: deque[FqCodelFlow] = deque()
-        self.memory_usage = 0
-        self.new_flow_count = 0
-        self.drop_overlimit = 0
-        self.drop_overmemory = 0
+
+    def tc_over_limit(self, sch: Any) -> bool:
+        """fq_codel_change dequeues (and frees) while either limit is exceeded."""
+        return sch.q.qlen > sch.limit or self.memory_usage > self.memory_limit
 
     def classify(self, skb: Any, sch: Any) -> int:
         """Bucket index 0..flows-1 (``fq_codel_classify`` without tc filters)."""

@@ -86,6 +86,15 @@ class Netem(QdiscOps):
         return render_netem(opt)
 
     def init(self, sch: Any, opt: dict[str, Any]) -> None:
+        self.rng = self._stream(sch)  # before the slots: they draw their first one from it
+        self.t_last = 0  # latest time_to_send in the tfifo (rate's reference point)
+        self.tfifo = SkbRbTree()  # keyed by time_to_send
+        self.head = SkbList()  # reordered packets, sent before the tfifo
+        self.lost = self.duplicated = self.corrupted = self.ecn_marked = 0
+        self.tc_change(sch, opt)
+
+    def tc_change(self, sch: Any, opt: dict[str, Any]) -> None:
+        """``netem_change``: new parameters (the reorder counter restarts), the tfifo kept."""
         sch.limit = opt.get("limit", 1000)
         self.latency = opt.get("latency", 0)
         self.jitter = opt.get("jitter", 0)
@@ -110,11 +119,6 @@ class Netem(QdiscOps):
         self.corrupt_cor = _Cor(opt.get("corrupt_corr", 0.0))
         self.reorder_cor = _Cor(opt.get("reorder_corr", 0.0))
         self.counter = 0
-        self.t_last = 0  # latest time_to_send in the tfifo (rate's reference point)
-        self.tfifo = SkbRbTree()  # keyed by time_to_send
-        self.head = SkbList()  # reordered packets, sent before the tfifo
-        self.lost = self.duplicated = self.corrupted = self.ecn_marked = 0
-        self.rng = self._stream(sch)
 
     @staticmethod
     def _stream(sch: Any) -> random.Random:

@@ -51,6 +51,14 @@ class FifoBase(QdiscOps):
 
     def init(self, sch: Any, opt: dict[str, Any]) -> None:
         self.q = SkbList()
+        self.tc_change(sch, opt)
+
+    def tc_change(self, sch: Any, opt: dict[str, Any]) -> None:
+        """``fifo_init`` is also the fifos' change: a new limit, the queue kept as it is.
+
+        A lowered limit drops nothing already queued; it refuses packets until
+        the queue has drained below it.
+        """
         limit = opt.get("limit")
         sch.limit = limit if limit is not None else self.default_limit(sch)
         opt["limit"] = sch.limit

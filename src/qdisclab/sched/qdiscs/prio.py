@@ -90,6 +90,15 @@ class Prio(QdiscOps):
         return render_priomap(opt["bands"], opt.get("priomap", DEFAULT_PRIOMAP))
 
     def init(self, sch: Any, opt: dict[str, Any]) -> None:
+        self.bands = 0
+        self.tc_change(sch, opt)
+
+    def tc_change(self, sch: Any, opt: dict[str, Any]) -> None:
+        """``prio_tune``: kept bands keep their qdiscs and packets; added bands get a pfifo.
+
+        Bands beyond a lowered count are no longer classes (``tc_find_class``),
+        so the mechanism removes their qdiscs, as the kernel purges them.
+        """
         bands = int(opt.get("bands", 3))
         priomap = list(opt.get("priomap") or DEFAULT_PRIOMAP)
         # prio_tune: the kernel refuses these with EINVAL.
@@ -100,11 +109,11 @@ class Prio(QdiscOps):
                 errno.EINVAL, f"qdisc prio: priomap entries must be bands 0..{bands - 1}"
             )
         opt["bands"], opt["priomap"] = bands, priomap
-        self.bands = bands
+        old_bands, self.bands = self.bands, bands
         self.prio2band = priomap
         self.major = TC_H_MAJ(sch.handle)
         self.classids = [TC_H_MAKE(sch.handle, band + 1) for band in range(bands)]
-        for band in range(bands):
+        for band in range(old_bands, bands):
             sch.create_child(band + 1, "pfifo")
 
     def tc_find_class(self, minor: int) -> int | None:

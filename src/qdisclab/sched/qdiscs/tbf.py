@@ -220,7 +220,18 @@ class TBF(QdiscOps):
     def tc_find_class(minor: int) -> int:
         return 1  # tbf_find: every class id names the one inner qdisc
 
+    #: The child whose fifo follows this qdisc's limit on a change (``fifo_set_limit``).
+    tc_inner_fifo = 1
+
     def init(self, sch: Any, opt: dict[str, Any]) -> None:
+        self.tc_change(sch, opt)
+        self.t_c = sch.now
+        sch.create_child(1, f"bfifo limit {sch.limit}")
+        # Looked up per packet: `tc qdisc add ... parent X:1` may graft another child.
+        self.classid = sch.handle | 1
+
+    def tc_change(self, sch: Any, opt: dict[str, Any]) -> None:
+        """``tbf_change``: new buckets (refilled), the inner fifo's queue kept at the new limit."""
         rate = opt.get("rate")
         burst = opt.get("burst")
         if not rate or not burst or opt.get("limit") is None:
@@ -252,10 +263,6 @@ class TBF(QdiscOps):
         sch.limit = opt["limit"]
         self.tokens = self.buffer
         self.ptokens = self.mtu
-        self.t_c = sch.now
-        sch.create_child(1, f"bfifo limit {sch.limit}")
-        # Looked up per packet: `tc qdisc add ... parent X:1` may graft another child.
-        self.classid = sch.handle | 1
 
     def enqueue(self, skb: Any, sch: Any, to_free: Any) -> int:
         if skb.len > self.max_size:
