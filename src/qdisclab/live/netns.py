@@ -27,7 +27,7 @@ import threading
 from typing import Any
 
 from qdisclab.live import host
-from qdisclab.live.packet import ETH_HLEN
+from qdisclab.skb import ETH_HLEN
 
 PREFIX = "qdl-"
 IOS = ("tun", "packet", "veth")  # how the namespaces are joined (see LiveLab)

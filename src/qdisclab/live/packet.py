@@ -21,10 +21,9 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from qdisclab.skb import ETH_HLEN, IPPROTO_ICMP, SkBuff
+from qdisclab.skb import IPPROTO_ICMP, SkBuff
 
 __all__ = [
-    "ETH_HLEN",
     "ip_ecn",
     "ipv4_checksum_ok",
     "ipv4_packet",
