@@ -14,25 +14,37 @@ from bpf_corpus import EXAMPLES
 from qdisclab.scenario.build import run_loaded
 from qdisclab.scenario.loader import load_text
 
-DUMBBELL = Path(__file__).resolve().parents[2] / "src/qdisclab/scenario/builtin/dumbbell.toml"
+BUILTIN = Path(__file__).resolve().parents[2] / "src/qdisclab/scenario/builtin"
 
 
-def dumbbell(tmp: Path, qdisc: str, objects: tuple[str, ...] = (), duration: str = "2s") -> Any:
-    """The built-in TCP dumbbell with ``qdisc`` at the bottleneck, written next to ``objects``.
+def builtin(
+    tmp: Path,
+    scenario: str,
+    qdisc: str,
+    objects: tuple[str, ...] = (),
+    duration: str = "2s",
+    window_start: str = "500ms",
+) -> Any:
+    """Built-in ``scenario`` with ``qdisc`` at the bottleneck, written next to ``objects``.
 
     ``objects`` (paths under examples/bpf) are copied beside the scenario so
     ``bpf:NAME.bpf.o`` resolves relative to the scenario file.
     """
     for name in objects:
         shutil.copy(EXAMPLES / name, tmp / Path(name).name)
-    raw = tomllib.loads(DUMBBELL.read_text())
+    raw = tomllib.loads((BUILTIN / f"{scenario}.toml").read_text())
     raw["run"]["duration"] = duration
-    raw["run"]["window"] = ["500ms", duration]
+    raw["run"]["window"] = [window_start, duration]
     raw["run"].pop("record", None)
     for link in raw["link"]:
         if link.get("name") == "bottleneck":
             link["qdisc_a"] = qdisc
-    return load_text(tomli_w.dumps(raw), "dumbbell.toml", tmp)
+    return load_text(tomli_w.dumps(raw), f"{scenario}.toml", tmp)
+
+
+def dumbbell(tmp: Path, qdisc: str, objects: tuple[str, ...] = (), duration: str = "2s") -> Any:
+    """The built-in TCP dumbbell with ``qdisc`` at the bottleneck (see :func:`builtin`)."""
+    return builtin(tmp, "dumbbell", qdisc, objects, duration)
 
 
 def run_json(loaded: Any, policy: str = "strict") -> str:

@@ -101,6 +101,9 @@ class ProgramEnv:
         self.lists: dict[int, deque[int]] = {}  # list head address -> node link addresses
         self.listed: set[int] = set()
         self.locks: set[int] = set()
+        # bpf_rb_root address -> its tree; node link address -> the root it is in (rbtree_kfuncs)
+        self.trees: dict[int, Any] = {}
+        self.in_tree: dict[int, int] = {}
         # The map behind a program's map handle (ObjectResolver.map_at, once it exists).
         self.map_at: Callable[[int], Any] = _no_map
         self.values: dict[tuple[int, bytes], int] = {}  # (map id, key) -> value address
@@ -467,3 +470,6 @@ for _name, _impl in (
 ):
     assert helper_id(_name) is not None, _name
     _GENERIC[_name] = _impl
+
+# The rbtree kfuncs register themselves in the same table (a module of their own).
+from qdisclab.bpf import rbtree_kfuncs as _rbtree_kfuncs  # noqa: E402,F401
