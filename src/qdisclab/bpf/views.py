@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from qdisclab.bpf.externs import KCONFIG
 from qdisclab.bpf.fault import BpfFault
 from qdisclab.bpf.kernel_types import KERNEL_TYPES, KField
 from qdisclab.bpf.memory import OFFSET_MASK, REGION_SHIFT, Field, Memory, StructView
@@ -86,7 +87,11 @@ class Views:
             return ""
         return region.name
 
-    def _view(self, struct: str, obj: Any) -> StructView:
+    def fields(self, struct: str) -> dict[int, Field]:
+        """The field table every view of ``struct`` shares (embedded structs flattened)."""
+        return self._template(struct).fields
+
+    def _template(self, struct: str) -> StructView:
         template = self._templates.get(struct)
         if template is None:
             model = KERNEL_TYPES[struct]
@@ -94,6 +99,10 @@ class Views:
             self._flatten(struct, 0, fields)
             template = StructView(struct, None, model.size, fields)
             self._templates[struct] = template
+        return template
+
+    def _view(self, struct: str, obj: Any) -> StructView:
+        template = self._template(struct)
         # Share the template's field tables: a view per skb costs one small object.
         view = object.__new__(StructView)
         for slot in ("name", "size", "writable", "fields", "_by_byte"):
@@ -127,6 +136,8 @@ class Views:
         if "." in attr:
             first, second = attr.split(".", 1)
             return lambda obj: getattr(getattr(obj, first), second)
+        if f.unit == "jiffies":  # qdisclab keeps microseconds; the kernel field counts jiffies
+            return lambda obj: getattr(obj, attr) * KCONFIG["CONFIG_HZ"] // 1_000_000
         return lambda obj: getattr(obj, attr)
 
     @staticmethod

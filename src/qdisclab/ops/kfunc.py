@@ -81,7 +81,9 @@ class Kfunc:
     @property
     def python(self) -> str:
         """How a policy calls it: ``sch.drop()``."""
-        return f"{self.prefix}.{self.method}()" if self.method else self.name
+        if not self.method:
+            return self.name
+        return f"{self.prefix}.{self.method}()" if self.prefix else f"{self.method}()"
 
     def flag_names(self) -> list[str]:
         return [text for bit, text in _FLAG_NAMES if self.flags & bit]

@@ -51,8 +51,9 @@ def _wrap(callback: str, fn: Any) -> Any:
     def guarded(self: Any, sk: Any, *args: Any) -> Any:
         try:
             ret = fn(self, sk, *args)
-        except ExtensionFault:
-            raise
+        except ExtensionFault as fault:
+            # Already diagnosed (a compiled program's fault names its instruction and line).
+            return _contain(self, sk, callback, fault)
         except Exception as exc:
             return _fault(self, sk, callback, f"raised {type(exc).__name__}: {exc}", exc)
         if positive and (ret.__class__ is not int or ret <= 0):
@@ -69,10 +70,15 @@ def _wrap(callback: str, fn: Any) -> Any:
 
 
 def _fault(ops: Any, sk: Any, callback: str, problem: str, cause: Exception | None = None) -> Any:
-    from qdisclab.tcp.congestion import lookup_cc, tcp_reno_ssthresh, tcp_reno_undo_cwnd
-
     fault = ExtensionFault(f"tcp_congestion_ops {ops.name}", callback, problem, f"socket {sk.name}")
     fault.__cause__ = cause
+    return _contain(ops, sk, callback, fault)
+
+
+def _contain(ops: Any, sk: Any, callback: str, fault: ExtensionFault) -> Any:
+    """Raise ``fault`` (strict), or record it and carry on with reno (contain)."""
+    from qdisclab.tcp.congestion import lookup_cc, tcp_reno_ssthresh, tcp_reno_undo_cwnd
+
     world = getattr(getattr(sk, "node", None), "world", None)
     if world is None or world.policy != POLICY_CONTAIN:
         raise fault

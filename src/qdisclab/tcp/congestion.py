@@ -338,4 +338,5 @@ for _name, _doc in (
     ("tcp_snd_cwnd", "read snd_cwnd"),
     ("tcp_snd_cwnd_set", "write snd_cwnd"),
 ):
-    KFUNCS.register(_name, _IFACE, {"*"}, 0, _doc)
+    # The function itself: a compiled congestion control calling the kfunc runs it.
+    KFUNCS.register(_name, _IFACE, {"*"}, 0, _doc, globals()[_name])

@@ -20,7 +20,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from qdisclab.errors import QdiscLabError
 from qdisclab.measure import percentile
+from qdisclab.scenario.bpf_specs import PREFIX as BPF_PREFIX
+from qdisclab.scenario.bpf_specs import resolve_cc_spec
 from qdisclab.scenario.registry import (
     ROLE_PROBE,
     register_extension_kind,
@@ -47,6 +50,11 @@ def _path_mtu(loaded: Any, src: str) -> int:
 
 def check_tcp(loaded: Any, spec: Any, index: int) -> None:
     """Load-time checks: a registered congestion control, an MSS the MTU allows, sizes."""
+    if spec.cc is not None and spec.cc.startswith(BPF_PREFIX):
+        try:  # a compiled congestion control registers itself; the flow then names it
+            spec.cc = resolve_cc_spec(spec.cc, loaded.base_dir)
+        except QdiscLabError as exc:
+            raise loaded.error(("flow", index, "cc"), spec.cc, "", str(exc)) from None
     if spec.cc is not None and lookup_cc(spec.cc) is None:
         raise loaded.error(("flow", index, "cc"), spec.cc, ", ".join(available_cc()))
     if spec.mss is not None:
