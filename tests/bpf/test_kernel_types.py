@@ -15,6 +15,7 @@ from qdisclab.sched.context import QdiscContext
 from qdisclab.skb.skbuff import SkBuff
 from qdisclab.tcp.congestion import AckSample
 from qdisclab.tcp.sock import TcpSock
+from qdisclab.tcx.context import SkbContext
 
 CLASSES = {
     "SkBuff": SkBuff,
@@ -22,6 +23,7 @@ CLASSES = {
     "NetDevice": NetDevice,
     "TcpSock": TcpSock,
     "AckSample": AckSample,
+    "SkbContext": SkbContext,  # a tc program's __sk_buff is the ctx a Python program receives
 }
 # What a pointer field leads to, for dotted bindings ("dev.ifindex").
 POINTEE_CLASS = {"dev": NetDevice, "sk": TcpSock}

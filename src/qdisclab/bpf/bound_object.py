@@ -16,7 +16,7 @@ socket, a tc program's ``__sk_buff``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Literal
+from typing import Any, Literal
 
 from qdisclab.bpf import isa
 from qdisclab.bpf.errors import BpfLoadError
@@ -66,6 +66,13 @@ class BoundObject:
             maps=obj.create_maps(),
         )
         env.map_at = self.resolver.map_at
+
+    def map(self, name: str) -> Any:
+        """The qdisclab map behind the object's map ``name`` (what its programs update)."""
+        base = self.resolver.map_base.get(name)
+        if base is None:
+            raise BpfLoadError(self.obj.path, f"no map {name!r} (maps: {', '.join(self.obj.maps)})")
+        return self.resolver.map_at(base)
 
     def load(self, programs: Iterable[str]) -> dict[str, Callable[..., int]]:
         """``name -> run(r1, ...)`` for each program named (a load error for a missing one)."""

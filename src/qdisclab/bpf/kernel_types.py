@@ -13,7 +13,8 @@ generated header), so offsets agree by construction. ``__sk_buff`` is UAPI:
 its layout is the kernel's exactly (tc programs use it without CO-RE).
 
 Bindings (``KField.attr``): an attribute name of the qdisclab object the
-struct views (``SkBuff``, ``Qdisc``, ``NetDevice``, ``TcpSock``); ``""`` for
+struct views (``SkBuff``, ``Qdisc``, ``NetDevice``, ``TcpSock``, and for
+``__sk_buff`` the ``SkbContext`` a Python tc program receives); ``""`` for
 an embedded struct, which views the same object; ``"@data"``/``"@data_end"``
 for the packet pointers of ``__sk_buff``; ``"@ethertype"`` for ``protocol``
 (the link-layer protocol, ``htons(ETH_P_IP)`` for qdisclab's IPv4 packets,
@@ -109,10 +110,10 @@ _add(
         ("vlan_tci", "__u32", None, ""),
         ("vlan_proto", "__u32", None, ""),
         ("priority", "__u32", "priority", "w"),
-        ("ingress_ifindex", "__u32", "iif", ""),
-        ("ifindex", "__u32", "dev.ifindex", ""),
+        ("ingress_ifindex", "__u32", "ingress_ifindex", ""),
+        ("ifindex", "__u32", "ifindex", ""),
         ("tc_index", "__u32", "tc_index", "w"),
-        ("cb", "__u32 {}[5]", "cb", "w"),
+        ("cb", "__u32 {}[5]", None, ""),
         ("hash", "__u32", "hash", ""),
         ("tc_classid", "__u32", "tc_classid", "w"),
         ("data", "__u32", "@data", ""),
@@ -135,7 +136,7 @@ _add(
         ("tstamp_type", "__u8", None, ""),
         ("hwtstamp", "__u64", None, ""),
     ],
-    "SkBuff",
+    "SkbContext",
     "the UAPI context of tc/tcx/netkit programs (layout fixed by the kernel ABI)",
 )
 _add(

@@ -52,6 +52,8 @@ from qdisclab.errors import ExtensionFault, KernelError
 from qdisclab.ops.collections import SkbNode
 from qdisclab.ops.kfunc import KF_RELEASE, Kfunc, lookup
 from qdisclab.ops.maps import BPF_NOEXIST
+from qdisclab.ops.maps_array import ArrayMap
+from qdisclab.ops.maps_of_maps import ArrayOfMaps
 from qdisclab.ops.ownership import OwnershipViolation
 from qdisclab.skb import FREED, SkBuff
 
@@ -106,7 +108,7 @@ class ProgramEnv:
         self.in_tree: dict[int, int] = {}
         # The map behind a program's map handle (ObjectResolver.map_at, once it exists).
         self.map_at: Callable[[int], Any] = _no_map
-        self.values: dict[tuple[int, bytes], int] = {}  # (map id, key) -> value address
+        self.values: dict[tuple[int, bytes | int], int] = {}  # (map id, key) -> value address
         # bpf_obj_new's type id -> (region name, size, offsets of __kptr fields)
         self.layouts: dict[int, tuple[str, int, tuple[int, ...]]] = {}
 
@@ -359,8 +361,11 @@ def _no_map(addr: int) -> Any:
     raise BpfFault(f"{addr:#x} is not a map")
 
 
-def _map_key(env: ProgramEnv, bpf_map: Any, key: int) -> bytes:
-    return env.memory.read_bytes(key, bpf_map.key_size or 0)
+def _map_key(env: ProgramEnv, bpf_map: Any, key: int) -> bytes | int:
+    raw = env.memory.read_bytes(key, bpf_map.key_size or 0)
+    if isinstance(bpf_map, (ArrayMap, ArrayOfMaps)):
+        return int.from_bytes(raw, "little")  # array maps are indexed by the u32 key
+    return raw
 
 
 def _map_lookup(env: ProgramEnv, vm: CallContext, m: int, key: int, *_: int) -> int:

@@ -39,6 +39,8 @@ ETH_P_IP_BE = 0x0008  # htons(ETH_P_IP) as a little-endian load of the __be16 se
 _SCALAR_SIZES = (1, 2, 4, 8)
 # Counters qdisclab derives from ownership transitions: a write is accepted and ignored.
 _KEPT_BY_QDISCLAB = frozenset({"qlen", "backlog", "drops", "bytes", "packets"})
+# __sk_buff.data/data_end point into the packet a tc program runs on (its own view).
+_PACKET_POINTERS = frozenset({"@data", "@data_end"})
 
 
 class Views:
@@ -118,8 +120,8 @@ class Views:
             if inner is not None:
                 self._flatten(inner, base + f.offset, out)
                 continue
-            if f.size not in _SCALAR_SIZES:
-                continue  # arrays (skb->cb) are not bound field by field
+            if f.size not in _SCALAR_SIZES or f.attr in _PACKET_POINTERS:
+                continue  # arrays (skb->cb) are not bound field by field; packets: bpf_tcx
             out[base + f.offset] = Field(f.size, self._getter(f), self._setter(f), f.name)
 
     def _getter(self, f: KField) -> Callable[[Any], int]:

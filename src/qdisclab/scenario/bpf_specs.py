@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
+from typing import Any
 
 from qdisclab.errors import UserError
 
@@ -63,3 +64,15 @@ def resolve_cc_spec(spec: str, base_dir: Path | None) -> str:
     from qdisclab.bpf.bpf_cc import attach_cc
 
     return attach_cc(path).name
+
+
+def resolve_tc_program(spec: str, base_dir: Path | None) -> Any:
+    """The tc program ``bpf:PATH[:NAME_OR_SECTION]`` names (the only one when no name is given)."""
+    rest = spec[len(PREFIX) :].strip()
+    path_text, _, name = rest.rpartition(":")
+    if not path_text or not name or name.endswith((".o", ".bpf.o")):
+        path_text, name = rest, ""
+    path = object_path(path_text, base_dir, "prog.bpf.o:SECTION")
+    from qdisclab.bpf.bpf_tcx import tcx_program
+
+    return tcx_program(path, name or None)

@@ -1,7 +1,7 @@
 """The ``[[tcx]]`` feature: attach a program to a device's tcx ingress or egress hook.
 
 ``program`` names a callable ``func(ctx) -> TCX_*`` (``"pkg.module:name"`` or
-``"file.py:name"``); it is loaded into the world's BPF registry and attached
+``"file.py:name"``) or a compiled one (``"bpf:prog.bpf.o:SECTION_OR_NAME"``); it is loaded into the world's BPF registry and attached
 (appended) to ``dev`` (``"NODE:DEV"``) in ``direction``. Netkit devices exist
 by then, so a tcx program can sit on a netkit device too.
 """
@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from qdisclab.errors import UserError
+from qdisclab.scenario.bpf_specs import PREFIX as BPF_PREFIX
+from qdisclab.scenario.bpf_specs import resolve_tc_program
 from qdisclab.scenario.registry import register_feature
 from qdisclab.sim.tracepoint import tracepoint
 from qdisclab.tcx import TCX_DROP, TCX_NEXT, TCX_PASS, TCX_REDIRECT, Tcx
@@ -53,15 +55,20 @@ def build_tcx(ctx: Any, spec: Any, index: int) -> TcxProbe:
     from qdisclab.scenario.extensions import load_object
 
     dev = ctx.device(spec.dev)
+    attach_type = 0
     try:
-        func = load_object(spec.program, ctx.base_dir, program=True)
+        if spec.program.startswith(BPF_PREFIX):  # a compiled tc program: bpf:obj.o:section
+            func = resolve_tc_program(spec.program, ctx.base_dir)
+            attach_type = func.expected_attach_type
+        else:
+            func = load_object(spec.program, ctx.base_dir, program=True)
     except UserError as exc:
         raise ctx.error(("tcx", index, "program"), spec.program, "", str(exc)) from None
     if hasattr(func, "bind"):  # programs with per-world state (maps) bind to the world
         func.bind(ctx.world)
     tcx = Tcx.of(dev)
     name = spec.name or f"tcx:{spec.dev}:{spec.direction}"
-    prog = tcx.load(func, name=name)
+    prog = tcx.load(func, name=name, expected_attach_type=attach_type)
     hook = getattr(tcx, spec.direction)
     hook.attach(prog)
     return TcxProbe(name, hook, prog, dev)
