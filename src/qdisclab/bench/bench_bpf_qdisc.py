@@ -1,11 +1,14 @@
-"""The compiled BPF FIFO attached as a qdisc, against the built-in pfifo.
+"""The compiled BPF FIFO and FQ attached as qdiscs, against the built-in pfifo and fq.
 
 ``examples/bpf/fifo.bpf.o`` (clang-built: bpf_obj_new nodes holding the skb
 in a ``__kptr``, a list under a spin lock) runs as the ``bpf_fifo`` kind
-through the same trampolines and ownership checks as pfifo, driven exactly
-as ``bench_qdiscs`` drives pfifo (10 backlogged flows; one pair is a
-dequeue and the enqueue of the same packet). ``bpf_fifo_qdisc_*_over_pfifo``
-is the issue's target ratio (translated ≥ 0.2).
+and ``examples/bpf/fq.bpf.o`` (a flow map of per-flow lists, DRR over new
+and old flow lists, an rbtree of throttled flows) as ``bpf_fq``, through the
+same trampolines and ownership checks as the built-ins, driven exactly as
+``bench_qdiscs`` drives them (10 backlogged flows; one pair is a dequeue
+and the enqueue of the same packet). ``bpf_fifo_qdisc_*_over_pfifo`` is the
+issue's target ratio (translated ≥ 0.2); ``bpf_fq_qdisc_*_over_fq`` compares
+the BPF FQ with the built-in fq the same way.
 """
 
 from __future__ import annotations
@@ -16,26 +19,38 @@ from typing import Any
 from qdisclab.bench import Budget
 from qdisclab.bench.bench_qdiscs import _pairs_per_s
 
-FIFO_OBJECT = Path(__file__).resolve().parents[3] / "examples" / "bpf" / "fifo.bpf.o"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "bpf"
+FIFO_OBJECT = EXAMPLES / "fifo.bpf.o"
+FQ_OBJECT = EXAMPLES / "fq.bpf.o"
 
 
-def bpf_fifo_qdisc(budget: Budget) -> dict[str, Any]:
-    """Pairs/s of the attached BPF FIFO on both engines, and their ratio to pfifo (strict)."""
+def _bpf_rows(name: str, path: Path, builtin: str, pairs: int) -> dict[str, Any]:
+    """Pairs/s of the object's qdisc on both engines, and their ratio to ``builtin`` (strict)."""
     from qdisclab.bpf.bpf_qdisc import qdisc_kind
     from qdisclab.bpf.objects import load_object
 
-    if not FIFO_OBJECT.is_file():  # an installed package without the examples
+    if not path.is_file():  # an installed package without the examples
         return {}
-    obj = load_object(FIFO_OBJECT)
-    pairs = budget.scale(20_000)
-    pfifo = _pairs_per_s("pfifo limit 20000", 10, pairs)
+    obj = load_object(path)
+    reference = _pairs_per_s(builtin, 10, pairs)
+    label = builtin.split()[0]
     out: dict[str, Any] = {}
     for engine in ("translate", "interp"):
         kind = qdisc_kind(obj, engine=engine)
         rate = _pairs_per_s(kind, 10, pairs if engine == "translate" else max(1, pairs // 10))
-        out[f"bpf_fifo_qdisc_{engine}_pairs_per_s"] = round(rate)
-        out[f"bpf_fifo_qdisc_{engine}_over_pfifo"] = round(rate / pfifo, 3)
+        out[f"{name}_qdisc_{engine}_pairs_per_s"] = round(rate)
+        out[f"{name}_qdisc_{engine}_over_{label}"] = round(rate / reference, 3)
     return out
 
 
-ROWS = [bpf_fifo_qdisc]
+def bpf_fifo_qdisc(budget: Budget) -> dict[str, Any]:
+    """Pairs/s of the attached BPF FIFO on both engines, and their ratio to pfifo (strict)."""
+    return _bpf_rows("bpf_fifo", FIFO_OBJECT, "pfifo limit 20000", budget.scale(20_000))
+
+
+def bpf_fq_qdisc(budget: Budget) -> dict[str, Any]:
+    """Pairs/s of the attached BPF FQ on both engines, and their ratio to fq (strict)."""
+    return _bpf_rows("bpf_fq", FQ_OBJECT, "fq limit 20000", budget.scale(5_000))
+
+
+ROWS = [bpf_fifo_qdisc, bpf_fq_qdisc]
