@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+from bpf_corpus import EXAMPLES
 from hypothesis import given
 from hypothesis import strategies as st
 
+from qdisclab.bpf.btf import BTF_KIND_STRUCT
+from qdisclab.bpf.fault import BpfFault
+from qdisclab.bpf.kfunc_binding import _GENERIC, ProgramEnv
+from qdisclab.bpf.objects import load_object
 from qdisclab.bpf.rbtree_kfuncs import RbRoot
 
 
@@ -50,3 +56,48 @@ def test_remove_takes_out_only_nodes_in_the_tree():
     assert not root.remove(n2)  # a second remove finds nothing
     assert root.left(n2) == 0 and root.right(n2) == 0
     assert root.root() == n3 and root.left(n3) == n1
+
+
+class _Vm:
+    """The calling program, as far as the kfuncs see it: its memory and its less callback."""
+
+    def __init__(self, env):
+        self.memory = env.memory
+
+    def call_function(self, address, a, b, *_):
+        assert address == LESS
+        due = self.memory.load
+        return int(due(a + DUE, 8) < due(b + DUE, 8))
+
+
+LESS, DUE = 0x1234, 32  # struct fq_wait { struct bpf_rb_node rb; __u64 due; ... }
+
+
+def test_kfuncs_order_by_the_programs_callback_and_keep_the_kernels_rules():
+    obj = load_object(EXAMPLES / "fq.bpf.o")
+    env = ProgramEnv(obj, "Qdisc_ops")
+    vm = _Vm(env)
+    wait = obj.btf.find("fq_wait", BTF_KIND_STRUCT).id
+
+    def call(name, *args):
+        return _GENERIC[name](env, vm, *args, *(0,) * (5 - len(args)))
+
+    root = 0x7000_0000_0000  # the bpf_rb_root's address: any stable value names the tree
+    nodes = []
+    for due in (30, 10, 20, 10):
+        node = call("bpf_obj_new_impl", wait, 0)
+        env.memory.store(node + DUE, 8, due)
+        assert call("bpf_rbtree_add_impl", root, node, LESS) == 0
+        nodes.append(node)
+    first = call("bpf_rbtree_first", root)
+    assert first == nodes[1]  # the smallest due time, the earlier of the two tens
+    with pytest.raises(BpfFault, match="already in a tree"):
+        call("bpf_rbtree_add_impl", root, first, LESS)
+    assert call("bpf_rbtree_remove", root, first) == first
+    assert call("bpf_rbtree_remove", root, first) == 0  # no longer in the tree: NULL
+    assert call("bpf_rbtree_first", root) == nodes[3]
+    assert call("bpf_rbtree_root", root) == nodes[2]  # the middle of 10, 20, 30
+    assert call("bpf_rbtree_left", root, nodes[2]) == nodes[3]
+    assert call("bpf_rbtree_right", root, nodes[2]) == nodes[0]
+    with pytest.raises(BpfFault, match="not a node of an object"):
+        call("bpf_rbtree_add_impl", root, 0x9999_0000_0000, LESS)
