@@ -109,14 +109,14 @@ def test_an_object_without_a_qdisc_is_refused():
         qdisc_kind(load_object(obj("tc_count_mark")))
 
 
-def test_bench_row_drives_the_attached_fifo_on_both_engines():
-    from qdisclab.bench import Budget
-    from qdisclab.bench.bench_bpf_qdisc import bpf_fifo_qdisc
+@pytest.mark.parametrize(("kind", "builtin"), [("bpf_fifo", "pfifo"), ("bpf_fq", "fq")])
+def test_bench_row_drives_the_attached_qdisc_on_both_engines(kind, builtin):
+    from qdisclab.bench import Budget, bench_bpf_qdisc
 
-    out = bpf_fifo_qdisc(Budget(quick=True))
+    out = getattr(bench_bpf_qdisc, f"{kind}_qdisc")(Budget(quick=True))
     assert set(out) == {
-        f"bpf_fifo_qdisc_{engine}_{what}"
+        f"{kind}_qdisc_{engine}_{what}"
         for engine in ("translate", "interp")
-        for what in ("pairs_per_s", "over_pfifo")
+        for what in ("pairs_per_s", f"over_{builtin}")
     }
     assert all(value > 0 for value in out.values())

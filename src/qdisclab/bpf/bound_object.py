@@ -16,6 +16,7 @@ socket, a tc program's ``__sk_buff``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, Literal
 
 from qdisclab.bpf import isa
@@ -24,6 +25,7 @@ from qdisclab.bpf.kfunc_binding import ProgramEnv
 from qdisclab.bpf.objects import BpfObject
 from qdisclab.bpf.program import BpfProgram
 from qdisclab.bpf.runner import Global, ObjectResolver, load
+from qdisclab.bpf.struct_ops_maps import StructOpsMap
 from qdisclab.errors import UserError
 
 Engine = Literal["translate", "interp"]
@@ -33,6 +35,27 @@ ENGINES: tuple[Engine, ...] = ("translate", "interp")
 def check_engine(engine: str) -> None:
     if engine not in ENGINES:
         raise UserError(f"unknown BPF engine {engine!r} (use {' or '.join(ENGINES)})")
+
+
+def find_ops_map(obj: BpfObject, struct: str, name: str | None = None) -> StructOpsMap:
+    """The object's one ``struct`` struct_ops map (``name`` picks one when there are several)."""
+    found = [m for m in obj.struct_ops.values() if m.struct == struct]
+    if name is not None:
+        found = [m for m in found if m.name == name]
+    if len(found) != 1:
+        what = "no" if not found else "several"
+        raise BpfLoadError(obj.path, f"{what} struct {struct} map(s) {name or ''}".rstrip())
+    return found[0]
+
+
+def attached_before(existing: object, base: type, obj: BpfObject, engine: str) -> bool:
+    """Whether ``existing`` (a registered kind) is ``obj`` attached on ``engine`` already."""
+    return (
+        isinstance(existing, type)
+        and issubclass(existing, base)
+        and Path(existing.obj.path).resolve() == Path(obj.path).resolve()  # type: ignore[attr-defined]
+        and existing.engine == engine  # type: ignore[attr-defined]
+    )
 
 
 def where(program: BpfProgram, slot: int) -> str:
@@ -85,4 +108,12 @@ class BoundObject:
         return runs
 
 
-__all__ = ["ENGINES", "BoundObject", "Engine", "check_engine", "where"]
+__all__ = [
+    "ENGINES",
+    "BoundObject",
+    "Engine",
+    "attached_before",
+    "check_engine",
+    "find_ops_map",
+    "where",
+]

@@ -33,7 +33,13 @@ from pathlib import Path
 from typing import Any
 
 from qdisclab.bpf import isa
-from qdisclab.bpf.bound_object import BoundObject, Engine, check_engine
+from qdisclab.bpf.bound_object import (
+    BoundObject,
+    Engine,
+    attached_before,
+    check_engine,
+    find_ops_map,
+)
 from qdisclab.bpf.btf import BTF_KIND_ENUM, BTF_KIND_INT, BTF_KIND_PTR
 from qdisclab.bpf.errors import BpfLoadError
 from qdisclab.bpf.fault import BpfFault
@@ -157,15 +163,7 @@ class CcEnv(ProgramEnv):
 
 def cc_ops_map(obj: BpfObject, name: str | None = None) -> StructOpsMap:
     """The object's ``tcp_congestion_ops`` map (``name`` picks one when there are several)."""
-    found = [m for m in obj.struct_ops.values() if m.struct == IFACE]
-    if name is not None:
-        found = [m for m in found if m.name == name]
-    if len(found) != 1:
-        what = "no" if not found else "several"
-        raise BpfLoadError(
-            obj.path, f"{what} struct tcp_congestion_ops map(s) {name or ''}".rstrip()
-        )
-    ops = found[0]
+    ops = find_ops_map(obj, IFACE, name)
     bad = sorted(set(ops.programs) & _UNSUPPORTED)
     if bad:
         raise BpfLoadError(
@@ -290,13 +288,8 @@ def attach_cc(path: str | Path, name: str | None = None, engine: Engine = "trans
     obj = load_object(path)
     ops = cc_ops_map(obj, name)
     existing = lookup_cc(ops.kind_name)
-    if (
-        isinstance(existing, type)
-        and issubclass(existing, BpfCongestion)
-        and Path(existing.obj.path).resolve() == Path(obj.path).resolve()
-        and existing.engine == engine
-    ):
-        return existing
+    if attached_before(existing, BpfCongestion, obj, engine):
+        return existing  # type: ignore[return-value]
     return register_cc(cc_kind(obj, name, engine))
 
 

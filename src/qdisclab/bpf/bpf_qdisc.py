@@ -23,9 +23,17 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from qdisclab.bpf import isa
+from qdisclab.bpf.bound_object import (
+    ENGINES,
+    Engine,
+    attached_before,
+    check_engine,
+    find_ops_map,
+    where,
+)
 from qdisclab.bpf.errors import BpfLoadError
 from qdisclab.bpf.fault import BpfFault
 from qdisclab.bpf.interp import signed
@@ -35,7 +43,6 @@ from qdisclab.bpf.objects import BpfObject, load_object
 from qdisclab.bpf.program import BpfProgram
 from qdisclab.bpf.runner import Global, ObjectResolver, load
 from qdisclab.bpf.struct_ops_maps import StructOpsMap
-from qdisclab.errors import UserError
 from qdisclab.ops import KFUNCS, RUNNING
 from qdisclab.ops.ownership import violation
 from qdisclab.sched.context import QdiscContext
@@ -45,8 +52,6 @@ from qdisclab.sched.registry import QDISC_OPS, register_qdisc
 from qdisclab.sched.trampoline import _bad_dequeue_return, _bad_enqueue
 from qdisclab.skb import FREED, SkBuff
 
-Engine = Literal["translate", "interp"]
-ENGINES: tuple[Engine, ...] = ("translate", "interp")
 _CALLBACKS = ("enqueue", "dequeue", "init", "reset", "destroy")
 _ARGS = struct.Struct("<QQQ")
 _MAX_ARGS = 6  # struct_ops callbacks take at most six arguments
@@ -54,13 +59,7 @@ _MAX_ARGS = 6  # struct_ops callbacks take at most six arguments
 
 def qdisc_ops_map(obj: BpfObject, name: str | None = None) -> StructOpsMap:
     """The object's ``Qdisc_ops`` map (``name`` picks one when there are several)."""
-    found = [m for m in obj.struct_ops.values() if m.struct == IFACE]
-    if name is not None:
-        found = [m for m in found if m.name == name]
-    if len(found) != 1:
-        what = "no" if not found else "several"
-        raise BpfLoadError(obj.path, f"{what} struct Qdisc_ops map(s) {name or ''}".rstrip())
-    ops = found[0]
+    ops = find_ops_map(obj, IFACE, name)
     unsupported = sorted(set(ops.programs) - set(_CALLBACKS))
     if unsupported:
         raise BpfLoadError(
@@ -85,23 +84,16 @@ def _check_allow_lists(obj: BpfObject, ops: StructOpsMap) -> None:
             if kf is None or rel.symbol in allowed:
                 continue
             raise BpfLoadError(
-                obj.path, f"{name} ({member}): {_at(program, rel.slot)}: calling kfunc "
+                obj.path, f"{name} ({member}): {where(program, rel.slot)}: calling kfunc "
                 f"{rel.symbol} ({kf.python}) is not allowed in {member}, only in {kf.allowed_text()}"
             )  # fmt: skip
-
-
-def _at(program: BpfProgram, slot: int) -> str:
-    """``insn N [file:line: text]``: where an instruction is, for a diagnostic."""
-    line = program.source_line(slot)
-    text = f"insn {slot}"
-    return f"{text} [{line[0]}:{line[1]}: {line[2].strip()}]" if line else text
 
 
 def _exits(program: BpfProgram) -> str:
     """Where the program's own function returns (the verifier reports leaks at its exit)."""
     end = program.subprograms[1].slot if len(program.subprograms) > 1 else program.n_slots
     slots = [slot for slot in range(end) if program.insns[slot * isa.INSN_SIZE] == isa.EXIT]
-    return f"{program.name}: returned at " + ", ".join(_at(program, s) for s in slots)
+    return f"{program.name}: returned at " + ", ".join(where(program, s) for s in slots)
 
 
 def qdisc_kind(
@@ -114,8 +106,7 @@ def qdisc_kind(
 
     ``budget`` caps the instructions of one callback run (a fault past it).
     """
-    if engine not in ENGINES:
-        raise UserError(f"unknown BPF engine {engine!r} (use {' or '.join(ENGINES)})")
+    check_engine(engine)
     ops = qdisc_ops_map(obj, name)
     return type(
         f"BpfQdisc_{ops.kind_name}",
@@ -140,13 +131,8 @@ def attach_qdisc(path: str | Path, name: str | None = None, engine: Engine = "tr
     obj = load_object(path)
     ops = qdisc_ops_map(obj, name)
     existing = QDISC_OPS.lookup(ops.kind_name)
-    if (
-        isinstance(existing, type)
-        and issubclass(existing, BpfQdisc)
-        and Path(existing.obj.path).resolve() == Path(obj.path).resolve()
-        and existing.engine == engine
-    ):
-        return existing
+    if attached_before(existing, BpfQdisc, obj, engine):
+        return existing  # type: ignore[return-value]
     return register_qdisc(qdisc_kind(obj, name, engine))
 
 
