@@ -1,8 +1,9 @@
 """The ``[[tcx]]`` feature: attach a program to a device's tcx ingress or egress hook.
 
 ``program`` names a callable ``func(ctx) -> TCX_*`` (``"pkg.module:name"`` or
-``"file.py:name"``) or a compiled one (``"bpf:prog.bpf.o:SECTION_OR_NAME"``); it is loaded into the world's BPF registry and attached
-(appended) to ``dev`` (``"NODE:DEV"``) in ``direction``. Netkit devices exist
+``"file.py:name"``) or a compiled tc program (``"bpf:prog.bpf.o:SECTION_OR_NAME"``,
+loaded with the attach type its section names); it is loaded into the world's
+BPF registry and attached (appended) to ``dev`` (``"NODE:DEV"``) in ``direction``. Netkit devices exist
 by then, so a tcx program can sit on a netkit device too.
 """
 
