@@ -9,6 +9,7 @@ simulated run has.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from qdisclab.live.device import LiveDevice
@@ -17,6 +18,12 @@ from qdisclab.net.device import Channel
 from qdisclab.sched import create_qdisc
 from qdisclab.sim import RealtimeScheduler
 from qdisclab.skb import FlowBooks
+
+# How long a thread may hold the GIL while another waits for it. A writer thread
+# back from write(2) needs the GIL for a few bytecodes before its next write;
+# with CPython's default 5 ms it can wait that long behind the datapath, and the
+# receiving namespace sees nothing meanwhile.
+GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 class LivePath:
@@ -65,7 +72,12 @@ class LivePath:
 
     def run(self, seconds: float) -> None:
         """Forward packets for ``seconds`` of wall-clock time."""
-        self.sched.run(until=self.sched.clock() + int(seconds * 1e9))
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+        try:
+            self.sched.run(until=self.sched.clock() + int(seconds * 1e9))
+        finally:
+            sys.setswitchinterval(interval)
 
     def close(self, drain_s: float = 2.0) -> None:
         """Stop reading, then send what the qdiscs and delay lines still hold (for ``drain_s``).

@@ -66,6 +66,21 @@ class RealtimeScheduler:
     def is_pending(entry: Event | None) -> bool:
         return entry is not None and entry[2] is not None
 
+    def advance(self) -> int:
+        """Run the timers that fell due, then move ``now`` up to the wall clock; the new ``now``.
+
+        A reader handling a batch of arrivals calls it per arrival, so each is
+        stamped when it was read rather than when the batch began, and the
+        wire (transmit-done and delay-line timers) keeps moving meanwhile.
+        """
+        now = time.monotonic_ns() - self._t0
+        heap = self._heap
+        if heap and heap[0][0] <= now:
+            self._run_due(now)
+        if now > self.now:
+            self.now = now
+        return self.now
+
     def add_reader(self, fd: int, callback: Callable[[Any], Any], arg: Any = None) -> None:
         """Call ``callback(arg)`` whenever ``fd`` is readable."""
         self._selector.register(fd, selectors.EVENT_READ, (callback, arg))
