@@ -20,11 +20,13 @@ import queue
 import threading
 from typing import Any
 
+from qdisclab.live.gro import VNET_HDR_LEN, gro_writes, plain_writes
 from qdisclab.live.packet import ip_ecn, packet_to_skb, with_ecn
 from qdisclab.net.device import Channel, NetDevice
 from qdisclab.skb import INET_ECN_CE, SkBuff, skb_consume
 
 READ_BATCH = 64  # packets read per readiness event before other events get a turn
+WRITE_BATCH = 64  # packets a writer takes from its queue at once (and may merge)
 MAX_PACKET = 65535
 
 
@@ -34,27 +36,44 @@ class FdWriter:
     A write to a TUN device runs the receiving namespace's whole input path
     (IP, TCP, waking the application) before it returns; in a thread, with
     the GIL released during the write, that kernel work runs beside
-    qdisclab's datapath instead of stalling it. The counters belong to the
-    writer thread and are final once ``close`` has returned.
+    qdisclab's datapath instead of stalling it. A TUN device opened with
+    ``IFF_VNET_HDR`` (``vnet_hdr``) takes a header before each packet; with
+    ``gro`` too, the packets waiting together are written through
+    ``gro_writes``: a run of one flow's segments is one write.
+    The counters (packets and bytes as qdisclab sent them, however merged)
+    belong to the writer thread and are final once ``close`` has returned.
     """
 
-    __slots__ = ("fd", "put", "thread", "write_errors", "written_bytes", "written_packets")
+    __slots__ = (
+        "fd",
+        "frame",
+        "put",
+        "thread",
+        "write_errors",
+        "writes",
+        "written_bytes",
+        "written_packets",
+    )  # fmt: skip
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, vnet_hdr: bool = False, gro: bool = False) -> None:
         self.fd = fd
+        self.frame = gro_writes if gro else plain_writes  # with vnet_hdr: what to write
         self.written_packets = 0
         self.written_bytes = 0
+        self.writes = 0  # write(2) calls: fewer than packets when segments were merged
         self.write_errors = 0  # the kernel refused the packet (the device's tx_errors)
         packets: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self.put = packets.put
+        loop = self._batch_loop if vnet_hdr else self._loop
         self.thread = threading.Thread(
-            target=self._loop, args=(packets,), name=f"qdisclab-fd{fd}", daemon=True
+            target=loop, args=(packets,), name=f"qdisclab-fd{fd}", daemon=True
         )
         self.thread.start()
 
     def _loop(self, packets: queue.SimpleQueue[bytes | None]) -> None:
         get, write, fd = packets.get, os.write, self.fd
         while (data := get()) is not None:
+            self.writes += 1
             try:
                 write(fd, data)
             except OSError:
@@ -62,6 +81,32 @@ class FdWriter:
                 continue
             self.written_packets += 1
             self.written_bytes += len(data)
+
+    def _batch_loop(self, packets: queue.SimpleQueue[bytes | None]) -> None:
+        get, get_nowait, write, fd = packets.get, packets.get_nowait, os.write, self.fd
+        frame = self.frame
+        empty = queue.Empty
+        running = True
+        while running and (data := get()) is not None:
+            batch = [data]
+            try:
+                while len(batch) < WRITE_BATCH:
+                    more = get_nowait()
+                    if more is None:
+                        running = False
+                        break
+                    batch.append(more)
+            except empty:
+                pass
+            for out, count, size in frame(batch):
+                self.writes += 1
+                try:
+                    write(fd, out)
+                except OSError:
+                    self.write_errors += count
+                    continue
+                self.written_packets += count
+                self.written_bytes += size
 
     def close(self, timeout: float = 5.0) -> None:
         """Write what is queued, then stop the thread."""
@@ -79,10 +124,10 @@ class FdPort:
 
     __slots__ = ("in_flight", "l3", "put", "writer")
 
-    def __init__(self, fd: int, l3: int = 0) -> None:
+    def __init__(self, fd: int, l3: int = 0, vnet_hdr: bool = False, gro: bool = False) -> None:
         self.in_flight = 0  # packets on the delay line towards this port
         self.l3 = l3  # where the IP header starts in a packet's bytes
-        self.writer = FdWriter(fd)
+        self.writer = FdWriter(fd, vnet_hdr, gro)
         self.put = self.writer.put
 
     def receive(self, skb: SkBuff) -> None:
@@ -107,7 +152,7 @@ class LiveDevice(NetDevice):
     >>> dev.connect_fds(in_fd, out_fd, Channel(10_000_000, 10_000_000), books)
     """
 
-    __slots__ = ("books", "in_fd", "l3", "port", "read_bytes", "read_packets")
+    __slots__ = ("books", "in_fd", "l3", "port", "read_bytes", "read_packets", "vnet_hdr")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -117,23 +162,27 @@ class LiveDevice(NetDevice):
         self.read_packets = 0
         self.read_bytes = 0
         self.l3 = 0
+        self.vnet_hdr = 0  # bytes of virtio_net_hdr before each packet read (IFF_VNET_HDR)
         # The fd carries whole packets: an Ethernet frame read from a packet socket
         # already counts its header in len (l3), an IP packet from TUN has none.
         self.hard_header_len = 0
 
     def connect_fds(self, in_fd: int, out_fd: int, channel: Channel, books: Any,
-                    l3: int = 0) -> None:  # fmt: skip
+                    l3: int = 0, vnet_hdr: bool = False, gro: bool = False) -> None:  # fmt: skip
         """Read packets from ``in_fd``; deliver them to ``out_fd`` through ``channel``.
 
         ``books`` is the ``FlowBooks`` every packet read here is booked on;
         ``l3`` where the IP header starts (0: TUN's IP packets, ``ETH_HLEN``:
         Ethernet frames, whose header then counts in the length qdiscs see,
-        as on a kernel Ethernet device).
+        as on a kernel Ethernet device). ``vnet_hdr``: both fds are TUN devices
+        opened with ``IFF_VNET_HDR`` (every packet read starts with the header,
+        every write needs one); ``gro`` then merges runs of segments on output.
         """
         self.in_fd = in_fd
         self.l3 = l3
+        self.vnet_hdr = VNET_HDR_LEN if vnet_hdr else 0
         self.mtu += l3
-        self.port = FdPort(out_fd, l3)
+        self.port = FdPort(out_fd, l3, gro=vnet_hdr and gro, vnet_hdr=vnet_hdr)
         self.books = books
         self.attach_peer(self.port, channel)  # type: ignore[arg-type]  # a port, not a device
         self.world.packet_holders.append(self.port)
@@ -155,6 +204,7 @@ class LiveDevice(NetDevice):
         fd = self.in_fd
         books = self.books
         l3 = self.l3
+        vnet_hdr = self.vnet_hdr
         advance = self.sched.advance
         read = os.read
         for _ in range(READ_BATCH):
@@ -162,6 +212,8 @@ class LiveDevice(NetDevice):
                 data = read(fd, MAX_PACKET)
             except BlockingIOError:
                 break
+            if vnet_hdr:
+                data = data[vnet_hdr:]  # no offloads were offered, so the header says nothing
             if not data:
                 break
             # stamped as read: an idle wire sends it at once (bypass), not after the batch

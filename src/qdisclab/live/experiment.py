@@ -57,6 +57,7 @@ class LiveConfig:
     io: str = "tun"
     trace_cwnd: bool = False  # poll the kernel's cwnd/ssthresh of the bulk flow (ss -ti)
     cwnd_interval: float = 0.05
+    gro: bool = True  # io="tun": merge runs of segments leaving together (qdisclab.live.gro)
 
     def __post_init__(self) -> None:
         if self.load not in LOADS:
@@ -82,7 +83,8 @@ def _path(lab: LiveLab, config: LiveConfig) -> LivePath:
     return LivePath(
         lab.fd_a, lab.fd_b, qdisc=config.qdisc, rate=config.rate, delay=config.delay,
         reverse_qdisc=config.reverse_qdisc, jitter=config.jitter, loss=config.loss,
-        seed=config.seed, names=(lab.dev_b, lab.dev_a), l3=lab.l3,
+        seed=config.seed, names=(lab.dev_b, lab.dev_a), l3=lab.l3, vnet_hdr=lab.vnet_hdr,
+        gro=config.gro,
     )  # fmt: skip
 
 

@@ -32,7 +32,8 @@ class LivePath:
     ``rate`` in bit/s, ``delay``/``jitter`` in ns, ``loss`` a probability;
     each direction draws loss and jitter from its own seeded stream. ``l3``
     is where the IP header starts in what the fds carry (0 for TUN, 14 for
-    Ethernet frames from packet sockets).
+    Ethernet frames from packet sockets); ``vnet_hdr`` says the fds are TUN
+    devices with ``IFF_VNET_HDR``, where ``gro`` merges what is written.
     """
 
     def __init__(
@@ -49,11 +50,15 @@ class LivePath:
         seed: int = 1,
         names: tuple[str, str] = ("to_b", "to_a"),
         l3: int = 0,
+        vnet_hdr: bool = False,
+        gro: bool = True,
     ) -> None:
         self.sched = RealtimeScheduler()
         self.world = World(seed=seed, sched=self.sched)
         node = self.world.add_router("qdisclab")
         self.l3 = l3
+        self.vnet_hdr = vnet_hdr
+        self.gro = gro
         self.forward = self._direction(node, names[0], fd_a, fd_b, qdisc, rate, delay, jitter, loss)
         self.backward = self._direction(
             node, names[1], fd_b, fd_a, reverse_qdisc, rate, delay, jitter, loss
@@ -66,7 +71,8 @@ class LivePath:
         rng = world.rng.stream(f"live-{name}")
         books = FlowBooks(name, world.ledger)
         world.flows[name] = books
-        dev.connect_fds(in_fd, out_fd, Channel(rate, delay, jitter, loss, rng), books, self.l3)
+        channel = Channel(rate, delay, jitter, loss, rng)
+        dev.connect_fds(in_fd, out_fd, channel, books, self.l3, self.vnet_hdr, self.gro)
         dev.set_qdisc(create_qdisc(spec, dev))
         return dev  # type: ignore[return-value]
 
@@ -101,6 +107,7 @@ class LivePath:
                 "read_bytes": dev.read_bytes,
                 "written_packets": port.written_packets,
                 "written_bytes": port.written_bytes,
+                "writes": port.writes,
                 "write_errors": port.write_errors,
             }
         out["conservation"] = self.world.check_conservation()
