@@ -25,8 +25,16 @@ def test_translation_takes_the_bottleneck_and_sums_the_delays():
 
 
 def test_unsupported_scenarios_are_refused_with_the_reason():
-    with pytest.raises(UserError, match="one tcp-bulk flow and one ping probe"):
+    # the four flows of the default dumbbell have four senders: no single live path
+    with pytest.raises(UserError, match="must share src and dst"):
         live_parameters(load_live("dumbbell", duration_s=4))
+    with pytest.raises(UserError, match="tcp-bulk flows and one ping probe"):
+        live_parameters(load_live("udp-dumbbell", duration_s=4))
+
+
+def test_two_bulk_flows_between_the_same_hosts_are_two_parallel_streams():
+    kw = live_parameters(load_live("dumbbell-2flow", duration_s=6))
+    assert (kw["streams"], kw["cc"], kw["qdisc"], kw["rate"]) == (2, "cubic", "fq_codel", 10**7)
 
 
 @pytest.mark.root

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -58,6 +59,7 @@ class LiveConfig:
     trace_cwnd: bool = False  # poll the kernel's cwnd/ssthresh of the bulk flow (ss -ti)
     cwnd_interval: float = 0.05
     gro: bool = True  # io="tun": merge runs of segments leaving together (qdisclab.live.gro)
+    streams: int = 1  # parallel bulk TCP connections (iperf3 -P), each reported on its own
 
     def __post_init__(self) -> None:
         if self.load not in LOADS:
@@ -66,6 +68,8 @@ class LiveConfig:
             raise UserError(f"--probe must be one of {', '.join(PROBES)} (found {self.probe!r})")
         if self.io not in IOS:
             raise UserError(f"--io must be one of {', '.join(IOS)} (found {self.io!r})")
+        if not 1 <= self.streams <= 128:
+            raise UserError(f"streams must be 1 to 128 (found {self.streams})")
         if not 0 < self.duration <= 600:
             raise UserError(f"--duration must be in (0, 600] seconds (found {self.duration:g})")
 
@@ -134,28 +138,42 @@ def drive_traffic(lab: LiveLab, config: LiveConfig, pump: Pump) -> dict[str, str
     """Start the load and the probe, ``pump`` the datapath until they exit; their outputs.
 
     ``pump(seconds, procs)`` moves packets for up to ``seconds``, returning
-    early once every process in ``procs`` has exited.
+    early once every process in ``procs`` has exited. Each tool prints to a
+    file of its own: a pipe left unread while it runs would fill (ping over
+    minutes, the cwnd poller within seconds) and stop the tool mid-run.
     """
     procs: dict[str, subprocess.Popen[str]] = {}
+    files: dict[str, Any] = {}
     budget = config.duration + DEADLINE_SLACK_S
+    stack = contextlib.ExitStack()
+
+    def start(name: str, argv: list[str], netns: str) -> None:
+        files[name] = stack.enter_context(tempfile.TemporaryFile("w+"))  # noqa: SIM115 (closed by stack)
+        procs[name] = host.spawn(argv, budget, netns, stdout=files[name])
+
     try:
         if config.load == "iperf3":
-            procs["server"] = host.spawn(probes.iperf3_server(), budget, lab.ns_b)
+            start("server", probes.iperf3_server(), lab.ns_b)
             _wait_listening(lab, pump)
-            client = probes.iperf3_client(config.duration, config.cc, config.warmup)
-            procs["client"] = host.spawn(client, budget, lab.ns_a)
+            start("client", probes.iperf3_client(config.duration, config.cc, config.warmup,
+                                                 config.streams), lab.ns_a)  # fmt: skip
             if config.trace_cwnd:
-                poller = probes.cwnd_poller(config.cwnd_interval)
-                procs["cwnd"] = host.spawn(poller, budget, lab.ns_a)
+                start("cwnd", probes.cwnd_poller(config.cwnd_interval), lab.ns_a)
         if config.probe == "ping":
-            ping = probes.ping_probe(config.duration, config.ping_interval)
-            procs["ping"] = host.spawn(ping, budget, lab.ns_a)
+            start("ping", probes.ping_probe(config.duration, config.ping_interval), lab.ns_a)
         waited = [p for name, p in procs.items() if name not in ("server", "cwnd")]
         pump(budget if waited else config.duration, waited)
-        return {name: _finish(proc) for name, proc in procs.items()}
+        for proc in procs.values():
+            _finish(proc)
+        outputs = {}
+        for name, file in files.items():
+            file.seek(0)
+            outputs[name] = file.read()
+        return outputs
     finally:
         for proc in procs.values():
             _finish(proc)
+        stack.close()
 
 
 def _wait_listening(lab: LiveLab, pump: Pump, seconds: float = 3.0) -> None:
@@ -208,8 +226,14 @@ def _finish(proc: subprocess.Popen[str]) -> str:
 
 
 def traffic_results(config: LiveConfig, outputs: dict[str, str]) -> dict[str, Any]:
-    """Goodput, probe RTTs, retransmits and congestion control from the tools' outputs."""
-    tcp: dict[str, Any] = {"throughput_mbps": None, "retransmits": None, "cc": None}
+    """Goodput, probe RTTs, retransmits and congestion control from the tools' outputs.
+
+    ``flows`` has one entry per bulk stream (goodput, and the cwnd summary
+    when traced), in iperf3's order for goodput and most-delivered first for
+    cwnd: streams that share a path are told apart by neither.
+    """
+    tcp: dict[str, Any] = {"throughput_mbps": None, "retransmits": None, "cc": None,
+                           "streams_mbps": []}  # fmt: skip
     if "client" in outputs:
         tcp = probes.iperf3_result(outputs["client"])
     rtts = probes.ping_rtts_ms(outputs.get("ping", ""), config.ping_interval, config.warmup)
@@ -219,10 +243,15 @@ def traffic_results(config: LiveConfig, outputs: dict[str, str]) -> dict[str, An
         "retransmits": tcp["retransmits"],
         "cc": tcp["cc"],
     }
+    flows: list[dict[str, Any]] = [{"throughput_mbps": mbps} for mbps in tcp["streams_mbps"]]
     if "cwnd" in outputs:
-        trace = probes.cwnd_trace(outputs["cwnd"])
+        traces = probes.cwnd_traces(outputs["cwnd"])[: config.streams]
+        trace = traces[0] if traces else []
         out["cwnd_series"] = [list(sample) for sample in trace]
         out["cwnd"] = probes.cwnd_summary(trace, config.warmup)
+        for flow, series in zip(flows, traces, strict=False):
+            flow["cwnd"] = probes.cwnd_summary(series, config.warmup)
+    out["flows"] = flows
     return out
 
 
