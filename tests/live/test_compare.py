@@ -57,3 +57,30 @@ def test_simulated_and_live_agree_on_goodput_and_probe_rtt(name, live_tools):
         assert abs(live["cwnd"]["max"] - sim["cwnd"]["max"]) <= 0.15 * sim["cwnd"]["max"]
     else:  # fq_codel: the probe's own flow queue, base RTT 22 ms plus a little
         assert 22 <= sim_p50 < 35 and 22 <= live_p50 < 35
+
+
+@pytest.mark.root
+def test_two_flow_dumbbell_kernel_cubic_against_qdisclab_cubic(live_tools):
+    """Two CUBIC flows through fq_codel: per-flow goodput, probe RTT and each flow's cwnd.
+
+    The live path adds the host's own latency (timers and threads woken late
+    on a busy machine, 1-3 ms per round trip) to the probe's RTT and so to
+    the window each flow needs for the same rate: cwnd is compared per
+    millisecond of the RTT the probe saw on the same path.
+    """
+    both = compare_scenario("dumbbell-2flow", seconds=8)
+    sim, live = both["simulated"], both["live"]
+    for label, r in (("simulated", sim), ("live", live)):
+        rtt = r["ping_rtt_ms"]
+        flows = ", ".join(f"{f['throughput_mbps']:.2f} Mbit/s cwnd p50 {f['cwnd']['p50']} "
+                          f"max {f['cwnd']['max']}" for f in r["flows"])  # fmt: skip
+        print(f"dumbbell-2flow {label}: probe RTT p50 {rtt['p50']:.1f} ms p99 {rtt['p99']:.1f} ms;"
+              f" {flows}; fq_codel drops {r['qdisc']['drops']}")  # fmt: skip
+    assert len(sim["flows"]) == len(live["flows"]) == 2 and live["cc"] == sim["cc"] == "cubic"
+    for s, k in zip(sim["flows"], live["flows"], strict=True):
+        assert abs(k["throughput_mbps"] - s["throughput_mbps"]) <= 0.10 * s["throughput_mbps"]
+    sim_rtt, live_rtt = sim["ping_rtt_ms"]["p50"], live["ping_rtt_ms"]["p50"]
+    assert sim_rtt - 1 <= live_rtt <= sim_rtt + 4  # the probe's own fq_codel queue: base RTT
+    for s, k in zip(sim["flows"], live["flows"], strict=True):
+        sim_per_ms, live_per_ms = s["cwnd"]["p50"] / sim_rtt, k["cwnd"]["p50"] / live_rtt
+        assert abs(live_per_ms - sim_per_ms) <= 0.10 * sim_per_ms

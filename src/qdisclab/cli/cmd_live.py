@@ -42,12 +42,30 @@ def _cwnd(r: dict[str, Any]) -> str:
     return "-" if cwnd.get("p50") is None else f"{cwnd['p50']:g} / {cwnd['max']:g}"
 
 
+def _flow(i: int, figure: str) -> Any:
+    """A cell of bulk flow ``i`` (``flows`` of a result), when a run has several."""
+
+    def cell(r: dict[str, Any]) -> str:
+        flows = r.get("flows") or []
+        if i >= len(flows):
+            return "-"
+        return _ms(flows[i]["throughput_mbps"]) if figure == "goodput" else _cwnd(flows[i])
+
+    return cell
+
+
 def result_table(results: list[tuple[str, dict[str, Any]]]) -> Table:
     """One column per run (``live``, ``simulated`` ...) of the figures both kinds report."""
     table = Table(title="qdisclab live")
     table.add_column("figure")
     for label, _ in results:
         table.add_column(label, justify="right")
+    flows = max(len(r.get("flows") or []) for _, r in results)
+    per_flow = [
+        (f"flow {i + 1} {name}", _flow(i, figure))
+        for i in range(flows if flows > 1 else 0)
+        for name, figure in (("goodput Mbit/s", "goodput"), ("cwnd p50 / max", "cwnd"))
+    ]
     rows = [
         ("goodput Mbit/s", lambda r: _ms(r.get("throughput_mbps"))),
         ("ping RTT p50 ms", lambda r: _ms(r["ping_rtt_ms"].get("p50"))),
@@ -57,6 +75,7 @@ def result_table(results: list[tuple[str, dict[str, Any]]]) -> Table:
         ("retransmits", lambda r: "-" if r.get("retransmits") is None else str(r["retransmits"])),
         ("cc", lambda r: str(r.get("cc") or "-")),
         ("cwnd p50 / max", _cwnd),
+        *per_flow,
         ("qdisc sent pkt", lambda r: str(r["qdisc"]["packets"])),
         ("qdisc drops", lambda r: str(r["qdisc"]["drops"])),
     ]
