@@ -26,8 +26,13 @@ from qdisclab.net.device import Channel, NetDevice
 from qdisclab.skb import INET_ECN_CE, SkBuff, skb_consume
 
 READ_BATCH = 64  # packets read per readiness event before other events get a turn
-WRITE_BATCH = 64  # packets a writer takes from its queue at once (and may merge)
+FLUSH_AT = 16  # packets a port hands its writer at once, at the latest
+MERGE_AT_MOST = 64  # packets a writer takes from its queue for one round of writes
 MAX_PACKET = 65535
+
+
+def _as_they_are(packets: list[bytes]) -> list[tuple[bytes, int, int]]:
+    return [(p, 1, len(p)) for p in packets]
 
 
 class FdWriter:
@@ -57,46 +62,32 @@ class FdWriter:
 
     def __init__(self, fd: int, vnet_hdr: bool = False, gro: bool = False) -> None:
         self.fd = fd
-        self.frame = gro_writes if gro else plain_writes  # with vnet_hdr: what to write
+        # what to write for a batch: (bytes, packets in it, their length) each
+        self.frame = (gro_writes if gro else plain_writes) if vnet_hdr else _as_they_are
         self.written_packets = 0
         self.written_bytes = 0
         self.writes = 0  # write(2) calls: fewer than packets when segments were merged
         self.write_errors = 0  # the kernel refused the packet (the device's tx_errors)
-        packets: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-        self.put = packets.put
-        loop = self._batch_loop if vnet_hdr else self._loop
+        batches: queue.SimpleQueue[list[bytes] | None] = queue.SimpleQueue()
+        self.put = batches.put  # a list of packets, written in order
         self.thread = threading.Thread(
-            target=loop, args=(packets,), name=f"qdisclab-fd{fd}", daemon=True
+            target=self._loop, args=(batches,), name=f"qdisclab-fd{fd}", daemon=True
         )
         self.thread.start()
 
-    def _loop(self, packets: queue.SimpleQueue[bytes | None]) -> None:
-        get, write, fd = packets.get, os.write, self.fd
-        while (data := get()) is not None:
-            self.writes += 1
-            try:
-                write(fd, data)
-            except OSError:
-                self.write_errors += 1
-                continue
-            self.written_packets += 1
-            self.written_bytes += len(data)
-
-    def _batch_loop(self, packets: queue.SimpleQueue[bytes | None]) -> None:
-        get, get_nowait, write, fd = packets.get, packets.get_nowait, os.write, self.fd
-        frame = self.frame
-        empty = queue.Empty
+    def _loop(self, batches: queue.SimpleQueue[list[bytes] | None]) -> None:
+        get, get_nowait, write, fd, frame = (batches.get, batches.get_nowait, os.write,
+                                             self.fd, self.frame)  # fmt: skip
         running = True
-        while running and (data := get()) is not None:
-            batch = [data]
-            try:
-                while len(batch) < WRITE_BATCH:
+        while running and (batch := get()) is not None:
+            try:  # batches that queued up while the last one was written go out together
+                while len(batch) < MERGE_AT_MOST:
                     more = get_nowait()
                     if more is None:
                         running = False
                         break
-                    batch.append(more)
-            except empty:
+                    batch += more
+            except queue.Empty:
                 pass
             for out, count, size in frame(batch):
                 self.writes += 1
@@ -119,16 +110,20 @@ class FdPort:
     """The far end of a live device's wire: arriving packets go to ``fd`` by an ``FdWriter``.
 
     A packet's life in qdisclab ends (delivered) when it is handed to the
-    writer, as a kernel packet's ends when the driver takes it.
+    writer, as a kernel packet's ends when the driver takes it. Packets are
+    handed over in batches: before the scheduler waits again (``flush``), or
+    every ``FLUSH_AT`` packets, so a burst wakes the writer once and can be
+    merged.
     """
 
-    __slots__ = ("in_flight", "l3", "put", "writer")
+    __slots__ = ("in_flight", "l3", "pending", "put", "writer")
 
     def __init__(self, fd: int, l3: int = 0, vnet_hdr: bool = False, gro: bool = False) -> None:
         self.in_flight = 0  # packets on the delay line towards this port
         self.l3 = l3  # where the IP header starts in a packet's bytes
         self.writer = FdWriter(fd, vnet_hdr, gro)
         self.put = self.writer.put
+        self.pending: list[bytes] = []
 
     def receive(self, skb: SkBuff) -> None:
         """The packet has crossed the delay line: write it out (called by ``start_xmit``)."""
@@ -137,8 +132,17 @@ class FdPort:
         # A qdisc marked CE (set_ce marks only ECN-capable IP packets): the wire carries it.
         if skb.ecn == INET_ECN_CE and ip_ecn(data, self.l3) != INET_ECN_CE:
             data = with_ecn(data, INET_ECN_CE, self.l3)
-        self.put(data)
+        pending = self.pending
+        pending.append(data)
+        if len(pending) >= FLUSH_AT:
+            self.flush()
         skb_consume(skb)
+
+    def flush(self) -> None:
+        """Hand the packets that arrived since the last flush to the writer."""
+        if self.pending:
+            self.put(self.pending)
+            self.pending = []
 
     def held_packets(self) -> int:
         return self.in_flight
@@ -187,6 +191,7 @@ class LiveDevice(NetDevice):
         self.attach_peer(self.port, channel)  # type: ignore[arg-type]  # a port, not a device
         self.world.packet_holders.append(self.port)
         self.sched.add_reader(in_fd, self.on_readable)
+        self.sched.before_wait.append(self.port.flush)
 
     def disconnect(self) -> None:
         """Stop reading ``in_fd`` (the packets already inside are still accounted)."""
@@ -197,6 +202,7 @@ class LiveDevice(NetDevice):
     def close_port(self) -> None:
         """Finish writing to the output fd (after the last packet has left the wire)."""
         if self.port is not None:
+            self.port.flush()
             self.port.writer.close()
 
     def on_readable(self, _arg: object) -> None:
