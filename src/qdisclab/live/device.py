@@ -22,6 +22,7 @@ from typing import Any
 
 from qdisclab.live.gro import VNET_HDR_LEN, gro_writes, plain_writes
 from qdisclab.live.packet import ip_ecn, packet_to_skb, with_ecn
+from qdisclab.live.packet_socket import MmsgReader, MmsgWriter
 from qdisclab.net.device import Channel, NetDevice
 from qdisclab.skb import INET_ECN_CE, SkBuff, skb_consume
 
@@ -52,6 +53,7 @@ class FdWriter:
     __slots__ = (
         "fd",
         "frame",
+        "mmsg",
         "put",
         "thread",
         "write_errors",
@@ -60,8 +62,10 @@ class FdWriter:
         "written_packets",
     )  # fmt: skip
 
-    def __init__(self, fd: int, vnet_hdr: bool = False, gro: bool = False) -> None:
+    def __init__(self, fd: int, vnet_hdr: bool = False, gro: bool = False,
+                 mmsg: bool = False) -> None:  # fmt: skip
         self.fd = fd
+        self.mmsg = MmsgWriter(fd, MERGE_AT_MOST) if mmsg else None  # sendmmsg per batch
         # what to write for a batch: (bytes, packets in it, their length) each
         self.frame = (gro_writes if gro else plain_writes) if vnet_hdr else _as_they_are
         self.written_packets = 0
@@ -89,6 +93,13 @@ class FdWriter:
                     batch += more
             except queue.Empty:
                 pass
+            if self.mmsg is not None:
+                sent, sent_bytes, refused = self.mmsg.write(batch)
+                self.writes += 1
+                self.written_packets += sent
+                self.written_bytes += sent_bytes
+                self.write_errors += refused
+                continue
             for out, count, size in frame(batch):
                 self.writes += 1
                 try:
@@ -118,10 +129,11 @@ class FdPort:
 
     __slots__ = ("in_flight", "l3", "pending", "put", "writer")
 
-    def __init__(self, fd: int, l3: int = 0, vnet_hdr: bool = False, gro: bool = False) -> None:
+    def __init__(self, fd: int, l3: int = 0, vnet_hdr: bool = False, gro: bool = False,
+                 mmsg: bool = False) -> None:  # fmt: skip
         self.in_flight = 0  # packets on the delay line towards this port
         self.l3 = l3  # where the IP header starts in a packet's bytes
-        self.writer = FdWriter(fd, vnet_hdr, gro)
+        self.writer = FdWriter(fd, vnet_hdr, gro, mmsg)
         self.put = self.writer.put
         self.pending: list[bytes] = []
 
@@ -156,7 +168,7 @@ class LiveDevice(NetDevice):
     >>> dev.connect_fds(in_fd, out_fd, Channel(10_000_000, 10_000_000), books)
     """
 
-    __slots__ = ("books", "in_fd", "l3", "port", "read_bytes", "read_packets", "vnet_hdr")
+    __slots__ = ("books", "in_fd", "l3", "mmsg", "port", "read_bytes", "read_packets", "vnet_hdr")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -167,12 +179,14 @@ class LiveDevice(NetDevice):
         self.read_bytes = 0
         self.l3 = 0
         self.vnet_hdr = 0  # bytes of virtio_net_hdr before each packet read (IFF_VNET_HDR)
+        self.mmsg: MmsgReader | None = None  # datagram sockets: batched reads
         # The fd carries whole packets: an Ethernet frame read from a packet socket
         # already counts its header in len (l3), an IP packet from TUN has none.
         self.hard_header_len = 0
 
     def connect_fds(self, in_fd: int, out_fd: int, channel: Channel, books: Any,
-                    l3: int = 0, vnet_hdr: bool = False, gro: bool = False) -> None:  # fmt: skip
+                    l3: int = 0, vnet_hdr: bool = False, gro: bool = False,
+                    mmsg: bool = False) -> None:  # fmt: skip
         """Read packets from ``in_fd``; deliver them to ``out_fd`` through ``channel``.
 
         ``books`` is the ``FlowBooks`` every packet read here is booked on;
@@ -181,12 +195,15 @@ class LiveDevice(NetDevice):
         as on a kernel Ethernet device). ``vnet_hdr``: both fds are TUN devices
         opened with ``IFF_VNET_HDR`` (every packet read starts with the header,
         every write needs one); ``gro`` then merges runs of segments on output.
+        ``mmsg``: the fds are datagram sockets (packet sockets), read with
+        ``recvmmsg`` and written with ``sendmmsg``, a batch per call.
         """
         self.in_fd = in_fd
         self.l3 = l3
         self.vnet_hdr = VNET_HDR_LEN if vnet_hdr else 0
         self.mtu += l3
-        self.port = FdPort(out_fd, l3, gro=vnet_hdr and gro, vnet_hdr=vnet_hdr)
+        self.mmsg = MmsgReader(in_fd, READ_BATCH) if mmsg else None
+        self.port = FdPort(out_fd, l3, vnet_hdr, vnet_hdr and gro, mmsg)
         self.books = books
         self.attach_peer(self.port, channel)  # type: ignore[arg-type]  # a port, not a device
         self.world.packet_holders.append(self.port)
@@ -207,11 +224,12 @@ class LiveDevice(NetDevice):
 
     def on_readable(self, _arg: object) -> None:
         """Read up to ``READ_BATCH`` packets and send each through the egress pipeline."""
+        if self.mmsg is not None:  # a packet socket: one recvmmsg for what is waiting
+            for data in self.mmsg.read():
+                self._ingest(data)
+            return
         fd = self.in_fd
-        books = self.books
-        l3 = self.l3
         vnet_hdr = self.vnet_hdr
-        advance = self.sched.advance
         read = os.read
         for _ in range(READ_BATCH):
             try:
@@ -222,9 +240,13 @@ class LiveDevice(NetDevice):
                 data = data[vnet_hdr:]  # no offloads were offered, so the header says nothing
             if not data:
                 break
-            # stamped as read: an idle wire sends it at once (bypass), not after the batch
-            skb = packet_to_skb(data, advance(), books, l3)
-            books.book_sent(skb)
-            self.read_packets += 1
-            self.read_bytes += skb.len
-            self.xmit(skb)
+            self._ingest(data)
+
+    def _ingest(self, data: bytes) -> None:
+        # stamped as read: an idle wire sends it at once (bypass), not after the batch
+        books = self.books
+        skb = packet_to_skb(data, self.sched.advance(), books, self.l3)
+        books.book_sent(skb)
+        self.read_packets += 1
+        self.read_bytes += skb.len
+        self.xmit(skb)

@@ -88,7 +88,7 @@ def _path(lab: LiveLab, config: LiveConfig) -> LivePath:
         lab.fd_a, lab.fd_b, qdisc=config.qdisc, rate=config.rate, delay=config.delay,
         reverse_qdisc=config.reverse_qdisc, jitter=config.jitter, loss=config.loss,
         seed=config.seed, names=(lab.dev_b, lab.dev_a), l3=lab.l3, vnet_hdr=lab.vnet_hdr,
-        gro=config.gro,
+        gro=config.gro, mmsg=config.io == "packet",
     )  # fmt: skip
 
 

@@ -33,7 +33,8 @@ class LivePath:
     each direction draws loss and jitter from its own seeded stream. ``l3``
     is where the IP header starts in what the fds carry (0 for TUN, 14 for
     Ethernet frames from packet sockets); ``vnet_hdr`` says the fds are TUN
-    devices with ``IFF_VNET_HDR``, where ``gro`` merges what is written.
+    devices with ``IFF_VNET_HDR``, where ``gro`` merges what is written;
+    ``mmsg`` that they are datagram sockets, read and written in batches.
     """
 
     def __init__(
@@ -52,6 +53,7 @@ class LivePath:
         l3: int = 0,
         vnet_hdr: bool = False,
         gro: bool = True,
+        mmsg: bool = False,
     ) -> None:
         self.sched = RealtimeScheduler()
         self.world = World(seed=seed, sched=self.sched)
@@ -59,6 +61,7 @@ class LivePath:
         self.l3 = l3
         self.vnet_hdr = vnet_hdr
         self.gro = gro
+        self.mmsg = mmsg
         self.forward = self._direction(node, names[0], fd_a, fd_b, qdisc, rate, delay, jitter, loss)
         self.backward = self._direction(
             node, names[1], fd_b, fd_a, reverse_qdisc, rate, delay, jitter, loss
@@ -72,7 +75,8 @@ class LivePath:
         books = FlowBooks(name, world.ledger)
         world.flows[name] = books
         channel = Channel(rate, delay, jitter, loss, rng)
-        dev.connect_fds(in_fd, out_fd, channel, books, self.l3, self.vnet_hdr, self.gro)
+        dev.connect_fds(in_fd, out_fd, channel, books, self.l3, self.vnet_hdr, self.gro,
+                        self.mmsg)  # fmt: skip
         dev.set_qdisc(create_qdisc(spec, dev))
         return dev  # type: ignore[return-value]
 
