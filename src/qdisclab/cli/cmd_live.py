@@ -120,6 +120,10 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option(help="a user class (file.py:Class or module:Class) --qdisc may name"),
         ] = None,
+        gro: Annotated[
+            bool,
+            typer.Option(help="--io tun: merge runs of segments leaving together, as a NIC's GRO"),
+        ] = True,
         trace_cwnd: Annotated[
             bool, typer.Option(help="poll the kernel's cwnd and ssthresh of the bulk flow")
         ] = False,
@@ -147,13 +151,13 @@ def register(app: typer.Typer) -> None:
             from qdisclab.scenario.live_bridge import live_parameters, load_live
 
             params = live_parameters(load_live(scenario, _whole(seconds)), seed)
-            config = LiveConfig(**params, trace_cwnd=trace_cwnd)
+            config = LiveConfig(**params, trace_cwnd=trace_cwnd, gro=gro)
         else:
             config = LiveConfig(
                 qdisc=qdisc, rate=parse_rate(rate), delay=parse_time(delay),
                 loss=parse_loss(loss), jitter=parse_time(jitter), duration=seconds or 10.0,
                 load=load, probe=probe, cc=cc, reverse_qdisc=reverse_qdisc,
-                warmup=parse_time(warmup) / 1e9, seed=seed, io=io, trace_cwnd=trace_cwnd,
+                warmup=parse_time(warmup) / 1e9, seed=seed, io=io, trace_cwnd=trace_cwnd, gro=gro,
             )  # fmt: skip
         if shell or command:
             import os
