@@ -46,7 +46,8 @@ def test_simulated_and_live_agree_on_goodput_and_probe_rtt(name, live_tools):
         rtt = r["ping_rtt_ms"]
         print(f"{name} {label}: goodput {r['throughput_mbps']:.2f} Mbit/s, "
               f"probe RTT p50 {rtt['p50']:.1f} ms p99 {rtt['p99']:.1f} ms, "
-              f"cwnd p50 {r['cwnd']['p50']} max {r['cwnd']['max']}")  # fmt: skip
+              f"cwnd p50 {r['cwnd']['p50']} max {r['cwnd']['max']}, "
+              f"sojourn p50 {(r['qdisc'].get('sojourn_ms') or {}).get('p50')} ms")  # fmt: skip
     assert abs(live["throughput_mbps"] - sim["throughput_mbps"]) <= 0.15 * sim["throughput_mbps"]
     assert live["qdisc"]["kind"] == sim["qdisc"]["kind"]
     sim_p50, live_p50 = sim["ping_rtt_ms"]["p50"], live["ping_rtt_ms"]["p50"]

@@ -35,6 +35,11 @@ def test_qdisc_counters_equal_what_crossed_the_fds(pfifo_run, live_host):
     fd = pfifo_run["fd"][q["dev"]]
     assert (q["packets"], q["bytes"]) == (fd["written_packets"], fd["written_bytes"])
     assert fd["read_packets"] == q["packets"] + q["drops"]
+    # the probe waits behind the FIFO's standing queue: its RTT is that queue's sojourn
+    # (recorded after the warm-up, as a simulated run's rows are) plus the 4 ms of delay lines
+    soj, ping = q["sojourn_ms"], pfifo_run["ping_rtt_ms"]
+    assert soj["packets"] > 1000 and soj["p50"] > 50
+    assert abs(ping["p50"] - 4 - soj["p50"]) <= 0.2 * ping["p50"]
     back = pfifo_run["reverse_qdisc"]
     assert back["packets"] == pfifo_run["fd"][back["dev"]]["written_packets"] > 0
     assert pfifo_run["fd"]["conservation"]["in_flight"] == 0

@@ -24,6 +24,7 @@ from qdisclab.errors import UserError
 from qdisclab.live import host, probes
 from qdisclab.live.netns import LiveLab
 from qdisclab.live.path import LivePath
+from qdisclab.measure.sojourn import SojournRecorder
 from qdisclab.sim import NSEC_PER_MSEC
 
 LOADS = ("iperf3", "none")
@@ -59,6 +60,7 @@ class LiveConfig:
     trace_cwnd: bool = False  # poll the kernel's cwnd/ssthresh of the bulk flow (ss -ti)
     cwnd_interval: float = 0.05
     gro: bool = True  # io="tun": merge runs of segments leaving together (qdisclab.live.gro)
+    sojourn: bool = True  # record each packet's time in the qdiscs (qdisc rows' sojourn_ms)
     streams: int = 1  # parallel bulk TCP connections (iperf3 -P), each reported on its own
 
     def __post_init__(self) -> None:
@@ -97,11 +99,19 @@ def run_live(config: LiveConfig) -> dict[str, Any]:
     host.require(config.tools())
     with LiveLab(config.io) as lab:
         path = _path(lab, config)
+        sojourn = SojournRecorder(path.sched) if config.sojourn else None
+        starts: list[int] = []
+
+        def pump(seconds: float, procs: list[subprocess.Popen[str]]) -> None:
+            starts.append(path.sched.now)  # the last pump starts with the load and the probe
+            _forward(path, seconds, procs)
+
         try:
-            outputs = drive_traffic(lab, config, lambda s, procs: _forward(path, s, procs))
+            outputs = drive_traffic(lab, config, pump)
         finally:
             path.close()
-    return _results(config, path, outputs)
+    window = (starts[-1] + int(config.warmup * 1e9) if starts else 0, path.sched.now + 1)
+    return _results(config, path, outputs, sojourn, window)
 
 
 def run_shell(config: LiveConfig, argv: list[str], seconds: float) -> tuple[int, dict[str, Any]]:
@@ -255,9 +265,16 @@ def traffic_results(config: LiveConfig, outputs: dict[str, str]) -> dict[str, An
     return out
 
 
-def _results(config: LiveConfig, path: LivePath, outputs: dict[str, str]) -> dict[str, Any]:
+def _results(config: LiveConfig, path: LivePath, outputs: dict[str, str],
+             sojourn: SojournRecorder | None = None,
+             window: tuple[int, int] = (0, 0)) -> dict[str, Any]:  # fmt: skip
+    """The run's results; ``sojourn`` (when recorded) over ``window``, after the warm-up."""
+
     def row(dev: Any) -> dict[str, Any]:
-        return {"node": dev.node.name, "dev": dev.name, **dev.qdisc.stats()}
+        out = {"node": dev.node.name, "dev": dev.name, **dev.qdisc.stats()}
+        if sojourn is not None:
+            out["sojourn_ms"] = sojourn.summary(dev.qdisc, window)
+        return out
 
     return {
         "mode": "live",
