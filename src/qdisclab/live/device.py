@@ -45,8 +45,8 @@ class FdWriter:
     qdisclab's datapath instead of stalling it. A TUN device opened with
     ``IFF_VNET_HDR`` (``vnet_hdr``) takes a header before each packet; with
     ``gro`` too, the packets waiting together are written through
-    ``gro_writes``: a run of one flow's segments is one write.
-    The counters (packets and bytes as qdisclab sent them, however merged)
+    ``gro_writes``: a run of one flow's segments is one write. On a packet
+    socket (``mmsg``) a batch is one ``sendmmsg`` call. The counters (packets and bytes as qdisclab sent them, however merged)
     belong to the writer thread and are final once ``close`` has returned.
     """
 
@@ -70,7 +70,7 @@ class FdWriter:
         self.frame = (gro_writes if gro else plain_writes) if vnet_hdr else _as_they_are
         self.written_packets = 0
         self.written_bytes = 0
-        self.writes = 0  # write(2) calls: fewer than packets when segments were merged
+        self.writes = 0  # write(2)/sendmmsg(2) calls: fewer than packets when batched or merged
         self.write_errors = 0  # the kernel refused the packet (the device's tx_errors)
         batches: queue.SimpleQueue[list[bytes] | None] = queue.SimpleQueue()
         self.put = batches.put  # a list of packets, written in order
@@ -94,8 +94,8 @@ class FdWriter:
             except queue.Empty:
                 pass
             if self.mmsg is not None:
-                sent, sent_bytes, refused = self.mmsg.write(batch)
-                self.writes += 1
+                sent, sent_bytes, refused, calls = self.mmsg.write(batch)
+                self.writes += calls
                 self.written_packets += sent
                 self.written_bytes += sent_bytes
                 self.write_errors += refused

@@ -238,12 +238,11 @@ def _finish(proc: subprocess.Popen[str]) -> str:
 def traffic_results(config: LiveConfig, outputs: dict[str, str]) -> dict[str, Any]:
     """Goodput, probe RTTs, retransmits and congestion control from the tools' outputs.
 
-    ``flows`` has one entry per bulk stream (goodput, and the cwnd summary
-    when traced), in iperf3's order for goodput and most-delivered first for
-    cwnd: streams that share a path are told apart by neither.
+    ``flows`` has one entry per bulk stream in iperf3's order: its local
+    port, goodput and, when traced, the summary of its own cwnd trace.
     """
     tcp: dict[str, Any] = {"throughput_mbps": None, "retransmits": None, "cc": None,
-                           "streams_mbps": []}  # fmt: skip
+                           "streams": []}  # fmt: skip
     if "client" in outputs:
         tcp = probes.iperf3_result(outputs["client"])
     rtts = probes.ping_rtts_ms(outputs.get("ping", ""), config.ping_interval, config.warmup)
@@ -253,14 +252,14 @@ def traffic_results(config: LiveConfig, outputs: dict[str, str]) -> dict[str, An
         "retransmits": tcp["retransmits"],
         "cc": tcp["cc"],
     }
-    flows: list[dict[str, Any]] = [{"throughput_mbps": mbps} for mbps in tcp["streams_mbps"]]
+    flows: list[dict[str, Any]] = [dict(stream) for stream in tcp["streams"]]
     if "cwnd" in outputs:
-        traces = probes.cwnd_traces(outputs["cwnd"])[: config.streams]
-        trace = traces[0] if traces else []
+        traces = probes.cwnd_traces(outputs["cwnd"])
+        trace = next(iter(traces.values()), [])
         out["cwnd_series"] = [list(sample) for sample in trace]
         out["cwnd"] = probes.cwnd_summary(trace, config.warmup)
-        for flow, series in zip(flows, traces, strict=False):
-            flow["cwnd"] = probes.cwnd_summary(series, config.warmup)
+        for flow in flows:
+            flow["cwnd"] = probes.cwnd_summary(traces.get(flow["port"], []), config.warmup)
     out["flows"] = flows
     return out
 

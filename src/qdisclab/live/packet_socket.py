@@ -164,9 +164,10 @@ class MmsgWriter:
                                                         ctypes.POINTER(_Iovec))  # fmt: skip
             self._msgs[i].msg_hdr.msg_iovlen = 1
 
-    def write(self, frames: list[bytes]) -> tuple[int, int, int]:
-        """Send ``frames`` in order: how many the kernel took, their bytes, how many it refused."""
-        sent = sent_bytes = refused = 0
+    def write(self, frames: list[bytes]) -> tuple[int, int, int, int]:
+        """Send ``frames`` in order: how many the kernel took, their bytes, how many it
+        refused, and the ``sendmmsg`` calls that took."""
+        sent = sent_bytes = refused = calls = 0
         iovecs = self._iovecs
         i = 0
         while i < len(frames):
@@ -176,6 +177,7 @@ class MmsgWriter:
                 iovec.iov_base = frame
                 iovec.iov_len = len(frame)
             n = _sendmmsg(self._fd, self._msgs, len(chunk), 0)
+            calls += 1
             if n <= 0:  # the first frame of the chunk was refused: count it and go on
                 refused += 1
                 i += 1
@@ -183,4 +185,4 @@ class MmsgWriter:
             sent += n
             sent_bytes += sum(len(frame) for frame in chunk[:n])
             i += n
-        return sent, sent_bytes, refused
+        return sent, sent_bytes, refused, calls

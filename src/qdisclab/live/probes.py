@@ -62,23 +62,23 @@ def cwnd_poller(interval: float) -> list[str]:
     return ["sh", "-c", loop]
 
 
-def cwnd_traces(text: str) -> list[list[tuple[float, int, int | None]]]:
-    """Per connection to the iperf3 server, ``(t_s, cwnd, ssthresh)`` samples from ``cwnd_poller``.
+def cwnd_traces(text: str) -> dict[int, list[tuple[float, int, int | None]]]:
+    """Per local port of a connection to the iperf3 server, ``(t_s, cwnd, ssthresh)`` samples.
 
-    Connections come most-delivered first (so the bulk streams lead and
-    iperf3's control connection, which shares the port, comes last);
-    ``ssthresh`` is None before a connection's first reduction. Times count
-    from the first sample.
+    From ``cwnd_poller`` output; the ports come most-delivered first (so the
+    bulk streams lead and iperf3's control connection, which shares the
+    server port, comes last); ``ssthresh`` is None before a connection's first
+    reduction. Times count from the first sample.
 
     >>> out = "5.00 1.0\\nE 0 0 192.0.2.1:41 192.0.2.2:5201\\n cwnd:10 bytes_acked:9\\n"
     >>> out += "E 0 0 192.0.2.1:42 192.0.2.2:5201\\n cwnd:40 ssthresh:30 bytes_acked:900\\n"
     >>> cwnd_traces(out)
-    [[(0.0, 40, 30)], [(0.0, 10, None)]]
+    {42: [(0.0, 40, 30)], 41: [(0.0, 10, None)]}
     """
-    series: dict[str, list[tuple[float, int, int | None]]] = {}
-    acked: dict[str, int] = {}
+    series: dict[int, list[tuple[float, int, int | None]]] = {}
+    acked: dict[int, int] = {}
     t0 = now = None
-    port = ""
+    port = 0
     for line in text.splitlines():
         fields = dict(_SS_FIELD.findall(line))
         if fields and "cwnd" in fields and now is not None:
@@ -88,19 +88,19 @@ def cwnd_traces(text: str) -> list[list[tuple[float, int, int | None]]]:
             acked[port] = int(fields.get("bytes_acked", 0))
             continue
         if (local := _SS_LOCAL.search(line)) is not None:
-            port = local.group(1)
+            port = int(local.group(1))
             continue
         parts = line.split()
         if len(parts) == 2 and parts[0].replace(".", "", 1).isdigit():
             now = float(parts[0])
             t0 = now if t0 is None else t0
-    return [series[p] for p in sorted(series, key=lambda p: -acked[p])]
+    return {p: series[p] for p in sorted(series, key=lambda p: -acked[p])}
 
 
 def cwnd_trace(text: str) -> list[tuple[float, int, int | None]]:
     """The bulk connection's samples (the most-delivered one) from ``cwnd_poller`` output."""
     traces = cwnd_traces(text)
-    return traces[0] if traces else []
+    return next(iter(traces.values()), [])
 
 
 def cwnd_summary(trace: list[tuple[float, int, int | None]], skip_s: float) -> dict[str, Any]:
@@ -117,7 +117,8 @@ def cwnd_summary(trace: list[tuple[float, int, int | None]], skip_s: float) -> d
 
 
 def iperf3_result(text: str) -> dict[str, Any]:
-    """Goodput (in all and per stream), retransmits and congestion control from iperf3's JSON."""
+    """Goodput (in all and per stream, with its local port), retransmits and congestion control
+    from iperf3's client JSON."""
     try:
         report = json.loads(text)
     except json.JSONDecodeError:
@@ -127,10 +128,17 @@ def iperf3_result(text: str) -> dict[str, Any]:
     end = report.get("end", {})
     received = end.get("sum_received", {})
     sent = end.get("sum_sent", {})
-    streams = [s.get("receiver", {}).get("bits_per_second", 0.0) for s in end.get("streams", [])]
+    ports = {
+        c.get("socket"): c.get("local_port") for c in report.get("start", {}).get("connected", [])
+    }
+    streams = [
+        {"port": ports.get(s.get("receiver", {}).get("socket")),
+         "throughput_mbps": round(s.get("receiver", {}).get("bits_per_second", 0.0) / 1e6, 3)}
+        for s in end.get("streams", [])
+    ]  # fmt: skip
     return {
         "throughput_mbps": round(received.get("bits_per_second", 0.0) / 1e6, 3),
-        "streams_mbps": [round(bps / 1e6, 3) for bps in streams],
+        "streams": streams,
         "retransmits": sent.get("retransmits"),
         "cc": end.get("sender_tcp_congestion"),
         "bytes": received.get("bytes"),
