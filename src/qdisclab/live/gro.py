@@ -15,7 +15,6 @@ number, window and TCP options; each starts where the previous ended; flags
 ACK (PSH only on the last); every segment but the last exactly the first's
 size. A run ends at 64 KB.
 
->>> from qdisclab.live.packet import ipv4_packet
 >>> first, second = tcp_segment(1000, b"a" * 100), tcp_segment(1100, b"b" * 100)
 >>> [len(w) for w, _count, _size in gro_writes([first, second])]
 [250]
@@ -24,6 +23,8 @@ size. A run ends at 64 KB.
 from __future__ import annotations
 
 import struct
+
+from qdisclab.live.packet import ipv4_packet, ones_complement_sum
 
 __all__ = ["VNET_HDR_LEN", "gro_writes", "plain_writes", "tcp_segment"]
 
@@ -41,7 +42,6 @@ TCP_CSUM_OFFSET = 16
 _V4_KEY = struct.Struct("!BB2x2xHBB").unpack_from  # ver/IHL, TOS, flags+fragment, TTL, protocol
 _SEQ_ACK = struct.Struct("!II").unpack_from
 _PSEUDO = struct.Struct("!4s4sxBH")
-_U16S = struct.Struct("!6H").unpack
 
 
 def plain_writes(packets: list[bytes]) -> list[tuple[bytes, int, int]]:
@@ -64,17 +64,11 @@ def _mergeable(p: bytes) -> int:
 
 def _pseudo_sum(src: bytes, dst: bytes, tcp_len: int) -> int:
     """The folded, uncomplemented pseudo-header sum that ``NEEDS_CSUM`` leaves in the field."""
-    total = sum(_U16S(_PSEUDO.pack(src, dst, IPPROTO_TCP, tcp_len)))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return total
+    return ones_complement_sum(_PSEUDO.pack(src, dst, IPPROTO_TCP, tcp_len), _PSEUDO.size)
 
 
 def _ip_checksum(header: bytes | bytearray) -> int:
-    total = sum(struct.unpack("!10H", header))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
+    return ~ones_complement_sum(header, 20) & 0xFFFF
 
 
 def _key(p: bytes, offset: int) -> bytes:
@@ -152,8 +146,5 @@ def gro_writes(packets: list[bytes]) -> list[tuple[bytes, int, int]]:
 
 def tcp_segment(seq: int, payload: bytes, flags: int = TCP_ACK, ack: int = 1) -> bytes:
     """An IPv4 TCP segment 192.0.2.1:40000 → 192.0.2.2:5201 (for tests and examples)."""
-    tcp = struct.pack("!HHIIBBHHH", 40000, 5201, seq, ack, 5 << 4, flags, 512, 0, 0)
-    ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40 + len(payload), 0, 0x4000, 64,
-                               IPPROTO_TCP, 0, bytes((192, 0, 2, 1)), bytes((192, 0, 2, 2))))  # fmt: skip
-    ip[10:12] = _ip_checksum(ip).to_bytes(2, "big")
-    return bytes(ip) + tcp + payload
+    tcp = struct.pack("!IIBBHHH", seq, ack, 5 << 4, flags, 512, 0, 0)  # after the ports
+    return ipv4_packet(IPPROTO_TCP, 0xC0000201, 0xC0000202, 40000, 5201, tcp + payload)

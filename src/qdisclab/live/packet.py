@@ -27,6 +27,7 @@ __all__ = [
     "ip_ecn",
     "ipv4_checksum_ok",
     "ipv4_packet",
+    "ones_complement_sum",
     "packet_to_skb",
     "with_ecn",
 ]
@@ -97,11 +98,16 @@ def with_ecn(data: bytes, ecn: int, l3: int = 0) -> bytes:
     return bytes(packet)
 
 
-def _checksum(data: bytes | bytearray, length: int) -> int:
+def ones_complement_sum(data: bytes | bytearray, length: int) -> int:
+    """The folded 16-bit one's complement sum of ``data[:length]`` (``length`` even; RFC 1071)."""
     total = sum(struct.unpack_from(f"!{length // 2}H", data))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
+    return total
+
+
+def _checksum(data: bytes | bytearray, length: int) -> int:
+    return ~ones_complement_sum(data, length) & 0xFFFF
 
 
 def ipv4_checksum_ok(data: bytes, l3: int = 0) -> bool:
