@@ -106,6 +106,7 @@ def register(app: typer.Typer) -> None:
         cc: Annotated[str, typer.Option(help="the kernel congestion control iperf3 uses")] = (
             "cubic"
         ),
+        streams: Annotated[int, typer.Option(help="parallel bulk TCP flows a→b (iperf3 -P)")] = 1,
         reverse_qdisc: Annotated[str, typer.Option(help="root qdisc of b→a")] = "pfifo",
         warmup: Annotated[str, typer.Option(help="ignore probe replies before this")] = "0s",
         seed: Annotated[int, typer.Option(help="seed of the loss and jitter streams")] = 1,
@@ -158,6 +159,7 @@ def register(app: typer.Typer) -> None:
                 loss=parse_loss(loss), jitter=parse_time(jitter), duration=seconds or 10.0,
                 load=load, probe=probe, cc=cc, reverse_qdisc=reverse_qdisc,
                 warmup=parse_time(warmup) / 1e9, seed=seed, io=io, trace_cwnd=trace_cwnd, gro=gro,
+                streams=streams,
             )  # fmt: skip
         if shell or command:
             import os

@@ -71,7 +71,7 @@ class LiveConfig:
         if self.io not in IOS:
             raise UserError(f"--io must be one of {', '.join(IOS)} (found {self.io!r})")
         if not 1 <= self.streams <= 128:
-            raise UserError(f"streams must be 1 to 128 (found {self.streams})")
+            raise UserError(f"--streams must be 1 to 128 (found {self.streams})")
         if not 0 < self.duration <= 600:
             raise UserError(f"--duration must be in (0, 600] seconds (found {self.duration:g})")
 
