@@ -37,6 +37,8 @@ def test_missing_tools_are_named_on_one_line_with_exit_2(tmp_path):
 def test_bad_option_is_one_line_with_exit_2():
     result = run_cli("--load", "ftp")
     assert result.returncode == 2 and "--load must be one of iperf3, none" in result.stderr
+    result = run_cli("--streams", "0")
+    assert result.returncode == 2 and "--streams must be 1 to 128 (found 0)" in result.stderr
 
 
 @pytest.mark.root

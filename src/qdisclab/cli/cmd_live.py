@@ -42,12 +42,30 @@ def _cwnd(r: dict[str, Any]) -> str:
     return "-" if cwnd.get("p50") is None else f"{cwnd['p50']:g} / {cwnd['max']:g}"
 
 
+def _flow(i: int, figure: str) -> Any:
+    """A cell of bulk flow ``i`` (``flows`` of a result), when a run has several."""
+
+    def cell(r: dict[str, Any]) -> str:
+        flows = r.get("flows") or []
+        if i >= len(flows):
+            return "-"
+        return _ms(flows[i]["throughput_mbps"]) if figure == "goodput" else _cwnd(flows[i])
+
+    return cell
+
+
 def result_table(results: list[tuple[str, dict[str, Any]]]) -> Table:
     """One column per run (``live``, ``simulated`` ...) of the figures both kinds report."""
     table = Table(title="qdisclab live")
     table.add_column("figure")
     for label, _ in results:
         table.add_column(label, justify="right")
+    flows = max(len(r.get("flows") or []) for _, r in results)
+    per_flow = [
+        (f"flow {i + 1} {name}", _flow(i, figure))
+        for i in range(flows if flows > 1 else 0)
+        for name, figure in (("goodput Mbit/s", "goodput"), ("cwnd p50 / max", "cwnd"))
+    ]
     rows = [
         ("goodput Mbit/s", lambda r: _ms(r.get("throughput_mbps"))),
         ("ping RTT p50 ms", lambda r: _ms(r["ping_rtt_ms"].get("p50"))),
@@ -57,6 +75,7 @@ def result_table(results: list[tuple[str, dict[str, Any]]]) -> Table:
         ("retransmits", lambda r: "-" if r.get("retransmits") is None else str(r["retransmits"])),
         ("cc", lambda r: str(r.get("cc") or "-")),
         ("cwnd p50 / max", _cwnd),
+        *per_flow,
         ("qdisc sent pkt", lambda r: str(r["qdisc"]["packets"])),
         ("qdisc drops", lambda r: str(r["qdisc"]["drops"])),
     ]
@@ -87,6 +106,7 @@ def register(app: typer.Typer) -> None:
         cc: Annotated[str, typer.Option(help="the kernel congestion control iperf3 uses")] = (
             "cubic"
         ),
+        streams: Annotated[int, typer.Option(help="parallel bulk TCP flows a→b (iperf3 -P)")] = 1,
         reverse_qdisc: Annotated[str, typer.Option(help="root qdisc of b→a")] = "pfifo",
         warmup: Annotated[str, typer.Option(help="ignore probe replies before this")] = "0s",
         seed: Annotated[int, typer.Option(help="seed of the loss and jitter streams")] = 1,
@@ -101,6 +121,10 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option(help="a user class (file.py:Class or module:Class) --qdisc may name"),
         ] = None,
+        gro: Annotated[
+            bool,
+            typer.Option(help="--io tun: merge runs of segments leaving together, as a NIC's GRO"),
+        ] = True,
         trace_cwnd: Annotated[
             bool, typer.Option(help="poll the kernel's cwnd and ssthresh of the bulk flow")
         ] = False,
@@ -128,13 +152,14 @@ def register(app: typer.Typer) -> None:
             from qdisclab.scenario.live_bridge import live_parameters, load_live
 
             params = live_parameters(load_live(scenario, _whole(seconds)), seed)
-            config = LiveConfig(**params, trace_cwnd=trace_cwnd)
+            config = LiveConfig(**params, trace_cwnd=trace_cwnd, gro=gro)
         else:
             config = LiveConfig(
                 qdisc=qdisc, rate=parse_rate(rate), delay=parse_time(delay),
                 loss=parse_loss(loss), jitter=parse_time(jitter), duration=seconds or 10.0,
                 load=load, probe=probe, cc=cc, reverse_qdisc=reverse_qdisc,
-                warmup=parse_time(warmup) / 1e9, seed=seed, io=io, trace_cwnd=trace_cwnd,
+                warmup=parse_time(warmup) / 1e9, seed=seed, io=io, trace_cwnd=trace_cwnd, gro=gro,
+                streams=streams,
             )  # fmt: skip
         if shell or command:
             import os

@@ -3,7 +3,9 @@
 ``live_<qdisc>_mbps`` is iperf3's goodput and ``live_<qdisc>_pps`` the packets
 per second the qdisc sent in the data direction, for pfifo and fq_codel on an
 unshaped path (100 gbit, no delay) with 1500-byte packets, so the figure is
-qdisclab's own forwarding speed. Without root or the tools the row reports
+qdisclab's own forwarding speed (without the sojourn recording a run adds
+for its report). ``live_load_1min`` is the host's load average when the row
+ran: on a shared machine the figures fall as the load rises. Without root or the tools the row reports
 what is missing instead of figures.
 
 The row lives here rather than in ``qdisclab.bench`` (a peer layer); the
@@ -12,6 +14,7 @@ The row lives here rather than in ``qdisclab.bench`` (a peer layer); the
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from qdisclab.live import host
@@ -27,9 +30,10 @@ def live_forwarding(budget: Any) -> dict[str, Any]:
     if missing:
         return {"live_skipped": "needs " + ", ".join(missing)}
     seconds = 1 if budget.quick else 5
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"live_load_1min": round(os.getloadavg()[0], 2)}
     for kind in QDISCS:
-        config = LiveConfig(qdisc=kind, rate=UNSHAPED, delay=0, duration=seconds, probe="none")
+        config = LiveConfig(qdisc=kind, rate=UNSHAPED, delay=0, duration=seconds, probe="none",
+                            sojourn=False)  # fmt: skip
         result = run_live(config)
         out[f"live_{kind}_mbps"] = result["throughput_mbps"]
         out[f"live_{kind}_pps"] = round(result["qdisc"]["packets"] / seconds)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -23,6 +24,7 @@ from qdisclab.errors import UserError
 from qdisclab.live import host, probes
 from qdisclab.live.netns import LiveLab
 from qdisclab.live.path import LivePath
+from qdisclab.measure.sojourn import SojournRecorder
 from qdisclab.sim import NSEC_PER_MSEC
 
 LOADS = ("iperf3", "none")
@@ -57,6 +59,9 @@ class LiveConfig:
     io: str = "tun"
     trace_cwnd: bool = False  # poll the kernel's cwnd/ssthresh of the bulk flow (ss -ti)
     cwnd_interval: float = 0.05
+    gro: bool = True  # io="tun": merge runs of segments leaving together (qdisclab.live.gro)
+    sojourn: bool = True  # record each packet's time in the qdiscs (qdisc rows' sojourn_ms)
+    streams: int = 1  # parallel bulk TCP connections (iperf3 -P), each reported on its own
 
     def __post_init__(self) -> None:
         if self.load not in LOADS:
@@ -65,6 +70,8 @@ class LiveConfig:
             raise UserError(f"--probe must be one of {', '.join(PROBES)} (found {self.probe!r})")
         if self.io not in IOS:
             raise UserError(f"--io must be one of {', '.join(IOS)} (found {self.io!r})")
+        if not 1 <= self.streams <= 128:
+            raise UserError(f"--streams must be 1 to 128 (found {self.streams})")
         if not 0 < self.duration <= 600:
             raise UserError(f"--duration must be in (0, 600] seconds (found {self.duration:g})")
 
@@ -82,7 +89,8 @@ def _path(lab: LiveLab, config: LiveConfig) -> LivePath:
     return LivePath(
         lab.fd_a, lab.fd_b, qdisc=config.qdisc, rate=config.rate, delay=config.delay,
         reverse_qdisc=config.reverse_qdisc, jitter=config.jitter, loss=config.loss,
-        seed=config.seed, names=(lab.dev_b, lab.dev_a), l3=lab.l3,
+        seed=config.seed, names=(lab.dev_b, lab.dev_a), l3=lab.l3, vnet_hdr=lab.vnet_hdr,
+        gro=config.gro, mmsg=config.io == "packet",
     )  # fmt: skip
 
 
@@ -91,11 +99,19 @@ def run_live(config: LiveConfig) -> dict[str, Any]:
     host.require(config.tools())
     with LiveLab(config.io) as lab:
         path = _path(lab, config)
+        sojourn = SojournRecorder(path.sched) if config.sojourn else None
+        starts: list[int] = []
+
+        def pump(seconds: float, procs: list[subprocess.Popen[str]]) -> None:
+            starts.append(path.sched.now)  # the last pump starts with the load and the probe
+            _forward(path, seconds, procs)
+
         try:
-            outputs = drive_traffic(lab, config, lambda s, procs: _forward(path, s, procs))
+            outputs = drive_traffic(lab, config, pump)
         finally:
             path.close()
-    return _results(config, path, outputs)
+    window = (starts[-1] + int(config.warmup * 1e9) if starts else 0, path.sched.now + 1)
+    return _results(config, path, outputs, sojourn, window)
 
 
 def run_shell(config: LiveConfig, argv: list[str], seconds: float) -> tuple[int, dict[str, Any]]:
@@ -132,28 +148,42 @@ def drive_traffic(lab: LiveLab, config: LiveConfig, pump: Pump) -> dict[str, str
     """Start the load and the probe, ``pump`` the datapath until they exit; their outputs.
 
     ``pump(seconds, procs)`` moves packets for up to ``seconds``, returning
-    early once every process in ``procs`` has exited.
+    early once every process in ``procs`` has exited. Each tool prints to a
+    file of its own: a pipe left unread while it runs would fill (ping over
+    minutes, the cwnd poller within seconds) and stop the tool mid-run.
     """
     procs: dict[str, subprocess.Popen[str]] = {}
+    files: dict[str, Any] = {}
     budget = config.duration + DEADLINE_SLACK_S
+    stack = contextlib.ExitStack()
+
+    def start(name: str, argv: list[str], netns: str) -> None:
+        files[name] = stack.enter_context(tempfile.TemporaryFile("w+"))  # noqa: SIM115 (closed by stack)
+        procs[name] = host.spawn(argv, budget, netns, stdout=files[name])
+
     try:
         if config.load == "iperf3":
-            procs["server"] = host.spawn(probes.iperf3_server(), budget, lab.ns_b)
+            start("server", probes.iperf3_server(), lab.ns_b)
             _wait_listening(lab, pump)
-            client = probes.iperf3_client(config.duration, config.cc, config.warmup)
-            procs["client"] = host.spawn(client, budget, lab.ns_a)
+            start("client", probes.iperf3_client(config.duration, config.cc, config.warmup,
+                                                 config.streams), lab.ns_a)  # fmt: skip
             if config.trace_cwnd:
-                poller = probes.cwnd_poller(config.cwnd_interval)
-                procs["cwnd"] = host.spawn(poller, budget, lab.ns_a)
+                start("cwnd", probes.cwnd_poller(config.cwnd_interval), lab.ns_a)
         if config.probe == "ping":
-            ping = probes.ping_probe(config.duration, config.ping_interval)
-            procs["ping"] = host.spawn(ping, budget, lab.ns_a)
+            start("ping", probes.ping_probe(config.duration, config.ping_interval), lab.ns_a)
         waited = [p for name, p in procs.items() if name not in ("server", "cwnd")]
         pump(budget if waited else config.duration, waited)
-        return {name: _finish(proc) for name, proc in procs.items()}
+        for proc in procs.values():
+            _finish(proc)
+        outputs = {}
+        for name, file in files.items():
+            file.seek(0)
+            outputs[name] = file.read()
+        return outputs
     finally:
         for proc in procs.values():
             _finish(proc)
+        stack.close()
 
 
 def _wait_listening(lab: LiveLab, pump: Pump, seconds: float = 3.0) -> None:
@@ -206,8 +236,13 @@ def _finish(proc: subprocess.Popen[str]) -> str:
 
 
 def traffic_results(config: LiveConfig, outputs: dict[str, str]) -> dict[str, Any]:
-    """Goodput, probe RTTs, retransmits and congestion control from the tools' outputs."""
-    tcp: dict[str, Any] = {"throughput_mbps": None, "retransmits": None, "cc": None}
+    """Goodput, probe RTTs, retransmits and congestion control from the tools' outputs.
+
+    ``flows`` has one entry per bulk stream in iperf3's order: its local
+    port, goodput and, when traced, the summary of its own cwnd trace.
+    """
+    tcp: dict[str, Any] = {"throughput_mbps": None, "retransmits": None, "cc": None,
+                           "streams": []}  # fmt: skip
     if "client" in outputs:
         tcp = probes.iperf3_result(outputs["client"])
     rtts = probes.ping_rtts_ms(outputs.get("ping", ""), config.ping_interval, config.warmup)
@@ -217,16 +252,28 @@ def traffic_results(config: LiveConfig, outputs: dict[str, str]) -> dict[str, An
         "retransmits": tcp["retransmits"],
         "cc": tcp["cc"],
     }
+    flows: list[dict[str, Any]] = [dict(stream) for stream in tcp["streams"]]
     if "cwnd" in outputs:
-        trace = probes.cwnd_trace(outputs["cwnd"])
+        traces = probes.cwnd_traces(outputs["cwnd"])
+        trace = next(iter(traces.values()), [])
         out["cwnd_series"] = [list(sample) for sample in trace]
         out["cwnd"] = probes.cwnd_summary(trace, config.warmup)
+        for flow in flows:
+            flow["cwnd"] = probes.cwnd_summary(traces.get(flow["port"], []), config.warmup)
+    out["flows"] = flows
     return out
 
 
-def _results(config: LiveConfig, path: LivePath, outputs: dict[str, str]) -> dict[str, Any]:
+def _results(config: LiveConfig, path: LivePath, outputs: dict[str, str],
+             sojourn: SojournRecorder | None = None,
+             window: tuple[int, int] = (0, 0)) -> dict[str, Any]:  # fmt: skip
+    """The run's results; ``sojourn`` (when recorded) over ``window``, after the warm-up."""
+
     def row(dev: Any) -> dict[str, Any]:
-        return {"node": dev.node.name, "dev": dev.name, **dev.qdisc.stats()}
+        out = {"node": dev.node.name, "dev": dev.name, **dev.qdisc.stats()}
+        if sojourn is not None:
+            out["sojourn_ms"] = sojourn.summary(dev.qdisc, window)
+        return out
 
     return {
         "mode": "live",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from typing import Any
 
 from qdisclab.errors import UserError
 
@@ -64,11 +65,16 @@ def run(argv: list[str], seconds: float = 10.0, netns: str | None = None,
     return proc
 
 
-def spawn(argv: list[str], seconds: float, netns: str | None = None) -> subprocess.Popen[str]:
-    """Start a command alongside the datapath, bounded to ``seconds``."""
+def spawn(argv: list[str], seconds: float, netns: str | None = None,
+          stdout: Any = subprocess.PIPE) -> subprocess.Popen[str]:  # fmt: skip
+    """Start a command alongside the datapath, bounded to ``seconds``.
+
+    Output goes to a pipe read when it ends, or to ``stdout`` (a file) for a
+    command that prints more than a pipe holds while it runs.
+    """
     return subprocess.Popen(
         bounded(argv, seconds, netns),
-        stdout=subprocess.PIPE,
+        stdout=stdout,
         stderr=subprocess.PIPE,
         text=True,
     )

@@ -39,6 +39,7 @@ ADDR_B = "192.0.2.2"
 TUNSETIFF = 0x400454CA
 IFF_TUN = 0x0001
 IFF_NO_PI = 0x1000
+IFF_VNET_HDR = 0x4000
 
 
 def owned_name(role: str, pid: int | None = None) -> str:
@@ -109,15 +110,19 @@ def sweep_stale() -> list[str]:
     return removed
 
 
-def open_tun(name: str) -> int:
+def open_tun(name: str, vnet_hdr: bool = True) -> int:
     """Create TUN device ``name`` (IP packets, no packet-info header, no offloads); its fd.
 
     Without ``TUNSETOFFLOAD`` the device offers no TSO/GSO, so the kernel
     segments before the fd and qdisclab's qdisc sees MTU-sized packets.
+    ``vnet_hdr`` (``IFF_VNET_HDR``): each packet read or written starts with a
+    ``virtio_net_hdr``, so what qdisclab writes may be a merged run of
+    segments (``qdisclab.live.gro``), as a NIC's receive offload hands over.
     """
+    flags = IFF_TUN | IFF_NO_PI | (IFF_VNET_HDR if vnet_hdr else 0)
     fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TUN | IFF_NO_PI))
+        fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), flags))
     except OSError:
         os.close(fd)
         raise
@@ -128,7 +133,8 @@ class LiveLab:
     """Two endpoint namespaces ``a`` (192.0.2.1) and ``b`` (192.0.2.2) and how they are joined.
 
     ``io="tun"``: each namespace holds a TUN device whose fd qdisclab keeps
-    (``fd_a``, ``fd_b``); every packet between them crosses qdisclab.
+    (``fd_a``, ``fd_b``); every packet between them crosses qdisclab. The
+    devices carry a ``virtio_net_hdr`` (``vnet_hdr``) so writes can be merged.
     ``io="packet"``: each namespace's veth ends in a third namespace ``m``,
     where qdisclab holds an AF_PACKET socket on each peer: Ethernet frames,
     IP header at ``l3 = ETH_HLEN``.
@@ -151,6 +157,7 @@ class LiveLab:
         self.dev_a = owned_name("ta" if io == "tun" else "va")
         self.dev_b = owned_name("tb" if io == "tun" else "vb")
         self.l3 = ETH_HLEN if io == "packet" else 0
+        self.vnet_hdr = io == "tun"
         self.fd_a = -1
         self.fd_b = -1
         self._sockets: list[Any] = []

@@ -27,13 +27,15 @@ __all__ = [
     "ip_ecn",
     "ipv4_checksum_ok",
     "ipv4_packet",
+    "ones_complement_sum",
     "packet_to_skb",
     "with_ecn",
 ]
 
 IPPROTO_ICMPV6 = 58
 _PORTS = struct.Struct("!HH").unpack_from
-_V4_ADDRS = struct.Struct("!II").unpack_from
+# version/IHL, TOS (ECN in its low bits), flags+fragment offset, TTL, protocol, addresses
+_V4_HEADER = struct.Struct("!xB4xHBB2xII").unpack_from
 _ICMP_ID = struct.Struct("!H").unpack_from
 _PORT_PROTOCOLS = frozenset((6, 17, 132, 136))  # TCP, UDP, SCTP, UDP-Lite: ports first
 _IP_ETHERTYPES = (b"\x08\x00", b"\x86\xdd")  # ETH_P_IP, ETH_P_IPV6
@@ -47,32 +49,34 @@ def packet_to_skb(data: bytes, now: int, books: Any, l3: int = 0) -> SkBuff:
     IPv4/IPv6 (ARP, or a truncated packet) still becomes a packet, with zero
     flow keys, so every byte read is accounted for.
     """
+    # Called for every packet read: an IPv4 header is one unpack, the ports another.
     n = len(data)
-    version = data[l3] >> 4 if n > l3 else 0
-    if l3 and data[12:14] not in _IP_ETHERTYPES:
-        version = 0
-    if version == 4 and n >= l3 + 20:
-        ihl = (data[l3] & 15) << 2
-        protocol = data[l3 + 9]
-        src, dst = _V4_ADDRS(data, l3 + 12)
-        skb = SkBuff(n, src, dst, 0, 0, protocol, now, books, ecn=data[l3 + 1] & 3, payload=data,
-                     ttl=data[l3 + 8])  # fmt: skip
-        first_fragment = not ((data[l3 + 6] & 0x1F) or data[l3 + 7])
-        offset = l3 + ihl
-    elif version == 6 and n >= l3 + 40:
-        protocol = data[l3 + 6]
-        skb = SkBuff(n, int.from_bytes(data[l3 + 8 : l3 + 24], "big"),
-                     int.from_bytes(data[l3 + 24 : l3 + 40], "big"), 0, 0, protocol, now, books,
-                     ecn=(data[l3 + 1] >> 4) & 3, payload=data, ttl=data[l3 + 7])  # fmt: skip
-        first_fragment = True
-        offset = l3 + 40
-    else:
-        return SkBuff(n, 0, 0, 0, 0, 0, now, books, payload=data)
-    if first_fragment and n >= offset + 4:
+    if n < l3 + 20 or (l3 and data[12:14] not in _IP_ETHERTYPES):
+        return SkBuff(n, 0, 0, 0, 0, 0, now, books, None, 0, 0, data)
+    first = data[l3]
+    if first >> 4 == 4:
+        tos, frag, ttl, protocol, src, dst = _V4_HEADER(data, l3)
+        offset = l3 + ((first & 15) << 2)
+        sport = dport = 0
+        if not frag & 0x1FFF and n >= offset + 4:  # first fragment: ports follow
+            if protocol in _PORT_PROTOCOLS:
+                sport, dport = _PORTS(data, offset)
+            elif protocol == IPPROTO_ICMP and n >= offset + 6:
+                sport = _ICMP_ID(data, offset + 4)[0]  # echo id: one flow per ping
+        return SkBuff(n, src, dst, sport, dport, protocol, now, books, None, tos & 3, 0, data,
+                      None, ttl)  # fmt: skip
+    if first >> 4 != 6 or n < l3 + 40:
+        return SkBuff(n, 0, 0, 0, 0, 0, now, books, None, 0, 0, data)
+    protocol = data[l3 + 6]
+    skb = SkBuff(n, int.from_bytes(data[l3 + 8 : l3 + 24], "big"),
+                 int.from_bytes(data[l3 + 24 : l3 + 40], "big"), 0, 0, protocol, now, books,
+                 ecn=(data[l3 + 1] >> 4) & 3, payload=data, ttl=data[l3 + 7])  # fmt: skip
+    offset = l3 + 40
+    if n >= offset + 4:
         if protocol in _PORT_PROTOCOLS:
             skb.sport, skb.dport = _PORTS(data, offset)
-        elif (protocol in (IPPROTO_ICMP, IPPROTO_ICMPV6)) and n >= offset + 6:
-            skb.sport = _ICMP_ID(data, offset + 4)[0]  # echo id: one flow per ping
+        elif protocol == IPPROTO_ICMPV6 and n >= offset + 6:
+            skb.sport = _ICMP_ID(data, offset + 4)[0]
     return skb
 
 
@@ -94,11 +98,16 @@ def with_ecn(data: bytes, ecn: int, l3: int = 0) -> bytes:
     return bytes(packet)
 
 
-def _checksum(data: bytes | bytearray, length: int) -> int:
+def ones_complement_sum(data: bytes | bytearray, length: int) -> int:
+    """The folded 16-bit one's complement sum of ``data[:length]`` (``length`` even; RFC 1071)."""
     total = sum(struct.unpack_from(f"!{length // 2}H", data))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
+    return total
+
+
+def _checksum(data: bytes | bytearray, length: int) -> int:
+    return ~ones_complement_sum(data, length) & 0xFFFF
 
 
 def ipv4_checksum_ok(data: bytes, l3: int = 0) -> bool:

@@ -23,6 +23,7 @@ from qdisclab.skb.flowmetrics import percentile
 IPERF3_PORT = 5201
 _REPLY = re.compile(r"icmp_seq=(\d+) .*?time=([\d.]+) ms")
 _SS_FIELD = re.compile(r"\b(cwnd|ssthresh|bytes_acked):(\d+)")
+_SS_LOCAL = re.compile(r"\s\S+:(\d+)\s+\S+:" + str(IPERF3_PORT) + r"\b")  # local port
 
 
 def iperf3_server() -> list[str]:
@@ -30,8 +31,8 @@ def iperf3_server() -> list[str]:
     return ["iperf3", "-s", "-1", "-B", ADDR_B, "-p", str(IPERF3_PORT), "-J"]
 
 
-def iperf3_client(seconds: float, cc: str, warmup: float = 0.0) -> list[str]:
-    """A bulk TCP upload from namespace a to b for ``seconds``, congestion control ``cc``.
+def iperf3_client(seconds: float, cc: str, warmup: float = 0.0, streams: int = 1) -> list[str]:
+    """``streams`` bulk TCP uploads from namespace a to b for ``seconds``, congestion control ``cc``.
 
     The first ``warmup`` seconds are left out of the report (``-O``); iperf3
     counts both in whole seconds.
@@ -39,7 +40,9 @@ def iperf3_client(seconds: float, cc: str, warmup: float = 0.0) -> list[str]:
     omit = int(warmup)
     measured = max(1, round(seconds - omit))
     argv = ["iperf3", "-c", ADDR_B, "-p", str(IPERF3_PORT), "-t", str(measured), "-J", "-C", cc]
-    return argv + (["-O", str(omit)] if omit else [])
+    return (
+        argv + (["-O", str(omit)] if omit else []) + (["-P", str(streams)] if streams > 1 else [])
+    )
 
 
 def ping_probe(seconds: float, interval: float) -> list[str]:
@@ -59,39 +62,45 @@ def cwnd_poller(interval: float) -> list[str]:
     return ["sh", "-c", loop]
 
 
-def cwnd_trace(text: str) -> list[tuple[float, int, int | None]]:
-    """``(t_s, cwnd, ssthresh)`` samples of the bulk connection from ``cwnd_poller`` output.
+def cwnd_traces(text: str) -> dict[int, list[tuple[float, int, int | None]]]:
+    """Per local port of a connection to the iperf3 server, ``(t_s, cwnd, ssthresh)`` samples.
 
-    The bulk connection is the one that has delivered the most (iperf3's
-    control connection shares the port); ``ssthresh`` is None before the
-    first reduction. Times count from the first sample.
+    From ``cwnd_poller`` output; the ports come most-delivered first (so the
+    bulk streams lead and iperf3's control connection, which shares the
+    server port, comes last); ``ssthresh`` is None before a connection's first
+    reduction. Times count from the first sample.
 
-    >>> cwnd_trace("5.00 1.0\\n cwnd:10 bytes_acked:9\\n cwnd:40 ssthresh:30 bytes_acked:900\\n")
-    [(0.0, 40, 30)]
+    >>> out = "5.00 1.0\\nE 0 0 192.0.2.1:41 192.0.2.2:5201\\n cwnd:10 bytes_acked:9\\n"
+    >>> out += "E 0 0 192.0.2.1:42 192.0.2.2:5201\\n cwnd:40 ssthresh:30 bytes_acked:900\\n"
+    >>> cwnd_traces(out)
+    {42: [(0.0, 40, 30)], 41: [(0.0, 10, None)]}
     """
-    samples: list[tuple[float, int, int | None]] = []
+    series: dict[int, list[tuple[float, int, int | None]]] = {}
+    acked: dict[int, int] = {}
     t0 = now = None
-    best: dict[str, int] = {}
-
-    def flush() -> None:
-        if now is not None and best:
-            samples.append((round(now - t0, 3), best["cwnd"], best.get("ssthresh")))
-
+    port = 0
     for line in text.splitlines():
         fields = dict(_SS_FIELD.findall(line))
-        if fields:
-            if "cwnd" in fields and int(fields.get("bytes_acked", 0)) >= best.get("acked", -1):
-                best = {k: int(v) for k, v in fields.items()}
-                best["acked"] = best.pop("bytes_acked", 0)
+        if fields and "cwnd" in fields and now is not None:
+            sample = (round(now - t0, 3), int(fields["cwnd"]),
+                      int(fields["ssthresh"]) if "ssthresh" in fields else None)  # fmt: skip
+            series.setdefault(port, []).append(sample)
+            acked[port] = int(fields.get("bytes_acked", 0))
+            continue
+        if (local := _SS_LOCAL.search(line)) is not None:
+            port = int(local.group(1))
             continue
         parts = line.split()
         if len(parts) == 2 and parts[0].replace(".", "", 1).isdigit():
-            flush()
             now = float(parts[0])
             t0 = now if t0 is None else t0
-            best = {}
-    flush()
-    return samples
+    return {p: series[p] for p in sorted(series, key=lambda p: -acked[p])}
+
+
+def cwnd_trace(text: str) -> list[tuple[float, int, int | None]]:
+    """The bulk connection's samples (the most-delivered one) from ``cwnd_poller`` output."""
+    traces = cwnd_traces(text)
+    return next(iter(traces.values()), [])
 
 
 def cwnd_summary(trace: list[tuple[float, int, int | None]], skip_s: float) -> dict[str, Any]:
@@ -108,7 +117,8 @@ def cwnd_summary(trace: list[tuple[float, int, int | None]], skip_s: float) -> d
 
 
 def iperf3_result(text: str) -> dict[str, Any]:
-    """Goodput, retransmits and congestion control from iperf3's client JSON."""
+    """Goodput (in all and per stream, with its local port), retransmits and congestion control
+    from iperf3's client JSON."""
     try:
         report = json.loads(text)
     except json.JSONDecodeError:
@@ -118,8 +128,17 @@ def iperf3_result(text: str) -> dict[str, Any]:
     end = report.get("end", {})
     received = end.get("sum_received", {})
     sent = end.get("sum_sent", {})
+    ports = {
+        c.get("socket"): c.get("local_port") for c in report.get("start", {}).get("connected", [])
+    }
+    streams = [
+        {"port": ports.get(s.get("receiver", {}).get("socket")),
+         "throughput_mbps": round(s.get("receiver", {}).get("bits_per_second", 0.0) / 1e6, 3)}
+        for s in end.get("streams", [])
+    ]  # fmt: skip
     return {
         "throughput_mbps": round(received.get("bits_per_second", 0.0) / 1e6, 3),
+        "streams": streams,
         "retransmits": sent.get("retransmits"),
         "cc": end.get("sender_tcp_congestion"),
         "bytes": received.get("bytes"),

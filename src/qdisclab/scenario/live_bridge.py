@@ -1,7 +1,8 @@
 """A scenario run live: the supported subset translated to live-run parameters.
 
-Supported: one path between two endpoints (any chain of links), at most one
-``tcp-bulk`` flow and one ``ping`` probe between the same endpoints, and
+Supported: one path between two endpoints (any chain of links), ``tcp-bulk``
+flows (one congestion control, started together: iperf3's parallel streams)
+and at most one ``ping`` probe, all between the same endpoints, and
 ``[[extension]]`` qdiscs (registered when the scenario loads); no tcx or
 netkit sections. The live path takes the slowest link's rate and
 its qdisc in the flow's direction (the other direction's qdisc for ACKs),
@@ -65,15 +66,18 @@ def _flows(loaded: Loaded) -> tuple[Any, Any]:
     bulk = [f for f in sc.flow if f.type == "tcp-bulk"]
     pings = [f for f in sc.flow if f.type == "ping"]
     others = [f.type for f in sc.flow if f.type not in ("tcp-bulk", "ping")]
-    if others or len(bulk) > 1 or len(pings) > 1 or not (bulk or pings):
+    if others or len(pings) > 1 or not (bulk or pings):
         raise UserError(
-            f"{loaded.source}: live runs support one tcp-bulk flow and one ping probe "
+            f"{loaded.source}: live runs support tcp-bulk flows and one ping probe "
             f"(found: {', '.join(f.type for f in sc.flow) or 'no flows'})"
         )
     ends = {(f.src, f.dst) for f in bulk + pings}
     if len(ends) > 1:
-        raise UserError(f"{loaded.source}: the tcp-bulk flow and the ping must share src and dst")
-    return (bulk[0] if bulk else None), (pings[0] if pings else None)
+        raise UserError(f"{loaded.source}: the tcp-bulk flows and the ping must share src and dst")
+    if len({(f.cc, f.start) for f in bulk}) > 1:
+        raise UserError(f"{loaded.source}: live tcp-bulk flows are iperf3's parallel streams: "
+                        "one cc and one start for all of them")  # fmt: skip
+    return bulk, (pings[0] if pings else None)
 
 
 def load_live(name: str, duration_s: int | None = None) -> Loaded:
@@ -88,7 +92,7 @@ def load_live(name: str, duration_s: int | None = None) -> Loaded:
 def live_parameters(loaded: Loaded, seed: int | None = None) -> dict[str, Any]:
     """The ``LiveConfig`` keyword arguments that run ``loaded`` live."""
     bulk, ping = _flows(loaded)
-    first = bulk or ping
+    first = bulk[0] if bulk else ping
     bottleneck, forward, hops = _bottleneck(loaded, first.src, first.dst)
     survive = 1.0
     for link, _ in hops:
@@ -106,8 +110,9 @@ def live_parameters(loaded: Loaded, seed: int | None = None) -> dict[str, Any]:
         "duration": duration / NSEC_PER_SEC,
         "warmup": start / NSEC_PER_SEC,
         "load": "iperf3" if bulk else "none",
+        "streams": max(1, len(bulk)),
         "probe": "ping" if ping else "none",
-        "cc": bulk.cc if bulk and bulk.cc else "cubic",
+        "cc": bulk[0].cc if bulk and bulk[0].cc else "cubic",
         "ping_interval": parse_time(ping.interval or "1s") / NSEC_PER_SEC if ping else 0.1,
         "seed": run.seed if seed is None else seed,
     }
@@ -130,9 +135,13 @@ def _overrides(loaded: Loaded, duration_s: int | None) -> dict[str, Any]:
 
 
 def simulated_row(results: dict[str, Any], loaded: Loaded) -> dict[str, Any]:
-    """A simulated run's results in the live result's keys (bulk goodput, probe RTTs, qdisc)."""
+    """A simulated run's results in the live result's keys (bulk goodput, probe RTTs, qdisc).
+
+    ``throughput_mbps`` is the bulk flows' sum (iperf3's total), ``flows`` one
+    entry per bulk flow with its goodput and cwnd summary.
+    """
     bulk, ping = _flows(loaded)
-    first = bulk or ping
+    first = bulk[0] if bulk else ping
     tcp = results.get("tcp") or [{}]
     probe = (results.get("probes") or [{}])[0].get("rtt_ms", {})
     bottleneck, forward, _hops = _bottleneck(loaded, first.src, first.dst)
@@ -141,17 +150,21 @@ def simulated_row(results: dict[str, Any], loaded: Loaded) -> dict[str, Any]:
     dev = f"eth{[lk for lk in loaded.scenario.link if node in (lk.a, lk.b)].index(bottleneck)}"
     qdisc = next(q for q in results["qdiscs"] if q["node"] == node and q["dev"] == dev)
     start = results["window_s"][0]
-    cwnds = sorted(c for t, c in results.get("cwnd_series", {}).get(tcp[0].get("flow"), [])
-                   if t >= start)  # fmt: skip
+
+    def cwnd(flow: dict[str, Any]) -> dict[str, Any]:
+        series = results.get("cwnd_series", {}).get(flow.get("flow"), [])
+        cwnds = sorted(c for t, c in series if t >= start)
+        return {"p50": percentile(cwnds, 50) if cwnds else None,
+                "max": cwnds[-1] if cwnds else None}  # fmt: skip
+
+    goodputs = [t.get("goodput_mbps") for t in tcp]
     return {
         "mode": "simulated",
-        "throughput_mbps": tcp[0].get("goodput_mbps"),
+        "throughput_mbps": None if None in goodputs else round(sum(goodputs), 6),
         "ping_rtt_ms": {k: probe.get(k) for k in ("p50", "p90", "p99", "max")},
-        "retransmits": tcp[0].get("retrans"),
+        "retransmits": None if None in (r := [t.get("retrans") for t in tcp]) else sum(r),
         "cc": tcp[0].get("cc"),
         "qdisc": qdisc,
-        "cwnd": {
-            "p50": percentile(cwnds, 50) if cwnds else None,
-            "max": cwnds[-1] if cwnds else None,
-        },
+        "cwnd": cwnd(tcp[0]),
+        "flows": [{"throughput_mbps": t.get("goodput_mbps"), "cwnd": cwnd(t)} for t in tcp],
     }

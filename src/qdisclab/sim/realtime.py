@@ -42,6 +42,9 @@ class RealtimeScheduler:
         self.tracepoints: dict[str, Any] = {}  # this run's tracepoint instances (sim/tracepoint.py)
         self._next_seq = count().__next__
         self._selector = selectors.DefaultSelector()
+        # Called before every wait for timers or fds, and when run returns: a reader that
+        # batches its output (a writer thread fed once per wake-up) hands it over here.
+        self.before_wait: list[Callable[[], None]] = []
         self._stopping = False
         self.events_run = 0
         self.max_lateness = 0  # ns: the latest a timer ever ran after its time
@@ -65,6 +68,21 @@ class RealtimeScheduler:
     @staticmethod
     def is_pending(entry: Event | None) -> bool:
         return entry is not None and entry[2] is not None
+
+    def advance(self) -> int:
+        """Run the timers that fell due, then move ``now`` up to the wall clock; the new ``now``.
+
+        A reader handling a batch of arrivals calls it per arrival, so each is
+        stamped when it was read rather than when the batch began, and the
+        wire (transmit-done and delay-line timers) keeps moving meanwhile.
+        """
+        now = time.monotonic_ns() - self._t0
+        heap = self._heap
+        if heap and heap[0][0] <= now:
+            self._run_due(now)
+        if now > self.now:
+            self.now = now
+        return self.now
 
     def add_reader(self, fd: int, callback: Callable[[Any], Any], arg: Any = None) -> None:
         """Call ``callback(arg)`` whenever ``fd`` is readable."""
@@ -99,6 +117,8 @@ class RealtimeScheduler:
             if until is not None and (deadline is None or until < deadline):
                 deadline = until
             timeout = None if deadline is None else max(0.0, (deadline - clock()) / 1e9)
+            for hook in self.before_wait:
+                hook()
             ready = select(timeout)
             if ready:
                 run_due(clock())
@@ -109,6 +129,8 @@ class RealtimeScheduler:
                         self.now = now
                     self.events_run += 1
                     callback(arg)
+        for hook in self.before_wait:
+            hook()
         self.now = max(self.now, clock())
 
     def _run_due(self, now: int) -> None:
