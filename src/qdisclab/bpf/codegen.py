@@ -25,7 +25,7 @@ from __future__ import annotations
 import bisect
 
 from qdisclab.bpf import isa
-from qdisclab.bpf.image import Image
+from qdisclab.bpf.image import Image, is_leaf
 from qdisclab.bpf.isa import M64, Insn
 
 _M = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF, 8: M64}
@@ -70,13 +70,17 @@ class _Function:
             target = isa.jump_target(i)
             if isa.is_branch(i):
                 leaders.add(target)  # type: ignore[arg-type]
-            if isa.is_branch(i) or i.code in (isa.CALL, isa.EXIT):
+            if isa.is_branch(i) or i.code == isa.EXIT or (i.code == isa.CALL and not tr.leaf(i)):
                 leaders.add(i.slot + i.width)
         self.leaders = sorted(s for s in leaders if entry <= s < end)
         self.backward = any(
             isa.is_branch(i) and isa.jump_target(i) <= i.slot  # type: ignore[operator]
             for i in self.insns
         )
+        # Straight-line code calling only leaf functions runs each instruction at most
+        # once: when the function is no longer than the budget, no run can cross it.
+        self.bounded = not self.backward and len(self.insns) <= tr.budget
+        self.bounded &= all(tr.leaf(i) for i in self.insns if i.code == isa.CALL)
         self.uses_may_goto = any(i.code == isa.BPF_JMP | isa.BPF_JCOND for i in self.insns)
         self.lines: list[str] = []
         self.block = entry
@@ -91,6 +95,7 @@ class _Function:
         program and source line — one Python call per run.
         """
         self.ret = "return r0" if entry else "return r0, steps"
+        counted = not (entry and self.bounded)  # the entry's count is seen by nobody else
         base = "        "
         if entry:
             out = ["    def run(r1=0, r2=0, r3=0, r4=0, r5=0):", f"{base}try:"]
@@ -119,9 +124,10 @@ class _Function:
             self.lines = []
             self.cached: set[tuple[int, str]] = set()
             n = len(body)
-            self.emit(f"steps += {n}")
-            self.emit("if steps > budget:")
-            self.emit(f"    slow({start}, depth, steps - {n}, {self._mg()}, {_REGS})")
+            if counted:
+                self.emit(f"steps += {n}")
+                self.emit("if steps > budget:")
+                self.emit(f"    slow({start}, depth, steps - {n}, {self._mg()}, {_REGS})")
             for insn in body:
                 self.insn(insn)
             head = f"{base}if L <= {start}:" if len(self.leaders) > 1 else None
@@ -167,12 +173,16 @@ class _Function:
                 self.emit(f"if depth >= {isa.MAX_CALL_FRAMES - 1}: raise deep({pc})")
                 self.emit(f"r0, steps = f{pc + 1 + i.imm}(r1, r2, r3, r4, r5, depth + 1, steps)")
             else:
-                self.emit("vm.depth = depth; vm.steps = steps")
+                leaf = self.tr.leaf(i)
+                if not leaf:  # it may run a callback, which goes on from here
+                    self.emit("vm.depth = depth; vm.steps = steps")
                 self.emit("try:")
                 self.emit(f"    r0 = c{pc}(vm, r1, r2, r3, r4, r5) & {M64:#x}")
                 self.emit("except BpfFault as e:")
                 self.emit(f"    raise at(e, {pc})")
-                self.emit("steps = vm.steps")
+                if not leaf:
+                    self.emit("steps = vm.steps")
+            self.cached = set()  # the call may have unmapped a region (bpf_obj_drop)
         elif op == isa.BPF_JCOND:
             self.emit("if mg:")
             self.emit("    mg -= 1")
@@ -242,18 +252,30 @@ class _Function:
         if fast is not None:
             self.emit(f"{target} = {unpack}(stk, {fast})[0]{extend}")
             return
+        addr = f"(r{reg} + {off}) & {M64:#x}"
+        sign = _SIGN[size]
+        slow = f"ld({addr}, {size}, {pc})"
+        view = f"vld({addr}, {size}, {pc})"
+        if signed:
+            slow = f"(({slow} ^ {sign:#x}) - {sign:#x}) & {M64:#x}"
+            view = f"(({view} ^ {sign:#x}) - {sign:#x}) & {M64:#x}"
         cached = self.base(reg, off, "R")
-        data, where = cached or ("R[a >> 32]", "a & 0xffffffff")
         if cached is None:
             self.emit(f"a = r{reg} + {off}")
-        slow = f"ld((r{reg} + {off}) & {M64:#x}, {size}, {pc})"
-        if signed:
-            sign = _SIGN[size]
-            slow = f"(({slow} ^ {sign:#x}) - {sign:#x}) & {M64:#x}"
-        self.emit("try:")
-        self.emit(f"    {target} = {unpack}({data}, {where})[0]{extend}")
-        self.emit("except E:")
-        self.emit(f"    {target} = {slow}")
+            self.emit("try:")
+            self.emit(f"    {target} = {unpack}(R[a >> 32], a & 0xffffffff)[0]{extend}")
+            self.emit("except E:")
+            self.emit(f"    {target} = {slow}")
+            return
+        data, where = cached
+        # No byte region there: a struct view (or a fault), without raising to find out.
+        self.emit(f"if {data} is None:")
+        self.emit(f"    {target} = {view}")
+        self.emit("else:")
+        self.emit("    try:")
+        self.emit(f"        {target} = {unpack}({data}, {where})[0]{extend}")
+        self.emit("    except E:")
+        self.emit(f"        {target} = {slow}")
 
     def store(self, reg: int, off: int, size: int, value: str, pc: int) -> None:
         """``*(size *)(reg + off) = value``."""
@@ -265,14 +287,23 @@ class _Function:
         if fast is not None:
             self.emit(f"{pack}(stk, {fast}, {masked})")
             return
+        addr = f"(r{reg} + {off}) & {M64:#x}"
         cached = self.base(reg, off, "W")
-        data, where = cached or ("W[a >> 32]", "a & 0xffffffff")
         if cached is None:
             self.emit(f"a = r{reg} + {off}")
-        self.emit("try:")
-        self.emit(f"    {pack}({data}, {where}, {masked})")
-        self.emit("except E:")
-        self.emit(f"    st((r{reg} + {off}) & {M64:#x}, {size}, {masked}, {pc})")
+            self.emit("try:")
+            self.emit(f"    {pack}(W[a >> 32], a & 0xffffffff, {masked})")
+            self.emit("except E:")
+            self.emit(f"    st({addr}, {size}, {masked}, {pc})")
+            return
+        data, where = cached
+        self.emit(f"if {data} is None:")
+        self.emit(f"    vst({addr}, {size}, {masked}, {pc})")
+        self.emit("else:")
+        self.emit("    try:")
+        self.emit(f"        {pack}({data}, {where}, {masked})")
+        self.emit("    except E:")
+        self.emit(f"        st({addr}, {size}, {masked}, {pc})")
 
     def atomic(self, i: Insn, size: int) -> None:
         pc, imm, s, m = i.slot, i.imm, i.src, _M[size]
@@ -375,9 +406,16 @@ def _alu(i: Insn) -> str:
 class _Source:
     """The module source of a whole program."""
 
-    def __init__(self, image: Image) -> None:
+    def __init__(self, image: Image, budget: int) -> None:
         self.image = image
+        self.budget = budget
         self.packers: dict[str, str] = {}
+
+    def leaf(self, i: Insn) -> bool:
+        """Whether ``i`` calls a helper or kfunc that never calls back into the program."""
+        return (
+            i.code == isa.CALL and i.slot in self.image.calls and is_leaf(self.image.calls[i.slot])
+        )
 
     def stack_offset(self, reg: int, off: int, size: int) -> int | None:
         """Offset into the frame's bytes of an in-bounds R10 access, else None."""
@@ -396,7 +434,8 @@ class _Source:
         body.extend(funcs[0].source(entry=True))
         calls = ", ".join(f"c{slot}" for slot in sorted(img.calls))
         head = [
-            f"def build({calls}{', ' if calls else ''}*, ld, st, R, W, E, fps, stacks, budget, max_loops,",
+            f"def build({calls}{', ' if calls else ''}*, ld, st, vld, vst, R, W, E, fps, stacks,",
+            "          budget, max_loops,",
             "          slow, deep, at, vm, bswap, sdiv, smod, BpfFault, annotate):",
         ]
         for key, name in sorted(self.packers.items()):
@@ -407,6 +446,10 @@ class _Source:
         return "\n".join([*head, *body, f"    return {{{table}}}", ""])
 
 
-def program_source(image: Image) -> str:
-    """The module source defining ``build(...)``, which returns the program's functions."""
-    return _Source(image).source()
+def program_source(image: Image, budget: int = isa.BPF_COMPLEXITY_LIMIT_INSNS) -> str:
+    """The module source defining ``build(...)``, which returns the program's functions.
+
+    ``budget`` is the instruction budget of a run: a function that provably
+    stays within it is generated without counting.
+    """
+    return _Source(image, budget).source()

@@ -36,12 +36,14 @@ from __future__ import annotations
 import struct
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from qdisclab.bpf.btf import BTF_KIND_PTR, Btf
 from qdisclab.bpf.errors import BpfLoadError
 from qdisclab.bpf.fault import BpfFault
 from qdisclab.bpf.helper_ids import helper_id
+from qdisclab.bpf.image import leaf
 from qdisclab.bpf.interp import signed
 from qdisclab.bpf.memory import OFFSET_MASK, BytesRegion, Memory
 from qdisclab.bpf.objects import BpfObject
@@ -201,7 +203,7 @@ class ProgramEnv:
             return env.to_register(result)
 
         call.__name__ = kf.name
-        return call
+        return leaf(call)  # a context method never runs a program callback
 
     def _param_kinds(self, type_id: int) -> list[int]:
         btf = self.btf
@@ -225,9 +227,16 @@ class ProgramEnv:
 
 GenericImpl = Callable[..., int]
 _GENERIC: dict[str, GenericImpl] = {}
+# Generic impls bound as they are, ``partial(impl, env)``, and called as leaves: they
+# never call back into the program and raise nothing but BpfFault (an extension fault
+# inside them is raised as KfuncFault on the spot). The others get a wrapper doing that.
+_DIRECT: set[GenericImpl] = set()
 
 
 def _bound(impl: GenericImpl, env: ProgramEnv) -> BpfFunction:
+    if impl in _DIRECT:
+        return leaf(partial(impl, env))  # one call per kfunc call, no wrapper frame
+
     def call(vm: CallContext, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
         try:
             return impl(env, vm, r1, r2, r3, r4, r5)
@@ -238,16 +247,18 @@ def _bound(impl: GenericImpl, env: ProgramEnv) -> BpfFunction:
     return call
 
 
-def _generic(name: str) -> Callable[[GenericImpl], GenericImpl]:
+def _generic(name: str, direct: bool = False) -> Callable[[GenericImpl], GenericImpl]:
     def register(impl: GenericImpl) -> GenericImpl:
         _GENERIC[name] = impl
+        if direct:
+            _DIRECT.add(impl)
         return impl
 
     return register
 
 
 # -- objects and kptrs -----------------------------------------------------------------
-@_generic("bpf_obj_new_impl")
+@_generic("bpf_obj_new_impl", direct=True)
 def _obj_new(env: ProgramEnv, vm: CallContext, type_id: int, meta: int, *_: int) -> int:
     btf = env.btf
     if btf is None:
@@ -265,13 +276,16 @@ def _obj_new(env: ProgramEnv, vm: CallContext, type_id: int, meta: int, *_: int)
     return addr
 
 
-@_generic("bpf_obj_drop_impl")
+@_generic("bpf_obj_drop_impl", direct=True)
 def _obj_drop(env: ProgramEnv, vm: CallContext, addr: int, meta: int, *_: int) -> int:
     fields = env.objects.get(addr)
     if fields is None:
         raise BpfFault(f"bpf_obj_drop of {addr:#x}: not an object from bpf_obj_new")
-    for field_addr in fields:
-        env.kptrs[field_addr].free()  # holding an skb is the same violation as in Python
+    try:
+        for field_addr in fields:
+            env.kptrs[field_addr].free()  # holding an skb is the same violation as in Python
+    except ExtensionFault as exc:
+        raise KfuncFault(exc) from exc
     for field_addr in fields:
         del env.kptrs[field_addr]
     del env.objects[addr]
@@ -283,7 +297,10 @@ def _kptr_xchg(env: ProgramEnv, vm: CallContext, slot: int, new: int, *_: int) -
     node = env.kptrs.get(slot)
     if node is None:
         raise BpfFault(f"bpf_kptr_xchg on {slot:#x}: not a __kptr field of an object")
-    old = node.kptr_xchg(env.skb_at(new) if new else None)
+    try:
+        old = node.kptr_xchg(env.skb_at(new) if new else None)
+    except ExtensionFault as exc:
+        raise KfuncFault(exc) from exc
     env.memory.store(slot, 8, new)
     return env.skb_address(old)
 
@@ -316,37 +333,37 @@ def _peek(env: ProgramEnv, head: int, front: bool) -> int:
     return queue[0] if front else queue[-1]
 
 
-@_generic("bpf_list_push_back_impl")
+@_generic("bpf_list_push_back_impl", direct=True)
 def _list_push_back(env: ProgramEnv, vm: CallContext, head: int, link: int, *_: int) -> int:
     return _push(env, head, link, front=False)
 
 
-@_generic("bpf_list_push_front_impl")
+@_generic("bpf_list_push_front_impl", direct=True)
 def _list_push_front(env: ProgramEnv, vm: CallContext, head: int, link: int, *_: int) -> int:
     return _push(env, head, link, front=True)
 
 
-@_generic("bpf_list_pop_front")
+@_generic("bpf_list_pop_front", direct=True)
 def _list_pop_front(env: ProgramEnv, vm: CallContext, head: int, *_: int) -> int:
     return _pop(env, head, front=True)
 
 
-@_generic("bpf_list_pop_back")
+@_generic("bpf_list_pop_back", direct=True)
 def _list_pop_back(env: ProgramEnv, vm: CallContext, head: int, *_: int) -> int:
     return _pop(env, head, front=False)
 
 
-@_generic("bpf_list_front")
+@_generic("bpf_list_front", direct=True)
 def _list_front(env: ProgramEnv, vm: CallContext, head: int, *_: int) -> int:
     return _peek(env, head, front=True)
 
 
-@_generic("bpf_list_back")
+@_generic("bpf_list_back", direct=True)
 def _list_back(env: ProgramEnv, vm: CallContext, head: int, *_: int) -> int:
     return _peek(env, head, front=False)
 
 
-@_generic("bpf_list_empty")
+@_generic("bpf_list_empty", direct=True)
 def _list_empty(env: ProgramEnv, vm: CallContext, head: int, *_: int) -> int:
     return 0 if env.lists.get(head) else 1
 
@@ -429,7 +446,7 @@ def _loop(env: ProgramEnv, vm: CallContext, n: int, fn: int, ctx: int, flags: in
     return done
 
 
-@_generic("bpf_iter_num_new")
+@_generic("bpf_iter_num_new", direct=True)
 def _iter_new(env: ProgramEnv, vm: CallContext, it: int, start: int, end: int, *_: int) -> int:
     lo, hi = signed(start, 32), signed(end, 32)
     empty = lo > hi
@@ -437,7 +454,7 @@ def _iter_new(env: ProgramEnv, vm: CallContext, it: int, start: int, end: int, *
     return (-22 & M64) if empty else 0  # -EINVAL, as the kernel's bpf_iter_num_new
 
 
-@_generic("bpf_iter_num_next")
+@_generic("bpf_iter_num_next", direct=True)
 def _iter_next(env: ProgramEnv, vm: CallContext, it: int, *_: int) -> int:
     cur, end = _ITER.unpack(env.memory.load(it, 8).to_bytes(8, "little"))
     if cur + 1 >= end:
@@ -446,7 +463,7 @@ def _iter_next(env: ProgramEnv, vm: CallContext, it: int, *_: int) -> int:
     return it  # the kernel returns &it->cur
 
 
-@_generic("bpf_iter_num_destroy")
+@_generic("bpf_iter_num_destroy", direct=True)
 def _iter_destroy(env: ProgramEnv, vm: CallContext, it: int, *_: int) -> int:
     env.memory.store(it, 8, 0)
     return 0
@@ -467,3 +484,5 @@ for _name, _impl in (
 ):
     assert helper_id(_name) is not None, _name
     _GENERIC[_name] = _impl
+    if _name != "bpf_loop":  # bpf_loop runs the program's callback
+        _DIRECT.add(_impl)

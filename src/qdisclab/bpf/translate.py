@@ -51,7 +51,7 @@ class Translated:
         self.budget, self.max_loops = budget, max_loops
         self.steps = 0
         self.depth = 0
-        self.source = program_source(self.image)
+        self.source = program_source(self.image, budget)
         namespace: dict[str, object] = {"struct": struct}
         exec(compile(self.source, f"<bpf {self.name}>", "exec"), namespace)
         fps = [self.memory.frame_pointer(d) for d in range(isa.MAX_CALL_FRAMES)]
@@ -65,6 +65,8 @@ class Translated:
             *calls,
             ld=self.memory.load,
             st=self.memory.store,
+            vld=self.memory.view_load,
+            vst=self.memory.view_store,
             R=self.memory.readable,
             W=self.memory.writable,
             E=(KeyError, TypeError, struct.error),
