@@ -211,17 +211,22 @@ class _Function:
 
         Within a block a base register's region is looked up once (``R`` for
         reads, ``W`` for writes) and reused until the register is written;
-        a lookup that finds nothing leaves None there, which the access then
-        trips over. Negative offsets are not cached: the sum could go below
-        the region's start, which ``unpack_from`` would take from the end.
+        a lookup that finds nothing leaves None there. The first lookup of a
+        register also finds its struct view ``v<reg>`` when it found no
+        bytes (None otherwise). Negative offsets are not cached: the sum could
+        go below the region's start, which ``unpack_from`` would take from the end.
         """
         if off < 0:
             return None
         key = (reg, table)
         if key not in self.cached:
-            if reg not in {r for r, _ in self.cached}:
+            data = f"d{table.lower()}{reg}"
+            first = reg not in {r for r, _ in self.cached}
+            if first:
                 self.emit(f"o{reg} = r{reg} & 0xffffffff")
-            self.emit(f"d{table.lower()}{reg} = {table}.get(r{reg} >> 32)")
+            self.emit(f"{data} = {table}.get(r{reg} >> 32)")
+            if first:
+                self.emit(f"v{reg} = V.get(r{reg} >> 32) if {data} is None else None")
             self.cached.add(key)
         where = f"o{reg} + {off}" if off else f"o{reg}"
         return f"d{table.lower()}{reg}", where
@@ -252,13 +257,12 @@ class _Function:
         if fast is not None:
             self.emit(f"{target} = {unpack}(stk, {fast})[0]{extend}")
             return
-        addr = f"(r{reg} + {off}) & {M64:#x}"
         sign = _SIGN[size]
-        slow = f"ld({addr}, {size}, {pc})"
-        view = f"vld({addr}, {size}, {pc})"
+        slow = f"ld((r{reg} + {off}) & {M64:#x}, {size}, {pc})"
+        view = f"(va[0](v{reg}.obj) >> va[1]) & va[2] if va is not None else {slow}"
         if signed:
             slow = f"(({slow} ^ {sign:#x}) - {sign:#x}) & {M64:#x}"
-            view = f"(({view} ^ {sign:#x}) - {sign:#x}) & {M64:#x}"
+            view = f"((({view}) ^ {sign:#x}) - {sign:#x}) & {M64:#x}"
         cached = self.base(reg, off, "R")
         if cached is None:
             self.emit(f"a = r{reg} + {off}")
@@ -268,8 +272,11 @@ class _Function:
             self.emit(f"    {target} = {slow}")
             return
         data, where = cached
-        # No byte region there: a struct view (or a fault), without raising to find out.
+        # No byte region there: a struct view's field (see StructView.loads), or a fault.
         self.emit(f"if {data} is None:")
+        self.emit(
+            f"    va = v{reg}.loads.get(({where}) << 4 | {size}) if v{reg} is not None else None"
+        )
         self.emit(f"    {target} = {view}")
         self.emit("else:")
         self.emit("    try:")
@@ -297,8 +304,14 @@ class _Function:
             self.emit(f"    st({addr}, {size}, {masked}, {pc})")
             return
         data, where = cached
-        self.emit(f"if {data} is None:")
-        self.emit(f"    vst({addr}, {size}, {masked}, {pc})")
+        self.emit(f"if {data} is None:")  # a struct view's field (StructView.stores), or a fault
+        self.emit(
+            f"    va = v{reg}.stores.get(({where}) << 4 | {size}) if v{reg} is not None else None"
+        )
+        self.emit("    if va is not None:")
+        self.emit(f"        va(v{reg}.obj, {masked})")
+        self.emit("    else:")
+        self.emit(f"        st({addr}, {size}, {masked}, {pc})")
         self.emit("else:")
         self.emit("    try:")
         self.emit(f"        {pack}({data}, {where}, {masked})")
@@ -434,7 +447,7 @@ class _Source:
         body.extend(funcs[0].source(entry=True))
         calls = ", ".join(f"c{slot}" for slot in sorted(img.calls))
         head = [
-            f"def build({calls}{', ' if calls else ''}*, ld, st, vld, vst, R, W, E, fps, stacks,",
+            f"def build({calls}{', ' if calls else ''}*, ld, st, R, W, V, E, fps, stacks,",
             "          budget, max_loops,",
             "          slow, deep, at, vm, bswap, sdiv, smod, BpfFault, annotate):",
         ]

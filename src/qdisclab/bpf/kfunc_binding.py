@@ -45,7 +45,7 @@ from qdisclab.bpf.fault import BpfFault
 from qdisclab.bpf.helper_ids import helper_id
 from qdisclab.bpf.image import leaf
 from qdisclab.bpf.interp import signed
-from qdisclab.bpf.memory import OFFSET_MASK, BytesRegion, Memory
+from qdisclab.bpf.memory import OFFSET_MASK, REGION_SHIFT, BytesRegion, Memory
 from qdisclab.bpf.objects import BpfObject
 from qdisclab.bpf.resolver import BpfFunction, CallContext
 from qdisclab.bpf.special_fields import special_fields
@@ -58,7 +58,8 @@ from qdisclab.ops.ownership import OwnershipViolation
 from qdisclab.skb import FREED, SkBuff
 
 M64 = 0xFFFF_FFFF_FFFF_FFFF
-_ITER = struct.Struct("<ii")  # struct bpf_iter_num as the kernel lays it out: cur, end
+_ITER = struct.Struct("<ii")
+_U64 = struct.Struct("<Q")  # struct bpf_iter_num as the kernel lays it out: cur, end
 _SKB, _SELF, _CONTEXT, _TO_FREE, _SCALAR = range(5)
 
 
@@ -112,7 +113,9 @@ class ProgramEnv:
     # -- conversions ---------------------------------------------------------------
     def skb_at(self, addr: int) -> SkBuff:
         """The ``SkBuff`` a program's pointer names (a fault if it names none)."""
-        obj = self.views.object_at(addr, "struct sk_buff")
+        obj = self.views.objects.get(addr)
+        if obj is None:
+            obj = self.views.object_at(addr, "struct sk_buff")  # raises the fault
         if obj.__class__ is not SkBuff:
             raise BpfFault(f"{addr:#x} is not a pointer to struct sk_buff")
         return obj
@@ -268,10 +271,14 @@ def _obj_new(env: ProgramEnv, vm: CallContext, type_id: int, meta: int, *_: int)
         kptrs = tuple(f.offset for f in special_fields(btf, type_id) if f.kind == "kptr")
         layout = env.layouts[type_id] = (f"object {btf[type_id].name}", btf.sizeof(type_id), kptrs)
     name, size, kptr_offsets = layout
-    addr = env.memory.map(BytesRegion(name, bytearray(size)))
-    fields = [addr + off for off in kptr_offsets]
-    for field_addr in fields:
-        env.kptrs[field_addr] = SkbNode()
+    addr = env.memory.map_bytes(name, bytearray(size))
+    if len(kptr_offsets) == 1:  # the usual node: one skb field
+        fields = [addr + kptr_offsets[0]]
+        env.kptrs[fields[0]] = SkbNode()
+    else:
+        fields = [addr + off for off in kptr_offsets]
+        for field_addr in fields:
+            env.kptrs[field_addr] = SkbNode()
     env.objects[addr] = fields
     return addr
 
@@ -301,8 +308,9 @@ def _kptr_xchg(env: ProgramEnv, vm: CallContext, slot: int, new: int, *_: int) -
         old = node.kptr_xchg(env.skb_at(new) if new else None)
     except ExtensionFault as exc:
         raise KfuncFault(exc) from exc
-    env.memory.store(slot, 8, new)
-    return env.skb_address(old)
+    # The field of a live object: in bounds and writable, as bpf_obj_new mapped it.
+    _U64.pack_into(env.memory.writable[slot >> REGION_SHIFT], slot & OFFSET_MASK, new)
+    return 0 if old is None else env.skb_address(old)
 
 
 # -- lists -----------------------------------------------------------------------------

@@ -306,25 +306,6 @@ class Memory:
             raise self._bad_address("write", addr, size, pc)
         region.store(addr & OFFSET_MASK, size, value, pc)
 
-    def view_load(self, addr: int, size: int, pc: int) -> int:
-        """:meth:`load` for an address the caller found in no byte region: views first."""
-        view = self.views.get(addr >> REGION_SHIFT)
-        if view is not None:
-            access = view.loads.get((addr & OFFSET_MASK) << 4 | size)
-            if access is not None:
-                return (access[0](view.obj) >> access[1]) & access[2]
-        return self.load(addr, size, pc)
-
-    def view_store(self, addr: int, size: int, value: int, pc: int) -> None:
-        """:meth:`store` for an address the caller found in no writable byte region."""
-        view = self.views.get(addr >> REGION_SHIFT)
-        if view is not None:
-            setter = view.stores.get((addr & OFFSET_MASK) << 4 | size)
-            if setter is not None:
-                setter(view.obj, value & _MASK[size])
-                return
-        self.store(addr, size, value, pc)
-
     def read_bytes(self, addr: int, n: int) -> bytes:
         """``n`` bytes from ``addr`` (for helpers taking a buffer)."""
         return bytes(self.load(addr + i, 1) for i in range(n))

@@ -44,29 +44,32 @@ _KEPT_BY_QDISCLAB = frozenset({"qlen", "backlog", "drops", "bytes", "packets"})
 class Views:
     """The kernel-struct views of one program's memory, one address per (struct, object)."""
 
-    __slots__ = ("_addr", "_objects", "_templates", "memory")
+    __slots__ = ("_addr", "_templates", "memory", "objects")
 
     def __init__(self, memory: Memory) -> None:
         self.memory = memory
-        self._addr: dict[tuple[str, int], int] = {}
-        self._objects: dict[int, Any] = {}
+        # struct -> id(obj) -> address: one small dict per struct, so a lookup builds no key
+        self._addr: dict[str, dict[int, int]] = {}
+        self.objects: dict[int, Any] = {}  # view address -> the object
         self._templates: dict[str, StructView] = {}
 
     def address(self, struct: str, obj: Any) -> int:
         """The address of ``obj`` seen as ``struct`` (mapped on first use); 0 for None."""
         if obj is None:
             return 0
-        key = (struct, id(obj))
-        addr = self._addr.get(key)
+        by_id = self._addr.get(struct)
+        if by_id is None:
+            by_id = self._addr[struct] = {}
+        addr = by_id.get(id(obj))
         if addr is None:
             addr = self.memory.map(self._view(struct, obj))
-            self._addr[key] = addr
-            self._objects[addr] = obj
+            by_id[id(obj)] = addr
+            self.objects[addr] = obj
         return addr
 
     def object_at(self, addr: int, what: str = "object") -> Any:
         """The object whose view starts at ``addr``; a fault naming ``what`` otherwise."""
-        obj = self._objects.get(addr)
+        obj = self.objects.get(addr)
         if obj is None:
             if addr == 0:
                 raise BpfFault(f"NULL passed as {what}")
@@ -75,9 +78,9 @@ class Views:
 
     def release(self, struct: str, obj: Any) -> None:
         """Unmap ``obj``'s view (the program no longer holds it, e.g. a freed skb)."""
-        addr = self._addr.pop((struct, id(obj)), None)
+        addr = self._addr.get(struct, {}).pop(id(obj), None)
         if addr is not None:
-            del self._objects[addr]
+            del self.objects[addr]
             self.memory.unmap(addr)
 
     def struct_of(self, addr: int) -> str:
