@@ -319,7 +319,9 @@ def _push(env: ProgramEnv, head: int, link: int, front: bool) -> int:
         raise BpfFault(f"list push of node {link:#x}, which is already in a list")
     if (link & ~OFFSET_MASK) not in env.objects:
         raise BpfFault(f"list push of {link:#x}: not a node of an object from bpf_obj_new")
-    queue = env.lists.setdefault(head, deque())
+    queue = env.lists.get(head)
+    if queue is None:
+        queue = env.lists[head] = deque()
     (queue.appendleft if front else queue.append)(link)
     env.listed.add(link)
     return 0

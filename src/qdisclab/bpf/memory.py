@@ -264,9 +264,9 @@ class Memory:
             if region is not None:
                 self.regions[rid] = region
             raise BpfFault(f"unmap of {addr:#x}: no region starts there")
-        self.readable.pop(rid, None)
-        self.writable.pop(rid, None)
-        self.views.pop(rid, None)
+        if self.views.pop(rid, None) is None:
+            self.readable.pop(rid, None)
+            self.writable.pop(rid, None)
         return region
 
     def region_at(self, addr: int) -> tuple[Region, int] | None:

@@ -78,7 +78,8 @@ class Views:
 
     def release(self, struct: str, obj: Any) -> None:
         """Unmap ``obj``'s view (the program no longer holds it, e.g. a freed skb)."""
-        addr = self._addr.get(struct, {}).pop(id(obj), None)
+        by_id = self._addr.get(struct)
+        addr = None if by_id is None else by_id.pop(id(obj), None)
         if addr is not None:
             del self.objects[addr]
             self.memory.unmap(addr)
