@@ -211,22 +211,17 @@ class _Function:
 
         Within a block a base register's region is looked up once (``R`` for
         reads, ``W`` for writes) and reused until the register is written;
-        a lookup that finds nothing leaves None there. The first lookup of a
-        register also finds its struct view ``v<reg>`` when it found no
-        bytes (None otherwise). Negative offsets are not cached: the sum could
+        a lookup that finds nothing leaves None there, where the access looks
+        for a struct view instead. Negative offsets are not cached: the sum could
         go below the region's start, which ``unpack_from`` would take from the end.
         """
         if off < 0:
             return None
         key = (reg, table)
         if key not in self.cached:
-            data = f"d{table.lower()}{reg}"
-            first = reg not in {r for r, _ in self.cached}
-            if first:
+            if reg not in {r for r, _ in self.cached}:
                 self.emit(f"o{reg} = r{reg} & 0xffffffff")
-            self.emit(f"{data} = {table}.get(r{reg} >> 32)")
-            if first:
-                self.emit(f"v{reg} = V.get(r{reg} >> 32) if {data} is None else None")
+            self.emit(f"d{table.lower()}{reg} = {table}.get(r{reg} >> 32)")
             self.cached.add(key)
         where = f"o{reg} + {off}" if off else f"o{reg}"
         return f"d{table.lower()}{reg}", where
@@ -259,7 +254,7 @@ class _Function:
             return
         sign = _SIGN[size]
         slow = f"ld((r{reg} + {off}) & {M64:#x}, {size}, {pc})"
-        view = f"(va[0](v{reg}.obj) >> va[1]) & va[2] if va is not None else {slow}"
+        view = f"(va[0](v.obj) >> va[1]) & va[2] if va is not None else {slow}"
         if signed:
             slow = f"(({slow} ^ {sign:#x}) - {sign:#x}) & {M64:#x}"
             view = f"((({view}) ^ {sign:#x}) - {sign:#x}) & {M64:#x}"
@@ -274,9 +269,8 @@ class _Function:
         data, where = cached
         # No byte region there: a struct view's field (see StructView.loads), or a fault.
         self.emit(f"if {data} is None:")
-        self.emit(
-            f"    va = v{reg}.loads.get(({where}) << 4 | {size}) if v{reg} is not None else None"
-        )
+        self.emit(f"    v = V.get(r{reg} >> 32)")
+        self.emit(f"    va = v.loads.get(({where}) << 4 | {size}) if v is not None else None")
         self.emit(f"    {target} = {view}")
         self.emit("else:")
         self.emit("    try:")
@@ -305,11 +299,10 @@ class _Function:
             return
         data, where = cached
         self.emit(f"if {data} is None:")  # a struct view's field (StructView.stores), or a fault
-        self.emit(
-            f"    va = v{reg}.stores.get(({where}) << 4 | {size}) if v{reg} is not None else None"
-        )
+        self.emit(f"    v = V.get(r{reg} >> 32)")
+        self.emit(f"    va = v.stores.get(({where}) << 4 | {size}) if v is not None else None")
         self.emit("    if va is not None:")
-        self.emit(f"        va(v{reg}.obj, {masked})")
+        self.emit(f"        va(v.obj, {masked})")
         self.emit("    else:")
         self.emit(f"        st({addr}, {size}, {masked}, {pc})")
         self.emit("else:")

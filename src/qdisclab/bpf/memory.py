@@ -86,7 +86,8 @@ class BytesRegion(Region):
     ) -> None:
         if writable is None:
             writable = not isinstance(data, bytes)
-        super().__init__(name, len(data), writable)
+        # Region's fields set here directly: one per bpf_obj_new, so no super() call.
+        self.name, self.size, self.writable = name, len(data), writable
         self.data = data
 
     def load(self, off: int, size: int, pc: int) -> int:
@@ -237,6 +238,13 @@ class Memory:
         rid = self._next_id
         self._next_id += 2  # the id in between stays unmapped: a guard
         self._map_at(rid, region)
+        return rid << REGION_SHIFT
+
+    def map_view(self, view: StructView) -> int:
+        """``map(view)`` for a struct view (one per skb a program sees)."""
+        rid = self._next_id
+        self._next_id += 2
+        self.regions[rid] = self.views[rid] = view
         return rid << REGION_SHIFT
 
     def _map_at(self, rid: int, region: Region) -> None:

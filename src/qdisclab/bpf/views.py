@@ -62,7 +62,7 @@ class Views:
             by_id = self._addr[struct] = {}
         addr = by_id.get(id(obj))
         if addr is None:
-            addr = self.memory.map(self._view(struct, obj))
+            addr = self.memory.map_view(self._view(struct, obj))
             by_id[id(obj)] = addr
             self.objects[addr] = obj
         return addr
