@@ -28,13 +28,17 @@ def bpf_fifo_qdisc(budget: Budget) -> dict[str, Any]:
         return {}
     obj = load_object(FIFO_OBJECT)
     pairs = budget.scale(20_000)
-    pfifo = _pairs_per_s("pfifo limit 20000", 10, pairs)
+    kinds = {engine: qdisc_kind(obj, engine=engine) for engine in ("translate", "interp")}
+    counts = {"translate": pairs, "interp": max(1, pairs // 10)}
+    best = dict.fromkeys(("pfifo", *kinds), 0.0)
+    for _ in range(2):  # interleaved, so a busy machine slows both sides alike
+        best["pfifo"] = max(best["pfifo"], _pairs_per_s("pfifo limit 20000", 10, pairs))
+        for engine, kind in kinds.items():
+            best[engine] = max(best[engine], _pairs_per_s(kind, 10, counts[engine]))
     out: dict[str, Any] = {}
-    for engine in ("translate", "interp"):
-        kind = qdisc_kind(obj, engine=engine)
-        rate = _pairs_per_s(kind, 10, pairs if engine == "translate" else max(1, pairs // 10))
-        out[f"bpf_fifo_qdisc_{engine}_pairs_per_s"] = round(rate)
-        out[f"bpf_fifo_qdisc_{engine}_over_pfifo"] = round(rate / pfifo, 3)
+    for engine in kinds:
+        out[f"bpf_fifo_qdisc_{engine}_pairs_per_s"] = round(best[engine])
+        out[f"bpf_fifo_qdisc_{engine}_over_pfifo"] = round(best[engine] / best["pfifo"], 3)
     return out
 
 
