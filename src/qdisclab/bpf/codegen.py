@@ -8,9 +8,12 @@ costs one comparison, a forward jump sets ``L`` and a backward jump also
 constant offset are checked here and go straight to the frame's bytes;
 other accesses read and write plain byte regions in place through the
 memory's id-to-bytes tables (a base register's region is looked up once
-per block) and fall back to :class:`~qdisclab.bpf.memory.Memory` for struct
-views and faults. The instruction budget is counted per block; a block that
-would cross it calls ``slow``, which finishes it on the interpreter.
+per block), struct-view fields through the view's precompiled access table,
+and fall back to :class:`~qdisclab.bpf.memory.Memory` for faults. A call of
+a leaf helper or kfunc (:func:`~qdisclab.bpf.image.leaf`) is a plain call
+inside its block. The instruction budget is counted per block; a block that
+would cross it calls ``slow``, which finishes it on the interpreter; an
+entry function that cannot cross it counts nothing.
 
 >>> from qdisclab.bpf.asm import assemble
 >>> from qdisclab.bpf.image import link
@@ -23,6 +26,7 @@ True
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 
 from qdisclab.bpf import isa
 from qdisclab.bpf.image import Image, is_leaf
@@ -236,9 +240,9 @@ class _Function:
         """``target = *(size *)(reg + off)``, sign-extended to 64 bits when ``signed``.
 
         An in-bounds R10 access reads the frame's bytes directly; otherwise a
-        plain byte region is read in place (no region, or an access past its
-        end, raises, and the ``except`` hands the access to ``Memory.load``,
-        which reads a struct view or raises the fault).
+        plain byte region is read in place (an access past its end raises, and
+        the ``except`` hands it to ``Memory.load``, which raises the fault),
+        and a struct view's field through its layout's table (see :meth:`access`).
         """
         self._load(target, reg, off, size, pc, signed)
         if target.startswith("r"):
@@ -258,25 +262,18 @@ class _Function:
         if signed:
             slow = f"(({slow} ^ {sign:#x}) - {sign:#x}) & {M64:#x}"
             view = f"((({view}) ^ {sign:#x}) - {sign:#x}) & {M64:#x}"
-        cached = self.base(reg, off, "R")
-        if cached is None:
-            self.emit(f"a = r{reg} + {off}")
-            self.emit("try:")
-            self.emit(f"    {target} = {unpack}(R[a >> 32], a & 0xffffffff)[0]{extend}")
-            self.emit("except E:")
-            self.emit(f"    {target} = {slow}")
-            return
-        data, where = cached
         # No byte region there: a struct view's field (see StructView.loads), or a fault.
-        self.emit(f"if {data} is None:")
-        self.emit(f"    v = V.get(r{reg} >> 32)")
-        self.emit(f"    va = v.loads.get(({where}) << 4 | {size}) if v is not None else None")
-        self.emit(f"    {target} = {view}")
-        self.emit("else:")
-        self.emit("    try:")
-        self.emit(f"        {target} = {unpack}({data}, {where})[0]{extend}")
-        self.emit("    except E:")
-        self.emit(f"        {target} = {slow}")
+        self.access(
+            reg,
+            off,
+            "R",
+            lambda data, where: f"{target} = {unpack}({data}, {where})[0]{extend}",
+            f"{target} = {slow}",
+            lambda where: [
+                f"va = v.loads.get(({where}) << 4 | {size}) if v is not None else None",
+                f"{target} = {view}",
+            ],
+        )
 
     def store(self, reg: int, off: int, size: int, value: str, pc: int) -> None:
         """``*(size *)(reg + off) = value``."""
@@ -288,28 +285,57 @@ class _Function:
         if fast is not None:
             self.emit(f"{pack}(stk, {fast}, {masked})")
             return
-        addr = f"(r{reg} + {off}) & {M64:#x}"
-        cached = self.base(reg, off, "W")
+        slow = f"st((r{reg} + {off}) & {M64:#x}, {size}, {masked}, {pc})"
+        # No writable byte region there: a struct view's field (StructView.stores), or a fault.
+        self.access(
+            reg,
+            off,
+            "W",
+            lambda data, where: f"{pack}({data}, {where}, {masked})",
+            slow,
+            lambda where: [
+                f"va = v.stores.get(({where}) << 4 | {size}) if v is not None else None",
+                "if va is not None:",
+                f"    va(v.obj, {masked})",
+                "else:",
+                f"    {slow}",
+            ],
+        )
+
+    def access(
+        self,
+        reg: int,
+        off: int,
+        table: str,
+        in_place: Callable[[str, str], str],
+        fallback: str,
+        view: Callable[[str], list[str]],
+    ) -> None:
+        """One access of ``reg + off`` that is not on the stack.
+
+        ``in_place(data, where)`` is the statement on a byte region's bytes
+        (a miss raises, and ``fallback`` hands the access to ``Memory``);
+        ``view(where)`` the lines run with ``v``, the struct view there, when
+        the block's lookup found no bytes.
+        """
+        cached = self.base(reg, off, table)
         if cached is None:
             self.emit(f"a = r{reg} + {off}")
             self.emit("try:")
-            self.emit(f"    {pack}(W[a >> 32], a & 0xffffffff, {masked})")
+            self.emit("    " + in_place(f"{table}[a >> 32]", "a & 0xffffffff"))
             self.emit("except E:")
-            self.emit(f"    st({addr}, {size}, {masked}, {pc})")
+            self.emit("    " + fallback)
             return
         data, where = cached
-        self.emit(f"if {data} is None:")  # a struct view's field (StructView.stores), or a fault
+        self.emit(f"if {data} is None:")
         self.emit(f"    v = V.get(r{reg} >> 32)")
-        self.emit(f"    va = v.stores.get(({where}) << 4 | {size}) if v is not None else None")
-        self.emit("    if va is not None:")
-        self.emit(f"        va(v.obj, {masked})")
-        self.emit("    else:")
-        self.emit(f"        st({addr}, {size}, {masked}, {pc})")
+        for line in view(where):
+            self.emit("    " + line)
         self.emit("else:")
         self.emit("    try:")
-        self.emit(f"        {pack}({data}, {where}, {masked})")
+        self.emit("        " + in_place(data, where))
         self.emit("    except E:")
-        self.emit(f"        st({addr}, {size}, {masked}, {pc})")
+        self.emit("        " + fallback)
 
     def atomic(self, i: Insn, size: int) -> None:
         pc, imm, s, m = i.slot, i.imm, i.src, _M[size]
