@@ -58,8 +58,8 @@ from qdisclab.ops.ownership import OwnershipViolation
 from qdisclab.skb import FREED, SkBuff
 
 M64 = 0xFFFF_FFFF_FFFF_FFFF
-_ITER = struct.Struct("<ii")
-_U64 = struct.Struct("<Q")  # struct bpf_iter_num as the kernel lays it out: cur, end
+_ITER = struct.Struct("<ii")  # struct bpf_iter_num as the kernel lays it out: cur, end
+_U64 = struct.Struct("<Q")
 _SKB, _SELF, _CONTEXT, _TO_FREE, _SCALAR = range(5)
 
 
