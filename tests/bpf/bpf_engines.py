@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from qdisclab.bpf.image import leaf
 from qdisclab.bpf.interp import Interpreter
 from qdisclab.bpf.resolver import CallContext, TableResolver
 from qdisclab.bpf.translate import Translated
@@ -18,7 +19,7 @@ def _call_back(ctx: CallContext, r1: int, r2: int, r3: int, r4: int, r5: int) ->
 
 
 def corpus_resolver() -> TableResolver:
-    """Helper #1 sums R1–R5, helper #2 calls back R1(R2); two symbols resolve."""
+    """Helper #1 sums R1–R5 (a leaf), helper #2 calls back R1(R2); two symbols resolve."""
     return TableResolver(
-        helpers={1: _sum, 2: _call_back}, symbols={"counters": 0x1000, "globals": 0x2000}
+        helpers={1: leaf(_sum), 2: _call_back}, symbols={"counters": 0x1000, "globals": 0x2000}
     )

@@ -32,14 +32,18 @@ def _bpf_rows(name: str, path: Path, builtin: str, pairs: int) -> dict[str, Any]
     if not path.is_file():  # an installed package without the examples
         return {}
     obj = load_object(path)
-    reference = _pairs_per_s(builtin, 10, pairs)
+    kinds = {engine: qdisc_kind(obj, engine=engine) for engine in ("translate", "interp")}
+    counts = {"translate": pairs, "interp": max(1, pairs // 10)}
     label = builtin.split()[0]
+    best = dict.fromkeys((label, *kinds), 0.0)
+    for _ in range(2):  # interleaved, so a busy machine slows both sides alike
+        best[label] = max(best[label], _pairs_per_s(builtin, 10, pairs))
+        for engine, kind in kinds.items():
+            best[engine] = max(best[engine], _pairs_per_s(kind, 10, counts[engine]))
     out: dict[str, Any] = {}
-    for engine in ("translate", "interp"):
-        kind = qdisc_kind(obj, engine=engine)
-        rate = _pairs_per_s(kind, 10, pairs if engine == "translate" else max(1, pairs // 10))
-        out[f"{name}_qdisc_{engine}_pairs_per_s"] = round(rate)
-        out[f"{name}_qdisc_{engine}_over_{label}"] = round(rate / reference, 3)
+    for engine in kinds:
+        out[f"{name}_qdisc_{engine}_pairs_per_s"] = round(best[engine])
+        out[f"{name}_qdisc_{engine}_over_{label}"] = round(best[engine] / best[label], 3)
     return out
 
 

@@ -8,9 +8,12 @@ costs one comparison, a forward jump sets ``L`` and a backward jump also
 constant offset are checked here and go straight to the frame's bytes;
 other accesses read and write plain byte regions in place through the
 memory's id-to-bytes tables (a base register's region is looked up once
-per block) and fall back to :class:`~qdisclab.bpf.memory.Memory` for struct
-views and faults. The instruction budget is counted per block; a block that
-would cross it calls ``slow``, which finishes it on the interpreter.
+per block), struct-view fields through the view's precompiled access table,
+and fall back to :class:`~qdisclab.bpf.memory.Memory` for faults. A call of
+a leaf helper or kfunc (:func:`~qdisclab.bpf.image.leaf`) is a plain call
+inside its block. The instruction budget is counted per block; a block that
+would cross it calls ``slow``, which finishes it on the interpreter; an
+entry function that cannot cross it counts nothing.
 
 >>> from qdisclab.bpf.asm import assemble
 >>> from qdisclab.bpf.image import link
@@ -23,9 +26,10 @@ True
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 
 from qdisclab.bpf import isa
-from qdisclab.bpf.image import Image
+from qdisclab.bpf.image import Image, is_leaf
 from qdisclab.bpf.isa import M64, Insn
 
 _M = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF, 8: M64}
@@ -70,13 +74,17 @@ class _Function:
             target = isa.jump_target(i)
             if isa.is_branch(i):
                 leaders.add(target)  # type: ignore[arg-type]
-            if isa.is_branch(i) or i.code in (isa.CALL, isa.EXIT):
+            if isa.is_branch(i) or i.code == isa.EXIT or (i.code == isa.CALL and not tr.leaf(i)):
                 leaders.add(i.slot + i.width)
         self.leaders = sorted(s for s in leaders if entry <= s < end)
         self.backward = any(
             isa.is_branch(i) and isa.jump_target(i) <= i.slot  # type: ignore[operator]
             for i in self.insns
         )
+        # Straight-line code calling only leaf functions runs each instruction at most
+        # once: when the function is no longer than the budget, no run can cross it.
+        self.bounded = not self.backward and len(self.insns) <= tr.budget
+        self.bounded &= all(tr.leaf(i) for i in self.insns if i.code == isa.CALL)
         self.uses_may_goto = any(i.code == isa.BPF_JMP | isa.BPF_JCOND for i in self.insns)
         self.lines: list[str] = []
         self.block = entry
@@ -91,6 +99,7 @@ class _Function:
         program and source line — one Python call per run.
         """
         self.ret = "return r0" if entry else "return r0, steps"
+        counted = not (entry and self.bounded)  # the entry's count is seen by nobody else
         base = "        "
         if entry:
             out = ["    def run(r1=0, r2=0, r3=0, r4=0, r5=0):", f"{base}try:"]
@@ -119,9 +128,10 @@ class _Function:
             self.lines = []
             self.cached: set[tuple[int, str]] = set()
             n = len(body)
-            self.emit(f"steps += {n}")
-            self.emit("if steps > budget:")
-            self.emit(f"    slow({start}, depth, steps - {n}, {self._mg()}, {_REGS})")
+            if counted:
+                self.emit(f"steps += {n}")
+                self.emit("if steps > budget:")
+                self.emit(f"    slow({start}, depth, steps - {n}, {self._mg()}, {_REGS})")
             for insn in body:
                 self.insn(insn)
             head = f"{base}if L <= {start}:" if len(self.leaders) > 1 else None
@@ -167,12 +177,16 @@ class _Function:
                 self.emit(f"if depth >= {isa.MAX_CALL_FRAMES - 1}: raise deep({pc})")
                 self.emit(f"r0, steps = f{pc + 1 + i.imm}(r1, r2, r3, r4, r5, depth + 1, steps)")
             else:
-                self.emit("vm.depth = depth; vm.steps = steps")
+                leaf = self.tr.leaf(i)
+                if not leaf:  # it may run a callback, which goes on from here
+                    self.emit("vm.depth = depth; vm.steps = steps")
                 self.emit("try:")
                 self.emit(f"    r0 = c{pc}(vm, r1, r2, r3, r4, r5) & {M64:#x}")
                 self.emit("except BpfFault as e:")
                 self.emit(f"    raise at(e, {pc})")
-                self.emit("steps = vm.steps")
+                if not leaf:
+                    self.emit("steps = vm.steps")
+            self.cached = set()  # the call may have unmapped a region (bpf_obj_drop)
         elif op == isa.BPF_JCOND:
             self.emit("if mg:")
             self.emit("    mg -= 1")
@@ -201,9 +215,9 @@ class _Function:
 
         Within a block a base register's region is looked up once (``R`` for
         reads, ``W`` for writes) and reused until the register is written;
-        a lookup that finds nothing leaves None there, which the access then
-        trips over. Negative offsets are not cached: the sum could go below
-        the region's start, which ``unpack_from`` would take from the end.
+        a lookup that finds nothing leaves None there, where the access looks
+        for a struct view instead. Negative offsets are not cached: the sum could
+        go below the region's start, which ``unpack_from`` would take from the end.
         """
         if off < 0:
             return None
@@ -226,9 +240,9 @@ class _Function:
         """``target = *(size *)(reg + off)``, sign-extended to 64 bits when ``signed``.
 
         An in-bounds R10 access reads the frame's bytes directly; otherwise a
-        plain byte region is read in place (no region, or an access past its
-        end, raises, and the ``except`` hands the access to ``Memory.load``,
-        which reads a struct view or raises the fault).
+        plain byte region is read in place (an access past its end raises, and
+        the ``except`` hands it to ``Memory.load``, which raises the fault),
+        and a struct view's field through its layout's table (see :meth:`access`).
         """
         self._load(target, reg, off, size, pc, signed)
         if target.startswith("r"):
@@ -242,18 +256,24 @@ class _Function:
         if fast is not None:
             self.emit(f"{target} = {unpack}(stk, {fast})[0]{extend}")
             return
-        cached = self.base(reg, off, "R")
-        data, where = cached or ("R[a >> 32]", "a & 0xffffffff")
-        if cached is None:
-            self.emit(f"a = r{reg} + {off}")
+        sign = _SIGN[size]
         slow = f"ld((r{reg} + {off}) & {M64:#x}, {size}, {pc})"
+        view = f"(va[0](v.obj) >> va[1]) & va[2] if va is not None else {slow}"
         if signed:
-            sign = _SIGN[size]
             slow = f"(({slow} ^ {sign:#x}) - {sign:#x}) & {M64:#x}"
-        self.emit("try:")
-        self.emit(f"    {target} = {unpack}({data}, {where})[0]{extend}")
-        self.emit("except E:")
-        self.emit(f"    {target} = {slow}")
+            view = f"((({view}) ^ {sign:#x}) - {sign:#x}) & {M64:#x}"
+        # No byte region there: a struct view's field (see StructView.loads), or a fault.
+        self.access(
+            reg,
+            off,
+            "R",
+            lambda data, where: f"{target} = {unpack}({data}, {where})[0]{extend}",
+            f"{target} = {slow}",
+            lambda where: [
+                f"va = v.loads.get(({where}) << 4 | {size}) if v is not None else None",
+                f"{target} = {view}",
+            ],
+        )
 
     def store(self, reg: int, off: int, size: int, value: str, pc: int) -> None:
         """``*(size *)(reg + off) = value``."""
@@ -265,14 +285,57 @@ class _Function:
         if fast is not None:
             self.emit(f"{pack}(stk, {fast}, {masked})")
             return
-        cached = self.base(reg, off, "W")
-        data, where = cached or ("W[a >> 32]", "a & 0xffffffff")
+        slow = f"st((r{reg} + {off}) & {M64:#x}, {size}, {masked}, {pc})"
+        # No writable byte region there: a struct view's field (StructView.stores), or a fault.
+        self.access(
+            reg,
+            off,
+            "W",
+            lambda data, where: f"{pack}({data}, {where}, {masked})",
+            slow,
+            lambda where: [
+                f"va = v.stores.get(({where}) << 4 | {size}) if v is not None else None",
+                "if va is not None:",
+                f"    va(v.obj, {masked})",
+                "else:",
+                f"    {slow}",
+            ],
+        )
+
+    def access(
+        self,
+        reg: int,
+        off: int,
+        table: str,
+        in_place: Callable[[str, str], str],
+        fallback: str,
+        view: Callable[[str], list[str]],
+    ) -> None:
+        """One access of ``reg + off`` that is not on the stack.
+
+        ``in_place(data, where)`` is the statement on a byte region's bytes
+        (a miss raises, and ``fallback`` hands the access to ``Memory``);
+        ``view(where)`` the lines run with ``v``, the struct view there, when
+        the block's lookup found no bytes.
+        """
+        cached = self.base(reg, off, table)
         if cached is None:
             self.emit(f"a = r{reg} + {off}")
-        self.emit("try:")
-        self.emit(f"    {pack}({data}, {where}, {masked})")
-        self.emit("except E:")
-        self.emit(f"    st((r{reg} + {off}) & {M64:#x}, {size}, {masked}, {pc})")
+            self.emit("try:")
+            self.emit("    " + in_place(f"{table}[a >> 32]", "a & 0xffffffff"))
+            self.emit("except E:")
+            self.emit("    " + fallback)
+            return
+        data, where = cached
+        self.emit(f"if {data} is None:")
+        self.emit(f"    v = V.get(r{reg} >> 32)")
+        for line in view(where):
+            self.emit("    " + line)
+        self.emit("else:")
+        self.emit("    try:")
+        self.emit("        " + in_place(data, where))
+        self.emit("    except E:")
+        self.emit("        " + fallback)
 
     def atomic(self, i: Insn, size: int) -> None:
         pc, imm, s, m = i.slot, i.imm, i.src, _M[size]
@@ -375,9 +438,16 @@ def _alu(i: Insn) -> str:
 class _Source:
     """The module source of a whole program."""
 
-    def __init__(self, image: Image) -> None:
+    def __init__(self, image: Image, budget: int) -> None:
         self.image = image
+        self.budget = budget
         self.packers: dict[str, str] = {}
+
+    def leaf(self, i: Insn) -> bool:
+        """Whether ``i`` calls a helper or kfunc that never calls back into the program."""
+        return (
+            i.code == isa.CALL and i.slot in self.image.calls and is_leaf(self.image.calls[i.slot])
+        )
 
     def stack_offset(self, reg: int, off: int, size: int) -> int | None:
         """Offset into the frame's bytes of an in-bounds R10 access, else None."""
@@ -396,7 +466,8 @@ class _Source:
         body.extend(funcs[0].source(entry=True))
         calls = ", ".join(f"c{slot}" for slot in sorted(img.calls))
         head = [
-            f"def build({calls}{', ' if calls else ''}*, ld, st, R, W, E, fps, stacks, budget, max_loops,",
+            f"def build({calls}{', ' if calls else ''}*, ld, st, R, W, V, E, fps, stacks,",
+            "          budget, max_loops,",
             "          slow, deep, at, vm, bswap, sdiv, smod, BpfFault, annotate):",
         ]
         for key, name in sorted(self.packers.items()):
@@ -407,6 +478,10 @@ class _Source:
         return "\n".join([*head, *body, f"    return {{{table}}}", ""])
 
 
-def program_source(image: Image) -> str:
-    """The module source defining ``build(...)``, which returns the program's functions."""
-    return _Source(image).source()
+def program_source(image: Image, budget: int = isa.BPF_COMPLEXITY_LIMIT_INSNS) -> str:
+    """The module source defining ``build(...)``, which returns the program's functions.
+
+    ``budget`` is the instruction budget of a run: a function that provably
+    stays within it is generated without counting.
+    """
+    return _Source(image, budget).source()

@@ -32,7 +32,29 @@ CODE_BASE = CODE_REGION << 32
 
 _FUNCTION_ENDS = (isa.EXIT, isa.BPF_JMP | isa.BPF_JA, isa.BPF_JMP32 | isa.BPF_JA)
 
-__all__ = ["CODE_BASE", "Image", "TableResolver", "func_address", "link"]
+__all__ = ["CODE_BASE", "Image", "TableResolver", "func_address", "is_leaf", "leaf", "link"]
+
+F = TypeVar("F")
+
+
+def leaf(function: F) -> F:
+    """Mark a helper or kfunc as a leaf: it never calls back into the program.
+
+    The translator then needs neither the call depth nor the instruction
+    count handed over around the call, and does not end a block there. A
+    function not marked (``bpf_loop``, a callback-taking kfunc) is treated as
+    one that may call back, which is always correct.
+
+    >>> is_leaf(leaf(lambda vm, *regs: 0)), is_leaf(lambda vm, *regs: 0)
+    (True, False)
+    """
+    function.bpf_leaf = True  # type: ignore[attr-defined]
+    return function
+
+
+def is_leaf(function: object) -> bool:
+    """Whether ``function`` was marked with :func:`leaf`."""
+    return getattr(function, "bpf_leaf", False) is True
 
 
 def func_address(slot: int) -> int:

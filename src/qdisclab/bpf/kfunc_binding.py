@@ -36,14 +36,16 @@ from __future__ import annotations
 import struct
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from qdisclab.bpf.btf import BTF_KIND_PTR, Btf
 from qdisclab.bpf.errors import BpfLoadError
 from qdisclab.bpf.fault import BpfFault
 from qdisclab.bpf.helper_ids import helper_id
+from qdisclab.bpf.image import leaf
 from qdisclab.bpf.interp import signed
-from qdisclab.bpf.memory import OFFSET_MASK, BytesRegion, Memory
+from qdisclab.bpf.memory import OFFSET_MASK, REGION_SHIFT, BytesRegion, Memory
 from qdisclab.bpf.objects import BpfObject
 from qdisclab.bpf.resolver import BpfFunction, CallContext
 from qdisclab.bpf.special_fields import special_fields
@@ -59,6 +61,7 @@ from qdisclab.skb import FREED, SkBuff
 
 M64 = 0xFFFF_FFFF_FFFF_FFFF
 _ITER = struct.Struct("<ii")  # struct bpf_iter_num as the kernel lays it out: cur, end
+_U64 = struct.Struct("<Q")
 _SKB, _SELF, _CONTEXT, _TO_FREE, _SCALAR = range(5)
 
 
@@ -115,7 +118,9 @@ class ProgramEnv:
     # -- conversions ---------------------------------------------------------------
     def skb_at(self, addr: int) -> SkBuff:
         """The ``SkBuff`` a program's pointer names (a fault if it names none)."""
-        obj = self.views.object_at(addr, "struct sk_buff")
+        obj = self.views.objects.get(addr)
+        if obj is None:
+            obj = self.views.object_at(addr, "struct sk_buff")  # raises the fault
         if obj.__class__ is not SkBuff:
             raise BpfFault(f"{addr:#x} is not a pointer to struct sk_buff")
         return obj
@@ -206,7 +211,7 @@ class ProgramEnv:
             return env.to_register(result)
 
         call.__name__ = kf.name
-        return call
+        return leaf(call)  # a context method never runs a program callback
 
     def _param_kinds(self, type_id: int) -> list[int]:
         btf = self.btf
@@ -230,9 +235,16 @@ class ProgramEnv:
 
 GenericImpl = Callable[..., int]
 _GENERIC: dict[str, GenericImpl] = {}
+# Generic impls bound as they are, ``partial(impl, env)``, and called as leaves: they
+# never call back into the program and raise nothing but BpfFault (an extension fault
+# inside them is raised as KfuncFault on the spot). The others get a wrapper doing that.
+_DIRECT: set[GenericImpl] = set()
 
 
 def _bound(impl: GenericImpl, env: ProgramEnv) -> BpfFunction:
+    if impl in _DIRECT:
+        return leaf(partial(impl, env))  # one call per kfunc call, no wrapper frame
+
     def call(vm: CallContext, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
         try:
             return impl(env, vm, r1, r2, r3, r4, r5)
@@ -243,16 +255,18 @@ def _bound(impl: GenericImpl, env: ProgramEnv) -> BpfFunction:
     return call
 
 
-def _generic(name: str) -> Callable[[GenericImpl], GenericImpl]:
+def _generic(name: str, direct: bool = False) -> Callable[[GenericImpl], GenericImpl]:
     def register(impl: GenericImpl) -> GenericImpl:
         _GENERIC[name] = impl
+        if direct:
+            _DIRECT.add(impl)
         return impl
 
     return register
 
 
 # -- objects and kptrs -----------------------------------------------------------------
-@_generic("bpf_obj_new_impl")
+@_generic("bpf_obj_new_impl", direct=True)
 def _obj_new(env: ProgramEnv, vm: CallContext, type_id: int, meta: int, *_: int) -> int:
     btf = env.btf
     if btf is None:
@@ -262,21 +276,28 @@ def _obj_new(env: ProgramEnv, vm: CallContext, type_id: int, meta: int, *_: int)
         kptrs = tuple(f.offset for f in special_fields(btf, type_id) if f.kind == "kptr")
         layout = env.layouts[type_id] = (f"object {btf[type_id].name}", btf.sizeof(type_id), kptrs)
     name, size, kptr_offsets = layout
-    addr = env.memory.map(BytesRegion(name, bytearray(size)))
-    fields = [addr + off for off in kptr_offsets]
-    for field_addr in fields:
-        env.kptrs[field_addr] = SkbNode()
+    addr = env.memory.map_bytes(name, bytearray(size))
+    if len(kptr_offsets) == 1:  # the usual node: one skb field
+        fields = [addr + kptr_offsets[0]]
+        env.kptrs[fields[0]] = SkbNode()
+    else:
+        fields = [addr + off for off in kptr_offsets]
+        for field_addr in fields:
+            env.kptrs[field_addr] = SkbNode()
     env.objects[addr] = fields
     return addr
 
 
-@_generic("bpf_obj_drop_impl")
+@_generic("bpf_obj_drop_impl", direct=True)
 def _obj_drop(env: ProgramEnv, vm: CallContext, addr: int, meta: int, *_: int) -> int:
     fields = env.objects.get(addr)
     if fields is None:
         raise BpfFault(f"bpf_obj_drop of {addr:#x}: not an object from bpf_obj_new")
-    for field_addr in fields:
-        env.kptrs[field_addr].free()  # holding an skb is the same violation as in Python
+    try:
+        for field_addr in fields:
+            env.kptrs[field_addr].free()  # holding an skb is the same violation as in Python
+    except ExtensionFault as exc:
+        raise KfuncFault(exc) from exc
     for field_addr in fields:
         del env.kptrs[field_addr]
     del env.objects[addr]
@@ -288,9 +309,13 @@ def _kptr_xchg(env: ProgramEnv, vm: CallContext, slot: int, new: int, *_: int) -
     node = env.kptrs.get(slot)
     if node is None:
         raise BpfFault(f"bpf_kptr_xchg on {slot:#x}: not a __kptr field of an object")
-    old = node.kptr_xchg(env.skb_at(new) if new else None)
-    env.memory.store(slot, 8, new)
-    return env.skb_address(old)
+    try:
+        old = node.kptr_xchg(env.skb_at(new) if new else None)
+    except ExtensionFault as exc:
+        raise KfuncFault(exc) from exc
+    # The field of a live object: in bounds and writable, as bpf_obj_new mapped it.
+    _U64.pack_into(env.memory.writable[slot >> REGION_SHIFT], slot & OFFSET_MASK, new)
+    return 0 if old is None else env.skb_address(old)
 
 
 # -- lists -----------------------------------------------------------------------------
@@ -299,7 +324,9 @@ def _push(env: ProgramEnv, head: int, link: int, front: bool) -> int:
         raise BpfFault(f"list push of node {link:#x}, which is already in a list")
     if (link & ~OFFSET_MASK) not in env.objects:
         raise BpfFault(f"list push of {link:#x}: not a node of an object from bpf_obj_new")
-    queue = env.lists.setdefault(head, deque())
+    queue = env.lists.get(head)
+    if queue is None:
+        queue = env.lists[head] = deque()
     (queue.appendleft if front else queue.append)(link)
     env.listed.add(link)
     return 0
@@ -321,37 +348,37 @@ def _peek(env: ProgramEnv, head: int, front: bool) -> int:
     return queue[0] if front else queue[-1]
 
 
-@_generic("bpf_list_push_back_impl")
+@_generic("bpf_list_push_back_impl", direct=True)
 def _list_push_back(env: ProgramEnv, vm: CallContext, head: int, link: int, *_: int) -> int:
     return _push(env, head, link, front=False)
 
 
-@_generic("bpf_list_push_front_impl")
+@_generic("bpf_list_push_front_impl", direct=True)
 def _list_push_front(env: ProgramEnv, vm: CallContext, head: int, link: int, *_: int) -> int:
     return _push(env, head, link, front=True)
 
 
-@_generic("bpf_list_pop_front")
+@_generic("bpf_list_pop_front", direct=True)
 def _list_pop_front(env: ProgramEnv, vm: CallContext, head: int, *_: int) -> int:
     return _pop(env, head, front=True)
 
 
-@_generic("bpf_list_pop_back")
+@_generic("bpf_list_pop_back", direct=True)
 def _list_pop_back(env: ProgramEnv, vm: CallContext, head: int, *_: int) -> int:
     return _pop(env, head, front=False)
 
 
-@_generic("bpf_list_front")
+@_generic("bpf_list_front", direct=True)
 def _list_front(env: ProgramEnv, vm: CallContext, head: int, *_: int) -> int:
     return _peek(env, head, front=True)
 
 
-@_generic("bpf_list_back")
+@_generic("bpf_list_back", direct=True)
 def _list_back(env: ProgramEnv, vm: CallContext, head: int, *_: int) -> int:
     return _peek(env, head, front=False)
 
 
-@_generic("bpf_list_empty")
+@_generic("bpf_list_empty", direct=True)
 def _list_empty(env: ProgramEnv, vm: CallContext, head: int, *_: int) -> int:
     return 0 if env.lists.get(head) else 1
 
@@ -437,7 +464,7 @@ def _loop(env: ProgramEnv, vm: CallContext, n: int, fn: int, ctx: int, flags: in
     return done
 
 
-@_generic("bpf_iter_num_new")
+@_generic("bpf_iter_num_new", direct=True)
 def _iter_new(env: ProgramEnv, vm: CallContext, it: int, start: int, end: int, *_: int) -> int:
     lo, hi = signed(start, 32), signed(end, 32)
     empty = lo > hi
@@ -445,7 +472,7 @@ def _iter_new(env: ProgramEnv, vm: CallContext, it: int, start: int, end: int, *
     return (-22 & M64) if empty else 0  # -EINVAL, as the kernel's bpf_iter_num_new
 
 
-@_generic("bpf_iter_num_next")
+@_generic("bpf_iter_num_next", direct=True)
 def _iter_next(env: ProgramEnv, vm: CallContext, it: int, *_: int) -> int:
     cur, end = _ITER.unpack(env.memory.load(it, 8).to_bytes(8, "little"))
     if cur + 1 >= end:
@@ -454,7 +481,7 @@ def _iter_next(env: ProgramEnv, vm: CallContext, it: int, *_: int) -> int:
     return it  # the kernel returns &it->cur
 
 
-@_generic("bpf_iter_num_destroy")
+@_generic("bpf_iter_num_destroy", direct=True)
 def _iter_destroy(env: ProgramEnv, vm: CallContext, it: int, *_: int) -> int:
     env.memory.store(it, 8, 0)
     return 0
@@ -475,6 +502,8 @@ for _name, _impl in (
 ):
     assert helper_id(_name) is not None, _name
     _GENERIC[_name] = _impl
+    if _name != "bpf_loop":  # bpf_loop runs the program's callback
+        _DIRECT.add(_impl)
 
 # The rbtree kfuncs register themselves in the same table (a module of their own).
 from qdisclab.bpf import rbtree_kfuncs as _rbtree_kfuncs  # noqa: E402,F401

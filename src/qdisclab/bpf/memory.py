@@ -86,7 +86,8 @@ class BytesRegion(Region):
     ) -> None:
         if writable is None:
             writable = not isinstance(data, bytes)
-        super().__init__(name, len(data), writable)
+        # Region's fields set here directly: one per bpf_obj_new, so no super() call.
+        self.name, self.size, self.writable = name, len(data), writable
         self.data = data
 
     def load(self, off: int, size: int, pc: int) -> int:
@@ -126,7 +127,10 @@ class StructView(Region):
 
     Loads may read a whole field or a narrower part of one (little-endian,
     as the kernel allows narrow context loads); stores must write a whole
-    writable field.
+    writable field. Every access a field allows is worked out once, when
+    the view's layout is built (``loads``/``stores``, keyed by
+    ``offset << 4 | size``), and :meth:`bind` gives another object the same
+    layout at the cost of one small object.
 
     >>> class Obj: qlen = 3
     >>> v = StructView("Qdisc", Obj(), 64, {16: Field(4, lambda o: o.qlen, None, "q.qlen")})
@@ -134,13 +138,18 @@ class StructView(Region):
     (3, 3)
     """
 
-    __slots__ = ("_by_byte", "fields", "obj")
+    __slots__ = ("_by_byte", "fields", "loads", "obj", "stores")
 
     def __init__(self, name: str, obj: object, size: int, fields: dict[int, Field]) -> None:
         super().__init__(name, size, any(f.setter for f in fields.values()))
         self.obj = obj
         self.fields = fields
         self._by_byte: dict[int, tuple[int, Field]] = {}
+        # offset << 4 | size -> (getter, shift, mask): the access's value is
+        # (getter(obj) >> shift) & mask, the same as masking to the field's
+        # width first, since a narrow load never reaches past its field.
+        self.loads: dict[int, tuple[Callable[[Any], int], int, int]] = {}
+        self.stores: dict[int, Callable[[Any, int], None]] = {}  # whole writable fields
         for start, f in sorted(fields.items()):
             if start < 0 or start + f.size > size or f.size not in _MASK:
                 raise ValueError(f"{name}: field at offset {start} does not fit")
@@ -148,6 +157,22 @@ class StructView(Region):
                 if b in self._by_byte:
                     raise ValueError(f"{name}: fields overlap at offset {b}")
                 self._by_byte[b] = (start, f)
+            for part in (n for n in _MASK if n <= f.size):
+                for off in range(start, start + f.size - part + 1):
+                    self.loads[off << 4 | part] = (f.getter, 8 * (off - start), _MASK[part])
+            if f.pointer:
+                self.loads[start << 4 | f.size] = (f.getter, 0, _MASK[8])
+            if f.setter is not None:
+                self.stores[start << 4 | f.size] = f.setter
+
+    def bind(self, obj: object) -> StructView:
+        """A view of ``obj`` sharing this view's layout (name, size, field tables)."""
+        view = object.__new__(StructView)
+        view.name, view.size, view.writable = self.name, self.size, self.writable
+        view.fields, view._by_byte = self.fields, self._by_byte
+        view.loads, view.stores = self.loads, self.stores
+        view.obj = obj
+        return view
 
     def _field(self, what: str, off: int, size: int, pc: int) -> tuple[int, Field]:
         if off + size > self.size:
@@ -161,23 +186,26 @@ class StructView(Region):
         return hit
 
     def load(self, off: int, size: int, pc: int) -> int:
-        start, f = self._field("read", off, size, pc)
-        if f.pointer and start == off and size == f.size:
-            return f.getter(self.obj) & _MASK[8]
-        value = f.getter(self.obj) & _MASK[f.size]
-        return (value >> 8 * (off - start)) & _MASK[size]
+        access = self.loads.get(off << 4 | size)
+        if access is None:
+            self._field("read", off, size, pc)  # raises: out of bounds or not a field
+            raise AssertionError("unreachable")
+        getter, shift, mask = access
+        return (getter(self.obj) >> shift) & mask
 
     def store(self, off: int, size: int, value: int, pc: int) -> None:
+        setter = self.stores.get(off << 4 | size)
+        if setter is not None:
+            setter(self.obj, value & _MASK[size])
+            return
         start, f = self._field("write", off, size, pc)
         label = f.name or f"offset {start}"
         if f.setter is None:
             raise BpfFault(f"write to read-only field {label} of {self.name}", pc=pc)
-        if start != off or size != f.size:
-            raise BpfFault(
-                f"partial write ({size} bytes at offset {off}) of field {label} of {self.name}",
-                pc=pc,
-            )
-        f.setter(self.obj, value & _MASK[size])
+        raise BpfFault(
+            f"partial write ({size} bytes at offset {off}) of field {label} of {self.name}",
+            pc=pc,
+        )
 
 
 class Memory:
@@ -188,14 +216,16 @@ class Memory:
     once and reused; ``frame_pointer(depth)`` is the R10 of that frame.
     """
 
-    __slots__ = ("_frames", "_next_id", "readable", "regions", "writable")
+    __slots__ = ("_frames", "_next_id", "readable", "regions", "views", "writable")
 
     def __init__(self) -> None:
         self.regions: dict[int, Region] = {}
         # The bytes of plain byte regions by id, readable and writable ones,
-        # so translated code can reach them without a call per access.
+        # and the struct views by id, so translated code can reach them
+        # without going through the region's methods.
         self.readable: dict[int, bytes | bytearray | memoryview] = {}
         self.writable: dict[int, bytearray | memoryview] = {}
+        self.views: dict[int, StructView] = {}
         self._next_id = 1
         self._frames: list[int] = []
 
@@ -210,12 +240,29 @@ class Memory:
         self._map_at(rid, region)
         return rid << REGION_SHIFT
 
+    def map_view(self, view: StructView) -> int:
+        """``map(view)`` for a struct view (one per skb a program sees)."""
+        rid = self._next_id
+        self._next_id += 2
+        self.regions[rid] = self.views[rid] = view
+        return rid << REGION_SHIFT
+
     def _map_at(self, rid: int, region: Region) -> None:
         self.regions[rid] = region
         if isinstance(region, BytesRegion):
             self.readable[rid] = region.data
             if region.writable:
                 self.writable[rid] = region.data  # type: ignore[assignment]
+        elif isinstance(region, StructView):
+            self.views[rid] = region
+
+    def map_bytes(self, name: str, data: bytearray) -> int:
+        """``map(BytesRegion(name, data))`` for writable bytes, without the checks (hot paths)."""
+        rid = self._next_id
+        self._next_id += 2
+        self.regions[rid] = BytesRegion(name, data, True)
+        self.readable[rid] = self.writable[rid] = data
+        return rid << REGION_SHIFT
 
     def unmap(self, addr: int) -> Region:
         """Unmap the region at base ``addr`` (later accesses fault as unmapped)."""
@@ -225,8 +272,9 @@ class Memory:
             if region is not None:
                 self.regions[rid] = region
             raise BpfFault(f"unmap of {addr:#x}: no region starts there")
-        self.readable.pop(rid, None)
-        self.writable.pop(rid, None)
+        if self.views.pop(rid, None) is None:
+            self.readable.pop(rid, None)
+            self.writable.pop(rid, None)
         return region
 
     def region_at(self, addr: int) -> tuple[Region, int] | None:

@@ -51,7 +51,7 @@ class Translated:
         self.budget, self.max_loops = budget, max_loops
         self.steps = 0
         self.depth = 0
-        self.source = program_source(self.image)
+        self.source = program_source(self.image, budget)
         namespace: dict[str, object] = {"struct": struct}
         exec(compile(self.source, f"<bpf {self.name}>", "exec"), namespace)
         fps = [self.memory.frame_pointer(d) for d in range(isa.MAX_CALL_FRAMES)]
@@ -67,6 +67,7 @@ class Translated:
             st=self.memory.store,
             R=self.memory.readable,
             W=self.memory.writable,
+            V=self.memory.views,
             E=(KeyError, TypeError, struct.error),
             fps=fps,
             stacks=stacks,

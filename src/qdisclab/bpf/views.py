@@ -28,6 +28,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any
 
 from qdisclab.bpf.externs import KCONFIG
@@ -46,29 +47,32 @@ _PACKET_POINTERS = frozenset({"@data", "@data_end"})
 class Views:
     """The kernel-struct views of one program's memory, one address per (struct, object)."""
 
-    __slots__ = ("_addr", "_objects", "_templates", "memory")
+    __slots__ = ("_addr", "_templates", "memory", "objects")
 
     def __init__(self, memory: Memory) -> None:
         self.memory = memory
-        self._addr: dict[tuple[str, int], int] = {}
-        self._objects: dict[int, Any] = {}
+        # struct -> id(obj) -> address: one small dict per struct, so a lookup builds no key
+        self._addr: dict[str, dict[int, int]] = {}
+        self.objects: dict[int, Any] = {}  # view address -> the object
         self._templates: dict[str, StructView] = {}
 
     def address(self, struct: str, obj: Any) -> int:
         """The address of ``obj`` seen as ``struct`` (mapped on first use); 0 for None."""
         if obj is None:
             return 0
-        key = (struct, id(obj))
-        addr = self._addr.get(key)
+        by_id = self._addr.get(struct)
+        if by_id is None:
+            by_id = self._addr[struct] = {}
+        addr = by_id.get(id(obj))
         if addr is None:
-            addr = self.memory.map(self._view(struct, obj))
-            self._addr[key] = addr
-            self._objects[addr] = obj
+            addr = self.memory.map_view(self._view(struct, obj))
+            by_id[id(obj)] = addr
+            self.objects[addr] = obj
         return addr
 
     def object_at(self, addr: int, what: str = "object") -> Any:
         """The object whose view starts at ``addr``; a fault naming ``what`` otherwise."""
-        obj = self._objects.get(addr)
+        obj = self.objects.get(addr)
         if obj is None:
             if addr == 0:
                 raise BpfFault(f"NULL passed as {what}")
@@ -77,9 +81,10 @@ class Views:
 
     def release(self, struct: str, obj: Any) -> None:
         """Unmap ``obj``'s view (the program no longer holds it, e.g. a freed skb)."""
-        addr = self._addr.pop((struct, id(obj)), None)
+        by_id = self._addr.get(struct)
+        addr = None if by_id is None else by_id.pop(id(obj), None)
         if addr is not None:
-            del self._objects[addr]
+            del self.objects[addr]
             self.memory.unmap(addr)
 
     def struct_of(self, addr: int) -> str:
@@ -104,13 +109,7 @@ class Views:
         return template
 
     def _view(self, struct: str, obj: Any) -> StructView:
-        template = self._template(struct)
-        # Share the template's field tables: a view per skb costs one small object.
-        view = object.__new__(StructView)
-        for slot in ("name", "size", "writable", "fields", "_by_byte"):
-            setattr(view, slot, getattr(template, slot))
-        view.obj = obj
-        return view
+        return self._template(struct).bind(obj)  # a view per skb costs one small object
 
     def _flatten(self, struct: str, base: int, out: dict[int, Field]) -> None:
         for f in KERNEL_TYPES[struct].fields:
@@ -135,12 +134,9 @@ class Views:
             return lambda obj: ETH_P_IP_BE
         if attr.startswith("@"):
             raise NotImplementedError(f"{f.name}: binding {attr} has no view yet")
-        if "." in attr:
-            first, second = attr.split(".", 1)
-            return lambda obj: getattr(getattr(obj, first), second)
         if f.unit == "jiffies":  # qdisclab keeps microseconds; the kernel field counts jiffies
             return lambda obj: getattr(obj, attr) * KCONFIG["CONFIG_HZ"] // 1_000_000
-        return lambda obj: getattr(obj, attr)
+        return attrgetter(attr)  # dotted paths too; no Python frame per field read
 
     @staticmethod
     def _setter(f: KField) -> Callable[[Any, int], None] | None:
