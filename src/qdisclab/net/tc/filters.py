@@ -29,11 +29,11 @@ import errno
 from typing import Any
 
 from qdisclab.net.tc.cls_simple import Fw, MatchAll, parse_fw, parse_matchall
-from qdisclab.net.tc.cls_u32 import U32, U32Common, parse_u32
-from qdisclab.net.tc.json_out import Obj, dump_json
+from qdisclab.net.tc.cls_u32 import U32, U32Common
+from qdisclab.net.tc.u32_parse import parse_u32
 from qdisclab.sched.constants import TC_H_MAJ, TC_H_MIN, TC_H_ROOT
 from qdisclab.sched.filters import TcFilter
-from qdisclab.sched.handle import parse_tc_classid, sprint_tc_classid
+from qdisclab.sched.handle import parse_tc_classid
 from qdisclab.sched.options import INCOMPLETE, KernelRefusal, TcParseError
 from qdisclab.sched.tcutil import TcValueError, get_unsigned, matches
 
@@ -42,7 +42,7 @@ _NEW, _CREATE, _EXCL, _REPLACE = 1, 0x400, 0x200, 0x100
 _VERBS = {"add": _CREATE | _EXCL, "replace": _CREATE | _REPLACE, "change": 0}
 # ll_proto_n2a / ll_proto_a2n for the protocols a tc script names.
 ETH_P = {"all": 0x0003, "ip": 0x0800, "arp": 0x0806, "802.1Q": 0x8100, "ipv6": 0x86DD}
-_ETH_NAMES = {v: k for k, v in ETH_P.items()}
+ETH_NAMES = {v: k for k, v in ETH_P.items()}
 _IP_PROTOCOLS = (0x0003, 0x0800)  # what qdisclab's (IPv4) packets match
 _KINDS: dict[str, tuple[Any, Any]] = {"u32": (U32, parse_u32), "fw": (Fw, parse_fw),
                                       "matchall": (MatchAll, parse_matchall)}  # fmt: skip
@@ -108,6 +108,8 @@ def block_of(host: Any, q: Any) -> Block:
 
 
 def filter_command(host: Any, flags: Any, words: list[str]) -> Any:
+    from qdisclab.net.tc.filter_show import get_filter, show_filters
+
     if not words or matches(words[0], "show") or matches(words[0], "list") or words[0] == "ls":
         return show_filters(host, flags, words[1:])
     verb, rest = words[0], words[1:]
@@ -200,7 +202,7 @@ def parse_request(words: list[str], show: bool = False) -> Request:
     return req
 
 
-def _parse_kind(req: Request) -> dict[str, Any] | None:
+def parse_kind(req: Request) -> dict[str, Any] | None:
     """The classifier's own parser (f_KIND.c); None when tc has none for the kind."""
     entry = _KINDS.get(req.kind)
     if entry is None:
@@ -212,7 +214,7 @@ def _parse_kind(req: Request) -> dict[str, Any] | None:
     return entry[1](list(req.options), req.handle)
 
 
-def _locate(host: Any, req: Request) -> tuple[Any, Block]:
+def locate(host: Any, req: Request) -> tuple[Any, Block]:
     """``__tcf_qdisc_find`` and the class check: the qdisc whose block the request names."""
     from qdisclab.net.tc.commands import lookup
 
@@ -237,7 +239,7 @@ def _locate(host: Any, req: Request) -> tuple[Any, Block]:
     return q, block_of(host, q)
 
 
-def _find(
+def find_proto(
     block: Block, prio: int, protocol: int, allocate: bool = False
 ) -> tuple[int, Proto | None]:
     """``tcf_chain_tp_find``: the instance at ``prio`` (or where one would go), protocol checked."""
@@ -260,14 +262,14 @@ def add_filter(host: Any, nl_flags: int, words: list[str]) -> str:
         raise TcParseError('Must specify filter type when using "handle"', 255)
     if not req.protocol and nl_flags & _CREATE:
         req.protocol = ETH_P["all"]
-    opts = _parse_kind(req) if req.kind else None
-    _q, block = _locate(host, req)
+    opts = parse_kind(req) if req.kind else None
+    _q, block = locate(host, req)
     prio, allocate = req.prio, False
     if not prio:
         if not nl_flags & _CREATE:
             raise KernelRefusal(errno.ENOENT, "Invalid filter command with priority of zero")
         prio, allocate = 0x8000, True
-    at, tp = _find(block, prio, req.protocol, allocate)
+    at, tp = find_proto(block, prio, req.protocol, allocate)
     created = None
     if tp is None:
         if not req.kind or not req.protocol:
@@ -319,10 +321,10 @@ def delete_filter(host: Any, words: list[str]) -> str:
     req = parse_request(words)
     if req.handle and not req.kind:
         raise TcParseError('Must specify filter type when using "handle"', 255)
-    opts = _parse_kind(req) if req.kind else None
+    opts = parse_kind(req) if req.kind else None
     if not req.prio and (req.protocol or req.handle or req.kind):
         raise KernelRefusal(errno.EINVAL, "Cannot flush filters with protocol, handle or kind set")
-    _q, block = _locate(host, req)
+    _q, block = locate(host, req)
     if not block.protos:
         if not req.prio:
             return ""  # a flush of a chain that does not exist: nothing to do
@@ -332,7 +334,7 @@ def delete_filter(host: Any, words: list[str]) -> str:
             _remove(block, tp)
         block.sync()
         return ""
-    _at, tp = _find(block, req.prio, req.protocol)
+    _at, tp = find_proto(block, req.prio, req.protocol)
     if tp is None:
         raise KernelRefusal(errno.ENOENT, "Filter with specified priority/protocol not found")
     if req.kind and req.kind != tp.impl.kind:
@@ -348,76 +350,4 @@ def delete_filter(host: Any, words: list[str]) -> str:
         if tp.impl.last():
             _remove(block, tp)
     block.sync()
-    return ""
-
-
-# -- show ----------------------------------------------------------------------------------
-def _header(tp: Proto, parent: int, shown: Request) -> tuple[str, Obj]:
-    """print_filter's start: what the show command did not already name."""
-    words, obj = "filter ", Obj()
-    if shown.parent != parent:
-        name = "ingress" if parent == TC_H_INGRESS_BLOCK else None
-        if name:
-            words += f"{name} "
-            obj.add(name, True)
-        else:
-            words += f"parent {sprint_tc_classid(parent)} "
-            obj.add("parent", sprint_tc_classid(parent))
-    if shown.protocol != tp.protocol:
-        proto = _ETH_NAMES.get(tp.protocol, f"[{tp.protocol}]")
-        words += f"protocol {proto} "
-        obj.add("protocol", proto)
-    if shown.prio != tp.prio:
-        words += f"pref {tp.prio} "
-        obj.add("pref", tp.prio)
-    words += f"{tp.impl.kind} chain 0 "
-    return words, obj.add("kind", tp.impl.kind).add("chain", 0)
-
-
-def _dump(
-    block: Block, tp: Proto, shown: Request, pretty: bool = False
-) -> list[tuple[Any, str, Obj]]:
-    """One instance as the kernel dumps it: a line for the instance, then one per element."""
-    parent = TC_H_INGRESS_BLOCK if block.q.kind == "ingress" else block.q.handle
-    head, obj = _header(tp, parent, shown)
-    rows: list[tuple[Any, str, Obj]] = [(None, head, obj)]
-    # tc -p decodes u32 keys of "protocol ip" filters (with -j, the raw keys are kept)
-    for element, text, options in tp.impl.dump(pretty and tp.protocol == ETH_P["ip"]):
-        rows.append((element, head + text, Obj([*obj, ("options", options)])))
-    return rows
-
-
-def show_filters(host: Any, flags: Any, words: list[str]) -> str:
-    """``tc [-s] [-j] filter show dev D [parent P | root | ingress] [pref N] [protocol P]``."""
-    req = parse_request(words, show=True)
-    if not req.dev:
-        return dump_json([], flags) if flags.json else ""
-    try:
-        _q, block = _locate(host, req)
-    except KernelRefusal:
-        return dump_json([], flags) if flags.json else ""
-    rows = []
-    for tp in block.protos:
-        if (req.prio and tp.prio != req.prio) or (req.protocol and tp.protocol != req.protocol):
-            continue
-        rows.extend(_dump(block, tp, req, flags.pretty and not flags.json))
-    if flags.json:
-        return dump_json([obj for _e, _text, obj in rows], flags)
-    return "".join(text + "\n" for _e, text, _obj in rows)
-
-
-def get_filter(host: Any, flags: Any, words: list[str]) -> str:
-    """``tc filter get``: one filter, its line in full."""
-    req = parse_request(words)
-    if not req.kind or not req.handle or not req.prio:
-        raise TcParseError("Must specify filter type, handle and priority for tc filter get", 255)
-    opts = _parse_kind(req) or {}
-    _q, block = _locate(host, req)
-    _at, tp = _find(block, req.prio, req.protocol)
-    found = tp.impl.get(opts.get("handle", 0)) if tp is not None else None
-    if found is None:
-        raise KernelRefusal(errno.ENOENT, "Specified filter handle not found")
-    for element, text, obj in _dump(block, tp, Request()):
-        if element is found:
-            return dump_json([obj], flags) if flags.json else text + "\n"
     return ""
