@@ -375,3 +375,30 @@ def test_the_datapath_classifies_with_what_tc_shows():
     assert q.classify(_skb(0x01020304, 80)) == 0
     assert host.run("tc filter del dev d0 parent 1:").exit == 0
     assert len(q.filters) == 0
+
+
+def test_table_ids_are_cyclic_and_start_over_with_the_first_instance():
+    rows = run([
+        *(f"filter add dev d0 parent 1: protocol ip prio {p} u32 match ip dport 80 0xffff flowid 1:1"
+          for p in (1, 2, 3)),
+        "filter del dev d0 parent 1: prio 2",
+        "filter add dev d0 parent 1: protocol ip prio 4 u32 match ip dport 80 0xffff flowid 1:1",
+        "filter show dev d0 pref 4",
+        "filter del dev d0 parent 1:",
+        "filter add dev d0 parent 1: protocol ip prio 4 u32 match ip dport 80 0xffff flowid 1:1",
+        "filter show dev d0 pref 4",
+    ])  # fmt: skip
+    assert rows[5]["stdout"].splitlines()[1].endswith("fh 803: ht divisor 1 ")  # 801 is not reused
+    assert rows[8]["stdout"].splitlines()[1].endswith("fh 800: ht divisor 1 ")
+
+
+def test_classful_qdiscs_without_blocks_refuse_filters():
+    rows = list(run_batch_json([
+        "ip link add dev d0 type dummy",
+        "qdisc add dev d0 root handle 1: tbf rate 1mbit burst 10k lat 10ms",
+        "filter add dev d0 parent 1: protocol ip prio 1 u32 match ip dport 80 0xffff flowid 1:1",
+    ]))  # fmt: skip
+    assert (rows[2]["exit"], rows[2]["stderr"]) == (
+        2,
+        "Error: Class doesn't support blocks.\n" + TALK,
+    )

@@ -43,6 +43,7 @@ _VERBS = {"add": _CREATE | _EXCL, "replace": _CREATE | _REPLACE, "change": 0}
 # ll_proto_n2a / ll_proto_a2n for the protocols a tc script names.
 ETH_P = {"all": 0x0003, "ip": 0x0800, "arp": 0x0806, "802.1Q": 0x8100, "ipv6": 0x86DD}
 ETH_NAMES = {v: k for k, v in ETH_P.items()}
+_NO_BLOCK = ("tbf", "red", "netem")  # classful, but their class ops have no tcf_block
 _IP_PROTOCOLS = (0x0003, 0x0800)  # what qdisclab's (IPv4) packets match
 _KINDS: dict[str, tuple[Any, Any]] = {"u32": (U32, parse_u32), "fw": (Fw, parse_fw),
                                       "matchall": (MatchAll, parse_matchall)}  # fmt: skip
@@ -229,6 +230,8 @@ def locate(host: Any, req: Request) -> tuple[Any, Block]:
             raise KernelRefusal(errno.EINVAL, "Parent Qdisc doesn't exists")
     if q.kind != "ingress" and not hasattr(q.ops, "tc_find_class"):
         raise KernelRefusal(errno.EINVAL, "Qdisc not classful")
+    if q.kind in _NO_BLOCK:
+        raise KernelRefusal(errno.EOPNOTSUPP, "Class doesn't support blocks")
     if TC_H_MIN(req.parent) and q.kind != "ingress":
         if q.ops.tc_find_class(TC_H_MIN(req.parent)) is None:
             raise KernelRefusal(errno.ENOENT, "Specified class doesn't exist")
