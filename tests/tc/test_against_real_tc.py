@@ -19,6 +19,7 @@ import shutil
 import subprocess
 
 import pytest
+from tests.tc.kernel_cases import CASES
 
 from qdisclab.net.tc import TcHost
 
@@ -291,3 +292,18 @@ def test_same_as_real_tc(name):
     lines = SCRIPTS[name]
     for line, got, want in zip(lines, mine(lines), real(lines), strict=True):
         assert (line, got) == (line, want)
+
+
+REAL_KINDS = ("fifo", "pfifo_fast", "tbf", "htb", "ingress")  # the qdiscs this kernel has
+CASE_LINES = {
+    f"{c[0]}: {c[1]}": [f"tc {line}".replace("d0", "a0") for line in (*c[2], c[3], c[5])
+                        if not line.startswith("ip link add")]
+    for c in CASES if c[0] in REAL_KINDS
+}  # fmt: skip
+
+
+@pytest.mark.skipif(bool(MISSING), reason=f"comparing with the real tc needs {MISSING}")
+@pytest.mark.parametrize("name", sorted(CASE_LINES))
+def test_kernel_cases_same_as_real_tc(name):
+    lines = CASE_LINES[name]
+    assert list(zip(lines, mine(lines), strict=True)) == list(zip(lines, real(lines), strict=True))

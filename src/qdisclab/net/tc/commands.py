@@ -177,7 +177,9 @@ def modify_qdisc(host: Any, nl_flags: int, words: list[str]) -> str:
         raise TcParseError('Not enough information: "dev" argument is required.')
     dev = host.device(req.dev)
     if req.parent == TC_H_INGRESS:
-        return modify_ingress(dev, nl_flags, req)
+        out = modify_ingress(dev, nl_flags, req)
+        host.ingress_queues[id(dev)] = dev  # dev_ingress_queue_create: it stays once made
+        return out
     parent_q, q, minor = None, None, 0
     if req.parent:
         parent_q, q, minor = qdisc_at(dev, req.parent, "Failed to find specified qdisc")
@@ -312,8 +314,10 @@ def delete_qdisc(host: Any, words: list[str]) -> str:
     parent_q = None
     if req.parent == TC_H_INGRESS:
         q = dev.ingress_qdisc
-        if q is None:
-            raise KernelRefusal(errno.EINVAL, "Invalid handle")
+        if q is None:  # the queue's noop qdisc (handle 0) once made; nothing before
+            if host.ingress_queues.get(id(dev)) is dev:
+                raise KernelRefusal(errno.EINVAL, "Invalid handle")
+            raise KernelRefusal(errno.ENOENT, "Cannot find specified qdisc on specified device")
         dev.ingress_qdisc = None
         q.destroy()
         return ""

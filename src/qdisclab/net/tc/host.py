@@ -46,6 +46,7 @@ class TcHost:
         self.node = node if node is not None else self.world.add_host("host")
         self.speeds: dict[str, int] = {}  # device name -> bit/s, for "rate 10%"
         self.brought_up: set[str] = set()
+        self.ingress_queues: dict[int, Any] = {}  # devices that have had an ingress qdisc
 
     # -- running command lines ------------------------------------------------------
     def run(self, line: str) -> CmdResult:
