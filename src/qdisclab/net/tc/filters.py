@@ -47,6 +47,8 @@ _NO_BLOCK = ("tbf", "red", "netem")  # classful, but their class ops have no tcf
 _IP_PROTOCOLS = (0x0003, 0x0800)  # what qdisclab's (IPv4) packets match
 _KINDS: dict[str, tuple[Any, Any]] = {"u32": (U32, parse_u32), "fw": (Fw, parse_fw),
                                       "matchall": (MatchAll, parse_matchall)}  # fmt: skip
+# Classifiers tc 6.1 has a parser for that qdisclab does not model (as a kernel built without them).
+_TC_KNOWS = ("basic", "bpf", "cgroup", "flow", "flower", "route", "rsvp", "tcindex")
 _TALK = "We have an error talking to the kernel"
 FILTER_USAGE = (
     "Usage: tc filter [ add | del | change | replace | show ] [ dev STRING ]\n"
@@ -207,6 +209,8 @@ def parse_kind(req: Request) -> dict[str, Any] | None:
     """The classifier's own parser (f_KIND.c); None when tc has none for the kind."""
     entry = _KINDS.get(req.kind)
     if entry is None:
+        if req.kind in _TC_KNOWS:  # tc parses them; the simulated kernel has no such module
+            raise KernelRefusal(errno.ENOENT, "TC classifier not found")
         if req.options:
             raise TcParseError(
                 f'Unknown filter "{req.kind}", hence option "{req.options[0]}" is unparsable'
