@@ -255,6 +255,8 @@ ERRORS = [
      'Illegal "match"\n'),
     ("filter add dev d0 parent 1: protocol ip prio 9 u32 match ip dst 1.2.3.4/33 flowid 1:20", 1,
      'Illegal "match"\n'),
+    ("filter add dev d0 parent 1: protocol ip prio 6 flower dst_ip 10.0.0.1 classid 1:10", 2,
+     "Error: TC classifier not found.\n" + TALK),
     ("filter add dev d0 parent 1: protocol ip prio 2 foo classid 1:1", 1,
      'Unknown filter "foo", hence option "classid" is unparsable\n'),
     ("filter add dev d0 parent 1: protocol ip prio 2 u32 flowid 1:1", 2,
