@@ -16,8 +16,8 @@ import errno
 from typing import Any
 
 from qdisclab.net.tc.json_out import Obj
-from qdisclab.sched.handle import parse_tc_classid, sprint_tc_classid
-from qdisclab.sched.options import INCOMPLETE, KernelRefusal, TcParseError
+from qdisclab.sched.handle import filter_classid, sprint_tc_classid
+from qdisclab.sched.options import KernelRefusal, TcParseError
 
 FW_USAGE = (
     "Usage: ... fw [ classid CLASSID ] [ indev DEV ] [ action ACTION_SPEC ]\n"
@@ -48,12 +48,7 @@ def _classid_words(words: list[str], kind: str, usage: str) -> int | None:
         if "classid".startswith(word) or (
             "flowid".startswith(word) if kind == "fw" else word == "flowid"
         ):
-            if i + 1 >= len(words):
-                raise TcParseError(INCOMPLETE, 255)
-            try:
-                classid = parse_tc_classid(words[i + 1], "invalid class ID")
-            except TcParseError:
-                raise TcParseError('Illegal "classid"') from None
+            classid = filter_classid(words, i)
             i += 2
         elif word == "help":
             raise TcParseError(usage)

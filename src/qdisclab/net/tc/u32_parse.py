@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qdisclab.sched.handle import parse_tc_classid
+from qdisclab.sched.handle import filter_classid
 from qdisclab.sched.options import INCOMPLETE, TcParseError
 
 U32_USAGE = (
@@ -180,12 +180,7 @@ def parse_u32(words: list[str], handle: str = "") -> dict[str, Any]:
                 raise TcParseError('Illegal "match"') from None
             out["sel_ok"] = True
         elif "classid".startswith(word) or word == "flowid":
-            if i + 1 >= len(words):
-                raise TcParseError(INCOMPLETE, 255)
-            try:
-                out["classid"] = parse_tc_classid(words[i + 1], "invalid class ID")
-            except TcParseError:
-                raise TcParseError('Illegal "classid"') from None
+            out["classid"] = filter_classid(words, i)
             i += 2
         elif "order".startswith(word) and len(word) > 1:
             if i + 1 >= len(words):
