@@ -26,6 +26,7 @@ filter parent 1: protocol ip pref 1 u32 chain 0 fh 800::800 order 2048 key ht 80
 from __future__ import annotations
 
 import errno
+from dataclasses import dataclass, field
 from typing import Any
 
 from qdisclab.net.tc.cls_simple import Fw, MatchAll, parse_fw, parse_matchall
@@ -38,7 +39,7 @@ from qdisclab.sched.options import INCOMPLETE, KernelRefusal, TcParseError
 from qdisclab.sched.tcutil import TcValueError, get_unsigned, matches
 
 TC_H_INGRESS_BLOCK = 0xFFFFFFF2  # TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS): "ingress"
-_NEW, _CREATE, _EXCL, _REPLACE = 1, 0x400, 0x200, 0x100
+_CREATE, _EXCL, _REPLACE = 0x400, 0x200, 0x100
 _VERBS = {"add": _CREATE | _EXCL, "replace": _CREATE | _REPLACE, "change": 0}
 # ll_proto_n2a / ll_proto_a2n for the protocols a tc script names.
 ETH_P = {"all": 0x0003, "ip": 0x0800, "arp": 0x0806, "802.1Q": 0x8100, "ipv6": 0x86DD}
@@ -103,10 +104,9 @@ class Block:
 
 def block_of(host: Any, q: Any) -> Block:
     """The block of ``q`` (kept on the host: a qdisc's slots hold only the datapath's chain)."""
-    blocks = host.__dict__.setdefault("filter_blocks", {})
-    block = blocks.get(id(q))
+    block = host.filter_blocks.get(id(q))
     if block is None or block.q is not q:
-        block = blocks[id(q)] = Block(q)
+        block = host.filter_blocks[id(q)] = Block(q)
     return block
 
 
@@ -136,20 +136,22 @@ def _talk(fn: Any) -> Any:
         raise
 
 
+@dataclass
 class Request:
-    dev = ""
-    parent = 0
-    prio = 0
-    protocol = 0
-    handle = ""
-    kind = ""
-    options: list[str]
+    """The words of a filter command: where, which instance, which filter, what kind."""
+
+    dev: str = ""
+    parent: int = 0
+    prio: int = 0
+    protocol: int = 0
+    handle: str = ""
+    kind: str = ""
+    options: list[str] = field(default_factory=list)
 
 
 def parse_request(words: list[str], show: bool = False) -> Request:
     """tc_filter_modify's (or tc_filter_list's) loop over the words before the kind."""
     req = Request()
-    req.options = []
     i = 0
     while i < len(words):
         word = words[i]

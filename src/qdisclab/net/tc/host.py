@@ -47,6 +47,7 @@ class TcHost:
         self.speeds: dict[str, int] = {}  # device name -> bit/s, for "rate 10%"
         self.brought_up: set[str] = set()
         self.ingress_queues: dict[int, Any] = {}  # devices that have had an ingress qdisc
+        self.filter_blocks: dict[int, Any] = {}  # id(qdisc) -> its filters (net.tc.filters.Block)
 
     # -- running command lines ------------------------------------------------------
     def run(self, line: str) -> CmdResult:

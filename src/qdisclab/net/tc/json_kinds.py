@@ -46,9 +46,17 @@ def _xstats(kind: str) -> Callable[[Callable[[Any], Obj]], Callable[[Any], Obj]]
 
 
 def kind_options(q: Any, details: bool = False) -> Obj:
-    """The ``options`` object of ``q`` (``{}`` for a kind with nothing to print)."""
+    """The ``options`` object of ``q`` (``{}`` for a kind with nothing to print).
+
+    A kind tc does not know (a user's qdisc) has no reference to follow: its
+    scalar options are written as they are.
+    """
     fn = _OPTIONS.get(q.kind)
-    return fn(q, details) if fn is not None else Obj()
+    if fn is not None:
+        return fn(q, details)
+    return Obj(
+        (k, v) for k, v in q.opt.items() if isinstance(v, (int, float, str, bool)) and k[:1] != "_"
+    )
 
 
 def kind_xstats(q: Any) -> Obj:
@@ -58,8 +66,13 @@ def kind_xstats(q: Any) -> Obj:
 
 
 # -- fifos, prio -----------------------------------------------------------------------------
+@_options("noqueue", "ingress")
+def _nothing(q: Any, details: bool) -> Obj:
+    return Obj()
+
+
 @_options("pfifo", "bfifo")
-def _fifo(q: Any, details: bool) -> Obj:  # noqueue and ingress print nothing: {}
+def _fifo(q: Any, details: bool) -> Obj:
     return Obj([("limit", q.opt["limit"])]) if "limit" in q.opt else Obj()
 
 
