@@ -2,7 +2,9 @@
 
 Every expected text here was printed by the real ``tc`` for the same command
 lines (on a veth, whose root shows ``refcnt 3``; a dummy device shows 2);
-each case runs as one ``qdisclab tc --batch-json -`` batch.
+each case runs as one ``qdisclab tc --batch-json -`` batch. That kernel has
+no fq_codel, codel, fq, red, netem or prio: their JSON keys and units are
+checked against iproute2's q_*.c print functions instead.
 """
 
 from __future__ import annotations
