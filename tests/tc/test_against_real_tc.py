@@ -242,6 +242,21 @@ SCRIPTS = {
         'tc filter del dev a0',
         'tc filter show dev a0',
     ],
+    'errors_and_get': [
+        'tc qdisc add dev a0 root handle 1: htb',
+        'tc filter add dev a0 parent 1: protocol ip prio 1 u32 match ip dport 80 0xffff flowid 1:1',
+        'tc filter change dev a0 parent 1: u32 match ip dport 80 0xffff flowid 1:1',
+        'tc filter replace dev a0 parent 1: u32 match ip dport 81 0xffff flowid 1:1',
+        'tc filter change dev a0 parent 1: prio 9 u32 match ip dport 80 0xffff flowid 1:1',
+        'tc filter add dev a0 parent 1: protocol all prio 2 u32 match ip dport 80 0xffff flowid 1:1',
+        'tc filter del dev a0 parent 1: protocol ip',
+        'tc filter get dev a0 parent 1: protocol ip prio 1 handle 800::900 u32',
+        'tc filter get dev a0 parent 1: protocol ip prio 1 u32',
+        'tc filter get dev a0 parent 1: protocol ip prio 7 handle 800::800 u32',
+        'tc filter show dev a0',
+        'tc filter show dev a0 foo',
+        'tc filter foo dev a0',
+    ],
 }  # fmt: skip
 
 

@@ -27,7 +27,7 @@ def class_command(host: Any, flags: Any, words: list[str]) -> str | tuple[str, s
     verb, rest = words[0], words[1:]
     if verb in _VERBS or matches(verb, "delete"):
         return modify_class(host, _VERBS.get(verb), rest)
-    raise TcParseError(f'Command "{verb}" is unknown, try "tc class help".')
+    raise TcParseError(f'Command "{verb}" is unknown, try "tc class help".', 255)
 
 
 def _parse(words: list[str]) -> tuple[str, int, int, str, list[str]]:

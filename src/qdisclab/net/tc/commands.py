@@ -73,7 +73,7 @@ def dispatch(host: Any, flags: Flags, words: list[str]) -> Any:
         from qdisclab.net.tc.filters import filter_command
 
         return filter_command(host, flags, rest)
-    raise TcParseError(f'Object "{obj}" is unknown, try "tc help".')
+    raise TcParseError(f'Object "{obj}" is unknown, try "tc help".', 255)
 
 
 def qdisc_command(host: Any, flags: Flags, words: list[str]) -> Any:
@@ -84,7 +84,7 @@ def qdisc_command(host: Any, flags: Flags, words: list[str]) -> Any:
         return modify_qdisc(host, _VERBS[verb], rest)
     if matches(verb, "delete"):
         return delete_qdisc(host, rest)
-    raise TcParseError(f'Command "{verb}" is unknown, try "tc qdisc help".')
+    raise TcParseError(f'Command "{verb}" is unknown, try "tc qdisc help".', 255)
 
 
 @dataclass

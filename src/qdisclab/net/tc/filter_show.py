@@ -85,12 +85,18 @@ def show_filters(host: Any, flags: Any, words: list[str]) -> str:
 def get_filter(host: Any, flags: Any, words: list[str]) -> str:
     """``tc filter get``: one filter, its line in full."""
     req = parse_request(words)
-    if not req.kind or not req.handle or not req.prio:
-        raise TcParseError("Must specify filter type, handle and priority for tc filter get", 255)
+    for missing, what in ((not req.protocol, "protocol"), (not req.prio, "priority"),
+                          (not req.parent, "parent"), (not req.kind, "type")):  # fmt: skip
+        if missing:
+            raise TcParseError(f"Must specify filter {what}", 255)
     opts = parse_kind(req) or {}
+    if not req.handle:
+        raise TcParseError('Must specify filter "handle"', 255)
     _q, block = locate(host, req)
     _at, tp = find_proto(block, req.prio, req.protocol)
-    found = tp.impl.get(opts.get("handle", 0)) if tp is not None else None
+    if tp is None:
+        raise KernelRefusal(errno.ENOENT, "Filter with specified priority/protocol not found")
+    found = tp.impl.get(opts.get("handle", 0))
     if found is None:
         raise KernelRefusal(errno.ENOENT, "Specified filter handle not found")
     for element, text, obj in _dump(block, tp, Request()):

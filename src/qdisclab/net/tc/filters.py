@@ -124,7 +124,7 @@ def filter_command(host: Any, flags: Any, words: list[str]) -> Any:
         return _talk(lambda: get_filter(host, flags, rest))
     if matches(verb, "help"):
         raise TcParseError(FILTER_USAGE, 255)
-    raise TcParseError(f'Command "{verb}" is unknown, try "tc filter help".')
+    raise TcParseError(f'Command "{verb}" is unknown, try "tc filter help".', 255)
 
 
 def _talk(fn: Any) -> Any:
@@ -200,7 +200,7 @@ def parse_request(words: list[str], show: bool = False) -> Request:
         elif matches(word, "help"):
             raise TcParseError(FILTER_USAGE, 255)
         elif show:
-            raise TcParseError(f'What is "{word}"? Try "tc filter help"', 255)
+            raise TcParseError(f' What is "{word}"? Try "tc filter help"', 255)  # (sic)
         else:
             req.kind, req.options = word, words[i + 1 :]
             break

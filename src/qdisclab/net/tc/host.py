@@ -90,7 +90,7 @@ class TcHost:
             elif matches(opt, "-iec"):
                 flags.iec = True
             else:
-                return CmdResult(1, "", f'Option "{opt}" is unknown, try "tc -help".\n')
+                return CmdResult(255, "", f'Option "{opt}" is unknown, try "tc -help".\n')
         if not words:
             return CmdResult(255, "", "Usage: tc [ OPTIONS ] OBJECT { COMMAND | help }\n")
         return self._guard(lambda: dispatch(self, flags, words))
@@ -149,7 +149,7 @@ class TcHost:
             del self.node.devices[name]
             self.world.devices.pop(dev.ifindex, None)
             return ""
-        raise TcParseError(f'Command "{cmd}" is unknown, try "ip link help".')
+        raise TcParseError(f'Command "{cmd}" is unknown, try "ip link help".', 255)
 
     def _link_add(self, words: list[str]) -> str:
         from qdisclab.net.tc.commands import install_default_root
