@@ -184,3 +184,20 @@ def test_fq_json_rates_in_bytes_and_slack_in_ns():
     assert (opts["pacing"], opts["maxrate"], opts["low_rate_threshold"]) == (False, 125000, 68750)
     assert (opts["refill_delay"], opts["timer_slack"], opts["horizon"]) == (40000, 10000, 10000000)
     assert "horizon_drop" in opts and opts["horizon_drop"] is None
+
+
+def test_unknown_words_exit_255_as_tc_does():
+    rows = run(["qdisc foo dev d0", "class foo dev d0", "foo", "-foo qdisc show", "qdisc show dev d0 foo",
+                "class show dev d0 foo",
+                "filter foo dev d0", "filter show dev d0 foo", "ip link foo"])  # fmt: skip
+    assert [(r["exit"], r["stderr"]) for r in rows] == [
+        (255, 'Command "foo" is unknown, try "tc qdisc help".\n'),
+        (255, 'Command "foo" is unknown, try "tc class help".\n'),
+        (255, 'Object "foo" is unknown, try "tc help".\n'),
+        (255, 'Option "-foo" is unknown, try "tc -help".\n'),
+        (255, 'What is "foo"? Try "tc qdisc help".\n'),
+        (255, 'What is "foo"? Try "tc class help".\n'),
+        (255, 'Command "foo" is unknown, try "tc filter help".\n'),
+        (255, ' What is "foo"? Try "tc filter help"\n'),
+        (255, 'Command "foo" is unknown, try "ip link help".\n'),
+    ]

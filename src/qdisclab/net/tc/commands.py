@@ -367,7 +367,7 @@ def show_qdiscs(host: Any, flags: Flags, words: list[str]) -> str:
         elif words[i] in ("root", "ingress"):
             i += 1
         else:
-            raise TcParseError(f'What is "{words[i]}"? Try "tc qdisc help".')
+            raise TcParseError(f'What is "{words[i]}"? Try "tc qdisc help".', 255)
     devices = [host.device(name)] if name else host.devices()
     qdiscs = []
     for dev in devices:
