@@ -46,6 +46,38 @@ def format_handle(handle: int) -> str:
     return f"{major:x}:" if minor == 0 else f"{major:x}:{minor:x}"
 
 
+def filter_classid(words: list[str], i: int) -> int:
+    """The ``classid``/``flowid`` value after ``words[i]``, as the f_*.c parsers read it.
+
+    >>> hex(filter_classid(["flowid", "1:10"], 0))
+    '0x10010'
+    """
+    from qdisclab.sched.options import INCOMPLETE, TcParseError
+
+    if i + 1 >= len(words):
+        raise TcParseError(INCOMPLETE, 255)
+    try:
+        return parse_tc_classid(words[i + 1], "invalid class ID")
+    except TcParseError:
+        raise TcParseError('Illegal "classid"') from None
+
+
+def sprint_tc_classid(handle: int) -> str:
+    """iproute2's ``print_tc_classid``: ``root``, ``none``, ``:10`` (no major), ``1:``, ``1:10``.
+
+    >>> sprint_tc_classid(0x10), sprint_tc_classid(0x10010)
+    (':10', '1:10')
+    """
+    if handle == TC_H_ROOT:
+        return "root"
+    if handle == 0:
+        return "none"
+    major, minor = handle >> 16, handle & 0xFFFF
+    if not major:
+        return f":{minor:x}"
+    return f"{major:x}:" if not minor else f"{major:x}:{minor:x}"
+
+
 # -- qdisc_alloc_handle --------------------------------------------------------------
 _AUTOHANDLE_START = 0x80000000
 _AUTOHANDLES: weakref.WeakKeyDictionary[Any, list[int]] = weakref.WeakKeyDictionary()

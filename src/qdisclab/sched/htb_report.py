@@ -10,7 +10,7 @@ class htb 1:10 root prio 0 rate 2Mbit ceil 6Mbit burst 1600b cburst 1599b
  Sent 0 bytes 0 pkt (dropped 0, overlimits 0 requeues 0)
  backlog 0b 0p requeues 0
  lended: 0 borrowed: 0 giants: 0
- tokens: 100000 ctokens: 33333
+ tokens: 100000 ctokens: 33328
 <BLANKLINE>
 """
 

@@ -56,7 +56,7 @@ def describe(q: Qdisc, show_dev: bool = True, details: bool = False) -> str:
     dev = f"dev {device_name(q)} " if show_dev else ""
     opts = render_kind_options(q, details)
     if getattr(q.ops, "render_live", None):
-        opts += q.ops.render_live()
+        opts += q.ops.render_live(details)
     return f"qdisc {q.kind} {qdisc_handle(q.handle)} {dev}{where}{opts}"
 
 

@@ -275,13 +275,20 @@ def _g(value: float) -> str:
 
 # -- tc_core: ticks and transmission times ---------------------------------------------
 def time2tick(usec: float) -> int:
-    """``tc_core_time2tick``: microseconds to psched ticks (truncated, as stored in a u32)."""
-    return int(usec * TICK_IN_USEC)
+    """``tc_core_time2tick``: microseconds to psched ticks.
+
+    iproute2 6.1 takes the time as an ``unsigned int``, so whole microseconds
+    are scaled (1600 bytes at 6 Mbit/s: 2133 us, 33328 ticks, not 33333):
+
+    >>> time2tick(2133.33)
+    33328
+    """
+    return int(int(usec) * TICK_IN_USEC)
 
 
-def tick2time(ticks: int) -> float:
-    """``tc_core_tick2time``: psched ticks to microseconds."""
-    return ticks / TICK_IN_USEC
+def tick2time(ticks: int) -> int:
+    """``tc_core_tick2time``: psched ticks to whole microseconds (an ``unsigned int``)."""
+    return int(ticks / TICK_IN_USEC)
 
 
 def calc_xmittime(rate_bytes: int, size: int) -> int:

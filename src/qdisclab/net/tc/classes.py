@@ -27,7 +27,7 @@ def class_command(host: Any, flags: Any, words: list[str]) -> str | tuple[str, s
     verb, rest = words[0], words[1:]
     if verb in _VERBS or matches(verb, "delete"):
         return modify_class(host, _VERBS.get(verb), rest)
-    raise TcParseError(f'Command "{verb}" is unknown, try "tc class help".')
+    raise TcParseError(f'Command "{verb}" is unknown, try "tc class help".', 255)
 
 
 def _parse(words: list[str]) -> tuple[str, int, int, str, list[str]]:
@@ -93,6 +93,13 @@ def modify_class(host: Any, flags: int | None, words: list[str]) -> str | tuple[
 def show_classes(host: Any, flags: Any, words: list[str]) -> str:
     """``tc [-s] [-d] class show dev NAME``: every classful qdisc's classes."""
     name = words[1] if len(words) > 1 and words[0] == "dev" else None
+    rest = words[2:]
+    while rest[:1] == ["root"] or (
+        rest[:1] in (["parent"], ["classid"], ["qdisc"]) and len(rest) > 1
+    ):
+        rest = rest[1:] if rest[0] == "root" else rest[2:]  # accepted; every class is listed
+    if rest:
+        raise TcParseError(f'What is "{rest[0]}"? Try "tc class help".', 255)
     if name is None:
         raise TcParseError('Not enough information: "dev" argument is required.')
     dev = host.device(name)

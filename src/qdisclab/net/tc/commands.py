@@ -73,7 +73,7 @@ def dispatch(host: Any, flags: Flags, words: list[str]) -> Any:
         from qdisclab.net.tc.filters import filter_command
 
         return filter_command(host, flags, rest)
-    raise TcParseError(f'Object "{obj}" is unknown, try "tc help".')
+    raise TcParseError(f'Object "{obj}" is unknown, try "tc help".', 255)
 
 
 def qdisc_command(host: Any, flags: Flags, words: list[str]) -> Any:
@@ -84,7 +84,7 @@ def qdisc_command(host: Any, flags: Flags, words: list[str]) -> Any:
         return modify_qdisc(host, _VERBS[verb], rest)
     if matches(verb, "delete"):
         return delete_qdisc(host, rest)
-    raise TcParseError(f'Command "{verb}" is unknown, try "tc qdisc help".')
+    raise TcParseError(f'Command "{verb}" is unknown, try "tc qdisc help".', 255)
 
 
 @dataclass
@@ -177,7 +177,9 @@ def modify_qdisc(host: Any, nl_flags: int, words: list[str]) -> str:
         raise TcParseError('Not enough information: "dev" argument is required.')
     dev = host.device(req.dev)
     if req.parent == TC_H_INGRESS:
-        return modify_ingress(dev, nl_flags, req)
+        out = modify_ingress(dev, nl_flags, req)
+        host.ingress_queues[id(dev)] = dev  # dev_ingress_queue_create: it stays once made
+        return out
     parent_q, q, minor = None, None, 0
     if req.parent:
         parent_q, q, minor = qdisc_at(dev, req.parent, "Failed to find specified qdisc")
@@ -312,8 +314,10 @@ def delete_qdisc(host: Any, words: list[str]) -> str:
     parent_q = None
     if req.parent == TC_H_INGRESS:
         q = dev.ingress_qdisc
-        if q is None:
-            raise KernelRefusal(errno.EINVAL, "Invalid handle")
+        if q is None:  # the queue's noop qdisc (handle 0) once made; nothing before
+            if host.ingress_queues.get(id(dev)) is dev:
+                raise KernelRefusal(errno.EINVAL, "Invalid handle")
+            raise KernelRefusal(errno.ENOENT, "Cannot find specified qdisc on specified device")
         dev.ingress_qdisc = None
         q.destroy()
         return ""
@@ -363,7 +367,7 @@ def show_qdiscs(host: Any, flags: Flags, words: list[str]) -> str:
         elif words[i] in ("root", "ingress"):
             i += 1
         else:
-            raise TcParseError(f'What is "{words[i]}"? Try "tc qdisc help".')
+            raise TcParseError(f'What is "{words[i]}"? Try "tc qdisc help".', 255)
     devices = [host.device(name)] if name else host.devices()
     qdiscs = []
     for dev in devices:

@@ -46,6 +46,8 @@ class TcHost:
         self.node = node if node is not None else self.world.add_host("host")
         self.speeds: dict[str, int] = {}  # device name -> bit/s, for "rate 10%"
         self.brought_up: set[str] = set()
+        self.ingress_queues: dict[int, Any] = {}  # devices that have had an ingress qdisc
+        self.filter_blocks: dict[int, Any] = {}  # id(qdisc) -> its filters (net.tc.filters.Block)
 
     # -- running command lines ------------------------------------------------------
     def run(self, line: str) -> CmdResult:
@@ -88,7 +90,7 @@ class TcHost:
             elif matches(opt, "-iec"):
                 flags.iec = True
             else:
-                return CmdResult(1, "", f'Option "{opt}" is unknown, try "tc -help".\n')
+                return CmdResult(255, "", f'Option "{opt}" is unknown, try "tc -help".\n')
         if not words:
             return CmdResult(255, "", "Usage: tc [ OPTIONS ] OBJECT { COMMAND | help }\n")
         return self._guard(lambda: dispatch(self, flags, words))
@@ -147,7 +149,7 @@ class TcHost:
             del self.node.devices[name]
             self.world.devices.pop(dev.ifindex, None)
             return ""
-        raise TcParseError(f'Command "{cmd}" is unknown, try "ip link help".')
+        raise TcParseError(f'Command "{cmd}" is unknown, try "ip link help".', 255)
 
     def _link_add(self, words: list[str]) -> str:
         from qdisclab.net.tc.commands import install_default_root

@@ -89,14 +89,9 @@ class Htb(HtbTcClasses, QdiscOps):
             f"r2q {opt['r2q']} default {default:#x}" if default else f"r2q {opt['r2q']} default 0"
         )
 
-    def render_live(self) -> str:
-        return f" direct_packets_stat {self.direct_pkts} direct_qlen {self.direct_qlen}"
-
-    def options_json(self_or_cls: Any, opt: dict[str, Any]) -> dict[str, Any]:
-        return {"r2q": opt.get("r2q", 10), "default": f"{opt.get('default', 0):#x}",
-                "direct_qlen": opt.get("direct_qlen")}  # fmt: skip
-
-    options_json = classmethod(options_json)  # type: ignore[assignment]
+    def render_live(self, details: bool = False) -> str:
+        ver = " ver 3.17" if details else ""  # the TCA_HTB_INIT version tc -d shows
+        return f" direct_packets_stat {self.direct_pkts}{ver} direct_qlen {self.direct_qlen}"
 
     # -- setup -------------------------------------------------------------------
     def init(self, sch: Any, opt: dict[str, Any]) -> None:

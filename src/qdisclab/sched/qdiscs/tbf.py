@@ -31,11 +31,10 @@ from typing import Any
 from qdisclab.errors import UserError
 from qdisclab.sched.ops import QdiscOps
 from qdisclab.sched.options import Args, KernelRefusal, TcParseError
-from qdisclab.sched.ratecfg import LINKLAYER_ATM, LINKLAYER_ETHERNET, LINKLAYER_NAMES, RateCfg
+from qdisclab.sched.ratecfg import LINKLAYER_ETHERNET, LINKLAYER_NAMES, RateCfg
 from qdisclab.sched.registry import register_qdisc
 from qdisclab.sched.tcutil import (
     TIME_UNITS_PER_SEC,
-    U32_MAX,
     TcValueError,
     calc_xmitsize,
     calc_xmittime,
@@ -46,6 +45,7 @@ from qdisclab.sched.tcutil import (
     get_time,
     get_u16,
     matches,
+    ns_to_ticks,
     sprint_rate,
     sprint_size,
     sprint_time,
@@ -145,12 +145,12 @@ def parse_tbf(tokens: list[str]) -> dict[str, Any]:
         if peak:
             limit = min(limit, peak * latency / TIME_UNITS_PER_SEC + o["mtu"])
         o["limit"] = int(limit)
-    # The bucket tc sends is sized like a packet: overhead added, raised to mpu, and on
-    # ATM rounded up to whole cells (tc_adjust_size); "burst 1500 overhead 300" shows 1800b.
-    burst = adjust_size(burst + o.get("overhead", 0), o.get("mpu", 0), linklayer)
-    o["buffer"] = calc_xmittime(min(rate, U32_MAX), burst)
+    # tc sends the burst in bytes (TCA_TBF_BURST, TCA_TBF_PBURST); sch_tbf turns it into
+    # time at the rate with its size adjustments (psched_l2t_ns: "burst 1500 overhead 300"
+    # shows 1800b) and dumps that time in ticks, which tc prints back as bytes.
+    o["buffer"] = tbf_bucket_ticks(rate, burst, o, linklayer)
     if peak:
-        o["mtu_ticks"] = calc_xmittime(min(peak, U32_MAX), o["mtu"])
+        o["mtu_ticks"] = tbf_bucket_ticks(peak, o["mtu"], o, linklayer)
     o.setdefault("overhead", 0)
     o.setdefault("mpu", 0)
     return o
@@ -163,10 +163,10 @@ def _get(getter: Any, value: str, name: str) -> Any:
         raise TcParseError(f'Illegal "{name}"') from None
 
 
-def adjust_size(size: int, mpu: int, linklayer: int) -> int:
-    """``tc_adjust_size``: at least ``mpu``; on ATM whole 53-byte cells of 48 bytes each."""
-    size = max(size, mpu)
-    return -(-size // 48) * 53 if linklayer == LINKLAYER_ATM else size
+def tbf_bucket_ticks(rate: int, size: int, o: dict[str, Any], linklayer: int) -> int:
+    """The bucket sch_tbf keeps for ``size`` bytes at ``rate`` bytes/s, in psched ticks."""
+    cfg = RateCfg(rate, o.get("overhead", 0), o.get("mpu", 0), linklayer)
+    return ns_to_ticks(cfg.l2t_ns(size))
 
 
 def render_tbf(opt: dict[str, Any], details: bool = False) -> str:
