@@ -80,3 +80,43 @@ def test_contain_skips_the_program_as_if_detached_and_books_balance(prog):
     assert len(got) == 5  # every packet delivered; the faulty one skipped from the fault on
     assert len(marks) >= 4  # the rest of the chain ran for the faulting packet and after it
     w.check_conservation()
+
+
+def writes_len(ctx):
+    ctx.len = 1
+    return TCX_PASS
+
+
+def writes_len_through_skb(ctx):
+    ctx.skb.len = 1
+    return TCX_PASS
+
+
+def writes_sport(ctx):
+    ctx.sport = 7
+    return TCX_PASS
+
+
+@pytest.mark.no_conservation_check  # strict stops mid-run on purpose
+@pytest.mark.parametrize(
+    ("prog", "fragment"),
+    [
+        (writes_len, "ctx.len is read-only to a tc program"),
+        (writes_sport, "ctx.sport is read-only to a tc program"),
+        (writes_len_through_skb, "wrote skb.len (514 -> 1): read-only to a tc program"),
+    ],
+)
+def test_writing_len_or_a_flow_key_is_a_fault_naming_the_field(prog, fragment):
+    _w, send, _got, _marks = _world("strict", prog)
+    with pytest.raises(ExtensionFault) as info:
+        send(1)
+    assert info.value.kind == "tcx program faulty"
+    assert info.value.problem.startswith(fragment), info.value.problem
+
+
+def test_a_contained_len_write_is_undone_so_the_books_balance():
+    w, send, got, _marks = _world("contain", writes_len_through_skb)
+    send(3)
+    assert [kind for _where, kind, _text in w.faults] == ["tcx:faulty"]
+    assert [s.len for s in got] == [500, 500, 500]  # as sent (the receiver pulled ETH_HLEN)
+    w.check_conservation()

@@ -134,7 +134,7 @@ class TcxHook(Hook):
         self.dev = dev
         self.devices = dev.world.devices  # ifindex -> device, for redirects
         self.ingress = attach_type == BPF_TCX_INGRESS
-        self.ctx = SkbContext(dev)
+        self.ctx = SkbContext(dev, "ingress" if self.ingress else "egress")
         self.classic: tuple[ClassicFilter, ...] = ()
         self.stats = TcxStats()
         self.tp_prog_run = tracepoint(dev.sched, TCX_PROG_RUN)
@@ -181,22 +181,34 @@ class TcxHook(Hook):
     def run_programs(self, skb: Any) -> int:
         """The tcx chain alone (``tcx_run``), with reserved codes mapped to TCX_NEXT.
 
-        A program that raises, or returns something that is not an int verdict
-        (None, a string ...), is a fault: ``strict`` stops with it, ``contain``
-        skips that program from now on (as if detached) and runs the chain again.
+        A program that raises, returns something that is not an int verdict
+        (None, a string ...), or changed ``len`` through ``ctx.skb`` (read-only
+        in ``__sk_buff``: the books count the bytes sent), is a fault:
+        ``strict`` stops with it, ``contain`` skips that program from now on
+        (as if detached) and runs the chain again.
         """
         ctx = self.ctx
         ctx.skb = skb
         ret = -1
         func = None
         tp = self.tp_prog_run
+        length = skb.len
         try:
             for func in self.progs:
                 ret = func(ctx)
                 if tp.listeners:
                     tp.emit(self.dev.sched.now, self.dev, self.ingress, func, ret)
+                if skb.len != length:
+                    written, skb.len = skb.len, length  # restored: the books count `length`
+                    return self._program_fault(
+                        skb, func, f"wrote skb.len ({length} -> {written}): read-only to a "
+                        "tc program (writable: mark, priority, tc_classid, tc_index, tstamp, "
+                        "queue_mapping)"
+                    )  # fmt: skip
                 if ret != -1:
                     break
+        except ExtensionFault as exc:
+            return self._program_fault(skb, func, exc.problem, exc)
         except Exception as exc:
             return self._program_fault(skb, func, f"raised {type(exc).__name__}: {exc}", exc)
         if ret == 0:
