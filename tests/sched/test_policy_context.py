@@ -126,12 +126,17 @@ def test_one_decorated_method_is_the_registry_entry_the_allow_list_and_the_refus
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [
+        ("sch.qlen += 5", "sch.qlen is read-only to a policy"),
+        ("sch.backlog = 0", "sch.backlog is read-only to a policy"),
+        ("sch.q.qlen += 1", "sch.qlen is read-only to a policy"),
+        ("sch.qstats.backlog -= 1", "sch.backlog is read-only to a policy"),
+        ("sch.handle = 3", "sch.handle is read-only to a policy"),
         ("sch.drops += 1", "sch.drops is read-only to a policy"),
         ("sch.qstats.packets = 0", "sch.packets is read-only to a policy"),
         ("sch.reset()", "sch.reset is infrastructure, not available to a policy"),
         ("sch.graft(1, 'pfifo')", "sch.graft is infrastructure"),
         ("sch.watchdog.cancel()", "sch.watchdog is infrastructure"),
-        ("sch.mtu = 5", "property 'mtu' of 'QdiscContext' object has no setter"),
+        ("sch.mtu = 5", "sch.mtu is read-only to a policy"),
     ],
 )
 def test_writes_and_infrastructure_calls_from_a_policy_are_refused_naming_the_attribute(
@@ -145,6 +150,20 @@ def test_writes_and_infrastructure_calls_from_a_policy_are_refused_naming_the_at
     with pytest.raises(ExtensionFault) as info:
         q.enqueue(qbench.skb())
     assert fragment in str(info.value) and "t_ctxbad.enqueue" in str(info.value)
+
+
+def test_a_counter_written_in_dequeue_is_refused_and_contain_keeps_the_books(qbench_contain):
+    def dequeue(self, sch):
+        sch.q.qlen += 1
+        return self.q.pop_front()
+
+    q = qbench_contain.graft(_variant("t_ctxdeq", dequeue=dequeue))
+    for _ in range(3):
+        qbench_contain.dev.xmit(qbench_contain.skb())
+    qbench_contain.world.run(qbench_contain.world.now + 10**9)
+    assert "t_ctxdeq.dequeue: sch.qlen is read-only to a policy" in q.fault
+    assert q.qlen == 0 and qbench_contain.dev.qdisc.kind == "pfifo"
+    qbench_contain.world.check_conservation()
 
 
 def test_limit_overlimits_and_requeues_are_the_policys_to_write(qbench):

@@ -53,6 +53,7 @@ class Qdisc(QdiscTrampolines, QdiscAccounting, QdiscContainment):
         "_gso_skb",
         "_parking",
         "_to_free",
+        "backlog",
         "bytes",
         "can_bypass",
         "children",
@@ -75,6 +76,7 @@ class Qdisc(QdiscTrampolines, QdiscAccounting, QdiscContainment):
         "parent",
         "parent_q",
         "policy",
+        "qlen",
         "requeues",
         "rng",
         "sched",
@@ -107,6 +109,8 @@ class Qdisc(QdiscTrampolines, QdiscAccounting, QdiscContainment):
         self._checked = self.policy != POLICY_OFF
         self.hash_seed = getattr(dev, "hash_seed", 0)
         self._factory = factory
+        self.qlen = 0  # packets in this qdisc tree (sch->q.qlen), kept by the accounting
+        self.backlog = 0  # their bytes (sch->qstats.backlog)
         self.drops = 0
         self.overlimits = 0
         self.requeues = 0

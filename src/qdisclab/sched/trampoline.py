@@ -76,8 +76,8 @@ def _unchecked_enqueue(q: Qdisc) -> Callable[[SkBuff], int]:
             running.frame = outer
         q._entering = None
         if skb.owner is not FREED:
-            ctx.qlen += 1
-            ctx.backlog += skb.len
+            q.qlen += 1
+            q.backlog += skb.len
         if tp.listeners:
             tp.emit(sched.now, q, skb, ret)
         return ret
@@ -124,8 +124,8 @@ def _checked_enqueue(q: Qdisc) -> Callable[[SkBuff], int]:
         running.frame = outer
         q._entering = None
         if skb.owner is not FREED:
-            ctx.qlen += 1
-            ctx.backlog += length
+            q.qlen += 1
+            q.backlog += length
         if tp.listeners:
             tp.emit(sched.now, q, skb, ret)
         return ret
@@ -152,8 +152,8 @@ def _unchecked_dequeue(q: Qdisc) -> Callable[[], SkBuff | None]:
             if skb is None:
                 return None
         length = skb.len
-        ctx.qlen -= 1
-        ctx.backlog -= length
+        q.qlen -= 1
+        q.backlog -= length
         q.packets += 1
         q.bytes += length
         if tp.listeners and not q._parking:
@@ -203,8 +203,8 @@ def _checked_dequeue(q: Qdisc) -> Callable[[], SkBuff | None]:
             else:
                 skb.owner = None
         length = skb.len
-        ctx.qlen -= 1
-        ctx.backlog -= length
+        q.qlen -= 1
+        q.backlog -= length
         q.packets += 1
         q.bytes += length
         if tp.listeners and not q._parking:
@@ -237,9 +237,8 @@ class QdiscTrampolines:
         if skb is None:
             return None
         # Undo dequeue's accounting: the skb is still inside this qdisc.
-        ctx = self.ctx
-        ctx.qlen += 1
-        ctx.backlog += skb.len
+        self.qlen += 1
+        self.backlog += skb.len
         self.packets -= 1
         self.bytes -= skb.len
         return skb
