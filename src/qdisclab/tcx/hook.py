@@ -224,10 +224,23 @@ class TcxHook(Hook):
 
     def _program_fault(self, skb: Any, func: Any, problem: str, cause: Any = None) -> int:
         name = next((p.name for p in self.programs if p.func is func), repr(func))
+        self._fault(skb, f"tcx program {name}", f"tcx:{name}", problem, cause)
+        self.faulty = (*self.faulty, func)
+        self._rebuild()
+        return self.run_programs(skb)  # the rest of the chain, as if it were detached
+
+    def _filter_fault(self, skb: Any, flt: ClassicFilter, exc: Exception) -> None:
+        """A classic filter raised: its fault; contained, it is detached as if deleted."""
+        name = f"prio {flt.prio} handle {flt.handle}"
+        problem = f"raised {type(exc).__name__}: {exc}"
+        self._fault(skb, f"tc filter {name}", f"filter:{name}", problem, exc)
+        self.classic = tuple(f for f in self.classic if f is not flt)
+        self._sync()
+
+    def _fault(self, skb: Any, kind: str, listed: str, problem: str, cause: Any) -> None:
+        """Report a fault of an extension on this hook: raise it, or list it if contained."""
         where = "ingress" if self.ingress else "egress"
-        fault = ExtensionFault(
-            f"tcx program {name}", f"{self.dev.name} {where}", problem, skb.describe()
-        )
+        fault = ExtensionFault(kind, f"{self.dev.name} {where}", problem, skb.describe())
         fault.__cause__ = cause
         world = self.dev.world
         if world.policy != POLICY_CONTAIN:
@@ -235,10 +248,7 @@ class TcxHook(Hook):
             # books still balance for whoever reads them after the diagnostic.
             skb_drop(skb, DROP_FAULT, self.dev.sched.now)
             raise fault
-        world.faults.append((self.dev.name, f"tcx:{name}", str(fault)))
-        self.faulty = (*self.faulty, func)
-        self._rebuild()
-        return self.run_programs(skb)  # the rest of the chain, as if it were detached
+        world.faults.append((self.dev.name, listed, str(fault)))
 
     def _handle(self, skb: Any) -> int:
         ret = self.run_programs(skb)
@@ -254,7 +264,11 @@ class TcxHook(Hook):
             return HOOK_PASS
         res = TC_ACT_UNSPEC
         for flt in classic:
-            res = flt.func(self.ctx)  # run_programs left the skb in the context
+            try:
+                res = flt.func(self.ctx)  # run_programs left the skb in the context
+            except Exception as exc:
+                self._filter_fault(skb, flt, exc)
+                res = TC_ACT_UNSPEC  # contained: as if the filter were not there
             if res != TC_ACT_UNSPEC:
                 break
         if res == TC_ACT_SHOT:
