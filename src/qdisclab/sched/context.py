@@ -102,6 +102,26 @@ def _policy_field(name: str, doc: str) -> property:
     return property(attrgetter(f"_q.{name}"), write, doc=doc)
 
 
+def undo_len_write(callback: str, skb: SkBuff) -> str:
+    """The diagnostic of a policy that changed ``skb.len`` (read-only to it in every callback).
+
+    ``len`` is put back to what the books hold, so a contained fault frees the
+    packet at the length every counter up the tree accounted.
+    """
+    written, skb.len = skb.len, skb.pkt_len
+    return (
+        f"{callback} wrote skb.len ({skb.pkt_len} -> {written}): read-only to a qdisc policy "
+        "(it may write skb.tstamp and skb.cb)"
+    )
+
+
+def _check_len(skb: SkBuff) -> None:
+    """A policy letting go of ``skb`` must leave ``len`` as the qdisc layer accounted it."""
+    if skb.len != skb.pkt_len:
+        frame = RUNNING.frame
+        raise violation(frame, skb, undo_len_write(frame.callback if frame else "?", skb))
+
+
 def _refused(problem: str) -> ExtensionFault:
     frame = RUNNING.frame
     if frame is None:
@@ -203,6 +223,7 @@ class QdiscContext(KfuncContext, interface=IFACE, prefix="sch"):
                 )  # fmt: skip
             if skb.owner is not RUNNING.frame:
                 take(skb, FREED, "sch.drop() (bpf_qdisc_skb_drop)")  # raises the diagnostic
+            _check_len(skb)
         q._account_drop(skb, reason)  # marks it FREED
         return NET_XMIT_DROP
 
@@ -212,6 +233,7 @@ class QdiscContext(KfuncContext, interface=IFACE, prefix="sch"):
         q = self._q
         if q._checked:
             frame = RUNNING.frame
+            _check_len(skb)
             take(skb, FREED, "sch.kfree_skb() (bpf_kfree_skb)")
             if reason is None:
                 reason = DROP_RESET if frame.callback in ("reset", "destroy") else DROP_QDISC
@@ -290,10 +312,12 @@ class QdiscContext(KfuncContext, interface=IFACE, prefix="sch"):
         """Hand an owned skb to ``child``; returns its NET_XMIT_* (RFC v8)."""
         q = self._q
         cq = _mechanism(child)
-        if q._checked and (cq is None or cq.parent_q is not q):
-            raise ExtensionFault(
-                q.kind, "enqueue", "sch.enqueue_child() (bpf_qdisc_enqueue): not my child"
-            )
+        if q._checked:
+            if cq is None or cq.parent_q is not q:
+                raise ExtensionFault(
+                    q.kind, "enqueue", "sch.enqueue_child() (bpf_qdisc_enqueue): not my child"
+                )
+            _check_len(skb)  # before the child's enqueue accounts it afresh
         ret = cq.enqueue(skb)
         if ret & NET_XMIT_MASK == NET_XMIT_DROP:
             # The child's drop already left every ancestor's qlen; count it here too,

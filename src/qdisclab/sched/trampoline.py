@@ -29,6 +29,7 @@ from qdisclab.sched.constants import (
     NET_XMIT_DROP,
     NET_XMIT_SUCCESS,
 )
+from qdisclab.sched.context import undo_len_write
 from qdisclab.skb import FREED, SkBuff
 
 if TYPE_CHECKING:
@@ -102,7 +103,7 @@ def _checked_enqueue(q: Qdisc) -> Callable[[SkBuff], int]:
         else:
             skb.owner = frame
         running.frame = frame
-        length = skb.len
+        length = skb.pkt_len = skb.len  # qdisc_pkt_len: what the checks hold len to
         try:
             ret = enq(skb, ctx, to_free)
             owner = skb.owner
@@ -183,7 +184,9 @@ def _checked_dequeue(q: Qdisc) -> Callable[[], SkBuff | None]:
             running.frame = frame
             try:
                 skb = deq(ctx)
-                if skb is not None and (skb.__class__ is not SkBuff or skb.owner is not frame):
+                if skb is not None and (
+                    skb.__class__ is not SkBuff or skb.owner is not frame or skb.len != skb.pkt_len
+                ):
                     raise violation(frame, skb, _bad_dequeue_return(skb))
                 if acquired:
                     if len(acquired) == 1 and acquired[0] is skb:
@@ -266,10 +269,7 @@ def _bad_enqueue(ret: Any, leaked: bool, length: int, skb: SkBuff) -> str:
             f"enqueue returned {ret!r} ({type(ret).__name__}), not a NET_XMIT_* code "
             "(return NET_XMIT_SUCCESS, or what sch.drop() returns)"
         )
-    return (
-        f"enqueue wrote skb.len ({length} -> {skb.len}): read-only to a qdisc policy "
-        "(it may write skb.tstamp and skb.cb)"
-    )
+    return undo_len_write("enqueue", skb)
 
 
 def _bad_dequeue_return(obj: Any) -> str:
@@ -277,4 +277,6 @@ def _bad_dequeue_return(obj: Any) -> str:
         return f"dequeue returned a {type(obj).__name__}, not an owned skb or None"
     if obj.owner is FREED:
         return "dequeue returned an skb that was already freed (dangling)"
+    if obj.len != obj.pkt_len:
+        return undo_len_write("dequeue", obj)
     return "dequeue returned an skb it does not own (still queued or forged)"
