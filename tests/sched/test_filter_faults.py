@@ -18,6 +18,7 @@ from qdisclab.errors import ExtensionFault
 from qdisclab.net import World
 from qdisclab.sched import TC_H_MAKE, TcFilter, create_qdisc
 from qdisclab.skb import IPPROTO_UDP
+from scenario.test_errors import GOOD  # tests/ is on the path, as for every test package
 
 
 def boom(skb):
@@ -82,31 +83,12 @@ def test_a_program_returning_a_non_int_is_a_filter_fault_naming_what_it_returned
         dev.xmit(packet(world, dev))
 
 
-SCENARIO = """[run]
-duration = "100ms"
-
-[[node]]
-name = "A"
-
-[[node]]
-name = "B"
-
-[[link]]
-a = "A"
-b = "B"
-rate = "10mbit"
-qdisc_a = "prio"
-
-[[link.filter]]
-classid = "8001:1"
-program = "classify.py:boom"
-
-[[flow]]
-type = "udp-cbr"
-src = "A"
-dst = "B"
-rate = "1mbit"
-"""
+# The scenario of the error tests, its bottleneck a prio with one classifier program.
+SCENARIO = GOOD.replace(
+    'qdisc_a = "pfifo limit 10"',
+    'qdisc_a = "prio"\n\n[[link.filter]]\nclassid = "8001:1"\nprogram = "classify.py:boom"',
+)
+assert "program" in SCENARIO
 
 CLASSIFIER = """
 def boom(skb):
