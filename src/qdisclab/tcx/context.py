@@ -25,8 +25,8 @@ field               rw     meaning
 ==================  =====  ====================================================
 
 Writing a read-only field is refused at once, naming it (``ctx.len is read-only
-to a tc program``); a program that writes ``len`` or a flow key through the
-``skb`` escape hatch is caught when it returns (see :mod:`qdisclab.tcx.hook`).
+to a tc program``); a program that writes ``len`` through the ``skb`` escape
+hatch is caught when it returns (see :mod:`qdisclab.tcx.hook`).
 
 The helpers a program may call are kfuncs declared on this class (``@kfunc``,
 listed by ``qdisclab kfuncs`` under ``tcx``): ``ctx.ktime_get_ns()``,
