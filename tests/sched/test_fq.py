@@ -226,3 +226,25 @@ def test_fq_runs_with_ownership_checks_off() -> None:
     world.run(400_000_000)
     assert world.ledger.delivered > 100
     assert world.check_conservation()["in_flight"] == 0
+
+
+def test_a_long_run_of_short_flows_holds_a_bounded_number_of_collections() -> None:
+    """fq keeps no pool of collected flows: their empty lists leave the instance's storage."""
+    world, a, b, dev = _pair("10gbit", "fq buckets 16")
+    sink = UdpSink(b, 9)
+    books = world.flow_books("short")
+    q = dev.qdisc
+    most = 0
+    for tick in range(3000):  # 30 s: a new two-packet flow every 10 ms
+        world.run(tick * 10 * MS)
+        sk = _Sock()
+        for _ in range(2):
+            dev.xmit(_skb(world, books, a, b, sk, size=200))
+        most = max(most, len(q.storage))
+    world.run(31 * 10**9)
+    assert sink.packets == 6000 and q.qlen == 0
+    # Flows idle for 3 s are collected (at most 8 per new flow once the table is past
+    # 2 * buckets); about 300 stay alive. Without a lifetime every flow's list would stay.
+    assert q.ops.stat_gc_flows > 2500
+    assert most < 1000, most
+    world.check_conservation()

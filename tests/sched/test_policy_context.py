@@ -126,12 +126,17 @@ def test_one_decorated_method_is_the_registry_entry_the_allow_list_and_the_refus
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [
+        ("sch.qlen += 5", "sch.qlen is read-only to a policy"),
+        ("sch.backlog = 0", "sch.backlog is read-only to a policy"),
+        ("sch.q.qlen += 1", "sch.qlen is read-only to a policy"),
+        ("sch.qstats.backlog -= 1", "sch.backlog is read-only to a policy"),
+        ("sch.handle = 3", "sch.handle is read-only to a policy"),
         ("sch.drops += 1", "sch.drops is read-only to a policy"),
         ("sch.qstats.packets = 0", "sch.packets is read-only to a policy"),
         ("sch.reset()", "sch.reset is infrastructure, not available to a policy"),
         ("sch.graft(1, 'pfifo')", "sch.graft is infrastructure"),
         ("sch.watchdog.cancel()", "sch.watchdog is infrastructure"),
-        ("sch.mtu = 5", "property 'mtu' of 'QdiscContext' object has no setter"),
+        ("sch.mtu = 5", "sch.mtu is read-only to a policy"),
     ],
 )
 def test_writes_and_infrastructure_calls_from_a_policy_are_refused_naming_the_attribute(
@@ -145,6 +150,20 @@ def test_writes_and_infrastructure_calls_from_a_policy_are_refused_naming_the_at
     with pytest.raises(ExtensionFault) as info:
         q.enqueue(qbench.skb())
     assert fragment in str(info.value) and "t_ctxbad.enqueue" in str(info.value)
+
+
+def test_a_counter_written_in_dequeue_is_refused_and_contain_keeps_the_books(qbench_contain):
+    def dequeue(self, sch):
+        sch.q.qlen += 1
+        return self.q.pop_front()
+
+    q = qbench_contain.graft(_variant("t_ctxdeq", dequeue=dequeue))
+    for _ in range(3):
+        qbench_contain.dev.xmit(qbench_contain.skb())
+    qbench_contain.world.run(qbench_contain.world.now + 10**9)
+    assert "t_ctxdeq.dequeue: sch.qlen is read-only to a policy" in q.fault
+    assert q.qlen == 0 and qbench_contain.dev.qdisc.kind == "pfifo"
+    qbench_contain.world.check_conservation()
 
 
 def test_limit_overlimits_and_requeues_are_the_policys_to_write(qbench):
@@ -204,6 +223,63 @@ def test_writing_skb_len_in_enqueue_is_refused(qbench):
     q = qbench.graft(_variant("t_ctxlen", enqueue=enqueue))
     with pytest.raises(ExtensionFault, match=r"enqueue wrote skb.len \(1000 -> 1\): read-only"):
         q.enqueue(qbench.skb())
+
+
+def _len_writer(where):
+    """A fifo that writes skb.len in ``where``: dequeue, reset, or enqueue (of a queued skb)."""
+
+    def dequeue(self, sch):
+        skb = self.q.pop_front()
+        if skb is not None and where == "dequeue":
+            skb.len -= 100
+        return skb
+
+    def reset(self, sch):
+        while (skb := self.q.pop_front()) is not None:
+            if where == "reset":
+                skb.len = 1
+            sch.kfree_skb(skb)
+
+    def enqueue(self, skb, sch, to_free):
+        head = self.q.peek_front()
+        if head is not None and where == "enqueue":
+            head.len += 1  # a queued skb, not the one entering
+            victim = self.q.pop_front()
+            sch.kfree_skb(victim)
+        return Fifo.enqueue(self, skb, sch, to_free)
+
+    return _variant(f"t_len_{where}", dequeue=dequeue, reset=reset, enqueue=enqueue)
+
+
+@pytest.mark.no_conservation_check  # strict stops at the fault, abandoning the packet
+@pytest.mark.parametrize(
+    ("where", "fragment"),
+    [
+        ("dequeue", "dequeue wrote skb.len (1000 -> 900)"),
+        ("reset", "reset wrote skb.len (1000 -> 1)"),
+        ("enqueue", "enqueue wrote skb.len (1000 -> 1001)"),
+    ],
+)
+def test_writing_skb_len_is_refused_in_every_callback(qbench, where, fragment):
+    q = qbench.graft(_len_writer(where))
+    with pytest.raises(ExtensionFault) as info:
+        for _ in range(2):
+            q.enqueue(qbench.skb())
+        q.dequeue()
+        q.reset()
+    assert f"t_len_{where}.{where}: {fragment}: read-only to a qdisc policy" in str(info.value)
+
+
+def test_a_contained_len_write_in_dequeue_is_undone_and_the_books_balance(qbench_contain):
+    q = qbench_contain.graft(_len_writer("dequeue"))
+    for _ in range(3):
+        qbench_contain.dev.xmit(qbench_contain.skb())
+    qbench_contain.world.run(qbench_contain.world.now + 10**9)
+    assert "dequeue wrote skb.len (1014 -> 914)" in q.fault  # the frame: 1000 + ETH_HLEN
+    # The first packet met the fault (freed at its accounted length); a pfifo took the rest.
+    assert (q.qlen, q.backlog) == (0, 0) and q.drop_reasons == {"fault": 1}
+    assert qbench_contain.dev.qdisc.kind == "pfifo" and qbench_contain.dev.qdisc.packets == 2
+    qbench_contain.world.check_conservation()
 
 
 def test_a_watchdog_expiry_in_the_past_fires_now_and_time_never_goes_back(qbench):

@@ -7,7 +7,7 @@ import pytest
 from qdisclab.errors import ExtensionFault
 from qdisclab.net import World
 from qdisclab.skb import IPPROTO_UDP, SkBuff, skb_consume
-from qdisclab.tcx import TCX_NEXT, TCX_PASS, Tcx
+from qdisclab.tcx import TC_ACT_UNSPEC, TCX_NEXT, TCX_PASS, Tcx
 
 
 def _world(policy: str, prog):
@@ -79,4 +79,79 @@ def test_contain_skips_the_program_as_if_detached_and_books_balance(prog):
     assert kind == "tcx:faulty" and "tcx program faulty" in text
     assert len(got) == 5  # every packet delivered; the faulty one skipped from the fault on
     assert len(marks) >= 4  # the rest of the chain ran for the faulting packet and after it
+    w.check_conservation()
+
+
+def writes_len(ctx):
+    ctx.len = 1
+    return TCX_PASS
+
+
+def writes_len_through_skb(ctx):
+    ctx.skb.len = 1
+    return TCX_PASS
+
+
+def writes_sport(ctx):
+    ctx.sport = 7
+    return TCX_PASS
+
+
+@pytest.mark.no_conservation_check  # strict stops mid-run on purpose
+@pytest.mark.parametrize(
+    ("prog", "fragment"),
+    [
+        (writes_len, "ctx.len is read-only to a tc program"),
+        (writes_sport, "ctx.sport is read-only to a tc program"),
+        (writes_len_through_skb, "wrote skb.len (514 -> 1): read-only to a tc program"),
+    ],
+)
+def test_writing_len_or_a_flow_key_is_a_fault_naming_the_field(prog, fragment):
+    _w, send, _got, _marks = _world("strict", prog)
+    with pytest.raises(ExtensionFault) as info:
+        send(1)
+    assert info.value.kind == "tcx program faulty"
+    assert info.value.problem.startswith(fragment), info.value.problem
+
+
+def test_a_contained_len_write_is_undone_so_the_books_balance():
+    w, send, got, _marks = _world("contain", writes_len_through_skb)
+    send(3)
+    assert [kind for _where, kind, _text in w.faults] == ["tcx:faulty"]
+    assert [s.len for s in got] == [500, 500, 500]  # as sent (the receiver pulled ETH_HLEN)
+    w.check_conservation()
+
+
+def _classic_world(policy: str):
+    """A's egress: a NEXT program, then classic filters: one that raises, one that counts."""
+    w, send, got, _marks = _world(policy, lambda ctx: TCX_NEXT)
+    dev = next(iter(w.node("A").devices.values()))
+    tcx = Tcx.of(dev)
+    tcx.add_qdisc("clsact")
+    seen = []
+
+    def broken(ctx):
+        raise ValueError("bad match")
+
+    tcx.egress.add_filter(broken, prio=1, handle=1)
+    tcx.egress.add_filter(lambda ctx: seen.append(ctx.sport) or TC_ACT_UNSPEC, prio=2, handle=1)
+    return w, send, got, seen, tcx
+
+
+@pytest.mark.no_conservation_check  # strict stops mid-run on purpose
+def test_a_classic_filter_that_raises_is_its_own_fault_under_strict():
+    _w, send, _got, _seen, _tcx = _classic_world("strict")
+    with pytest.raises(ExtensionFault) as info:
+        send(1)
+    assert info.value.kind == "tc filter prio 1 handle 1"
+    assert info.value.callback.endswith("egress")
+    assert info.value.problem == "raised ValueError: bad match"
+
+
+def test_a_contained_classic_filter_is_deleted_and_the_next_filter_runs():
+    w, send, got, seen, tcx = _classic_world("contain")
+    send(3)
+    assert [kind for _where, kind, _text in w.faults] == ["filter:prio 1 handle 1"]
+    assert [(f.prio, f.handle) for f in tcx.egress.classic] == [(2, 1)]
+    assert seen == [1000, 1001, 1002] and len(got) == 3
     w.check_conservation()

@@ -265,7 +265,7 @@ class NetDevice:
             return NET_XMIT_DROP
         qdisc = self.qdisc
         idle = self.sched.now >= self.busy_until
-        if idle and qdisc.can_bypass and not qdisc.ctx.qlen:
+        if idle and qdisc.can_bypass and not qdisc.qlen:
             # sch_direct_xmit past an empty fifo: counted as sent by the qdisc
             qdisc.bypass(skb)
             self.start_xmit(skb)
@@ -277,8 +277,7 @@ class NetDevice:
             skb_drop(skb, DROP_QUEUE_MEMORY, self.sched.now)
             return NET_XMIT_DROP
         ret = qdisc.enqueue(skb)
-        counters = qdisc.ctx  # the mechanism's qlen/backlog, read without the properties
-        charged = counters.backlog + counters.qlen * SKB_TRUESIZE_OVERHEAD  # memory.charge_of
+        charged = qdisc.backlog + qdisc.qlen * SKB_TRUESIZE_OVERHEAD  # memory.charge_of
         memory.charged += charged - self.charged
         self.charged = charged
         if memory.charged > memory.peak:
@@ -332,7 +331,7 @@ class NetDevice:
         tp = self.tp_xmit
         if tp.listeners:
             tp.emit(now, self, skb)
-        if self.qdisc.ctx.qlen and self._tx_event is None:
+        if self.qdisc.qlen and self._tx_event is None:
             self._tx_event = sched.call_at(done, self.tx_done_cb, None)
         arrival = done + channel.delay
         if channel.impaired:  # loss or jitter configured: one flag on the common path

@@ -1,8 +1,8 @@
 """Qdisc accounting: qlen, backlog, drops by reason, bytes/packets, kept up the tree.
 
-``qlen`` and ``backlog`` live in the policy's ``sch`` (``q.ctx``; plain slots,
-so a policy reads them per packet as cheaply as its own attributes); the
-mechanism's ``q.qlen`` / ``q.backlog`` read and write the same numbers.
+``qlen`` and ``backlog`` are plain slots of the mechanism (``q.qlen``,
+``q.backlog``), written here and by the trampolines; the policy's ``sch``
+reads them through read-only properties, so a policy's write is refused.
 
 The counters are derived from ownership transitions (an skb is counted when
 the policy's enqueue returns with it queued, uncounted when it leaves by
@@ -34,9 +34,8 @@ class QdiscAccounting:
             length = skb.len
             q: Qdisc | None = self
             while q is not None:
-                ctx = q.ctx
-                ctx.qlen -= 1
-                ctx.backlog -= length
+                q.qlen -= 1
+                q.backlog -= length
                 q = q.parent_q
         now = self.sched.now
         tp = self.tp_drop
@@ -53,9 +52,8 @@ class QdiscAccounting:
         """Packets entered this qdisc by other means than enqueue (a clone)."""
         q: Qdisc | None = self
         while q is not None:
-            ctx = q.ctx
-            ctx.qlen += packets
-            ctx.backlog += nbytes
+            q.qlen += packets
+            q.backlog += nbytes
             q = q.parent_q
 
     def _reduce_tree(self: Qdisc, packets: int, nbytes: int) -> None:
@@ -75,16 +73,6 @@ class QdiscAccounting:
         tp = self.tp_dequeue
         if tp.listeners:
             tp.emit(self.sched.now, self, skb)
-
-    @property
-    def qlen(self: Qdisc) -> int:
-        """Packets queued in this qdisc tree (``sch->q.qlen``)."""
-        return self.ctx.qlen
-
-    @property
-    def backlog(self: Qdisc) -> int:
-        """Bytes queued in this qdisc tree (``sch->qstats.backlog``)."""
-        return self.ctx.backlog
 
     def held_packets(self: Qdisc) -> int:
         """Packets inside this qdisc tree, from the accounting (for conservation checks)."""

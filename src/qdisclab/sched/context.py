@@ -13,11 +13,12 @@ A policy never sees the ``Qdisc`` mechanism. It sees this narrow object:
   and the counters the infrastructure cannot derive, ``overlimits`` and
   ``requeues`` (a throttle or a reorder is the policy's decision).
 
-Anything else is refused with a message naming the attribute: calling
-``sch.reset()`` or ``sch.graft()`` (infrastructure) or writing ``sch.drops``
-at once; writing ``sch.qlen`` or ``sch.backlog`` (mirrored here as plain
-slots, so reading them per packet costs what a local attribute does) when
-the callback returns, before anything else happens.
+Anything else is refused at once with a message naming the attribute:
+calling ``sch.reset()`` or ``sch.graft()`` (infrastructure), writing a
+counter (``sch.qlen += 5``, ``sch.q.qlen += 1``, ``sch.backlog = 0``,
+``sch.drops``) or a fixed value (``sch.handle``, ``sch.mtu``). The counters
+live on the mechanism (``Qdisc`` slots, which the accounting writes at slot
+speed); ``sch`` reads them through properties that have no way to write.
 
 >>> from qdisclab.ops import KFUNCS
 >>> KFUNCS.get("bpf_qdisc_skb_drop", "Qdisc_ops").python
@@ -58,19 +59,38 @@ FRAMED_CALLBACKS = {**{name: name for name in CALLBACKS}, "change": "init"}
 EVERY = (ALL_MEMBERS,)
 
 
-def _view(path: str, doc: str) -> property:
-    """A read-only view of the mechanism (a C-level getter: as cheap as a slot read)."""
-    return property(attrgetter(path), doc=doc)
+def _view(path: str, doc: str, prefix: str = "sch") -> property:
+    """A read-only view of the mechanism; writing it is refused, naming it."""
+    name = path.rsplit(".", 1)[-1]
+
+    def refuse(self: Any, value: Any) -> NoReturn:
+        raise _refused(f"{prefix}.{name} is read-only to a policy")
+
+    return property(attrgetter(path), refuse, doc=doc)
 
 
 def _counter(name: str, doc: str) -> property:
+    """A counter of the mechanism, read per packet by policies; a write is refused."""
+    read = _READERS[name]
+
     def refuse(self: QdiscContext, value: Any) -> NoReturn:
         raise _refused(
             f"sch.{name} is read-only to a policy: the infrastructure accounts it from the "
             "ownership transitions (queue, drop, dequeue)"
         )
 
-    return property(attrgetter(f"_q.{name}"), refuse, doc=doc)
+    return property(read, refuse, doc=doc)
+
+
+# One plain getter per counter: a property calls a Python function faster than a dotted
+# attrgetter (measured on CPython 3.11), and qlen/backlog are read per packet.
+_READERS = {
+    "qlen": lambda self: self._q.qlen,
+    "backlog": lambda self: self._q.backlog,
+    "drops": lambda self: self._q.drops,
+    "bytes": lambda self: self._q.bytes,
+    "packets": lambda self: self._q.packets,
+}
 
 
 def _policy_field(name: str, doc: str) -> property:
@@ -80,6 +100,26 @@ def _policy_field(name: str, doc: str) -> property:
         setattr(self._q, name, value)
 
     return property(attrgetter(f"_q.{name}"), write, doc=doc)
+
+
+def undo_len_write(callback: str, skb: SkBuff) -> str:
+    """The diagnostic of a policy that changed ``skb.len`` (read-only to it in every callback).
+
+    ``len`` is put back to what the books hold, so a contained fault frees the
+    packet at the length every counter up the tree accounted.
+    """
+    written, skb.len = skb.len, skb.pkt_len
+    return (
+        f"{callback} wrote skb.len ({skb.pkt_len} -> {written}): read-only to a qdisc policy "
+        "(it may write skb.tstamp and skb.cb)"
+    )
+
+
+def _check_len(skb: SkBuff) -> None:
+    """A policy letting go of ``skb`` must leave ``len`` as the qdisc layer accounted it."""
+    if skb.len != skb.pkt_len:
+        frame = RUNNING.frame
+        raise violation(frame, skb, undo_len_write(frame.callback if frame else "?", skb))
 
 
 def _refused(problem: str) -> ExtensionFault:
@@ -97,9 +137,9 @@ class DeviceView:
     def __init__(self, dev: Any) -> None:
         object.__setattr__(self, "_dev", dev)
 
-    name = _view("_dev.name", "the device name")
-    mtu = _view("_dev.mtu", "the device MTU")
-    tx_queue_len = _view("_dev.tx_queue_len", "txqueuelen")
+    name = _view("_dev.name", "the device name", "sch.dev")
+    mtu = _view("_dev.mtu", "the device MTU", "sch.dev")
+    tx_queue_len = _view("_dev.tx_queue_len", "txqueuelen", "sch.dev")
 
     @property
     def node(self) -> Any:
@@ -132,33 +172,28 @@ class QdiscContext(KfuncContext, interface=IFACE, prefix="sch"):
             return sch.drop(skb, to_free)
     """
 
-    # qlen/backlog: mirrors of the mechanism's counters, written by the accounting.
     # q/qstats/bstats: this object again, for the kernel spellings (plain slots: read per packet).
-    # handle/hash_seed: fixed at creation, copied here because policies read them per packet.
-    __slots__ = (
-        "_dev", "_q", "_sched", "backlog", "bstats", "handle", "hash_seed", "limit", "q",
-        "qlen", "qstats",
-    )  # fmt: skip
+    # _hash_seed: fixed at creation, copied here because skb_get_hash reads it per packet.
+    __slots__ = ("_dev", "_hash_seed", "_q", "_sched", "bstats", "limit", "q", "qstats")
 
     def __init__(self, q: Qdisc) -> None:
-        setattr_ = object.__setattr__
-        setattr_(self, "_q", q)
-        setattr_(self, "_sched", q.sched)
-        setattr_(self, "handle", q.handle)
-        setattr_(self, "hash_seed", q.hash_seed)
-        for name in ("q", "qstats", "bstats"):
-            setattr_(self, name, self)
-        setattr_(self, "_dev", DeviceView(q.dev))
-        setattr_(self, "qlen", 0)
-        setattr_(self, "backlog", 0)
-        setattr_(self, "limit", 0)
+        self._q = q
+        self._sched = q.sched
+        self._hash_seed = q.hash_seed
+        self.q = self.qstats = self.bstats = self
+        self._dev = DeviceView(q.dev)
+        self.limit = 0
 
     # -- read-only views ---------------------------------------------------------
+    qlen = _counter("qlen", "packets queued in this qdisc tree (``sch->q.qlen``)")
+    backlog = _counter("backlog", "bytes queued in this qdisc tree (``sch->qstats.backlog``)")
     drops = _counter("drops", "packets dropped (``sch->qstats.drops``)")
     bytes = _counter("bytes", "bytes dequeued (``sch->bstats.bytes``)")
     packets = _counter("packets", "packets dequeued (``sch->bstats.packets``)")
     overlimits = _policy_field("overlimits", "throttle events (``qstats.overlimits``; writable)")
     requeues = _policy_field("requeues", "requeue events (``qstats.requeues``; writable)")
+    handle = _view("_q.handle", "this qdisc's handle (``sch->handle``)")
+    hash_seed = _view("_q.hash_seed", "the seed of this run's flow hashes (``skb_get_hash``)")
     parent = _view("_q.parent", "the parent classid (``TC_H_ROOT`` for a root qdisc)")
     kind = _view("_q.kind", "the kind name (the ops table's ``id``)")
     mtu = _view("_q.dev.mtu", "``psched_mtu(dev)``: the device MTU")
@@ -188,6 +223,7 @@ class QdiscContext(KfuncContext, interface=IFACE, prefix="sch"):
                 )  # fmt: skip
             if skb.owner is not RUNNING.frame:
                 take(skb, FREED, "sch.drop() (bpf_qdisc_skb_drop)")  # raises the diagnostic
+            _check_len(skb)
         q._account_drop(skb, reason)  # marks it FREED
         return NET_XMIT_DROP
 
@@ -197,6 +233,7 @@ class QdiscContext(KfuncContext, interface=IFACE, prefix="sch"):
         q = self._q
         if q._checked:
             frame = RUNNING.frame
+            _check_len(skb)
             take(skb, FREED, "sch.kfree_skb() (bpf_kfree_skb)")
             if reason is None:
                 reason = DROP_RESET if frame.callback in ("reset", "destroy") else DROP_QDISC
@@ -227,7 +264,7 @@ class QdiscContext(KfuncContext, interface=IFACE, prefix="sch"):
     @kfunc("bpf_skb_get_hash", allowed=EVERY, flags=KF_TRUSTED_ARGS)
     def skb_get_hash(self, skb: SkBuff) -> int:
         """The flow hash (computed once, cached in the skb)."""
-        return skb.get_hash(self.hash_seed)
+        return skb.get_hash(self._hash_seed)
 
     @kfunc("bpf_dynptr_from_skb", allowed=EVERY, flags=KF_TRUSTED_ARGS)
     def skb_data(self, skb: SkBuff) -> memoryview:
@@ -275,10 +312,12 @@ class QdiscContext(KfuncContext, interface=IFACE, prefix="sch"):
         """Hand an owned skb to ``child``; returns its NET_XMIT_* (RFC v8)."""
         q = self._q
         cq = _mechanism(child)
-        if q._checked and (cq is None or cq.parent_q is not q):
-            raise ExtensionFault(
-                q.kind, "enqueue", "sch.enqueue_child() (bpf_qdisc_enqueue): not my child"
-            )
+        if q._checked:
+            if cq is None or cq.parent_q is not q:
+                raise ExtensionFault(
+                    q.kind, "enqueue", "sch.enqueue_child() (bpf_qdisc_enqueue): not my child"
+                )
+            _check_len(skb)  # before the child's enqueue accounts it afresh
         ret = cq.enqueue(skb)
         if ret & NET_XMIT_MASK == NET_XMIT_DROP:
             # The child's drop already left every ancestor's qlen; count it here too,

@@ -12,6 +12,13 @@ cls_bpf program in direct-action-less mode.
 >>> skb = SkBuff(100, 1, 2, 1000, 80, 6, 0)
 >>> hex(chain.classify(skb))
 '0x10001'
+
+A classifier program that raises (or returns something that is not an int)
+is the filter's fault, not the qdisc's that asked: it is reported naming the
+filter, the packet and where it is attached. The chain's ``on_fault`` (set
+by the qdisc) decides: under ``contain`` the filter is detached (this packet
+and the next ones go on as if it did not match) and the fault listed;
+otherwise the fault stops the run.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from qdisclab.errors import UserError
+from qdisclab.errors import ExtensionFault, UserError
 from qdisclab.skb import SkBuff
 
 MATCH_FIELDS = ("src", "dst", "sport", "dport", "protocol", "mark", "priority", "tc_index")
@@ -43,10 +50,20 @@ class TcFilter:
                     f"filter: unknown match key '{key}' (allowed: {', '.join(MATCH_FIELDS)})"
                 )
 
+    @property
+    def label(self) -> str:
+        """How diagnostics name it: its name, its program's, or its kind of match."""
+        program = self.program
+        return self.name or getattr(program, "__name__", "") or ("program" if program else "match")
+
     def classify(self, skb: SkBuff) -> int:
         if self.program is not None:
             result = self.program(skb)
-            return result if result and result > 0 else 0
+            if not result:  # 0, or None from a program that did not return: no match
+                return 0
+            if result.__class__ is not int:
+                raise TypeError(f"returned {result!r}, not a classid (an int; 0 or -1: no match)")
+            return result if result > 0 else 0
         for key, want in self.match.items():
             value = getattr(skb, key)
             if isinstance(want, tuple):  # (prefix, length) for addresses
@@ -59,28 +76,59 @@ class TcFilter:
         return self.classid
 
 
+#: ``on_fault(chain, flt, fault)``: raise ``fault`` to stop, or return to skip the filter.
+FaultHandler = Callable[["FilterChain", TcFilter, ExtensionFault], None]
+
+
 class FilterChain:
-    """The filters of one qdisc, kept sorted by priority."""
+    """The filters of one qdisc, kept sorted by priority.
 
-    __slots__ = ("_filters",)
+    ``where`` names the attachment in diagnostics (``eth0 parent 1:``).
+    """
 
-    def __init__(self) -> None:
-        self._filters: list[TcFilter] = []
+    __slots__ = ("_filters", "faulty", "on_fault", "where")
+
+    def __init__(self, on_fault: FaultHandler | None = None, where: str = "") -> None:
+        # A tuple, replaced on change: a filter detached by its fault mid-walk is safe.
+        self._filters: tuple[TcFilter, ...] = ()
+        self.faulty: list[TcFilter] = []  # filters detached by a contained fault
+        self.on_fault = on_fault
+        self.where = where
 
     def add(self, flt: TcFilter) -> None:
-        self._filters.append(flt)
-        self._filters.sort(key=lambda f: f.prio)  # stable: equal prio keeps insertion order
+        # sorted() is stable: equal prio keeps insertion order
+        self._filters = tuple(sorted((*self._filters, flt), key=lambda f: f.prio))
 
     def remove(self, flt: TcFilter) -> None:
-        self._filters.remove(flt)
+        if flt not in self._filters:
+            raise ValueError(f"{flt!r} is not in this chain")
+        self._filters = tuple(f for f in self._filters if f is not flt)
 
     def classify(self, skb: SkBuff) -> int:
         """The classid of the first matching filter, or 0."""
         for flt in self._filters:
-            classid = flt.classify(skb)
+            try:
+                classid = flt.classify(skb)
+            except Exception as exc:
+                self._fault(flt, skb, exc)
+                continue  # contained: as if it did not match
             if classid:
                 return classid
         return 0
+
+    def _fault(self, flt: TcFilter, skb: SkBuff, exc: Exception) -> None:
+        problem = exc.problem if isinstance(exc, ExtensionFault) else (
+            str(exc) if isinstance(exc, TypeError) and str(exc).startswith("returned ")
+            else f"raised {type(exc).__name__}: {exc}"
+        )  # fmt: skip
+        where = f"{self.where} prio {flt.prio}".strip()
+        fault = ExtensionFault(f"tc filter {flt.label}", where, problem, skb.describe())
+        fault.__cause__ = exc
+        if self.on_fault is None:
+            raise fault
+        self.on_fault(self, flt, fault)  # raises unless the fault is contained
+        self.remove(flt)
+        self.faulty.append(flt)
 
     def __len__(self) -> int:
         return len(self._filters)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from qdisclab.errors import ExtensionFault, KernelError, UserError
-from qdisclab.ops import KFUNCS, POLICY_OFF, POLICY_STRICT, RUNNING, Frame, Storage
+from qdisclab.ops import KFUNCS, POLICY_CONTAIN, POLICY_OFF, POLICY_STRICT, RUNNING, Frame, Storage
 from qdisclab.ops.ownership import check_exit
 from qdisclab.sched import report
 from qdisclab.sched.accounting import QdiscAccounting
@@ -53,6 +53,7 @@ class Qdisc(QdiscTrampolines, QdiscAccounting, QdiscContainment):
         "_gso_skb",
         "_parking",
         "_to_free",
+        "backlog",
         "bytes",
         "can_bypass",
         "children",
@@ -75,6 +76,7 @@ class Qdisc(QdiscTrampolines, QdiscAccounting, QdiscContainment):
         "parent",
         "parent_q",
         "policy",
+        "qlen",
         "requeues",
         "rng",
         "sched",
@@ -107,6 +109,8 @@ class Qdisc(QdiscTrampolines, QdiscAccounting, QdiscContainment):
         self._checked = self.policy != POLICY_OFF
         self.hash_seed = getattr(dev, "hash_seed", 0)
         self._factory = factory
+        self.qlen = 0  # packets in this qdisc tree (sch->q.qlen), kept by the accounting
+        self.backlog = 0  # their bytes (sch->qstats.backlog)
         self.drops = 0
         self.overlimits = 0
         self.requeues = 0
@@ -115,7 +119,8 @@ class Qdisc(QdiscTrampolines, QdiscAccounting, QdiscContainment):
         self.drop_reasons: dict[str, int] = {}
         self.storage = Storage()  # collections created by this instance
         self.children: dict[int, Qdisc] = {}  # class minor -> child qdisc
-        self.filters = FilterChain()
+        where = f"{getattr(dev, 'name', '?')} parent {format_handle(handle)}"
+        self.filters = FilterChain(self._filter_fault, where)
         self.watchdog = QdiscWatchdog(sched, dev)
         self.rng = _random_stream(dev, ops_cls.id, handle)
         self.fault: str | None = None
@@ -294,6 +299,19 @@ class Qdisc(QdiscTrampolines, QdiscAccounting, QdiscContainment):
     def classify(self, skb: SkBuff) -> int:
         """Run this qdisc's tc filters: the classid, or 0."""
         return self.filters.classify(skb)
+
+    def _filter_fault(self, chain: FilterChain, flt: Any, fault: ExtensionFault) -> None:
+        """A filter program failed: its own fault, not this qdisc's that asked.
+
+        Under ``contain`` the chain detaches the filter and the fault is listed
+        with the run's faults; otherwise it stops the run, and this qdisc's
+        trampoline passes it on unchanged.
+        """
+        if self.policy != POLICY_CONTAIN:
+            raise fault
+        world = getattr(self.dev, "world", None)
+        if world is not None:
+            world.faults.append((getattr(self.dev, "name", "?"), f"filter:{flt.label}", str(fault)))
 
     # -- reporting (the text and rows live in qdisclab.sched.report) ------------------
     def describe(self) -> str:

@@ -29,6 +29,7 @@ from qdisclab.sched.constants import (
     NET_XMIT_DROP,
     NET_XMIT_SUCCESS,
 )
+from qdisclab.sched.context import undo_len_write
 from qdisclab.skb import FREED, SkBuff
 
 if TYPE_CHECKING:
@@ -76,8 +77,8 @@ def _unchecked_enqueue(q: Qdisc) -> Callable[[SkBuff], int]:
             running.frame = outer
         q._entering = None
         if skb.owner is not FREED:
-            ctx.qlen += 1
-            ctx.backlog += skb.len
+            q.qlen += 1
+            q.backlog += skb.len
         if tp.listeners:
             tp.emit(sched.now, q, skb, ret)
         return ret
@@ -102,7 +103,7 @@ def _checked_enqueue(q: Qdisc) -> Callable[[SkBuff], int]:
         else:
             skb.owner = frame
         running.frame = frame
-        length = skb.len
+        length = skb.pkt_len = skb.len  # qdisc_pkt_len: what the checks hold len to
         try:
             ret = enq(skb, ctx, to_free)
             owner = skb.owner
@@ -124,8 +125,8 @@ def _checked_enqueue(q: Qdisc) -> Callable[[SkBuff], int]:
         running.frame = outer
         q._entering = None
         if skb.owner is not FREED:
-            ctx.qlen += 1
-            ctx.backlog += length
+            q.qlen += 1
+            q.backlog += length
         if tp.listeners:
             tp.emit(sched.now, q, skb, ret)
         return ret
@@ -152,8 +153,8 @@ def _unchecked_dequeue(q: Qdisc) -> Callable[[], SkBuff | None]:
             if skb is None:
                 return None
         length = skb.len
-        ctx.qlen -= 1
-        ctx.backlog -= length
+        q.qlen -= 1
+        q.backlog -= length
         q.packets += 1
         q.bytes += length
         if tp.listeners and not q._parking:
@@ -183,7 +184,9 @@ def _checked_dequeue(q: Qdisc) -> Callable[[], SkBuff | None]:
             running.frame = frame
             try:
                 skb = deq(ctx)
-                if skb is not None and (skb.__class__ is not SkBuff or skb.owner is not frame):
+                if skb is not None and (
+                    skb.__class__ is not SkBuff or skb.owner is not frame or skb.len != skb.pkt_len
+                ):
                     raise violation(frame, skb, _bad_dequeue_return(skb))
                 if acquired:
                     if len(acquired) == 1 and acquired[0] is skb:
@@ -203,8 +206,8 @@ def _checked_dequeue(q: Qdisc) -> Callable[[], SkBuff | None]:
             else:
                 skb.owner = None
         length = skb.len
-        ctx.qlen -= 1
-        ctx.backlog -= length
+        q.qlen -= 1
+        q.backlog -= length
         q.packets += 1
         q.bytes += length
         if tp.listeners and not q._parking:
@@ -237,9 +240,8 @@ class QdiscTrampolines:
         if skb is None:
             return None
         # Undo dequeue's accounting: the skb is still inside this qdisc.
-        ctx = self.ctx
-        ctx.qlen += 1
-        ctx.backlog += skb.len
+        self.qlen += 1
+        self.backlog += skb.len
         self.packets -= 1
         self.bytes -= skb.len
         return skb
@@ -267,10 +269,7 @@ def _bad_enqueue(ret: Any, leaked: bool, length: int, skb: SkBuff) -> str:
             f"enqueue returned {ret!r} ({type(ret).__name__}), not a NET_XMIT_* code "
             "(return NET_XMIT_SUCCESS, or what sch.drop() returns)"
         )
-    return (
-        f"enqueue wrote skb.len ({length} -> {skb.len}): read-only to a qdisc policy "
-        "(it may write skb.tstamp and skb.cb)"
-    )
+    return undo_len_write("enqueue", skb)
 
 
 def _bad_dequeue_return(obj: Any) -> str:
@@ -278,4 +277,6 @@ def _bad_dequeue_return(obj: Any) -> str:
         return f"dequeue returned a {type(obj).__name__}, not an owned skb or None"
     if obj.owner is FREED:
         return "dequeue returned an skb that was already freed (dangling)"
+    if obj.len != obj.pkt_len:
+        return undo_len_write("dequeue", obj)
     return "dequeue returned an skb it does not own (still queued or forged)"

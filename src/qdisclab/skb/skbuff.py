@@ -75,6 +75,9 @@ class SkBuff:
     transport header object (TCP segment fields) when there is one.
     ``flow`` is the accounting record the packet is booked on (see ledger);
     ``owner`` is maintained by the ownership checker of ``qdisclab.ops``.
+    ``pkt_len`` is the length the qdisc layer accounted when the packet
+    entered (``qdisc_pkt_len``): a qdisc policy may read ``len`` but never
+    write it, and the checks compare the two whenever a policy lets go of it.
     """
 
     __slots__ = (
@@ -92,6 +95,7 @@ class SkBuff:
         "mark",
         "owner",
         "payload",
+        "pkt_len",
         "priority",
         "protocol",
         "queue_mapping",
@@ -122,7 +126,7 @@ class SkBuff:
         th: Any = None,
         ttl: int = DEFAULT_TTL,
     ) -> None:
-        self.len = length
+        self.len = self.pkt_len = length
         self.src = src
         self.dst = dst
         self.sport = sport

@@ -24,6 +24,16 @@ field               rw     meaning
 ``skb``             r      the underlying SkBuff (escape hatch, e.g. for flow books)
 ==================  =====  ====================================================
 
+Writing a read-only field is refused at once, naming it (``ctx.len is read-only
+to a tc program``); a program that writes ``len`` through the ``skb`` escape
+hatch is caught when it returns (see :mod:`qdisclab.tcx.hook`).
+
+The helpers a program may call are kfuncs declared on this class (``@kfunc``,
+listed by ``qdisclab kfuncs`` under ``tcx``): ``ctx.ktime_get_ns()``,
+``ctx.random_u32()`` (``bpf_get_prandom_u32``, from this hook's named stream
+of the run seed, so a program sampling packets at random is reproducible per
+seed), ``ctx.redirect()`` and ``ctx.set_tstamp()``.
+
 >>> from qdisclab.skb import SkBuff
 >>> ctx = SkbContext(None)
 >>> ctx.skb = SkBuff(100, 1, 2, 3, 4, 17, created=0)
@@ -33,7 +43,11 @@ field               rw     meaning
 
 from __future__ import annotations
 
-from typing import Any
+import random
+from typing import Any, NoReturn
+
+from qdisclab.errors import ExtensionFault
+from qdisclab.ops import KfuncContext, kfunc
 
 from .constants import BPF_F_INGRESS, ETH_P_IP, TCX_DROP, TCX_REDIRECT
 
@@ -72,15 +86,37 @@ def bpf_skb_set_tstamp(ctx: SkbContext, tstamp: int, tstamp_type: int = 1) -> in
     return 0
 
 
-class SkbContext:
-    """A reusable ``__sk_buff`` view; see the module doc for the fields."""
+IFACE = "tcx"
 
-    __slots__ = ("dev", "sched", "skb")
 
-    def __init__(self, dev: Any) -> None:
+def _read_only(name: str, getter: Any) -> property:
+    """A field a tc program may read; writing it is refused at once, naming it."""
+
+    def refuse(self: SkbContext, value: Any) -> NoReturn:
+        raise ExtensionFault(
+            "tc program", "(running)", f"ctx.{name} is read-only to a tc program "
+            "(writable: mark, priority, tc_classid, tc_index, tstamp, queue_mapping)"
+        )  # fmt: skip
+
+    return property(getter, refuse, doc=f"``__sk_buff.{name}`` (read-only)")
+
+
+class SkbContext(KfuncContext, interface=IFACE, prefix="ctx"):
+    """A reusable ``__sk_buff`` view; see the module doc for the fields.
+
+    ``stream`` names this context's random stream (``ctx.random_u32()``); the
+    hook that owns the context names it after its device and direction.
+    """
+
+    __slots__ = ("_rng", "_stream", "dev", "sched", "skb")
+
+    def __init__(self, dev: Any, stream: str = "tc") -> None:
         self.dev = dev
         self.sched = dev.sched if dev is not None else None
         self.skb: Any = None
+        node = getattr(getattr(dev, "node", None), "name", "")
+        self._stream = f"tcx:{node}/{getattr(dev, 'name', '?')}:{stream}"
+        self._rng: random.Random | None = None  # created on the first draw
 
     # -- writable --
     @property
@@ -132,58 +168,40 @@ class SkbContext:
         self.skb.queue_mapping = v & 0xFFFF
 
     # -- read-only --
-    @property
-    def len(self) -> int:
-        return self.skb.len
+    len = _read_only("len", lambda self: self.skb.len)
+    hash = _read_only("hash", lambda self: self.skb.get_hash(self.dev.hash_seed))
+    protocol = _read_only("protocol", lambda self: ETH_P_IP)
+    ifindex = _read_only("ifindex", lambda self: self.dev.ifindex)
+    ingress_ifindex = _read_only("ingress_ifindex", lambda self: self.skb.iif)
+    ipv4_src = _read_only("ipv4_src", lambda self: self.skb.src)
+    ipv4_dst = _read_only("ipv4_dst", lambda self: self.skb.dst)
+    sport = _read_only("sport", lambda self: self.skb.sport)
+    dport = _read_only("dport", lambda self: self.skb.dport)
+    ip_proto = _read_only("ip_proto", lambda self: self.skb.protocol)
+    data = _read_only("data", lambda self: self.skb.payload)
 
-    @property
-    def hash(self) -> int:
-        return self.skb.get_hash(self.dev.hash_seed)
-
-    @property
-    def protocol(self) -> int:
-        return ETH_P_IP
-
-    @property
-    def ifindex(self) -> int:
-        return self.dev.ifindex
-
-    @property
-    def ingress_ifindex(self) -> int:
-        return self.skb.iif
-
-    @property
-    def ipv4_src(self) -> int:
-        return self.skb.src
-
-    @property
-    def ipv4_dst(self) -> int:
-        return self.skb.dst
-
-    @property
-    def sport(self) -> int:
-        return self.skb.sport
-
-    @property
-    def dport(self) -> int:
-        return self.skb.dport
-
-    @property
-    def ip_proto(self) -> int:
-        return self.skb.protocol
-
-    @property
-    def data(self) -> bytes | None:
-        return self.skb.payload
-
-    # -- helpers that need the context --
+    # -- helpers (kfuncs of the tcx context; a tc program may call each anywhere) --
+    @kfunc("bpf_ktime_get_ns")
     def ktime_get_ns(self) -> int:
-        """Helper ``bpf_ktime_get_ns``: the simulated clock (the EDT clock base)."""
+        """The simulated clock in ns (the EDT clock base)."""
         return self.sched.now
 
+    @kfunc("bpf_get_prandom_u32")
+    def random_u32(self) -> int:
+        """A pseudo-random u32 from this hook's named stream of the run seed (deterministic)."""
+        rng = self._rng
+        if rng is None:
+            world = getattr(self.dev, "world", None)
+            rng = world.rng.stream(self._stream) if world is not None else random.Random(0)
+            self._rng = rng
+        return rng.getrandbits(32)
+
+    @kfunc("bpf_redirect")
     def redirect(self, ifindex: int, flags: int = 0) -> int:
-        """Same as :func:`bpf_redirect`; ``return ctx.redirect(idx)`` reads naturally."""
+        """Send the packet to ``ifindex`` (``BPF_F_INGRESS``: its ingress); TCX_REDIRECT."""
         return bpf_redirect(ifindex, flags)
 
+    @kfunc("bpf_skb_set_tstamp")
     def set_tstamp(self, tstamp: int, tstamp_type: int = 1) -> int:
+        """Set the delivery (EDT) time in ns; returns 0."""
         return bpf_skb_set_tstamp(self, tstamp, tstamp_type)

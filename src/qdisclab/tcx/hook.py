@@ -134,7 +134,7 @@ class TcxHook(Hook):
         self.dev = dev
         self.devices = dev.world.devices  # ifindex -> device, for redirects
         self.ingress = attach_type == BPF_TCX_INGRESS
-        self.ctx = SkbContext(dev)
+        self.ctx = SkbContext(dev, "ingress" if self.ingress else "egress")
         self.classic: tuple[ClassicFilter, ...] = ()
         self.stats = TcxStats()
         self.tp_prog_run = tracepoint(dev.sched, TCX_PROG_RUN)
@@ -181,22 +181,34 @@ class TcxHook(Hook):
     def run_programs(self, skb: Any) -> int:
         """The tcx chain alone (``tcx_run``), with reserved codes mapped to TCX_NEXT.
 
-        A program that raises, or returns something that is not an int verdict
-        (None, a string ...), is a fault: ``strict`` stops with it, ``contain``
-        skips that program from now on (as if detached) and runs the chain again.
+        A program that raises, returns something that is not an int verdict
+        (None, a string ...), or changed ``len`` through ``ctx.skb`` (read-only
+        in ``__sk_buff``: the books count the bytes sent), is a fault:
+        ``strict`` stops with it, ``contain`` skips that program from now on
+        (as if detached) and runs the chain again.
         """
         ctx = self.ctx
         ctx.skb = skb
         ret = -1
         func = None
         tp = self.tp_prog_run
+        length = skb.len
         try:
             for func in self.progs:
                 ret = func(ctx)
                 if tp.listeners:
                     tp.emit(self.dev.sched.now, self.dev, self.ingress, func, ret)
+                if skb.len != length:
+                    written, skb.len = skb.len, length  # restored: the books count `length`
+                    return self._program_fault(
+                        skb, func, f"wrote skb.len ({length} -> {written}): read-only to a "
+                        "tc program (writable: mark, priority, tc_classid, tc_index, tstamp, "
+                        "queue_mapping)"
+                    )  # fmt: skip
                 if ret != -1:
                     break
+        except ExtensionFault as exc:
+            return self._program_fault(skb, func, exc.problem, exc)
         except Exception as exc:
             return self._program_fault(skb, func, f"raised {type(exc).__name__}: {exc}", exc)
         if ret == 0:
@@ -212,10 +224,23 @@ class TcxHook(Hook):
 
     def _program_fault(self, skb: Any, func: Any, problem: str, cause: Any = None) -> int:
         name = next((p.name for p in self.programs if p.func is func), repr(func))
+        self._fault(skb, f"tcx program {name}", f"tcx:{name}", problem, cause)
+        self.faulty = (*self.faulty, func)
+        self._rebuild()
+        return self.run_programs(skb)  # the rest of the chain, as if it were detached
+
+    def _filter_fault(self, skb: Any, flt: ClassicFilter, exc: Exception) -> None:
+        """A classic filter raised: its fault; contained, it is detached as if deleted."""
+        name = f"prio {flt.prio} handle {flt.handle}"
+        problem = f"raised {type(exc).__name__}: {exc}"
+        self._fault(skb, f"tc filter {name}", f"filter:{name}", problem, exc)
+        self.classic = tuple(f for f in self.classic if f is not flt)
+        self._sync()
+
+    def _fault(self, skb: Any, kind: str, listed: str, problem: str, cause: Any) -> None:
+        """Report a fault of an extension on this hook: raise it, or list it if contained."""
         where = "ingress" if self.ingress else "egress"
-        fault = ExtensionFault(
-            f"tcx program {name}", f"{self.dev.name} {where}", problem, skb.describe()
-        )
+        fault = ExtensionFault(kind, f"{self.dev.name} {where}", problem, skb.describe())
         fault.__cause__ = cause
         world = self.dev.world
         if world.policy != POLICY_CONTAIN:
@@ -223,10 +248,7 @@ class TcxHook(Hook):
             # books still balance for whoever reads them after the diagnostic.
             skb_drop(skb, DROP_FAULT, self.dev.sched.now)
             raise fault
-        world.faults.append((self.dev.name, f"tcx:{name}", str(fault)))
-        self.faulty = (*self.faulty, func)
-        self._rebuild()
-        return self.run_programs(skb)  # the rest of the chain, as if it were detached
+        world.faults.append((self.dev.name, listed, str(fault)))
 
     def _handle(self, skb: Any) -> int:
         ret = self.run_programs(skb)
@@ -242,7 +264,11 @@ class TcxHook(Hook):
             return HOOK_PASS
         res = TC_ACT_UNSPEC
         for flt in classic:
-            res = flt.func(self.ctx)  # run_programs left the skb in the context
+            try:
+                res = flt.func(self.ctx)  # run_programs left the skb in the context
+            except Exception as exc:
+                self._filter_fault(skb, flt, exc)
+                res = TC_ACT_UNSPEC  # contained: as if the filter were not there
             if res != TC_ACT_UNSPEC:
                 break
         if res == TC_ACT_SHOT:

@@ -156,7 +156,6 @@ class Fq(FqTcReport, QdiscOps):
         self.delayed: list[tuple[int, int, FqFlow]] = []  # heap by time_next_packet
         self._seq = count().__next__
         self.detached: deque[tuple[int, FqFlow]] = deque()  # (age, flow), oldest first
-        self.pool: list[FqFlow] = []  # collected flows, reused (their collections too)
         self.time_next_delayed_flow = _NEVER
         self.inactive_flows = 0
         self.throttled_flows = 0
@@ -222,12 +221,12 @@ class Fq(FqTcReport, QdiscOps):
             return f
         if len(self.table) >= 2 * self.buckets and self.inactive_flows > len(self.table) // 2:
             self.gc(now)
-        f = self.pool.pop() if self.pool else FqFlow()
+        # A new flow (kmem_cache_zalloc); a collected one is simply forgotten: its empty
+        # lists leave this instance's storage once nothing refers to them.
+        f = FqFlow()
         f.key = key
         f.credit = self.initial_quantum
         f.age = now
-        f.state = _DETACHED
-        f.time_next_packet = 0
         self.table[key] = f
         self.inactive_flows += 1
         return f
@@ -247,7 +246,6 @@ class Fq(FqTcReport, QdiscOps):
             del self.table[f.key]
             f.key = None
             self.inactive_flows -= 1
-            self.pool.append(f)
             collected += 1
         self.stat_gc_flows += collected
         return collected
@@ -390,7 +388,6 @@ class Fq(FqTcReport, QdiscOps):
                 sch.kfree_skb(skb)
             f.qlen = 0
             f.key = None
-            self.pool.append(f)
         self.table.clear()
         self.new_flows.clear()
         self.old_flows.clear()

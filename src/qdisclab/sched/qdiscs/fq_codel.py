@@ -123,6 +123,7 @@ class FqCodel(QdiscOps):
         self.memory_usage = 0
         self.tc_change(sch, opt)
         flows = self.flows_cnt = opt["flows"]
+        self.major = sch.handle >> 16  # TC_H_MAJ, read per packet by classify
         self.cstats = CodelStats()
         self.flows = [FqCodelFlow(i) for i in range(flows)]
         self.backlogs = [0] * flows
@@ -163,7 +164,7 @@ class FqCodel(QdiscOps):
     def classify(self, skb: Any, sch: Any) -> int:
         """Bucket index 0..flows-1 (``fq_codel_classify`` without tc filters)."""
         prio = skb.priority
-        if prio >> 16 == sch.handle >> 16 and 0 < (prio & 0xFFFF) <= self.flows_cnt:
+        if prio >> 16 == self.major and 0 < (prio & 0xFFFF) <= self.flows_cnt:
             return (prio & 0xFFFF) - 1
         return (sch.skb_get_hash(skb) * self.flows_cnt) >> 32  # reciprocal_scale
 
