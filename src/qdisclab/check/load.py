@@ -138,15 +138,28 @@ def check_target(
 
 def _bpf_qdisc(path: Path) -> tuple[type[QdiscOps] | None, Finding | None]:
     """The qdisc kind a compiled object's ``Qdisc_ops`` map makes, or a load finding."""
-    from qdisclab.bpf import BpfError
     from qdisclab.bpf.bpf_qdisc import qdisc_kind
+    from qdisclab.bpf.errors import BpfLoadError
     from qdisclab.bpf.objects import load_object
 
     try:
         return qdisc_kind(load_object(path)), None
-    except (BpfError, KernelError) as exc:
-        return None, Finding(LOAD, f"{path.name}: refused at load: {exc}", kind=path.name,
-                             errno=getattr(exc, "errno_name", ""))  # fmt: skip
+    except BpfLoadError as exc:
+        return None, Finding(LOAD, f"refused at load: {exc}", kind=path.name)
+
+
+def _program(obj: Any, ref: str) -> Any:
+    """A tcx program: the function itself, or an instance of the class named (``prog(ctx)``)."""
+    if not isinstance(obj, type):
+        return obj
+    try:
+        program = obj()
+    except Exception as exc:
+        raise UserError(f"{ref}: a tcx program class must be constructible with no arguments "
+                        f"({type(exc).__name__}: {exc})") from None  # fmt: skip
+    if not callable(program):
+        raise UserError(f"{ref}: a tcx program class needs __call__(self, ctx) returning TCX_*")
+    return program
 
 
 def check_file(
@@ -181,5 +194,5 @@ def check_file(
         else:
             from qdisclab.check.tcx_program import check_tcx_program
 
-            results.append(check_tcx_program(obj, ref, examples, seed, max_ops))
+            results.append(check_tcx_program(_program(obj, ref), ref, examples, seed, max_ops))
     return results
