@@ -24,6 +24,7 @@ from __future__ import annotations
 from random import Random
 from typing import Any
 
+from qdisclab.check.coverage import Tally
 from qdisclab.check.finding import EXCEPTION, RESULT, Finding
 from qdisclab.check.load import CheckResult
 from qdisclab.check.shrink import shrink
@@ -37,7 +38,7 @@ from qdisclab.sim.tracepoint import tracepoint
 from qdisclab.tcp import TcpStack
 from qdisclab.tcp.apps import BulkSender
 from qdisclab.tcp.congestion import TCP_INFINITE_SSTHRESH, lookup_cc, register_cc, unregister_cc
-from qdisclab.tcp.tracepoints import TCP_PROBE
+from qdisclab.tcp.tracepoints import TCP_CONG_STATE_SET, TCP_PROBE
 from qdisclab.units import format_rate, format_time
 
 DURATION_NS = 1_500_000_000
@@ -103,8 +104,14 @@ def _plan(ops: list[Op]) -> tuple[int, int, dict[int, str]]:
     return rate, delay, plan
 
 
-def run_events(cls: type, ops: list[Op]) -> Finding | None:
-    """One flow with congestion control ``cls`` through the events ``ops``; the first problem."""
+STATES = ("Open", "Disorder", "CWR", "Recovery", "Loss")  # TCP_CA_* by number
+
+
+def run_events(cls: type, ops: list[Op], tally: Tally | None = None) -> Finding | None:
+    """One flow with congestion control ``cls`` through the events ``ops``; the first problem.
+
+    ``tally`` (if given) counts the TCP_CA states the flow entered.
+    """
     rate, delay, plan = _plan(ops)
     world = World(seed=1, policy=POLICY_STRICT)
     a, b = world.add_host("A"), world.add_host("B")
@@ -125,6 +132,11 @@ def run_events(cls: type, ops: list[Op]) -> Finding | None:
                                kind=cls.name, callback="ssthresh", packet=sk.name))  # fmt: skip
 
     tracepoint(world.sched, TCP_PROBE).attach(probe)
+    if tally is not None:
+        tally.sequences += 1
+        tracepoint(world.sched, TCP_CONG_STATE_SET).attach(
+            lambda now, sk, state: tally.add(STATES[state])
+        )
     try:
         world.run(DURATION_NS)
         if bad:
@@ -161,6 +173,8 @@ def check_congestion_control(
     """Explore ``cls`` (a ``CongestionOps`` subclass) with event sequences; its ``CheckResult``."""
     result = CheckResult(cls.name or cls.__name__, cls.__name__, examples=examples,
                          what="congestion_control")  # fmt: skip
+    # Open is where a flow starts: only the states a flow moves into are counted.
+    result.coverage = tally = Tally("TCP_CA states entered", STATES[1:])
     registered = lookup_cc(cls.name) is cls
     if not registered:
         register_cc(cls)  # a registration error (EINVAL, EEXIST ...) is the user's to fix
@@ -168,7 +182,7 @@ def check_congestion_control(
         rng = Random(f"qdisclab-check-cc:{seed or 0}")
         for _ in range(examples):
             ops = _draw(rng, max_ops)
-            finding = run_events(cls, ops)
+            finding = run_events(cls, ops, tally)
             if finding is None:
                 continue
 

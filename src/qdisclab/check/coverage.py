@@ -154,3 +154,40 @@ class Coverage:
             "kfuncs": sorted(self.kfuncs),
             "never_reached": self.never_reached(),
         }
+
+
+@dataclass
+class Tally:
+    """Coverage for a congestion control or a tcx program: what each sequence reached, counted.
+
+    >>> t = Tally("TCP_CA states", ("Open", "Loss"))
+    >>> t.add("Open"); t.sequences = 1
+    >>> t.line()
+    'coverage: 1 sequences; TCP_CA states Open 1\\nnever reached: Loss'
+    """
+
+    label: str
+    expected: tuple[str, ...]
+    sequences: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, what: str, n: int = 1) -> None:
+        self.counts[what] = self.counts.get(what, 0) + n
+
+    def never_reached(self) -> list[str]:
+        return [what for what in self.expected if not self.counts.get(what)]
+
+    def line(self) -> str:
+        seen = ", ".join(f"{what} {n}" for what, n in sorted(self.counts.items()))
+        text = f"coverage: {self.sequences} sequences; {self.label} {seen or 'none'}"
+        missing = self.never_reached()
+        if missing:
+            text += "\nnever reached: " + ", ".join(missing)
+        return text
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "sequences": self.sequences,
+            self.label: dict(sorted(self.counts.items())),
+            "never_reached": self.never_reached(),
+        }

@@ -20,6 +20,7 @@ from __future__ import annotations
 from random import Random
 from typing import Any
 
+from qdisclab.check.coverage import Tally
 from qdisclab.check.finding import EXCEPTION, RESULT, Finding
 from qdisclab.check.load import CheckResult
 from qdisclab.check.shrink import shrink
@@ -46,8 +47,13 @@ def format_packet(op: Op) -> str:
             f"prio={prio}, ecn={ecn}, payload={payload})")  # fmt: skip
 
 
-def run_packets(program: Any, name: str, ops: list[Op], seed: int = 0) -> Finding | None:
-    """Send ``ops``' packets past ``program`` (A's egress, B's ingress); the first problem."""
+def run_packets(
+    program: Any, name: str, ops: list[Op], tally: Tally | None = None
+) -> Finding | None:
+    """Send ``ops``' packets past ``program`` (A's egress, B's ingress); the first problem.
+
+    ``tally`` (if given) counts the verdicts returned.
+    """
     world = World(seed=1, policy=POLICY_STRICT)
     a, b = world.add_host("A"), world.add_host("B")
     link = world.connect(a, b, "10mbit", "1ms")
@@ -58,6 +64,8 @@ def run_packets(program: Any, name: str, ops: list[Op], seed: int = 0) -> Findin
     bad: list[Finding] = []
 
     def verdict(now: int, dev: Any, ingress: bool, func: Any, ret: Any) -> None:
+        if tally is not None:
+            tally.add(VERDICTS.get(ret, "other"))
         if ret not in VERDICTS and not bad:
             where = f"{dev.name} {'ingress' if ingress else 'egress'}"
             bad.append(Finding(RESULT, f"returned {ret!r}, not a TCX_* verdict (TCX_NEXT, "
@@ -66,7 +74,9 @@ def run_packets(program: Any, name: str, ops: list[Op], seed: int = 0) -> Findin
 
     tracepoint(world.sched, TCX_PROG_RUN).attach(verdict)
     books = world.flow_books("check")
-    payloads = Random(f"qdisclab-check-tcx-payload:{seed}")
+    payloads = Random("qdisclab-check-tcx-payload")
+    if tally is not None:
+        tally.sequences += 1
     try:
         for op in ops:
             _, length, proto, sport, dport, mark, prio, ecn, payload = op
@@ -103,10 +113,11 @@ def check_tcx_program(
     """Explore tcx ``program`` (``prog(ctx) -> TCX_*``) with random packets; its ``CheckResult``."""
     label = getattr(program, "__name__", None) or type(program).__name__  # a function, or a class
     result = CheckResult(name, label, examples=examples, what="tcx_program")
+    result.coverage = tally = Tally("verdicts", ())  # which verdicts is the program's choice
     rng = Random(f"qdisclab-check-tcx:{seed or 0}")
     for _ in range(examples):
         ops = _draw(rng, max_ops)
-        finding = run_packets(program, label, ops)
+        finding = run_packets(program, label, ops, tally)
         if finding is None:
             continue
 
