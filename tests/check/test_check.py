@@ -165,7 +165,7 @@ class _Fifo(QdiscOps):
 
 
 def test_the_correct_fifo_passes():
-    assert check_target(Target(_Fifo), examples=30).ok
+    assert check_target(Target(_Fifo), examples=15, max_ops=15).ok
 
 
 @pytest.mark.no_conservation_check
@@ -197,9 +197,9 @@ def test_a_shaper_over_its_configured_rate_is_a_rate_finding():
                 self.rate //= 2
 
     options = ["rate", "1mbit", "burst", "3000"]
-    [finding] = check_target(Target(DoubleRate, options), examples=40).findings
+    [finding] = check_target(Target(DoubleRate, options), examples=25, max_ops=15).findings
     assert finding.category == RATE and "rate 1000000 bit/s, burst 3000b" in finding.message
-    assert check_target(Target(shaper, options), examples=40).ok  # at its configured rate
+    assert check_target(Target(shaper, options), examples=25, max_ops=15).ok  # configured rate
 
 
 @pytest.mark.no_conservation_check
@@ -215,12 +215,12 @@ def test_the_same_seed_gives_the_same_report_and_another_seed_searches_elsewhere
 
 
 def test_coverage_says_what_was_reached_and_what_never_was():
-    shaped = check_file(str(GOOD / "shaper.py"), examples=30)[0].coverage
+    shaped = check_file(str(GOOD / "shaper.py"), examples=15, max_ops=15)[0].coverage
     assert shaped.watchdog_armed > 0 and shaped.limit_reached()
     assert "sch.watchdog_schedule()" in shaped.kfuncs
     assert {"enqueue", "dequeue", "init", "reset", "destroy"} <= shaped.callbacks
     assert shaped.never_reached() == []
-    fifo = check_target(Target(_Fifo), examples=30).coverage
+    fifo = check_target(Target(_Fifo), examples=15, max_ops=15).coverage
     assert fifo.never_reached() == ["the watchdog (never armed)"]
     assert fifo.drops["qdisc"] > 0 and fifo.max_qlen == 50
     # No burst fills a limit of 100000 packets: the line says so plainly.
@@ -249,7 +249,7 @@ SPECS = {
 
 @pytest.mark.parametrize("kind", builtin_qdisc_kinds())
 def test_check_passes_every_builtin_qdisc(kind):
-    result = check_target(Target.from_spec(SPECS.get(kind, kind)), examples=40, seed=3)
+    result = check_target(Target.from_spec(SPECS.get(kind, kind)), examples=25, seed=3, max_ops=15)
     assert result.ok, [(f.category, f.message, f.trace) for f in result.findings]
 
 
@@ -259,7 +259,7 @@ def test_check_passes_every_builtin_qdisc(kind):
      ("sfq.py", ""), ("sfq.py", "limit 20 perturb 10ms")],
 )  # fmt: skip
 def test_check_passes_the_example_qdiscs(ref, options):
-    [result] = check_file(str(GOOD / ref), examples=60, options=options)
+    [result] = check_file(str(GOOD / ref), examples=25, options=options, max_ops=15)
     assert result.ok, result.findings
     assert result.coverage.limit_reached()
 

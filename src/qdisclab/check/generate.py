@@ -84,7 +84,8 @@ def _fixed(shape: Shape) -> list[list[Op]]:
     """Sequences every exploration starts with: fill past the limit, wait, drain."""
     big = shape.fill()
     return [
-        [("burst", big, 1000, 4, 0, 0, 0), ("advance", 20_000_000), ("drain", big)],
+        # A second of a full queue: a shaper's long-run rate, an AQM's intervals.
+        [("burst", big, 1500, 4, 0, 0, 0), ("advance", 1_000_000_000), ("drain", big)],
         [
             ("burst", big, 64, 64, 0, 0, 1),
             ("advance", 1_000_000_000),
