@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qdisclab.check import EXCEPTION, LOAD, OWNERSHIP, RESULT, check_file
+from qdisclab.check import EXCEPTION, LOAD, OWNERSHIP, REGISTRATION, RESULT, check_file
 from qdisclab.check.cc import check_congestion_control, run_events
 from qdisclab.check.tcx_program import check_tcx_program
 from qdisclab.cli import main
@@ -22,35 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 BPF = ROOT / "examples" / "bpf"
 
 CONTROLS = """
-from qdisclab.tcp.congestion import (CongestionOps, tcp_reno_cong_avoid, tcp_reno_ssthresh,
-                                     tcp_reno_undo_cwnd)
-
-
-class RaisesAfter100(CongestionOps):
-    name = "t_chk_raise"
-
-    def init(self, sk):
-        self.acks = 0
-
-    def ssthresh(self, sk):
-        return tcp_reno_ssthresh(sk)
-
-    def cong_avoid(self, sk, ack, acked):
-        self.acks += 1
-        if self.acks > 100:
-            raise ValueError("bug after 100 ACKs")
-        tcp_reno_cong_avoid(sk, ack, acked)
-
-    def undo_cwnd(self, sk):
-        return tcp_reno_undo_cwnd(sk)
-
-
-class ZeroCwnd(RaisesAfter100):
-    name = "t_chk_zero"
-
-    def cong_avoid(self, sk, ack, acked):
-        self.acks += 1
-        sk.snd_cwnd = 0 if self.acks == 50 else sk.snd_cwnd + 1
+from qdisclab.tcp.congestion import tcp_reno_cong_avoid, tcp_reno_ssthresh
+from tests.tcp.test_cc_containment import RaisesAfter100, ZeroCwnd  # the containment tests' own
 
 
 class SsthreshOne(RaisesAfter100):
@@ -102,6 +75,21 @@ def test_each_faulty_congestion_control_is_caught_with_a_short_event_trace(
     assert lookup_cc(result.name) is None  # check registered it only while checking
 
 
+def test_a_congestion_control_registration_refuses_is_a_registration_finding():
+    class NoUndo(CongestionOps):
+        name = "t_chk_noundo"
+
+        def ssthresh(self, sk):
+            return 2
+
+        def cong_avoid(self, sk, ack, acked):
+            pass
+
+    [finding] = check_congestion_control(NoUndo, examples=1).findings
+    assert finding.category == REGISTRATION and finding.errno == "EINVAL"
+    assert "undo_cwnd" in finding.message
+
+
 @pytest.mark.parametrize("cls", [Reno, Cubic, Dctcp, Bbr], ids=lambda c: c.name)
 def test_the_builtin_congestion_controls_pass(cls):
     result = check_congestion_control(cls, examples=30)
@@ -140,7 +128,7 @@ def test_the_event_plan_reaches_the_flow():
 def test_cli_checks_a_congestion_control_file_and_prints_json(controls, capsys):
     assert main(["check", f"{controls}:ZeroCwnd", "--json", "--examples", "20"]) == 1
     [row] = json.loads(capsys.readouterr().out)
-    assert row["congestion_control"] == "t_chk_zero" and row["ok"] is False
+    assert row["congestion_control"] == "t_zerocwnd" and row["ok"] is False
     assert row["findings"][0]["callback"] == "cong_avoid"
 
 

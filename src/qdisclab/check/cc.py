@@ -25,11 +25,11 @@ from random import Random
 from typing import Any
 
 from qdisclab.check.coverage import Tally
-from qdisclab.check.finding import EXCEPTION, RESULT, Finding
+from qdisclab.check.finding import REGISTRATION, RESULT, Finding, result_finding
 from qdisclab.check.load import CheckResult
-from qdisclab.check.shrink import shrink
+from qdisclab.check.shrink import first_failure
 from qdisclab.check.trace import Op
-from qdisclab.errors import ConservationError, ExtensionFault
+from qdisclab.errors import ConservationError, ExtensionFault, KernelError
 from qdisclab.net import World
 from qdisclab.ops import SkbList
 from qdisclab.ops.ownership import POLICY_STRICT
@@ -149,9 +149,7 @@ def run_events(cls: type, ops: list[Op], tally: Tally | None = None) -> Finding 
                            callback="undo_cwnd", packet=sk.name)  # fmt: skip
         world.check_conservation()
     except ExtensionFault as exc:
-        category = EXCEPTION if exc.problem.startswith("raised ") else RESULT
-        return Finding(category, exc.problem, kind=exc.kind, callback=exc.callback,
-                       packet=exc.packet)  # fmt: skip
+        return result_finding(exc)
     except ConservationError as exc:
         return Finding(RESULT, str(exc), kind=cls.name)
     return None
@@ -177,24 +175,18 @@ def check_congestion_control(
     result.coverage = tally = Tally("TCP_CA states entered", STATES[1:])
     registered = lookup_cc(cls.name) is cls
     if not registered:
-        register_cc(cls)  # a registration error (EINVAL, EEXIST ...) is the user's to fix
+        try:
+            register_cc(cls)
+        except KernelError as exc:  # refused as tcp_register_congestion_control refuses it
+            result.findings.append(Finding(REGISTRATION, str(exc), kind=cls.__name__,
+                                           errno=exc.errno_name))  # fmt: skip
+            return result
     try:
         rng = Random(f"qdisclab-check-cc:{seed or 0}")
-        for _ in range(examples):
-            ops = _draw(rng, max_ops)
-            finding = run_events(cls, ops, tally)
-            if finding is None:
-                continue
-
-            def category_of(candidate: list[Op]) -> str | None:
-                found = run_events(cls, candidate)
-                return None if found is None else found.category
-
-            ops = shrink(ops, category_of, {}, [], budget=60)
-            finding = run_events(cls, ops) or finding
-            finding.trace = [format_event(op) for op in ops]
+        finding = first_failure(lambda: _draw(rng, max_ops), lambda ops: run_events(cls, ops, tally),
+                                examples, format_event)  # fmt: skip
+        if finding is not None:
             result.findings.append(finding)
-            break
     finally:
         if not registered:
             unregister_cc(cls.name)

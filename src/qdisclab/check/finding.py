@@ -66,3 +66,9 @@ def fault_finding(exc: Exception, kind: str) -> Finding:
         return Finding(category, exc.problem, kind=exc.kind, callback=exc.callback,
                        packet=exc.packet)  # fmt: skip
     return Finding(category, f"raised {type(exc).__name__}: {exc}", kind=kind)
+
+
+def result_finding(exc: ExtensionFault) -> Finding:
+    """A congestion control's or tcx program's fault: an exception, or an invalid result."""
+    category = EXCEPTION if exc.problem.startswith("raised ") else RESULT
+    return Finding(category, exc.problem, kind=exc.kind, callback=exc.callback, packet=exc.packet)

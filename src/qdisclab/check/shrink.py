@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from qdisclab.check.finding import Finding
 from qdisclab.check.trace import Op
 
 BUDGET = 300  # replays at most
@@ -87,3 +88,28 @@ def _simpler(op: Op, sizes: dict[int, list[int]], steps: list[int]) -> Iterator[
             yield ("advance", shorter)
     elif name == "drain" and op[1] > 1:
         yield ("dequeue",)
+
+
+def first_failure(
+    draw: Callable[[], list[Op]],
+    run: Callable[[list[Op]], Finding | None],
+    examples: int,
+    line: Callable[[Op], str],
+    budget: int = 60,
+) -> Finding | None:
+    """Run ``examples`` drawn sequences; the first failure, shrunk, its trace written by ``line``."""
+    for _ in range(examples):
+        ops = draw()
+        if run(ops) is None:
+            continue
+
+        def category_of(candidate: list[Op]) -> str | None:
+            found = run(candidate)
+            return None if found is None else found.category
+
+        ops = shrink(ops, category_of, {}, [], budget=budget)
+        finding = run(ops)
+        assert finding is not None  # shrinking keeps only failing candidates
+        finding.trace = [line(op) for op in ops]
+        return finding
+    return None

@@ -21,9 +21,9 @@ from random import Random
 from typing import Any
 
 from qdisclab.check.coverage import Tally
-from qdisclab.check.finding import EXCEPTION, RESULT, Finding
+from qdisclab.check.finding import RESULT, Finding, result_finding
 from qdisclab.check.load import CheckResult
-from qdisclab.check.shrink import shrink
+from qdisclab.check.shrink import first_failure
 from qdisclab.check.trace import Op
 from qdisclab.errors import ConservationError, ExtensionFault
 from qdisclab.net import World
@@ -92,9 +92,7 @@ def run_packets(
         world.run()
         world.check_conservation()
     except ExtensionFault as exc:
-        category = EXCEPTION if exc.problem.startswith("raised ") else RESULT
-        return Finding(category, exc.problem, kind=exc.kind, callback=exc.callback,
-                       packet=exc.packet)  # fmt: skip
+        return result_finding(exc)
     except ConservationError as exc:
         return Finding(RESULT, str(exc), kind=f"tcx program {name}")
     return bad[0] if bad else None
@@ -115,19 +113,9 @@ def check_tcx_program(
     result = CheckResult(name, label, examples=examples, what="tcx_program")
     result.coverage = tally = Tally("verdicts", ())  # which verdicts is the program's choice
     rng = Random(f"qdisclab-check-tcx:{seed or 0}")
-    for _ in range(examples):
-        ops = _draw(rng, max_ops)
-        finding = run_packets(program, label, ops, tally)
-        if finding is None:
-            continue
-
-        def category_of(candidate: list[Op]) -> str | None:
-            found = run_packets(program, label, candidate)
-            return None if found is None else found.category
-
-        ops = shrink(ops, category_of, {}, [], budget=60)
-        finding = run_packets(program, label, ops) or finding
-        finding.trace = [format_packet(op) for op in ops]
+    finding = first_failure(lambda: _draw(rng, max_ops),
+                            lambda ops: run_packets(program, label, ops, tally), examples,
+                            format_packet)  # fmt: skip
+    if finding is not None:
         result.findings.append(finding)
-        break
     return result
