@@ -92,12 +92,12 @@ def replay(
     except Stop as stop:
         if not lines or not lines[-1].startswith(text):
             shown = "None" if stop.finding.category == STUCK else stop.finding.category
-            lines.append(f"{text} -> {shown}")
+            lines.append(f"{text} -> {shown}{run.where}")
         finding = stop.finding
     except (UserError, KernelError):
         raise
     except Exception as exc:
-        lines.append(f"{text} -> raised")
+        lines.append(f"{text} -> raised{run.where}")
         finding = fault_finding(exc, target.cls.id)
     if finding is not None:
         finding.trace = list(lines)

@@ -160,6 +160,7 @@ class QdiscRun:
         self.out_bytes = 0
         self.enqueued = 0
         self.lines: list[str] = []
+        self.where = ""  # inside a burst: which packet (for the trace line of a finding)
         self._seen: tuple[int, bool, int] | None = None
         tracepoint(world.sched, QDISC_ENQUEUE).attach(self._on_enqueue)
 
@@ -253,11 +254,13 @@ class QdiscRun:
         codes: dict[str, int] = {}
         refused = 0
         for i in range(count):
+            self.where = f" at packet {i + 1} of {count}"
             name = self._send(length, i % max(flows, 1), prio, 0, tstamp, ecn)
             if name:
                 codes[name] = codes.get(name, 0) + 1
             else:
                 refused += 1
+        self.where = ""
         queued = codes.get("NET_XMIT_SUCCESS", 0) + codes.get("NET_XMIT_CN", 0)
         dropped = count - queued - refused
         text = f"{queued} queued, {dropped} dropped"
