@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
         examples: Annotated[
             int | None,
             typer.Option(
-                "--examples", help="generated sequences to try (default: check's own, 200)"
+                "--examples", help="generated sequences to try (default: check.DEFAULT_EXAMPLES)"
             ),
         ] = None,
         max_ops: Annotated[
@@ -30,11 +30,12 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--max-ops",
                 help="operations per sequence at most, a burst counting as one "
-                "(default: check's own, 30)",
+                "(default: check.DEFAULT_MAX_OPS)",
             ),
         ] = None,
         seed: Annotated[
-            int | None, typer.Option("--seed", help="seed the search (default: derandomized)")
+            int | None,
+            typer.Option("--seed", help="seed the generator (default 0): same seed, same report"),
         ] = None,
         policy: Annotated[
             str, typer.Option("--policy", help="ownership policy: strict or contain")
