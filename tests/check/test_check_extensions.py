@@ -244,9 +244,11 @@ def test_the_bpf_fifo_passes_as_pfifo_does():
     assert {"enqueue", "dequeue"} <= result.coverage.callbacks
 
 
-def test_a_missing_bpf_object_is_a_user_error(capsys, tmp_path):
+def test_a_missing_bpf_object_or_options_for_a_program_are_user_errors(capsys, tmp_path, programs):
     assert main(["check", str(tmp_path / "nope.bpf.o")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    assert main(["check", f"{programs}:fine", "--options", "limit 5"]) == 2
+    assert "is not a qdisc" in capsys.readouterr().err
 
 
 def test_tcx_next_is_a_valid_verdict():

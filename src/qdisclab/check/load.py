@@ -184,6 +184,8 @@ def check_file(
         return [CheckResult(ref, ref.partition(":")[2] or Path(ref).name, [finding])]
     results = []
     for obj in targets:
+        if options and not _is_sub(obj, QdiscOps):
+            raise UserError(f"--options are a qdisc's tc-syntax options; {ref} is not a qdisc")
         if _is_sub(obj, QdiscOps):
             results.append(check_target(Target(obj, options.split()), examples, seed, policy,
                                         max_ops))  # fmt: skip
