@@ -1,4 +1,10 @@
-"""Loading the qdiscs a user file defines, and checking each one.
+"""Loading what a user asks ``qdisclab check`` to check, and checking each one.
+
+``FILE.py`` (every ``QdiscOps`` subclass it defines, else every
+``CongestionOps`` subclass), ``FILE.py:Name`` (a qdisc, a congestion
+control, or a tcx program: a function or callable taking ``ctx``), or
+``OBJ.o`` (a compiled BPF qdisc: its ``Qdisc_ops`` struct_ops map, checked
+as a Python qdisc is; an object the loader refuses is a ``load`` finding).
 
 >>> result = check_target(Target.from_spec("pfifo limit 10"), examples=5)
 >>> result.ok, result.name
@@ -11,27 +17,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qdisclab.check.coverage import Coverage
 from qdisclab.check.explore import (
-    REGISTRATION,
-    Finding,
+    DEFAULT_EXAMPLES,
+    DEFAULT_MAX_OPS,
     Target,
     explore,
     registration_finding,
 )
+from qdisclab.check.finding import LOAD, REGISTRATION, Finding
 from qdisclab.errors import KernelError, UserError
 from qdisclab.ops.ownership import POLICY_STRICT
 from qdisclab.ops.userfile import import_failure, import_user_file
 from qdisclab.sched import QdiscOps
+from qdisclab.tcp.congestion import CongestionOps
 
 
 @dataclass
 class CheckResult:
-    """The outcome for one qdisc class: its findings (empty when clean)."""
+    """The outcome for one extension: its findings (empty when clean) and what was covered."""
 
     name: str
     cls_name: str
     findings: list[Finding] = field(default_factory=list)
     examples: int = 0
+    coverage: Any = None  # Coverage, or a congestion control's / program's own summary
+    what: str = "qdisc"
 
     @property
     def ok(self) -> bool:
@@ -39,11 +50,12 @@ class CheckResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "qdisc": self.name,
+            self.what: self.name,
             "class": self.cls_name,
             "ok": self.ok,
             "examples": self.examples,
             "findings": [f.as_dict() for f in self.findings],
+            "coverage": self.coverage.as_dict() if self.coverage is not None else None,
         }
 
 
@@ -60,9 +72,13 @@ def _import_file(path: Path) -> tuple[Any, Finding | None]:
         raise import_failure(path, exc) from None
 
 
-def load_qdisc_classes(ref: str) -> tuple[list[type[QdiscOps]], Finding | None]:
-    """The ``QdiscOps`` subclasses ``FILE.py[:Class]`` defines (and an import-time finding)."""
-    file_part, sep, cls_name = ref.partition(":")
+def _is_sub(obj: Any, base: type) -> bool:
+    return isinstance(obj, type) and issubclass(obj, base) and obj is not base
+
+
+def load_targets(ref: str) -> tuple[list[Any], Finding | None]:
+    """What ``FILE.py[:Name]`` defines to check (and an import-time finding)."""
+    file_part, sep, name = ref.partition(":")
     path = Path(file_part)
     if not path.is_file():
         raise UserError(f"file {file_part!r} does not exist")
@@ -70,52 +86,115 @@ def load_qdisc_classes(ref: str) -> tuple[list[type[QdiscOps]], Finding | None]:
     if module is None:
         return [], finding
     if sep:
-        obj = getattr(module, cls_name, None)
+        obj = getattr(module, name, None)
         if obj is None:
-            names = sorted(n for n, v in vars(module).items() if _is_qdisc(v))
-            raise UserError(f"{file_part!r} has no class {cls_name!r} "
-                            f"(qdiscs it defines: {', '.join(names) or 'none'})")  # fmt: skip
-        if not _is_qdisc(obj):
-            raise UserError(f"{file_part}:{cls_name} is not a QdiscOps subclass")
+            names = sorted(n for n, v in vars(module).items()
+                           if _is_sub(v, QdiscOps) or _is_sub(v, CongestionOps))  # fmt: skip
+            raise UserError(f"{file_part!r} has no class {name!r} "
+                            f"(qdiscs and congestion controls it defines: "
+                            f"{', '.join(names) or 'none'})")  # fmt: skip
+        if not (_is_sub(obj, QdiscOps) or _is_sub(obj, CongestionOps) or callable(obj)):
+            raise UserError(f"{file_part}:{name} is neither a QdiscOps or CongestionOps subclass "
+                            "nor a tcx program (a function prog(ctx))")  # fmt: skip
         return [obj], None
-    classes = [v for v in vars(module).values()
-               if _is_qdisc(v) and v.__module__ == module.__name__]  # fmt: skip
+    own = [v for v in vars(module).values() if getattr(v, "__module__", None) == module.__name__]
+    classes = [v for v in own if _is_sub(v, QdiscOps)] or [v for v in own
+                                                           if _is_sub(v, CongestionOps)]  # fmt: skip
     if not classes:
-        raise UserError(f"{file_part!r} defines no QdiscOps subclass")
+        raise UserError(f"{file_part!r} defines no QdiscOps or CongestionOps subclass "
+                        "(name a tcx program as FILE.py:function)")  # fmt: skip
     return classes, None
 
 
-def _is_qdisc(obj: Any) -> bool:
-    return isinstance(obj, type) and issubclass(obj, QdiscOps) and obj is not QdiscOps
+def load_qdisc_classes(ref: str) -> tuple[list[type[QdiscOps]], Finding | None]:
+    """The ``QdiscOps`` subclasses ``FILE.py[:Class]`` defines (and an import-time finding)."""
+    targets, finding = load_targets(ref)
+    qdiscs = [t for t in targets if _is_sub(t, QdiscOps)]
+    if targets and not qdiscs:
+        raise UserError(f"{ref} is not a QdiscOps subclass")
+    return qdiscs, finding
 
 
 def check_target(
     target: Target,
-    examples: int = 200,
+    examples: int = DEFAULT_EXAMPLES,
     seed: int | None = None,
     policy: str = POLICY_STRICT,
+    max_ops: int = DEFAULT_MAX_OPS,
 ) -> CheckResult:
-    """Validate then explore one qdisc; returns its ``CheckResult``."""
+    """Validate then explore one qdisc; returns its ``CheckResult`` with coverage."""
     result = CheckResult(target.name, target.cls.__name__, examples=examples)
     bad = registration_finding(target.cls)
     if bad is not None:
         result.findings.append(bad)
         return result
-    finding = explore(target, examples=examples, seed=seed, policy=policy)
+    result.coverage = Coverage()
+    finding = explore(target, examples=examples, seed=seed, policy=policy, max_ops=max_ops,
+                      coverage=result.coverage)  # fmt: skip
     if finding is not None:
         result.findings.append(finding)
     return result
 
 
+def _bpf_qdisc(path: Path) -> tuple[type[QdiscOps] | None, Finding | None]:
+    """The qdisc kind a compiled object's ``Qdisc_ops`` map makes, or a load finding."""
+    from qdisclab.bpf.bpf_qdisc import qdisc_kind
+    from qdisclab.bpf.errors import BpfLoadError
+    from qdisclab.bpf.objects import load_object
+
+    try:
+        return qdisc_kind(load_object(path)), None
+    except BpfLoadError as exc:
+        return None, Finding(LOAD, f"refused at load: {exc}", kind=path.name)
+
+
+def _program(obj: Any, ref: str) -> Any:
+    """A tcx program: the function itself, or an instance of the class named (``prog(ctx)``)."""
+    if not isinstance(obj, type):
+        return obj
+    try:
+        program = obj()
+    except Exception as exc:
+        raise UserError(f"{ref}: a tcx program class must be constructible with no arguments "
+                        f"({type(exc).__name__}: {exc})") from None  # fmt: skip
+    if not callable(program):
+        raise UserError(f"{ref}: a tcx program class needs __call__(self, ctx) returning TCX_*")
+    return program
+
+
 def check_file(
     ref: str,
-    examples: int = 200,
+    examples: int = DEFAULT_EXAMPLES,
     seed: int | None = None,
     policy: str = POLICY_STRICT,
     options: str = "",
+    max_ops: int = DEFAULT_MAX_OPS,
 ) -> list[CheckResult]:
-    """Check every qdisc ``FILE.py[:Class]`` defines (``options``: tc-syntax tokens for each)."""
-    classes, finding = load_qdisc_classes(ref)
+    """Check what ``ref`` names (see the module doc); ``options``: tc-syntax tokens for a qdisc."""
+    if ref.endswith(".o"):
+        path = Path(ref)
+        if not path.is_file():
+            raise UserError(f"BPF object {ref!r} does not exist")
+        cls, finding = _bpf_qdisc(path)
+        if cls is None:
+            return [CheckResult(ref, path.name, [finding])]
+        return [check_target(Target(cls, options.split()), examples, seed, policy, max_ops)]
+    targets, finding = load_targets(ref)
     if finding is not None:
         return [CheckResult(ref, ref.partition(":")[2] or Path(ref).name, [finding])]
-    return [check_target(Target(cls, options.split()), examples, seed, policy) for cls in classes]
+    results = []
+    for obj in targets:
+        if options and not _is_sub(obj, QdiscOps):
+            raise UserError(f"--options are a qdisc's tc-syntax options; {ref} is not a qdisc")
+        if _is_sub(obj, QdiscOps):
+            results.append(check_target(Target(obj, options.split()), examples, seed, policy,
+                                        max_ops))  # fmt: skip
+        elif _is_sub(obj, CongestionOps):
+            from qdisclab.check.cc import check_congestion_control
+
+            results.append(check_congestion_control(obj, examples, seed, max_ops))
+        else:
+            from qdisclab.check.tcx_program import check_tcx_program
+
+            results.append(check_tcx_program(_program(obj, ref), ref, examples, seed, max_ops))
+    return results

@@ -176,13 +176,15 @@ class Netem(QdiscOps):
                 data = bytearray(payload)
                 data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
                 skb.payload = bytes(data)
-        if len(self.tfifo) + len(self.head) >= sch.limit:
+        # sch->q.qlen, as netem_enqueue tests: it counts a peeked packet parked outside the
+        # tfifo, and the clone (counted at skb_clone) but not yet skb (counted on return).
+        if sch.q.qlen - (skb2 is not None) >= sch.limit:
             if skb2 is not None:
                 sch.drop(skb2, to_free, DROP_NETEM_LIMIT)
             return sch.drop(skb, to_free, DROP_NETEM_LIMIT)
         self._queue(skb, sch, True)
         if skb2 is not None:
-            if len(self.tfifo) + len(self.head) >= sch.limit:
+            if sch.q.qlen >= sch.limit:  # skb2 counted, skb not yet: limit reached with skb
                 sch.drop(skb2, to_free, DROP_NETEM_LIMIT)
             else:
                 self._queue(skb2, sch, False)
