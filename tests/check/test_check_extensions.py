@@ -253,3 +253,11 @@ def test_a_missing_bpf_object_or_options_for_a_program_are_user_errors(capsys, t
 
 def test_tcx_next_is_a_valid_verdict():
     assert check_tcx_program(lambda ctx: TCX_NEXT, "next", examples=3).ok
+
+
+@pytest.mark.parametrize("name", ["fq", "prio"])
+def test_the_bpf_fq_and_prio_pass(name):
+    # fq keeps throttled flows in an rbtree; prio creates pfifo children by name.
+    [result] = check_file(str(BPF / f"{name}.bpf.o"), examples=4, max_ops=4)
+    assert result.ok, result.findings
+    assert {"init", "enqueue", "dequeue"} <= result.coverage.callbacks

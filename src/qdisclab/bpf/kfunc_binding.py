@@ -39,7 +39,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from qdisclab.bpf.btf import BTF_KIND_PTR, Btf
+from qdisclab.bpf.btf import BTF_KIND_INT, BTF_KIND_PTR, Btf
 from qdisclab.bpf.errors import BpfLoadError
 from qdisclab.bpf.fault import BpfFault
 from qdisclab.bpf.helper_ids import helper_id
@@ -62,7 +62,11 @@ from qdisclab.skb import FREED, SkBuff
 M64 = 0xFFFF_FFFF_FFFF_FFFF
 _ITER = struct.Struct("<ii")  # struct bpf_iter_num as the kernel lays it out: cur, end
 _U64 = struct.Struct("<Q")
-_SKB, _SELF, _CONTEXT, _TO_FREE, _SCALAR = range(5)
+_SKB, _SELF, _CONTEXT, _TO_FREE, _SCALAR, _STR, _CHILD = range(7)
+# The classful kfuncs name a child as (sch, classid), the Python methods take the
+# child's context: the parameter index of the classid, whose Qdisc precedes it.
+_CLASSID_PARAM = {"bpf_qdisc_enqueue": 2, "bpf_qdisc_dequeue": 1}
+_STR_MAX = 256  # a ``__str`` argument is a short constant string; longer is a fault
 
 
 class KfuncFault(BpfFault):
@@ -184,7 +188,13 @@ class ProgramEnv:
     def declared(self, kf: Kfunc, type_id: int) -> BpfFunction:
         """``kf`` called as its context method, arguments converted by its BTF prototype."""
         kinds = self._param_kinds(type_id)
+        classid = _CLASSID_PARAM.get(kf.name)
+        if classid is not None and len(kinds) > classid:
+            kinds[classid - 1], kinds[classid] = _SELF, _CHILD
         method, env = kf.method, self
+        # An int-returning kfunc whose Python method returns an object (create_child
+        # returns the child) reports success as 0, as the kernel's does.
+        returns_status = self._returns_int(type_id)
         releases = bool(kf.flags & KF_RELEASE)
 
         def call(vm: CallContext, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
@@ -200,6 +210,10 @@ class ProgramEnv:
                     args.append(env.views.object_at(value, "struct Qdisc"))
                 elif kind == _SCALAR:
                     args.append(value)
+                elif kind == _STR:
+                    args.append(env.read_str(value))
+                elif kind == _CHILD:
+                    args.append(env.child_context(value))
             try:
                 result = getattr(env.context, method)(*args)
             except ExtensionFault as exc:
@@ -208,7 +222,7 @@ class ProgramEnv:
                 for arg in args:
                     if arg.__class__ is SkBuff:
                         env.forget_freed(arg)
-            return env.to_register(result)
+            return 0 if returns_status and result.__class__ is not int else env.to_register(result)
 
         call.__name__ = kf.name
         return leaf(call)  # a context method never runs a program callback
@@ -222,7 +236,9 @@ class ProgramEnv:
         for index, param in enumerate(proto.params):
             t = btf.skip_modifiers(param.type_id)
             target = btf.skip_modifiers(t.ref).name if t.kind == BTF_KIND_PTR else ""
-            if target == "sk_buff":
+            if target == "char":  # ``const char *name__str``: a constant string
+                kinds.append(_STR)
+            elif target == "sk_buff":
                 kinds.append(_SKB)
             elif target == "Qdisc":
                 kinds.append(_SELF if index == 0 else _CONTEXT)
@@ -231,6 +247,28 @@ class ProgramEnv:
             else:
                 kinds.append(_SCALAR)
         return kinds
+
+    def _returns_int(self, type_id: int) -> bool:
+        btf = self.btf
+        if not type_id or btf is None:
+            return False
+        ret = btf.skip_modifiers(btf[btf[type_id].ref].ref)
+        return ret.kind == BTF_KIND_INT
+
+    def child_context(self, classid: int) -> Any:
+        """The context of this qdisc's child at class ``classid`` (major:minor)."""
+        q = self.context._q
+        child = q.children.get(classid & 0xFFFF)
+        if classid >> 16 != q.handle >> 16 or child is None:
+            raise BpfFault(f"class {classid >> 16:x}:{classid & 0xFFFF:x} has no child qdisc")
+        return child.ctx
+
+    def read_str(self, addr: int) -> str:
+        """The NUL-terminated string at ``addr`` (a ``__str`` kfunc argument)."""
+        for n in range(1, _STR_MAX + 1):
+            if self.memory.read_bytes(addr + n - 1, 1) == b"\0":
+                return self.memory.read_bytes(addr, n - 1).decode("utf-8", "replace")
+        raise BpfFault(f"string argument at {addr:#x} has no NUL within {_STR_MAX} bytes")
 
 
 GenericImpl = Callable[..., int]
