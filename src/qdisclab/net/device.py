@@ -30,7 +30,6 @@ from qdisclab.skb import (
     ETH_HLEN,
     SkBuff,
     skb_drop,
-    skb_push_mac,
 )
 
 if TYPE_CHECKING:
@@ -110,7 +109,6 @@ class NetDevice:
         "addr",
         "busy_until",
         "channel",
-        "charged",
         "hard_header_len",
         "hash_seed",
         "ifindex",
@@ -158,7 +156,6 @@ class NetDevice:
         self.hard_header_len = ETH_HLEN  # an Ethernet device (0: a device that has no L2 header)
         self.tx_queue_len = tx_queue_len
         self.queue_memory = world.queue_memory  # shared by every device of the world
-        self.charged = 0  # this device's root qdisc's share of queue_memory, when last seen
         self.hash_seed = world.hash_seed
         self.ownership_policy = world.policy
         self.qdisc: Qdisc | None = None  # the root: enqueue -> NET_XMIT_*, dequeue, bypass
@@ -255,36 +252,40 @@ class NetDevice:
     # -- egress ---------------------------------------------------------------
     def xmit(self, skb: SkBuff) -> int:
         """``dev_queue_xmit``: hooks, then the root qdisc; returns the qdisc's NET_XMIT_*."""
-        skb_push_mac(skb, self.hard_header_len)  # tc egress, the qdisc and the wire see the frame
+        if not skb.mac_len:  # skb_push_mac, inlined: the tc hooks, qdisc and wire see the frame
+            skb.len += self.hard_header_len  # (a redirect keeps the header already counted)
+            skb.mac_len = self.hard_header_len
         if not self.tx_plain:
             ret = self.egress_prologue(skb)
             if ret is not None:
                 return ret
-        if skb.len - skb.mac_len > self.mtu:
+        length = skb.len
+        if length - skb.mac_len > self.mtu:
             skb_drop(skb, DROP_MTU, self.sched.now)
             return NET_XMIT_DROP
         qdisc = self.qdisc
         idle = self.sched.now >= self.busy_until
-        if idle and qdisc.can_bypass and not qdisc.ctx.qlen:
+        if idle and not qdisc.ctx.qlen and qdisc.can_bypass:
             # sch_direct_xmit past an empty fifo: counted as sent by the qdisc
             qdisc.bypass(skb)
             self.start_xmit(skb)
             return NET_XMIT_SUCCESS
+        # Charge the packet's truesize to the world's queue memory before the qdisc sees
+        # it (see net/memory.py: the running total only over-estimates, and is recounted
+        # exactly before a packet is refused).
         memory = self.queue_memory
-        if memory.charged + skb.len + SKB_TRUESIZE_OVERHEAD > memory.limit and not memory.fits(
-            skb.len
-        ):
-            skb_drop(skb, DROP_QUEUE_MEMORY, self.sched.now)
-            return NET_XMIT_DROP
+        charged = memory.charged + length + SKB_TRUESIZE_OVERHEAD
+        if charged > memory.limit:
+            if not memory.fits(length):
+                skb_drop(skb, DROP_QUEUE_MEMORY, self.sched.now)
+                return NET_XMIT_DROP
+            charged = memory.charged + length + SKB_TRUESIZE_OVERHEAD
+        memory.charged = charged
         ret = qdisc.enqueue(skb)
-        counters = qdisc.ctx  # the mechanism's qlen/backlog, read without the properties
-        charged = counters.backlog + counters.qlen * SKB_TRUESIZE_OVERHEAD  # memory.charge_of
-        memory.charged += charged - self.charged
-        self.charged = charged
-        if memory.charged > memory.peak:
-            memory.peak = memory.charged
         if idle:
-            self.qdisc_run()
+            skb = self.qdisc.dequeue()  # qdisc_run, inlined (a fault may have replaced the root)
+            if skb is not None:
+                self.start_xmit(skb)
         elif self._tx_event is None:
             self._tx_event = self.sched.call_at(self.busy_until, self.tx_done_cb, None)
         return ret

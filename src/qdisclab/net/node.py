@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from qdisclab.net.route import RouteTable
-from qdisclab.skb import DROP_NO_ROUTE, DROP_NO_SOCKET, DROP_TTL, SkBuff, skb_drop, skb_pull_mac
+from qdisclab.skb import DROP_NO_ROUTE, DROP_NO_SOCKET, DROP_TTL, SkBuff, skb_drop
 
 DROP_NOT_FORWARDING = "not_forwarding"
 
@@ -61,7 +61,9 @@ class Node:
 
     def receive(self, skb: SkBuff, dev: Any) -> None:
         """A packet from a device's ingress (``ip_rcv``): deliver locally or forward."""
-        skb_pull_mac(skb)
+        if skb.mac_len:  # skb_pull_mac, inlined: the stack sees the packet without its header
+            skb.len -= skb.mac_len
+            skb.mac_len = 0
         if skb.dst in self.addresses:
             handler = self.protocols.get(skb.protocol)
             if handler is None:
