@@ -24,14 +24,13 @@ from qdisclab.errors import ExtensionFault, KernelError, UserError
 from qdisclab.ops import KFUNCS, POLICY_OFF, POLICY_STRICT, RUNNING, Frame, Storage
 from qdisclab.ops.ownership import check_exit
 from qdisclab.sched import report
-from qdisclab.sched.accounting import QdiscAccounting
+from qdisclab.sched.accounting import QdiscAccounting, SojournLog
 from qdisclab.sched.constants import TC_H_MAKE, TC_H_ROOT
 from qdisclab.sched.containment import QdiscContainment
 from qdisclab.sched.context import FRAMED_CALLBACKS, IFACE, QdiscContext, _install_refusals
 from qdisclab.sched.filters import FilterChain
 from qdisclab.sched.handle import format_handle
 from qdisclab.sched.ops import QdiscOps, ToFree
-from qdisclab.sched.accounting import SojournLog
 from qdisclab.sched.tracepoints import (
     QDISC_CREATE,
     QDISC_DEQUEUE,
@@ -61,6 +60,7 @@ class Qdisc(QdiscTrampolines, QdiscAccounting, QdiscContainment):
         "_gso_skb",
         "_parking",
         "_to_free",
+        "bypass",
         "bytes",
         "can_bypass",
         "children",
@@ -70,7 +70,6 @@ class Qdisc(QdiscTrampolines, QdiscAccounting, QdiscContainment):
         "drop_reasons",
         "drops",
         "enqueue",
-        "bypass",
         "fault",
         "filters",
         "handle",
