@@ -100,7 +100,12 @@ class Channel:
 class NetDevice:
     """A network interface on a node: MTU, txqueuelen, root qdisc slot, hook points."""
 
+    #: Link-layer header bytes ``xmit`` counts in ``skb.len`` (Ethernet; a kind whose
+    #: transmit adds none, as veth and netkit here or TUN, says 0).
+    HARD_HEADER_LEN = ETH_HLEN
+
     __slots__ = (
+        "__weakref__",  # a probe site of its tracepoints (held weakly by them)
         "_active",
         "_egress_hook",
         "_ingress_hook",
@@ -128,6 +133,8 @@ class NetDevice:
         "sched",
         "tp_receive",
         "tp_xmit",
+        "traced_receive",
+        "traced_xmit",
         "tx_bytes",
         "tx_done_cb",
         "tx_packets",
@@ -149,11 +156,14 @@ class NetDevice:
         self.sched = world.sched
         self.tp_xmit = tracepoint(self.sched, NET_DEV_XMIT)
         self.tp_receive = tracepoint(self.sched, NET_DEV_RECEIVE)
+        self.tp_xmit.add_site(self)
+        self.tp_receive.add_site(self)
+        self.rebind_probes()
         self.node = node
         self.name = name
         self.ifindex = ifindex
         self.mtu = mtu
-        self.hard_header_len = ETH_HLEN  # an Ethernet device (0: a device that has no L2 header)
+        self.hard_header_len = self.HARD_HEADER_LEN
         self.tx_queue_len = tx_queue_len
         self.queue_memory = world.queue_memory  # shared by every device of the world
         self.hash_seed = world.hash_seed
@@ -182,6 +192,11 @@ class NetDevice:
         self.rx_bytes = 0
 
     # -- state the fast paths depend on ----------------------------------------
+    def rebind_probes(self) -> None:
+        """Listeners came or went: the per-packet test is one plain flag per tracepoint."""
+        self.traced_xmit = bool(self.tp_xmit.listeners)
+        self.traced_receive = bool(self.tp_receive.listeners)
+
     def _update_plain(self) -> None:
         self.tx_plain = self._active and self._egress_hook is None
         self.rx_plain = self._active and self._ingress_hook is None and self._ingress_qdisc is None
@@ -330,9 +345,8 @@ class NetDevice:
         self.busy_until = done
         self.tx_packets += 1
         self.tx_bytes += length
-        tp = self.tp_xmit
-        if tp.listeners:
-            tp.emit(now, self, skb)
+        if self.traced_xmit:
+            self.tp_xmit.emit(now, self, skb)
         if self.qdisc.ctx.qlen and self._tx_event is None:
             self._tx_event = sched.call_at(done, self.tx_done_cb, None)
         arrival = done + channel.delay
@@ -374,9 +388,8 @@ class NetDevice:
         self.in_flight -= 1
         self.rx_packets += 1
         self.rx_bytes += skb.len
-        tp = self.tp_receive
-        if tp.listeners:
-            tp.emit(self.sched.now, self, skb)
+        if self.traced_receive:
+            self.tp_receive.emit(self.sched.now, self, skb)
         if self.rx_plain:
             skb.dev = self
             skb.iif = self.ifindex
