@@ -73,6 +73,6 @@ def test_bypassed_packets_count_with_zero_sojourn():
     rec = SojournRecorder(w.sched)
     w.run(300_000_000)
     q = link.a.qdisc
-    times, values = rec.samples(q)
+    _times, values = rec.samples(q)
     assert len(values) == q.packets > 100
     assert 0 in values and max(values) > 0  # the first went past the empty fifo, the rest waited
