@@ -179,9 +179,9 @@ def _checked_enqueue(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], int]:
             owner = skb.owner
             if ret == NET_XMIT_SUCCESS:  # the common case, one comparison
                 if owner is frame or owner is FREED or skb.len != length:
-                    raise violation(frame, skb, _bad_enqueue(ret, owner, frame, length, skb))
+                    raise violation(frame, skb, _bad_enqueue(ret, owner is frame, length, skb))
             elif owner is frame or ret not in _VALID_RETURNS or skb.len != length:
-                raise violation(frame, skb, _bad_enqueue(ret, owner, frame, length, skb))
+                raise violation(frame, skb, _bad_enqueue(ret, owner is frame, length, skb))
             if frame.acquired:
                 check_exit(frame)
         except Exception as exc:
@@ -346,8 +346,8 @@ class QdiscTrampolines:
         return skb
 
 
-def _bad_enqueue(ret: Any, owner: Any, frame: Any, length: int, skb: SkBuff) -> str:
-    if owner is frame:
+def _bad_enqueue(ret: Any, leaked: bool, length: int, skb: SkBuff) -> str:
+    if leaked:
         return "enqueue returned while still owning its skb (leak: neither queued nor dropped)"
     if ret not in _VALID_RETURNS:
         return (
