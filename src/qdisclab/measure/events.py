@@ -11,8 +11,9 @@ code, the drop reason, the TCP value or the tcx verdict. As for sojourn
 times, a requeue removes the dequeue row it undoes, so the dequeue rows of a
 qdisc are exactly its ``packets`` counter and its drop rows its drops (a
 classful parent's ``drops`` also counts its children's, as in the kernel; the
-row is where the drop happened). Packets that bypass an empty fifo on an idle
-device never enter it and have no rows, as the kernel does not trace them.
+row is where the drop happened). A packet let past an empty fifo on an idle
+device (bypass) has an enqueue and a dequeue row at the same time, as it is
+counted in the fifo's ``packets``.
 
 >>> from qdisclab.net import World
 >>> from qdisclab.traffic import CbrSource, UdpSink

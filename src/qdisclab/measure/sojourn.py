@@ -1,13 +1,15 @@
-"""Per-packet sojourn time in every qdisc, from the qdisc tracepoints.
+"""Per-packet sojourn time in every qdisc, from the qdiscs' own sojourn logs.
 
 The sojourn of a packet is the time from its enqueue to its dequeue in one
-qdisc (a child qdisc and its parent each see their own). The recorder keeps
-the enqueue time of every packet inside a qdisc and, at dequeue, appends
-(dequeue time, sojourn) to that qdisc's arrays; a requeue (the skb went back
-to the head, as after a peek) undoes the dequeue it follows. Drops forget the
-packet. Packets that bypass an empty qdisc (``TCQ_F_CAN_BYPASS``) never enter
-it and are not counted (as the kernel traces only
-qdisc_enqueue/qdisc_dequeue of packets that went through the qdisc).
+qdisc (a child qdisc and its parent each see their own). The recorder asks
+every qdisc of a run — those there now, and those created later (the
+``qdisc:qdisc_create`` tracepoint) — to keep a ``SojournLog``: the
+trampolines note when each packet entered and, at its dequeue, append
+(dequeue time, sojourn) to that qdisc's arrays, inline, with no listener
+call per packet. A peek parks the head skb without a departure, so it is
+counted once, when it really leaves. Drops forget the packet. A packet let
+past an empty qdisc (``TCQ_F_CAN_BYPASS``) counts with a sojourn of 0,
+as the qdisc tracepoints show it entering and leaving at once.
 
 >>> from qdisclab.net import World
 >>> from qdisclab.traffic import CbrSource, UdpSink
@@ -27,84 +29,34 @@ from array import array
 from bisect import bisect_left
 from typing import Any
 
-from qdisclab.sched.tracepoints import QDISC_DEQUEUE, QDISC_DROP, QDISC_ENQUEUE, QDISC_REQUEUE
+from qdisclab.sched.accounting import SojournLog
+from qdisclab.sched.tracepoints import QDISC_CREATE, QDISC_DEQUEUE
 from qdisclab.sim.tracepoint import tracepoint
 from qdisclab.skb.flowmetrics import percentile
 
-NET_XMIT_MASK = 0x0F
-NET_XMIT_DROP = 0x01  # include/linux/netdevice.h: the enqueued skb itself was dropped
-
-
-class QdiscSojourn:
-    """One qdisc's packets inside it (skb -> enqueue time) and its dequeues so far."""
-
-    __slots__ = ("dropped", "last_dequeued", "last_enqueued_at", "pending", "sojourn", "times")
-
-    def __init__(self) -> None:
-        self.pending: dict[Any, int] = {}
-        self.times = array("q")  # dequeue time, ns (non-decreasing)
-        self.sojourn = array("q")  # time spent inside, ns
-        self.last_dequeued: Any = None  # for a requeue that follows the dequeue it undoes
-        self.last_enqueued_at = 0
-        self.dropped: Any = None  # the skb most recently dropped (maybe inside its enqueue)
-
 
 class SojournRecorder:
-    """Listens to one scheduler's qdisc tracepoints; ``summary(qdisc, window)`` per qdisc."""
+    """Keeps a sojourn log in every qdisc of one scheduler; ``summary(qdisc, window)`` per qdisc."""
 
     def __init__(self, sched: Any) -> None:
-        self.qdiscs: dict[Any, QdiscSojourn] = {}
-        self._attached = [
-            (tracepoint(sched, QDISC_ENQUEUE), self._enqueue),
-            (tracepoint(sched, QDISC_DEQUEUE), self._dequeue),
-            (tracepoint(sched, QDISC_DROP), self._drop),
-            (tracepoint(sched, QDISC_REQUEUE), self._requeue),
-        ]
-        for tp, fn in self._attached:
-            tp.attach(fn)
+        self.qdiscs: dict[Any, SojournLog] = {}
+        self._created = tracepoint(sched, QDISC_CREATE)
+        self._created.attach(self._start)
+        for qdisc in tracepoint(sched, QDISC_DEQUEUE).sites:  # every qdisc of this run
+            self._start(sched.now, qdisc)
+
+    def _start(self, now: int, qdisc: Any) -> None:
+        log = qdisc.sojourn or SojournLog()  # a second recorder shares the log
+        self.qdiscs[qdisc] = log
+        if qdisc.sojourn is not log:
+            qdisc.log_sojourn(log)
 
     def detach(self) -> None:
-        """Stop listening (the recorded data stays)."""
-        for tp, fn in self._attached:
-            tp.detach(fn)
-
-    def _state(self, qdisc: Any) -> QdiscSojourn:
-        st = self.qdiscs.get(qdisc)
-        if st is None:
-            st = self.qdiscs[qdisc] = QdiscSojourn()
-        return st
-
-    def _enqueue(self, now: int, qdisc: Any, skb: Any, ret: int) -> None:
-        st = self.qdiscs.get(qdisc) or self._state(qdisc)
-        if ret & NET_XMIT_MASK == NET_XMIT_DROP or st.dropped is skb:
-            return  # dropped on the way in: it never waited here
-        st.pending[skb] = now
-
-    def _dequeue(self, now: int, qdisc: Any, skb: Any) -> None:
-        st = self.qdiscs.get(qdisc)
-        if st is None:
-            return
-        t0 = st.pending.pop(skb, None)
-        if t0 is None:
-            return  # it entered before the recorder started listening
-        st.times.append(now)
-        st.sojourn.append(now - t0)
-        st.last_dequeued = skb
-        st.last_enqueued_at = t0
-
-    def _requeue(self, now: int, qdisc: Any, skb: Any) -> None:
-        st = self.qdiscs.get(qdisc)
-        if st is None or st.last_dequeued is not skb:
-            return
-        st.times.pop()
-        st.sojourn.pop()
-        st.pending[skb] = st.last_enqueued_at
-        st.last_dequeued = None
-
-    def _drop(self, now: int, qdisc: Any, skb: Any, reason: str) -> None:
-        st = self.qdiscs.get(qdisc) or self._state(qdisc)
-        st.pending.pop(skb, None)
-        st.dropped = skb
+        """Stop recording (the recorded data stays)."""
+        self._created.detach(self._start)
+        for qdisc, log in self.qdiscs.items():
+            if qdisc.sojourn is log:
+                qdisc.log_sojourn(None)
 
     def samples(self, qdisc: Any, window: tuple[int, int] | None = None) -> tuple[Any, Any]:
         """(dequeue times, sojourns) in ns, of dequeues at ``start <= t < end``."""

@@ -30,7 +30,6 @@ from qdisclab.skb import (
     ETH_HLEN,
     SkBuff,
     skb_drop,
-    skb_push_mac,
 )
 
 if TYPE_CHECKING:
@@ -101,7 +100,12 @@ class Channel:
 class NetDevice:
     """A network interface on a node: MTU, txqueuelen, root qdisc slot, hook points."""
 
+    #: Link-layer header bytes ``xmit`` counts in ``skb.len`` (Ethernet; a kind whose
+    #: transmit adds none, as veth and netkit here or TUN, says 0).
+    HARD_HEADER_LEN = ETH_HLEN
+
     __slots__ = (
+        "__weakref__",  # a probe site of its tracepoints (held weakly by them)
         "_active",
         "_egress_hook",
         "_ingress_hook",
@@ -110,7 +114,6 @@ class NetDevice:
         "addr",
         "busy_until",
         "channel",
-        "charged",
         "hard_header_len",
         "hash_seed",
         "ifindex",
@@ -130,6 +133,8 @@ class NetDevice:
         "sched",
         "tp_receive",
         "tp_xmit",
+        "traced_receive",
+        "traced_xmit",
         "tx_bytes",
         "tx_done_cb",
         "tx_packets",
@@ -151,14 +156,16 @@ class NetDevice:
         self.sched = world.sched
         self.tp_xmit = tracepoint(self.sched, NET_DEV_XMIT)
         self.tp_receive = tracepoint(self.sched, NET_DEV_RECEIVE)
+        self.tp_xmit.add_site(self)
+        self.tp_receive.add_site(self)
+        self.rebind_probes()
         self.node = node
         self.name = name
         self.ifindex = ifindex
         self.mtu = mtu
-        self.hard_header_len = ETH_HLEN  # an Ethernet device (0: a device that has no L2 header)
+        self.hard_header_len = self.HARD_HEADER_LEN
         self.tx_queue_len = tx_queue_len
         self.queue_memory = world.queue_memory  # shared by every device of the world
-        self.charged = 0  # this device's root qdisc's share of queue_memory, when last seen
         self.hash_seed = world.hash_seed
         self.ownership_policy = world.policy
         self.qdisc: Qdisc | None = None  # the root: enqueue -> NET_XMIT_*, dequeue, bypass
@@ -185,6 +192,11 @@ class NetDevice:
         self.rx_bytes = 0
 
     # -- state the fast paths depend on ----------------------------------------
+    def rebind_probes(self) -> None:
+        """Listeners came or went: the per-packet test is one plain flag per tracepoint."""
+        self.traced_xmit = bool(self.tp_xmit.listeners)
+        self.traced_receive = bool(self.tp_receive.listeners)
+
     def _update_plain(self) -> None:
         self.tx_plain = self._active and self._egress_hook is None
         self.rx_plain = self._active and self._ingress_hook is None and self._ingress_qdisc is None
@@ -255,35 +267,40 @@ class NetDevice:
     # -- egress ---------------------------------------------------------------
     def xmit(self, skb: SkBuff) -> int:
         """``dev_queue_xmit``: hooks, then the root qdisc; returns the qdisc's NET_XMIT_*."""
-        skb_push_mac(skb, self.hard_header_len)  # tc egress, the qdisc and the wire see the frame
+        if not skb.mac_len:  # skb_push_mac, inlined: the tc hooks, qdisc and wire see the frame
+            skb.len += self.hard_header_len  # (a redirect keeps the header already counted)
+            skb.mac_len = self.hard_header_len
         if not self.tx_plain:
             ret = self.egress_prologue(skb)
             if ret is not None:
                 return ret
-        if skb.len - skb.mac_len > self.mtu:
+        length = skb.len
+        if length - skb.mac_len > self.mtu:
             skb_drop(skb, DROP_MTU, self.sched.now)
             return NET_XMIT_DROP
         qdisc = self.qdisc
         idle = self.sched.now >= self.busy_until
-        if idle and qdisc.can_bypass and not qdisc.qlen:
+        if idle and not qdisc.qlen and qdisc.can_bypass:
             # sch_direct_xmit past an empty fifo: counted as sent by the qdisc
             qdisc.bypass(skb)
             self.start_xmit(skb)
             return NET_XMIT_SUCCESS
+        # Charge the packet's truesize to the world's queue memory before the qdisc sees
+        # it (see net/memory.py: the running total only over-estimates, and is recounted
+        # exactly before a packet is refused).
         memory = self.queue_memory
-        if memory.charged + skb.len + SKB_TRUESIZE_OVERHEAD > memory.limit and not memory.fits(
-            skb.len
-        ):
-            skb_drop(skb, DROP_QUEUE_MEMORY, self.sched.now)
-            return NET_XMIT_DROP
+        charged = memory.charged + length + SKB_TRUESIZE_OVERHEAD
+        if charged > memory.limit:
+            if not memory.fits(length):
+                skb_drop(skb, DROP_QUEUE_MEMORY, self.sched.now)
+                return NET_XMIT_DROP
+            charged = memory.charged + length + SKB_TRUESIZE_OVERHEAD
+        memory.charged = charged
         ret = qdisc.enqueue(skb)
-        charged = qdisc.backlog + qdisc.qlen * SKB_TRUESIZE_OVERHEAD  # memory.charge_of
-        memory.charged += charged - self.charged
-        self.charged = charged
-        if memory.charged > memory.peak:
-            memory.peak = memory.charged
         if idle:
-            self.qdisc_run()
+            skb = self.qdisc.dequeue()  # qdisc_run, inlined (a fault may have replaced the root)
+            if skb is not None:
+                self.start_xmit(skb)
         elif self._tx_event is None:
             self._tx_event = self.sched.call_at(self.busy_until, self.tx_done_cb, None)
         return ret
@@ -328,9 +345,8 @@ class NetDevice:
         self.busy_until = done
         self.tx_packets += 1
         self.tx_bytes += length
-        tp = self.tp_xmit
-        if tp.listeners:
-            tp.emit(now, self, skb)
+        if self.traced_xmit:
+            self.tp_xmit.emit(now, self, skb)
         if self.qdisc.qlen and self._tx_event is None:
             self._tx_event = sched.call_at(done, self.tx_done_cb, None)
         arrival = done + channel.delay
@@ -372,9 +388,8 @@ class NetDevice:
         self.in_flight -= 1
         self.rx_packets += 1
         self.rx_bytes += skb.len
-        tp = self.tp_receive
-        if tp.listeners:
-            tp.emit(self.sched.now, self, skb)
+        if self.traced_receive:
+            self.tp_receive.emit(self.sched.now, self, skb)
         if self.rx_plain:
             skb.dev = self
             skb.iif = self.ifindex

@@ -8,11 +8,12 @@ the same way across the whole world, so no scenario (a ``pfifo limit
 memory: a packet that would take the total past the limit is dropped at the
 device, before the root qdisc, with reason ``queue_memory``.
 
-The total is kept cheaply: each device adds the change of its own root
-qdisc's charge when it enqueues. A device's share only goes stale *upward*
-(dequeues since its last enqueue are not yet subtracted), so the total is
-never under-estimated; only when it says "over the limit" is it recomputed
-exactly from every root qdisc before a packet is refused.
+The total is kept cheaply: each packet offered to a root qdisc adds its
+truesize to a running total, and nothing is subtracted when packets leave,
+so the total only ever over-estimates. Only when it says "over the limit" is
+it recounted exactly from every root qdisc, before a packet is refused: the
+packets refused are exactly those that would take the true total past the
+limit. ``peak`` is the largest exact total found by a recount.
 
 >>> memory = QueueMemory(limit=10_000)
 >>> memory.fits(1500), memory.limit
@@ -43,18 +44,24 @@ class QueueMemory:
 
     def __init__(self, limit: int = DEFAULT_QUEUE_MEMORY, devices: Iterable[Any] = ()) -> None:
         self.limit = limit
-        self.charged = 0
+        self.charged = 0  # an upper bound on the truesize queued in every root qdisc
         self.peak = 0
         self.devices = devices  # every device whose root qdisc is charged
+
+    def recount(self) -> int:
+        """The exact truesize held by every root qdisc now (the running total is reset to it)."""
+        total = 0
+        for dev in self.devices:
+            qdisc = dev.qdisc
+            if qdisc is not None:
+                total += charge_of(qdisc)
+        self.charged = total
+        if total > self.peak:
+            self.peak = total
+        return total
 
     def fits(self, length: int) -> bool:
         """Whether a packet of ``length`` bytes may be queued (recounting when in doubt)."""
         if self.charged + length + SKB_TRUESIZE_OVERHEAD <= self.limit:
             return True
-        total = 0
-        for dev in self.devices:
-            qdisc = dev.qdisc
-            dev.charged = charge_of(qdisc) if qdisc is not None else 0
-            total += dev.charged
-        self.charged = total
-        return total + length + SKB_TRUESIZE_OVERHEAD <= self.limit
+        return self.recount() + length + SKB_TRUESIZE_OVERHEAD <= self.limit

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from qdisclab.net.route import RouteTable
-from qdisclab.skb import DROP_NO_ROUTE, DROP_NO_SOCKET, DROP_TTL, SkBuff, skb_drop, skb_pull_mac
+from qdisclab.skb import DROP_NO_ROUTE, DROP_NO_SOCKET, DROP_TTL, SkBuff, skb_drop
 
 DROP_NOT_FORWARDING = "not_forwarding"
 
@@ -61,8 +61,10 @@ class Node:
 
     def receive(self, skb: SkBuff, dev: Any) -> None:
         """A packet from a device's ingress (``ip_rcv``): deliver locally or forward."""
-        skb_pull_mac(skb)
         if skb.dst in self.addresses:
+            if skb.mac_len:  # skb_pull_mac, inlined: the stack sees the packet without its header
+                skb.len -= skb.mac_len
+                skb.mac_len = 0
             handler = self.protocols.get(skb.protocol)
             if handler is None:
                 skb_drop(skb, DROP_NO_SOCKET, self.sched.now)
@@ -81,6 +83,11 @@ class Node:
         if out is None:
             skb_drop(skb, DROP_NO_ROUTE, self.sched.now)
             return
+        # Forwarded as a frame: pulling this device's header and pushing the next one's
+        # cancel out unless the two differ (so len is what pull-then-push would give).
+        if skb.mac_len != out.hard_header_len:
+            skb.len += out.hard_header_len - skb.mac_len
+            skb.mac_len = out.hard_header_len
         out.xmit(skb)
 
     def __repr__(self) -> str:

@@ -122,6 +122,8 @@ class NetkitPriv:
 class NetkitDevice(NetDevice):
     """A netkit device; ``nk`` holds its private state. Transmit as the module doc says."""
 
+    HARD_HEADER_LEN = 0  # its xmit counts no link-layer header in skb.len
+
     __slots__ = ("nk", "nk_delay")
 
     def xmit(self, skb: SkBuff) -> int:

@@ -97,6 +97,8 @@ class Backlog:
 class VethDevice(NetDevice):
     """One end of a veth pair: no wire; transmit = queue into the backlog for the peer."""
 
+    HARD_HEADER_LEN = 0  # its xmit counts no link-layer header in skb.len
+
     __slots__ = ("backlog",)
 
     def xmit(self, skb: SkBuff) -> int:

@@ -80,14 +80,15 @@ class Simulation:
         """Run the whole duration, collect (and with ``out_dir`` write) the results."""
         if self.results is not None:
             raise UserError("this simulation has already run; build a new one to run again")
-        from qdisclab.measure.pcap import PcapWriter, attach_tap, detach_tap
-
         world = self.world
         record = self.loaded.scenario.run.record
         pcaps: dict[str, Any] = {}
         files = []
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
+        if self.out_dir is not None and record.pcap:  # dpkt is imported only when it is used
+            from qdisclab.measure.pcap import PcapWriter, attach_tap
+
             for ref in record.pcap:
                 f = open(self.out_dir / f"{ref.replace(':', '-')}.pcap", "wb")  # noqa: SIM115
                 files.append(f)
@@ -102,8 +103,11 @@ class Simulation:
                 if progress is not None:
                     progress(world.now, self.duration)
         finally:
-            for ref in pcaps:
-                detach_tap(self.ctx.device(ref))
+            if pcaps:
+                from qdisclab.measure.pcap import detach_tap
+
+                for ref in pcaps:
+                    detach_tap(self.ctx.device(ref))
             for f in files:
                 f.close()
         wall = time.perf_counter() - started

@@ -9,16 +9,40 @@ the policy's enqueue returns with it queued, uncounted when it leaves by
 dequeue or a drop), so a policy cannot get them wrong. Every drop, for every
 reason (a policy's drop, a reset, a contained fault), goes through
 ``_account_drop``: the one place drops are counted and traced.
+
+``SojournLog`` is the time side of the same bookkeeping: while a tool asks for
+it (``measure.sojourn``), a qdisc notes when each packet entered it and, at
+its dequeue, how long it stayed: the trampolines do it inline, with no call.
 """
 
 from __future__ import annotations
 
+from array import array
 from typing import TYPE_CHECKING
 
 from qdisclab.skb import SkBuff, skb_drop
 
 if TYPE_CHECKING:
     from qdisclab.sched.qdisc import Qdisc
+
+
+class SojournLog:
+    """One qdisc's per-packet sojourn: enqueue time of each packet inside, and every dequeue.
+
+    ``times[i]`` is the time (ns) of a dequeue and ``sojourn[i]`` how long (ns)
+    that packet had been inside the qdisc; ``times`` never decreases. Packets
+    that enter by enqueue are timed (a packet dropped on the way in is not);
+    a packet let past an empty qdisc (bypass) counts with a sojourn of 0;
+    one that entered before logging began, or by other means (a clone), is
+    not counted.
+    """
+
+    __slots__ = ("pending", "sojourn", "times")
+
+    def __init__(self) -> None:
+        self.pending: dict[SkBuff, int] = {}  # packet inside -> when it entered
+        self.times = array("q")
+        self.sojourn = array("q")
 
 
 class QdiscAccounting:
@@ -38,6 +62,9 @@ class QdiscAccounting:
                 q.backlog -= length
                 q = q.parent_q
         now = self.sched.now
+        log = self.sojourn
+        if log is not None:
+            log.pending.pop(skb, None)
         tp = self.tp_drop
         if tp.listeners:
             tp.emit(now, self, skb, reason)
@@ -59,20 +86,6 @@ class QdiscAccounting:
     def _reduce_tree(self: Qdisc, packets: int, nbytes: int) -> None:
         """``qdisc_tree_reduce_backlog``: packets left a child by other means than dequeue."""
         self._grow_tree(-packets, -nbytes)
-
-    def bypass(self: Qdisc, skb: SkBuff) -> None:
-        """``sch_direct_xmit`` past an empty bypassable qdisc: counted as sent, never queued.
-
-        Traced as an enqueue and a dequeue, so listeners see every packet pass.
-        """
-        self.packets += 1
-        self.bytes += skb.len
-        tp = self.tp_enqueue
-        if tp.listeners:
-            tp.emit(self.sched.now, self, skb, 0)
-        tp = self.tp_dequeue
-        if tp.listeners:
-            tp.emit(self.sched.now, self, skb)
 
     def held_packets(self: Qdisc) -> int:
         """Packets inside this qdisc tree, from the accounting (for conservation checks)."""

@@ -24,14 +24,20 @@ from qdisclab.errors import ExtensionFault, KernelError, UserError
 from qdisclab.ops import KFUNCS, POLICY_CONTAIN, POLICY_OFF, POLICY_STRICT, RUNNING, Frame, Storage
 from qdisclab.ops.ownership import check_exit
 from qdisclab.sched import report
-from qdisclab.sched.accounting import QdiscAccounting
+from qdisclab.sched.accounting import QdiscAccounting, SojournLog
 from qdisclab.sched.constants import TC_H_MAKE, TC_H_ROOT
 from qdisclab.sched.containment import QdiscContainment
 from qdisclab.sched.context import FRAMED_CALLBACKS, IFACE, QdiscContext, _install_refusals
 from qdisclab.sched.filters import FilterChain
 from qdisclab.sched.handle import format_handle
 from qdisclab.sched.ops import QdiscOps, ToFree
-from qdisclab.sched.tracepoints import QDISC_DEQUEUE, QDISC_DROP, QDISC_ENQUEUE, QDISC_REQUEUE
+from qdisclab.sched.tracepoints import (
+    QDISC_CREATE,
+    QDISC_DEQUEUE,
+    QDISC_DROP,
+    QDISC_ENQUEUE,
+    QDISC_REQUEUE,
+)
 from qdisclab.sched.trampoline import QdiscTrampolines, bind_trampolines
 from qdisclab.sched.watchdog import QdiscWatchdog
 from qdisclab.sim.tracepoint import tracepoint
@@ -46,6 +52,7 @@ class Qdisc(QdiscTrampolines, QdiscAccounting, QdiscContainment):
     """A qdisc instance (the mechanism). ``q.qlen``, ``q.backlog``, ``q.drops`` ... read as in tc."""
 
     __slots__ = (
+        "__weakref__",  # a probe site of its tracepoints (held weakly by them)
         "_checked",
         "_entering",
         "_factory",
@@ -54,6 +61,7 @@ class Qdisc(QdiscTrampolines, QdiscAccounting, QdiscContainment):
         "_parking",
         "_to_free",
         "backlog",
+        "bypass",
         "bytes",
         "can_bypass",
         "children",
@@ -80,6 +88,7 @@ class Qdisc(QdiscTrampolines, QdiscAccounting, QdiscContainment):
         "requeues",
         "rng",
         "sched",
+        "sojourn",
         "spec",
         "storage",
         "tp_dequeue",
@@ -135,6 +144,7 @@ class Qdisc(QdiscTrampolines, QdiscAccounting, QdiscContainment):
         self.tp_dequeue = tracepoint(sched, QDISC_DEQUEUE)
         self.tp_drop = tracepoint(sched, QDISC_DROP)
         self.tp_requeue = tracepoint(sched, QDISC_REQUEUE)
+        self.sojourn: SojournLog | None = None  # kept while a tool asks (``log_sojourn``)
         self._frames = {
             name: Frame(self.kind, name, self, KFUNCS.allowed_for(IFACE, rules))
             for name, rules in FRAMED_CALLBACKS.items()
@@ -144,8 +154,23 @@ class Qdisc(QdiscTrampolines, QdiscAccounting, QdiscContainment):
         # to this instance, so containment and destroy find them.
         self.ops = self._call("init", ops_cls)
         bind_trampolines(self)
+        # The trampolines are rebuilt when a listener comes or goes (rebind_probes).
+        self.tp_enqueue.add_site(self)
+        self.tp_dequeue.add_site(self)
         # TCQ_F_CAN_BYPASS: an empty work-conserving fifo on an idle device may be skipped.
         self.can_bypass = bool(getattr(ops_cls, "can_bypass", False))
+        tp = tracepoint(sched, QDISC_CREATE)
+        if tp.listeners:
+            tp.emit(sched.now, self)
+
+    def rebind_probes(self) -> None:
+        """Rebuild the trampolines for the listeners and sojourn log there are now."""
+        bind_trampolines(self)
+
+    def log_sojourn(self, log: SojournLog | None) -> None:
+        """Start noting per-packet sojourn into ``log`` (None stops); see ``SojournLog``."""
+        self.sojourn = log
+        bind_trampolines(self)
 
     @property
     def limit(self) -> int:

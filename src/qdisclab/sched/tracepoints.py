@@ -1,4 +1,4 @@
-"""The qdisc layer's tracepoints, declared once (fired by the trampolines in qdisc.py)."""
+"""The qdisc layer's tracepoints, declared once (fired by the trampolines and ``Qdisc``)."""
 
 from qdisclab.sim.tracepoint import declare
 
@@ -21,4 +21,9 @@ QDISC_REQUEUE = declare(
     "qdisc:qdisc_requeue",
     ("now", "qdisc", "skb"),
     "an skb was put back at the head of the qdisc (peek / requeue)",
+)
+QDISC_CREATE = declare(
+    "qdisc:qdisc_create",
+    ("now", "qdisc"),
+    "a qdisc instance was built (before its options are applied), at the root or as a child",
 )

@@ -1,4 +1,4 @@
-"""The datapath trampolines: ``enqueue``, ``dequeue`` and the generic ``peek``.
+"""The datapath trampolines: ``enqueue``, ``dequeue``, ``bypass`` and the generic ``peek``.
 
 Each runs the policy's callback with the narrow ``sch`` and
 
@@ -8,11 +8,17 @@ Each runs the policy's callback with the narrow ``sch`` and
 * validates the return value (``enqueue``: a NET_XMIT_* code consistent with
   what happened to the skb; ``dequeue``: an owned skb or None) and that the
   policy left the skb fields the kernel's BPF qdisc may not write alone;
-* accounts (see ``accounting``) and fires the qdisc tracepoints.
+* accounts (see ``accounting``), fires the qdisc tracepoints and notes
+  sojourn times (``SojournLog``) when asked to.
 
 The unchecked copies (policy ``off``) run the same callback with no checks:
-the benchmark baseline. Both are closures built once per instance
-(``bind_trampolines``) and installed as ``q.enqueue`` / ``q.dequeue``.
+the benchmark baseline. All are closures built per instance
+(``bind_trampolines``) and installed as ``q.enqueue`` / ``q.dequeue`` /
+``q.bypass``. They are built again whenever a listener attaches to or leaves
+the qdisc's enqueue or dequeue tracepoint, or sojourn logging starts or
+stops (``Qdisc.rebind_probes``), and close over what was true then: a probe
+that nothing uses costs a test of a closed-over constant, not an attribute
+lookup chain.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from qdisclab.sched.constants import (
     __NET_XMIT_STOLEN,
     NET_XMIT_CN,
     NET_XMIT_DROP,
+    NET_XMIT_MASK,
     NET_XMIT_SUCCESS,
 )
 from qdisclab.sched.context import undo_len_write
@@ -46,23 +53,84 @@ _VALID_RETURNS = frozenset(
 
 
 def bind_trampolines(q: Qdisc) -> None:
-    """Give ``q`` its ``enqueue`` and ``dequeue``: checked, or not under policy ``off``.
+    """Give ``q`` its ``enqueue``, ``dequeue`` and ``bypass``: checked, or not under policy ``off``.
 
-    Each is built once per instance and closes over what it needs (the policy's
-    bound callback, ``sch``, the frame, the tracepoint), so a packet costs no
-    attribute lookups on the mechanism beyond its counters.
+    Each is built once per instance (and again when its probes change) and
+    closes over what it needs (the policy's bound callback, ``sch``, the frame,
+    the tracepoints, the sojourn log), so a packet costs no attribute lookups
+    on the mechanism beyond its counters.
     """
+    probes = _Probes(q)
     if q._checked:
-        q.enqueue = _checked_enqueue(q)
-        q.dequeue = _checked_dequeue(q)
+        q.enqueue = _checked_enqueue(q, probes)
+        q.dequeue = _checked_dequeue(q, probes)
     else:
-        q.enqueue = _unchecked_enqueue(q)
-        q.dequeue = _unchecked_dequeue(q)
+        q.enqueue = _unchecked_enqueue(q, probes)
+        q.dequeue = _unchecked_dequeue(q, probes)
+    q.bypass = _bypass(q, probes)
 
 
-def _unchecked_enqueue(q: Qdisc) -> Callable[[SkBuff], int]:
+class _Probes:
+    """What the trampolines of one qdisc report to, as it stands when they are built."""
+
+    __slots__ = ("enqueued", "log_sojourn", "log_time", "traced_dequeue", "traced_enqueue")
+
+    def __init__(self, q: Qdisc) -> None:
+        self.traced_enqueue = bool(q.tp_enqueue.listeners)
+        self.traced_dequeue = bool(q.tp_dequeue.listeners)
+        log = q.sojourn
+        # enqueued[skb] = when it entered; a departure appends its time and sojourn
+        self.enqueued = log.pending if log is not None else None
+        self.log_time = log.times.append if log is not None else None
+        self.log_sojourn = log.sojourn.append if log is not None else None
+
+
+def _bypass(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], None]:
+    log_time, log_sojourn = probes.log_time, probes.log_sojourn
+    sched = q.sched
+    tp_enq = q.tp_enqueue if probes.traced_enqueue else None
+    tp_deq = q.tp_dequeue if probes.traced_dequeue else None
+
+    if log_time is None and tp_enq is None and tp_deq is None:
+
+        def bypass(skb: SkBuff) -> None:
+            """``sch_direct_xmit`` past an empty bypassable qdisc: counted as sent, never queued."""
+            q.packets += 1
+            q.bytes += skb.len
+
+        return bypass
+
+    if tp_enq is None and tp_deq is None:
+
+        def logged_bypass(skb: SkBuff) -> None:
+            """As ``bypass``, its sojourn of 0 noted (the common case of a measured run)."""
+            q.packets += 1
+            q.bytes += skb.len
+            log_time(sched.now)
+            log_sojourn(0)
+
+        return logged_bypass
+
+    def traced_bypass(skb: SkBuff) -> None:
+        """As ``bypass``, traced as an enqueue and a dequeue (a sojourn of 0)."""
+        q.packets += 1
+        q.bytes += skb.len
+        now = sched.now
+        if log_time is not None:
+            log_time(now)
+            log_sojourn(0)
+        if tp_enq is not None:
+            tp_enq.emit(now, q, skb, NET_XMIT_SUCCESS)
+        if tp_deq is not None:
+            tp_deq.emit(now, q, skb)
+
+    return traced_bypass
+
+
+def _unchecked_enqueue(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], int]:
     ctx, enq, to_free = q.ctx, q.ops.enqueue, q._to_free
     frame, running, tp, sched = q._frames["enqueue"], RUNNING, q.tp_enqueue, q.sched
+    traced, enqueued = probes.traced_enqueue, probes.enqueued
 
     def enqueue(skb: SkBuff) -> int:
         """Hand ``skb`` to the policy (no checks); returns its NET_XMIT_*."""
@@ -79,16 +147,19 @@ def _unchecked_enqueue(q: Qdisc) -> Callable[[SkBuff], int]:
         if skb.owner is not FREED:
             q.qlen += 1
             q.backlog += skb.len
-        if tp.listeners:
+            if enqueued is not None and ret & NET_XMIT_MASK != NET_XMIT_DROP:
+                enqueued[skb] = sched.now
+        if traced:
             tp.emit(sched.now, q, skb, ret)
         return ret
 
     return enqueue
 
 
-def _checked_enqueue(q: Qdisc) -> Callable[[SkBuff], int]:
+def _checked_enqueue(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], int]:
     ctx, enq, to_free = q.ctx, q.ops.enqueue, q._to_free
     frame, running, tp, sched = q._frames["enqueue"], RUNNING, q.tp_enqueue, q.sched
+    traced, enqueued = probes.traced_enqueue, probes.enqueued
 
     def enqueue(skb: SkBuff) -> int:
         """Hand ``skb`` to the policy; returns NET_XMIT_*.
@@ -107,13 +178,11 @@ def _checked_enqueue(q: Qdisc) -> Callable[[SkBuff], int]:
         try:
             ret = enq(skb, ctx, to_free)
             owner = skb.owner
-            if owner is frame or ret not in _VALID_RETURNS or skb.len != length:
+            if ret == NET_XMIT_SUCCESS:  # the common case, one comparison
+                if owner is frame or owner is FREED or skb.len != length:
+                    raise violation(frame, skb, _bad_enqueue(ret, owner is frame, length, skb))
+            elif owner is frame or ret not in _VALID_RETURNS or skb.len != length:
                 raise violation(frame, skb, _bad_enqueue(ret, owner is frame, length, skb))
-            if owner is FREED and ret == NET_XMIT_SUCCESS:
-                raise violation(
-                    frame, skb, "enqueue returned NET_XMIT_SUCCESS but dropped the skb (a "
-                    "caller would count it as queued; return what sch.drop() returns)"
-                )  # fmt: skip
             if frame.acquired:
                 check_exit(frame)
         except Exception as exc:
@@ -124,19 +193,24 @@ def _checked_enqueue(q: Qdisc) -> Callable[[SkBuff], int]:
                 q._entering = None
         running.frame = outer
         q._entering = None
-        if skb.owner is not FREED:
+        if owner is not FREED:
             q.qlen += 1
             q.backlog += length
-        if tp.listeners:
+            if enqueued is not None and ret & NET_XMIT_MASK != NET_XMIT_DROP:
+                enqueued[skb] = sched.now
+        if traced:
             tp.emit(sched.now, q, skb, ret)
         return ret
 
     return enqueue
 
 
-def _unchecked_dequeue(q: Qdisc) -> Callable[[], SkBuff | None]:
+def _unchecked_dequeue(q: Qdisc, probes: _Probes) -> Callable[[], SkBuff | None]:
     ctx, deq = q.ctx, q.ops.dequeue
     frame, running, tp, sched = q._frames["dequeue"], RUNNING, q.tp_dequeue, q.sched
+    traced, enqueued = probes.traced_dequeue, probes.enqueued
+    log_time, log_sojourn = probes.log_time, probes.log_sojourn
+    probed = traced or enqueued is not None
 
     def dequeue() -> SkBuff | None:
         """The policy's next skb (the peeked one first, as the kernel's gso_skb); no checks."""
@@ -157,17 +231,25 @@ def _unchecked_dequeue(q: Qdisc) -> Callable[[], SkBuff | None]:
         q.backlog -= length
         q.packets += 1
         q.bytes += length
-        if tp.listeners and not q._parking:
-            tp.emit(sched.now, q, skb)
+        if probed and not q._parking:  # a departure, not a peek parking the skb
+            now = sched.now
+            if enqueued is not None and (entered := enqueued.pop(skb, None)) is not None:
+                log_time(now)
+                log_sojourn(now - entered)
+            if traced:
+                tp.emit(now, q, skb)
         return skb
 
     return dequeue
 
 
-def _checked_dequeue(q: Qdisc) -> Callable[[], SkBuff | None]:
+def _checked_dequeue(q: Qdisc, probes: _Probes) -> Callable[[], SkBuff | None]:
     ctx, deq = q.ctx, q.ops.dequeue
     frame, running, tp, sched = q._frames["dequeue"], RUNNING, q.tp_dequeue, q.sched
     acquired = frame.acquired
+    traced, enqueued = probes.traced_dequeue, probes.enqueued
+    log_time, log_sojourn = probes.log_time, probes.log_sojourn
+    probed = traced or enqueued is not None
 
     def dequeue() -> SkBuff | None:
         """Ask the policy for the next skb (the peeked one first, as the kernel's gso_skb)."""
@@ -210,8 +292,13 @@ def _checked_dequeue(q: Qdisc) -> Callable[[], SkBuff | None]:
         q.backlog -= length
         q.packets += 1
         q.bytes += length
-        if tp.listeners and not q._parking:
-            tp.emit(sched.now, q, skb)
+        if probed and not q._parking:  # a departure, not a peek parking the skb
+            now = sched.now
+            if enqueued is not None and (entered := enqueued.pop(skb, None)) is not None:
+                log_time(now)
+                log_sojourn(now - entered)
+            if traced:
+                tp.emit(now, q, skb)
         return skb
 
     return dequeue
@@ -269,7 +356,12 @@ def _bad_enqueue(ret: Any, leaked: bool, length: int, skb: SkBuff) -> str:
             f"enqueue returned {ret!r} ({type(ret).__name__}), not a NET_XMIT_* code "
             "(return NET_XMIT_SUCCESS, or what sch.drop() returns)"
         )
-    return undo_len_write("enqueue", skb)
+    if skb.len != length:
+        return undo_len_write("enqueue", skb)
+    return (
+        "enqueue returned NET_XMIT_SUCCESS but dropped the skb (a caller would count it as "
+        "queued; return what sch.drop() returns)"
+    )
 
 
 def _bad_dequeue_return(obj: Any) -> str:
