@@ -121,3 +121,37 @@ def test_realtime_scheduler_runs_timers_and_fd_readers():
     os.close(write_fd)
     assert got == [b"hi", "timer"]
     assert rt.now >= 300_000_000
+
+
+def test_events_counts_what_ran_not_what_was_cancelled_or_the_stop():
+    sched = Scheduler()
+    ran = []
+
+    def chain(n):
+        ran.append(n)
+        if n < 5:
+            sched.call_later(10, chain, n + 1)  # pushed inside the run
+
+    sched.call_at(0, chain, 1)
+    dead = sched.call_at(5, ran.append, "cancelled")
+    sched.cancel(dead)
+    sched.run(until=25)  # runs 1, 2, 3 (t = 0, 10, 20); the cancelled one and the stop don't count
+    assert ran == [1, 2, 3] and sched.events == 3
+    sched.run()
+    assert ran == [1, 2, 3, 4, 5] and sched.events == 5
+
+
+def test_events_counts_an_event_whose_callback_raised():
+    sched = Scheduler()
+
+    def boom(_):
+        raise ValueError("x")
+
+    sched.call_at(1, lambda _: None)
+    sched.call_at(2, boom)
+    sched.call_at(3, lambda _: None)
+    with pytest.raises(ValueError):
+        sched.run()
+    assert sched.events == 2
+    sched.run()
+    assert sched.events == 3

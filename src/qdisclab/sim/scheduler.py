@@ -90,22 +90,26 @@ class Scheduler:
             # the same time, so give it the largest possible sequence instead).
             stop = [until, float("inf"), _raise_stop, None]
             heappush(heap, stop)
-        executed = 0  # a local count: cheaper per event than an attribute
+        # Events are counted from the heap, not per event: every entry popped was pushed
+        # (the sequence counter says how many were) or was there at the start; the
+        # cancelled ones popped and the stop sentinel are taken off at the end.
+        first_seq, queued, skipped, stopped = _next_seq(), len(heap), 0, False
         try:
             while True:
                 when, _seq, callback, arg = heappop(heap)
                 if callback is None:
+                    skipped += 1
                     continue
                 self.now = when
-                executed += 1
                 callback(arg)
         except IndexError:
             if heap:  # an IndexError from inside a callback, not from an empty heap
                 raise
         except _StopRun:
-            executed -= 1  # the stop sentinel is not an event of the run
+            stopped = True  # the stop sentinel is not an event of the run
         finally:
-            self.events += executed
+            pushed = _next_seq() - first_seq - 1
+            self.events += queued + pushed - len(heap) - skipped - stopped
             if stop is not None:
                 stop[_CALLBACK] = None
         if until is not None and self.now < until:
