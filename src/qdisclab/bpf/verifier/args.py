@@ -11,6 +11,7 @@ need to know (the map, the kptr or graph root, the lock, the callback).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -28,6 +29,7 @@ from qdisclab.bpf.verifier.proto import (
     MapProto,
     ProgramProto,
     Special,
+    StructProto,
 )
 from qdisclab.bpf.verifier.state import (
     CONST_PTR_TO_MAP,
@@ -133,7 +135,7 @@ def check_arg(
     if kind in (ArgKind.KPTR_SLOT, ArgKind.GRAPH_ROOT, ArgKind.SPIN_LOCK):
         _field_arg(st, call, kind, regno, reg)
     elif kind == ArgKind.BTF_PTR:
-        _btf_arg(fn, call, i, arg, regno, reg)
+        _btf_arg(env.proto.structs, fn, call, i, arg, regno, reg)
     elif kind == ArgKind.ALLOC_OBJ:
         if not reg.alloc or reg.non_owning or not reg.ref_obj_id:
             raise Reject("argument-type", f"arg#{i} expected pointer to allocated object")
@@ -216,11 +218,20 @@ def _field_arg(st: State, call: CallArgs, kind: ArgKind, regno: int, reg: Reg) -
             )
 
 
-def _btf_arg(fn: FuncProto, call: CallArgs, i: int, arg: Arg, regno: int, reg: Reg) -> None:
+def _btf_arg(
+    structs: Mapping[str, StructProto],
+    fn: FuncProto,
+    call: CallArgs,
+    i: int,
+    arg: Arg,
+    regno: int,
+    reg: Reg,
+) -> None:
     if reg.type != PTR_TO_BTF_ID:
         raise Reject("argument-type", f"R{regno} type={reg.type_str()} expected=ptr_")
     want = arg.btf or (call.kptr.btf if call.kptr is not None else None)
-    if want is not None and reg.btf != want:
+    struct = structs.get(reg.btf or "")
+    if want is not None and reg.btf != want and not (struct is not None and struct.is_a(want)):
         raise Reject(
             "argument-type",
             f"kernel function {fn.name} args#{i} expected pointer to STRUCT {want} "

@@ -49,6 +49,7 @@ RULES = {
     "unreachable": "an instruction no path reaches",
     "call-depth": "too many nested calls",
     "invalid-insn": "an instruction the verifier does not accept",
+    "unsupported": "a feature the verifier does not model, so it cannot prove the program safe",
 }
 
 LOG_TAIL = 12

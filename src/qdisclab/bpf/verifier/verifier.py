@@ -38,6 +38,7 @@ from qdisclab.bpf.verifier.proto import CtxKind, MapProto, ProgramProto, RetKind
 from qdisclab.bpf.verifier.prune import loop_key, maybe_looping, states_equal
 from qdisclab.bpf.verifier.state import (
     CONST_PTR_TO_MAP,
+    ITERATOR,
     NOT_INIT,
     NOT_INIT_REG,
     PTR_TO_BTF_ID,
@@ -66,6 +67,21 @@ class VerifyStats:
     states: int
     pruned: int
     peak_states_per_insn: int
+
+
+def _runtime_bounded(st: State) -> bool:
+    """Inside an open iterator, a ``may_goto`` body or a callback: the run time bounds the loop.
+
+    A state equal to one still being explored on its own path is then the
+    loop converging (the kernel's iterator rule), not an infinite loop.
+    """
+    if st.may_goto_depth or any(f.callback is not None for f in st.frames):
+        return True
+    return any(
+        slot.spilled is not None and slot.spilled.type == ITERATOR
+        for frame in st.frames
+        for slot in frame.stack.values()
+    )
 
 
 class _Checkpoint:
@@ -175,6 +191,9 @@ class _Verifier:
         if r.before:
             log.append(r.before)
         source = self.source_line(pc) if self.source_line else None
+        insn = self.cfg.at.get(pc)
+        if source is not None and insn is not None and insn.code == isa.EXIT:
+            source = self._exit_source(r.rule, st, source)
         return VerificationError(
             self.code.name,
             r.rule,
@@ -185,6 +204,34 @@ class _Verifier:
             path=decisions(st.decisions),
             detail=r.detail,
         )
+
+    def _exit_source(self, rule: str, st: State, exit_source: str) -> str:
+        """The line an exit-time rejection is about; the exit itself is the function's closing.
+
+        A bad return value: the line that computed R0 (followed back through
+        register moves). A leak at an exit clang attributes to the function's
+        opening line (a shared epilogue): the last line the path ran before it.
+        """
+        assert self.source_line is not None
+        if rule != "return-range" and exit_source != self.source_line(0):
+            return exit_source
+        node, regno = st.history, 0
+        while node is not None:
+            slot, _, _, node = node
+            text = self.source_line(slot)
+            insn = self.cfg.at[slot]
+            if rule != "return-range":
+                if text and text != exit_source:
+                    return text
+                continue
+            if insn.cls in (isa.BPF_ALU, isa.BPF_ALU64, isa.BPF_LDX) and insn.dst == regno:
+                if insn.code in (isa.BPF_ALU64 | isa.BPF_MOV | isa.BPF_X,) and not insn.off:
+                    regno = insn.src
+                    continue
+                return text or exit_source
+            if insn.code == isa.CALL and regno == 0:
+                return text or exit_source
+        return exit_source
 
     def _fork(self, st: State, pc: int) -> None:
         if len(self.work) >= BPF_COMPLEXITY_LIMIT_JMP_SEQ:
@@ -223,7 +270,7 @@ class _Verifier:
                 and self._ancestor(cp, st)
                 and states_equal(cp.state, st, pc, self.cfg)
             ):
-                if loop_point:
+                if loop_point or _runtime_bounded(st):
                     self.pruned += 1
                     return True
                 raise Reject(
@@ -390,7 +437,8 @@ class _Verifier:
     def _exit(self, st: State, insn: Insn) -> int | None:
         frame = st.cur
         r0 = frame.regs[0]
-        if r0.type == NOT_INIT:
+        main_void = len(st.frames) == 1 and self.proto.void_return
+        if r0.type == NOT_INIT and not main_void:
             raise Reject("uninit-register", "R0 !read_ok", "set the return value before exit")
         if len(st.frames) > 1:
             return self._return(st, frame, r0)
