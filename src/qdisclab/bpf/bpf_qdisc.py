@@ -9,6 +9,11 @@ through the same trampolines, ownership checks and containment as a Python
 qdisc. Each qdisc instance gets its own memory, global data and maps, as a
 struct_ops map attached twice would in the kernel.
 
+Unless the ownership policy is ``off``, the object passes the load-time
+verifier (:mod:`qdisclab.bpf.verifier`) before any instance is made: a
+refused object raises :class:`~qdisclab.bpf.verifier.objects.ObjectRejected`,
+a user error naming the program, the rule and the source line.
+
 A program's fault (out-of-bounds, NULL, instruction budget, or a rule broken
 inside a kfunc) becomes the extension fault a faulting Python policy raises,
 naming the program, the instruction offset and its source line.
@@ -35,8 +40,9 @@ from qdisclab.bpf.objects import BpfObject, load_object
 from qdisclab.bpf.program import BpfProgram
 from qdisclab.bpf.runner import Global, ObjectResolver, load
 from qdisclab.bpf.struct_ops_maps import StructOpsMap
+from qdisclab.bpf.verifier.objects import ObjectRejected, check_object
 from qdisclab.errors import UserError
-from qdisclab.ops import KFUNCS, RUNNING
+from qdisclab.ops import KFUNCS, POLICY_OFF, POLICY_STRICT, RUNNING
 from qdisclab.ops.ownership import violation
 from qdisclab.sched.context import QdiscContext
 from qdisclab.sched.ops import IFACE, QdiscOps
@@ -109,10 +115,13 @@ def qdisc_kind(
     name: str | None = None,
     engine: Engine = "translate",
     budget: int = isa.BPF_COMPLEXITY_LIMIT_INSNS,
+    verify: bool = True,
 ) -> type:
     """A ``QdiscOps`` subclass running ``obj``'s ``Qdisc_ops`` programs on ``engine``.
 
-    ``budget`` caps the instructions of one callback run (a fault past it).
+    ``budget`` caps the instructions of one callback run (a fault past it);
+    ``verify=False`` skips the load-time verifier (to study the run-time
+    checker on a program it would refuse).
     """
     if engine not in ENGINES:
         raise UserError(f"unknown BPF engine {engine!r} (use {' or '.join(ENGINES)})")
@@ -126,13 +135,18 @@ def qdisc_kind(
             "ops_map": ops,
             "engine": engine,
             "budget": budget,
+            **({} if verify else {"refusal": None}),
             "__doc__": f"BPF qdisc {ops.kind_name} from {obj.path} ({engine}).",
         },
     )
 
 
-def attach_qdisc(path: str | Path, name: str | None = None, engine: Engine = "translate") -> type:
+def attach_qdisc(
+    path: str | Path, name: str | None = None, engine: Engine = "translate", verify: bool = True
+) -> type:
     """Load the object at ``path`` and register its qdisc kind; returns the kind class.
+
+    ``verify`` as for :func:`qdisc_kind`.
 
     Attaching the same object again reuses its kind; another object using the
     same ``.id`` is refused with EEXIST, as ``register_qdisc`` refuses it.
@@ -147,7 +161,19 @@ def attach_qdisc(path: str | Path, name: str | None = None, engine: Engine = "tr
         and existing.engine == engine
     ):
         return existing
-    return register_qdisc(qdisc_kind(obj, name, engine))
+    return register_qdisc(qdisc_kind(obj, name, engine, verify=verify))
+
+
+def verified(kind: type) -> None:
+    """Run the load-time verifier over ``kind``'s object once; raise its refusal every time."""
+    if "refusal" not in kind.__dict__:
+        try:
+            check_object(kind.obj)
+            kind.refusal = None
+        except ObjectRejected as exc:
+            kind.refusal = exc
+    if kind.refusal is not None:
+        raise kind.refusal
 
 
 class BpfQdisc(QdiscOps):
@@ -160,6 +186,9 @@ class BpfQdisc(QdiscOps):
     options = {"limit": Opt("count", None, "sch->limit before init (default: 0, the program's)")}
 
     def __init__(self) -> None:
+        frame = RUNNING.frame  # init's frame of the Qdisc creating this instance
+        if getattr(frame.instance if frame else None, "policy", POLICY_STRICT) != POLICY_OFF:
+            verified(type(self))
         obj = self.obj
         env = self.env = ProgramEnv(obj, IFACE)
         resolver = ObjectResolver(

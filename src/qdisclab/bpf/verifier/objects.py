@@ -44,8 +44,10 @@ class ProgramVerdict:
 
     def summary(self) -> str:
         """The kernel's closing line: ``processed N insns ...`` or the refusal."""
-        if self.error is not None:
-            return f"{self.target.name}: {self.error}"
+        err = self.error
+        if err is not None:
+            where = f" [{err.source}]" if err.source else ""
+            return f"{self.target.name}: insn {err.slot}: {err.message} ({err.rule}){where}"
         s = self.stats
         assert s is not None
         return (
@@ -59,14 +61,13 @@ class ObjectRejected(BpfLoadError):
     """An object the verifier refuses: one line naming program, rule and source line."""
 
     def __init__(self, path: str, verdict: ProgramVerdict) -> None:
-        err = verdict.error
-        assert err is not None
+        assert verdict.error is not None
         self.verdict = verdict
         super().__init__(
             path,
-            f"the verifier refuses {verdict.target.name}: {err} — the program never loads "
-            f"(qdisclab bpf verify --static {path} shows the log; --policy off loads it "
-            "anyway, under the run-time ownership checker only)",
+            f"verifier refused {verdict.summary()}; the object is not loaded "
+            f"(log: qdisclab bpf verify --static {path}; --policy off loads it unverified, "
+            "and then without run-time ownership checks too)",
         )
 
 
