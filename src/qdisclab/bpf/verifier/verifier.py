@@ -67,6 +67,7 @@ class VerifyStats:
     states: int
     pruned: int
     peak_states_per_insn: int
+    reached: frozenset[int] = frozenset()  # the instructions some path executes
 
 
 def _runtime_bounded(st: State) -> bool:
@@ -81,6 +82,14 @@ def _runtime_bounded(st: State) -> bool:
         slot.spilled is not None and slot.spilled.type == ITERATOR
         for frame in st.frames
         for slot in frame.stack.values()
+    )
+
+
+def _unreleased_in_loop(ref: Ref, pc: int) -> Reject:
+    return Reject(
+        "reference-leak",
+        f"Unreleased reference id={ref.id} alloc_insn={ref.insn}",
+        f"{ref.what} is acquired in every turn of the loop at insn {pc} and never released",
     )
 
 
@@ -123,6 +132,7 @@ class _Verifier:
         self.work: list[tuple[int, State]] = []
         self.ids = 0
         self.insns_processed = self.states = self.pruned = 0
+        self.reached: set[int] = set()
         self.since_jmps = self.since_insns = 0
 
     def _iter_next(self, insn: Insn) -> bool:
@@ -148,7 +158,9 @@ class _Verifier:
             pc, st = self.work.pop()
             self._path(pc, st)
         peak = max((len(v) for v in self.explored.values()), default=0)
-        return VerifyStats(self.insns_processed, self.states, self.pruned, peak)
+        return VerifyStats(
+            self.insns_processed, self.states, self.pruned, peak, frozenset(self.reached)
+        )
 
     def _initial(self) -> State:
         st = State()
@@ -169,6 +181,7 @@ class _Verifier:
                     self._finish(st)
                     return
                 insn = self.cfg.at[pc]
+                self.reached.add(pc)
                 self.insns_processed += 1
                 self.since_insns += 1
                 if self.insns_processed > self.proto.insn_limit:
@@ -255,6 +268,7 @@ class _Verifier:
         loop_point = pc in self.loop_points
         if loop_point:
             self._widen(pc, st)
+            self._growing_refs(pc, st)
         key = loop_key(st) if any(cp.pending for cp in entries) else 0
         for cp in list(entries):
             if cp.pending == 0:
@@ -301,9 +315,19 @@ class _Verifier:
             node = node.parent
         return False
 
+    def _growing_refs(self, pc: int, st: State) -> None:
+        """A loop holding one more reference at each of its last two turns leaks in every turn."""
+        last = self._previous_at(pc, st)
+        before = self._previous_at(pc, last.parent) if last is not None else None
+        if before is None or last is None:
+            return
+        if len(st.refs) > len(last.state.refs) > len(before.state.refs):
+            ref = st.refs[-1]
+            raise _unreleased_in_loop(ref, pc)
+
     @staticmethod
-    def _previous_at(pc: int, st: State) -> _Checkpoint | None:
-        node = st.checkpoint
+    def _previous_at(pc: int, st: State | _Checkpoint | None) -> _Checkpoint | None:
+        node = st.checkpoint if isinstance(st, State) else st
         while isinstance(node, _Checkpoint):
             if node.pc == pc:
                 return node
