@@ -52,7 +52,12 @@ from qdisclab.bpf.verifier.attach import (
     skb_context,
     struct_ops_context,
 )
-from qdisclab.bpf.verifier.builtin import BASE_HELPERS, GRAPH_KFUNCS, PROGRAM_HELPERS
+from qdisclab.bpf.verifier.builtin import (
+    BASE_HELPERS,
+    GRAPH_KFUNCS,
+    PROGRAM_HELPERS,
+    UNSUPPORTED,
+)
 from qdisclab.bpf.verifier.proto import (
     Arg,
     ArgKind,
@@ -164,6 +169,8 @@ def _kfuncs(obj: BpfObject, interface: str) -> dict[str, FuncProto]:
     out: dict[str, FuncProto] = {}
     for extern in obj.externs:
         if extern.kind != "kfunc":
+            continue
+        if extern.name in UNSUPPORTED:  # refused where called, whoever declares it
             continue
         if extern.name in GRAPH_KFUNCS:
             out[extern.name] = GRAPH_KFUNCS[extern.name]

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 
 from qdisclab.bpf.btf import BTF_KIND_FUNC
+from qdisclab.bpf.code import Code
 from qdisclab.bpf.errors import BpfLoadError
 from qdisclab.bpf.isa import decode
 from qdisclab.bpf.objects import BpfObject
@@ -76,7 +77,7 @@ def verify_target(obj: BpfObject, target: Target) -> ProgramVerdict:
     start = time.perf_counter()
     code = program_code(target.program)
     try:
-        _check_global_calls(obj, target)
+        _check_global_calls(obj, target, code)
         stats = verify(code, program_proto(obj, target))
     except VerificationError as err:
         err.program = target.name
@@ -102,7 +103,7 @@ def check_object(obj: BpfObject) -> None:
             raise ObjectRejected(obj.path, verdict)
 
 
-def _check_global_calls(obj: BpfObject, target: Target) -> None:
+def _check_global_calls(obj: BpfObject, target: Target, code: Code) -> None:
     """A call into a global function: the kernel verifies it alone; qdisclab does not model that."""
     btf, program = obj.btf, target.program
     if btf is None:
@@ -125,6 +126,7 @@ def _check_global_calls(obj: BpfObject, target: Target) -> None:
                 )
                 raise VerificationError(
                     program.name, "unsupported", message, insn.slot,
+                    source=code.source_line(insn.slot) if code.source_line else None,
                     detail="make it static (__always_inline or static __noinline), "
                     "or load with --policy off",
                 )  # fmt: skip
