@@ -12,7 +12,8 @@ struct_ops map attached twice would in the kernel.
 Unless the ownership policy is ``off``, the object passes the load-time
 verifier (:mod:`qdisclab.bpf.verifier`) before any instance is made: a
 refused object raises :class:`~qdisclab.bpf.verifier.objects.ObjectRejected`,
-a user error naming the program, the rule and the source line.
+a user error naming the program, the rule and the source line;
+``verify=False`` attaches it unverified.
 
 A program's fault (out-of-bounds, NULL, instruction budget, or a rule broken
 inside a kfunc) becomes the extension fault a faulting Python policy raises,
@@ -40,7 +41,7 @@ from qdisclab.bpf.objects import BpfObject, load_object
 from qdisclab.bpf.program import BpfProgram
 from qdisclab.bpf.runner import Global, ObjectResolver, load
 from qdisclab.bpf.struct_ops_maps import StructOpsMap
-from qdisclab.bpf.verifier.objects import ObjectRejected, check_object
+from qdisclab.bpf.verifier.objects import verify_once
 from qdisclab.errors import UserError
 from qdisclab.ops import KFUNCS, POLICY_OFF, POLICY_STRICT, RUNNING
 from qdisclab.ops.ownership import violation
@@ -164,18 +165,6 @@ def attach_qdisc(
     return register_qdisc(qdisc_kind(obj, name, engine, verify=verify))
 
 
-def verified(kind: type) -> None:
-    """Run the load-time verifier over ``kind``'s object once; raise its refusal every time."""
-    if "refusal" not in kind.__dict__:
-        try:
-            check_object(kind.obj)
-            kind.refusal = None
-        except ObjectRejected as exc:
-            kind.refusal = exc
-    if kind.refusal is not None:
-        raise kind.refusal
-
-
 class BpfQdisc(QdiscOps):
     """Base of the kinds :func:`qdisc_kind` makes: callbacks that run programs."""
 
@@ -188,7 +177,7 @@ class BpfQdisc(QdiscOps):
     def __init__(self) -> None:
         frame = RUNNING.frame  # init's frame of the Qdisc creating this instance
         if getattr(frame.instance if frame else None, "policy", POLICY_STRICT) != POLICY_OFF:
-            verified(type(self))
+            verify_once(type(self))
         obj = self.obj
         env = self.env = ProgramEnv(obj, IFACE)
         resolver = ObjectResolver(

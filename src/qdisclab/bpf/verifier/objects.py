@@ -4,7 +4,8 @@
 entry and returns one :class:`ProgramVerdict` per program (the first
 refusal stops it, as the kernel's load stops at the first program it
 refuses); :func:`check_object` raises the :class:`ObjectRejected` a load
-path turns into its one-line error.
+path turns into its one-line error, and :func:`verify_once` is that check
+cached on a kind class made from the object.
 
 >>> from qdisclab.bpf.objects import load_object
 >>> verdicts = verify_object(load_object("examples/bpf/fifo.bpf.o"))
@@ -101,6 +102,22 @@ def check_object(obj: BpfObject) -> None:
     for verdict in verify_object(obj):
         if not verdict.accepted:
             raise ObjectRejected(obj.path, verdict)
+
+
+def verify_once(kind: type) -> None:
+    """The verifier over ``kind.obj`` once per kind class; its refusal raised at every attach.
+
+    The load-time hook of a kind made from an object (a BPF qdisc's): a kind
+    whose class sets ``refusal = None`` itself was attached unverified.
+    """
+    if "refusal" not in kind.__dict__:
+        try:
+            check_object(kind.obj)  # type: ignore[attr-defined]
+            kind.refusal = None  # type: ignore[attr-defined]
+        except ObjectRejected as exc:
+            kind.refusal = exc  # type: ignore[attr-defined]
+    if kind.refusal is not None:  # type: ignore[attr-defined]
+        raise kind.refusal  # type: ignore[attr-defined]
 
 
 def _check_global_calls(obj: BpfObject, target: Target, code: Code) -> None:
