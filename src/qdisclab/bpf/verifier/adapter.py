@@ -3,11 +3,11 @@
 :func:`targets` lists what an object asks to load: each struct_ops member
 with the program it points to (``Qdisc_ops.enqueue`` → ``fifo_enqueue``),
 each tc/tcx/netkit program at its hook. :func:`program_code` gives a
-program's :class:`~qdisclab.bpf.code.Code` as the verifier reads it (a
+program's :class:`~qdisclab.bpf.code.Code` as the engines read it (a
 global's offset, which the object reader keeps in the relocation's addend,
 put into the ``ld_imm64``'s second immediate as libbpf does; each relocated
-slot named; source lines from BTF line info in the kernel log's
-``<source text> @ file.c:LINE``). :func:`program_proto` fills the
+slot named), with source lines from BTF line info in the kernel log's
+``<source text> @ file.c:LINE``. :func:`program_proto` fills the
 :class:`~qdisclab.bpf.verifier.proto.ProgramProto` from the one place each
 fact is declared:
 
@@ -34,8 +34,8 @@ fact is declared:
 
 from __future__ import annotations
 
+import dataclasses
 import os
-import struct
 from dataclasses import dataclass
 
 from qdisclab.bpf.btf import BTF_KIND_FUNC_PROTO, BTF_KIND_PTR, BTF_KIND_STRUCT, Btf
@@ -44,6 +44,7 @@ from qdisclab.bpf.elf import program_type
 from qdisclab.bpf.kernel_types import KERNEL_TYPES
 from qdisclab.bpf.objects import BpfObject
 from qdisclab.bpf.program import BpfProgram
+from qdisclab.bpf.runner import code_for
 from qdisclab.bpf.special_fields import SpecialField, special_fields
 from qdisclab.bpf.verifier.attach import (
     KFUNC_RETURNS,
@@ -107,15 +108,8 @@ def targets(obj: BpfObject) -> list[Target]:
 
 
 def program_code(program: BpfProgram) -> Code:
-    """``program`` as the verifier reads it; see the module docstring."""
-    raw = bytearray(program.insns)
-    symbols: dict[int, str] = {}
-    for rel in program.relocations:
-        if rel.kind in ("map", "kfunc", "ksym"):
-            symbols[rel.slot] = rel.symbol
-        elif rel.kind in ("data", "kconfig"):
-            symbols[rel.slot] = rel.symbol if rel.kind == "data" else ".kconfig"
-            struct.pack_into("<i", raw, (rel.slot + 1) * 8 + 4, rel.addend)
+    """``program`` as the engines read it (:func:`~qdisclab.bpf.runner.code_for`), its source
+    lines in the kernel log's ``<source text> @ file.c:LINE``."""
 
     def source_line(slot: int) -> str | None:
         where = program.source_line(slot)
@@ -124,7 +118,9 @@ def program_code(program: BpfProgram) -> Code:
         path, line, text = where
         return f"{text.strip()} @ {os.path.basename(path)}:{line}"
 
-    return Code(program.name, bytes(raw), symbols, source_line if program.line_info else None)
+    return dataclasses.replace(
+        code_for(program), source_line=source_line if program.line_info else None
+    )
 
 
 def program_proto(obj: BpfObject, target: Target) -> ProgramProto:
