@@ -2,7 +2,7 @@
 
 The load-time verifier refuses these objects before they run
 (tests/bpf/test_verifier_corpus.py); here their kinds are attached with
-``verify=False`` so the run-time ownership checker, the second layer, is
+``qdisc_kind(..., verify=False)`` so the run-time ownership checker, the second layer, is
 what meets them.
 """
 
@@ -15,9 +15,11 @@ import pytest
 from bpf_attach import dumbbell, run_json
 from bpf_corpus import EXAMPLES
 
-from qdisclab.bpf.bpf_qdisc import attach_qdisc
+from qdisclab.bpf.bpf_qdisc import qdisc_kind
+from qdisclab.bpf.objects import load_object
 from qdisclab.ops.ownership import OwnershipViolation
 from qdisclab.scenario.loader import ScenarioError
+from qdisclab.sched.registry import register_qdisc
 
 # object -> (kind, callback, program, what the diagnostic says, source the line is from)
 RUNTIME = {
@@ -32,7 +34,7 @@ RUNTIME = {
 def _scenario(tmp_path, name, verify=True):
     if not verify:  # the run-time checker's own test: attach the kind past the verifier first
         shutil.copy(EXAMPLES / f"must_fail/{name}.bpf.o", tmp_path)
-        attach_qdisc(tmp_path / f"{name}.bpf.o", verify=False)
+        register_qdisc(qdisc_kind(load_object(tmp_path / f"{name}.bpf.o"), verify=False))
     return dumbbell(tmp_path, f"bpf:{name}.bpf.o", (f"must_fail/{name}.bpf.o",), duration="1s")
 
 

@@ -13,7 +13,7 @@ Unless the ownership policy is ``off``, the object passes the load-time
 verifier (:mod:`qdisclab.bpf.verifier`) before any instance is made: a
 refused object raises :class:`~qdisclab.bpf.verifier.objects.ObjectRejected`,
 a user error naming the program, the rule and the source line;
-``verify=False`` attaches it unverified.
+``qdisc_kind(obj, verify=False)`` makes a kind that skips it.
 
 A program's fault (out-of-bounds, NULL, instruction budget, or a rule broken
 inside a kfunc) becomes the extension fault a faulting Python policy raises,
@@ -41,9 +41,8 @@ from qdisclab.bpf.objects import BpfObject, load_object
 from qdisclab.bpf.program import BpfProgram
 from qdisclab.bpf.runner import Global, ObjectResolver, load
 from qdisclab.bpf.struct_ops_maps import StructOpsMap
-from qdisclab.bpf.verifier.objects import verify_once
 from qdisclab.errors import UserError
-from qdisclab.ops import KFUNCS, POLICY_OFF, POLICY_STRICT, RUNNING
+from qdisclab.ops import KFUNCS, RUNNING
 from qdisclab.ops.ownership import violation
 from qdisclab.sched.context import QdiscContext
 from qdisclab.sched.ops import IFACE, QdiscOps
@@ -120,9 +119,7 @@ def qdisc_kind(
 ) -> type:
     """A ``QdiscOps`` subclass running ``obj``'s ``Qdisc_ops`` programs on ``engine``.
 
-    ``budget`` caps the instructions of one callback run (a fault past it);
-    ``verify=False`` skips the load-time verifier (to study the run-time
-    checker on a program it would refuse).
+    ``budget`` caps the instructions of one callback run (a fault past it).
     """
     if engine not in ENGINES:
         raise UserError(f"unknown BPF engine {engine!r} (use {' or '.join(ENGINES)})")
@@ -142,12 +139,8 @@ def qdisc_kind(
     )
 
 
-def attach_qdisc(
-    path: str | Path, name: str | None = None, engine: Engine = "translate", verify: bool = True
-) -> type:
+def attach_qdisc(path: str | Path, name: str | None = None, engine: Engine = "translate") -> type:
     """Load the object at ``path`` and register its qdisc kind; returns the kind class.
-
-    ``verify`` as for :func:`qdisc_kind`.
 
     Attaching the same object again reuses its kind; another object using the
     same ``.id`` is refused with EEXIST, as ``register_qdisc`` refuses it.
@@ -162,7 +155,7 @@ def attach_qdisc(
         and existing.engine == engine
     ):
         return existing
-    return register_qdisc(qdisc_kind(obj, name, engine, verify=verify))
+    return register_qdisc(qdisc_kind(obj, name, engine))
 
 
 class BpfQdisc(QdiscOps):
@@ -175,9 +168,10 @@ class BpfQdisc(QdiscOps):
     options = {"limit": Opt("count", None, "sch->limit before init (default: 0, the program's)")}
 
     def __init__(self) -> None:
-        frame = RUNNING.frame  # init's frame of the Qdisc creating this instance
-        if getattr(frame.instance if frame else None, "policy", POLICY_STRICT) != POLICY_OFF:
-            verify_once(type(self))
+        from qdisclab.bpf.verifier.objects import verify_once
+
+        frame = RUNNING.frame  # init's frame of the Qdisc creating this instance: its policy
+        verify_once(type(self), getattr(frame.instance if frame else None, "policy", None))
         obj = self.obj
         env = self.env = ProgramEnv(obj, IFACE)
         resolver = ObjectResolver(

@@ -27,6 +27,7 @@ from qdisclab.bpf.program import BPF_PSEUDO_CALL
 from qdisclab.bpf.verifier.adapter import Target, program_code, program_proto, targets
 from qdisclab.bpf.verifier.log import VerificationError
 from qdisclab.bpf.verifier.verifier import VerifyStats, verify
+from qdisclab.ops.ownership import POLICY_OFF
 
 BTF_FUNC_GLOBAL = 1
 
@@ -104,12 +105,15 @@ def check_object(obj: BpfObject) -> None:
             raise ObjectRejected(obj.path, verdict)
 
 
-def verify_once(kind: type) -> None:
+def verify_once(kind: type, policy: str | None = None) -> None:
     """The verifier over ``kind.obj`` once per kind class; its refusal raised at every attach.
 
-    The load-time hook of a kind made from an object (a BPF qdisc's): a kind
-    whose class sets ``refusal = None`` itself was attached unverified.
+    The load-time hook of a kind made from an object (a BPF qdisc's), for an
+    instance running under ownership ``policy``: ``off`` skips it, as does a
+    kind whose class sets ``refusal = None`` itself (made unverified).
     """
+    if policy == POLICY_OFF:
+        return
     if "refusal" not in kind.__dict__:
         try:
             check_object(kind.obj)  # type: ignore[attr-defined]
