@@ -13,7 +13,9 @@ fact is declared:
 
 * kfuncs: flags and allow-lists from the declared kfunc table
   (:func:`qdisclab.ops.lookup`), argument and return types from the
-  object's own BTF prototype of the extern; the object and graph kfuncs
+  object's own BTF prototype of the extern (a parameter named ``x__ref``
+  must carry a reference, ``x__nullable`` may be NULL, as in the kernel's
+  prototypes); the object and graph kfuncs
   the kernel defines from :mod:`~qdisclab.bpf.verifier.builtin`;
 * helpers: :data:`~qdisclab.bpf.verifier.builtin.BASE_HELPERS` by id, or
   a helper the interface declares in the kfunc table (by its kernel name);
@@ -184,7 +186,7 @@ def _from_table(kf: Kfunc, btf: Btf | None, type_id: int) -> FuncProto:
     if btf is not None and type_id:
         proto = btf[btf[type_id].ref]
         if proto.kind == BTF_KIND_FUNC_PROTO:
-            args = tuple(_arg(btf, p.type_id) for p in proto.params)
+            args = tuple(_arg(btf, p.type_id, p.name) for p in proto.params)
             ret, ret_btf = _ret(btf, proto.ref)
     ret_range = KFUNC_RETURNS.get(kf.name)
     return FuncProto(
@@ -203,11 +205,16 @@ def _pointee(btf: Btf, type_id: int) -> str | None:
     return target.name if target is not None and target.kind == BTF_KIND_STRUCT else ""
 
 
-def _arg(btf: Btf, type_id: int) -> Arg:
+def _arg(btf: Btf, type_id: int, name: str = "") -> Arg:
+    """One parameter; the kernel's name suffixes ``__ref``/``__nullable`` say what it takes."""
     pointee = _pointee(btf, type_id)
     if pointee is None:
         return Arg(ArgKind.SCALAR)
-    return Arg(ArgKind.BTF_PTR, pointee) if pointee else Arg(ArgKind.ANYTHING)
+    if not pointee:
+        return Arg(ArgKind.ANYTHING)
+    return Arg(
+        ArgKind.BTF_PTR, pointee, ref=name.endswith("__ref"), nullable=name.endswith("__nullable")
+    )
 
 
 def _ret(btf: Btf, type_id: int) -> tuple[RetKind, str | None]:

@@ -126,7 +126,7 @@ def check_arg(
         return
     if reg.type == SCALAR:
         _scalar_for_pointer(st, fn, i, regno, reg)
-    if reg.maybe_null:
+    if reg.maybe_null and not arg.nullable:
         raise Reject(
             "null-check",
             f"Possibly NULL pointer passed to trusted arg{i}",
