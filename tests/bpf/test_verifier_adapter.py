@@ -20,9 +20,10 @@ from qdisclab.bpf.btf import (
     Btf,
 )
 from qdisclab.bpf.btf_build import build_btf
+from qdisclab.bpf.helper_ids import helper_name
 from qdisclab.bpf.objects import load_object
 from qdisclab.bpf.verifier.adapter import _from_table, program_code, program_proto, targets
-from qdisclab.bpf.verifier.builtin import GRAPH_KFUNCS
+from qdisclab.bpf.verifier.builtin import BASE_HELPERS, GRAPH_KFUNCS, PROGRAM_HELPERS
 from qdisclab.bpf.verifier.proto import ArgKind, CtxKind, RetKind
 from qdisclab.ops import lookup
 
@@ -95,3 +96,8 @@ def test_a_congestion_control_sees_a_tcp_sock():
     assert proto.ctx[0].btf == "tcp_sock"
     assert proto.structs["tcp_sock"].is_a("sock")
     assert proto.kfuncs["tcp_reno_cong_avoid"].args[0].btf == "sock"
+
+
+def test_helper_prototypes_are_keyed_by_the_uapi_ids():
+    tables = [BASE_HELPERS, *PROGRAM_HELPERS.values()]
+    assert all(fn.name == helper_name(i) for table in tables for i, fn in table.items())
