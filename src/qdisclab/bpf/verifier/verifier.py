@@ -73,8 +73,10 @@ class VerifyStats:
 def _runtime_bounded(st: State) -> bool:
     """Inside an open iterator, a ``may_goto`` body or a callback: the run time bounds the loop.
 
-    A state equal to one still being explored on its own path is then the
-    loop converging (the kernel's iterator rule), not an infinite loop.
+    A state equal to one still being explored on its own path, on a cycle
+    through the iterator's next call (or the ``may_goto``, or the callback's
+    entry), is then the loop converging (the kernel's iterator rule), not an
+    infinite loop; a cycle that avoids it still is one.
     """
     if st.may_goto_depth or any(f.callback is not None for f in st.frames):
         return True
@@ -284,7 +286,7 @@ class _Verifier:
                 and self._ancestor(cp, st)
                 and states_equal(cp.state, st, pc, self.cfg)
             ):
-                if loop_point or _runtime_bounded(st):
+                if loop_point or (_runtime_bounded(st) and self._through_loop_point(cp, st)):
                     self.pruned += 1
                     return True
                 raise Reject(
@@ -304,6 +306,16 @@ class _Verifier:
         st.checkpoint = cp
         self.states += 1
         self.since_jmps = self.since_insns = 0
+        return False
+
+    def _through_loop_point(self, cp: _Checkpoint, st: State) -> bool:
+        """Whether the path from ``cp`` back to here passed a loop point (an iterator's next,
+        a ``may_goto``, a callback's entry): only such a cycle does the run time bound."""
+        node = st.checkpoint
+        while isinstance(node, _Checkpoint) and node is not cp:
+            if node.pc in self.loop_points:
+                return True
+            node = node.parent
         return False
 
     @staticmethod
