@@ -7,7 +7,7 @@ map access, time, random numbers, ``bpf_loop``, ``bpf_spin_lock``,
 (``bpf_obj_new``/``drop``, ``bpf_list_*``, ``bpf_rbtree_*``). The
 attach-point kfuncs (the qdisc ones, say) come from the declared kfunc table.
 ``PROGRAM_HELPERS`` adds the helpers of a program type (a tc program's
-``bpf_get_hash_recalc``); ``UNSUPPORTED`` names the kernel features qdisclab
+``bpf_skb_load_bytes`` into a stack buffer, ``bpf_get_hash_recalc``); ``UNSUPPORTED`` names the kernel features qdisclab
 runs but the verifier does not model, which it refuses with a line saying so
 rather than guess.
 
@@ -102,7 +102,18 @@ GRAPH_KFUNCS: dict[str, FuncProto] = {
     )
 }
 
+_SIZE = Arg(ArgKind.MEM_SIZE)
 _TC_HELPERS = {
+    9: FuncProto(
+        "bpf_skb_store_bytes",
+        (Arg(ArgKind.CTX), _SCALAR, Arg(ArgKind.MEM_READ), _SIZE, _SCALAR),
+        ret_range=(-4095, 0),
+    ),
+    26: FuncProto(
+        "bpf_skb_load_bytes",
+        (Arg(ArgKind.CTX), _SCALAR, Arg(ArgKind.MEM_WRITE), _SIZE),
+        ret_range=(-4095, 0),
+    ),
     34: FuncProto("bpf_get_hash_recalc", (Arg(ArgKind.CTX),), ret_range=(0, 0xFFFF_FFFF)),
     97: FuncProto("bpf_skb_ecn_set_ce", (Arg(ArgKind.CTX),), ret_range=(0, 1)),
 }
@@ -117,8 +128,6 @@ UNSUPPORTED: dict[str, str] = {
     "bpf_dynptr_read": "dynptrs",
     "bpf_refcount_acquire_impl": "shared (refcounted) objects",
     "bpf_for_each_map_elem": "map iteration callbacks",
-    "bpf_skb_load_bytes": "helpers writing to a sized buffer",
-    "bpf_skb_store_bytes": "helpers writing to a sized buffer",
     "bpf_rbtree_root": "rbtree walks",
     "bpf_rbtree_left": "rbtree walks",
     "bpf_rbtree_right": "rbtree walks",

@@ -113,6 +113,9 @@ class ArgKind(Enum):
     CTX = "ctx"
     ITER_NEW = "iter_new"  # an uninitialized 8-byte stack slot that becomes iterator ``btf``
     ITER = "iter"  # an initialized iterator ``btf`` on the stack (next, destroy)
+    MEM_WRITE = "uninit_mem"  # stack or map value the function fills, sized by the next MEM_SIZE
+    MEM_READ = "mem"  # initialized stack or map value the function reads, sized likewise
+    MEM_SIZE = "const_size"  # a bounded, non-zero scalar: the size of the memory argument before it
 
 
 @dataclass(frozen=True)
