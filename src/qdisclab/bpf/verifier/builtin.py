@@ -4,7 +4,9 @@ These are fixed by the kernel, not by qdisclab's ops tables: the base
 helpers every struct_ops and tc program may call (``bpf_base_func_proto``:
 map access, time, random numbers, ``bpf_loop``, ``bpf_spin_lock``,
 ``bpf_kptr_xchg``), keyed by helper id, and the object and graph kfuncs
-(``bpf_obj_new``/``drop``, ``bpf_list_*``, ``bpf_rbtree_*``). The
+(``bpf_obj_new``/``drop``, ``bpf_list_*``, ``bpf_rbtree_*`` with the
+walkers ``root``/``left``/``right``, whose results are non-owning like
+``first``'s). The
 attach-point kfuncs (the qdisc ones, say) come from the declared kfunc table.
 ``PROGRAM_HELPERS`` adds the helpers of a program type (a tc program's
 ``bpf_skb_load_bytes`` into a stack buffer, ``bpf_get_hash_recalc``); ``UNSUPPORTED`` names the kernel features qdisclab
@@ -99,6 +101,19 @@ GRAPH_KFUNCS: dict[str, FuncProto] = {
             lock="held",
         ),
         FuncProto("bpf_rbtree_first", (_ROOT,), RetKind.GRAPH_NODE_NONOWNING, lock="held"),
+        FuncProto("bpf_rbtree_root", (_ROOT,), RetKind.GRAPH_NODE_NONOWNING, lock="held"),
+        FuncProto(
+            "bpf_rbtree_left",
+            (_ROOT, Arg(ArgKind.GRAPH_NODE)),
+            RetKind.GRAPH_NODE_NONOWNING,
+            lock="held",
+        ),
+        FuncProto(
+            "bpf_rbtree_right",
+            (_ROOT, Arg(ArgKind.GRAPH_NODE)),
+            RetKind.GRAPH_NODE_NONOWNING,
+            lock="held",
+        ),
     )
 }
 
@@ -128,9 +143,6 @@ UNSUPPORTED: dict[str, str] = {
     "bpf_dynptr_read": "dynptrs",
     "bpf_refcount_acquire_impl": "shared (refcounted) objects",
     "bpf_for_each_map_elem": "map iteration callbacks",
-    "bpf_rbtree_root": "rbtree walks",
-    "bpf_rbtree_left": "rbtree walks",
-    "bpf_rbtree_right": "rbtree walks",
     "bpf_list_empty": "list emptiness tests",
 }
 """Functions qdisclab implements but the verifier does not model, with what they belong to."""
