@@ -33,12 +33,11 @@ from qdisclab.bpf.code import Code
 from qdisclab.bpf.isa import MAX_CALL_FRAMES, Insn
 from qdisclab.bpf.verifier import alu, calls, exits, mem
 from qdisclab.bpf.verifier.cfg import Cfg, CfgError
-from qdisclab.bpf.verifier.log import Reject, VerificationError, decisions, tail
+from qdisclab.bpf.verifier.log import Reject, VerificationError, decisions, exit_source, tail
 from qdisclab.bpf.verifier.proto import CtxKind, MapProto, ProgramProto, RetKind
-from qdisclab.bpf.verifier.prune import loop_key, maybe_looping, states_equal
+from qdisclab.bpf.verifier.prune import loop_key, maybe_looping, runtime_bounded, states_equal
 from qdisclab.bpf.verifier.state import (
     CONST_PTR_TO_MAP,
-    ITERATOR,
     NOT_INIT,
     NOT_INIT_REG,
     PTR_TO_BTF_ID,
@@ -68,23 +67,6 @@ class VerifyStats:
     pruned: int
     peak_states_per_insn: int
     reached: frozenset[int] = frozenset()  # the instructions some path executes
-
-
-def _runtime_bounded(st: State) -> bool:
-    """Inside an open iterator, a ``may_goto`` body or a callback: the run time bounds the loop.
-
-    A state equal to one still being explored on its own path, on a cycle
-    through the iterator's next call (or the ``may_goto``, or the callback's
-    entry), is then the loop converging (the kernel's iterator rule), not an
-    infinite loop; a cycle that avoids it still is one.
-    """
-    if st.may_goto_depth or any(f.callback is not None for f in st.frames):
-        return True
-    return any(
-        slot.spilled is not None and slot.spilled.type == ITERATOR
-        for frame in st.frames
-        for slot in frame.stack.values()
-    )
 
 
 def _unreleased_in_loop(ref: Ref, pc: int) -> Reject:
@@ -208,7 +190,7 @@ class _Verifier:
         source = self.source_line(pc) if self.source_line else None
         insn = self.cfg.at.get(pc)
         if source is not None and insn is not None and insn.code == isa.EXIT:
-            source = self._exit_source(r.rule, st, source)
+            source = exit_source(r.rule, st.history, self.cfg.at, self.source_line, source)
         return VerificationError(
             self.code.name,
             r.rule,
@@ -219,34 +201,6 @@ class _Verifier:
             path=decisions(st.decisions),
             detail=r.detail,
         )
-
-    def _exit_source(self, rule: str, st: State, exit_source: str) -> str:
-        """The line an exit-time rejection is about; the exit itself is the function's closing.
-
-        A bad return value: the line that computed R0 (followed back through
-        register moves). A leak at an exit clang attributes to the function's
-        opening line (a shared epilogue): the last line the path ran before it.
-        """
-        assert self.source_line is not None
-        if rule != "return-range" and exit_source != self.source_line(0):
-            return exit_source
-        node, regno = st.history, 0
-        while node is not None:
-            slot, _, _, node = node
-            text = self.source_line(slot)
-            insn = self.cfg.at[slot]
-            if rule != "return-range":
-                if text and text != exit_source:
-                    return text
-                continue
-            if insn.cls in (isa.BPF_ALU, isa.BPF_ALU64, isa.BPF_LDX) and insn.dst == regno:
-                if insn.code in (isa.BPF_ALU64 | isa.BPF_MOV | isa.BPF_X,) and not insn.off:
-                    regno = insn.src
-                    continue
-                return text or exit_source
-            if insn.code == isa.CALL and regno == 0:
-                return text or exit_source
-        return exit_source
 
     def _fork(self, st: State, pc: int) -> None:
         if len(self.work) >= BPF_COMPLEXITY_LIMIT_JMP_SEQ:
@@ -286,7 +240,7 @@ class _Verifier:
                 and self._ancestor(cp, st)
                 and states_equal(cp.state, st, pc, self.cfg)
             ):
-                if loop_point or (_runtime_bounded(st) and self._through_loop_point(cp, st)):
+                if loop_point or (runtime_bounded(st) and self._through_loop_point(cp, st)):
                     self.pruned += 1
                     return True
                 raise Reject(
