@@ -1,14 +1,25 @@
-"""The corpus's must-fail BPF qdiscs: caught under strict, contained under contain."""
+"""The corpus's must-fail BPF qdiscs at run time: caught under strict, contained under contain.
+
+The load-time verifier refuses these objects before they run
+(tests/bpf/test_verifier_corpus.py); here their kinds are attached with
+``qdisc_kind(..., verify=False)`` so the run-time ownership checker, the second layer, is
+what meets them.
+"""
 
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from bpf_attach import dumbbell, run_json
+from bpf_corpus import EXAMPLES
 
+from qdisclab.bpf.bpf_qdisc import qdisc_kind
+from qdisclab.bpf.objects import load_object
 from qdisclab.ops.ownership import OwnershipViolation
 from qdisclab.scenario.loader import ScenarioError
+from qdisclab.sched.registry import register_qdisc
 
 # object -> (kind, callback, program, what the diagnostic says, source the line is from)
 RUNTIME = {
@@ -20,7 +31,10 @@ RUNTIME = {
 }  # fmt: skip
 
 
-def _scenario(tmp_path, name):
+def _scenario(tmp_path, name, verify=True):
+    if not verify:  # the run-time checker's own test: attach the kind past the verifier first
+        shutil.copy(EXAMPLES / f"must_fail/{name}.bpf.o", tmp_path)
+        register_qdisc(qdisc_kind(load_object(tmp_path / f"{name}.bpf.o"), verify=False))
     return dumbbell(tmp_path, f"bpf:{name}.bpf.o", (f"must_fail/{name}.bpf.o",), duration="1s")
 
 
@@ -29,7 +43,7 @@ def _scenario(tmp_path, name):
 def test_strict_names_program_callback_insn_line_and_skb(tmp_path, name):
     kind, callback, program, what, source = RUNTIME[name]
     with pytest.raises(OwnershipViolation) as caught:
-        run_json(_scenario(tmp_path, name))
+        run_json(_scenario(tmp_path, name, verify=False))
     err = caught.value
     assert (err.kind, err.callback) == (kind, callback)
     text = str(err)
@@ -41,7 +55,7 @@ def test_strict_names_program_callback_insn_line_and_skb(tmp_path, name):
 @pytest.mark.parametrize("name", sorted(RUNTIME))
 def test_contain_finishes_with_balanced_books(tmp_path, name):
     kind, callback, program, _, _ = RUNTIME[name]
-    result = json.loads(run_json(_scenario(tmp_path, name), policy="contain"))
+    result = json.loads(run_json(_scenario(tmp_path, name, verify=False), policy="contain"))
     [(dev, faulty_kind, fault)] = result["faults"]
     assert (dev, faulty_kind) == ("eth0", kind)
     assert fault.startswith(f"{kind}.{callback}: {program}: ") and "insn " in fault

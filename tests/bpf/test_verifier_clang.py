@@ -99,7 +99,7 @@ CASES = [
     ("tc_count.c", "tcx/ingress", None, TCX, None, None),
     ("tc_count.c", "tcx/ingress", "BUG_OOB", TCX, "packet-bounds", "__u32 key = data[13] & 63;"),
     ("tc_count.c", "tcx/ingress", "BUG_NULL", TCX, "null-check", "v->pkts += 1;"),
-    ("tc_count.c", "tcx/ingress", "BUG_RET", TCX, "return-range", "}"),
+    ("tc_count.c", "tcx/ingress", "BUG_RET", TCX, "return-range", "return data[12] & 15;"),
     ("drop_enqueue.c", "struct_ops/enqueue", None, ENQUEUE, None, None),
     ("drop_enqueue.c", "struct_ops/enqueue", "BUG_LEAK", ENQUEUE, "reference-leak", "}"),
     (

@@ -404,3 +404,29 @@ def test_rbtree_remove_of_an_owned_node_is_refused():
     )
     # after the add r6 is non-owning: removing it gives an owning node that must be dropped
     rejects(text, RESET, "reference-leak", "Unreleased reference")
+
+
+# Walk from the root to its left child and remove that one (all under the lock).
+RB_WALK = RB_REMOVE.replace(
+    "    call bpf_rbtree_first\n    if r0 == 0 goto unlock\n",
+    "    call bpf_rbtree_root\n    if r0 == 0 goto unlock\n"
+    "    r1 = map_value[.data.R]+8 ll\n    r2 = r0\n    call bpf_rbtree_left\n"
+    "    if r0 == 0 goto unlock\n",
+)
+
+
+def test_rbtree_walk_from_the_root_is_accepted():
+    accepts(RB_WALK, RESET)
+
+
+def test_rbtree_walk_result_needs_a_null_check_and_the_lock():
+    rejects(
+        RB_WALK.replace(
+            "call bpf_rbtree_left\n    if r0 == 0 goto unlock\n", "call bpf_rbtree_left\n"
+        ),
+        RESET,
+        "null-check",
+        "",
+    )
+    unlocked = RB_WALK.replace("    r1 = map_value[.data.R]+0 ll\n    call 93\n", "", 1)
+    rejects(unlocked, RESET, "spin-lock", "must be held")

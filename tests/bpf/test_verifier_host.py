@@ -13,7 +13,7 @@ import os
 
 import pytest
 from host_bpf import BPF_MAP_TYPE_HASH, available, create_map, load
-from test_verifier_rules import LOOKUP, PACKET, TAIL
+from test_verifier_rules import LOAD_BYTES, LOOKUP, PACKET, TAIL
 from verifier_protos import TCX
 
 from qdisclab.bpf.asm import assemble
@@ -146,6 +146,29 @@ CASES = [
         "should have been in [-1, 7]",
         "ok",
         "the kernel does not range-check tc return codes; qdisclab holds tcx programs to TCX_*",
+    ),
+    ("load_bytes fills its buffer", LOAD_BYTES, "ok", "ok", ""),
+    (
+        "load_bytes one byte past its buffer",
+        LOAD_BYTES.replace("r4 = 14", "r4 = 17"),
+        "invalid write to stack R3 off=-16 size=17",
+        "invalid write to stack R3 off=-16 size=17",
+        "",
+    ),
+    (
+        "load_bytes of nothing",
+        LOAD_BYTES.replace("r4 = 14", "r4 = 0"),
+        "R4 invalid zero-sized read",
+        "R4 invalid zero-sized read",
+        "",
+    ),
+    (
+        "read of a byte load_bytes did not fill",
+        LOAD_BYTES.replace("r4 = 14", "r4 = 12"),
+        "invalid read from stack off -3+0 size 1",
+        "ok",
+        "root may read stack bytes never written (CAP_PERFMON); qdisclab holds every program "
+        "to the unprivileged rule",
     ),
     (
         "arithmetic on a maybe-NULL pointer",

@@ -121,3 +121,9 @@ ITER_MUTANTS = [
 )
 def test_iterator_mutant_is_refused(what, old, new, rule, message):
     rejects(mutate(BPF_FOR, old, new), PROTO, rule, message)
+
+
+def test_an_endless_loop_inside_the_iterator_body_is_still_infinite():
+    # the iterator bounds only the cycle through its next call, not a spin inside the body
+    spin = "    r6 += r1\nspin:\n    r2 = 1\n    if r2 != 0 goto spin\n    goto loop\n"
+    rejects(BPF_FOR.replace("    r6 += r1\n    goto loop\n", spin), PROTO, "infinite-loop", "")

@@ -564,3 +564,35 @@ def test_uninitialized_stack_reads_allowed_only_when_the_attach_point_says_so():
         "stack-bounds",
         "invalid read from stack R10 off=-520 size=8",
     )
+
+
+# bpf_skb_load_bytes(skb, offset, to, len): the buffer is filled, so it may be read after
+LOAD_BYTES = """
+    r6 = r1
+    r1 = r6
+    r2 = 0
+    r3 = r10
+    r3 += -16
+    r4 = 14
+    call 26
+    r0 = *(u8 *)(r10 - 3)
+    r0 = 0
+    exit
+"""
+
+
+def test_load_bytes_fills_the_stack_buffer_it_is_given():
+    accepts(LOAD_BYTES, TCX)
+
+
+def test_load_bytes_past_the_buffer_or_a_read_past_what_it_filled_is_refused():
+    rejects(
+        LOAD_BYTES.replace("r4 = 14", "r4 = 17"),
+        TCX,
+        "stack-bounds",
+        "invalid write to stack R3 off=-16 size=17",
+    )
+    rejects(
+        LOAD_BYTES.replace("r4 = 14", "r4 = 12"), TCX, "stack-uninit", "invalid read from stack"
+    )
+    rejects(LOAD_BYTES.replace("r4 = 14", "r4 = 0"), TCX, "argument-type", "invalid zero-sized")

@@ -11,7 +11,7 @@ import pytest
 
 from qdisclab.bpf.asm import assemble
 from qdisclab.bpf.verifier import VerificationError, verify
-from qdisclab.bpf.verifier.builtin import BASE_HELPERS, GRAPH_KFUNCS
+from qdisclab.bpf.verifier.builtin import BASE_HELPERS, GRAPH_KFUNCS, PROGRAM_HELPERS
 from qdisclab.bpf.verifier.proto import (
     KF_RELEASE,
     KF_TRUSTED_ARGS,
@@ -146,7 +146,7 @@ TCX = ProgramProto(
         CtxField("data_end", 80, 4, CtxKind.PACKET_END),
     ),
     ret_range=(-1, 7),  # TCX_NEXT .. TCX_REDIRECT
-    helpers=BASE_HELPERS,
+    helpers={**BASE_HELPERS, **PROGRAM_HELPERS["tcx"]},
     maps=MAPS,
 )
 

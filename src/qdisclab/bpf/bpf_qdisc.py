@@ -9,6 +9,12 @@ through the same trampolines, ownership checks and containment as a Python
 qdisc. Each qdisc instance gets its own memory, global data and maps, as a
 struct_ops map attached twice would in the kernel.
 
+Unless the ownership policy is ``off``, the object passes the load-time
+verifier (:mod:`qdisclab.bpf.verifier`) before any instance is made: a
+refused object raises :class:`~qdisclab.bpf.verifier.objects.ObjectRejected`,
+a user error naming the program, the rule and the source line;
+``qdisc_kind(obj, verify=False)`` makes a kind that skips it.
+
 A program's fault (out-of-bounds, NULL, instruction budget, or a rule broken
 inside a kfunc) becomes the extension fault a faulting Python policy raises,
 naming the program, the instruction offset and its source line.
@@ -101,6 +107,7 @@ def qdisc_kind(
     name: str | None = None,
     engine: Engine = "translate",
     budget: int = isa.BPF_COMPLEXITY_LIMIT_INSNS,
+    verify: bool = True,
 ) -> type:
     """A ``QdiscOps`` subclass running ``obj``'s ``Qdisc_ops`` programs on ``engine``.
 
@@ -117,6 +124,7 @@ def qdisc_kind(
             "ops_map": ops,
             "engine": engine,
             "budget": budget,
+            **({} if verify else {"refusal": None}),
             "__doc__": f"BPF qdisc {ops.kind_name} from {obj.path} ({engine}).",
         },
     )
@@ -146,6 +154,10 @@ class BpfQdisc(QdiscOps):
     options = {"limit": Opt("count", None, "sch->limit before init (default: 0, the program's)")}
 
     def __init__(self) -> None:
+        from qdisclab.bpf.verifier.objects import verify_once
+
+        frame = RUNNING.frame  # init's frame of the Qdisc creating this instance: its policy
+        verify_once(type(self), getattr(frame.instance if frame else None, "policy", None))
         obj = self.obj
         env = self.env = ProgramEnv(obj, IFACE)
         resolver = ObjectResolver(

@@ -58,28 +58,58 @@ def inspect(
     _render(summary)
 
 
-# Exit status of `qdisclab bpf verify` per outcome (host_verify's constants).
+# Exit status of `qdisclab bpf verify` per outcome (host_verify's constants; 2 is a user error:
+# an object that does not load at all). --static uses 0 and 1 only.
 VERIFY_EXIT = {"accepted": 0, "rejected": 1, "unsupported": 3, "unavailable": 4}
 
 
 @bpf_app.command()
 def verify(
     obj_path: Annotated[Path, typer.Argument(metavar="OBJ", help="a BPF object (.bpf.o)")],
+    static: Annotated[
+        bool,
+        typer.Option(
+            "--static",
+            help="run qdisclab's own load-time verifier (every program type, no root needed)",
+        ),
+    ] = False,
 ) -> None:
-    """Run OBJ through this machine's kernel verifier (root; nothing is attached).
+    """Verify OBJ: with the host kernel's verifier (root), or with --static qdisclab's own.
 
-    Exit status: 0 accepted, 1 rejected, 3 the kernel lacks the program type,
-    4 cannot try here (not root, no libbpf).
+    Host kernel (default; nothing is attached): exit 0 accepted, 1 rejected,
+    3 the kernel lacks the program type (the BPF qdisc here), 4 cannot try
+    here (not root, no libbpf). --static: every program at its attach point
+    through qdisclab's verifier, the log tail and summary line of a refusal;
+    exit 0 accepted, 1 rejected. Either way 2 means the object does not load
+    at all (a missing kfunc, an unmodelled field), with one line saying why.
     """
+    out = Console(highlight=False, soft_wrap=True)
+    if static:
+        raise typer.Exit(_verify_static(obj_path, out))
     from qdisclab.bpf.host_verify import verify as host_verify
 
     verdict = host_verify(obj_path)
-    out = Console(highlight=False, soft_wrap=True)
     out.print(f"{obj_path}: {verdict.outcome}: {verdict.reason}", markup=False)
     if verdict.outcome == "rejected":
         for line in verdict.log:
             out.print(f"  {line}", markup=False)
     raise typer.Exit(VERIFY_EXIT[verdict.outcome])
+
+
+def _verify_static(obj_path: Path, out: Console) -> int:
+    from qdisclab.bpf.objects import load_object
+    from qdisclab.bpf.verifier.objects import verify_object
+
+    verdicts = verify_object(load_object(obj_path))
+    for v in verdicts:
+        if v.error is not None:
+            for line in v.error.report().splitlines():
+                out.print(f"  {line}", markup=False)
+        out.print(v.summary(), markup=False)
+    refused = [v for v in verdicts if not v.accepted]
+    outcome = "rejected" if refused else "accepted"
+    out.print(f"{obj_path}: {outcome} by qdisclab's verifier", markup=False)
+    return VERIFY_EXIT[outcome]
 
 
 def _render(s: dict) -> None:

@@ -11,13 +11,20 @@ need to know (the map, the kptr or graph root, the lock, the callback).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from qdisclab.bpf.isa import MAX_BPF_STACK
 from qdisclab.bpf.verifier.alu import readable
 from qdisclab.bpf.verifier.bounds import s64
 from qdisclab.bpf.verifier.log import Reject
-from qdisclab.bpf.verifier.mem import SPECIAL_NAMES, region_bounds, stack_bytes_initialized
+from qdisclab.bpf.verifier.mem import (
+    SPECIAL_NAMES,
+    mark_stack_written,
+    region_bounds,
+    stack_bytes_initialized,
+)
 from qdisclab.bpf.verifier.proto import (
     KF_RELEASE,
     KF_TRUSTED_ARGS,
@@ -28,6 +35,7 @@ from qdisclab.bpf.verifier.proto import (
     MapProto,
     ProgramProto,
     Special,
+    StructProto,
 )
 from qdisclab.bpf.verifier.state import (
     CONST_PTR_TO_MAP,
@@ -117,6 +125,13 @@ def check_arg(
         size = call.map.key_size if kind == ArgKind.MAP_KEY else call.map.value_size
         _memory_arg(st, regno, reg, size, not env.proto.allow_uninit_stack)
         return
+    if kind in (ArgKind.MEM_WRITE, ArgKind.MEM_READ):
+        if reg.maybe_null or reg.type not in (PTR_TO_STACK, PTR_TO_MAP_VALUE):
+            raise Reject("argument-type", f"R{regno} type={reg.type_str()} expected=fp, map_value")
+        return
+    if kind == ArgKind.MEM_SIZE:
+        _sized_memory(env, st, fn, regno, reg)
+        return
     if kind in (ArgKind.ITER_NEW, ArgKind.ITER):
         _iter_arg(st, call, i, arg, regno, reg)
         return
@@ -124,7 +139,7 @@ def check_arg(
         return
     if reg.type == SCALAR:
         _scalar_for_pointer(st, fn, i, regno, reg)
-    if reg.maybe_null:
+    if reg.maybe_null and not arg.nullable:
         raise Reject(
             "null-check",
             f"Possibly NULL pointer passed to trusted arg{i}",
@@ -133,7 +148,7 @@ def check_arg(
     if kind in (ArgKind.KPTR_SLOT, ArgKind.GRAPH_ROOT, ArgKind.SPIN_LOCK):
         _field_arg(st, call, kind, regno, reg)
     elif kind == ArgKind.BTF_PTR:
-        _btf_arg(fn, call, i, arg, regno, reg)
+        _btf_arg(env.proto.structs, fn, call, i, arg, regno, reg)
     elif kind == ArgKind.ALLOC_OBJ:
         if not reg.alloc or reg.non_owning or not reg.ref_obj_id:
             raise Reject("argument-type", f"arg#{i} expected pointer to allocated object")
@@ -143,6 +158,42 @@ def check_arg(
             )
     elif kind == ArgKind.GRAPH_NODE:
         _node_arg(call, i, arg, reg)
+
+
+def _sized_memory(env: Env, st: State, fn: FuncProto, regno: int, size: Reg) -> None:
+    """The memory argument before ``size`` holds ``size.umax`` bytes (written or read)."""
+    if size.type != SCALAR:
+        raise Reject("argument-type", f"R{regno} type={size.type_str()} expected=scalar")
+    if size.var.umin < 1:
+        raise Reject(
+            "argument-type",
+            f"R{regno} invalid zero-sized read: u64=[{size.var.umin},{size.var.umax}]",
+        )
+    if size.var.umax > MAX_BPF_STACK:
+        raise Reject(
+            "argument-type",
+            f"R{regno} unbounded memory access, use 'var &= const' or 'if (var < const)'",
+        )
+    length = size.var.umax
+    mem_regno = regno - 1
+    mem = st.cur.regs[mem_regno]
+    writes = fn.args[mem_regno - 1].kind == ArgKind.MEM_WRITE
+    total = mem.off + s64(mem.var.value)
+    if mem.type == PTR_TO_STACK and writes and (total < -MAX_BPF_STACK or total + length > 0):
+        raise Reject(
+            "stack-bounds", f"invalid write to stack R{mem_regno} off={total} size={length}"
+        )
+    if mem.type == PTR_TO_STACK:
+        stack_bytes_initialized(
+            st, mem_regno, mem, length, not writes and not env.proto.allow_uninit_stack
+        )
+        if writes:
+            mark_stack_written(st, mem, length)
+        return
+    assert mem.map is not None
+    region_bounds(mem_regno, mem, 0, length, mem.map.value_size, "map value")
+    if writes and mem.map.read_only:
+        raise Reject("invalid-mem-access", f"R{mem_regno} cannot write into {mem.type_str()}")
 
 
 def _scalar_for_pointer(st: State, fn: FuncProto, i: int, regno: int, reg: Reg) -> None:
@@ -216,11 +267,20 @@ def _field_arg(st: State, call: CallArgs, kind: ArgKind, regno: int, reg: Reg) -
             )
 
 
-def _btf_arg(fn: FuncProto, call: CallArgs, i: int, arg: Arg, regno: int, reg: Reg) -> None:
+def _btf_arg(
+    structs: Mapping[str, StructProto],
+    fn: FuncProto,
+    call: CallArgs,
+    i: int,
+    arg: Arg,
+    regno: int,
+    reg: Reg,
+) -> None:
     if reg.type != PTR_TO_BTF_ID:
         raise Reject("argument-type", f"R{regno} type={reg.type_str()} expected=ptr_")
     want = arg.btf or (call.kptr.btf if call.kptr is not None else None)
-    if want is not None and reg.btf != want:
+    struct = structs.get(reg.btf or "")
+    if want is not None and reg.btf != want and not (struct is not None and struct.is_a(want)):
         raise Reject(
             "argument-type",
             f"kernel function {fn.name} args#{i} expected pointer to STRUCT {want} "

@@ -4,8 +4,14 @@ These are fixed by the kernel, not by qdisclab's ops tables: the base
 helpers every struct_ops and tc program may call (``bpf_base_func_proto``:
 map access, time, random numbers, ``bpf_loop``, ``bpf_spin_lock``,
 ``bpf_kptr_xchg``), keyed by helper id, and the object and graph kfuncs
-(``bpf_obj_new``/``drop``, ``bpf_list_*``, ``bpf_rbtree_*``). The
+(``bpf_obj_new``/``drop``, ``bpf_list_*``, ``bpf_rbtree_*`` with the
+walkers ``root``/``left``/``right``, whose results are non-owning like
+``first``'s). The
 attach-point kfuncs (the qdisc ones, say) come from the declared kfunc table.
+``PROGRAM_HELPERS`` adds the helpers of a program type (a tc program's
+``bpf_skb_load_bytes`` into a stack buffer, ``bpf_get_hash_recalc``); ``UNSUPPORTED`` names the kernel features qdisclab
+runs but the verifier does not model, which it refuses with a line saying so
+rather than guess.
 
 >>> BASE_HELPERS[1].name, BASE_HELPERS[1].ret.value
 ('bpf_map_lookup_elem', 'map_value_or_null')
@@ -95,5 +101,48 @@ GRAPH_KFUNCS: dict[str, FuncProto] = {
             lock="held",
         ),
         FuncProto("bpf_rbtree_first", (_ROOT,), RetKind.GRAPH_NODE_NONOWNING, lock="held"),
+        FuncProto("bpf_rbtree_root", (_ROOT,), RetKind.GRAPH_NODE_NONOWNING, lock="held"),
+        FuncProto(
+            "bpf_rbtree_left",
+            (_ROOT, Arg(ArgKind.GRAPH_NODE)),
+            RetKind.GRAPH_NODE_NONOWNING,
+            lock="held",
+        ),
+        FuncProto(
+            "bpf_rbtree_right",
+            (_ROOT, Arg(ArgKind.GRAPH_NODE)),
+            RetKind.GRAPH_NODE_NONOWNING,
+            lock="held",
+        ),
     )
 }
+
+_SIZE = Arg(ArgKind.MEM_SIZE)
+_TC_HELPERS = {
+    9: FuncProto(
+        "bpf_skb_store_bytes",
+        (Arg(ArgKind.CTX), _SCALAR, Arg(ArgKind.MEM_READ), _SIZE, _SCALAR),
+        ret_range=(-4095, 0),
+    ),
+    26: FuncProto(
+        "bpf_skb_load_bytes",
+        (Arg(ArgKind.CTX), _SCALAR, Arg(ArgKind.MEM_WRITE), _SIZE),
+        ret_range=(-4095, 0),
+    ),
+    34: FuncProto("bpf_get_hash_recalc", (Arg(ArgKind.CTX),), ret_range=(0, 0xFFFF_FFFF)),
+    97: FuncProto("bpf_skb_ecn_set_ce", (Arg(ArgKind.CTX),), ret_range=(0, 1)),
+}
+PROGRAM_HELPERS: dict[str, dict[int, FuncProto]] = {
+    "tc": _TC_HELPERS,
+    "tcx": _TC_HELPERS,
+    "netkit": _TC_HELPERS,
+}
+
+UNSUPPORTED: dict[str, str] = {
+    "bpf_dynptr_from_skb": "dynptrs",
+    "bpf_dynptr_read": "dynptrs",
+    "bpf_refcount_acquire_impl": "shared (refcounted) objects",
+    "bpf_for_each_map_elem": "map iteration callbacks",
+    "bpf_list_empty": "list emptiness tests",
+}
+"""Functions qdisclab implements but the verifier does not model, with what they belong to."""

@@ -15,9 +15,11 @@ up, R1-R5 become unreadable and R0 holds the result.
 
 from __future__ import annotations
 
+from qdisclab.bpf.helper_ids import helper_name
 from qdisclab.bpf.isa import Insn
 from qdisclab.bpf.verifier.args import CallArgs, Env, check_arg, release_arg
 from qdisclab.bpf.verifier.bounds import Scalar
+from qdisclab.bpf.verifier.builtin import UNSUPPORTED
 from qdisclab.bpf.verifier.log import Reject
 from qdisclab.bpf.verifier.proto import (
     KF_ACQUIRE,
@@ -50,6 +52,8 @@ def lookup(env: Env, insn: Insn, symbols: dict[int, str]) -> FuncProto:
     if insn.src == 2:  # BPF_PSEUDO_KFUNC_CALL
         name = symbols.get(insn.slot, f"kfunc#{insn.imm}")
         fn = proto.kfuncs.get(name)
+        if fn is None and name in UNSUPPORTED:
+            raise _unsupported(name)
         if fn is None:
             raise Reject(
                 "unknown-function",
@@ -58,6 +62,9 @@ def lookup(env: Env, insn: Insn, symbols: dict[int, str]) -> FuncProto:
             )
     else:
         fn = proto.helpers.get(insn.imm)
+        helper = helper_name(insn.imm)
+        if fn is None and helper in UNSUPPORTED:
+            raise _unsupported(helper)
         if fn is None:
             raise Reject("unknown-function", f"invalid func unknown#{insn.imm}")
         name = fn.name
@@ -69,6 +76,14 @@ def lookup(env: Env, insn: Insn, symbols: dict[int, str]) -> FuncProto:
             f"{name} may be called from {proto.interface} members {allowed}, not from {proto.member}",
         )
     return fn
+
+
+def _unsupported(name: str) -> Reject:
+    return Reject(
+        "unsupported",
+        f"{name} is not supported by the verifier ({UNSUPPORTED[name]} are not modelled)",
+        "--policy off loads the object unverified (and then runs it without ownership checks)",
+    )
 
 
 def do_call(env: Env, st: State, insn: Insn, fn: FuncProto) -> CallArgs:
@@ -228,7 +243,15 @@ def _result(env: Env, st: State, fn: FuncProto, call: CallArgs, slot: int) -> Re
             "argument-type",
             f"{fn.name}: the graph root does not name its contained type (__contains)",
         )
-    node = next((s for s in local.specials if s.kind in ("list_node", "rb_node")), None)
+    root = call.root
+    node = next(
+        (
+            s
+            for s in local.specials
+            if s.kind in ("list_node", "rb_node") and (root is None or root.node in (-1, s.offset))
+        ),
+        None,
+    )
     return Reg(
         PTR_TO_BTF_ID,
         btf=local.name,

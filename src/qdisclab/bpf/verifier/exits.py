@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from qdisclab.bpf.verifier.bounds import S64_MAX, S64_MIN
+from qdisclab.bpf.verifier.bounds import S32_MAX, S32_MIN, S64_MAX, S64_MIN
 from qdisclab.bpf.verifier.log import Reject
 from qdisclab.bpf.verifier.proto import ArgKind, ProgramProto
 from qdisclab.bpf.verifier.state import PTR_TO_BTF_ID, SCALAR, Callback, Frame, Ref, Reg, State
@@ -62,8 +62,11 @@ def check_return(proto: ProgramProto, r0: Reg) -> int:
             "return-range",
             f"At program exit the register R0 is not a known value ({r0.type_str()})",
         )
-    if r0.var.smin < lo or r0.var.smax > hi:
-        raise Reject("return-range", range_message("At program exit the register R0", r0, lo, hi))
+    # the member returns a C int: its low 32 bits, sign-extended, are the value (w0 = -1 is TCX_NEXT)
+    if r0.var.s32_min < lo or r0.var.s32_max > hi:
+        raise Reject(
+            "return-range", range_message("At program exit the register R0", r0, lo, hi, 32)
+        )
     return 0
 
 
@@ -91,17 +94,19 @@ def _unreleased(ref: Ref, why: str) -> Reject:
     return Reject("reference-leak", f"Unreleased reference id={ref.id} alloc_insn={ref.insn}", why)
 
 
-def range_message(what: str, r0: Reg, lo: int, hi: int) -> str:
-    """The kernel's ``verbose_invalid_scalar`` line."""
+def range_message(what: str, r0: Reg, lo: int, hi: int, bits: int = 64) -> str:
+    """The kernel's ``verbose_invalid_scalar`` line (the 32-bit subregister's bounds if ``bits`` is 32)."""
     text = what + " has"
     if r0.type != SCALAR:
         return f"{what} is not a known value ({r0.type_str()})"
     known = False
-    if r0.var.smin > S64_MIN:
-        text += f" smin={r0.var.smin}"
+    smin, smax = (r0.var.s32_min, r0.var.s32_max) if bits == 32 else (r0.var.smin, r0.var.smax)
+    floor, ceil = (S32_MIN, S32_MAX) if bits == 32 else (S64_MIN, S64_MAX)
+    if smin > floor:
+        text += f" smin={smin}"
         known = True
-    if r0.var.smax < S64_MAX:
-        text += f" smax={r0.var.smax}"
+    if smax < ceil:
+        text += f" smax={smax}"
         known = True
     if not known:
         text += " unknown scalar value"

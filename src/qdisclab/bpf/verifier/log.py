@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from qdisclab.bpf.asm import format_insn
 from qdisclab.bpf.errors import BpfLoadError
-from qdisclab.bpf.isa import Insn
+from qdisclab.bpf.isa import BPF_ALU, BPF_ALU64, BPF_LDX, BPF_MOV, BPF_X, CALL, Insn
 
 RULES = {
     "uninit-register": "a register is read before it is written",
@@ -49,9 +49,11 @@ RULES = {
     "unreachable": "an instruction no path reaches",
     "call-depth": "too many nested calls",
     "invalid-insn": "an instruction the verifier does not accept",
+    "unsupported": "a feature the verifier does not model, so it cannot prove the program safe",
 }
 
 LOG_TAIL = 12
+MOV64_X = BPF_ALU64 | BPF_MOV | BPF_X
 
 
 class VerificationError(BpfLoadError):
@@ -132,6 +134,40 @@ def tail(
     if failing in at:
         lines.append(_insn_text(at[failing], symbols))
     return lines
+
+
+def exit_source(
+    rule: str,
+    history: tuple | None,
+    at: dict[int, Insn],
+    source_line: Callable[[int], str | None],
+    at_exit: str,
+) -> str:
+    """The line an exit-time rejection is about; ``at_exit`` is the exit's own line.
+
+    A bad return value: the line that computed R0 (followed back through
+    register moves). A leak at an exit clang attributes to the function's
+    opening line (a shared epilogue): the last line the path ran before it.
+    """
+    if rule != "return-range" and at_exit != source_line(0):
+        return at_exit
+    node, regno = history, 0
+    while node is not None:
+        slot, _, _, node = node
+        text = source_line(slot)
+        insn = at[slot]
+        if rule != "return-range":
+            if text and text != at_exit:
+                return text
+            continue
+        if insn.cls in (BPF_ALU, BPF_ALU64, BPF_LDX) and insn.dst == regno:
+            if insn.code == MOV64_X and not insn.off:
+                regno = insn.src
+                continue
+            return text or at_exit
+        if insn.code == CALL and regno == 0:
+            return text or at_exit
+    return at_exit
 
 
 def _insn_text(insn: Insn, symbols: dict[int, str]) -> str:

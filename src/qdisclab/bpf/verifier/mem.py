@@ -220,6 +220,23 @@ def stack_bytes_initialized(
             )
 
 
+def mark_stack_written(st: State, reg: Reg, size: int) -> None:
+    """A helper wrote (up to) ``size`` bytes at the stack pointer ``reg``: they hold data now."""
+    total = reg.off + s64(reg.var.value)
+    frame = st.frames[reg.frameno]
+    for byte in range(total, total + size):
+        spi = (-byte - 1) // 8
+        slot = frame.stack.get(spi, EMPTY_SLOT)
+        if STACK_ITER in slot.kinds:
+            raise Reject(
+                "invalid-mem-access",
+                f"a helper may not write stack off {byte}: it holds an iterator",
+            )
+        kinds = list(slot.kinds.replace(STACK_SPILL, STACK_MISC))
+        kinds[byte + (spi + 1) * 8] = STACK_MISC
+        frame.stack[spi] = Slot("".join(kinds))
+
+
 # ------------------------------------------------------- map values, objects
 
 

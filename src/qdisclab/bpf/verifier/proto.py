@@ -51,6 +51,11 @@ class StructProto:
     name: str
     size: int
     fields: tuple[FieldProto, ...] = ()
+    embeds: tuple[str, ...] = ()  # structs at offset 0 (a pointer to this one is one to them)
+
+    def is_a(self, name: str) -> bool:
+        """Whether a pointer to this struct may be passed where ``struct name *`` is wanted."""
+        return name == self.name or name in self.embeds
 
     def field_at(self, offset: int, size: int) -> FieldProto | None:
         """The field that wholly holds bytes ``[offset, offset+size)``, or None."""
@@ -108,6 +113,9 @@ class ArgKind(Enum):
     CTX = "ctx"
     ITER_NEW = "iter_new"  # an uninitialized 8-byte stack slot that becomes iterator ``btf``
     ITER = "iter"  # an initialized iterator ``btf`` on the stack (next, destroy)
+    MEM_WRITE = "uninit_mem"  # stack or map value the function fills, sized by the next MEM_SIZE
+    MEM_READ = "mem"  # initialized stack or map value the function reads, sized likewise
+    MEM_SIZE = "const_size"  # a bounded, non-zero scalar: the size of the memory argument before it
 
 
 @dataclass(frozen=True)
@@ -176,13 +184,15 @@ class Special:
 
     ``kind`` is ``"kptr"``, ``"list_head"``, ``"rb_root"``, ``"list_node"``,
     ``"rb_node"``, ``"spin_lock"`` or ``"refcount"``; ``btf`` is the kptr's
-    pointee or the root's contained type (``__contains``).
+    pointee or the root's contained type (``__contains``), whose node member
+    is at ``node``.
     """
 
     kind: str
     offset: int
     size: int
     btf: str | None = None
+    node: int = -1  # a graph root: offset of the node member in the contained type
 
 
 @dataclass(frozen=True)
@@ -235,7 +245,8 @@ class ProgramProto:
     lets stack bytes be read before written, as the kernel allows a program
     loaded with CAP_PERFMON (qdisclab's default is the stricter rule: every
     byte read was written); ``sleepable`` says
-    whether the program may call kfuncs that sleep.
+    whether the program may call kfuncs that sleep; ``void_return`` that the
+    member returns nothing (R0 need not be set at exit).
     """
 
     interface: str
@@ -252,6 +263,7 @@ class ProgramProto:
     allow_uninit_stack: bool = False
     insn_limit: int = BPF_COMPLEXITY_LIMIT_INSNS
     sleepable: bool = False
+    void_return: bool = False
 
     def kfunc_allowed(self, name: str) -> bool:
         kf = self.kfuncs.get(name)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from qdisclab.bpf.verifier.cfg import Cfg
 from qdisclab.bpf.verifier.state import (
     EMPTY_SLOT,
+    ITERATOR,
     NOT_INIT,
     PTR_TO_PACKET,
     SCALAR,
@@ -147,3 +148,20 @@ def loop_key(st: State) -> int:
 def maybe_looping(old: State, cur: State) -> bool:
     """The innermost frames' registers are identical (the kernel's ``states_maybe_looping``)."""
     return len(old.frames) == len(cur.frames) and old.cur.regs == cur.cur.regs
+
+
+def runtime_bounded(st: State) -> bool:
+    """Inside an open iterator, a ``may_goto`` body or a callback: the run time bounds the loop.
+
+    A state equal to one still being explored on its own path, on a cycle
+    through the iterator's next call (or the ``may_goto``, or the callback's
+    entry), is then the loop converging (the kernel's iterator rule), not an
+    infinite loop; a cycle that avoids it still is one.
+    """
+    if st.may_goto_depth or any(f.callback is not None for f in st.frames):
+        return True
+    return any(
+        slot.spilled is not None and slot.spilled.type == ITERATOR
+        for frame in st.frames
+        for slot in frame.stack.values()
+    )

@@ -33,9 +33,9 @@ from qdisclab.bpf.code import Code
 from qdisclab.bpf.isa import MAX_CALL_FRAMES, Insn
 from qdisclab.bpf.verifier import alu, calls, exits, mem
 from qdisclab.bpf.verifier.cfg import Cfg, CfgError
-from qdisclab.bpf.verifier.log import Reject, VerificationError, decisions, tail
+from qdisclab.bpf.verifier.log import Reject, VerificationError, decisions, exit_source, tail
 from qdisclab.bpf.verifier.proto import CtxKind, MapProto, ProgramProto, RetKind
-from qdisclab.bpf.verifier.prune import loop_key, maybe_looping, states_equal
+from qdisclab.bpf.verifier.prune import loop_key, maybe_looping, runtime_bounded, states_equal
 from qdisclab.bpf.verifier.state import (
     CONST_PTR_TO_MAP,
     NOT_INIT,
@@ -66,6 +66,15 @@ class VerifyStats:
     states: int
     pruned: int
     peak_states_per_insn: int
+    reached: frozenset[int] = frozenset()  # the instructions some path executes
+
+
+def _unreleased_in_loop(ref: Ref, pc: int) -> Reject:
+    return Reject(
+        "reference-leak",
+        f"Unreleased reference id={ref.id} alloc_insn={ref.insn}",
+        f"{ref.what} is acquired in every turn of the loop at insn {pc} and never released",
+    )
 
 
 class _Checkpoint:
@@ -107,6 +116,7 @@ class _Verifier:
         self.work: list[tuple[int, State]] = []
         self.ids = 0
         self.insns_processed = self.states = self.pruned = 0
+        self.reached: set[int] = set()
         self.since_jmps = self.since_insns = 0
 
     def _iter_next(self, insn: Insn) -> bool:
@@ -132,7 +142,9 @@ class _Verifier:
             pc, st = self.work.pop()
             self._path(pc, st)
         peak = max((len(v) for v in self.explored.values()), default=0)
-        return VerifyStats(self.insns_processed, self.states, self.pruned, peak)
+        return VerifyStats(
+            self.insns_processed, self.states, self.pruned, peak, frozenset(self.reached)
+        )
 
     def _initial(self) -> State:
         st = State()
@@ -153,6 +165,7 @@ class _Verifier:
                     self._finish(st)
                     return
                 insn = self.cfg.at[pc]
+                self.reached.add(pc)
                 self.insns_processed += 1
                 self.since_insns += 1
                 if self.insns_processed > self.proto.insn_limit:
@@ -175,6 +188,9 @@ class _Verifier:
         if r.before:
             log.append(r.before)
         source = self.source_line(pc) if self.source_line else None
+        insn = self.cfg.at.get(pc)
+        if source is not None and insn is not None and insn.code == isa.EXIT:
+            source = exit_source(r.rule, st.history, self.cfg.at, self.source_line, source)
         return VerificationError(
             self.code.name,
             r.rule,
@@ -208,6 +224,7 @@ class _Verifier:
         loop_point = pc in self.loop_points
         if loop_point:
             self._widen(pc, st)
+            self._growing_refs(pc, st)
         key = loop_key(st) if any(cp.pending for cp in entries) else 0
         for cp in list(entries):
             if cp.pending == 0:
@@ -223,7 +240,7 @@ class _Verifier:
                 and self._ancestor(cp, st)
                 and states_equal(cp.state, st, pc, self.cfg)
             ):
-                if loop_point:
+                if loop_point or (runtime_bounded(st) and self._through_loop_point(cp, st)):
                     self.pruned += 1
                     return True
                 raise Reject(
@@ -245,6 +262,16 @@ class _Verifier:
         self.since_jmps = self.since_insns = 0
         return False
 
+    def _through_loop_point(self, cp: _Checkpoint, st: State) -> bool:
+        """Whether the path from ``cp`` back to here passed a loop point (an iterator's next,
+        a ``may_goto``, a callback's entry): only such a cycle does the run time bound."""
+        node = st.checkpoint
+        while isinstance(node, _Checkpoint) and node is not cp:
+            if node.pc in self.loop_points:
+                return True
+            node = node.parent
+        return False
+
     @staticmethod
     def _ancestor(cp: _Checkpoint, st: State) -> bool:
         node = st.checkpoint
@@ -254,9 +281,19 @@ class _Verifier:
             node = node.parent
         return False
 
+    def _growing_refs(self, pc: int, st: State) -> None:
+        """A loop holding one more reference at each of its last two turns leaks in every turn."""
+        last = self._previous_at(pc, st)
+        before = self._previous_at(pc, last.parent) if last is not None else None
+        if before is None or last is None:
+            return
+        if len(st.refs) > len(last.state.refs) > len(before.state.refs):
+            ref = st.refs[-1]
+            raise _unreleased_in_loop(ref, pc)
+
     @staticmethod
-    def _previous_at(pc: int, st: State) -> _Checkpoint | None:
-        node = st.checkpoint
+    def _previous_at(pc: int, st: State | _Checkpoint | None) -> _Checkpoint | None:
+        node = st.checkpoint if isinstance(st, State) else st
         while isinstance(node, _Checkpoint):
             if node.pc == pc:
                 return node
@@ -390,7 +427,8 @@ class _Verifier:
     def _exit(self, st: State, insn: Insn) -> int | None:
         frame = st.cur
         r0 = frame.regs[0]
-        if r0.type == NOT_INIT:
+        main_void = len(st.frames) == 1 and self.proto.void_return
+        if r0.type == NOT_INIT and not main_void:
             raise Reject("uninit-register", "R0 !read_ok", "set the return value before exit")
         if len(st.frames) > 1:
             return self._return(st, frame, r0)
