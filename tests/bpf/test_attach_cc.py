@@ -105,3 +105,16 @@ def test_attaching_the_same_object_twice_reuses_its_kind():
     first = attach_cc(obj("dctcp"))
     assert attach_cc(obj("dctcp")) is first
     assert (first.name, first.flags) == ("bpf_dctcp", 2)  # TCP_CONG_NEEDS_ECN from .flags
+
+
+def test_a_compiled_congestion_control_is_verified_when_a_flow_loads_it(tmp_path):
+    for name in ("dctcp.toml", "dctcp.bpf.o"):
+        shutil.copy(EXAMPLES / name, tmp_path / name)
+    loaded = load_file(tmp_path / "dctcp.toml", {"run.duration": "100ms"})
+    kind = attach_cc(tmp_path / "dctcp.bpf.o")
+    if "refusal" in kind.__dict__:  # verified by an earlier test of this process
+        delattr(kind, "refusal")
+    Simulation(loaded, seed=None, policy="off")  # off: loads unverified
+    assert "refusal" not in kind.__dict__
+    Simulation(loaded, seed=None, policy="strict")
+    assert "refusal" in kind.__dict__ and kind.refusal is None  # verified and accepted

@@ -11,7 +11,7 @@ from bpf_corpus import EXAMPLES, obj
 
 from qdisclab.bpf.bpf_tcx import load_tc_program, tcx_program
 from qdisclab.bpf.errors import BpfLoadError
-from qdisclab.errors import ExtensionFault
+from qdisclab.errors import ExtensionFault, UserError
 from qdisclab.mprog import BPF_TCX_EGRESS, BPF_TCX_INGRESS
 from qdisclab.net import World
 from qdisclab.scenario.model import TcxSpec
@@ -103,7 +103,8 @@ def test_bpf_program_through_a_link_and_on_ingress_counts_every_packet():
 def test_out_of_bounds_packet_read_is_caught_under_strict():
     _, a, _, send, _ = _world("strict")
     tcx = Tcx.of(next(iter(a.devices.values())))
-    oob = tcx_program(obj("must_fail/packet_oob"))
+    # Made unverified: the run-time layer must catch what the verifier refuses at load.
+    oob = tcx_program(obj("must_fail/packet_oob"), verify=False)
     tcx.egress.attach(load_tc_program(tcx, oob))
     with pytest.raises(ExtensionFault) as caught:
         send([100])
@@ -114,19 +115,33 @@ def test_out_of_bounds_packet_read_is_caught_under_strict():
     assert "skb@" in text  # and the packet
 
 
-def test_out_of_bounds_packet_read_is_contained_under_contain(tmp_path):
-    shutil.copy(EXAMPLES / "must_fail/packet_oob.bpf.o", tmp_path / "packet_oob.bpf.o")
-    loaded = dumbbell(tmp_path, "pfifo", duration="1s")
-    # The [[tcx]] entry a scenario file would have; its path is relative to the scenario.
-    program = "bpf:packet_oob.bpf.o:tcx/ingress"
-    loaded.scenario.tcx.append(TcxSpec(dev="R1:eth0", direction="egress", program=program))
-    result = json.loads(run_json(loaded, policy="contain"))
-    [(dev, name, fault)] = result["faults"]
-    assert (dev, name) == ("eth0", "tcx:tcx:R1:eth0:egress")
+def test_out_of_bounds_packet_read_is_contained_under_contain():
+    world, a, _, send, got = _world("contain")
+    dev = next(iter(a.devices.values()))
+    tcx = Tcx.of(dev)
+    tcx.egress.attach(load_tc_program(tcx, tcx_program(obj("must_fail/packet_oob"), verify=False)))
+    send([100, 200, 300])
+    [(_dev, name, fault)] = world.faults
     assert "out-of-bounds read" in fault and "packet_oob.bpf.c:19:" in fault
-    books = result["conservation"]
-    assert books["sent"] == books["delivered"] + sum(books["dropped"].values()) + books["in_flight"]
-    assert sum(f["goodput_mbps"] for f in result["tcp"]) > 50  # the chain went on without it
+    assert len(got) == 3  # the packets went on
+    send([400])
+    assert len(got) == 4 and len(world.faults) == 1  # skipped from then on, as if detached
+
+
+def test_a_refused_tc_program_never_loads_from_a_scenario_unless_the_policy_is_off(tmp_path):
+    shutil.copy(EXAMPLES / "must_fail/packet_oob.bpf.o", tmp_path / "packet_oob.bpf.o")
+    program = "bpf:packet_oob.bpf.o:tcx/ingress"
+    for policy in ("strict", "contain"):
+        loaded = dumbbell(tmp_path, "pfifo", duration="1s")
+        loaded.scenario.tcx.append(TcxSpec(dev="R1:eth0", direction="egress", program=program))
+        with pytest.raises(UserError, match=r"verifier refused drop_tcp_unchecked.*packet_oob"):
+            run_json(loaded, policy=policy)
+    with pytest.raises(BpfLoadError, match="verifier refused"):
+        tcx_program(obj("must_fail/packet_oob"))
+    loaded = dumbbell(tmp_path, "pfifo", duration="1s")
+    loaded.scenario.tcx.append(TcxSpec(dev="R1:eth0", direction="egress", program=program))
+    with pytest.raises(ExtensionFault, match="out-of-bounds read"):  # off: loads, then faults
+        run_json(loaded, policy="off")
 
 
 def test_tc_program_specs_are_checked():

@@ -190,6 +190,17 @@ class BpfCongestion(CongestionOps):
         self.sk: Any = None
 
     @classmethod
+    def verify(cls, policy: str | None = None) -> None:
+        """The load-time verifier over the object, once per kind (skipped under ``off``).
+
+        Raises :class:`~qdisclab.bpf.verifier.objects.ObjectRejected` naming the
+        program, the rule and the source line.
+        """
+        from qdisclab.bpf.verifier.objects import verify_once
+
+        verify_once(cls, policy)
+
+    @classmethod
     def _bind(cls) -> BoundObject:
         bound = cls.bound = BoundObject(cls.obj, IFACE, CcEnv, cls.engine, cls.budget)
         runs = bound.load(cls.ops_map.programs.values())

@@ -216,8 +216,14 @@ def tcx_program(
     name_or_section: str | None = None,
     engine: Engine = "translate",
     budget: int = isa.BPF_COMPLEXITY_LIMIT_INSNS,
+    verify: bool = True,
 ) -> BpfTcProgram:
-    """The object's program ``name_or_section`` (or its only tc program) as a tc program."""
+    """The object's program ``name_or_section`` (or its only tc program) as a tc program.
+
+    The load-time verifier runs over it first (``verify=False``, or ``--policy off``
+    in a scenario, skips it): a refused program raises
+    :class:`~qdisclab.bpf.verifier.objects.ObjectRejected` and never loads.
+    """
     check_engine(engine)
     obj = path if isinstance(path, BpfObject) else load_object(path)
     tc = {n: p for n, p in obj.programs.items() if p.section in ATTACH_TYPES}
@@ -233,6 +239,10 @@ def tcx_program(
                 obj.path, f"program {name} is in section {obj.programs[name].section!r}, "
                 f"not a tc program section ({', '.join(ATTACH_TYPES)})"
             )  # fmt: skip
+    if verify:
+        from qdisclab.bpf.verifier.objects import verify_program
+
+        verify_program(obj, name)
     return BpfTcProgram(BoundObject(obj, IFACE, TcEnv, engine, budget), name)
 
 

@@ -24,6 +24,7 @@ qdisclab.errors.UserError: 'bpf:' needs the path of a BPF object (bpf:path/to/qd
 from __future__ import annotations
 
 import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,14 @@ def resolve_cc_spec(spec: str, base_dir: Path | None) -> str:
     return attach_cc(path).name
 
 
-def resolve_tc_program(spec: str, base_dir: Path | None) -> Any:
+def verify_cc(cls: type | None, policy: str) -> None:
+    """Run the load-time verifier over ``cls`` if it is a compiled congestion control."""
+    bpf_cc = sys.modules.get("qdisclab.bpf.bpf_cc")  # not imported: no compiled one exists
+    if bpf_cc is not None and isinstance(cls, type) and issubclass(cls, bpf_cc.BpfCongestion):
+        cls.verify(policy)
+
+
+def resolve_tc_program(spec: str, base_dir: Path | None, verify: bool = True) -> Any:
     """The tc program ``bpf:PATH[:NAME_OR_SECTION]`` names (the only one when no name is given)."""
     rest = spec[len(PREFIX) :].strip()
     path_text, _, name = rest.rpartition(":")
@@ -75,4 +83,4 @@ def resolve_tc_program(spec: str, base_dir: Path | None) -> Any:
     path = object_path(path_text, base_dir, "prog.bpf.o:SECTION")
     from qdisclab.bpf.bpf_tcx import tcx_program
 
-    return tcx_program(path, name or None)
+    return tcx_program(path, name or None, verify=verify)

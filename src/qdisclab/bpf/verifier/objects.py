@@ -124,6 +124,20 @@ def verify_once(kind: type, policy: str | None = None) -> None:
         raise kind.refusal  # type: ignore[attr-defined]
 
 
+def verify_program(obj: BpfObject, name: str, policy: str | None = None) -> None:
+    """The verifier over program ``name`` of ``obj`` at its attach point; raises its refusal.
+
+    The load-time hook of a compiled tc program (``tcx_program``); ``off`` skips it.
+    """
+    if policy == POLICY_OFF:
+        return
+    for target in targets(obj):
+        if target.program.name == name:
+            verdict = verify_target(obj, target)
+            if not verdict.accepted:
+                raise ObjectRejected(obj.path, verdict)
+
+
 def _check_global_calls(obj: BpfObject, target: Target, code: Code) -> None:
     """A call into a global function: the kernel verifies it alone; qdisclab does not model that."""
     btf, program = obj.btf, target.program

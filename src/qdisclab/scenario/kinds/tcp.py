@@ -23,7 +23,7 @@ from typing import Any
 from qdisclab.errors import QdiscLabError
 from qdisclab.measure import percentile
 from qdisclab.scenario.bpf_specs import PREFIX as BPF_PREFIX
-from qdisclab.scenario.bpf_specs import resolve_cc_spec
+from qdisclab.scenario.bpf_specs import resolve_cc_spec, verify_cc
 from qdisclab.scenario.registry import (
     ROLE_PROBE,
     register_extension_kind,
@@ -89,6 +89,7 @@ class TcpFlow:
         self.name = ctx.flow_name(spec, index)
         world.flow_books(self.name)  # reserve the name now; the socket appears at start
         self.cc = spec.cc or get_default_cc()
+        verify_cc(lookup_cc(self.cc), world.policy)  # a compiled one the verifier refuses
         self.ecn = spec.ecn
         self.mss = spec.mss
         self.port = spec.dport or TCP_PORT

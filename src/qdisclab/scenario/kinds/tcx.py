@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from qdisclab.errors import UserError
+from qdisclab.ops import POLICY_OFF
 from qdisclab.scenario.bpf_specs import PREFIX as BPF_PREFIX
 from qdisclab.scenario.bpf_specs import resolve_tc_program
 from qdisclab.scenario.registry import register_feature
@@ -59,7 +60,9 @@ def build_tcx(ctx: Any, spec: Any, index: int) -> TcxProbe:
     attach_type = 0
     try:
         if spec.program.startswith(BPF_PREFIX):  # a compiled tc program: bpf:obj.o:section
-            func = resolve_tc_program(spec.program, ctx.base_dir)
+            # verified first, unless the policy is off: a refused program never loads
+            verify = ctx.world.policy != POLICY_OFF
+            func = resolve_tc_program(spec.program, ctx.base_dir, verify)
             attach_type = func.expected_attach_type
         else:
             func = load_object(spec.program, ctx.base_dir, program=True)
