@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import pytest
@@ -121,7 +120,7 @@ def test_out_of_bounds_packet_read_is_contained_under_contain():
     tcx = Tcx.of(dev)
     tcx.egress.attach(load_tc_program(tcx, tcx_program(obj("must_fail/packet_oob"), verify=False)))
     send([100, 200, 300])
-    [(_dev, name, fault)] = world.faults
+    [(_dev, _name, fault)] = world.faults
     assert "out-of-bounds read" in fault and "packet_oob.bpf.c:19:" in fault
     assert len(got) == 3  # the packets went on
     send([400])
