@@ -208,18 +208,22 @@ def test_a_program_passed_directly_passes_or_fails_by_its_verdicts():
 # The corpus's must-fail BPF qdiscs that load: each found at run time, as a Python one would be.
 # object -> (kind, callback, what the diagnostic says, source the line is from)
 MUST_FAIL = {
-    "leak_on_branch": ("bpf_leak", "enqueue", "leak", "leak_on_branch.bpf.c:"),
-    "insert_twice": ("bpf_twice", "enqueue", "double insertion", "list_queue.h:"),
-    "dequeue_unowned": ("bpf_peek", "dequeue", "does not own", "dequeue_unowned.bpf.c:"),
-}
+    "leak_on_branch": ("bpf_leak", "enqueue", "leak", "leak_on_branch.bpf.c:", "reference-leak"),
+    "insert_twice": ("bpf_twice", "enqueue", "double insertion", "list_queue.h:", "double-release"),
+    "dequeue_unowned": (
+        "bpf_peek", "dequeue", "does not own", "dequeue_unowned.bpf.c:", "return-range"
+    ),
+}  # fmt: skip
 
 
 @pytest.mark.no_conservation_check
 @pytest.mark.parametrize("name", sorted(MUST_FAIL))
-def test_each_must_fail_bpf_qdisc_that_loads_is_found(name):
-    kind, callback, what, source = MUST_FAIL[name]
+def test_each_must_fail_bpf_qdisc_is_found_by_both_layers(name):
+    kind, callback, what, source, rule = MUST_FAIL[name]
     [result] = check_file(str(BPF / "must_fail" / f"{name}.bpf.o"))
-    [finding] = result.findings
+    refused, finding = result.findings  # the verifier's refusal, then what running it did
+    assert refused.category == LOAD and f"({rule})" in refused.message
+    assert "refused by the verifier" in refused.message and source.rstrip(":") in refused.message
     assert (finding.category, finding.kind, finding.callback) == (OWNERSHIP, kind, callback)
     assert what in finding.message and source in finding.message and "insn " in finding.message
     assert len(finding.trace) <= 3

@@ -124,6 +124,7 @@ def qdisc_kind(
             "ops_map": ops,
             "engine": engine,
             "budget": budget,
+            "verified_at_load": verify,
             **({} if verify else {"refusal": None}),
             "__doc__": f"BPF qdisc {ops.kind_name} from {obj.path} ({engine}).",
         },
@@ -156,8 +157,11 @@ class BpfQdisc(QdiscOps):
     def __init__(self) -> None:
         from qdisclab.bpf.verifier.objects import verify_once
 
-        frame = RUNNING.frame  # init's frame of the Qdisc creating this instance: its policy
-        verify_once(type(self), getattr(frame.instance if frame else None, "policy", None))
+        # The run's policy, from the device of the Qdisc creating this instance (init's
+        # frame); the instance itself runs strict under off (Qdisc.__init__).
+        frame = RUNNING.frame
+        dev = getattr(frame.instance, "dev", None) if frame else None
+        verify_once(type(self), getattr(dev, "ownership_policy", None))
         obj = self.obj
         env = self.env = ProgramEnv(obj, IFACE)
         resolver = ObjectResolver(

@@ -137,15 +137,28 @@ def check_target(
 
 
 def _bpf_qdisc(path: Path) -> tuple[type[QdiscOps] | None, Finding | None]:
-    """The qdisc kind a compiled object's ``Qdisc_ops`` map makes, or a load finding."""
+    """The qdisc kind a compiled object's ``Qdisc_ops`` map makes, and its verifier finding.
+
+    Both layers report: the load-time verifier's refusal is a finding, and the
+    kind is still explored, unverified, so the run-time checker shows what the
+    refused path does to packets. An object that does not load is a finding alone.
+    """
     from qdisclab.bpf.bpf_qdisc import qdisc_kind
     from qdisclab.bpf.errors import BpfLoadError
     from qdisclab.bpf.objects import load_object
+    from qdisclab.bpf.verifier.objects import ObjectRejected, check_object
 
     try:
-        return qdisc_kind(load_object(path)), None
+        obj = load_object(path)
+        kind = qdisc_kind(obj, verify=False)
     except BpfLoadError as exc:
         return None, Finding(LOAD, f"refused at load: {exc}", kind=path.name)
+    try:
+        check_object(obj)
+    except ObjectRejected as exc:
+        why = f"{exc.verdict.summary()} (qdisclab bpf verify --static {path} prints its log)"
+        return kind, Finding(LOAD, f"refused by the verifier: {why}", kind=kind.id)
+    return kind, None
 
 
 def _program(obj: Any, ref: str) -> Any:
@@ -178,7 +191,10 @@ def check_file(
         cls, finding = _bpf_qdisc(path)
         if cls is None:
             return [CheckResult(ref, path.name, [finding])]
-        return [check_target(Target(cls, options.split()), examples, seed, policy, max_ops)]
+        result = check_target(Target(cls, options.split()), examples, seed, policy, max_ops)
+        if finding is not None:  # the verifier's refusal first, then what running it showed
+            result.findings.insert(0, finding)
+        return [result]
     targets, finding = load_targets(ref)
     if finding is not None:
         return [CheckResult(ref, ref.partition(":")[2] or Path(ref).name, [finding])]

@@ -57,6 +57,9 @@ class QdiscOps:
 
     id: ClassVar[str] = ""
     options: ClassVar[dict[str, Opt]] = {}
+    # A kind verified when it loads (a compiled BPF qdisc): ``--policy off`` skips that
+    # verification, and the run-time ownership checker then stays on for it instead.
+    verified_at_load: ClassVar[bool] = False
     # Data members of Qdisc_ops that an extension must leave zero.
     priv_size: ClassVar[int] = 0
     static_flags: ClassVar[int] = 0

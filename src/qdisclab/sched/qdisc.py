@@ -115,6 +115,8 @@ class Qdisc(QdiscTrampolines, QdiscAccounting, QdiscContainment):
         self.parent = parent
         self.parent_q = parent_q
         self.policy = policy or getattr(dev, "ownership_policy", POLICY_STRICT)
+        if self.policy == POLICY_OFF and ops_cls.verified_at_load:
+            self.policy = POLICY_STRICT  # off skips its load-time verifier, not both layers
         self._checked = self.policy != POLICY_OFF
         self.hash_seed = getattr(dev, "hash_seed", 0)
         self._factory = factory

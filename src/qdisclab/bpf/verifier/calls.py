@@ -82,7 +82,7 @@ def _unsupported(name: str) -> Reject:
     return Reject(
         "unsupported",
         f"{name} is not supported by the verifier ({UNSUPPORTED[name]} are not modelled)",
-        "--policy off loads the object unverified (and then runs it without ownership checks)",
+        "--policy off loads the object unverified (under the run-time ownership checker)",
     )
 
 

@@ -70,7 +70,7 @@ class ObjectRejected(BpfLoadError):
             path,
             f"verifier refused {verdict.summary()}; the object is not loaded "
             f"(log: qdisclab bpf verify --static {path}; --policy off loads it unverified, "
-            "and then without run-time ownership checks too)",
+            "under the run-time ownership checker)",
         )
 
 
