@@ -13,6 +13,8 @@ import weakref
 import pytest
 
 from qdisclab.net import world as world_module
+from qdisclab.sched.registry import qdisc_kinds, unregister_qdisc
+from qdisclab.tcp.congestion import available_cc, unregister_cc
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -38,3 +40,16 @@ def _conservation_guard(request: pytest.FixtureRequest, monkeypatch: pytest.Monk
         world = ref()
         if world is not None:
             world.check_conservation()
+
+
+@pytest.fixture(autouse=True)
+def _registries_restored():
+    """Kinds a test registers (compiled qdiscs and congestion controls, user classes)
+    are gone after it, so a later test in the same worker listing the registered
+    kinds (an error's "allowed: ...") sees the built-ins whatever ran before."""
+    qdiscs, ccs = set(qdisc_kinds()), set(available_cc())
+    yield
+    for kind in set(qdisc_kinds()) - qdiscs:
+        unregister_qdisc(kind)
+    for name in set(available_cc()) - ccs:
+        unregister_cc(name)
