@@ -44,7 +44,7 @@ from qdisclab.bpf.btf import BTF_KIND_ENUM, BTF_KIND_INT, BTF_KIND_PTR
 from qdisclab.bpf.errors import BpfLoadError
 from qdisclab.bpf.fault import BpfFault
 from qdisclab.bpf.kernel_types import KERNEL_TYPES
-from qdisclab.bpf.kfunc_binding import KfuncFault, ProgramEnv
+from qdisclab.bpf.kfunc_binding import KfuncFault, ProgramEnv, extension_fault
 from qdisclab.bpf.memory import BytesRegion, Field, StructView
 from qdisclab.bpf.objects import BpfObject, load_object
 from qdisclab.bpf.resolver import BpfFunction, CallContext
@@ -223,11 +223,8 @@ class BpfCongestion(CongestionOps):
         try:
             return self.runs[member](self.args_addr)
         except BpfFault as fault:
-            cause = getattr(fault, "cause", None)
-            problem = str(fault) if cause is None else f"{fault}: {cause.problem}"
-            raise ExtensionFault(
-                f"tcp_congestion_ops {self.name}", member, problem, f"socket {sk.name}"
-            ) from fault
+            kind = f"tcp_congestion_ops {self.name}"
+            raise extension_fault(fault, kind, member, where=f"socket {sk.name}") from fault
 
     def release(self, sk: Any) -> None:
         if "release" in self.ops_map.programs:

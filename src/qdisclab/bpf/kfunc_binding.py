@@ -77,12 +77,16 @@ class KfuncFault(BpfFault):
         self.cause = cause
 
 
-def extension_fault(fault: BpfFault, kind: str, callback: str, skb: Any = None) -> ExtensionFault:
-    """The extension fault for ``fault`` in ``kind.callback``: program, insn, source line, skb."""
+def extension_fault(
+    fault: BpfFault, kind: str, callback: str, skb: Any = None, where: str = ""
+) -> ExtensionFault:
+    """The extension fault for ``fault`` in ``kind.callback``: program, insn, source line, and
+    the packet (``skb``'s, or the kfunc's own) or, for a socket's programs, ``where``."""
     cause = getattr(fault, "cause", None)
     packet = cause.packet if cause is not None else ""
     if not packet and isinstance(skb, SkBuff):
         packet = skb.describe()
+    packet = packet or where
     klass = OwnershipViolation if isinstance(cause, OwnershipViolation) else ExtensionFault
     exc = klass(kind, callback, str(fault), packet)
     exc.__cause__ = fault

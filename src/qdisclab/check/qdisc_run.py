@@ -55,6 +55,7 @@ from qdisclab.sched.constants import (
     NET_XMIT_CN,
     NET_XMIT_DROP,
     NET_XMIT_MASK,
+    NET_XMIT_NAMES,
     NET_XMIT_SUCCESS,
 )
 from qdisclab.sched.tracepoints import QDISC_ENQUEUE
@@ -85,8 +86,6 @@ _BEFORE_QDISC = frozenset({DROP_DEVICE_DOWN, DROP_QUEUE_MEMORY, DROP_MTU})
 _AFTER_QDISC = frozenset({DROP_LINK_LOSS, DROP_NO_ROUTE, DROP_TTL, DROP_NO_SOCKET, DROP_TCX})
 # SUCCESS with either flag: the qdisc consumed the skb on purpose (netem's loss, a steal).
 _CONSUMED = __NET_XMIT_BYPASS | __NET_XMIT_STOLEN
-_XMIT_NAMES = {NET_XMIT_SUCCESS: "NET_XMIT_SUCCESS", NET_XMIT_DROP: "NET_XMIT_DROP",
-               NET_XMIT_CN: "NET_XMIT_CN"}  # fmt: skip
 
 
 class _Books:
@@ -220,7 +219,7 @@ class QdiscRun:
             return ""  # refused before the qdisc
         ret, freed, drops_after = seen
         code = ret & NET_XMIT_MASK
-        name = _XMIT_NAMES.get(code)
+        name = NET_XMIT_NAMES.get(code)
         if name is None:
             self._fail(ACCOUNTING, f"enqueue returned {ret:#x}, not a NET_XMIT_* code")
         dropped = drops_after - drops_before

@@ -6,6 +6,9 @@ NET_XMIT_CN = 0x02  # congestion notification: queued, but a packet was dropped
 NET_XMIT_MASK = 0x0F
 __NET_XMIT_STOLEN = 0x00010000
 __NET_XMIT_BYPASS = 0x00020000
+# The codes by name, for diagnostics and reports.
+NET_XMIT_NAMES = {NET_XMIT_SUCCESS: "NET_XMIT_SUCCESS", NET_XMIT_DROP: "NET_XMIT_DROP",
+                  NET_XMIT_CN: "NET_XMIT_CN"}  # fmt: skip
 
 TC_H_UNSPEC = 0x00000000
 TC_H_ROOT = 0xFFFFFFFF

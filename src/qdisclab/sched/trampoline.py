@@ -31,9 +31,9 @@ from qdisclab.ops.ownership import check_exit, take, violation
 from qdisclab.sched.constants import (
     __NET_XMIT_BYPASS,
     __NET_XMIT_STOLEN,
-    NET_XMIT_CN,
     NET_XMIT_DROP,
     NET_XMIT_MASK,
+    NET_XMIT_NAMES,
     NET_XMIT_SUCCESS,
 )
 from qdisclab.sched.context import undo_len_write
@@ -42,12 +42,10 @@ from qdisclab.skb import FREED, SkBuff
 if TYPE_CHECKING:
     from qdisclab.sched.qdisc import Qdisc
 
-_NET_XMIT_NAMES = {NET_XMIT_SUCCESS: "NET_XMIT_SUCCESS", NET_XMIT_DROP: "NET_XMIT_DROP",
-                   NET_XMIT_CN: "NET_XMIT_CN"}  # fmt: skip
 # Every value enqueue may return: a code, optionally with the stolen/bypass flags.
 _VALID_RETURNS = frozenset(
     code | flags
-    for code in _NET_XMIT_NAMES
+    for code in NET_XMIT_NAMES
     for flags in (0, __NET_XMIT_STOLEN, __NET_XMIT_BYPASS, __NET_XMIT_STOLEN | __NET_XMIT_BYPASS)
 )
 
