@@ -28,6 +28,7 @@ True
 from __future__ import annotations
 
 import errno
+from collections.abc import Sequence
 from typing import Any
 
 from qdisclab.errors import ExtensionFault, KernelError
@@ -178,14 +179,15 @@ class TcxHook(Hook):
         self._sync()
 
     # -- the datapath --
-    def run_programs(self, skb: Any) -> int:
+    def run_programs(self, skb: Any, progs: Sequence[Any] | None = None) -> int:
         """The tcx chain alone (``tcx_run``), with reserved codes mapped to TCX_NEXT.
 
         A program that raises, returns something that is not an int verdict
         (None, a string ...), or changed ``len`` through ``ctx.skb`` (read-only
         in ``__sk_buff``: the books count the bytes sent), is a fault:
         ``strict`` stops with it, ``contain`` skips that program from now on
-        (as if detached) and runs the chain again.
+        (as if detached) and the chain goes on with the programs after it
+        (``progs``: what is left of the chain; the whole chain when None).
         """
         ctx = self.ctx
         ctx.skb = skb
@@ -194,7 +196,7 @@ class TcxHook(Hook):
         tp = self.tp_prog_run
         length = skb.len
         try:
-            for func in self.progs:
+            for func in self.progs if progs is None else progs:
                 ret = func(ctx)
                 if tp.listeners:
                     tp.emit(self.dev.sched.now, self.dev, self.ingress, func, ret)
@@ -225,9 +227,12 @@ class TcxHook(Hook):
     def _program_fault(self, skb: Any, func: Any, problem: str, cause: Any = None) -> int:
         name = next((p.name for p in self.programs if p.func is func), repr(func))
         self._fault(skb, f"tcx program {name}", f"tcx:{name}", problem, cause)
+        chain = list(self.progs)
+        rest = chain[chain.index(func) + 1 :] if func in chain else []
         self.faulty = (*self.faulty, func)
         self._rebuild()
-        return self.run_programs(skb)  # the rest of the chain, as if it were detached
+        # The programs after it, as if it were detached; those before it ran already.
+        return self.run_programs(skb, rest)
 
     def _filter_fault(self, skb: Any, flt: ClassicFilter, exc: Exception) -> None:
         """A classic filter raised: its fault; contained, it is detached as if deleted."""
