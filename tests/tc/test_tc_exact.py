@@ -201,3 +201,23 @@ def test_unknown_words_exit_255_as_tc_does():
         (255, ' What is "foo"? Try "tc filter help"\n'),
         (255, 'Command "foo" is unknown, try "ip link help".\n'),
     ]
+
+
+@pytest.mark.parametrize("key", ["parent", "leaf"])
+def test_an_inline_htb_class_key_without_its_value_is_incomplete_not_a_crash(key):
+    added, shown = run(
+        [f"qdisc add dev d0 root htb class 1:10 rate 1mbit {key}", "qdisc show dev d0"]
+    )
+    assert added["exit"] == 255 and "Command line is not complete" in added["stderr"]
+    assert shown["exit"] == 0 and "htb" not in shown["stdout"]  # nothing was installed
+
+
+def test_red_bandwidth_0_means_the_10mbit_default_as_in_tc():
+    red = "root red limit 400000 min 30000 max 90000 avpkt 1000"
+    _link, zero, default, shown0, shown1 = run(
+        ["ip link add dev d1 type dummy", f"qdisc add dev d0 {red} bandwidth 0",
+         f"qdisc add dev d1 {red}", "-d qdisc show dev d0", "-d qdisc show dev d1"]
+    )  # fmt: skip
+    assert zero["exit"] == default["exit"] == 0, zero["stderr"]
+    same = shown0["stdout"].replace("8001:", "H:") == shown1["stdout"].replace("8002:", "H:")
+    assert "limit 400000b" in shown0["stdout"] and same

@@ -178,17 +178,25 @@ def parse_htb_options(tokens: list[str]) -> dict[str, Any]:
         leaf = "pfifo"
         parent = 0
         if "parent" in words:
-            at = words.index("parent")
+            at = _valued(words, "parent")
             parent = _classid(words[at + 1], "parent")
             words = words[:at] + words[at + 2 :]
         if "leaf" in words:
-            at = words.index("leaf")
+            at = _valued(words, "leaf")
             leaf = words[at + 1]
             words = words[:at] + words[at + 2 :]
         spec = parse_htb_class(words, _classid(classid, "class"), parent)
         spec.leaf = leaf
         opt["classes"].append(spec)
     return opt
+
+
+def _valued(words: list[str], key: str) -> int:
+    """Where ``key`` is in ``words``; tc's "Command line is not complete." when no value follows."""
+    at = words.index(key)
+    if at + 1 >= len(words):
+        raise TcParseError(INCOMPLETE, 255)
+    return at
 
 
 class HtbClass:

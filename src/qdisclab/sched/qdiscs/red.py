@@ -98,7 +98,7 @@ class Red(QdiscOps):
         "avpkt": Opt("size", None, "average packet size (mandatory)"),
         "burst": Opt("int", None, "packets allowed in a burst (sets Wlog)"),
         "probability": Opt("float", 0.02, "marking probability at max"),
-        "bandwidth": Opt("rate", 10_000_000, "link rate, for idle decay"),
+        "bandwidth": Opt("rate", 10_000_000, "link rate, for idle decay", zero_default=True),
         "ecn": Opt("flag", None, "mark ECT packets CE instead of dropping"),
         "harddrop": Opt("flag", None, "drop, not mark, above max"),
         "adaptive": Opt("flag", None, "adaptive RED: tune max_P every 500 ms (ARED)"),
