@@ -97,12 +97,6 @@ def cwnd_traces(text: str) -> dict[int, list[tuple[float, int, int | None]]]:
     return {p: series[p] for p in sorted(series, key=lambda p: -acked[p])}
 
 
-def cwnd_trace(text: str) -> list[tuple[float, int, int | None]]:
-    """The bulk connection's samples (the most-delivered one) from ``cwnd_poller`` output."""
-    traces = cwnd_traces(text)
-    return next(iter(traces.values()), [])
-
-
 def cwnd_summary(trace: list[tuple[float, int, int | None]], skip_s: float) -> dict[str, Any]:
     """Median and largest cwnd after ``skip_s``, and how many reductions (ssthresh changes)."""
     window = sorted(cwnd for t, cwnd, _ in trace if t >= skip_s)

@@ -310,11 +310,6 @@ class HtbClass:
         return f"<HtbClass {self.classid >> 16:x}:{self.minor:x} {MODE_NAMES[self.cmode]}>"
 
 
-def l2t(rate_bps: int, nbytes: int) -> int:
-    """``psched_l2t_ns``: ns to send ``nbytes`` at ``rate_bps``."""
-    return nbytes * 8_000_000_000 // rate_bps
-
-
 HTB_CLASS_USAGE = (
     "... class add ... htb rate R1 [burst B1] [mpu B] [overhead O]\n"
     "                      [prio P] [slot S] [pslot PS]\n"

@@ -61,11 +61,6 @@ TBF_USAGE = (
 )
 
 
-def l2t_ns(rate_bits: int, length: int) -> int:
-    """``psched_l2t_ns`` of a plain rate: ns to send ``length`` bytes at ``rate_bits`` bit/s."""
-    return length * 8 * NSEC_PER_SEC // rate_bits
-
-
 def _once(opt: dict[str, Any], key: str, what: str) -> None:
     if opt.get(key):
         raise TcParseError(f'tbf: duplicate "{what}" specification')
