@@ -265,3 +265,18 @@ def test_the_bpf_fq_and_prio_pass(name):
     [result] = check_file(str(BPF / f"{name}.bpf.o"), examples=4, max_ops=4)
     assert result.ok, result.findings
     assert {"init", "enqueue", "dequeue"} <= result.coverage.callbacks
+
+
+def test_tcx_coverage_counts_the_drawn_sequences_not_the_shrinking_replays():
+    calls = []
+
+    def counting(ctx):
+        calls.append(ctx.len)
+        return TCX_PASS
+
+    result = check_tcx_program(counting, "counting", examples=6)
+    assert result.ok and result.coverage.sequences == 6
+    assert sum(result.coverage.counts.values()) == len(calls) > 0  # one verdict per run
+
+    bad = check_tcx_program(lambda ctx: "pass", "str", examples=6)
+    assert not bad.ok and bad.coverage.sequences == 1  # the first sequence failed, then shrank

@@ -183,7 +183,7 @@ def check_congestion_control(
             return result
     try:
         rng = Random(f"qdisclab-check-cc:{seed or 0}")
-        finding = first_failure(lambda: _draw(rng, max_ops), lambda ops: run_events(cls, ops, tally),
+        finding = first_failure(lambda: _draw(rng, max_ops), lambda ops, counted: run_events(cls, ops, tally if counted else None),
                                 examples, format_event)  # fmt: skip
         if finding is not None:
             result.findings.append(finding)

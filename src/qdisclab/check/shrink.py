@@ -92,23 +92,27 @@ def _simpler(op: Op, sizes: dict[int, list[int]], steps: list[int]) -> Iterator[
 
 def first_failure(
     draw: Callable[[], list[Op]],
-    run: Callable[[list[Op]], Finding | None],
+    run: Callable[[list[Op], bool], Finding | None],
     examples: int,
     line: Callable[[Op], str],
     budget: int = 60,
 ) -> Finding | None:
-    """Run ``examples`` drawn sequences; the first failure, shrunk, its trace written by ``line``."""
+    """Run ``examples`` drawn sequences; the first failure, shrunk, its trace written by ``line``.
+
+    ``run(ops, counted)``: ``counted`` is true for the drawn sequences only, so coverage
+    counts what was explored, not the replays of shrinking.
+    """
     for _ in range(examples):
         ops = draw()
-        if run(ops) is None:
+        if run(ops, True) is None:
             continue
 
         def category_of(candidate: list[Op]) -> str | None:
-            found = run(candidate)
+            found = run(candidate, False)
             return None if found is None else found.category
 
         ops = shrink(ops, category_of, {}, [], budget=budget)
-        finding = run(ops)
+        finding = run(ops, False)
         assert finding is not None  # shrinking keeps only failing candidates
         finding.trace = [line(op) for op in ops]
         return finding

@@ -114,7 +114,8 @@ def check_tcx_program(
     result.coverage = tally = Tally("verdicts", ())  # which verdicts is the program's choice
     rng = Random(f"qdisclab-check-tcx:{seed or 0}")
     finding = first_failure(lambda: _draw(rng, max_ops),
-                            lambda ops: run_packets(program, label, ops, tally), examples,
+                            lambda ops, counted: run_packets(program, label, ops,
+                                                             tally if counted else None), examples,
                             format_packet)  # fmt: skip
     if finding is not None:
         result.findings.append(finding)
