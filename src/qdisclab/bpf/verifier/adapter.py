@@ -61,6 +61,7 @@ from qdisclab.bpf.verifier.builtin import (
     PROGRAM_HELPERS,
     UNSUPPORTED,
 )
+from qdisclab.bpf.verifier.mem import SPECIAL_NAMES
 from qdisclab.bpf.verifier.proto import (
     Arg,
     ArgKind,
@@ -72,15 +73,6 @@ from qdisclab.bpf.verifier.proto import (
     Special,
 )
 from qdisclab.ops.kfunc import Kfunc, lookup
-
-_SPECIAL_STRUCT = {
-    "spin_lock": "bpf_spin_lock",
-    "list_head": "bpf_list_head",
-    "list_node": "bpf_list_node",
-    "rb_root": "bpf_rb_root",
-    "rb_node": "bpf_rb_node",
-    "refcount": "bpf_refcount",
-}
 
 
 @dataclass(frozen=True)
@@ -229,7 +221,7 @@ def _ret(btf: Btf, type_id: int) -> tuple[RetKind, str | None]:
 def _special(btf: Btf | None, f: SpecialField) -> Special:
     if f.kind == "kptr":
         return Special("kptr", f.offset, 8, f.target)
-    size = KERNEL_TYPES[_SPECIAL_STRUCT[f.kind]].size
+    size = KERNEL_TYPES[SPECIAL_NAMES[f.kind]].size
     if f.contains is None:
         return Special(f.kind, f.offset, size)
     node_type, node_member = f.contains

@@ -23,14 +23,15 @@ from enum import Enum
 
 from qdisclab.bpf.isa import BPF_COMPLEXITY_LIMIT_INSNS
 
-# include/linux/btf.h
-KF_ACQUIRE = 1 << 0
-KF_RELEASE = 1 << 1
-KF_RET_NULL = 1 << 2
-KF_TRUSTED_ARGS = 1 << 4
-KF_SLEEPABLE = 1 << 5
-
-ALL_MEMBERS = "*"
+# The kfunc flags (include/linux/btf.h) and "every member" are the declared table's own.
+from qdisclab.ops.kfunc import (  # noqa: F401 (re-exported to the verifier's modules)
+    ALL_MEMBERS,
+    KF_ACQUIRE,
+    KF_RELEASE,
+    KF_RET_NULL,
+    KF_SLEEPABLE,
+    KF_TRUSTED_ARGS,
+)
 
 
 @dataclass(frozen=True)
