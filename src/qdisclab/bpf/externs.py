@@ -35,31 +35,6 @@ KCONFIG_SECTION = ".kconfig"
 
 ExternKind = Literal["kfunc", "ksym", "kconfig"]
 
-# Generic kfuncs (kernel/bpf/helpers.c): objects, graphs, refcounts, iterators, dynptrs.
-GENERIC_KFUNCS: frozenset[str] = frozenset(
-    (
-        "bpf_obj_new_impl",
-        "bpf_obj_drop_impl",
-        "bpf_refcount_acquire_impl",
-        "bpf_list_push_front_impl",
-        "bpf_list_push_back_impl",
-        "bpf_list_pop_front",
-        "bpf_list_pop_back",
-        "bpf_list_front",
-        "bpf_list_back",
-        "bpf_list_empty",
-        "bpf_rbtree_add_impl",
-        "bpf_rbtree_first",
-        "bpf_rbtree_remove",
-        "bpf_rbtree_root",
-        "bpf_rbtree_left",
-        "bpf_rbtree_right",
-        "bpf_iter_num_new",
-        "bpf_iter_num_next",
-        "bpf_iter_num_destroy",
-    )
-)
-
 # Kconfig values qdisclab's kernel is built with (CONFIG_HZ: the jiffy clock).
 KCONFIG: dict[str, int] = {
     "CONFIG_HZ": 1000,
@@ -83,12 +58,14 @@ class Extern:
 
 def provided_kfuncs() -> frozenset[str]:
     """Names of every kfunc a compiled program can be bound to."""
-    # Importing the layers registers their kfuncs in the shared table.
+    # Importing the layers registers their kfuncs in the shared table; the generic ones
+    # (objects, graphs, iterators: kernel/bpf/helpers.c) are those the binding implements.
     import qdisclab.sched
     import qdisclab.tcp  # noqa: F401
+    from qdisclab.bpf.kfunc_binding import generic_kfunc_names
     from qdisclab.ops.kfunc import KFUNCS
 
-    return GENERIC_KFUNCS | {kf.name for kf in KFUNCS.all()}
+    return generic_kfunc_names() | {kf.name for kf in KFUNCS.all()}
 
 
 def classify_externs(btf: Btf, names: dict[str, bool]) -> list[Extern]:

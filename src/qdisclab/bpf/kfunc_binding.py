@@ -165,7 +165,14 @@ class ProgramEnv:
             if generic is not None:
                 out[extern.name] = _bound(generic, self)
                 continue
-            out[extern.name] = self.declared(lookup(extern.name, self.interface), extern.type_id)
+            try:
+                kf = lookup(extern.name, self.interface)
+            except KeyError:  # declared for another interface only
+                raise BpfLoadError(
+                    self.obj.path, f"calls kfunc {extern.name}, which qdisclab does not provide "
+                    f"to {self.interface} programs"
+                ) from None  # fmt: skip
+            out[extern.name] = self.declared(kf, extern.type_id)
         return out
 
     def helpers(self) -> dict[int, BpfFunction]:
@@ -273,6 +280,11 @@ class ProgramEnv:
             if self.memory.read_bytes(addr + n - 1, 1) == b"\0":
                 return self.memory.read_bytes(addr, n - 1).decode("utf-8", "replace")
         raise BpfFault(f"string argument at {addr:#x} has no NUL within {_STR_MAX} bytes")
+
+
+def generic_kfunc_names() -> frozenset[str]:
+    """The kfuncs bound here rather than through the declared table (objects, graphs, ...)."""
+    return frozenset(_GENERIC)
 
 
 GenericImpl = Callable[..., int]
