@@ -18,11 +18,12 @@ from typer.testing import CliRunner
 
 from qdisclab.cli import app
 from qdisclab.errors import ExtensionFault, KernelError
+from qdisclab.net import World
 from qdisclab.ops import KFUNCS, RUNNING, Frame, KfuncContext, SkbList, SkbRbTree, kfunc, lookup
 from qdisclab.ops.kfunc import KF_RELEASE
-from qdisclab.sched import QDISC_OPS, QdiscOps, register_qdisc, unregister_qdisc
+from qdisclab.sched import QDISC_OPS, QdiscOps, create_qdisc, register_qdisc, unregister_qdisc
 from qdisclab.sched.context import QdiscContext
-from qdisclab.skb import FREED
+from qdisclab.skb import FREED, IPPROTO_UDP, SkBuff
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -486,3 +487,17 @@ def test_rbtree_orders_plain_nodes_that_own_skb_lists(qbench):
     assert [(s.sport, s.len) for s in out] == [(1, 1000), (2, 300), (2, 300), (2, 300), (1, 1000)]
     qbench.consume(*out)
     assert q.qlen == 0
+
+
+@pytest.mark.parametrize("policy", ["strict", "off"])
+def test_a_reset_frees_as_qdisc_reset_under_every_policy(policy):
+    w = World(seed=1, policy=policy)
+    dev = w.new_device(w.add_host("A"))
+    books = w.flow_books("f")
+    q = create_qdisc("pfifo limit 100", dev)
+    for _ in range(7):
+        skb = SkBuff(1000, 1, 2, 1, 2, IPPROTO_UDP, 0, books)
+        books.book_sent(skb)
+        q.enqueue(skb)
+    q.reset()
+    assert q.drop_reasons == {"qdisc_reset": 7} and q.qlen == 0

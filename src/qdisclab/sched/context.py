@@ -232,12 +232,13 @@ class QdiscContext(KfuncContext, interface=IFACE, prefix="sch"):
         """Free an owned skb now; counted as a drop (reason ``reset`` in reset/destroy)."""
         q = self._q
         if q._checked:
-            frame = RUNNING.frame
             _check_len(skb)
             take(skb, FREED, "sch.kfree_skb() (bpf_kfree_skb)")
-            if reason is None:
-                reason = DROP_RESET if frame.callback in ("reset", "destroy") else DROP_QDISC
-        q._account_drop(skb, reason or DROP_QDISC)
+        if reason is None:  # under every policy: the reason is the callback's, not the checks'
+            frame = RUNNING.frame
+            in_reset = frame is not None and frame.callback in ("reset", "destroy")
+            reason = DROP_RESET if in_reset else DROP_QDISC
+        q._account_drop(skb, reason)
 
     @kfunc("bpf_qdisc_skb_clone", allowed={"enqueue"}, flags=KF_ACQUIRE)
     def skb_clone(self, skb: SkBuff) -> SkBuff:
