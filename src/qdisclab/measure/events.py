@@ -7,9 +7,9 @@ and receive), ``"tcx:R1:eth0"`` (each tcx program run) or ``"tcp:FLOW"``
 ``"tcp:*"`` for every flow). Columns: ``time_ns, event, node, dev, qdisc,
 flow, pkt, len, detail``. ``pkt`` numbers a packet's visit to a qdisc (its
 enqueue, dequeue or drop rows share it); ``detail`` is the enqueue's return
-code, the drop reason, the TCP value or the tcx verdict. As for sojourn
-times, a requeue removes the dequeue row it undoes, so the dequeue rows of a
-qdisc are exactly its ``packets`` counter and its drop rows its drops (a
+code, the drop reason, the TCP value or the tcx verdict. A peek parks a
+packet without a dequeue row (its departure is the row), so the dequeue rows
+of a qdisc are exactly its ``packets`` counter and its drop rows its drops (a
 classful parent's ``drops`` also counts its children's, as in the kernel; the
 row is where the drop happened). A packet let past an empty fifo on an idle
 device (bypass) has an enqueue and a dequeue row at the same time, as it is
@@ -36,8 +36,9 @@ from typing import Any
 
 from qdisclab.errors import UserError
 from qdisclab.net.tracepoints import NET_DEV_RECEIVE, NET_DEV_XMIT
+from qdisclab.sched.constants import NET_XMIT_DROP, NET_XMIT_MASK
 from qdisclab.sched.handle import format_handle
-from qdisclab.sched.tracepoints import QDISC_DEQUEUE, QDISC_DROP, QDISC_ENQUEUE, QDISC_REQUEUE
+from qdisclab.sched.tracepoints import QDISC_DEQUEUE, QDISC_DROP, QDISC_ENQUEUE
 from qdisclab.sim.tracepoint import tracepoint
 from qdisclab.tcp.tracepoints import TCP_CONG_STATE_SET, TCP_PROBE, TCP_RETRANSMIT_SKB
 from qdisclab.tcx.tracepoints import TCX_PROG_RUN
@@ -64,7 +65,6 @@ class EventRecorder:
         self.columns: dict[str, list[Any]] = {c: [] for c in COLUMNS}
         self._ids: dict[Any, int] = {}
         self._next_id = count(1).__next__
-        self._last_dequeue: dict[Any, tuple[Any, int, int]] = {}  # qdisc -> (skb, pkt, row)
         self._attached: list[tuple[Any, Any]] = []
         sched = world.sched
         by_sub: dict[str, set[Any]] = {s: set() for s in SUBSYSTEMS}
@@ -91,7 +91,7 @@ class EventRecorder:
         plan = []
         if self._qdisc_devs:
             plan += [(QDISC_ENQUEUE, self._enqueue), (QDISC_DEQUEUE, self._dequeue),
-                     (QDISC_DROP, self._drop), (QDISC_REQUEUE, self._requeue)]  # fmt: skip
+                     (QDISC_DROP, self._drop)]  # fmt: skip
         if self._net_devs:
             plan += [(NET_DEV_XMIT, self._xmit), (NET_DEV_RECEIVE, self._receive)]
         if self._tcx_devs:
@@ -143,7 +143,7 @@ class EventRecorder:
         dropped_inside = pkt is not None
         if pkt is None:
             pkt = self._next_id()
-        if not dropped_inside and ret & 0x0F != 0x01:
+        if not dropped_inside and ret & NET_XMIT_MASK != NET_XMIT_DROP:
             self._ids[(qdisc, skb)] = pkt
         self._skb_row(now, "enqueue", qdisc, skb, pkt, ret)
 
@@ -151,16 +151,7 @@ class EventRecorder:
         if qdisc.dev not in self._qdisc_devs:
             return
         pkt = self._ids.pop((qdisc, skb), 0)
-        self._last_dequeue[qdisc] = (skb, pkt, len(self))
         self._skb_row(now, "dequeue", qdisc, skb, pkt, "")
-
-    def _requeue(self, now: int, qdisc: Any, skb: Any) -> None:
-        last = self._last_dequeue.pop(qdisc, None)
-        if last is None or last[0] is not skb or last[2] != len(self) - 1:
-            return
-        for col in self.columns.values():
-            col.pop()
-        self._ids[(qdisc, skb)] = last[1]
 
     def _drop(self, now: int, qdisc: Any, skb: Any, reason: str) -> None:
         if qdisc.dev not in self._qdisc_devs:

@@ -150,7 +150,7 @@ def _apply_tc(ctx: BuildContext, name: str, lines: list[str], loc: tuple, defaul
     for j, line in enumerate(lines):
         result = host.run(line)
         if result.exit:
-            from qdisclab.scenario.loader import ScenarioError, find_line, fmt_loc
+            from qdisclab.scenario.loader import find_line, fmt_loc
 
             why = (result.stderr.strip().splitlines() or [""])[0]
             # The file line of this list element: the first one at or after the key that holds it.
