@@ -280,3 +280,101 @@ def test_tcx_coverage_counts_the_drawn_sequences_not_the_shrinking_replays():
 
     bad = check_tcx_program(lambda ctx: "pass", "str", examples=6)
     assert not bad.ok and bad.coverage.sequences == 1  # the first sequence failed, then shrank
+
+
+# -- compiled congestion controls and tc programs: the same checkers as their Python twins --
+
+
+@pytest.mark.parametrize(("name", "kind"), [("dctcp", "bpf_dctcp"), ("cubic", "bpf_cubic")])
+def test_a_bpf_congestion_control_object_is_checked_as_a_congestion_control(name, kind):
+    [result] = check_file(str(BPF / f"{name}.bpf.o"), examples=3)
+    assert result.ok, result.findings
+    assert (result.what, result.name) == ("congestion_control", kind)
+    assert result.coverage.sequences == 3 and sum(result.coverage.counts.values()) > 0
+    assert lookup_cc(kind) is None  # registered only while checked, as a Python one
+
+
+def test_each_tc_program_of_an_object_is_checked_at_its_own_hook():
+    results = check_file(str(BPF / "tc_count_mark.bpf.o"), examples=3)
+    assert [(r.what, r.cls_name) for r in results] == [
+        ("tcx_program", "count_ingress"), ("tcx_program", "mark_egress")
+    ]  # fmt: skip
+    for r in results:
+        assert r.ok, r.findings
+        assert set(r.coverage.counts) == {"TCX_NEXT"}  # both count or mark, then pass it on
+    # each runs at one hook only (its section's direction): one verdict per packet sent
+    assert results[0].coverage.counts == results[1].coverage.counts
+    [one] = check_file(f"{BPF / 'tc_count_mark.bpf.o'}:count_ingress", examples=2)
+    assert one.name == "tc_count_mark.bpf.o:count_ingress" and one.ok
+
+
+@pytest.mark.no_conservation_check  # strict stops at the fault
+def test_the_out_of_bounds_tc_program_is_found_by_both_layers():
+    [result] = check_file(str(BPF / "must_fail" / "packet_oob.bpf.o"), examples=20)
+    refused, finding = result.findings
+    assert refused.category == LOAD and "(packet-bounds)" in refused.message
+    assert refused.kind == "tcx program drop_tcp_unchecked"
+    assert finding.category == EXCEPTION and finding.callback == "eth0 ingress"
+    assert "out-of-bounds read" in finding.message and "packet_oob.bpf.c:19:" in finding.message
+    [packet] = finding.trace
+    assert "proto=tcp" in packet or "proto=udp" in packet
+
+
+def test_cli_check_on_a_congestion_control_object_refuses_qdisc_options(capsys):
+    assert main(["check", str(BPF / "dctcp.bpf.o"), "--options", "limit 5"]) == 2
+    assert "holds no Qdisc_ops" in capsys.readouterr().err
+    assert main(["check", str(BPF / "dctcp.bpf.o"), "--examples", "2", "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["congestion_control"] == "bpf_dctcp" and row["ok"] is True
+
+
+# -- --policy contain: the fault is contained as in a scenario, the run goes on, then reported --
+
+
+@pytest.mark.parametrize(
+    ("name", "category", "fragment"),
+    [
+        ("RaisesAfter100", EXCEPTION, "raised ValueError: bug after 100 ACKs"),
+        ("ZeroCwnd", RESULT, "set snd_cwnd = 0"),
+    ],
+)
+def test_contain_detaches_a_faulty_congestion_control_and_reports_it(
+    controls, name, category, fragment
+):
+    [result] = check_file(f"{controls}:{name}", examples=20, policy="contain")
+    [finding] = result.findings
+    assert (finding.category, finding.callback) == (category, "cong_avoid"), finding
+    assert finding.message.startswith("contained fault: ") and fragment in finding.message
+    assert "went on with reno, the books balance" in finding.message
+    assert finding.kind == f"tcp_congestion_ops {result.name}"
+    assert 1 <= len(finding.trace) <= 3
+
+
+def test_contain_still_reports_what_containment_does_not_cover(controls):
+    # ssthresh 1 is no fault the stack contains: the check's own invariant reports it
+    [finding] = check_file(f"{controls}:SsthreshOne", examples=20, policy="contain")[0].findings
+    assert finding.category == RESULT and "ssthresh must stay >= 2" in finding.message
+
+
+@pytest.mark.parametrize(
+    ("name", "category", "fragment"),
+    [("raises", EXCEPTION, "raised KeyError"), ("returns_none", RESULT, "returned None")],
+)
+def test_contain_skips_a_faulty_tcx_program_and_reports_it(programs, name, category, fragment):
+    [result] = check_file(f"{programs}:{name}", policy="contain")
+    [finding] = result.findings
+    assert finding.category == category and fragment in finding.message, finding
+    assert finding.message.startswith("contained fault: ") and "skipped" in finding.message
+    assert finding.kind == f"tcx program {name}" and finding.callback == "eth0 egress"
+    assert len(finding.trace) == 1  # one packet shows it, as under strict
+
+
+def test_contain_on_a_bpf_tc_program_and_the_cli(capsys):
+    ref = str(BPF / "must_fail" / "packet_oob.bpf.o")
+    [result] = check_file(ref, examples=20, policy="contain")
+    refused, finding = result.findings
+    assert refused.category == LOAD
+    assert finding.category == EXCEPTION and finding.message.startswith("contained fault: ")
+    assert main(["check", ref, "--policy", "contain", "--examples", "20"]) == 1
+    out = capsys.readouterr().out
+    assert "contained fault: raised BpfFault" in out and "the books balance" in out

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from qdisclab.bpf import isa
 from qdisclab.bpf.bound_object import (
@@ -264,26 +264,29 @@ def cc_kind(
     name: str | None = None,
     engine: Engine = "translate",
     budget: int = isa.BPF_COMPLEXITY_LIMIT_INSNS,
-) -> type:
+) -> type[BpfCongestion]:
     """A ``CongestionOps`` subclass running ``obj``'s ``tcp_congestion_ops`` programs."""
     check_engine(engine)
     ops = cc_ops_map(obj, name)
     members = {m: _member(m) for m in ops.programs if m in TCP_CONGESTION_OPS.members}
-    return type(
-        f"BpfCongestion_{ops.kind_name}",
-        (BpfCongestion,),
-        {
-            "name": ops.kind_name,
-            "flags": int(ops.data.get("flags", 0)),
-            "obj": obj,
-            "ops_map": ops,
-            "engine": engine,
-            "budget": budget,
-            "bound": None,
-            "__module__": __name__,
-            "__doc__": f"BPF congestion control {ops.kind_name} from {obj.path} ({engine}).",
-            **members,
-        },
+    return cast(
+        type[BpfCongestion],
+        type(
+            f"BpfCongestion_{ops.kind_name}",
+            (BpfCongestion,),
+            {
+                "name": ops.kind_name,
+                "flags": int(ops.data.get("flags", 0)),
+                "obj": obj,
+                "ops_map": ops,
+                "engine": engine,
+                "budget": budget,
+                "bound": None,
+                "__module__": __name__,
+                "__doc__": f"BPF congestion control {ops.kind_name} from {obj.path} ({engine}).",
+                **members,
+            },
+        ),
     )
 
 

@@ -72,3 +72,21 @@ def result_finding(exc: ExtensionFault) -> Finding:
     """A congestion control's or tcx program's fault: an exception, or an invalid result."""
     category = EXCEPTION if exc.problem.startswith("raised ") else RESULT
     return Finding(category, exc.problem, kind=exc.kind, callback=exc.callback, packet=exc.packet)
+
+
+def contained_finding(text: str, kind: str, then: str) -> Finding:
+    """A fault ``--policy contain`` recorded in ``World.faults`` and carried on past.
+
+    ``text`` is the fault as the world lists it (``KIND.CALLBACK: PROBLEM [PACKET]``,
+    as :class:`~qdisclab.errors.ExtensionFault` prints), ``kind`` the extension's
+    kind as the fault names it, ``then`` what containment did next. The category
+    is the one ``strict`` reports for the same fault.
+
+    >>> f = contained_finding("tcx program p.dev0 egress: raised KeyError: 1 [udp]",
+    ...                       "tcx program p", "skipped")
+    >>> f.category, f.callback, f.message
+    ('exception', 'dev0 egress', 'contained fault: raised KeyError: 1 [udp]; skipped')
+    """
+    where, _, problem = text.removeprefix(f"{kind}.").partition(": ")
+    category = EXCEPTION if problem.startswith("raised ") else RESULT
+    return Finding(category, f"contained fault: {problem}; {then}", kind=kind, callback=where)

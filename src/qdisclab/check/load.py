@@ -3,8 +3,8 @@
 ``FILE.py`` (every ``QdiscOps`` subclass it defines, else every
 ``CongestionOps`` subclass), ``FILE.py:Name`` (a qdisc, a congestion
 control, or a tcx program: a function or callable taking ``ctx``), or
-``OBJ.o`` (a compiled BPF qdisc: its ``Qdisc_ops`` struct_ops map, checked
-as a Python qdisc is; an object the loader refuses is a ``load`` finding).
+``OBJ.o[:NAME]`` (a compiled BPF object: its qdisc, congestion control or tc
+programs, each checked as its Python twin is; see :mod:`qdisclab.check.bpf_object`).
 
 >>> result = check_target(Target.from_spec("pfifo limit 10"), examples=5)
 >>> result.ok, result.name
@@ -25,7 +25,7 @@ from qdisclab.check.explore import (
     explore,
     registration_finding,
 )
-from qdisclab.check.finding import LOAD, REGISTRATION, Finding
+from qdisclab.check.finding import REGISTRATION, Finding
 from qdisclab.errors import KernelError, UserError
 from qdisclab.ops.ownership import POLICY_STRICT
 from qdisclab.ops.userfile import import_failure, import_user_file
@@ -136,31 +136,6 @@ def check_target(
     return result
 
 
-def _bpf_qdisc(path: Path) -> tuple[type[QdiscOps] | None, Finding | None]:
-    """The qdisc kind a compiled object's ``Qdisc_ops`` map makes, and its verifier finding.
-
-    Both layers report: the load-time verifier's refusal is a finding, and the
-    kind is still explored, unverified, so the run-time checker shows what the
-    refused path does to packets. An object that does not load is a finding alone.
-    """
-    from qdisclab.bpf.bpf_qdisc import qdisc_kind
-    from qdisclab.bpf.errors import BpfLoadError
-    from qdisclab.bpf.objects import load_object
-    from qdisclab.bpf.verifier.objects import ObjectRejected, check_object
-
-    try:
-        obj = load_object(path)
-        kind = qdisc_kind(obj, verify=False)
-    except BpfLoadError as exc:
-        return None, Finding(LOAD, f"refused at load: {exc}", kind=path.name)
-    try:
-        check_object(obj)
-    except ObjectRejected as exc:
-        why = f"{exc.verdict.summary()} (qdisclab bpf verify --static {path} prints its log)"
-        return kind, Finding(LOAD, f"refused by the verifier: {why}", kind=kind.id)
-    return kind, None
-
-
 def _program(obj: Any, ref: str) -> Any:
     """A tcx program: the function itself, or an instance of the class named (``prog(ctx)``)."""
     if not isinstance(obj, type):
@@ -184,17 +159,10 @@ def check_file(
     max_ops: int = DEFAULT_MAX_OPS,
 ) -> list[CheckResult]:
     """Check what ``ref`` names (see the module doc); ``options``: tc-syntax tokens for a qdisc."""
-    if ref.endswith(".o"):
-        path = Path(ref)
-        if not path.is_file():
-            raise UserError(f"BPF object {ref!r} does not exist")
-        cls, finding = _bpf_qdisc(path)
-        if cls is None:
-            return [CheckResult(ref, path.name, [finding])]
-        result = check_target(Target(cls, options.split()), examples, seed, policy, max_ops)
-        if finding is not None:  # the verifier's refusal first, then what running it showed
-            result.findings.insert(0, finding)
-        return [result]
+    if ref.partition(":")[0].endswith(".o"):
+        from qdisclab.check.bpf_object import check_object_file
+
+        return check_object_file(ref, examples, seed, policy, options, max_ops)
     targets, finding = load_targets(ref)
     if finding is not None:
         return [CheckResult(ref, ref.partition(":")[2] or Path(ref).name, [finding])]
@@ -208,9 +176,10 @@ def check_file(
         elif _is_sub(obj, CongestionOps):
             from qdisclab.check.cc import check_congestion_control
 
-            results.append(check_congestion_control(obj, examples, seed, max_ops))
+            results.append(check_congestion_control(obj, examples, seed, max_ops, policy))
         else:
             from qdisclab.check.tcx_program import check_tcx_program
 
-            results.append(check_tcx_program(_program(obj, ref), ref, examples, seed, max_ops))
+            results.append(check_tcx_program(_program(obj, ref), ref, examples, seed, max_ops,
+                                             policy))  # fmt: skip
     return results

@@ -10,6 +10,11 @@ the TCX_* codes (``TCX_NEXT``, ``TCX_PASS``, ``TCX_DROP``, ``TCX_REDIRECT``;
 a reserved code is quietly treated as NEXT by the kernel, which is rarely
 what the author meant) and that the packet books balance.
 
+Under ``--policy contain`` a faulty program is skipped from the fault on, as
+if detached, and every packet is still sent; the check then reports the fault
+(``contained fault: ...``, its category as under ``strict``) once the books
+are shown to balance.
+
 >>> from qdisclab.tcx import TCX_PASS
 >>> check_tcx_program(lambda ctx: TCX_PASS, "pass", examples=3).ok
 True
@@ -21,11 +26,12 @@ from random import Random
 from typing import Any
 
 from qdisclab.check.coverage import Tally
-from qdisclab.check.finding import RESULT, Finding, result_finding
+from qdisclab.check.finding import RESULT, Finding, contained_finding, result_finding
 from qdisclab.check.load import CheckResult
 from qdisclab.check.shrink import first_failure
 from qdisclab.check.trace import Op
 from qdisclab.errors import ConservationError, ExtensionFault
+from qdisclab.mprog.constants import BPF_TCX_EGRESS, BPF_TCX_INGRESS
 from qdisclab.net import World
 from qdisclab.ops.ownership import POLICY_STRICT
 from qdisclab.sim.tracepoint import tracepoint
@@ -48,19 +54,30 @@ def format_packet(op: Op) -> str:
 
 
 def run_packets(
-    program: Any, name: str, ops: list[Op], tally: Tally | None = None
+    program: Any,
+    name: str,
+    ops: list[Op],
+    tally: Tally | None = None,
+    policy: str = POLICY_STRICT,
 ) -> Finding | None:
     """Send ``ops``' packets past ``program`` (A's egress, B's ingress); the first problem.
 
-    ``tally`` (if given) counts the verdicts returned.
+    ``tally`` (if given) counts the verdicts returned; ``policy`` is the world's
+    (``contain``: a faulty program is skipped and the packets go on).
     """
-    world = World(seed=1, policy=POLICY_STRICT)
+    world = World(seed=1, policy=policy)
     a, b = world.add_host("A"), world.add_host("B")
     link = world.connect(a, b, "10mbit", "1ms")
     world.build_routes()
-    for dev, hook in ((link.a, "egress"), (link.b, "ingress")):
+    # A program loaded for one direction (a compiled tcx/ingress or tcx/egress program's
+    # expected attach type) is attached there only; any other program at both.
+    expected = getattr(program, "expected_attach_type", 0)
+    for dev, hook, attach_type in ((link.a, "egress", BPF_TCX_EGRESS),
+                                   (link.b, "ingress", BPF_TCX_INGRESS)):  # fmt: skip
+        if expected in (BPF_TCX_EGRESS, BPF_TCX_INGRESS) and expected != attach_type:
+            continue
         tcx = Tcx.of(dev)
-        getattr(tcx, hook).attach(tcx.load(program, name=name))
+        getattr(tcx, hook).attach(tcx.load(program, name=name, expected_attach_type=expected))
     bad: list[Finding] = []
 
     def verdict(now: int, dev: Any, ingress: bool, func: Any, ret: Any) -> None:
@@ -87,14 +104,19 @@ def run_packets(
             books.book_sent(skb)
             link.a.xmit(skb)
             world.run(world.now + 2_000_000)
-            if bad:
+            if bad and not world.faults:  # a contained fault is reported once all packets ran
                 return bad[0]
         world.run()
         world.check_conservation()
     except ExtensionFault as exc:
         return result_finding(exc)
     except ConservationError as exc:
-        return Finding(RESULT, str(exc), kind=f"tcx program {name}")
+        what = "contained, but the books do not balance: " if world.faults else ""
+        return Finding(RESULT, f"{what}{exc}", kind=f"tcx program {name}")
+    if world.faults:
+        _dev, _listed, text = world.faults[0]
+        return contained_finding(text, f"tcx program {name}", "the program was skipped from "
+                                 "then on and the books balance")  # fmt: skip
     return bad[0] if bad else None
 
 
@@ -106,16 +128,26 @@ def _draw(rng: Random, max_ops: int) -> list[Op]:
 
 
 def check_tcx_program(
-    program: Any, name: str, examples: int = 200, seed: int | None = None, max_ops: int = 30
+    program: Any,
+    name: str,
+    examples: int = 200,
+    seed: int | None = None,
+    max_ops: int = 30,
+    policy: str = POLICY_STRICT,
 ) -> CheckResult:
-    """Explore tcx ``program`` (``prog(ctx) -> TCX_*``) with random packets; its ``CheckResult``."""
+    """Explore tcx ``program`` (``prog(ctx) -> TCX_*``) with random packets; its ``CheckResult``.
+
+    ``policy``: ``strict`` stops at a fault, ``contain`` skips the program from then
+    on, sends the rest of the packets, then reports the fault (see the module doc).
+    """
     label = getattr(program, "__name__", None) or type(program).__name__  # a function, or a class
     result = CheckResult(name, label, examples=examples, what="tcx_program")
     result.coverage = tally = Tally("verdicts", ())  # which verdicts is the program's choice
     rng = Random(f"qdisclab-check-tcx:{seed or 0}")
     finding = first_failure(lambda: _draw(rng, max_ops),
                             lambda ops, counted: run_packets(program, label, ops,
-                                                             tally if counted else None), examples,
+                                                             tally if counted else None, policy),
+                            examples,
                             format_packet)  # fmt: skip
     if finding is not None:
         result.findings.append(finding)
