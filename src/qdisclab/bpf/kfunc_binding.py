@@ -16,7 +16,12 @@ Python collections a Python extension uses: ``bpf_obj_new`` allocates bytes
 plus one :class:`~qdisclab.ops.collections.SkbNode` per ``__kptr`` field, so
 ``bpf_kptr_xchg`` moves skb ownership exactly as ``node.kptr_xchg`` does;
 lists, spin locks (no-ops that keep state: double lock and unlock-unheld
-fault), the numbers iterator behind ``bpf_for`` and ``bpf_loop``.
+fault), the numbers iterator behind ``bpf_for`` and ``bpf_loop``. An object
+whose type has a ``struct bpf_refcount`` field is shared: it starts with one
+reference, ``bpf_refcount_acquire`` adds one (an owning reference to the same
+object, which can then sit in a second collection), and ``bpf_obj_drop`` (or
+a collection refusing a node already in one) gives one back; the object is
+freed, its ``__kptr`` fields checked, when the last goes.
 
 A qdisclab rule broken inside a kfunc (an ownership violation, a kfunc not
 allowed in this callback) is raised as :class:`KfuncFault`, a
@@ -33,6 +38,7 @@ from qdisclab.bpf.interp import signed
 
 from __future__ import annotations
 
+import errno
 import struct
 from collections import deque
 from collections.abc import Callable
@@ -120,8 +126,10 @@ class ProgramEnv:
         # The map behind a program's map handle (ObjectResolver.map_at, once it exists).
         self.map_at: Callable[[int], Any] = _no_map
         self.values: dict[tuple[int, bytes | int], int] = {}  # (map id, key) -> value address
-        # bpf_obj_new's type id -> (region name, size, offsets of __kptr fields)
-        self.layouts: dict[int, tuple[str, int, tuple[int, ...]]] = {}
+        # bpf_obj_new's type id -> (region name, size, offsets of __kptr fields, refcounted)
+        self.layouts: dict[int, tuple[str, int, tuple[int, ...], bool]] = {}
+        # address of a refcounted object (its type has a bpf_refcount) -> references held
+        self.refcounts: dict[int, int] = {}
 
     # -- conversions ---------------------------------------------------------------
     def skb_at(self, addr: int) -> SkBuff:
@@ -327,10 +335,15 @@ def _obj_new(env: ProgramEnv, vm: CallContext, type_id: int, meta: int, *_: int)
         raise BpfFault("bpf_obj_new needs the object's BTF")
     layout = env.layouts.get(type_id)
     if layout is None:
-        kptrs = tuple(f.offset for f in special_fields(btf, type_id) if f.kind == "kptr")
-        layout = env.layouts[type_id] = (f"object {btf[type_id].name}", btf.sizeof(type_id), kptrs)
-    name, size, kptr_offsets = layout
+        special = special_fields(btf, type_id)
+        kptrs = tuple(f.offset for f in special if f.kind == "kptr")
+        refcounted = any(f.kind == "refcount" for f in special)
+        layout = (f"object {btf[type_id].name}", btf.sizeof(type_id), kptrs, refcounted)
+        env.layouts[type_id] = layout
+    name, size, kptr_offsets, refcounted = layout
     addr = env.memory.map_bytes(name, bytearray(size))
+    if refcounted:
+        env.refcounts[addr] = 1
     if len(kptr_offsets) == 1:  # the usual node: one skb field
         fields = [addr + kptr_offsets[0]]
         env.kptrs[fields[0]] = SkbNode()
@@ -344,9 +357,36 @@ def _obj_new(env: ProgramEnv, vm: CallContext, type_id: int, meta: int, *_: int)
 
 @_generic("bpf_obj_drop_impl", direct=True)
 def _obj_drop(env: ProgramEnv, vm: CallContext, addr: int, meta: int, *_: int) -> int:
+    drop_reference(env, addr, "bpf_obj_drop")
+    return 0
+
+
+@_generic("bpf_refcount_acquire_impl", direct=True)
+def _refcount_acquire(env: ProgramEnv, vm: CallContext, addr: int, meta: int, *_: int) -> int:
+    """One more owning reference to the shared object at ``addr``: ``addr`` itself.
+
+    The kernel answers NULL for an object whose count already reached zero (freed
+    while an RCU reader still pointed at it); here a dropped object is unmapped at
+    once, so its pointer names no object and the call faults instead.
+    """
+    count = env.refcounts.get(addr)
+    if count is None:
+        what = ("its type has no struct bpf_refcount field" if addr in env.objects
+                else "not an object from bpf_obj_new")  # fmt: skip
+        raise BpfFault(f"bpf_refcount_acquire of {addr:#x}: {what}")
+    env.refcounts[addr] = count + 1
+    return addr
+
+
+def drop_reference(env: ProgramEnv, addr: int, kfunc: str) -> None:
+    """Give back one reference to the object at ``addr``; the last frees it, as bpf_obj_drop."""
     fields = env.objects.get(addr)
     if fields is None:
-        raise BpfFault(f"bpf_obj_drop of {addr:#x}: not an object from bpf_obj_new")
+        raise BpfFault(f"{kfunc} of {addr:#x}: not an object from bpf_obj_new")
+    count = env.refcounts.get(addr)
+    if count is not None and count > 1:  # another owner (a collection, or the program) keeps it
+        env.refcounts[addr] = count - 1
+        return
     try:
         for field_addr in fields:
             env.kptrs[field_addr].free()  # holding an skb is the same violation as in Python
@@ -355,8 +395,18 @@ def _obj_drop(env: ProgramEnv, vm: CallContext, addr: int, meta: int, *_: int) -
     for field_addr in fields:
         del env.kptrs[field_addr]
     del env.objects[addr]
+    env.refcounts.pop(addr, None)
     env.memory.unmap(addr)
-    return 0
+
+
+def refuse_node(env: ProgramEnv, node: int, kfunc: str) -> int | None:
+    """A node already in a list or tree: for a shared object, the kernel's answer (-EINVAL,
+    and the reference passed is dropped); None when the object is not shared (a fault)."""
+    obj = node & ~OFFSET_MASK
+    if obj not in env.refcounts:
+        return None
+    drop_reference(env, obj, kfunc)
+    return -errno.EINVAL & M64
 
 
 def _kptr_xchg(env: ProgramEnv, vm: CallContext, slot: int, new: int, *_: int) -> int:
@@ -375,6 +425,9 @@ def _kptr_xchg(env: ProgramEnv, vm: CallContext, slot: int, new: int, *_: int) -
 # -- lists -----------------------------------------------------------------------------
 def _push(env: ProgramEnv, head: int, link: int, front: bool) -> int:
     if link in env.listed:
+        refused = refuse_node(env, link, "bpf_list_push")
+        if refused is not None:
+            return refused
         raise BpfFault(f"list push of node {link:#x}, which is already in a list")
     if (link & ~OFFSET_MASK) not in env.objects:
         raise BpfFault(f"list push of {link:#x}: not a node of an object from bpf_obj_new")

@@ -19,7 +19,8 @@ tree orders nodes, the nodes own the skbs.
 
 The kernel's rules, kept at run time: a node must belong to an object from
 ``bpf_obj_new`` and may be in one tree (or list) at a time (a fault
-otherwise); ``bpf_rbtree_remove`` of a node not in this tree returns NULL;
+otherwise, or for a shared object -EINVAL and its reference dropped, as the
+kernel's ``__bpf_rbtree_add``); ``bpf_rbtree_remove`` of a node not in this tree returns NULL;
 the walkers return NULL past a leaf.
 
 >>> root = RbRoot()
@@ -34,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from qdisclab.bpf.fault import BpfFault
-from qdisclab.bpf.kfunc_binding import ProgramEnv, _generic
+from qdisclab.bpf.kfunc_binding import ProgramEnv, _generic, refuse_node
 from qdisclab.bpf.memory import OFFSET_MASK
 from qdisclab.bpf.resolver import CallContext
 
@@ -116,6 +117,9 @@ def _rbtree_add(
     env: ProgramEnv, vm: CallContext, root: int, node: int, less: int, meta: int, off: int
 ) -> int:
     if node in env.listed or node in env.in_tree:
+        refused = refuse_node(env, node, "bpf_rbtree_add")
+        if refused is not None:
+            return refused
         raise BpfFault(f"bpf_rbtree_add of node {node:#x}, which is already in a tree or list")
     if (node & ~OFFSET_MASK) not in env.objects:
         raise BpfFault(f"bpf_rbtree_add of {node:#x}: not a node of an object from bpf_obj_new")
