@@ -29,7 +29,7 @@ import bisect
 from collections.abc import Callable
 
 from qdisclab.bpf import isa
-from qdisclab.bpf.image import Image, is_leaf
+from qdisclab.bpf.image import Image, inline_spec, is_leaf
 from qdisclab.bpf.isa import M64, Insn
 
 _M = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF, 8: M64}
@@ -178,14 +178,29 @@ class _Function:
                 self.emit(f"r0, steps = f{pc + 1 + i.imm}(r1, r2, r3, r4, r5, depth + 1, steps)")
             else:
                 leaf = self.tr.leaf(i)
-                if not leaf:  # it may run a callback, which goes on from here
-                    self.emit("vm.depth = depth; vm.steps = steps")
-                self.emit("try:")
-                self.emit(f"    r0 = c{pc}(vm, r1, r2, r3, r4, r5) & {M64:#x}")
-                self.emit("except BpfFault as e:")
-                self.emit(f"    raise at(e, {pc})")
-                if not leaf:
-                    self.emit("steps = vm.steps")
+                call = [
+                    "try:",
+                    f"    r0 = c{pc}(vm, r1, r2, r3, r4, r5) & {M64:#x}",
+                    "except BpfFault as e:",
+                    f"    raise at(e, {pc})",
+                ]
+                spec = inline_spec(self.tr.image.calls.get(pc))
+                if spec is not None:  # the common case in place, the call for the rest
+                    self.tr.inlined.add(pc)
+                    for line in spec[0].format(S=f"s{pc}", CALL="{CALL}").splitlines():
+                        indent = line[: len(line) - len(line.lstrip())]
+                        if line.strip() == "{CALL}":
+                            for c in call:
+                                self.emit(indent + c)
+                        else:
+                            self.emit(line)
+                else:
+                    if not leaf:  # it may run a callback, which goes on from here
+                        self.emit("vm.depth = depth; vm.steps = steps")
+                    for c in call:
+                        self.emit(c)
+                    if not leaf:
+                        self.emit("steps = vm.steps")
             self.cached = set()  # the call may have unmapped a region (bpf_obj_drop)
         elif op == isa.BPF_JCOND:
             self.emit("if mg:")
@@ -222,13 +237,16 @@ class _Function:
         if off < 0:
             return None
         key = (reg, table)
+        t = table.lower()
         if key not in self.cached:
             if reg not in {r for r, _ in self.cached}:
-                self.emit(f"o{reg} = r{reg} & 0xffffffff")
-            self.emit(f"d{table.lower()}{reg} = {table}.get(r{reg} >> 32)")
+                self.emit(f"o{reg} = r{reg} & 0xffffffff; k{reg} = o{reg} << 4")
+            self.emit(f"d{t}{reg} = {table}.get(r{reg} >> 32)")
+            # No bytes there: the struct view (or None), looked up once for the block too.
+            self.emit(f"if d{t}{reg} is None: v{t}{reg} = V.get(r{reg} >> 32)")
             self.cached.add(key)
         where = f"o{reg} + {off}" if off else f"o{reg}"
-        return f"d{table.lower()}{reg}", where
+        return f"d{t}{reg}", where
 
     def wrote(self, reg: int) -> None:
         """Forget the cached region of ``reg`` once an instruction writes it."""
@@ -266,12 +284,13 @@ class _Function:
         self.access(
             reg,
             off,
+            size,
             "R",
             lambda data, where: f"{target} = {unpack}({data}, {where})[0]{extend}",
             f"{target} = {slow}",
-            lambda where: [
-                f"va = v.loads.get(({where}) << 4 | {size}) if v is not None else None",
-                f"{target} = {view}",
+            lambda v, key: [
+                f"va = {v}.loads.get({key}) if {v} is not None else None",
+                f"{target} = {view.replace('v.obj', v + '.obj')}",
             ],
         )
 
@@ -290,13 +309,14 @@ class _Function:
         self.access(
             reg,
             off,
+            size,
             "W",
             lambda data, where: f"{pack}({data}, {where}, {masked})",
             slow,
-            lambda where: [
-                f"va = v.stores.get(({where}) << 4 | {size}) if v is not None else None",
+            lambda v, key: [
+                f"va = {v}.stores.get({key}) if {v} is not None else None",
                 "if va is not None:",
-                f"    va(v.obj, {masked})",
+                f"    va({v}.obj, {masked})",
                 "else:",
                 f"    {slow}",
             ],
@@ -306,17 +326,19 @@ class _Function:
         self,
         reg: int,
         off: int,
+        size: int,
         table: str,
         in_place: Callable[[str, str], str],
         fallback: str,
-        view: Callable[[str], list[str]],
+        view: Callable[[str, str], list[str]],
     ) -> None:
         """One access of ``reg + off`` that is not on the stack.
 
         ``in_place(data, where)`` is the statement on a byte region's bytes
         (a miss raises, and ``fallback`` hands the access to ``Memory``);
-        ``view(where)`` the lines run with ``v``, the struct view there, when
-        the block's lookup found no bytes.
+        ``view(v, key)`` the lines run when the block's lookup found no bytes:
+        ``v`` names the struct view there (None if nothing is mapped) and
+        ``key`` the access's key in its field tables.
         """
         cached = self.base(reg, off, table)
         if cached is None:
@@ -328,8 +350,8 @@ class _Function:
             return
         data, where = cached
         self.emit(f"if {data} is None:")
-        self.emit(f"    v = V.get(r{reg} >> 32)")
-        for line in view(where):
+        key = f"k{reg} + {off << 4 | size:#x}"  # (o + off) << 4 | size, as StructView keys it
+        for line in view(f"v{table.lower()}{reg}", key):
             self.emit("    " + line)
         self.emit("else:")
         self.emit("    try:")
@@ -442,6 +464,7 @@ class _Source:
         self.image = image
         self.budget = budget
         self.packers: dict[str, str] = {}
+        self.inlined: set[int] = set()  # slots of calls written in place (their state: s<slot>)
 
     def leaf(self, i: Insn) -> bool:
         """Whether ``i`` calls a helper or kfunc that never calls back into the program."""
@@ -474,6 +497,8 @@ class _Source:
             kind, fmt = key[0], key[1:]
             method = "unpack_from" if kind == "u" else "pack_into"
             head.append(f"    {name} = struct.Struct('<{fmt}').{method}")
+        for slot in sorted(self.inlined):
+            head.append(f"    s{slot} = c{slot}.bpf_inline[1]")
         table = ", ".join(f"{e}: f{e}" for e in img.functions) + ', "run": run'
         return "\n".join([*head, *body, f"    return {{{table}}}", ""])
 

@@ -57,6 +57,29 @@ def is_leaf(function: object) -> bool:
     return getattr(function, "bpf_leaf", False) is True
 
 
+def inline(function: F, template: str, state: object) -> F:
+    """Mark a leaf whose common case the translator writes in place of the call.
+
+    ``template`` is Python lines using the argument registers ``r1``–``r5``
+    and setting ``r0``, with ``{S}`` for ``state`` (bound once when the
+    program is built) and a line ``{CALL}`` where the call of ``function``
+    itself goes: the uncommon case (a fault, or rare work) stays in one place.
+    The reference interpreter always makes the call.
+
+    >>> f = inline(leaf(lambda vm, *regs: 0), "r0 = len({S})", [1, 2])
+    >>> inline_spec(f)
+    ('r0 = len({S})', [1, 2])
+    """
+    function.bpf_inline = (template, state)  # type: ignore[attr-defined]
+    return leaf(function)
+
+
+def inline_spec(function: object) -> tuple[str, object] | None:
+    """``(template, state)`` of a function marked with :func:`inline`, else None."""
+    spec = getattr(function, "bpf_inline", None)
+    return spec if isinstance(spec, tuple) else None
+
+
 def func_address(slot: int) -> int:
     """The code address ``ld_imm64`` pseudo func gives for a function at ``slot``."""
     return CODE_BASE | slot * isa.INSN_SIZE

@@ -49,7 +49,7 @@ from qdisclab.bpf.btf import BTF_KIND_INT, BTF_KIND_PTR, Btf
 from qdisclab.bpf.errors import BpfLoadError
 from qdisclab.bpf.fault import BpfFault
 from qdisclab.bpf.helper_ids import helper_id
-from qdisclab.bpf.image import leaf
+from qdisclab.bpf.image import inline, leaf
 from qdisclab.bpf.interp import signed
 from qdisclab.bpf.memory import OFFSET_MASK, REGION_SHIFT, BytesRegion, Memory
 from qdisclab.bpf.objects import BpfObject
@@ -304,6 +304,9 @@ _DIRECT: set[GenericImpl] = set()
 
 
 def _bound(impl: GenericImpl, env: ProgramEnv) -> BpfFunction:
+    template = _INLINE.get(impl)
+    if template is not None:  # the translator writes the common case in place
+        return inline(partial(impl, env), template, env)
     if impl in _DIRECT:
         return leaf(partial(impl, env))  # one call per kfunc call, no wrapper frame
 
@@ -611,6 +614,24 @@ for _name, _impl in (
     _GENERIC[_name] = _impl
     if _name != "bpf_loop":  # bpf_loop runs the program's callback
         _DIRECT.add(_impl)
+
+# The common case of the lock and list kfuncs, as the translator writes it in place of
+# the call (``{S}`` is the ProgramEnv): exactly what the function does when nothing is
+# wrong; anything else (a fault, a list's first push) is the call itself.
+_HIGH = M64 ^ OFFSET_MASK  # an address's region bits: the object a node link is in
+_INLINE: dict[GenericImpl, str] = {
+    _spin_lock: "if r1 in {S}.locks:\n    {CALL}\nelse:\n    {S}.locks.add(r1)\n    r0 = 0",
+    _spin_unlock: "if r1 in {S}.locks:\n    {S}.locks.discard(r1)\n    r0 = 0\nelse:\n    {CALL}",
+    _list_pop_front: (
+        "_q = {S}.lists.get(r1)\nif _q:\n    r0 = _q.popleft()\n    {S}.listed.discard(r0)\n"
+        "else:\n    r0 = 0"
+    ),
+    _list_push_back: (
+        "_q = {S}.lists.get(r1)\n"
+        f"if _q is not None and r2 not in {{S}}.listed and r2 & {_HIGH:#x} in {{S}}.objects:\n"
+        "    _q.append(r2)\n    {S}.listed.add(r2)\n    r0 = 0\nelse:\n    {CALL}"
+    ),
+}
 
 # The rbtree kfuncs register themselves in the same table (a module of their own).
 from qdisclab.bpf import rbtree_kfuncs as _rbtree_kfuncs  # noqa: E402,F401
