@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from qdisclab.bpf import isa
 from qdisclab.bpf.bound_object import (
@@ -108,26 +108,29 @@ def qdisc_kind(
     engine: Engine = "translate",
     budget: int = isa.BPF_COMPLEXITY_LIMIT_INSNS,
     verify: bool = True,
-) -> type:
+) -> type[BpfQdisc]:
     """A ``QdiscOps`` subclass running ``obj``'s ``Qdisc_ops`` programs on ``engine``.
 
     ``budget`` caps the instructions of one callback run (a fault past it).
     """
     check_engine(engine)
     ops = qdisc_ops_map(obj, name)
-    return type(
-        f"BpfQdisc_{ops.kind_name}",
-        (BpfQdisc,),
-        {
-            "id": ops.kind_name,
-            "obj": obj,
-            "ops_map": ops,
-            "engine": engine,
-            "budget": budget,
-            "verified_at_load": verify,
-            **({} if verify else {"refusal": None}),
-            "__doc__": f"BPF qdisc {ops.kind_name} from {obj.path} ({engine}).",
-        },
+    return cast(
+        type[BpfQdisc],
+        type(
+            f"BpfQdisc_{ops.kind_name}",
+            (BpfQdisc,),
+            {
+                "id": ops.kind_name,
+                "obj": obj,
+                "ops_map": ops,
+                "engine": engine,
+                "budget": budget,
+                "verified_at_load": verify,
+                **({} if verify else {"refusal": None}),
+                "__doc__": f"BPF qdisc {ops.kind_name} from {obj.path} ({engine}).",
+            },
+        ),
     )
 
 
