@@ -16,7 +16,8 @@ def register(app: typer.Typer) -> None:
             str,
             typer.Argument(
                 help="FILE.py, FILE.py:Name (a qdisc, congestion control or tcx program), a "
-                "compiled BPF qdisc OBJ.o, or a built-in spec with --builtin"
+                "compiled BPF object OBJ.o[:NAME] (its qdisc, congestion control or tc "
+                "programs), or a built-in spec with --builtin"
             ),
         ],
         examples: Annotated[
