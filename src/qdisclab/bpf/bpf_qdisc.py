@@ -182,6 +182,7 @@ class BpfQdisc(QdiscOps):
         for member, prog in self.ops_map.programs.items():
             engine = load(obj.programs[prog], resolver, env.memory, self.engine, self.budget)
             self.runs[member] = engine.run
+        self.run_enqueue, self.run_dequeue = self.runs["enqueue"], self.runs["dequeue"]
         self.sch_addr = 0
         self.checked = False
 
@@ -196,8 +197,13 @@ class BpfQdisc(QdiscOps):
 
     def enqueue(self, skb: SkBuff, sch: Any, to_free: Any) -> int:
         env = self.env
-        env.to_free = to_free
-        ret = self._run("enqueue", sch, skb, env.skb_address(skb), self.sch_addr, env.to_free_addr)
+        env.context, env.to_free = sch, to_free
+        _ARGS.pack_into(self.args, 0, env.views.address("sk_buff", skb), self.sch_addr,
+                        env.to_free_addr)  # fmt: skip
+        try:  # _run's work without its call: this and dequeue run once per packet
+            ret = self.run_enqueue(self.args_addr)
+        except BpfFault as fault:
+            raise extension_fault(fault, self.id, "enqueue", skb) from None
         owner = skb.owner
         if owner is FREED:
             env.views.release("sk_buff", skb)
@@ -205,10 +211,16 @@ class BpfQdisc(QdiscOps):
             # The trampoline would find the leak too; here it can say where the program returned.
             problem = _bad_enqueue(ret, True, skb.len, skb)
             raise violation(owner, skb, f"{self.exits['enqueue']}: {problem}")
-        return signed(ret, 32)
+        return ((ret & 0xFFFF_FFFF) ^ 0x8000_0000) - 0x8000_0000  # signed(ret, 32), inline
 
     def dequeue(self, sch: Any) -> SkBuff | None:
-        addr = self._run("dequeue", sch, None, self.sch_addr)
+        env = self.env
+        env.context = sch
+        _ARGS.pack_into(self.args, 0, self.sch_addr, 0, 0)
+        try:
+            addr = self.run_dequeue(self.args_addr)
+        except BpfFault as fault:
+            raise extension_fault(fault, self.id, "dequeue", None) from None
         if not addr:
             return None
         try:

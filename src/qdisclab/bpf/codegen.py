@@ -316,7 +316,7 @@ class _Function:
             lambda v, key: [
                 f"va = {v}.stores.get({key}) if {v} is not None else None",
                 "if va is not None:",
-                f"    va({v}.obj, {masked})",
+                f"    if va is not KEPT: va({v}.obj, {masked})",
                 "else:",
                 f"    {slow}",
             ],
@@ -489,7 +489,7 @@ class _Source:
         body.extend(funcs[0].source(entry=True))
         calls = ", ".join(f"c{slot}" for slot in sorted(img.calls))
         head = [
-            f"def build({calls}{', ' if calls else ''}*, ld, st, R, W, V, E, fps, stacks,",
+            f"def build({calls}{', ' if calls else ''}*, ld, st, R, W, V, E, KEPT, fps, stacks,",
             "          budget, max_loops,",
             "          slow, deep, at, vm, bswap, sdiv, smod, BpfFault, annotate):",
         ]

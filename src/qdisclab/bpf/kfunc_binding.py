@@ -358,12 +358,6 @@ def _obj_new(env: ProgramEnv, vm: CallContext, type_id: int, meta: int, *_: int)
     return addr
 
 
-@_generic("bpf_obj_drop_impl", direct=True)
-def _obj_drop(env: ProgramEnv, vm: CallContext, addr: int, meta: int, *_: int) -> int:
-    drop_reference(env, addr, "bpf_obj_drop")
-    return 0
-
-
 @_generic("bpf_refcount_acquire_impl", direct=True)
 def _refcount_acquire(env: ProgramEnv, vm: CallContext, addr: int, meta: int, *_: int) -> int:
     """One more owning reference to the shared object at ``addr``: ``addr`` itself.
@@ -381,15 +375,16 @@ def _refcount_acquire(env: ProgramEnv, vm: CallContext, addr: int, meta: int, *_
     return addr
 
 
-def drop_reference(env: ProgramEnv, addr: int, kfunc: str) -> None:
-    """Give back one reference to the object at ``addr``; the last frees it, as bpf_obj_drop."""
+@_generic("bpf_obj_drop_impl", direct=True)
+def _obj_drop(env: ProgramEnv, vm: CallContext | None, addr: int, meta: int, *_: int) -> int:
+    """Give back one reference to the object at ``addr``; the last frees it."""
     fields = env.objects.get(addr)
     if fields is None:
-        raise BpfFault(f"{kfunc} of {addr:#x}: not an object from bpf_obj_new")
+        raise BpfFault(f"bpf_obj_drop of {addr:#x}: not an object from bpf_obj_new")
     count = env.refcounts.get(addr)
     if count is not None and count > 1:  # another owner (a collection, or the program) keeps it
         env.refcounts[addr] = count - 1
-        return
+        return 0
     try:
         for field_addr in fields:
             env.kptrs[field_addr].free()  # holding an skb is the same violation as in Python
@@ -400,15 +395,16 @@ def drop_reference(env: ProgramEnv, addr: int, kfunc: str) -> None:
     del env.objects[addr]
     env.refcounts.pop(addr, None)
     env.memory.unmap(addr)
+    return 0
 
 
-def refuse_node(env: ProgramEnv, node: int, kfunc: str) -> int | None:
+def refuse_node(env: ProgramEnv, node: int) -> int | None:
     """A node already in a list or tree: for a shared object, the kernel's answer (-EINVAL,
     and the reference passed is dropped); None when the object is not shared (a fault)."""
     obj = node & ~OFFSET_MASK
     if obj not in env.refcounts:
         return None
-    drop_reference(env, obj, kfunc)
+    _obj_drop(env, None, obj, 0)
     return -errno.EINVAL & M64
 
 
@@ -416,19 +412,24 @@ def _kptr_xchg(env: ProgramEnv, vm: CallContext, slot: int, new: int, *_: int) -
     node = env.kptrs.get(slot)
     if node is None:
         raise BpfFault(f"bpf_kptr_xchg on {slot:#x}: not a __kptr field of an object")
+    skb = None
+    if new:
+        skb = env.views.objects.get(new)  # skb_at's common case, without its call
+        if skb.__class__ is not SkBuff:
+            skb = env.skb_at(new)  # raises the fault
     try:
-        old = node.kptr_xchg(env.skb_at(new) if new else None)
+        old = node.kptr_xchg(skb)
     except ExtensionFault as exc:
         raise KfuncFault(exc) from exc
     # The field of a live object: in bounds and writable, as bpf_obj_new mapped it.
     _U64.pack_into(env.memory.writable[slot >> REGION_SHIFT], slot & OFFSET_MASK, new)
-    return 0 if old is None else env.skb_address(old)
+    return 0 if old is None else env.views.address("sk_buff", old)
 
 
 # -- lists -----------------------------------------------------------------------------
 def _push(env: ProgramEnv, head: int, link: int, front: bool) -> int:
     if link in env.listed:
-        refused = refuse_node(env, link, "bpf_list_push")
+        refused = refuse_node(env, link)
         if refused is not None:
             return refused
         raise BpfFault(f"list push of node {link:#x}, which is already in a list")

@@ -208,6 +208,13 @@ class StructView(Region):
         )
 
 
+def ignored_write(obj: object, value: int) -> None:
+    """The setter of a field a program may write but qdisclab keeps itself (``sch->q.qlen``).
+
+    One shared function, so the translator can recognise it and skip the call.
+    """
+
+
 class Memory:
     """The address space of one loaded program: mapped regions and stack frames.
 

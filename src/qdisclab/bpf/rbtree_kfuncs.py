@@ -117,7 +117,7 @@ def _rbtree_add(
     env: ProgramEnv, vm: CallContext, root: int, node: int, less: int, meta: int, off: int
 ) -> int:
     if node in env.listed or node in env.in_tree:
-        refused = refuse_node(env, node, "bpf_rbtree_add")
+        refused = refuse_node(env, node)
         if refused is not None:
             return refused
         raise BpfFault(f"bpf_rbtree_add of node {node:#x}, which is already in a tree or list")

@@ -26,7 +26,7 @@ from qdisclab.bpf.fault import BpfFault
 from qdisclab.bpf.image import Image
 from qdisclab.bpf.interp import Interpreter, bswap, callback_slot, deep_call_fault
 from qdisclab.bpf.isa import M64
-from qdisclab.bpf.memory import BytesRegion, Memory
+from qdisclab.bpf.memory import BytesRegion, Memory, ignored_write
 from qdisclab.bpf.resolver import Resolver
 
 
@@ -69,6 +69,7 @@ class Translated:
             W=self.memory.writable,
             V=self.memory.views,
             E=(KeyError, TypeError, struct.error),
+            KEPT=ignored_write,  # a counter qdisclab keeps: the program's write is not called
             fps=fps,
             stacks=stacks,
             budget=budget,

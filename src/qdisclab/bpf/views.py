@@ -34,7 +34,14 @@ from typing import Any
 from qdisclab.bpf.externs import KCONFIG
 from qdisclab.bpf.fault import BpfFault
 from qdisclab.bpf.kernel_types import KERNEL_TYPES, KField
-from qdisclab.bpf.memory import OFFSET_MASK, REGION_SHIFT, Field, Memory, StructView
+from qdisclab.bpf.memory import (
+    OFFSET_MASK,
+    REGION_SHIFT,
+    Field,
+    Memory,
+    StructView,
+    ignored_write,
+)
 
 ETH_P_IP_BE = 0x0008  # htons(ETH_P_IP) as a little-endian load of the __be16 sees it
 _SCALAR_SIZES = (1, 2, 4, 8)
@@ -65,7 +72,8 @@ class Views:
             by_id = self._addr[struct] = {}
         addr = by_id.get(id(obj))
         if addr is None:
-            addr = self.memory.map_view(self._view(struct, obj))
+            template = self._templates.get(struct) or self._template(struct)
+            addr = self.memory.map_view(template.bind(obj))
             by_id[id(obj)] = addr
             self.objects[addr] = obj
         return addr
@@ -144,5 +152,5 @@ class Views:
             return None
         attr = f.attr or ""
         if f.derived and attr in _KEPT_BY_QDISCLAB:
-            return lambda obj, value: None
+            return ignored_write
         return lambda obj, value: setattr(obj, attr, value)
