@@ -55,7 +55,9 @@ class Simulation:
         self.plots = record.plots if plots is None else plots
         sched = self.world.sched
         self.sojourn = SojournRecorder(sched)
-        self.retrans = RetransTimes(sched)
+        # Only TCP flows retransmit (and only their series read these): a UDP run never loads TCP.
+        has_tcp = any(getattr(o, "result_section", None) == "tcp" for o in self.ctx.objects)
+        self.retrans = RetransTimes(sched) if has_tcp else None
         self.events = EventRecorder(self.world, record.events) if record.events else None
         interval = parse_time(record.trace_interval)
         self.traces = {ref: QueueTrace(self.ctx.device(ref), interval, self.duration, ref)
@@ -158,6 +160,7 @@ class Simulation:
 
     def _tcp_series(self) -> list[tuple[Any, ...]]:
         rows: list[tuple[Any, ...]] = []
+        retrans = self.retrans.times if self.retrans is not None else {}
         for o in self.ctx.objects:
             sk = getattr(o, "sk", None)
             if getattr(o, "result_section", None) != "tcp" or sk is None:
@@ -166,5 +169,5 @@ class Simulation:
             st = sk.stats
             rows += series_rows(o.name, DEFAULT_BIN_NS, rx.rx_metrics.bins if rx else [],
                                 (st.t, st.cwnd), (st.t, st.srtt_us), (st.rtt_t, st.rtt_us),
-                                self.retrans.times.get(sk.name, []))  # fmt: skip
+                                retrans.get(sk.name, []))  # fmt: skip
         return rows
