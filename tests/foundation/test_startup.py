@@ -21,6 +21,15 @@ HEAVY_LIBRARIES = ("matplotlib", "dask", "distributed", "pandas", "pyarrow", "dp
                    "hypothesis", "tomli_w")  # fmt: skip
 # qdisclab packages a simulated run needs only when its scenario or command asks for them.
 OPTIONAL_PACKAGES = ("qdisclab.bpf", "qdisclab.live", "qdisclab.check", "qdisclab.net.tc")
+# What only --out, recorded events or sweeps use.
+OUTPUT_MODULES = (
+    "qdisclab.measure.events",
+    "qdisclab.measure.plotdata",
+    "qdisclab.measure.pcap",
+    "qdisclab.measure.plots",
+    "qdisclab.scenario.outputs",
+    "qdisclab.scenario.sweep",
+)
 SCENARIO_PACKAGES = ("qdisclab.scenario", "qdisclab.measure", "qdisclab.net", "qdisclab.sched",
                      "qdisclab.tcp", "qdisclab.traffic")  # fmt: skip
 
@@ -53,13 +62,11 @@ def test_a_udp_run_imports_no_tcp_tcx_netkit_outputs_or_rich(tmp_path):
     assert json.loads(out)["scenario"] == "udp-dumbbell"  # it did run
     assert "qdisclab.scenario.build" in modules and "qdisclab.traffic.udp" in modules
     assert loaded(modules, HEAVY_LIBRARIES) == []
-    assert loaded(modules, OPTIONAL_PACKAGES) == []
-    assert (
-        loaded(modules, ("qdisclab.tcp", "qdisclab.tcx", "qdisclab.netkit", "qdisclab.mprog")) == []
-    )
-    assert (
-        loaded(modules, ("rich", "click")) == []
-    )  # --json prints no table; typer has its own click
+    assert loaded(modules, OPTIONAL_PACKAGES + OUTPUT_MODULES) == []
+    datapath_extras = ("qdisclab.tcp", "qdisclab.tcx", "qdisclab.netkit", "qdisclab.mprog")
+    assert loaded(modules, datapath_extras) == []
+    # --json prints no table, and typer brings its own copy of click
+    assert loaded(modules, ("rich", "click")) == []
 
 
 def test_a_tcp_run_imports_tcp_but_not_tcx_netkit_or_pcap_writing(tmp_path):
@@ -68,7 +75,7 @@ def test_a_tcp_run_imports_tcp_but_not_tcx_netkit_or_pcap_writing(tmp_path):
     assert json.loads(out)["tcp"][0]["cc"] == "cubic"
     assert "qdisclab.tcp.sock" in modules
     assert loaded(modules, HEAVY_LIBRARIES) == []
-    assert loaded(modules, OPTIONAL_PACKAGES) == []
+    assert loaded(modules, OPTIONAL_PACKAGES + OUTPUT_MODULES) == []
     assert loaded(modules, ("qdisclab.tcx", "qdisclab.netkit", "qdisclab.mprog")) == []
 
 
