@@ -82,7 +82,7 @@ def test_a_tcp_run_imports_tcp_but_not_tcx_netkit_or_pcap_writing(tmp_path):
 def test_help_imports_no_scenario_measurement_or_datapath_module(tmp_path):
     modules, out = modules_after(tmp_path, "--help")
     assert "run" in out and "sweep" in out
-    assert loaded(modules, SCENARIO_PACKAGES + OPTIONAL_PACKAGES) == []
+    assert loaded(modules, SCENARIO_PACKAGES + OPTIONAL_PACKAGES + ("qdisclab.units",)) == []
     assert loaded(modules, HEAVY_LIBRARIES) == []
 
 

@@ -14,7 +14,6 @@ import sys
 import typer
 
 from qdisclab.errors import ExtensionFault, QdiscLabError
-from qdisclab.units import UnitError
 
 app = typer.Typer(
     name="qdisclab",
@@ -44,20 +43,25 @@ def _load_commands() -> None:
 _load_commands()
 
 
-def _click_exception_types() -> tuple[type[BaseException], ...]:
-    """Click's error base class wherever it lives: recent typer releases vendor click as
-    ``typer._click`` and raise that copy's exceptions; older ones use click itself.
+def _loaded_errors(*names: str) -> tuple[type[BaseException], ...]:
+    """The exception classes ``"module:Class"`` whose modules are already imported.
 
-    Looked up among the modules already imported, when an error arrives: a click
-    that was never imported cannot have raised, and importing it only to compare
-    would cost every start.
+    Looked up when an error arrives: a module that was never imported cannot have
+    raised, and importing it only to compare would cost every start (``--help``
+    needs neither the unit parsers nor a second click).
     """
     found: list[type[BaseException]] = []
-    for module_name in ("typer._click.exceptions", "click.exceptions"):
+    for name in names:
+        module_name, _, class_name = name.partition(":")
         module = sys.modules.get(module_name)
         if module is not None:
-            found.append(module.ClickException)
+            found.append(getattr(module, class_name))
     return tuple(found)
+
+
+# Click's error base class wherever it lives: recent typer releases vendor click as
+# ``typer._click`` and raise that copy's exceptions; older ones use click itself.
+CLICK_ERRORS = ("typer._click.exceptions:ClickException", "click.exceptions:ClickException")
 
 
 def _usage_line(exc: BaseException) -> str:
@@ -83,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     except ExtensionFault as exc:
         _print_error(f"qdisclab: fault: {exc}")
         return 1
-    except (QdiscLabError, UnitError) as exc:
+    except (QdiscLabError, *_loaded_errors("qdisclab.units:UnitError")) as exc:
         _print_error(f"qdisclab: error: {exc}")
         return 2
     except MemoryError:  # the scenario asked for more than this machine has
@@ -96,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         _print_error("qdisclab: aborted")
         return 1
-    except _click_exception_types() as exc:  # usage errors, in non-standalone mode
+    except _loaded_errors(*CLICK_ERRORS) as exc:  # usage errors, in non-standalone mode
         if type(exc).__name__ == "NoArgsIsHelpError" and getattr(exc, "ctx", None) is not None:
             typer.echo(exc.ctx.get_help())  # plain `qdisclab`: the help, as `--help` gives it
             return 0

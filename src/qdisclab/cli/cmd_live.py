@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from qdisclab.errors import UserError
-from qdisclab.units import parse_rate, parse_time
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -142,6 +141,7 @@ def register(app: typer.Typer) -> None:
         """Shape real traffic: iperf3 and ping between namespaces through a qdisclab qdisc."""
         from qdisclab.live.experiment import LiveConfig, run_live
         from qdisclab.scenario.extensions import load_object, register_extension
+        from qdisclab.units import parse_rate, parse_time
 
         for ref in extension or []:
             register_extension(load_object(ref))

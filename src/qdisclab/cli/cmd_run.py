@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from qdisclab.errors import UserError
-from qdisclab.units import UnitError, parse_time
 
 if TYPE_CHECKING:  # rich is imported only when there is a table to print, not for --json
     from rich.console import Console
@@ -136,6 +135,7 @@ def register(app: typer.Typer) -> None:
         import time
 
         from qdisclab.scenario import run_scenario
+        from qdisclab.units import UnitError, parse_time
 
         try:
             duration_ns = parse_time(duration) if duration else None
