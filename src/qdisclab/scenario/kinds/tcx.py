@@ -31,7 +31,7 @@ class TcxProbe:
     __slots__ = ("dev", "hook", "name", "prog", "runs", "verdict_names", "verdicts")
 
     def __init__(self, name: str, hook: Any, prog: Any, dev: Any) -> None:
-        from qdisclab.tcx import TCX_DROP, TCX_NEXT, TCX_PASS, TCX_REDIRECT
+        from qdisclab.tcx.constants import TCX_DROP, TCX_NEXT, TCX_PASS, TCX_REDIRECT
         from qdisclab.tcx.tracepoints import TCX_PROG_RUN
 
         self.name = name
