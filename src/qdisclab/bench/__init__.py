@@ -35,7 +35,7 @@ def all_rows() -> list[BenchRow]:
     for info in sorted(
         pkgutil.iter_modules(pkg.__path__), key=lambda i: (i.name != "bench_core", i.name)
     ):
-        if info.name.startswith("bench_"):
+        if info.name.startswith("bench_") or info.name == "startup":  # startup: import_s
             module = importlib.import_module(f"{pkg.__name__}.{info.name}")
             rows.extend(module.ROWS)
     return rows

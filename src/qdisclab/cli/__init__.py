@@ -12,10 +12,8 @@ import pkgutil
 import sys
 
 import typer
-from rich.console import Console
 
 from qdisclab.errors import ExtensionFault, QdiscLabError
-from qdisclab.units import UnitError
 
 app = typer.Typer(
     name="qdisclab",
@@ -25,7 +23,13 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err_console = Console(stderr=True, highlight=False)
+
+
+def _print_error(message: str) -> None:
+    """One line on stderr through rich, imported only when there is an error to print."""
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False).print(message, markup=False, soft_wrap=True)
 
 
 def _load_commands() -> None:
@@ -39,20 +43,25 @@ def _load_commands() -> None:
 _load_commands()
 
 
-def _click_exception_types() -> tuple[type[BaseException], ...]:
-    """Click's error base class wherever it lives: recent typer releases vendor click as
-    ``typer._click`` and raise that copy's exceptions; older ones use click itself."""
+def _loaded_errors(*names: str) -> tuple[type[BaseException], ...]:
+    """The exception classes ``"module:Class"`` whose modules are already imported.
+
+    Looked up when an error arrives: a module that was never imported cannot have
+    raised, and importing it only to compare would cost every start (``--help``
+    needs neither the unit parsers nor a second click).
+    """
     found: list[type[BaseException]] = []
-    for module_name in ("typer._click.exceptions", "click.exceptions"):
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        found.append(module.ClickException)
+    for name in names:
+        module_name, _, class_name = name.partition(":")
+        module = sys.modules.get(module_name)
+        if module is not None:
+            found.append(getattr(module, class_name))
     return tuple(found)
 
 
-_CLICK_ERRORS = _click_exception_types()
+# Click's error base class wherever it lives: recent typer releases vendor click as
+# ``typer._click`` and raise that copy's exceptions; older ones use click itself.
+CLICK_ERRORS = ("typer._click.exceptions:ClickException", "click.exceptions:ClickException")
 
 
 def _usage_line(exc: BaseException) -> str:
@@ -76,25 +85,26 @@ def main(argv: list[str] | None = None) -> int:
         if type(code) is int and code:
             return code
     except ExtensionFault as exc:
-        err_console.print(f"qdisclab: fault: {exc}", markup=False, soft_wrap=True)
+        _print_error(f"qdisclab: fault: {exc}")
         return 1
-    except (QdiscLabError, UnitError) as exc:
-        err_console.print(f"qdisclab: error: {exc}", markup=False, soft_wrap=True)
+    except (QdiscLabError, *_loaded_errors("qdisclab.units:UnitError")) as exc:
+        _print_error(f"qdisclab: error: {exc}")
         return 2
     except MemoryError:  # the scenario asked for more than this machine has
-        err_console.print("qdisclab: error: out of memory: lower the scenario's rates, sizes or "
-                          "run.queue_memory", markup=False, soft_wrap=True)  # fmt: skip
+        _print_error(
+            "qdisclab: error: out of memory: lower the scenario's rates, sizes or run.queue_memory"
+        )
         return 2
     except typer.Exit as exc:
         return exc.exit_code
     except typer.Abort:
-        err_console.print("qdisclab: aborted", markup=False)
+        _print_error("qdisclab: aborted")
         return 1
-    except _CLICK_ERRORS as exc:  # usage errors arrive here in non-standalone mode
+    except _loaded_errors(*CLICK_ERRORS) as exc:  # usage errors, in non-standalone mode
         if type(exc).__name__ == "NoArgsIsHelpError" and getattr(exc, "ctx", None) is not None:
             typer.echo(exc.ctx.get_help())  # plain `qdisclab`: the help, as `--help` gives it
             return 0
-        err_console.print(f"qdisclab: error: {_usage_line(exc)}", markup=False, soft_wrap=True)
+        _print_error(f"qdisclab: error: {_usage_line(exc)}")
         return 2
     return 0
 

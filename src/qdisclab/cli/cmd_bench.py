@@ -6,8 +6,6 @@ import json
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 
 def register(app: typer.Typer) -> None:
@@ -20,6 +18,9 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Measure the engine, the datapath and memory; print figures and ratios."""
+        from rich.console import Console
+        from rich.table import Table
+
         from qdisclab.bench import run_bench
         from qdisclab.live.bench import ROWS as LIVE_ROWS
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 bpf_app = typer.Typer(
     help="Compiled BPF objects: write the headers, build, inspect, verify on the host.",
@@ -83,6 +84,8 @@ def verify(
     exit 0 accepted, 1 rejected. Either way 2 means the object does not load
     at all (a missing kfunc, an unmodelled field), with one line saying why.
     """
+    from rich.console import Console
+
     out = Console(highlight=False, soft_wrap=True)
     if static:
         raise typer.Exit(_verify_static(obj_path, out))
@@ -113,6 +116,9 @@ def _verify_static(obj_path: Path, out: Console) -> int:
 
 
 def _render(s: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     out = Console(highlight=False)
     out.print(f"[bold]{s['path']}[/bold]  license {s['license']!r}")
     table = Table(title="programs")

@@ -6,7 +6,6 @@ import json
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 
 def register(app: typer.Typer) -> None:
@@ -93,6 +92,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _print(results) -> None:
+    from rich.console import Console
+
     console = Console(highlight=False, soft_wrap=True)
     for r in results:
         if r.ok:

@@ -6,8 +6,6 @@ import json
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 
 def register(app: typer.Typer) -> None:
@@ -27,6 +25,9 @@ def register(app: typer.Typer) -> None:
                  "allowed": sorted(k.allowed), "doc": k.doc} for k in rows
             ], indent=2))  # fmt: skip
             return
+        from rich.console import Console
+        from rich.table import Table
+
         table = Table(title="kfuncs")
         for col in ("interface", "kfunc", "called as", "flags", "allowed in", "what it does"):
             table.add_column(col, overflow="fold")

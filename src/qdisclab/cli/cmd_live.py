@@ -10,14 +10,14 @@ simulated and live and prints them side by side.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from qdisclab.errors import UserError
-from qdisclab.units import parse_rate, parse_time
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 SHELL_HOURS = 8  # a --shell session ends by itself after this, unless --duration says otherwise
 
@@ -56,6 +56,8 @@ def _flow(i: int, figure: str) -> Any:
 
 def result_table(results: list[tuple[str, dict[str, Any]]]) -> Table:
     """One column per run (``live``, ``simulated`` ...) of the figures both kinds report."""
+    from rich.table import Table
+
     table = Table(title="qdisclab live")
     table.add_column("figure")
     for label, _ in results:
@@ -139,6 +141,7 @@ def register(app: typer.Typer) -> None:
         """Shape real traffic: iperf3 and ping between namespaces through a qdisclab qdisc."""
         from qdisclab.live.experiment import LiveConfig, run_live
         from qdisclab.scenario.extensions import load_object, register_extension
+        from qdisclab.units import parse_rate, parse_time
 
         for ref in extension or []:
             register_extension(load_object(ref))
@@ -203,6 +206,8 @@ def _print(results: dict[str, Any], json_out: bool, columns: list[tuple[str, dic
     if json_out:
         typer.echo(json.dumps(results, indent=2, sort_keys=False))
         return
+    from rich.console import Console
+
     console = Console()
     for label, r in columns:
         if r.get("tc"):

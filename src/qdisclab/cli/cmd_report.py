@@ -6,8 +6,6 @@ import json
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 
 def register(app: typer.Typer) -> None:
@@ -18,6 +16,9 @@ def register(app: typer.Typer) -> None:
         json_out: Annotated[bool, typer.Option("--json", help="print the table as JSON")] = False,
     ) -> None:
         """Print a comparison table and write metric-vs-parameter plots."""
+        from rich.console import Console
+        from rich.table import Table
+
         from qdisclab.scenario.sweep import compare, load_rows, report_plots
 
         table = compare(load_rows(db))

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from qdisclab.errors import UserError
-from qdisclab.units import UnitError, parse_time
+
+if TYPE_CHECKING:  # rich is imported only when there is a table to print, not for --json
+    from rich.console import Console
+    from rich.table import Table
 
 
 def print_results(results: dict[str, Any], console: Console) -> None:
+    from rich.table import Table
+
     table = Table(
         title=f"{results['scenario']} (seed {results['seed']}, {results['duration_s']:g} s)"
     )
@@ -74,6 +77,8 @@ def print_results(results: dict[str, Any], console: Console) -> None:
 
 def tcp_table(results: dict[str, Any]) -> Table:
     """Goodput over the measurement window, RTT, retransmissions, completion time per TCP flow."""
+    from rich.table import Table
+
     w0, w1 = results["window_s"]
     table = Table(title=f"TCP flows (goodput over {w0:.3g}-{w1:.3g} s)")
     for col in ("flow", "cc", "goodput Mbit/s", "RTT p50 ms", "RTT p99 ms", "retrans", "FCT ms"):
@@ -130,6 +135,7 @@ def register(app: typer.Typer) -> None:
         import time
 
         from qdisclab.scenario import run_scenario
+        from qdisclab.units import UnitError, parse_time
 
         try:
             duration_ns = parse_time(duration) if duration else None
@@ -140,6 +146,7 @@ def register(app: typer.Typer) -> None:
         progress = None
         bar = None
         if not json_out:
+            from rich.console import Console
             from rich.progress import BarColumn, Progress, TextColumn
 
             started = time.monotonic()

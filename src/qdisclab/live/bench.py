@@ -18,7 +18,6 @@ import os
 from typing import Any
 
 from qdisclab.live import host
-from qdisclab.live.experiment import LiveConfig, run_live
 
 QDISCS = ("pfifo", "fq_codel")
 UNSHAPED = 100_000_000_000  # bit/s: far above what Python forwards, so nothing queues for rate
@@ -29,6 +28,8 @@ def live_forwarding(budget: Any) -> dict[str, Any]:
     missing = host.missing_requirements(tools=(*host.BASE_TOOLS, *host.LOAD_TOOLS))
     if missing:
         return {"live_skipped": "needs " + ", ".join(missing)}
+    from qdisclab.live.experiment import LiveConfig, run_live  # only when the row can run
+
     seconds = 1 if budget.quick else 5
     out: dict[str, Any] = {"live_load_1min": round(os.getloadavg()[0], 2)}
     for kind in QDISCS:

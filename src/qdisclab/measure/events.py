@@ -40,8 +40,6 @@ from qdisclab.sched.constants import NET_XMIT_DROP, NET_XMIT_MASK
 from qdisclab.sched.handle import format_handle
 from qdisclab.sched.tracepoints import QDISC_DEQUEUE, QDISC_DROP, QDISC_ENQUEUE
 from qdisclab.sim.tracepoint import tracepoint
-from qdisclab.tcp.tracepoints import TCP_CONG_STATE_SET, TCP_PROBE, TCP_RETRANSMIT_SKB
-from qdisclab.tcx.tracepoints import TCX_PROG_RUN
 
 COLUMNS = ("time_ns", "event", "node", "dev", "qdisc", "flow", "pkt", "len", "detail")
 SUBSYSTEMS = ("qdisc", "net", "tcx", "tcp")
@@ -94,9 +92,13 @@ class EventRecorder:
                      (QDISC_DROP, self._drop)]  # fmt: skip
         if self._net_devs:
             plan += [(NET_DEV_XMIT, self._xmit), (NET_DEV_RECEIVE, self._receive)]
-        if self._tcx_devs:
+        if self._tcx_devs:  # tcx and TCP are imported only when recorded: not every run has them
+            from qdisclab.tcx.tracepoints import TCX_PROG_RUN
+
             plan.append((TCX_PROG_RUN, self._tcx))
         if self._flows:
+            from qdisclab.tcp.tracepoints import TCP_CONG_STATE_SET, TCP_PROBE, TCP_RETRANSMIT_SKB
+
             plan += [(TCP_PROBE, self._tcp_probe), (TCP_CONG_STATE_SET, self._tcp_state),
                      (TCP_RETRANSMIT_SKB, self._tcp_retrans)]  # fmt: skip
         for decl, fn in plan:

@@ -19,7 +19,6 @@ from bisect import bisect_left
 from typing import Any
 
 from qdisclab.sim.tracepoint import tracepoint
-from qdisclab.tcp.tracepoints import TCP_RETRANSMIT_SKB
 
 COLUMNS = ("flow", "time_s", "goodput_mbps", "cwnd", "srtt_ms", "rtt_ms", "retrans")
 
@@ -28,6 +27,8 @@ class RetransTimes:
     """Times (ns) of every retransmission, per sending socket name."""
 
     def __init__(self, sched: Any) -> None:
+        from qdisclab.tcp.tracepoints import TCP_RETRANSMIT_SKB  # the TCP stack, when it is used
+
         self.times: dict[str, list[int]] = {}
         self._tp = tracepoint(sched, TCP_RETRANSMIT_SKB)
         self._tp.attach(self._on_retransmit)

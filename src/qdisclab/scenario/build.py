@@ -130,7 +130,9 @@ def _build(loaded: Loaded, seed: int | None, policy: str) -> BuildContext:
     return ctx
 
 
-def _apply_tc(ctx: BuildContext, name: str, lines: list[str], loc: tuple, defaults: set) -> None:
+def _apply_tc(
+    ctx: BuildContext, name: str, lines: list[str], loc: tuple[Any, ...], defaults: set[Any]
+) -> None:
     """A node's ``tc = [...]``: each line through ``qdisclab tc``'s parser, stopping at an error.
 
     A root the scenario did not name is the kernel's default one (handle 0), so a
@@ -161,7 +163,7 @@ def _apply_tc(ctx: BuildContext, name: str, lines: list[str], loc: tuple, defaul
                                 f"node {name}: tc exited {result.exit}: {why}")  # fmt: skip
 
 
-def _add_filter(ctx: BuildContext, dev: Any, flt: Any, loc: tuple) -> None:
+def _add_filter(ctx: BuildContext, dev: Any, flt: Any, loc: tuple[Any, ...]) -> None:
     from qdisclab.net import parse_prefix
     from qdisclab.scenario.extensions import load_object
     from qdisclab.sched import TcFilter, parse_handle

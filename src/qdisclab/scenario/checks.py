@@ -162,7 +162,9 @@ def check_packet_budget(loaded: Any) -> None:
     budget = s.run.packet_budget
     total = 0
 
-    def spend(count: int, loc: tuple, found: Any, what: str, unit: str = "packets") -> None:
+    def spend(
+        count: int, loc: tuple[Any, ...], found: Any, what: str, unit: str = "packets"
+    ) -> None:
         nonlocal total
         total += count
         if total > budget:

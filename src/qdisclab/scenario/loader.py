@@ -35,16 +35,16 @@ class ScenarioError(UserError):
     """One-line scenario error naming file, line, field, found and allowed."""
 
 
-def line_index(text: str) -> dict[tuple, int]:
+def line_index(text: str) -> dict[tuple[Any, ...], int]:
     """Map location paths (``("link", 2, "rate")``) to 1-based line numbers."""
-    index: dict[tuple, int] = {}
-    counts: dict[tuple, int] = {}
-    table: tuple = ()
+    index: dict[tuple[Any, ...], int] = {}
+    counts: dict[tuple[Any, ...], int] = {}
+    table: tuple[Any, ...] = ()
     for lineno, line in enumerate(text.splitlines(), start=1):
         m = _HEADER.match(line)
         if m:
             parts = m.group(2).split(".")
-            path: tuple = ()
+            path: tuple[Any, ...] = ()
             for i, part in enumerate(parts):
                 key = (*path, part)
                 last = i == len(parts) - 1
@@ -64,14 +64,14 @@ def line_index(text: str) -> dict[tuple, int]:
     return index
 
 
-def find_line(index: dict[tuple, int], loc: tuple) -> int:
+def find_line(index: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int:
     for n in range(len(loc), 0, -1):
         if loc[:n] in index:
             return index[loc[:n]]
     return 1
 
 
-def fmt_loc(loc: tuple) -> str:
+def fmt_loc(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -87,16 +87,18 @@ class Loaded:
     text: str
     base_dir: Path
     raw: dict[str, Any] = field(default_factory=dict)
-    index: dict[tuple, int] = field(default_factory=dict)
+    index: dict[tuple[Any, ...], int] = field(default_factory=dict)
 
-    def error(self, loc: tuple, found: Any, allowed: str, problem: str = "") -> ScenarioError:
+    def error(
+        self, loc: tuple[Any, ...], found: Any, allowed: str, problem: str = ""
+    ) -> ScenarioError:
         """A one-line error at ``loc``; ``problem`` replaces the "allowed" part when given."""
         line = find_line(self.index, loc)
         where = f"{self.source}:{line}: {fmt_loc(loc)}: found {found!r}"
         return ScenarioError(f"{where}: {problem}" if problem else f"{where}; allowed: {allowed}")
 
 
-def _model_at(loc: tuple) -> type[BaseModel] | None:
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     model: Any = Scenario
     for part in loc:
         if isinstance(part, int):
@@ -123,7 +125,7 @@ def _allowed_keys(model: type[BaseModel] | None) -> str:
     return ", ".join(f.alias or n for n, f in model.model_fields.items())
 
 
-def format_validation(exc: ValidationError, source: str, index: dict[tuple, int]) -> str:
+def format_validation(exc: ValidationError, source: str, index: dict[tuple[Any, ...], int]) -> str:
     err = exc.errors(include_url=False)[0]
     raw_loc = tuple(err["loc"])
     # pydantic tags union members in the path ("str", "int", "function-after[...]"): drop them
@@ -207,7 +209,7 @@ def _element(items: list[Any], part: str, key: str) -> Any:
 MAX_DEPTH = 16
 
 
-def _too_deep(value: Any, path: tuple = ()) -> tuple | None:
+def _too_deep(value: Any, path: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
     """The location of the first value nested past ``MAX_DEPTH`` (iterative), or None."""
     stack = [(value, path)]
     while stack:

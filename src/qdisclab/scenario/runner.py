@@ -16,7 +16,7 @@ from qdisclab.scenario.library import builtin_names, default_scenario, load_any
 DEFAULT_SCENARIO = "dumbbell"  # four CUBIC flows; default_scenario() falls back to UDP without TCP
 
 
-class _Builtins(dict):
+class _Builtins(dict[str, None]):
     """Name -> runner view of the built-in TOML files (kept for callers of the old API)."""
 
     def __init__(self) -> None:

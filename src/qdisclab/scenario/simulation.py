@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qdisclab.errors import UserError
 from qdisclab.measure import DEFAULT_BIN_NS
-from qdisclab.measure.events import EventRecorder
-from qdisclab.measure.plotdata import PlotWorker
 from qdisclab.measure.sojourn import SojournRecorder
 from qdisclab.measure.tcpseries import RetransTimes, series_rows
 from qdisclab.measure.trace import QueueTrace
@@ -32,6 +30,9 @@ from qdisclab.scenario.loader import Loaded
 from qdisclab.scenario.results import Results, collect
 from qdisclab.sim.tracepoint import Tracepoint, TracepointDecl, tracepoint
 from qdisclab.units import parse_time
+
+if TYPE_CHECKING:
+    from qdisclab.measure.events import EventRecorder
 
 
 class Simulation:
@@ -55,8 +56,14 @@ class Simulation:
         self.plots = record.plots if plots is None else plots
         sched = self.world.sched
         self.sojourn = SojournRecorder(sched)
-        self.retrans = RetransTimes(sched)
-        self.events = EventRecorder(self.world, record.events) if record.events else None
+        # Only TCP flows retransmit (and only their series read these): a UDP run never loads TCP.
+        has_tcp = any(getattr(o, "result_section", None) == "tcp" for o in self.ctx.objects)
+        self.retrans = RetransTimes(sched) if has_tcp else None
+        self.events: EventRecorder | None = None
+        if record.events:  # the recorder (and its writers) only for runs that record events
+            from qdisclab.measure.events import EventRecorder
+
+            self.events = EventRecorder(self.world, record.events)
         interval = parse_time(record.trace_interval)
         self.traces = {ref: QueueTrace(self.ctx.device(ref), interval, self.duration, ref)
                        for ref in record.traces}  # fmt: skip
@@ -94,7 +101,11 @@ class Simulation:
                 files.append(f)
                 pcaps[ref] = PcapWriter(f)
                 attach_tap(self.ctx.device(ref), pcaps[ref])
-        worker = PlotWorker() if self.out_dir is not None and self.plots else None
+        worker = None
+        if self.out_dir is not None and self.plots:  # plots are drawn only into an --out dir
+            from qdisclab.measure.plotdata import PlotWorker
+
+            worker = PlotWorker()
         started = time.perf_counter()
         try:
             steps = 50 if progress is not None else 1
@@ -158,6 +169,7 @@ class Simulation:
 
     def _tcp_series(self) -> list[tuple[Any, ...]]:
         rows: list[tuple[Any, ...]] = []
+        retrans = self.retrans.times if self.retrans is not None else {}
         for o in self.ctx.objects:
             sk = getattr(o, "sk", None)
             if getattr(o, "result_section", None) != "tcp" or sk is None:
@@ -166,5 +178,5 @@ class Simulation:
             st = sk.stats
             rows += series_rows(o.name, DEFAULT_BIN_NS, rx.rx_metrics.bins if rx else [],
                                 (st.t, st.cwnd), (st.t, st.srtt_us), (st.rtt_t, st.rtt_us),
-                                self.retrans.times.get(sk.name, []))  # fmt: skip
+                                retrans.get(sk.name, []))  # fmt: skip
         return rows

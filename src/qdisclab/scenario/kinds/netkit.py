@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from qdisclab.errors import UserError
-from qdisclab.netkit import create_pair, create_veth_pair
 from qdisclab.scenario.registry import register_feature
 from qdisclab.units import parse_time
 
@@ -33,6 +32,7 @@ class PairProbe:
 
 
 def build_netkit(ctx: Any, spec: Any, index: int) -> PairProbe:
+    from qdisclab.netkit import create_pair, create_veth_pair  # only scenarios with pairs load it
     from qdisclab.scenario.extensions import load_object
 
     world = ctx.world

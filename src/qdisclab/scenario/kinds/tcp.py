@@ -18,6 +18,7 @@ completion time.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from qdisclab.errors import QdiscLabError
@@ -30,10 +31,10 @@ from qdisclab.scenario.registry import (
     register_or_replace,
     register_traffic,
 )
-from qdisclab.tcp import CongestionOps, TcpStack, available_cc, get_default_cc, lookup_cc
-from qdisclab.tcp.congestion import register_cc, update_cc
-from qdisclab.tcp.header import TCP_MSS_OVERHEAD, TCPOLEN_TSTAMP_ALIGNED
 from qdisclab.units import parse_size, parse_time
+
+# The TCP stack is imported by the first TCP flow's check, not here: registering
+# these types must not load TCP into every run (a UDP scenario never needs it).
 
 TCP_PORT = 5001
 INFINITE = 1 << 60
@@ -50,6 +51,9 @@ def _path_mtu(loaded: Any, src: str) -> int:
 
 def check_tcp(loaded: Any, spec: Any, index: int) -> None:
     """Load-time checks: a registered congestion control, an MSS the MTU allows, sizes."""
+    from qdisclab.tcp import available_cc, lookup_cc
+    from qdisclab.tcp.header import TCP_MSS_OVERHEAD, TCPOLEN_TSTAMP_ALIGNED
+
     if spec.cc is not None and spec.cc.startswith(BPF_PREFIX):
         try:  # a compiled congestion control registers itself; the flow then names it
             spec.cc = resolve_cc_spec(spec.cc, loaded.base_dir)
@@ -82,6 +86,8 @@ class TcpFlow:
     result_section = "tcp"
 
     def __init__(self, ctx: Any, spec: Any, index: int) -> None:
+        from qdisclab.tcp import TcpStack, get_default_cc, lookup_cc
+
         world = ctx.world
         self.kind = spec.type
         self.src = world.node(spec.src)
@@ -106,6 +112,8 @@ class TcpFlow:
             self.sched.call_at(self.stop, self._stop, None)
 
     def _connect(self) -> Any:
+        from qdisclab.tcp import TcpStack
+
         sk = TcpStack.of(self.src).connect(self.dst.addr, self.port, self.name, self.cc, self.ecn)
         if self.mss is not None:
             sk.mss_cache = self.mss  # before the handshake ends: every data segment uses it
@@ -266,10 +274,15 @@ register_traffic("tcp-rr", TcpRequestResponse, check_tcp, role=ROLE_PROBE)
 
 
 def _is_cc(cls: type) -> bool:
-    return issubclass(cls, CongestionOps)
+    # A subclass of CongestionOps has imported its module: if TCP is not loaded, no class is one.
+    congestion = sys.modules.get("qdisclab.tcp.congestion")
+    return congestion is not None and issubclass(cls, congestion.CongestionOps)
 
 
 def _register_cc(cls: type) -> None:
+    from qdisclab.tcp import lookup_cc
+    from qdisclab.tcp.congestion import register_cc, update_cc
+
     existing = lookup_cc(cls.name) if cls.name else None
     register_or_replace(existing, cls, register_cc, lambda c: update_cc(c.name, c))
 

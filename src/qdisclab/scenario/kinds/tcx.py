@@ -17,10 +17,8 @@ from qdisclab.scenario.bpf_specs import PREFIX as BPF_PREFIX
 from qdisclab.scenario.bpf_specs import resolve_tc_program
 from qdisclab.scenario.registry import register_feature
 from qdisclab.sim.tracepoint import tracepoint
-from qdisclab.tcx import TCX_DROP, TCX_NEXT, TCX_PASS, TCX_REDIRECT, Tcx
-from qdisclab.tcx.tracepoints import TCX_PROG_RUN
 
-VERDICTS = {TCX_NEXT: "next", TCX_PASS: "pass", TCX_DROP: "drop", TCX_REDIRECT: "redirect"}
+# qdisclab.tcx is imported when a scenario attaches a program, not when this type registers.
 
 
 class TcxProbe:
@@ -30,21 +28,26 @@ class TcxProbe:
     hook report their own runs; the hook's shared counters are under ``hook``.
     """
 
-    __slots__ = ("dev", "hook", "name", "prog", "runs", "verdicts")
+    __slots__ = ("dev", "hook", "name", "prog", "runs", "verdict_names", "verdicts")
 
     def __init__(self, name: str, hook: Any, prog: Any, dev: Any) -> None:
+        from qdisclab.tcx.constants import TCX_DROP, TCX_NEXT, TCX_PASS, TCX_REDIRECT
+        from qdisclab.tcx.tracepoints import TCX_PROG_RUN
+
         self.name = name
         self.hook = hook
         self.prog = prog
         self.dev = dev
         self.runs = 0
         self.verdicts: dict[str, int] = {}
+        self.verdict_names = {TCX_NEXT: "next", TCX_PASS: "pass", TCX_DROP: "drop",
+                              TCX_REDIRECT: "redirect"}  # fmt: skip
         tracepoint(dev.sched, TCX_PROG_RUN).attach(self._ran)
 
     def _ran(self, now: int, dev: Any, ingress: bool, prog: Any, ret: int) -> None:
         if prog is self.prog.func and dev is self.dev and ingress == self.hook.ingress:
             self.runs += 1
-            verdict = VERDICTS.get(ret, "next")  # reserved codes act as TCX_NEXT
+            verdict = self.verdict_names.get(ret, "next")  # reserved codes act as TCX_NEXT
             self.verdicts[verdict] = self.verdicts.get(verdict, 0) + 1
 
     def summary(self) -> dict[str, Any]:
@@ -55,6 +58,7 @@ class TcxProbe:
 
 def build_tcx(ctx: Any, spec: Any, index: int) -> TcxProbe:
     from qdisclab.scenario.extensions import load_object
+    from qdisclab.tcx import Tcx
 
     dev = ctx.device(spec.dev)
     attach_type = 0

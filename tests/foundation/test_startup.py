@@ -1,0 +1,111 @@
+"""Start-up: a command imports only what it uses, and the import_s bench row measures it.
+
+Laziness is checked by what a fresh interpreter has in ``sys.modules`` after a
+command, never by timing; the bench row's figures are checked for shape and
+for being measured at all (a parse that found nothing would report 0).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from qdisclab.bench import Budget
+from qdisclab.bench.startup import child_env, parse_importtime, startup
+
+# Libraries only outputs, sweeps, BPF objects, live runs or `check` need.
+HEAVY_LIBRARIES = ("matplotlib", "dask", "distributed", "pandas", "pyarrow", "dpkt", "elftools",
+                   "hypothesis", "tomli_w")  # fmt: skip
+# qdisclab packages a simulated run needs only when its scenario or command asks for them.
+OPTIONAL_PACKAGES = ("qdisclab.bpf", "qdisclab.live", "qdisclab.check", "qdisclab.net.tc")
+# What only --out, recorded events or sweeps use.
+OUTPUT_MODULES = (
+    "qdisclab.measure.events",
+    "qdisclab.measure.plotdata",
+    "qdisclab.measure.pcap",
+    "qdisclab.measure.plots",
+    "qdisclab.scenario.outputs",
+    "qdisclab.scenario.sweep",
+)
+SCENARIO_PACKAGES = ("qdisclab.scenario", "qdisclab.measure", "qdisclab.net", "qdisclab.sched",
+                     "qdisclab.tcp", "qdisclab.traffic")  # fmt: skip
+
+_REPORT = """
+import io, json, sys
+from contextlib import redirect_stdout
+from qdisclab.cli import main
+with redirect_stdout(io.StringIO()) as out:
+    code = main(sys.argv[1:])
+print(json.dumps({"code": code, "out": out.getvalue(), "modules": sorted(sys.modules)}))
+"""
+
+
+def modules_after(tmp_path, *args: str) -> tuple[set[str], str]:
+    """The modules a fresh interpreter has loaded after ``qdisclab ARGS``, and its output."""
+    result = subprocess.run([sys.executable, "-c", _REPORT, *args], capture_output=True,
+                            text=True, timeout=600, env=child_env(str(tmp_path)))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["code"] == 0, result.stderr
+    return set(report["modules"]), report["out"]
+
+
+def loaded(modules: set[str], packages: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in modules if any(m == p or m.startswith(p + ".") for p in packages))
+
+
+def test_a_udp_run_imports_no_tcp_tcx_netkit_outputs_or_rich(tmp_path):
+    modules, out = modules_after(tmp_path, "run", "udp-dumbbell", "--duration", "50ms", "--json")
+    assert json.loads(out)["scenario"] == "udp-dumbbell"  # it did run
+    assert "qdisclab.scenario.build" in modules and "qdisclab.traffic.udp" in modules
+    assert loaded(modules, HEAVY_LIBRARIES) == []
+    assert loaded(modules, OPTIONAL_PACKAGES + OUTPUT_MODULES) == []
+    datapath_extras = ("qdisclab.tcp", "qdisclab.tcx", "qdisclab.netkit", "qdisclab.mprog")
+    assert loaded(modules, datapath_extras) == []
+    # --json prints no table, and typer brings its own copy of click
+    assert loaded(modules, ("rich", "click")) == []
+
+
+def test_a_tcp_run_imports_tcp_but_not_tcx_netkit_or_pcap_writing(tmp_path):
+    # bufferbloat records pcaps, but only with --out: without it dpkt is not needed
+    modules, out = modules_after(tmp_path, "run", "bufferbloat", "--duration", "200ms", "--json")
+    assert json.loads(out)["tcp"][0]["cc"] == "cubic"
+    assert "qdisclab.tcp.sock" in modules
+    assert loaded(modules, HEAVY_LIBRARIES) == []
+    assert loaded(modules, OPTIONAL_PACKAGES + OUTPUT_MODULES) == []
+    assert loaded(modules, ("qdisclab.tcx", "qdisclab.netkit", "qdisclab.mprog")) == []
+
+
+def test_help_imports_no_scenario_measurement_or_datapath_module(tmp_path):
+    modules, out = modules_after(tmp_path, "--help")
+    assert "run" in out and "sweep" in out
+    assert loaded(modules, SCENARIO_PACKAGES + OPTIONAL_PACKAGES + ("qdisclab.units",)) == []
+    assert loaded(modules, HEAVY_LIBRARIES) == []
+
+
+def test_the_importtime_sum_counts_top_level_imports_after_site_once():
+    log = "\n".join([
+        "import time: self [us] | cumulative | imported package",
+        "import time:       100 |        100 | encodings",  # the interpreter's own start
+        "import time:       200 |       3000 | site",
+        "import time:       400 |        400 |   certifi",  # inside site (a .pth hook)
+        "import time:       300 |        300 |   qdisclab.units",  # counted in its parent
+        "import time:      1000 |      20000 | qdisclab.cli",
+        "import time:      5000 |       5000 | qdisclab.scenario.model",  # imported later
+    ])  # fmt: skip
+    assert parse_importtime(log) == pytest.approx(0.025)
+    assert parse_importtime("no importtime lines here") == 0
+
+
+@pytest.mark.slow
+def test_the_startup_bench_row_measures_real_imports():
+    figures = startup(Budget(quick=True))
+    assert set(figures) == {"import_s", "import_target_s", "help_import_s",
+                            "bufferbloat_1s_wall_s", "python_start_s"}  # fmt: skip
+    # each import figure is what the command imported: more than nothing, less than the process
+    assert figures["help_import_s"] > 0
+    assert 0 < figures["import_s"] < figures["bufferbloat_1s_wall_s"]
+    assert figures["python_start_s"] > 0
