@@ -25,7 +25,7 @@ TCPOLEN_TSTAMP_ALIGNED = 12
 # relative to each direction's initial sequence number (ISN), and converts at the
 # wire: ``(rel + isn) & SEQ_MASK`` going out, ``seq_unwrap`` coming in.
 SEQ_MASK = 0xFFFFFFFF
-_SEQ_HALF = 1 << 31
+SEQ_HALF = 1 << 31
 
 # SACK blocks as carried in a header: (start, end) pairs, at most 4 (3 with timestamps).
 SackBlocks = tuple[tuple[int, int], ...]
@@ -42,7 +42,7 @@ def seq_unwrap(wire: int, isn: int, near: int) -> int:
     >>> seq_unwrap(0xFFFFFFF8, 0xFFFFFFF0, 10)  # just before ``near``: 8
     8
     """
-    return near + (((wire - isn - near + _SEQ_HALF) & SEQ_MASK) - _SEQ_HALF)
+    return near + (((wire - isn - near + SEQ_HALF) & SEQ_MASK) - SEQ_HALF)
 
 
 class TcpHdr:

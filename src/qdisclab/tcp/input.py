@@ -16,7 +16,16 @@ from qdisclab.tcp.congestion import (
     RateSample,
     TCP_CA_Recovery,
 )
-from qdisclab.tcp.header import TCPHDR_CWR, TCPHDR_ECE, TCPHDR_FIN, TcpHdr, TxSeg, seq_unwrap
+from qdisclab.tcp.header import (
+    SEQ_HALF,
+    SEQ_MASK,
+    TCPHDR_CWR,
+    TCPHDR_ECE,
+    TCPHDR_FIN,
+    TcpHdr,
+    TxSeg,
+    seq_unwrap,
+)
 from qdisclab.tcp.output import TcpOutput
 
 TCP_DELACK_MIN_NS = 40_000_000
@@ -31,13 +40,16 @@ class TcpInput(TcpOutput):
     def _rcv_established(self, skb: SkBuff, th: TcpHdr) -> None:
         if th.tsval:
             self.ts_recent = th.tsval
-        # Wire (32-bit, ISN-offset) to relative: the ACK near snd_una, the data near rcv_nxt.
-        ack = seq_unwrap(th.ack_seq, self.snd_isn, self.snd_una)
-        seq = seq_unwrap(th.seq, self.rcv_isn, self.rcv_nxt)
+        # Wire (32-bit, ISN-offset) to relative: the ACK near snd_una, the data near rcv_nxt
+        # (seq_unwrap, written out: this runs for every segment).
+        una = self.snd_una
+        ack = una + (((th.ack_seq - self.snd_isn - una + SEQ_HALF) & SEQ_MASK) - SEQ_HALF)
+        nxt = self.rcv_nxt
+        seq = nxt + (((th.seq - self.rcv_isn - nxt + SEQ_HALF) & SEQ_MASK) - SEQ_HALF)
         if self.sock_ops is not None:
             self.sock_ops.event(self, "parse_hdr_opt", th)
             self.sock_ops.event(self, "tstamp_rx", seq)
-        if ack > self.snd_una or th.sack is not None or self.packets_out:
+        if ack > una or th.sack is not None or self.packets_out:
             self._ack(skb, th, ack)
         if th.datalen or th.flags & TCPHDR_FIN:
             self._data(skb, th, seq)
@@ -127,7 +139,14 @@ class TcpInput(TcpOutput):
             if self.tlp_high_seq:
                 self._process_tlp_ack(ack)
             if self.packets_out:
-                self.rto_timer.arm(self.sched.now + self.rto)
+                # tcp_rearm_rto, as sk_reset_timer: an armed timer's queued entry is never
+                # later than its deadline (Timer.arm), so a later deadline is all it takes.
+                rto_at = self.sched.now + self.rto
+                timer = self.rto_timer
+                if timer.expires is not None and timer.expires <= rto_at:
+                    timer.expires = rto_at
+                else:
+                    timer.arm(rto_at)
             else:
                 self.rto_timer.cancel()
                 self.high_sack_seq = ack
@@ -137,7 +156,8 @@ class TcpInput(TcpOutput):
         if ece:
             self.delivered_ce += delivered
         ops = self.icsk_ca_ops
-        ops.in_ack_event(self, CA_ACK_SLOWPATH | CA_ACK_ECE if ece else CA_ACK_SLOWPATH)
+        if self.in_ack_event_impl:  # tcp_in_ack_event: only a CC that has the callback
+            ops.in_ack_event(self, CA_ACK_SLOWPATH | CA_ACK_ECE if ece else CA_ACK_SLOWPATH)
         if first_us >= 0:
             seq_rtt = now_us - first_us
             ca_rtt = now_us - last_us
@@ -275,7 +295,7 @@ class TcpInput(TcpOutput):
         self.delack_segs += 1
         if self.delack_segs >= 2:
             self.send_ack()
-        elif not self.delack_timer.pending:
+        elif self.delack_timer.expires is None:  # not armed
             self.delack_timer.arm(self.sched.now + TCP_DELACK_MIN_NS)
 
     def _ooo_insert(self, seq: int, end: int, fin: bool) -> None:

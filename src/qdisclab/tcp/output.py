@@ -98,7 +98,7 @@ class TcpOutput(TcpRack):
                 self.is_cwnd_limited = limited
                 self.max_packets_out = self.packets_out
                 self.cwnd_usage_seq = self.snd_nxt
-        if self.packets_out and not self.rto_timer.pending:
+        if self.packets_out and self.rto_timer.expires is None:  # not armed
             self.rto_timer.arm(self.sched.now + self.rto)
         if sent and self.tlp_timer.expires is None:
             self._schedule_loss_probe()
@@ -158,7 +158,7 @@ class TcpOutput(TcpRack):
                 tp.emit(now_ns, self, seg.seq, datalen)
         self.lsndtime = now_us
         self.delack_segs = 0  # the ACK rides on this segment
-        if self.delack_timer.pending:
+        if self.delack_timer.expires is not None:
             self.delack_timer.cancel()
         self.stats.segs_out += 1
         if self.pacing_in_use:
@@ -187,7 +187,7 @@ class TcpOutput(TcpRack):
     def send_ack(self) -> None:
         """Send an ACK for ``rcv_nxt`` now (with SACK blocks when data is out of order)."""
         self.delack_segs = 0
-        if self.delack_timer.pending:
+        if self.delack_timer.expires is not None:
             self.delack_timer.cancel()
         sack = self._sack_blocks() if self.ooo else None
         if self.dsack is not None:

@@ -199,7 +199,9 @@ class TcpSock(TcpHandshake):
     # -- congestion control ----------------------------------------------------------
     def _assign_cc(self, cls: type[CongestionOps]) -> None:
         self.icsk_ca_ops = cc_class_for(cls, self.world.policy)()
-        self.cong_control_impl = "cong_control" in _own_members(cls)
+        members = _own_members(cls)
+        self.cong_control_impl = "cong_control" in members
+        self.in_ack_event_impl = "in_ack_event" in members
         if cls.flags & TCP_CONG_NEEDS_ECN:
             self.accurate_ecn_echo = True
 

@@ -96,6 +96,7 @@ class TcpSockBase:
         "icsk_backoff",
         "icsk_ca_ops",
         "icsk_ca_state",
+        "in_ack_event_impl",
         "is_cwnd_limited",
         "last_ooo",
         "lost_mark_seq",
@@ -277,6 +278,7 @@ class TcpSockBase:
     icsk_ca_state: int  # TCP_CA_* (congestion.py)
     icsk_ack_pending: int  # ICSK_ACK_* bits (a congestion control may set ICSK_ACK_NOW)
     cong_control_impl: bool  # the CC implements cong_control: it sets cwnd itself
+    in_ack_event_impl: bool  # the CC implements in_ack_event (else it is not called)
     cc_rng: random.Random | None  # the bpf_get_prandom_u32 stream, created on first use
     high_seq: int
     undo_marker: int
