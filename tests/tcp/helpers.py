@@ -20,3 +20,16 @@ def two_hosts(rate="100mbit", delay="10ms", loss=0.0, qdisc="pfifo limit 1000", 
 
 def bulk(w, a, b, cc="reno", port=5001, name="f1"):
     return BulkSender(a, b, port, name, cc)
+
+
+def step_events(w, until):
+    """Run ``w`` one event time at a time up to ``until`` (ns), yielding before each,
+    so a test can compare a socket's state across single events (no monkeypatching:
+    the socket may be compiled)."""
+    sched = w.sched
+    while True:
+        t = sched.next_time()
+        if t is None or t > until:
+            break
+        yield t
+        sched.run(t)

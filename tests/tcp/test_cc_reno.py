@@ -5,8 +5,13 @@ import pytest
 from tests.tcp.helpers import bulk, two_hosts
 
 from qdisclab.errors import ENOTSUPP, KernelError
-from qdisclab.tcp import CongestionOps, register_cc, unregister_cc, update_cc
-from qdisclab.tcp.congestion import tcp_reno_ssthresh, tcp_reno_undo_cwnd
+from qdisclab.tcp import CongestionOps, TcpStack, register_cc, unregister_cc, update_cc
+from qdisclab.tcp.congestion import (
+    CA_ACK_SLOWPATH,
+    tcp_reno_cong_avoid,
+    tcp_reno_ssthresh,
+    tcp_reno_undo_cwnd,
+)
 
 
 def _cls(name="t_ok", **members):
@@ -87,3 +92,34 @@ def test_slow_start_doubles_per_rtt():
         t = (k + 1) * 100_000_000 + 50_000_000
         idx = max(i for i, ts in enumerate(st.t) if ts <= t)
         assert abs(st.cwnd[idx] / (10 * 2**k) - 1) < 0.15, (k, st.cwnd[idx])
+
+
+def test_in_ack_event_reaches_a_cc_that_has_it_and_follows_a_switch():
+    """tcp_in_ack_event: every ACK the sender processes calls the CC's in_ack_event
+    (CA_ACK_SLOWPATH set); after a switch the new CC's members decide, not the old's."""
+    seen = []
+
+    def in_ack_event(self, sk, flags):
+        seen.append(flags)
+
+    register_cc(_cls("t_ackev", cong_avoid=lambda self, sk, a, n: tcp_reno_cong_avoid(sk, a, n),
+                     in_ack_event=in_ack_event))  # fmt: skip
+    register_cc(_cls("t_plain", cong_avoid=lambda self, sk, a, n: tcp_reno_cong_avoid(sk, a, n)))
+    w, a, b = two_hosts()
+    srv = TcpStack.of(b).listen(80)
+    sk = TcpStack.of(a).connect(b.addr, 80, "f", cc="t_plain")
+    sk.send(200 * 1448)
+    w.run(300_000_000)
+    assert seen == [] and sk.bytes_acked > 0  # t_plain has no in_ack_event
+    sk.set_congestion_control("t_ackev")
+    acked_before = sk.bytes_acked
+    sk.send(200 * 1448)
+    w.run(600_000_000)
+    assert srv.accepted[0].bytes_received == 400 * 1448
+    assert sk.bytes_acked > acked_before and len(seen) >= 200 // 2  # delayed ACKs: one per two
+    assert all(flags & CA_ACK_SLOWPATH for flags in seen)
+    sk.set_congestion_control("t_plain")
+    calls = len(seen)
+    sk.send(100 * 1448)
+    w.run(900_000_000)
+    assert len(seen) == calls and srv.accepted[0].bytes_received == 500 * 1448

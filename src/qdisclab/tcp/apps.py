@@ -10,10 +10,13 @@ True
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from qdisclab.tcp.sock import TcpSock
 from qdisclab.tcp.stack import TcpStack
+
+if TYPE_CHECKING:
+    from qdisclab.net.node import Node
 
 INFINITE = 1 << 60
 
@@ -21,7 +24,7 @@ INFINITE = 1 << 60
 class BulkSender:
     """An always-backlogged flow from ``src`` to ``dst:port`` (iperf-like)."""
 
-    def __init__(self, src: Any, dst: Any, port: int, name: str, cc: str | None = None,
+    def __init__(self, src: Node, dst: Node, port: int, name: str, cc: str | None = None,
                  ecn: bool = False, start_ns: int = 0) -> None:  # fmt: skip
         self.listener = TcpStack.of(dst).listener_or_listen(port, cc, ecn)
         self.src, self.dst, self.port, self.name, self.cc, self.ecn = src, dst, port, name, cc, ecn
@@ -48,7 +51,7 @@ class BulkSender:
 class FiniteTransfer:
     """Send ``nbytes`` then close; ``fct_ns`` = connect to last byte received."""
 
-    def __init__(self, src: Any, dst: Any, port: int, nbytes: int, name: str,
+    def __init__(self, src: Node, dst: Node, port: int, nbytes: int, name: str,
                  cc: str | None = None, start_ns: int = 0) -> None:  # fmt: skip
         self.nbytes = nbytes
         self.start_ns = start_ns
@@ -73,7 +76,7 @@ class FiniteTransfer:
 class RequestResponse:
     """Client sends ``req`` bytes, server answers ``resp`` bytes, ``count`` times; latencies in ns."""
 
-    def __init__(self, client: Any, server: Any, port: int, req: int, resp: int, count: int,
+    def __init__(self, client: Node, server: Node, port: int, req: int, resp: int, count: int,
                  name: str, cc: str | None = None) -> None:  # fmt: skip
         self.req, self.resp, self.count = req, resp, count
         self.latencies: list[int] = []

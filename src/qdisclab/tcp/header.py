@@ -7,8 +7,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 TCPHDR_FIN = 0x01
 TCPHDR_SYN = 0x02
 TCPHDR_RST = 0x04
@@ -27,7 +25,10 @@ TCPOLEN_TSTAMP_ALIGNED = 12
 # relative to each direction's initial sequence number (ISN), and converts at the
 # wire: ``(rel + isn) & SEQ_MASK`` going out, ``seq_unwrap`` coming in.
 SEQ_MASK = 0xFFFFFFFF
-_SEQ_HALF = 1 << 31
+SEQ_HALF = 1 << 31
+
+# SACK blocks as carried in a header: (start, end) pairs, at most 4 (3 with timestamps).
+SackBlocks = tuple[tuple[int, int], ...]
 
 
 def seq_unwrap(wire: int, isn: int, near: int) -> int:
@@ -41,7 +42,7 @@ def seq_unwrap(wire: int, isn: int, near: int) -> int:
     >>> seq_unwrap(0xFFFFFFF8, 0xFFFFFFF0, 10)  # just before ``near``: 8
     8
     """
-    return near + (((wire - isn - near + _SEQ_HALF) & SEQ_MASK) - _SEQ_HALF)
+    return near + (((wire - isn - near + SEQ_HALF) & SEQ_MASK) - SEQ_HALF)
 
 
 class TcpHdr:
@@ -51,7 +52,7 @@ class TcpHdr:
     __slots__ = ("ack_seq", "datalen", "flags", "opt", "sack", "seq", "tsecr", "tsval", "window")
 
     def __init__(self, seq: int, ack_seq: int, flags: int, window: int, datalen: int = 0,
-                 sack: Any = None, tsval: int = 0, tsecr: int = 0) -> None:  # fmt: skip
+                 sack: SackBlocks | None = None, tsval: int = 0, tsecr: int = 0) -> None:  # fmt: skip
         self.seq = seq
         self.ack_seq = ack_seq
         self.flags = flags
@@ -60,7 +61,7 @@ class TcpHdr:
         self.sack = sack  # tuple of (start, end) blocks, or None
         self.tsval = tsval
         self.tsecr = tsecr
-        self.opt = None  # extra option payload written by sock_ops write_hdr_opt
+        self.opt: bytes | None = None  # extra option payload written by sock_ops write_hdr_opt
 
     def __repr__(self) -> str:
         return (

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from qdisclab.skb import INET_ECN_CE, INET_ECN_NOT_ECT, SkBuff, skb_consume
 from qdisclab.tcp.congestion import (
     CA_ACK_ECE,
@@ -15,36 +13,50 @@ from qdisclab.tcp.congestion import (
     TCP_ECN_DEMAND_CWR,
     TCP_ECN_OK,
     TCP_ECN_SEEN,
+    RateSample,
     TCP_CA_Recovery,
 )
-from qdisclab.tcp.header import TCPHDR_CWR, TCPHDR_ECE, TCPHDR_FIN, TcpHdr, seq_unwrap
+from qdisclab.tcp.header import (
+    SEQ_HALF,
+    SEQ_MASK,
+    TCPHDR_CWR,
+    TCPHDR_ECE,
+    TCPHDR_FIN,
+    TcpHdr,
+    TxSeg,
+    seq_unwrap,
+)
+from qdisclab.tcp.output import TcpOutput
 
 TCP_DELACK_MIN_NS = 40_000_000
 _WIN_SEQ = 1 << 62
 
 
-class TcpInput:
-    """Mixin of ``TcpSock``: the receive side of an established connection."""
+class TcpInput(TcpOutput):
+    """Part of ``TcpSock``: the receive side of an established connection."""
 
     __slots__ = ()
 
-    def _rcv_established(self: Any, skb: SkBuff, th: TcpHdr) -> None:
+    def _rcv_established(self, skb: SkBuff, th: TcpHdr) -> None:
         if th.tsval:
             self.ts_recent = th.tsval
-        # Wire (32-bit, ISN-offset) to relative: the ACK near snd_una, the data near rcv_nxt.
-        ack = seq_unwrap(th.ack_seq, self.snd_isn, self.snd_una)
-        seq = seq_unwrap(th.seq, self.rcv_isn, self.rcv_nxt)
+        # Wire (32-bit, ISN-offset) to relative: the ACK near snd_una, the data near rcv_nxt
+        # (seq_unwrap, written out: this runs for every segment).
+        una = self.snd_una
+        ack = una + (((th.ack_seq - self.snd_isn - una + SEQ_HALF) & SEQ_MASK) - SEQ_HALF)
+        nxt = self.rcv_nxt
+        seq = nxt + (((th.seq - self.rcv_isn - nxt + SEQ_HALF) & SEQ_MASK) - SEQ_HALF)
         if self.sock_ops is not None:
             self.sock_ops.event(self, "parse_hdr_opt", th)
             self.sock_ops.event(self, "tstamp_rx", seq)
-        if ack > self.snd_una or th.sack is not None or self.packets_out:
+        if ack > una or th.sack is not None or self.packets_out:
             self._ack(skb, th, ack)
         if th.datalen or th.flags & TCPHDR_FIN:
             self._data(skb, th, seq)
         skb_consume(skb)
 
     # -- sender side: tcp_ack --------------------------------------------------------
-    def _ack(self: Any, skb: SkBuff, th: TcpHdr, ack: int) -> None:
+    def _ack(self, skb: SkBuff, th: TcpHdr, ack: int) -> None:
         if ack > self.snd_nxt:
             return
         self.tcp_mstamp = now_us = self.sched.now // 1000
@@ -92,9 +104,10 @@ class TcpInput:
                         self.lost_out -= 1
                     if seg.retrans:
                         self.retrans_out -= 1
-                    if seg.tnext is not None:
-                        seg.tprev.tnext = seg.tnext
-                        seg.tnext.tprev = seg.tprev
+                    prv, nxt = seg.tprev, seg.tnext
+                    if nxt is not None and prv is not None:
+                        prv.tnext = nxt
+                        nxt.tprev = prv
                         seg.tnext = seg.tprev = None
                     if seg.ever_retrans:
                         self._rack_advance(seg, now_us)
@@ -126,7 +139,14 @@ class TcpInput:
             if self.tlp_high_seq:
                 self._process_tlp_ack(ack)
             if self.packets_out:
-                self.rto_timer.arm(self.sched.now + self.rto)
+                # tcp_rearm_rto, as sk_reset_timer: an armed timer's queued entry is never
+                # later than its deadline (Timer.arm), so a later deadline is all it takes.
+                rto_at = self.sched.now + self.rto
+                timer = self.rto_timer
+                if timer.expires is not None and timer.expires <= rto_at:
+                    timer.expires = rto_at
+                else:
+                    timer.arm(rto_at)
             else:
                 self.rto_timer.cancel()
                 self.high_sack_seq = ack
@@ -136,7 +156,8 @@ class TcpInput:
         if ece:
             self.delivered_ce += delivered
         ops = self.icsk_ca_ops
-        ops.in_ack_event(self, CA_ACK_SLOWPATH | CA_ACK_ECE if ece else CA_ACK_SLOWPATH)
+        if self.in_ack_event_impl:  # tcp_in_ack_event: only a CC that has the callback
+            ops.in_ack_event(self, CA_ACK_SLOWPATH | CA_ACK_ECE if ece else CA_ACK_SLOWPATH)
         if first_us >= 0:
             seq_rtt = now_us - first_us
             ca_rtt = now_us - last_us
@@ -176,7 +197,7 @@ class TcpInput:
         self.stats.trace(self)
 
     # -- delivery rate (tcp_rate.c) ---------------------------------------------------
-    def _rate_delivered(self: Any, seg: Any, rs: Any) -> None:
+    def _rate_delivered(self, seg: TxSeg, rs: RateSample) -> None:
         self.delivered += 1
         if not rs.prior_delivered or seg.delivered > rs.prior_delivered:
             rs.prior_delivered = seg.delivered
@@ -186,7 +207,7 @@ class TcpInput:
             rs.snd_interval_us = seg.tx_us - seg.first_tx
             self.first_tx_mstamp = seg.tx_us
 
-    def _rate_gen(self: Any, delivered: int, lost: int, prior_in_flight: int) -> None:
+    def _rate_gen(self, delivered: int, lost: int, prior_in_flight: int) -> None:
         rs = self.rs
         now = self.tcp_mstamp
         if self.app_limited and self.delivered > self.app_limited:
@@ -207,7 +228,7 @@ class TcpInput:
         rs.interval_us = interval if interval >= self.min_rtt_us else -1
 
     # -- receiver side -------------------------------------------------------------------
-    def _data(self: Any, skb: SkBuff, th: TcpHdr, seq: int) -> None:
+    def _data(self, skb: SkBuff, th: TcpHdr, seq: int) -> None:
         end = seq + th.datalen
         fin = th.flags & TCPHDR_FIN
         if fin:
@@ -274,10 +295,10 @@ class TcpInput:
         self.delack_segs += 1
         if self.delack_segs >= 2:
             self.send_ack()
-        elif not self.delack_timer.pending:
+        elif self.delack_timer.expires is None:  # not armed
             self.delack_timer.arm(self.sched.now + TCP_DELACK_MIN_NS)
 
-    def _ooo_insert(self: Any, seq: int, end: int, fin: bool) -> None:
+    def _ooo_insert(self, seq: int, end: int, fin: bool) -> None:
         """Insert into the sorted out-of-order list, merging; remember the newest block."""
         ooo = self.ooo
         i = 0
@@ -304,23 +325,3 @@ class TcpInput:
             ooo.insert(i, blk)
             self.ooo_bytes += end - seq
         self.last_ooo = blk
-
-    def _sack_blocks(self: Any) -> tuple:
-        """Up to 3 SACK blocks (with timestamps): the newest first, then the highest."""
-        ooo = self.ooo
-        last = self.last_ooo
-        blocks = []
-        if last is not None and last in ooo:
-            blocks.append((last[0], last[1]))
-        for blk in reversed(ooo):
-            if len(blocks) >= 3:
-                break
-            if blk is not last:
-                blocks.append((blk[0], blk[1]))
-        return tuple(blocks)
-
-    def _deliver(self: Any, nbytes: int) -> None:
-        self.bytes_received += nbytes
-        self.rx_metrics.add_bytes(nbytes, self.sched.now)
-        if self.on_data is not None:
-            self.on_data(self, nbytes)

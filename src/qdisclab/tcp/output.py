@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from qdisclab.skb import INET_ECN_ECT_0, IPPROTO_TCP, SkBuff
 from qdisclab.tcp.congestion import (
     CA_EVENT_TX_START,
@@ -20,17 +18,19 @@ from qdisclab.tcp.header import (
     TCPHDR_CWR,
     TCPHDR_ECE,
     TCPHDR_FIN,
+    SackBlocks,
     TcpHdr,
     TxSeg,
 )
+from qdisclab.tcp.rack import TcpRack
 
 
-class TcpOutput:
-    """Mixin of ``TcpSock``: the send side."""
+class TcpOutput(TcpRack):
+    """Part of ``TcpSock``: the send side."""
 
     __slots__ = ()
 
-    def _write_xmit(self: Any) -> None:
+    def _write_xmit(self) -> None:
         """Send what cwnd and the peer's window allow: lost segments first, then new data."""
         if self.state_sending is False:
             return
@@ -98,23 +98,25 @@ class TcpOutput:
                 self.is_cwnd_limited = limited
                 self.max_packets_out = self.packets_out
                 self.cwnd_usage_seq = self.snd_nxt
-        if self.packets_out and not self.rto_timer.pending:
+        if self.packets_out and self.rto_timer.expires is None:  # not armed
             self.rto_timer.arm(self.sched.now + self.rto)
         if sent and self.tlp_timer.expires is None:
             self._schedule_loss_probe()
 
-    def _transmit(self: Any, seg: TxSeg, retrans: bool) -> None:
+    def _transmit(self, seg: TxSeg, retrans: bool) -> None:
         """Build, book and send one data segment (``tcp_transmit_skb``)."""
         now_ns = self.sched.now
         now_us = now_ns // 1000
         seg.tx_us = now_us
         # tcp_update_skb_after_send: the (re)sent segment goes to the tail of the tsorted list.
         head = self.tsorted
-        if seg.tnext is not None:
-            seg.tprev.tnext = seg.tnext
-            seg.tnext.tprev = seg.tprev
+        prv, nxt = seg.tprev, seg.tnext
+        if nxt is not None and prv is not None:
+            prv.tnext = nxt
+            nxt.tprev = prv
         last = head.tprev
-        last.tnext = seg
+        if last is not None:  # never None: the sentinel links to itself when empty
+            last.tnext = seg
         seg.tprev = last
         seg.tnext = head
         head.tprev = seg
@@ -156,7 +158,7 @@ class TcpOutput:
                 tp.emit(now_ns, self, seg.seq, datalen)
         self.lsndtime = now_us
         self.delack_segs = 0  # the ACK rides on this segment
-        if self.delack_timer.pending:
+        if self.delack_timer.expires is not None:
             self.delack_timer.cancel()
         self.stats.segs_out += 1
         if self.pacing_in_use:
@@ -167,7 +169,7 @@ class TcpOutput:
                 self.tcp_wstamp_ns = start + length * 1_000_000_000 // rate
         self.node.output(skb)
 
-    def _send_ctl(self: Any, flags: int, seq: int, sack: Any = None) -> None:
+    def _send_ctl(self, flags: int, seq: int, sack: SackBlocks | None = None) -> None:
         """A segment without payload: SYN, SYN-ACK, pure ACK (``tcp_send_ack``)."""
         now_ns = self.sched.now
         if self.ecn_flags & TCP_ECN_DEMAND_CWR and flags & TCPHDR_ACK:
@@ -182,10 +184,10 @@ class TcpOutput:
         self.books.book_sent(skb)
         self.node.output(skb)
 
-    def send_ack(self: Any) -> None:
+    def send_ack(self) -> None:
         """Send an ACK for ``rcv_nxt`` now (with SACK blocks when data is out of order)."""
         self.delack_segs = 0
-        if self.delack_timer.pending:
+        if self.delack_timer.expires is not None:
             self.delack_timer.cancel()
         sack = self._sack_blocks() if self.ooo else None
         if self.dsack is not None:
@@ -194,14 +196,28 @@ class TcpOutput:
             self.dsack = None
         self._send_ctl(TCPHDR_ACK, self.snd_nxt, sack)
 
-    def _pacing_fire(self: Any, _arg: object) -> None:
+    def _sack_blocks(self) -> SackBlocks:
+        """Up to 3 SACK blocks (with timestamps): the newest first, then the highest."""
+        ooo = self.ooo
+        last = self.last_ooo
+        blocks = []
+        if last is not None and last in ooo:
+            blocks.append((last[0], last[1]))
+        for blk in reversed(ooo):
+            if len(blocks) >= 3:
+                break
+            if blk is not last:
+                blocks.append((blk[0], blk[1]))
+        return tuple(blocks)
+
+    def _pacing_fire(self, _arg: object) -> None:
         self._write_xmit()
 
-    def _delack_fire(self: Any, _arg: object) -> None:
+    def _delack_fire(self, _arg: object) -> None:
         if self.delack_segs:
             self.send_ack()
 
-    def update_pacing_rate(self: Any) -> None:
+    def update_pacing_rate(self) -> None:
         """``tcp_update_pacing_rate``: cwnd·mss/srtt × 200 % in slow start, × 120 % otherwise."""
         rate = self.mss_cache * 80_000
         cwnd = self.snd_cwnd

@@ -29,10 +29,9 @@ the last one), so a tail loss gets a SACK that RACK can act on instead of waitin
 
 from __future__ import annotations
 
-from typing import Any
-
 from qdisclab.tcp.congestion import TCP_CA_CWR, TCP_CA_Open, TCP_CA_Recovery
 from qdisclab.tcp.header import TxSeg
+from qdisclab.tcp.recovery import TcpRecovery
 
 TCP_TIMEOUT_MIN_NS = 2_000_000  # 2 jiffies at HZ=1000: the slack added to RACK/TLP timers
 TCP_RTO_MIN_NS = 200_000_000  # TLP's delayed-ACK allowance with one segment in flight
@@ -48,24 +47,24 @@ def tsorted_init() -> TxSeg:
     return head
 
 
-class TcpRack:
-    """Mixin of ``TcpSock``: RACK loss detection, the reordering timer and the loss probe."""
+class TcpRack(TcpRecovery):
+    """Part of ``TcpSock``: RACK loss detection, the reordering timer and the loss probe."""
 
     __slots__ = ()
 
     # -- the tsorted list ---------------------------------------------------------------
-    def _tsorted_clear(self: Any) -> None:
+    def _tsorted_clear(self) -> None:
         """Forget the whole list (RTO: every unSACKed segment is lost and skipped anyway)."""
         head = self.tsorted
         seg = head.tnext
-        while seg is not head:
+        while seg is not None and seg is not head:
             nxt = seg.tnext
             seg.tnext = seg.tprev = None
             seg = nxt
         head.tnext = head.tprev = head
 
     # -- RACK (tcp_rack_reo_wnd, tcp_rack_detect_loss, tcp_rack_mark_lost) ----------------
-    def _rack_reo_wnd(self: Any) -> int:
+    def _rack_reo_wnd(self) -> int:
         """The reordering window in us: 0 (DUPACK-like) until reordering is seen, when in
         recovery or once ``reordering`` segments are SACKed; else min_rtt/4, at most srtt."""
         if not self.reord_seen:
@@ -77,7 +76,7 @@ class TcpRack:
         srtt = self.srtt_us >> 3
         return wnd if wnd < srtt else srtt
 
-    def _rack_detect_loss(self: Any) -> int:
+    def _rack_detect_loss(self) -> int:
         """Mark lost what was sent a reordering window before RACK's segment.
 
         Returns the time (us) until the oldest not-yet-expired candidate expires, 0 if none.
@@ -91,7 +90,8 @@ class TcpRack:
         budget = self.rack_rtt_us + reo_wnd
         head = self.tsorted
         seg = head.tnext
-        while seg is not head:
+        # On the list every link is set (the walk ends at the sentinel), hence ``nxt`` too.
+        while seg is not None and seg is not head:
             nxt = seg.tnext
             t = seg.tx_us
             if seg.lost and not seg.retrans:
@@ -105,11 +105,12 @@ class TcpRack:
                 self._rack_mark_skb_lost(seg)
             seg.tnext = seg.tprev = None
             head.tnext = nxt
-            nxt.tprev = head
+            if nxt is not None:
+                nxt.tprev = head
             seg = nxt
         return 0
 
-    def _rack_mark_skb_lost(self: Any, seg: Any) -> None:
+    def _rack_mark_skb_lost(self, seg: TxSeg) -> None:
         """``tcp_mark_skb_lost``: a lost retransmission goes back to the retransmit queue."""
         if seg.retrans:
             seg.retrans = False
@@ -122,7 +123,7 @@ class TcpRack:
         if seg.seq < self.retrans_hint_seq:
             self.retrans_hint_seq = seg.seq
 
-    def _rack_advance(self: Any, seg: Any, now_us: int) -> None:
+    def _rack_advance(self, seg: TxSeg, now_us: int) -> None:
         """``tcp_rack_advance``: ``seg`` was delivered; remember the most recently sent."""
         t = seg.tx_us
         if seg.ever_retrans and now_us - t < self.min_rtt_us:
@@ -133,7 +134,7 @@ class TcpRack:
             self.rack_mstamp = t
             self.rack_end_seq = seg.end
 
-    def _rack_update_reo_wnd(self: Any, prior_delivered: int) -> None:
+    def _rack_update_reo_wnd(self, prior_delivered: int) -> None:
         """``tcp_rack_update_reo_wnd``: a D-SACK (a spurious retransmission) widens the
         window by min_rtt/4, at most once a round trip; it stays wide for 16 recoveries."""
         if not prior_delivered:
@@ -148,13 +149,13 @@ class TcpRack:
         elif not self.rack_reo_wnd_persist:
             self.rack_reo_wnd_steps = 1
 
-    def _rack_mark_lost(self: Any) -> None:
+    def _rack_mark_lost(self) -> None:
         """``tcp_rack_mark_lost``: run detection; arm the reordering timer if needed."""
         timeout = self._rack_detect_loss()
         if timeout:
             self.rack_timer.arm(self.sched.now + timeout * 1000 + TCP_TIMEOUT_MIN_NS)
 
-    def _rack_reo_timeout(self: Any, _arg: object) -> None:
+    def _rack_reo_timeout(self, _arg: object) -> None:
         """``tcp_rack_reo_timeout``: the window passed for a segment without an ACK since."""
         if not self.packets_out or not self.state_sending:
             return
@@ -173,7 +174,7 @@ class TcpRack:
         self.stats.trace(self)
 
     # -- tail loss probe (tcp_schedule_loss_probe, tcp_send_loss_probe) -------------------
-    def _tlp_deadline(self: Any) -> int:
+    def _tlp_deadline(self) -> int:
         """When the probe is due (ns): 2·srtt (+200 ms with one segment out, else +2 ms)
         after the last send or advancing ACK, but before the RTO."""
         srtt = self.srtt_us
@@ -190,7 +191,7 @@ class TcpRack:
         # Just before the RTO: the probe pre-empts it, as the kernel's shared timer does.
         return min(anchor + pto, rto_at - 1)
 
-    def _schedule_loss_probe(self: Any) -> None:
+    def _schedule_loss_probe(self) -> None:
         """``tcp_schedule_loss_probe``. Every send and advancing ACK restarts the probe
         timeout; rather than re-arming on each, the timer stays armed and, when it fires,
         re-arms itself for the deadline counted from the latest of them."""
@@ -198,7 +199,7 @@ class TcpRack:
             return
         self.tlp_timer.arm(self._tlp_deadline())
 
-    def _send_loss_probe(self: Any, _arg: object) -> None:
+    def _send_loss_probe(self, _arg: object) -> None:
         """Send one new segment if allowed, else retransmit the last one; then restart the RTO."""
         if (
             not self.packets_out
@@ -244,7 +245,7 @@ class TcpRack:
                 self.stats.tlp_probes += 1
         self.rto_timer.arm(now + self.rto)
 
-    def _process_tlp_ack(self: Any, ack: int) -> None:
+    def _process_tlp_ack(self, ack: int) -> None:
         """``tcp_process_tlp_ack`` without DSACK: an ACK beyond a retransmitted probe means
         the probe repaired a loss, which costs one cwnd reduction."""
         if ack < self.tlp_high_seq:

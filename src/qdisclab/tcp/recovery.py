@@ -5,17 +5,19 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from operator import attrgetter
-from typing import Any
 
 from qdisclab.tcp.congestion import (
     CA_EVENT_COMPLETE_CWR,
     CA_EVENT_LOSS,
     TCP_CA_CWR,
+    RateSample,
     TCP_CA_Disorder,
     TCP_CA_Loss,
     TCP_CA_Open,
     TCP_CA_Recovery,
 )
+from qdisclab.tcp.header import SackBlocks
+from qdisclab.tcp.sock_base import TcpSockBase
 
 TCP_RTO_MIN_US = 200_000
 TCP_RTO_MAX_NS = 120_000_000_000
@@ -24,13 +26,13 @@ TCP_DUPTHRESH = 3
 _SEQ = attrgetter("seq")
 
 
-class TcpRecovery:
-    """Mixin of ``TcpSock``: RTT/RTO, SACK scoreboard, loss detection and reduction."""
+class TcpRecovery(TcpSockBase):
+    """Part of ``TcpSock``: RTT/RTO, SACK scoreboard, loss detection and reduction."""
 
     __slots__ = ()
 
     # -- RTT (tcp_rtt_estimator, tcp_set_rto) ---------------------------------
-    def rtt_estimator(self: Any, mrtt_us: int) -> None:
+    def rtt_estimator(self, mrtt_us: int) -> None:
         """Update srtt_us (×8), mdev_us/rttvar_us (×4) with gains 1/8 and 1/4, then the RTO."""
         m = mrtt_us
         srtt = self.srtt_us
@@ -64,7 +66,7 @@ class TcpRecovery:
         self.rto = min(((self.srtt_us >> 3) + self.rttvar_us) * 1000, TCP_RTO_MAX_NS)
 
     # -- SACK scoreboard ---------------------------------------------------------
-    def _sacktag(self: Any, blocks: Any, rs: Any) -> int:
+    def _sacktag(self, blocks: SackBlocks, rs: RateSample) -> int:
         """Mark segments covered by SACK blocks; returns newly sacked packets."""
         rtx = self.rtx
         head = self.rtx_head
@@ -94,9 +96,10 @@ class TcpRecovery:
                     if seg.retrans:
                         seg.retrans = False
                         self.retrans_out -= 1
-                    if seg.tnext is not None:
-                        seg.tprev.tnext = seg.tnext
-                        seg.tnext.tprev = seg.tprev
+                    prv, nxt = seg.tprev, seg.tnext
+                    if nxt is not None and prv is not None:
+                        prv.tnext = nxt
+                        nxt.tprev = prv
                         seg.tnext = seg.tprev = None
                     # tcp_check_sack_reordering: an original SACKed below earlier SACKs.
                     if seg.end <= prior_fack and not seg.ever_retrans:
@@ -112,7 +115,7 @@ class TcpRecovery:
             cache.clear()
         return newly
 
-    def _mark_lost(self: Any) -> None:
+    def _mark_lost(self) -> None:
         """Segments with >= 3 SACKed segments above them are lost (RFC 6675 IsLost)."""
         rtx = self.rtx
         n = len(rtx)
@@ -139,15 +142,16 @@ class TcpRecovery:
             if not seg.sacked and not seg.lost and not seg.retrans:
                 seg.lost = True
                 self.lost_out += 1
-                if seg.tnext is not None:  # off the tsorted list until retransmitted
-                    seg.tprev.tnext = seg.tnext
-                    seg.tnext.tprev = seg.tprev
+                prv, nxt = seg.tprev, seg.tnext
+                if nxt is not None and prv is not None:  # off the tsorted list until retransmitted
+                    prv.tnext = nxt
+                    nxt.tprev = prv
                     seg.tnext = seg.tprev = None
             j += 1
         if limit > self.lost_mark_seq:
             self.lost_mark_seq = limit
 
-    def _retransmit_lost(self: Any, in_flight: int, cwnd: int) -> int:
+    def _retransmit_lost(self, in_flight: int, cwnd: int) -> int:
         rtx = self.rtx
         n = len(rtx)
         i = bisect_left(rtx, self.retrans_hint_seq, self.rtx_head, n, key=_SEQ)
@@ -173,7 +177,7 @@ class TcpRecovery:
         return in_flight
 
     # -- CA state machine ----------------------------------------------------------
-    def set_ca_state(self: Any, new: int) -> None:
+    def set_ca_state(self, new: int) -> None:
         """``tcp_set_ca_state``: the CC sees the change before it happens."""
         self.icsk_ca_ops.set_state(self, new)
         self.icsk_ca_state = new
@@ -181,7 +185,7 @@ class TcpRecovery:
         if tp.listeners:
             tp.emit(self.sched.now, self, new)
 
-    def _init_cwnd_reduction(self: Any) -> None:
+    def _init_cwnd_reduction(self) -> None:
         self.high_seq = self.snd_nxt
         self.prior_cwnd = self.snd_cwnd
         self.prr_delivered = 0
@@ -191,7 +195,7 @@ class TcpRecovery:
             # tcp_ecn_queue_cwr: once per reduction, the next new data segment carries CWR.
             self.ecn_flags |= 2
 
-    def _cwnd_reduction(self: Any, newly_acked_sacked: int, newly_lost: int,
+    def _cwnd_reduction(self, newly_acked_sacked: int, newly_lost: int,
                         una_advanced: bool) -> None:  # fmt: skip
         """Proportional Rate Reduction (RFC 6937) as ``tcp_cwnd_reduction``.
 
@@ -225,7 +229,7 @@ class TcpRecovery:
             sndcnt = floor
         self.snd_cwnd = in_flight + sndcnt
 
-    def _enter_cwr(self: Any) -> None:
+    def _enter_cwr(self) -> None:
         """ECN echo in Open/Disorder: one reduction per window (RFC 3168)."""
         self.prior_ssthresh = 0
         if self.icsk_ca_state < TCP_CA_CWR:
@@ -234,7 +238,7 @@ class TcpRecovery:
             self._init_cwnd_reduction()
             self.set_ca_state(TCP_CA_CWR)
 
-    def _enter_recovery(self: Any) -> None:
+    def _enter_recovery(self) -> None:
         self.stats.fast_retrans += 1
         if self.icsk_ca_state < TCP_CA_CWR:
             self.prior_ssthresh = self.snd_ssthresh
@@ -243,12 +247,12 @@ class TcpRecovery:
             self.high_seq = self.snd_nxt
         self.set_ca_state(TCP_CA_Recovery)
 
-    def _end_cwnd_reduction(self: Any) -> None:
+    def _end_cwnd_reduction(self) -> None:
         if self.snd_ssthresh < 0x7FFFFFFF and self.icsk_ca_state in (TCP_CA_CWR, TCP_CA_Recovery):
             self.snd_cwnd = self.snd_ssthresh
         self.icsk_ca_ops.cwnd_event(self, CA_EVENT_COMPLETE_CWR)
 
-    def _fastretrans_alert(self: Any, ece: bool, newly: int) -> bool:
+    def _fastretrans_alert(self, ece: bool, newly: int) -> bool:
         """Drive Open/Disorder/CWR/Recovery/Loss; returns True on entering fast retransmit."""
         state = self.icsk_ca_state
         una = self.snd_una
@@ -268,9 +272,13 @@ class TcpRecovery:
             # still out decides whether anything can be late; usually nothing is.
             self.rack_advanced = False
             first = self.tsorted.tnext
-            t = first.tx_us
-            if first is not self.tsorted and (
-                t < self.rack_mstamp or (t == self.rack_mstamp and first.end < self.rack_end_seq)
+            if (
+                first is not None
+                and first is not self.tsorted
+                and (
+                    first.tx_us < self.rack_mstamp
+                    or (first.tx_us == self.rack_mstamp and first.end < self.rack_end_seq)
+                )
             ):
                 self._rack_mark_lost()
         if state in (TCP_CA_Recovery, TCP_CA_Loss):
@@ -288,7 +296,7 @@ class TcpRecovery:
         return False
 
     # -- RTO (tcp_retransmit_timer) ------------------------------------------------
-    def _rto_fire(self: Any, _arg: object) -> None:
+    def _rto_fire(self, _arg: object) -> None:
         if not self.packets_out:
             if self.state == 2:  # SYN_SENT: retransmit the SYN
                 self._syn_retransmit()

@@ -1,5 +1,6 @@
-"""``TcpSock``: one TCP endpoint (``struct tcp_sock``) — fields with kernel names, handshake,
-close, congestion-control assignment; the send/receive/recovery logic lives in the mixins.
+"""``TcpSock``: one TCP endpoint (``struct tcp_sock``) — construction, congestion-control
+assignment, the application API and close. The fields are declared in ``sock_base.py``;
+receiving, sending, recovery, RACK and the handshake are the classes it builds on.
 
 >>> from qdisclab.net import World
 >>> from qdisclab.tcp import TcpStack
@@ -15,33 +16,34 @@ close, congestion-control assignment; the send/receive/recovery logic lives in t
 from __future__ import annotations
 
 import errno
-from typing import Any
+from typing import TYPE_CHECKING
 
 from qdisclab.errors import KernelError
 from qdisclab.sim import Timer
 from qdisclab.sim.tracepoint import tracepoint
+from qdisclab.skb import SkBuff, skb_consume
 from qdisclab.skb.flowmetrics import FlowMetrics
 from qdisclab.tcp.cc_guard import cc_class_for
 from qdisclab.tcp.congestion import (
     TCP_CONG_NEEDS_ECN,
     TCP_INFINITE_SSTHRESH,
     AckSample,
+    CongestionOps,
     RateSample,
     TCP_CA_Open,
     get_default_cc,
     lookup_cc,
 )
-from qdisclab.tcp.handshake import TcpHandshake
+from qdisclab.tcp.handshake import TCP_INIT_CWND, TcpHandshake
 from qdisclab.tcp.header import (
     TCP_MSS_OVERHEAD,
     TCPHDR_ACK,
     TCPHDR_SYN,
     TCPOLEN_TSTAMP_ALIGNED,
+    TcpHdr,
 )
-from qdisclab.tcp.input import TcpInput
-from qdisclab.tcp.output import TcpOutput
-from qdisclab.tcp.rack import TcpRack, tsorted_init
-from qdisclab.tcp.recovery import TCP_TIMEOUT_INIT_NS, TcpRecovery
+from qdisclab.tcp.rack import tsorted_init
+from qdisclab.tcp.recovery import TCP_TIMEOUT_INIT_NS
 from qdisclab.tcp.sk_storage import sk_storage_free
 from qdisclab.tcp.states import (  # noqa: F401 (the kernel's state names, re-exported)
     TCP_CLOSE,
@@ -58,141 +60,24 @@ from qdisclab.tcp.states import (  # noqa: F401 (the kernel's state names, re-ex
 from qdisclab.tcp.stats import TcpStats
 from qdisclab.tcp.tracepoints import TCP_CONG_STATE_SET, TCP_PROBE, TCP_RETRANSMIT_SKB
 
-TCP_INIT_CWND = 10
+if TYPE_CHECKING:
+    from qdisclab.tcp.cgroup import Cgroup
+    from qdisclab.tcp.sock_base import SockOpsTarget
+    from qdisclab.tcp.stack import TcpStack
+
 DEFAULT_RCV_WND = 6 * 1024 * 1024  # tcp_rmem max: the autotuned window a bulk receiver reaches
 
 
-class TcpSock(TcpHandshake, TcpOutput, TcpInput, TcpRecovery, TcpRack):
-    """One TCP connection endpoint. Created by ``TcpStack.connect`` or by a listener."""
+class TcpSock(TcpHandshake):
+    """One TCP connection endpoint. Created by ``TcpStack.connect`` or by a listener.
 
-    __slots__ = (
-        "__weakref__",
-        "accurate_ecn_echo",
-        "ack_sample",
-        "app_limited",
-        "books",
-        "bpf_sock_ops_cb_flags",
-        "bytes_acked",
-        "bytes_received",
-        "cc_rng",
-        "ce_state",
-        "cgroup",
-        "cong_control_impl",
-        "cwnd_usage_seq",
-        "daddr",
-        "delack_segs",
-        "delack_timer",
-        "delivered",
-        "delivered_ce",
-        "delivered_mstamp",
-        "dport",
-        "dsack",
-        "ecn",
-        "ecn_flags",
-        "fin_acked",
-        "fin_pending",
-        "fin_received",
-        "fin_sent",
-        "first_tx_mstamp",
-        "high_sack_seq",
-        "high_seq",
-        "icsk_backoff",
-        "icsk_ca_ops",
-        "icsk_ca_state",
-        "is_cwnd_limited",
-        "last_ooo",
-        "lost_mark_seq",
-        "lost_out",
-        "lsndtime",
-        "max_packets_out",
-        "mdev_max_us",
-        "mdev_us",
-        "min_rtt_stamp",
-        "min_rtt_us",
-        "mss_cache",
-        "name",
-        "node",
-        "on_close",
-        "on_data",
-        "on_established",
-        "ooo",
-        "ooo_bytes",
-        "pacing_in_use",
-        "pacing_timer",
-        "packets_out",
-        "prior_cwnd",
-        "prior_ssthresh",
-        "prr_delivered",
-        "prr_out",
-        "quickack",
-        "rack_advanced",
-        "rack_dsack_seen",
-        "rack_end_seq",
-        "rack_last_delivered",
-        "rack_mstamp",
-        "rack_reo_wnd_persist",
-        "rack_reo_wnd_steps",
-        "rack_rtt_us",
-        "rack_timer",
-        "rcv_isn",
-        "rcv_nxt",
-        "rcv_tstamp",
-        "rcv_wnd",
-        "reord_seen",
-        "retrans_hint_seq",
-        "retrans_out",
-        "rs",
-        "rto",
-        "rto_timer",
-        "rtt_seq",
-        "rttvar_us",
-        "rtx",
-        "rtx_head",
-        "rx_metrics",
-        "sack_cache",
-        "sacked_out",
-        "saddr",
-        "sched",
-        "sk_bpf_cb_flags",
-        "sk_bpf_inline",
-        "sk_bpf_storage",
-        "sk_max_pacing_rate",
-        "sk_omem_alloc",
-        "sk_pacing_rate",
-        "sk_pacing_shift",
-        "sk_refcnt",
-        "snd_cwnd",
-        "snd_cwnd_clamp",
-        "snd_cwnd_cnt",
-        "snd_isn",
-        "snd_nxt",
-        "snd_ssthresh",
-        "snd_una",
-        "snd_wnd",
-        "sock_ops",
-        "sport",
-        "srtt_us",
-        "stack",
-        "state",
-        "state_sending",
-        "stats",
-        "tcp_mstamp",
-        "tcp_wstamp_ns",
-        "tlp_high_seq",
-        "tlp_retrans",
-        "tlp_timer",
-        "total_retrans",
-        "tp_cong_state",
-        "tp_probe",
-        "tp_retransmit",
-        "ts_recent",
-        "tsorted",
-        "undo_marker",
-        "world",
-        "write_seq",
-    )  # fmt: skip
+    The fields are declared in ``TcpSockBase``; this class adds construction,
+    congestion-control assignment, the application API and closing.
+    """
 
-    def __init__(self, stack: Any, sport: int, daddr: int, dport: int, name: str,
+    __slots__ = ()
+
+    def __init__(self, stack: TcpStack, sport: int, daddr: int, dport: int, name: str,
                  cc: str | None = None, ecn: bool = False) -> None:  # fmt: skip
         node = stack.node
         self.stack = stack
@@ -212,8 +97,8 @@ class TcpSock(TcpHandshake, TcpOutput, TcpInput, TcpRecovery, TcpRack):
         self.stats = TcpStats()
         self.state = TCP_CLOSE
         self.state_sending = False
-        self.sock_ops: Any = None  # a Cgroup (or anything with .event) once attached
-        self.cgroup: Any = None
+        self.sock_ops = None  # a Cgroup (or anything with .event) once attached
+        self.cgroup = None
         self.bpf_sock_ops_cb_flags = 0  # B.3 flags a legacy sock_ops program opts into
         self.sk_bpf_cb_flags = 0
         # socket local storage (sk_storage.py) hangs off these; freed in _on_close.
@@ -267,21 +152,21 @@ class TcpSock(TcpHandshake, TcpOutput, TcpInput, TcpRecovery, TcpRack):
         self.accurate_ecn_echo = False
         self.ce_state = False
         self.ts_recent = 0
-        self.rtx: list = []
+        self.rtx = []
         self.rtx_head = 0
-        self.sack_cache: dict = {}
+        self.sack_cache = {}
         self.high_sack_seq = 0
         self.lost_mark_seq = 0
         self.retrans_hint_seq = 0
-        self.ooo: list = []
+        self.ooo = []
         self.ooo_bytes = 0
         self.last_ooo = None
         self.delack_segs = 0
         self.quickack = 16  # quickack mode at the start: ACK every segment
         self.fin_pending = self.fin_sent = self.fin_acked = self.fin_received = False
-        self.on_data: Any = None  # callback(sk, nbytes) for in-order delivered bytes
-        self.on_established: Any = None
-        self.on_close: Any = None
+        self.on_data = None
+        self.on_established = None
+        self.on_close = None
         self.rs = RateSample()
         self.ack_sample = AckSample()
         self.rto_timer = Timer(self.sched, self._rto_fire)
@@ -303,16 +188,20 @@ class TcpSock(TcpHandshake, TcpOutput, TcpInput, TcpRecovery, TcpRack):
         self.rack_timer = Timer(self.sched, self._rack_reo_timeout)
         self.tlp_timer = Timer(self.sched, self._send_loss_probe)
         self.icsk_ca_state = TCP_CA_Open
+        self.icsk_ack_pending = 0
         self.cc_rng = None  # the bpf_get_prandom_u32 stream, created on first use
-        cls = lookup_cc(cc or get_default_cc()) or lookup_cc("reno")
         if cc is not None and lookup_cc(cc) is None:
             raise KernelError(errno.ENOENT, f"TCP_CONGESTION: no congestion control '{cc}'")
+        cls = lookup_cc(cc or get_default_cc()) or lookup_cc("reno")
+        assert cls is not None, "reno is built in"
         self._assign_cc(cls)
 
     # -- congestion control ----------------------------------------------------------
-    def _assign_cc(self, cls: type) -> None:
+    def _assign_cc(self, cls: type[CongestionOps]) -> None:
         self.icsk_ca_ops = cc_class_for(cls, self.world.policy)()
-        self.cong_control_impl = "cong_control" in _own_members(cls)
+        members = _own_members(cls)
+        self.cong_control_impl = "cong_control" in members
+        self.in_ack_event_impl = "in_ack_event" in members
         if cls.flags & TCP_CONG_NEEDS_ECN:
             self.accurate_ecn_echo = True
 
@@ -320,7 +209,7 @@ class TcpSock(TcpHandshake, TcpOutput, TcpInput, TcpRecovery, TcpRack):
         """``setsockopt(TCP_CONGESTION)``: ENOENT for an unknown name; same name is a no-op."""
         if name == self.icsk_ca_ops.name:
             return
-        cls = lookup_cc(name)
+        cls: type[CongestionOps] | None = lookup_cc(name)
         if cls is None:
             raise KernelError(errno.ENOENT, f"TCP_CONGESTION: no congestion control '{name}'")
         self.icsk_ca_ops.release(self)
@@ -330,15 +219,7 @@ class TcpSock(TcpHandshake, TcpOutput, TcpInput, TcpRecovery, TcpRack):
                 self.ecn = True
             self.icsk_ca_ops.init(self)
 
-    def _init_transfer(self) -> None:
-        """``tcp_init_transfer``: IW 10 and the congestion control's init."""
-        self.snd_cwnd = TCP_INIT_CWND
-        self.prior_ssthresh = 0
-        self.icsk_ca_ops.init(self)
-        self.update_pacing_rate()
-        self.state_sending = True
-
-    def attach_sock_ops(self, sock_ops: Any) -> None:
+    def attach_sock_ops(self, sock_ops: SockOpsTarget | Cgroup) -> None:
         """Route this socket's sock_ops events to ``sock_ops``: a ``Cgroup`` (which records
         itself as the socket's cgroup) or any object with ``event(sk, name, *args)``."""
         add = getattr(sock_ops, "add_socket", None)
@@ -347,15 +228,10 @@ class TcpSock(TcpHandshake, TcpOutput, TcpInput, TcpRecovery, TcpRack):
         else:
             self.sock_ops = sock_ops
 
-    def _set_state(self, new: int) -> None:
-        old = self.state
-        self.state = new
-        if self.sock_ops is not None:
-            self.sock_ops.event(self, "state_change", old, new)
-
     # -- the segment entry point --------------------------------------------------------
-    def receive(self, skb: Any) -> None:
-        th = skb.th
+    def receive(self, skb: SkBuff) -> None:
+        """A segment for this socket (``tcp_v4_rcv`` after the lookup)."""
+        th: TcpHdr = skb.th
         state = self.state
         if state == TCP_ESTABLISHED or state > TCP_SYN_RECV:
             self._rcv_established(skb, th)
@@ -366,8 +242,6 @@ class TcpSock(TcpHandshake, TcpOutput, TcpInput, TcpRecovery, TcpRack):
             self._synrecv_ack(th)
             self._rcv_established(skb, th)
             return
-        from qdisclab.skb import skb_consume
-
         skb_consume(skb)
 
     # -- application API -----------------------------------------------------------------------
@@ -390,6 +264,18 @@ class TcpSock(TcpHandshake, TcpOutput, TcpInput, TcpRecovery, TcpRack):
         self.fin_pending = True
         if self.state_sending:
             self._write_xmit()
+
+    def _deliver(self, nbytes: int) -> None:
+        self.bytes_received += nbytes
+        self.rx_metrics.add_bytes(nbytes, self.sched.now)
+        if self.on_data is not None:
+            self.on_data(self, nbytes)
+
+    def _notify_established(self, passive: bool) -> None:
+        if passive:
+            self.stack.accepted_sock(self)  # into the listener's accept queue
+        elif self.on_established is not None:
+            self.on_established(self)
 
     def _fin_sent_state(self) -> None:
         self._set_state(TCP_FIN_WAIT1 if self.state == TCP_ESTABLISHED else TCP_LAST_ACK)

@@ -12,13 +12,24 @@
 from __future__ import annotations
 
 import errno
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from qdisclab.errors import KernelError
-from qdisclab.skb import DROP_NO_SOCKET, IPPROTO_TCP, SkBuff, skb_drop
+from qdisclab.skb import DROP_NO_SOCKET, IPPROTO_TCP, SkBuff, skb_consume, skb_drop
 from qdisclab.tcp.header import TCPHDR_ACK, TCPHDR_SYN
 from qdisclab.tcp.sk_storage import sk_storage_clone, sk_storage_free
 from qdisclab.tcp.sock import TcpSock
+
+if TYPE_CHECKING:
+    from qdisclab.net.node import Node
+    from qdisclab.tcp.cgroup import Cgroup
+    from qdisclab.tcp.sock_base import SockOpsTarget
+    from qdisclab.tcp.storage_core import LocalStorage
+    from qdisclab.tcp.storage_inline import InlineArea
+
+    OnAccept = Callable[[TcpSock], object]
+    OnData = Callable[[TcpSock, int], object]
 
 
 class TcpListener:
@@ -39,18 +50,19 @@ class TcpListener:
         "watchers",
     )
 
-    def __init__(self, stack: Any, port: int, cc: str | None, ecn: bool, on_accept: Any) -> None:
+    def __init__(self, stack: TcpStack, port: int, cc: str | None, ecn: bool,
+                 on_accept: OnAccept | None) -> None:  # fmt: skip
         self.stack = stack
         self.port = port
         self.cc = cc
         self.ecn = ecn
         self.on_accept = on_accept
         self.accepted: list[TcpSock] = []
-        self.sock_ops: Any = None
-        self.watchers: dict[int, Any] = {}  # client port -> on_data callback for the child
+        self.sock_ops: SockOpsTarget | Cgroup | None = None
+        self.watchers: dict[int, OnData] = {}  # client port -> on_data callback for the child
         # Socket local storage of the listener; BPF_F_CLONE values are copied to children.
-        self.sk_bpf_storage: Any = None
-        self.sk_bpf_inline: Any = None
+        self.sk_bpf_storage: LocalStorage | None = None
+        self.sk_bpf_inline: InlineArea | None = None
         self.sk_omem_alloc = 0
         self.sk_refcnt = 1
 
@@ -60,7 +72,7 @@ class TcpListener:
         self.sk_refcnt = 0
         sk_storage_free(self)
 
-    def watch(self, client_port: int, on_data: Any) -> None:
+    def watch(self, client_port: int, on_data: OnData) -> None:
         """Give the child socket for ``client_port`` this ``on_data`` callback when it appears."""
         self.watchers[client_port] = on_data
 
@@ -70,7 +82,7 @@ class TcpStack:
 
     __slots__ = ("conns", "listeners", "next_port", "node")
 
-    def __init__(self, node: Any) -> None:
+    def __init__(self, node: Node) -> None:
         self.node = node
         self.conns: dict[tuple[int, int, int], TcpSock] = {}
         self.listeners: dict[int, TcpListener] = {}
@@ -78,13 +90,14 @@ class TcpStack:
         node.register_protocol(IPPROTO_TCP, self)
 
     @classmethod
-    def of(cls, node: Any) -> TcpStack:
+    def of(cls, node: Node) -> TcpStack:
         """The node's stack, created on first use."""
         stack = node.protocols.get(IPPROTO_TCP)
         return stack if isinstance(stack, TcpStack) else cls(node)
 
     def listen(self, port: int, cc: str | None = None, ecn: bool = False,
-               on_accept: Any = None, sock_ops: Any = None) -> TcpListener:  # fmt: skip
+               on_accept: OnAccept | None = None,
+               sock_ops: SockOpsTarget | Cgroup | None = None) -> TcpListener:  # fmt: skip
         """Listen on ``port``; children get ``cc``, ECN and ``sock_ops`` (e.g. a ``Cgroup``)."""
         if port in self.listeners:
             raise KernelError(errno.EADDRINUSE, f"{self.node.name}: TCP port {port} in use")
@@ -100,7 +113,8 @@ class TcpStack:
         return lst if lst is not None else self.listen(port, cc, ecn)
 
     def connect(self, daddr: int, dport: int, name: str, cc: str | None = None,
-                ecn: bool = False, sport: int | None = None, sock_ops: Any = None,
+                ecn: bool = False, sport: int | None = None,
+                sock_ops: SockOpsTarget | Cgroup | None = None,
                 isn: int | None = None) -> TcpSock:  # fmt: skip
         """Create a socket and start the three-way handshake (``isn`` forces the ISN)."""
         if sport is None:
@@ -138,8 +152,6 @@ class TcpStack:
                 skb_drop(skb, DROP_NO_SOCKET, self.node.sched.now)
                 return
         self.conns[(skb.dport, skb.src, skb.sport)] = sk
-        from qdisclab.skb import skb_consume
-
         sk.on_data = lst.watchers.get(skb.sport)
         sk._passive_open(th, lst.ecn)
         skb_consume(skb)

@@ -8,7 +8,10 @@ doubles, so long runs stay small.
 from __future__ import annotations
 
 from array import array
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from qdisclab.tcp.sock_base import TcpSockBase
 
 
 class TcpStats:
@@ -74,7 +77,7 @@ class TcpStats:
             self.rtt_us = self.rtt_us[::2]
             self.rtt_stride *= 2
 
-    def trace(self, sk: Any) -> None:
+    def trace(self, sk: TcpSockBase) -> None:
         cwnd = sk.snd_cwnd
         if cwnd == self.last_cwnd and sk.snd_ssthresh == self.last_ssthresh:
             return
@@ -97,7 +100,7 @@ class TcpStats:
                 setattr(self, name, getattr(self, name)[::2])
             self.min_gap_ns = max(1_000_000, self.min_gap_ns * 2)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, int | float]:
         rtts = sorted(self.rtt_us)
         return {
             "retrans": self.retrans,

@@ -1,4 +1,4 @@
-"""The TCP layer's tracepoints, declared once (fired by the socket's mixins)."""
+"""The TCP layer's tracepoints, declared once (fired by the socket's parts)."""
 
 from qdisclab.sim.tracepoint import declare
 
