@@ -23,7 +23,7 @@ from typing import Any
 from qdisclab.live.gro import VNET_HDR_LEN, gro_writes, plain_writes
 from qdisclab.live.packet import ip_ecn, packet_to_skb, with_ecn
 from qdisclab.live.packet_socket import MmsgReader, MmsgWriter
-from qdisclab.net.device import Channel, NetDevice
+from qdisclab.net.device import Channel, NetDevice, WireEnd
 from qdisclab.skb import INET_ECN_CE, SkBuff, skb_consume
 
 READ_BATCH = 64  # packets read per readiness event before other events get a turn
@@ -117,7 +117,7 @@ class FdWriter:
             self.thread.join(timeout)
 
 
-class FdPort:
+class FdPort(WireEnd):
     """The far end of a live device's wire: arriving packets go to ``fd`` by an ``FdWriter``.
 
     A packet's life in qdisclab ends (delivered) when it is handed to the
@@ -127,7 +127,7 @@ class FdPort:
     merged.
     """
 
-    __slots__ = ("in_flight", "l3", "pending", "put", "writer")
+    __slots__ = ("l3", "pending", "put", "writer")
 
     def __init__(self, fd: int, l3: int = 0, vnet_hdr: bool = False, gro: bool = False,
                  mmsg: bool = False) -> None:  # fmt: skip
@@ -205,7 +205,7 @@ class LiveDevice(NetDevice):
         self.mmsg = MmsgReader(in_fd, READ_BATCH) if mmsg else None
         self.port = FdPort(out_fd, l3, vnet_hdr, vnet_hdr and gro, mmsg)
         self.books = books
-        self.attach_peer(self.port, channel)  # type: ignore[arg-type]  # a port, not a device
+        self.attach_peer(self.port, channel)
         self.world.packet_holders.append(self.port)
         self.sched.add_reader(in_fd, self.on_readable)
         self.sched.before_wait.append(self.port.flush)

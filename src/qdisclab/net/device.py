@@ -15,12 +15,17 @@ uncongested device costs one event per packet (the arrival at the peer).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from random import Random
+from typing import TYPE_CHECKING, ClassVar
+
+from mypy_extensions import mypyc_attr
 
 from qdisclab.errors import UserError
 from qdisclab.net.memory import DROP_QUEUE_MEMORY, SKB_TRUESIZE_OVERHEAD
 from qdisclab.net.tracepoints import NET_DEV_RECEIVE, NET_DEV_XMIT
 from qdisclab.sched.constants import NET_XMIT_DROP, NET_XMIT_SUCCESS
+from qdisclab.sim import RealtimeScheduler, Scheduler
 from qdisclab.sim.tracepoint import tracepoint
 from qdisclab.skb import (
     DROP_DEVICE_DOWN,
@@ -33,7 +38,19 @@ from qdisclab.skb import (
 )
 
 if TYPE_CHECKING:
+    from qdisclab.net.node import Node
+    from qdisclab.net.world import World
     from qdisclab.sched.qdisc import Qdisc
+    from qdisclab.sim.scheduler import Event
+
+#: The clock and event queue a world's devices run on: simulated, or the wall clock
+#: of a live run (the same interface; named as a union so compiled code calls the
+#: simulated scheduler's methods directly).
+DeviceScheduler = Scheduler | RealtimeScheduler
+
+#: A tc hook in a device's egress or ingress slot: ``hook(skb) -> HOOK_*``. The tcx
+#: layer installs ``TcxHook.handle`` there while a direction has programs.
+TcHook = Callable[[SkBuff], int]
 
 # Verdicts a hook returns to the device (the tcx layer maps program results to these).
 HOOK_PASS = 0
@@ -59,7 +76,12 @@ class Channel:
     )
 
     def __init__(
-        self, rate: int, delay: int, jitter: int = 0, loss: float = 0.0, rng: Any = None
+        self,
+        rate: int,
+        delay: int,
+        jitter: int = 0,
+        loss: float = 0.0,
+        rng: Random | None = None,
     ) -> None:
         if rate <= 0:
             raise UserError(f"link rate must be positive (found {rate} bit/s)")
@@ -72,7 +94,7 @@ class Channel:
         self._jitter = jitter  # ns, uniform in [0, jitter]
         self._loss = loss
         self.impaired = bool(jitter or loss)
-        self.rng = rng
+        self.rng = rng  # draws loss and jitter (needed only when either is configured)
         # Exact integer ns per byte when the rate divides 8e9 (100mbit: 80), else 0
         # and the serialisation time is computed with a division per packet.
         self.ns_per_byte = 8_000_000_000 // rate if 8_000_000_000 % rate == 0 else 0
@@ -97,19 +119,68 @@ class Channel:
         self.impaired = bool(value or self._loss)
 
 
-class NetDevice:
-    """A network interface on a node: MTU, txqueuelen, root qdisc slot, hook points."""
+@mypyc_attr(allow_interpreted_subclasses=True)
+class WireEnd:
+    """Where a channel hands a packet after the propagation delay: a device's next hop.
+
+    A device's next hop is the peer device at the other end of its link; a live
+    device's wire ends in a port that writes to a file descriptor instead.
+    """
+
+    __slots__ = ("in_flight",)
+
+    def __init__(self) -> None:
+        self.in_flight = 0  # packets on the wire towards this end
+
+    def receive(self, skb: SkBuff) -> None:
+        """The packet has crossed the wire (the channel's delay has passed)."""
+        raise NotImplementedError
+
+
+@mypyc_attr(native_class=False)
+class DeviceProbeSite:
+    """Stands for a device in its tracepoints' site sets, which hold sites weakly.
+
+    A compiled class cannot be weakly referenced, so the device registers this
+    plain object (which it keeps alive) and is told through it when listeners change.
+    """
+
+    __slots__ = ("__weakref__", "dev")
+
+    def __init__(self, dev: NetDevice) -> None:
+        self.dev = dev
+
+    def rebind_probes(self) -> None:
+        self.dev.rebind_probes()
+
+
+@mypyc_attr(allow_interpreted_subclasses=True)
+class NetDevice(WireEnd):
+    """A network interface on a node: MTU, txqueuelen, root qdisc slot, hook points.
+
+    A packet's path through a device, by the slots' types: ``xmit`` runs the
+    ``egress_hook`` (a :data:`TcHook`), then the root ``qdisc`` (a sched
+    ``Qdisc``); ``start_xmit`` serialises at the ``channel``'s rate and hands the
+    packet to the ``next_hop`` (the peer device, a :class:`WireEnd`), whose
+    ``receive`` runs its ``ingress_hook`` and gives it to its ``node``.
+    """
 
     #: Link-layer header bytes ``xmit`` counts in ``skb.len`` (Ethernet; a kind whose
     #: transmit adds none, as veth and netkit here or TUN, says 0).
-    HARD_HEADER_LEN = ETH_HLEN
+    HARD_HEADER_LEN: ClassVar[int] = ETH_HLEN
+
+    # Set by ``attach_peer`` when the device is wired (unset before: a device is
+    # wired before it transmits, so the per-packet path needs no None test).
+    channel: Channel  # the wire out: rate, propagation delay, loss, jitter
+    next_hop: WireEnd  # where the wire ends: the peer device (or a live port)
+    peer_receive: Callable[[SkBuff], None]  # next_hop.receive, bound once
 
     __slots__ = (
-        "__weakref__",  # a probe site of its tracepoints (held weakly by them)
         "_active",
         "_egress_hook",
         "_ingress_hook",
         "_ingress_qdisc",
+        "_probe_site",
         "_tx_event",
         "addr",
         "busy_until",
@@ -117,9 +188,9 @@ class NetDevice:
         "hard_header_len",
         "hash_seed",
         "ifindex",
-        "in_flight",
         "mtu",
         "name",
+        "next_hop",
         "node",
         "ownership_policy",
         "peer",
@@ -145,19 +216,21 @@ class NetDevice:
 
     def __init__(
         self,
-        world: Any,
-        node: Any,
+        world: World,
+        node: Node,
         name: str,
         ifindex: int,
         mtu: int = ETH_DATA_LEN,
         tx_queue_len: int = DEFAULT_TXQUEUELEN,
     ) -> None:
+        super().__init__()
         self.world = world
         self.sched = world.sched
         self.tp_xmit = tracepoint(self.sched, NET_DEV_XMIT)
         self.tp_receive = tracepoint(self.sched, NET_DEV_RECEIVE)
-        self.tp_xmit.add_site(self)
-        self.tp_receive.add_site(self)
+        self._probe_site = DeviceProbeSite(self)
+        self.tp_xmit.add_site(self._probe_site)
+        self.tp_receive.add_site(self._probe_site)
         self.rebind_probes()
         self.node = node
         self.name = name
@@ -170,12 +243,10 @@ class NetDevice:
         self.ownership_policy = world.policy
         self.qdisc: Qdisc | None = None  # the root: enqueue -> NET_XMIT_*, dequeue, bypass
         self._ingress_qdisc: Qdisc | None = None
-        self._egress_hook: Any = None  # callable(skb) -> HOOK_* (tcx egress), or None
-        self._ingress_hook: Any = None  # callable(skb) -> HOOK_* (tcx ingress), or None
-        self.channel: Channel | None = None
-        self.peer: NetDevice | None = None
-        self.peer_receive: Any = None  # peer.receive, bound once (no per-packet allocation)
-        self.tx_done_cb = self._tx_done
+        self._egress_hook: TcHook | None = None  # tcx egress, or None
+        self._ingress_hook: TcHook | None = None  # tcx ingress, or None
+        self.peer: NetDevice | None = None  # the device at the link's other end
+        self.tx_done_cb: Callable[[object], None] = self._tx_done
         self.addr = 0
         self.prefixlen = 0
         self._active = True
@@ -184,8 +255,7 @@ class NetDevice:
         self.rx_plain = True
         self.tx_plain = True
         self.busy_until = 0  # the wire is busy until this time
-        self._tx_event: list | None = None  # pending "transmit done" entry
-        self.in_flight = 0  # packets on the wire towards this device
+        self._tx_event: Event | None = None  # pending "transmit done" entry
         self.tx_packets = 0
         self.tx_bytes = 0
         self.rx_packets = 0
@@ -212,43 +282,44 @@ class NetDevice:
         self._update_plain()
 
     @property
-    def egress_hook(self) -> Any:
-        """``callable(skb) -> HOOK_*`` run before the root qdisc (tcx egress), or None."""
+    def egress_hook(self) -> TcHook | None:
+        """``hook(skb) -> HOOK_*`` run before the root qdisc (tcx egress), or None."""
         return self._egress_hook
 
     @egress_hook.setter
-    def egress_hook(self, hook: Any) -> None:
+    def egress_hook(self, hook: TcHook | None) -> None:
         self._egress_hook = hook
         self._update_plain()
 
     @property
-    def ingress_hook(self) -> Any:
-        """``callable(skb) -> HOOK_*`` run on receive (tcx ingress), or None."""
+    def ingress_hook(self) -> TcHook | None:
+        """``hook(skb) -> HOOK_*`` run on receive (tcx ingress), or None."""
         return self._ingress_hook
 
     @ingress_hook.setter
-    def ingress_hook(self, hook: Any) -> None:
+    def ingress_hook(self, hook: TcHook | None) -> None:
         self._ingress_hook = hook
         self._update_plain()
 
     @property
-    def ingress_qdisc(self) -> Any:
+    def ingress_qdisc(self) -> Qdisc | None:
         """The qdisc received packets wait in before the stack, or None."""
         return self._ingress_qdisc
 
     @ingress_qdisc.setter
-    def ingress_qdisc(self, qdisc: Any) -> None:
+    def ingress_qdisc(self, qdisc: Qdisc | None) -> None:
         self._ingress_qdisc = qdisc
         self._update_plain()
 
-    # -- qdisc slot ---------------------------------------------------------
-    def attach_peer(self, peer: NetDevice, channel: Channel) -> None:
+    # -- wiring and the qdisc slot ------------------------------------------------
+    def attach_peer(self, peer: WireEnd, channel: Channel) -> None:
         """Wire this device to ``peer`` through ``channel`` (one direction of a link)."""
-        self.peer = peer
+        self.next_hop = peer
+        self.peer = peer if isinstance(peer, NetDevice) else None
         self.peer_receive = peer.receive
         self.channel = channel
 
-    def set_qdisc(self, qdisc: Any) -> Any:
+    def set_qdisc(self, qdisc: Qdisc) -> Qdisc:
         """Graft ``qdisc`` as the root; the old root is destroyed (its packets freed)."""
         old = self.qdisc
         self.qdisc = qdisc
@@ -257,12 +328,13 @@ class NetDevice:
             old.destroy()
         return qdisc
 
-    def _replace_faulty(self, faulty: Any) -> None:
+    def _replace_faulty(self, faulty: Qdisc) -> None:
         from qdisclab.sched import create_qdisc
 
-        self.qdisc = create_qdisc("pfifo", self)
-        self.qdisc.on_fault = self._replace_faulty
-        self.world.faults.append((self.name, faulty.kind, faulty.fault))
+        replacement = create_qdisc("pfifo", self)
+        replacement.on_fault = self._replace_faulty
+        self.qdisc = replacement
+        self.world.faults.append((self.name, faulty.kind, faulty.fault or ""))
 
     # -- egress ---------------------------------------------------------------
     def xmit(self, skb: SkBuff) -> int:
@@ -279,6 +351,7 @@ class NetDevice:
             skb_drop(skb, DROP_MTU, self.sched.now)
             return NET_XMIT_DROP
         qdisc = self.qdisc
+        assert qdisc is not None, "a transmitting device has a root qdisc"
         idle = self.sched.now >= self.busy_until
         if idle and not qdisc.qlen and qdisc.can_bypass:
             # sch_direct_xmit past an empty fifo: counted as sent by the qdisc
@@ -298,9 +371,11 @@ class NetDevice:
         memory.charged = charged
         ret = qdisc.enqueue(skb)
         if idle:
-            skb = self.qdisc.dequeue()  # qdisc_run, inlined (a fault may have replaced the root)
-            if skb is not None:
-                self.start_xmit(skb)
+            root = self.qdisc  # qdisc_run, inlined (a fault may have replaced the root)
+            assert root is not None
+            head = root.dequeue()
+            if head is not None:
+                self.start_xmit(head)
         elif self._tx_event is None:
             self._tx_event = self.sched.call_at(self.busy_until, self.tx_done_cb, None)
         return ret
@@ -327,16 +402,20 @@ class NetDevice:
 
     def qdisc_run(self) -> None:
         """Start transmitting the next packet if the wire is idle (``qdisc_restart``)."""
-        skb = self.qdisc.dequeue()
+        qdisc = self.qdisc
+        assert qdisc is not None, "a transmitting device has a root qdisc"
+        skb = qdisc.dequeue()
         if skb is not None:
             self.start_xmit(skb)
         # else: empty, or throttled: the watchdog will netif_schedule
 
     def start_xmit(self, skb: SkBuff) -> None:
-        """Serialise ``skb`` onto the wire now; the peer receives it after the channel delay."""
+        """Serialise ``skb`` onto the wire now; the next hop receives it after the delay."""
         sched = self.sched
         now = sched.now
         channel = self.channel
+        qdisc = self.qdisc
+        assert qdisc is not None, "a transmitting device has a root qdisc"
         length = skb.len
         ns_per_byte = channel.ns_per_byte
         done = now + (
@@ -347,35 +426,39 @@ class NetDevice:
         self.tx_bytes += length
         if self.traced_xmit:
             self.tp_xmit.emit(now, self, skb)
-        if self.qdisc.qlen and self._tx_event is None:
+        if qdisc.qlen and self._tx_event is None:
             self._tx_event = sched.call_at(done, self.tx_done_cb, None)
         arrival = done + channel.delay
         if channel.impaired:  # loss or jitter configured: one flag on the common path
-            if channel.loss and channel.rng.random() < channel.loss:
+            rng = channel.rng
+            assert rng is not None, "a lossy or jittery channel draws from its RNG stream"
+            if channel.loss and rng.random() < channel.loss:
                 skb_drop(skb, DROP_LINK_LOSS, now)
                 return
             if channel.jitter:
-                arrival += int(channel.rng.random() * channel.jitter)
+                arrival += int(rng.random() * channel.jitter)
                 if arrival < channel.last_arrival:
                     arrival = channel.last_arrival
                 channel.last_arrival = arrival
-        self.peer.in_flight += 1
+        self.next_hop.in_flight += 1
         sched.call_at(arrival, self.peer_receive, skb)
 
     def _tx_done(self, _arg: object) -> None:
         self._tx_event = None
-        if not self.active:
+        if not self._active:
             return
         if self.sched.now < self.busy_until:  # woken early (e.g. a watchdog started a packet)
             self._tx_event = self.sched.call_at(self.busy_until, self.tx_done_cb, None)
             return
-        skb = self.qdisc.dequeue()  # qdisc_run, inlined: one event per packet at a busy device
+        qdisc = self.qdisc
+        assert qdisc is not None, "a transmitting device has a root qdisc"
+        skb = qdisc.dequeue()  # qdisc_run, inlined: one event per packet at a busy device
         if skb is not None:
             self.start_xmit(skb)
 
     def netif_schedule(self) -> None:
         """``__netif_schedule``: the watchdog asks for another dequeue."""
-        if not self.active:
+        if not self._active:
             return
         if self.sched.now >= self.busy_until:
             self.qdisc_run()
@@ -399,26 +482,26 @@ class NetDevice:
 
     def deliver(self, skb: SkBuff) -> None:
         """Run the ingress pipeline for ``skb`` as if it arrived on this device."""
-        if not self.active:
+        if not self._active:
             skb_drop(skb, DROP_DEVICE_DOWN, self.sched.now)
             return
         skb.dev = self
         skb.iif = self.ifindex
-        hook = self.ingress_hook
+        hook = self._ingress_hook
         if hook is not None:
             verdict = hook(skb)
             if verdict:
                 if verdict == HOOK_DROP:
                     skb_drop(skb, DROP_TCX, self.sched.now)
                 return
-        ingress_q = self.ingress_qdisc
+        ingress_q = self._ingress_qdisc
         if ingress_q is not None:
             ingress_q.enqueue(skb)
             ingress_q.dev.netif_schedule()
             return
         self.node.receive(skb, self)
 
-    def set_ingress_qdisc(self, spec: str | None) -> Any:
+    def set_ingress_qdisc(self, spec: str | None) -> Qdisc | None:
         """Queue received packets in a qdisc before the stack (``None`` removes it)."""
         from qdisclab.sched import TC_H_INGRESS, create_qdisc
 
@@ -440,8 +523,8 @@ class NetDevice:
             self._tx_event = None
         if self.qdisc is not None:
             self.qdisc.reset()
-        if self.ingress_qdisc is not None:
-            self.ingress_qdisc.reset()
+        if self._ingress_qdisc is not None:
+            self._ingress_qdisc.reset()
 
     def set_up(self) -> None:
         self.active = True
@@ -452,8 +535,8 @@ class NetDevice:
         held = self.in_flight
         if self.qdisc is not None:
             held += self.qdisc.qlen
-        if self.ingress_qdisc is not None:
-            held += self.ingress_qdisc.qlen
+        if self._ingress_qdisc is not None:
+            held += self._ingress_qdisc.qlen
         return held
 
     def __repr__(self) -> str:

@@ -23,7 +23,11 @@ limit. ``peak`` is the largest exact total found by a recount.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from qdisclab.net.device import NetDevice
+    from qdisclab.sched.qdisc import Qdisc
 
 # SKB_TRUESIZE(0) on x86-64: SKB_DATA_ALIGN(sizeof(struct sk_buff)) (256) plus
 # SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) (320).
@@ -32,7 +36,7 @@ DEFAULT_QUEUE_MEMORY = 1 << 30  # 1 GiB: the scenario key run.queue_memory chang
 DROP_QUEUE_MEMORY = "queue_memory"  # the world's queued packets reached run.queue_memory
 
 
-def charge_of(qdisc: Any) -> int:
+def charge_of(qdisc: Qdisc) -> int:
     """Truesize of everything ``qdisc`` (a root, so its whole tree) holds."""
     return qdisc.backlog + qdisc.qlen * SKB_TRUESIZE_OVERHEAD
 
@@ -42,7 +46,9 @@ class QueueMemory:
 
     __slots__ = ("charged", "devices", "limit", "peak")
 
-    def __init__(self, limit: int = DEFAULT_QUEUE_MEMORY, devices: Iterable[Any] = ()) -> None:
+    def __init__(
+        self, limit: int = DEFAULT_QUEUE_MEMORY, devices: Iterable[NetDevice] = ()
+    ) -> None:
         self.limit = limit
         self.charged = 0  # an upper bound on the truesize queued in every root qdisc
         self.peak = 0

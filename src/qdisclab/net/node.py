@@ -8,12 +8,23 @@ TCP, ...) or, on a router, decrements the TTL and forwards it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 from qdisclab.net.route import RouteTable
+from qdisclab.sched.constants import NET_XMIT_DROP
 from qdisclab.skb import DROP_NO_ROUTE, DROP_NO_SOCKET, DROP_TTL, SkBuff, skb_drop
 
+if TYPE_CHECKING:
+    from qdisclab.net.device import NetDevice
+    from qdisclab.net.world import World
+
 DROP_NOT_FORWARDING = "not_forwarding"
+
+
+class ProtocolHandler(Protocol):
+    """A transport (UDP, TCP, ...) registered on a node for one IP protocol number."""
+
+    def receive(self, skb: SkBuff) -> None: ...
 
 
 class Node:
@@ -31,42 +42,48 @@ class Node:
         "world",
     )
 
-    def __init__(self, world: Any, name: str, forwarding: bool) -> None:
+    def __init__(self, world: World, name: str, forwarding: bool) -> None:
         self.world = world
         self.sched = world.sched
         self.name = name
         self.forwarding = forwarding
-        self.devices: dict[str, Any] = {}
+        self.devices: dict[str, NetDevice] = {}
         self.addresses: set[int] = set()
-        self.routes = RouteTable()
+        self.routes: RouteTable[NetDevice] = RouteTable()
         self._route_cache = self.routes.cache  # same dict, cleared in place on route changes
-        self.protocols: dict[int, Any] = {}  # IP protocol number -> handler with .receive(skb)
+        self.protocols: dict[int, ProtocolHandler] = {}  # IP protocol number -> its handler
 
     @property
     def addr(self) -> int:
         """The node's first address (the one sources use by default)."""
         return min(self.addresses) if self.addresses else 0
 
-    def register_protocol(self, protocol: int, handler: Any) -> None:
+    def register_protocol(self, protocol: int, handler: ProtocolHandler) -> None:
         """Deliver local packets of ``protocol`` to ``handler.receive(skb)``."""
         self.protocols[protocol] = handler
 
     def output(self, skb: SkBuff) -> int:
         """Send a locally generated packet (``ip_output``)."""
-        dev = self._route_cache.get(skb.dst) or self.routes.lookup(skb.dst)
-        if dev is None:
-            skb_drop(skb, DROP_NO_ROUTE, self.sched.now)
-            return 1
+        # The route cache nearly always answers: a subscript there costs less than a call.
+        try:
+            dev = self._route_cache[skb.dst]
+        except KeyError:
+            found = self.routes.lookup(skb.dst)  # fills the cache
+            if found is None:
+                skb_drop(skb, DROP_NO_ROUTE, self.sched.now)
+                return NET_XMIT_DROP
+            dev = found
         return dev.xmit(skb)
 
-    def receive(self, skb: SkBuff, dev: Any) -> None:
+    def receive(self, skb: SkBuff, dev: NetDevice) -> None:
         """A packet from a device's ingress (``ip_rcv``): deliver locally or forward."""
         if skb.dst in self.addresses:
             if skb.mac_len:  # skb_pull_mac, inlined: the stack sees the packet without its header
                 skb.len -= skb.mac_len
                 skb.mac_len = 0
-            handler = self.protocols.get(skb.protocol)
-            if handler is None:
+            try:
+                handler = self.protocols[skb.protocol]
+            except KeyError:
                 skb_drop(skb, DROP_NO_SOCKET, self.sched.now)
                 return
             handler.receive(skb)
@@ -79,10 +96,14 @@ class Node:
             skb_drop(skb, DROP_TTL, self.sched.now)
             return
         skb.ttl = ttl
-        out = self._route_cache.get(skb.dst) or self.routes.lookup(skb.dst)
-        if out is None:
-            skb_drop(skb, DROP_NO_ROUTE, self.sched.now)
-            return
+        try:
+            out = self._route_cache[skb.dst]
+        except KeyError:
+            found = self.routes.lookup(skb.dst)
+            if found is None:
+                skb_drop(skb, DROP_NO_ROUTE, self.sched.now)
+                return
+            out = found
         # Forwarded as a frame: pulling this device's header and pushing the next one's
         # cancel out unless the two differ (so len is what pull-then-push would give).
         if skb.mac_len != out.hard_header_len:

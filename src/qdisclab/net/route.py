@@ -17,16 +17,19 @@ from __future__ import annotations
 
 from collections.abc import Set
 from dataclasses import dataclass
-from typing import Any
+from typing import Generic, TypeVar
 
 from qdisclab.net.addr import ip_str, prefix_mask
 
+#: What a route leads to: a node's ``NetDevice`` (any value in a table built by hand).
+Dev = TypeVar("Dev")
+
 
 @dataclass(frozen=True)
-class Route:
+class Route(Generic[Dev]):
     prefix: int
     length: int
-    dev: Any
+    dev: Dev
     gateway: int = 0
 
     def __str__(self) -> str:
@@ -35,18 +38,18 @@ class Route:
         return f"{ip_str(self.prefix)}/{self.length}{via} dev {name}"
 
 
-class RouteTable:
+class RouteTable(Generic[Dev]):
     """Longest-prefix match; results cached per destination (cleared on any change)."""
 
     __slots__ = ("_by_length", "_lengths", "_reachable", "cache")
 
     def __init__(self) -> None:
-        self._by_length: dict[int, dict[int, Route]] = {}
+        self._by_length: dict[int, dict[int, Route[Dev]]] = {}
         self._lengths: list[int] = []  # the lengths in use, longest first
-        self._reachable: list[tuple[Set[int], Any]] = []
-        self.cache: dict[int, Any] = {}
+        self._reachable: list[tuple[Set[int], Dev]] = []
+        self.cache: dict[int, Dev] = {}
 
-    def add(self, prefix: int, length: int, dev: Any, gateway: int = 0) -> None:
+    def add(self, prefix: int, length: int, dev: Dev, gateway: int = 0) -> None:
         """Add (or replace) the route to ``prefix/length``."""
         prefix &= prefix_mask(length)
         routes = self._by_length.get(length)
@@ -57,7 +60,7 @@ class RouteTable:
         routes[prefix] = Route(prefix, length, dev, gateway)
         self.cache.clear()
 
-    def add_reachable(self, addresses: Set[int], dev: Any) -> None:
+    def add_reachable(self, addresses: Set[int], dev: Dev) -> None:
         """Route every address in ``addresses`` through ``dev``, as /32 routes would.
 
         The set is shared, not copied: a later change to it changes the routes.
@@ -71,7 +74,7 @@ class RouteTable:
             routes.pop(prefix & prefix_mask(length), None)
         self.cache.clear()
 
-    def lookup(self, dst: int) -> Any:
+    def lookup(self, dst: int) -> Dev | None:
         """The output device for ``dst``, or None (no route)."""
         cache = self.cache
         dev = cache.get(dst)
@@ -81,7 +84,7 @@ class RouteTable:
                 cache[dst] = dev
         return dev
 
-    def _lookup_slow(self, dst: int) -> Any:
+    def _lookup_slow(self, dst: int) -> Dev | None:
         host = self._by_length.get(32)
         if host and dst in host:
             return host[dst].dev
@@ -94,6 +97,6 @@ class RouteTable:
                 return route.dev
         return None
 
-    def routes(self) -> list[Route]:
+    def routes(self) -> list[Route[Dev]]:
         """The prefix routes, longest prefix first (``add_reachable`` sets are not listed)."""
         return [r for length in self._lengths for r in self._by_length[length].values()]

@@ -15,16 +15,28 @@ dropped (by reason) or still held somewhere.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import Any, Protocol
 
 from qdisclab.errors import ConservationError, UserError
-from qdisclab.net.device import DEFAULT_TXQUEUELEN, ETH_DATA_LEN, Channel, NetDevice
+from qdisclab.net.device import (
+    DEFAULT_TXQUEUELEN,
+    ETH_DATA_LEN,
+    Channel,
+    DeviceScheduler,
+    NetDevice,
+)
 from qdisclab.net.memory import DEFAULT_QUEUE_MEMORY, QueueMemory
 from qdisclab.net.node import Node
 from qdisclab.ops import POLICIES, POLICY_STRICT
 from qdisclab.sim import RngStreams, Scheduler
 from qdisclab.skb import FlowBooks, Ledger
 from qdisclab.units import parse_rate, parse_time
+
+
+class PacketHolder(Protocol):
+    """Somewhere else packets wait (a veth backlog, a live port): counted as in flight."""
+
+    def held_packets(self) -> int: ...
 
 
 class Link:
@@ -41,12 +53,14 @@ class Link:
 class World:
     """A simulated network. ``policy`` is the ownership policy for every extension."""
 
-    def __init__(self, seed: int = 1, policy: str = POLICY_STRICT, sched: Any = None) -> None:
+    def __init__(
+        self, seed: int = 1, policy: str = POLICY_STRICT, sched: DeviceScheduler | None = None
+    ) -> None:
         if policy not in POLICIES:
             raise UserError(f"unknown ownership policy {policy!r} (allowed: {', '.join(POLICIES)})")
         self.seed = seed
         self.policy = policy
-        self.sched = sched if sched is not None else Scheduler()
+        self.sched: DeviceScheduler = sched if sched is not None else Scheduler()
         self.rng = RngStreams(seed)
         self.hash_seed = self.rng.derive_int("flow-hash")
         self.ledger = Ledger()
@@ -56,7 +70,9 @@ class World:
         self.devices: dict[int, NetDevice] = {}
         self.queue_memory.devices = self.devices.values()  # a live view
         self.flows: dict[str, FlowBooks] = {}
-        self.packet_holders: list[Any] = []  # extra places packets wait (backlogs, sockets)
+        self.packet_holders: list[
+            PacketHolder
+        ] = []  # extra places packets wait (backlogs, sockets)
         self.faults: list[tuple[str, str, str]] = []  # contained extension faults
         self._next_ifindex = 1
         self._next_subnet = 0

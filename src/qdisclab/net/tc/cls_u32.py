@@ -22,6 +22,7 @@ from qdisclab.net.tc.json_out import Obj, c_hex
 from qdisclab.net.tc.u32_parse import U32Key, U32Sel, sprint_u32_handle
 from qdisclab.sched.handle import sprint_tc_classid
 from qdisclab.sched.options import KernelRefusal
+from qdisclab.skb import SkBuff
 
 TC_U32_ROOT = 0xFFF00000  # a handle naming the instance's own root table
 
@@ -38,7 +39,7 @@ class U32Node:
         self.keys = tuple((k.off, k.val, k.mask) for k in sel.keys)
         self.mark = sel.mark
 
-    def __call__(self, skb: Any) -> int:
+    def __call__(self, skb: SkBuff) -> int:
         """``u32_classify`` over the header words qdisclab's packets carry."""
         for off, val, mask in self.keys:
             if (_word(skb, off) ^ val) & mask:
@@ -110,7 +111,7 @@ def _pretty_ipv4(key: U32Key) -> str:
     return ""
 
 
-def _word(skb: Any, off: int) -> int:
+def _word(skb: SkBuff, off: int) -> int:
     """The 32-bit word at ``off`` of the packet's IPv4 header (and ports after it)."""
     if off == 20:
         return (skb.sport << 16) | skb.dport

@@ -180,7 +180,8 @@ def modify_qdisc(host: Any, nl_flags: int, words: list[str]) -> str:
         out = modify_ingress(dev, nl_flags, req)
         host.ingress_queues[id(dev)] = dev  # dev_ingress_queue_create: it stays once made
         return out
-    parent_q, q, minor = None, None, 0
+    parent_q, q = None, None
+    minor: int | None = 0
     if req.parent:
         parent_q, q, minor = qdisc_at(dev, req.parent, "Failed to find specified qdisc")
         if q is not None and q.handle == 0:
@@ -238,6 +239,7 @@ def create_and_graft(
         if parent_q is None:
             dev.set_qdisc(create_qdisc(spec, dev, opt=opt))
         else:
+            assert minor is not None  # a class slot was found above
             graft_child(parent_q, minor, spec)
     return ""
 
@@ -302,7 +304,8 @@ def class_minor(parent_q: Any, classid: int) -> int | None:
     find = getattr(parent_q.ops, "tc_find_class", None)
     if find is None:
         raise KernelRefusal(errno.EOPNOTSUPP, "Parent qdisc is not classful")
-    return find(TC_H_MIN(classid))
+    minor: int | None = find(TC_H_MIN(classid))
+    return minor
 
 
 def delete_qdisc(host: Any, words: list[str]) -> str:

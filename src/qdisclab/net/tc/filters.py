@@ -104,7 +104,7 @@ class Block:
 
 def block_of(host: Any, q: Any) -> Block:
     """The block of ``q`` (kept on the host: a qdisc's slots hold only the datapath's chain)."""
-    block = host.filter_blocks.get(id(q))
+    block: Block | None = host.filter_blocks.get(id(q))
     if block is None or block.q is not q:
         block = host.filter_blocks[id(q)] = Block(q)
     return block
@@ -155,11 +155,12 @@ def parse_request(words: list[str], show: bool = False) -> Request:
     i = 0
     while i < len(words):
         word = words[i]
-        value = words[i + 1] if i + 1 < len(words) else None
+        has_value = i + 1 < len(words)
+        value = words[i + 1] if has_value else ""
         takes_value = word in ("dev", "parent", "handle", "chain") or any(
             matches(word, k) for k in ("protocol", "preference", "priority")
         )
-        if takes_value and value is None:
+        if takes_value and not has_value:
             raise TcParseError(INCOMPLETE, 255)
         if word == "dev":
             if req.dev:
@@ -218,7 +219,8 @@ def parse_kind(req: Request) -> dict[str, Any] | None:
                 f'Unknown filter "{req.kind}", hence option "{req.options[0]}" is unparsable'
             )
         return None
-    return entry[1](list(req.options), req.handle)
+    parsed: dict[str, Any] = entry[1](list(req.options), req.handle)
+    return parsed
 
 
 def locate(host: Any, req: Request) -> tuple[Any, Block]:
@@ -339,8 +341,8 @@ def delete_filter(host: Any, words: list[str]) -> str:
             return ""  # a flush of a chain that does not exist: nothing to do
         raise KernelRefusal(errno.ENOENT, "Cannot find specified filter chain")
     if not req.prio:
-        for tp in list(block.protos):
-            _remove(block, tp)
+        for each in list(block.protos):
+            _remove(block, each)
         block.sync()
         return ""
     _at, tp = find_proto(block, req.prio, req.protocol)

@@ -196,7 +196,7 @@ def _netem(q: Any, details: bool) -> Obj:
         loss = Obj([("loss", float(opt["loss"])), ("correlation", float(opt.get("loss_corr", 0)))])
         out.add("loss-random", loss)
     if "loss_state" in opt:
-        names = ("p13", "p31", "p32", "p23", "p14")
+        names: tuple[str, ...] = ("p13", "p31", "p32", "p23", "p14")
         out.add(
             "loss-state", Obj((n, float(v)) for n, v in zip(names, opt["loss_state"], strict=True))
         )

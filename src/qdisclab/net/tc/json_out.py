@@ -23,7 +23,7 @@ from qdisclab.sched.handle import format_handle
 from qdisclab.sched.report import device_name, qdisc_handle
 
 
-class Obj(list):
+class Obj(list[tuple[str, Any]]):
     """A JSON object as iproute2 writes it: ordered ``(key, value)`` pairs, keys may repeat."""
 
     def add(self, key: str, value: Any) -> Obj:

@@ -134,7 +134,8 @@ def _parse_ip(sel: U32Sel, words: list[str], i: int) -> int:
 
 def parse_u32_words(words: list[str]) -> U32Sel:
     """The selector of ``match ip ... match mark ...`` (the matches qdisclab classifies on)."""
-    return parse_u32(words)["sel"]
+    sel: U32Sel = parse_u32(words)["sel"]
+    return sel
 
 
 def parse_u32(words: list[str], handle: str = "") -> dict[str, Any]:
