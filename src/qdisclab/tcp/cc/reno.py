@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from qdisclab.tcp.congestion import (
     TCP_CONG_NON_RESTRICTED,
@@ -18,6 +18,9 @@ from qdisclab.tcp.congestion import (
     tcp_reno_undo_cwnd,
 )
 
+if TYPE_CHECKING:
+    from qdisclab.tcp.sock import TcpSock
+
 
 @register_cc
 class Reno(CongestionOps):
@@ -26,11 +29,11 @@ class Reno(CongestionOps):
     name = "reno"
     flags = TCP_CONG_NON_RESTRICTED
 
-    def ssthresh(self, sk: Any) -> int:
+    def ssthresh(self, sk: TcpSock) -> int:
         return tcp_reno_ssthresh(sk)
 
-    def cong_avoid(self, sk: Any, ack: int, acked: int) -> None:
+    def cong_avoid(self, sk: TcpSock, ack: int, acked: int) -> None:
         tcp_reno_cong_avoid(sk, ack, acked)
 
-    def undo_cwnd(self, sk: Any) -> int:
+    def undo_cwnd(self, sk: TcpSock) -> int:
         return tcp_reno_undo_cwnd(sk)
