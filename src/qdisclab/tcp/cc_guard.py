@@ -33,7 +33,7 @@ _CWND_ZERO = "cwnd must stay an int >= 1 (the kernel WARNs on a zero cwnd)"
 
 def cc_class_for(cls: type[CongestionOps], policy: str) -> type[CongestionOps]:
     """The class a socket instantiates for congestion control ``cls`` under ``policy``."""
-    if policy == POLICY_OFF or cls.__module__.startswith("qdisclab.tcp."):
+    if policy == POLICY_OFF or _module(cls).startswith("qdisclab.tcp."):
         return cls
     guarded = _GUARDED.get(cls)
     if guarded is None:
@@ -50,9 +50,13 @@ def _guard(cls: type[CongestionOps]) -> type[CongestionOps]:
             members[name] = _wrap(name, getattr(cls, name))
     # Same name and flags: registration, lookup and reporting see the user's class.
     guarded: type[CongestionOps] = type(
-        cls.__name__, (cls,), {"__module__": cls.__module__, **members}
+        cls.__name__, (cls,), {"__module__": _module(cls), **members}
     )
     return guarded
+
+
+def _module(cls: type) -> str:
+    return cls.__module__  # read on a plain type: a compiled class declares no such member
 
 
 def _wrap(callback: str, fn: Member) -> Member:
@@ -62,17 +66,17 @@ def _wrap(callback: str, fn: Member) -> Member:
         @functools.wraps(fn)
         def guarded_count(self: CongestionOps, sk: TcpSock) -> object:
             try:
-                ret = fn(self, sk)
+                ret = fn(self, sk)  # object, not int: a wrong type is diagnosed, not raised
             except ExtensionFault as fault:
                 return _contain(self, sk, callback, fault)
             except Exception as exc:
                 return _fault(self, sk, callback, f"raised {type(exc).__name__}: {exc}", exc)
-            if not (type(ret) is int and ret > 0):
+            if ret.__class__ is not int or ret <= 0:
                 return _fault(
                     self, sk, callback, f"returned {ret!r}: must be a positive packet count"
                 )
             cwnd = sk.snd_cwnd
-            if type(cwnd) is not int or cwnd <= 0:
+            if cwnd.__class__ is not int or cwnd <= 0:
                 return _fault(self, sk, callback, f"set snd_cwnd = {cwnd!r}: {_CWND_ZERO}")
             return ret
 
@@ -88,7 +92,7 @@ def _wrap(callback: str, fn: Member) -> Member:
         except Exception as exc:
             return _fault(self, sk, callback, f"raised {type(exc).__name__}: {exc}", exc)
         cwnd = sk.snd_cwnd
-        if type(cwnd) is not int or cwnd <= 0:
+        if cwnd.__class__ is not int or cwnd <= 0:
             return _fault(self, sk, callback, f"set snd_cwnd = {cwnd!r}: {_CWND_ZERO}")
         return ret
 
@@ -112,7 +116,7 @@ def _contain(ops: CongestionOps, sk: TcpSock, callback: str, fault: ExtensionFau
     if world is None or world.policy != POLICY_CONTAIN:
         raise fault
     world.faults.append((sk.name, ops.name, str(fault)))
-    if type(sk.snd_cwnd) is not int or sk.snd_cwnd <= 0:
+    if sk.snd_cwnd.__class__ is not int or sk.snd_cwnd <= 0:
         sk.snd_cwnd = 2
     # Detach: the socket continues with reno, initialised as a switch does.
     sk.icsk_ca_ops = (lookup_cc("reno") or Reno)()

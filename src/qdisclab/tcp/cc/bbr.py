@@ -113,7 +113,6 @@ class MinMax:
         return s[0][1]
 
 
-@register_cc
 class Bbr(CongestionOps):
     """BBR v1; ``mode``, ``pacing_gain``, ``cwnd_gain``, ``max_bw()``, ``min_rtt_us`` are public."""
 
@@ -486,3 +485,7 @@ class Bbr(CongestionOps):
         sk.snd_cwnd = min(cwnd, sk.snd_cwnd_clamp)
         if self.mode == BBR_PROBE_RTT:
             sk.snd_cwnd = min(sk.snd_cwnd, BBR_CWND_MIN_TARGET)
+
+
+# Registered after the definition, not as a decorator: a decorated class cannot be compiled.
+register_cc(Bbr)

@@ -18,7 +18,6 @@ from qdisclab.tcp.congestion import (
     TCP_CA_Loss,
     register_cc,
     tcp_cong_avoid_ai,
-    tcp_is_cwnd_limited,
     tcp_reno_undo_cwnd,
     tcp_slow_start,
 )
@@ -68,7 +67,6 @@ def cubic_root(a: int) -> int:
     return (x * 341) >> 10
 
 
-@register_cc
 class Cubic(CongestionOps):
     """CUBIC as Linux's default; state is ``struct bictcp``."""
 
@@ -125,11 +123,8 @@ class Cubic(CongestionOps):
                 if self.epoch_start > now:
                     self.epoch_start = now
 
-    def _update(self, sk: TcpSock, cwnd: int, acked: int) -> None:
-        self.ack_cnt += acked
-        now = sk.tcp_mstamp // 1000  # jiffies at HZ=1000
-        if self.last_cwnd == cwnd and now - self.last_time <= HZ // 32:
-            return
+    def _update(self, cwnd: int, now: int, acked: int) -> None:
+        """``bictcp_update`` past its early exit (taken in ``cong_avoid``): a new ``cnt``."""
         if not (self.epoch_start and now == self.last_time):
             self.last_cwnd = cwnd
             self.last_time = now
@@ -167,16 +162,26 @@ class Cubic(CongestionOps):
                 max_cnt = cwnd // (self.tcp_cwnd - cwnd)
                 if self.cnt > max_cnt:
                     self.cnt = max_cnt
-        self.cnt = max(self.cnt, 2)
+        if self.cnt < 2:
+            self.cnt = 2
 
     def cong_avoid(self, sk: TcpSock, ack: int, acked: int) -> None:
-        if not tcp_is_cwnd_limited(sk):
+        # Runs on every ACK: tcp_is_cwnd_limited and bictcp_update's early exit are
+        # tested here, so most ACKs make no further call than the additive increase.
+        cwnd = sk.snd_cwnd
+        if not sk.is_cwnd_limited and not (
+            cwnd < sk.snd_ssthresh and cwnd < 2 * sk.max_packets_out
+        ):
             return
-        if sk.snd_cwnd < sk.snd_ssthresh:
+        if cwnd < sk.snd_ssthresh:
             acked = tcp_slow_start(sk, acked)
             if not acked:
                 return
-        self._update(sk, sk.snd_cwnd, acked)
+            cwnd = sk.snd_cwnd
+        self.ack_cnt += acked
+        now = sk.tcp_mstamp // 1000  # jiffies at HZ=1000
+        if self.last_cwnd != cwnd or now - self.last_time > HZ // 32:
+            self._update(cwnd, now, acked)
         tcp_cong_avoid_ai(sk, self.cnt, acked)
 
     def ssthresh(self, sk: TcpSock) -> int:
@@ -238,3 +243,7 @@ class Cubic(CongestionOps):
             and sk.snd_cwnd >= HYSTART_LOW_WINDOW
         ):
             self._hystart_update(sk, delay)
+
+
+# Registered after the definition, not as a decorator: a decorated class cannot be compiled.
+register_cc(Cubic)

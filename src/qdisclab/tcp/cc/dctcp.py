@@ -79,7 +79,6 @@ def dctcp_alpha_update(alpha: int, ce: int, delivered: int, shift_g: int = 4) ->
     return alpha
 
 
-@register_cc
 class Dctcp(CongestionOps):
     """DCTCP: ECN-fraction-proportional window reduction (needs ECN).
 
@@ -188,3 +187,7 @@ class Dctcp(CongestionOps):
         if self.reno_fallback:
             return tcp_reno_undo_cwnd(sk)
         return max(sk.snd_cwnd, self.loss_cwnd)
+
+
+# Registered after the definition, not as a decorator: a decorated class cannot be compiled.
+register_cc(Dctcp)

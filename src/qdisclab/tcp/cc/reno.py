@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from qdisclab.tcp.sock import TcpSock
 
 
-@register_cc
 class Reno(CongestionOps):
     """Slow start, +1 MSS per RTT, halve on loss."""
 
@@ -37,3 +36,7 @@ class Reno(CongestionOps):
 
     def undo_cwnd(self, sk: TcpSock) -> int:
         return tcp_reno_undo_cwnd(sk)
+
+
+# Registered after the definition, not as a decorator: a decorated class cannot be compiled.
+register_cc(Reno)
