@@ -25,6 +25,8 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING
 
+from mypy_extensions import mypyc_attr
+
 from qdisclab.tcp.congestion import (
     CA_EVENT_TX_START,
     TCP_INFINITE_SSTHRESH,
@@ -113,6 +115,8 @@ class MinMax:
         return s[0][1]
 
 
+# Users tune a built-in by subclassing it, compiled or not.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Bbr(CongestionOps):
     """BBR v1; ``mode``, ``pacing_gain``, ``cwnd_gain``, ``max_bw()``, ``min_rtt_us`` are public."""
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from mypy_extensions import mypyc_attr
+
 from qdisclab.tcp.congestion import (
     CA_EVENT_TX_START,
     AckSample,
@@ -67,6 +69,8 @@ def cubic_root(a: int) -> int:
     return (x * 341) >> 10
 
 
+# Users tune a built-in by subclassing it, compiled or not.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Cubic(CongestionOps):
     """CUBIC as Linux's default; state is ``struct bictcp``."""
 

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from mypy_extensions import mypyc_attr
+
 from qdisclab.tcp.congestion import (
     CA_EVENT_ECN_IS_CE,
     CA_EVENT_ECN_NO_CE,
@@ -79,6 +81,8 @@ def dctcp_alpha_update(alpha: int, ce: int, delivered: int, shift_g: int = 4) ->
     return alpha
 
 
+# Users tune a built-in by subclassing it, compiled or not.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Dctcp(CongestionOps):
     """DCTCP: ECN-fraction-proportional window reduction (needs ECN).
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from mypy_extensions import mypyc_attr
+
 from qdisclab.tcp.congestion import (
     TCP_CONG_NON_RESTRICTED,
     CongestionOps,
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
     from qdisclab.tcp.sock import TcpSock
 
 
+# Users tune a built-in by subclassing it, compiled or not.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Reno(CongestionOps):
     """Slow start, +1 MSS per RTT, halve on loss."""
 
