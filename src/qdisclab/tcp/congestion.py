@@ -188,9 +188,8 @@ class CongestionOps:
     def sndbuf_expand(self, sk: TcpSock) -> int:
         return 2
 
-    def get_info(
-        self, sk: TcpSock, ext: int, attr: object, info: object
-    ) -> int:  # unsupported for BPF
+    # unsupported for BPF (registration refuses it)
+    def get_info(self, sk: TcpSock, ext: int, attr: object, info: object) -> int:
         return 0
 
 
