@@ -103,6 +103,30 @@ def test_builtins_and_policy_off_run_unwrapped():
     assert issubclass(guarded, RaisesAfter100) and guarded.name == "t_raise100"
 
 
+def test_a_user_subclass_of_a_builtin_runs_guarded_and_behaves_as_the_builtin():
+    # Built-ins may be compiled: a user class deriving from one must still instantiate,
+    # run through the guard, and change nothing but the name.
+    from qdisclab.tcp.cc.cubic import Cubic
+
+    class TunedCubic(Cubic):
+        name = "t_tuned_cubic"
+
+    register_cc(TunedCubic)
+    try:
+        _, tuned = _run("t_tuned_cubic", "strict")
+    finally:
+        unregister_cc("t_tuned_cubic")
+    _, builtin = _run("cubic", "strict")
+    ops = tuned.sk.icsk_ca_ops
+    assert isinstance(ops, TunedCubic) and type(ops) is not TunedCubic  # the guarded class
+    assert (tuned.sk.bytes_acked, tuned.sk.snd_cwnd, tuned.sk.total_retrans) == (
+        builtin.sk.bytes_acked,
+        builtin.sk.snd_cwnd,
+        builtin.sk.total_retrans,
+    )
+    assert tuned.sk.bytes_acked > 10_000_000
+
+
 def _bbr_draws(seed: int) -> tuple[list[int], object]:
     from qdisclab.ops import lookup
     from qdisclab.tcp.congestion import bpf_get_prandom_u32

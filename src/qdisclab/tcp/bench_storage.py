@@ -22,12 +22,14 @@ kernel's "frequently used map stays cached" observation.
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
 
 from qdisclab.tcp.sk_storage import (
     BPF_F_INLINE,
     BPF_F_NO_PREALLOC,
     BPF_SK_STORAGE_GET_F_CREATE,
+    InlineArea,
+    LocalStorage,
     SkStorageMap,
     SkStorageWorld,
 )
@@ -39,15 +41,15 @@ class _BenchSock:
     __slots__ = ("sk_bpf_inline", "sk_bpf_storage")
 
     def __init__(self) -> None:
-        self.sk_bpf_storage = None
-        self.sk_bpf_inline = None
+        self.sk_bpf_storage: LocalStorage | None = None
+        self.sk_bpf_inline: InlineArea | None = None
 
 
-def _noop(sk: Any) -> None:
+def _noop(sk: _BenchSock) -> None:
     return None
 
 
-def _time_calls(calls: list[Any], sk: Any, gets: int) -> float:
+def _time_calls(calls: list[Callable[..., object]], sk: _BenchSock, gets: int) -> float:
     """ns per call when calling ``calls`` in order, round after round, ~``gets`` times."""
     calls = calls * max(1, 64 // len(calls))  # equal outer-loop overhead for every N
     rounds = max(1, gets // len(calls))

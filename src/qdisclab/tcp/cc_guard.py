@@ -14,18 +14,26 @@ controls (``qdisclab.tcp.cc``) are trusted and run unwrapped.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from qdisclab.errors import ExtensionFault
 from qdisclab.ops import POLICY_CONTAIN, POLICY_OFF
 
+if TYPE_CHECKING:
+    from qdisclab.tcp.congestion import CongestionOps
+    from qdisclab.tcp.sock import TcpSock
+
+Member = Callable[..., object]
+
 _POSITIVE_RESULT = frozenset({"ssthresh", "undo_cwnd"})
-_GUARDED: dict[type, type] = {}
+_GUARDED: dict[type[CongestionOps], type[CongestionOps]] = {}
+_CWND_ZERO = "cwnd must stay an int >= 1 (the kernel WARNs on a zero cwnd)"
 
 
-def cc_class_for(cls: type, policy: str) -> type:
+def cc_class_for(cls: type[CongestionOps], policy: str) -> type[CongestionOps]:
     """The class a socket instantiates for congestion control ``cls`` under ``policy``."""
-    if policy == POLICY_OFF or cls.__module__.startswith("qdisclab.tcp."):
+    if policy == POLICY_OFF or _module(cls).startswith("qdisclab.tcp."):
         return cls
     guarded = _GUARDED.get(cls)
     if guarded is None:
@@ -33,22 +41,49 @@ def cc_class_for(cls: type, policy: str) -> type:
     return guarded
 
 
-def _guard(cls: type) -> type:
+def _guard(cls: type[CongestionOps]) -> type[CongestionOps]:
     from qdisclab.tcp.congestion import TCP_CONGESTION_OPS
 
-    members = {}
+    members: dict[str, Member] = {}
     for name in TCP_CONGESTION_OPS.members:
         if TCP_CONGESTION_OPS.members[name].function and TCP_CONGESTION_OPS.implements(cls, name):
             members[name] = _wrap(name, getattr(cls, name))
     # Same name and flags: registration, lookup and reporting see the user's class.
-    return type(cls.__name__, (cls,), {"__module__": cls.__module__, **members})
+    guarded: type[CongestionOps] = type(
+        cls.__name__, (cls,), {"__module__": _module(cls), **members}
+    )
+    return guarded
 
 
-def _wrap(callback: str, fn: Any) -> Any:
-    positive = callback in _POSITIVE_RESULT
+def _module(cls: type) -> str:
+    return cls.__module__  # read on a plain type: a compiled class declares no such member
+
+
+def _wrap(callback: str, fn: Member) -> Member:
+    """``fn`` with the checks its callback needs (one wrapper call per callback call)."""
+    if callback in _POSITIVE_RESULT:
+
+        @functools.wraps(fn)
+        def guarded_count(self: CongestionOps, sk: TcpSock) -> object:
+            try:
+                ret = fn(self, sk)  # object, not int: a wrong type is diagnosed, not raised
+            except ExtensionFault as fault:
+                return _contain(self, sk, callback, fault)
+            except Exception as exc:
+                return _fault(self, sk, callback, f"raised {type(exc).__name__}: {exc}", exc)
+            if ret.__class__ is not int or ret <= 0:
+                return _fault(
+                    self, sk, callback, f"returned {ret!r}: must be a positive packet count"
+                )
+            cwnd = sk.snd_cwnd
+            if cwnd.__class__ is not int or cwnd <= 0:
+                return _fault(self, sk, callback, f"set snd_cwnd = {cwnd!r}: {_CWND_ZERO}")
+            return ret
+
+        return guarded_count
 
     @functools.wraps(fn)
-    def guarded(self: Any, sk: Any, *args: Any) -> Any:
+    def guarded(self: CongestionOps, sk: TcpSock, *args: object) -> object:
         try:
             ret = fn(self, sk, *args)
         except ExtensionFault as fault:
@@ -56,27 +91,25 @@ def _wrap(callback: str, fn: Any) -> Any:
             return _contain(self, sk, callback, fault)
         except Exception as exc:
             return _fault(self, sk, callback, f"raised {type(exc).__name__}: {exc}", exc)
-        if positive and (ret.__class__ is not int or ret <= 0):
-            return _fault(self, sk, callback, f"returned {ret!r}: must be a positive packet count")
         cwnd = sk.snd_cwnd
         if cwnd.__class__ is not int or cwnd <= 0:
-            return _fault(
-                self, sk, callback, f"set snd_cwnd = {cwnd!r}: cwnd must stay an int >= 1 "
-                "(the kernel WARNs on a zero cwnd)"
-            )  # fmt: skip
+            return _fault(self, sk, callback, f"set snd_cwnd = {cwnd!r}: {_CWND_ZERO}")
         return ret
 
     return guarded
 
 
-def _fault(ops: Any, sk: Any, callback: str, problem: str, cause: Exception | None = None) -> Any:
+def _fault(
+    ops: CongestionOps, sk: TcpSock, callback: str, problem: str, cause: Exception | None = None
+) -> int | None:
     fault = ExtensionFault(f"tcp_congestion_ops {ops.name}", callback, problem, f"socket {sk.name}")
     fault.__cause__ = cause
     return _contain(ops, sk, callback, fault)
 
 
-def _contain(ops: Any, sk: Any, callback: str, fault: ExtensionFault) -> Any:
+def _contain(ops: CongestionOps, sk: TcpSock, callback: str, fault: ExtensionFault) -> int | None:
     """Raise ``fault`` (strict), or record it and carry on with reno (contain)."""
+    from qdisclab.tcp.cc.reno import Reno
     from qdisclab.tcp.congestion import lookup_cc, tcp_reno_ssthresh, tcp_reno_undo_cwnd
 
     world = getattr(getattr(sk, "node", None), "world", None)
@@ -86,7 +119,7 @@ def _contain(ops: Any, sk: Any, callback: str, fault: ExtensionFault) -> Any:
     if sk.snd_cwnd.__class__ is not int or sk.snd_cwnd <= 0:
         sk.snd_cwnd = 2
     # Detach: the socket continues with reno, initialised as a switch does.
-    sk.icsk_ca_ops = lookup_cc("reno")()
+    sk.icsk_ca_ops = (lookup_cc("reno") or Reno)()
     sk.cong_control_impl = False
     sk.icsk_ca_ops.init(sk)
     if callback == "ssthresh":

@@ -13,9 +13,12 @@ and then its ancestors'.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from qdisclab.tcp.sock_ops import TcpOpsHook
+
+if TYPE_CHECKING:
+    from qdisclab.tcp.sock import TcpSock
 
 
 class Cgroup:
@@ -27,7 +30,7 @@ class Cgroup:
         self.name = name
         self.parent = parent
         self.children: dict[str, Cgroup] = {}
-        self.tcp_ops = TcpOpsHook(parent.tcp_ops if parent is not None else None)
+        self.tcp_ops: TcpOpsHook = TcpOpsHook(parent.tcp_ops if parent is not None else None)
 
     def child(self, name: str) -> Cgroup:
         """The child directory ``name`` (created on first use, like mkdir -p)."""
@@ -43,12 +46,12 @@ class Cgroup:
         base = self.parent.path
         return f"{base.rstrip('/')}/{self.name}"
 
-    def add_socket(self, sk: Any) -> None:
+    def add_socket(self, sk: TcpSock) -> None:
         """Record the socket's cgroup and route its sock_ops events here."""
         sk.cgroup = self
         sk.sock_ops = self
 
-    def event(self, sk: Any, name: str, *args: Any) -> Any:
+    def event(self, sk: TcpSock | None, name: str, *args: object) -> int | None:
         """The sock_ops entry point TCP calls; see ``TcpOpsHook.event``."""
         return self.tcp_ops.event(sk, name, *args)
 

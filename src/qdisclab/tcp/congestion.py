@@ -20,10 +20,16 @@ True
 from __future__ import annotations
 
 import errno
-from typing import Any
+import random
+from typing import TYPE_CHECKING, ClassVar
+
+from mypy_extensions import mypyc_attr
 
 from qdisclab.errors import KernelError
 from qdisclab.ops import KFUNCS, Member, StructOpsInterface
+
+if TYPE_CHECKING:
+    from qdisclab.tcp.sock import TcpSock
 
 TCP_CA_NAME_MAX = 16
 TCP_CONG_NON_RESTRICTED = 0x1
@@ -61,6 +67,10 @@ class AckSample:
 
     __slots__ = ("in_flight", "pkts_acked", "rtt_us")
 
+    in_flight: int
+    pkts_acked: int
+    rtt_us: int
+
     def __init__(self, pkts_acked: int = 0, rtt_us: int = -1, in_flight: int = 0) -> None:
         self.pkts_acked = pkts_acked
         self.rtt_us = rtt_us
@@ -91,6 +101,22 @@ class RateSample:
         "snd_interval_us",
     )
 
+    acked_sacked: int
+    delivered: int
+    delivered_ce: int
+    interval_us: int
+    is_ack_delayed: bool
+    is_app_limited: bool
+    is_retrans: bool
+    last_end_seq: int
+    losses: int
+    prior_delivered: int
+    prior_delivered_ce: int
+    prior_in_flight: int
+    prior_mstamp: int
+    rtt_us: int
+    snd_interval_us: int
+
     def __init__(self, **fields: int) -> None:
         self.reset()
         for name, value in fields.items():
@@ -114,52 +140,56 @@ class RateSample:
         self.last_end_seq = 0
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class CongestionOps:
     """Base of every congestion control: subclass, set ``name``, implement the members.
 
-    Every member has the kernel's signature; ``sk`` is the ``TcpSock``.
+    Every member has the kernel's signature; ``sk`` is the ``TcpSock``. The
+    class may be compiled: user controls (and the BPF binding) subclass it
+    from interpreted Python, so ``name`` and ``flags`` are class variables.
     """
 
-    name = ""
-    flags = 0
+    name: ClassVar[str] = ""
+    flags: ClassVar[int] = 0
 
-    def init(self, sk: Any) -> None:
+    def init(self, sk: TcpSock) -> None:
         pass
 
-    def release(self, sk: Any) -> None:
+    def release(self, sk: TcpSock) -> None:
         pass
 
-    def ssthresh(self, sk: Any) -> int:  # mandatory
+    def ssthresh(self, sk: TcpSock) -> int:  # mandatory
         raise NotImplementedError
 
-    def cong_avoid(self, sk: Any, ack: int, acked: int) -> None:
+    def cong_avoid(self, sk: TcpSock, ack: int, acked: int) -> None:
         raise NotImplementedError
 
-    def set_state(self, sk: Any, new_state: int) -> None:
+    def set_state(self, sk: TcpSock, new_state: int) -> None:
         pass
 
-    def cwnd_event(self, sk: Any, ev: int) -> None:
+    def cwnd_event(self, sk: TcpSock, ev: int) -> None:
         pass
 
-    def in_ack_event(self, sk: Any, flags: int) -> None:
+    def in_ack_event(self, sk: TcpSock, flags: int) -> None:
         pass
 
-    def pkts_acked(self, sk: Any, sample: AckSample) -> None:
+    def pkts_acked(self, sk: TcpSock, sample: AckSample) -> None:
         pass
 
-    def min_tso_segs(self, sk: Any) -> int:
+    def min_tso_segs(self, sk: TcpSock) -> int:
         return 2
 
-    def cong_control(self, sk: Any, ack: int, flag: int, rs: RateSample) -> None:
+    def cong_control(self, sk: TcpSock, ack: int, flag: int, rs: RateSample) -> None:
         raise NotImplementedError
 
-    def undo_cwnd(self, sk: Any) -> int:  # mandatory
+    def undo_cwnd(self, sk: TcpSock) -> int:  # mandatory
         raise NotImplementedError
 
-    def sndbuf_expand(self, sk: Any) -> int:
+    def sndbuf_expand(self, sk: TcpSock) -> int:
         return 2
 
-    def get_info(self, sk: Any, ext: int, attr: Any, info: Any) -> int:  # unsupported for BPF
+    # unsupported for BPF (registration refuses it)
+    def get_info(self, sk: TcpSock, ext: int, attr: object, info: object) -> int:
         return 0
 
 
@@ -240,30 +270,30 @@ def available_cc() -> list[str]:
 # -- the generic cwnd machinery and Reno (tcp_cong.c) as kfuncs --------------------
 
 
-def tcp_snd_cwnd(sk: Any) -> int:
+def tcp_snd_cwnd(sk: TcpSock) -> int:
     return sk.snd_cwnd
 
 
-def tcp_snd_cwnd_set(sk: Any, v: int) -> None:
+def tcp_snd_cwnd_set(sk: TcpSock, v: int) -> None:
     sk.snd_cwnd = v
 
 
-def tcp_in_slow_start(sk: Any) -> bool:
+def tcp_in_slow_start(sk: TcpSock) -> bool:
     return sk.snd_cwnd < sk.snd_ssthresh
 
 
-def tcp_packets_in_flight(sk: Any) -> int:
+def tcp_packets_in_flight(sk: TcpSock) -> int:
     """packets_out - left_out + retrans_out."""
     return sk.packets_out - (sk.sacked_out + sk.lost_out) + sk.retrans_out
 
 
-def tcp_is_cwnd_limited(sk: Any) -> bool:
+def tcp_is_cwnd_limited(sk: TcpSock) -> bool:
     if sk.is_cwnd_limited:
         return True
     return sk.snd_cwnd < sk.snd_ssthresh and sk.snd_cwnd < 2 * sk.max_packets_out
 
 
-def tcp_slow_start(sk: Any, acked: int) -> int:
+def tcp_slow_start(sk: TcpSock, acked: int) -> int:
     """Grow cwnd by ``acked`` up to ssthresh; returns the leftover acked packets."""
     cwnd = sk.snd_cwnd
     new = min(cwnd + acked, sk.snd_ssthresh)
@@ -272,7 +302,7 @@ def tcp_slow_start(sk: Any, acked: int) -> int:
     return acked
 
 
-def tcp_cong_avoid_ai(sk: Any, w: int, acked: int) -> None:
+def tcp_cong_avoid_ai(sk: TcpSock, w: int, acked: int) -> None:
     """Additive increase: +1 packet per ``w`` packets acked."""
     if sk.snd_cwnd_cnt >= w:
         sk.snd_cwnd_cnt = 0
@@ -286,7 +316,7 @@ def tcp_cong_avoid_ai(sk: Any, w: int, acked: int) -> None:
         sk.snd_cwnd = sk.snd_cwnd_clamp
 
 
-def tcp_reno_cong_avoid(sk: Any, ack: int, acked: int) -> None:
+def tcp_reno_cong_avoid(sk: TcpSock, ack: int, acked: int) -> None:
     if not tcp_is_cwnd_limited(sk):
         return
     if sk.snd_cwnd < sk.snd_ssthresh:
@@ -296,15 +326,15 @@ def tcp_reno_cong_avoid(sk: Any, ack: int, acked: int) -> None:
     tcp_cong_avoid_ai(sk, sk.snd_cwnd, acked)
 
 
-def tcp_reno_ssthresh(sk: Any) -> int:
+def tcp_reno_ssthresh(sk: TcpSock) -> int:
     return max(sk.snd_cwnd >> 1, 2)
 
 
-def tcp_reno_undo_cwnd(sk: Any) -> int:
+def tcp_reno_undo_cwnd(sk: TcpSock) -> int:
     return max(sk.snd_cwnd, sk.prior_cwnd)
 
 
-def bpf_get_prandom_u32(sk: Any) -> int:
+def bpf_get_prandom_u32(sk: TcpSock) -> int:
     """A pseudo-random u32 for this socket's congestion control, from a stream of the run seed.
 
     The kernel's helper takes no argument (per-CPU state); here the socket
@@ -312,13 +342,18 @@ def bpf_get_prandom_u32(sk: Any) -> int:
     """
     rng = sk.cc_rng
     if rng is None:
-        world = getattr(getattr(sk, "node", None), "world", None)
-        import random
-
-        name = f"cc:{getattr(sk, 'name', '?')}"
-        rng = world.rng.stream(name) if world is not None else random.Random(name)
-        sk.cc_rng = rng
+        rng = sk.cc_rng = _cc_stream(sk)
     return rng.getrandbits(32)
+
+
+def _cc_stream(sk: TcpSock) -> random.Random:
+    """The socket's ``cc:<flow>`` stream of the run seed (a bare socket model seeds by name)."""
+    world = getattr(getattr(sk, "node", None), "world", None)
+    name = f"cc:{getattr(sk, 'name', '?')}"
+    if world is None:
+        return random.Random(name)
+    stream: random.Random = world.rng.stream(name)
+    return stream
 
 
 _IFACE = "tcp_congestion_ops"

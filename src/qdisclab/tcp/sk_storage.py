@@ -36,8 +36,6 @@ inline area on the socket, see :mod:`.storage_inline`) and ``BPF_F_SHARED``
 
 from __future__ import annotations
 
-from typing import Any
-
 from qdisclab.tcp.storage_core import (
     BPF_ANY,
     BPF_EXIST,
@@ -60,6 +58,8 @@ from qdisclab.tcp.storage_core import (
     SElem,
     SkStorageWorld,
     StorageCacheTable,
+    StorageSock,
+    StorageValue,
     default_world,
 )
 from qdisclab.tcp.storage_inline import InlineArea, InlineSkStorageMap
@@ -67,7 +67,7 @@ from qdisclab.tcp.storage_map import SkStorageMap
 from qdisclab.tcp.storage_shared import SharedSkStorageMap, SharedValue
 
 
-def sk_storage_free(sk: Any) -> None:
+def sk_storage_free(sk: StorageSock) -> None:
     """``bpf_sk_storage_free``: drop every value on ``sk`` (call when the socket closes).
 
     Uncharges everything from ``sk_omem_alloc`` in one step and clears
@@ -88,16 +88,16 @@ def sk_storage_free(sk: Any) -> None:
         st.elems = []
         st.cache = [None] * len(st.cache)
         if getattr(sk, "sk_omem_alloc", None) is not None:
-            sk.sk_omem_alloc -= st.mem_charge
+            sk.sk_omem_alloc -= st.mem_charge  # type: ignore[attr-defined]  # optional field
         st.mem_charge = 0
         sk.sk_bpf_storage = None
-    area = getattr(sk, "sk_bpf_inline", None)
+    area: InlineArea | None = getattr(sk, "sk_bpf_inline", None)
     if area is not None:
         area.free()
-        sk.sk_bpf_inline = None
+        sk.sk_bpf_inline = None  # type: ignore[attr-defined]  # present: just read
 
 
-def sk_storage_clone(parent: Any, child: Any) -> None:
+def sk_storage_clone(parent: StorageSock, child: StorageSock) -> None:
     """``bpf_sk_storage_clone`` on accept: copy ``BPF_F_CLONE`` values to ``child``.
 
     The child starts empty (its ``sk_bpf_storage``/``sk_bpf_inline`` are reset,
@@ -154,6 +154,8 @@ __all__ = [
     "SkStorageMap",
     "SkStorageWorld",
     "StorageCacheTable",
+    "StorageSock",
+    "StorageValue",
     "default_world",
     "sk_storage_clone",
     "sk_storage_free",

@@ -49,11 +49,18 @@ does not clobber an earlier answer the way a stray ``reply = 0`` does in C.
 from __future__ import annotations
 
 import errno
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ClassVar
 
 from qdisclab.errors import KernelError
-from qdisclab.mprog import BPF_F_AFTER, BPF_F_BEFORE, BPF_F_ID, BpfObjects, MprogBundle, Program
+from qdisclab.mprog import BpfObjects, MprogBundle, Program
+from qdisclab.mprog.constants import BPF_F_AFTER, BPF_F_BEFORE, BPF_F_ID
+from qdisclab.mprog.relative import Relative
 from qdisclab.ops import Member, StructOpsInterface
+
+if TYPE_CHECKING:
+    from qdisclab.tcp.header import TcpHdr
+    from qdisclab.tcp.sock import TcpSock
 
 BPF_PROG_TYPE_SOCK_OPS = 13
 BPF_PROG_TYPE_STRUCT_OPS = 27
@@ -87,48 +94,48 @@ class TcpOps:
     shared by every socket of the cgroup; keep per-socket state keyed by ``sk``.
     """
 
-    id = ""
+    id: ClassVar[str] = ""
 
-    def timeout_init(self, sk: Any) -> int | None:
+    def timeout_init(self, sk: TcpSock) -> int | None:
         return None
 
-    def rwnd_init(self, sk: Any) -> int | None:
+    def rwnd_init(self, sk: TcpSock) -> int | None:
         return None
 
-    def connect(self, sk: Any) -> None:
+    def connect(self, sk: TcpSock) -> None:
         return None
 
-    def active_established(self, sk: Any) -> None:
+    def active_established(self, sk: TcpSock) -> None:
         return None
 
-    def passive_established(self, sk: Any) -> None:
+    def passive_established(self, sk: TcpSock) -> None:
         return None
 
-    def rtt(self, sk: Any, rtt_us: int) -> None:
+    def rtt(self, sk: TcpSock, rtt_us: int) -> None:
         return None
 
-    def rto(self, sk: Any) -> None:
+    def rto(self, sk: TcpSock) -> None:
         return None
 
-    def retransmit(self, sk: Any, seq: int) -> None:
+    def retransmit(self, sk: TcpSock, seq: int) -> None:
         return None
 
-    def state_change(self, sk: Any, old: int, new: int) -> None:
+    def state_change(self, sk: TcpSock, old: int, new: int) -> None:
         return None
 
-    def hdr_opt_len(self, sk: Any) -> int | None:
+    def hdr_opt_len(self, sk: TcpSock) -> int | None:
         return None
 
-    def write_hdr_opt(self, sk: Any, th: Any) -> None:
+    def write_hdr_opt(self, sk: TcpSock, th: TcpHdr) -> None:
         return None
 
-    def parse_hdr_opt(self, sk: Any, th: Any) -> None:
+    def parse_hdr_opt(self, sk: TcpSock, th: TcpHdr) -> None:
         return None
 
-    def tstamp_tx(self, sk: Any, seq: int) -> None:
+    def tstamp_tx(self, sk: TcpSock, seq: int) -> None:
         return None
 
-    def tstamp_rx(self, sk: Any, seq: int) -> None:
+    def tstamp_rx(self, sk: TcpSock, seq: int) -> None:
         return None
 
 
@@ -184,7 +191,10 @@ class _Missing:
         return "MISSING"
 
 
-_MISSING: Any = _Missing()
+_MISSING = _Missing()
+# Where to attach: an attached TcpOps, its program id, None (head/tail), or not given.
+Position = TcpOps | int | _Missing | None
+Callback = Callable[..., "int | None"]
 
 
 class TcpOpsHook:
@@ -196,26 +206,33 @@ class TcpOpsHook:
     effective array: descendants first, then ancestors).
     """
 
-    __slots__ = ("_bundle", "_objs", "_progs", "_run", "parent")
+    __slots__ = ("_bundle", "_calls", "_objs", "_ops", "_progs", "_run", "parent")
 
     def __init__(self, parent: TcpOpsHook | None = None, objs: BpfObjects | None = None) -> None:
         self._objs = objs if objs is not None else BpfObjects()
         self._bundle = MprogBundle(self._objs)
         self._progs: dict[int, Program] = {}  # id(ops) -> its program object
+        self._ops: dict[int, TcpOps] = {}  # program id -> the table it stands for
         self._run: tuple[TcpOps, ...] = ()
+        # event -> the bound callbacks of the tables that implement it, in run order
+        self._calls: dict[str, tuple[Callback, ...]] = dict.fromkeys(TCP_OPS_CALLBACKS, ())
         self.parent = parent
 
     # -- attach / detach / query ------------------------------------------------
     def _prog(self, ops: TcpOps) -> Program:
         prog = self._progs.get(id(ops))
         if prog is None:
+            # The program stands for the table in the mprog ordering; it is never called.
             prog = self._objs.program(
-                ops, name=type(ops).id or type(ops).__name__, prog_type=BPF_PROG_TYPE_STRUCT_OPS
+                ops,  # type: ignore[arg-type]
+                name=type(ops).id or type(ops).__name__,
+                prog_type=BPF_PROG_TYPE_STRUCT_OPS,
             )
             self._progs[id(ops)] = prog
+            self._ops[prog.id] = ops
         return prog
 
-    def _relative(self, value: Any) -> Any:
+    def _relative(self, value: TcpOps | int | None) -> Relative:
         if isinstance(value, TcpOps):
             prog = self._progs.get(id(value))
             if prog is None:
@@ -223,10 +240,11 @@ class TcpOpsHook:
             return prog
         return value
 
-    def _position(self, before: Any, after: Any) -> tuple[int, Any]:
+    def _position(self, before: Position, after: Position) -> tuple[int, Relative]:
         flags, rel = 0, None
+        value: Position
         for flag, value in ((BPF_F_BEFORE, before), (BPF_F_AFTER, after)):
-            if value is _MISSING:
+            if isinstance(value, _Missing):
                 continue
             flags |= flag
             if value is not None:
@@ -239,8 +257,8 @@ class TcpOpsHook:
         self,
         ops: TcpOps,
         *,
-        before: Any = _MISSING,
-        after: Any = _MISSING,
+        before: Position = _MISSING,
+        after: Position = _MISSING,
         expected_revision: int = 0,
     ) -> None:
         """Attach ``ops``: no position appends, ``before=None`` prepends, ``after=x`` goes
@@ -271,7 +289,12 @@ class TcpOpsHook:
         return self._progs[id(ops)].id
 
     def _rebuild(self) -> None:
-        self._run = tuple(p.func for p in self._bundle.programs)  # type: ignore[misc]
+        self._run = run = tuple(self._ops[p.id] for p in self._bundle.programs)
+        # A member left NULL costs nothing: only implemented callbacks are listed.
+        self._calls = {
+            name: tuple(getattr(ops, name) for ops in run if TCP_OPS.implements(type(ops), name))
+            for name in TCP_OPS_CALLBACKS
+        }
 
     # -- dispatch -------------------------------------------------------------------
     def effective(self) -> list[TcpOps]:
@@ -283,7 +306,7 @@ class TcpOpsHook:
             hook = hook.parent
         return out
 
-    def event(self, sk: Any, name: str, *args: Any) -> Any:
+    def event(self, sk: TcpSock | None, name: str, *args: object) -> int | None:
         """Run ``name`` on every attached implementation; first non-None answer wins."""
         wants_value = TCP_OPS_CALLBACKS.get(name)
         if wants_value is None:
@@ -291,10 +314,7 @@ class TcpOpsHook:
         answer = None
         hook: TcpOpsHook | None = self
         while hook is not None:
-            for ops in hook._run:
-                fn = getattr(ops, name)
-                if getattr(type(ops), name) is getattr(TcpOps, name):
-                    continue  # member left NULL: costs nothing, not called
+            for fn in hook._calls[name]:
                 ret = fn(sk, *args)
                 if wants_value and answer is None and ret is not None:
                     answer = ret

@@ -25,9 +25,13 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qdisclab.tcp.sock_ops import TcpOps
+
+if TYPE_CHECKING:
+    from qdisclab.tcp.header import TcpHdr
+    from qdisclab.tcp.sock import TcpSock
 
 # include/uapi/linux/bpf.h: enum { BPF_SOCK_OPS_VOID, ... }
 BPF_SOCK_OPS_VOID = 0
@@ -81,7 +85,7 @@ class SockOpsCtx:
         "skb_data",
     )
 
-    def __init__(self, sk: Any, op: int, args: tuple[int, ...] = ()) -> None:
+    def __init__(self, sk: TcpSock | None, op: int, args: tuple[int, ...] = ()) -> None:
         self.sk = sk
         self.op = op
         self.args = [*args, 0, 0, 0, 0][:4]
@@ -90,13 +94,13 @@ class SockOpsCtx:
         self.is_fullsock = 1 if sk is not None else 0
         self.remaining_opt_len = getattr(sk, "remaining_opt_len", MAX_TCP_OPTION_SPACE)
         self.reserved = 0
-        self.skb_data = None
+        self.skb_data: TcpHdr | None = None
 
     @property
     def bpf_sock_ops_cb_flags(self) -> int:
         return getattr(self.sk, "bpf_sock_ops_cb_flags", 0)
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> Any:  # a program context: any TCP field, by name
         # TCP fields (snd_cwnd, srtt_us, ...) read through; 0 when not a full socket
         if self.sk is None:
             return 0
@@ -105,7 +109,7 @@ class SockOpsCtx:
 
 def bpf_sock_ops_cb_flags_set(ctx: SockOpsCtx, argval: int) -> int:
     """Replace the socket's callback flags; returns the unsupported bits (or -errno)."""
-    if not ctx.is_fullsock:
+    if ctx.sk is None:  # not a full socket
         return -errno.EINVAL
     if ctx.op in _UNLOCKED_OPS:
         return -errno.EOPNOTSUPP
@@ -137,76 +141,76 @@ class LegacySockOps(TcpOps):
     def __init__(self, prog: Callable[[SockOpsCtx], int]) -> None:
         self.prog = prog
 
-    def _call(self, sk: Any, op: int, *args: int) -> tuple[bool, SockOpsCtx]:
+    def _call(self, sk: TcpSock | None, op: int, *args: int) -> tuple[bool, SockOpsCtx]:
         ctx = SockOpsCtx(sk, op, args)
         ok = bool(self.prog(ctx) & 1)
         return ok, ctx
 
     @staticmethod
-    def _flag(sk: Any, flag: int) -> bool:
+    def _flag(sk: TcpSock | None, flag: int) -> bool:
         return bool(getattr(sk, "bpf_sock_ops_cb_flags", 0) & flag)
 
-    def timeout_init(self, sk: Any) -> int | None:
+    def timeout_init(self, sk: TcpSock | None) -> int | None:
         ok, ctx = self._call(sk, BPF_SOCK_OPS_TIMEOUT_INIT)
         return ctx.reply if ok and ctx.reply > 0 else None
 
-    def rwnd_init(self, sk: Any) -> int | None:
+    def rwnd_init(self, sk: TcpSock | None) -> int | None:
         ok, ctx = self._call(sk, BPF_SOCK_OPS_RWND_INIT)
         return ctx.reply if ok and ctx.reply > 0 else None
 
-    def connect(self, sk: Any) -> None:
+    def connect(self, sk: TcpSock | None) -> None:
         self._call(sk, BPF_SOCK_OPS_TCP_CONNECT_CB)
 
-    def active_established(self, sk: Any) -> None:
+    def active_established(self, sk: TcpSock | None) -> None:
         self._call(sk, BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB)
 
-    def passive_established(self, sk: Any) -> None:
+    def passive_established(self, sk: TcpSock | None) -> None:
         self._call(sk, BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
 
-    def rtt(self, sk: Any, rtt_us: int) -> None:
+    def rtt(self, sk: TcpSock | None, rtt_us: int) -> None:
         if self._flag(sk, BPF_SOCK_OPS_RTT_CB_FLAG):
             self._call(sk, BPF_SOCK_OPS_RTT_CB, rtt_us, getattr(sk, "srtt_us", 0))
 
-    def rto(self, sk: Any) -> None:
+    def rto(self, sk: TcpSock | None) -> None:
         if self._flag(sk, BPF_SOCK_OPS_RTO_CB_FLAG):
             args = (getattr(sk, "icsk_retransmits", 0), getattr(sk, "icsk_rto", 0), 0)
             self._call(sk, BPF_SOCK_OPS_RTO_CB, *args)
 
-    def retransmit(self, sk: Any, seq: int) -> None:
+    def retransmit(self, sk: TcpSock | None, seq: int) -> None:
         if self._flag(sk, BPF_SOCK_OPS_RETRANS_CB_FLAG):
             self._call(sk, BPF_SOCK_OPS_RETRANS_CB, seq, 1, 0)
 
-    def state_change(self, sk: Any, old: int, new: int) -> None:
+    def state_change(self, sk: TcpSock | None, old: int, new: int) -> None:
         if self._flag(sk, BPF_SOCK_OPS_STATE_CB_FLAG):
             self._call(sk, BPF_SOCK_OPS_STATE_CB, old, new)
 
-    def hdr_opt_len(self, sk: Any) -> int | None:
+    def hdr_opt_len(self, sk: TcpSock | None) -> int | None:
         if not self._flag(sk, BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG):
             return None
         ok, ctx = self._call(sk, BPF_SOCK_OPS_HDR_OPT_LEN_CB)
         return ctx.reserved if ok and ctx.reserved else None
 
-    def write_hdr_opt(self, sk: Any, th: Any) -> None:
+    def write_hdr_opt(self, sk: TcpSock | None, th: TcpHdr) -> None:
         if self._flag(sk, BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG):
             ctx = SockOpsCtx(sk, BPF_SOCK_OPS_WRITE_HDR_OPT_CB)
             ctx.skb_data = th
             self.prog(ctx)
 
-    def parse_hdr_opt(self, sk: Any, th: Any) -> None:
+    def parse_hdr_opt(self, sk: TcpSock | None, th: TcpHdr) -> None:
         unknown = bool(getattr(th, "has_unknown_opt", False))
         if self._flag(sk, BPF_SOCK_OPS_PARSE_ALL_HDR_OPT_CB_FLAG) or (
             unknown and self._flag(sk, BPF_SOCK_OPS_PARSE_UNKNOWN_HDR_OPT_CB_FLAG)
         ):
             self._call(sk, BPF_SOCK_OPS_PARSE_HDR_OPT_CB)
 
-    def _tstamp_enabled(self, sk: Any) -> bool:
+    def _tstamp_enabled(self, sk: TcpSock | None) -> bool:
         return bool(getattr(sk, "sk_bpf_cb_flags", 0) & SK_BPF_CB_TX_TIMESTAMPING)
 
-    def tstamp_tx(self, sk: Any, seq: int) -> None:
+    def tstamp_tx(self, sk: TcpSock | None, seq: int) -> None:
         if self._tstamp_enabled(sk):
             self._call(sk, BPF_SOCK_OPS_TSTAMP_SND_SW_CB, seq)
 
-    def tstamp_rx(self, sk: Any, seq: int) -> None:
+    def tstamp_rx(self, sk: TcpSock | None, seq: int) -> None:
         # the stack's "acked" tx-timestamp point: TSTAMP_ACK_CB
         if self._tstamp_enabled(sk):
             self._call(sk, BPF_SOCK_OPS_TSTAMP_ACK_CB, seq)

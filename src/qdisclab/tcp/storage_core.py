@@ -15,9 +15,13 @@ charging rule against ``optmem_max``.
 from __future__ import annotations
 
 import errno
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 from qdisclab.errors import KernelError
+
+if TYPE_CHECKING:
+    from qdisclab.tcp.storage_map import SkStorageMap
+    from qdisclab.tcp.storage_shared import SharedValue
 
 # --- uapi (include/uapi/linux/bpf.h) -------------------------------------------------------
 BPF_MAP_TYPE_SK_STORAGE = 24
@@ -43,6 +47,20 @@ LOCAL_STORAGE_SIZE = 184  # sizeof(struct bpf_local_storage) on x86-64 [derived]
 SYSCTL_OPTMEM_MAX = 131072  # net.core.optmem_max default on recent kernels
 SK_INLINE_SIZE = 64  # qdisclab: bytes of inline area per socket
 SK_INLINE_ALIGN = 8  # values are 8-byte aligned, as kernel storage data is
+
+
+class StorageSock(Protocol):
+    """What socket storage needs from a socket: a writable ``sk_bpf_storage``.
+
+    ``TcpSock`` has it; the optional fields (``sk_bpf_inline``,
+    ``sk_omem_alloc``, ``sk_refcnt``) are read when present.
+    """
+
+    sk_bpf_storage: LocalStorage | None
+
+
+# A value as programs get it: the element's buffer (``bytes`` when shared, a view when inline).
+StorageValue = bytearray | bytes | memoryview
 
 
 class StorageCacheTable:
@@ -98,14 +116,14 @@ class InlineAllocator:
     def __init__(self, size: int = SK_INLINE_SIZE) -> None:
         self.size = size
         # index -> (offset, size, map) or None; at most size/ALIGN reservations can exist
-        self.slots: list[tuple[int, int, Any] | None] = [None] * (size // SK_INLINE_ALIGN)
+        self.slots: list[tuple[int, int, SkStorageMap] | None] = [None] * (size // SK_INLINE_ALIGN)
 
     def free_bytes(self) -> int:
         """Bytes not reserved (alignment padding counts as reserved)."""
         used = sum(_align(s[1]) for s in self.slots if s is not None)
         return self.size - used
 
-    def reserve(self, owner: Any, size: int) -> tuple[int, int]:
+    def reserve(self, owner: SkStorageMap, size: int) -> tuple[int, int]:
         """Reserve ``size`` bytes; return ``(index, offset)`` or raise ``ENOSPC``."""
         taken = sorted((s[0], s[0] + _align(s[1])) for s in self.slots if s is not None)
         offset = 0
@@ -167,7 +185,9 @@ class SElem:
 
     __slots__ = ("data", "local_storage", "shared", "smap")
 
-    def __init__(self, smap: Any, data: Any, shared: Any = None) -> None:
+    def __init__(
+        self, smap: SkStorageMap, data: StorageValue, shared: SharedValue | None = None
+    ) -> None:
         self.smap = smap
         self.data = data
         self.shared = shared
@@ -183,16 +203,16 @@ class LocalStorage:
 
     __slots__ = ("cache", "elems", "mem_charge", "owner")
 
-    def __init__(self, owner: Any) -> None:
+    def __init__(self, owner: StorageSock) -> None:
         self.owner = owner
         self.cache: list[SElem | None] = [None] * BPF_LOCAL_STORAGE_CACHE_SIZE
         self.elems: list[SElem] = []
         self.mem_charge = 0
 
 
-def omem_used(sk: Any, st: LocalStorage | None) -> int:
+def omem_used(sk: StorageSock, st: LocalStorage | None) -> int:
     """Option memory in use on ``sk``: ``sk_omem_alloc`` if the socket keeps one."""
-    used = getattr(sk, "sk_omem_alloc", None)
+    used: int | None = getattr(sk, "sk_omem_alloc", None)
     if used is None:  # socket without option-memory accounting: storage is all there is
         return st.mem_charge if st is not None else 0
     return used
@@ -203,11 +223,11 @@ def may_charge(optmem_max: int, used: int, size: int) -> bool:
     return size <= optmem_max and used + size < optmem_max
 
 
-def account(sk: Any, st: LocalStorage, delta: int) -> None:
+def account(sk: StorageSock, st: LocalStorage, delta: int) -> None:
     """Move ``delta`` bytes of charge onto (or, negative, off) the socket."""
     st.mem_charge += delta
     if getattr(sk, "sk_omem_alloc", None) is not None:
-        sk.sk_omem_alloc += delta
+        sk.sk_omem_alloc += delta  # type: ignore[attr-defined]  # present: just checked
 
 
 def enomem(what: str) -> KernelError:

@@ -25,7 +25,7 @@ area is part of the socket, so nothing is charged to ``optmem_max``.
 from __future__ import annotations
 
 import errno
-from typing import Any
+from collections.abc import Iterator
 
 from qdisclab.errors import KernelError
 from qdisclab.tcp.storage_core import (
@@ -36,6 +36,8 @@ from qdisclab.tcp.storage_core import (
     BPF_SK_STORAGE_GET_F_CREATE,
     SK_INLINE_ALIGN,
     SkStorageWorld,
+    StorageSock,
+    StorageValue,
 )
 from qdisclab.tcp.storage_map import SkStorageMap
 
@@ -45,7 +47,7 @@ class InlineArea:
 
     __slots__ = ("buf", "owner", "views", "world")
 
-    def __init__(self, world: SkStorageWorld, owner: Any) -> None:
+    def __init__(self, world: SkStorageWorld, owner: StorageSock) -> None:
         self.world = world
         self.owner = owner
         self.buf = bytearray(world.inline.size)
@@ -54,7 +56,7 @@ class InlineArea:
 
     def _map(self, idx: int) -> InlineSkStorageMap:
         slot = self.world.inline.slots[idx]
-        assert slot is not None
+        assert slot is not None and isinstance(slot[2], InlineSkStorageMap)
         return slot[2]
 
     def free(self) -> None:
@@ -64,7 +66,7 @@ class InlineArea:
                 self._map(idx)._owners.pop(self, None)
                 self.views[idx] = None
 
-    def clone_into(self, child: Any) -> None:
+    def clone_into(self, child: StorageSock) -> None:
         """Accept: copy the values of ``BPF_F_CLONE`` inline maps to ``child``."""
         for idx, view in enumerate(self.views):
             if view is not None:
@@ -89,12 +91,14 @@ class InlineSkStorageMap(SkStorageMap):
     def _release_cache_idx(self) -> None:
         self.world.inline.release(self.inline_idx)
 
-    def get(self, sk: Any, value: Any = None, flags: int = 0) -> Any:
+    def get(
+        self, sk: StorageSock | None, value: StorageValue | None = None, flags: int = 0
+    ) -> StorageValue | None:
         """Direct access to ``sk``'s inline value; create with ``F_CREATE`` as the helper does."""
         if flags & ~BPF_SK_STORAGE_GET_F_CREATE:  # unknown bits: NULL even if present
             return None
         try:
-            area = sk.sk_bpf_inline
+            area: InlineArea | None = sk.sk_bpf_inline  # type: ignore[union-attr]  # optional field: caught below
         except AttributeError:  # socket without an inline area
             return None
         if area is not None:
@@ -105,12 +109,12 @@ class InlineSkStorageMap(SkStorageMap):
 
     helper_get = get
 
-    def lookup(self, sk: Any, cacheit: bool = True) -> Any:
+    def lookup(self, sk: StorageSock, cacheit: bool = True) -> StorageValue | None:
         self._check_alive()
         area = getattr(sk, "sk_bpf_inline", None)
         return None if area is None else area.views[self.inline_idx]
 
-    def _update(self, sk: Any, value: Any, flags: int) -> Any:
+    def _update(self, sk: StorageSock, value: StorageValue | None, flags: int) -> StorageValue:
         src = self._check_update(value, flags)
         if not hasattr(sk, "sk_bpf_inline"):
             raise KernelError(errno.EOPNOTSUPP, f"{self.name}: socket has no inline area")
@@ -132,7 +136,7 @@ class InlineSkStorageMap(SkStorageMap):
         area.views[self.inline_idx] = None
         del self._owners[area]
 
-    def delete(self, sk: Any) -> None:
+    def delete(self, sk: StorageSock) -> None:
         self._check_alive()
         area = getattr(sk, "sk_bpf_inline", None)
         if area is None or area.views[self.inline_idx] is None:
@@ -142,7 +146,7 @@ class InlineSkStorageMap(SkStorageMap):
     def __len__(self) -> int:
         return len(self._owners)
 
-    def iter_values(self) -> Any:
+    def iter_values(self) -> Iterator[tuple[StorageSock, bytes]]:
         for area in list(self._owners):
             yield area.owner, bytes(area.views[self.inline_idx] or b"")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from qdisclab.errors import ENOTSUPP, KernelError
 from qdisclab.tcp.storage_core import (
@@ -30,12 +30,17 @@ from qdisclab.tcp.storage_core import (
     LocalStorage,
     SElem,
     SkStorageWorld,
+    StorageSock,
+    StorageValue,
     account,
     default_world,
     enomem,
     may_charge,
     omem_used,
 )
+
+if TYPE_CHECKING:
+    from qdisclab.tcp.storage_shared import SharedValue
 
 # BTF key types btf_type_is_i32() accepts: a plain 32-bit integer, either signedness.
 I32_BTF_TYPES = frozenset({"int", "unsigned int", "s32", "u32", "__s32", "__u32", "i32"})
@@ -65,12 +70,14 @@ class SkStorageMap:
     flavour_flag: ClassVar[int] = 0
     _flavours: ClassVar[dict[int, type[SkStorageMap]]] = {}
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         if cls.flavour_flag:
             SkStorageMap._flavours[cls.flavour_flag] = cls
 
-    def __new__(cls, value_size: int, map_flags: int = BPF_F_NO_PREALLOC, **kwargs: Any) -> Any:
+    def __new__(
+        cls, value_size: int, map_flags: int = BPF_F_NO_PREALLOC, **kwargs: object
+    ) -> SkStorageMap:
         # An opt-in flag picks the flavour, so callers only ever name SkStorageMap.
         if cls is SkStorageMap:
             for flag, flavour in SkStorageMap._flavours.items():
@@ -139,7 +146,7 @@ class SkStorageMap:
     def _take_cache_idx(self) -> int:
         return self.world.cache.idx_get()
 
-    def _new_data(self, src: bytes | None) -> tuple[Any, Any]:
+    def _new_data(self, src: bytes | None) -> tuple[StorageValue, SharedValue | None]:
         """Return ``(data, shared)`` for a fresh element holding ``src`` (None = zeroes)."""
         return (bytearray(self.value_size) if src is None else bytearray(src)), None
 
@@ -165,7 +172,7 @@ class SkStorageMap:
         self.walk_steps += steps
         return None
 
-    def lookup(self, sk: Any, cacheit: bool = True) -> Any:
+    def lookup(self, sk: StorageSock, cacheit: bool = True) -> StorageValue | None:
         """The value buffer on ``sk``, or None. ``cacheit`` as the kernel's flag.
 
         >>> m = SkStorageMap(1, world=SkStorageWorld())
@@ -179,7 +186,9 @@ class SkStorageMap:
         elem = self._lookup(st, cacheit)
         return None if elem is None else elem.data
 
-    def get(self, sk: Any, value: Any = None, flags: int = 0) -> Any:
+    def get(
+        self, sk: StorageSock | None, value: StorageValue | None = None, flags: int = 0
+    ) -> StorageValue | None:
         """``bpf_sk_storage_get``: the value on ``sk``; NULL (None) on any failure.
 
         With ``BPF_SK_STORAGE_GET_F_CREATE`` an absent value is created from
@@ -194,7 +203,7 @@ class SkStorageMap:
         if flags & ~BPF_SK_STORAGE_GET_F_CREATE:  # unknown bits: NULL even if present
             return None
         try:
-            st = sk.sk_bpf_storage
+            st = sk.sk_bpf_storage  # type: ignore[union-attr]  # None: caught below
         except AttributeError:  # None, or a request/timewait sock: not a full socket
             return None
         if st is not None:
@@ -208,8 +217,10 @@ class SkStorageMap:
 
     helper_get = get
 
-    def _get_create(self, sk: Any, value: Any, flags: int) -> Any:
-        if not flags or self.freed:
+    def _get_create(
+        self, sk: StorageSock | None, value: StorageValue | None, flags: int
+    ) -> StorageValue | None:
+        if sk is None or not flags or self.freed:
             return None
         if getattr(sk, "sk_refcnt", 1) == 0:  # refcount_inc_not_zero failed
             return None
@@ -219,7 +230,7 @@ class SkStorageMap:
             return None
 
     # --- update ----------------------------------------------------------------------------
-    def _check_update(self, value: Any, flags: int) -> bytes | None:
+    def _check_update(self, value: StorageValue | None, flags: int) -> bytes | None:
         self._check_alive()
         if flags & ~BPF_F_LOCK > BPF_EXIST:
             raise KernelError(errno.EINVAL, f"{self.name}: bad update flags {flags:#x}")
@@ -240,7 +251,7 @@ class SkStorageMap:
         if old is None and flags & BPF_EXIST:
             raise KernelError(errno.ENOENT, f"{self.name}: no value (BPF_EXIST)")
 
-    def _update(self, sk: Any, value: Any, flags: int) -> Any:
+    def _update(self, sk: StorageSock, value: StorageValue | None, flags: int) -> StorageValue:
         """``bpf_local_storage_update``; returns the new value buffer."""
         src = self._check_update(value, flags)
         st = sk.sk_bpf_storage
@@ -263,8 +274,7 @@ class SkStorageMap:
             old = self._lookup(st, False)
             self._check_flags(old, flags)
             if old is not None:
-                old.data[:] = src if src is not None else bytes(self.value_size)
-                return old.data
+                return self._write_in_place(old, src)
         # General path: charge the new element first (so near the budget a
         # replacement fails with ENOMEM), then re-check flags, then replace.
         if not may_charge(optmem, omem_used(sk, st), self.elem_size):
@@ -272,14 +282,20 @@ class SkStorageMap:
         old = self._lookup(st, False)
         self._check_flags(old, flags)
         if old is not None and flags & BPF_F_LOCK:
-            old.data[:] = src if src is not None else bytes(self.value_size)
-            return old.data
+            return self._write_in_place(old, src)
         elem = self._link(sk, st, src)
         if old is not None:
             self._unlink(old)
         return elem.data
 
-    def _link(self, sk: Any, st: LocalStorage, src: bytes | None) -> SElem:
+    def _write_in_place(self, elem: SElem, src: bytes | None) -> StorageValue:
+        """A ``BPF_F_LOCK`` update: new bytes in the same buffer (pointer identity kept)."""
+        data = elem.data
+        assert isinstance(data, bytearray)  # spin-locked values are plain, writable buffers
+        data[:] = src if src is not None else bytes(self.value_size)
+        return data
+
+    def _link(self, sk: StorageSock, st: LocalStorage, src: bytes | None) -> SElem:
         data, shared = self._new_data(src)
         elem = SElem(self, data, shared)
         account(sk, st, self.elem_size)
@@ -288,7 +304,9 @@ class SkStorageMap:
         self._elems[elem] = None
         return elem
 
-    def update(self, sk: Any, value: Any = None, flags: int = 0) -> Any:
+    def update(
+        self, sk: StorageSock, value: StorageValue | None = None, flags: int = 0
+    ) -> StorageValue:
         """Create or replace the value on ``sk`` (``BPF_ANY``/``BPF_NOEXIST``/``BPF_EXIST``,
         optionally ``| BPF_F_LOCK``); return the new buffer or raise.
 
@@ -320,7 +338,7 @@ class SkStorageMap:
             account(sk, st, -LOCAL_STORAGE_SIZE)
             sk.sk_bpf_storage = None
 
-    def delete(self, sk: Any) -> None:
+    def delete(self, sk: StorageSock) -> None:
         """Delete the value on ``sk``; ``ENOENT`` if absent.
 
         >>> class Sk: sk_bpf_storage = None
@@ -335,7 +353,7 @@ class SkStorageMap:
             raise KernelError(errno.ENOENT, f"{self.name}: no value on this socket")
         self._unlink(elem)
 
-    def helper_delete(self, sk: Any) -> int:
+    def helper_delete(self, sk: StorageSock | None) -> int:
         """``bpf_sk_storage_delete``: 0, ``-EINVAL`` (not a full socket) or ``-ENOENT``.
 
         >>> class Sk: sk_bpf_storage = None
@@ -353,14 +371,14 @@ class SkStorageMap:
         return 0
 
     # --- syscall side (key = the socket the caller's fd resolves to) ------------------------
-    def _resolve(self, sk: Any) -> Any:
+    def _resolve(self, sk: StorageSock | None) -> StorageSock:
         if sk is None:
             raise KernelError(errno.EBADF, f"{self.name}: key fd is not open")
         if not hasattr(sk, "sk_bpf_storage"):
             raise KernelError(errno.ENOTSOCK, f"{self.name}: key fd is not a socket")
         return sk
 
-    def syscall_lookup(self, sk: Any, flags: int = 0) -> bytes:
+    def syscall_lookup(self, sk: StorageSock | None, flags: int = 0) -> bytes:
         """``BPF_MAP_LOOKUP_ELEM``: a copy of the value; ``ENOENT`` if absent.
 
         >>> class Sk: sk_bpf_storage = None
@@ -376,15 +394,17 @@ class SkStorageMap:
             raise KernelError(errno.ENOENT, f"{self.name}: no value on this socket")
         return bytes(data)
 
-    def syscall_update(self, sk: Any, value: Any, flags: int = 0) -> None:
+    def syscall_update(
+        self, sk: StorageSock | None, value: StorageValue | None, flags: int = 0
+    ) -> None:
         """``BPF_MAP_UPDATE_ELEM``: ``BPF_ANY``/``BPF_NOEXIST``/``BPF_EXIST`` [``|BPF_F_LOCK``]."""
         self._update(self._resolve(sk), value, flags)
 
-    def syscall_delete(self, sk: Any) -> None:
+    def syscall_delete(self, sk: StorageSock | None) -> None:
         """``BPF_MAP_DELETE_ELEM``; ``ENOENT`` if absent."""
         self.delete(self._resolve(sk))
 
-    def syscall_get_next_key(self, key: Any = None) -> None:
+    def syscall_get_next_key(self, key: object = None) -> None:
         """Always ``ENOTSUPP`` (524): storage maps are not iterable by key."""
         raise KernelError(ENOTSUPP, f"{self.name}: get_next_key is not supported")
 
@@ -393,7 +413,7 @@ class SkStorageMap:
         """Number of sockets holding a value of this map."""
         return len(self._elems)
 
-    def iter_values(self) -> Iterator[tuple[Any, bytes]]:
+    def iter_values(self) -> Iterator[tuple[StorageSock, bytes]]:
         """The ``bpf_sk_storage_map`` iterator: ``(socket, value copy)`` for every element."""
         for elem in list(self._elems):
             if elem.local_storage is not None:
@@ -422,7 +442,7 @@ class SkStorageMap:
             raise KernelError(errno.EBADF, f"{self.name}: map has been freed")
 
     # --- clone -----------------------------------------------------------------------------
-    def _clone_elem(self, elem: SElem, child: Any) -> None:
+    def _clone_elem(self, elem: SElem, child: StorageSock) -> None:
         """Copy ``elem`` onto ``child``, charged to the child (``bpf_sk_storage_clone``)."""
         st = child.sk_bpf_storage
         optmem = self.world.optmem_max

@@ -20,10 +20,9 @@ header plus a pointer, not ``value_size``.
 from __future__ import annotations
 
 import errno
-from typing import Any
 
 from qdisclab.errors import KernelError
-from qdisclab.tcp.storage_core import BPF_F_SHARED, SELEM_DATA_OFFSET, SElem
+from qdisclab.tcp.storage_core import BPF_F_SHARED, SELEM_DATA_OFFSET, SElem, StorageValue
 from qdisclab.tcp.storage_map import SkStorageMap
 
 
@@ -50,7 +49,7 @@ class SharedSkStorageMap(SkStorageMap):
         self.elem_size = SELEM_DATA_OFFSET + 8  # the element holds a pointer, not the value
         self._values: dict[bytes, SharedValue] = {}
 
-    def _new_data(self, src: bytes | None) -> tuple[Any, Any]:
+    def _new_data(self, src: bytes | None) -> tuple[StorageValue, SharedValue | None]:
         key = bytes(self.value_size) if src is None else src
         sv = self._values.get(key)
         if sv is None:
@@ -60,6 +59,7 @@ class SharedSkStorageMap(SkStorageMap):
 
     def _release_data(self, elem: SElem) -> None:
         sv = elem.shared
+        assert sv is not None  # every element of a shared map points at its value
         sv.refcnt -= 1
         if sv.refcnt == 0:  # last socket gone: the value goes too
             del self._values[sv.data]

@@ -9,7 +9,9 @@ K = ∛(W_max·(1−β)/C); time in 1/1024 s, jiffies at HZ = 1000.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+from mypy_extensions import mypyc_attr
 
 from qdisclab.tcp.congestion import (
     CA_EVENT_TX_START,
@@ -18,10 +20,12 @@ from qdisclab.tcp.congestion import (
     TCP_CA_Loss,
     register_cc,
     tcp_cong_avoid_ai,
-    tcp_is_cwnd_limited,
     tcp_reno_undo_cwnd,
     tcp_slow_start,
 )
+
+if TYPE_CHECKING:
+    from qdisclab.tcp.sock import TcpSock
 
 HZ = 1000
 BICTCP_BETA_SCALE = 1024
@@ -65,11 +69,30 @@ def cubic_root(a: int) -> int:
     return (x * 341) >> 10
 
 
-@register_cc
+# Users tune a built-in by subclassing it, compiled or not.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Cubic(CongestionOps):
     """CUBIC as Linux's default; state is ``struct bictcp``."""
 
     name = "cubic"
+
+    # struct bictcp, set by init() (_reset and _hystart_reset)
+    cnt: int
+    last_max_cwnd: int
+    last_cwnd: int
+    last_time: int
+    bic_origin_point: int
+    bic_K: int
+    delay_min: int
+    epoch_start: int
+    ack_cnt: int
+    tcp_cwnd: int
+    found: int
+    round_start: int
+    last_ack: int
+    end_seq: int
+    curr_rtt: int
+    sample_cnt: int
 
     def _reset(self) -> None:
         self.cnt = 0
@@ -84,18 +107,18 @@ class Cubic(CongestionOps):
         self.tcp_cwnd = 0
         self.found = 0
 
-    def _hystart_reset(self, sk: Any) -> None:
+    def _hystart_reset(self, sk: TcpSock) -> None:
         self.round_start = self.last_ack = sk.tcp_mstamp
         self.end_seq = sk.snd_nxt
         self.curr_rtt = 0xFFFFFFFF
         self.sample_cnt = 0
 
-    def init(self, sk: Any) -> None:
+    def init(self, sk: TcpSock) -> None:
         self._reset()
         if HYSTART:
             self._hystart_reset(sk)
 
-    def cwnd_event(self, sk: Any, ev: int) -> None:
+    def cwnd_event(self, sk: TcpSock, ev: int) -> None:
         if ev == CA_EVENT_TX_START:
             now = sk.tcp_mstamp // 1000
             delta = now - sk.lsndtime // 1000
@@ -104,11 +127,8 @@ class Cubic(CongestionOps):
                 if self.epoch_start > now:
                     self.epoch_start = now
 
-    def _update(self, sk: Any, cwnd: int, acked: int) -> None:
-        self.ack_cnt += acked
-        now = sk.tcp_mstamp // 1000  # jiffies at HZ=1000
-        if self.last_cwnd == cwnd and now - self.last_time <= HZ // 32:
-            return
+    def _update(self, cwnd: int, now: int, acked: int) -> None:
+        """``bictcp_update`` past its early exit (taken in ``cong_avoid``): a new ``cnt``."""
         if not (self.epoch_start and now == self.last_time):
             self.last_cwnd = cwnd
             self.last_time = now
@@ -146,19 +166,29 @@ class Cubic(CongestionOps):
                 max_cnt = cwnd // (self.tcp_cwnd - cwnd)
                 if self.cnt > max_cnt:
                     self.cnt = max_cnt
-        self.cnt = max(self.cnt, 2)
+        if self.cnt < 2:
+            self.cnt = 2
 
-    def cong_avoid(self, sk: Any, ack: int, acked: int) -> None:
-        if not tcp_is_cwnd_limited(sk):
+    def cong_avoid(self, sk: TcpSock, ack: int, acked: int) -> None:
+        # Runs on every ACK: tcp_is_cwnd_limited and bictcp_update's early exit are
+        # tested here, so most ACKs make no further call than the additive increase.
+        cwnd = sk.snd_cwnd
+        if not sk.is_cwnd_limited and not (
+            cwnd < sk.snd_ssthresh and cwnd < 2 * sk.max_packets_out
+        ):
             return
-        if sk.snd_cwnd < sk.snd_ssthresh:
+        if cwnd < sk.snd_ssthresh:
             acked = tcp_slow_start(sk, acked)
             if not acked:
                 return
-        self._update(sk, sk.snd_cwnd, acked)
+            cwnd = sk.snd_cwnd
+        self.ack_cnt += acked
+        now = sk.tcp_mstamp // 1000  # jiffies at HZ=1000
+        if self.last_cwnd != cwnd or now - self.last_time > HZ // 32:
+            self._update(cwnd, now, acked)
         tcp_cong_avoid_ai(sk, self.cnt, acked)
 
-    def ssthresh(self, sk: Any) -> int:
+    def ssthresh(self, sk: TcpSock) -> int:
         self.epoch_start = 0
         cwnd = sk.snd_cwnd
         if cwnd < self.last_max_cwnd and FAST_CONVERGENCE:
@@ -167,15 +197,15 @@ class Cubic(CongestionOps):
             self.last_max_cwnd = cwnd
         return max((cwnd * BETA) // BICTCP_BETA_SCALE, 2)
 
-    def set_state(self, sk: Any, new_state: int) -> None:
+    def set_state(self, sk: TcpSock, new_state: int) -> None:
         if new_state == TCP_CA_Loss:
             self._reset()
             self._hystart_reset(sk)
 
-    def undo_cwnd(self, sk: Any) -> int:
+    def undo_cwnd(self, sk: TcpSock) -> int:
         return tcp_reno_undo_cwnd(sk)
 
-    def _hystart_update(self, sk: Any, delay: int) -> None:
+    def _hystart_update(self, sk: TcpSock, delay: int) -> None:
         if sk.snd_una > self.end_seq:
             self._hystart_reset(sk)
         if HYSTART_DETECT & HYSTART_ACK_TRAIN:
@@ -201,7 +231,7 @@ class Cubic(CongestionOps):
                     self.found = 1
                     sk.snd_ssthresh = sk.snd_cwnd
 
-    def pkts_acked(self, sk: Any, sample: AckSample) -> None:
+    def pkts_acked(self, sk: TcpSock, sample: AckSample) -> None:
         rtt = sample.rtt_us
         if rtt < 0:
             return
@@ -217,3 +247,7 @@ class Cubic(CongestionOps):
             and sk.snd_cwnd >= HYSTART_LOW_WINDOW
         ):
             self._hystart_update(sk, delay)
+
+
+# Registered after the definition, not as a decorator: a decorated class cannot be compiled.
+register_cc(Cubic)

@@ -7,7 +7,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+from mypy_extensions import mypyc_attr
 
 from qdisclab.tcp.congestion import (
     TCP_CONG_NON_RESTRICTED,
@@ -18,19 +20,27 @@ from qdisclab.tcp.congestion import (
     tcp_reno_undo_cwnd,
 )
 
+if TYPE_CHECKING:
+    from qdisclab.tcp.sock import TcpSock
 
-@register_cc
+
+# Users tune a built-in by subclassing it, compiled or not.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Reno(CongestionOps):
     """Slow start, +1 MSS per RTT, halve on loss."""
 
     name = "reno"
     flags = TCP_CONG_NON_RESTRICTED
 
-    def ssthresh(self, sk: Any) -> int:
+    def ssthresh(self, sk: TcpSock) -> int:
         return tcp_reno_ssthresh(sk)
 
-    def cong_avoid(self, sk: Any, ack: int, acked: int) -> None:
+    def cong_avoid(self, sk: TcpSock, ack: int, acked: int) -> None:
         tcp_reno_cong_avoid(sk, ack, acked)
 
-    def undo_cwnd(self, sk: Any) -> int:
+    def undo_cwnd(self, sk: TcpSock) -> int:
         return tcp_reno_undo_cwnd(sk)
+
+
+# Registered after the definition, not as a decorator: a decorated class cannot be compiled.
+register_cc(Reno)
