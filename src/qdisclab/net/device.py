@@ -34,6 +34,7 @@ from qdisclab.skb import (
 
 if TYPE_CHECKING:
     from qdisclab.sched.qdisc import Qdisc
+    from qdisclab.sim import Event
 
 # Verdicts a hook returns to the device (the tcx layer maps program results to these).
 HOOK_PASS = 0
@@ -184,7 +185,7 @@ class NetDevice:
         self.rx_plain = True
         self.tx_plain = True
         self.busy_until = 0  # the wire is busy until this time
-        self._tx_event: list | None = None  # pending "transmit done" entry
+        self._tx_event: Event | None = None  # pending "transmit done" entry
         self.in_flight = 0  # packets on the wire towards this device
         self.tx_packets = 0
         self.tx_bytes = 0
