@@ -83,8 +83,16 @@ def why_not_compiled() -> str | None:
     return None
 
 
+#: Commands that only write metadata (pip asks for it before building): no need to compile.
+METADATA_ONLY = {"egg_info", "dist_info"}
+BUILDS = {"build", "build_ext", "bdist_wheel", "editable_wheel", "install", "develop"}
+
+
 def mypyc_extensions(modules: list[str]) -> list[object]:
     """The mypyc extensions for ``modules`` (one group), or [] with the reason said once."""
+    argv = set(sys.argv[1:])
+    if argv & METADATA_ONLY and not argv & BUILDS:
+        return []
     reason = why_not_compiled()
     if reason is None:
         from mypyc.build import mypycify

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib.machinery import (
     EXTENSION_SUFFIXES,
@@ -36,7 +36,7 @@ from pathlib import Path
 from types import ModuleType
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-MANIFEST = PACKAGE_DIR / "_native.txt"
+MANIFEST_NAME = "_native.txt"
 PURE_ENV = "QDISCLAB_PURE"
 REBUILD_HINT = "rebuild with `pip install -e .` (QDISCLAB_PURE=1 runs pure without this line)"
 
@@ -94,9 +94,9 @@ def _compiled_file(source: Path) -> Path | None:
     return None
 
 
-def _stale(module: str, digest: str) -> str | None:
+def _stale(root: Path, module: str, digest: str) -> str | None:
     """Why ``module``'s compiled file cannot be used (None when it matches its source)."""
-    source = PACKAGE_DIR.parent / (module.replace(".", "/") + ".py")
+    source = root / (module.replace(".", "/") + ".py")
     rel = f"src/{module.replace('.', '/')}.py"
     compiled = _compiled_file(source)
     if compiled is None:
@@ -127,10 +127,12 @@ def read_manifest(text: str) -> tuple[str | None, dict[str, str], str | None]:
     return version, modules, pure
 
 
-def decide(environ: dict[str, str] | os._Environ[str] = os.environ) -> tuple[BuildInfo, str | None]:
+def decide(
+    package_dir: Path = PACKAGE_DIR, environ: Mapping[str, str] = os.environ
+) -> tuple[BuildInfo, str | None]:
     """The build to run and, when a compiled install must run pure, the warning to print."""
     try:
-        text = MANIFEST.read_text()
+        text = (package_dir / MANIFEST_NAME).read_text()
     except OSError:
         return BuildInfo(False, None, (), "not compiled: no build manifest"), None
     version, modules, pure = read_manifest(text)
@@ -139,7 +141,7 @@ def decide(environ: dict[str, str] | os._Environ[str] = os.environ) -> tuple[Bui
     if environ.get(PURE_ENV, "") not in ("", "0"):
         return BuildInfo(False, version, (), f"{PURE_ENV}={environ[PURE_ENV]}"), None
     for module, digest in modules.items():
-        why = _stale(module, digest)
+        why = _stale(package_dir.parent, module, digest)
         if why is not None:
             reason = f"stale build: {why}"
             return BuildInfo(False, version, (), reason), (
