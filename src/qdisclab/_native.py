@@ -63,9 +63,13 @@ class BuildInfo:
 
 
 class SourceOnlyFinder:
-    """A meta-path finder that loads every ``qdisclab`` submodule from its ``.py`` source."""
+    """A meta-path finder that loads every ``qdisclab`` submodule from its ``.py`` source.
 
-    def __init__(self) -> None:
+    ``loader`` is the source loader to use (a subclass can compile differently).
+    """
+
+    def __init__(self, loader: type[SourceFileLoader] = SourceFileLoader) -> None:
+        self._loader = loader
         self._finders: dict[str, FileFinder] = {}
 
     def find_spec(
@@ -76,9 +80,7 @@ class SourceOnlyFinder:
         for entry in path:
             finder = self._finders.get(entry)
             if finder is None:
-                finder = self._finders[entry] = FileFinder(
-                    entry, (SourceFileLoader, SOURCE_SUFFIXES)
-                )
+                finder = self._finders[entry] = FileFinder(entry, (self._loader, SOURCE_SUFFIXES))
             spec = finder.find_spec(fullname, target)
             if spec is not None:
                 return spec

@@ -29,11 +29,11 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
-from importlib.machinery import SOURCE_SUFFIXES, FileFinder, ModuleSpec, SourceFileLoader
-from types import CodeType, ModuleType
+from importlib.machinery import SourceFileLoader
+from types import CodeType
 from typing import Any
 
+from qdisclab._native import SourceOnlyFinder
 from qdisclab.bench import Budget
 
 
@@ -74,26 +74,11 @@ class _RewritingLoader(SourceFileLoader):
         return code
 
 
-class _RewritingFinder:
-    """Hands every not yet imported ``qdisclab.*`` module to ``_RewritingLoader``."""
-
-    def find_spec(
-        self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None
-    ) -> ModuleSpec | None:
-        if not fullname.startswith("qdisclab.") or path is None:
-            return None
-        for entry in path:
-            spec = FileFinder(entry, (_RewritingLoader, SOURCE_SUFFIXES)).find_spec(fullname)
-            if spec is not None:
-                return spec
-        return None
-
-
 def measure(seconds: float, short_circuit: bool) -> dict[str, Any]:
     """Run the default dumbbell for ``seconds`` in this process, sites removed or not."""
     rewrite = ShortCircuit()
     _RewritingLoader.rewrite = rewrite if short_circuit else None
-    sys.meta_path.insert(0, _RewritingFinder())
+    sys.meta_path.insert(0, SourceOnlyFinder(_RewritingLoader))
     from qdisclab.scenario.api import Scenario
 
     scenario = Scenario.load("dumbbell").set("run.duration", f"{seconds}s")
