@@ -20,11 +20,9 @@ This module is never compiled itself: it decides for the ones that are.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from importlib.machinery import (
     EXTENSION_SUFFIXES,
     SOURCE_SUFFIXES,
@@ -32,16 +30,16 @@ from importlib.machinery import (
     ModuleSpec,
     SourceFileLoader,
 )
-from pathlib import Path
 from types import ModuleType
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+# Kept to the modules the interpreter has loaded anyway (no pathlib, dataclasses or hashlib
+# at start-up): every qdisclab process, even `--help`, imports this first.
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 MANIFEST_NAME = "_native.txt"
 PURE_ENV = "QDISCLAB_PURE"
 REBUILD_HINT = "rebuild with `pip install -e .` (QDISCLAB_PURE=1 runs pure without this line)"
 
 
-@dataclass(frozen=True, slots=True)
 class BuildInfo:
     """Which build is running, as ``qdisclab --version`` prints it.
 
@@ -51,10 +49,29 @@ class BuildInfo:
     'pure Python (QDISCLAB_PURE=1)'
     """
 
-    compiled: bool
-    mypyc: str | None  # the mypyc version that compiled the install, if it was compiled
-    modules: tuple[str, ...]  # the modules running compiled (empty when pure)
-    reason: str | None  # why it runs pure
+    __slots__ = ("compiled", "modules", "mypyc", "reason")
+
+    def __init__(
+        self, compiled: bool, mypyc: str | None, modules: tuple[str, ...], reason: str | None
+    ) -> None:
+        self.compiled = compiled
+        self.mypyc = mypyc  # the mypyc version that compiled the install, if it was compiled
+        self.modules = modules  # the modules running compiled (empty when pure)
+        self.reason = reason  # why it runs pure
+
+    def _key(self) -> tuple[bool, str | None, tuple[str, ...], str | None]:
+        return self.compiled, self.mypyc, self.modules, self.reason
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BuildInfo) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return "BuildInfo(compiled={!r}, mypyc={!r}, modules={!r}, reason={!r})".format(
+            *self._key()
+        )
 
     def __str__(self) -> str:
         if self.compiled:
@@ -87,28 +104,31 @@ class SourceOnlyFinder:
         return None
 
 
-def _compiled_file(source: Path) -> Path | None:
-    stem = source.with_suffix("")
+def _compiled_file(stem: str) -> str | None:
     for suffix in EXTENSION_SUFFIXES:
-        candidate = stem.with_name(stem.name + suffix)
-        if candidate.exists():
-            return candidate
+        if os.path.exists(stem + suffix):
+            return stem + suffix
     return None
 
 
-def _stale(root: Path, module: str, digest: str) -> str | None:
+def _stale(root: str, module: str, digest: str) -> str | None:
     """Why ``module``'s compiled file cannot be used (None when it matches its source)."""
-    source = root / (module.replace(".", "/") + ".py")
+    stem = os.path.join(root, *module.split("."))
     rel = f"src/{module.replace('.', '/')}.py"
-    compiled = _compiled_file(source)
+    compiled = _compiled_file(stem)
     if compiled is None:
         return f"{module} has no compiled file"
-    if not source.exists():
+    try:
+        source_mtime = os.stat(stem + ".py").st_mtime_ns
+    except OSError:
         return f"{rel} is missing"
-    if source.stat().st_mtime_ns <= compiled.stat().st_mtime_ns:
+    if source_mtime <= os.stat(compiled).st_mtime_ns:
         return None  # not touched since the build (the common case: no hashing)
-    if hashlib.sha256(source.read_bytes()).hexdigest() != digest:
-        return f"{rel} changed since it was compiled"
+    import hashlib  # only for a source touched since the build
+
+    with open(stem + ".py", "rb") as f:
+        if hashlib.sha256(f.read()).hexdigest() != digest:
+            return f"{rel} changed since it was compiled"
     return None
 
 
@@ -130,11 +150,13 @@ def read_manifest(text: str) -> tuple[str | None, dict[str, str], str | None]:
 
 
 def decide(
-    package_dir: Path = PACKAGE_DIR, environ: Mapping[str, str] = os.environ
+    package_dir: str | os.PathLike[str] = PACKAGE_DIR, environ: Mapping[str, str] = os.environ
 ) -> tuple[BuildInfo, str | None]:
     """The build to run and, when a compiled install must run pure, the warning to print."""
+    package_dir = os.fspath(package_dir)
     try:
-        text = (package_dir / MANIFEST_NAME).read_text()
+        with open(os.path.join(package_dir, MANIFEST_NAME)) as f:
+            text = f.read()
     except OSError:
         return BuildInfo(False, None, (), "not compiled: no build manifest"), None
     version, modules, pure = read_manifest(text)
@@ -143,7 +165,7 @@ def decide(
     if environ.get(PURE_ENV, "") not in ("", "0"):
         return BuildInfo(False, version, (), f"{PURE_ENV}={environ[PURE_ENV]}"), None
     for module, digest in modules.items():
-        why = _stale(package_dir.parent, module, digest)
+        why = _stale(os.path.dirname(package_dir), module, digest)
         if why is not None:
             reason = f"stale build: {why}"
             return BuildInfo(False, version, (), reason), (

@@ -29,7 +29,7 @@ from qdisclab._native import PACKAGE_DIR, decide
 from qdisclab.bench import Budget
 
 BUILTIN = (
-    PACKAGE_DIR / "scenario" / "builtin"
+    Path(PACKAGE_DIR) / "scenario" / "builtin"
 )  # read as files: nothing of the scenario layer runs here
 
 
