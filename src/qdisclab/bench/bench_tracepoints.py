@@ -94,9 +94,10 @@ def measure(seconds: float, short_circuit: bool) -> dict[str, Any]:
 def _side(seconds: float, short_circuit: bool) -> dict[str, Any]:
     env = {**os.environ, "QDISCLAB_PURE": "1"}
     cmd = [sys.executable, "-m", __name__, *(["--short-circuit"] if short_circuit else [])]
-    out = subprocess.run(
-        [*cmd, str(seconds)], env=env, capture_output=True, text=True, check=True
-    ).stdout
+    proc = subprocess.run([*cmd, str(seconds)], env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr[-800:]}")
+    out = proc.stdout
     result: dict[str, Any] = json.loads(out)
     return result
 
