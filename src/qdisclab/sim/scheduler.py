@@ -5,8 +5,8 @@ but cut down for speed: an event is a plain tuple ``(when, seq, callback,
 arg)`` (``Event``). Tuples compare by ``when`` then by the unique ``seq``, so
 events with equal times run in the order they were scheduled and callbacks
 are never compared. Cancelling records the entry's ``seq`` in a set, O(1);
-the dead entry is skipped when it reaches the top of the heap. A tuple costs
-less to build than any class instance, interpreted or compiled, and the
+the dead entry is skipped when it reaches the top of the heap. In pure Python
+a tuple costs less to build than a list or any class instance, and the
 cancelled set is empty (one truth test per event) nearly all the time.
 
 >>> sched = Scheduler()
