@@ -101,7 +101,7 @@ def mypyc_extensions(modules: list[str]) -> list[object]:
             return list(
                 mypycify(
                     # The compiled modules must check clean; errors in the modules they
-                    # import are the strict type check's to report (tests/build), not the build's.
+                    # import are the strict type check's to report (tests/install), not the build's.
                     ["--follow-imports=silent"]
                     + [str(module_path(m).relative_to(ROOT)) for m in modules],
                     opt_level="3",
