@@ -155,3 +155,42 @@ def test_events_counts_an_event_whose_callback_raised():
     assert sched.events == 2
     sched.run()
     assert sched.events == 3
+
+
+def test_cancelling_entries_that_already_ran_leaves_no_dead_marks_behind():
+    sched = Scheduler()
+    done = [sched.call_at(t, lambda _: None) for t in range(10)]
+    sched.run()
+    live = sched.call_at(100, lambda _: None)
+    for entry in done:
+        sched.cancel(entry)  # too late: each ran, nothing is skipped later
+    assert len(sched._cancelled) <= 1  # marks only entries that are still in the heap
+    sched.cancel(live)
+    sched.run()
+    assert sched.events == 10 and not sched._cancelled
+
+
+def test_a_callback_raising_under_run_until_leaves_no_stop_sentinel_behind():
+    sched = Scheduler()
+    ran = []
+
+    def boom(_):
+        raise ValueError("x")
+
+    sched.call_at(10, boom)
+    sched.call_at(20, ran.append, "after")
+    with pytest.raises(ValueError):
+        sched.run(until=50)
+    sched.run(until=100)  # a second sentinel: the first must not still be queued
+    assert ran == ["after"] and sched.events == 2 and sched.now == 100
+    assert sched.next_time() is None
+
+
+def test_timer_rearmed_earlier_runs_its_callback_once():
+    sched = Scheduler()
+    fired = []
+    timer = Timer(sched, lambda _: fired.append(sched.now))
+    timer.arm(100)
+    timer.arm(50)  # the entry at 100 is cancelled, not left to fire a second time
+    sched.run()
+    assert fired == [50] and sched.events == 1

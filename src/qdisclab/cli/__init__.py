@@ -79,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     >>> main(["nosuch"])  # prints "qdisclab: error: No such command 'nosuch'." to stderr
     2
     """
+    if (sys.argv[1:] if argv is None else argv) == ["--version"]:  # no typer needed
+        return __import__("qdisclab").print_version()
     try:
         code = app(args=argv, standalone_mode=False)
         # Non-standalone click returns a command's typer.Exit code instead of raising it.

@@ -13,9 +13,14 @@ class inherits from it, so the simulated scheduler's hot path is untouched.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeVar, overload, runtime_checkable
 
 from qdisclab.sim.scheduler import Event
+
+if TYPE_CHECKING:
+    from qdisclab.sim.tracepoint import Tracepoint
+
+T = TypeVar("T")
 
 
 @runtime_checkable
@@ -23,24 +28,30 @@ class EventScheduler(Protocol):
     """``now`` in integer ns; one-shot callbacks at absolute or relative times."""
 
     now: int
-    tracepoints: dict[str, Any]  # this run's tracepoint instances (sim/tracepoint.py)
+    tracepoints: dict[str, Tracepoint[...]]  # this run's tracepoint instances
 
-    def call_at(self, when: int, callback: Callable[[Any], Any], arg: Any = None) -> Event:
+    @overload
+    def call_at(self, when: int, callback: Callable[[None], object]) -> Event: ...
+    @overload
+    def call_at(self, when: int, callback: Callable[[T], object], arg: T) -> Event: ...
+    def call_at(self, when: int, callback: Callable[..., object], arg: object = None) -> Event:
         """Run ``callback(arg)`` at absolute time ``when`` (ns); returns a cancellable entry."""
         ...
 
-    def call_later(self, delay: int, callback: Callable[[Any], Any], arg: Any = None) -> Event:
+    @overload
+    def call_later(self, delay: int, callback: Callable[[None], object]) -> Event: ...
+    @overload
+    def call_later(self, delay: int, callback: Callable[[T], object], arg: T) -> Event: ...
+    def call_later(self, delay: int, callback: Callable[..., object], arg: object = None) -> Event:
         """Run ``callback(arg)`` ``delay`` ns from now."""
         ...
 
-    @staticmethod
-    def cancel(entry: Event) -> None:
+    def cancel(self, entry: Event) -> None:
         """Cancel an entry in O(1); cancelling twice is harmless."""
         ...
 
-    @staticmethod
-    def is_pending(entry: Event | None) -> bool:
-        """Whether ``entry`` is still to run."""
+    def is_pending(self, entry: Event | None) -> bool:
+        """Whether ``entry`` was made and not cancelled."""
         ...
 
     def run(self, until: int | None = None) -> None:

@@ -27,9 +27,14 @@ import time
 from collections.abc import Callable
 from heapq import heappop, heappush
 from itertools import count
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar, overload
 
-from qdisclab.sim.scheduler import Event
+from qdisclab.sim.scheduler import Callback, Event
+
+if TYPE_CHECKING:
+    from qdisclab.sim.tracepoint import Tracepoint
+
+T = TypeVar("T")
 
 
 class RealtimeScheduler:
@@ -39,7 +44,8 @@ class RealtimeScheduler:
         self._t0 = time.monotonic_ns()
         self.now = 0
         self._heap: list[Event] = []
-        self.tracepoints: dict[str, Any] = {}  # this run's tracepoint instances (sim/tracepoint.py)
+        self.tracepoints: dict[str, Tracepoint[...]] = {}  # this run's (sim/tracepoint.py)
+        self._cancelled: set[int] = set()  # sequence numbers of cancelled entries in the heap
         self._next_seq = count().__next__
         self._selector = selectors.DefaultSelector()
         # Called before every wait for timers or fds, and when run returns: a reader that
@@ -53,21 +59,31 @@ class RealtimeScheduler:
         """The wall clock in scheduler ns (``now`` is the time callbacks see)."""
         return time.monotonic_ns() - self._t0
 
-    def call_at(self, when: int, callback: Callable[[Any], Any], arg: Any = None) -> Event:
-        entry = [when, self._next_seq(), callback, arg]
+    @overload
+    def call_at(self, when: int, callback: Callable[[None], object]) -> Event: ...
+    @overload
+    def call_at(self, when: int, callback: Callable[[T], object], arg: T) -> Event: ...
+    def call_at(self, when: int, callback: Callable[..., object], arg: object = None) -> Event:
+        entry: Event = (when, self._next_seq(), callback, arg)
         heappush(self._heap, entry)
         return entry
 
-    def call_later(self, delay: int, callback: Callable[[Any], Any], arg: Any = None) -> Event:
-        return self.call_at(self.now + delay, callback, arg)
+    @overload
+    def call_later(self, delay: int, callback: Callable[[None], object]) -> Event: ...
+    @overload
+    def call_later(self, delay: int, callback: Callable[[T], object], arg: T) -> Event: ...
+    def call_later(self, delay: int, callback: Callable[..., object], arg: object = None) -> Event:
+        entry: Event = (self.now + delay, self._next_seq(), callback, arg)
+        heappush(self._heap, entry)
+        return entry
 
-    @staticmethod
-    def cancel(entry: Event) -> None:
-        entry[2] = None
+    def cancel(self, entry: Event) -> None:
+        self._cancelled.add(entry[1])
+        if len(self._cancelled) > len(self._heap):  # some ran before they were cancelled
+            self._cancelled.intersection_update([e[1] for e in self._heap])
 
-    @staticmethod
-    def is_pending(entry: Event | None) -> bool:
-        return entry is not None and entry[2] is not None
+    def is_pending(self, entry: Event | None) -> bool:
+        return entry is not None and entry[1] not in self._cancelled
 
     def advance(self) -> int:
         """Run the timers that fell due, then move ``now`` up to the wall clock; the new ``now``.
@@ -84,9 +100,14 @@ class RealtimeScheduler:
             self.now = now
         return self.now
 
-    def add_reader(self, fd: int, callback: Callable[[Any], Any], arg: Any = None) -> None:
+    @overload
+    def add_reader(self, fd: int, callback: Callable[[None], object]) -> None: ...
+    @overload
+    def add_reader(self, fd: int, callback: Callable[[T], object], arg: T) -> None: ...
+    def add_reader(self, fd: int, callback: Callable[..., object], arg: object = None) -> None:
         """Call ``callback(arg)`` whenever ``fd`` is readable."""
-        self._selector.register(fd, selectors.EVENT_READ, (callback, arg))
+        reader: tuple[Callback, object] = (callback, arg)
+        self._selector.register(fd, selectors.EVENT_READ, reader)
 
     def remove_reader(self, fd: int) -> None:
         self._selector.unregister(fd)
@@ -123,7 +144,8 @@ class RealtimeScheduler:
             if ready:
                 run_due(clock())
                 for key, _mask in ready:
-                    callback, arg = key.data
+                    reader: tuple[Callback, object] = key.data
+                    callback, arg = reader
                     now = clock()
                     if now > self.now:
                         self.now = now
@@ -136,15 +158,15 @@ class RealtimeScheduler:
     def _run_due(self, now: int) -> None:
         """Run every timer due at ``now``, each seeing its own scheduled time."""
         heap = self._heap
+        cancelled = self._cancelled
         while heap and heap[0][0] <= now:
-            entry = heappop(heap)
-            callback = entry[2]
-            if callback is None:
+            when, seq, callback, arg = heappop(heap)
+            if cancelled and seq in cancelled:
+                cancelled.remove(seq)
                 continue
-            when = entry[0]
             if when > self.now:
                 self.now = when
             if now - when > self.max_lateness:
                 self.max_lateness = now - when
             self.events_run += 1
-            callback(entry[3])
+            callback(arg)

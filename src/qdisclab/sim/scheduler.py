@@ -1,11 +1,13 @@
 """The discrete-event scheduler: a heap of event entries, integer-ns time.
 
 Modelled on asyncio's loop (a heap of timer handles, cancellation by flag)
-but cut down for speed: an event is a plain list ``[when, seq, callback,
-arg]``. Lists compare by ``when`` then by the unique ``seq``, so events with
-equal times run in the order they were scheduled and callbacks are never
-compared. Cancelling clears the callback slot in O(1); the dead entry is
-skipped when it reaches the top of the heap.
+but cut down for speed: an event is a plain tuple ``(when, seq, callback,
+arg)`` (``Event``). Tuples compare by ``when`` then by the unique ``seq``, so
+events with equal times run in the order they were scheduled and callbacks
+are never compared. Cancelling records the entry's ``seq`` in a set, O(1);
+the dead entry is skipped when it reaches the top of the heap. In pure Python
+a tuple costs less to build than a list or any class instance, and the
+cancelled set is empty (one truth test per event) nearly all the time.
 
 >>> sched = Scheduler()
 >>> seen = []
@@ -21,17 +23,27 @@ skipped when it reaches the top of the heap.
 from __future__ import annotations
 
 from collections.abc import Callable
-from heapq import heappop, heappush
+from heapq import heapify, heappop, heappush
 from itertools import count
-from typing import Any
+from typing import TYPE_CHECKING, Final, TypeVar, overload
 
-Event = list  # [when: int, seq: int, callback | None, arg]
+if TYPE_CHECKING:
+    from qdisclab.sim.tracepoint import Tracepoint
 
-_WHEN, _SEQ, _CALLBACK, _ARG = 0, 1, 2, 3
+T = TypeVar("T")
+
+#: What the heap holds for one callback: ``callback(arg)`` runs at ``when``. The pairing of
+#: a callback with an argument of its own type is checked where the entry is made
+#: (``call_at``'s type variable); inside the heap both are erased to ``object``.
+Callback = Callable[[object], object]
+Event = tuple[int, int, Callback, object]
 
 # One process-wide sequence: within any scheduler it still increases in
 # scheduling order (gaps do not matter), and a global is cheaper to reach.
-_next_seq = count().__next__
+_next_seq: Final = count().__next__
+
+#: The stop sentinel's sequence: after every real entry scheduled at the same time.
+_LAST_SEQ: Final = 1 << 62
 
 
 class _StopRun(Exception):
@@ -41,41 +53,56 @@ class _StopRun(Exception):
 class Scheduler:
     """Virtual-time event scheduler. ``now`` is the current time in ns."""
 
-    __slots__ = ("_heap", "events", "now", "tracepoints")
+    __slots__ = ("_cancelled", "_heap", "events", "now", "tracepoints")
 
     def __init__(self) -> None:
         self.now: int = 0
-        self.events = 0  # events executed so far (cancelled entries not counted)
+        self.events: int = 0  # events executed so far (cancelled entries not counted)
         self._heap: list[Event] = []
-        self.tracepoints: dict[str, Any] = {}  # this run's tracepoint instances (sim/tracepoint.py)
+        # Sequence numbers of cancelled entries still in the heap.
+        self._cancelled: set[int] = set()
+        # This run's tracepoint instances (sim/tracepoint.py), by name.
+        self.tracepoints: dict[str, Tracepoint[...]] = {}
 
-    def call_at(self, when: int, callback: Callable[[Any], Any], arg: Any = None) -> Event:
+    @overload
+    def call_at(self, when: int, callback: Callable[[None], object]) -> Event: ...
+    @overload
+    def call_at(self, when: int, callback: Callable[[T], object], arg: T) -> Event: ...
+    def call_at(self, when: int, callback: Callable[..., object], arg: object = None) -> Event:
         """Run ``callback(arg)`` at absolute time ``when`` (ns); returns a cancellable entry."""
-        entry = [when, _next_seq(), callback, arg]
+        entry: Event = (when, _next_seq(), callback, arg)
         heappush(self._heap, entry)
         return entry
 
-    def call_later(self, delay: int, callback: Callable[[Any], Any], arg: Any = None) -> Event:
+    @overload
+    def call_later(self, delay: int, callback: Callable[[None], object]) -> Event: ...
+    @overload
+    def call_later(self, delay: int, callback: Callable[[T], object], arg: T) -> Event: ...
+    def call_later(self, delay: int, callback: Callable[..., object], arg: object = None) -> Event:
         """Run ``callback(arg)`` ``delay`` ns from now."""
-        entry = [self.now + delay, _next_seq(), callback, arg]
+        entry: Event = (self.now + delay, _next_seq(), callback, arg)
         heappush(self._heap, entry)
         return entry
 
-    @staticmethod
-    def cancel(entry: Event) -> None:
-        """Cancel a scheduled entry in O(1); cancelling twice is harmless."""
-        entry[_CALLBACK] = None
+    def cancel(self, entry: Event) -> None:
+        """Cancel a scheduled entry in O(1); cancelling twice, or after it ran, is harmless."""
+        cancelled = self._cancelled
+        cancelled.add(entry[1])
+        if len(cancelled) > len(self._heap):
+            # Some were cancelled after they ran and will never be popped: forget those.
+            cancelled.intersection_update([e[1] for e in self._heap])
 
-    @staticmethod
-    def is_pending(entry: Event | None) -> bool:
-        return entry is not None and entry[_CALLBACK] is not None
+    def is_pending(self, entry: Event | None) -> bool:
+        """Whether ``entry`` was made and not cancelled (as asyncio's handles, one that ran counts)."""
+        return entry is not None and entry[1] not in self._cancelled
 
     def next_time(self) -> int | None:
         """Time of the earliest live entry, or None when nothing is scheduled."""
         heap = self._heap
-        while heap and heap[0][_CALLBACK] is None:
-            heappop(heap)
-        return heap[0][_WHEN] if heap else None
+        cancelled = self._cancelled
+        while heap and heap[0][1] in cancelled:
+            cancelled.discard(heappop(heap)[1])
+        return heap[0][0] if heap else None
 
     def run(self, until: int | None = None) -> None:
         """Run events in time order until the heap is empty or time ``until`` is reached.
@@ -83,21 +110,24 @@ class Scheduler:
         Events scheduled exactly at ``until`` run; the clock ends at ``until``.
         """
         heap = self._heap
-        stop = None
+        cancelled = self._cancelled
+        stop: Event | None = None
         if until is not None:
-            # A sentinel scheduled after every event at `until` (it is pushed
-            # last among equal times only if nothing else is pushed later at
-            # the same time, so give it the largest possible sequence instead).
-            stop = [until, float("inf"), _raise_stop, None]
+            # A sentinel that runs after every event at `until`: the largest sequence.
+            stop = (until, _LAST_SEQ, _raise_stop, None)
             heappush(heap, stop)
         # Events are counted from the heap, not per event: every entry popped was pushed
         # (the sequence counter says how many were) or was there at the start; the
         # cancelled ones popped and the stop sentinel are taken off at the end.
-        first_seq, queued, skipped, stopped = _next_seq(), len(heap), 0, False
+        first_seq: int = _next_seq()
+        queued = len(heap)
+        skipped = 0
+        stopped = 0
         try:
             while True:
-                when, _seq, callback, arg = heappop(heap)
-                if callback is None:
+                when, seq, callback, arg = heappop(heap)
+                if cancelled and seq in cancelled:
+                    cancelled.remove(seq)
                     skipped += 1
                     continue
                 self.now = when
@@ -106,12 +136,15 @@ class Scheduler:
             if heap:  # an IndexError from inside a callback, not from an empty heap
                 raise
         except _StopRun:
-            stopped = True  # the stop sentinel is not an event of the run
+            stopped = 1  # the stop sentinel is not an event of the run
         finally:
-            pushed = _next_seq() - first_seq - 1
+            pushed: int = _next_seq() - first_seq - 1
+            if stop is not None and not stopped:
+                # Left by an exception from a callback: take the sentinel out of the heap.
+                heap.remove(stop)
+                heapify(heap)
+                queued -= 1
             self.events += queued + pushed - len(heap) - skipped - stopped
-            if stop is not None:
-                stop[_CALLBACK] = None
         if until is not None and self.now < until:
             self.now = until
 
@@ -129,19 +162,18 @@ class Timer:
 
     >>> sched = Scheduler()
     >>> fired = []
-    >>> t = Timer(sched, lambda arg: fired.append(sched.now))
+    >>> t = Timer(sched, lambda _arg: fired.append(sched.now))
     >>> t.arm(100); t.arm(300); t.arm(50)
     >>> sched.run(); fired
     [50]
     """
 
-    __slots__ = ("_arg", "_callback", "_entry", "_sched", "expires")
+    __slots__ = ("_callback", "_entry", "_sched", "expires")
 
-    def __init__(self, sched: Scheduler, callback: Callable[[Any], Any], arg: Any = None) -> None:
+    def __init__(self, sched: Scheduler, callback: Callable[[None], object]) -> None:
         self._sched = sched
         self._callback = callback
-        self._arg = arg
-        self._entry: Event | None = None
+        self._entry: Event | None = None  # the live heap entry, if any
         self.expires: int | None = None  # None = not armed
 
     @property
@@ -152,10 +184,10 @@ class Timer:
         """Arm (or re-arm) the timer to fire at absolute time ``when``."""
         self.expires = when
         entry = self._entry
-        if entry is not None and entry[_CALLBACK] is not None:
-            if entry[_WHEN] <= when:
+        if entry is not None:
+            if entry[0] <= when:
                 return  # the earlier entry will re-queue itself on firing
-            entry[_CALLBACK] = None
+            self._sched.cancel(entry)
         self._entry = self._sched.call_at(when, self._fire, None)
 
     def arm_later(self, delay: int) -> None:
@@ -165,16 +197,16 @@ class Timer:
         self.expires = None
         entry = self._entry
         if entry is not None:
-            entry[_CALLBACK] = None
+            self._sched.cancel(entry)
             self._entry = None
 
-    def _fire(self, _arg: object) -> None:
+    def _fire(self, _arg: None) -> None:
         expires = self.expires
+        self._entry = None
         if expires is None:
             return
         if expires > self._sched.now:
             self._entry = self._sched.call_at(expires, self._fire, None)
             return
-        self._entry = None
         self.expires = None
-        self._callback(self._arg)
+        self._callback(None)

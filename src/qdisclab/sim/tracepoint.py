@@ -29,66 +29,90 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Generic, ParamSpec, Protocol, cast
 
-Listener = Callable[..., None]
+P = ParamSpec("P")
 
 
-@dataclass(frozen=True, slots=True)
-class TracepointDecl:
-    """One tracepoint's declaration: its name, the arguments it passes, what it means."""
+class TracepointDecl(Generic[P]):
+    """One tracepoint's declaration: its name, the arguments it passes, what it means.
 
-    name: str
-    args: tuple[str, ...]
-    doc: str
+    The type parameter is the listeners' signature; a declaration site states it
+    (``QDISC_DROP: TracepointDecl[[int, Qdisc, SkBuff, int]] = declare(...)``) so
+    that every ``attach`` and ``emit`` of that tracepoint is checked against it.
+    """
+
+    __slots__ = ("args", "doc", "name")
+
+    def __init__(self, name: str, args: tuple[str, ...], doc: str) -> None:
+        self.name = name
+        self.args = args
+        self.doc = doc
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TracepointDecl):
+            return NotImplemented
+        return (self.name, self.args, self.doc) == (other.name, other.args, other.doc)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.args, self.doc))
+
+    def __repr__(self) -> str:
+        return f"TracepointDecl(name={self.name!r}, args={self.args!r}, doc={self.doc!r})"
 
 
 #: Every declared tracepoint by name (``qdisclab tracepoints`` and the docs list these).
-DECLARED: dict[str, TracepointDecl] = {}
+DECLARED: dict[str, TracepointDecl[...]] = {}
 
 
-def declare(name: str, args: tuple[str, ...], doc: str) -> TracepointDecl:
+def declare(name: str, args: tuple[str, ...], doc: str) -> TracepointDecl[...]:
     """Declare a tracepoint once, at the layer whose code fires it."""
-    if name in DECLARED and DECLARED[name] != TracepointDecl(name, args, doc):
+    decl: TracepointDecl[...] = TracepointDecl(name, args, doc)
+    if name in DECLARED and DECLARED[name] != decl:
         raise ValueError(f"tracepoint {name} declared twice with different arguments")
-    decl = DECLARED[name] = TracepointDecl(name, args, doc)
+    DECLARED[name] = decl
     return decl
 
 
-class Tracepoint:
+class ProbeSite(Protocol):
+    """An object that fires tracepoints and rebuilds its probes when listeners change."""
+
+    def rebind_probes(self) -> None: ...
+
+
+class Tracepoint(Generic[P]):
     """One scheduler's instance of a declared tracepoint."""
 
     __slots__ = ("_sites", "decl", "listeners")
 
-    def __init__(self, decl: TracepointDecl) -> None:
+    def __init__(self, decl: TracepointDecl[P]) -> None:
         self.decl = decl
-        self.listeners: tuple[Listener, ...] = ()
-        self._sites: weakref.WeakSet[Any] = weakref.WeakSet()
+        self.listeners: tuple[Callable[P, None], ...] = ()
+        self._sites: weakref.WeakSet[ProbeSite] = weakref.WeakSet()
 
-    def attach(self, fn: Listener) -> None:
+    def attach(self, fn: Callable[P, None]) -> None:
         """Call ``fn(*args)`` with the declared arguments at every hit."""
         self.listeners = (*self.listeners, fn)
         self._changed()
 
-    def detach(self, fn: Listener) -> None:
+    def detach(self, fn: Callable[P, None]) -> None:
         """Stop calling ``fn``; nothing happens if it was not attached."""
         before = self.listeners
         self.listeners = tuple(f for f in before if f is not fn)
         if self.listeners != before:
             self._changed()
 
-    def emit(self, *args: Any) -> None:
+    def emit(self, *args: P.args, **kwargs: P.kwargs) -> None:
         """Deliver one hit to every listener (probe sites test ``listeners`` first)."""
         for fn in self.listeners:
-            fn(*args)
+            fn(*args, **kwargs)
 
-    def add_site(self, site: Any) -> None:
+    def add_site(self, site: ProbeSite) -> None:
         """Register a probe site (held weakly): ``site.rebind_probes()`` runs on every change."""
         self._sites.add(site)
 
     @property
-    def sites(self) -> Iterator[Any]:
+    def sites(self) -> Iterator[ProbeSite]:
         """The live probe sites registered with ``add_site``."""
         return iter(list(self._sites))
 
@@ -100,10 +124,19 @@ class Tracepoint:
         return f"<Tracepoint {self.decl.name} listeners={len(self.listeners)}>"
 
 
-def tracepoint(sched: Any, decl: TracepointDecl) -> Tracepoint:
+class HasTracepoints(Protocol):
+    """A scheduler: it holds one run's tracepoint instances by name."""
+
+    tracepoints: dict[str, Tracepoint[...]]
+
+
+def tracepoint(sched: HasTracepoints, decl: TracepointDecl[P]) -> Tracepoint[P]:
     """The instance of ``decl`` that belongs to ``sched`` (created on first use)."""
-    table: dict[str, Tracepoint] = sched.tracepoints
-    tp = table.get(decl.name)
-    if tp is None:
-        tp = table[decl.name] = Tracepoint(decl)
-    return tp
+    table = sched.tracepoints
+    found = table.get(decl.name)
+    if found is not None:
+        # Made from this very declaration (names are unique in DECLARED), so it has its P.
+        return cast("Tracepoint[P]", found)
+    made = Tracepoint(decl)
+    table[decl.name] = made
+    return made
