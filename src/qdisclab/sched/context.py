@@ -185,22 +185,61 @@ class QdiscContext(KfuncContext, interface=IFACE, prefix="sch"):
         self.limit = 0
 
     # -- read-only views ---------------------------------------------------------
-    qlen = _counter("qlen", "packets queued in this qdisc tree (``sch->q.qlen``)")
-    backlog = _counter("backlog", "bytes queued in this qdisc tree (``sch->qstats.backlog``)")
-    drops = _counter("drops", "packets dropped (``sch->qstats.drops``)")
-    bytes = _counter("bytes", "bytes dequeued (``sch->bstats.bytes``)")
-    packets = _counter("packets", "packets dequeued (``sch->bstats.packets``)")
-    overlimits = _policy_field("overlimits", "throttle events (``qstats.overlimits``; writable)")
-    requeues = _policy_field("requeues", "requeue events (``qstats.requeues``; writable)")
-    handle = _view("_q.handle", "this qdisc's handle (``sch->handle``)")
-    hash_seed = _view("_q.hash_seed", "the seed of this run's flow hashes (``skb_get_hash``)")
-    parent = _view("_q.parent", "the parent classid (``TC_H_ROOT`` for a root qdisc)")
-    kind = _view("_q.kind", "the kind name (the ops table's ``id``)")
-    mtu = _view("_q.dev.mtu", "``psched_mtu(dev)``: the device MTU")
-    tx_queue_len = _view("_q.dev.tx_queue_len", "the device's txqueuelen")
-    now = _view("_sched.now", "the current time in ns (``bpf_ktime_get_ns``)")
+    if TYPE_CHECKING:  # what the views below read as (built by _counter/_view/_policy_field)
 
-    dev = _view("_dev", "what a policy may read of its device (``DeviceView``)")
+        @property
+        def qlen(self) -> int: ...
+        @property
+        def backlog(self) -> int: ...
+        @property
+        def drops(self) -> int: ...
+        @property
+        def bytes(self) -> int: ...
+        @property
+        def packets(self) -> int: ...
+        @property
+        def handle(self) -> int: ...
+        @property
+        def hash_seed(self) -> int: ...
+        @property
+        def parent(self) -> int: ...
+        @property
+        def kind(self) -> str: ...
+        @property
+        def mtu(self) -> int: ...
+        @property
+        def tx_queue_len(self) -> int: ...
+        @property
+        def now(self) -> int: ...
+        @property
+        def dev(self) -> DeviceView: ...
+
+        overlimits: int
+        requeues: int
+        limit: int
+        q: QdiscContext
+        qstats: QdiscContext
+        bstats: QdiscContext
+
+    else:
+        qlen = _counter("qlen", "packets queued in this qdisc tree (``sch->q.qlen``)")
+        backlog = _counter("backlog", "bytes queued in this qdisc tree (``sch->qstats.backlog``)")
+        drops = _counter("drops", "packets dropped (``sch->qstats.drops``)")
+        bytes = _counter("bytes", "bytes dequeued (``sch->bstats.bytes``)")
+        packets = _counter("packets", "packets dequeued (``sch->bstats.packets``)")
+        overlimits = _policy_field(
+            "overlimits", "throttle events (``qstats.overlimits``; writable)"
+        )
+        requeues = _policy_field("requeues", "requeue events (``qstats.requeues``; writable)")
+        handle = _view("_q.handle", "this qdisc's handle (``sch->handle``)")
+        hash_seed = _view("_q.hash_seed", "the seed of this run's flow hashes (``skb_get_hash``)")
+        parent = _view("_q.parent", "the parent classid (``TC_H_ROOT`` for a root qdisc)")
+        kind = _view("_q.kind", "the kind name (the ops table's ``id``)")
+        mtu = _view("_q.dev.mtu", "``psched_mtu(dev)``: the device MTU")
+        tx_queue_len = _view("_q.dev.tx_queue_len", "the device's txqueuelen")
+        now = _view("_sched.now", "the current time in ns (``bpf_ktime_get_ns``)")
+
+        dev = _view("_dev", "what a policy may read of its device (``DeviceView``)")
 
     @property
     def watchdog_pending(self) -> bool:
@@ -313,11 +352,11 @@ class QdiscContext(KfuncContext, interface=IFACE, prefix="sch"):
         """Hand an owned skb to ``child``; returns its NET_XMIT_* (RFC v8)."""
         q = self._q
         cq = _mechanism(child)
+        if cq is None or (q._checked and cq.parent_q is not q):
+            raise ExtensionFault(
+                q.kind, "enqueue", "sch.enqueue_child() (bpf_qdisc_enqueue): not my child"
+            )
         if q._checked:
-            if cq is None or cq.parent_q is not q:
-                raise ExtensionFault(
-                    q.kind, "enqueue", "sch.enqueue_child() (bpf_qdisc_enqueue): not my child"
-                )
             _check_len(skb)  # before the child's enqueue accounts it afresh
         ret = cq.enqueue(skb)
         if ret & NET_XMIT_MASK == NET_XMIT_DROP:
@@ -340,23 +379,23 @@ class QdiscContext(KfuncContext, interface=IFACE, prefix="sch"):
     def tc_classify(self, skb: SkBuff, qdisc: QdiscContext | None = None) -> int:
         """Run the tc filters of ``qdisc`` (default: mine); the classid or 0 (sch_bpf)."""
         q = self._q if qdisc is None else _mechanism(qdisc)
+        if q is None:
+            raise _refused("sch.tc_classify() (bpf_skb_tc_classify): qdisc is not a qdisc's sch")
         return q.classify(skb)
 
 
-def _mechanism(ctx: Any) -> Qdisc | None:
-    return ctx._q if ctx.__class__ in _CONTEXT_CLASSES else None
+def _mechanism(ctx: object) -> Qdisc | None:
+    """The qdisc behind a ``sch`` (either twin), or None for anything else."""
+    return ctx._q if isinstance(ctx, QdiscContext) else None
 
 
-def _child_of(ctx: QdiscContext, child: Any, what: str) -> Qdisc:
+def _child_of(ctx: QdiscContext, child: object, what: str) -> Qdisc:
     cq = _mechanism(child)
     q = ctx._q
     if cq is None or (q._checked and cq.parent_q is not q):
         raise ExtensionFault(q.kind, RUNNING.frame.callback if RUNNING.frame else "?",
                              f"{what}: not my child")  # fmt: skip
     return cq
-
-
-_CONTEXT_CLASSES = (QdiscContext, QdiscContext.unchecked)
 
 
 def _refuse_infrastructure(name: str) -> property:
