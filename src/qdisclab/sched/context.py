@@ -46,7 +46,9 @@ from qdisclab.sched.constants import NET_XMIT_DROP, NET_XMIT_MASK, TC_H_MAJ
 from qdisclab.skb import DROP_QDISC, DROP_RESET, FREED, INET_ECN_CE, INET_ECN_NOT_ECT, SkBuff
 
 if TYPE_CHECKING:
+    from qdisclab.sched.ops import ToFree
     from qdisclab.sched.qdisc import Qdisc
+    from qdisclab.sched.state import QdiscDevice
 
 IFACE = "Qdisc_ops"
 CALLBACKS = ("enqueue", "dequeue", "init", "reset", "destroy")
@@ -134,12 +136,22 @@ class DeviceView:
 
     __slots__ = ("_dev",)
 
-    def __init__(self, dev: Any) -> None:
+    def __init__(self, dev: QdiscDevice) -> None:
         object.__setattr__(self, "_dev", dev)
 
-    name = _view("_dev.name", "the device name", "sch.dev")
-    mtu = _view("_dev.mtu", "the device MTU", "sch.dev")
-    tx_queue_len = _view("_dev.tx_queue_len", "txqueuelen", "sch.dev")
+    if TYPE_CHECKING:  # what the views below read as
+
+        @property
+        def name(self) -> str: ...
+        @property
+        def mtu(self) -> int: ...
+        @property
+        def tx_queue_len(self) -> int: ...
+
+    else:
+        name = _view("_dev.name", "the device name", "sch.dev")
+        mtu = _view("_dev.mtu", "the device MTU", "sch.dev")
+        tx_queue_len = _view("_dev.tx_queue_len", "txqueuelen", "sch.dev")
 
     @property
     def node(self) -> Any:
@@ -214,8 +226,15 @@ class QdiscContext(KfuncContext, interface=IFACE, prefix="sch"):
         @property
         def dev(self) -> DeviceView: ...
 
-        overlimits: int
-        requeues: int
+        @property
+        def overlimits(self) -> int: ...
+        @overlimits.setter
+        def overlimits(self, value: int) -> None: ...
+        @property
+        def requeues(self) -> int: ...
+        @requeues.setter
+        def requeues(self, value: int) -> None: ...
+
         limit: int
         q: QdiscContext
         qstats: QdiscContext
@@ -251,7 +270,7 @@ class QdiscContext(KfuncContext, interface=IFACE, prefix="sch"):
 
     # -- kfuncs --------------------------------------------------------------------
     @kfunc("bpf_qdisc_skb_drop", allowed={"enqueue"}, flags=KF_RELEASE)
-    def drop(self, skb: SkBuff, to_free: Any, reason: str = DROP_QDISC) -> int:
+    def drop(self, skb: SkBuff, to_free: ToFree, reason: str = DROP_QDISC) -> int:
         """Drop an owned skb onto the deferred free list; counts a drop; returns NET_XMIT_DROP."""
         q = self._q
         if q._checked:
@@ -288,8 +307,11 @@ class QdiscContext(KfuncContext, interface=IFACE, prefix="sch"):
         """
         q = self._q
         frame = RUNNING.frame if q._checked else None
+        books = skb.flow
+        if books is None:
+            raise _refused("sch.skb_clone() (bpf_qdisc_skb_clone): the skb has no flow to book")
         clone = skb.clone(q.sched.now)
-        skb.flow.book_sent(clone)
+        books.book_sent(clone)
         clone.owner = frame
         if frame is not None:
             frame.acquired.append(clone)
@@ -348,8 +370,8 @@ class QdiscContext(KfuncContext, interface=IFACE, prefix="sch"):
         return None if child is None else child.ctx
 
     @kfunc("bpf_qdisc_enqueue", allowed={"enqueue"}, flags=KF_RELEASE)
-    def enqueue_child(self, skb: SkBuff, child: QdiscContext, to_free: Any) -> int:
-        """Hand an owned skb to ``child``; returns its NET_XMIT_* (RFC v8)."""
+    def enqueue_child(self, skb: SkBuff, child: QdiscContext | None, to_free: ToFree) -> int:
+        """Hand an owned skb to ``child``; returns its NET_XMIT_* (RFC v8; None is not a child)."""
         q = self._q
         cq = _mechanism(child)
         if cq is None or (q._checked and cq.parent_q is not q):
@@ -366,12 +388,12 @@ class QdiscContext(KfuncContext, interface=IFACE, prefix="sch"):
         return ret
 
     @kfunc("bpf_qdisc_dequeue", allowed={"dequeue"}, flags=KF_ACQUIRE | KF_RET_NULL)
-    def dequeue_child(self, child: QdiscContext) -> SkBuff | None:
+    def dequeue_child(self, child: QdiscContext | None) -> SkBuff | None:
         """Take the next skb from ``child`` (owned by the caller), or None (RFC v8)."""
         return _child_of(self, child, "sch.dequeue_child() (bpf_qdisc_dequeue)").dequeue()
 
     @kfunc("bpf_qdisc_peek", allowed={"enqueue", "dequeue"}, flags=KF_TRUSTED_ARGS | KF_RET_NULL)
-    def peek_child(self, child: QdiscContext) -> SkBuff | None:
+    def peek_child(self, child: QdiscContext | None) -> SkBuff | None:
         """The child's next skb without taking it (still the child's), or None; qdisclab kfunc."""
         return _child_of(self, child, "sch.peek_child() (bpf_qdisc_peek)").peek()
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from qdisclab.sched.ops import QdiscOps, ToFree
     from qdisclab.sched.qdisc import Qdisc, QdiscFactory
     from qdisclab.sched.watchdog import QdiscWatchdog
-    from qdisclab.sim import EventScheduler
+    from qdisclab.sim import Scheduler
     from qdisclab.sim.tracepoint import Tracepoint
     from qdisclab.skb import SkBuff
 
@@ -30,10 +30,21 @@ if TYPE_CHECKING:
 class QdiscDevice(Protocol):
     """What a qdisc reads of its device (``qdisc_dev(sch)``); optional extras are read with getattr."""
 
-    sched: EventScheduler
-    name: str
-    mtu: int
-    tx_queue_len: int
+    @property
+    def sched(self) -> Scheduler:
+        """The event scheduler the device runs on (its clock, the watchdog's timer)."""
+
+    @property
+    def name(self) -> str:
+        """The device name."""
+
+    @property
+    def mtu(self) -> int:
+        """The device MTU (``psched_mtu``)."""
+
+    @property
+    def tx_queue_len(self) -> int:
+        """txqueuelen (the default fifo limit)."""
 
     def netif_schedule(self) -> None:
         """``__netif_schedule``: run the device's dequeue loop again (the watchdog's expiry)."""
@@ -93,7 +104,7 @@ class QdiscState:
     kind: str
     spec: str
     dev: QdiscDevice
-    sched: EventScheduler
+    sched: Scheduler
     handle: int
     parent: int
     parent_q: Qdisc | None

@@ -24,7 +24,7 @@ lookup chain.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from qdisclab.ops import RUNNING
 from qdisclab.ops.ownership import check_exit, take, violation
@@ -371,7 +371,7 @@ class QdiscTrampolines(QdiscContainment):
         return skb
 
 
-def _bad_enqueue(ret: Any, leaked: bool, length: int, skb: SkBuff) -> str:
+def _bad_enqueue(ret: object, leaked: bool, length: int, skb: SkBuff) -> str:
     if leaked:
         return "enqueue returned while still owning its skb (leak: neither queued nor dropped)"
     if ret not in _VALID_RETURNS:
@@ -387,7 +387,7 @@ def _bad_enqueue(ret: Any, leaked: bool, length: int, skb: SkBuff) -> str:
     )
 
 
-def _bad_dequeue_return(obj: Any) -> str:
+def _bad_dequeue_return(obj: object) -> str:
     if not isinstance(obj, SkBuff):
         return f"dequeue returned a {type(obj).__name__}, not an owned skb or None"
     if obj.owner is FREED:

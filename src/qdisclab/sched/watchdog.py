@@ -11,15 +11,19 @@ rescheduled (``__netif_schedule``), which runs dequeue again.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from qdisclab.sim import Timer
+
+if TYPE_CHECKING:
+    from qdisclab.sched.state import QdiscDevice
+    from qdisclab.sim import Scheduler
 
 
 class QdiscWatchdog:
     __slots__ = ("_dev", "_sched", "_timer", "fired", "last_expires")
 
-    def __init__(self, sched: Any, dev: Any) -> None:
+    def __init__(self, sched: Scheduler, dev: QdiscDevice) -> None:
         self._dev = dev
         self._sched = sched
         self._timer = Timer(sched, self._expired)
