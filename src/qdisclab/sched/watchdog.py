@@ -31,8 +31,6 @@ class QdiscWatchdog:
         self.fired = 0
 
     def schedule(self, expires: int, delta_ns: int = 0) -> None:
-        if not getattr(self._dev, "active", True):
-            return
         if expires.__class__ is not int or delta_ns.__class__ is not int or delta_ns < 0:
             raise TypeError(
                 f"watchdog expiry must be int ns and slack a non-negative int "
@@ -43,6 +41,11 @@ class QdiscWatchdog:
             expires = now  # in the past: fire at once, never before now
         current = self._timer.expires
         if current is not None and expires <= current <= expires + delta_ns:
+            # Already armed in range: nothing to do whether or not the device is active.
+            # Tested first, since a throttled qdisc asks again on every dequeue attempt
+            # and the device's ``active`` is a property read through getattr.
+            return
+        if not getattr(self._dev, "active", True):
             return
         self.last_expires = expires
         self._timer.arm(expires)
