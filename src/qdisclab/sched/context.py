@@ -438,8 +438,8 @@ def _install_refusals() -> None:
     """
     from qdisclab.sched.qdisc import Qdisc
 
+    # Every class of the mechanism, its slots (QdiscState's fields) included.
     infrastructure = {name for klass in Qdisc.__mro__ for name in vars(klass)}
-    infrastructure |= set(Qdisc.__slots__)
     for name in sorted(infrastructure):
         if name.startswith("_") or hasattr(QdiscContext, name):
             continue
