@@ -57,3 +57,13 @@ def test_watchdog_is_a_noop_while_the_device_is_down(qbench):
     qbench.dev.set_down()
     q.watchdog.schedule(1_000_000)
     assert not q.watchdog.pending
+
+
+def test_a_down_device_keeps_its_watchdog_as_it_was(qbench):
+    q = qbench.graft(Delay)
+    q.watchdog.schedule(1_000_000)
+    qbench.dev.set_down()
+    before = q.watchdog.expires
+    q.watchdog.schedule(200_000)  # earlier: an active device would re-arm to it
+    q.watchdog.schedule(1_000_000, 500_000)  # inside the window of what is queued, if anything
+    assert q.watchdog.expires == before and q.watchdog.last_expires == 1_000_000

@@ -18,12 +18,9 @@ its dequeue, how long it stayed: the trampolines do it inline, with no call.
 from __future__ import annotations
 
 from array import array
-from typing import TYPE_CHECKING
 
+from qdisclab.sched.state import QdiscState
 from qdisclab.skb import SkBuff, skb_drop
-
-if TYPE_CHECKING:
-    from qdisclab.sched.qdisc import Qdisc
 
 
 class SojournLog:
@@ -45,18 +42,18 @@ class SojournLog:
         self.sojourn = array("q")
 
 
-class QdiscAccounting:
-    """The counting half of ``Qdisc`` (slots live on ``Qdisc``)."""
+class QdiscAccounting(QdiscState):
+    """The counting part of ``Qdisc`` (its fields are declared by ``QdiscState``)."""
 
     __slots__ = ()
 
-    def _account_drop(self: Qdisc, skb: SkBuff, reason: str) -> None:
+    def _account_drop(self, skb: SkBuff, reason: str) -> None:
         self.drops += 1
         reasons = self.drop_reasons
         reasons[reason] = reasons.get(reason, 0) + 1
         if skb is not self._entering:  # the entering skb was never counted anywhere up the tree
             length = skb.len
-            q: Qdisc | None = self
+            q: QdiscAccounting | None = self
             while q is not None:
                 q.qlen -= 1
                 q.backlog -= length
@@ -70,23 +67,23 @@ class QdiscAccounting:
             tp.emit(now, self, skb, reason)
         skb_drop(skb, reason, now)
 
-    def _drop_owned(self: Qdisc, skb: SkBuff, reason: str) -> None:
+    def _drop_owned(self, skb: SkBuff, reason: str) -> None:
         """Infrastructure drop of an skb this qdisc holds (no ownership check)."""
         skb.owner = None
         self._account_drop(skb, reason)
 
-    def _grow_tree(self: Qdisc, packets: int, nbytes: int) -> None:
+    def _grow_tree(self, packets: int, nbytes: int) -> None:
         """Packets entered this qdisc by other means than enqueue (a clone)."""
-        q: Qdisc | None = self
+        q: QdiscAccounting | None = self
         while q is not None:
             q.qlen += packets
             q.backlog += nbytes
             q = q.parent_q
 
-    def _reduce_tree(self: Qdisc, packets: int, nbytes: int) -> None:
+    def _reduce_tree(self, packets: int, nbytes: int) -> None:
         """``qdisc_tree_reduce_backlog``: packets left a child by other means than dequeue."""
         self._grow_tree(-packets, -nbytes)
 
-    def held_packets(self: Qdisc) -> int:
+    def held_packets(self) -> int:
         """Packets inside this qdisc tree, from the accounting (for conservation checks)."""
         return self.qlen

@@ -23,7 +23,11 @@ None) and ``codel_drop(skb, ctx)`` (free it) and calls ``codel_dequeue``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from qdisclab.sched.context import QdiscContext
+    from qdisclab.skb import SkBuff
 
 from qdisclab.sched.options import Opt
 from qdisclab.sched.tcutil import sprint_time
@@ -181,7 +185,9 @@ class CodelStats:
         self.ce_mark = 0
 
 
-def should_drop(skb: Any, sch: Any, v: CodelVars, p: CodelParams, st: CodelStats, now: int) -> bool:
+def should_drop(
+    skb: SkBuff | None, sch: QdiscContext, v: CodelVars, p: CodelParams, st: CodelStats, now: int
+) -> bool:
     """``codel_should_drop``: above target for a whole interval, with more than an MTU queued.
 
     ``sch.backlog`` still counts ``skb`` until dequeue returns (the trampoline
@@ -205,7 +211,22 @@ def should_drop(skb: Any, sch: Any, v: CodelVars, p: CodelParams, st: CodelStats
     return False
 
 
-def codel_dequeue(q: Any, ctx: Any, sch: Any, p: CodelParams, v: CodelVars, st: CodelStats) -> Any:
+Ctx = TypeVar("Ctx", contravariant=True)
+
+
+class CodelQueue(Protocol[Ctx]):
+    """What the control law dequeues from: codel's one queue, or one fq_codel flow (``ctx``)."""
+
+    def codel_dequeue_skb(self, ctx: Ctx) -> SkBuff | None:
+        """Pop the next owned skb of ``ctx``'s queue, or None."""
+
+    def codel_drop(self, skb: SkBuff, ctx: Ctx) -> None:
+        """Drop ``skb`` (owned) as the law decided, counting it."""
+
+
+def codel_dequeue(
+    q: CodelQueue[Ctx], ctx: Ctx, sch: QdiscContext, p: CodelParams, v: CodelVars, st: CodelStats
+) -> SkBuff | None:
     """``codel_dequeue``: the next skb after the law's drops/marks, or None.
 
     ``q.codel_dequeue_skb(ctx)`` pops the next owned skb; ``q.codel_drop(skb, ctx)``
@@ -222,7 +243,7 @@ def codel_dequeue(q: Any, ctx: Any, sch: Any, p: CodelParams, v: CodelVars, st: 
             v.dropping = False  # sojourn below target: leave dropping state
         elif now >= v.drop_next:
             # Time for the next drop(s); a large backlog may need several now.
-            while v.dropping and now >= v.drop_next:
+            while v.dropping and now >= v.drop_next and skb is not None:  # drop: an skb
                 v.count += 1
                 v.rec_inv_sqrt = invsqrt(v.rec_inv_sqrt, v.count)
                 if p.ecn and sch.set_ce(skb):
@@ -237,7 +258,7 @@ def codel_dequeue(q: Any, ctx: Any, sch: Any, p: CodelParams, v: CodelVars, st: 
                     v.dropping = False
                 else:
                     v.drop_next = control_law(v.drop_next, p.interval, v.rec_inv_sqrt)
-    elif drop:
+    elif drop and skb is not None:  # should_drop(None) is False
         if p.ecn and sch.set_ce(skb):
             st.ecn_mark += 1
         else:
@@ -260,7 +281,9 @@ def codel_dequeue(q: Any, ctx: Any, sch: Any, p: CodelParams, v: CodelVars, st: 
     return _ce_threshold(skb, sch, v, p, st)
 
 
-def _ce_threshold(skb: Any, sch: Any, v: CodelVars, p: CodelParams, st: CodelStats) -> Any:
+def _ce_threshold(
+    skb: SkBuff | None, sch: QdiscContext, v: CodelVars, p: CodelParams, st: CodelStats
+) -> SkBuff | None:
     if skb is not None and v.ldelay > p.ce_threshold and sch.set_ce(skb):
         st.ce_mark += 1
     return skb

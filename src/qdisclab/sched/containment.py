@@ -10,10 +10,11 @@ its place. The books balance either way.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from qdisclab.errors import ExtensionFault
 from qdisclab.ops import POLICY_CONTAIN, Frame
+from qdisclab.sched.accounting import QdiscAccounting
 from qdisclab.sched.constants import NET_XMIT_DROP
 from qdisclab.skb import DROP_FAULT, FREED, SkBuff
 
@@ -21,12 +22,12 @@ if TYPE_CHECKING:
     from qdisclab.sched.qdisc import Qdisc
 
 
-class QdiscContainment:
-    """The fault-handling half of ``Qdisc`` (slots live on ``Qdisc``)."""
+class QdiscContainment(QdiscAccounting):
+    """The fault-handling part of ``Qdisc`` (its fields are declared by ``QdiscState``)."""
 
     __slots__ = ()
 
-    def _fault_in(self: Qdisc, frame: Frame, exc: Exception, skb: SkBuff | None) -> int:
+    def _fault_in(self, frame: Frame, exc: Exception, skb: SkBuff | None) -> int:
         if isinstance(exc, ExtensionFault):
             fault = exc
         else:
@@ -42,7 +43,7 @@ class QdiscContainment:
         return NET_XMIT_DROP
 
     def contain(
-        self: Qdisc, fault: ExtensionFault, frame: Frame | None = None, skb: SkBuff | None = None
+        self, fault: ExtensionFault, frame: Frame | None = None, skb: SkBuff | None = None
     ) -> int:
         """Detach this faulty instance: free all it holds as fault drops, let the owner replace it."""
         self.fault = str(fault)
@@ -69,5 +70,5 @@ class QdiscContainment:
             # Packets the instance hid outside its collections: gone with it.
             self._reduce_tree(self.qlen, self.backlog)
         if self.on_fault is not None:
-            self.on_fault(self)
+            self.on_fault(cast("Qdisc", self))  # every instance is a Qdisc
         return freed

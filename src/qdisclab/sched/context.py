@@ -46,7 +46,9 @@ from qdisclab.sched.constants import NET_XMIT_DROP, NET_XMIT_MASK, TC_H_MAJ
 from qdisclab.skb import DROP_QDISC, DROP_RESET, FREED, INET_ECN_CE, INET_ECN_NOT_ECT, SkBuff
 
 if TYPE_CHECKING:
+    from qdisclab.sched.ops import ToFree
     from qdisclab.sched.qdisc import Qdisc
+    from qdisclab.sched.state import QdiscDevice
 
 IFACE = "Qdisc_ops"
 CALLBACKS = ("enqueue", "dequeue", "init", "reset", "destroy")
@@ -134,12 +136,22 @@ class DeviceView:
 
     __slots__ = ("_dev",)
 
-    def __init__(self, dev: Any) -> None:
+    def __init__(self, dev: QdiscDevice) -> None:
         object.__setattr__(self, "_dev", dev)
 
-    name = _view("_dev.name", "the device name", "sch.dev")
-    mtu = _view("_dev.mtu", "the device MTU", "sch.dev")
-    tx_queue_len = _view("_dev.tx_queue_len", "txqueuelen", "sch.dev")
+    if TYPE_CHECKING:  # what the views below read as
+
+        @property
+        def name(self) -> str: ...
+        @property
+        def mtu(self) -> int: ...
+        @property
+        def tx_queue_len(self) -> int: ...
+
+    else:
+        name = _view("_dev.name", "the device name", "sch.dev")
+        mtu = _view("_dev.mtu", "the device MTU", "sch.dev")
+        tx_queue_len = _view("_dev.tx_queue_len", "txqueuelen", "sch.dev")
 
     @property
     def node(self) -> Any:
@@ -185,22 +197,68 @@ class QdiscContext(KfuncContext, interface=IFACE, prefix="sch"):
         self.limit = 0
 
     # -- read-only views ---------------------------------------------------------
-    qlen = _counter("qlen", "packets queued in this qdisc tree (``sch->q.qlen``)")
-    backlog = _counter("backlog", "bytes queued in this qdisc tree (``sch->qstats.backlog``)")
-    drops = _counter("drops", "packets dropped (``sch->qstats.drops``)")
-    bytes = _counter("bytes", "bytes dequeued (``sch->bstats.bytes``)")
-    packets = _counter("packets", "packets dequeued (``sch->bstats.packets``)")
-    overlimits = _policy_field("overlimits", "throttle events (``qstats.overlimits``; writable)")
-    requeues = _policy_field("requeues", "requeue events (``qstats.requeues``; writable)")
-    handle = _view("_q.handle", "this qdisc's handle (``sch->handle``)")
-    hash_seed = _view("_q.hash_seed", "the seed of this run's flow hashes (``skb_get_hash``)")
-    parent = _view("_q.parent", "the parent classid (``TC_H_ROOT`` for a root qdisc)")
-    kind = _view("_q.kind", "the kind name (the ops table's ``id``)")
-    mtu = _view("_q.dev.mtu", "``psched_mtu(dev)``: the device MTU")
-    tx_queue_len = _view("_q.dev.tx_queue_len", "the device's txqueuelen")
-    now = _view("_sched.now", "the current time in ns (``bpf_ktime_get_ns``)")
+    if TYPE_CHECKING:  # what the views below read as (built by _counter/_view/_policy_field)
 
-    dev = _view("_dev", "what a policy may read of its device (``DeviceView``)")
+        @property
+        def qlen(self) -> int: ...
+        @property
+        def backlog(self) -> int: ...
+        @property
+        def drops(self) -> int: ...
+        @property
+        def bytes(self) -> int: ...
+        @property
+        def packets(self) -> int: ...
+        @property
+        def handle(self) -> int: ...
+        @property
+        def hash_seed(self) -> int: ...
+        @property
+        def parent(self) -> int: ...
+        @property
+        def kind(self) -> str: ...
+        @property
+        def mtu(self) -> int: ...
+        @property
+        def tx_queue_len(self) -> int: ...
+        @property
+        def now(self) -> int: ...
+        @property
+        def dev(self) -> DeviceView: ...
+
+        @property
+        def overlimits(self) -> int: ...
+        @overlimits.setter
+        def overlimits(self, value: int) -> None: ...
+        @property
+        def requeues(self) -> int: ...
+        @requeues.setter
+        def requeues(self, value: int) -> None: ...
+
+        limit: int
+        q: QdiscContext
+        qstats: QdiscContext
+        bstats: QdiscContext
+
+    else:
+        qlen = _counter("qlen", "packets queued in this qdisc tree (``sch->q.qlen``)")
+        backlog = _counter("backlog", "bytes queued in this qdisc tree (``sch->qstats.backlog``)")
+        drops = _counter("drops", "packets dropped (``sch->qstats.drops``)")
+        bytes = _counter("bytes", "bytes dequeued (``sch->bstats.bytes``)")
+        packets = _counter("packets", "packets dequeued (``sch->bstats.packets``)")
+        overlimits = _policy_field(
+            "overlimits", "throttle events (``qstats.overlimits``; writable)"
+        )
+        requeues = _policy_field("requeues", "requeue events (``qstats.requeues``; writable)")
+        handle = _view("_q.handle", "this qdisc's handle (``sch->handle``)")
+        hash_seed = _view("_q.hash_seed", "the seed of this run's flow hashes (``skb_get_hash``)")
+        parent = _view("_q.parent", "the parent classid (``TC_H_ROOT`` for a root qdisc)")
+        kind = _view("_q.kind", "the kind name (the ops table's ``id``)")
+        mtu = _view("_q.dev.mtu", "``psched_mtu(dev)``: the device MTU")
+        tx_queue_len = _view("_q.dev.tx_queue_len", "the device's txqueuelen")
+        now = _view("_sched.now", "the current time in ns (``bpf_ktime_get_ns``)")
+
+        dev = _view("_dev", "what a policy may read of its device (``DeviceView``)")
 
     @property
     def watchdog_pending(self) -> bool:
@@ -212,7 +270,7 @@ class QdiscContext(KfuncContext, interface=IFACE, prefix="sch"):
 
     # -- kfuncs --------------------------------------------------------------------
     @kfunc("bpf_qdisc_skb_drop", allowed={"enqueue"}, flags=KF_RELEASE)
-    def drop(self, skb: SkBuff, to_free: Any, reason: str = DROP_QDISC) -> int:
+    def drop(self, skb: SkBuff, to_free: ToFree, reason: str = DROP_QDISC) -> int:
         """Drop an owned skb onto the deferred free list; counts a drop; returns NET_XMIT_DROP."""
         q = self._q
         if q._checked:
@@ -249,8 +307,11 @@ class QdiscContext(KfuncContext, interface=IFACE, prefix="sch"):
         """
         q = self._q
         frame = RUNNING.frame if q._checked else None
+        books = skb.flow
+        if books is None:
+            raise _refused("sch.skb_clone() (bpf_qdisc_skb_clone): the skb has no flow to book")
         clone = skb.clone(q.sched.now)
-        skb.flow.book_sent(clone)
+        books.book_sent(clone)
         clone.owner = frame
         if frame is not None:
             frame.acquired.append(clone)
@@ -309,15 +370,15 @@ class QdiscContext(KfuncContext, interface=IFACE, prefix="sch"):
         return None if child is None else child.ctx
 
     @kfunc("bpf_qdisc_enqueue", allowed={"enqueue"}, flags=KF_RELEASE)
-    def enqueue_child(self, skb: SkBuff, child: QdiscContext, to_free: Any) -> int:
-        """Hand an owned skb to ``child``; returns its NET_XMIT_* (RFC v8)."""
+    def enqueue_child(self, skb: SkBuff, child: QdiscContext | None, to_free: ToFree) -> int:
+        """Hand an owned skb to ``child``; returns its NET_XMIT_* (RFC v8; None is not a child)."""
         q = self._q
         cq = _mechanism(child)
+        if cq is None or (q._checked and cq.parent_q is not q):
+            raise ExtensionFault(
+                q.kind, "enqueue", "sch.enqueue_child() (bpf_qdisc_enqueue): not my child"
+            )
         if q._checked:
-            if cq is None or cq.parent_q is not q:
-                raise ExtensionFault(
-                    q.kind, "enqueue", "sch.enqueue_child() (bpf_qdisc_enqueue): not my child"
-                )
             _check_len(skb)  # before the child's enqueue accounts it afresh
         ret = cq.enqueue(skb)
         if ret & NET_XMIT_MASK == NET_XMIT_DROP:
@@ -327,12 +388,12 @@ class QdiscContext(KfuncContext, interface=IFACE, prefix="sch"):
         return ret
 
     @kfunc("bpf_qdisc_dequeue", allowed={"dequeue"}, flags=KF_ACQUIRE | KF_RET_NULL)
-    def dequeue_child(self, child: QdiscContext) -> SkBuff | None:
+    def dequeue_child(self, child: QdiscContext | None) -> SkBuff | None:
         """Take the next skb from ``child`` (owned by the caller), or None (RFC v8)."""
         return _child_of(self, child, "sch.dequeue_child() (bpf_qdisc_dequeue)").dequeue()
 
     @kfunc("bpf_qdisc_peek", allowed={"enqueue", "dequeue"}, flags=KF_TRUSTED_ARGS | KF_RET_NULL)
-    def peek_child(self, child: QdiscContext) -> SkBuff | None:
+    def peek_child(self, child: QdiscContext | None) -> SkBuff | None:
         """The child's next skb without taking it (still the child's), or None; qdisclab kfunc."""
         return _child_of(self, child, "sch.peek_child() (bpf_qdisc_peek)").peek()
 
@@ -340,23 +401,23 @@ class QdiscContext(KfuncContext, interface=IFACE, prefix="sch"):
     def tc_classify(self, skb: SkBuff, qdisc: QdiscContext | None = None) -> int:
         """Run the tc filters of ``qdisc`` (default: mine); the classid or 0 (sch_bpf)."""
         q = self._q if qdisc is None else _mechanism(qdisc)
+        if q is None:
+            raise _refused("sch.tc_classify() (bpf_skb_tc_classify): qdisc is not a qdisc's sch")
         return q.classify(skb)
 
 
-def _mechanism(ctx: Any) -> Qdisc | None:
-    return ctx._q if ctx.__class__ in _CONTEXT_CLASSES else None
+def _mechanism(ctx: object) -> Qdisc | None:
+    """The qdisc behind a ``sch`` (either twin), or None for anything else."""
+    return ctx._q if isinstance(ctx, QdiscContext) else None
 
 
-def _child_of(ctx: QdiscContext, child: Any, what: str) -> Qdisc:
+def _child_of(ctx: QdiscContext, child: object, what: str) -> Qdisc:
     cq = _mechanism(child)
     q = ctx._q
     if cq is None or (q._checked and cq.parent_q is not q):
         raise ExtensionFault(q.kind, RUNNING.frame.callback if RUNNING.frame else "?",
                              f"{what}: not my child")  # fmt: skip
     return cq
-
-
-_CONTEXT_CLASSES = (QdiscContext, QdiscContext.unchecked)
 
 
 def _refuse_infrastructure(name: str) -> property:
@@ -377,8 +438,8 @@ def _install_refusals() -> None:
     """
     from qdisclab.sched.qdisc import Qdisc
 
+    # Every class of the mechanism, its slots (QdiscState's fields) included.
     infrastructure = {name for klass in Qdisc.__mro__ for name in vars(klass)}
-    infrastructure |= set(Qdisc.__slots__)
     for name in sorted(infrastructure):
         if name.startswith("_") or hasattr(QdiscContext, name):
             continue

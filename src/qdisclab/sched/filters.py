@@ -23,7 +23,7 @@ otherwise the fault stops the run.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,5 +133,5 @@ class FilterChain:
     def __len__(self) -> int:
         return len(self._filters)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[TcFilter]:
         return iter(self._filters)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sized
 from typing import Any
 
 from qdisclab.sched.tcutil import sprint_rate, sprint_size, sprint_time, sprint_time64
@@ -11,6 +12,23 @@ _NEVER = (1 << 64) - 1  # ~0ULL: no delayed flow
 
 class FqTcReport:
     """``fq_print_opt`` and ``fq_print_xstats`` over fq's options and counters."""
+
+    # fq's state the statistics read (set by its init)
+    table: Sized
+    delayed: Sized
+    inactive_flows: int
+    throttled_flows: int
+    time_next_delayed_flow: int
+    now: Callable[[], int]
+    stat_gc_flows: int
+    stat_internal_packets: int
+    stat_throttled: int
+    stat_flows_plimit: int
+    stat_pkts_too_long: int
+    stat_horizon_drops: int
+    stat_horizon_caps: int
+    stat_ce_mark: int
+    unthrottle_latency_ns: int
 
     @classmethod
     def render_options(cls, opt: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import re
 import weakref
+from collections.abc import Iterator
 from typing import Any
 
 from qdisclab.errors import UserError
@@ -114,7 +115,7 @@ def handles_in_use(dev: Any) -> set[int]:
 
 
 @contextlib.contextmanager
-def requested_handle(handle: int):
+def requested_handle(handle: int) -> Iterator[None]:
     """Make the next qdisc created take ``handle`` (``tc qdisc add ... handle H``).
 
     >>> with requested_handle(0x10000):

@@ -29,7 +29,7 @@ kernel's default, hysteresis off).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from qdisclab.errors import UserError
 from qdisclab.sched.handle import parse_handle
@@ -237,8 +237,6 @@ class HtbClass:
         self.parent = parent
         self.children: list[HtbClass] = []
         self.level = 0
-        self.rate = spec.rate
-        self.ceil = spec.ceil
         self.configure(spec, r2q)
         self.tokens = self.buffer
         self.ctokens = self.cbuffer
@@ -255,8 +253,9 @@ class HtbClass:
     def configure(self, spec: HtbClassSpec, r2q: int) -> str:
         """Take ``spec``'s rates, buckets, prio and quantum; returns the kernel's warning, if any."""
         self.spec = spec
-        self.rate = spec.rate
-        self.ceil = spec.ceil
+        # __post_init__ resolved both to bit/s (a tc rate string becomes an int)
+        self.rate = cast(int, spec.rate)
+        self.ceil = cast(int, spec.ceil)
         shape = {"overhead": spec.overhead, "mpu": spec.mpu, "linklayer": spec.linklayer}
         self.rcfg = RateCfg(self.rate // 8, **shape)
         self.ccfg = RateCfg(self.ceil // 8, **shape)

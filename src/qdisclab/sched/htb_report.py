@@ -16,7 +16,8 @@ class htb 1:10 root prio 0 rate 2Mbit ceil 6Mbit burst 1600b cburst 1599b
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from qdisclab.sched.handle import format_handle
 from qdisclab.sched.ratecfg import LINKLAYER_ETHERNET, LINKLAYER_NAMES
@@ -26,6 +27,9 @@ from qdisclab.sched.tcutil import (
     sprint_rate,
     sprint_size,
 )
+
+if TYPE_CHECKING:
+    from qdisclab.sched.htb_class import HtbClass
 
 _INITIAL_HASH_SIZE = 4  # qdisc_class_hash_init
 
@@ -48,10 +52,10 @@ class ClassHash:
     __slots__ = ("buckets", "count")
 
     def __init__(self) -> None:
-        self.buckets: list[list[Any]] = [[] for _ in range(_INITIAL_HASH_SIZE)]
+        self.buckets: list[list[HtbClass]] = [[] for _ in range(_INITIAL_HASH_SIZE)]
         self.count = 0
 
-    def insert(self, cl: Any) -> None:
+    def insert(self, cl: HtbClass) -> None:
         self.buckets[_hash(cl.classid, len(self.buckets) - 1)].insert(0, cl)
         self.count += 1
         if self.count * 4 > len(self.buckets) * 3:
@@ -61,11 +65,11 @@ class ClassHash:
                 for c in chain:
                     self.buckets[_hash(c.classid, len(self.buckets) - 1)].insert(0, c)
 
-    def remove(self, cl: Any) -> None:
+    def remove(self, cl: HtbClass) -> None:
         self.buckets[_hash(cl.classid, len(self.buckets) - 1)].remove(cl)
         self.count -= 1
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[HtbClass]:
         for chain in self.buckets:
             yield from chain
 

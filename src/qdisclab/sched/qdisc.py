@@ -24,13 +24,13 @@ from qdisclab.errors import ExtensionFault, KernelError, UserError
 from qdisclab.ops import KFUNCS, POLICY_CONTAIN, POLICY_OFF, POLICY_STRICT, RUNNING, Frame, Storage
 from qdisclab.ops.ownership import check_exit
 from qdisclab.sched import report
-from qdisclab.sched.accounting import QdiscAccounting, SojournLog
+from qdisclab.sched.accounting import SojournLog
 from qdisclab.sched.constants import TC_H_MAKE, TC_H_ROOT
-from qdisclab.sched.containment import QdiscContainment
 from qdisclab.sched.context import FRAMED_CALLBACKS, IFACE, QdiscContext, _install_refusals
 from qdisclab.sched.filters import FilterChain
 from qdisclab.sched.handle import format_handle
 from qdisclab.sched.ops import QdiscOps, ToFree
+from qdisclab.sched.state import QdiscDevice
 from qdisclab.sched.tracepoints import (
     QDISC_CREATE,
     QDISC_DEQUEUE,
@@ -48,60 +48,15 @@ from qdisclab.skb import DROP_QDISC, DROP_RESET, SkBuff
 QdiscFactory = Callable[..., "Qdisc"]
 
 
-class Qdisc(QdiscTrampolines, QdiscAccounting, QdiscContainment):
+class Qdisc(QdiscTrampolines):
     """A qdisc instance (the mechanism). ``q.qlen``, ``q.backlog``, ``q.drops`` ... read as in tc."""
 
-    __slots__ = (
-        "__weakref__",  # a probe site of its tracepoints (held weakly by them)
-        "_checked",
-        "_entering",
-        "_factory",
-        "_frames",
-        "_gso_skb",
-        "_parking",
-        "_to_free",
-        "backlog",
-        "bypass",
-        "bytes",
-        "can_bypass",
-        "children",
-        "ctx",
-        "dequeue",
-        "dev",
-        "drop_reasons",
-        "drops",
-        "enqueue",
-        "fault",
-        "filters",
-        "handle",
-        "hash_seed",
-        "kind",
-        "on_fault",
-        "ops",
-        "opt",
-        "overlimits",
-        "packets",
-        "parent",
-        "parent_q",
-        "policy",
-        "qlen",
-        "requeues",
-        "rng",
-        "sched",
-        "sojourn",
-        "spec",
-        "storage",
-        "tp_dequeue",
-        "tp_drop",
-        "tp_enqueue",
-        "tp_requeue",
-        "watchdog",
-    )
+    __slots__ = ()
 
     def __init__(
         self,
         ops_cls: type[QdiscOps],
-        dev: Any,
+        dev: QdiscDevice,
         handle: int,
         parent: int = TC_H_ROOT,
         parent_q: Qdisc | None = None,
@@ -114,7 +69,7 @@ class Qdisc(QdiscTrampolines, QdiscAccounting, QdiscContainment):
         self.handle = handle
         self.parent = parent
         self.parent_q = parent_q
-        self.policy = policy or getattr(dev, "ownership_policy", POLICY_STRICT)
+        self.policy = policy or str(getattr(dev, "ownership_policy", POLICY_STRICT))
         if self.policy == POLICY_OFF and ops_cls.verified_at_load:
             self.policy = POLICY_STRICT  # off skips its load-time verifier, not both layers
         self._checked = self.policy != POLICY_OFF
@@ -127,26 +82,26 @@ class Qdisc(QdiscTrampolines, QdiscAccounting, QdiscContainment):
         self.requeues = 0
         self.bytes = 0
         self.packets = 0
-        self.drop_reasons: dict[str, int] = {}
+        self.drop_reasons = {}
         self.storage = Storage()  # collections created by this instance
-        self.children: dict[int, Qdisc] = {}  # class minor -> child qdisc
+        self.children = {}  # class minor -> child qdisc
         where = f"{getattr(dev, 'name', '?')} parent {format_handle(handle)}"
         self.filters = FilterChain(self._filter_fault, where)
         self.watchdog = QdiscWatchdog(sched, dev)
         self.rng = _random_stream(dev, ops_cls.id, handle)
-        self.fault: str | None = None
-        self.on_fault: Callable[[Qdisc], None] | None = None
-        self.opt: dict[str, Any] = {}
+        self.fault = None
+        self.on_fault = None
+        self.opt = {}
         self.spec = ops_cls.id
-        self._gso_skb: SkBuff | None = None
-        self._entering: SkBuff | None = None  # the skb inside enqueue, not yet counted
+        self._gso_skb = None
+        self._entering = None  # the skb inside enqueue, not yet counted
         self._parking = False  # peek is dequeuing to park an skb (not a departure)
         self._to_free = ToFree()
         self.tp_enqueue = tracepoint(sched, QDISC_ENQUEUE)
         self.tp_dequeue = tracepoint(sched, QDISC_DEQUEUE)
         self.tp_drop = tracepoint(sched, QDISC_DROP)
         self.tp_requeue = tracepoint(sched, QDISC_REQUEUE)
-        self.sojourn: SojournLog | None = None  # kept while a tool asks (``log_sojourn``)
+        self.sojourn = None  # kept while a tool asks (``log_sojourn``)
         self._frames = {
             name: Frame(self.kind, name, self, KFUNCS.allowed_for(IFACE, rules))
             for name, rules in FRAMED_CALLBACKS.items()
@@ -198,7 +153,9 @@ class Qdisc(QdiscTrampolines, QdiscAccounting, QdiscContainment):
         # could hold the packet it lets past (a pfifo of limit 0 drops everything).
         may_bypass = getattr(self.ops, "may_bypass", None)
         if may_bypass is not None:
-            self.can_bypass = bool(type(self.ops).can_bypass) and bool(may_bypass(self.ctx))
+            self.can_bypass = bool(getattr(type(self.ops), "can_bypass", False)) and bool(
+                may_bypass(self.ctx)
+            )
 
     def change(self, opt: dict[str, Any]) -> bool:
         """``qdisc_change``: new parameters for the live qdisc, its queued packets kept.
@@ -223,7 +180,8 @@ class Qdisc(QdiscTrampolines, QdiscAccounting, QdiscContainment):
         find = getattr(self.ops, "tc_find_class", None)
         for minor in [m for m in self.children if find is not None and find(m) is None]:
             self._remove_child(self.children.pop(minor))  # a class the change took away
-        inner = self.children.get(getattr(self.ops, "tc_inner_fifo", None))
+        inner_minor: int | None = getattr(self.ops, "tc_inner_fifo", None)
+        inner = None if inner_minor is None else self.children.get(inner_minor)
         if inner is not None and inner.kind in ("pfifo", "bfifo"):
             inner.change({**inner.opt, "limit": self.ctx.limit})  # fifo_set_limit: fifos only
         over_limit = getattr(self.ops, "tc_over_limit", None)

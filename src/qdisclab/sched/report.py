@@ -16,6 +16,7 @@ extended statistics with a ``tc_xstats(self) -> str`` method on its ops.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from qdisclab.sched.constants import TC_H_INGRESS, TC_H_ROOT
@@ -40,8 +41,9 @@ def device_name(q: Qdisc) -> str:
 def render_kind_options(q: Qdisc, details: bool = False) -> str:
     """The kind's option text (``render_options``; ``render_details`` under ``tc -d``)."""
     cls = type(q.ops)
-    if details and hasattr(cls, "render_details"):
-        return cls.render_details(q.opt)
+    render_details: Callable[[dict[str, Any]], str] | None = getattr(cls, "render_details", None)
+    if details and render_details is not None:
+        return render_details(q.opt)
     return cls.render_options(q.opt)
 
 
@@ -55,8 +57,9 @@ def describe(q: Qdisc, show_dev: bool = True, details: bool = False) -> str:
         where = f"parent {format_handle(q.parent)} "
     dev = f"dev {device_name(q)} " if show_dev else ""
     opts = render_kind_options(q, details)
-    if getattr(q.ops, "render_live", None):
-        opts += q.ops.render_live(details)
+    render_live: Callable[[bool], str] | None = getattr(q.ops, "render_live", None)
+    if render_live is not None:
+        opts += render_live(details)
     return f"qdisc {q.kind} {qdisc_handle(q.handle)} {dev}{where}{opts}"
 
 

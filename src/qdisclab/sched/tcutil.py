@@ -22,6 +22,7 @@ import contextlib
 import contextvars
 import math
 import re
+from collections.abc import Iterator, Mapping
 
 TIME_UNITS_PER_SEC = 1_000_000  # tc times are microseconds
 NSEC_PER_SEC = 1_000_000_000
@@ -60,7 +61,7 @@ _DEVICE_SPEED: contextvars.ContextVar[int | None] = contextvars.ContextVar("spee
 
 
 @contextlib.contextmanager
-def speed_of_device(bps: int | None):
+def speed_of_device(bps: int | None) -> Iterator[None]:
     """Let ``rate N%`` words parsed inside the block refer to a device of ``bps`` bit/s."""
     token = _DEVICE_SPEED.set(bps)
     try:
@@ -169,7 +170,7 @@ def get_size_and_cell(text: str) -> tuple[int, int | None]:
     raise TcValueError(text)
 
 
-def _scaled(text: str, suffixes: dict[str, float]) -> float:
+def _scaled(text: str, suffixes: Mapping[str, float]) -> float:
     value, rest = _strtod(text)
     scale = suffixes.get(rest.lower())
     if scale is None:

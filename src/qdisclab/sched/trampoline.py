@@ -24,7 +24,7 @@ lookup chain.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from qdisclab.ops import RUNNING
 from qdisclab.ops.ownership import check_exit, take, violation
@@ -36,11 +36,18 @@ from qdisclab.sched.constants import (
     NET_XMIT_NAMES,
     NET_XMIT_SUCCESS,
 )
+from qdisclab.sched.containment import QdiscContainment
 from qdisclab.sched.context import undo_len_write
 from qdisclab.skb import FREED, SkBuff
 
 if TYPE_CHECKING:
+    from qdisclab.sched.context import QdiscContext
+    from qdisclab.sched.ops import ToFree
     from qdisclab.sched.qdisc import Qdisc
+
+#: The policy's callbacks as the trampolines call them (``QdiscOps.enqueue`` / ``dequeue``).
+EnqueueCallback = Callable[[SkBuff, "QdiscContext", "ToFree"], int]
+DequeueCallback = Callable[["QdiscContext"], "SkBuff | None"]
 
 # Every value enqueue may return: a code, optionally with the stolen/bypass flags.
 _VALID_RETURNS = frozenset(
@@ -73,23 +80,37 @@ class _Probes:
 
     __slots__ = ("enqueued", "log_sojourn", "log_time", "traced_dequeue", "traced_enqueue")
 
+    # enqueued[skb] = when it entered; a departure appends its time and sojourn. The
+    # log_* appenders are called only while enqueued is not None (a log is kept).
+    enqueued: dict[SkBuff, int] | None
+    log_time: Callable[[int], None]
+    log_sojourn: Callable[[int], None]
+
     def __init__(self, q: Qdisc) -> None:
         self.traced_enqueue = bool(q.tp_enqueue.listeners)
         self.traced_dequeue = bool(q.tp_dequeue.listeners)
         log = q.sojourn
-        # enqueued[skb] = when it entered; a departure appends its time and sojourn
-        self.enqueued = log.pending if log is not None else None
-        self.log_time = log.times.append if log is not None else None
-        self.log_sojourn = log.sojourn.append if log is not None else None
+        if log is None:
+            self.enqueued = None
+            self.log_time = self.log_sojourn = _not_logging
+        else:
+            self.enqueued = log.pending
+            self.log_time = log.times.append
+            self.log_sojourn = log.sojourn.append
+
+
+def _not_logging(value: int) -> None:
+    raise AssertionError("sojourn appender called with no log kept")
 
 
 def _bypass(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], None]:
     log_time, log_sojourn = probes.log_time, probes.log_sojourn
+    logged = probes.enqueued is not None
     sched = q.sched
     tp_enq = q.tp_enqueue if probes.traced_enqueue else None
     tp_deq = q.tp_dequeue if probes.traced_dequeue else None
 
-    if log_time is None and tp_enq is None and tp_deq is None:
+    if not logged and tp_enq is None and tp_deq is None:
 
         def bypass(skb: SkBuff) -> None:
             """``sch_direct_xmit`` past an empty bypassable qdisc: counted as sent, never queued."""
@@ -114,7 +135,7 @@ def _bypass(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], None]:
         q.packets += 1
         q.bytes += skb.len
         now = sched.now
-        if log_time is not None:
+        if logged:
             log_time(now)
             log_sojourn(0)
         if tp_enq is not None:
@@ -126,7 +147,8 @@ def _bypass(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], None]:
 
 
 def _unchecked_enqueue(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], int]:
-    ctx, enq, to_free = q.ctx, q.ops.enqueue, q._to_free
+    ctx, to_free = q.ctx, q._to_free
+    enq: EnqueueCallback = q.ops.enqueue
     frame, running, tp, sched = q._frames["enqueue"], RUNNING, q.tp_enqueue, q.sched
     traced, enqueued = probes.traced_enqueue, probes.enqueued
 
@@ -155,7 +177,8 @@ def _unchecked_enqueue(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], int]:
 
 
 def _checked_enqueue(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], int]:
-    ctx, enq, to_free = q.ctx, q.ops.enqueue, q._to_free
+    ctx, to_free = q.ctx, q._to_free
+    enq: EnqueueCallback = q.ops.enqueue
     frame, running, tp, sched = q._frames["enqueue"], RUNNING, q.tp_enqueue, q.sched
     traced, enqueued = probes.traced_enqueue, probes.enqueued
 
@@ -204,7 +227,8 @@ def _checked_enqueue(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], int]:
 
 
 def _unchecked_dequeue(q: Qdisc, probes: _Probes) -> Callable[[], SkBuff | None]:
-    ctx, deq = q.ctx, q.ops.dequeue
+    ctx = q.ctx
+    deq: DequeueCallback = q.ops.dequeue
     frame, running, tp, sched = q._frames["dequeue"], RUNNING, q.tp_dequeue, q.sched
     traced, enqueued = probes.traced_dequeue, probes.enqueued
     log_time, log_sojourn = probes.log_time, probes.log_sojourn
@@ -242,7 +266,8 @@ def _unchecked_dequeue(q: Qdisc, probes: _Probes) -> Callable[[], SkBuff | None]
 
 
 def _checked_dequeue(q: Qdisc, probes: _Probes) -> Callable[[], SkBuff | None]:
-    ctx, deq = q.ctx, q.ops.dequeue
+    ctx = q.ctx
+    deq: DequeueCallback = q.ops.dequeue
     frame, running, tp, sched = q._frames["dequeue"], RUNNING, q.tp_dequeue, q.sched
     acquired = frame.acquired
     traced, enqueued = probes.traced_dequeue, probes.enqueued
@@ -302,12 +327,12 @@ def _checked_dequeue(q: Qdisc, probes: _Probes) -> Callable[[], SkBuff | None]:
     return dequeue
 
 
-class QdiscTrampolines:
-    """The generic peek, shared by both modes (slots live on ``Qdisc``)."""
+class QdiscTrampolines(QdiscContainment):
+    """The generic peek, shared by both modes (fields declared by ``QdiscState``)."""
 
     __slots__ = ()
 
-    def _take_head(self: Qdisc) -> SkBuff | None:
+    def _take_head(self) -> SkBuff | None:
         """Dequeue once for the infrastructure (a peek, a change's trim): still counted inside."""
         skb = self._gso_skb
         if skb is not None:
@@ -331,7 +356,7 @@ class QdiscTrampolines:
         self.bytes -= skb.len
         return skb
 
-    def peek(self: Qdisc) -> SkBuff | None:
+    def peek(self) -> SkBuff | None:
         """Generic ``qdisc_peek_dequeued``: dequeue once and park the skb until the next dequeue."""
         skb = self._gso_skb
         if skb is None:
@@ -346,7 +371,7 @@ class QdiscTrampolines:
         return skb
 
 
-def _bad_enqueue(ret: Any, leaked: bool, length: int, skb: SkBuff) -> str:
+def _bad_enqueue(ret: object, leaked: bool, length: int, skb: SkBuff) -> str:
     if leaked:
         return "enqueue returned while still owning its skb (leak: neither queued nor dropped)"
     if ret not in _VALID_RETURNS:
@@ -362,7 +387,7 @@ def _bad_enqueue(ret: Any, leaked: bool, length: int, skb: SkBuff) -> str:
     )
 
 
-def _bad_dequeue_return(obj: Any) -> str:
+def _bad_dequeue_return(obj: object) -> str:
     if not isinstance(obj, SkBuff):
         return f"dequeue returned a {type(obj).__name__}, not an owned skb or None"
     if obj.owner is FREED:

@@ -11,15 +11,19 @@ rescheduled (``__netif_schedule``), which runs dequeue again.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from qdisclab.sim import Timer
+
+if TYPE_CHECKING:
+    from qdisclab.sched.state import QdiscDevice
+    from qdisclab.sim import Scheduler
 
 
 class QdiscWatchdog:
     __slots__ = ("_dev", "_sched", "_timer", "fired", "last_expires")
 
-    def __init__(self, sched: Any, dev: Any) -> None:
+    def __init__(self, sched: Scheduler, dev: QdiscDevice) -> None:
         self._dev = dev
         self._sched = sched
         self._timer = Timer(sched, self._expired)
@@ -27,8 +31,6 @@ class QdiscWatchdog:
         self.fired = 0
 
     def schedule(self, expires: int, delta_ns: int = 0) -> None:
-        if not getattr(self._dev, "active", True):
-            return
         if expires.__class__ is not int or delta_ns.__class__ is not int or delta_ns < 0:
             raise TypeError(
                 f"watchdog expiry must be int ns and slack a non-negative int "
@@ -39,6 +41,11 @@ class QdiscWatchdog:
             expires = now  # in the past: fire at once, never before now
         current = self._timer.expires
         if current is not None and expires <= current <= expires + delta_ns:
+            # Already armed in range: nothing to do whether or not the device is active.
+            # Tested first, since a throttled qdisc asks again on every dequeue attempt
+            # and the device's ``active`` is a property read through getattr.
+            return
+        if not getattr(self._dev, "active", True):
             return
         self.last_expires = expires
         self._timer.arm(expires)

@@ -7,13 +7,18 @@ sizes (``limit 1514000b``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qdisclab.sched.constants import NET_XMIT_SUCCESS
 from qdisclab.sched.qdiscs.pfifo import FifoBase
 from qdisclab.sched.registry import register_qdisc
 from qdisclab.sched.tcutil import sprint_size
 from qdisclab.skb import psched_mtu
+
+if TYPE_CHECKING:
+    from qdisclab.sched.context import QdiscContext
+    from qdisclab.sched.ops import ToFree
+    from qdisclab.skb import SkBuff
 
 
 @register_qdisc
@@ -26,13 +31,13 @@ class Bfifo(FifoBase):
     def render_options(cls, opt: dict[str, Any]) -> str:
         return f"limit {sprint_size(opt['limit'])}" if "limit" in opt else ""
 
-    def default_limit(self, sch: Any) -> int:
+    def default_limit(self, sch: QdiscContext) -> int:
         return max(sch.dev.tx_queue_len, 1) * psched_mtu(sch.dev.mtu)
 
-    def may_bypass(self, sch: Any) -> bool:
+    def may_bypass(self, sch: QdiscContext) -> bool:
         return sch.limit >= psched_mtu(sch.dev.mtu)
 
-    def enqueue(self, skb: Any, sch: Any, to_free: Any) -> int:
+    def enqueue(self, skb: SkBuff, sch: QdiscContext, to_free: ToFree) -> int:
         if sch.backlog + skb.len > sch.limit:
             return sch.drop(skb, to_free)
         self.q.push_back(skb)

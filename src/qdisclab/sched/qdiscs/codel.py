@@ -12,7 +12,8 @@ drops or ECN-marks at the head, in dequeue.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from qdisclab.ops import SkbList
 from qdisclab.sched.codel_law import (
@@ -31,6 +32,11 @@ from qdisclab.sched.ops import QdiscOps
 from qdisclab.sched.options import Opt, parse_options
 from qdisclab.sched.registry import register_qdisc
 from qdisclab.skb import psched_mtu
+
+if TYPE_CHECKING:
+    from qdisclab.sched.context import QdiscContext
+    from qdisclab.sched.ops import ToFree
+    from qdisclab.skb import SkBuff
 
 CODEL_USAGE = (
     "Usage: ... codel [ limit PACKETS ] [ target TIME ]\n"
@@ -69,15 +75,17 @@ class Codel(QdiscOps):
             text += f" ce_mark {st.ce_mark}"
         return text
 
-    def init(self, sch: Any, opt: dict[str, Any]) -> None:
+    def init(self, sch: QdiscContext, opt: dict[str, Any]) -> None:
         self.q = SkbList()
         self.tc_change(sch, opt)
         self.vars = CodelVars()
         self.stats = CodelStats()
         self.drop_overlimit = 0
-        self.now = lambda: sch.now  # for the statistics dump (drop_next is relative)
+        self.now: Callable[[], int] = lambda: (
+            sch.now
+        )  # for the statistics dump (drop_next is relative)
 
-    def tc_change(self, sch: Any, opt: dict[str, Any]) -> None:
+    def tc_change(self, sch: QdiscContext, opt: dict[str, Any]) -> None:
         """``codel_change``: new parameters; a lowered limit drops from the head down to it."""
         sch.limit = opt["limit"]
         self.params = CodelParams(
@@ -91,7 +99,7 @@ class Codel(QdiscOps):
         while sch.q.qlen > sch.limit and (skb := q.pop_front()) is not None:
             sch.kfree_skb(skb)
 
-    def enqueue(self, skb: Any, sch: Any, to_free: Any) -> int:
+    def enqueue(self, skb: SkBuff, sch: QdiscContext, to_free: ToFree) -> int:
         if sch.q.qlen < sch.limit:
             skb.cb = sch.now >> CODEL_SHIFT  # codel_set_enqueue_time
             self.q.push_back(skb)
@@ -99,21 +107,21 @@ class Codel(QdiscOps):
         self.drop_overlimit += 1
         return sch.drop(skb, to_free)
 
-    def dequeue(self, sch: Any) -> Any:
+    def dequeue(self, sch: QdiscContext) -> SkBuff | None:
         return codel_dequeue(self, sch, sch, self.params, self.vars, self.stats)
 
     # The two hooks the control law calls back.
-    def codel_dequeue_skb(self, sch: Any) -> Any:
+    def codel_dequeue_skb(self, sch: QdiscContext) -> SkBuff | None:
         return self.q.pop_front()
 
-    def codel_drop(self, skb: Any, sch: Any) -> None:
+    def codel_drop(self, skb: SkBuff, sch: QdiscContext) -> None:
         sch.kfree_skb(skb, DROP_CODEL)
 
-    def reset(self, sch: Any) -> None:
+    def reset(self, sch: QdiscContext) -> None:
         q = self.q
         while (skb := q.pop_front()) is not None:
             sch.kfree_skb(skb)
         self.vars = CodelVars()
 
-    def destroy(self, sch: Any) -> None:
+    def destroy(self, sch: QdiscContext) -> None:
         pass

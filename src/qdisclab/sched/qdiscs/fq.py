@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import errno
 from collections import deque
+from collections.abc import Callable
 from heapq import heappop, heappush
 from itertools import count
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qdisclab.ops import SkbList, SkbRbTree
 from qdisclab.sched.constants import NET_XMIT_SUCCESS, TC_PRIO_CONTROL, TC_PRIO_MAX
@@ -40,6 +41,11 @@ from qdisclab.sched.ops import QdiscOps
 from qdisclab.sched.options import KernelRefusal, Opt, parse_options
 from qdisclab.sched.registry import register_qdisc
 from qdisclab.skb import psched_mtu
+
+if TYPE_CHECKING:
+    from qdisclab.sched.context import QdiscContext
+    from qdisclab.sched.ops import ToFree
+    from qdisclab.skb import SkBuff
 
 FQ_USAGE = (
     "Usage: ... fq [ limit PACKETS ] [ flow_limit PACKETS ]\n"
@@ -71,7 +77,9 @@ class FqFlow:
 
     def __init__(self) -> None:
         self.q = SkbList()
-        self.t_root: SkbRbTree | None = None  # created on the first out-of-order packet
+        self.t_root: SkbRbTree[int, SkBuff] | None = (
+            None  # created on the first out-of-order packet
+        )
         self.key: Any = None
         self.qlen = 0
         self.credit = 0
@@ -79,7 +87,7 @@ class FqFlow:
         self.state = _DETACHED
         self.time_next_packet = 0
 
-    def add(self, skb: Any) -> None:
+    def add(self, skb: SkBuff) -> None:
         """``flow_queue_add``: append in EDT order, or into the tree when out of order."""
         tail = self.q.peek_back()
         if tail is None or skb.cb >= tail.cb:
@@ -89,24 +97,28 @@ class FqFlow:
                 self.t_root = SkbRbTree()
             self.t_root.add(skb.cb, skb)
 
-    def peek(self) -> Any:
+    def peek(self) -> SkBuff | None:
         head = self.q.peek_front()
         tree = self.t_root
         if tree is None or not tree:
             return head
         first = tree.first()
-        if head is None or first.cb < head.cb:
+        if head is None or (first is not None and first.cb < head.cb):
             return first
         return head
 
-    def take(self, skb: Any) -> Any:
+    def take(self, skb: SkBuff) -> SkBuff:
         """``fq_erase_head``: remove ``skb`` (the one ``peek`` returned) and own it."""
         self.qlen -= 1
-        if skb is self.q.peek_front():
-            return self.q.pop_front()
-        return self.t_root.pop_first()
+        tree = self.t_root
+        taken = (
+            self.q.pop_front() if tree is None or skb is self.q.peek_front() else tree.pop_first()
+        )
+        if taken is not skb:
+            raise AssertionError(f"fq flow {self.key!r}: its head is not the skb peek returned")
+        return taken
 
-    def pop_any(self) -> Any:
+    def pop_any(self) -> SkBuff | None:
         skb = self.q.pop_front()
         if skb is None and self.t_root is not None:
             skb = self.t_root.pop_first()
@@ -147,7 +159,7 @@ class Fq(FqTcReport, QdiscOps):
             cls.id, tokens, cls.options, FQ_USAGE, {"horizon_cap": "nohorizon_drop"}
         )
 
-    def init(self, sch: Any, opt: dict[str, Any]) -> None:
+    def init(self, sch: QdiscContext, opt: dict[str, Any]) -> None:
         self.tc_change(sch, opt)
         self.internal = SkbList()  # TC_PRIO_CONTROL packets
         self.table: dict[Any, FqFlow] = {}
@@ -169,11 +181,11 @@ class Fq(FqTcReport, QdiscOps):
         self.stat_ce_mark = 0
         self.unthrottle_latency_ns = 0
 
-    def tc_over_limit(self, sch: Any) -> bool:
+    def tc_over_limit(self, sch: QdiscContext) -> bool:
         """fq_change dequeues (and frees) while the queue is over its new limit."""
         return sch.q.qlen > sch.limit
 
-    def tc_change(self, sch: Any, opt: dict[str, Any]) -> None:
+    def tc_change(self, sch: QdiscContext, opt: dict[str, Any]) -> None:
         """``fq_change``: the kernel's range checks, then the parameters, flows kept."""
         mtu = psched_mtu(sch.dev.mtu)
         # fq_change: the kernel's range checks.
@@ -189,7 +201,7 @@ class Fq(FqTcReport, QdiscOps):
         opt.pop("defrate", None)  # TCA_FQ_FLOW_DEFAULT_RATE: ignored by the kernel
         sch.limit = opt["limit"]
         opt.setdefault("initial_quantum", 10 * mtu)
-        self.now = lambda: sch.now  # for the statistics dump
+        self.now: Callable[[], int] = lambda: sch.now  # for the statistics dump
         self.flow_plimit = opt["flow_limit"]
         self.quantum = opt["quantum"]
         self.initial_quantum = opt["initial_quantum"]
@@ -210,7 +222,7 @@ class Fq(FqTcReport, QdiscOps):
         return len(self.table)
 
     # -- enqueue ---------------------------------------------------------------
-    def classify(self, skb: Any, sch: Any, now: int) -> FqFlow | None:
+    def classify(self, skb: SkBuff, sch: QdiscContext, now: int) -> FqFlow | None:
         """The skb's flow (None: the internal one), created if new (``fq_classify``)."""
         if skb.priority & TC_PRIO_MAX == TC_PRIO_CONTROL:
             return None
@@ -250,7 +262,7 @@ class Fq(FqTcReport, QdiscOps):
         self.stat_gc_flows += collected
         return collected
 
-    def enqueue(self, skb: Any, sch: Any, to_free: Any) -> int:
+    def enqueue(self, skb: SkBuff, sch: QdiscContext, to_free: ToFree) -> int:
         if sch.q.qlen >= sch.limit:
             return sch.drop(skb, to_free, DROP_QDISC_LIMIT)
         now = sch.now
@@ -302,7 +314,7 @@ class Fq(FqTcReport, QdiscOps):
             f.state = _ACTIVE
             self.old_flows.append(f)
 
-    def dequeue(self, sch: Any) -> Any:
+    def dequeue(self, sch: QdiscContext) -> SkBuff | None:
         skb = self.internal.pop_front()
         if skb is not None:
             return skb
@@ -355,7 +367,7 @@ class Fq(FqTcReport, QdiscOps):
             self._pace(skb, f, plen, now)
         return skb
 
-    def _pace(self, skb: Any, f: FqFlow, plen: int, now: int) -> None:
+    def _pace(self, skb: SkBuff, f: FqFlow, plen: int, now: int) -> None:
         rate = self.flow_max_rate
         # With EDT timestamps the sender paces; only maxrate applies.
         if not skb.tstamp:
@@ -380,7 +392,7 @@ class Fq(FqTcReport, QdiscOps):
             f.time_next_packet = now + delay
 
     # -- lifecycle ---------------------------------------------------------------
-    def reset(self, sch: Any) -> None:
+    def reset(self, sch: QdiscContext) -> None:
         while (skb := self.internal.pop_front()) is not None:
             sch.kfree_skb(skb)
         for f in self.table.values():
@@ -396,5 +408,5 @@ class Fq(FqTcReport, QdiscOps):
         self.time_next_delayed_flow = _NEVER
         self.inactive_flows = self.throttled_flows = 0
 
-    def destroy(self, sch: Any) -> None:
+    def destroy(self, sch: QdiscContext) -> None:
         pass

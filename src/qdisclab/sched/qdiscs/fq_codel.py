@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import errno
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qdisclab.ops import SkbList
 from qdisclab.sched.codel_law import (
@@ -43,6 +43,11 @@ from qdisclab.sched.options import KernelRefusal, Opt, parse_options
 from qdisclab.sched.registry import register_qdisc
 from qdisclab.sched.tcutil import sprint_size
 from qdisclab.skb import psched_mtu
+
+if TYPE_CHECKING:
+    from qdisclab.sched.context import QdiscContext
+    from qdisclab.sched.ops import ToFree
+    from qdisclab.skb import SkBuff
 
 FQ_CODEL_USAGE = (
     "Usage: ... fq_codel   [ limit PACKETS ] [ flows NUMBER ]\n"
@@ -119,10 +124,11 @@ class FqCodel(QdiscOps):
             text += f" drop_overmemory {self.drop_overmemory}"
         return text + f"\n  new_flows_len {len(self.new_flows)} old_flows_len {len(self.old_flows)}"
 
-    def init(self, sch: Any, opt: dict[str, Any]) -> None:
+    def init(self, sch: QdiscContext, opt: dict[str, Any]) -> None:
         self.memory_usage = 0
         self.tc_change(sch, opt)
-        flows = self.flows_cnt = opt["flows"]
+        flows: int = opt["flows"]
+        self.flows_cnt = flows
         self.major = sch.handle >> 16  # TC_H_MAJ, read per packet by classify
         self.cstats = CodelStats()
         self.flows = [FqCodelFlow(i) for i in range(flows)]
@@ -133,7 +139,7 @@ class FqCodel(QdiscOps):
         self.drop_overlimit = 0
         self.drop_overmemory = 0
 
-    def tc_change(self, sch: Any, opt: dict[str, Any]) -> None:
+    def tc_change(self, sch: QdiscContext, opt: dict[str, Any]) -> None:
         """``fq_codel_change``: new parameters in place (the flow table stays as it is)."""
         flows = opt["flows"]
         # fq_codel_change: the kernel's own checks and clamps.
@@ -157,18 +163,18 @@ class FqCodel(QdiscOps):
             opt.get("ce_threshold"),
         )
 
-    def tc_over_limit(self, sch: Any) -> bool:
+    def tc_over_limit(self, sch: QdiscContext) -> bool:
         """fq_codel_change dequeues (and frees) while either limit is exceeded."""
         return sch.q.qlen > sch.limit or self.memory_usage > self.memory_limit
 
-    def classify(self, skb: Any, sch: Any) -> int:
+    def classify(self, skb: SkBuff, sch: QdiscContext) -> int:
         """Bucket index 0..flows-1 (``fq_codel_classify`` without tc filters)."""
         prio = skb.priority
         if prio >> 16 == self.major and 0 < (prio & 0xFFFF) <= self.flows_cnt:
             return (prio & 0xFFFF) - 1
         return (sch.skb_get_hash(skb) * self.flows_cnt) >> 32  # reciprocal_scale
 
-    def enqueue(self, skb: Any, sch: Any, to_free: Any) -> int:
+    def enqueue(self, skb: SkBuff, sch: QdiscContext, to_free: ToFree) -> int:
         idx = self.classify(skb, sch)
         skb.cb = sch.now >> CODEL_SHIFT  # codel_set_enqueue_time
         flow = self.flows[idx]
@@ -192,7 +198,7 @@ class FqCodel(QdiscOps):
         # A drop from this packet's own flow tells the sender: NET_XMIT_CN.
         return NET_XMIT_CN if dropped_idx == idx else NET_XMIT_SUCCESS
 
-    def drop(self, sch: Any, to_free: Any) -> tuple[int, int]:
+    def drop(self, sch: QdiscContext, to_free: ToFree) -> tuple[int, int]:
         """``fq_codel_drop``: drop up to half the fattest bucket's backlog from its head."""
         backlogs = self.backlogs
         maxbacklog = max(backlogs)
@@ -204,6 +210,8 @@ class FqCodel(QdiscOps):
         i = 0
         while True:
             skb = q.pop_front()  # owned by this callback now, so it may be dropped
+            if skb is None:  # the fattest flow holds the backlog: never empty here
+                break
             dropped_len += skb.len
             sch.drop(skb, to_free, DROP_OVERLIMIT)
             i += 1
@@ -214,7 +222,7 @@ class FqCodel(QdiscOps):
         self.memory_usage -= dropped_len
         return idx, i
 
-    def dequeue(self, sch: Any) -> Any:
+    def dequeue(self, sch: QdiscContext) -> SkBuff | None:
         new_flows, old_flows = self.new_flows, self.old_flows
         while True:
             head = new_flows if new_flows else old_flows
@@ -238,7 +246,7 @@ class FqCodel(QdiscOps):
             return skb
 
     # The two hooks the control law calls back (ctx is the flow).
-    def codel_dequeue_skb(self, flow: FqCodelFlow) -> Any:
+    def codel_dequeue_skb(self, flow: FqCodelFlow) -> SkBuff | None:
         skb = flow.q.pop_front()
         if skb is not None:
             length = skb.len
@@ -246,10 +254,10 @@ class FqCodel(QdiscOps):
             self.memory_usage -= length
         return skb
 
-    def codel_drop(self, skb: Any, flow: FqCodelFlow) -> None:
+    def codel_drop(self, skb: SkBuff, flow: FqCodelFlow) -> None:
         self.sch.kfree_skb(skb, DROP_CODEL)
 
-    def reset(self, sch: Any) -> None:
+    def reset(self, sch: QdiscContext) -> None:
         for flow in self.flows:
             q = flow.q
             while (skb := q.pop_front()) is not None:
@@ -262,5 +270,5 @@ class FqCodel(QdiscOps):
         self.backlogs = [0] * self.flows_cnt
         self.memory_usage = 0
 
-    def destroy(self, sch: Any) -> None:
+    def destroy(self, sch: QdiscContext) -> None:
         pass

@@ -45,7 +45,7 @@ class htb 8001:1 root rate 10Mbit ceil 10Mbit burst 1600b cburst 1600b
 from __future__ import annotations
 
 from heapq import heappop, heappush
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qdisclab.errors import UserError
 from qdisclab.ops import SkbList
@@ -65,6 +65,11 @@ from qdisclab.sched.htb_report import ClassHash
 from qdisclab.sched.htb_tc import HtbTcClasses
 from qdisclab.sched.ops import QdiscOps
 from qdisclab.sched.registry import create_qdisc, register_qdisc  # noqa: F401  (doctest)
+
+if TYPE_CHECKING:
+    from qdisclab.sched.context import QdiscContext
+    from qdisclab.sched.ops import ToFree
+    from qdisclab.skb import SkBuff
 
 __all__ = ["Htb", "HtbClassSpec"]
 
@@ -94,7 +99,7 @@ class Htb(HtbTcClasses, QdiscOps):
         return f" direct_packets_stat {self.direct_pkts}{ver} direct_qlen {self.direct_qlen}"
 
     # -- setup -------------------------------------------------------------------
-    def init(self, sch: Any, opt: dict[str, Any]) -> None:
+    def init(self, sch: QdiscContext, opt: dict[str, Any]) -> None:
         r2q = int(opt.setdefault("r2q", 10))
         if r2q <= 0:
             raise UserError("qdisc htb: r2q must be positive")
@@ -151,7 +156,7 @@ class Htb(HtbTcClasses, QdiscOps):
         self.rr: dict[tuple[int, int], int] = {}  # (level, prio) -> minor served next
 
     # -- enqueue -----------------------------------------------------------------------
-    def classify(self, skb: Any, sch: Any) -> HtbClass | None:
+    def classify(self, skb: SkBuff, sch: QdiscContext) -> HtbClass | None:
         """``htb_classify``: a leaf class, or None for the direct queue."""
         handle = self.handle
         prio = skb.priority
@@ -175,7 +180,7 @@ class Htb(HtbTcClasses, QdiscOps):
             return None
         return cl
 
-    def enqueue(self, skb: Any, sch: Any, to_free: Any) -> int:
+    def enqueue(self, skb: SkBuff, sch: QdiscContext, to_free: ToFree) -> int:
         cl = self.classify(skb, sch)
         if cl is None:
             if len(self.direct) < self.direct_qlen:
@@ -193,7 +198,7 @@ class Htb(HtbTcClasses, QdiscOps):
         return ret
 
     # -- dequeue -----------------------------------------------------------------------
-    def dequeue(self, sch: Any) -> Any:
+    def dequeue(self, sch: QdiscContext) -> SkBuff | None:
         skb = self.direct.pop_front()
         if skb is not None:
             return skb
@@ -211,8 +216,8 @@ class Htb(HtbTcClasses, QdiscOps):
             if not cl.leaf.q.qlen:  # emptied behind our back (child reset, head drop)
                 self.active.remove(cl)
                 continue
-            lender = cl
-            while lender.cmode == HTB_MAY_BORROW:
+            lender: HtbClass | None = cl
+            while lender is not None and lender.cmode == HTB_MAY_BORROW:
                 lender = lender.parent
                 if lender is None:
                     break
@@ -260,7 +265,9 @@ class Htb(HtbTcClasses, QdiscOps):
             sch.watchdog_schedule(max(next_event, now + 1))
         return None
 
-    def charge(self, cl: HtbClass | None, level: int, nbytes: int, now: int, sch: Any) -> None:
+    def charge(
+        self, cl: HtbClass | None, level: int, nbytes: int, now: int, sch: QdiscContext
+    ) -> None:
         """``htb_charge_class``: pay for ``nbytes`` sent by a leaf served at ``level``."""
         while cl is not None:
             diff = now - cl.t_c
@@ -284,7 +291,7 @@ class Htb(HtbTcClasses, QdiscOps):
                     self.add_to_wait(cl, delay, now)
             cl = cl.parent
 
-    def change_mode(self, cl: HtbClass, diff: int, sch: Any) -> int:
+    def change_mode(self, cl: HtbClass, diff: int, sch: QdiscContext) -> int:
         """``htb_change_class_mode``; returns the ns until the mode can improve."""
         new_mode, delay = cl.mode(diff)
         if new_mode != cl.cmode:
@@ -303,7 +310,7 @@ class Htb(HtbTcClasses, QdiscOps):
         self.seq += 1
         heappush(self.events, (key, self.seq, cl))
 
-    def do_events(self, now: int, sch: Any) -> None:
+    def do_events(self, now: int, sch: QdiscContext) -> None:
         """``htb_do_events``: re-evaluate every class whose wait time has come."""
         events = self.events
         while events and events[0][0] <= now:
@@ -325,7 +332,7 @@ class Htb(HtbTcClasses, QdiscOps):
         return events[0][0] if events else None
 
     # -- lifecycle -----------------------------------------------------------------------
-    def reset(self, sch: Any) -> None:
+    def reset(self, sch: QdiscContext) -> None:
         # htb_reset: modes back to CAN_SEND, wait queues and activity cleared, the direct
         # queue freed; tokens are kept. Leaf qdiscs are reset by the infrastructure next.
         for cl in self.classes.values():
@@ -336,7 +343,7 @@ class Htb(HtbTcClasses, QdiscOps):
         while (skb := self.direct.pop_front()) is not None:
             sch.kfree_skb(skb)
 
-    def destroy(self, sch: Any) -> None:
+    def destroy(self, sch: QdiscContext) -> None:
         pass
 
 

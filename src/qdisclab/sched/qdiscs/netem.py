@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import random
 from statistics import NormalDist
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qdisclab.ops import SkbList, SkbRbTree
 from qdisclab.sched.constants import __NET_XMIT_BYPASS as NET_XMIT_BYPASS
@@ -35,6 +35,11 @@ from qdisclab.sched.netem_models import Slots, loss_model, packet_time_ns
 from qdisclab.sched.netem_opts import parse_netem, render_netem
 from qdisclab.sched.ops import QdiscOps
 from qdisclab.sched.registry import register_qdisc
+
+if TYPE_CHECKING:
+    from qdisclab.sched.context import QdiscContext
+    from qdisclab.sched.ops import ToFree
+    from qdisclab.skb import SkBuff
 
 DROP_NETEM_LOSS = "netem_loss"
 DROP_NETEM_LIMIT = "netem_limit"
@@ -48,7 +53,7 @@ def dist_quantile(dist: str, u: float) -> float:
     u = min(max(u, 1e-9), 1.0 - 1e-9)
     if dist == "normal":
         return _NORMAL.inv_cdf(u)
-    pareto = ((1.0 - u) ** (-1.0 / 3.0) - _PARETO_MEAN) / _PARETO_STD
+    pareto: float = ((1.0 - u) ** (-1.0 / 3.0) - _PARETO_MEAN) / _PARETO_STD
     if dist == "pareto":
         return pareto
     return 0.25 * _NORMAL.inv_cdf(u) + 0.75 * pareto  # paretonormal
@@ -85,18 +90,18 @@ class Netem(QdiscOps):
     def render_options(cls, opt: dict[str, Any]) -> str:
         return render_netem(opt)
 
-    def init(self, sch: Any, opt: dict[str, Any]) -> None:
+    def init(self, sch: QdiscContext, opt: dict[str, Any]) -> None:
         self.rng = self._stream(sch)  # before the slots: they draw their first one from it
         self.t_last = 0  # latest time_to_send in the tfifo (rate's reference point)
-        self.tfifo = SkbRbTree()  # keyed by time_to_send
+        self.tfifo: SkbRbTree[int, SkBuff] = SkbRbTree()  # keyed by time_to_send
         self.head = SkbList()  # reordered packets, sent before the tfifo
         self.lost = self.duplicated = self.corrupted = self.ecn_marked = 0
         self.tc_change(sch, opt)
 
-    def tc_change(self, sch: Any, opt: dict[str, Any]) -> None:
+    def tc_change(self, sch: QdiscContext, opt: dict[str, Any]) -> None:
         """``netem_change``: new parameters (the reorder counter restarts), the tfifo kept."""
         sch.limit = opt.get("limit", 1000)
-        self.latency = opt.get("latency", 0)
+        self.latency: int = opt.get("latency", 0)
         self.jitter = opt.get("jitter", 0)
         dist = opt.get("distribution")
         self.dist = None if dist in (None, "uniform") else dist
@@ -121,13 +126,14 @@ class Netem(QdiscOps):
         self.counter = 0
 
     @staticmethod
-    def _stream(sch: Any) -> random.Random:
+    def _stream(sch: QdiscContext) -> random.Random:
         dev = sch.dev
         world = getattr(dev, "world", None)
         node = getattr(getattr(dev, "node", None), "name", "")
         name = f"netem:{node}/{getattr(dev, 'name', '?')}:{format_handle(sch.handle)}"
         if world is not None and hasattr(world, "rng"):
-            return world.rng.stream(name)
+            stream: random.Random = world.rng.stream(name)
+            return stream
         return random.Random(sch.hash_seed ^ sch.handle)
 
     # -- the random events ----------------------------------------------------
@@ -151,7 +157,7 @@ class Netem(QdiscOps):
         return mu + int(dist_quantile(self.dist, u) * sigma)
 
     # -- callbacks ----------------------------------------------------------------
-    def enqueue(self, skb: Any, sch: Any, to_free: Any) -> int:
+    def enqueue(self, skb: SkBuff, sch: QdiscContext, to_free: ToFree) -> int:
         rng = self.rng
         count = 1
         if self.duplicate and self.dup_cor.next(rng) < self.duplicate:
@@ -190,7 +196,7 @@ class Netem(QdiscOps):
                 self._queue(skb2, sch, False)
         return NET_XMIT_SUCCESS
 
-    def _queue(self, skb: Any, sch: Any, may_reorder: bool) -> None:
+    def _queue(self, skb: SkBuff, sch: QdiscContext, may_reorder: bool) -> None:
         now = sch.now
         if (
             not may_reorder
@@ -222,7 +228,7 @@ class Netem(QdiscOps):
             sch.requeues += 1
             self.head.push_back(skb)
 
-    def dequeue(self, sch: Any) -> Any:
+    def dequeue(self, sch: QdiscContext) -> SkBuff | None:
         skb = self.head.pop_front()
         if skb is not None:
             return skb
@@ -240,16 +246,17 @@ class Netem(QdiscOps):
             slots.next_slot(now, self.rng)
         if tts <= now and slots.slot_next <= now:
             skb = self.tfifo.pop_first()
-            slots.sent(skb.len, now, self.rng)
+            if skb is not None:  # the tfifo's first key was tts
+                slots.sent(skb.len, now, self.rng)
             return skb
         sch.watchdog_schedule(max(tts, slots.slot_next))
         return None
 
-    def reset(self, sch: Any) -> None:
+    def reset(self, sch: QdiscContext) -> None:
         while (skb := self.head.pop_front()) is not None:
             sch.kfree_skb(skb)
         while (skb := self.tfifo.pop_first()) is not None:
             sch.kfree_skb(skb)
 
-    def destroy(self, sch: Any) -> None:
+    def destroy(self, sch: QdiscContext) -> None:
         pass

@@ -9,7 +9,7 @@ when its limit lets one packet in).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qdisclab.ops import SkbList
 from qdisclab.sched.constants import NET_XMIT_SUCCESS
@@ -17,6 +17,11 @@ from qdisclab.sched.ops import QdiscOps
 from qdisclab.sched.options import Args, TcParseError
 from qdisclab.sched.registry import register_qdisc
 from qdisclab.sched.tcutil import TcValueError, get_size, sprint_size
+
+if TYPE_CHECKING:
+    from qdisclab.sched.context import QdiscContext
+    from qdisclab.sched.ops import ToFree
+    from qdisclab.skb import SkBuff
 
 FIFO_USAGE = "Usage: ... <[p|b]fifo | pfifo_head_drop> [ limit NUMBER ]"
 
@@ -49,11 +54,11 @@ class FifoBase(QdiscOps):
     def render_options(cls, opt: dict[str, Any]) -> str:
         return f"limit {opt['limit']}p" if "limit" in opt else ""
 
-    def init(self, sch: Any, opt: dict[str, Any]) -> None:
+    def init(self, sch: QdiscContext, opt: dict[str, Any]) -> None:
         self.q = SkbList()
         self.tc_change(sch, opt)
 
-    def tc_change(self, sch: Any, opt: dict[str, Any]) -> None:
+    def tc_change(self, sch: QdiscContext, opt: dict[str, Any]) -> None:
         """``fifo_init`` is also the fifos' change: a new limit, the queue kept as it is.
 
         A lowered limit drops nothing already queued; it refuses packets until
@@ -63,28 +68,28 @@ class FifoBase(QdiscOps):
         sch.limit = limit if limit is not None else self.default_limit(sch)
         opt["limit"] = sch.limit
 
-    def default_limit(self, sch: Any) -> int:
+    def default_limit(self, sch: QdiscContext) -> int:
         return max(sch.dev.tx_queue_len, 1)
 
-    def may_bypass(self, sch: Any) -> bool:
+    def may_bypass(self, sch: QdiscContext) -> bool:
         """fifo_init: the mechanism may bypass an empty queue only if one packet fits."""
         return sch.limit >= 1
 
-    def enqueue(self, skb: Any, sch: Any, to_free: Any) -> int:
+    def enqueue(self, skb: SkBuff, sch: QdiscContext, to_free: ToFree) -> int:
         if sch.qlen >= sch.limit:
             return sch.drop(skb, to_free)
         self.q.push_back(skb)
         return NET_XMIT_SUCCESS
 
-    def dequeue(self, sch: Any) -> Any:
+    def dequeue(self, sch: QdiscContext) -> SkBuff | None:
         return self.q.pop_front()
 
-    def reset(self, sch: Any) -> None:
+    def reset(self, sch: QdiscContext) -> None:
         q = self.q
         while (skb := q.pop_front()) is not None:
             sch.kfree_skb(skb)
 
-    def destroy(self, sch: Any) -> None:
+    def destroy(self, sch: QdiscContext) -> None:
         pass
 
 

@@ -13,7 +13,7 @@ options, as in tc.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qdisclab.ops import SkbList
 from qdisclab.sched.constants import NET_XMIT_SUCCESS, TC_PRIO_MAX
@@ -21,6 +21,11 @@ from qdisclab.sched.ops import QdiscOps
 from qdisclab.sched.options import TcParseError
 from qdisclab.sched.qdiscs.prio import render_priomap
 from qdisclab.sched.registry import register_qdisc
+
+if TYPE_CHECKING:
+    from qdisclab.sched.context import QdiscContext
+    from qdisclab.sched.ops import ToFree
+    from qdisclab.skb import SkBuff
 
 PFIFO_FAST_BANDS = 3
 # prio2band of sch_generic.c: TC_PRIO_* -> band (0 = highest priority).
@@ -35,28 +40,28 @@ class PfifoFast(QdiscOps):
     options = {}
     can_bypass = True  # TCQ_F_CAN_BYPASS
 
-    def init(self, sch: Any, opt: dict[str, Any]) -> None:
+    def init(self, sch: QdiscContext, opt: dict[str, Any]) -> None:
         self.bands = (SkbList(), SkbList(), SkbList())
         sch.limit = max(sch.dev.tx_queue_len, 1)
 
-    def enqueue(self, skb: Any, sch: Any, to_free: Any) -> int:
+    def enqueue(self, skb: SkBuff, sch: QdiscContext, to_free: ToFree) -> int:
         if sch.qlen >= sch.limit:
             return sch.drop(skb, to_free)
         self.bands[PRIO2BAND[skb.priority & TC_PRIO_MAX]].push_back(skb)
         return NET_XMIT_SUCCESS
 
-    def dequeue(self, sch: Any) -> Any:
+    def dequeue(self, sch: QdiscContext) -> SkBuff | None:
         for band in self.bands:
             if band:
                 return band.pop_front()
         return None
 
-    def reset(self, sch: Any) -> None:
+    def reset(self, sch: QdiscContext) -> None:
         for band in self.bands:
             while (skb := band.pop_front()) is not None:
                 sch.kfree_skb(skb)
 
-    def destroy(self, sch: Any) -> None:
+    def destroy(self, sch: QdiscContext) -> None:
         pass
 
     @classmethod

@@ -23,13 +23,18 @@ always served first.
 from __future__ import annotations
 
 import errno
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qdisclab.sched.constants import TC_H_MAJ, TC_H_MAKE, TC_PRIO_MAX
 from qdisclab.sched.ops import QdiscOps
 from qdisclab.sched.options import Args, KernelRefusal, TcParseError, read
 from qdisclab.sched.registry import create_qdisc, register_qdisc  # noqa: F401  (doctest)
 from qdisclab.sched.tcutil import TcValueError, get_integer, get_unsigned
+
+if TYPE_CHECKING:
+    from qdisclab.sched.context import QdiscContext
+    from qdisclab.sched.ops import ToFree
+    from qdisclab.skb import SkBuff
 
 TCQ_PRIO_BANDS = 16
 TCQ_MIN_PRIO_BANDS = 2
@@ -89,11 +94,11 @@ class Prio(QdiscOps):
             return ""
         return render_priomap(opt["bands"], opt.get("priomap", DEFAULT_PRIOMAP))
 
-    def init(self, sch: Any, opt: dict[str, Any]) -> None:
+    def init(self, sch: QdiscContext, opt: dict[str, Any]) -> None:
         self.bands = 0
         self.tc_change(sch, opt)
 
-    def tc_change(self, sch: Any, opt: dict[str, Any]) -> None:
+    def tc_change(self, sch: QdiscContext, opt: dict[str, Any]) -> None:
         """``prio_tune``: kept bands keep their qdiscs and packets; added bands get a pfifo.
 
         Bands beyond a lowered count are no longer classes (``tc_find_class``),
@@ -110,7 +115,7 @@ class Prio(QdiscOps):
             )
         opt["bands"], opt["priomap"] = bands, priomap
         old_bands, self.bands = self.bands, bands
-        self.prio2band = priomap
+        self.prio2band: list[int] = priomap
         self.major = TC_H_MAJ(sch.handle)
         self.classids = [TC_H_MAKE(sch.handle, band + 1) for band in range(bands)]
         for band in range(old_bands, bands):
@@ -120,7 +125,7 @@ class Prio(QdiscOps):
         """``prio_find``: bands are classes ``1..bands``."""
         return minor if 1 <= minor <= self.bands else None
 
-    def classify(self, skb: Any, sch: Any) -> int:
+    def classify(self, skb: SkBuff, sch: QdiscContext) -> int:
         """``prio_classify``: the band for ``skb``."""
         band = skb.priority
         if TC_H_MAJ(band) != self.major:
@@ -135,13 +140,13 @@ class Prio(QdiscOps):
             return self.prio2band[0]
         return band
 
-    def enqueue(self, skb: Any, sch: Any, to_free: Any) -> int:
+    def enqueue(self, skb: SkBuff, sch: QdiscContext, to_free: ToFree) -> int:
         child = sch.find_class(self.classids[self.classify(skb, sch)])
         if child is None:  # cannot happen: every band has a child from init on
             return sch.drop(skb, to_free)
         return sch.enqueue_child(skb, child, to_free)
 
-    def dequeue(self, sch: Any) -> Any:
+    def dequeue(self, sch: QdiscContext) -> SkBuff | None:
         find = sch.find_class
         for classid in self.classids:
             child = find(classid)
@@ -151,10 +156,10 @@ class Prio(QdiscOps):
                     return skb
         return None
 
-    def reset(self, sch: Any) -> None:
+    def reset(self, sch: QdiscContext) -> None:
         pass  # everything is in the children; the infrastructure resets them after this
 
-    def destroy(self, sch: Any) -> None:
+    def destroy(self, sch: QdiscContext) -> None:
         pass
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import errno
 import math
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qdisclab.errors import UserError
 from qdisclab.sched.constants import NET_XMIT_CN
@@ -30,6 +30,11 @@ from qdisclab.sched.ops import QdiscOps
 from qdisclab.sched.options import KernelRefusal, Opt, TcParseError, parse_options
 from qdisclab.sched.registry import register_qdisc
 from qdisclab.sched.tcutil import sprint_size
+
+if TYPE_CHECKING:
+    from qdisclab.sched.context import QdiscContext
+    from qdisclab.sched.ops import ToFree
+    from qdisclab.skb import SkBuff
 
 DROP_RED_EARLY = "red_early"  # probabilistic drop between min and max
 DROP_RED_HARD = "red_hard"  # average above max (forced drop)
@@ -91,6 +96,17 @@ class Red(QdiscOps):
     """``red limit BYTES [min] [max] avpkt BYTES [burst] [probability] [bandwidth] [ecn] [harddrop]``."""
 
     id = "red"
+    # the state init sets (red_parms and red_vars), read by _adapt and the callbacks
+    rng: random.Random
+    qavg: int
+    qidlestart: int
+    next_adapt: int
+    max_p: int
+    max_p_delta: int
+    qth_delta: int
+    target_min: int
+    target_max: int
+    wlog: int
     options = {
         "limit": Opt("size", None, "child bfifo limit in bytes (mandatory)"),
         "min": Opt("size", None, "average queue below which nothing is marked"),
@@ -153,7 +169,7 @@ class Red(QdiscOps):
                 self.max_p = (self.max_p // 10) * 9  # beta
             self.max_p_delta = max((self.max_p + self.qth_delta // 2) // self.qth_delta, 1)
 
-    def init(self, sch: Any, opt: dict[str, Any]) -> None:
+    def init(self, sch: QdiscContext, opt: dict[str, Any]) -> None:
         if not opt.get("avpkt") or not opt.get("min") or not opt.get("burst"):
             raise UserError(
                 "qdisc red: limit, avpkt, min and burst must be set (use parse_options)"
@@ -237,8 +253,9 @@ class Red(QdiscOps):
         return 0
 
     # -- callbacks --------------------------------------------------------------
-    def enqueue(self, skb: Any, sch: Any, to_free: Any) -> int:
+    def enqueue(self, skb: SkBuff, sch: QdiscContext, to_free: ToFree) -> int:
         child = sch.find_class(self.classid)
+        assert child is not None  # created by init; a graft replaces it, never removes it
         if sch.now >= self.next_adapt:
             self._adapt(sch.now)
         self.qavg = self._calc_qavg(sch.now, child.backlog)
@@ -265,8 +282,9 @@ class Red(QdiscOps):
             self.pdrop += 1
         return ret
 
-    def dequeue(self, sch: Any) -> Any:
+    def dequeue(self, sch: QdiscContext) -> SkBuff | None:
         child = sch.find_class(self.classid)
+        assert child is not None  # created by init; a graft replaces it, never removes it
         skb = sch.dequeue_child(child)
         # red_start_of_idle_period runs on the kernel's NULL dequeue, which qdisc_run makes
         # right after the queue empties; the simulated device stops asking once it is empty.
@@ -274,11 +292,11 @@ class Red(QdiscOps):
             self.qidlestart = sch.now or 1
         return skb
 
-    def reset(self, sch: Any) -> None:
+    def reset(self, sch: QdiscContext) -> None:
         # The child is reset by the infrastructure; red_restart clears the average.
         self.qavg = 0
         self.qcount = -1
         self.qidlestart = 0
 
-    def destroy(self, sch: Any) -> None:
+    def destroy(self, sch: QdiscContext) -> None:
         pass

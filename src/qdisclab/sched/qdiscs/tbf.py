@@ -26,7 +26,7 @@ first; qdisclab packets are never GSO).
 from __future__ import annotations
 
 import errno
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qdisclab.errors import UserError
 from qdisclab.sched.ops import QdiscOps
@@ -52,6 +52,11 @@ from qdisclab.sched.tcutil import (
     tick2time,
     ticks_to_ns,
 )
+
+if TYPE_CHECKING:
+    from qdisclab.sched.context import QdiscContext
+    from qdisclab.sched.ops import ToFree
+    from qdisclab.skb import SkBuff
 
 NSEC_PER_SEC = 1_000_000_000
 DROP_TBF_OVERSIZE = "tbf_oversize"  # larger than the bucket: could never be sent
@@ -218,14 +223,14 @@ class TBF(QdiscOps):
     #: The child whose fifo follows this qdisc's limit on a change (``fifo_set_limit``).
     tc_inner_fifo = 1
 
-    def init(self, sch: Any, opt: dict[str, Any]) -> None:
+    def init(self, sch: QdiscContext, opt: dict[str, Any]) -> None:
         self.tc_change(sch, opt)
         self.t_c = sch.now
         sch.create_child(1, f"bfifo limit {sch.limit}")
         # Looked up per packet: `tc qdisc add ... parent X:1` may graft another child.
         self.classid = sch.handle | 1
 
-    def tc_change(self, sch: Any, opt: dict[str, Any]) -> None:
+    def tc_change(self, sch: QdiscContext, opt: dict[str, Any]) -> None:
         """``tbf_change``: new buckets (refilled), the inner fifo's queue kept at the new limit."""
         rate = opt.get("rate")
         burst = opt.get("burst")
@@ -259,12 +264,12 @@ class TBF(QdiscOps):
         self.tokens = self.buffer
         self.ptokens = self.mtu
 
-    def enqueue(self, skb: Any, sch: Any, to_free: Any) -> int:
+    def enqueue(self, skb: SkBuff, sch: QdiscContext, to_free: ToFree) -> int:
         if skb.len > self.max_size:
             return sch.drop(skb, to_free, DROP_TBF_OVERSIZE)
         return sch.enqueue_child(skb, sch.find_class(self.classid), to_free)
 
-    def dequeue(self, sch: Any) -> Any:
+    def dequeue(self, sch: QdiscContext) -> SkBuff | None:
         child = sch.find_class(self.classid)
         skb = sch.peek_child(child)
         if skb is None:
@@ -288,11 +293,11 @@ class TBF(QdiscOps):
         sch.overlimits += 1
         return None
 
-    def reset(self, sch: Any) -> None:
+    def reset(self, sch: QdiscContext) -> None:
         # The child is reset by the infrastructure; refill the buckets as tbf_reset does.
         self.t_c = sch.now
         self.tokens = self.buffer
         self.ptokens = self.mtu
 
-    def destroy(self, sch: Any) -> None:
+    def destroy(self, sch: QdiscContext) -> None:
         pass

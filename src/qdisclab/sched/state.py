@@ -1,0 +1,150 @@
+"""``QdiscState``: the typed fields of a qdisc instance, declared once.
+
+``Qdisc`` is built by single inheritance, one job per class (state, then
+accounting, containment, the generic peek, then the instance with its
+lifecycle), so each piece reads only fields declared here and a type checker
+or compiler follows every attribute a packet touches. ``QdiscDevice`` is what
+the qdisc layer needs of the device it sits on (``qdisclab.net`` provides it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from random import Random
+
+    from qdisclab.ops import Frame, Storage
+    from qdisclab.sched.accounting import SojournLog
+    from qdisclab.sched.context import QdiscContext
+    from qdisclab.sched.filters import FilterChain
+    from qdisclab.sched.ops import QdiscOps, ToFree
+    from qdisclab.sched.qdisc import Qdisc, QdiscFactory
+    from qdisclab.sched.watchdog import QdiscWatchdog
+    from qdisclab.sim import Scheduler
+    from qdisclab.sim.tracepoint import Tracepoint
+    from qdisclab.skb import SkBuff
+
+
+class QdiscDevice(Protocol):
+    """What a qdisc reads of its device (``qdisc_dev(sch)``); optional extras are read with getattr."""
+
+    @property
+    def sched(self) -> Scheduler:
+        """The event scheduler the device runs on (its clock, the watchdog's timer)."""
+
+    @property
+    def name(self) -> str:
+        """The device name."""
+
+    @property
+    def mtu(self) -> int:
+        """The device MTU (``psched_mtu``)."""
+
+    @property
+    def tx_queue_len(self) -> int:
+        """txqueuelen (the default fifo limit)."""
+
+    def netif_schedule(self) -> None:
+        """``__netif_schedule``: run the device's dequeue loop again (the watchdog's expiry)."""
+
+
+class QdiscState:
+    """The fields of a ``Qdisc``; see ``qdisc.Qdisc`` for what each means."""
+
+    __slots__ = (
+        "__weakref__",  # a probe site of its tracepoints (held weakly by them)
+        "_checked",
+        "_entering",
+        "_factory",
+        "_frames",
+        "_gso_skb",
+        "_parking",
+        "_to_free",
+        "backlog",
+        "bypass",
+        "bytes",
+        "can_bypass",
+        "children",
+        "ctx",
+        "dequeue",
+        "dev",
+        "drop_reasons",
+        "drops",
+        "enqueue",
+        "fault",
+        "filters",
+        "handle",
+        "hash_seed",
+        "kind",
+        "on_fault",
+        "ops",
+        "opt",
+        "overlimits",
+        "packets",
+        "parent",
+        "parent_q",
+        "policy",
+        "qlen",
+        "requeues",
+        "rng",
+        "sched",
+        "sojourn",
+        "spec",
+        "storage",
+        "tp_dequeue",
+        "tp_drop",
+        "tp_enqueue",
+        "tp_requeue",
+        "watchdog",
+    )
+
+    # identity and place in the tree
+    kind: str
+    spec: str
+    dev: QdiscDevice
+    sched: Scheduler
+    handle: int
+    parent: int
+    parent_q: Qdisc | None
+    children: dict[int, Qdisc]
+    filters: FilterChain
+    _factory: QdiscFactory | None
+    # the policy and what it receives
+    ops: QdiscOps
+    ctx: QdiscContext
+    opt: dict[str, Any]
+    policy: str
+    _checked: bool
+    _frames: dict[str, Frame]
+    _to_free: ToFree
+    storage: Storage
+    rng: Random
+    hash_seed: int
+    watchdog: QdiscWatchdog
+    # the datapath (closures built by trampoline.bind_trampolines)
+    enqueue: Callable[[SkBuff], int]
+    dequeue: Callable[[], SkBuff | None]
+    bypass: Callable[[SkBuff], None]
+    can_bypass: bool
+    _gso_skb: SkBuff | None
+    _entering: SkBuff | None
+    _parking: bool
+    # counters (tc -s)
+    qlen: int
+    backlog: int
+    drops: int
+    overlimits: int
+    requeues: int
+    bytes: int
+    packets: int
+    drop_reasons: dict[str, int]
+    # faults and probes
+    fault: str | None
+    on_fault: Callable[[Qdisc], None] | None
+    sojourn: SojournLog | None
+    tp_enqueue: Tracepoint
+    tp_dequeue: Tracepoint
+    tp_drop: Tracepoint
+    tp_requeue: Tracepoint
