@@ -25,7 +25,7 @@ Two lifetime policies, chosen by ``persistent_entry``:
 from __future__ import annotations
 
 import errno
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from qdisclab.errors import KernelError
 
@@ -315,13 +315,13 @@ class MprogHook:
 
     # -- datapath --
 
-    def run(self, ctx: Any, next_code: int = -1) -> int:
+    def run(self, ctx: object, next_code: int = -1) -> object:
         """Run the chain: the first result != ``next_code`` stops it; return the last result.
 
         An empty chain returns ``next_code``. Mapping reserved codes is the
         caller's job (tcx maps unknown codes to TCX_NEXT).
         """
-        ret = next_code
+        ret: object = next_code
         for func in self.progs:
             ret = func(ctx)
             if ret != next_code:

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import Protocol
 
 from qdisclab.errors import KernelError
 
 from .constants import BPF_LINK_TYPE_UNSPEC, BPF_PROG_TYPE_SCHED_CLS, BPF_PROG_TYPE_UNSPEC
 
-ProgFunc = Callable[[Any], int]
+# A program: called with its hook's context (an ``__sk_buff`` view for tcx and
+# netkit), returns a verdict the hook checks (a program may return anything).
+ProgFunc = Callable[..., object]
 
 
 class Program:
@@ -47,7 +49,7 @@ class Program:
         self.prog_type = prog_type
         self.expected_attach_type = expected_attach_type
 
-    def __call__(self, ctx: Any) -> int:
+    def __call__(self, ctx: object) -> object:
         return self.func(ctx)
 
     def __repr__(self) -> str:

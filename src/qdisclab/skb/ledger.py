@@ -17,7 +17,7 @@ ones are constants here.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Protocol
 
 from qdisclab.skb.skbuff import SkBuff
 
@@ -31,6 +31,12 @@ DROP_FAULT = "fault"  # held by a faulty extension that was contained
 DROP_DEVICE_DOWN = "device_down"
 DROP_RESET = "qdisc_reset"  # purged by a qdisc reset/destroy
 DROP_MTU = "mtu"  # larger than the device MTU
+
+
+class DropObserver(Protocol):
+    """What a flow's books call when one of its packets is dropped (the metrics layer)."""
+
+    def on_drop(self, skb: SkBuff, reason: str, now: int) -> None: ...
 
 
 class Ledger:
@@ -64,7 +70,7 @@ class FlowBooks:
         "sent_packets",
     )
 
-    def __init__(self, name: str, ledger: Ledger, observer: Any = None) -> None:
+    def __init__(self, name: str, ledger: Ledger, observer: DropObserver | None = None) -> None:
         self.name = name
         self.ledger = ledger
         self.sent_packets = 0
@@ -72,7 +78,6 @@ class FlowBooks:
         self.delivered_packets = 0
         self.delivered_bytes = 0
         self.dropped: dict[str, int] = {}
-        # Called as observer.on_drop(skb, reason, now) when set (metrics layer).
         self.observer = observer
 
     def book_sent(self, skb: SkBuff) -> None:
@@ -87,6 +92,7 @@ class FlowBooks:
 def skb_consume(skb: SkBuff) -> None:
     """End a packet's life as delivered (``consume_skb``)."""
     books = skb.flow
+    assert books is not None, "a packet ends its life on the books it was sent on"
     books.delivered_packets += 1
     books.delivered_bytes += skb.len
     ledger = books.ledger
@@ -98,12 +104,14 @@ def skb_consume(skb: SkBuff) -> None:
 def skb_drop(skb: SkBuff, reason: str, now: int = 0) -> None:
     """End a packet's life as dropped for ``reason`` (``kfree_skb_reason``)."""
     books = skb.flow
+    assert books is not None, "a packet ends its life on the books it was sent on"
     books.dropped[reason] = books.dropped.get(reason, 0) + 1
     dropped = books.ledger.dropped
     dropped[reason] = dropped.get(reason, 0) + 1
     skb.owner = FREED
-    if books.observer is not None:
-        books.observer.on_drop(skb, reason, now)
+    observer = books.observer
+    if observer is not None:
+        observer.on_drop(skb, reason, now)
 
 
 class _Freed:
@@ -115,4 +123,4 @@ class _Freed:
         return "freed"
 
 
-FREED = _Freed()
+FREED: _Freed = _Freed()
