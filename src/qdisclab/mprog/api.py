@@ -23,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from mypy_extensions import mypyc_attr
+
 from .constants import BPF_F_AFTER, BPF_F_BEFORE, BPF_F_ID, BPF_F_LINK, BPF_F_REPLACE
 from .hook import MprogHook
 from .objects import Link, Program
@@ -76,6 +78,7 @@ def position_args(before: Position = MISSING, after: Position = MISSING) -> tupl
     return flags, relative
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # netkit hooks
 class Hook(MprogHook):
     """An :class:`MprogHook` with keyword methods; see the module doc for the mapping."""
 

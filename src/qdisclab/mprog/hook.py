@@ -27,6 +27,8 @@ from __future__ import annotations
 import errno
 from typing import ClassVar
 
+from mypy_extensions import mypyc_attr
+
 from qdisclab.errors import KernelError
 
 from .bundle import MprogBundle
@@ -43,6 +45,7 @@ from .query import QueryResult, build_query_result
 from .relative import Relative
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # netkit hooks, test doubles
 class MprogHook:
     """A multi-program attach point; the low-level API mirrors the syscalls.
 

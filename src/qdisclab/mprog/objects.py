@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from typing import ClassVar, Protocol
+
+from mypy_extensions import mypyc_attr
 
 from qdisclab.errors import KernelError
 
@@ -64,6 +66,7 @@ class LinkHost(Protocol):
     def _link_update(self, link: Link, new_prog: Program, old_prog: Program | None) -> None: ...
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # tcx and netkit links, test doubles
 class Link:
     """A link: owns one hook slot and the program reference in it.
 
@@ -84,7 +87,7 @@ class Link:
 
     __slots__ = ("_objs", "attach_type", "closed", "hook", "id", "prog", "settled")
 
-    link_type = BPF_LINK_TYPE_UNSPEC
+    link_type: ClassVar[int] = BPF_LINK_TYPE_UNSPEC
 
     def __init__(self, objs: BpfObjects, link_id: int, prog: Program, attach_type: int) -> None:
         self._objs = objs

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Mapping
+from typing import ClassVar
 
 from qdisclab.errors import KernelError
 from qdisclab.mprog import (
@@ -81,7 +82,7 @@ class NetkitLink(Link):
 
     __slots__ = ()
 
-    link_type = BPF_LINK_TYPE_NETKIT
+    link_type: ClassVar[int] = BPF_LINK_TYPE_NETKIT
 
     @property
     def ifindex(self) -> int:

@@ -28,6 +28,8 @@ from heapq import heappop, heappush
 from itertools import count
 from typing import Generic, Protocol, TypeVar
 
+from mypy_extensions import mypyc_attr
+
 from qdisclab.ops.ownership import POLICY_OFF, RUNNING, give, take, violation
 from qdisclab.skb import SkBuff
 
@@ -325,6 +327,7 @@ def _entry_order(entry: list[object]) -> list[object]:
     return entry[:2]  # key, then insertion number
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # an object with fields of its own
 class SkbNode:
     """An allocated object with one ``sk_buff __kptr`` field (``bpf_obj_new`` + kptr).
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable, Mapping, Sequence
+from typing import ClassVar
 
 from qdisclab.errors import ExtensionFault, KernelError
 from qdisclab.mprog import BPF_LINK_TYPE_TCX, BPF_TCX_INGRESS, BpfObjects, Hook, Link
@@ -83,7 +84,7 @@ class TcxLink(Link):
 
     __slots__ = ()
 
-    link_type = BPF_LINK_TYPE_TCX
+    link_type: ClassVar[int] = BPF_LINK_TYPE_TCX
 
     @property
     def ifindex(self) -> int:
