@@ -26,6 +26,7 @@ from typing import Final
 from mypy_extensions import mypyc_attr
 
 from .constants import BPF_F_AFTER, BPF_F_BEFORE, BPF_F_ID, BPF_F_LINK, BPF_F_REPLACE
+from .fd import ProgFd
 from .hook import MprogHook
 from .objects import Link, Program
 from .relative import Relative
@@ -86,11 +87,11 @@ class Hook(MprogHook):
 
     def attach(
         self,
-        prog: Program,
+        prog: ProgFd,
         *,
         before: Position = MISSING,
         after: Position = MISSING,
-        replace: Program | None = None,
+        replace: ProgFd = None,
         expected_revision: int = 0,
     ) -> None:
         """Attach prog-based; no position = append. ``replace=old`` swaps ``old`` in place."""
@@ -101,7 +102,7 @@ class Hook(MprogHook):
 
     def detach(
         self,
-        prog: Program | None = None,
+        prog: ProgFd = None,
         *,
         before: Position = MISSING,
         after: Position = MISSING,
@@ -113,7 +114,7 @@ class Hook(MprogHook):
 
     def link(
         self,
-        prog: Program,
+        prog: ProgFd,
         *,
         before: Position = MISSING,
         after: Position = MISSING,

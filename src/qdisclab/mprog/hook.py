@@ -39,7 +39,7 @@ from .constants import (
     BPF_PROG_TYPE_SCHED_CLS,
     MPROG_ATTACH_TYPES,
 )
-from .fd import program_from_fd
+from .fd import ProgFd, program_from_fd
 from .objects import BpfObjects, Link, ProgFunc, Program
 from .query import QueryResult, build_query_result
 from .relative import Relative
@@ -159,11 +159,11 @@ class MprogHook:
 
     def prog_attach(
         self,
-        prog: Program,
+        prog: ProgFd,
         flags: int = 0,
         relative: Relative = None,
         expected_revision: int = 0,
-        replace_prog: Program | None = None,
+        replace_prog: ProgFd = None,
     ) -> None:
         """BPF_PROG_ATTACH: attach ``prog`` prog-based (no link).
 
@@ -178,12 +178,13 @@ class MprogHook:
         [2, 1]
         """
         self._check_flags(flags, "BPF_PROG_ATTACH")
-        self._check_prog(prog, "BPF_PROG_ATTACH")
+        program = self._check_prog(prog, "BPF_PROG_ATTACH")
+        replaced = None
         if flags & BPF_F_REPLACE:
-            self._check_prog(replace_prog, "BPF_PROG_ATTACH replace_bpf_fd")
+            replaced = self._check_prog(replace_prog, "BPF_PROG_ATTACH replace_bpf_fd")
         bundle, created = self._fetch_or_create()
         try:
-            bundle.attach(prog, flags, relative, expected_revision, replace_prog)
+            bundle.attach(program, flags, relative, expected_revision, replaced)
         except KernelError:
             if created:
                 self._bundle = None  # the temporary entry is discarded again
@@ -192,7 +193,7 @@ class MprogHook:
 
     def prog_detach(
         self,
-        prog: Program | None = None,
+        prog: ProgFd = None,
         flags: int = 0,
         relative: Relative = None,
         expected_revision: int = 0,
@@ -205,15 +206,16 @@ class MprogHook:
         (``capable``), else EPERM. No entry or an empty list gives ENOENT.
         """
         self._check_flags(flags, "BPF_PROG_DETACH")
+        program = None
         if prog is None:
             if not capable:
                 raise KernelError(errno.EPERM, "detach without a program needs CAP_NET_ADMIN")
         else:
-            self._check_prog(prog, "BPF_PROG_DETACH")
+            program = self._check_prog(prog, "BPF_PROG_DETACH")
         entry = self.entry
         if entry is None:
             raise KernelError(errno.ENOENT, "no entry on this hook")
-        entry.detach(prog, flags, relative, expected_revision)
+        entry.detach(program, flags, relative, expected_revision)
         self._release_if_idle()
         self._rebuild()
 
@@ -250,7 +252,7 @@ class MprogHook:
 
     def link_create(
         self,
-        prog: Program,
+        prog: ProgFd,
         flags: int = 0,
         relative: Relative = None,
         expected_revision: int = 0,
@@ -261,11 +263,11 @@ class MprogHook:
         BPF_F_REPLACE gives ENOENT since a link create names no old program.
         A failed create still consumes the link ID.
         """
-        self._check_prog(prog, "BPF_LINK_CREATE")
-        link = self.objs.prime_link(self.link_class, prog, self.attach_type)
+        program = self._check_prog(prog, "BPF_LINK_CREATE")
+        link = self.objs.prime_link(self.link_class, program, self.attach_type)
         bundle, created = self._fetch_or_create()
         try:
-            bundle.attach(prog, flags, relative, expected_revision, None, link)
+            bundle.attach(program, flags, relative, expected_revision, None, link)
         except KernelError:
             if created:
                 self._bundle = None

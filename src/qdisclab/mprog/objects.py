@@ -122,9 +122,10 @@ class Link:
         if hook is not None:
             hook._link_release(self)
 
-    def update(self, new_prog: Program, old_prog: Program | None = None) -> None:
+    def update(self, new_prog: object, old_prog: object = None) -> None:
         """BPF_LINK_UPDATE: swap the program in place (same slot, same link).
 
+        Both name programs as fds do (see :mod:`qdisclab.mprog.fd`).
         ``old_prog`` given means BPF_F_REPLACE: it must be the current program
         (EPERM otherwise). Same program as now: no-op, revision unchanged.
         Errors: ENOLINK (defunct), EEXIST (new program already on the hook),
@@ -134,14 +135,14 @@ class Link:
 
         self._check_open("BPF_LINK_UPDATE")
         # link_update looks both fds up untyped (the hook's attach checks the type later)
-        new_prog = program_from_fd(new_prog, BPF_PROG_TYPE_UNSPEC, "BPF_LINK_UPDATE new_prog_fd")
+        new = program_from_fd(new_prog, BPF_PROG_TYPE_UNSPEC, "BPF_LINK_UPDATE new_prog_fd")
+        old = None
         if old_prog is not None:
-            old_prog = program_from_fd(old_prog, BPF_PROG_TYPE_UNSPEC,
-                                       "BPF_LINK_UPDATE old_prog_fd")  # fmt: skip
+            old = program_from_fd(old_prog, BPF_PROG_TYPE_UNSPEC, "BPF_LINK_UPDATE old_prog_fd")
         hook = self.hook
         if hook is None:
             raise KernelError(errno.ENOLINK, f"BPF_LINK_UPDATE: link id {self.id} is defunct")
-        hook._link_update(self, new_prog, old_prog)
+        hook._link_update(self, new, old)
 
     def close(self) -> None:
         """Close the last fd: release (detach if live) and free the link ID."""

@@ -7,16 +7,17 @@ provide them without inheriting from anything here. The device calls
 slot (a ``HookFn``).
 
 >>> from qdisclab.net import World
+>>> from qdisclab.tcx import Tcx
 >>> w = World(); dev = w.connect(w.add_host("A"), w.add_host("B")).a
->>> isinstance(dev, TcxDevice), isinstance(w, TcxWorld)
-(True, True)
+>>> Tcx.of(dev).dev is dev  # a NetDevice is a TcxDevice
+True
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 from qdisclab.sim.interface import EventScheduler
 from qdisclab.skb import SkBuff
@@ -35,7 +36,6 @@ class Named(Protocol):
     def name(self) -> str: ...
 
 
-@runtime_checkable
 class TcxWorld(Protocol):
     """A world: its devices by ifindex, registries of the layers above, fault policy."""
 
@@ -55,7 +55,6 @@ class TcxWorld(Protocol):
     def rng(self) -> RngSource: ...
 
 
-@runtime_checkable
 class TcxDevice(Protocol):
     """A device with tcx hooks: where packets go on PASS and REDIRECT."""
 
