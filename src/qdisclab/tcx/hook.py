@@ -221,8 +221,10 @@ class TcxHook(Hook):
         if ret == 0:
             skb.tc_index = skb.tc_classid & 0xFFFF  # tcx_action_code: PASS; tc_index is a u16
             return 0
-        if ret == 2 or ret == 7:
-            return 2 if ret == 2 else 7
+        if ret == 2:
+            return 2
+        if ret == 7:
+            return 7
         if ret.__class__ is not int:
             return self._program_fault(
                 skb, func, f"returned {ret!r}, not a TCX_* verdict (TCX_NEXT, TCX_PASS, "
