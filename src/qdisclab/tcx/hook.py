@@ -76,7 +76,11 @@ class TcxStats:
         self.stolen = 0  # classic STOLEN/QUEUED/TRAP
 
     def as_dict(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in self.__slots__}
+        # Spelled out: a compiled class keeps no ``__slots__`` to iterate.
+        return {"classic_drop": self.classic_drop, "classic_redirect": self.classic_redirect,
+                "drop": self.drop, "redirect_egress": self.redirect_egress,
+                "redirect_failed": self.redirect_failed,
+                "redirect_ingress": self.redirect_ingress, "stolen": self.stolen}  # fmt: skip
 
 
 class TcxLink(Link):
