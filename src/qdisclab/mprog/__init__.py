@@ -16,10 +16,10 @@ HookInfo(count=2, revision=3, prog_ids=(1, 2), link_ids=(0, 0))
 0
 """
 
+from . import constants as _constants
 from .api import MISSING, Hook, HookInfo, position_args
 from .bundle import MprogBundle
 from .constants import *  # noqa: F403 - the uapi names are part of this package's API
-from .constants import __all__ as _constants_all
 from .hook import MprogHook
 from .objects import BpfObjects, Link, Program
 from .query import QueryNoSpace, QueryResult
@@ -38,5 +38,5 @@ __all__ = [
     "QueryResult",
     "position_args",
     "resolve_relative",
-    *_constants_all,
+    *(name for name in vars(_constants) if name.isupper()),
 ]

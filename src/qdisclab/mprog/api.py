@@ -23,7 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from mypy_extensions import mypyc_attr
+
 from .constants import BPF_F_AFTER, BPF_F_BEFORE, BPF_F_ID, BPF_F_LINK, BPF_F_REPLACE
+from .fd import ProgFd
 from .hook import MprogHook
 from .objects import Link, Program
 from .relative import Relative
@@ -76,6 +79,7 @@ def position_args(before: Position = MISSING, after: Position = MISSING) -> tupl
     return flags, relative
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # netkit hooks
 class Hook(MprogHook):
     """An :class:`MprogHook` with keyword methods; see the module doc for the mapping."""
 
@@ -83,11 +87,11 @@ class Hook(MprogHook):
 
     def attach(
         self,
-        prog: Program,
+        prog: ProgFd,
         *,
         before: Position = MISSING,
         after: Position = MISSING,
-        replace: Program | None = None,
+        replace: ProgFd = None,
         expected_revision: int = 0,
     ) -> None:
         """Attach prog-based; no position = append. ``replace=old`` swaps ``old`` in place."""
@@ -98,7 +102,7 @@ class Hook(MprogHook):
 
     def detach(
         self,
-        prog: Program | None = None,
+        prog: ProgFd = None,
         *,
         before: Position = MISSING,
         after: Position = MISSING,
@@ -110,7 +114,7 @@ class Hook(MprogHook):
 
     def link(
         self,
-        prog: Program,
+        prog: ProgFd,
         *,
         before: Position = MISSING,
         after: Position = MISSING,

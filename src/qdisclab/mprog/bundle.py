@@ -20,6 +20,8 @@ from __future__ import annotations
 import errno
 from typing import ClassVar
 
+from mypy_extensions import mypyc_attr
+
 from qdisclab.errors import KernelError
 
 from .constants import (
@@ -36,6 +38,7 @@ from .relative import Relative, Tuple, resolve_relative
 _UNSET = -2  # "no position yet"; the kernel uses -ERANGE, any value below -1 works
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # a hook may bring its own rules (tests do)
 class MprogBundle:
     """One hook's program list, revision and the mprog attach/detach/query rules.
 

@@ -9,8 +9,6 @@ the kernel documentation reads the same here.
 63
 """
 
-from __future__ import annotations
-
 # Attach flags (bpf_attr.attach_flags / link_create.flags), spec table 2.1.
 BPF_F_ALLOW_OVERRIDE = 1 << 0  # cgroup only: rejected by mprog hooks
 BPF_F_ALLOW_MULTI = 1 << 1  # cgroup only: rejected by mprog hooks
@@ -52,5 +50,3 @@ BPF_PROG_TYPE_XDP = 6
 BPF_LINK_TYPE_UNSPEC = 0
 BPF_LINK_TYPE_TCX = 11
 BPF_LINK_TYPE_NETKIT = 13
-
-__all__ = [name for name in dir() if name.isupper()]

@@ -29,6 +29,10 @@ from qdisclab.errors import KernelError
 from .constants import BPF_PROG_TYPE_UNSPEC
 from .objects import Link, Program
 
+# Where the kernel takes a program fd: a Program, or anything a caller passes instead
+# (the syscall checks sort them into EBADF and EINVAL, so the type is left open).
+ProgFd = object
+
 
 def bad_fd(value: object, what: str) -> KernelError:
     """EBADF for ``value`` used as an fd that is not open."""

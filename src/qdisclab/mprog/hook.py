@@ -25,7 +25,9 @@ Two lifetime policies, chosen by ``persistent_entry``:
 from __future__ import annotations
 
 import errno
-from typing import Any, ClassVar
+from typing import ClassVar
+
+from mypy_extensions import mypyc_attr
 
 from qdisclab.errors import KernelError
 
@@ -37,12 +39,13 @@ from .constants import (
     BPF_PROG_TYPE_SCHED_CLS,
     MPROG_ATTACH_TYPES,
 )
-from .fd import program_from_fd
+from .fd import ProgFd, program_from_fd
 from .objects import BpfObjects, Link, ProgFunc, Program
 from .query import QueryResult, build_query_result
 from .relative import Relative
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # netkit hooks, test doubles
 class MprogHook:
     """A multi-program attach point; the low-level API mirrors the syscalls.
 
@@ -156,11 +159,11 @@ class MprogHook:
 
     def prog_attach(
         self,
-        prog: Program,
+        prog: ProgFd,
         flags: int = 0,
         relative: Relative = None,
         expected_revision: int = 0,
-        replace_prog: Program | None = None,
+        replace_prog: ProgFd = None,
     ) -> None:
         """BPF_PROG_ATTACH: attach ``prog`` prog-based (no link).
 
@@ -175,12 +178,13 @@ class MprogHook:
         [2, 1]
         """
         self._check_flags(flags, "BPF_PROG_ATTACH")
-        self._check_prog(prog, "BPF_PROG_ATTACH")
+        program = self._check_prog(prog, "BPF_PROG_ATTACH")
+        replaced = None
         if flags & BPF_F_REPLACE:
-            self._check_prog(replace_prog, "BPF_PROG_ATTACH replace_bpf_fd")
+            replaced = self._check_prog(replace_prog, "BPF_PROG_ATTACH replace_bpf_fd")
         bundle, created = self._fetch_or_create()
         try:
-            bundle.attach(prog, flags, relative, expected_revision, replace_prog)
+            bundle.attach(program, flags, relative, expected_revision, replaced)
         except KernelError:
             if created:
                 self._bundle = None  # the temporary entry is discarded again
@@ -189,7 +193,7 @@ class MprogHook:
 
     def prog_detach(
         self,
-        prog: Program | None = None,
+        prog: ProgFd = None,
         flags: int = 0,
         relative: Relative = None,
         expected_revision: int = 0,
@@ -202,15 +206,16 @@ class MprogHook:
         (``capable``), else EPERM. No entry or an empty list gives ENOENT.
         """
         self._check_flags(flags, "BPF_PROG_DETACH")
+        program = None
         if prog is None:
             if not capable:
                 raise KernelError(errno.EPERM, "detach without a program needs CAP_NET_ADMIN")
         else:
-            self._check_prog(prog, "BPF_PROG_DETACH")
+            program = self._check_prog(prog, "BPF_PROG_DETACH")
         entry = self.entry
         if entry is None:
             raise KernelError(errno.ENOENT, "no entry on this hook")
-        entry.detach(prog, flags, relative, expected_revision)
+        entry.detach(program, flags, relative, expected_revision)
         self._release_if_idle()
         self._rebuild()
 
@@ -247,7 +252,7 @@ class MprogHook:
 
     def link_create(
         self,
-        prog: Program,
+        prog: ProgFd,
         flags: int = 0,
         relative: Relative = None,
         expected_revision: int = 0,
@@ -258,11 +263,11 @@ class MprogHook:
         BPF_F_REPLACE gives ENOENT since a link create names no old program.
         A failed create still consumes the link ID.
         """
-        self._check_prog(prog, "BPF_LINK_CREATE")
-        link = self.objs.prime_link(self.link_class, prog, self.attach_type)
+        program = self._check_prog(prog, "BPF_LINK_CREATE")
+        link = self.objs.prime_link(self.link_class, program, self.attach_type)
         bundle, created = self._fetch_or_create()
         try:
-            bundle.attach(prog, flags, relative, expected_revision, None, link)
+            bundle.attach(program, flags, relative, expected_revision, None, link)
         except KernelError:
             if created:
                 self._bundle = None
@@ -315,13 +320,13 @@ class MprogHook:
 
     # -- datapath --
 
-    def run(self, ctx: Any, next_code: int = -1) -> int:
+    def run(self, ctx: object, next_code: int = -1) -> object:
         """Run the chain: the first result != ``next_code`` stops it; return the last result.
 
         An empty chain returns ``next_code``. Mapping reserved codes is the
         caller's job (tcx maps unknown codes to TCX_NEXT).
         """
-        ret = next_code
+        ret: object = next_code
         for func in self.progs:
             ret = func(ctx)
             if ret != next_code:

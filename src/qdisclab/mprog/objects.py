@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import ClassVar, Protocol
+
+from mypy_extensions import mypyc_attr
 
 from qdisclab.errors import KernelError
 
 from .constants import BPF_LINK_TYPE_UNSPEC, BPF_PROG_TYPE_SCHED_CLS, BPF_PROG_TYPE_UNSPEC
 
-ProgFunc = Callable[[Any], int]
+# A program: called with its hook's context (an ``__sk_buff`` view for tcx and
+# netkit), returns a verdict the hook checks (a program may return anything).
+ProgFunc = Callable[..., object]
 
 
 class Program:
@@ -47,7 +51,7 @@ class Program:
         self.prog_type = prog_type
         self.expected_attach_type = expected_attach_type
 
-    def __call__(self, ctx: Any) -> int:
+    def __call__(self, ctx: object) -> object:
         return self.func(ctx)
 
     def __repr__(self) -> str:
@@ -62,6 +66,7 @@ class LinkHost(Protocol):
     def _link_update(self, link: Link, new_prog: Program, old_prog: Program | None) -> None: ...
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # tcx and netkit links, test doubles
 class Link:
     """A link: owns one hook slot and the program reference in it.
 
@@ -82,7 +87,7 @@ class Link:
 
     __slots__ = ("_objs", "attach_type", "closed", "hook", "id", "prog", "settled")
 
-    link_type = BPF_LINK_TYPE_UNSPEC
+    link_type: ClassVar[int] = BPF_LINK_TYPE_UNSPEC
 
     def __init__(self, objs: BpfObjects, link_id: int, prog: Program, attach_type: int) -> None:
         self._objs = objs
@@ -117,9 +122,10 @@ class Link:
         if hook is not None:
             hook._link_release(self)
 
-    def update(self, new_prog: Program, old_prog: Program | None = None) -> None:
+    def update(self, new_prog: object, old_prog: object = None) -> None:
         """BPF_LINK_UPDATE: swap the program in place (same slot, same link).
 
+        Both name programs as fds do (see :mod:`qdisclab.mprog.fd`).
         ``old_prog`` given means BPF_F_REPLACE: it must be the current program
         (EPERM otherwise). Same program as now: no-op, revision unchanged.
         Errors: ENOLINK (defunct), EEXIST (new program already on the hook),
@@ -129,14 +135,14 @@ class Link:
 
         self._check_open("BPF_LINK_UPDATE")
         # link_update looks both fds up untyped (the hook's attach checks the type later)
-        new_prog = program_from_fd(new_prog, BPF_PROG_TYPE_UNSPEC, "BPF_LINK_UPDATE new_prog_fd")
+        new = program_from_fd(new_prog, BPF_PROG_TYPE_UNSPEC, "BPF_LINK_UPDATE new_prog_fd")
+        old = None
         if old_prog is not None:
-            old_prog = program_from_fd(old_prog, BPF_PROG_TYPE_UNSPEC,
-                                       "BPF_LINK_UPDATE old_prog_fd")  # fmt: skip
+            old = program_from_fd(old_prog, BPF_PROG_TYPE_UNSPEC, "BPF_LINK_UPDATE old_prog_fd")
         hook = self.hook
         if hook is None:
             raise KernelError(errno.ENOLINK, f"BPF_LINK_UPDATE: link id {self.id} is defunct")
-        hook._link_update(self, new_prog, old_prog)
+        hook._link_update(self, new, old)
 
     def close(self) -> None:
         """Close the last fd: release (detach if live) and free the link ID."""

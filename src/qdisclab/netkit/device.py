@@ -30,18 +30,21 @@ has random MACs. ARP itself is not modelled (programs always see IP packets).
 from __future__ import annotations
 
 import errno
-from typing import Any
+from collections.abc import Mapping
+from typing import ClassVar
 
 from qdisclab.errors import KernelError
 from qdisclab.mprog import (
     BPF_LINK_TYPE_NETKIT,
     BPF_NETKIT_PEER,
     BPF_NETKIT_PRIMARY,
+    BpfObjects,
     Hook,
     Link,
     Program,
 )
-from qdisclab.net.device import NetDevice
+from qdisclab.mprog.objects import ProgFunc
+from qdisclab.net import NetDevice, Node, World
 from qdisclab.skb import DROP_DEVICE_DOWN, SkBuff, skb_drop
 from qdisclab.tcx import SkbContext, bpf_objects, skb_do_redirect
 
@@ -55,16 +58,21 @@ NETKIT_SCRUB_NONE = 0
 NETKIT_SCRUB_DEFAULT = 1
 DROP_NETKIT = "netkit_drop"  # a program or the blackhole policy dropped it
 
-_POLICIES = {"pass": NETKIT_PASS, "blackhole": NETKIT_DROP, "drop": NETKIT_DROP,
+_POLICIES: dict[str | int, int] = {"pass": NETKIT_PASS, "blackhole": NETKIT_DROP, "drop": NETKIT_DROP,
              NETKIT_PASS: NETKIT_PASS, NETKIT_DROP: NETKIT_DROP}  # fmt: skip
-_MODES = {"l3": NETKIT_L3, "l2": NETKIT_L2, NETKIT_L3: NETKIT_L3, NETKIT_L2: NETKIT_L2}
-_SCRUBS = {"default": NETKIT_SCRUB_DEFAULT, "none": NETKIT_SCRUB_NONE,
+_MODES: dict[str | int, int] = {
+    "l3": NETKIT_L3,
+    "l2": NETKIT_L2,
+    NETKIT_L3: NETKIT_L3,
+    NETKIT_L2: NETKIT_L2,
+}
+_SCRUBS: dict[str | int, int] = {"default": NETKIT_SCRUB_DEFAULT, "none": NETKIT_SCRUB_NONE,
            NETKIT_SCRUB_DEFAULT: NETKIT_SCRUB_DEFAULT, NETKIT_SCRUB_NONE: NETKIT_SCRUB_NONE}  # fmt: skip
 
 
-def _pick(table: dict, value: Any, what: str) -> int:
+def _pick(table: Mapping[str | int, int], value: object, what: str) -> int:
     try:
-        return table[value]
+        return table[value]  # type: ignore[index]  # a wrong type is the EINVAL below
     except (KeyError, TypeError):
         raise KernelError(errno.EINVAL, f"netkit: unsupported {what} {value!r}") from None
 
@@ -74,12 +82,12 @@ class NetkitLink(Link):
 
     __slots__ = ()
 
-    link_type = BPF_LINK_TYPE_NETKIT
+    link_type: ClassVar[int] = BPF_LINK_TYPE_NETKIT
 
     @property
     def ifindex(self) -> int:
         hook = self.hook
-        return hook.target.ifindex if hook is not None else 0  # type: ignore[attr-defined]
+        return hook.target.ifindex if isinstance(hook, NetkitHook) else 0
 
     def info(self) -> dict[str, int]:
         return {"type": self.link_type, "id": self.id, "prog_id": self.prog.id,
@@ -95,7 +103,7 @@ class NetkitHook(Hook):
 
     __slots__ = ("target",)
 
-    def __init__(self, objs: Any, attach_type: int, target: Any) -> None:
+    def __init__(self, objs: BpfObjects, attach_type: int, target: NetkitDevice) -> None:
         super().__init__(objs, attach_type, persistent_entry=True, link_class=NetkitLink)
         self.target = target
 
@@ -126,10 +134,14 @@ class NetkitDevice(NetDevice):
 
     __slots__ = ("nk", "nk_delay")
 
+    nk: NetkitPriv
+    nk_delay: int  # ns of the hand-over (0: at once)
+    peer: NetkitDevice | None
+
     def xmit(self, skb: SkBuff) -> int:
-        ret = self.egress_prologue(skb)  # tcx egress runs before the driver
-        if ret is not None:
-            return ret
+        early = self.egress_prologue(skb)  # tcx egress runs before the driver
+        if early is not None:
+            return early
         now = self.sched.now
         nk = self.nk
         peer = self.peer
@@ -145,6 +157,7 @@ class NetkitDevice(NetDevice):
                 skb.priority = 0
         skb.dev = peer
         progs = nk.hook.progs
+        ret: object
         if progs:
             ctx = nk.ctx
             ctx.skb = skb
@@ -188,7 +201,7 @@ class NetkitPair:
 
     __slots__ = ("peer", "primary", "world")
 
-    def __init__(self, world: Any, primary: NetkitDevice, peer: NetkitDevice) -> None:
+    def __init__(self, world: World, primary: NetkitDevice, peer: NetkitDevice) -> None:
         self.world = world
         self.primary = primary
         self.peer = peer
@@ -203,10 +216,10 @@ class NetkitPair:
         """Programs run when the peer transmits (towards the primary)."""
         return netkit_hook(self.world, self.primary.ifindex, BPF_NETKIT_PEER)
 
-    def load(self, func: Any, name: str | None = None) -> Program:
+    def load(self, func: ProgFunc, name: str | None = None) -> Program:
         return bpf_objects(self.world).program(func, name=name)
 
-    def change(self, dev: Any = None, **attrs: Any) -> None:
+    def change(self, dev: NetkitDevice | None = None, **attrs: object) -> None:
         """changelink: only ``policy``/``peer_policy``, only through the primary (else EACCES)."""
         dev = self.primary if dev is None else dev
         if not dev.nk.primary:
@@ -233,9 +246,9 @@ class NetkitPair:
 
 
 def create_pair(
-    world: Any,
-    a: Any,
-    b: Any,
+    world: World,
+    a: Node,
+    b: Node,
     *,
     name: str = "nk",
     mode: str | int = "l3",
@@ -257,6 +270,7 @@ def create_pair(
     link = world.connect(a, b, "100gbit", 0, qdisc="pfifo", device_class=NetkitDevice,
                          dev_names=(f"{name}1", f"{name}0"), name=name)  # fmt: skip
     primary, peer = link.a, link.b
+    assert isinstance(primary, NetkitDevice) and isinstance(peer, NetkitDevice)
     objs = bpf_objects(world)
     rng = world.rng.stream(f"netkit:{name}:mac")
     for dev, is_primary, pl, sc, at in ((primary, True, pol, scr, BPF_NETKIT_PRIMARY),
@@ -268,7 +282,7 @@ def create_pair(
     return NetkitPair(world, primary, peer)
 
 
-def netkit_hook(world: Any, ifindex: int, attach_type: int) -> NetkitHook:
+def netkit_hook(world: World, ifindex: int, attach_type: int) -> NetkitHook:
     """``netkit_dev_fetch``: EINVAL (type), ENODEV, ENXIO (not netkit), EACCES (the peer)."""
     if attach_type not in (BPF_NETKIT_PRIMARY, BPF_NETKIT_PEER):
         raise KernelError(errno.EINVAL, f"attach type {attach_type} is not a netkit type")

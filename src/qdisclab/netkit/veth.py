@@ -25,9 +25,9 @@ while packets wait in it.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
 
-from qdisclab.net.device import NetDevice
+from qdisclab.net import NetDevice, Node, World
+from qdisclab.sim.interface import EventScheduler
 from qdisclab.skb import DROP_DEVICE_DOWN, SkBuff, skb_drop
 
 DROP_BACKLOG = "backlog_full"  # SKB_DROP_REASON_CPU_BACKLOG
@@ -42,7 +42,7 @@ class Backlog:
     __slots__ = ("_poll_cb", "dropped", "max_backlog", "polls", "queue", "raised", "sched",
                  "softirq_latency", "weight")  # fmt: skip
 
-    def __init__(self, sched: Any, softirq_latency: int = SOFTIRQ_LATENCY_NS,
+    def __init__(self, sched: EventScheduler, softirq_latency: int = SOFTIRQ_LATENCY_NS,
                  weight: int = NAPI_WEIGHT, max_backlog: int = NETDEV_MAX_BACKLOG) -> None:  # fmt: skip
         self.sched = sched
         self.softirq_latency = softirq_latency
@@ -55,10 +55,10 @@ class Backlog:
         self._poll_cb = self._poll
 
     @classmethod
-    def of(cls, world: Any, **kw: Any) -> Backlog:
+    def of(cls, world: World, **kw: int) -> Backlog:
         """The world's backlog (created and registered as a packet holder on first use)."""
         backlog = world.extensions.get("cpu_backlog")
-        if backlog is None:
+        if not isinstance(backlog, Backlog):
             backlog = world.extensions["cpu_backlog"] = cls(world.sched, **kw)
             world.packet_holders.append(backlog)
         return backlog
@@ -82,6 +82,7 @@ class Backlog:
         for _ in range(min(self.weight, len(queue))):
             skb = queue.popleft()
             dev = skb.dev
+            assert isinstance(dev, NetDevice)  # enqueue's caller set it to the receiver
             dev.rx_packets += 1
             dev.rx_bytes += skb.len
             dev.deliver(skb)
@@ -100,6 +101,8 @@ class VethDevice(NetDevice):
     HARD_HEADER_LEN = 0  # its xmit counts no link-layer header in skb.len
 
     __slots__ = ("backlog",)
+
+    backlog: Backlog
 
     def xmit(self, skb: SkBuff) -> int:
         ret = self.egress_prologue(skb)
@@ -128,12 +131,14 @@ class VethPair:
 
 
 def create_veth_pair(
-    world: Any, a: Any, b: Any, *, name: str = "veth", **backlog_kw: Any
+    world: World, a: Node, b: Node, *, name: str = "veth", **backlog_kw: int
 ) -> VethPair:
     """Create ``<name>0`` on ``a`` and ``<name>1`` on ``b``; ``backlog_kw`` configures the
     world's backlog when this is the first veth (softirq_latency, weight, max_backlog)."""
     link = world.connect(a, b, "100gbit", 0, qdisc="pfifo", device_class=VethDevice,
                          dev_names=(f"{name}0", f"{name}1"), name=name)  # fmt: skip
     backlog = Backlog.of(world, **backlog_kw)
-    link.a.backlog = link.b.backlog = backlog
-    return VethPair(link.a, link.b, backlog)
+    dev_a, dev_b = link.a, link.b
+    assert isinstance(dev_a, VethDevice) and isinstance(dev_b, VethDevice)
+    dev_a.backlog = dev_b.backlog = backlog
+    return VethPair(dev_a, dev_b, backlog)

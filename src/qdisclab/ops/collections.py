@@ -26,10 +26,24 @@ from collections import deque
 from collections.abc import Iterator
 from heapq import heappop, heappush
 from itertools import count
-from typing import Any
+from typing import Generic, Protocol, TypeVar
+
+from mypy_extensions import mypyc_attr
 
 from qdisclab.ops.ownership import POLICY_OFF, RUNNING, give, take, violation
 from qdisclab.skb import SkBuff
+
+_FIRST_SWEEP = 64  # collections registered before the first sweep
+
+
+class SkbHolder(Protocol):
+    """A collection ``Storage`` keeps track of: it can list and give up the skbs it owns."""
+
+    def held(self) -> list[SkBuff]: ...
+
+    def release_all(self) -> list[SkBuff]: ...
+
+    def __bool__(self) -> bool: ...
 
 
 class Storage:
@@ -52,19 +66,17 @@ class Storage:
 
     __slots__ = ("_items", "_sweep_at")
 
-    _FIRST_SWEEP = 64
-
     def __init__(self) -> None:
-        self._items: list[Any] = []
-        self._sweep_at = self._FIRST_SWEEP
+        self._items: list[SkbHolder] = []
+        self._sweep_at = _FIRST_SWEEP
 
-    def add(self, collection: Any) -> None:
+    def add(self, collection: SkbHolder) -> None:
         items = self._items
         items.append(collection)
         if len(items) >= self._sweep_at:
             self.sweep()
 
-    def discard(self, collection: Any) -> None:
+    def discard(self, collection: SkbHolder) -> None:
         items = self._items
         for i, c in enumerate(items):
             if c is collection:
@@ -77,7 +89,7 @@ class Storage:
         # variable and getrefcount's own argument.
         getrefcount = sys.getrefcount
         self._items = [c for c in self._items if c or getrefcount(c) > _UNREACHABLE_REFS]
-        self._sweep_at = max(self._FIRST_SWEEP, 2 * len(self._items))
+        self._sweep_at = max(_FIRST_SWEEP, 2 * len(self._items))
 
     def release_all(self) -> list[SkBuff]:
         """Infrastructure only: empty every collection, returning the skbs they held."""
@@ -89,7 +101,7 @@ class Storage:
     def __len__(self) -> int:
         return len(self._items)
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[SkbHolder]:
         return iter(self._items)
 
 
@@ -102,7 +114,7 @@ def _unreachable_refs() -> int:
 _UNREACHABLE_REFS = _unreachable_refs()
 
 
-def _register_storage(collection: Any) -> bool:
+def _register_storage(collection: SkbHolder) -> bool:
     """Attach a new collection to the running instance; returns whether to check ownership."""
     frame = RUNNING.frame
     if frame is None or frame.instance is None:
@@ -112,7 +124,7 @@ def _register_storage(collection: Any) -> bool:
     return instance.policy != POLICY_OFF
 
 
-def _free(collection: Any) -> None:
+def _free(collection: SkbHolder) -> None:
     """``bpf_obj_drop``: release an empty collection now; holding skbs is a violation."""
     held = collection.held()
     if held:
@@ -201,13 +213,18 @@ class SkbList:
         return items
 
 
-class SkbRbTree:
+Key = TypeVar("Key")
+Item = TypeVar("Item")
+
+
+class SkbRbTree(Generic[Key, Item]):
     """Items ordered by a key (rank, time): ``bpf_rbtree_add`` / ``first`` / ``remove``.
 
     An item is an skb (ownership moves into the tree, as an skb node's kptr)
     or a plain node object that owns skbs itself, e.g. a flow holding an
     ``SkbList`` (as ``bpf_qdisc_fq.c`` keeps its flows in an rbtree): the tree
-    orders nodes, the node's own collections own the skbs.
+    orders nodes, the node's own collections own the skbs. Type it by key and
+    item: ``SkbRbTree[int, SkBuff]`` orders skbs by an int time.
 
     A binary heap with lazy removal: add and pop are O(log n), removing an
     arbitrary item is O(1) (it is skipped when it surfaces). Equal keys keep
@@ -217,25 +234,26 @@ class SkbRbTree:
     __slots__ = ("_checked", "_entries", "_heap", "_seq")
 
     def __init__(self) -> None:
-        self._heap: list[list[Any]] = []
-        self._entries: dict[Any, list[Any]] = {}  # live item -> its heap entry
+        # A heap entry is [key, insertion number, item]; the item is None once removed.
+        self._heap: list[list[object]] = []
+        self._entries: dict[Item, list[object]] = {}  # live item -> its heap entry
         self._seq = count().__next__
         self._checked = _register_storage(self)
 
-    def add(self, key: Any, item: Any) -> None:
+    def add(self, key: Key, item: Item) -> None:
         """Insert ``item`` (an owned skb, or a node) at ``key``."""
-        if item.__class__ is SkBuff:
+        if isinstance(item, SkBuff):
             if self._checked:
                 take(item, self, "rbtree add")
             else:
                 item.owner = self
         elif item in self._entries:
             raise violation(RUNNING.frame, None, "rbtree add: node is already in this tree")
-        entry = [key, self._seq(), item]
+        entry: list[object] = [key, self._seq(), item]
         self._entries[item] = entry
-        heappush(self._heap, entry)
+        heappush(self._heap, entry)  # lists compare element-wise
 
-    def _top(self) -> list[Any] | None:
+    def _top(self) -> list[object] | None:
         heap = self._heap
         while heap:
             entry = heap[0]
@@ -244,27 +262,27 @@ class SkbRbTree:
             heappop(heap)
         return None
 
-    def first_key(self) -> Any:
+    def first_key(self) -> Key | None:
         """Key of the smallest entry, or None when empty."""
         entry = self._top()
-        return None if entry is None else entry[0]
+        return None if entry is None else entry[0]  # type: ignore[return-value]
 
-    def first(self) -> Any:
+    def first(self) -> Item | None:
         """The smallest item, still in the tree (an skb stays owned by the tree)."""
         entry = self._top()
-        return None if entry is None else entry[2]
+        return None if entry is None else entry[2]  # type: ignore[return-value]
 
-    def pop_first(self) -> Any:
+    def pop_first(self) -> Item | None:
         entry = self._top()
         if entry is None:
             return None
         heappop(self._heap)
-        item = entry[2]
+        item: Item = entry[2]  # type: ignore[assignment]
         del self._entries[item]
         self._hand_out(item)
         return item
 
-    def remove(self, item: Any) -> Any:
+    def remove(self, item: Item) -> Item:
         """Remove a specific item that is in this tree (``bpf_rbtree_remove``)."""
         entry = self._entries.pop(item, None)
         if entry is None:
@@ -273,8 +291,8 @@ class SkbRbTree:
         self._hand_out(item)
         return item
 
-    def _hand_out(self, item: Any) -> None:
-        if item.__class__ is SkBuff:
+    def _hand_out(self, item: Item) -> None:
+        if isinstance(item, SkBuff):
             if self._checked:
                 give(item)
             else:
@@ -286,13 +304,13 @@ class SkbRbTree:
     def __bool__(self) -> bool:
         return bool(self._entries)
 
-    def __contains__(self, item: Any) -> bool:
+    def __contains__(self, item: object) -> bool:
         return item in self._entries
 
     def held(self) -> list[SkBuff]:
         """The skbs the tree itself owns, in key order (a node's skbs are its own)."""
-        ordered = sorted(self._entries.values(), key=lambda e: (e[0], e[1]))
-        return [e[2] for e in ordered if e[2].__class__ is SkBuff]
+        ordered = sorted(self._entries.values(), key=_entry_order)
+        return [e[2] for e in ordered if isinstance(e[2], SkBuff)]
 
     def free(self) -> None:
         """Release this tree now (``bpf_obj_drop``); holding skbs is a violation."""
@@ -305,6 +323,11 @@ class SkbRbTree:
         return items
 
 
+def _entry_order(entry: list[object]) -> list[object]:
+    return entry[:2]  # key, then insertion number
+
+
+@mypyc_attr(allow_interpreted_subclasses=True)  # an object with fields of its own
 class SkbNode:
     """An allocated object with one ``sk_buff __kptr`` field (``bpf_obj_new`` + kptr).
 

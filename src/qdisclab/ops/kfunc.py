@@ -37,10 +37,14 @@ import functools
 import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar, ParamSpec, TypeVar
 
 from qdisclab.errors import ExtensionFault
-from qdisclab.ops.ownership import RUNNING
+from qdisclab.ops.ownership import RUNNING, Frame
+
+Params = ParamSpec("Params")
+Result = TypeVar("Result")
+Method = TypeVar("Method", bound=Callable[..., object])
 
 # include/linux/btf.h
 KF_ACQUIRE = 1 << 0
@@ -76,7 +80,7 @@ class Kfunc:
     method: str = ""
     prefix: str = "sch"
     signature: str = "()"
-    func: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
+    func: Callable[..., object] | None = field(default=None, compare=False, repr=False)
 
     @property
     def python(self) -> str:
@@ -112,7 +116,7 @@ class KfuncRegistry:
         allowed: Iterable[str],
         flags: int,
         doc: str,
-        func: Callable[..., Any] | None = None,
+        func: Callable[..., object] | None = None,
     ) -> Kfunc:
         """Register a plain-function kfunc (one that takes its object as an argument)."""
         signature = _signature(func) if func is not None else "()"
@@ -199,7 +203,7 @@ class _Decl:
 
 def kfunc(
     name: str, *, allowed: Iterable[str] = (ALL_MEMBERS,), flags: int = 0
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+) -> Callable[[Method], Method]:
     """Declare a context method as kernel kfunc ``name``, callable from ``allowed`` callbacks.
 
     The method's docstring is the kfunc's doc. The class it is defined in must
@@ -207,14 +211,14 @@ def kfunc(
     """
     decl = _Decl(name, frozenset(allowed), flags)
 
-    def mark(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def mark(fn: Method) -> Method:
         fn.__kfunc__ = decl  # type: ignore[attr-defined]
         return fn
 
     return mark
 
 
-def refusal(kf: Kfunc, frame: Any) -> ExtensionFault:
+def refusal(kf: Kfunc, frame: Frame | None) -> ExtensionFault:
     """The error for calling ``kf`` where it is not allowed, naming method and kfunc."""
     if frame is None:
         return ExtensionFault(
@@ -232,7 +236,7 @@ def refusal(kf: Kfunc, frame: Any) -> ExtensionFault:
     return ExtensionFault(frame.kind, here, text)
 
 
-def _signature(fn: Callable[..., Any]) -> str:
+def _signature(fn: Callable[..., object]) -> str:
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
@@ -241,17 +245,17 @@ def _signature(fn: Callable[..., Any]) -> str:
     return str(sig.replace(parameters=params)).replace("'", "")
 
 
-def _checking(kf: Kfunc, fn: Callable[..., Any]) -> Callable[..., Any]:
+def _checking(kf: Kfunc, fn: Callable[Params, Result]) -> Callable[Params, Result]:
     """``fn`` preceded by the allow-list check (one frozenset test)."""
     name = kf.name
     running = RUNNING
 
     @functools.wraps(fn)
-    def checked(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def checked(*args: Params.args, **kwargs: Params.kwargs) -> Result:
         frame = running.frame
         if frame is None or name not in frame.allowed:
             raise refusal(kf, frame)
-        return fn(self, *args, **kwargs)
+        return fn(*args, **kwargs)
 
     checked.__kfunc__ = fn.__kfunc__  # type: ignore[attr-defined]
     return checked
@@ -270,13 +274,13 @@ class KfuncContext:
     prefix: ClassVar[str] = ""
     unchecked: ClassVar[type]
 
-    def __init_subclass__(cls, interface: str = "", prefix: str = "", **kw: Any) -> None:
+    def __init_subclass__(cls, interface: str = "", prefix: str = "", **kw: object) -> None:
         super().__init_subclass__(**kw)
         if not interface:  # the unchecked twin, or a subclass adding nothing
             return
         cls.interface = interface
         cls.prefix = prefix or "ctx"
-        raw: dict[str, Callable[..., Any]] = {}
+        raw: dict[str, Callable[..., object]] = {}
         for attr, fn in list(vars(cls).items()):
             decl = getattr(fn, "__kfunc__", None)
             if decl is None:

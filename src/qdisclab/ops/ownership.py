@@ -19,15 +19,28 @@ restore it around each user callback.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 from qdisclab.errors import ExtensionFault
 from qdisclab.skb import FREED, SkBuff
+
+if TYPE_CHECKING:
+    from qdisclab.ops.collections import Storage
 
 POLICY_STRICT = "strict"  # stop the run with a diagnostic (the default)
 POLICY_CONTAIN = "contain"  # detach the faulty instance, fall back, keep running
 POLICY_OFF = "off"  # no ownership checks (benchmark baseline only)
 POLICIES = (POLICY_STRICT, POLICY_CONTAIN, POLICY_OFF)
+
+
+class ExtensionInstance(Protocol):
+    """What the collections need from the instance a callback runs for (a qdisc)."""
+
+    @property
+    def storage(self) -> Storage: ...
+
+    @property
+    def policy(self) -> str: ...
 
 
 class Frame:
@@ -40,7 +53,11 @@ class Frame:
     __slots__ = ("acquired", "allowed", "callback", "instance", "kind")
 
     def __init__(
-        self, kind: str, callback: str, instance: Any, allowed: frozenset[str] = frozenset()
+        self,
+        kind: str,
+        callback: str,
+        instance: ExtensionInstance | None,
+        allowed: frozenset[str] = frozenset(),
     ) -> None:
         self.kind = kind
         self.callback = callback
@@ -66,7 +83,7 @@ class OwnershipViolation(ExtensionFault):
     """A callback used, leaked or forged an skb against the ownership rules."""
 
 
-def describe_owner(owner: Any) -> str:
+def describe_owner(owner: object) -> str:
     if owner is None:
         return "the stack (not inside any qdisc)"
     if owner is FREED:
@@ -76,7 +93,7 @@ def describe_owner(owner: Any) -> str:
     return f"{type(owner).__name__}@{id(owner):x}"
 
 
-def violation(frame: Frame | None, skb: Any, problem: str) -> OwnershipViolation:
+def violation(frame: Frame | None, skb: object, problem: str) -> OwnershipViolation:
     """Build the diagnostic: extension kind, callback, skb, flow and last owner."""
     kind = frame.kind if frame is not None else "?"
     callback = frame.callback if frame is not None else "(no callback running)"
@@ -88,7 +105,7 @@ def violation(frame: Frame | None, skb: Any, problem: str) -> OwnershipViolation
     return OwnershipViolation(kind, callback, problem, packet)
 
 
-def take(skb: SkBuff, new_owner: Any, action: str) -> None:
+def take(skb: SkBuff, new_owner: object, action: str) -> None:
     """Move ``skb`` from the running callback to ``new_owner`` or raise a violation."""
     frame = RUNNING.frame
     owner = skb.owner
@@ -111,7 +128,7 @@ def give(skb: SkBuff) -> None:
         frame.acquired.append(skb)
 
 
-def check_exit(frame: Frame, keep: Any = None) -> None:
+def check_exit(frame: Frame, keep: object = None) -> None:
     """At callback exit: nothing the callback took may still be owned by it (except ``keep``)."""
     acquired = frame.acquired
     for skb in acquired:

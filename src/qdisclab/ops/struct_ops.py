@@ -36,9 +36,11 @@ import errno
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
 from qdisclab.errors import ENOTSUPP, KernelError
+
+Method = TypeVar("Method", bound=Callable[..., object])
 
 
 @dataclass(frozen=True)
@@ -52,16 +54,14 @@ class Member:
     doc: str = ""
 
 
-def callback(
-    *, mandatory: bool = False, supported: bool = True
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def callback(*, mandatory: bool = False, supported: bool = True) -> Callable[[Method], Method]:
     """Declare a base-class method as a member of its ops table (``members_of`` collects it).
 
     The method's signature and docstring are the member's; a refused member
     (``supported=False``) is declared too, so ``help()`` shows what is refused.
     """
 
-    def mark(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def mark(fn: Method) -> Method:
         doc = (fn.__doc__ or "").strip().splitlines()
         fn.__member__ = Member(  # type: ignore[attr-defined]
             fn.__name__, mandatory=mandatory, supported=supported, doc=doc[0] if doc else ""

@@ -16,14 +16,14 @@ throughput) are computed at the end, never per packet.
 from __future__ import annotations
 
 from array import array
-from typing import Any
+from collections.abc import Sequence
 
 from qdisclab.skb import SkBuff
 
 DEFAULT_BIN_NS = 100_000_000  # 100 ms throughput bins
 
 
-def percentile(sorted_values: Any, q: float) -> float:
+def percentile(sorted_values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile of an already sorted sequence (0 < q <= 100)."""
     n = len(sorted_values)
     if n == 0:

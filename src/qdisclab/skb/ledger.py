@@ -1,7 +1,9 @@
 """Packet books: every packet is created, then delivered or dropped, exactly once.
 
-A ``Ledger`` holds a world's totals; a ``FlowBooks`` holds one flow's and
-forwards to its ledger. The two functions ``skb_consume`` (delivered) and
+A ``FlowBooks`` holds one flow's counts; a ``Ledger`` is the world's set of
+flows, and its totals are the sums over them, computed when read (a report,
+the conservation check), so a packet is booked once, on its flow, and never
+a second time on the world. The two functions ``skb_consume`` (delivered) and
 ``skb_drop`` (dropped, with a reason) are the only places a packet's life
 ends, so the conservation check — sent = delivered + dropped + in flight —
 can be made against an independent count of packets still held anywhere.
@@ -11,13 +13,15 @@ ones are constants here.
 
 >>> ledger = Ledger()
 >>> books = FlowBooks("f1", ledger)
->>> books.sent_packets, ledger.sent
-(0, 0)
+>>> skb = SkBuff(100, 1, 2, 3, 4, 17, created=0, flow=books)
+>>> books.book_sent(skb); skb_drop(skb, DROP_QDISC)
+>>> books.sent_packets, ledger.sent, ledger.dropped
+(1, 1, {'qdisc': 1})
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Protocol
 
 from qdisclab.skb.skbuff import SkBuff
 
@@ -33,21 +37,48 @@ DROP_RESET = "qdisc_reset"  # purged by a qdisc reset/destroy
 DROP_MTU = "mtu"  # larger than the device MTU
 
 
-class Ledger:
-    """World-wide packet totals."""
+class DropObserver(Protocol):
+    """What a flow's books call when one of its packets is dropped (the metrics layer)."""
 
-    __slots__ = ("delivered", "delivered_bytes", "dropped", "sent", "sent_bytes")
+    def on_drop(self, skb: SkBuff, reason: str, now: int) -> None: ...
+
+
+class Ledger:
+    """World-wide packet totals: the sums over the flows booked on it."""
+
+    __slots__ = ("flows",)
 
     def __init__(self) -> None:
-        self.sent = 0
-        self.sent_bytes = 0
-        self.delivered = 0
-        self.delivered_bytes = 0
-        self.dropped: dict[str, int] = {}
+        self.flows: list[FlowBooks] = []  # every FlowBooks created on this ledger
+
+    @property
+    def sent(self) -> int:
+        return sum(books.sent_packets for books in self.flows)
+
+    @property
+    def sent_bytes(self) -> int:
+        return sum(books.sent_bytes for books in self.flows)
+
+    @property
+    def delivered(self) -> int:
+        return sum(books.delivered_packets for books in self.flows)
+
+    @property
+    def delivered_bytes(self) -> int:
+        return sum(books.delivered_bytes for books in self.flows)
+
+    @property
+    def dropped(self) -> dict[str, int]:
+        """Drops by reason, over every flow (reasons in the order they first occurred)."""
+        total: dict[str, int] = {}
+        for books in self.flows:
+            for reason, count in books.dropped.items():
+                total[reason] = total.get(reason, 0) + count
+        return total
 
     @property
     def dropped_total(self) -> int:
-        return sum(self.dropped.values())
+        return sum(sum(books.dropped.values()) for books in self.flows)
 
 
 class FlowBooks:
@@ -64,7 +95,7 @@ class FlowBooks:
         "sent_packets",
     )
 
-    def __init__(self, name: str, ledger: Ledger, observer: Any = None) -> None:
+    def __init__(self, name: str, ledger: Ledger, observer: DropObserver | None = None) -> None:
         self.name = name
         self.ledger = ledger
         self.sent_packets = 0
@@ -72,38 +103,34 @@ class FlowBooks:
         self.delivered_packets = 0
         self.delivered_bytes = 0
         self.dropped: dict[str, int] = {}
-        # Called as observer.on_drop(skb, reason, now) when set (metrics layer).
         self.observer = observer
+        ledger.flows.append(self)
 
     def book_sent(self, skb: SkBuff) -> None:
         """Record a new packet entering the network."""
         self.sent_packets += 1
         self.sent_bytes += skb.len
-        ledger = self.ledger
-        ledger.sent += 1
-        ledger.sent_bytes += skb.len
 
 
 def skb_consume(skb: SkBuff) -> None:
     """End a packet's life as delivered (``consume_skb``)."""
     books = skb.flow
+    assert books is not None, "a packet ends its life on the books it was sent on"
     books.delivered_packets += 1
     books.delivered_bytes += skb.len
-    ledger = books.ledger
-    ledger.delivered += 1
-    ledger.delivered_bytes += skb.len
     skb.owner = FREED
 
 
 def skb_drop(skb: SkBuff, reason: str, now: int = 0) -> None:
     """End a packet's life as dropped for ``reason`` (``kfree_skb_reason``)."""
     books = skb.flow
-    books.dropped[reason] = books.dropped.get(reason, 0) + 1
-    dropped = books.ledger.dropped
+    assert books is not None, "a packet ends its life on the books it was sent on"
+    dropped = books.dropped
     dropped[reason] = dropped.get(reason, 0) + 1
     skb.owner = FREED
-    if books.observer is not None:
-        books.observer.on_drop(skb, reason, now)
+    observer = books.observer
+    if observer is not None:
+        observer.on_drop(skb, reason, now)
 
 
 class _Freed:
@@ -115,4 +142,4 @@ class _Freed:
         return "freed"
 
 
-FREED = _Freed()
+FREED: _Freed = _Freed()

@@ -12,7 +12,10 @@ True
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from qdisclab.skb.ledger import FlowBooks
 
 IPPROTO_ICMP = 1
 IPPROTO_TCP = 6
@@ -70,9 +73,12 @@ class SkBuff:
 
     Writable by tc programs: ``mark``, ``priority``, ``tc_classid``,
     ``tc_index``, ``tstamp`` (earliest departure time, ns; 0 = none),
-    ``queue_mapping``. ``cb`` is the qdisc layer's private control block (any
-    small value; the kernel's 20-byte ``qdisc_skb_cb`` data). ``th`` holds the
-    transport header object (TCP segment fields) when there is one.
+    ``queue_mapping``. ``cb`` is the qdisc layer's private control block (an
+    int, 0 when unused: the kernel's 20-byte ``qdisc_skb_cb`` data holds an
+    enqueue time or a time to send). ``th`` holds the transport header object
+    (TCP segment fields) when there is one, ``sk`` the sending socket and
+    ``dev`` the device it was last handed to: each is an object of a layer
+    above this one, typed ``object`` here and narrowed by the layer that owns it.
     ``flow`` is the accounting record the packet is booked on (see ledger);
     ``owner`` is maintained by the ownership checker of ``qdisclab.ops``.
     ``pkt_len`` is the length the qdisc layer accounted when the packet
@@ -118,39 +124,41 @@ class SkBuff:
         dport: int,
         protocol: int,
         created: int,
-        flow: Any = None,
-        sk: Any = None,
+        flow: FlowBooks | None = None,
+        sk: object = None,
         ecn: int = INET_ECN_NOT_ECT,
         priority: int = 0,
         payload: bytes | None = None,
-        th: Any = None,
+        th: object = None,
         ttl: int = DEFAULT_TTL,
     ) -> None:
-        self.len = self.pkt_len = length
-        self.src = src
-        self.dst = dst
-        self.sport = sport
-        self.dport = dport
-        self.protocol = protocol
-        self.created = created
-        self.flow = flow
-        self.sk = sk
-        self.ecn = ecn
-        self.priority = priority
-        self.payload = payload
-        self.th = th
-        self.ttl = ttl
-        self.hash = 0
-        self.mark = 0
-        self.tstamp = 0
-        self.tc_classid = 0
-        self.tc_index = 0
-        self.queue_mapping = 0
-        self.cb = None
-        self.dev = None
-        self.iif = 0
-        self.owner = None
-        self.mac_len = 0  # bytes of link-layer header counted in len (skb->mac_len)
+        self.len: int = length
+        self.pkt_len: int = length
+        self.src: int = src
+        self.dst: int = dst
+        self.sport: int = sport
+        self.dport: int = dport
+        self.protocol: int = protocol
+        self.created: int = created
+        self.flow: FlowBooks | None = flow
+        self.sk: object = sk
+        self.ecn: int = ecn
+        self.priority: int = priority
+        self.payload: bytes | None = payload
+        self.th: object = th
+        self.ttl: int = ttl
+        self.hash: int = 0
+        self.mark: int = 0
+        self.tstamp: int = 0
+        self.tc_classid: int = 0
+        self.tc_index: int = 0
+        self.queue_mapping: int = 0
+        self.cb: int = 0
+        self.dev: object = None
+        self.iif: int = 0
+        # A Frame, a collection, a node, FREED or None (the stack): compared by identity.
+        self.owner: object = None
+        self.mac_len: int = 0  # bytes of link-layer header counted in len (skb->mac_len)
 
     def get_hash(self, seed: int) -> int:
         """The flow hash (``skb_get_hash``): computed from the 5-tuple once, then cached.

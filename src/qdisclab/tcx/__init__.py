@@ -10,8 +10,8 @@
 (['p1', 'p2'], 3)
 """
 
+from . import constants as _constants
 from .constants import *  # noqa: F403 - uapi names are part of the API
-from .constants import __all__ as _constants_all
 from .context import REDIRECT_INFO, SkbContext, bpf_redirect, bpf_skb_set_tstamp
 from .device import Tcx, bpf_objects, pin_map, pinned_map, tcx_hook
 from .hook import (
@@ -45,5 +45,5 @@ __all__ = [
     "pinned_map",
     "skb_do_redirect",
     "tcx_hook",
-    *_constants_all,
+    *(name for name in vars(_constants) if name.isupper()),
 ]

@@ -4,8 +4,6 @@
 (-1, 0, 2, 7)
 """
 
-from __future__ import annotations
-
 # enum tcx_action_base: what a tcx program returns.
 TCX_NEXT = -1
 TCX_PASS = 0
@@ -44,5 +42,3 @@ DROP_TCX_REDIRECT = "tcx_redirect_failed"  # no such device, device down or a re
 
 # Nested redirects a packet may take in one call chain (XMIT_RECURSION_LIMIT).
 XMIT_RECURSION_LIMIT = 8
-
-__all__ = [name for name in dir() if name.isupper()]

@@ -44,12 +44,16 @@ seed), ``ctx.redirect()`` and ``ctx.set_tstamp()``.
 from __future__ import annotations
 
 import random
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import NoReturn
 
 from qdisclab.errors import ExtensionFault
 from qdisclab.ops import KfuncContext, kfunc
+from qdisclab.sim.interface import EventScheduler
+from qdisclab.skb import SkBuff
 
 from .constants import BPF_F_INGRESS, ETH_P_IP, TCX_DROP, TCX_REDIRECT
+from .netdev import TcxDevice
 
 
 class RedirectInfo:
@@ -89,10 +93,14 @@ def bpf_skb_set_tstamp(ctx: SkbContext, tstamp: int, tstamp_type: int = 1) -> in
 IFACE = "tcx"
 
 
-def _read_only(name: str, getter: Any) -> property:
+# What a context points at between runs: a packet of zeros, never booked.
+NO_PACKET = SkBuff(0, 0, 0, 0, 0, 0, created=0)
+
+
+def _read_only(name: str, getter: Callable[[SkbContext], int | bytes | None]) -> property:
     """A field a tc program may read; writing it is refused at once, naming it."""
 
-    def refuse(self: SkbContext, value: Any) -> NoReturn:
+    def refuse(self: SkbContext, value: object) -> NoReturn:
         raise ExtensionFault(
             "tc program", "(running)", f"ctx.{name} is read-only to a tc program "
             "(writable: mark, priority, tc_classid, tc_index, tstamp, queue_mapping)"
@@ -106,17 +114,24 @@ class SkbContext(KfuncContext, interface=IFACE, prefix="ctx"):
 
     ``stream`` names this context's random stream (``ctx.random_u32()``); the
     hook that owns the context names it after its device and direction.
+    ``skb`` is the packet the running program sees (``NO_PACKET`` between runs).
     """
 
     __slots__ = ("_rng", "_stream", "dev", "sched", "skb")
 
-    def __init__(self, dev: Any, stream: str = "tc") -> None:
+    def __init__(self, dev: TcxDevice | None, stream: str = "tc") -> None:
         self.dev = dev
-        self.sched = dev.sched if dev is not None else None
-        self.skb: Any = None
-        node = getattr(getattr(dev, "node", None), "name", "")
-        self._stream = f"tcx:{node}/{getattr(dev, 'name', '?')}:{stream}"
+        self.sched: EventScheduler | None = dev.sched if dev is not None else None
+        self.skb: SkBuff = NO_PACKET
+        where = f"{dev.node.name}/{dev.name}" if dev is not None else "/?"
+        self._stream = f"tcx:{where}:{stream}"
         self._rng: random.Random | None = None  # created on the first draw
+
+    def _hash(self) -> int:
+        return self.skb.get_hash(self.dev.hash_seed if self.dev is not None else 0)
+
+    def _ifindex(self) -> int:
+        return self.dev.ifindex if self.dev is not None else 0
 
     # -- writable --
     @property
@@ -169,9 +184,9 @@ class SkbContext(KfuncContext, interface=IFACE, prefix="ctx"):
 
     # -- read-only --
     len = _read_only("len", lambda self: self.skb.len)
-    hash = _read_only("hash", lambda self: self.skb.get_hash(self.dev.hash_seed))
+    hash = _read_only("hash", _hash)
     protocol = _read_only("protocol", lambda self: ETH_P_IP)
-    ifindex = _read_only("ifindex", lambda self: self.dev.ifindex)
+    ifindex = _read_only("ifindex", _ifindex)
     ingress_ifindex = _read_only("ingress_ifindex", lambda self: self.skb.iif)
     ipv4_src = _read_only("ipv4_src", lambda self: self.skb.src)
     ipv4_dst = _read_only("ipv4_dst", lambda self: self.skb.dst)
@@ -184,15 +199,16 @@ class SkbContext(KfuncContext, interface=IFACE, prefix="ctx"):
     @kfunc("bpf_ktime_get_ns")
     def ktime_get_ns(self) -> int:
         """The simulated clock in ns (the EDT clock base)."""
-        return self.sched.now
+        sched = self.sched
+        return sched.now if sched is not None else 0
 
     @kfunc("bpf_get_prandom_u32")
     def random_u32(self) -> int:
         """A pseudo-random u32 from this hook's named stream of the run seed (deterministic)."""
         rng = self._rng
         if rng is None:
-            world = getattr(self.dev, "world", None)
-            rng = world.rng.stream(self._stream) if world is not None else random.Random(0)
+            dev = self.dev
+            rng = dev.world.rng.stream(self._stream) if dev is not None else random.Random(0)
             self._rng = rng
         return rng.getrandbits(32)
 

@@ -13,38 +13,50 @@ HookInfo(count=1, revision=2, prog_ids=(1,), link_ids=(1,))
 from __future__ import annotations
 
 import errno
-from typing import Any
+from typing import TypeVar
 
 from qdisclab.errors import KernelError
 from qdisclab.mprog import BPF_TCX_EGRESS, BPF_TCX_INGRESS, BpfObjects, Program
+from qdisclab.mprog.objects import ProgFunc
+from qdisclab.ops.maps_base import BpfMap
 
 from .hook import TcxHook
+from .netdev import TcxDevice, TcxWorld
+
+MapT = TypeVar("MapT", bound=BpfMap)
 
 _OBJS_KEY = "bpf_objects"
 _PINS_KEY = "bpf_pins"
 _TCX_KEY = "tcx"
 
 
-def bpf_objects(world: Any) -> BpfObjects:
+def bpf_objects(world: TcxWorld) -> BpfObjects:
     """The world's program/link registry (IDs are per world, never reused)."""
     objs = world.extensions.get(_OBJS_KEY)
-    if objs is None:
+    if not isinstance(objs, BpfObjects):
         objs = world.extensions[_OBJS_KEY] = BpfObjects()
     return objs
 
 
-def pin_map(world: Any, name: str, bpf_map: Any) -> Any:
+def _pins(world: TcxWorld) -> dict[str, BpfMap]:
+    pins = world.extensions.get(_PINS_KEY)
+    if not isinstance(pins, dict):
+        pins = world.extensions[_PINS_KEY] = {}
+    return pins
+
+
+def pin_map(world: TcxWorld, name: str, bpf_map: MapT) -> MapT:
     """Pin ``bpf_map`` under ``name`` (bpffs) so other components find the same map."""
-    pins = world.extensions.setdefault(_PINS_KEY, {})
+    pins = _pins(world)
     if name in pins and pins[name] is not bpf_map:
         raise KernelError(errno.EEXIST, f"a map is already pinned as {name!r}")
     pins[name] = bpf_map
     return bpf_map
 
 
-def pinned_map(world: Any, name: str) -> Any:
+def pinned_map(world: TcxWorld, name: str) -> BpfMap:
     """The map pinned as ``name`` (``bpf_obj_get``); ENOENT if none."""
-    bpf_map = world.extensions.get(_PINS_KEY, {}).get(name)
+    bpf_map = _pins(world).get(name)
     if bpf_map is None:
         raise KernelError(errno.ENOENT, f"no map pinned as {name!r}")
     return bpf_map
@@ -60,7 +72,7 @@ class Tcx:
 
     __slots__ = ("classic_qdisc", "dev", "egress", "ingress", "objs")
 
-    def __init__(self, dev: Any) -> None:
+    def __init__(self, dev: TcxDevice) -> None:
         self.dev = dev
         self.objs = bpf_objects(dev.world)
         self.ingress = TcxHook(self.objs, BPF_TCX_INGRESS, dev)
@@ -68,11 +80,14 @@ class Tcx:
         self.classic_qdisc: str | None = None  # "clsact", "ingress" or None
 
     @classmethod
-    def of(cls, dev: Any) -> Tcx:
+    def of(cls, dev: TcxDevice) -> Tcx:
         """The device's tcx state, created on first use (an unused device has none)."""
-        table = dev.world.extensions.setdefault(_TCX_KEY, {})
+        extensions = dev.world.extensions
+        table = extensions.get(_TCX_KEY)
+        if not isinstance(table, dict):
+            table = extensions[_TCX_KEY] = {}
         tcx = table.get(dev.ifindex)
-        if tcx is None or tcx.dev is not dev:
+        if not isinstance(tcx, Tcx) or tcx.dev is not dev:
             tcx = table[dev.ifindex] = cls(dev)
         return tcx
 
@@ -83,7 +98,9 @@ class Tcx:
             return self.egress
         raise KernelError(errno.EINVAL, f"attach type {attach_type} is not a tcx hook")
 
-    def load(self, func: Any, name: str | None = None, expected_attach_type: int = 0) -> Program:
+    def load(
+        self, func: ProgFunc, name: str | None = None, expected_attach_type: int = 0
+    ) -> Program:
         """BPF_PROG_LOAD of a SCHED_CLS program ``func(ctx) -> TCX_*`` in this world."""
         return self.objs.program(func, name=name, expected_attach_type=expected_attach_type)
 
@@ -119,7 +136,7 @@ class Tcx:
         return {"ingress": self.ingress.stats.as_dict(), "egress": self.egress.stats.as_dict()}
 
 
-def tcx_hook(world: Any, ifindex: int, attach_type: int) -> TcxHook:
+def tcx_hook(world: TcxWorld, ifindex: int, attach_type: int) -> TcxHook:
     """Resolve ``(target_ifindex, attach_type)`` as the syscall does: EINVAL, ENODEV."""
     if attach_type not in (BPF_TCX_INGRESS, BPF_TCX_EGRESS):
         raise KernelError(errno.EINVAL, f"attach type {attach_type} is not a tcx hook")

@@ -28,14 +28,15 @@ True
 from __future__ import annotations
 
 import errno
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import ClassVar
 
 from qdisclab.errors import ExtensionFault, KernelError
-from qdisclab.mprog import BPF_LINK_TYPE_TCX, BPF_TCX_INGRESS, Hook, Link
+from qdisclab.mprog import BPF_LINK_TYPE_TCX, BPF_TCX_INGRESS, BpfObjects, Hook, Link
+from qdisclab.mprog.objects import ProgFunc
 from qdisclab.ops import POLICY_CONTAIN
 from qdisclab.sim.tracepoint import tracepoint
-from qdisclab.skb import DROP_FAULT, skb_drop
+from qdisclab.skb import DROP_FAULT, SkBuff, skb_drop
 
 from .constants import (
     BPF_F_INGRESS,
@@ -52,6 +53,7 @@ from .constants import (
     XMIT_RECURSION_LIMIT,
 )
 from .context import REDIRECT_INFO, SkbContext
+from .netdev import HookFn, TcxDevice
 from .tracepoints import TCX_PROG_RUN
 
 DROP_TC_STOLEN = "tc_stolen"  # a classic action consumed the packet (STOLEN/QUEUED/TRAP)
@@ -74,7 +76,11 @@ class TcxStats:
         self.stolen = 0  # classic STOLEN/QUEUED/TRAP
 
     def as_dict(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in self.__slots__}
+        # Spelled out: a compiled class keeps no ``__slots__`` to iterate.
+        return {"classic_drop": self.classic_drop, "classic_redirect": self.classic_redirect,
+                "drop": self.drop, "redirect_egress": self.redirect_egress,
+                "redirect_failed": self.redirect_failed,
+                "redirect_ingress": self.redirect_ingress, "stolen": self.stolen}  # fmt: skip
 
 
 class TcxLink(Link):
@@ -82,12 +88,12 @@ class TcxLink(Link):
 
     __slots__ = ()
 
-    link_type = BPF_LINK_TYPE_TCX
+    link_type: ClassVar[int] = BPF_LINK_TYPE_TCX
 
     @property
     def ifindex(self) -> int:
         hook = self.hook
-        return hook.dev.ifindex if hook is not None else 0  # type: ignore[attr-defined]
+        return hook.dev.ifindex if isinstance(hook, TcxHook) else 0
 
     def info(self) -> dict[str, int]:
         """``BPF_OBJ_GET_INFO_BY_FD``: type, id, prog_id, tcx.ifindex, tcx.attach_type."""
@@ -100,12 +106,15 @@ class TcxLink(Link):
                f"ifindex:\t{self.ifindex}\nattach_type:\t{where}\n"  # fmt: skip
 
 
+FilterFunc = Callable[[SkbContext], int]  # ctx -> TC_ACT_*
+
+
 class ClassicFilter:
     """A classic tc filter (cls_bpf direct-action): ``func(ctx) -> TC_ACT_*``."""
 
     __slots__ = ("func", "handle", "prio")
 
-    def __init__(self, func: Any, prio: int, handle: int) -> None:
+    def __init__(self, func: FilterFunc, prio: int, handle: int) -> None:
         self.func = func
         self.prio = prio
         self.handle = handle
@@ -129,8 +138,8 @@ class TcxHook(Hook):
         "tp_prog_run",
     )
 
-    def __init__(self, objs: Any, attach_type: int, dev: Any) -> None:
-        self.faulty: tuple[Any, ...] = ()  # programs detached from the datapath by a fault
+    def __init__(self, objs: BpfObjects, attach_type: int, dev: TcxDevice) -> None:
+        self.faulty: tuple[ProgFunc, ...] = ()  # programs detached from the datapath by a fault
         super().__init__(objs, attach_type, link_class=TcxLink)
         self.dev = dev
         self.devices = dev.world.devices  # ifindex -> device, for redirects
@@ -139,7 +148,7 @@ class TcxHook(Hook):
         self.classic: tuple[ClassicFilter, ...] = ()
         self.stats = TcxStats()
         self.tp_prog_run = tracepoint(dev.sched, TCX_PROG_RUN)
-        self.handle = self._handle  # bound once: the device calls it per packet
+        self.handle: HookFn = self._handle  # bound once: the device calls it per packet
 
     # -- keeping the device slot in step with the hook --
     def _rebuild(self) -> None:
@@ -156,7 +165,7 @@ class TcxHook(Hook):
             self.dev.egress_hook = runner
 
     # -- classic filters (clsact miniq) --
-    def add_filter(self, func: Any, prio: int = 1, handle: int = 1) -> ClassicFilter:
+    def add_filter(self, func: FilterFunc, prio: int = 1, handle: int = 1) -> ClassicFilter:
         """``tc filter add dev D ingress|egress prio P handle H bpf da obj ...``.
 
         Needs a clsact (or, for ingress, an ingress) qdisc: EINVAL otherwise;
@@ -179,7 +188,7 @@ class TcxHook(Hook):
         self._sync()
 
     # -- the datapath --
-    def run_programs(self, skb: Any, progs: Sequence[Any] | None = None) -> int:
+    def run_programs(self, skb: SkBuff, progs: Sequence[ProgFunc] | None = None) -> int:
         """The tcx chain alone (``tcx_run``), with reserved codes mapped to TCX_NEXT.
 
         A program that raises, returns something that is not an int verdict
@@ -191,8 +200,8 @@ class TcxHook(Hook):
         """
         ctx = self.ctx
         ctx.skb = skb
-        ret = -1
-        func = None
+        ret: object = -1
+        func: ProgFunc | None = None
         tp = self.tp_prog_run
         length = skb.len
         try:
@@ -215,26 +224,36 @@ class TcxHook(Hook):
             return self._program_fault(skb, func, f"raised {type(exc).__name__}: {exc}", exc)
         if ret == 0:
             skb.tc_index = skb.tc_classid & 0xFFFF  # tcx_action_code: PASS; tc_index is a u16
-        elif ret != 2 and ret != 7:
-            if ret.__class__ is not int:
-                return self._program_fault(
-                    skb, func, f"returned {ret!r}, not a TCX_* verdict (TCX_NEXT, TCX_PASS, "
-                    "TCX_DROP, TCX_REDIRECT)"
-                )  # fmt: skip
-            ret = -1
-        return ret
+            return 0
+        if ret == 2:
+            return 2
+        if ret == 7:
+            return 7
+        if ret.__class__ is not int:
+            return self._program_fault(
+                skb, func, f"returned {ret!r}, not a TCX_* verdict (TCX_NEXT, TCX_PASS, "
+                "TCX_DROP, TCX_REDIRECT)"
+            )  # fmt: skip
+        return -1
 
-    def _program_fault(self, skb: Any, func: Any, problem: str, cause: Any = None) -> int:
+    def _program_fault(
+        self,
+        skb: SkBuff,
+        func: ProgFunc | None,
+        problem: str,
+        cause: BaseException | None = None,
+    ) -> int:
         name = next((p.name for p in self.programs if p.func is func), repr(func))
         self._fault(skb, f"tcx program {name}", f"tcx:{name}", problem, cause)
         chain = list(self.progs)
         rest = chain[chain.index(func) + 1 :] if func in chain else []
-        self.faulty = (*self.faulty, func)
+        if func is not None:
+            self.faulty = (*self.faulty, func)
         self._rebuild()
         # The programs after it, as if it were detached; those before it ran already.
         return self.run_programs(skb, rest)
 
-    def _filter_fault(self, skb: Any, flt: ClassicFilter, exc: Exception) -> None:
+    def _filter_fault(self, skb: SkBuff, flt: ClassicFilter, exc: Exception) -> None:
         """A classic filter raised: its fault; contained, it is detached as if deleted."""
         name = f"prio {flt.prio} handle {flt.handle}"
         problem = f"raised {type(exc).__name__}: {exc}"
@@ -242,7 +261,9 @@ class TcxHook(Hook):
         self.classic = tuple(f for f in self.classic if f is not flt)
         self._sync()
 
-    def _fault(self, skb: Any, kind: str, listed: str, problem: str, cause: Any) -> None:
+    def _fault(
+        self, skb: SkBuff, kind: str, listed: str, problem: str, cause: BaseException | None
+    ) -> None:
         """Report a fault of an extension on this hook: raise it, or list it if contained."""
         where = "ingress" if self.ingress else "egress"
         fault = ExtensionFault(kind, f"{self.dev.name} {where}", problem, skb.describe())
@@ -255,7 +276,7 @@ class TcxHook(Hook):
             raise fault
         world.faults.append((self.dev.name, listed, str(fault)))
 
-    def _handle(self, skb: Any) -> int:
+    def _handle(self, skb: SkBuff) -> int:
         ret = self.run_programs(skb)
         if ret == 0:
             return HOOK_PASS
@@ -287,7 +308,7 @@ class TcxHook(Hook):
             return HOOK_STOLEN
         return HOOK_PASS  # TC_ACT_OK, UNSPEC and anything else: continue as normal
 
-    def _redirect(self, skb: Any, classic: bool) -> int:
+    def _redirect(self, skb: SkBuff, classic: bool) -> int:
         stats = self.stats
         if classic:
             stats.classic_redirect += 1
@@ -304,7 +325,7 @@ class TcxHook(Hook):
 REDIRECT_FAILED, REDIRECT_INGRESS, REDIRECT_EGRESS = 0, 1, 2
 
 
-def skb_do_redirect(skb: Any, devices: Any, now: int) -> int:
+def skb_do_redirect(skb: SkBuff, devices: Mapping[int, TcxDevice], now: int) -> int:
     """``skb_do_redirect``: carry out what :func:`bpf_redirect` prepared.
 
     Sends ``skb`` to the target's ingress pipeline (``BPF_F_INGRESS``) or its
