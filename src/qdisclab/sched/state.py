@@ -144,7 +144,7 @@ class QdiscState:
     fault: str | None
     on_fault: Callable[[Qdisc], None] | None
     sojourn: SojournLog | None
-    tp_enqueue: Tracepoint
-    tp_dequeue: Tracepoint
-    tp_drop: Tracepoint
-    tp_requeue: Tracepoint
+    tp_enqueue: Tracepoint[...]
+    tp_dequeue: Tracepoint[...]
+    tp_drop: Tracepoint[...]
+    tp_requeue: Tracepoint[...]

@@ -22,7 +22,7 @@ from qdisclab.ops import POLICY_CONTAIN, POLICY_OFF
 
 if TYPE_CHECKING:
     from qdisclab.tcp.congestion import CongestionOps
-    from qdisclab.tcp.sock import TcpSock
+    from qdisclab.tcp.sock_base import TcpSockBase
 
 Member = Callable[..., object]
 
@@ -64,7 +64,7 @@ def _wrap(callback: str, fn: Member) -> Member:
     if callback in _POSITIVE_RESULT:
 
         @functools.wraps(fn)
-        def guarded_count(self: CongestionOps, sk: TcpSock) -> object:
+        def guarded_count(self: CongestionOps, sk: TcpSockBase) -> object:
             try:
                 ret = fn(self, sk)  # object, not int: a wrong type is diagnosed, not raised
             except ExtensionFault as fault:
@@ -83,7 +83,7 @@ def _wrap(callback: str, fn: Member) -> Member:
         return guarded_count
 
     @functools.wraps(fn)
-    def guarded(self: CongestionOps, sk: TcpSock, *args: object) -> object:
+    def guarded(self: CongestionOps, sk: TcpSockBase, *args: object) -> object:
         try:
             ret = fn(self, sk, *args)
         except ExtensionFault as fault:
@@ -100,14 +100,16 @@ def _wrap(callback: str, fn: Member) -> Member:
 
 
 def _fault(
-    ops: CongestionOps, sk: TcpSock, callback: str, problem: str, cause: Exception | None = None
+    ops: CongestionOps, sk: TcpSockBase, callback: str, problem: str, cause: Exception | None = None
 ) -> int | None:
     fault = ExtensionFault(f"tcp_congestion_ops {ops.name}", callback, problem, f"socket {sk.name}")
     fault.__cause__ = cause
     return _contain(ops, sk, callback, fault)
 
 
-def _contain(ops: CongestionOps, sk: TcpSock, callback: str, fault: ExtensionFault) -> int | None:
+def _contain(
+    ops: CongestionOps, sk: TcpSockBase, callback: str, fault: ExtensionFault
+) -> int | None:
     """Raise ``fault`` (strict), or record it and carry on with reno (contain)."""
     from qdisclab.tcp.cc.reno import Reno
     from qdisclab.tcp.congestion import lookup_cc, tcp_reno_ssthresh, tcp_reno_undo_cwnd

@@ -13,12 +13,13 @@ and then its ancestors'.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from qdisclab.tcp.sock_ops import TcpOpsHook
 
 if TYPE_CHECKING:
     from qdisclab.tcp.sock import TcpSock
+    from qdisclab.tcp.sock_base import TcpSockBase
 
 
 class Cgroup:
@@ -51,9 +52,10 @@ class Cgroup:
         sk.cgroup = self
         sk.sock_ops = self
 
-    def event(self, sk: TcpSock | None, name: str, *args: object) -> int | None:
+    def event(self, sk: TcpSockBase | None, name: str, *args: object) -> int | None:
         """The sock_ops entry point TCP calls; see ``TcpOpsHook.event``."""
-        return self.tcp_ops.event(sk, name, *args)
+        # TCP raises its events from the whole socket, whichever part of it runs
+        return self.tcp_ops.event(cast("TcpSock | None", sk), name, *args)
 
     def __repr__(self) -> str:
         return f"<Cgroup {self.path} tcp_ops={[type(o).id for o in self.tcp_ops.attached]}>"

@@ -29,7 +29,7 @@ from qdisclab.errors import KernelError
 from qdisclab.ops import KFUNCS, Member, StructOpsInterface
 
 if TYPE_CHECKING:
-    from qdisclab.tcp.sock import TcpSock
+    from qdisclab.tcp.sock_base import TcpSockBase
 
 TCP_CA_NAME_MAX = 16
 TCP_CONG_NON_RESTRICTED = 0x1
@@ -144,7 +144,7 @@ class RateSample:
 class CongestionOps:
     """Base of every congestion control: subclass, set ``name``, implement the members.
 
-    Every member has the kernel's signature; ``sk`` is the ``TcpSock``. The
+    Every member has the kernel's signature; ``sk`` is the ``TcpSockBase``. The
     class may be compiled: user controls (and the BPF binding) subclass it
     from interpreted Python, so ``name`` and ``flags`` are class variables.
     """
@@ -152,44 +152,44 @@ class CongestionOps:
     name: ClassVar[str] = ""
     flags: ClassVar[int] = 0
 
-    def init(self, sk: TcpSock) -> None:
+    def init(self, sk: TcpSockBase) -> None:
         pass
 
-    def release(self, sk: TcpSock) -> None:
+    def release(self, sk: TcpSockBase) -> None:
         pass
 
-    def ssthresh(self, sk: TcpSock) -> int:  # mandatory
+    def ssthresh(self, sk: TcpSockBase) -> int:  # mandatory
         raise NotImplementedError
 
-    def cong_avoid(self, sk: TcpSock, ack: int, acked: int) -> None:
+    def cong_avoid(self, sk: TcpSockBase, ack: int, acked: int) -> None:
         raise NotImplementedError
 
-    def set_state(self, sk: TcpSock, new_state: int) -> None:
+    def set_state(self, sk: TcpSockBase, new_state: int) -> None:
         pass
 
-    def cwnd_event(self, sk: TcpSock, ev: int) -> None:
+    def cwnd_event(self, sk: TcpSockBase, ev: int) -> None:
         pass
 
-    def in_ack_event(self, sk: TcpSock, flags: int) -> None:
+    def in_ack_event(self, sk: TcpSockBase, flags: int) -> None:
         pass
 
-    def pkts_acked(self, sk: TcpSock, sample: AckSample) -> None:
+    def pkts_acked(self, sk: TcpSockBase, sample: AckSample) -> None:
         pass
 
-    def min_tso_segs(self, sk: TcpSock) -> int:
+    def min_tso_segs(self, sk: TcpSockBase) -> int:
         return 2
 
-    def cong_control(self, sk: TcpSock, ack: int, flag: int, rs: RateSample) -> None:
+    def cong_control(self, sk: TcpSockBase, ack: int, flag: int, rs: RateSample) -> None:
         raise NotImplementedError
 
-    def undo_cwnd(self, sk: TcpSock) -> int:  # mandatory
+    def undo_cwnd(self, sk: TcpSockBase) -> int:  # mandatory
         raise NotImplementedError
 
-    def sndbuf_expand(self, sk: TcpSock) -> int:
+    def sndbuf_expand(self, sk: TcpSockBase) -> int:
         return 2
 
     # unsupported for BPF (registration refuses it)
-    def get_info(self, sk: TcpSock, ext: int, attr: object, info: object) -> int:
+    def get_info(self, sk: TcpSockBase, ext: int, attr: object, info: object) -> int:
         return 0
 
 
@@ -270,30 +270,30 @@ def available_cc() -> list[str]:
 # -- the generic cwnd machinery and Reno (tcp_cong.c) as kfuncs --------------------
 
 
-def tcp_snd_cwnd(sk: TcpSock) -> int:
+def tcp_snd_cwnd(sk: TcpSockBase) -> int:
     return sk.snd_cwnd
 
 
-def tcp_snd_cwnd_set(sk: TcpSock, v: int) -> None:
+def tcp_snd_cwnd_set(sk: TcpSockBase, v: int) -> None:
     sk.snd_cwnd = v
 
 
-def tcp_in_slow_start(sk: TcpSock) -> bool:
+def tcp_in_slow_start(sk: TcpSockBase) -> bool:
     return sk.snd_cwnd < sk.snd_ssthresh
 
 
-def tcp_packets_in_flight(sk: TcpSock) -> int:
+def tcp_packets_in_flight(sk: TcpSockBase) -> int:
     """packets_out - left_out + retrans_out."""
     return sk.packets_out - (sk.sacked_out + sk.lost_out) + sk.retrans_out
 
 
-def tcp_is_cwnd_limited(sk: TcpSock) -> bool:
+def tcp_is_cwnd_limited(sk: TcpSockBase) -> bool:
     if sk.is_cwnd_limited:
         return True
     return sk.snd_cwnd < sk.snd_ssthresh and sk.snd_cwnd < 2 * sk.max_packets_out
 
 
-def tcp_slow_start(sk: TcpSock, acked: int) -> int:
+def tcp_slow_start(sk: TcpSockBase, acked: int) -> int:
     """Grow cwnd by ``acked`` up to ssthresh; returns the leftover acked packets."""
     cwnd = sk.snd_cwnd
     new = min(cwnd + acked, sk.snd_ssthresh)
@@ -302,7 +302,7 @@ def tcp_slow_start(sk: TcpSock, acked: int) -> int:
     return acked
 
 
-def tcp_cong_avoid_ai(sk: TcpSock, w: int, acked: int) -> None:
+def tcp_cong_avoid_ai(sk: TcpSockBase, w: int, acked: int) -> None:
     """Additive increase: +1 packet per ``w`` packets acked."""
     if sk.snd_cwnd_cnt >= w:
         sk.snd_cwnd_cnt = 0
@@ -316,7 +316,7 @@ def tcp_cong_avoid_ai(sk: TcpSock, w: int, acked: int) -> None:
         sk.snd_cwnd = sk.snd_cwnd_clamp
 
 
-def tcp_reno_cong_avoid(sk: TcpSock, ack: int, acked: int) -> None:
+def tcp_reno_cong_avoid(sk: TcpSockBase, ack: int, acked: int) -> None:
     if not tcp_is_cwnd_limited(sk):
         return
     if sk.snd_cwnd < sk.snd_ssthresh:
@@ -326,15 +326,15 @@ def tcp_reno_cong_avoid(sk: TcpSock, ack: int, acked: int) -> None:
     tcp_cong_avoid_ai(sk, sk.snd_cwnd, acked)
 
 
-def tcp_reno_ssthresh(sk: TcpSock) -> int:
+def tcp_reno_ssthresh(sk: TcpSockBase) -> int:
     return max(sk.snd_cwnd >> 1, 2)
 
 
-def tcp_reno_undo_cwnd(sk: TcpSock) -> int:
+def tcp_reno_undo_cwnd(sk: TcpSockBase) -> int:
     return max(sk.snd_cwnd, sk.prior_cwnd)
 
 
-def bpf_get_prandom_u32(sk: TcpSock) -> int:
+def bpf_get_prandom_u32(sk: TcpSockBase) -> int:
     """A pseudo-random u32 for this socket's congestion control, from a stream of the run seed.
 
     The kernel's helper takes no argument (per-CPU state); here the socket
@@ -346,7 +346,7 @@ def bpf_get_prandom_u32(sk: TcpSock) -> int:
     return rng.getrandbits(32)
 
 
-def _cc_stream(sk: TcpSock) -> random.Random:
+def _cc_stream(sk: TcpSockBase) -> random.Random:
     """The socket's ``cc:<flow>`` stream of the run seed (a bare socket model seeds by name)."""
     world = getattr(getattr(sk, "node", None), "world", None)
     name = f"cc:{getattr(sk, 'name', '?')}"

@@ -16,10 +16,10 @@ receiving, sending, recovery, RACK and the handshake are the classes it builds o
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from qdisclab.errors import KernelError
-from qdisclab.sim import Timer
+from qdisclab.sim import Scheduler, Timer
 from qdisclab.sim.tracepoint import tracepoint
 from qdisclab.skb import SkBuff, skb_consume
 from qdisclab.skb.flowmetrics import FlowMetrics
@@ -83,7 +83,10 @@ class TcpSock(TcpHandshake):
         self.stack = stack
         self.node = node
         self.world = node.world
-        self.sched = node.sched
+        sched = node.sched
+        if not isinstance(sched, Scheduler):  # live worlds carry the kernel's own TCP
+            raise TypeError("qdisclab's TCP runs on the simulated scheduler only")
+        self.sched = sched
         self.tp_probe = tracepoint(self.sched, TCP_PROBE)
         self.tp_cong_state = tracepoint(self.sched, TCP_CONG_STATE_SET)
         self.tp_retransmit = tracepoint(self.sched, TCP_RETRANSMIT_SKB)
@@ -231,7 +234,7 @@ class TcpSock(TcpHandshake):
     # -- the segment entry point --------------------------------------------------------
     def receive(self, skb: SkBuff) -> None:
         """A segment for this socket (``tcp_v4_rcv`` after the lookup)."""
-        th: TcpHdr = skb.th
+        th = cast(TcpHdr, skb.th)  # the TCP layer's header on every segment it receives
         state = self.state
         if state == TCP_ESTABLISHED or state > TCP_SYN_RECV:
             self._rcv_established(skb, th)

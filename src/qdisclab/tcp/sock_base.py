@@ -205,9 +205,9 @@ class TcpSockBase:
     books: FlowBooks
     rx_metrics: FlowMetrics  # bytes delivered in order to the application
     stats: TcpStats
-    tp_probe: Tracepoint
-    tp_cong_state: Tracepoint
-    tp_retransmit: Tracepoint
+    tp_probe: Tracepoint[...]
+    tp_cong_state: Tracepoint[...]
+    tp_retransmit: Tracepoint[...]
     # -- the application -----------------------------------------------------------------
     on_data: Callable[[TcpSock, int], object] | None  # (sk, nbytes) delivered in order
     on_established: Callable[[TcpSock], object] | None

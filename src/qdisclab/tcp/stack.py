@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from qdisclab.errors import KernelError
 from qdisclab.skb import DROP_NO_SOCKET, IPPROTO_TCP, SkBuff, skb_consume, skb_drop
-from qdisclab.tcp.header import TCPHDR_ACK, TCPHDR_SYN
+from qdisclab.tcp.header import TCPHDR_ACK, TCPHDR_SYN, TcpHdr
 from qdisclab.tcp.sk_storage import sk_storage_clone, sk_storage_free
 from qdisclab.tcp.sock import TcpSock
 
@@ -132,12 +132,13 @@ class TcpStack:
         if sk is not None:
             sk.receive(skb)
             return
-        th = skb.th
+        th = cast(TcpHdr, skb.th)  # the TCP layer's header on every segment it receives
         lst = self.listeners.get(skb.dport)
         if lst is None or not th.flags & TCPHDR_SYN or th.flags & TCPHDR_ACK:
             skb_drop(skb, DROP_NO_SOCKET, self.node.sched.now)
             return
-        name = f"{skb.flow.name}.r"
+        flow = skb.flow
+        name = f"{flow.name}.r" if flow is not None else f"{self.node.name}:{skb.dport}.r"
         sk = TcpSock(self, skb.dport, skb.src, skb.sport, name, lst.cc, lst.ecn)
         if lst.sock_ops is not None:
             sk.attach_sock_ops(lst.sock_ops)  # the child joins the listener's cgroup

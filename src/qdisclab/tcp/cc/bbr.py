@@ -41,7 +41,7 @@ from qdisclab.tcp.congestion import (
 )
 
 if TYPE_CHECKING:
-    from qdisclab.tcp.sock import TcpSock
+    from qdisclab.tcp.sock_base import TcpSockBase
 
 BW_SCALE = 24
 BW_UNIT = 1 << BW_SCALE
@@ -160,21 +160,21 @@ class Bbr(CongestionOps):
     def bbr_bw(self) -> int:
         return self.bw.get()  # no lt_bw: always the max filter
 
-    def _mtu(self, sk: TcpSock) -> int:
+    def _mtu(self, sk: TcpSockBase) -> int:
         # tcp_mss_to_mtu: payload + TCP header (with options) + IP header
         return sk.mss_cache + getattr(sk, "tcp_header_len", 20) + 20
 
-    def rate_bytes_per_sec(self, sk: TcpSock, rate: int, gain: int) -> int:
+    def rate_bytes_per_sec(self, sk: TcpSockBase, rate: int, gain: int) -> int:
         rate *= self._mtu(sk)
         rate *= gain
         rate >>= BBR_SCALE
         rate *= 1_000_000 // 100 * (100 - BBR_PACING_MARGIN_PERCENT)
         return rate >> BW_SCALE
 
-    def bw_to_pacing_rate(self, sk: TcpSock, bw: int, gain: int) -> int:
+    def bw_to_pacing_rate(self, sk: TcpSockBase, bw: int, gain: int) -> int:
         return min(self.rate_bytes_per_sec(sk, bw, gain), sk.sk_max_pacing_rate)
 
-    def _init_pacing_rate_from_rtt(self, sk: TcpSock) -> None:
+    def _init_pacing_rate_from_rtt(self, sk: TcpSockBase) -> None:
         if sk.srtt_us:
             rtt_us = max(sk.srtt_us >> 3, 1)
             self.has_seen_rtt = True
@@ -183,24 +183,24 @@ class Bbr(CongestionOps):
         bw = sk.snd_cwnd * BW_UNIT // rtt_us
         sk.sk_pacing_rate = self.bw_to_pacing_rate(sk, bw, BBR_HIGH_GAIN)
 
-    def _set_pacing_rate(self, sk: TcpSock, bw: int, gain: int) -> None:
+    def _set_pacing_rate(self, sk: TcpSockBase, bw: int, gain: int) -> None:
         rate = self.bw_to_pacing_rate(sk, bw, gain)
         if not self.has_seen_rtt and sk.srtt_us:
             self._init_pacing_rate_from_rtt(sk)
         if self.full_bw_reached or rate > sk.sk_pacing_rate:
             sk.sk_pacing_rate = rate
 
-    def min_tso_segs(self, sk: TcpSock) -> int:
+    def min_tso_segs(self, sk: TcpSockBase) -> int:
         return 1 if sk.sk_pacing_rate < (BBR_MIN_TSO_RATE >> 3) else 2
 
-    def _tso_segs_goal(self, sk: TcpSock) -> int:
+    def _tso_segs_goal(self, sk: TcpSockBase) -> int:
         nbytes = min(
             sk.sk_pacing_rate >> sk.sk_pacing_shift, GSO_LEGACY_MAX_SIZE - 1 - MAX_TCP_HEADER
         )
         segs = max(nbytes // sk.mss_cache, self.min_tso_segs(sk))
         return min(segs, 0x7F)
 
-    def _save_cwnd(self, sk: TcpSock) -> None:
+    def _save_cwnd(self, sk: TcpSockBase) -> None:
         if self.prev_ca_state < TCP_CA_Recovery and self.mode != BBR_PROBE_RTT:
             self.prior_cwnd = sk.snd_cwnd
         else:
@@ -212,17 +212,17 @@ class Bbr(CongestionOps):
         w = bw * self.min_rtt_us
         return (((w * gain) >> BBR_SCALE) + BW_UNIT - 1) // BW_UNIT
 
-    def _quantization_budget(self, sk: TcpSock, cwnd: int) -> int:
+    def _quantization_budget(self, sk: TcpSockBase, cwnd: int) -> int:
         cwnd += 3 * self._tso_segs_goal(sk)
         cwnd = (cwnd + 1) & ~1
         if self.mode == BBR_PROBE_BW and self.cycle_idx == 0:
             cwnd += 2
         return cwnd
 
-    def inflight(self, sk: TcpSock, bw: int, gain: int) -> int:
+    def inflight(self, sk: TcpSockBase, bw: int, gain: int) -> int:
         return self._quantization_budget(sk, self.bdp(bw, gain))
 
-    def _packets_in_net_at_edt(self, sk: TcpSock, inflight_now: int) -> int:
+    def _packets_in_net_at_edt(self, sk: TcpSockBase, inflight_now: int) -> int:
         # EDT: packets the pacer already released ahead of now still count
         now_ns = sk.tcp_mstamp * 1000
         edt_ns = max(getattr(sk, "tcp_wstamp_ns", 0), now_ns)
@@ -246,7 +246,7 @@ class Bbr(CongestionOps):
         return min(aggr, max_aggr)
 
     # -- tcp_congestion_ops ------------------------------------------------------------
-    def init(self, sk: TcpSock) -> None:
+    def init(self, sk: TcpSockBase) -> None:
         self.prior_cwnd = 0
         sk.snd_ssthresh = TCP_INFINITE_SSTHRESH
         self.rtt_cnt = 0
@@ -280,31 +280,31 @@ class Bbr(CongestionOps):
         self.extra_acked_win_idx = 0
         self.extra_acked = [0, 0]
 
-    def cong_control(self, sk: TcpSock, ack: int, flag: int, rs: RateSample) -> None:
+    def cong_control(self, sk: TcpSockBase, ack: int, flag: int, rs: RateSample) -> None:
         self._update_model(sk, rs)
         bw = self.bbr_bw()
         self._set_pacing_rate(sk, bw, self.pacing_gain)
         self._set_cwnd(sk, rs, rs.acked_sacked, bw, self.cwnd_gain)
 
-    def ssthresh(self, sk: TcpSock) -> int:
+    def ssthresh(self, sk: TcpSockBase) -> int:
         self._save_cwnd(sk)
         return sk.snd_ssthresh
 
-    def undo_cwnd(self, sk: TcpSock) -> int:
+    def undo_cwnd(self, sk: TcpSockBase) -> int:
         self.full_bw = 0  # spurious loss: re-check whether the pipe is full
         self.full_bw_cnt = 0
         return sk.snd_cwnd
 
-    def sndbuf_expand(self, sk: TcpSock) -> int:
+    def sndbuf_expand(self, sk: TcpSockBase) -> int:
         return 3  # more skbs in flight per cwnd than Reno: headroom for the pacer
 
-    def set_state(self, sk: TcpSock, new_state: int) -> None:
+    def set_state(self, sk: TcpSockBase, new_state: int) -> None:
         if new_state == TCP_CA_Loss:
             self.prev_ca_state = TCP_CA_Loss
             self.full_bw = 0
             self.round_start = True
 
-    def cwnd_event(self, sk: TcpSock, ev: int) -> None:
+    def cwnd_event(self, sk: TcpSockBase, ev: int) -> None:
         if ev == CA_EVENT_TX_START and sk.app_limited:
             self.idle_restart = True
             self.ack_epoch_mstamp = sk.tcp_mstamp
@@ -315,7 +315,7 @@ class Bbr(CongestionOps):
                 self._check_probe_rtt_done(sk)
 
     # -- the model -------------------------------------------------------------------
-    def _update_model(self, sk: TcpSock, rs: RateSample) -> None:
+    def _update_model(self, sk: TcpSockBase, rs: RateSample) -> None:
         self._update_bw(sk, rs)
         self._update_ack_aggregation(sk, rs)
         if self.mode == BBR_PROBE_BW and self._is_next_cycle_phase(sk, rs):
@@ -325,7 +325,7 @@ class Bbr(CongestionOps):
         self._update_min_rtt(sk, rs)
         self._update_gains()
 
-    def _update_bw(self, sk: TcpSock, rs: RateSample) -> None:
+    def _update_bw(self, sk: TcpSockBase, rs: RateSample) -> None:
         self.round_start = False
         if rs.delivered < 0 or rs.interval_us <= 0:
             return
@@ -338,7 +338,7 @@ class Bbr(CongestionOps):
         if not rs.is_app_limited or bw >= self.max_bw():
             self.bw.running_max(BBR_BW_RTTS, self.rtt_cnt, bw)
 
-    def _update_ack_aggregation(self, sk: TcpSock, rs: RateSample) -> None:
+    def _update_ack_aggregation(self, sk: TcpSockBase, rs: RateSample) -> None:
         if rs.acked_sacked <= 0 or rs.delivered < 0 or rs.interval_us <= 0:
             return
         if self.round_start:
@@ -361,7 +361,7 @@ class Bbr(CongestionOps):
         if extra > self.extra_acked[self.extra_acked_win_idx]:
             self.extra_acked[self.extra_acked_win_idx] = extra
 
-    def _is_next_cycle_phase(self, sk: TcpSock, rs: RateSample) -> bool:
+    def _is_next_cycle_phase(self, sk: TcpSockBase, rs: RateSample) -> bool:
         is_full_length = sk.delivered_mstamp - self.cycle_mstamp > self.min_rtt_us
         if self.pacing_gain == BBR_UNIT:
             return is_full_length
@@ -373,11 +373,11 @@ class Bbr(CongestionOps):
             )
         return is_full_length or inflight <= self.inflight(sk, bw, BBR_UNIT)
 
-    def _advance_cycle_phase(self, sk: TcpSock) -> None:
+    def _advance_cycle_phase(self, sk: TcpSockBase) -> None:
         self.cycle_idx = (self.cycle_idx + 1) & (CYCLE_LEN - 1)
         self.cycle_mstamp = sk.delivered_mstamp
 
-    def _reset_probe_bw_mode(self, sk: TcpSock) -> None:
+    def _reset_probe_bw_mode(self, sk: TcpSockBase) -> None:
         self.mode = BBR_PROBE_BW
         # random start phase, never the 0.75 drain phase right after a 1.25 probe
         rand = (
@@ -388,7 +388,7 @@ class Bbr(CongestionOps):
         self.cycle_idx = CYCLE_LEN - 1 - rand
         self._advance_cycle_phase(sk)
 
-    def _reset_mode(self, sk: TcpSock) -> None:
+    def _reset_mode(self, sk: TcpSockBase) -> None:
         if not self.full_bw_reached:
             self.mode = BBR_STARTUP
         else:
@@ -404,7 +404,7 @@ class Bbr(CongestionOps):
         self.full_bw_cnt += 1
         self.full_bw_reached = self.full_bw_cnt >= BBR_FULL_BW_CNT
 
-    def _check_drain(self, sk: TcpSock) -> None:
+    def _check_drain(self, sk: TcpSockBase) -> None:
         if self.mode == BBR_STARTUP and self.full_bw_reached:
             self.mode = BBR_DRAIN
             sk.snd_ssthresh = self.inflight(sk, self.max_bw(), BBR_UNIT)
@@ -413,14 +413,14 @@ class Bbr(CongestionOps):
         ) <= self.inflight(sk, self.max_bw(), BBR_UNIT):
             self._reset_probe_bw_mode(sk)
 
-    def _check_probe_rtt_done(self, sk: TcpSock) -> None:
+    def _check_probe_rtt_done(self, sk: TcpSockBase) -> None:
         if not (self.probe_rtt_done_stamp and sk.tcp_mstamp > self.probe_rtt_done_stamp):
             return
         self.min_rtt_stamp = sk.tcp_mstamp  # wait a while until PROBE_RTT again
         sk.snd_cwnd = max(sk.snd_cwnd, self.prior_cwnd)
         self._reset_mode(sk)
 
-    def _update_min_rtt(self, sk: TcpSock, rs: RateSample) -> None:
+    def _update_min_rtt(self, sk: TcpSockBase, rs: RateSample) -> None:
         now = sk.tcp_mstamp
         expired = now > self.min_rtt_stamp + BBR_MIN_RTT_WIN_US
         if rs.rtt_us >= 0 and (rs.rtt_us < self.min_rtt_us or (expired and not rs.is_ack_delayed)):
@@ -456,7 +456,7 @@ class Bbr(CongestionOps):
         else:
             self.pacing_gain = self.cwnd_gain = BBR_UNIT
 
-    def _recover_or_restore(self, sk: TcpSock, rs: RateSample, acked: int) -> tuple[bool, int]:
+    def _recover_or_restore(self, sk: TcpSockBase, rs: RateSample, acked: int) -> tuple[bool, int]:
         prev, state = self.prev_ca_state, sk.icsk_ca_state
         cwnd = sk.snd_cwnd
         if rs.losses > 0:
@@ -473,7 +473,7 @@ class Bbr(CongestionOps):
             return True, max(cwnd, tcp_packets_in_flight(sk) + acked)
         return False, cwnd
 
-    def _set_cwnd(self, sk: TcpSock, rs: RateSample, acked: int, bw: int, gain: int) -> None:
+    def _set_cwnd(self, sk: TcpSockBase, rs: RateSample, acked: int, bw: int, gain: int) -> None:
         cwnd = sk.snd_cwnd
         if acked:
             done, cwnd = self._recover_or_restore(sk, rs, acked)

@@ -25,7 +25,7 @@ from qdisclab.tcp.congestion import (
 )
 
 if TYPE_CHECKING:
-    from qdisclab.tcp.sock import TcpSock
+    from qdisclab.tcp.sock_base import TcpSockBase
 
 HZ = 1000
 BICTCP_BETA_SCALE = 1024
@@ -107,18 +107,18 @@ class Cubic(CongestionOps):
         self.tcp_cwnd = 0
         self.found = 0
 
-    def _hystart_reset(self, sk: TcpSock) -> None:
+    def _hystart_reset(self, sk: TcpSockBase) -> None:
         self.round_start = self.last_ack = sk.tcp_mstamp
         self.end_seq = sk.snd_nxt
         self.curr_rtt = 0xFFFFFFFF
         self.sample_cnt = 0
 
-    def init(self, sk: TcpSock) -> None:
+    def init(self, sk: TcpSockBase) -> None:
         self._reset()
         if HYSTART:
             self._hystart_reset(sk)
 
-    def cwnd_event(self, sk: TcpSock, ev: int) -> None:
+    def cwnd_event(self, sk: TcpSockBase, ev: int) -> None:
         if ev == CA_EVENT_TX_START:
             now = sk.tcp_mstamp // 1000
             delta = now - sk.lsndtime // 1000
@@ -169,7 +169,7 @@ class Cubic(CongestionOps):
         if self.cnt < 2:
             self.cnt = 2
 
-    def cong_avoid(self, sk: TcpSock, ack: int, acked: int) -> None:
+    def cong_avoid(self, sk: TcpSockBase, ack: int, acked: int) -> None:
         # Runs on every ACK: tcp_is_cwnd_limited and bictcp_update's early exit are
         # tested here, so most ACKs make no further call than the additive increase.
         cwnd = sk.snd_cwnd
@@ -188,7 +188,7 @@ class Cubic(CongestionOps):
             self._update(cwnd, now, acked)
         tcp_cong_avoid_ai(sk, self.cnt, acked)
 
-    def ssthresh(self, sk: TcpSock) -> int:
+    def ssthresh(self, sk: TcpSockBase) -> int:
         self.epoch_start = 0
         cwnd = sk.snd_cwnd
         if cwnd < self.last_max_cwnd and FAST_CONVERGENCE:
@@ -197,15 +197,15 @@ class Cubic(CongestionOps):
             self.last_max_cwnd = cwnd
         return max((cwnd * BETA) // BICTCP_BETA_SCALE, 2)
 
-    def set_state(self, sk: TcpSock, new_state: int) -> None:
+    def set_state(self, sk: TcpSockBase, new_state: int) -> None:
         if new_state == TCP_CA_Loss:
             self._reset()
             self._hystart_reset(sk)
 
-    def undo_cwnd(self, sk: TcpSock) -> int:
+    def undo_cwnd(self, sk: TcpSockBase) -> int:
         return tcp_reno_undo_cwnd(sk)
 
-    def _hystart_update(self, sk: TcpSock, delay: int) -> None:
+    def _hystart_update(self, sk: TcpSockBase, delay: int) -> None:
         if sk.snd_una > self.end_seq:
             self._hystart_reset(sk)
         if HYSTART_DETECT & HYSTART_ACK_TRAIN:
@@ -231,7 +231,7 @@ class Cubic(CongestionOps):
                     self.found = 1
                     sk.snd_ssthresh = sk.snd_cwnd
 
-    def pkts_acked(self, sk: TcpSock, sample: AckSample) -> None:
+    def pkts_acked(self, sk: TcpSockBase, sample: AckSample) -> None:
         rtt = sample.rtt_us
         if rtt < 0:
             return

@@ -43,7 +43,7 @@ from qdisclab.tcp.congestion import (
 )
 
 if TYPE_CHECKING:
-    from qdisclab.tcp.sock import TcpSock
+    from qdisclab.tcp.sock_base import TcpSockBase
 
 DCTCP_MAX_ALPHA = 1024
 # inet_connection_sock.h enum inet_csk_ack_state_t
@@ -105,12 +105,12 @@ class Dctcp(CongestionOps):
         self.loss_cwnd = 0
         self.reno_fallback = False  # the kernel's switch to "dctcp-reno"
 
-    def _reset(self, sk: TcpSock) -> None:
+    def _reset(self, sk: TcpSockBase) -> None:
         self.next_seq = sk.snd_nxt
         self.old_delivered = sk.delivered
         self.old_delivered_ce = sk.delivered_ce
 
-    def init(self, sk: TcpSock) -> None:
+    def init(self, sk: TcpSockBase) -> None:
         state = getattr(sk, "sk_state", None)
         if sk.ecn_flags & TCP_ECN_OK or state in (TCP_LISTEN, TCP_CLOSE):
             self.prior_rcv_nxt = getattr(sk, "rcv_nxt", 0)
@@ -123,17 +123,17 @@ class Dctcp(CongestionOps):
         # no alpha tracking) and stops marking ECT on this socket.
         self.reno_fallback = True
 
-    def ssthresh(self, sk: TcpSock) -> int:
+    def ssthresh(self, sk: TcpSockBase) -> int:
         if self.reno_fallback:
             return tcp_reno_ssthresh(sk)
         cwnd = sk.snd_cwnd
         self.loss_cwnd = cwnd
         return max(cwnd - ((cwnd * self.alpha) >> 11), 2)
 
-    def cong_avoid(self, sk: TcpSock, ack: int, acked: int) -> None:
+    def cong_avoid(self, sk: TcpSockBase, ack: int, acked: int) -> None:
         tcp_reno_cong_avoid(sk, ack, acked)
 
-    def in_ack_event(self, sk: TcpSock, flags: int) -> None:
+    def in_ack_event(self, sk: TcpSockBase, flags: int) -> None:
         """dctcp_update_alpha: once per window, fold the marked fraction into alpha."""
         if self.reno_fallback or _before(sk.snd_una, self.next_seq):
             return
@@ -143,11 +143,11 @@ class Dctcp(CongestionOps):
         )
         self._reset(sk)
 
-    def _react_to_loss(self, sk: TcpSock) -> None:
+    def _react_to_loss(self, sk: TcpSockBase) -> None:
         self.loss_cwnd = sk.snd_cwnd
         sk.snd_ssthresh = max(sk.snd_cwnd >> 1, 2)
 
-    def set_state(self, sk: TcpSock, new_state: int) -> None:
+    def set_state(self, sk: TcpSockBase, new_state: int) -> None:
         # called before icsk_ca_state changes: react once on entering Recovery
         if self.reno_fallback:
             return
@@ -155,7 +155,7 @@ class Dctcp(CongestionOps):
             self._react_to_loss(sk)
         # TCP_CA_Loss is handled by cwnd_event(CA_EVENT_LOSS): one reaction per RTT
 
-    def cwnd_event(self, sk: TcpSock, ev: int) -> None:
+    def cwnd_event(self, sk: TcpSockBase, ev: int) -> None:
         if self.reno_fallback:
             return
         if ev in (CA_EVENT_ECN_IS_CE, CA_EVENT_ECN_NO_CE):
@@ -163,9 +163,9 @@ class Dctcp(CongestionOps):
         elif ev == CA_EVENT_LOSS:
             self._react_to_loss(sk)
 
-    def _ece_ack_update(self, sk: TcpSock, new_ce_state: int) -> None:
+    def _ece_ack_update(self, sk: TcpSockBase, new_ce_state: int) -> None:
         """dctcp_ece_ack_update: the receiver's accurate CE echo across delayed ACKs."""
-        # A qdisclab TcpSock performs this echo itself (TcpInput._data, before this event,
+        # A qdisclab TcpSockBase performs this echo itself (TcpInput._data, before this event,
         # as ``accurate_ecn_echo``); only a bare socket model needs the ACK flush done here.
         if self.ce_state != new_ce_state and not getattr(sk, "accurate_ecn_echo", False):
             pending = getattr(sk, "icsk_ack_pending", 0)
@@ -178,7 +178,7 @@ class Dctcp(CongestionOps):
                 send_ack = getattr(sk, "tcp_send_ack", None)
                 if send_ack is not None:
                     send_ack(self.prior_rcv_nxt)
-            # a bare socket model's field (TcpSock schedules its ACKs itself)
+            # a bare socket model's field (TcpSockBase schedules its ACKs itself)
             setattr(sk, "icsk_ack_pending", pending | ICSK_ACK_NOW)  # noqa: B010
         self.prior_rcv_nxt = getattr(sk, "rcv_nxt", 0)
         self.ce_state = new_ce_state
@@ -187,7 +187,7 @@ class Dctcp(CongestionOps):
         else:
             sk.ecn_flags &= ~TCP_ECN_DEMAND_CWR
 
-    def undo_cwnd(self, sk: TcpSock) -> int:
+    def undo_cwnd(self, sk: TcpSockBase) -> int:
         if self.reno_fallback:
             return tcp_reno_undo_cwnd(sk)
         return max(sk.snd_cwnd, self.loss_cwnd)

@@ -21,7 +21,7 @@ from qdisclab.tcp.congestion import (
 )
 
 if TYPE_CHECKING:
-    from qdisclab.tcp.sock import TcpSock
+    from qdisclab.tcp.sock_base import TcpSockBase
 
 
 # Users tune a built-in by subclassing it, compiled or not.
@@ -32,13 +32,13 @@ class Reno(CongestionOps):
     name = "reno"
     flags = TCP_CONG_NON_RESTRICTED
 
-    def ssthresh(self, sk: TcpSock) -> int:
+    def ssthresh(self, sk: TcpSockBase) -> int:
         return tcp_reno_ssthresh(sk)
 
-    def cong_avoid(self, sk: TcpSock, ack: int, acked: int) -> None:
+    def cong_avoid(self, sk: TcpSockBase, ack: int, acked: int) -> None:
         tcp_reno_cong_avoid(sk, ack, acked)
 
-    def undo_cwnd(self, sk: TcpSock) -> int:
+    def undo_cwnd(self, sk: TcpSockBase) -> int:
         return tcp_reno_undo_cwnd(sk)
 
 
