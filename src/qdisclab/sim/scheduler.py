@@ -28,6 +28,7 @@ from itertools import count
 from typing import TYPE_CHECKING, Final, TypeVar, overload
 
 if TYPE_CHECKING:
+    from qdisclab.sim.realtime import RealtimeScheduler
     from qdisclab.sim.tracepoint import Tracepoint
 
 T = TypeVar("T")
@@ -170,7 +171,10 @@ class Timer:
 
     __slots__ = ("_callback", "_entry", "_sched", "expires")
 
-    def __init__(self, sched: Scheduler, callback: Callable[[None], object]) -> None:
+    # Either clock: a live run's qdisc watchdogs arm timers on the wall-clock scheduler.
+    def __init__(
+        self, sched: Scheduler | RealtimeScheduler, callback: Callable[[None], object]
+    ) -> None:
         self._sched = sched
         self._callback = callback
         self._entry: Event | None = None  # the live heap entry, if any
