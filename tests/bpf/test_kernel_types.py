@@ -38,7 +38,9 @@ def slots(cls: type) -> set[str]:
             if isinstance(value, property) and not (value.__doc__ or "").startswith("refused"):
                 names.add(name)
             elif isinstance(value, types.GetSetDescriptorType | types.MemberDescriptorType):
-                names.add(name)  # a compiled class keeps its attributes as descriptors, no __slots__
+                names.add(
+                    name
+                )  # a compiled class keeps its attributes as descriptors, no __slots__
     return names
 
 
