@@ -112,7 +112,12 @@ def _contain(
 ) -> int | None:
     """Raise ``fault`` (strict), or record it and carry on with reno (contain)."""
     from qdisclab.tcp.cc.reno import Reno
-    from qdisclab.tcp.congestion import lookup_cc, tcp_reno_ssthresh, tcp_reno_undo_cwnd
+    from qdisclab.tcp.congestion import (
+        install_cc,
+        lookup_cc,
+        tcp_reno_ssthresh,
+        tcp_reno_undo_cwnd,
+    )
 
     world = getattr(getattr(sk, "node", None), "world", None)
     if world is None or world.policy != POLICY_CONTAIN:
@@ -121,8 +126,7 @@ def _contain(
     if sk.snd_cwnd.__class__ is not int or sk.snd_cwnd <= 0:
         sk.snd_cwnd = 2
     # Detach: the socket continues with reno, initialised as a switch does.
-    sk.icsk_ca_ops = (lookup_cc("reno") or Reno)()
-    sk.cong_control_impl = False
+    install_cc(sk, (lookup_cc("reno") or Reno)())
     sk.icsk_ca_ops.init(sk)
     if callback == "ssthresh":
         return tcp_reno_ssthresh(sk)

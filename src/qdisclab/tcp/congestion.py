@@ -270,6 +270,19 @@ def available_cc() -> list[str]:
 # -- the generic cwnd machinery and Reno (tcp_cong.c) as kfuncs --------------------
 
 
+def install_cc(sk: TcpSockBase, ops: CongestionOps) -> None:
+    """Make ``ops`` the socket's congestion control, with the flags the ACK path tests.
+
+    The kernel calls ``cong_control`` and ``in_ack_event`` only when the control
+    has them; the socket keeps that answer as two flags, so every switch (a
+    setsockopt, a contained fault's fall-back to reno) goes through here.
+    """
+    cls = type(ops)
+    sk.icsk_ca_ops = ops
+    sk.cong_control_impl = TCP_CONGESTION_OPS.implements(cls, "cong_control")
+    sk.in_ack_event_impl = TCP_CONGESTION_OPS.implements(cls, "in_ack_event")
+
+
 def tcp_snd_cwnd(sk: TcpSockBase) -> int:
     return sk.snd_cwnd
 

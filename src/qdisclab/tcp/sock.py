@@ -32,6 +32,7 @@ from qdisclab.tcp.congestion import (
     RateSample,
     TCP_CA_Open,
     get_default_cc,
+    install_cc,
     lookup_cc,
 )
 from qdisclab.tcp.handshake import TCP_INIT_CWND, TcpHandshake
@@ -201,10 +202,7 @@ class TcpSock(TcpHandshake):
 
     # -- congestion control ----------------------------------------------------------
     def _assign_cc(self, cls: type[CongestionOps]) -> None:
-        self.icsk_ca_ops = cc_class_for(cls, self.world.policy)()
-        members = _own_members(cls)
-        self.cong_control_impl = "cong_control" in members
-        self.in_ack_event_impl = "in_ack_event" in members
+        install_cc(self, cc_class_for(cls, self.world.policy)())
         if cls.flags & TCP_CONG_NEEDS_ECN:
             self.accurate_ecn_echo = True
 
@@ -316,9 +314,3 @@ class TcpSock(TcpHandshake):
 
     def __repr__(self) -> str:
         return f"<TcpSock {self.name} state={self.state} cwnd={self.snd_cwnd}>"
-
-
-def _own_members(cls: type) -> set[str]:
-    from qdisclab.tcp.congestion import TCP_CONGESTION_OPS
-
-    return {m for m in TCP_CONGESTION_OPS.members if TCP_CONGESTION_OPS.implements(cls, m)}
