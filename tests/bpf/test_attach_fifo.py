@@ -91,7 +91,7 @@ def test_budget_fault_names_program_insn_and_line_under_strict():
     text = str(caught.value)
     assert text.startswith("bpf_fifo.enqueue: fifo_enqueue: insn ")
     assert "instruction budget of 20 exhausted" in text and "fifo.bpf.c:" in text
-    assert "skb@" in text
+    assert "skb 10." in text
 
 
 def test_budget_fault_is_contained_like_a_python_fault():

@@ -49,7 +49,7 @@ def test_strict_names_program_callback_insn_line_and_skb(tmp_path, name):
     text = str(err)
     assert f"{program}: " in text and what in text
     assert "insn " in text and source in text
-    assert "skb@" in text and "flow S" in text  # the packet, with its flow
+    assert "skb 10." in text and "flow S" in text  # the packet, with its flow
 
 
 @pytest.mark.parametrize("name", sorted(RUNTIME))

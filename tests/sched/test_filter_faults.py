@@ -108,7 +108,7 @@ def test_the_cli_reports_a_filter_fault_once(tmp_path, capsys, policy):
         lines = err.strip().splitlines()
         assert code == 1 and len(lines) == 1, err
         assert lines[0].startswith("qdisclab: fault: tc filter boom.eth0 parent 8001: prio 1: raised "
-                                   "ZeroDivisionError: classifier bug [skb@")  # fmt: skip
+                                   "ZeroDivisionError: classifier bug [skb ")  # fmt: skip
         return
     assert code == 0, err
     faults = json.loads(out)["faults"]
