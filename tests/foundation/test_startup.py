@@ -109,3 +109,29 @@ def test_the_startup_bench_row_measures_real_imports():
     assert figures["help_import_s"] > 0
     assert 0 < figures["import_s"] < figures["bufferbloat_1s_wall_s"]
     assert figures["python_start_s"] > 0
+
+
+def test_each_command_module_defines_the_command_named_after_it():
+    import typer.main
+
+    from qdisclab.cli import build_app, command_modules
+
+    names = list(command_modules())
+    assert {"run", "show-scenario", "bpf", "tc"} <= set(names)
+    for name in names:
+        group = typer.main.get_command(build_app(name))
+        assert list(group.commands) == [name]  # so `qdisclab NAME` needs only that module
+    assert sorted(typer.main.get_command(build_app()).commands) == sorted(names)  # help: all
+
+
+def test_a_command_alone_parses_and_explains_itself_as_with_every_command(tmp_path):
+    def cli(entry: str, args: list[str]) -> subprocess.CompletedProcess[str]:
+        code = f"import sys; from qdisclab.cli import {entry}; sys.argv[0] = 'qdisclab'; "
+        code += "sys.exit(main())" if entry == "main" else "app(sys.argv[1:])"
+        return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                              timeout=120, env=child_env(str(tmp_path)))  # fmt: skip
+
+    for args in (["run", "--help"], ["run", "--seed", "x"], ["bpf", "--help"], ["nosuch"]):
+        alone, full = cli("main", args), cli("app", args)  # main() registers only what it runs
+        assert alone.stdout == full.stdout, args
+        assert (alone.returncode == 0) == (full.returncode == 0), args
