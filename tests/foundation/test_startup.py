@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from qdisclab.bench import Budget
-from qdisclab.bench.startup import child_env, parse_importtime, startup
+from qdisclab.bench.startup import WITHOUT_SITE, child_env, parse_importtime, startup
 
 # Libraries only outputs, sweeps, BPF objects, live runs or `check` need.
 HEAVY_LIBRARIES = ("matplotlib", "dask", "distributed", "pandas", "pyarrow", "dpkt", "elftools",
@@ -98,6 +98,21 @@ def test_the_importtime_sum_counts_top_level_imports_after_site_once():
     ])  # fmt: skip
     assert parse_importtime(log) == pytest.approx(0.025)
     assert parse_importtime("no importtime lines here") == 0
+    # a child without site imports os first: what came before it is the interpreter's
+    bare = "\n".join(["import time: 100 | 100 | encodings", "import time: 300 | 700 | os",
+                      "import time: 2000 | 9000 | typer"])  # fmt: skip
+    assert parse_importtime(bare) == pytest.approx(0.009)
+
+
+def test_the_measured_child_runs_without_other_packages_site_hooks(tmp_path):
+    result = subprocess.run([sys.executable, "-X", "importtime", *WITHOUT_SITE, "--help"],
+                            capture_output=True, text=True, timeout=120,
+                            env=child_env(str(tmp_path), without_site=True))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Usage" in result.stdout and "show-scenario" in result.stdout
+    names = {line.rpartition("|")[2].strip() for line in result.stderr.splitlines()}
+    assert "typer" in names and "site" not in names  # no .pth hook ran before the count
+    assert parse_importtime(result.stderr) > 0
 
 
 @pytest.mark.slow
