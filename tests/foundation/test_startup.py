@@ -7,14 +7,17 @@ for being measured at all (a parse that found nothing would report 0).
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
+from contextlib import redirect_stdout
 
 import pytest
 
 from qdisclab.bench import Budget
 from qdisclab.bench.startup import WITHOUT_SITE, child_env, parse_importtime, startup
+from qdisclab.cli import main
 
 # Libraries only outputs, sweeps, BPF objects, live runs or `check` need.
 HEAVY_LIBRARIES = ("matplotlib", "dask", "distributed", "pandas", "pyarrow", "dpkt", "elftools",
@@ -150,3 +153,33 @@ def test_a_command_alone_parses_and_explains_itself_as_with_every_command(tmp_pa
         alone, full = cli("main", args), cli("app", args)  # main() registers only what it runs
         assert alone.stdout == full.stdout, args
         assert (alone.returncode == 0) == (full.returncode == 0), args
+
+
+def _collections_during(*args: str) -> int:
+    """How many cyclic collections ran while ``main(ARGS)`` ran in this process."""
+    import gc
+
+    seen = []
+
+    def count(phase: str, info: dict) -> None:
+        if phase == "start":
+            seen.append(info["generation"])
+
+    gc.callbacks.append(count)
+    try:
+        with redirect_stdout(io.StringIO()):
+            assert main(list(args)) == 0
+    finally:
+        gc.callbacks.remove(count)
+    return len(seen)
+
+
+def test_start_up_runs_without_the_collector_and_the_event_loop_with_it():
+    import gc
+
+    frozen_before = gc.get_freeze_count()
+    assert _collections_during("--help") == 0  # start-up only: nothing worth collecting
+    # the event loop makes garbage and collects it (the world was frozen before it ran)
+    assert _collections_during("run", "udp-dumbbell", "--duration", "200ms", "--json") > 0
+    assert gc.isenabled()  # main gives the caller its collector back, and nothing frozen
+    assert gc.get_freeze_count() == frozen_before
