@@ -70,6 +70,8 @@ def test_a_udp_run_imports_no_tcp_tcx_netkit_outputs_or_rich(tmp_path):
     assert loaded(modules, datapath_extras) == []
     # --json prints no table, and typer brings its own copy of click
     assert loaded(modules, ("rich", "click")) == []
+    # the one command it runs: no other command's module, nor their parameters
+    assert loaded(modules, ("qdisclab.cli",)) == ["qdisclab.cli", "qdisclab.cli.cmd_run"]
 
 
 def test_a_tcp_run_imports_tcp_but_not_tcx_netkit_or_pcap_writing(tmp_path):
@@ -183,3 +185,22 @@ def test_start_up_runs_without_the_collector_and_the_event_loop_with_it():
     assert _collections_during("run", "udp-dumbbell", "--duration", "200ms", "--json") > 0
     assert gc.isenabled()  # main gives the caller its collector back, and nothing frozen
     assert gc.get_freeze_count() == frozen_before
+
+
+_VALIDATORS = """
+import json
+from qdisclab.scenario import model
+from qdisclab.scenario.library import load_builtin
+plots = [load_builtin(name).scenario.run.record.plots for name in ("udp-dumbbell", "bufferbloat")]
+built = [m.__name__ for m in vars(model).values()
+         if isinstance(m, type) and issubclass(m, model.Strict) and m.__pydantic_complete__]
+print(json.dumps({"plots": plots, "built": built}))
+"""
+
+
+def test_a_run_builds_one_scenario_validator_and_no_nested_ones(tmp_path):
+    # udp-dumbbell has no [run.record] table, bufferbloat has one: defaults come all the same
+    result = subprocess.run([sys.executable, "-c", _VALIDATORS], capture_output=True, text=True,
+                            timeout=120, env=child_env(str(tmp_path)))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"plots": [True, True], "built": ["Scenario"]}
