@@ -109,8 +109,8 @@ def _usage_line(exc: BaseException) -> str:
 # Commands whose start-up runs without the cyclic garbage collector (None: the help and
 # usage errors, which run none). Start-up allocates much (modules, typer's parameters,
 # the pydantic schema, the world) and frees little, so the collections it triggers,
-# a twentieth of a short run's instructions, find almost nothing; a command that
-# goes on to do its work calls ``resume_collector`` first.
+# about 2 % of a short run's instructions, find almost nothing; a command that goes
+# on to do its work calls ``resume_collector`` first.
 STARTUP_WITHOUT_COLLECTOR = (None, "run")
 _collector = {"paused": False, "frozen": False}  # what main changed, to undo on return
 
