@@ -90,7 +90,7 @@ def test_both_clicks_usage_errors_are_handled(capsys, monkeypatch, module):
     def raising_app(**_kwargs):
         raise exceptions.UsageError("No such command 'x'.")
 
-    monkeypatch.setattr(cli, "app", raising_app)
+    monkeypatch.setattr(cli, "build_app", lambda command=None: raising_app)
     assert main(["x"]) == 2
     assert one_error_line(capsys) == "qdisclab: error: No such command 'x'."
 

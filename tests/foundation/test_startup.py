@@ -7,14 +7,17 @@ for being measured at all (a parse that found nothing would report 0).
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
+from contextlib import redirect_stdout
 
 import pytest
 
 from qdisclab.bench import Budget
-from qdisclab.bench.startup import child_env, parse_importtime, startup
+from qdisclab.bench.startup import WITHOUT_SITE, child_env, parse_importtime, startup
+from qdisclab.cli import main
 
 # Libraries only outputs, sweeps, BPF objects, live runs or `check` need.
 HEAVY_LIBRARIES = ("matplotlib", "dask", "distributed", "pandas", "pyarrow", "dpkt", "elftools",
@@ -67,6 +70,8 @@ def test_a_udp_run_imports_no_tcp_tcx_netkit_outputs_or_rich(tmp_path):
     assert loaded(modules, datapath_extras) == []
     # --json prints no table, and typer brings its own copy of click
     assert loaded(modules, ("rich", "click")) == []
+    # the one command it runs: no other command's module, nor their parameters
+    assert loaded(modules, ("qdisclab.cli",)) == ["qdisclab.cli", "qdisclab.cli.cmd_run"]
 
 
 def test_a_tcp_run_imports_tcp_but_not_tcx_netkit_or_pcap_writing(tmp_path):
@@ -98,6 +103,21 @@ def test_the_importtime_sum_counts_top_level_imports_after_site_once():
     ])  # fmt: skip
     assert parse_importtime(log) == pytest.approx(0.025)
     assert parse_importtime("no importtime lines here") == 0
+    # a child without site imports os first: what came before it is the interpreter's
+    bare = "\n".join(["import time: 100 | 100 | encodings", "import time: 300 | 700 | os",
+                      "import time: 2000 | 9000 | typer"])  # fmt: skip
+    assert parse_importtime(bare) == pytest.approx(0.009)
+
+
+def test_the_measured_child_runs_without_other_packages_site_hooks(tmp_path):
+    result = subprocess.run([sys.executable, "-X", "importtime", *WITHOUT_SITE, "--help"],
+                            capture_output=True, text=True, timeout=120,
+                            env=child_env(str(tmp_path), without_site=True))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Usage" in result.stdout and "show-scenario" in result.stdout
+    names = {line.rpartition("|")[2].strip() for line in result.stderr.splitlines()}
+    assert "typer" in names and "site" not in names  # no .pth hook ran before the count
+    assert parse_importtime(result.stderr) > 0
 
 
 @pytest.mark.slow
@@ -109,3 +129,78 @@ def test_the_startup_bench_row_measures_real_imports():
     assert figures["help_import_s"] > 0
     assert 0 < figures["import_s"] < figures["bufferbloat_1s_wall_s"]
     assert figures["python_start_s"] > 0
+
+
+def test_each_command_module_defines_the_command_named_after_it():
+    import typer.main
+
+    from qdisclab.cli import build_app, command_modules
+
+    names = list(command_modules())
+    assert {"run", "show-scenario", "bpf", "tc"} <= set(names)
+    for name in names:
+        group = typer.main.get_command(build_app(name))
+        assert list(group.commands) == [name]  # so `qdisclab NAME` needs only that module
+    assert sorted(typer.main.get_command(build_app()).commands) == sorted(names)  # help: all
+
+
+def test_a_command_alone_parses_and_explains_itself_as_with_every_command(tmp_path):
+    def cli(entry: str, args: list[str]) -> subprocess.CompletedProcess[str]:
+        code = f"import sys; from qdisclab.cli import {entry}; sys.argv[0] = 'qdisclab'; "
+        code += "sys.exit(main())" if entry == "main" else "app(sys.argv[1:])"
+        return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                              timeout=120, env=child_env(str(tmp_path)))  # fmt: skip
+
+    for args in (["run", "--help"], ["run", "--seed", "x"], ["bpf", "--help"], ["nosuch"]):
+        alone, full = cli("main", args), cli("app", args)  # main() registers only what it runs
+        assert alone.stdout == full.stdout, args
+        assert (alone.returncode == 0) == (full.returncode == 0), args
+
+
+def _collections_during(*args: str) -> int:
+    """How many cyclic collections ran while ``main(ARGS)`` ran in this process."""
+    import gc
+
+    seen = []
+
+    def count(phase: str, info: dict) -> None:
+        if phase == "start":
+            seen.append(info["generation"])
+
+    gc.callbacks.append(count)
+    try:
+        with redirect_stdout(io.StringIO()):
+            assert main(list(args)) == 0
+    finally:
+        gc.callbacks.remove(count)
+    return len(seen)
+
+
+def test_start_up_runs_without_the_collector_and_the_event_loop_with_it():
+    import gc
+
+    frozen_before = gc.get_freeze_count()
+    assert _collections_during("--help") == 0  # start-up only: nothing worth collecting
+    # the event loop makes garbage and collects it (the world was frozen before it ran)
+    assert _collections_during("run", "udp-dumbbell", "--duration", "200ms", "--json") > 0
+    assert gc.isenabled()  # main gives the caller its collector back, and nothing frozen
+    assert gc.get_freeze_count() == frozen_before
+
+
+_VALIDATORS = """
+import json
+from qdisclab.scenario import model
+from qdisclab.scenario.library import load_builtin
+plots = [load_builtin(name).scenario.run.record.plots for name in ("udp-dumbbell", "bufferbloat")]
+built = [m.__name__ for m in vars(model).values()
+         if isinstance(m, type) and issubclass(m, model.Strict) and m.__pydantic_complete__]
+print(json.dumps({"plots": plots, "built": built}))
+"""
+
+
+def test_a_run_builds_one_scenario_validator_and_no_nested_ones(tmp_path):
+    # udp-dumbbell has no [run.record] table, bufferbloat has one: defaults come all the same
+    result = subprocess.run([sys.executable, "-c", _VALIDATORS], capture_output=True, text=True,
+                            timeout=120, env=child_env(str(tmp_path)))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"plots": [True, True], "built": ["Scenario"]}

@@ -134,7 +134,8 @@ def register(app: typer.Typer) -> None:
         """Run a scenario (default: the built-in default) and print per-flow results."""
         import time
 
-        from qdisclab.scenario import run_scenario
+        from qdisclab.cli import resume_collector
+        from qdisclab.scenario import prepare_scenario
         from qdisclab.units import UnitError, parse_time
 
         try:
@@ -166,10 +167,12 @@ def register(app: typer.Typer) -> None:
                     bar.update(state["task"], completed=now,
                                description=f"{now / 1e9:.1f}/{total / 1e9:g} s sim, {speed:.2f}x")  # fmt: skip
 
+        sim = prepare_scenario(scenario, seed=seed, duration_ns=duration_ns, policy=policy,
+                               overrides=parse_sets(set_), out_dir=out,
+                               plots=False if no_plots else None)  # fmt: skip
+        resume_collector()  # start-up is over: the event loop makes garbage to collect
         try:
-            results = run_scenario(scenario, seed=seed, duration_ns=duration_ns, policy=policy,
-                                   overrides=parse_sets(set_), progress=progress,
-                                   out_dir=out, plots=False if no_plots else None)  # fmt: skip
+            results = sim.run(progress=progress)
         finally:
             if bar is not None:
                 bar.stop()

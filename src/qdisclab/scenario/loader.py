@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from qdisclab.errors import UserError
-from qdisclab.scenario.model import Scenario
+from qdisclab.scenario.model import Scenario, validate
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-]+)\s*\]\]?\s*(#.*)?$")
 _KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+|\"[^\"]*\")\s*=")
@@ -271,7 +271,7 @@ def load_text(
     if deep is not None:
         raise ScenarioError(f"{source}: --set {fmt_loc(deep[:3])}: {too_deep}")
     try:
-        scenario = Scenario.model_validate(raw)
+        scenario = validate(raw)
     except ValidationError as exc:
         raise ScenarioError(format_validation(exc, source, index)) from None
     loaded = Loaded(scenario, source, text, base_dir or Path.cwd(), raw, index)

@@ -8,10 +8,13 @@ True
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from qdisclab.scenario.build import Progress, run_loaded
+from qdisclab.scenario.build import Progress
 from qdisclab.scenario.library import builtin_names, default_scenario, load_any
+
+if TYPE_CHECKING:
+    from qdisclab.scenario.simulation import Simulation
 
 DEFAULT_SCENARIO = "dumbbell"  # four CUBIC flows; default_scenario() falls back to UDP without TCP
 
@@ -26,6 +29,25 @@ class _Builtins(dict[str, None]):
 BUILTINS = _Builtins()
 
 
+def prepare_scenario(
+    name: str,
+    seed: int | None = None,
+    duration_ns: int | None = None,
+    policy: str = "strict",
+    overrides: dict[str, Any] | None = None,
+    out_dir: Any = None,
+    plots: bool | None = None,
+) -> Simulation:
+    """The built simulation of a built-in (by name) or a scenario file (by path), not yet run."""
+    from qdisclab.scenario.simulation import Simulation
+
+    ov = dict(overrides or {})
+    if duration_ns is not None:
+        ov["run.duration"] = f"{duration_ns}ns"
+    loaded = load_any(name or default_scenario(), ov)
+    return Simulation(loaded, seed=seed, policy=policy, out_dir=out_dir, plots=plots)
+
+
 def run_scenario(
     name: str,
     seed: int | None = None,
@@ -37,12 +59,8 @@ def run_scenario(
     plots: bool | None = None,
 ) -> dict[str, Any]:
     """Run a built-in (by name) or a scenario file (by path); ``plots=False`` skips the PNGs."""
-    ov = dict(overrides or {})
-    if duration_ns is not None:
-        ov["run.duration"] = f"{duration_ns}ns"
-    loaded = load_any(name or default_scenario(), ov)
-    return run_loaded(loaded, seed=seed, policy=policy, progress=progress, out_dir=out_dir,
-                      plots=plots)  # fmt: skip
+    sim = prepare_scenario(name, seed, duration_ns, policy, overrides, out_dir, plots)
+    return sim.run(progress=progress)
 
 
 def run_builtin(
