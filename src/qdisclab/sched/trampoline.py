@@ -41,6 +41,7 @@ from qdisclab.sched.context import undo_len_write
 from qdisclab.skb import FREED, SkBuff
 
 if TYPE_CHECKING:
+    from qdisclab.ops import Frame
     from qdisclab.sched.context import QdiscContext
     from qdisclab.sched.ops import ToFree
     from qdisclab.sched.qdisc import Qdisc
@@ -78,7 +79,16 @@ def bind_trampolines(q: Qdisc) -> None:
 class _Probes:
     """What the trampolines of one qdisc report to, as it stands when they are built."""
 
-    __slots__ = ("enqueued", "log_sojourn", "log_time", "traced_dequeue", "traced_enqueue")
+    __slots__ = (
+        "enqueued",
+        "log_sojourn",
+        "log_time",
+        "sched",
+        "tp_dequeue",
+        "tp_enqueue",
+        "traced_dequeue",
+        "traced_enqueue",
+    )
 
     # enqueued[skb] = when it entered; a departure appends its time and sojourn. The
     # log_* appenders are called only while enqueued is not None (a log is kept).
@@ -87,6 +97,8 @@ class _Probes:
     log_sojourn: Callable[[int], None]
 
     def __init__(self, q: Qdisc) -> None:
+        self.sched = q.sched
+        self.tp_enqueue, self.tp_dequeue = q.tp_enqueue, q.tp_dequeue
         self.traced_enqueue = bool(q.tp_enqueue.listeners)
         self.traced_dequeue = bool(q.tp_dequeue.listeners)
         log = q.sojourn
@@ -179,8 +191,11 @@ def _unchecked_enqueue(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], int]:
 def _checked_enqueue(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], int]:
     ctx, to_free = q.ctx, q._to_free
     enq: EnqueueCallback = q.ops.enqueue
-    frame, running, tp, sched = q._frames["enqueue"], RUNNING, q.tp_enqueue, q.sched
-    traced, enqueued = probes.traced_enqueue, probes.enqueued
+    frame, running = q._frames["enqueue"], RUNNING
+    acquired = frame.acquired
+    # What the probes need is read from ``watch`` behind one test (None: nothing
+    # listens): every closed-over name costs each call, used or not.
+    watch = probes if probes.traced_enqueue or probes.enqueued is not None else None
 
     def enqueue(skb: SkBuff) -> int:
         """Hand ``skb`` to the policy; returns NET_XMIT_*.
@@ -198,14 +213,20 @@ def _checked_enqueue(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], int]:
         length = skb.pkt_len = skb.len  # qdisc_pkt_len: what the checks hold len to
         try:
             ret = enq(skb, ctx, to_free)
-            owner = skb.owner
-            if ret == NET_XMIT_SUCCESS:  # the common case, one comparison
-                if owner is frame or owner is FREED or skb.len != length:
-                    raise violation(frame, skb, _bad_enqueue(ret, owner is frame, length, skb))
-            elif owner is frame or ret not in _VALID_RETURNS or skb.len != length:
-                raise violation(frame, skb, _bad_enqueue(ret, owner is frame, length, skb))
-            if frame.acquired:
-                check_exit(frame)
+            # The verdict and what happened to the skb are checked in the branch that
+            # accounts them: queued (the common case: one test of the verdict) or dropped.
+            if skb.owner is not FREED:
+                if ret != NET_XMIT_SUCCESS or skb.owner is frame or skb.len != length:
+                    _check_queued(frame, skb, ret, length)  # raises unless a valid verdict
+                if acquired:
+                    check_exit(frame)
+                q.qlen += 1
+                q.backlog += length
+            else:
+                if ret == NET_XMIT_SUCCESS or ret not in _VALID_RETURNS or skb.len != length:
+                    raise violation(frame, skb, _bad_enqueue(ret, False, length, skb))
+                if acquired:
+                    check_exit(frame)
         except Exception as exc:
             running.frame = outer
             try:
@@ -214,16 +235,23 @@ def _checked_enqueue(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], int]:
                 q._entering = None
         running.frame = outer
         q._entering = None
-        if owner is not FREED:
-            q.qlen += 1
-            q.backlog += length
-            if enqueued is not None and ret & NET_XMIT_MASK != NET_XMIT_DROP:
-                enqueued[skb] = sched.now
-        if traced:
-            tp.emit(sched.now, q, skb, ret)
+        if watch is not None:
+            now = watch.sched.now
+            enqueued = watch.enqueued
+            if enqueued is not None and skb.owner is not FREED and ret & NET_XMIT_MASK != NET_XMIT_DROP:
+                enqueued[skb] = now
+            if watch.traced_enqueue:
+                watch.tp_enqueue.emit(now, q, skb, ret)
         return ret
 
     return enqueue
+
+
+def _check_queued(frame: Frame, skb: SkBuff, ret: object, length: int) -> None:
+    """An enqueue that kept ``skb`` queued with another verdict than NET_XMIT_SUCCESS, or not."""
+    leaked = skb.owner is frame
+    if leaked or ret not in _VALID_RETURNS or skb.len != length:
+        raise violation(frame, skb, _bad_enqueue(ret, leaked, length, skb))
 
 
 def _unchecked_dequeue(q: Qdisc, probes: _Probes) -> Callable[[], SkBuff | None]:
@@ -268,11 +296,9 @@ def _unchecked_dequeue(q: Qdisc, probes: _Probes) -> Callable[[], SkBuff | None]
 def _checked_dequeue(q: Qdisc, probes: _Probes) -> Callable[[], SkBuff | None]:
     ctx = q.ctx
     deq: DequeueCallback = q.ops.dequeue
-    frame, running, tp, sched = q._frames["dequeue"], RUNNING, q.tp_dequeue, q.sched
+    frame, running = q._frames["dequeue"], RUNNING
     acquired = frame.acquired
-    traced, enqueued = probes.traced_dequeue, probes.enqueued
-    log_time, log_sojourn = probes.log_time, probes.log_sojourn
-    probed = traced or enqueued is not None
+    watch = probes if probes.traced_dequeue or probes.enqueued is not None else None  # as enqueue
 
     def dequeue() -> SkBuff | None:
         """Ask the policy for the next skb (the peeked one first, as the kernel's gso_skb)."""
@@ -293,11 +319,11 @@ def _checked_dequeue(q: Qdisc, probes: _Probes) -> Callable[[], SkBuff | None]:
                     skb.__class__ is not SkBuff or skb.owner is not frame or skb.len != skb.pkt_len
                 ):
                     raise violation(frame, skb, _bad_dequeue_return(skb))
-                if acquired:
-                    if len(acquired) == 1 and acquired[0] is skb:
-                        acquired.clear()  # the common case: popped one, returned it
-                    else:
-                        check_exit(frame, keep=skb)
+                # The common case: popped one skb and returned it. Anything else is
+                # put back for check_exit (which finds a leak, or clears the list).
+                if acquired and ((last := acquired.pop()) is not skb or acquired):
+                    acquired.append(last)
+                    check_exit(frame, keep=skb)
             except Exception as exc:
                 running.frame = outer
                 q._fault_in(frame, exc, None)
@@ -315,13 +341,14 @@ def _checked_dequeue(q: Qdisc, probes: _Probes) -> Callable[[], SkBuff | None]:
         q.backlog -= length
         q.packets += 1
         q.bytes += length
-        if probed and not q._parking:  # a departure, not a peek parking the skb
-            now = sched.now
+        if watch is not None and not q._parking:  # a departure, not a peek parking the skb
+            now = watch.sched.now
+            enqueued = watch.enqueued
             if enqueued is not None and (entered := enqueued.pop(skb, None)) is not None:
-                log_time(now)
-                log_sojourn(now - entered)
-            if traced:
-                tp.emit(now, q, skb)
+                watch.log_time(now)
+                watch.log_sojourn(now - entered)
+            if watch.traced_dequeue:
+                watch.tp_dequeue.emit(now, q, skb)
         return skb
 
     return dequeue
