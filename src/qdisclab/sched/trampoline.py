@@ -69,10 +69,11 @@ def bind_trampolines(q: Qdisc) -> None:
     probes = _Probes(q)
     if q._checked:
         q.enqueue = _checked_enqueue(q, probes)
-        q.dequeue = _checked_dequeue(q, probes)
+        q._policy_dequeue = _checked_dequeue(q, probes)
     else:
         q.enqueue = _unchecked_enqueue(q, probes)
-        q.dequeue = _unchecked_dequeue(q, probes)
+        q._policy_dequeue = _unchecked_dequeue(q, probes)
+    q.dequeue = q._policy_dequeue if q._gso_skb is None else q._dequeue_parked
     q.bypass = _bypass(q, probes)
 
 
@@ -238,7 +239,11 @@ def _checked_enqueue(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], int]:
         if watch is not None:
             now = watch.sched.now
             enqueued = watch.enqueued
-            if enqueued is not None and skb.owner is not FREED and ret & NET_XMIT_MASK != NET_XMIT_DROP:
+            if (
+                enqueued is not None
+                and skb.owner is not FREED
+                and ret & NET_XMIT_MASK != NET_XMIT_DROP
+            ):
                 enqueued[skb] = now
             if watch.traced_enqueue:
                 watch.tp_enqueue.emit(now, q, skb, ret)
@@ -263,19 +268,15 @@ def _unchecked_dequeue(q: Qdisc, probes: _Probes) -> Callable[[], SkBuff | None]
     probed = traced or enqueued is not None
 
     def dequeue() -> SkBuff | None:
-        """The policy's next skb (the peeked one first, as the kernel's gso_skb); no checks."""
-        skb = q._gso_skb
-        if skb is not None:
-            q._gso_skb = None
-        else:
-            outer = running.frame
-            running.frame = frame
-            try:
-                skb = deq(ctx)
-            finally:
-                running.frame = outer
-            if skb is None:
-                return None
+        """The policy's next skb; no checks. (A peeked skb is dequeued by ``_dequeue_parked``.)"""
+        outer = running.frame
+        running.frame = frame
+        try:
+            skb = deq(ctx)
+        finally:
+            running.frame = outer
+        if skb is None:
+            return None
         length = skb.len
         q.qlen -= 1
         q.backlog -= length
@@ -301,42 +302,34 @@ def _checked_dequeue(q: Qdisc, probes: _Probes) -> Callable[[], SkBuff | None]:
     watch = probes if probes.traced_dequeue or probes.enqueued is not None else None  # as enqueue
 
     def dequeue() -> SkBuff | None:
-        """Ask the policy for the next skb (the peeked one first, as the kernel's gso_skb)."""
-        skb = q._gso_skb
+        """Ask the policy for the next skb. (A peeked skb is dequeued by ``_dequeue_parked``.)"""
         outer = running.frame
-        if skb is not None:
-            # The peeked skb was parked with the qdisc; hand it to whoever dequeues
-            # (a parent's callback via bpf_qdisc_dequeue, or the device).
-            q._gso_skb = None
-            skb.owner = outer
-            if outer is not None:
-                outer.acquired.append(skb)
-        else:
-            running.frame = frame
-            try:
-                skb = deq(ctx)
-                if skb is not None and (
-                    skb.__class__ is not SkBuff or skb.owner is not frame or skb.len != skb.pkt_len
-                ):
-                    raise violation(frame, skb, _bad_dequeue_return(skb))
-                # The common case: popped one skb and returned it. Anything else is
-                # put back for check_exit (which finds a leak, or clears the list).
-                if acquired and ((last := acquired.pop()) is not skb or acquired):
-                    acquired.append(last)
-                    check_exit(frame, keep=skb)
-            except Exception as exc:
-                running.frame = outer
-                q._fault_in(frame, exc, None)
-                return None
+        running.frame = frame
+        try:
+            skb = deq(ctx)
+            if skb is not None and (
+                skb.__class__ is not SkBuff
+                or skb.owner is not frame
+                or (length := skb.len) != skb.pkt_len
+            ):
+                raise violation(frame, skb, _bad_dequeue_return(skb))
+            # The common case: popped one skb and returned it. Anything else is
+            # put back for check_exit (which finds a leak, or clears the list).
+            if acquired and ((last := acquired.pop()) is not skb or acquired):
+                acquired.append(last)
+                check_exit(frame, keep=skb)
+        except Exception as exc:
             running.frame = outer
-            if skb is None:
-                return None
-            if outer is not None:  # a parent's callback now owns it (bpf_qdisc_dequeue)
-                skb.owner = outer
-                outer.acquired.append(skb)
-            else:
-                skb.owner = None
-        length = skb.len
+            q._fault_in(frame, exc, None)
+            return None
+        running.frame = outer
+        if skb is None:
+            return None
+        if outer is not None:  # a parent's callback now owns it (bpf_qdisc_dequeue)
+            skb.owner = outer
+            outer.acquired.append(skb)
+        else:
+            skb.owner = None
         q.qlen -= 1
         q.backlog -= length
         q.packets += 1
@@ -361,9 +354,8 @@ class QdiscTrampolines(QdiscContainment):
 
     def _take_head(self) -> SkBuff | None:
         """Dequeue once for the infrastructure (a peek, a change's trim): still counted inside."""
-        skb = self._gso_skb
+        skb = self._unpark()
         if skb is not None:
-            self._gso_skb = None
             return skb
         running = RUNNING
         outer = running.frame
@@ -383,6 +375,38 @@ class QdiscTrampolines(QdiscContainment):
         self.bytes -= skb.len
         return skb
 
+    def _dequeue_parked(self) -> SkBuff | None:
+        """``dequeue`` while a peek has parked an skb (the kernel's gso_skb): that skb first.
+
+        Installed as ``dequeue`` only while an skb is parked, so the policy's
+        dequeue does not test for one on every packet.
+        """
+        skb = self._unpark()
+        if skb is None:  # an infrastructure path took it meanwhile
+            self.dequeue = self._policy_dequeue
+            return self.dequeue()
+        if self._checked:
+            # Hand it to whoever dequeues (a parent's callback via bpf_qdisc_dequeue, or the device).
+            outer = RUNNING.frame
+            skb.owner = outer
+            if outer is not None:
+                outer.acquired.append(skb)
+        length = skb.len
+        self.qlen -= 1
+        self.backlog -= length
+        self.packets += 1
+        self.bytes += length
+        if not self._parking:  # a departure (as the policy's dequeue notes one)
+            now = self.sched.now
+            log = self.sojourn
+            if log is not None and (entered := log.pending.pop(skb, None)) is not None:
+                log.times.append(now)
+                log.sojourn.append(now - entered)
+            tp = self.tp_dequeue
+            if tp.listeners:
+                tp.emit(now, self, skb)
+        return skb
+
     def peek(self) -> SkBuff | None:
         """Generic ``qdisc_peek_dequeued``: dequeue once and park the skb until the next dequeue."""
         skb = self._gso_skb
@@ -392,6 +416,7 @@ class QdiscTrampolines(QdiscContainment):
                 return None
             skb.owner = self
             self._gso_skb = skb
+            self.dequeue = self._dequeue_parked
             tp = self.tp_requeue
             if tp.listeners:
                 tp.emit(self.sched.now, self, skb)
