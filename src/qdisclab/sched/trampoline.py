@@ -111,6 +111,14 @@ class _Probes:
             self.log_time = log.times.append
             self.log_sojourn = log.sojourn.append
 
+    def watching_enqueue(self) -> _Probes | None:
+        """These probes, if anything listens to an enqueue (None: the trampoline skips them)."""
+        return self if self.traced_enqueue or self.enqueued is not None else None
+
+    def watching_dequeue(self) -> _Probes | None:
+        """These probes, if anything listens to a dequeue (None: the trampoline skips them)."""
+        return self if self.traced_dequeue or self.enqueued is not None else None
+
 
 def _not_logging(value: int) -> None:
     raise AssertionError("sojourn appender called with no log kept")
@@ -162,8 +170,8 @@ def _bypass(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], None]:
 def _unchecked_enqueue(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], int]:
     ctx, to_free = q.ctx, q._to_free
     enq: EnqueueCallback = q.ops.enqueue
-    frame, running, tp, sched = q._frames["enqueue"], RUNNING, q.tp_enqueue, q.sched
-    traced, enqueued = probes.traced_enqueue, probes.enqueued
+    frame, running = q._frames["enqueue"], RUNNING
+    watch = probes.watching_enqueue()
 
     def enqueue(skb: SkBuff) -> int:
         """Hand ``skb`` to the policy (no checks); returns its NET_XMIT_*."""
@@ -180,10 +188,17 @@ def _unchecked_enqueue(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], int]:
         if skb.owner is not FREED:
             q.qlen += 1
             q.backlog += skb.len
-            if enqueued is not None and ret & NET_XMIT_MASK != NET_XMIT_DROP:
-                enqueued[skb] = sched.now
-        if traced:
-            tp.emit(sched.now, q, skb, ret)
+        if watch is not None:  # as the checked enqueue
+            now = watch.sched.now
+            enqueued = watch.enqueued
+            if (
+                enqueued is not None
+                and skb.owner is not FREED
+                and ret & NET_XMIT_MASK != NET_XMIT_DROP
+            ):
+                enqueued[skb] = now
+            if watch.traced_enqueue:
+                watch.tp_enqueue.emit(now, q, skb, ret)
         return ret
 
     return enqueue
@@ -196,7 +211,7 @@ def _checked_enqueue(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], int]:
     acquired = frame.acquired
     # What the probes need is read from ``watch`` behind one test (None: nothing
     # listens): every closed-over name costs each call, used or not.
-    watch = probes if probes.traced_enqueue or probes.enqueued is not None else None
+    watch = probes.watching_enqueue()
 
     def enqueue(skb: SkBuff) -> int:
         """Hand ``skb`` to the policy; returns NET_XMIT_*.
@@ -262,10 +277,8 @@ def _check_queued(frame: Frame, skb: SkBuff, ret: object, length: int) -> None:
 def _unchecked_dequeue(q: Qdisc, probes: _Probes) -> Callable[[], SkBuff | None]:
     ctx = q.ctx
     deq: DequeueCallback = q.ops.dequeue
-    frame, running, tp, sched = q._frames["dequeue"], RUNNING, q.tp_dequeue, q.sched
-    traced, enqueued = probes.traced_dequeue, probes.enqueued
-    log_time, log_sojourn = probes.log_time, probes.log_sojourn
-    probed = traced or enqueued is not None
+    frame, running = q._frames["dequeue"], RUNNING
+    watch = probes.watching_dequeue()  # as the checked enqueue
 
     def dequeue() -> SkBuff | None:
         """The policy's next skb; no checks. (A peeked skb is dequeued by ``_dequeue_parked``.)"""
@@ -282,13 +295,14 @@ def _unchecked_dequeue(q: Qdisc, probes: _Probes) -> Callable[[], SkBuff | None]
         q.backlog -= length
         q.packets += 1
         q.bytes += length
-        if probed and not q._parking:  # a departure, not a peek parking the skb
-            now = sched.now
+        if watch is not None and not q._parking:  # a departure, not a peek parking the skb
+            now = watch.sched.now
+            enqueued = watch.enqueued
             if enqueued is not None and (entered := enqueued.pop(skb, None)) is not None:
-                log_time(now)
-                log_sojourn(now - entered)
-            if traced:
-                tp.emit(now, q, skb)
+                watch.log_time(now)
+                watch.log_sojourn(now - entered)
+            if watch.traced_dequeue:
+                watch.tp_dequeue.emit(now, q, skb)
         return skb
 
     return dequeue
@@ -299,7 +313,7 @@ def _checked_dequeue(q: Qdisc, probes: _Probes) -> Callable[[], SkBuff | None]:
     deq: DequeueCallback = q.ops.dequeue
     frame, running = q._frames["dequeue"], RUNNING
     acquired = frame.acquired
-    watch = probes if probes.traced_dequeue or probes.enqueued is not None else None  # as enqueue
+    watch = probes.watching_dequeue()  # as the checked enqueue
 
     def dequeue() -> SkBuff | None:
         """Ask the policy for the next skb. (A peeked skb is dequeued by ``_dequeue_parked``.)"""
