@@ -111,6 +111,25 @@ class _Probes:
             self.log_time = log.times.append
             self.log_sojourn = log.sojourn.append
 
+    def entered(self, q: Qdisc, skb: SkBuff, ret: int) -> None:
+        """After an enqueue: note when ``skb`` entered (if it was queued) and trace it."""
+        now = self.sched.now
+        enqueued = self.enqueued
+        if enqueued is not None and skb.owner is not FREED and ret & NET_XMIT_MASK != NET_XMIT_DROP:
+            enqueued[skb] = now
+        if self.traced_enqueue:
+            self.tp_enqueue.emit(now, q, skb, ret)
+
+    def departed(self, q: Qdisc, skb: SkBuff) -> None:
+        """After a dequeue that let ``skb`` leave: note its sojourn and trace it."""
+        now = self.sched.now
+        enqueued = self.enqueued
+        if enqueued is not None and (entered := enqueued.pop(skb, None)) is not None:
+            self.log_time(now)
+            self.log_sojourn(now - entered)
+        if self.traced_dequeue:
+            self.tp_dequeue.emit(now, q, skb)
+
     def watching_enqueue(self) -> _Probes | None:
         """These probes, if anything listens to an enqueue (None: the trampoline skips them)."""
         return self if self.traced_enqueue or self.enqueued is not None else None
@@ -188,17 +207,8 @@ def _unchecked_enqueue(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], int]:
         if skb.owner is not FREED:
             q.qlen += 1
             q.backlog += skb.len
-        if watch is not None:  # as the checked enqueue
-            now = watch.sched.now
-            enqueued = watch.enqueued
-            if (
-                enqueued is not None
-                and skb.owner is not FREED
-                and ret & NET_XMIT_MASK != NET_XMIT_DROP
-            ):
-                enqueued[skb] = now
-            if watch.traced_enqueue:
-                watch.tp_enqueue.emit(now, q, skb, ret)
+        if watch is not None:
+            watch.entered(q, skb, ret)
         return ret
 
     return enqueue
@@ -209,8 +219,8 @@ def _checked_enqueue(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], int]:
     enq: EnqueueCallback = q.ops.enqueue
     frame, running = q._frames["enqueue"], RUNNING
     acquired = frame.acquired
-    # What the probes need is read from ``watch`` behind one test (None: nothing
-    # listens): every closed-over name costs each call, used or not.
+    # The probes are reached through ``watch`` behind one test (None: nothing listens):
+    # every closed-over name costs each call, used or not.
     watch = probes.watching_enqueue()
 
     def enqueue(skb: SkBuff) -> int:
@@ -252,16 +262,7 @@ def _checked_enqueue(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], int]:
         running.frame = outer
         q._entering = None
         if watch is not None:
-            now = watch.sched.now
-            enqueued = watch.enqueued
-            if (
-                enqueued is not None
-                and skb.owner is not FREED
-                and ret & NET_XMIT_MASK != NET_XMIT_DROP
-            ):
-                enqueued[skb] = now
-            if watch.traced_enqueue:
-                watch.tp_enqueue.emit(now, q, skb, ret)
+            watch.entered(q, skb, ret)
         return ret
 
     return enqueue
@@ -296,13 +297,7 @@ def _unchecked_dequeue(q: Qdisc, probes: _Probes) -> Callable[[], SkBuff | None]
         q.packets += 1
         q.bytes += length
         if watch is not None and not q._parking:  # a departure, not a peek parking the skb
-            now = watch.sched.now
-            enqueued = watch.enqueued
-            if enqueued is not None and (entered := enqueued.pop(skb, None)) is not None:
-                watch.log_time(now)
-                watch.log_sojourn(now - entered)
-            if watch.traced_dequeue:
-                watch.tp_dequeue.emit(now, q, skb)
+            watch.departed(q, skb)
         return skb
 
     return dequeue
@@ -349,13 +344,7 @@ def _checked_dequeue(q: Qdisc, probes: _Probes) -> Callable[[], SkBuff | None]:
         q.packets += 1
         q.bytes += length
         if watch is not None and not q._parking:  # a departure, not a peek parking the skb
-            now = watch.sched.now
-            enqueued = watch.enqueued
-            if enqueued is not None and (entered := enqueued.pop(skb, None)) is not None:
-                watch.log_time(now)
-                watch.log_sojourn(now - entered)
-            if watch.traced_dequeue:
-                watch.tp_dequeue.emit(now, q, skb)
+            watch.departed(q, skb)
         return skb
 
     return dequeue
