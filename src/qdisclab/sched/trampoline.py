@@ -17,8 +17,10 @@ the benchmark baseline. All are closures built per instance
 ``q.bypass``. They are built again whenever a listener attaches to or leaves
 the qdisc's enqueue or dequeue tracepoint, or sojourn logging starts or
 stops (``Qdisc.rebind_probes``), and close over what was true then: a probe
-that nothing uses costs a test of a closed-over constant, not an attribute
-lookup chain.
+that nothing uses costs one test of a closed-over None, not an attribute
+lookup chain. While a peek has parked an skb, ``q.dequeue`` is
+``_dequeue_parked``, which serves that skb first and puts the policy's
+dequeue back, so the policy's dequeue never tests for a parked skb.
 """
 
 from __future__ import annotations
