@@ -19,6 +19,7 @@ restore it around each user callback.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import TYPE_CHECKING, Protocol
 
 from qdisclab.errors import ExtensionFault
@@ -63,7 +64,10 @@ class Frame:
         self.callback = callback
         self.instance = instance
         self.allowed = allowed  # kfunc names this callback may call
-        self.acquired: list[SkBuff] = []  # skbs taken out of storage during this call
+        # The skbs taken out of storage during this call. A deque, not a list: a list
+        # frees its storage each time it empties and allocates it again on the next
+        # append, once per packet; an empty deque keeps its block.
+        self.acquired: deque[SkBuff] = deque()
 
     def __repr__(self) -> str:
         return f"{self.kind}.{self.callback}"

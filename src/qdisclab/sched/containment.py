@@ -27,6 +27,18 @@ class QdiscContainment(QdiscAccounting):
 
     __slots__ = ()
 
+    def _unpark(self) -> SkBuff | None:
+        """Take back the skb a peek parked (None if none): the policy's dequeue serves again.
+
+        Every path that lets go of the parked skb (a dequeue, reset, containment,
+        a change's trim) goes through here, so ``dequeue`` never stays parked.
+        """
+        skb = self._gso_skb
+        if skb is not None:
+            self._gso_skb = None
+            self.dequeue = self._policy_dequeue
+        return skb
+
     def _fault_in(self, frame: Frame, exc: Exception, skb: SkBuff | None) -> int:
         if isinstance(exc, ExtensionFault):
             fault = exc
@@ -54,9 +66,9 @@ class QdiscContainment(QdiscAccounting):
         if skb is not None and skb.owner is not FREED and skb not in held:
             held.append(skb)
         held.extend(self.storage.release_all())
-        if self._gso_skb is not None:
-            held.append(self._gso_skb)
-            self._gso_skb = None
+        parked = self._unpark()
+        if parked is not None:
+            held.append(parked)
         self.watchdog.cancel()
         for child in list(self.children.values()):
             child.contain(fault)

@@ -196,9 +196,8 @@ class Qdisc(QdiscTrampolines):
         if self.fault is None:
             self._call("reset", self.ops.reset, self.ctx)
         self.watchdog.cancel()
-        skb = self._gso_skb
+        skb = self._unpark()
         if skb is not None:
-            self._gso_skb = None
             self._drop_owned(skb, DROP_RESET)
         for child in self.children.values():
             child.reset()

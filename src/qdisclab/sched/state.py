@@ -61,6 +61,7 @@ class QdiscState:
         "_frames",
         "_gso_skb",
         "_parking",
+        "_policy_dequeue",
         "_to_free",
         "backlog",
         "bypass",
@@ -125,7 +126,8 @@ class QdiscState:
     watchdog: QdiscWatchdog
     # the datapath (closures built by trampoline.bind_trampolines)
     enqueue: Callable[[SkBuff], int]
-    dequeue: Callable[[], SkBuff | None]
+    dequeue: Callable[[], SkBuff | None]  # _policy_dequeue, or _dequeue_parked while parked
+    _policy_dequeue: Callable[[], SkBuff | None]
     bypass: Callable[[SkBuff], None]
     can_bypass: bool
     _gso_skb: SkBuff | None

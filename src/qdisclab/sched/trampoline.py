@@ -17,8 +17,10 @@ the benchmark baseline. All are closures built per instance
 ``q.bypass``. They are built again whenever a listener attaches to or leaves
 the qdisc's enqueue or dequeue tracepoint, or sojourn logging starts or
 stops (``Qdisc.rebind_probes``), and close over what was true then: a probe
-that nothing uses costs a test of a closed-over constant, not an attribute
-lookup chain.
+that nothing uses costs one test of a closed-over None, not an attribute
+lookup chain. While a peek has parked an skb, ``q.dequeue`` is
+``_dequeue_parked``, which serves that skb first and puts the policy's
+dequeue back, so the policy's dequeue never tests for a parked skb.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from qdisclab.sched.context import undo_len_write
 from qdisclab.skb import FREED, SkBuff
 
 if TYPE_CHECKING:
+    from qdisclab.ops import Frame
     from qdisclab.sched.context import QdiscContext
     from qdisclab.sched.ops import ToFree
     from qdisclab.sched.qdisc import Qdisc
@@ -68,17 +71,27 @@ def bind_trampolines(q: Qdisc) -> None:
     probes = _Probes(q)
     if q._checked:
         q.enqueue = _checked_enqueue(q, probes)
-        q.dequeue = _checked_dequeue(q, probes)
+        q._policy_dequeue = _checked_dequeue(q, probes)
     else:
         q.enqueue = _unchecked_enqueue(q, probes)
-        q.dequeue = _unchecked_dequeue(q, probes)
+        q._policy_dequeue = _unchecked_dequeue(q, probes)
+    q.dequeue = q._policy_dequeue if q._gso_skb is None else q._dequeue_parked
     q.bypass = _bypass(q, probes)
 
 
 class _Probes:
     """What the trampolines of one qdisc report to, as it stands when they are built."""
 
-    __slots__ = ("enqueued", "log_sojourn", "log_time", "traced_dequeue", "traced_enqueue")
+    __slots__ = (
+        "enqueued",
+        "log_sojourn",
+        "log_time",
+        "sched",
+        "tp_dequeue",
+        "tp_enqueue",
+        "traced_dequeue",
+        "traced_enqueue",
+    )
 
     # enqueued[skb] = when it entered; a departure appends its time and sojourn. The
     # log_* appenders are called only while enqueued is not None (a log is kept).
@@ -87,6 +100,8 @@ class _Probes:
     log_sojourn: Callable[[int], None]
 
     def __init__(self, q: Qdisc) -> None:
+        self.sched = q.sched
+        self.tp_enqueue, self.tp_dequeue = q.tp_enqueue, q.tp_dequeue
         self.traced_enqueue = bool(q.tp_enqueue.listeners)
         self.traced_dequeue = bool(q.tp_dequeue.listeners)
         log = q.sojourn
@@ -97,6 +112,33 @@ class _Probes:
             self.enqueued = log.pending
             self.log_time = log.times.append
             self.log_sojourn = log.sojourn.append
+
+    def entered(self, q: Qdisc, skb: SkBuff, ret: int) -> None:
+        """After an enqueue: note when ``skb`` entered (if it was queued) and trace it."""
+        now = self.sched.now
+        enqueued = self.enqueued
+        if enqueued is not None and skb.owner is not FREED and ret & NET_XMIT_MASK != NET_XMIT_DROP:
+            enqueued[skb] = now
+        if self.traced_enqueue:
+            self.tp_enqueue.emit(now, q, skb, ret)
+
+    def departed(self, q: Qdisc, skb: SkBuff) -> None:
+        """After a dequeue that let ``skb`` leave: note its sojourn and trace it."""
+        now = self.sched.now
+        enqueued = self.enqueued
+        if enqueued is not None and (entered := enqueued.pop(skb, None)) is not None:
+            self.log_time(now)
+            self.log_sojourn(now - entered)
+        if self.traced_dequeue:
+            self.tp_dequeue.emit(now, q, skb)
+
+    def watching_enqueue(self) -> _Probes | None:
+        """These probes, if anything listens to an enqueue (None: the trampoline skips them)."""
+        return self if self.traced_enqueue or self.enqueued is not None else None
+
+    def watching_dequeue(self) -> _Probes | None:
+        """These probes, if anything listens to a dequeue (None: the trampoline skips them)."""
+        return self if self.traced_dequeue or self.enqueued is not None else None
 
 
 def _not_logging(value: int) -> None:
@@ -149,8 +191,8 @@ def _bypass(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], None]:
 def _unchecked_enqueue(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], int]:
     ctx, to_free = q.ctx, q._to_free
     enq: EnqueueCallback = q.ops.enqueue
-    frame, running, tp, sched = q._frames["enqueue"], RUNNING, q.tp_enqueue, q.sched
-    traced, enqueued = probes.traced_enqueue, probes.enqueued
+    frame, running = q._frames["enqueue"], RUNNING
+    watch = probes.watching_enqueue()
 
     def enqueue(skb: SkBuff) -> int:
         """Hand ``skb`` to the policy (no checks); returns its NET_XMIT_*."""
@@ -167,10 +209,8 @@ def _unchecked_enqueue(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], int]:
         if skb.owner is not FREED:
             q.qlen += 1
             q.backlog += skb.len
-            if enqueued is not None and ret & NET_XMIT_MASK != NET_XMIT_DROP:
-                enqueued[skb] = sched.now
-        if traced:
-            tp.emit(sched.now, q, skb, ret)
+        if watch is not None:
+            watch.entered(q, skb, ret)
         return ret
 
     return enqueue
@@ -179,8 +219,11 @@ def _unchecked_enqueue(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], int]:
 def _checked_enqueue(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], int]:
     ctx, to_free = q.ctx, q._to_free
     enq: EnqueueCallback = q.ops.enqueue
-    frame, running, tp, sched = q._frames["enqueue"], RUNNING, q.tp_enqueue, q.sched
-    traced, enqueued = probes.traced_enqueue, probes.enqueued
+    frame, running = q._frames["enqueue"], RUNNING
+    acquired = frame.acquired
+    # The probes are reached through ``watch`` behind one test (None: nothing listens):
+    # every closed-over name costs each call, used or not.
+    watch = probes.watching_enqueue()
 
     def enqueue(skb: SkBuff) -> int:
         """Hand ``skb`` to the policy; returns NET_XMIT_*.
@@ -198,14 +241,20 @@ def _checked_enqueue(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], int]:
         length = skb.pkt_len = skb.len  # qdisc_pkt_len: what the checks hold len to
         try:
             ret = enq(skb, ctx, to_free)
-            owner = skb.owner
-            if ret == NET_XMIT_SUCCESS:  # the common case, one comparison
-                if owner is frame or owner is FREED or skb.len != length:
-                    raise violation(frame, skb, _bad_enqueue(ret, owner is frame, length, skb))
-            elif owner is frame or ret not in _VALID_RETURNS or skb.len != length:
-                raise violation(frame, skb, _bad_enqueue(ret, owner is frame, length, skb))
-            if frame.acquired:
-                check_exit(frame)
+            # The verdict and what happened to the skb are checked in the branch that
+            # accounts them: queued (the common case: one test of the verdict) or dropped.
+            if skb.owner is not FREED:
+                if ret != NET_XMIT_SUCCESS or skb.owner is frame or skb.len != length:
+                    _check_queued(frame, skb, ret, length)  # raises unless a valid verdict
+                if acquired:
+                    check_exit(frame)
+                q.qlen += 1
+                q.backlog += length
+            else:
+                if ret == NET_XMIT_SUCCESS or ret not in _VALID_RETURNS or skb.len != length:
+                    raise violation(frame, skb, _bad_enqueue(ret, False, length, skb))
+                if acquired:
+                    check_exit(frame)
         except Exception as exc:
             running.frame = outer
             try:
@@ -214,52 +263,43 @@ def _checked_enqueue(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], int]:
                 q._entering = None
         running.frame = outer
         q._entering = None
-        if owner is not FREED:
-            q.qlen += 1
-            q.backlog += length
-            if enqueued is not None and ret & NET_XMIT_MASK != NET_XMIT_DROP:
-                enqueued[skb] = sched.now
-        if traced:
-            tp.emit(sched.now, q, skb, ret)
+        if watch is not None:
+            watch.entered(q, skb, ret)
         return ret
 
     return enqueue
 
 
+def _check_queued(frame: Frame, skb: SkBuff, ret: object, length: int) -> None:
+    """An enqueue that kept ``skb`` queued with another verdict than NET_XMIT_SUCCESS, or not."""
+    leaked = skb.owner is frame
+    if leaked or ret not in _VALID_RETURNS or skb.len != length:
+        raise violation(frame, skb, _bad_enqueue(ret, leaked, length, skb))
+
+
 def _unchecked_dequeue(q: Qdisc, probes: _Probes) -> Callable[[], SkBuff | None]:
     ctx = q.ctx
     deq: DequeueCallback = q.ops.dequeue
-    frame, running, tp, sched = q._frames["dequeue"], RUNNING, q.tp_dequeue, q.sched
-    traced, enqueued = probes.traced_dequeue, probes.enqueued
-    log_time, log_sojourn = probes.log_time, probes.log_sojourn
-    probed = traced or enqueued is not None
+    frame, running = q._frames["dequeue"], RUNNING
+    watch = probes.watching_dequeue()  # as the checked enqueue
 
     def dequeue() -> SkBuff | None:
-        """The policy's next skb (the peeked one first, as the kernel's gso_skb); no checks."""
-        skb = q._gso_skb
-        if skb is not None:
-            q._gso_skb = None
-        else:
-            outer = running.frame
-            running.frame = frame
-            try:
-                skb = deq(ctx)
-            finally:
-                running.frame = outer
-            if skb is None:
-                return None
+        """The policy's next skb; no checks. (A peeked skb is dequeued by ``_dequeue_parked``.)"""
+        outer = running.frame
+        running.frame = frame
+        try:
+            skb = deq(ctx)
+        finally:
+            running.frame = outer
+        if skb is None:
+            return None
         length = skb.len
         q.qlen -= 1
         q.backlog -= length
         q.packets += 1
         q.bytes += length
-        if probed and not q._parking:  # a departure, not a peek parking the skb
-            now = sched.now
-            if enqueued is not None and (entered := enqueued.pop(skb, None)) is not None:
-                log_time(now)
-                log_sojourn(now - entered)
-            if traced:
-                tp.emit(now, q, skb)
+        if watch is not None and not q._parking:  # a departure, not a peek parking the skb
+            watch.departed(q, skb)
         return skb
 
     return dequeue
@@ -268,60 +308,45 @@ def _unchecked_dequeue(q: Qdisc, probes: _Probes) -> Callable[[], SkBuff | None]
 def _checked_dequeue(q: Qdisc, probes: _Probes) -> Callable[[], SkBuff | None]:
     ctx = q.ctx
     deq: DequeueCallback = q.ops.dequeue
-    frame, running, tp, sched = q._frames["dequeue"], RUNNING, q.tp_dequeue, q.sched
+    frame, running = q._frames["dequeue"], RUNNING
     acquired = frame.acquired
-    traced, enqueued = probes.traced_dequeue, probes.enqueued
-    log_time, log_sojourn = probes.log_time, probes.log_sojourn
-    probed = traced or enqueued is not None
+    watch = probes.watching_dequeue()  # as the checked enqueue
 
     def dequeue() -> SkBuff | None:
-        """Ask the policy for the next skb (the peeked one first, as the kernel's gso_skb)."""
-        skb = q._gso_skb
+        """Ask the policy for the next skb. (A peeked skb is dequeued by ``_dequeue_parked``.)"""
         outer = running.frame
-        if skb is not None:
-            # The peeked skb was parked with the qdisc; hand it to whoever dequeues
-            # (a parent's callback via bpf_qdisc_dequeue, or the device).
-            q._gso_skb = None
-            skb.owner = outer
-            if outer is not None:
-                outer.acquired.append(skb)
-        else:
-            running.frame = frame
-            try:
-                skb = deq(ctx)
-                if skb is not None and (
-                    skb.__class__ is not SkBuff or skb.owner is not frame or skb.len != skb.pkt_len
-                ):
-                    raise violation(frame, skb, _bad_dequeue_return(skb))
-                if acquired:
-                    if len(acquired) == 1 and acquired[0] is skb:
-                        acquired.clear()  # the common case: popped one, returned it
-                    else:
-                        check_exit(frame, keep=skb)
-            except Exception as exc:
-                running.frame = outer
-                q._fault_in(frame, exc, None)
-                return None
+        running.frame = frame
+        try:
+            skb = deq(ctx)
+            if skb is not None and (
+                skb.__class__ is not SkBuff
+                or skb.owner is not frame
+                or (length := skb.len) != skb.pkt_len
+            ):
+                raise violation(frame, skb, _bad_dequeue_return(skb))
+            # The common case: popped one skb and returned it. Anything else is
+            # put back for check_exit (which finds a leak, or clears the list).
+            if acquired and ((last := acquired.pop()) is not skb or acquired):
+                acquired.append(last)
+                check_exit(frame, keep=skb)
+        except Exception as exc:
             running.frame = outer
-            if skb is None:
-                return None
-            if outer is not None:  # a parent's callback now owns it (bpf_qdisc_dequeue)
-                skb.owner = outer
-                outer.acquired.append(skb)
-            else:
-                skb.owner = None
-        length = skb.len
+            q._fault_in(frame, exc, None)
+            return None
+        running.frame = outer
+        if skb is None:
+            return None
+        if outer is not None:  # a parent's callback now owns it (bpf_qdisc_dequeue)
+            skb.owner = outer
+            outer.acquired.append(skb)
+        else:
+            skb.owner = None
         q.qlen -= 1
         q.backlog -= length
         q.packets += 1
         q.bytes += length
-        if probed and not q._parking:  # a departure, not a peek parking the skb
-            now = sched.now
-            if enqueued is not None and (entered := enqueued.pop(skb, None)) is not None:
-                log_time(now)
-                log_sojourn(now - entered)
-            if traced:
-                tp.emit(now, q, skb)
+        if watch is not None and not q._parking:  # a departure, not a peek parking the skb
+            watch.departed(q, skb)
         return skb
 
     return dequeue
@@ -334,9 +359,8 @@ class QdiscTrampolines(QdiscContainment):
 
     def _take_head(self) -> SkBuff | None:
         """Dequeue once for the infrastructure (a peek, a change's trim): still counted inside."""
-        skb = self._gso_skb
+        skb = self._unpark()
         if skb is not None:
-            self._gso_skb = None
             return skb
         running = RUNNING
         outer = running.frame
@@ -356,6 +380,38 @@ class QdiscTrampolines(QdiscContainment):
         self.bytes -= skb.len
         return skb
 
+    def _dequeue_parked(self) -> SkBuff | None:
+        """``dequeue`` while a peek has parked an skb (the kernel's gso_skb): that skb first.
+
+        Installed as ``dequeue`` only while an skb is parked, so the policy's
+        dequeue does not test for one on every packet.
+        """
+        skb = self._unpark()
+        if skb is None:  # an infrastructure path took it meanwhile
+            self.dequeue = self._policy_dequeue
+            return self.dequeue()
+        if self._checked:
+            # Hand it to whoever dequeues (a parent's callback via bpf_qdisc_dequeue, or the device).
+            outer = RUNNING.frame
+            skb.owner = outer
+            if outer is not None:
+                outer.acquired.append(skb)
+        length = skb.len
+        self.qlen -= 1
+        self.backlog -= length
+        self.packets += 1
+        self.bytes += length
+        if not self._parking:  # a departure (as the policy's dequeue notes one)
+            now = self.sched.now
+            log = self.sojourn
+            if log is not None and (entered := log.pending.pop(skb, None)) is not None:
+                log.times.append(now)
+                log.sojourn.append(now - entered)
+            tp = self.tp_dequeue
+            if tp.listeners:
+                tp.emit(now, self, skb)
+        return skb
+
     def peek(self) -> SkBuff | None:
         """Generic ``qdisc_peek_dequeued``: dequeue once and park the skb until the next dequeue."""
         skb = self._gso_skb
@@ -365,6 +421,7 @@ class QdiscTrampolines(QdiscContainment):
                 return None
             skb.owner = self
             self._gso_skb = skb
+            self.dequeue = self._dequeue_parked
             tp = self.tp_requeue
             if tp.listeners:
                 tp.emit(self.sched.now, self, skb)

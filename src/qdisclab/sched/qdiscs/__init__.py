@@ -1,4 +1,5 @@
 """Built-in qdiscs, one per file, each written against the public ``QdiscOps`` interface.
 
-Every module here registers its kind on import; ``load_builtins`` imports them all.
+Every module here registers its kind on import; ``registry.BUILTIN_QDISCS`` names the
+module of each kind, imported the first time the kind is used.
 """

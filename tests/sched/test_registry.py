@@ -1,0 +1,63 @@
+"""The qdisc registry: the table of built-in kinds, and a run importing only the kinds it uses."""
+
+from __future__ import annotations
+
+import json
+import pkgutil
+import subprocess
+import sys
+
+import pytest
+
+import qdisclab.sched.qdiscs as builtin_package
+from qdisclab.errors import KernelError, UserError
+from qdisclab.sched import QDISC_OPS, builtin_qdisc_kinds, lookup_qdisc, qdisc_kinds, register_qdisc
+from qdisclab.sched.qdiscs.pfifo import FifoBase
+from qdisclab.sched.registry import BUILTIN_QDISCS
+
+
+def test_the_table_names_every_builtin_module_and_the_kind_each_registers():
+    modules = {m.name for m in pkgutil.iter_modules(builtin_package.__path__)}
+    assert set(BUILTIN_QDISCS.values()) == {m for m in modules if not m.startswith("_")}
+    assert builtin_qdisc_kinds() == sorted(BUILTIN_QDISCS)
+    for kind, module in BUILTIN_QDISCS.items():
+        assert lookup_qdisc(kind).__module__ == f"qdisclab.sched.qdiscs.{module}"
+
+
+def test_a_user_kind_cannot_take_a_builtin_name_even_before_the_builtin_is_used():
+    class Shadow(FifoBase):
+        id = "pfifo"
+
+    with pytest.raises(KernelError, match="'pfifo' is already registered"):
+        register_qdisc(Shadow)
+    assert QDISC_OPS.lookup("pfifo").__name__ == "Pfifo"
+
+
+def test_an_unknown_kind_names_every_kind_there_is():
+    with pytest.raises(UserError) as info:
+        lookup_qdisc("nope")
+    for kind in BUILTIN_QDISCS:
+        assert kind in str(info.value)
+
+
+_FRESH = """
+import json, sys
+from qdisclab.net import World
+from qdisclab.sched import create_qdisc, qdisc_kinds
+listed = qdisc_kinds()
+world = World(seed=1)
+dev = world.connect(world.add_host("A"), world.add_host("B"), "1gbit", "1ms").a
+create_qdisc("pfifo limit 5", dev)
+loaded = sorted(m.rsplit(".", 1)[1] for m in sys.modules if m.startswith("qdisclab.sched.qdiscs."))
+print(json.dumps({"listed": listed, "loaded": loaded}))
+"""
+
+
+def test_a_fresh_process_imports_only_the_kinds_it_creates_and_still_lists_all():
+    out = subprocess.run(
+        [sys.executable, "-c", _FRESH], capture_output=True, text=True, check=True
+    ).stdout
+    seen = json.loads(out)
+    assert set(BUILTIN_QDISCS) <= set(seen["listed"]) and seen["listed"] == sorted(seen["listed"])
+    assert seen["loaded"] == ["pfifo"]
+    assert set(qdisc_kinds()) >= set(BUILTIN_QDISCS)
