@@ -42,10 +42,12 @@ def packet_bytes(skb: SkBuff) -> bytes:
             win=min(int(getattr(th, "window", 65535)), 65535),
         )  # fmt: skip
         hlen = 20
-        if hasattr(th, "tsecr"):
+        tsecr = getattr(th, "tsecr", None)
+        if tsecr is not None:
             # The timestamp option every qdisclab segment carries (its 12 bytes are in
             # skb.len), so the capture's TCP payload length is the segment's data length.
-            l4.opts = _TSOPT + struct.pack("!II", th.tsval & 0xFFFFFFFF, th.tsecr & 0xFFFFFFFF)
+            tsval = int(getattr(th, "tsval", 0))
+            l4.opts = _TSOPT + struct.pack("!II", tsval & 0xFFFFFFFF, int(tsecr) & 0xFFFFFFFF)
             hlen += len(l4.opts)
             l4.off = hlen // 4
     elif skb.protocol == IPPROTO_UDP:
