@@ -16,11 +16,15 @@ True
 from __future__ import annotations
 
 import struct
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import dpkt
 
 from qdisclab.skb import IPPROTO_TCP, IPPROTO_UDP, SkBuff
+
+if TYPE_CHECKING:
+    from qdisclab.net.device import NetDevice
+    from qdisclab.sim.tracepoint import Tracepoint
 
 LINKTYPE_RAW = 101
 SNAPLEN = 96
@@ -38,10 +42,12 @@ def packet_bytes(skb: SkBuff) -> bytes:
             win=min(int(getattr(th, "window", 65535)), 65535),
         )  # fmt: skip
         hlen = 20
-        if hasattr(th, "tsecr"):
+        tsecr = getattr(th, "tsecr", None)
+        if tsecr is not None:
             # The timestamp option every qdisclab segment carries (its 12 bytes are in
             # skb.len), so the capture's TCP payload length is the segment's data length.
-            l4.opts = _TSOPT + struct.pack("!II", th.tsval & 0xFFFFFFFF, th.tsecr & 0xFFFFFFFF)
+            tsval = int(getattr(th, "tsval", 0))
+            l4.opts = _TSOPT + struct.pack("!II", tsval & 0xFFFFFFFF, int(tsecr) & 0xFFFFFFFF)
             hlen += len(l4.opts)
             l4.off = hlen // 4
     elif skb.protocol == IPPROTO_UDP:
@@ -83,39 +89,51 @@ class PcapWriter:
         self.count += 1
 
 
-_TAPPED: dict[type, type] = {}
+class DeviceTaps:
+    """The pcap writers of one run's tapped devices, fed by its ``net:net_dev_xmit``.
 
-
-def attach_tap(dev: Any, writer: PcapWriter) -> None:
-    """Capture every packet ``dev`` starts transmitting into ``writer``.
-
-    The device's class is swapped for a slot-compatible subclass whose
-    ``start_xmit`` records the packet first, so the core device stays untouched
-    and untapped devices pay nothing.
+    The device fires that tracepoint when it starts serialising a packet (after
+    the qdisc), which is where tcpdump on an egress interface sees it; the
+    tracepoint costs the device one flag test while nothing listens, so an
+    untapped run pays nothing more, compiled or not.
     """
-    base = type(dev)
-    cls = _TAPPED.get(base)
-    if cls is None:
 
-        def start_xmit(self: Any, skb: SkBuff) -> None:
+    __slots__ = ("tp", "writers")
+
+    def __init__(self, tp: Tracepoint[...]) -> None:
+        self.tp = tp
+        self.writers: dict[object, PcapWriter] = {}  # device -> its capture
+
+    def __call__(self, now: int, dev: object, skb: SkBuff) -> None:
+        writer = self.writers.get(dev)
+        if writer is not None:
             # On the wire skb.len counts the Ethernet header; the capture is the IP packet.
             mac_len = skb.mac_len
             skb.len -= mac_len
-            _TAPS[self].write(skb, self.sched.now)
+            writer.write(skb, now)
             skb.len += mac_len
-            base.start_xmit(self, skb)
-
-        cls = type(f"Tapped{base.__name__}", (base,), {"__slots__": (), "start_xmit": start_xmit})
-        _TAPPED[base] = cls
-    _TAPS[dev] = writer
-    dev.__class__ = cls
 
 
-def detach_tap(dev: Any) -> None:
-    """Undo ``attach_tap``."""
-    writer = _TAPS.pop(dev, None)
-    if writer is not None:
-        dev.__class__ = next(b for b, c in _TAPPED.items() if c is type(dev))
+#: The taps of each run's tracepoint instance (one entry while any of its devices is tapped).
+_TAPS: dict[Tracepoint[...], DeviceTaps] = {}
 
 
-_TAPS: dict[Any, PcapWriter] = {}
+def attach_tap(dev: NetDevice, writer: PcapWriter) -> None:
+    """Capture every packet ``dev`` starts transmitting into ``writer``."""
+    tp = dev.tp_xmit
+    taps = _TAPS.get(tp)
+    if taps is None:
+        taps = _TAPS[tp] = DeviceTaps(tp)
+        tp.attach(taps)
+    taps.writers[dev] = writer
+
+
+def detach_tap(dev: NetDevice) -> None:
+    """Undo ``attach_tap`` (nothing happens for a device that is not tapped)."""
+    tp = dev.tp_xmit
+    taps = _TAPS.get(tp)
+    if taps is None or taps.writers.pop(dev, None) is None:
+        return
+    if not taps.writers:
+        tp.detach(taps)
+        del _TAPS[tp]

@@ -100,6 +100,23 @@ class Channel:
         self.ns_per_byte = 8_000_000_000 // rate if 8_000_000_000 % rate == 0 else 0
         self.last_arrival = 0  # arrivals never overtake each other on a wire
 
+    def impaired_arrival(self, skb: SkBuff, arrival: int, now: int) -> int:
+        """Loss and jitter for one packet: when it arrives, or -1 when the wire lost it.
+
+        Jitter never reorders: a packet arrives no earlier than the one before it.
+        """
+        rng = self.rng
+        assert rng is not None, "a lossy or jittery channel draws from its RNG stream"
+        if self._loss and rng.random() < self._loss:
+            skb_drop(skb, DROP_LINK_LOSS, now)
+            return -1
+        if self._jitter:
+            arrival += int(rng.random() * self._jitter)
+            if arrival < self.last_arrival:
+                arrival = self.last_arrival
+            self.last_arrival = arrival
+        return arrival
+
     @property
     def loss(self) -> float:
         return self._loss
@@ -356,7 +373,27 @@ class NetDevice(WireEnd):
         if idle and not qdisc.qlen and qdisc.can_bypass:
             # sch_direct_xmit past an empty fifo: counted as sent by the qdisc
             qdisc.bypass(skb)
-            self.start_xmit(skb)
+            # start_xmit, inlined (a call less per packet past an idle device); the
+            # empty qdisc needs no "transmit done" event
+            sched = self.sched
+            now = sched.now
+            channel = self.channel
+            ns_per_byte = channel.ns_per_byte
+            done = now + (
+                length * ns_per_byte if ns_per_byte else length * 8_000_000_000 // channel.rate
+            )
+            self.busy_until = done
+            self.tx_packets += 1
+            self.tx_bytes += length
+            if self.traced_xmit:
+                self.tp_xmit.emit(now, self, skb)
+            arrival = done + channel.delay
+            if channel.impaired:
+                arrival = channel.impaired_arrival(skb, arrival, now)
+                if arrival < 0:
+                    return NET_XMIT_SUCCESS
+            self.next_hop.in_flight += 1
+            sched.call_at(arrival, self.peer_receive, skb)
             return NET_XMIT_SUCCESS
         # Charge the packet's truesize to the world's queue memory before the qdisc sees
         # it (see net/memory.py: the running total only over-estimates, and is recounted
@@ -430,16 +467,9 @@ class NetDevice(WireEnd):
             self._tx_event = sched.call_at(done, self.tx_done_cb, None)
         arrival = done + channel.delay
         if channel.impaired:  # loss or jitter configured: one flag on the common path
-            rng = channel.rng
-            assert rng is not None, "a lossy or jittery channel draws from its RNG stream"
-            if channel.loss and rng.random() < channel.loss:
-                skb_drop(skb, DROP_LINK_LOSS, now)
+            arrival = channel.impaired_arrival(skb, arrival, now)
+            if arrival < 0:
                 return
-            if channel.jitter:
-                arrival += int(rng.random() * channel.jitter)
-                if arrival < channel.last_arrival:
-                    arrival = channel.last_arrival
-                channel.last_arrival = arrival
         self.next_hop.in_flight += 1
         sched.call_at(arrival, self.peer_receive, skb)
 

@@ -68,7 +68,9 @@ class UdpSocket:
         """Send one datagram of ``length`` bytes (IP length); returns the output's NET_XMIT_*."""
         skb = SkBuff(length, self.saddr, dst, self.sport, dport, IPPROTO_UDP, self.sched.now,
                      self.books, self, ecn, priority)  # fmt: skip
-        self.books.book_sent(skb)
+        books = self.books  # FlowBooks.book_sent, inlined: a call less per datagram
+        books.sent_packets += 1
+        books.sent_bytes += length
         return self.node.output(skb)
 
 
