@@ -47,6 +47,7 @@ from qdisclab.bpf.kfunc_binding import ProgramEnv, extension_fault
 from qdisclab.bpf.memory import BytesRegion
 from qdisclab.bpf.objects import BpfObject, load_object
 from qdisclab.bpf.program import BpfProgram
+from qdisclab.bpf.proven import Proven
 from qdisclab.bpf.runner import Global, ObjectResolver, load
 from qdisclab.bpf.struct_ops_maps import StructOpsMap
 from qdisclab.ops import KFUNCS, RUNNING
@@ -179,8 +180,11 @@ class BpfQdisc(QdiscOps):
         self.args_addr = env.memory.map(BytesRegion("struct_ops ctx", self.args))
         self.runs: dict[str, Any] = {}
         self.exits = {m: _exits(obj.programs[p]) for m, p in self.ops_map.programs.items()}
+        proven = getattr(type(self), "proven", {})  # what the verifier proved, if it ran
         for member, prog in self.ops_map.programs.items():
-            engine = load(obj.programs[prog], resolver, env.memory, self.engine, self.budget)
+            facts = Proven(proven[prog], ctx_bytes=True) if prog in proven else None
+            engine = load(obj.programs[prog], resolver, env.memory, self.engine, self.budget,
+                          proven=facts, views=env.views)  # fmt: skip
             self.runs[member] = engine.run
         self.run_enqueue, self.run_dequeue = self.runs["enqueue"], self.runs["dequeue"]
         self.sch_addr = 0

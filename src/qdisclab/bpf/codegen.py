@@ -27,10 +27,13 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable
+from typing import Any, Protocol
 
 from qdisclab.bpf import isa
 from qdisclab.bpf.image import Image, inline_spec, is_leaf
 from qdisclab.bpf.isa import M64, Insn
+from qdisclab.bpf.memory import Field, StructView, ignored_write
+from qdisclab.bpf.proven import BYTES, STRUCT, Access, Proven
 
 _M = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF, 8: M64}
 _SIGN = {1: 0x80, 2: 0x8000, 4: 0x8000_0000, 8: 0x8000_0000_0000_0000}
@@ -126,7 +129,7 @@ class _Function:
             body = by_block[start]
             self.block = start
             self.lines = []
-            self.cached: set[tuple[int, str]] = set()
+            self.cached: dict[tuple[object, ...], bool | str] = {}
             n = len(body)
             if counted:
                 self.emit(f"steps += {n}")
@@ -201,7 +204,7 @@ class _Function:
                         self.emit(c)
                     if not leaf:
                         self.emit("steps = vm.steps")
-            self.cached = set()  # the call may have unmapped a region (bpf_obj_drop)
+            self.cached = {}  # the call may have unmapped a region (bpf_obj_drop, a freed skb)
         elif op == isa.BPF_JCOND:
             self.emit("if mg:")
             self.emit("    mg -= 1")
@@ -225,13 +228,14 @@ class _Function:
         else:
             self.atomic(i, size)
 
-    def base(self, reg: int, off: int, table: str) -> tuple[str, str] | None:
+    def base(self, reg: int, off: int, table: str, views: bool = True) -> tuple[str, str] | None:
         """The cached bytes and offset expressions for ``reg + off``, or None.
 
         Within a block a base register's region is looked up once (``R`` for
         reads, ``W`` for writes) and reused until the register is written;
         a lookup that finds nothing leaves None there, where the access looks
-        for a struct view instead. Negative offsets are not cached: the sum could
+        for a struct view instead (``views``; an access the verifier proved to
+        be on bytes needs none). Negative offsets are not cached: the sum could
         go below the region's start, which ``unpack_from`` would take from the end.
         """
         if off < 0:
@@ -239,18 +243,38 @@ class _Function:
         key = (reg, table)
         t = table.lower()
         if key not in self.cached:
-            if reg not in {r for r, _ in self.cached}:
-                self.emit(f"o{reg} = r{reg} & 0xffffffff; k{reg} = o{reg} << 4")
+            if not any(k[0] == reg and k[1] in "RW" for k in self.cached):
+                self.emit(f"o{reg} = r{reg} & 0xffffffff")
             self.emit(f"d{t}{reg} = {table}.get(r{reg} >> 32)")
+            self.cached[key] = False
+        if views and not self.cached[key]:
             # No bytes there: the struct view (or None), looked up once for the block too.
-            self.emit(f"if d{t}{reg} is None: v{t}{reg} = V.get(r{reg} >> 32)")
-            self.cached.add(key)
+            self.emit(
+                f"if d{t}{reg} is None: v{t}{reg} = V.get(r{reg} >> 32); k{reg} = o{reg} << 4"
+            )
+            self.cached[key] = True
         where = f"o{reg} + {off}" if off else f"o{reg}"
         return f"d{t}{reg}", where
 
     def wrote(self, reg: int) -> None:
         """Forget the cached region of ``reg`` once an instruction writes it."""
-        self.cached -= {(reg, "R"), (reg, "W")}
+        for key in [k for k in self.cached if k[0] == reg]:
+            del self.cached[key]
+
+    def proven_object(self, reg: int, struct: str, delta: int) -> str:
+        """The variable holding the object a proven ``struct`` pointer ``reg`` points into.
+
+        Looked up once per block, in the views of that struct by the address
+        of the struct's start: None when ``reg`` points anywhere else.
+        """
+        key = (reg, "S", struct, delta)
+        if key not in self.cached:
+            name = f"x{reg}_{len(self.cached)}"
+            table = self.tr.bind(f"O_{struct}", self.tr.views.objects_of(struct))  # type: ignore[union-attr]
+            at = f"r{reg} - {delta}" if delta else f"r{reg}"
+            self.emit(f"{name} = {table}.get({at})")
+            self.cached[key] = name
+        return str(self.cached[key])
 
     def load(
         self, target: str, reg: int, off: int, size: int, pc: int, signed: bool = False
@@ -262,11 +286,13 @@ class _Function:
         the ``except`` hands it to ``Memory.load``, which raises the fault),
         and a struct view's field through its layout's table (see :meth:`access`).
         """
-        self._load(target, reg, off, size, pc, signed)
+        self._load(target, reg, off, size, pc, signed, proven=target != "old")
         if target.startswith("r"):
             self.wrote(int(target[1:]))  # after the load, which may read it as its base
 
-    def _load(self, target: str, reg: int, off: int, size: int, pc: int, signed: bool) -> None:
+    def _load(
+        self, target: str, reg: int, off: int, size: int, pc: int, signed: bool, proven: bool
+    ) -> None:
         fmt = _SFMT[size] if signed else _UFMT[size]
         unpack = self.tr.packer("u" + fmt)
         extend = f" & {M64:#x}" if signed else ""
@@ -280,12 +306,23 @@ class _Function:
         if signed:
             slow = f"(({slow} ^ {sign:#x}) - {sign:#x}) & {M64:#x}"
             view = f"((({view}) ^ {sign:#x}) - {sign:#x}) & {M64:#x}"
+        fact = self.tr.fact(pc) if proven else None
+        if fact is not None and fact.kind == STRUCT:
+            value = self.tr.field_load(fact, off, size, pc)
+            if value is not None:
+                obj = self.proven_object(reg, fact.struct, fact.delta)
+                value = value.format(obj=obj)
+                if signed:
+                    value = f"((({value}) ^ {sign:#x}) - {sign:#x}) & {M64:#x}"
+                self.emit(f"{target} = {slow} if {obj} is None else {value}")
+                return
         # No byte region there: a struct view's field (see StructView.loads), or a fault.
         self.access(
             reg,
             off,
             size,
             "R",
+            fact is not None and fact.kind == BYTES,
             lambda data, where: f"{target} = {unpack}({data}, {where})[0]{extend}",
             f"{target} = {slow}",
             lambda v, key: [
@@ -294,8 +331,10 @@ class _Function:
             ],
         )
 
-    def store(self, reg: int, off: int, size: int, value: str, pc: int) -> None:
-        """``*(size *)(reg + off) = value``."""
+    def store(
+        self, reg: int, off: int, size: int, value: str, pc: int, proven: bool = True
+    ) -> None:
+        """``*(size *)(reg + off) = value``; ``proven``: as the verifier's fact at ``pc`` says."""
         masked = (
             value if size == 8 and value.startswith(("r", "0x")) else f"({value}) & {_M[size]:#x}"
         )
@@ -305,12 +344,24 @@ class _Function:
             self.emit(f"{pack}(stk, {fast}, {masked})")
             return
         slow = f"st((r{reg} + {off}) & {M64:#x}, {size}, {masked}, {pc})"
+        fact = self.tr.fact(pc) if proven else None
+        if fact is not None and fact.kind == STRUCT:
+            statement = self.tr.field_store(fact, off, size, pc)
+            if statement is not None:
+                obj = self.proven_object(reg, fact.struct, fact.delta)
+                self.emit(f"if {obj} is None:")
+                self.emit(f"    {slow}")
+                if statement:  # nothing to do for a counter qdisclab keeps
+                    self.emit("else:")
+                    self.emit("    " + statement.format(obj=obj, value=masked))
+                return
         # No writable byte region there: a struct view's field (StructView.stores), or a fault.
         self.access(
             reg,
             off,
             size,
             "W",
+            fact is not None and fact.kind == BYTES,
             lambda data, where: f"{pack}({data}, {where}, {masked})",
             slow,
             lambda v, key: [
@@ -328,6 +379,7 @@ class _Function:
         off: int,
         size: int,
         table: str,
+        on_bytes: bool,
         in_place: Callable[[str, str], str],
         fallback: str,
         view: Callable[[str, str], list[str]],
@@ -338,9 +390,10 @@ class _Function:
         (a miss raises, and ``fallback`` hands the access to ``Memory``);
         ``view(v, key)`` the lines run when the block's lookup found no bytes:
         ``v`` names the struct view there (None if nothing is mapped) and
-        ``key`` the access's key in its field tables.
+        ``key`` the access's key in its field tables. ``on_bytes``: the
+        verifier proved the region bytes, so a miss goes to ``fallback`` too.
         """
-        cached = self.base(reg, off, table)
+        cached = self.base(reg, off, table, views=not on_bytes)
         if cached is None:
             self.emit(f"a = r{reg} + {off}")
             self.emit("try:")
@@ -349,6 +402,12 @@ class _Function:
             self.emit("    " + fallback)
             return
         data, where = cached
+        if on_bytes:  # None there raises TypeError, which the fallback takes as well
+            self.emit("try:")
+            self.emit("    " + in_place(data, where))
+            self.emit("except E:")
+            self.emit("    " + fallback)
+            return
         self.emit(f"if {data} is None:")
         key = f"k{reg} + {off << 4 | size:#x}"  # (o + off) << 4 | size, as StructView keys it
         for line in view(f"v{table.lower()}{reg}", key):
@@ -372,7 +431,7 @@ class _Function:
             self.base(i.dst, i.off, "W")  # looked up before the `if`, so later stores see it
             self.emit(f"if old == r0 & {m:#x}:")
             saved, self.lines = self.lines, []
-            self.store(i.dst, i.off, size, f"r{s}", pc)
+            self.store(i.dst, i.off, size, f"r{s}", pc, proven=False)
             saved.extend("    " + line for line in self.lines)
             self.lines = saved
             self.emit("r0 = old")
@@ -383,7 +442,7 @@ class _Function:
             isa.BPF_ADD: f"old + r{s}", isa.BPF_OR: f"old | r{s}",
             isa.BPF_AND: f"old & r{s}", isa.BPF_XOR: f"old ^ r{s}",
         }.get(op, f"r{s}")  # fmt: skip
-        self.store(i.dst, i.off, size, new, pc)
+        self.store(i.dst, i.off, size, new, pc, proven=False)
         if imm & isa.BPF_FETCH:
             self.emit(f"r{s} = old")
             self.wrote(s)
@@ -457,14 +516,80 @@ def _alu(i: Insn) -> str:
     return f"{d} = {expr}"
 
 
+class StructLayouts(Protocol):
+    """Where the translator finds kernel-struct views (:class:`~qdisclab.bpf.views.Views`)."""
+
+    def layout(self, struct: str) -> StructView: ...
+
+    def objects_of(self, struct: str) -> dict[int, Any]: ...
+
+
 class _Source:
     """The module source of a whole program."""
 
-    def __init__(self, image: Image, budget: int) -> None:
+    def __init__(
+        self,
+        image: Image,
+        budget: int,
+        proven: Proven | None = None,
+        views: StructLayouts | None = None,
+    ) -> None:
         self.image = image
         self.budget = budget
+        self.proven = proven if views is not None else None
+        self.views = views
         self.packers: dict[str, str] = {}
         self.inlined: set[int] = set()  # slots of calls written in place (their state: s<slot>)
+        self.bound: dict[str, object] = {}  # module globals the source names
+
+    def bind(self, name: str, value: object) -> str:
+        """``name`` as a global of the generated module, bound to ``value``."""
+        assert self.bound.get(name, value) is value, name
+        self.bound[name] = value
+        return name
+
+    def fact(self, slot: int) -> Access | None:
+        """What the verifier proved about the access at ``slot`` (None: nothing)."""
+        return None if self.proven is None else self.proven.at(slot)
+
+    def _field(self, fact: Access, off: int, size: int) -> tuple[StructView, int, Field] | None:
+        assert self.views is not None
+        layout = self.views.layout(fact.struct)
+        at = fact.delta + off
+        hit = layout.field_at(at) if 0 <= at < layout.size else None
+        return None if hit is None else (layout, at << 4 | size, hit[1])
+
+    def field_load(self, fact: Access, off: int, size: int, slot: int) -> str | None:
+        """The value of a proven struct load, ``{obj}`` for the object; None if it faults.
+
+        Exactly what the view's load table gives (``StructView.loads``): the
+        field's attribute read in place when its getter is only that read.
+        """
+        found = self._field(fact, off, size)
+        access = None if found is None else found[0].loads.get(found[1])
+        if found is None or access is None:
+            return None  # not a modelled field: the reference path raises the fault
+        getter, shift, mask = access
+        attr = found[2].attr
+        value = "{obj}." + attr if attr else self.bind(f"g{slot}", getter) + "({obj})"
+        value = f"({value} >> {shift})" if shift else value
+        return f"{value} & {mask:#x}"
+
+    def field_store(self, fact: Access, off: int, size: int, slot: int) -> str | None:
+        """The statement of a proven struct store (``{obj}``, ``{value}``); '' for a kept counter.
+
+        None when the view refuses the store (its fault comes from the reference path).
+        """
+        found = self._field(fact, off, size)
+        setter = None if found is None else found[0].stores.get(found[1])
+        if found is None or setter is None:
+            return None
+        if setter is ignored_write:
+            return ""
+        attr = found[2].attr
+        if attr and "." not in attr:  # the setter is setattr(obj, attr, value)
+            return "{obj}." + attr + " = {value}"
+        return self.bind(f"w{slot}", setter) + "({obj}, {value})"
 
     def leaf(self, i: Insn) -> bool:
         """Whether ``i`` calls a helper or kfunc that never calls back into the program."""
@@ -510,3 +635,20 @@ def program_source(image: Image, budget: int = isa.BPF_COMPLEXITY_LIMIT_INSNS) -
     stays within it is generated without counting.
     """
     return _Source(image, budget).source()
+
+
+def program_module(
+    image: Image,
+    budget: int = isa.BPF_COMPLEXITY_LIMIT_INSNS,
+    proven: Proven | None = None,
+    views: StructLayouts | None = None,
+) -> tuple[str, dict[str, object]]:
+    """:func:`program_source` specialised by the verifier's ``proven`` accesses, and its globals.
+
+    A proven struct access reads or writes the attribute of the object found
+    in ``views`` (one dict lookup per base register and block), a proven byte
+    access its bytes in place; the globals are the tables and functions the
+    source names.
+    """
+    src = _Source(image, budget, proven, views)
+    return src.source(), src.bound
