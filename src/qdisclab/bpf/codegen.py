@@ -190,7 +190,10 @@ class _Function:
                 spec = inline_spec(self.tr.image.calls.get(pc))
                 if spec is not None:  # the common case in place, the call for the rest
                     self.tr.inlined.add(pc)
-                    for line in spec[0].format(S=f"s{pc}", CALL="{CALL}").splitlines():
+                    for name, value in spec[2].items():
+                        self.tr.bind(name, value)
+                    text = spec[0].format(S=f"s{pc}", CALL="{CALL}", PC=pc)
+                    for line in text.splitlines():
                         indent = line[: len(line) - len(line.lstrip())]
                         if line.strip() == "{CALL}":
                             for c in call:

@@ -291,6 +291,11 @@ class Memory:
             self.writable.pop(rid, None)
         return region
 
+    def unmap_bytes(self, addr: int) -> None:
+        """``unmap(addr)`` of a writable region :meth:`map_bytes` mapped (no checks: hot paths)."""
+        rid = addr >> REGION_SHIFT
+        del self.regions[rid], self.readable[rid], self.writable[rid]
+
     def region_at(self, addr: int) -> tuple[Region, int] | None:
         """The region holding ``addr`` and the offset in it, or None."""
         region = self.regions.get(addr >> REGION_SHIFT)

@@ -109,9 +109,10 @@ class Views:
         by_id = self._addr.get(struct)
         addr = None if by_id is None else by_id.pop(id(obj), None)
         if addr is not None:
-            del self.objects[addr]
-            del self._objects_of[struct][addr]
-            self.memory.unmap(addr)
+            del self.objects[addr], self._objects_of[struct][addr]
+            rid = addr >> REGION_SHIFT  # a view address() mapped: Memory.unmap's work, no checks
+            memory = self.memory
+            del memory.regions[rid], memory.views[rid]
 
     def struct_of(self, addr: int) -> str:
         """The struct name of the view at ``addr`` ('' when none)."""
