@@ -19,13 +19,14 @@ entry function that cannot cross it counts nothing.
 >>> from qdisclab.bpf.image import link
 >>> from qdisclab.bpf.resolver import TableResolver
 >>> src = program_source(link(assemble("r0 = r1\\nw0 += 1\\nexit"), TableResolver()))
->>> "r0 = (r0 + 0x1) & 0xffffffff" in src
+>>> "r0 += 0x1" in src and "if r0 > 0xffffffff: r0 &= 0xffffffff" in src
 True
 """
 
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -103,25 +104,12 @@ class _Function:
         """
         self.ret = "return r0" if entry else "return r0, steps"
         counted = not (entry and self.bounded)  # the entry's count is seen by nobody else
-        base = "        "
-        if entry:
-            out = ["    def run(r1=0, r2=0, r3=0, r4=0, r5=0):", f"{base}try:"]
-            base += "    "
-            out.append(
-                f"{base}r1 &= {M64:#x}; r2 &= {M64:#x}; r3 &= {M64:#x}; r4 &= {M64:#x}; r5 &= {M64:#x}"
-            )
-            out.append(f"{base}depth = steps = 0")
-        else:
-            out = [f"    def f{self.entry}(r1, r2, r3, r4, r5, depth, steps):"]
-        out.append(f"{base}r0 = r6 = r7 = r8 = r9 = 0")
-        out.append(f"{base}r10 = fps[depth]; stk = stacks[depth]")
-        if self.uses_may_goto:
-            out.append(f"{base}mg = max_loops")
-        if len(self.leaders) > 1:
-            out.append(f"{base}L = {self.entry}")
+        base = "        " + ("    " if entry else "")
+        loop = base
+        body_out: list[str] = []
         if self.backward:
-            out.append(f"{base}while True:")
-            base += "    "
+            body_out.append(f"{base}while True:")
+            loop += "    "
         by_block: dict[int, list[Insn]] = {b: [] for b in self.leaders}
         for i in self.insns:
             by_block[self.leaders[bisect.bisect_right(self.leaders, i.slot) - 1]].append(i)
@@ -137,14 +125,46 @@ class _Function:
                 self.emit(f"    slow({start}, depth, steps - {n}, {self._mg()}, {_REGS})")
             for insn in body:
                 self.insn(insn)
-            head = f"{base}if L <= {start}:" if len(self.leaders) > 1 else None
-            indent = base + ("    " if head else "")
+            # The first block runs unless a loop jumped back past it.
+            first = start == self.entry and not self.backward
+            head = f"{loop}if L <= {start}:" if len(self.leaders) > 1 and not first else None
+            indent = loop + ("    " if head else "")
             if head:
-                out.append(head)
-            out.extend(indent + line for line in self.lines)
+                body_out.append(head)
+            body_out.extend(indent + line for line in self.lines)
+        out = self._prologue(entry, base, set(_NAME.findall("\n".join(body_out))))
+        out.extend(body_out)
         if entry:
             out.append("        except BpfFault as e:")
             out.append("            raise annotate(e) from None")
+        return out
+
+    def _prologue(self, entry: bool, base: str, used: set[str]) -> list[str]:
+        """The function's head and the set-up of what its body uses (nothing else)."""
+        if entry:
+            out = ["    def run(r1=0, r2=0, r3=0, r4=0, r5=0):", "        try:"]
+            # Modulo 2**64, compared first: ``&`` with the 64-bit mask builds a new int.
+            if "r1" in used:
+                out.append(f"{base}if not 0 <= r1 <= {M64:#x}: r1 &= {M64:#x}")
+            args = [r for r in ("r2", "r3", "r4", "r5") if r in used]
+            if args:
+                out.append(f"{base}if {' or '.join(args)}:")
+                out.append(f"{base}    " + "; ".join(f"{r} &= {M64:#x}" for r in args))
+            if "steps" in used or "depth" in used or "r10" in used or "stk" in used:
+                out.append(f"{base}depth = steps = 0")
+        else:
+            out = [f"    def f{self.entry}(r1, r2, r3, r4, r5, depth, steps):"]
+        zeroed = [r for r in ("r0", "r6", "r7", "r8", "r9") if r in used]
+        if zeroed:  # a program may read a register it never wrote: it holds 0
+            out.append(f"{base}{' = '.join(zeroed)} = 0")
+        if "r10" in used:
+            out.append(f"{base}r10 = fps[depth]")
+        if "stk" in used:
+            out.append(f"{base}stk = stacks[depth]")
+        if self.uses_may_goto:
+            out.append(f"{base}mg = max_loops")
+        if len(self.leaders) > 1:
+            out.append(f"{base}L = {self.entry}")
         return out
 
     def _mg(self) -> str:
@@ -161,7 +181,8 @@ class _Function:
     def insn(self, i: Insn) -> None:
         cls = i.code & 0x07
         if cls in (isa.BPF_ALU, isa.BPF_ALU64):
-            self.emit(_alu(i))
+            for line in _alu(i):
+                self.emit(line)
             self.wrote(i.dst)
         elif cls in (isa.BPF_JMP, isa.BPF_JMP32):
             self.jump(i)
@@ -452,6 +473,7 @@ class _Function:
 
 
 _REGS = "(r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10)"
+_NAME = re.compile(r"\b[A-Za-z_]\w*\b")
 
 
 def _condition(i: Insn) -> str:
@@ -473,15 +495,23 @@ def _condition(i: Insn) -> str:
     return f"{a} {_CMP[op]} {b}"
 
 
-def _alu(i: Insn) -> str:
+def _alu(i: Insn) -> list[str]:
+    """The lines of one ALU instruction.
+
+    Registers always hold ints in [0, 2**64), so a sum, product, left shift
+    or 32-bit OR/XOR is never negative and needs its mask only past the
+    mask's top (``if d > m: d &= m``), a difference only below 0 or past it:
+    a comparison, where ``&`` with a mask wider than CPython's one-digit ints
+    builds a new int every time.
+    """
     cls, op, d = i.code & 0x07, i.code & 0xF0, f"r{i.dst}"
     bits = 64 if cls == isa.BPF_ALU64 else 32
     m = f"{(1 << bits) - 1:#x}"
     sign = f"{1 << (bits - 1):#x}"
     if op == isa.BPF_END:
         if cls == isa.BPF_ALU and not i.code & isa.BPF_TO_BE:  # to little endian: truncate
-            return f"{d} &= {(1 << i.imm) - 1:#x}"
-        return f"{d} = bswap({d}, {i.imm})"
+            return [f"{d} &= {(1 << i.imm) - 1:#x}"]
+        return [f"{d} = bswap({d}, {i.imm})"]
     if i.code & isa.BPF_X:
         s = f"r{i.src}"
         s_low = s if bits == 64 else f"({s} & {m})"
@@ -494,29 +524,37 @@ def _alu(i: Insn) -> str:
     if op == isa.BPF_MOV:
         if i.off:
             bit = 1 << (i.off - 1)
-            return f"{d} = ((({s} & {(1 << i.off) - 1:#x}) ^ {bit:#x}) - {bit:#x}) & {m}"
-        return f"{d} = {s_low}"
+            return [f"{d} = ((({s} & {(1 << i.off) - 1:#x}) ^ {bit:#x}) - {bit:#x}) & {m}"]
+        if bits == 32 and i.code & isa.BPF_X:
+            return [f"{d} = {s} if {s} <= {m} else {s} & {m}"]
+        return [f"{d} = {s_low}"]
     if op == isa.BPF_DIV:
         if i.off:
-            return f"{d} = sdiv({d}, {s}, {bits})"
-        return f"{d} = {d_low} // {s_low} if {s_low} else 0"
+            return [f"{d} = sdiv({d}, {s}, {bits})"]
+        return [f"{d} = {d_low} // {s_low} if {s_low} else 0"]
     if op == isa.BPF_MOD:
         if i.off:
-            return f"{d} = smod({d}, {s}, {bits})"
-        return f"{d} = {d_low} % {s_low} if {s_low} else {d_low}"
+            return [f"{d} = smod({d}, {s}, {bits})"]
+        return [f"{d} = {d_low} % {s_low} if {s_low} else {d_low}"]
+    grows = {isa.BPF_ADD: "+", isa.BPF_MUL: "*"}
+    if bits == 32:
+        grows.update({isa.BPF_OR: "|", isa.BPF_XOR: "^"})
+    if op in grows:
+        return [f"{d} {grows[op]}= {s}", f"if {d} > {m}: {d} &= {m}"]
+    if op == isa.BPF_LSH:
+        return [f"{d} <<= {shift}", f"if {d} > {m}: {d} &= {m}"]
+    if op == isa.BPF_SUB:
+        below = f"{d} < 0" if bits == 64 else f"not 0 <= {d} <= {m}"
+        return [f"{d} -= {s}", f"if {below}: {d} &= {m}"]
     expr = {
-        isa.BPF_ADD: f"({d} + {s}) & {m}",
-        isa.BPF_SUB: f"({d} - {s}) & {m}",
-        isa.BPF_MUL: f"({d} * {s}) & {m}",
-        isa.BPF_OR: f"{d} | {s}" if bits == 64 else f"({d} | {s}) & {m}",
+        isa.BPF_OR: f"{d} | {s}",
         isa.BPF_AND: f"{d} & {s_low}",
-        isa.BPF_XOR: f"{d} ^ {s}" if bits == 64 else f"({d} ^ {s}) & {m}",
-        isa.BPF_LSH: f"({d} << {shift}) & {m}",
+        isa.BPF_XOR: f"{d} ^ {s}",
         isa.BPF_RSH: f"{d_low} >> {shift}",
         isa.BPF_ARSH: f"({signed_d} >> {shift}) & {m}",
         isa.BPF_NEG: f"-{d} & {m}",
     }[op]
-    return f"{d} = {expr}"
+    return [f"{d} = {expr}"]
 
 
 class StructLayouts(Protocol):

@@ -54,7 +54,7 @@ _PACKET_POINTERS = frozenset({"@data", "@data_end"})
 class Views:
     """The kernel-struct views of one program's memory, one address per (struct, object)."""
 
-    __slots__ = ("_addr", "_objects_of", "_templates", "memory", "objects")
+    __slots__ = ("_addr", "_objects_of", "_spare", "_templates", "memory", "objects")
 
     def __init__(self, memory: Memory) -> None:
         self.memory = memory
@@ -63,6 +63,8 @@ class Views:
         self.objects: dict[int, Any] = {}  # view address -> the object
         self._objects_of: dict[str, dict[int, Any]] = {}  # struct -> view address -> object
         self._templates: dict[str, StructView] = {}
+        # struct -> views released (unmapped, their object dropped), bound again by address()
+        self._spare: dict[str, list[StructView]] = {}
 
     def address(self, struct: str, obj: Any) -> int:
         """The address of ``obj`` seen as ``struct`` (mapped on first use); 0 for None."""
@@ -72,10 +74,16 @@ class Views:
         if by_id is None:
             by_id = self._addr[struct] = {}
             self.objects_of(struct)
+            self._spare[struct] = []
         addr = by_id.get(id(obj))
         if addr is None:
-            template = self._templates.get(struct) or self._template(struct)
-            addr = self.memory.map_view(template.bind(obj))
+            spare = self._spare[struct]
+            if spare:  # a view released before: only its object changes (one per packet)
+                view = spare.pop()
+                view.obj = obj
+            else:
+                view = (self._templates.get(struct) or self._template(struct)).bind(obj)
+            addr = self.memory.map_view(view)
             by_id[id(obj)] = addr
             self.objects[addr] = self._objects_of[struct][addr] = obj
         return addr
@@ -112,7 +120,10 @@ class Views:
             del self.objects[addr], self._objects_of[struct][addr]
             rid = addr >> REGION_SHIFT  # a view address() mapped: Memory.unmap's work, no checks
             memory = self.memory
-            del memory.regions[rid], memory.views[rid]
+            del memory.regions[rid]
+            view = memory.views.pop(rid)
+            view.obj = None
+            self._spare[struct].append(view)
 
     def struct_of(self, addr: int) -> str:
         """The struct name of the view at ``addr`` ('' when none)."""
