@@ -267,7 +267,7 @@ class _Function:
         key = (reg, table)
         t = table.lower()
         if key not in self.cached:
-            if not any(k[0] == reg and k[1] in "RW" for k in self.cached):
+            if not any(k[0] == reg and k[1] in ("R", "W") for k in self.cached):
                 self.emit(f"o{reg} = r{reg} & 0xffffffff")
             self.emit(f"d{t}{reg} = {table}.get(r{reg} >> 32)")
             self.cached[key] = False
