@@ -213,7 +213,11 @@ class _Function:
                     self.tr.inlined.add(pc)
                     for name, value in spec[2].items():
                         self.tr.bind(name, value)
-                    text = spec[0].format(S=f"s{pc}", CALL="{CALL}", PC=pc)
+                    # The state's attributes the template names are globals, read once.
+                    template = _STATE_ATTR.sub(
+                        lambda m: self.tr.bind(f"s{pc}_{m[1]}", getattr(spec[1], m[1])), spec[0]
+                    )
+                    text = template.format(S=f"s{pc}", CALL="{CALL}", PC=pc)
                     for line in text.splitlines():
                         indent = line[: len(line) - len(line.lstrip())]
                         if line.strip() == "{CALL}":
@@ -474,6 +478,7 @@ class _Function:
 
 _REGS = "(r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10)"
 _NAME = re.compile(r"\b[A-Za-z_]\w*\b")
+_STATE_ATTR = re.compile(r"\{S\}\.(\w+)")
 
 
 def _condition(i: Insn) -> str:

@@ -64,7 +64,8 @@ def inline(
 
     ``template`` is Python lines using the argument registers ``r1``–``r5``
     and setting ``r0``, with ``{S}`` for ``state`` (bound once when the
-    program is built), ``{PC}`` for the calling instruction's slot (to stamp
+    program is built; an attribute named as ``{S}.name`` is read then too,
+    so it must stay the same object), ``{PC}`` for the calling instruction's slot (to stamp
     a fault raised in place: ``raise at(fault, {PC})``) and a line ``{CALL}``
     where the call of ``function`` itself goes: the uncommon case (a fault,
     or rare work) stays in one place. ``names`` are further globals the
