@@ -92,6 +92,7 @@ class _Function:
         self.uses_may_goto = any(i.code == isa.BPF_JMP | isa.BPF_JCOND for i in self.insns)
         self.lines: list[str] = []
         self.block = entry
+        self.objects_named = 0
 
     def source(self, entry: bool = False) -> list[str]:
         """The Python function; ``entry``: the program's own ``run`` instead.
@@ -297,7 +298,8 @@ class _Function:
         """
         key = (reg, "S", struct, delta)
         if key not in self.cached:
-            name = f"x{reg}_{len(self.cached)}"
+            self.objects_named += 1  # a name of its own: another may still be live
+            name = f"x{reg}_{self.objects_named}"
             table = self.tr.bind(f"O_{struct}", self.tr.views.objects_of(struct))  # type: ignore[union-attr]
             at = f"r{reg} - {delta}" if delta else f"r{reg}"
             self.emit(f"{name} = {table}.get({at})")
