@@ -47,6 +47,7 @@ from qdisclab.bpf.kfunc_binding import ProgramEnv, extension_fault
 from qdisclab.bpf.memory import BytesRegion
 from qdisclab.bpf.objects import BpfObject, load_object
 from qdisclab.bpf.program import BpfProgram
+from qdisclab.bpf.proven import Proven
 from qdisclab.bpf.runner import Global, ObjectResolver, load
 from qdisclab.bpf.struct_ops_maps import StructOpsMap
 from qdisclab.ops import KFUNCS, RUNNING
@@ -179,8 +180,11 @@ class BpfQdisc(QdiscOps):
         self.args_addr = env.memory.map(BytesRegion("struct_ops ctx", self.args))
         self.runs: dict[str, Any] = {}
         self.exits = {m: _exits(obj.programs[p]) for m, p in self.ops_map.programs.items()}
+        proven = getattr(type(self), "proven", {})  # what the verifier proved, if it ran
         for member, prog in self.ops_map.programs.items():
-            engine = load(obj.programs[prog], resolver, env.memory, self.engine, self.budget)
+            facts = Proven(proven[prog], ctx_bytes=True) if prog in proven else None
+            engine = load(obj.programs[prog], resolver, env.memory, self.engine, self.budget,
+                          proven=facts, views=env.views)  # fmt: skip
             self.runs[member] = engine.run
         self.run_enqueue, self.run_dequeue = self.runs["enqueue"], self.runs["dequeue"]
         self.sch_addr = 0
@@ -211,7 +215,8 @@ class BpfQdisc(QdiscOps):
             # The trampoline would find the leak too; here it can say where the program returned.
             problem = _bad_enqueue(ret, True, skb.len, skb)
             raise violation(owner, skb, f"{self.exits['enqueue']}: {problem}")
-        return ((ret & 0xFFFF_FFFF) ^ 0x8000_0000) - 0x8000_0000  # signed(ret, 32), inline
+        # signed(ret, 32) inline; a verdict (0..2) is itself, found by one comparison
+        return ret if ret < 0x8000_0000 else ((ret & 0xFFFF_FFFF) ^ 0x8000_0000) - 0x8000_0000
 
     def dequeue(self, sch: Any) -> SkBuff | None:
         env = self.env
@@ -223,11 +228,13 @@ class BpfQdisc(QdiscOps):
             raise extension_fault(fault, self.id, "dequeue", None) from None
         if not addr:
             return None
-        try:
-            skb = self.env.skb_at(addr)
-        except BpfFault as fault:
-            raise extension_fault(fault, self.id, "dequeue") from None
-        self.env.views.release("sk_buff", skb)
+        skb = env.skbs.get(addr)  # skb_at's common case, without its call
+        if skb is None or skb.__class__ is not SkBuff:
+            try:
+                skb = env.skb_at(addr)
+            except BpfFault as fault:
+                raise extension_fault(fault, self.id, "dequeue") from None
+        env.views.release("sk_buff", skb)
         frame = RUNNING.frame
         if self.checked and frame is not None and skb.owner is not frame:
             problem = _bad_dequeue_return(skb)

@@ -19,18 +19,22 @@ entry function that cannot cross it counts nothing.
 >>> from qdisclab.bpf.image import link
 >>> from qdisclab.bpf.resolver import TableResolver
 >>> src = program_source(link(assemble("r0 = r1\\nw0 += 1\\nexit"), TableResolver()))
->>> "r0 = (r0 + 0x1) & 0xffffffff" in src
+>>> "r0 += 0x1" in src and "if r0 > 0xffffffff: r0 &= 0xffffffff" in src
 True
 """
 
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Callable
+from typing import Any, Protocol
 
 from qdisclab.bpf import isa
 from qdisclab.bpf.image import Image, inline_spec, is_leaf
 from qdisclab.bpf.isa import M64, Insn
+from qdisclab.bpf.memory import Field, StructView, ignored_write
+from qdisclab.bpf.proven import BYTES, STRUCT, Access, Proven
 
 _M = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF, 8: M64}
 _SIGN = {1: 0x80, 2: 0x8000, 4: 0x8000_0000, 8: 0x8000_0000_0000_0000}
@@ -88,6 +92,7 @@ class _Function:
         self.uses_may_goto = any(i.code == isa.BPF_JMP | isa.BPF_JCOND for i in self.insns)
         self.lines: list[str] = []
         self.block = entry
+        self.objects_named = 0
 
     def source(self, entry: bool = False) -> list[str]:
         """The Python function; ``entry``: the program's own ``run`` instead.
@@ -100,25 +105,12 @@ class _Function:
         """
         self.ret = "return r0" if entry else "return r0, steps"
         counted = not (entry and self.bounded)  # the entry's count is seen by nobody else
-        base = "        "
-        if entry:
-            out = ["    def run(r1=0, r2=0, r3=0, r4=0, r5=0):", f"{base}try:"]
-            base += "    "
-            out.append(
-                f"{base}r1 &= {M64:#x}; r2 &= {M64:#x}; r3 &= {M64:#x}; r4 &= {M64:#x}; r5 &= {M64:#x}"
-            )
-            out.append(f"{base}depth = steps = 0")
-        else:
-            out = [f"    def f{self.entry}(r1, r2, r3, r4, r5, depth, steps):"]
-        out.append(f"{base}r0 = r6 = r7 = r8 = r9 = 0")
-        out.append(f"{base}r10 = fps[depth]; stk = stacks[depth]")
-        if self.uses_may_goto:
-            out.append(f"{base}mg = max_loops")
-        if len(self.leaders) > 1:
-            out.append(f"{base}L = {self.entry}")
+        base = "        " + ("    " if entry else "")
+        loop = base
+        body_out: list[str] = []
         if self.backward:
-            out.append(f"{base}while True:")
-            base += "    "
+            body_out.append(f"{base}while True:")
+            loop += "    "
         by_block: dict[int, list[Insn]] = {b: [] for b in self.leaders}
         for i in self.insns:
             by_block[self.leaders[bisect.bisect_right(self.leaders, i.slot) - 1]].append(i)
@@ -126,7 +118,7 @@ class _Function:
             body = by_block[start]
             self.block = start
             self.lines = []
-            self.cached: set[tuple[int, str]] = set()
+            self.cached: dict[tuple[object, ...], bool | str] = {}
             n = len(body)
             if counted:
                 self.emit(f"steps += {n}")
@@ -134,14 +126,46 @@ class _Function:
                 self.emit(f"    slow({start}, depth, steps - {n}, {self._mg()}, {_REGS})")
             for insn in body:
                 self.insn(insn)
-            head = f"{base}if L <= {start}:" if len(self.leaders) > 1 else None
-            indent = base + ("    " if head else "")
+            # The first block runs unless a loop jumped back past it.
+            first = start == self.entry and not self.backward
+            head = f"{loop}if L <= {start}:" if len(self.leaders) > 1 and not first else None
+            indent = loop + ("    " if head else "")
             if head:
-                out.append(head)
-            out.extend(indent + line for line in self.lines)
+                body_out.append(head)
+            body_out.extend(indent + line for line in self.lines)
+        out = self._prologue(entry, base, set(_NAME.findall("\n".join(body_out))))
+        out.extend(body_out)
         if entry:
             out.append("        except BpfFault as e:")
             out.append("            raise annotate(e) from None")
+        return out
+
+    def _prologue(self, entry: bool, base: str, used: set[str]) -> list[str]:
+        """The function's head and the set-up of what its body uses (nothing else)."""
+        if entry:
+            out = ["    def run(r1=0, r2=0, r3=0, r4=0, r5=0):", "        try:"]
+            # Modulo 2**64, compared first: ``&`` with the 64-bit mask builds a new int.
+            if "r1" in used:
+                out.append(f"{base}if not 0 <= r1 <= {M64:#x}: r1 &= {M64:#x}")
+            args = [r for r in ("r2", "r3", "r4", "r5") if r in used]
+            if args:
+                out.append(f"{base}if {' or '.join(args)}:")
+                out.append(f"{base}    " + "; ".join(f"{r} &= {M64:#x}" for r in args))
+            if "steps" in used or "depth" in used or "r10" in used or "stk" in used:
+                out.append(f"{base}depth = steps = 0")
+        else:
+            out = [f"    def f{self.entry}(r1, r2, r3, r4, r5, depth, steps):"]
+        zeroed = [r for r in ("r0", "r6", "r7", "r8", "r9") if r in used]
+        if zeroed:  # a program may read a register it never wrote: it holds 0
+            out.append(f"{base}{' = '.join(zeroed)} = 0")
+        if "r10" in used:
+            out.append(f"{base}r10 = fps[depth]")
+        if "stk" in used:
+            out.append(f"{base}stk = stacks[depth]")
+        if self.uses_may_goto:
+            out.append(f"{base}mg = max_loops")
+        if len(self.leaders) > 1:
+            out.append(f"{base}L = {self.entry}")
         return out
 
     def _mg(self) -> str:
@@ -158,7 +182,8 @@ class _Function:
     def insn(self, i: Insn) -> None:
         cls = i.code & 0x07
         if cls in (isa.BPF_ALU, isa.BPF_ALU64):
-            self.emit(_alu(i))
+            for line in _alu(i):
+                self.emit(line)
             self.wrote(i.dst)
         elif cls in (isa.BPF_JMP, isa.BPF_JMP32):
             self.jump(i)
@@ -187,7 +212,14 @@ class _Function:
                 spec = inline_spec(self.tr.image.calls.get(pc))
                 if spec is not None:  # the common case in place, the call for the rest
                     self.tr.inlined.add(pc)
-                    for line in spec[0].format(S=f"s{pc}", CALL="{CALL}").splitlines():
+                    for name, value in spec[2].items():
+                        self.tr.bind(name, value)
+                    # The state's attributes the template names are globals, read once.
+                    template = _STATE_ATTR.sub(
+                        lambda m: self.tr.bind(f"s{pc}_{m[1]}", getattr(spec[1], m[1])), spec[0]
+                    )
+                    text = template.format(S=f"s{pc}", CALL="{CALL}", PC=pc)
+                    for line in text.splitlines():
                         indent = line[: len(line) - len(line.lstrip())]
                         if line.strip() == "{CALL}":
                             for c in call:
@@ -201,7 +233,7 @@ class _Function:
                         self.emit(c)
                     if not leaf:
                         self.emit("steps = vm.steps")
-            self.cached = set()  # the call may have unmapped a region (bpf_obj_drop)
+            self.cached = {}  # the call may have unmapped a region (bpf_obj_drop, a freed skb)
         elif op == isa.BPF_JCOND:
             self.emit("if mg:")
             self.emit("    mg -= 1")
@@ -225,13 +257,14 @@ class _Function:
         else:
             self.atomic(i, size)
 
-    def base(self, reg: int, off: int, table: str) -> tuple[str, str] | None:
+    def base(self, reg: int, off: int, table: str, views: bool = True) -> tuple[str, str] | None:
         """The cached bytes and offset expressions for ``reg + off``, or None.
 
         Within a block a base register's region is looked up once (``R`` for
         reads, ``W`` for writes) and reused until the register is written;
         a lookup that finds nothing leaves None there, where the access looks
-        for a struct view instead. Negative offsets are not cached: the sum could
+        for a struct view instead (``views``; an access the verifier proved to
+        be on bytes needs none). Negative offsets are not cached: the sum could
         go below the region's start, which ``unpack_from`` would take from the end.
         """
         if off < 0:
@@ -239,18 +272,39 @@ class _Function:
         key = (reg, table)
         t = table.lower()
         if key not in self.cached:
-            if reg not in {r for r, _ in self.cached}:
-                self.emit(f"o{reg} = r{reg} & 0xffffffff; k{reg} = o{reg} << 4")
+            if not any(k[0] == reg and k[1] in ("R", "W") for k in self.cached):
+                self.emit(f"o{reg} = r{reg} & 0xffffffff")
             self.emit(f"d{t}{reg} = {table}.get(r{reg} >> 32)")
+            self.cached[key] = False
+        if views and not self.cached[key]:
             # No bytes there: the struct view (or None), looked up once for the block too.
-            self.emit(f"if d{t}{reg} is None: v{t}{reg} = V.get(r{reg} >> 32)")
-            self.cached.add(key)
+            self.emit(
+                f"if d{t}{reg} is None: v{t}{reg} = V.get(r{reg} >> 32); k{reg} = o{reg} << 4"
+            )
+            self.cached[key] = True
         where = f"o{reg} + {off}" if off else f"o{reg}"
         return f"d{t}{reg}", where
 
     def wrote(self, reg: int) -> None:
         """Forget the cached region of ``reg`` once an instruction writes it."""
-        self.cached -= {(reg, "R"), (reg, "W")}
+        for key in [k for k in self.cached if k[0] == reg]:
+            del self.cached[key]
+
+    def proven_object(self, reg: int, struct: str, delta: int) -> str:
+        """The variable holding the object a proven ``struct`` pointer ``reg`` points into.
+
+        Looked up once per block, in the views of that struct by the address
+        of the struct's start: None when ``reg`` points anywhere else.
+        """
+        key = (reg, "S", struct, delta)
+        if key not in self.cached:
+            self.objects_named += 1  # a name of its own: another may still be live
+            name = f"x{reg}_{self.objects_named}"
+            table = self.tr.bind(f"O_{struct}", self.tr.views.objects_of(struct))  # type: ignore[union-attr]
+            at = f"r{reg} - {delta}" if delta else f"r{reg}"
+            self.emit(f"{name} = {table}.get({at})")
+            self.cached[key] = name
+        return str(self.cached[key])
 
     def load(
         self, target: str, reg: int, off: int, size: int, pc: int, signed: bool = False
@@ -262,11 +316,13 @@ class _Function:
         the ``except`` hands it to ``Memory.load``, which raises the fault),
         and a struct view's field through its layout's table (see :meth:`access`).
         """
-        self._load(target, reg, off, size, pc, signed)
+        self._load(target, reg, off, size, pc, signed, proven=target != "old")
         if target.startswith("r"):
             self.wrote(int(target[1:]))  # after the load, which may read it as its base
 
-    def _load(self, target: str, reg: int, off: int, size: int, pc: int, signed: bool) -> None:
+    def _load(
+        self, target: str, reg: int, off: int, size: int, pc: int, signed: bool, proven: bool
+    ) -> None:
         fmt = _SFMT[size] if signed else _UFMT[size]
         unpack = self.tr.packer("u" + fmt)
         extend = f" & {M64:#x}" if signed else ""
@@ -280,12 +336,23 @@ class _Function:
         if signed:
             slow = f"(({slow} ^ {sign:#x}) - {sign:#x}) & {M64:#x}"
             view = f"((({view}) ^ {sign:#x}) - {sign:#x}) & {M64:#x}"
+        fact = self.tr.fact(pc) if proven else None
+        if fact is not None and fact.kind == STRUCT:
+            value = self.tr.field_load(fact, off, size, pc)
+            if value is not None:
+                obj = self.proven_object(reg, fact.struct, fact.delta)
+                value = value.format(obj=obj)
+                if signed:
+                    value = f"((({value}) ^ {sign:#x}) - {sign:#x}) & {M64:#x}"
+                self.emit(f"{target} = {slow} if {obj} is None else {value}")
+                return
         # No byte region there: a struct view's field (see StructView.loads), or a fault.
         self.access(
             reg,
             off,
             size,
             "R",
+            fact is not None and fact.kind == BYTES,
             lambda data, where: f"{target} = {unpack}({data}, {where})[0]{extend}",
             f"{target} = {slow}",
             lambda v, key: [
@@ -294,8 +361,10 @@ class _Function:
             ],
         )
 
-    def store(self, reg: int, off: int, size: int, value: str, pc: int) -> None:
-        """``*(size *)(reg + off) = value``."""
+    def store(
+        self, reg: int, off: int, size: int, value: str, pc: int, proven: bool = True
+    ) -> None:
+        """``*(size *)(reg + off) = value``; ``proven``: as the verifier's fact at ``pc`` says."""
         masked = (
             value if size == 8 and value.startswith(("r", "0x")) else f"({value}) & {_M[size]:#x}"
         )
@@ -305,12 +374,24 @@ class _Function:
             self.emit(f"{pack}(stk, {fast}, {masked})")
             return
         slow = f"st((r{reg} + {off}) & {M64:#x}, {size}, {masked}, {pc})"
+        fact = self.tr.fact(pc) if proven else None
+        if fact is not None and fact.kind == STRUCT:
+            statement = self.tr.field_store(fact, off, size, pc)
+            if statement is not None:
+                obj = self.proven_object(reg, fact.struct, fact.delta)
+                self.emit(f"if {obj} is None:")
+                self.emit(f"    {slow}")
+                if statement:  # nothing to do for a counter qdisclab keeps
+                    self.emit("else:")
+                    self.emit("    " + statement.format(obj=obj, value=masked))
+                return
         # No writable byte region there: a struct view's field (StructView.stores), or a fault.
         self.access(
             reg,
             off,
             size,
             "W",
+            fact is not None and fact.kind == BYTES,
             lambda data, where: f"{pack}({data}, {where}, {masked})",
             slow,
             lambda v, key: [
@@ -328,6 +409,7 @@ class _Function:
         off: int,
         size: int,
         table: str,
+        on_bytes: bool,
         in_place: Callable[[str, str], str],
         fallback: str,
         view: Callable[[str, str], list[str]],
@@ -338,9 +420,10 @@ class _Function:
         (a miss raises, and ``fallback`` hands the access to ``Memory``);
         ``view(v, key)`` the lines run when the block's lookup found no bytes:
         ``v`` names the struct view there (None if nothing is mapped) and
-        ``key`` the access's key in its field tables.
+        ``key`` the access's key in its field tables. ``on_bytes``: the
+        verifier proved the region bytes, so a miss goes to ``fallback`` too.
         """
-        cached = self.base(reg, off, table)
+        cached = self.base(reg, off, table, views=not on_bytes)
         if cached is None:
             self.emit(f"a = r{reg} + {off}")
             self.emit("try:")
@@ -349,6 +432,12 @@ class _Function:
             self.emit("    " + fallback)
             return
         data, where = cached
+        if on_bytes:  # None there raises TypeError, which the fallback takes as well
+            self.emit("try:")
+            self.emit("    " + in_place(data, where))
+            self.emit("except E:")
+            self.emit("    " + fallback)
+            return
         self.emit(f"if {data} is None:")
         key = f"k{reg} + {off << 4 | size:#x}"  # (o + off) << 4 | size, as StructView keys it
         for line in view(f"v{table.lower()}{reg}", key):
@@ -372,7 +461,7 @@ class _Function:
             self.base(i.dst, i.off, "W")  # looked up before the `if`, so later stores see it
             self.emit(f"if old == r0 & {m:#x}:")
             saved, self.lines = self.lines, []
-            self.store(i.dst, i.off, size, f"r{s}", pc)
+            self.store(i.dst, i.off, size, f"r{s}", pc, proven=False)
             saved.extend("    " + line for line in self.lines)
             self.lines = saved
             self.emit("r0 = old")
@@ -383,13 +472,15 @@ class _Function:
             isa.BPF_ADD: f"old + r{s}", isa.BPF_OR: f"old | r{s}",
             isa.BPF_AND: f"old & r{s}", isa.BPF_XOR: f"old ^ r{s}",
         }.get(op, f"r{s}")  # fmt: skip
-        self.store(i.dst, i.off, size, new, pc)
+        self.store(i.dst, i.off, size, new, pc, proven=False)
         if imm & isa.BPF_FETCH:
             self.emit(f"r{s} = old")
             self.wrote(s)
 
 
 _REGS = "(r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10)"
+_NAME = re.compile(r"\b[A-Za-z_]\w*\b")
+_STATE_ATTR = re.compile(r"\{S\}\.(\w+)")
 
 
 def _condition(i: Insn) -> str:
@@ -411,15 +502,23 @@ def _condition(i: Insn) -> str:
     return f"{a} {_CMP[op]} {b}"
 
 
-def _alu(i: Insn) -> str:
+def _alu(i: Insn) -> list[str]:
+    """The lines of one ALU instruction.
+
+    Registers always hold ints in [0, 2**64), so a sum, product, left shift
+    or 32-bit OR/XOR is never negative and needs its mask only past the
+    mask's top (``if d > m: d &= m``), a difference only below 0 or past it:
+    a comparison, where ``&`` with a mask wider than CPython's one-digit ints
+    builds a new int every time.
+    """
     cls, op, d = i.code & 0x07, i.code & 0xF0, f"r{i.dst}"
     bits = 64 if cls == isa.BPF_ALU64 else 32
     m = f"{(1 << bits) - 1:#x}"
     sign = f"{1 << (bits - 1):#x}"
     if op == isa.BPF_END:
         if cls == isa.BPF_ALU and not i.code & isa.BPF_TO_BE:  # to little endian: truncate
-            return f"{d} &= {(1 << i.imm) - 1:#x}"
-        return f"{d} = bswap({d}, {i.imm})"
+            return [f"{d} &= {(1 << i.imm) - 1:#x}"]
+        return [f"{d} = bswap({d}, {i.imm})"]
     if i.code & isa.BPF_X:
         s = f"r{i.src}"
         s_low = s if bits == 64 else f"({s} & {m})"
@@ -432,39 +531,113 @@ def _alu(i: Insn) -> str:
     if op == isa.BPF_MOV:
         if i.off:
             bit = 1 << (i.off - 1)
-            return f"{d} = ((({s} & {(1 << i.off) - 1:#x}) ^ {bit:#x}) - {bit:#x}) & {m}"
-        return f"{d} = {s_low}"
+            return [f"{d} = ((({s} & {(1 << i.off) - 1:#x}) ^ {bit:#x}) - {bit:#x}) & {m}"]
+        if bits == 32 and i.code & isa.BPF_X:
+            return [f"{d} = {s} if {s} <= {m} else {s} & {m}"]
+        return [f"{d} = {s_low}"]
     if op == isa.BPF_DIV:
         if i.off:
-            return f"{d} = sdiv({d}, {s}, {bits})"
-        return f"{d} = {d_low} // {s_low} if {s_low} else 0"
+            return [f"{d} = sdiv({d}, {s}, {bits})"]
+        return [f"{d} = {d_low} // {s_low} if {s_low} else 0"]
     if op == isa.BPF_MOD:
         if i.off:
-            return f"{d} = smod({d}, {s}, {bits})"
-        return f"{d} = {d_low} % {s_low} if {s_low} else {d_low}"
+            return [f"{d} = smod({d}, {s}, {bits})"]
+        return [f"{d} = {d_low} % {s_low} if {s_low} else {d_low}"]
+    grows = {isa.BPF_ADD: "+", isa.BPF_MUL: "*"}
+    if bits == 32:
+        grows.update({isa.BPF_OR: "|", isa.BPF_XOR: "^"})
+    if op in grows:
+        return [f"{d} {grows[op]}= {s}", f"if {d} > {m}: {d} &= {m}"]
+    if op == isa.BPF_LSH:
+        return [f"{d} <<= {shift}", f"if {d} > {m}: {d} &= {m}"]
+    if op == isa.BPF_SUB:
+        below = f"{d} < 0" if bits == 64 else f"not 0 <= {d} <= {m}"
+        return [f"{d} -= {s}", f"if {below}: {d} &= {m}"]
     expr = {
-        isa.BPF_ADD: f"({d} + {s}) & {m}",
-        isa.BPF_SUB: f"({d} - {s}) & {m}",
-        isa.BPF_MUL: f"({d} * {s}) & {m}",
-        isa.BPF_OR: f"{d} | {s}" if bits == 64 else f"({d} | {s}) & {m}",
+        isa.BPF_OR: f"{d} | {s}",
         isa.BPF_AND: f"{d} & {s_low}",
-        isa.BPF_XOR: f"{d} ^ {s}" if bits == 64 else f"({d} ^ {s}) & {m}",
-        isa.BPF_LSH: f"({d} << {shift}) & {m}",
+        isa.BPF_XOR: f"{d} ^ {s}",
         isa.BPF_RSH: f"{d_low} >> {shift}",
         isa.BPF_ARSH: f"({signed_d} >> {shift}) & {m}",
         isa.BPF_NEG: f"-{d} & {m}",
     }[op]
-    return f"{d} = {expr}"
+    return [f"{d} = {expr}"]
+
+
+class StructLayouts(Protocol):
+    """Where the translator finds kernel-struct views (:class:`~qdisclab.bpf.views.Views`)."""
+
+    def layout(self, struct: str) -> StructView: ...
+
+    def objects_of(self, struct: str) -> dict[int, Any]: ...
 
 
 class _Source:
     """The module source of a whole program."""
 
-    def __init__(self, image: Image, budget: int) -> None:
+    def __init__(
+        self,
+        image: Image,
+        budget: int,
+        proven: Proven | None = None,
+        views: StructLayouts | None = None,
+    ) -> None:
         self.image = image
         self.budget = budget
+        self.proven = proven if views is not None else None
+        self.views = views
         self.packers: dict[str, str] = {}
         self.inlined: set[int] = set()  # slots of calls written in place (their state: s<slot>)
+        self.bound: dict[str, object] = {}  # module globals the source names
+
+    def bind(self, name: str, value: object) -> str:
+        """``name`` as a global of the generated module, bound to ``value``."""
+        assert self.bound.get(name, value) is value, name
+        self.bound[name] = value
+        return name
+
+    def fact(self, slot: int) -> Access | None:
+        """What the verifier proved about the access at ``slot`` (None: nothing)."""
+        return None if self.proven is None else self.proven.at(slot)
+
+    def _field(self, fact: Access, off: int, size: int) -> tuple[StructView, int, Field] | None:
+        assert self.views is not None
+        layout = self.views.layout(fact.struct)
+        at = fact.delta + off
+        hit = layout.field_at(at) if 0 <= at < layout.size else None
+        return None if hit is None else (layout, at << 4 | size, hit[1])
+
+    def field_load(self, fact: Access, off: int, size: int, slot: int) -> str | None:
+        """The value of a proven struct load, ``{obj}`` for the object; None if it faults.
+
+        Exactly what the view's load table gives (``StructView.loads``): the
+        field's attribute read in place when its getter is only that read.
+        """
+        found = self._field(fact, off, size)
+        access = None if found is None else found[0].loads.get(found[1])
+        if found is None or access is None:
+            return None  # not a modelled field: the reference path raises the fault
+        getter, shift, mask = access
+        attr = found[2].attr
+        value = "{obj}." + attr if attr else self.bind(f"g{slot}", getter) + "({obj})"
+        value = f"({value} >> {shift})" if shift else value
+        return f"{value} & {mask:#x}"
+
+    def field_store(self, fact: Access, off: int, size: int, slot: int) -> str | None:
+        """The statement of a proven struct store (``{obj}``, ``{value}``); '' for a kept counter.
+
+        None when the view refuses the store (its fault comes from the reference path).
+        """
+        found = self._field(fact, off, size)
+        setter = None if found is None else found[0].stores.get(found[1])
+        if found is None or setter is None:
+            return None
+        if setter is ignored_write:
+            return ""
+        attr = found[2].attr
+        if attr and "." not in attr:  # the setter is setattr(obj, attr, value)
+            return "{obj}." + attr + " = {value}"
+        return self.bind(f"w{slot}", setter) + "({obj}, {value})"
 
     def leaf(self, i: Insn) -> bool:
         """Whether ``i`` calls a helper or kfunc that never calls back into the program."""
@@ -510,3 +683,20 @@ def program_source(image: Image, budget: int = isa.BPF_COMPLEXITY_LIMIT_INSNS) -
     stays within it is generated without counting.
     """
     return _Source(image, budget).source()
+
+
+def program_module(
+    image: Image,
+    budget: int = isa.BPF_COMPLEXITY_LIMIT_INSNS,
+    proven: Proven | None = None,
+    views: StructLayouts | None = None,
+) -> tuple[str, dict[str, object]]:
+    """:func:`program_source` specialised by the verifier's ``proven`` accesses, and its globals.
+
+    A proven struct access reads or writes the attribute of the object found
+    in ``views`` (one dict lookup per base register and block), a proven byte
+    access its bytes in place; the globals are the tables and functions the
+    source names.
+    """
+    src = _Source(image, budget, proven, views)
+    return src.source(), src.bound

@@ -17,7 +17,7 @@ every function ending in ``exit`` or ``goto``); a violation is a
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from qdisclab.bpf import isa
@@ -57,25 +57,31 @@ def is_leaf(function: object) -> bool:
     return getattr(function, "bpf_leaf", False) is True
 
 
-def inline(function: F, template: str, state: object) -> F:
+def inline(
+    function: F, template: str, state: object, names: Mapping[str, object] | None = None
+) -> F:
     """Mark a leaf whose common case the translator writes in place of the call.
 
     ``template`` is Python lines using the argument registers ``r1``–``r5``
     and setting ``r0``, with ``{S}`` for ``state`` (bound once when the
-    program is built) and a line ``{CALL}`` where the call of ``function``
-    itself goes: the uncommon case (a fault, or rare work) stays in one place.
-    The reference interpreter always makes the call.
+    program is built; an attribute named as ``{S}.name`` is read then too,
+    so it must stay the same object), ``{PC}`` for the calling instruction's slot (to stamp
+    a fault raised in place: ``raise at(fault, {PC})``) and a line ``{CALL}``
+    where the call of ``function`` itself goes: the uncommon case (a fault,
+    or rare work) stays in one place. ``names`` are further globals the
+    template uses (classes, constants), bound in the translated program's
+    module. The reference interpreter always makes the call.
 
     >>> f = inline(leaf(lambda vm, *regs: 0), "r0 = len({S})", [1, 2])
     >>> inline_spec(f)
-    ('r0 = len({S})', [1, 2])
+    ('r0 = len({S})', [1, 2], {})
     """
-    function.bpf_inline = (template, state)  # type: ignore[attr-defined]
+    function.bpf_inline = (template, state, dict(names or {}))  # type: ignore[attr-defined]
     return leaf(function)
 
 
-def inline_spec(function: object) -> tuple[str, object] | None:
-    """``(template, state)`` of a function marked with :func:`inline`, else None."""
+def inline_spec(function: object) -> tuple[str, object, Mapping[str, object]] | None:
+    """``(template, state, names)`` of a function marked with :func:`inline`, else None."""
     spec = getattr(function, "bpf_inline", None)
     return spec if isinstance(spec, tuple) else None
 

@@ -128,6 +128,9 @@ class ProgramEnv:
         self.values: dict[tuple[int, bytes | int], int] = {}  # (map id, key) -> value address
         # bpf_obj_new's type id -> (region name, size, offsets of __kptr fields, refcounted)
         self.layouts: dict[int, tuple[str, int, tuple[int, ...], bool]] = {}
+        # ... and the usual node's (one __kptr field, no refcount): (name, size, field offset)
+        self.node_layouts: dict[int, tuple[str, int, int]] = {}
+        self.skbs = self.views.objects_of("sk_buff")  # skb view address -> the SkBuff
         # address of a refcounted object (its type has a bpf_refcount) -> references held
         self.refcounts: dict[int, int] = {}
 
@@ -306,7 +309,7 @@ _DIRECT: set[GenericImpl] = set()
 def _bound(impl: GenericImpl, env: ProgramEnv) -> BpfFunction:
     template = _INLINE.get(impl)
     if template is not None:  # the translator writes the common case in place
-        return inline(partial(impl, env), template, env)
+        return inline(partial(impl, env), template, env, _INLINE_NAMES)
     if impl in _DIRECT:
         return leaf(partial(impl, env))  # one call per kfunc call, no wrapper frame
 
@@ -333,6 +336,14 @@ def _generic(name: str, direct: bool = False) -> Callable[[GenericImpl], Generic
 # -- objects and kptrs -----------------------------------------------------------------
 @_generic("bpf_obj_new_impl", direct=True)
 def _obj_new(env: ProgramEnv, vm: CallContext, type_id: int, meta: int, *_: int) -> int:
+    node = env.node_layouts.get(type_id)
+    if node is not None:  # the usual node: one skb field, no refcount (one call, no loop)
+        name, size, kptr_offset = node
+        addr = env.memory.map_bytes(name, bytearray(size))
+        field = addr + kptr_offset
+        env.kptrs[field] = SkbNode()
+        env.objects[addr] = [field]
+        return addr
     btf = env.btf
     if btf is None:
         raise BpfFault("bpf_obj_new needs the object's BTF")
@@ -343,17 +354,16 @@ def _obj_new(env: ProgramEnv, vm: CallContext, type_id: int, meta: int, *_: int)
         refcounted = any(f.kind == "refcount" for f in special)
         layout = (f"object {btf[type_id].name}", btf.sizeof(type_id), kptrs, refcounted)
         env.layouts[type_id] = layout
+        if len(kptrs) == 1 and not refcounted:
+            env.node_layouts[type_id] = (layout[0], layout[1], kptrs[0])
+            return _obj_new(env, vm, type_id, meta)
     name, size, kptr_offsets, refcounted = layout
     addr = env.memory.map_bytes(name, bytearray(size))
     if refcounted:
         env.refcounts[addr] = 1
-    if len(kptr_offsets) == 1:  # the usual node: one skb field
-        fields = [addr + kptr_offsets[0]]
-        env.kptrs[fields[0]] = SkbNode()
-    else:
-        fields = [addr + off for off in kptr_offsets]
-        for field_addr in fields:
-            env.kptrs[field_addr] = SkbNode()
+    fields = [addr + off for off in kptr_offsets]
+    for field_addr in fields:
+        env.kptrs[field_addr] = SkbNode()
     env.objects[addr] = fields
     return addr
 
@@ -385,16 +395,18 @@ def _obj_drop(env: ProgramEnv, vm: CallContext | None, addr: int, meta: int, *_:
     if count is not None and count > 1:  # another owner (a collection, or the program) keeps it
         env.refcounts[addr] = count - 1
         return 0
+    kptrs = env.kptrs
     try:
         for field_addr in fields:
-            env.kptrs[field_addr].free()  # holding an skb is the same violation as in Python
+            kptrs[field_addr].free()  # holding an skb is the same violation as in Python
     except ExtensionFault as exc:
         raise KfuncFault(exc) from exc
     for field_addr in fields:
-        del env.kptrs[field_addr]
+        del kptrs[field_addr]
     del env.objects[addr]
-    env.refcounts.pop(addr, None)
-    env.memory.unmap(addr)
+    if count is not None:
+        del env.refcounts[addr]
+    env.memory.unmap_bytes(addr)  # mapped by map_bytes: bytes, at a region's start
     return 0
 
 
@@ -422,8 +434,15 @@ def _kptr_xchg(env: ProgramEnv, vm: CallContext, slot: int, new: int, *_: int) -
     except ExtensionFault as exc:
         raise KfuncFault(exc) from exc
     # The field of a live object: in bounds and writable, as bpf_obj_new mapped it.
-    _U64.pack_into(env.memory.writable[slot >> REGION_SHIFT], slot & OFFSET_MASK, new)
-    return 0 if old is None else env.views.address("sk_buff", old)
+    data, off = env.memory.writable[slot >> REGION_SHIFT], slot & OFFSET_MASK
+    if old is None:
+        _U64.pack_into(data, off, new)
+        return 0
+    # The field holds the address the old skb was stored with: still its view's, unless
+    # the view was released and the skb mapped again since.
+    addr = _U64.unpack_from(data, off)[0]
+    _U64.pack_into(data, off, new)
+    return addr if env.skbs.get(addr) is old else env.views.address("sk_buff", old)
 
 
 # -- lists -----------------------------------------------------------------------------
@@ -632,7 +651,37 @@ _INLINE: dict[GenericImpl, str] = {
         f"if _q is not None and r2 not in {{S}}.listed and r2 & {_HIGH:#x} in {{S}}.objects:\n"
         "    _q.append(r2)\n    {S}.listed.add(r2)\n    r0 = 0\nelse:\n    {CALL}"
     ),
+    # One skb field, no refcount: the bytes mapped, the field's node made, as _obj_new.
+    _obj_new: (
+        "_l = {S}.node_layouts.get(r1)\nif _l is None:\n    {CALL}\nelse:\n"
+        "    r0 = {S}.memory.map_bytes(_l[0], bytearray(_l[1]))\n    _f = r0 + _l[2]\n"
+        "    {S}.kptrs[_f] = SkbNode()\n    {S}.objects[r0] = [_f]"
+    ),
+    # The same object freed as _obj_drop frees it (the node's own check raises in place).
+    _obj_drop: (
+        "_f = {S}.objects.get(r1)\nif _f is None or len(_f) != 1 or r1 in {S}.refcounts:\n"
+        "    {CALL}\nelse:\n    _f = _f[0]\n    try:\n        {S}.kptrs[_f].free()\n"
+        "    except ExtensionFault as _e:\n        raise at(KfuncFault(_e), {PC}) from _e\n"
+        "    del {S}.kptrs[_f], {S}.objects[r1]\n    {S}.memory.unmap_bytes(r1)\n    r0 = 0"
+    ),
+    # A node's field and an skb the program holds (or NULL), exchanged as _kptr_xchg does.
+    _kptr_xchg: (
+        "_n = {S}.kptrs.get(r1)\n_k = {S}.skbs.get(r2) if r2 else None\n"
+        "if _n is None or (r2 and _k.__class__ is not SkBuff):\n    {CALL}\nelse:\n"
+        "    try:\n        _k = _n.kptr_xchg(_k)\n    except ExtensionFault as _e:\n"
+        "        raise at(KfuncFault(_e), {PC}) from _e\n"
+        "    _d = {S}.memory.writable[r1 >> 32]\n    if _k is None:\n        r0 = 0\n"
+        "    else:\n        r0 = _U64_UNPACK(_d, r1 & 0xffffffff)[0]\n"
+        "        if {S}.skbs.get(r0) is not _k:\n"
+        "            r0 = {S}.views.address('sk_buff', _k)\n"
+        "    _U64_PACK(_d, r1 & 0xffffffff, r2)"
+    ),
 }
+# The globals those templates name.
+_INLINE_NAMES: dict[str, object] = {
+    "SkbNode": SkbNode, "SkBuff": SkBuff, "ExtensionFault": ExtensionFault,
+    "KfuncFault": KfuncFault, "_U64_PACK": _U64.pack_into, "_U64_UNPACK": _U64.unpack_from,
+}  # fmt: skip
 
 # The rbtree kfuncs register themselves in the same table (a module of their own).
 from qdisclab.bpf import rbtree_kfuncs as _rbtree_kfuncs  # noqa: E402,F401

@@ -113,6 +113,8 @@ class Field(NamedTuple):
     ``pointer=True`` marks a context field the kernel rewrites into a
     pointer load (``__sk_buff.data``, ``data_end``): a whole-field load
     returns the getter's full 64-bit address, as the rewritten load would.
+    ``attr`` names the attribute path the getter reads (``q.qlen``) when it
+    is nothing more than that read, so the translator can write it in place.
     """
 
     size: int
@@ -120,6 +122,7 @@ class Field(NamedTuple):
     setter: Callable[[Any, int], None] | None = None
     name: str = ""
     pointer: bool = False
+    attr: str = ""
 
 
 class StructView(Region):
@@ -173,6 +176,10 @@ class StructView(Region):
         view.loads, view.stores = self.loads, self.stores
         view.obj = obj
         return view
+
+    def field_at(self, off: int) -> tuple[int, Field] | None:
+        """The start and the field holding byte ``off``, or None."""
+        return self._by_byte.get(off)
 
     def _field(self, what: str, off: int, size: int, pc: int) -> tuple[int, Field]:
         if off + size > self.size:
@@ -283,6 +290,11 @@ class Memory:
             self.readable.pop(rid, None)
             self.writable.pop(rid, None)
         return region
+
+    def unmap_bytes(self, addr: int) -> None:
+        """``unmap(addr)`` of a writable region :meth:`map_bytes` mapped (no checks: hot paths)."""
+        rid = addr >> REGION_SHIFT
+        del self.regions[rid], self.readable[rid], self.writable[rid]
 
     def region_at(self, addr: int) -> tuple[Region, int] | None:
         """The region holding ``addr`` and the offset in it, or None."""

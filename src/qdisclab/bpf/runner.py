@@ -36,10 +36,12 @@ from typing import Literal, Protocol
 
 from qdisclab.bpf import isa
 from qdisclab.bpf.code import Code
+from qdisclab.bpf.codegen import StructLayouts
 from qdisclab.bpf.errors import BpfLoadError
 from qdisclab.bpf.fault import BpfFault
 from qdisclab.bpf.interp import Interpreter
 from qdisclab.bpf.memory import BytesRegion, Memory
+from qdisclab.bpf.proven import Proven
 from qdisclab.bpf.resolver import BpfFunction
 from qdisclab.bpf.translate import Translated
 
@@ -182,7 +184,13 @@ def load(
     engine: Literal["translate", "interp"] = "translate",
     budget: int = isa.BPF_COMPLEXITY_LIMIT_INSNS,
     max_loops: int = isa.BPF_MAX_LOOPS,
+    proven: Proven | None = None,
+    views: StructLayouts | None = None,
 ) -> Interpreter | Translated:
-    """Link ``program`` through ``resolver`` and prepare it on ``engine``."""
-    engine_class = Translated if engine == "translate" else Interpreter
-    return engine_class(code_for(program), resolver, memory, budget, max_loops)
+    """Link ``program`` through ``resolver`` and prepare it on ``engine``.
+
+    ``proven`` and ``views`` specialise the translator's code (:class:`Translated`).
+    """
+    if engine == "translate":
+        return Translated(code_for(program), resolver, memory, budget, max_loops, proven, views)
+    return Interpreter(code_for(program), resolver, memory, budget, max_loops)

@@ -21,12 +21,13 @@ import struct
 
 from qdisclab.bpf import isa
 from qdisclab.bpf.code import Code
-from qdisclab.bpf.codegen import program_source, sdiv, smod
+from qdisclab.bpf.codegen import StructLayouts, program_module, sdiv, smod
 from qdisclab.bpf.fault import BpfFault
 from qdisclab.bpf.image import Image
 from qdisclab.bpf.interp import Interpreter, bswap, callback_slot, deep_call_fault
 from qdisclab.bpf.isa import M64
 from qdisclab.bpf.memory import BytesRegion, Memory, ignored_write
+from qdisclab.bpf.proven import Proven
 from qdisclab.bpf.resolver import Resolver
 
 
@@ -35,6 +36,8 @@ class Translated:
 
     Same constructor and :meth:`run` as the interpreter, and the same
     results and faults; ``source`` is the generated Python, for reading.
+    ``proven`` (the verifier's facts about the program's accesses) and
+    ``views`` (where its kernel-struct pointers lead) specialise the code.
     """
 
     def __init__(
@@ -44,6 +47,8 @@ class Translated:
         memory: Memory | None = None,
         budget: int = isa.BPF_COMPLEXITY_LIMIT_INSNS,
         max_loops: int = isa.BPF_MAX_LOOPS,
+        proven: Proven | None = None,
+        views: StructLayouts | None = None,
     ) -> None:
         # The reference interpreter links the program and finishes budget-crossing blocks.
         self._reference = ref = Interpreter(code, resolver, memory, budget, max_loops)
@@ -51,8 +56,8 @@ class Translated:
         self.budget, self.max_loops = budget, max_loops
         self.steps = 0
         self.depth = 0
-        self.source = program_source(self.image, budget)
-        namespace: dict[str, object] = {"struct": struct}
+        self.source, bound = program_module(self.image, budget, proven, views)
+        namespace: dict[str, object] = {"struct": struct, **bound}
         exec(compile(self.source, f"<bpf {self.name}>", "exec"), namespace)
         fps = [self.memory.frame_pointer(d) for d in range(isa.MAX_CALL_FRAMES)]
         stacks = []

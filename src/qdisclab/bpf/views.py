@@ -54,14 +54,17 @@ _PACKET_POINTERS = frozenset({"@data", "@data_end"})
 class Views:
     """The kernel-struct views of one program's memory, one address per (struct, object)."""
 
-    __slots__ = ("_addr", "_templates", "memory", "objects")
+    __slots__ = ("_addr", "_objects_of", "_spare", "_templates", "memory", "objects")
 
     def __init__(self, memory: Memory) -> None:
         self.memory = memory
         # struct -> id(obj) -> address: one small dict per struct, so a lookup builds no key
         self._addr: dict[str, dict[int, int]] = {}
         self.objects: dict[int, Any] = {}  # view address -> the object
+        self._objects_of: dict[str, dict[int, Any]] = {}  # struct -> view address -> object
         self._templates: dict[str, StructView] = {}
+        # struct -> views released (unmapped, their object dropped), bound again by address()
+        self._spare: dict[str, list[StructView]] = {}
 
     def address(self, struct: str, obj: Any) -> int:
         """The address of ``obj`` seen as ``struct`` (mapped on first use); 0 for None."""
@@ -70,13 +73,35 @@ class Views:
         by_id = self._addr.get(struct)
         if by_id is None:
             by_id = self._addr[struct] = {}
+            self.objects_of(struct)
+            self._spare[struct] = []
         addr = by_id.get(id(obj))
         if addr is None:
-            template = self._templates.get(struct) or self._template(struct)
-            addr = self.memory.map_view(template.bind(obj))
+            spare = self._spare[struct]
+            if spare:  # a view released before: only its object changes (one per packet)
+                view = spare.pop()
+                view.obj = obj
+            else:
+                view = (self._templates.get(struct) or self._template(struct)).bind(obj)
+            addr = self.memory.map_view(view)
             by_id[id(obj)] = addr
-            self.objects[addr] = obj
+            self.objects[addr] = self._objects_of[struct][addr] = obj
         return addr
+
+    def objects_of(self, struct: str) -> dict[int, Any]:
+        """The objects mapped as ``struct``, by view address (the dict itself, kept current).
+
+        Translated code looks a proven ``struct`` pointer up here: a hit is the
+        very object whose view the pointer's region is.
+        """
+        found = self._objects_of.get(struct)
+        if found is None:
+            found = self._objects_of[struct] = {}
+        return found
+
+    def layout(self, struct: str) -> StructView:
+        """The view every object seen as ``struct`` shares its field tables with."""
+        return self._templates.get(struct) or self._template(struct)
 
     def object_at(self, addr: int, what: str = "object") -> Any:
         """The object whose view starts at ``addr``; a fault naming ``what`` otherwise."""
@@ -92,8 +117,13 @@ class Views:
         by_id = self._addr.get(struct)
         addr = None if by_id is None else by_id.pop(id(obj), None)
         if addr is not None:
-            del self.objects[addr]
-            self.memory.unmap(addr)
+            del self.objects[addr], self._objects_of[struct][addr]
+            rid = addr >> REGION_SHIFT  # a view address() mapped: Memory.unmap's work, no checks
+            memory = self.memory
+            del memory.regions[rid]
+            view = memory.views.pop(rid)
+            view.obj = None
+            self._spare[struct].append(view)
 
     def struct_of(self, addr: int) -> str:
         """The struct name of the view at ``addr`` ('' when none)."""
@@ -129,7 +159,9 @@ class Views:
                 continue
             if f.size not in _SCALAR_SIZES or f.attr in _PACKET_POINTERS:
                 continue  # arrays (skb->cb) are not bound field by field; packets: bpf_tcx
-            out[base + f.offset] = Field(f.size, self._getter(f), self._setter(f), f.name)
+            getter = self._getter(f)
+            plain = f.attr if isinstance(getter, attrgetter) else ""
+            out[base + f.offset] = Field(f.size, getter, self._setter(f), f.name, attr=plain or "")
 
     def _getter(self, f: KField) -> Callable[[Any], int]:
         attr = f.attr or ""

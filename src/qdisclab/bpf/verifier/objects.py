@@ -16,6 +16,7 @@ cached on a kind class made from the object.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from qdisclab.bpf.btf import BTF_KIND_FUNC
@@ -24,6 +25,7 @@ from qdisclab.bpf.errors import BpfLoadError
 from qdisclab.bpf.isa import decode
 from qdisclab.bpf.objects import BpfObject
 from qdisclab.bpf.program import BPF_PSEUDO_CALL
+from qdisclab.bpf.proven import Access
 from qdisclab.bpf.verifier.adapter import Target, program_code, program_proto, targets
 from qdisclab.bpf.verifier.log import VerificationError
 from qdisclab.bpf.verifier.verifier import VerifyStats, verify
@@ -98,11 +100,19 @@ def verify_object(obj: BpfObject, stop_at_first: bool = True) -> list[ProgramVer
     return out
 
 
-def check_object(obj: BpfObject) -> None:
-    """Raise :class:`ObjectRejected` for the first program the verifier refuses."""
+def check_object(obj: BpfObject) -> dict[str, Mapping[int, Access]]:
+    """Raise :class:`ObjectRejected` for the first program the verifier refuses.
+
+    Returns what the verifier proved about each program's memory accesses
+    (:mod:`qdisclab.bpf.proven`), by program name.
+    """
+    proven: dict[str, Mapping[int, Access]] = {}
     for verdict in verify_object(obj):
         if not verdict.accepted:
             raise ObjectRejected(obj.path, verdict)
+        assert verdict.stats is not None
+        proven[verdict.target.program.name] = verdict.stats.accesses
+    return proven
 
 
 def verify_once(kind: type, policy: str | None = None) -> None:
@@ -110,13 +120,15 @@ def verify_once(kind: type, policy: str | None = None) -> None:
 
     The load-time hook of a kind made from an object (a BPF qdisc's), for an
     instance running under ownership ``policy``: ``off`` skips it, as does a
-    kind whose class sets ``refusal = None`` itself (made unverified).
+    kind whose class sets ``refusal = None`` itself (made unverified). A kind
+    verified here keeps the verifier's proven accesses in ``kind.proven``
+    (program name -> slot -> :class:`~qdisclab.bpf.proven.Access`).
     """
     if policy == POLICY_OFF:
         return
     if "refusal" not in kind.__dict__:
         try:
-            check_object(kind.obj)  # type: ignore[attr-defined]
+            kind.proven = check_object(kind.obj)  # type: ignore[attr-defined]
             kind.refusal = None  # type: ignore[attr-defined]
         except ObjectRejected as exc:
             kind.refusal = exc  # type: ignore[attr-defined]

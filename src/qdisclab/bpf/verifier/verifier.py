@@ -25,13 +25,16 @@ qdisclab.bpf.verifier.log.VerificationError: bad: insn 1: At program exit the re
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 from qdisclab.bpf import isa
 from qdisclab.bpf.code import Code
 from qdisclab.bpf.isa import MAX_CALL_FRAMES, Insn
+from qdisclab.bpf.proven import BYTES, CTX, STRUCT, Access
 from qdisclab.bpf.verifier import alu, calls, exits, mem
+from qdisclab.bpf.verifier.bounds import s64
 from qdisclab.bpf.verifier.cfg import Cfg, CfgError
 from qdisclab.bpf.verifier.log import Reject, VerificationError, decisions, exit_source, tail
 from qdisclab.bpf.verifier.proto import CtxKind, MapProto, ProgramProto, RetKind
@@ -44,6 +47,7 @@ from qdisclab.bpf.verifier.state import (
     PTR_TO_CTX,
     PTR_TO_FUNC,
     PTR_TO_MAP_VALUE,
+    PTR_TO_MEM,
     PTR_TO_STACK,
     SCALAR,
     Callback,
@@ -55,6 +59,7 @@ from qdisclab.bpf.verifier.state import (
 )
 
 BPF_COMPLEXITY_LIMIT_JMP_SEQ = 8192
+_BYTES, _CTX = Access(BYTES), Access(CTX)
 BPF_COMPLEXITY_LIMIT_STATES = 64  # stored states per instruction before new ones stop being added
 
 
@@ -67,6 +72,8 @@ class VerifyStats:
     pruned: int
     peak_states_per_insn: int
     reached: frozenset[int] = frozenset()  # the instructions some path executes
+    # what each memory access's base register points to, where every path agrees
+    accesses: Mapping[int, Access] = dataclass_field(default_factory=dict)
 
 
 def _unreleased_in_loop(ref: Ref, pc: int) -> Reject:
@@ -117,6 +124,7 @@ class _Verifier:
         self.ids = 0
         self.insns_processed = self.states = self.pruned = 0
         self.reached: set[int] = set()
+        self.accesses: dict[int, Access | None] = {}  # None: paths disagree
         self.since_jmps = self.since_insns = 0
 
     def _iter_next(self, insn: Insn) -> bool:
@@ -142,8 +150,9 @@ class _Verifier:
             pc, st = self.work.pop()
             self._path(pc, st)
         peak = max((len(v) for v in self.explored.values()), default=0)
+        accesses = {slot: a for slot, a in self.accesses.items() if a is not None}
         return VerifyStats(
-            self.insns_processed, self.states, self.pruned, peak, frozenset(self.reached)
+            self.insns_processed, self.states, self.pruned, peak, frozenset(self.reached), accesses
         )
 
     def _initial(self) -> State:
@@ -321,6 +330,19 @@ class _Verifier:
                 ):
                     cur.stack[spi] = Slot(slot.kinds, Reg.unknown())
 
+    def _note_access(self, slot: int, reg: Reg) -> None:
+        """Remember the region ``reg`` (a safe access's base) points into; None once paths differ."""
+        if reg.type == PTR_TO_BTF_ID and not reg.alloc and reg.btf and reg.var.is_const():
+            access: Access | None = Access(STRUCT, reg.btf, reg.off + s64(reg.var.value))
+        elif reg.type in (PTR_TO_MAP_VALUE, PTR_TO_STACK, PTR_TO_MEM) or reg.alloc:
+            access = _BYTES
+        elif reg.type == PTR_TO_CTX:
+            access = _CTX
+        else:
+            access = None
+        seen = self.accesses.get(slot, access)
+        self.accesses[slot] = access if seen == access else None
+
     # -------------------------------------------------------------- execution
     def _step(self, st: State, insn: Insn) -> int | None:
         cls = insn.cls
@@ -329,7 +351,10 @@ class _Verifier:
             alu.do_alu(self, st, insn)
             return nxt
         if cls in (isa.BPF_LDX, isa.BPF_ST, isa.BPF_STX):
-            mem.do_mem(self, st, insn)
+            acquire = insn.code & 0xE0 == isa.BPF_ATOMIC and insn.imm == isa.BPF_LOAD_ACQ
+            reg = st.cur.regs[insn.src if cls == isa.BPF_LDX or acquire else insn.dst]
+            mem.do_mem(self, st, insn)  # raises unless the access is safe
+            self._note_access(insn.slot, reg)
             return nxt
         if insn.code == isa.LD_IMM64:
             st.cur.regs[insn.dst] = self._ld_imm64(insn)

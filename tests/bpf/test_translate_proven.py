@@ -1,0 +1,121 @@
+"""The verifier's proven accesses, and the translator's code specialised by them.
+
+A fact only picks the fast path: with a fact that is wrong for the pointer
+the program actually gets, results and faults are the reference's.
+"""
+
+from __future__ import annotations
+
+import pytest
+from bpf_corpus import EXAMPLES
+from bpf_engines import corpus_resolver
+
+from qdisclab.bpf.asm import assemble
+from qdisclab.bpf.fault import BpfFault
+from qdisclab.bpf.interp import Interpreter
+from qdisclab.bpf.memory import BytesRegion, Memory
+from qdisclab.bpf.objects import load_object
+from qdisclab.bpf.proven import BYTES, CTX, STRUCT, Access, Proven
+from qdisclab.bpf.translate import Translated
+from qdisclab.bpf.verifier.objects import verify_object
+from qdisclab.bpf.views import Views
+
+QDISC = Access(STRUCT, "Qdisc", 0)
+
+
+class _Sch:
+    """The attributes a Qdisc view of this test reads and writes."""
+
+    def __init__(self) -> None:
+        self.limit, self.handle, self.qlen, self.backlog = 100, 0x10000, 7, -1
+
+
+def _engines(text: str, facts: dict[int, Access]) -> tuple[Translated, Interpreter, Views]:
+    memory = Memory()
+    views = Views(memory)
+    code = assemble(text)
+    proven = Proven(facts, ctx_bytes=True)
+    translated = Translated(code, corpus_resolver(), memory, proven=proven, views=views)
+    return translated, Interpreter(code, corpus_resolver(), memory), views
+
+
+def _both(text: str, facts: dict[int, Access], arg_of: object) -> tuple[object, object, str]:
+    """Each engine's result (or fault text) for ``text`` run on ``arg_of(views, memory)``."""
+    translated, reference, views = _engines(text, facts)
+    arg = arg_of(views, views.memory)  # type: ignore[operator]
+    out = []
+    for engine in (translated, reference):
+        try:
+            out.append(engine.run(arg))
+        except BpfFault as fault:
+            out.append(str(fault))
+    return out[0], out[1], translated.source
+
+
+def test_the_verifier_records_what_each_access_reads() -> None:
+    obj = load_object(EXAMPLES / "fifo.bpf.o")
+    enqueue = verify_object(obj)[0]
+    assert enqueue.target.program.name == "fifo_enqueue" and enqueue.stats is not None
+    accesses = enqueue.stats.accesses
+    assert accesses[0] == accesses[1] == accesses[2] == Access(CTX)  # the callback's arguments
+    assert accesses[3] == Access(STRUCT, "sk_buff", 0)  # skb->len
+    assert accesses[4] == Access(BYTES)  # the stack slot holding len
+    assert accesses[6] == Access(STRUCT, "Qdisc", 0)  # sch->q.qlen: q embedded at offset 40
+
+
+def test_a_struct_field_is_read_and_written_as_the_objects_attribute() -> None:
+    text = """
+        r2 = *(u32 *)(r1 + 0)
+        r2 += 1
+        *(u32 *)(r1 + 0) = r2
+        r0 = *(u32 *)(r1 + 40)
+        r0 <<= 8
+        r3 = *(u8 *)(r1 + 0)
+        r0 |= r3
+        *(u32 *)(r1 + 40) = r0
+        exit
+    """
+    facts = {slot: QDISC for slot in range(8)}
+    sch = _Sch()
+    translated, _, views = _engines(text, facts)
+    assert translated.run(views.address("Qdisc", sch)) == (7 << 8) | 101
+    assert sch.limit == 101  # written in place
+    assert sch.qlen == 7  # q.qlen is qdisclab's own count: the program's write is ignored
+    assert ".limit = " in translated.source and "V.get" not in translated.source
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        pytest.param(lambda views, memory: 0, id="null"),
+        pytest.param(
+            lambda views, memory: memory.map(BytesRegion("bytes", bytearray(b"\x05" + bytes(47)))),
+            id="bytes-not-a-struct",
+        ),
+        pytest.param(lambda views, memory: views.address("Qdisc", _Sch()) + 4, id="inside"),
+    ],
+)
+def test_a_wrong_fact_gives_the_reference_result_or_fault(where: object) -> None:
+    text = "r0 = *(u32 *)(r1 + 0)\n*(u32 *)(r1 + 0) = r0\nexit"
+    got, expected, source = _both(text, {0: QDISC, 1: QDISC}, where)
+    assert got == expected
+    assert ".limit" in source  # the fast path was written, and not taken
+
+
+def test_an_access_the_view_refuses_faults_as_without_facts() -> None:
+    text = "r0 = 1\n*(u16 *)(r1 + 0) = r0\nexit"  # a partial write of sch->limit
+    got, expected, _ = _both(text, {1: QDISC}, lambda views, memory: views.address("Qdisc", _Sch()))
+    assert got == expected and "partial write" in str(got)
+
+
+def test_a_byte_fact_reads_in_place_and_faults_past_the_end() -> None:
+    text = "r0 = *(u32 *)(r1 + 4)\nexit"
+    region = bytearray(b"\0\0\0\0\x2a\0\0\0")
+    got, expected, source = _both(
+        text, {0: Access(BYTES)}, lambda v, memory: memory.map(BytesRegion("value", region))
+    )
+    assert got == expected == 42 and "V.get" not in source
+    got, expected, _ = _both(
+        text, {0: Access(BYTES)}, lambda v, memory: memory.map(BytesRegion("short", bytearray(6)))
+    )
+    assert got == expected and "out-of-bounds read of 4 bytes at offset 4 of short" in str(got)
