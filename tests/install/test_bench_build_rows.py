@@ -83,3 +83,13 @@ def test_compiled_over_pure_row_pairs_the_two_builds():
     for name in ("dumbbell", "dumbbell64", "dumbbell256"):
         assert 0 < row[f"{name}_compiled_over_pure"] < 1.5
         assert row[f"{name}_pure_cpu_s"] > 0
+
+
+@pytest.mark.parametrize(("flows", "seconds"), [(64, 4.0), (256, 2.0)])
+def test_the_many_flow_variants_pass_the_scenario_checks_at_the_bench_durations(flows, seconds):
+    from qdisclab.scenario.checks import check_packet_budget
+    from qdisclab.scenario.loader import load_text
+
+    loaded = load_text(dumbbell_with_flows(flows, seconds), f"dumbbell{flows}.toml")
+    check_packet_budget(loaded)  # the budget check that refused them before it scaled with n
+    assert loaded.scenario.run.packet_budget == 1_000_000 * flows

@@ -1,19 +1,25 @@
-"""A fake ``tcp_sock`` for congestion-control and sock_ops unit tests.
+"""A stand-in ``tcp_sock`` for congestion-control and sock_ops unit tests.
 
-A plain object carrying the socket fields the ``tcp_congestion_ops`` contract
-names, so a test can set the exact state a kernel trace would have and drive
+A ``TcpSockBase`` (the real socket's declared fields and types, so a compiled
+congestion control accepts it) carrying only the fields the
+``tcp_congestion_ops`` contract names, with no stack, timers or network
+behind it: a test sets the exact state a kernel trace would have and drives
 an algorithm's callbacks directly.
 """
 
 from __future__ import annotations
 
 from qdisclab.tcp.congestion import TCP_ECN_OK, TCP_INFINITE_SSTHRESH, TCP_CA_Open
+from qdisclab.tcp.sock_base import TcpSockBase
+from qdisclab.tcp.states import TCP_ESTABLISHED
 
 
-class FakeSock:
+class FakeSock(TcpSockBase):
     """The contract's ``tcp_sock`` fields with plausible defaults (packets, us)."""
 
     def __init__(self, **kw: object) -> None:
+        self.name = "fake"
+        self.state = TCP_ESTABLISHED
         self.snd_cwnd = 10
         self.snd_ssthresh = TCP_INFINITE_SSTHRESH
         self.snd_cwnd_cnt = 0
@@ -37,14 +43,21 @@ class FakeSock:
         self.app_limited = 0
         self.is_cwnd_limited = True
         self.tcp_mstamp = 0
+        self.tcp_wstamp_ns = 0
         self.sk_pacing_rate = 0
         self.sk_max_pacing_rate = 0xFFFFFFFFFFFFFFFF
         self.sk_pacing_shift = 10
+        self.pacing_in_use = False
         self.icsk_ca_state = TCP_CA_Open
+        self.icsk_ack_pending = 0
+        self.icsk_backoff = 0
+        self.rto = 1_000_000_000
         self.ecn_flags = TCP_ECN_OK
+        self.accurate_ecn_echo = False
         self.lsndtime = 0
         self.sock_ops = None
         self.cgroup = None
+        self.cc_rng = None
         self.sent_acks: list[int] = []
         for k, v in kw.items():
             setattr(self, k, v)

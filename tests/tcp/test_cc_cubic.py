@@ -5,21 +5,12 @@ from tests.tcp.helpers import bulk, two_hosts
 from qdisclab.tcp.cc.cubic import Cubic, cubic_root
 from qdisclab.tcp.congestion import TCP_INFINITE_SSTHRESH
 
+from .fake_sock import FakeSock
 
-class FakeSock:
-    def __init__(self):
-        self.snd_cwnd = 100
-        self.snd_ssthresh = TCP_INFINITE_SSTHRESH
-        self.snd_cwnd_cnt = 0
-        self.snd_cwnd_clamp = 1 << 30
-        self.prior_cwnd = 0
-        self.is_cwnd_limited = True
-        self.max_packets_out = 100
-        self.tcp_mstamp = 1_000_000
-        self.lsndtime = 0
-        self.snd_nxt = self.snd_una = 0
-        self.sk_pacing_rate = 0
-        self.pacing_in_use = False
+
+def cubic_sock():
+    """A socket at cwnd 100, cwnd-limited, 1 s into the connection."""
+    return FakeSock(snd_cwnd=100, snd_cwnd_clamp=1 << 30, max_packets_out=100, tcp_mstamp=1_000_000)
 
 
 def test_cubic_root_table():
@@ -27,7 +18,7 @@ def test_cubic_root_table():
 
 
 def test_cubic_window_follows_curve_after_loss():
-    sk = FakeSock()
+    sk = cubic_sock()
     ca = Cubic()
     ca.init(sk)
     sk.snd_ssthresh = ca.ssthresh(sk)  # loss at W_max = 100

@@ -2,6 +2,7 @@ import errno
 import math
 
 import pytest
+from tests.tcp.fake_sock import FakeSock
 from tests.tcp.helpers import bulk, two_hosts
 
 from qdisclab.errors import ENOTSUPP, KernelError
@@ -54,12 +55,9 @@ def test_register_update_unregister():
 
 
 def test_reno_helpers():
-    class S:
-        snd_cwnd = 21
-        prior_cwnd = 30
-
-    assert tcp_reno_ssthresh(S) == 10
-    assert tcp_reno_undo_cwnd(S) == 30
+    sk = FakeSock(snd_cwnd=21, prior_cwnd=30)
+    assert tcp_reno_ssthresh(sk) == 10
+    assert tcp_reno_undo_cwnd(sk) == 30
 
 
 @pytest.mark.parametrize(("p", "secs"), [(0.01, 20), (0.001, 20), (0.0001, 40)])

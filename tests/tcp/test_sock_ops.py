@@ -485,3 +485,21 @@ def test_legacy_adapter_and_struct_ops_behave_the_same_on_real_tcp():
     assert pipe <= 20
     sk, _rx, _ = _real_transfer(None, None, loss=0.0)
     assert sk.max_packets_out > 40
+
+
+def test_legacy_rto_cb_gets_retransmits_and_rto_in_jiffies():
+    seen = []
+
+    def prog(ctx):
+        if ctx.op == leg.BPF_SOCK_OPS_RTO_CB:
+            seen.append(list(ctx.args))
+        return 1
+
+    ops = leg.LegacySockOps(prog)
+    sk = FakeSock(icsk_backoff=2, rto=800_000_000)
+    ops.rto(sk)
+    assert seen == []  # the program has not opted into RTO_CB
+    sk.bpf_sock_ops_cb_flags = leg.BPF_SOCK_OPS_RTO_CB_FLAG
+    ops.rto(sk)
+    # BPF_SOCK_OPS_RTO_CB: icsk_retransmits, icsk_rto (jiffies at HZ=1000), expired
+    assert seen == [[2, 800, 0, 0]]

@@ -86,6 +86,9 @@ def dumbbell_with_flows(n: int, duration_s: float) -> str:
         **base["run"],
         "duration": f"{duration_s}s",
         "window": [f"{duration_s / 4}s", f"{duration_s}s"],
+        # The budget check estimates each flow at its access link's rate, but the n flows
+        # share one bottleneck: a million packets per flow keeps these known runs inside it.
+        "packet_budget": 1_000_000 * n,
     }
     doc = {"description": f"the default dumbbell with {n} flows", "run": run,
            "node": hosts, "link": links, "flow": flows}  # fmt: skip

@@ -45,7 +45,7 @@ class RealtimeScheduler:
         self.now = 0
         self._heap: list[Event] = []
         self.tracepoints: dict[str, Tracepoint[...]] = {}  # this run's (sim/tracepoint.py)
-        self._cancelled: set[int] = set()  # sequence numbers of cancelled entries in the heap
+        self._cancelled: set[object] = set()  # sequence numbers of cancelled entries in the heap
         self._next_seq = count().__next__
         self._selector = selectors.DefaultSelector()
         # Called before every wait for timers or fds, and when run returns: a reader that

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from heapq import heapify, heappop, heappush
 from itertools import count
-from typing import TYPE_CHECKING, Final, TypeVar, overload
+from typing import TYPE_CHECKING, Final, TypeVar, cast, overload
 
 if TYPE_CHECKING:
     from qdisclab.sim.realtime import RealtimeScheduler
@@ -37,11 +37,14 @@ T = TypeVar("T")
 #: a callback with an argument of its own type is checked where the entry is made
 #: (``call_at``'s type variable); inside the heap both are erased to ``object``.
 Callback = Callable[[object], object]
-Event = tuple[int, int, Callback, object]
+#: ``(when, seq, callback, arg)``. ``seq`` is an int from ``_next_seq``, typed ``object``
+#: because nothing but the heap's tuple comparison and the cancelled set looks at it:
+#: compiled code then passes the counter's int along instead of unboxing and re-boxing it.
+Event = tuple[int, object, Callback, object]
 
 # One process-wide sequence: within any scheduler it still increases in
 # scheduling order (gaps do not matter), and a global is cheaper to reach.
-_next_seq: Final = count().__next__
+_next_seq: Final[Callable[[], object]] = count().__next__
 
 #: The stop sentinel's sequence: after every real entry scheduled at the same time.
 _LAST_SEQ: Final = 1 << 62
@@ -61,7 +64,7 @@ class Scheduler:
         self.events: int = 0  # events executed so far (cancelled entries not counted)
         self._heap: list[Event] = []
         # Sequence numbers of cancelled entries still in the heap.
-        self._cancelled: set[int] = set()
+        self._cancelled: set[object] = set()
         # This run's tracepoint instances (sim/tracepoint.py), by name.
         self.tracepoints: dict[str, Tracepoint[...]] = {}
 
@@ -112,6 +115,7 @@ class Scheduler:
         """
         heap = self._heap
         cancelled = self._cancelled
+        pop = heappop
         stop: Event | None = None
         if until is not None:
             # A sentinel that runs after every event at `until`: the largest sequence.
@@ -120,13 +124,13 @@ class Scheduler:
         # Events are counted from the heap, not per event: every entry popped was pushed
         # (the sequence counter says how many were) or was there at the start; the
         # cancelled ones popped and the stop sentinel are taken off at the end.
-        first_seq: int = _next_seq()
+        first_seq = cast(int, _next_seq())
         queued = len(heap)
         skipped = 0
         stopped = 0
         try:
             while True:
-                when, seq, callback, arg = heappop(heap)
+                when, seq, callback, arg = pop(heap)
                 if cancelled and seq in cancelled:
                     cancelled.remove(seq)
                     skipped += 1
@@ -139,7 +143,7 @@ class Scheduler:
         except _StopRun:
             stopped = 1  # the stop sentinel is not an event of the run
         finally:
-            pushed: int = _next_seq() - first_seq - 1
+            pushed = cast(int, _next_seq()) - first_seq - 1
             if stop is not None and not stopped:
                 # Left by an exception from a callback: take the sentinel out of the heap.
                 heap.remove(stop)
@@ -169,7 +173,7 @@ class Timer:
     [50]
     """
 
-    __slots__ = ("_callback", "_entry", "_sched", "expires")
+    __slots__ = ("_callback", "_entry", "_fire_cb", "_sched", "expires")
 
     # Either clock: a live run's qdisc watchdogs arm timers on the wall-clock scheduler.
     def __init__(
@@ -178,6 +182,8 @@ class Timer:
         self._sched = sched
         self._callback = callback
         self._entry: Event | None = None  # the live heap entry, if any
+        # The bound method, made once: every arm would otherwise make a new one.
+        self._fire_cb: Callable[[None], None] = self._fire
         self.expires: int | None = None  # None = not armed
 
     @property
@@ -192,7 +198,7 @@ class Timer:
             if entry[0] <= when:
                 return  # the earlier entry will re-queue itself on firing
             self._sched.cancel(entry)
-        self._entry = self._sched.call_at(when, self._fire, None)
+        self._entry = self._sched.call_at(when, self._fire_cb, None)
 
     def arm_later(self, delay: int) -> None:
         self.arm(self._sched.now + delay)
@@ -210,7 +216,7 @@ class Timer:
         if expires is None:
             return
         if expires > self._sched.now:
-            self._entry = self._sched.call_at(expires, self._fire, None)
+            self._entry = self._sched.call_at(expires, self._fire_cb, None)
             return
         self.expires = None
         self._callback(None)

@@ -1,6 +1,5 @@
 """TCP: endpoints, ``tcp_congestion_ops`` and the built-in congestion controls."""
 
-from qdisclab.tcp import cc  # noqa: F401  (registers reno and cubic)
 from qdisclab.tcp.congestion import *  # noqa: F403
 from qdisclab.tcp.congestion import (
     TCP_ECN_DEMAND_CWR,

@@ -13,8 +13,8 @@ controls (``qdisclab.tcp.cc``) are trusted and run unwrapped.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
+from functools import partialmethod
 from typing import TYPE_CHECKING
 
 from qdisclab.errors import ExtensionFault
@@ -44,10 +44,13 @@ def cc_class_for(cls: type[CongestionOps], policy: str) -> type[CongestionOps]:
 def _guard(cls: type[CongestionOps]) -> type[CongestionOps]:
     from qdisclab.tcp.congestion import TCP_CONGESTION_OPS
 
-    members: dict[str, Member] = {}
+    members: dict[str, partialmethod[object]] = {}
     for name in TCP_CONGESTION_OPS.members:
         if TCP_CONGESTION_OPS.members[name].function and TCP_CONGESTION_OPS.implements(cls, name):
-            members[name] = _wrap(name, getattr(cls, name))
+            check = _guarded_count if name in _POSITIVE_RESULT else _guarded
+            # A descriptor, not a closure: it binds to the instance whether this module
+            # runs interpreted or compiled (a compiled function is no method).
+            members[name] = partialmethod(check, name, getattr(cls, name))
     # Same name and flags: registration, lookup and reporting see the user's class.
     guarded: type[CongestionOps] = type(
         cls.__name__, (cls,), {"__module__": _module(cls), **members}
@@ -59,44 +62,39 @@ def _module(cls: type) -> str:
     return cls.__module__  # read on a plain type: a compiled class declares no such member
 
 
-def _wrap(callback: str, fn: Member) -> Member:
-    """``fn`` with the checks its callback needs (one wrapper call per callback call)."""
-    if callback in _POSITIVE_RESULT:
+def _guarded_count(self: CongestionOps, callback: str, fn: Member, sk: TcpSockBase) -> object:
+    """``ssthresh`` / ``undo_cwnd`` checked: a positive int, and cwnd left >= 1."""
+    try:
+        ret = fn(self, sk)  # object, not int: a wrong type is diagnosed, not raised
+    except ExtensionFault as fault:
+        return _contain(self, sk, callback, fault)
+    except Exception as exc:
+        return _fault(self, sk, callback, f"raised {type(exc).__name__}: {exc}", exc)
+    if ret.__class__ is not int or ret <= 0:
+        return _fault(self, sk, callback, f"returned {ret!r}: must be a positive packet count")
+    return _cwnd_checked(self, sk, callback, ret)
 
-        @functools.wraps(fn)
-        def guarded_count(self: CongestionOps, sk: TcpSockBase) -> object:
-            try:
-                ret = fn(self, sk)  # object, not int: a wrong type is diagnosed, not raised
-            except ExtensionFault as fault:
-                return _contain(self, sk, callback, fault)
-            except Exception as exc:
-                return _fault(self, sk, callback, f"raised {type(exc).__name__}: {exc}", exc)
-            if ret.__class__ is not int or ret <= 0:
-                return _fault(
-                    self, sk, callback, f"returned {ret!r}: must be a positive packet count"
-                )
-            cwnd = sk.snd_cwnd
-            if cwnd.__class__ is not int or cwnd <= 0:
-                return _fault(self, sk, callback, f"set snd_cwnd = {cwnd!r}: {_CWND_ZERO}")
-            return ret
 
-        return guarded_count
+def _guarded(
+    self: CongestionOps, callback: str, fn: Member, sk: TcpSockBase, *args: object
+) -> object:
+    """Any other member checked: no exception, and cwnd left >= 1."""
+    try:
+        ret = fn(self, sk, *args)
+    except ExtensionFault as fault:
+        # Already diagnosed (a compiled program's fault names its instruction and line).
+        return _contain(self, sk, callback, fault)
+    except Exception as exc:
+        return _fault(self, sk, callback, f"raised {type(exc).__name__}: {exc}", exc)
+    return _cwnd_checked(self, sk, callback, ret)
 
-    @functools.wraps(fn)
-    def guarded(self: CongestionOps, sk: TcpSockBase, *args: object) -> object:
-        try:
-            ret = fn(self, sk, *args)
-        except ExtensionFault as fault:
-            # Already diagnosed (a compiled program's fault names its instruction and line).
-            return _contain(self, sk, callback, fault)
-        except Exception as exc:
-            return _fault(self, sk, callback, f"raised {type(exc).__name__}: {exc}", exc)
-        cwnd = sk.snd_cwnd
-        if cwnd.__class__ is not int or cwnd <= 0:
-            return _fault(self, sk, callback, f"set snd_cwnd = {cwnd!r}: {_CWND_ZERO}")
-        return ret
 
-    return guarded
+def _cwnd_checked(ops: CongestionOps, sk: TcpSockBase, callback: str, ret: object) -> object:
+    """``ret``, unless the callback left ``snd_cwnd`` below 1 (then the fault's answer)."""
+    cwnd: object = sk.snd_cwnd
+    if cwnd.__class__ is not int or cwnd <= 0:
+        return _fault(ops, sk, callback, f"set snd_cwnd = {cwnd!r}: {_CWND_ZERO}")
+    return ret
 
 
 def _fault(

@@ -27,6 +27,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
+from mypy_extensions import mypyc_attr
+
 if TYPE_CHECKING:
     import random
 
@@ -54,10 +56,15 @@ class SockOpsTarget(Protocol):
         ...
 
 
+TCP_BARE_HEADER_LEN = 20  # sizeof(struct tcphdr), no options
+
 # An out-of-order block the receiver holds: [start, end, fin] (relative sequence numbers).
 OooBlock = list[int]
 
 
+# Subclassable from Python: a socket model (a test's stand-in with only the fields a
+# congestion control reads) is a TcpSockBase, so compiled congestion controls accept it.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class TcpSockBase:
     """Every field of a TCP endpoint, with the kernel's names; sequence numbers are
     relative (0 = the SYN), times in us (``*_us``, ``*_mstamp``) or ns (``*_ns``)."""
@@ -327,6 +334,28 @@ class TcpSockBase:
     dsack: tuple[int, int] | None  # the duplicate range to report first in the next ACK
     delack_segs: int  # segments received since the last ACK sent
     quickack: int  # ACKs still to send at once (quickack mode)
+
+    # -- kernel names for fields kept under another name (what BPF and the ccs read) ----------
+    @property
+    def sk_state(self) -> int:
+        """``sk->sk_state``: the TCP state (``state``)."""
+        return self.state
+
+    @property
+    def icsk_retransmits(self) -> int:
+        """``icsk_retransmits``: RTO retransmissions since the last forward progress."""
+        return self.icsk_backoff
+
+    @property
+    def icsk_rto(self) -> int:
+        """``icsk_rto`` in jiffies (HZ = 1000, so ms); ``rto`` keeps it in ns."""
+        return self.rto // 1_000_000
+
+    @property
+    def tcp_header_len(self) -> int:
+        """``tp->tcp_header_len`` as BBR's ``tcp_mss_to_mtu`` counts it: the bare 20-byte
+        header. The kernel adds the timestamp option (32); kept at 20 so BBR paces as before."""
+        return TCP_BARE_HEADER_LEN
 
     def _set_state(self, new: int) -> None:
         """``tcp_set_state``: sock_ops sees every transition."""

@@ -172,9 +172,8 @@ class LegacySockOps(TcpOps):
             self._call(sk, BPF_SOCK_OPS_RTT_CB, rtt_us, getattr(sk, "srtt_us", 0))
 
     def rto(self, sk: TcpSock | None) -> None:
-        if self._flag(sk, BPF_SOCK_OPS_RTO_CB_FLAG):
-            args = (getattr(sk, "icsk_retransmits", 0), getattr(sk, "icsk_rto", 0), 0)
-            self._call(sk, BPF_SOCK_OPS_RTO_CB, *args)
+        if sk is not None and self._flag(sk, BPF_SOCK_OPS_RTO_CB_FLAG):
+            self._call(sk, BPF_SOCK_OPS_RTO_CB, sk.icsk_retransmits, sk.icsk_rto, 0)
 
     def retransmit(self, sk: TcpSock | None, seq: int) -> None:
         if self._flag(sk, BPF_SOCK_OPS_RETRANS_CB_FLAG):

@@ -162,7 +162,7 @@ class Bbr(CongestionOps):
 
     def _mtu(self, sk: TcpSockBase) -> int:
         # tcp_mss_to_mtu: payload + TCP header (with options) + IP header
-        return sk.mss_cache + getattr(sk, "tcp_header_len", 20) + 20
+        return sk.mss_cache + sk.tcp_header_len + 20
 
     def rate_bytes_per_sec(self, sk: TcpSockBase, rate: int, gain: int) -> int:
         rate *= self._mtu(sk)
@@ -225,7 +225,7 @@ class Bbr(CongestionOps):
     def _packets_in_net_at_edt(self, sk: TcpSockBase, inflight_now: int) -> int:
         # EDT: packets the pacer already released ahead of now still count
         now_ns = sk.tcp_mstamp * 1000
-        edt_ns = max(getattr(sk, "tcp_wstamp_ns", 0), now_ns)
+        edt_ns = max(sk.tcp_wstamp_ns, now_ns)
         interval_us = (edt_ns - now_ns) // 1000
         interval_delivered = (self.bbr_bw() * interval_us) >> BW_SCALE
         at_edt = inflight_now

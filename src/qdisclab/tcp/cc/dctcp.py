@@ -15,10 +15,10 @@ current ones: packets (``delivered`` / ``delivered_ce``), not bytes.
 >>> dctcp_alpha_update(1024, ce=0, delivered=10), dctcp_alpha_update(960, ce=5, delivered=10)
 (960, 932)
 
-Socket fields used beyond the contract (read with defaults, so a socket
-lacking them still works): ``rcv_nxt``, ``sk_state`` (LISTEN/CLOSE test in
-init), ``icsk_ack_pending`` (ICSK_ACK_* bits) and ``tcp_send_ack(rcv_nxt)``
-(the immediate ACK of the CE state machine).
+Socket fields used beyond the contract: ``rcv_nxt``, ``sk_state`` (LISTEN/CLOSE
+test in init), ``icsk_ack_pending`` (ICSK_ACK_* bits), ``accurate_ecn_echo``, and,
+on a bare socket model only, ``tcp_send_ack(rcv_nxt)`` (the immediate ACK of the
+CE state machine).
 """
 
 from __future__ import annotations
@@ -111,9 +111,9 @@ class Dctcp(CongestionOps):
         self.old_delivered_ce = sk.delivered_ce
 
     def init(self, sk: TcpSockBase) -> None:
-        state = getattr(sk, "sk_state", None)
+        state = sk.sk_state
         if sk.ecn_flags & TCP_ECN_OK or state in (TCP_LISTEN, TCP_CLOSE):
-            self.prior_rcv_nxt = getattr(sk, "rcv_nxt", 0)
+            self.prior_rcv_nxt = sk.rcv_nxt
             self.alpha = min(self.alpha_on_init, DCTCP_MAX_ALPHA)
             self.loss_cwnd = 0
             self.ce_state = 0
@@ -167,8 +167,8 @@ class Dctcp(CongestionOps):
         """dctcp_ece_ack_update: the receiver's accurate CE echo across delayed ACKs."""
         # A qdisclab TcpSockBase performs this echo itself (TcpInput._data, before this event,
         # as ``accurate_ecn_echo``); only a bare socket model needs the ACK flush done here.
-        if self.ce_state != new_ce_state and not getattr(sk, "accurate_ecn_echo", False):
-            pending = getattr(sk, "icsk_ack_pending", 0)
+        if self.ce_state != new_ce_state and not sk.accurate_ecn_echo:
+            pending = sk.icsk_ack_pending
             if pending & ICSK_ACK_TIMER:
                 # ACK everything received under the old CE state first, with its ECE value
                 if self.ce_state:
@@ -178,9 +178,8 @@ class Dctcp(CongestionOps):
                 send_ack = getattr(sk, "tcp_send_ack", None)
                 if send_ack is not None:
                     send_ack(self.prior_rcv_nxt)
-            # a bare socket model's field (TcpSockBase schedules its ACKs itself)
-            setattr(sk, "icsk_ack_pending", pending | ICSK_ACK_NOW)  # noqa: B010
-        self.prior_rcv_nxt = getattr(sk, "rcv_nxt", 0)
+            sk.icsk_ack_pending = pending | ICSK_ACK_NOW
+        self.prior_rcv_nxt = sk.rcv_nxt
         self.ce_state = new_ce_state
         if new_ce_state:
             sk.ecn_flags |= TCP_ECN_DEMAND_CWR
