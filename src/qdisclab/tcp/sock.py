@@ -45,7 +45,6 @@ from qdisclab.tcp.header import (
 )
 from qdisclab.tcp.rack import tsorted_init
 from qdisclab.tcp.recovery import TCP_TIMEOUT_INIT_NS
-from qdisclab.tcp.sk_storage import sk_storage_free
 from qdisclab.tcp.states import (  # noqa: F401 (the kernel's state names, re-exported)
     TCP_CLOSE,
     TCP_CLOSE_WAIT,
@@ -310,7 +309,12 @@ class TcpSock(TcpHandshake):
     def _on_close(self) -> None:
         """Socket destruction (``sk_destruct``): the last reference goes, storage is freed."""
         self.sk_refcnt = 0
-        sk_storage_free(self)
+        if self.sk_bpf_storage is not None or self.sk_bpf_inline is not None:
+            # Only a storage map puts values here, and making one imported the module:
+            # a run without socket storage never loads it.
+            from qdisclab.tcp.sk_storage import sk_storage_free
+
+            sk_storage_free(self)
 
     def __repr__(self) -> str:
         return f"<TcpSock {self.name} state={self.state} cwnd={self.snd_cwnd}>"
