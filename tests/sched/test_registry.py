@@ -12,8 +12,8 @@ import pytest
 import qdisclab.sched.qdiscs as builtin_package
 from qdisclab.errors import KernelError, UserError
 from qdisclab.sched import QDISC_OPS, builtin_qdisc_kinds, lookup_qdisc, qdisc_kinds, register_qdisc
+from qdisclab.sched.ops import BUILTIN_QDISCS
 from qdisclab.sched.qdiscs.pfifo import FifoBase
-from qdisclab.sched.registry import BUILTIN_QDISCS
 
 
 def test_the_table_names_every_builtin_module_and_the_kind_each_registers():

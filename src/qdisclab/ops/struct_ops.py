@@ -33,8 +33,10 @@ EINVAL: Demo_ops Bad: mandatory member 'run' is missing
 from __future__ import annotations
 
 import errno
+import importlib
 import re
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -95,6 +97,7 @@ class StructOpsInterface:
         id_pattern: str = r"[A-Za-z0-9_.]+",
         id_max_len: int = 15,
         require_one_of: tuple[tuple[str, ...], ...] = (),
+        builtin_modules: Mapping[str, str] | None = None,
     ) -> None:
         self.name = name
         self.base = base
@@ -104,6 +107,30 @@ class StructOpsInterface:
         self.id_max_len = id_max_len
         self.require_one_of = require_one_of
         self._kinds: dict[str, type] = {}
+        # Built-in kinds -> the module whose import registers them, as the kernel loads a
+        # kind's module on demand: a kind is imported the first time it is looked up, or
+        # when another class claims its id (a built-in's id is taken from the start).
+        self.builtin_modules: dict[str, str] = dict(builtin_modules or {})
+
+    # -- built-in kinds, imported on first use -----------------------------
+    def load_builtin(self, kind: str) -> None:
+        """Import the module of built-in ``kind`` (it registers the kind); others: nothing."""
+        module = self.builtin_modules.get(kind)
+        if module is not None and module not in sys.modules:
+            importlib.import_module(module)
+
+    def load_builtins(self) -> None:
+        """Import every built-in kind's module (for listings that describe each kind)."""
+        for kind in self.builtin_modules:
+            self.load_builtin(kind)
+
+    def unloaded_builtins(self) -> list[str]:
+        """The built-in kinds whose module is not imported yet."""
+        return [kind for kind, module in self.builtin_modules.items() if module not in sys.modules]
+
+    def available(self) -> list[str]:
+        """Every kind that may be named: those registered and the built-ins not yet imported."""
+        return sorted({*self._kinds, *self.unloaded_builtins()})
 
     # -- validation -------------------------------------------------------
     def implements(self, cls: type, member: str) -> bool:
@@ -160,6 +187,7 @@ class StructOpsInterface:
         """Validate and register ``cls`` under its id; EEXIST if the id is taken."""
         self.validate(cls)
         kind = self.kind_id(cls)
+        self.load_builtin(kind)  # a no-op for the built-in module registering its own kind
         old = self._kinds.get(kind)
         if old is not None and old is not cls and _same_definition(old, cls):
             # The same class edited and defined again (a notebook re-running its cell):
@@ -204,7 +232,12 @@ class StructOpsInterface:
         self._kinds[kind] = cls
 
     def lookup(self, kind: str) -> type | None:
-        return self._kinds.get(kind)
+        """The class registered as ``kind`` (a built-in one is imported first), or None."""
+        cls = self._kinds.get(kind)
+        if cls is None and kind in self.builtin_modules:
+            self.load_builtin(kind)
+            cls = self._kinds.get(kind)
+        return cls
 
     def is_registered(self, cls: type) -> bool:
         return self._kinds.get(self.kind_id(cls)) is cls

@@ -158,8 +158,28 @@ class QdiscOps:
         return render_options(cls.options, opt)
 
 
+#: Every built-in kind and its module in ``qdisclab.sched.qdiscs``, which registers it when
+#: imported: a run imports only the kinds it uses, while listings name them all.
+BUILTIN_QDISCS: dict[str, str] = {
+    "bfifo": "bfifo",
+    "codel": "codel",
+    "fq": "fq",
+    "fq_codel": "fq_codel",
+    "htb": "htb",
+    "netem": "netem",
+    "pfifo": "pfifo",
+    "pfifo_fast": "pfifo_fast",
+    "prio": "prio",
+    "red": "red",
+    "tbf": "tbf",
+}
+QDISCS_PACKAGE = "qdisclab.sched.qdiscs"
+
 QDISC_OPS = StructOpsInterface(
-    "Qdisc_ops", QdiscOps, members_of(QdiscOps, ("priv_size", "static_flags", "cl_ops"))
+    "Qdisc_ops",
+    QdiscOps,
+    members_of(QdiscOps, ("priv_size", "static_flags", "cl_ops")),
+    builtin_modules={kind: f"{QDISCS_PACKAGE}.{m}" for kind, m in BUILTIN_QDISCS.items()},
 )
 
 IFACE = QDISC_OPS.name

@@ -2,7 +2,7 @@
 
 Built-in kinds live one per file in ``qdisclab.sched.qdiscs`` and register
 themselves with ``@register_qdisc`` when their module is imported; user kinds
-register the same way, through the same validation. ``BUILTIN_QDISCS`` names
+register the same way, through the same validation. ``ops.BUILTIN_QDISCS`` names
 the module of each built-in kind, so a run imports only the kinds it uses: a
 kind's module is imported the first time the kind is looked up (or a user
 kind claims its name), while listings still show every kind.
@@ -13,45 +13,14 @@ True
 
 from __future__ import annotations
 
-import importlib
-import sys
 from typing import Any
 
 from qdisclab.errors import KernelError, UserError
 from qdisclab.sched.constants import TC_H_ROOT
 from qdisclab.sched.handle import next_handle
-from qdisclab.sched.ops import QDISC_OPS, QdiscOps
+from qdisclab.sched.ops import QDISC_OPS, QDISCS_PACKAGE, QdiscOps
 from qdisclab.sched.options import split_spec
 from qdisclab.sched.qdisc import Qdisc
-
-_PACKAGE = "qdisclab.sched.qdiscs"
-
-#: Every built-in kind and the module of ``qdisclab.sched.qdiscs`` that registers it.
-BUILTIN_QDISCS: dict[str, str] = {
-    "bfifo": "bfifo",
-    "codel": "codel",
-    "fq": "fq",
-    "fq_codel": "fq_codel",
-    "htb": "htb",
-    "netem": "netem",
-    "pfifo": "pfifo",
-    "pfifo_fast": "pfifo_fast",
-    "prio": "prio",
-    "red": "red",
-    "tbf": "tbf",
-}
-
-
-def _module_of(kind: str) -> str | None:
-    module = BUILTIN_QDISCS.get(kind)
-    return None if module is None else f"{_PACKAGE}.{module}"
-
-
-def _load_builtin(kind: str) -> None:
-    """Import the module of built-in ``kind`` (it registers the kind); others: nothing."""
-    module = _module_of(kind)
-    if module is not None and module not in sys.modules:
-        importlib.import_module(module)
 
 
 def register_qdisc(cls: type[QdiscOps]) -> type[QdiscOps]:
@@ -60,9 +29,6 @@ def register_qdisc(cls: type[QdiscOps]) -> type[QdiscOps]:
     Usable as a class decorator. Raises ``KernelError`` (EINVAL, ENOTSUPP, EEXIST).
     A built-in kind of the same id is loaded first, so a user kind cannot shadow ``pfifo``.
     """
-    kind = getattr(cls, "id", None)
-    if isinstance(kind, str):
-        _load_builtin(kind)  # a no-op for the built-in module registering its own kind
     QDISC_OPS.register(cls)
     return cls
 
@@ -79,13 +45,11 @@ def update_qdisc(kind: str, cls: type[QdiscOps]) -> None:
 
 def load_builtins() -> None:
     """Import the module of every built-in kind (for listings that describe each kind)."""
-    for kind in BUILTIN_QDISCS:
-        _load_builtin(kind)
+    QDISC_OPS.load_builtins()
 
 
 def lookup_qdisc(kind: str) -> type[QdiscOps]:
     """The class registered as ``kind`` (a built-in one is imported on first use)."""
-    _load_builtin(kind)
     cls = QDISC_OPS.lookup(kind)
     if cls is None:
         raise UserError(f"unknown qdisc kind '{kind}' (known: {', '.join(qdisc_kinds())})")
@@ -94,8 +58,7 @@ def lookup_qdisc(kind: str) -> type[QdiscOps]:
 
 def qdisc_kinds() -> list[str]:
     """Every kind a spec may name: those registered, and the built-ins not imported yet."""
-    pending = {kind for kind in BUILTIN_QDISCS if _module_of(kind) not in sys.modules}
-    return sorted(set(QDISC_OPS.kinds()) | pending)
+    return QDISC_OPS.available()
 
 
 def builtin_qdisc_kinds() -> list[str]:
@@ -104,7 +67,7 @@ def builtin_qdisc_kinds() -> list[str]:
     return [
         kind
         for kind in QDISC_OPS.kinds()
-        if QDISC_OPS.lookup(kind).__module__.startswith(f"{_PACKAGE}.")
+        if QDISC_OPS.lookup(kind).__module__.startswith(f"{QDISCS_PACKAGE}.")
     ]
 
 

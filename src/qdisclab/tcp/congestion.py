@@ -27,7 +27,7 @@ from mypy_extensions import mypyc_attr
 
 from qdisclab.errors import KernelError
 from qdisclab.ops import KFUNCS, Member, StructOpsInterface
-from qdisclab.tcp.cc import load_builtin_cc, unloaded_builtin_cc
+from qdisclab.tcp.cc import BUILTIN_CC
 
 if TYPE_CHECKING:
     from qdisclab.tcp.sock_base import TcpSockBase
@@ -215,6 +215,7 @@ TCP_CONGESTION_OPS = StructOpsInterface(
     id_attr="name",
     id_max_len=TCP_CA_NAME_MAX - 1,
     require_one_of=(("cong_avoid", "cong_control"),),
+    builtin_modules=BUILTIN_CC,
 )
 
 _default = ["reno"]
@@ -232,10 +233,7 @@ def _check_flags(cls: type) -> None:
 def register_cc(cls: type) -> type:
     """Register a congestion control (decorator); EINVAL/ENOTSUPP/EEXIST as the kernel."""
     _check_flags(cls)
-    kind: object = TCP_CONGESTION_OPS.kind_id(cls)
-    if isinstance(kind, str):
-        load_builtin_cc(kind)  # a built-in's name is taken even before its first use (EEXIST)
-    return TCP_CONGESTION_OPS.register(cls)
+    return TCP_CONGESTION_OPS.register(cls)  # a built-in's name is taken from the start
 
 
 def unregister_cc(name: str) -> None:
@@ -253,16 +251,12 @@ def update_cc(name: str, cls: type) -> None:
 
 def lookup_cc(name: str) -> type | None:
     """The class registered as ``name`` (a built-in is imported on first use), or None."""
-    cls = TCP_CONGESTION_OPS.lookup(name)
-    if cls is None:
-        load_builtin_cc(name)
-        cls = TCP_CONGESTION_OPS.lookup(name)
-    return cls
+    return TCP_CONGESTION_OPS.lookup(name)
 
 
 def set_default_cc(name: str) -> None:
     """``net.ipv4.tcp_congestion_control``: ENOENT when ``name`` is not registered."""
-    if TCP_CONGESTION_OPS.lookup(name) is None and name not in unloaded_builtin_cc():
+    if name not in TCP_CONGESTION_OPS.available():
         raise KernelError(errno.ENOENT, f"tcp_congestion_ops: no congestion control '{name}'")
     _default[0] = name
 
@@ -273,7 +267,7 @@ def get_default_cc() -> str:
 
 def available_cc() -> list[str]:
     """``net.ipv4.tcp_available_congestion_control``: registered, and built-ins not yet loaded."""
-    return sorted({*TCP_CONGESTION_OPS.kinds(), *unloaded_builtin_cc()})
+    return TCP_CONGESTION_OPS.available()
 
 
 # -- the generic cwnd machinery and Reno (tcp_cong.c) as kfuncs --------------------
