@@ -112,7 +112,7 @@ def _usage_line(exc: BaseException) -> str:
 # about 2 % of a short run's instructions, find almost nothing; a command that goes
 # on to do its work calls ``resume_collector`` first.
 STARTUP_WITHOUT_COLLECTOR = (None, "run")
-_collector = {"paused": False, "frozen": False}  # what main changed, to undo on return
+_paused: list[bool] = [False]  # main turned the collector off and it is not back on yet
 
 
 def resume_collector() -> None:
@@ -121,10 +121,10 @@ def resume_collector() -> None:
     Called by a command of ``STARTUP_WITHOUT_COLLECTOR`` when its start-up is
     done (``run``: the world is built); ``main`` does it at the latest on return.
     """
-    if _collector["paused"]:
+    if _paused[0]:
         gc.freeze()  # long-lived (modules, the world): later full collections skip them
         gc.enable()
-        _collector.update(paused=False, frozen=True)
+        _paused[0] = False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,16 +140,16 @@ def main(argv: list[str] | None = None) -> int:
     if args == ["--version"]:  # no typer needed
         return __import__("qdisclab").print_version()
     command = invoked_command(args)
-    if command in STARTUP_WITHOUT_COLLECTOR and gc.isenabled():
+    pause = command in STARTUP_WITHOUT_COLLECTOR and gc.isenabled()
+    if pause:
         gc.disable()
-        _collector["paused"] = True
+        _paused[0] = True
     try:
         return _run(command, argv)
     finally:
-        resume_collector()  # when the command did not
-        if _collector["frozen"]:  # an in-process caller's objects stay collectable
-            gc.unfreeze()
-            _collector["frozen"] = False
+        if pause:
+            resume_collector()  # when the command did not
+            gc.unfreeze()  # an in-process caller's objects stay collectable
 
 
 def _run(command: str | None, argv: list[str] | None) -> int:
