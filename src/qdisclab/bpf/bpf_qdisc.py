@@ -51,7 +51,7 @@ from qdisclab.bpf.proven import Proven
 from qdisclab.bpf.runner import Global, ObjectResolver, load
 from qdisclab.bpf.struct_ops_maps import StructOpsMap
 from qdisclab.ops import KFUNCS, RUNNING
-from qdisclab.ops.ownership import violation
+from qdisclab.ops.ownership import POLICY_OFF, violation
 from qdisclab.sched.context import QdiscContext
 from qdisclab.sched.ops import IFACE, QdiscOps
 from qdisclab.sched.options import Opt
@@ -168,6 +168,9 @@ class BpfQdisc(QdiscOps):
         verify_once(type(self), getattr(dev, "ownership_policy", None))
         obj = self.obj
         env = self.env = ProgramEnv(obj, IFACE)
+        instance = frame.instance if frame else None
+        if instance is not None:  # its nodes' skbs are found there, as SkbNode's would be
+            env.own_kptr_fields(instance.storage, instance.policy != POLICY_OFF)
         resolver = ObjectResolver(
             env.memory,
             helpers=env.helpers(),

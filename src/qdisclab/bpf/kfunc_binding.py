@@ -51,13 +51,14 @@ from qdisclab.bpf.fault import BpfFault
 from qdisclab.bpf.helper_ids import helper_id
 from qdisclab.bpf.image import inline, leaf
 from qdisclab.bpf.interp import signed
+from qdisclab.bpf.kptr_fields import KptrFields, KptrNode
 from qdisclab.bpf.memory import OFFSET_MASK, REGION_SHIFT, BytesRegion, Memory
 from qdisclab.bpf.objects import BpfObject
 from qdisclab.bpf.resolver import BpfFunction, CallContext
 from qdisclab.bpf.special_fields import special_fields
 from qdisclab.bpf.views import Views
 from qdisclab.errors import ExtensionFault, KernelError
-from qdisclab.ops.collections import SkbNode
+from qdisclab.ops.collections import SkbNode, Storage
 from qdisclab.ops.kfunc import KF_RELEASE, Kfunc, lookup
 from qdisclab.ops.maps import BPF_NOEXIST
 from qdisclab.ops.maps_array import ArrayMap
@@ -133,6 +134,19 @@ class ProgramEnv:
         self.skbs = self.views.objects_of("sk_buff")  # skb view address -> the SkBuff
         # address of a refcounted object (its type has a bpf_refcount) -> references held
         self.refcounts: dict[int, int] = {}
+        # What bpf_obj_new makes for a __kptr field: a node registering itself with the
+        # running instance, unless the fields are registered as one (own_kptr_fields).
+        self.new_node: Callable[[], SkbNode] = SkbNode
+
+    def own_kptr_fields(self, storage: Storage, checked: bool) -> None:
+        """Register every ``__kptr`` field's node with ``storage`` at once (one instance's env).
+
+        Its nodes are then :class:`~qdisclab.bpf.kptr_fields.KptrNode` objects, checked
+        as ``checked`` says, that cost no storage bookkeeping each; call it before
+        the programs are translated (they read ``new_node`` once).
+        """
+        storage.add(KptrFields(self.kptrs))
+        self.new_node = partial(KptrNode, checked)
 
     # -- conversions ---------------------------------------------------------------
     def skb_at(self, addr: int) -> SkBuff:
@@ -341,7 +355,7 @@ def _obj_new(env: ProgramEnv, vm: CallContext, type_id: int, meta: int, *_: int)
         name, size, kptr_offset = node
         addr = env.memory.map_bytes(name, bytearray(size))
         field = addr + kptr_offset
-        env.kptrs[field] = SkbNode()
+        env.kptrs[field] = env.new_node()
         env.objects[addr] = [field]
         return addr
     btf = env.btf
@@ -363,7 +377,7 @@ def _obj_new(env: ProgramEnv, vm: CallContext, type_id: int, meta: int, *_: int)
         env.refcounts[addr] = 1
     fields = [addr + off for off in kptr_offsets]
     for field_addr in fields:
-        env.kptrs[field_addr] = SkbNode()
+        env.kptrs[field_addr] = env.new_node()
     env.objects[addr] = fields
     return addr
 
@@ -655,7 +669,7 @@ _INLINE: dict[GenericImpl, str] = {
     _obj_new: (
         "_l = {S}.node_layouts.get(r1)\nif _l is None:\n    {CALL}\nelse:\n"
         "    r0 = {S}.memory.map_bytes(_l[0], bytearray(_l[1]))\n    _f = r0 + _l[2]\n"
-        "    {S}.kptrs[_f] = SkbNode()\n    {S}.objects[r0] = [_f]"
+        "    {S}.kptrs[_f] = {S}.new_node()\n    {S}.objects[r0] = [_f]"
     ),
     # The same object freed as _obj_drop frees it (the node's own check raises in place).
     _obj_drop: (
