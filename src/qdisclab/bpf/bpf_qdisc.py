@@ -44,7 +44,7 @@ from qdisclab.bpf.errors import BpfLoadError
 from qdisclab.bpf.fault import BpfFault
 from qdisclab.bpf.interp import signed
 from qdisclab.bpf.kfunc_binding import ProgramEnv, extension_fault
-from qdisclab.bpf.memory import BytesRegion
+from qdisclab.bpf.memory import REGION_SHIFT, BytesRegion
 from qdisclab.bpf.objects import BpfObject, load_object
 from qdisclab.bpf.program import BpfProgram
 from qdisclab.bpf.proven import Proven
@@ -190,6 +190,9 @@ class BpfQdisc(QdiscOps):
                           proven=facts, views=env.views)  # fmt: skip
             self.runs[member] = engine.run
         self.run_enqueue, self.run_dequeue = self.runs["enqueue"], self.runs["dequeue"]
+        # What enqueue and dequeue map and unmap an skb's view with, in place.
+        self.skb_ids, self.skbs, self.skb_spare = env.views.tables("sk_buff")
+        self.skb_layout = env.views.layout("sk_buff")
         self.sch_addr = 0
         self.checked = False
 
@@ -205,8 +208,23 @@ class BpfQdisc(QdiscOps):
     def enqueue(self, skb: SkBuff, sch: Any, to_free: Any) -> int:
         env = self.env
         env.context, env.to_free = sch, to_free
-        _ARGS.pack_into(self.args, 0, env.views.address("sk_buff", skb), self.sch_addr,
-                        env.to_free_addr)  # fmt: skip
+        key = id(skb)
+        addr = self.skb_ids.get(key)
+        if addr is None:  # Views.address's work in place: a released view bound to this skb
+            spare = self.skb_spare
+            if spare:
+                view = spare.pop()
+                view.obj = skb
+            else:
+                view = self.skb_layout.bind(skb)
+            memory = env.memory
+            rid = memory.next_id
+            memory.next_id = rid + 2  # Memory.map_view's work
+            memory.regions[rid] = memory.views[rid] = view
+            addr = rid << REGION_SHIFT
+            self.skb_ids[key] = addr
+            env.views.objects[addr] = self.skbs[addr] = skb
+        _ARGS.pack_into(self.args, 0, addr, self.sch_addr, env.to_free_addr)
         try:  # _run's work without its call: this and dequeue run once per packet
             ret = self.run_enqueue(self.args_addr)
         except BpfFault as fault:
@@ -231,13 +249,22 @@ class BpfQdisc(QdiscOps):
             raise extension_fault(fault, self.id, "dequeue", None) from None
         if not addr:
             return None
-        skb = env.skbs.get(addr)  # skb_at's common case, without its call
-        if skb is None or skb.__class__ is not SkBuff:
+        skb = self.skbs.get(addr)  # skb_at's common case, without its call
+        if skb is not None and skb.__class__ is SkBuff:
+            # Views.release's work in place: addr is this skb's sk_buff view
+            del self.skb_ids[id(skb)], env.views.objects[addr], self.skbs[addr]
+            rid = addr >> REGION_SHIFT
+            memory = env.memory
+            del memory.regions[rid]
+            view = memory.views.pop(rid)
+            view.obj = None
+            self.skb_spare.append(view)
+        else:
             try:
                 skb = env.skb_at(addr)
             except BpfFault as fault:
                 raise extension_fault(fault, self.id, "dequeue") from None
-        env.views.release("sk_buff", skb)
+            env.views.release("sk_buff", skb)
         frame = RUNNING.frame
         if self.checked and frame is not None and skb.owner is not frame:
             problem = _bad_dequeue_return(skb)
