@@ -668,7 +668,11 @@ _INLINE: dict[GenericImpl, str] = {
     # One skb field, no refcount: the bytes mapped, the field's node made, as _obj_new.
     _obj_new: (
         "_l = {S}.node_layouts.get(r1)\nif _l is None:\n    {CALL}\nelse:\n"
-        "    r0 = {S}.memory.map_bytes(_l[0], bytearray(_l[1]))\n    _f = r0 + _l[2]\n"
+        # Memory.map_bytes's work in place
+        "    _r = {S}.memory.next_id\n    {S}.memory.next_id = _r + 2\n    _b = bytearray(_l[1])\n"
+        "    {S}.memory.regions[_r] = BytesRegion(_l[0], _b, True)\n"
+        "    {S}.memory.readable[_r] = {S}.memory.writable[_r] = _b\n"
+        "    r0 = _r << 32\n    _f = r0 + _l[2]\n"
         "    {S}.kptrs[_f] = {S}.new_node()\n    {S}.objects[r0] = [_f]"
     ),
     # The same object freed as _obj_drop frees it (the node's own check raises in place).
@@ -676,7 +680,9 @@ _INLINE: dict[GenericImpl, str] = {
         "_f = {S}.objects.get(r1)\nif _f is None or len(_f) != 1 or r1 in {S}.refcounts:\n"
         "    {CALL}\nelse:\n    _f = _f[0]\n    try:\n        {S}.kptrs[_f].free()\n"
         "    except ExtensionFault as _e:\n        raise at(KfuncFault(_e), {PC}) from _e\n"
-        "    del {S}.kptrs[_f], {S}.objects[r1]\n    {S}.memory.unmap_bytes(r1)\n    r0 = 0"
+        "    del {S}.kptrs[_f], {S}.objects[r1]\n    _r = r1 >> 32\n"  # and Memory.unmap_bytes's
+        "    del {S}.memory.regions[_r], {S}.memory.readable[_r], {S}.memory.writable[_r]\n"
+        "    r0 = 0"
     ),
     # A node's field and an skb the program holds (or NULL), exchanged as _kptr_xchg does.
     _kptr_xchg: (
@@ -693,7 +699,7 @@ _INLINE: dict[GenericImpl, str] = {
 }
 # The globals those templates name.
 _INLINE_NAMES: dict[str, object] = {
-    "SkbNode": SkbNode, "SkBuff": SkBuff, "ExtensionFault": ExtensionFault,
+    "BytesRegion": BytesRegion, "SkBuff": SkBuff, "ExtensionFault": ExtensionFault,
     "KfuncFault": KfuncFault, "_U64_PACK": _U64.pack_into, "_U64_UNPACK": _U64.unpack_from,
 }  # fmt: skip
 
