@@ -33,6 +33,7 @@ from typing import Any, Protocol
 from qdisclab.bpf import isa
 from qdisclab.bpf.image import Image, inline_spec, is_leaf
 from qdisclab.bpf.isa import M64, Insn
+from qdisclab.bpf.liveness import live_in, use_def
 from qdisclab.bpf.memory import Field, StructView, ignored_write
 from qdisclab.bpf.proven import BYTES, STRUCT, Access, Proven
 
@@ -119,13 +120,17 @@ class _Function:
             self.block = start
             self.lines = []
             self.cached: dict[tuple[object, ...], bool | str] = {}
+            self.deferred, self.chains = self._kept_chains(body)
             n = len(body)
             if counted:
                 self.emit(f"steps += {n}")
                 self.emit("if steps > budget:")
                 self.emit(f"    slow({start}, depth, steps - {n}, {self._mg()}, {_REGS})")
             for insn in body:
-                self.insn(insn)
+                if insn.slot in self.deferred:
+                    self.defer(insn)
+                else:
+                    self.insn(insn)
             # The first block runs unless a loop jumped back past it.
             first = start == self.entry and not self.backward
             head = f"{loop}if L <= {start}:" if len(self.leaders) > 1 and not first else None
@@ -139,6 +144,90 @@ class _Function:
             out.append("        except BpfFault as e:")
             out.append("            raise annotate(e) from None")
         return out
+
+    def _kept_chains(self, body: list[Insn]) -> tuple[set[int], dict[int, list[Insn]]]:
+        """Updates of a counter qdisclab keeps (``sch->q.qlen++``) whose result nothing reads.
+
+        A proven store to a kept counter is skipped (see :meth:`store`); when the
+        value it stores is dead after it and was computed in the same block from
+        a proven load of a field of the same object by ALU steps alone, with only
+        stack and ALU work in between, the load and the steps are needed only on
+        the reference path (the object not found): they move there, into the
+        store's ``None`` branch, and the fast path does none of them. Returns the
+        slots moved and, by store slot, the instructions moved there in order.
+        """
+        deferred: set[int] = set()
+        chains: dict[int, list[Insn]] = {}
+        live = self.tr.live
+        if live is None:
+            return deferred, chains
+        for k, st in enumerate(body):
+            chain = self._kept_chain(body, k, st, live)
+            if chain:
+                chains[st.slot] = chain
+                deferred.update(i.slot for i in chain)
+        return deferred, chains
+
+    def _kept_chain(self, body: list[Insn], k: int, st: Insn, live: dict[int, int]) -> list[Insn]:
+        if st.code & 0x07 != isa.BPF_STX or st.code & 0xE0 != isa.BPF_MEM:
+            return []
+        fact = self.tr.fact(st.slot)
+        size = isa.SIZE_BYTES[st.code & 0x18]
+        x, base = st.src, st.dst
+        if fact is None or fact.kind != STRUCT or x in (base, 10):
+            return []
+        if (
+            self.tr.field_store(fact, st.off, size, st.slot) != ""
+            or live.get(st.slot + 1, -1) >> x & 1
+        ):
+            return []
+        later = 0  # registers written after the instruction looked at, up to st
+        steps: list[Insn] = []
+        for i in reversed(body[:k]):
+            uses, defs = use_def(i)
+            cls = i.code & 0x07
+            if cls == isa.BPF_LDX and i.dst == x:  # the chain's start: the field's value
+                found = self.tr.fact(i.slot)
+                if (
+                    i.code & 0xE0 != isa.BPF_MEM
+                    or i.src != base
+                    or later >> base & 1
+                    or found is None
+                    or (found.kind, found.struct, found.delta) != (STRUCT, fact.struct, fact.delta)
+                    or self.tr.field_load(found, i.off, isa.SIZE_BYTES[i.code & 0x18], i.slot)
+                    is None
+                ):
+                    return []
+                return [i, *reversed(steps)]
+            if cls in (isa.BPF_ALU, isa.BPF_ALU64) and i.dst == x:
+                # A step reads what it reads at st's place: nothing may write that between.
+                if i.code & 0xF0 == isa.BPF_MOV or uses & ~(1 << x) & later:
+                    return []
+                steps.append(i)
+                continue
+            if (uses | defs) >> x & 1 or not self._pure(i):
+                return []
+            later |= defs
+        return []
+
+    def _pure(self, i: Insn) -> bool:
+        """Whether ``i`` can neither fault nor touch memory outside its own stack frame."""
+        cls = i.code & 0x07
+        if cls in (isa.BPF_ALU, isa.BPF_ALU64) or i.code == isa.LD_IMM64:
+            return True
+        if cls == isa.BPF_LDX and i.code & 0xE0 == isa.BPF_MEM:
+            return self.tr.stack_offset(i.src, i.off, isa.SIZE_BYTES[i.code & 0x18]) is not None
+        if cls in (isa.BPF_ST, isa.BPF_STX) and i.code & 0xE0 == isa.BPF_MEM:
+            return self.tr.stack_offset(i.dst, i.off, isa.SIZE_BYTES[i.code & 0x18]) is not None
+        return False
+
+    def defer(self, i: Insn) -> None:
+        """An instruction of a kept counter's update: only its object is looked up here."""
+        if i.code & 0x07 == isa.BPF_LDX:
+            fact = self.tr.fact(i.slot)
+            assert fact is not None
+            self.proven_object(i.src, fact.struct, fact.delta)
+        self.wrote(i.dst)
 
     def _prologue(self, entry: bool, base: str, used: set[str]) -> list[str]:
         """The function's head and the set-up of what its body uses (nothing else)."""
@@ -380,6 +469,14 @@ class _Function:
             if statement is not None:
                 obj = self.proven_object(reg, fact.struct, fact.delta)
                 self.emit(f"if {obj} is None:")
+                for i in self.chains.get(pc, ()):  # the update moved here (_kept_chains)
+                    if i.code & 0x07 == isa.BPF_LDX:
+                        width = isa.SIZE_BYTES[i.code & 0x18]
+                        self.emit(
+                            f"    r{i.dst} = ld((r{i.src} + {i.off}) & {M64:#x}, {width}, {i.slot})"
+                        )
+                    else:
+                        self.lines.extend("    " + line for line in _alu(i))
                 self.emit(f"    {slow}")
                 if statement:  # nothing to do for a counter qdisclab keeps
                     self.emit("else:")
@@ -588,6 +685,8 @@ class _Source:
         self.views = views
         self.packers: dict[str, str] = {}
         self.inlined: set[int] = set()  # slots of calls written in place (their state: s<slot>)
+        # Registers live before each slot, for the updates nothing reads (_kept_chains).
+        self.live = live_in(image.insns) if self.proven is not None else None
         self.bound: dict[str, object] = {}  # module globals the source names
 
     def bind(self, name: str, value: object) -> str:
