@@ -168,3 +168,42 @@ def test_an_update_whose_value_is_read_again_stays_in_place() -> None:
     sch.backlog = 9
     assert translated.run(views.address("Qdisc", sch)) == 14
     assert any(".backlog" in line for line in translated.source.splitlines())
+
+
+def _ctx_engine(text: str, facts: dict[int, Access], nargs: int) -> Translated:
+    memory = Memory()
+    proven = Proven(facts, ctx_bytes=True)
+    return Translated(
+        assemble(text),
+        corpus_resolver(),
+        memory,
+        proven=proven,
+        views=Views(memory),
+        ctx_args=nargs,
+    )
+
+
+def test_a_callbacks_arguments_are_taken_as_they_are_when_only_loads_read_the_context() -> None:
+    text = "r2 = *(u64 *)(r1 + 8)\nr0 = *(u64 *)(r1 + 0)\nr0 += r2\nexit"
+    translated = _ctx_engine(text, {0: Access(CTX), 1: Access(CTX)}, 2)
+    assert translated.run_ctx is not None
+    args = bytearray(16)
+    args[0], args[8] = 40, 2
+    ctx = translated.memory.map(BytesRegion("struct_ops ctx", args))
+    assert translated.run_ctx(ctx, 40, 2) == translated.run(ctx) == 42
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("r6 = r1\nr0 = *(u64 *)(r6 + 0)\nexit", id="copied"),
+        pytest.param("r0 = *(u64 *)(r1 + 16)\nexit", id="past-the-arguments"),
+        pytest.param("r0 = *(u32 *)(r1 + 0)\nexit", id="narrow"),
+        pytest.param(
+            "r0 = *(u64 *)(r1 + 0)\nif r0 == 0 goto +1\nr0 = *(u64 *)(r1 + 8)\nexit", id="live"
+        ),
+    ],
+)
+def test_a_context_used_otherwise_keeps_its_bytes(text: str) -> None:
+    facts = {slot: Access(CTX) for slot in range(4)}
+    assert _ctx_engine(text, facts, 2).run_ctx is None

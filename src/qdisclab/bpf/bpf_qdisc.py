@@ -28,6 +28,8 @@ naming the program, the instruction offset and its source line.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -62,6 +64,8 @@ from qdisclab.skb import FREED, SkBuff
 _CALLBACKS = ("enqueue", "dequeue", "init", "reset", "destroy")
 _ARGS = struct.Struct("<QQQ")
 _MAX_ARGS = 6  # struct_ops callbacks take at most six arguments
+# The callbacks run per packet, by their argument count: translated to take the arguments.
+_PER_PACKET = {"enqueue": 3, "dequeue": 1}
 
 
 def qdisc_ops_map(obj: BpfObject, name: str | None = None) -> StructOpsMap:
@@ -184,17 +188,26 @@ class BpfQdisc(QdiscOps):
         self.runs: dict[str, Any] = {}
         self.exits = {m: _exits(obj.programs[p]) for m, p in self.ops_map.programs.items()}
         proven = getattr(type(self), "proven", {})  # what the verifier proved, if it ran
+        given: dict[str, Callable[..., int]] = {}  # member -> run taking its arguments
         for member, prog in self.ops_map.programs.items():
             facts = Proven(proven[prog], ctx_bytes=True) if prog in proven else None
             engine = load(obj.programs[prog], resolver, env.memory, self.engine, self.budget,
-                          proven=facts, views=env.views)  # fmt: skip
+                          proven=facts, views=env.views, ctx_args=_PER_PACKET.get(member, 0))  # fmt: skip
             self.runs[member] = engine.run
-        self.run_enqueue, self.run_dequeue = self.runs["enqueue"], self.runs["dequeue"]
+            run_ctx = getattr(engine, "run_ctx", None)
+            given[member] = run_ctx or partial(self._run_packed, engine.run)
+        # run(ctx, *arguments): the arguments themselves where the translation takes them
+        self.run_enqueue, self.run_dequeue = given["enqueue"], given["dequeue"]
         # What enqueue and dequeue map and unmap an skb's view with, in place.
         self.skb_ids, self.skbs, self.skb_spare = env.views.tables("sk_buff")
         self.skb_layout = env.views.layout("sk_buff")
         self.sch_addr = 0
         self.checked = False
+
+    def _run_packed(self, run: Callable[[int], int], ctx: int, *args: int) -> int:
+        """``run(ctx)`` with ``args`` packed into the context's bytes (the interpreter's way)."""
+        _ARGS.pack_into(self.args, 0, *args, *(0,) * (3 - len(args)))
+        return run(ctx)
 
     def _run(self, member: str, sch: Any, skb: SkBuff | None, *args: int) -> int:
         env = self.env
@@ -224,9 +237,8 @@ class BpfQdisc(QdiscOps):
             addr = rid << REGION_SHIFT
             self.skb_ids[key] = addr
             env.views.objects[addr] = self.skbs[addr] = skb
-        _ARGS.pack_into(self.args, 0, addr, self.sch_addr, env.to_free_addr)
         try:  # _run's work without its call: this and dequeue run once per packet
-            ret = self.run_enqueue(self.args_addr)
+            ret = self.run_enqueue(self.args_addr, addr, self.sch_addr, env.to_free_addr)
         except BpfFault as fault:
             raise extension_fault(fault, self.id, "enqueue", skb) from None
         owner = skb.owner
@@ -242,9 +254,8 @@ class BpfQdisc(QdiscOps):
     def dequeue(self, sch: Any) -> SkBuff | None:
         env = self.env
         env.context = sch
-        _ARGS.pack_into(self.args, 0, self.sch_addr, 0, 0)
         try:
-            addr = self.run_dequeue(self.args_addr)
+            addr = self.run_dequeue(self.args_addr, self.sch_addr)
         except BpfFault as fault:
             raise extension_fault(fault, self.id, "dequeue", None) from None
         if not addr:
