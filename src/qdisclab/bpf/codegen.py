@@ -271,8 +271,8 @@ class _Function:
         """The function's head and the set-up of what its body uses (nothing else)."""
         if entry and self.ctx_variant:
             # The caller passes R1 in range and the callback's arguments (ctx_arg_loads).
-            args = ", ".join(f"a{k}" for k in range(self.tr.ctx_args))
-            out = [f"    def run_ctx(r1, {args}):", "        try:"]
+            params = ", ".join(f"a{k}" for k in range(self.tr.ctx_args))
+            out = [f"    def run_ctx(r1, {params}):", "        try:"]
             zero = [r for r in ("r2", "r3", "r4", "r5") if r in used]
             if zero:
                 out.append(f"{base}{' = '.join(zero)} = 0")
