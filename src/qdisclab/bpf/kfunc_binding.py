@@ -145,7 +145,9 @@ class ProgramEnv:
         as ``checked`` says, that cost no storage bookkeeping each; call it before
         the programs are translated (they read ``new_node`` once).
         """
-        storage.add(KptrFields(self.kptrs))
+        # Held here too: storage sweeps out an empty collection nothing else refers to.
+        self.kptr_fields = KptrFields(self.kptrs)
+        storage.add(self.kptr_fields)
         self.new_node = partial(KptrNode, checked)
 
     # -- conversions ---------------------------------------------------------------
