@@ -178,3 +178,28 @@ def test_map_helpers_keep_bytes_values_at_stable_addresses(env):
     assert _call(delete, handle, key) == -errno.ENOENT & 0xFFFF_FFFF_FFFF_FFFF
     with pytest.raises(BpfFault, match="not mapped"):
         env.memory.load(addr, 8)
+
+
+@pytest.mark.no_conservation_check
+def test_a_qdiscs_kptr_fields_are_one_collection_of_its_storage(env, world_q):
+    _, q, make = world_q
+    env.own_kptr_fields(q.storage, checked=True)
+    helpers, kfuncs = env.helpers(), env.kfuncs()
+    type_id = next(t.id for t in env.btf.types if t.name == "fifo_node")
+    RUNNING.frame = frame = q._frames["enqueue"]
+    try:
+        nodes = [_call(kfuncs["bpf_obj_new_impl"], type_id, 0) for _ in range(3)]
+        skb = make()
+        skb.owner = frame
+        assert _call(helpers[194], nodes[1] + 24, env.skb_address(skb)) == 0
+        registered = list(q.storage)
+        assert registered.count(env.kptr_fields) == 1 and len(registered) == len(set(registered))
+        assert env.kptr_fields.held() == [skb] and skb.owner is env.kptrs[nodes[1] + 24]
+        _call(kfuncs["bpf_obj_drop_impl"], nodes[0], 0)  # an empty node leaves its table only
+        q.storage.sweep()
+        assert env.kptr_fields in list(q.storage)  # kept while empty of skbs, too
+        assert q.storage.release_all() == [skb]  # what containment frees
+        assert not env.kptr_fields and env.kptrs[nodes[1] + 24].skb is None
+    finally:
+        frame.acquired.clear()
+        RUNNING.frame = None

@@ -119,3 +119,91 @@ def test_a_byte_fact_reads_in_place_and_faults_past_the_end() -> None:
         text, {0: Access(BYTES)}, lambda v, memory: memory.map(BytesRegion("short", bytearray(6)))
     )
     assert got == expected and "out-of-bounds read of 4 bytes at offset 4 of short" in str(got)
+
+
+# sch->qstats.backlog += 5 (a counter qdisclab keeps: the store is ignored) and nothing
+# reads the sum: only the reference path, for a pointer that is not the proven struct,
+# still needs the load and the add.
+_KEPT_UPDATE = """
+    r2 = *(u32 *)(r1 + 48)
+    r3 = 0
+    r2 += 5
+    *(u32 *)(r1 + 48) = r2
+    r0 = *(u32 *)(r1 + 0)
+    exit
+"""
+_KEPT_FACTS = {0: QDISC, 3: QDISC, 4: QDISC}
+
+
+def test_a_kept_counters_update_nothing_reads_is_left_to_the_reference_path() -> None:
+    sch = _Sch()
+    translated, _, views = _engines(_KEPT_UPDATE, _KEPT_FACTS)
+    assert translated.run(views.address("Qdisc", sch)) == 100 and sch.backlog == -1
+    fast = [line for line in translated.source.splitlines() if "backlog" in line]
+    assert fast == [], fast  # the field is not read at all on the proven path
+    region = bytearray(52)
+    region[48] = 7
+    addr = translated.memory.map(BytesRegion("bytes", region))
+    assert translated.run(addr) == 0 and region[48] == 12  # the reference path's write
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        pytest.param(lambda views, memory: 0, id="null"),
+        pytest.param(
+            lambda views, memory: memory.map(BytesRegion("short", bytearray(50))), id="oob"
+        ),
+    ],
+)
+def test_a_moved_update_faults_where_the_reference_faults(where: object) -> None:
+    got, expected, _ = _both(_KEPT_UPDATE, _KEPT_FACTS, where)
+    assert got == expected and "insn 0" in str(got)
+
+
+def test_an_update_whose_value_is_read_again_stays_in_place() -> None:
+    text = _KEPT_UPDATE.replace("r0 = *(u32 *)(r1 + 0)", "r0 = r2")
+    translated, _, views = _engines(text, _KEPT_FACTS)
+    sch = _Sch()
+    sch.backlog = 9
+    assert translated.run(views.address("Qdisc", sch)) == 14
+    assert any(".backlog" in line for line in translated.source.splitlines())
+
+
+def _ctx_engine(text: str, facts: dict[int, Access], nargs: int) -> Translated:
+    memory = Memory()
+    proven = Proven(facts, ctx_bytes=True)
+    return Translated(
+        assemble(text),
+        corpus_resolver(),
+        memory,
+        proven=proven,
+        views=Views(memory),
+        ctx_args=nargs,
+    )
+
+
+def test_a_callbacks_arguments_are_taken_as_they_are_when_only_loads_read_the_context() -> None:
+    text = "r2 = *(u64 *)(r1 + 8)\nr0 = *(u64 *)(r1 + 0)\nr0 += r2\nexit"
+    translated = _ctx_engine(text, {0: Access(CTX), 1: Access(CTX)}, 2)
+    assert translated.run_ctx is not None
+    args = bytearray(16)
+    args[0], args[8] = 40, 2
+    ctx = translated.memory.map(BytesRegion("struct_ops ctx", args))
+    assert translated.run_ctx(ctx, 40, 2) == translated.run(ctx) == 42
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("r6 = r1\nr0 = *(u64 *)(r6 + 0)\nexit", id="copied"),
+        pytest.param("r0 = *(u64 *)(r1 + 16)\nexit", id="past-the-arguments"),
+        pytest.param("r0 = *(u32 *)(r1 + 0)\nexit", id="narrow"),
+        pytest.param(
+            "r0 = *(u64 *)(r1 + 0)\nif r0 == 0 goto +1\nr0 = *(u64 *)(r1 + 8)\nexit", id="live"
+        ),
+    ],
+)
+def test_a_context_used_otherwise_keeps_its_bytes(text: str) -> None:
+    facts = {slot: Access(CTX) for slot in range(4)}
+    assert _ctx_engine(text, facts, 2).run_ctx is None

@@ -28,6 +28,8 @@ naming the program, the instruction offset and its source line.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -44,14 +46,14 @@ from qdisclab.bpf.errors import BpfLoadError
 from qdisclab.bpf.fault import BpfFault
 from qdisclab.bpf.interp import signed
 from qdisclab.bpf.kfunc_binding import ProgramEnv, extension_fault
-from qdisclab.bpf.memory import BytesRegion
+from qdisclab.bpf.memory import REGION_SHIFT, BytesRegion
 from qdisclab.bpf.objects import BpfObject, load_object
 from qdisclab.bpf.program import BpfProgram
 from qdisclab.bpf.proven import Proven
 from qdisclab.bpf.runner import Global, ObjectResolver, load
 from qdisclab.bpf.struct_ops_maps import StructOpsMap
 from qdisclab.ops import KFUNCS, RUNNING
-from qdisclab.ops.ownership import violation
+from qdisclab.ops.ownership import POLICY_OFF, violation
 from qdisclab.sched.context import QdiscContext
 from qdisclab.sched.ops import IFACE, QdiscOps
 from qdisclab.sched.options import Opt
@@ -62,6 +64,8 @@ from qdisclab.skb import FREED, SkBuff
 _CALLBACKS = ("enqueue", "dequeue", "init", "reset", "destroy")
 _ARGS = struct.Struct("<QQQ")
 _MAX_ARGS = 6  # struct_ops callbacks take at most six arguments
+# The callbacks run per packet, by their argument count: translated to take the arguments.
+_PER_PACKET = {"enqueue": 3, "dequeue": 1}
 
 
 def qdisc_ops_map(obj: BpfObject, name: str | None = None) -> StructOpsMap:
@@ -168,6 +172,9 @@ class BpfQdisc(QdiscOps):
         verify_once(type(self), getattr(dev, "ownership_policy", None))
         obj = self.obj
         env = self.env = ProgramEnv(obj, IFACE)
+        instance = frame.instance if frame else None
+        if instance is not None:  # its nodes' skbs are found there, as SkbNode's would be
+            env.own_kptr_fields(instance.storage, instance.policy != POLICY_OFF)
         resolver = ObjectResolver(
             env.memory,
             helpers=env.helpers(),
@@ -181,14 +188,26 @@ class BpfQdisc(QdiscOps):
         self.runs: dict[str, Any] = {}
         self.exits = {m: _exits(obj.programs[p]) for m, p in self.ops_map.programs.items()}
         proven = getattr(type(self), "proven", {})  # what the verifier proved, if it ran
+        given: dict[str, Callable[..., int]] = {}  # member -> run taking its arguments
         for member, prog in self.ops_map.programs.items():
             facts = Proven(proven[prog], ctx_bytes=True) if prog in proven else None
             engine = load(obj.programs[prog], resolver, env.memory, self.engine, self.budget,
-                          proven=facts, views=env.views)  # fmt: skip
+                          proven=facts, views=env.views, ctx_args=_PER_PACKET.get(member, 0))  # fmt: skip
             self.runs[member] = engine.run
-        self.run_enqueue, self.run_dequeue = self.runs["enqueue"], self.runs["dequeue"]
+            run_ctx = getattr(engine, "run_ctx", None)
+            given[member] = run_ctx or partial(self._run_packed, engine.run)
+        # run(ctx, *arguments): the arguments themselves where the translation takes them
+        self.run_enqueue, self.run_dequeue = given["enqueue"], given["dequeue"]
+        # What enqueue and dequeue map and unmap an skb's view with, in place.
+        self.skb_ids, self.skbs, self.skb_spare = env.views.tables("sk_buff")
+        self.skb_layout = env.views.layout("sk_buff")
         self.sch_addr = 0
         self.checked = False
+
+    def _run_packed(self, run: Callable[[int], int], ctx: int, *args: int) -> int:
+        """``run(ctx)`` with ``args`` packed into the context's bytes (the interpreter's way)."""
+        _ARGS.pack_into(self.args, 0, *args, *(0,) * (3 - len(args)))
+        return run(ctx)
 
     def _run(self, member: str, sch: Any, skb: SkBuff | None, *args: int) -> int:
         env = self.env
@@ -202,10 +221,24 @@ class BpfQdisc(QdiscOps):
     def enqueue(self, skb: SkBuff, sch: Any, to_free: Any) -> int:
         env = self.env
         env.context, env.to_free = sch, to_free
-        _ARGS.pack_into(self.args, 0, env.views.address("sk_buff", skb), self.sch_addr,
-                        env.to_free_addr)  # fmt: skip
+        key = id(skb)
+        addr = self.skb_ids.get(key)
+        if addr is None:  # Views.address's work in place: a released view bound to this skb
+            spare = self.skb_spare
+            if spare:
+                view = spare.pop()
+                view.obj = skb
+            else:
+                view = self.skb_layout.bind(skb)
+            memory = env.memory
+            rid = memory.next_id
+            memory.next_id = rid + 2  # Memory.map_view's work
+            memory.regions[rid] = memory.views[rid] = view
+            addr = rid << REGION_SHIFT
+            self.skb_ids[key] = addr
+            env.views.objects[addr] = self.skbs[addr] = skb
         try:  # _run's work without its call: this and dequeue run once per packet
-            ret = self.run_enqueue(self.args_addr)
+            ret = self.run_enqueue(self.args_addr, addr, self.sch_addr, env.to_free_addr)
         except BpfFault as fault:
             raise extension_fault(fault, self.id, "enqueue", skb) from None
         owner = skb.owner
@@ -221,20 +254,28 @@ class BpfQdisc(QdiscOps):
     def dequeue(self, sch: Any) -> SkBuff | None:
         env = self.env
         env.context = sch
-        _ARGS.pack_into(self.args, 0, self.sch_addr, 0, 0)
         try:
-            addr = self.run_dequeue(self.args_addr)
+            addr = self.run_dequeue(self.args_addr, self.sch_addr)
         except BpfFault as fault:
             raise extension_fault(fault, self.id, "dequeue", None) from None
         if not addr:
             return None
-        skb = env.skbs.get(addr)  # skb_at's common case, without its call
-        if skb is None or skb.__class__ is not SkBuff:
+        skb = self.skbs.get(addr)  # skb_at's common case, without its call
+        if skb is not None and skb.__class__ is SkBuff:
+            # Views.release's work in place: addr is this skb's sk_buff view
+            del self.skb_ids[id(skb)], env.views.objects[addr], self.skbs[addr]
+            rid = addr >> REGION_SHIFT
+            memory = env.memory
+            del memory.regions[rid]
+            view = memory.views.pop(rid)
+            view.obj = None
+            self.skb_spare.append(view)
+        else:
             try:
                 skb = env.skb_at(addr)
             except BpfFault as fault:
                 raise extension_fault(fault, self.id, "dequeue") from None
-        env.views.release("sk_buff", skb)
+            env.views.release("sk_buff", skb)
         frame = RUNNING.frame
         if self.checked and frame is not None and skb.owner is not frame:
             problem = _bad_dequeue_return(skb)

@@ -33,8 +33,9 @@ from typing import Any, Protocol
 from qdisclab.bpf import isa
 from qdisclab.bpf.image import Image, inline_spec, is_leaf
 from qdisclab.bpf.isa import M64, Insn
+from qdisclab.bpf.liveness import live_in, use_def
 from qdisclab.bpf.memory import Field, StructView, ignored_write
-from qdisclab.bpf.proven import BYTES, STRUCT, Access, Proven
+from qdisclab.bpf.proven import BYTES, CTX, STRUCT, Access, Proven
 
 _M = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF, 8: M64}
 _SIGN = {1: 0x80, 2: 0x8000, 4: 0x8000_0000, 8: 0x8000_0000_0000_0000}
@@ -93,8 +94,10 @@ class _Function:
         self.lines: list[str] = []
         self.block = entry
         self.objects_named = 0
+        self.ctx_variant = False
+        self.ctx_loads: dict[int, int] = {}
 
-    def source(self, entry: bool = False) -> list[str]:
+    def source(self, entry: bool = False, ctx: bool = False) -> list[str]:
         """The Python function; ``entry``: the program's own ``run`` instead.
 
         A BPF function ``f<slot>(r1..r5, depth, steps)`` returns
@@ -104,6 +107,7 @@ class _Function:
         program and source line — one Python call per run.
         """
         self.ret = "return r0" if entry else "return r0, steps"
+        self.ctx_variant = ctx
         counted = not (entry and self.bounded)  # the entry's count is seen by nobody else
         base = "        " + ("    " if entry else "")
         loop = base
@@ -119,13 +123,17 @@ class _Function:
             self.block = start
             self.lines = []
             self.cached: dict[tuple[object, ...], bool | str] = {}
+            self.deferred, self.chains = self._kept_chains(body)
             n = len(body)
             if counted:
                 self.emit(f"steps += {n}")
                 self.emit("if steps > budget:")
                 self.emit(f"    slow({start}, depth, steps - {n}, {self._mg()}, {_REGS})")
             for insn in body:
-                self.insn(insn)
+                if insn.slot in self.deferred:
+                    self.defer(insn)
+                else:
+                    self.insn(insn)
             # The first block runs unless a loop jumped back past it.
             first = start == self.entry and not self.backward
             head = f"{loop}if L <= {start}:" if len(self.leaders) > 1 and not first else None
@@ -133,16 +141,144 @@ class _Function:
             if head:
                 body_out.append(head)
             body_out.extend(indent + line for line in self.lines)
-        out = self._prologue(entry, base, set(_NAME.findall("\n".join(body_out))))
+        used = set(_NAME.findall("\n".join(body_out)))
+        out = self._prologue(entry, base, used, counted)
         out.extend(body_out)
         if entry:
             out.append("        except BpfFault as e:")
             out.append("            raise annotate(e) from None")
         return out
 
-    def _prologue(self, entry: bool, base: str, used: set[str]) -> list[str]:
+    def _kept_chains(self, body: list[Insn]) -> tuple[set[int], dict[int, list[Insn]]]:
+        """Updates of a counter qdisclab keeps (``sch->q.qlen++``) whose result nothing reads.
+
+        A proven store to a kept counter is skipped (see :meth:`store`); when the
+        value it stores is dead after it and was computed in the same block from
+        a proven load of a field of the same object by ALU steps alone, with only
+        stack and ALU work in between, the load and the steps are needed only on
+        the reference path (the object not found): they move there, into the
+        store's ``None`` branch, and the fast path does none of them. Returns the
+        slots moved and, by store slot, the instructions moved there in order.
+        """
+        deferred: set[int] = set()
+        chains: dict[int, list[Insn]] = {}
+        live = self.tr.live
+        if live is None:
+            return deferred, chains
+        for k, st in enumerate(body):
+            chain = self._kept_chain(body, k, st, live)
+            if chain:
+                chains[st.slot] = chain
+                deferred.update(i.slot for i in chain)
+        return deferred, chains
+
+    def _kept_chain(self, body: list[Insn], k: int, st: Insn, live: dict[int, int]) -> list[Insn]:
+        if st.code & 0x07 != isa.BPF_STX or st.code & 0xE0 != isa.BPF_MEM:
+            return []
+        fact = self.tr.fact(st.slot)
+        size = isa.SIZE_BYTES[st.code & 0x18]
+        x, base = st.src, st.dst
+        if fact is None or fact.kind != STRUCT or x in (base, 10):
+            return []
+        if (
+            self.tr.field_store(fact, st.off, size, st.slot) != ""
+            or live.get(st.slot + 1, -1) >> x & 1
+        ):
+            return []
+        later = 0  # registers written after the instruction looked at, up to st
+        steps: list[Insn] = []
+        for i in reversed(body[:k]):
+            uses, defs = use_def(i)
+            cls = i.code & 0x07
+            if cls == isa.BPF_LDX and i.dst == x:  # the chain's start: the field's value
+                found = self.tr.fact(i.slot)
+                if (
+                    i.code & 0xE0 != isa.BPF_MEM
+                    or i.src != base
+                    or later >> base & 1
+                    or found is None
+                    or (found.kind, found.struct, found.delta) != (STRUCT, fact.struct, fact.delta)
+                    or self.tr.field_load(found, i.off, isa.SIZE_BYTES[i.code & 0x18], i.slot)
+                    is None
+                ):
+                    return []
+                return [i, *reversed(steps)]
+            if cls in (isa.BPF_ALU, isa.BPF_ALU64) and i.dst == x:
+                # A step reads what it reads at st's place: nothing may write that between.
+                if i.code & 0xF0 == isa.BPF_MOV or uses & ~(1 << x) & later:
+                    return []
+                steps.append(i)
+                continue
+            if (uses | defs) >> x & 1 or not self._pure(i):
+                return []
+            later |= defs
+        return []
+
+    def _pure(self, i: Insn) -> bool:
+        """Whether ``i`` can neither fault nor touch memory outside its own stack frame."""
+        cls = i.code & 0x07
+        if cls in (isa.BPF_ALU, isa.BPF_ALU64) or i.code == isa.LD_IMM64:
+            return True
+        if cls == isa.BPF_LDX and i.code & 0xE0 == isa.BPF_MEM:
+            return self.tr.stack_offset(i.src, i.off, isa.SIZE_BYTES[i.code & 0x18]) is not None
+        if cls in (isa.BPF_ST, isa.BPF_STX) and i.code & 0xE0 == isa.BPF_MEM:
+            return self.tr.stack_offset(i.dst, i.off, isa.SIZE_BYTES[i.code & 0x18]) is not None
+        return False
+
+    def defer(self, i: Insn) -> None:
+        """An instruction of a kept counter's update: only its object is looked up here."""
+        if i.code & 0x07 == isa.BPF_LDX:
+            fact = self.tr.fact(i.slot)
+            assert fact is not None
+            self.proven_object(i.src, fact.struct, fact.delta)
+        self.wrote(i.dst)
+
+    def ctx_arg_loads(self, nargs: int) -> dict[int, int] | None:
+        """Slot -> argument index of the entry block's loads of the callback's arguments.
+
+        For a struct_ops entry (the context is the array of the callback's
+        ``nargs`` u64 arguments): when the verifier proved each load reading R1's
+        incoming value to be ``*(u64 *)(r1 + 8 * k)`` of the context, and nothing
+        else reads it, ``run_ctx`` takes the arguments themselves and the context's
+        bytes are never read. None when any other use of R1 (or no proof) is found.
+        """
+        proven, live = self.tr.proven, self.tr.live
+        if proven is None or not proven.ctx_bytes or live is None or not self.bounded:
+            return None
+        block_end = self.leaders[1] if len(self.leaders) > 1 else self.end
+        loads: dict[int, int] = {}
+        for i in self.insns:
+            if i.slot >= block_end:
+                break
+            uses, defs = use_def(i)
+            if uses & 0b10:
+                fact = proven.accesses.get(i.slot)
+                if (
+                    i.code != isa.BPF_LDX | isa.BPF_MEM | isa.BPF_DW
+                    or i.src != 1
+                    or fact is None
+                    or fact.kind != CTX
+                    or i.off % 8
+                    or not 0 <= i.off < 8 * nargs
+                ):
+                    return None
+                loads[i.slot] = i.off // 8
+            if defs & 0b10:
+                return loads
+        return None if live.get(block_end, 0) & 0b10 else loads  # past the end: nothing reads
+
+    def _prologue(self, entry: bool, base: str, used: set[str], counted: bool) -> list[str]:
         """The function's head and the set-up of what its body uses (nothing else)."""
-        if entry:
+        if entry and self.ctx_variant:
+            # The caller passes R1 in range and the callback's arguments (ctx_arg_loads).
+            params = ", ".join(f"a{k}" for k in range(self.tr.ctx_args))
+            out = [f"    def run_ctx(r1, {params}):", "        try:"]
+            zero = [r for r in ("r2", "r3", "r4", "r5") if r in used]
+            if zero:
+                out.append(f"{base}{' = '.join(zero)} = 0")
+            if "steps" in used or "depth" in used or "r10" in used or "stk" in used:
+                out.append(f"{base}depth = steps = 0")
+        elif entry:
             out = ["    def run(r1=0, r2=0, r3=0, r4=0, r5=0):", "        try:"]
             # Modulo 2**64, compared first: ``&`` with the 64-bit mask builds a new int.
             if "r1" in used:
@@ -156,6 +292,9 @@ class _Function:
         else:
             out = [f"    def f{self.entry}(r1, r2, r3, r4, r5, depth, steps):"]
         zeroed = [r for r in ("r0", "r6", "r7", "r8", "r9") if r in used]
+        live = self.tr.live
+        if not counted and live is not None:  # no slow(): a register is named only where read
+            zeroed = [r for r in zeroed if live.get(self.entry, -1) >> int(r[1:]) & 1]
         if zeroed:  # a program may read a register it never wrote: it holds 0
             out.append(f"{base}{' = '.join(zeroed)} = 0")
         if "r10" in used:
@@ -330,6 +469,9 @@ class _Function:
         if fast is not None:
             self.emit(f"{target} = {unpack}(stk, {fast})[0]{extend}")
             return
+        if self.ctx_variant and pc in self.ctx_loads:  # the callback's argument itself
+            self.emit(f"{target} = a{self.ctx_loads[pc]}")
+            return
         sign = _SIGN[size]
         slow = f"ld((r{reg} + {off}) & {M64:#x}, {size}, {pc})"
         view = f"(va[0](v.obj) >> va[1]) & va[2] if va is not None else {slow}"
@@ -380,6 +522,14 @@ class _Function:
             if statement is not None:
                 obj = self.proven_object(reg, fact.struct, fact.delta)
                 self.emit(f"if {obj} is None:")
+                for i in self.chains.get(pc, ()):  # the update moved here (_kept_chains)
+                    if i.code & 0x07 == isa.BPF_LDX:
+                        width = isa.SIZE_BYTES[i.code & 0x18]
+                        self.emit(
+                            f"    r{i.dst} = ld((r{i.src} + {i.off}) & {M64:#x}, {width}, {i.slot})"
+                        )
+                    else:
+                        self.lines.extend("    " + line for line in _alu(i))
                 self.emit(f"    {slow}")
                 if statement:  # nothing to do for a counter qdisclab keeps
                     self.emit("else:")
@@ -581,13 +731,17 @@ class _Source:
         budget: int,
         proven: Proven | None = None,
         views: StructLayouts | None = None,
+        ctx_args: int = 0,
     ) -> None:
         self.image = image
         self.budget = budget
         self.proven = proven if views is not None else None
+        self.ctx_args = ctx_args
         self.views = views
         self.packers: dict[str, str] = {}
         self.inlined: set[int] = set()  # slots of calls written in place (their state: s<slot>)
+        # Registers live before each slot, for the updates nothing reads (_kept_chains).
+        self.live = live_in(image.insns) if self.proven is not None else None
         self.bound: dict[str, object] = {}  # module globals the source names
 
     def bind(self, name: str, value: object) -> str:
@@ -660,6 +814,10 @@ class _Source:
         for f in funcs:
             body.extend(f.source())
         body.extend(funcs[0].source(entry=True))
+        loads = funcs[0].ctx_arg_loads(self.ctx_args) if self.ctx_args else None
+        if loads is not None:
+            funcs[0].ctx_loads = loads
+            body.extend(funcs[0].source(entry=True, ctx=True))
         calls = ", ".join(f"c{slot}" for slot in sorted(img.calls))
         head = [
             f"def build({calls}{', ' if calls else ''}*, ld, st, R, W, V, E, KEPT, fps, stacks,",
@@ -673,6 +831,8 @@ class _Source:
         for slot in sorted(self.inlined):
             head.append(f"    s{slot} = c{slot}.bpf_inline[1]")
         table = ", ".join(f"{e}: f{e}" for e in img.functions) + ', "run": run'
+        if loads is not None:
+            table += ', "run_ctx": run_ctx'
         return "\n".join([*head, *body, f"    return {{{table}}}", ""])
 
 
@@ -690,13 +850,16 @@ def program_module(
     budget: int = isa.BPF_COMPLEXITY_LIMIT_INSNS,
     proven: Proven | None = None,
     views: StructLayouts | None = None,
+    ctx_args: int = 0,
 ) -> tuple[str, dict[str, object]]:
     """:func:`program_source` specialised by the verifier's ``proven`` accesses, and its globals.
 
     A proven struct access reads or writes the attribute of the object found
     in ``views`` (one dict lookup per base register and block), a proven byte
     access its bytes in place; the globals are the tables and functions the
-    source names.
+    source names. ``ctx_args``: the program is a struct_ops callback of that
+    many arguments; its module also defines ``run_ctx(r1, a0, ...)`` taking them
+    (see ``_Function.ctx_arg_loads``) when the proof allows it.
     """
-    src = _Source(image, budget, proven, views)
+    src = _Source(image, budget, proven, views, ctx_args)
     return src.source(), src.bound

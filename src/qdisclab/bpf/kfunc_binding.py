@@ -51,13 +51,14 @@ from qdisclab.bpf.fault import BpfFault
 from qdisclab.bpf.helper_ids import helper_id
 from qdisclab.bpf.image import inline, leaf
 from qdisclab.bpf.interp import signed
+from qdisclab.bpf.kptr_fields import KptrFields, KptrNode
 from qdisclab.bpf.memory import OFFSET_MASK, REGION_SHIFT, BytesRegion, Memory
 from qdisclab.bpf.objects import BpfObject
 from qdisclab.bpf.resolver import BpfFunction, CallContext
 from qdisclab.bpf.special_fields import special_fields
 from qdisclab.bpf.views import Views
 from qdisclab.errors import ExtensionFault, KernelError
-from qdisclab.ops.collections import SkbNode
+from qdisclab.ops.collections import SkbNode, Storage
 from qdisclab.ops.kfunc import KF_RELEASE, Kfunc, lookup
 from qdisclab.ops.maps import BPF_NOEXIST
 from qdisclab.ops.maps_array import ArrayMap
@@ -133,6 +134,21 @@ class ProgramEnv:
         self.skbs = self.views.objects_of("sk_buff")  # skb view address -> the SkBuff
         # address of a refcounted object (its type has a bpf_refcount) -> references held
         self.refcounts: dict[int, int] = {}
+        # What bpf_obj_new makes for a __kptr field: a node registering itself with the
+        # running instance, unless the fields are registered as one (own_kptr_fields).
+        self.new_node: Callable[[], SkbNode] = SkbNode
+
+    def own_kptr_fields(self, storage: Storage, checked: bool) -> None:
+        """Register every ``__kptr`` field's node with ``storage`` at once (one instance's env).
+
+        Its nodes are then :class:`~qdisclab.bpf.kptr_fields.KptrNode` objects, checked
+        as ``checked`` says, that cost no storage bookkeeping each; call it before
+        the programs are translated (they read ``new_node`` once).
+        """
+        # Held here too: storage sweeps out an empty collection nothing else refers to.
+        self.kptr_fields = KptrFields(self.kptrs)
+        storage.add(self.kptr_fields)
+        self.new_node = partial(KptrNode, checked)
 
     # -- conversions ---------------------------------------------------------------
     def skb_at(self, addr: int) -> SkBuff:
@@ -341,7 +357,7 @@ def _obj_new(env: ProgramEnv, vm: CallContext, type_id: int, meta: int, *_: int)
         name, size, kptr_offset = node
         addr = env.memory.map_bytes(name, bytearray(size))
         field = addr + kptr_offset
-        env.kptrs[field] = SkbNode()
+        env.kptrs[field] = env.new_node()
         env.objects[addr] = [field]
         return addr
     btf = env.btf
@@ -363,7 +379,7 @@ def _obj_new(env: ProgramEnv, vm: CallContext, type_id: int, meta: int, *_: int)
         env.refcounts[addr] = 1
     fields = [addr + off for off in kptr_offsets]
     for field_addr in fields:
-        env.kptrs[field_addr] = SkbNode()
+        env.kptrs[field_addr] = env.new_node()
     env.objects[addr] = fields
     return addr
 
@@ -654,15 +670,21 @@ _INLINE: dict[GenericImpl, str] = {
     # One skb field, no refcount: the bytes mapped, the field's node made, as _obj_new.
     _obj_new: (
         "_l = {S}.node_layouts.get(r1)\nif _l is None:\n    {CALL}\nelse:\n"
-        "    r0 = {S}.memory.map_bytes(_l[0], bytearray(_l[1]))\n    _f = r0 + _l[2]\n"
-        "    {S}.kptrs[_f] = SkbNode()\n    {S}.objects[r0] = [_f]"
+        # Memory.map_bytes's work in place
+        "    _r = {S}.memory.next_id\n    {S}.memory.next_id = _r + 2\n    _b = bytearray(_l[1])\n"
+        "    {S}.memory.regions[_r] = BytesRegion(_l[0], _b, True)\n"
+        "    {S}.memory.readable[_r] = {S}.memory.writable[_r] = _b\n"
+        "    r0 = _r << 32\n    _f = r0 + _l[2]\n"
+        "    {S}.kptrs[_f] = {S}.new_node()\n    {S}.objects[r0] = [_f]"
     ),
     # The same object freed as _obj_drop frees it (the node's own check raises in place).
     _obj_drop: (
         "_f = {S}.objects.get(r1)\nif _f is None or len(_f) != 1 or r1 in {S}.refcounts:\n"
         "    {CALL}\nelse:\n    _f = _f[0]\n    try:\n        {S}.kptrs[_f].free()\n"
         "    except ExtensionFault as _e:\n        raise at(KfuncFault(_e), {PC}) from _e\n"
-        "    del {S}.kptrs[_f], {S}.objects[r1]\n    {S}.memory.unmap_bytes(r1)\n    r0 = 0"
+        "    del {S}.kptrs[_f], {S}.objects[r1]\n    _r = r1 >> 32\n"  # and Memory.unmap_bytes's
+        "    del {S}.memory.regions[_r], {S}.memory.readable[_r], {S}.memory.writable[_r]\n"
+        "    r0 = 0"
     ),
     # A node's field and an skb the program holds (or NULL), exchanged as _kptr_xchg does.
     _kptr_xchg: (
@@ -679,7 +701,7 @@ _INLINE: dict[GenericImpl, str] = {
 }
 # The globals those templates name.
 _INLINE_NAMES: dict[str, object] = {
-    "SkbNode": SkbNode, "SkBuff": SkBuff, "ExtensionFault": ExtensionFault,
+    "BytesRegion": BytesRegion, "SkBuff": SkBuff, "ExtensionFault": ExtensionFault,
     "KfuncFault": KfuncFault, "_U64_PACK": _U64.pack_into, "_U64_UNPACK": _U64.unpack_from,
 }  # fmt: skip
 

@@ -230,7 +230,7 @@ class Memory:
     once and reused; ``frame_pointer(depth)`` is the R10 of that frame.
     """
 
-    __slots__ = ("_frames", "_next_id", "readable", "regions", "views", "writable")
+    __slots__ = ("_frames", "next_id", "readable", "regions", "views", "writable")
 
     def __init__(self) -> None:
         self.regions: dict[int, Region] = {}
@@ -240,7 +240,9 @@ class Memory:
         self.readable: dict[int, bytes | bytearray | memoryview] = {}
         self.writable: dict[int, bytearray | memoryview] = {}
         self.views: dict[int, StructView] = {}
-        self._next_id = 1
+        # The id the next region gets; one that maps in place (a per-packet caller)
+        # takes it and adds 2, as map does.
+        self.next_id = 1
         self._frames: list[int] = []
 
     def map(self, region: Region) -> int:
@@ -249,15 +251,15 @@ class Memory:
         A :class:`BytesRegion`'s ``writable`` is read here: change it after
         mapping and the fast paths will not see it.
         """
-        rid = self._next_id
-        self._next_id += 2  # the id in between stays unmapped: a guard
+        rid = self.next_id
+        self.next_id += 2  # the id in between stays unmapped: a guard
         self._map_at(rid, region)
         return rid << REGION_SHIFT
 
     def map_view(self, view: StructView) -> int:
         """``map(view)`` for a struct view (one per skb a program sees)."""
-        rid = self._next_id
-        self._next_id += 2
+        rid = self.next_id
+        self.next_id += 2
         self.regions[rid] = self.views[rid] = view
         return rid << REGION_SHIFT
 
@@ -272,8 +274,8 @@ class Memory:
 
     def map_bytes(self, name: str, data: bytearray) -> int:
         """``map(BytesRegion(name, data))`` for writable bytes, without the checks (hot paths)."""
-        rid = self._next_id
-        self._next_id += 2
+        rid = self.next_id
+        self.next_id += 2
         self.regions[rid] = BytesRegion(name, data, True)
         self.readable[rid] = self.writable[rid] = data
         return rid << REGION_SHIFT

@@ -186,11 +186,14 @@ def load(
     max_loops: int = isa.BPF_MAX_LOOPS,
     proven: Proven | None = None,
     views: StructLayouts | None = None,
+    ctx_args: int = 0,
 ) -> Interpreter | Translated:
     """Link ``program`` through ``resolver`` and prepare it on ``engine``.
 
-    ``proven`` and ``views`` specialise the translator's code (:class:`Translated`).
+    ``proven``, ``views`` and ``ctx_args`` specialise the translator's code (:class:`Translated`).
     """
     if engine == "translate":
-        return Translated(code_for(program), resolver, memory, budget, max_loops, proven, views)
+        return Translated(
+            code_for(program), resolver, memory, budget, max_loops, proven, views, ctx_args
+        )
     return Interpreter(code_for(program), resolver, memory, budget, max_loops)

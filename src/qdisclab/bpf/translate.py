@@ -18,6 +18,7 @@ fault) is the one the interpreter raises.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 
 from qdisclab.bpf import isa
 from qdisclab.bpf.code import Code
@@ -37,7 +38,8 @@ class Translated:
     Same constructor and :meth:`run` as the interpreter, and the same
     results and faults; ``source`` is the generated Python, for reading.
     ``proven`` (the verifier's facts about the program's accesses) and
-    ``views`` (where its kernel-struct pointers lead) specialise the code.
+    ``views`` (where its kernel-struct pointers lead) specialise the code;
+    ``ctx_args`` (a struct_ops callback's argument count) may add ``run_ctx``.
     """
 
     def __init__(
@@ -49,6 +51,7 @@ class Translated:
         max_loops: int = isa.BPF_MAX_LOOPS,
         proven: Proven | None = None,
         views: StructLayouts | None = None,
+        ctx_args: int = 0,
     ) -> None:
         # The reference interpreter links the program and finishes budget-crossing blocks.
         self._reference = ref = Interpreter(code, resolver, memory, budget, max_loops)
@@ -56,7 +59,7 @@ class Translated:
         self.budget, self.max_loops = budget, max_loops
         self.steps = 0
         self.depth = 0
-        self.source, bound = program_module(self.image, budget, proven, views)
+        self.source, bound = program_module(self.image, budget, proven, views, ctx_args)
         namespace: dict[str, object] = {"struct": struct, **bound}
         exec(compile(self.source, f"<bpf {self.name}>", "exec"), namespace)
         fps = [self.memory.frame_pointer(d) for d in range(isa.MAX_CALL_FRAMES)]
@@ -90,6 +93,8 @@ class Translated:
             annotate=self._reference.annotate,
         )
         self.run = self._functions.pop("run")  # type: ignore[method-assign]
+        # run(r1) of a struct_ops callback given its arguments, not their packed bytes
+        self.run_ctx: Callable[..., int] | None = self._functions.pop("run_ctx", None)
 
     def run(self, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0, r5: int = 0) -> int:
         """Run the program with R1–R5 set; returns R0 (64 bits, unsigned).

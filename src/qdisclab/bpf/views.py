@@ -72,9 +72,7 @@ class Views:
             return 0
         by_id = self._addr.get(struct)
         if by_id is None:
-            by_id = self._addr[struct] = {}
-            self.objects_of(struct)
-            self._spare[struct] = []
+            by_id = self.tables(struct)[0]
         addr = by_id.get(id(obj))
         if addr is None:
             spare = self._spare[struct]
@@ -87,6 +85,15 @@ class Views:
             by_id[id(obj)] = addr
             self.objects[addr] = self._objects_of[struct][addr] = obj
         return addr
+
+    def tables(self, struct: str) -> tuple[dict[int, int], dict[int, Any], list[StructView]]:
+        """``struct``'s tables, made on first use: ``id(obj)`` -> address, address -> object,
+        and the released views ``address`` binds again (what a per-packet caller inlines)."""
+        by_id = self._addr.get(struct)
+        if by_id is None:
+            by_id = self._addr[struct] = {}
+            self._spare[struct] = []
+        return by_id, self.objects_of(struct), self._spare[struct]
 
     def objects_of(self, struct: str) -> dict[int, Any]:
         """The objects mapped as ``struct``, by view address (the dict itself, kept current).

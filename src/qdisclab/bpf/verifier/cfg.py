@@ -23,10 +23,8 @@ from qdisclab.bpf import isa
 from qdisclab.bpf.code import Code
 from qdisclab.bpf.image import link
 from qdisclab.bpf.isa import Insn
+from qdisclab.bpf.liveness import live_in, successors
 from qdisclab.bpf.resolver import BpfFunction
-
-_ARGS = 0b111110  # R1-R5
-_CLOBBERED = 0b111111  # R0-R5
 
 
 class _AnyResolver:
@@ -65,7 +63,7 @@ class Cfg:
         self.functions: list[int] = image.functions
         self.function_end: dict[int, int] = image.function_end
         self.function_of = image.function_of
-        self.succ: dict[int, tuple[int, ...]] = {i.slot: _successors(i) for i in self.insns}
+        self.succ: dict[int, tuple[int, ...]] = {i.slot: successors(i) for i in self.insns}
         self.prune_points: set[int] = set()
         self.back_edges: list[tuple[int, int]] = []
         self.reached: set[int] = set()
@@ -108,25 +106,7 @@ class Cfg:
                 stack.append((nxt, 0))
 
     def _liveness(self) -> None:
-        """Backward dataflow to a fixed point: live-in = uses | (live-out & ~defs)."""
-        use_def = {i.slot: _use_def(i) for i in self.insns}
-        preds: dict[int, list[int]] = {i.slot: [] for i in self.insns}
-        for slot, succ in self.succ.items():
-            for s in succ:
-                preds[s].append(slot)
-        live = dict.fromkeys(self.succ, 0)
-        work = list(self.succ)
-        while work:
-            slot = work.pop()
-            uses, defs = use_def[slot]
-            out = 0
-            for s in self.succ[slot]:
-                out |= live[s]
-            new = uses | (out & ~defs)
-            if new != live[slot]:
-                live[slot] = new
-                work.extend(preds[slot])
-        self._live = live
+        self._live = live_in(self.insns, self.succ)
 
     def live_mask(self, slot: int) -> int:
         """Bit ``r`` set when register ``r`` may be read before written from ``slot`` on."""
@@ -138,49 +118,3 @@ class Cfg:
 
     def next_slot(self, insn: Insn) -> int:
         return insn.slot + insn.width
-
-
-def _successors(insn: Insn) -> tuple[int, ...]:
-    nxt = insn.slot + insn.width
-    if insn.code == isa.EXIT:
-        return ()
-    if isa.is_branch(insn):
-        target = isa.jump_target(insn)
-        assert target is not None
-        if insn.code & 0xF0 == isa.BPF_JA:
-            return (target,)
-        return (nxt, target) if target != nxt else (nxt,)
-    return (nxt,)
-
-
-def _use_def(insn: Insn) -> tuple[int, int]:
-    """Registers read and written by one instruction, as bitmasks."""
-    code, cls = insn.code, insn.code & 0x07
-    d, s = 1 << insn.dst, 1 << insn.src
-    if cls in (isa.BPF_ALU, isa.BPF_ALU64):
-        op = code & 0xF0
-        src = s if code & isa.BPF_X and op != isa.BPF_END else 0
-        if op == isa.BPF_MOV:
-            return src, d
-        return d | src, d
-    if code == isa.LD_IMM64:
-        return 0, d
-    if cls == isa.BPF_LDX:
-        return s, d
-    if cls == isa.BPF_ST:
-        return d, 0
-    if cls == isa.BPF_STX:
-        if code & 0xE0 == isa.BPF_ATOMIC:
-            if insn.imm == isa.BPF_CMPXCHG:
-                return d | s | 1, 1
-            if insn.imm == isa.BPF_LOAD_ACQ:
-                return s, d
-            return d | s, s if insn.imm & isa.BPF_FETCH else 0
-        return d | s, 0
-    if code == isa.CALL:
-        return _ARGS, _CLOBBERED
-    if code == isa.EXIT:
-        return 1, 0
-    if isa.is_branch(insn) and code & 0xF0 not in (isa.BPF_JA, isa.BPF_JCOND):
-        return d | (s if code & isa.BPF_X else 0), 0
-    return 0, 0
