@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -177,7 +176,13 @@ def register(app: typer.Typer) -> None:
             if bar is not None:
                 bar.stop()
         if json_out:
-            typer.echo(json.dumps(results.to_json(), indent=2))
+            import sys
+
+            from qdisclab.measure.jsontext import dumps_indented
+
+            # What typer.echo would write, minus its scan for ANSI codes (JSON has none).
+            sys.stdout.write(dumps_indented(results.to_json()) + "\n")
+            sys.stdout.flush()
         else:
             print_results(results, Console())
             if out:
