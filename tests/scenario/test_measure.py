@@ -391,3 +391,30 @@ def test_an_edited_extension_replaces_the_old_one_and_live_instances_keep_theirs
     builtin_clash = type("MyPfifo", (first,), {"id": "pfifo"})
     with pytest.raises(KernelError, match="already registered"):
         register_extension(builtin_clash)  # a built-in is never replaced
+
+
+def test_results_are_collected_without_the_cyclic_collector_which_comes_back_after():
+    import gc
+
+    from qdisclab.scenario.simulation import without_collector
+
+    sim = Simulation(load_builtin("udp-dumbbell", {"run.duration": "100ms"}))
+    collect = sim._collect
+    during = []
+
+    def observed():
+        during.append(gc.isenabled())
+        return collect()
+
+    sim._collect = observed  # the results of the finished event loop
+    was = gc.isenabled()
+    try:
+        gc.enable()
+        res = sim.run()
+        assert during == [False] and gc.isenabled() and res["events"] > 0
+        gc.disable()
+        with without_collector():
+            pass
+        assert not gc.isenabled()  # a caller's own choice is kept
+    finally:
+        (gc.enable if was else gc.disable)()

@@ -135,6 +135,7 @@ def register(app: typer.Typer) -> None:
 
         from qdisclab.cli import resume_collector
         from qdisclab.scenario import prepare_scenario
+        from qdisclab.scenario.simulation import without_collector
         from qdisclab.units import UnitError, parse_time
 
         try:
@@ -175,15 +176,16 @@ def register(app: typer.Typer) -> None:
         finally:
             if bar is not None:
                 bar.stop()
-        if json_out:
-            import sys
+        with without_collector():  # printing frees nothing worth walking the run's objects for
+            if json_out:
+                import sys
 
-            from qdisclab.measure.jsontext import dumps_indented
+                from qdisclab.measure.jsontext import dumps_indented
 
-            # What typer.echo would write, minus its scan for ANSI codes (JSON has none).
-            sys.stdout.write(dumps_indented(results.to_json()) + "\n")
-            sys.stdout.flush()
-        else:
-            print_results(results, Console())
-            if out:
-                Console().print(f"wrote results to {out}")
+                # What typer.echo would write, minus its scan for ANSI codes (JSON has none).
+                sys.stdout.write(dumps_indented(results.to_json()) + "\n")
+                sys.stdout.flush()
+            else:
+                print_results(results, Console())
+                if out:
+                    Console().print(f"wrote results to {out}")
