@@ -87,7 +87,11 @@ class Loaded:
     text: str
     base_dir: Path
     raw: dict[str, Any] = field(default_factory=dict)
-    index: dict[tuple[Any, ...], int] = field(default_factory=dict)
+
+    @cached_property
+    def index(self) -> dict[tuple[Any, ...], int]:
+        """The text's line index, made when an error first needs a line number."""
+        return line_index(self.text)
 
     @cached_property
     def first_link_mtu(self) -> dict[str, int]:
@@ -272,10 +276,10 @@ def load_text(
         line = text.count("\n", 0, digits.start()) + 1 if digits else 1
         raise ScenarioError(f"{source}:{line}: TOML syntax error: an integer of more than "
                             f"{sys.get_int_max_str_digits()} digits") from None  # fmt: skip
-    index = line_index(text)
     deep = _too_deep(raw)
     if deep is not None:
-        raise ScenarioError(f"{source}:{find_line(index, deep)}: {fmt_loc(deep[:3])}: {too_deep}")
+        line = find_line(line_index(text), deep)
+        raise ScenarioError(f"{source}:{line}: {fmt_loc(deep[:3])}: {too_deep}")
     for key, value in (overrides or {}).items():
         try:
             apply_override(raw, key, value)
@@ -287,8 +291,8 @@ def load_text(
     try:
         scenario = validate(raw)
     except ValidationError as exc:
-        raise ScenarioError(format_validation(exc, source, index)) from None
-    loaded = Loaded(scenario, source, text, base_dir or Path.cwd(), raw, index)
+        raise ScenarioError(format_validation(exc, source, line_index(text))) from None
+    loaded = Loaded(scenario, source, text, base_dir or Path.cwd(), raw)
     from qdisclab.scenario.checks import check
 
     check(loaded)
