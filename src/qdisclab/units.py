@@ -113,10 +113,12 @@ _PARSED_MAX = 4096
 
 def _parse(text: str | int | float, units: dict[str, Fraction], what: str, examples: str,
            maximum: int, unit_name: str) -> int:  # fmt: skip
-    kind = type(text)
-    if kind is not str and kind is not int:  # floats (1.0 == 1) and bools (True == 1) too
+    if type(text) is str:
+        key: tuple[type, str | int, str] = (str, text, what)
+    elif type(text) is int:
+        key = (int, text, what)
+    else:  # floats (1.0 == 1 as a key) and bools (True == 1) are parsed every time
         return _parse_value(text, units, what, examples, maximum, unit_name)
-    key = (kind, text, what)
     found = _PARSED.get(key)
     if found is None:
         found = _parse_value(text, units, what, examples, maximum, unit_name)

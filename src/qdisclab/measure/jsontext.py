@@ -51,8 +51,10 @@ _MARK = "\x00"  # never in ensure_ascii JSON text (a NUL in a string is written 
 
 
 def _encoder(item_separator: str) -> Callable[[Any, int], Sequence[str]]:
-    return c_make_encoder(None, _DEFAULT, encode_basestring_ascii, None, ": ", item_separator,
-                          False, False, True)  # fmt: skip
+    encoder: Callable[[Any, int], Sequence[str]] = c_make_encoder(
+        None, _DEFAULT, encode_basestring_ascii, None, ": ", item_separator, False, False, True
+    )
+    return encoder
 
 
 # Per depth: the C encoder whose item separator breaks the line and indents to that
@@ -110,7 +112,7 @@ def _text(value: Any, depth: int) -> str:
     flat = dict(value) if kind is dict else list(value)
     keys = list(value) if kind is dict else range(len(value))
     for i in nested:
-        flat[keys[i]] = None  # type: ignore[index]
+        flat[keys[i]] = None
     lines = _compact(flat, depth).split("," + pad)
     for i, item in zip(nested, (value[keys[i]] for i in nested), strict=True):
         lines[i] = lines[i][:-4] + _text(item, depth + 1)  # "null" -> the container
