@@ -418,3 +418,18 @@ def test_results_are_collected_without_the_cyclic_collector_which_comes_back_aft
         assert not gc.isenabled()  # a caller's own choice is kept
     finally:
         (gc.enable if was else gc.disable)()
+
+
+def test_results_make_their_tcp_series_on_first_use_without_keeping_the_world():
+    import gc
+    import weakref
+
+    sim = Simulation(load_builtin("bufferbloat-fq_codel", {"run.duration": "300ms"}))
+    res = sim.run()
+    world = weakref.ref(sim.world)
+    del sim
+    gc.collect()
+    assert world() is None  # a notebook keeping many results keeps no worlds
+    rows = res.series
+    assert rows and rows is res.series and {r[0] for r in rows} == {"S->D"}
+    assert sum(r[2] for r in rows) > 0  # goodput was recorded
