@@ -4,10 +4,14 @@ With ``indent`` set, the standard library encodes in pure Python, a generator
 step per token: about a quarter of a second for the megabyte a 256-flow run
 prints. Only the line breaks and indentation differ from compact JSON, so
 ``dumps_indented`` writes those itself and leaves the values to the C encoder:
-a container holding no other containers (a row of counters, a ``[t, cwnd]``
-point) is one C call whose item separator carries the newline and the
-indentation of its depth. Nothing else could tell the two apart: with
-``ensure_ascii`` a string's JSON never holds a raw newline.
+a container holding no other containers (a qdisc's sojourn summary) is one C
+call whose item separator carries the newline and the indentation of its
+depth; so is a list of such containers (a flow's ``[t, cwnd]`` points), with
+a bare newline between items that ``str.replace`` then indents; a container
+mixing both (a qdisc's row) is one C call for its scalars, ``null`` standing
+in for each container until that container's own text replaces it. All of
+it rests on one fact: with ``ensure_ascii`` a string's JSON never holds a raw
+newline, so every newline is one the encoder was told to write.
 
 Whatever is not plain JSON data (a subclass of dict, list, str, int or float,
 a non-string key, a cycle, an unknown type) is handed whole to
@@ -58,9 +62,10 @@ def _encoder(item_separator: str) -> Callable[[Any, int], Sequence[str]]:
 
 
 # Per depth: the C encoder whose item separator breaks the line and indents to that
-# depth's items (made on first use, kept for every later document).
+# depth's items; past the deepest, one with a bare newline between items, whose
+# structure str.replace finds (made on first use, kept for every later document).
 _AT_DEPTH: list[Callable[[Any, int], Sequence[str]]] = []
-_BARE = _encoder(",\n")  # items apart by a bare newline: structure found by str.replace
+_BARE: list[Callable[[Any, int], Sequence[str]]] = []
 
 
 def _compact(value: Any, depth: int) -> str:
@@ -129,7 +134,9 @@ def _rows(rows: Any, depth: int) -> str:
     opening, closing = ("{", "}") if type(rows[0]) is dict else ("[", "]")
     outer = INDENT * (depth + 1)
     inner = "\n" + INDENT * (depth + 2)
-    text = "".join(_BARE(rows, 0))[2:-2]
+    if not _BARE:
+        _BARE.append(_encoder(",\n"))
+    text = "".join(_BARE[0](rows, 0))[2:-2]
     text = text.replace(closing + ",\n" + opening, _MARK).replace(",\n", "," + inner)
     between = "\n" + outer + closing + ",\n" + outer + opening + inner
     return opening + inner + text.replace(_MARK, between) + "\n" + outer + closing
