@@ -103,8 +103,33 @@ _MAX_DIGITS = 40
 _MAX_EXPONENT = 60
 
 
+# Parsed values by (type, text, quantity): a scenario repeats a few values over and over
+# (a 256-flow dumbbell parses about 4,400 of them, its links' "100mbit" and "10ms" among
+# them, in validation, checks and build), and exact Fraction arithmetic costs ~10 us each.
+# Errors are not kept: they raise every time. Cleared when full, so sweeps stay bounded.
+_PARSED: dict[tuple[type, str | int, str], int] = {}
+_PARSED_MAX = 4096
+
+
 def _parse(text: str | int | float, units: dict[str, Fraction], what: str, examples: str,
            maximum: int, unit_name: str) -> int:  # fmt: skip
+    if type(text) is str:
+        key: tuple[type, str | int, str] = (str, text, what)
+    elif type(text) is int:
+        key = (int, text, what)
+    else:  # floats (1.0 == 1 as a key) and bools (True == 1) are parsed every time
+        return _parse_value(text, units, what, examples, maximum, unit_name)
+    found = _PARSED.get(key)
+    if found is None:
+        found = _parse_value(text, units, what, examples, maximum, unit_name)
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[key] = found
+    return found
+
+
+def _parse_value(text: str | int | float, units: dict[str, Fraction], what: str,
+                 examples: str, maximum: int, unit_name: str) -> int:  # fmt: skip
     if isinstance(text, bool):
         raise UnitError(f"bad {what} {text!r}: expected a number with a unit, e.g. {examples}")
     if isinstance(text, int):

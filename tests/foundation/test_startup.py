@@ -201,6 +201,26 @@ def test_start_up_runs_without_the_collector_and_the_event_loop_with_it(monkeypa
     assert gc.get_freeze_count() == frozen_before
 
 
+_AT_EXIT = """
+import gc, sys
+from qdisclab.cli import main
+sys.argv = ["qdisclab", "run", "udp-dumbbell", "--duration", "200ms", "--json"]
+code = main()
+print(gc.get_freeze_count(), sum(gc.get_count()), code, file=sys.stderr)
+"""
+
+
+def test_the_processs_own_command_line_leaves_its_objects_frozen_for_the_exit(tmp_path):
+    # The interpreter's last collections would walk (and free) the whole run's world
+    # only for the exit to return the memory anyway; the output is whole all the same.
+    done = subprocess.run([sys.executable, "-c", _AT_EXIT], capture_output=True, text=True,
+                          timeout=300, env=child_env(str(tmp_path)))  # fmt: skip
+    frozen, young, code = map(int, done.stderr.split()[-3:])
+    assert code == 0 and frozen > 0 and young == 0
+    books = json.loads(done.stdout)["conservation"]
+    assert books["sent"] == books["delivered"] + sum(books["dropped"].values()) + books["in_flight"]
+
+
 _VALIDATORS = """
 import json
 from qdisclab.scenario import model

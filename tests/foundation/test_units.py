@@ -78,3 +78,18 @@ def test_formatting_like_tc():
     assert format_size(65536) == "64Kb"
     assert format_time(5_000_000) == "5ms"
     assert format_time(100_000) == "100us"
+
+
+def test_a_repeated_value_parses_alike_and_a_bad_one_fails_every_time():
+    from qdisclab import units
+
+    assert parse_rate(1) == 1 and parse_time("10") == parse_time(10) == 10_000
+    with pytest.raises(UnitError):
+        parse_rate(True)  # equal to 1 as a key, and still not a rate
+    assert parse_size(2.0) == 2 and parse_size(2) == 2
+    for _ in range(2):
+        with pytest.raises(UnitError, match="unknown unit"):
+            parse_rate("10furlongs")
+    for n in range(units._PARSED_MAX + 10):  # a long sweep keeps the table bounded
+        assert parse_size(f"{n}b") == n
+    assert len(units._PARSED) <= units._PARSED_MAX

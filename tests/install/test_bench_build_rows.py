@@ -93,3 +93,20 @@ def test_the_many_flow_variants_pass_the_scenario_checks_at_the_bench_durations(
     loaded = load_text(dumbbell_with_flows(flows, seconds), f"dumbbell{flows}.toml")
     check_packet_budget(loaded)  # the budget check that refused them before it scaled with n
     assert loaded.scenario.run.packet_budget == 1_000_000 * flows
+
+
+def test_the_pairing_refuses_builds_whose_results_differ_anywhere_but_the_wall_clock(monkeypatch):
+    from qdisclab.bench import bench_dumbbell
+
+    base = {"flows": [{"flow": "a", "sent_packets": 5}], "qdiscs": [{"drops": 1}], "wall_s": 1.0}
+    runs = {True: base, False: {**base, "wall_s": 0.5}}  # by pure
+
+    def fake_run(scenario, args, pure=None):
+        return bench_dumbbell.Timed(runs[bool(pure)], 1.0, 2.0 if pure else 1.0)
+
+    monkeypatch.setattr(bench_dumbbell, "run_scenario", fake_run)
+    pure, compiled = bench_dumbbell._paired("dumbbell", [], 1)  # only wall_s differs
+    assert pure.cpu_s == 2.0 and compiled.cpu_s == 1.0
+    runs[False] = {**base, "qdiscs": [{"drops": 2}]}  # the flows agree, a qdisc does not
+    with pytest.raises(RuntimeError, match="different results"):
+        bench_dumbbell._paired("dumbbell", [], 1)

@@ -391,3 +391,45 @@ def test_an_edited_extension_replaces_the_old_one_and_live_instances_keep_theirs
     builtin_clash = type("MyPfifo", (first,), {"id": "pfifo"})
     with pytest.raises(KernelError, match="already registered"):
         register_extension(builtin_clash)  # a built-in is never replaced
+
+
+def test_results_are_collected_without_the_cyclic_collector_which_comes_back_after():
+    import gc
+
+    from qdisclab.scenario.simulation import without_collector
+
+    sim = Simulation(load_builtin("udp-dumbbell", {"run.duration": "100ms"}))
+    collect = sim._collect
+    during = []
+
+    def observed():
+        during.append(gc.isenabled())
+        return collect()
+
+    sim._collect = observed  # the results of the finished event loop
+    was = gc.isenabled()
+    try:
+        gc.enable()
+        res = sim.run()
+        assert during == [False] and gc.isenabled() and res["events"] > 0
+        gc.disable()
+        with without_collector():
+            pass
+        assert not gc.isenabled()  # a caller's own choice is kept
+    finally:
+        (gc.enable if was else gc.disable)()
+
+
+def test_results_make_their_tcp_series_on_first_use_without_keeping_the_world():
+    import gc
+    import weakref
+
+    sim = Simulation(load_builtin("bufferbloat-fq_codel", {"run.duration": "300ms"}))
+    res = sim.run()
+    world = weakref.ref(sim.world)
+    del sim
+    gc.collect()
+    assert world() is None  # a notebook keeping many results keeps no worlds
+    rows = res.series
+    assert rows and rows is res.series and {r[0] for r in rows} == {"S->D"}
+    assert sum(r[2] for r in rows) > 0  # goodput was recorded

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -136,6 +135,7 @@ def register(app: typer.Typer) -> None:
 
         from qdisclab.cli import resume_collector
         from qdisclab.scenario import prepare_scenario
+        from qdisclab.scenario.simulation import without_collector
         from qdisclab.units import UnitError, parse_time
 
         try:
@@ -176,9 +176,16 @@ def register(app: typer.Typer) -> None:
         finally:
             if bar is not None:
                 bar.stop()
-        if json_out:
-            typer.echo(json.dumps(results.to_json(), indent=2))
-        else:
-            print_results(results, Console())
-            if out:
-                Console().print(f"wrote results to {out}")
+        with without_collector():  # printing frees nothing worth walking the run's objects for
+            if json_out:
+                import sys
+
+                from qdisclab.measure.jsontext import dumps_indented
+
+                # What typer.echo would write, minus its scan for ANSI codes (JSON has none).
+                sys.stdout.write(dumps_indented(results.to_json()) + "\n")
+                sys.stdout.flush()
+            else:
+                print_results(results, Console())
+                if out:
+                    Console().print(f"wrote results to {out}")

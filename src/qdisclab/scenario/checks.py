@@ -66,6 +66,7 @@ def check(loaded: Any) -> None:
         raise err(("node",), [], "", "no [[node]] defined; a scenario needs nodes to run "
                   "(see qdisclab show-scenario udp-dumbbell)")  # fmt: skip
     allowed_nodes = ", ".join(names)
+    checked_specs: set[str] = set()  # qdisc specs already parsed (links repeat a few)
     # User classes first: a qdisc they register may be named by a link.
     for i, ext in enumerate(s.extension):
         try:
@@ -80,6 +81,8 @@ def check(loaded: Any) -> None:
             raise err(("link", i, "b"), link.b, "a node other than a")
         for key in ("qdisc_a", "qdisc_b"):
             spec = getattr(link, key)
+            if spec in checked_specs:  # the same text resolves and parses the same way
+                continue
             try:
                 # A compiled BPF qdisc registers its kind; the link then names that kind.
                 resolved = resolve_qdisc_spec(spec, loaded.base_dir)
@@ -102,6 +105,8 @@ def check(loaded: Any) -> None:
                 where = f"{getattr(module, '__file__', ops.__module__)}:{ops.__qualname__}.parse_options"
                 raise err(("link", i, key), spec, "",
                           f"{where} raised {type(exc).__name__}: {exc}") from None  # fmt: skip
+            if getattr(link, key) == spec:  # a BPF spec resolved to a kind: check it each time
+                checked_specs.add(spec)
         for j, flt in enumerate(link.filter):
             from qdisclab.sched import parse_handle
             from qdisclab.sched.filters import MATCH_FIELDS
@@ -172,6 +177,10 @@ def check_packet_budget(loaded: Any) -> None:
                                f"{s.run.duration}, past the run's packet_budget of {budget:,} "
                                "(raise run.packet_budget or lower the rate)")  # fmt: skip
 
+    fastest: dict[str, int] = {}  # node -> its fastest link's rate in its sending direction
+    for link in s.link:
+        for node, rate in ((link.a, link.rate), (link.b, link.rate_b or link.rate)):
+            fastest[node] = max(fastest.get(node, 0), parse_rate(rate))
     interval = parse_time(s.run.record.trace_interval)
     for _ in s.run.record.traces:
         spend(duration // interval, ("run", "record", "trace_interval"),
@@ -189,8 +198,6 @@ def check_packet_budget(loaded: Any) -> None:
                   flow.rate, "this flow")  # fmt: skip
         elif flow.type.startswith("tcp-"):
             # ACK-clocked: never faster than the sender's fastest link, plus an ACK per two
-            rates = [parse_rate(link.rate if link.a == flow.src else (link.rate_b or link.rate))
-                     for link in s.link if flow.src in (link.a, link.b)]  # fmt: skip
             segment_bits = ((flow.mss or 1448) + 52) * 8
-            spend(max(rates, default=0) * active * 3 // (2 * segment_bits * 10**9),
+            spend(fastest.get(flow.src, 0) * active * 3 // (2 * segment_bits * 10**9),
                   ("flow", i, "type"), flow.type, "this TCP flow, at its link's rate,")  # fmt: skip

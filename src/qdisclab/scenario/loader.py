@@ -14,11 +14,11 @@ x.toml:5: node[0].kind: found 'hots'; allowed: 'host' or 'router'...
 
 from __future__ import annotations
 
-import copy
 import re
 import sys
 import tomllib
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +87,20 @@ class Loaded:
     text: str
     base_dir: Path
     raw: dict[str, Any] = field(default_factory=dict)
-    index: dict[tuple[Any, ...], int] = field(default_factory=dict)
+
+    @cached_property
+    def index(self) -> dict[tuple[Any, ...], int]:
+        """The text's line index, made when an error first needs a line number."""
+        return line_index(self.text)
+
+    @cached_property
+    def first_link_mtu(self) -> dict[str, int]:
+        """Each node's first link's MTU, in link order (one pass for every flow's check)."""
+        mtus: dict[str, int] = {}
+        for link in self.scenario.link:
+            mtus.setdefault(link.a, link.mtu)
+            mtus.setdefault(link.b, link.mtu)
+        return mtus
 
     def error(
         self, loc: tuple[Any, ...], found: Any, allowed: str, problem: str = ""
@@ -211,15 +224,21 @@ MAX_DEPTH = 16
 
 def _too_deep(value: Any, path: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
     """The location of the first value nested past ``MAX_DEPTH`` (iterative), or None."""
-    stack = [(value, path)]
+    # Depth first, last item first; only containers are visited (a scalar nests nothing),
+    # and one at MAX_DEPTH holding anything is too deep at its last item.
+    stack = [(value, path)] if isinstance(value, dict | list) else []
+    if len(path) > MAX_DEPTH:
+        return path
     while stack:
         item, loc = stack.pop()
-        if len(loc) > MAX_DEPTH:
-            return loc
-        if isinstance(item, dict):
-            stack.extend((v, (*loc, k)) for k, v in item.items())
-        elif isinstance(item, list):
-            stack.extend((v, (*loc, i)) for i, v in enumerate(item))
+        keys = item.keys() if isinstance(item, dict) else range(len(item))
+        if len(loc) == MAX_DEPTH:
+            if item:
+                return (*loc, list(keys)[-1])
+            continue
+        values = item.values() if isinstance(item, dict) else item
+        stack.extend((v, (*loc, k)) for k, v in zip(keys, values, strict=True)
+                     if isinstance(v, dict | list))  # fmt: skip
     return None
 
 
@@ -257,24 +276,23 @@ def load_text(
         line = text.count("\n", 0, digits.start()) + 1 if digits else 1
         raise ScenarioError(f"{source}:{line}: TOML syntax error: an integer of more than "
                             f"{sys.get_int_max_str_digits()} digits") from None  # fmt: skip
-    index = line_index(text)
     deep = _too_deep(raw)
     if deep is not None:
-        raise ScenarioError(f"{source}:{find_line(index, deep)}: {fmt_loc(deep[:3])}: {too_deep}")
-    raw = copy.deepcopy(raw)
+        line = find_line(line_index(text), deep)
+        raise ScenarioError(f"{source}:{line}: {fmt_loc(deep[:3])}: {too_deep}")
     for key, value in (overrides or {}).items():
         try:
             apply_override(raw, key, value)
         except UserError as exc:
             raise ScenarioError(f"{source}: {exc}") from None
-    deep = _too_deep(raw)
+    deep = _too_deep(raw) if overrides else None  # an override's value may nest deeper
     if deep is not None:
         raise ScenarioError(f"{source}: --set {fmt_loc(deep[:3])}: {too_deep}")
     try:
         scenario = validate(raw)
     except ValidationError as exc:
-        raise ScenarioError(format_validation(exc, source, index)) from None
-    loaded = Loaded(scenario, source, text, base_dir or Path.cwd(), raw, index)
+        raise ScenarioError(format_validation(exc, source, line_index(text))) from None
+    loaded = Loaded(scenario, source, text, base_dir or Path.cwd(), raw)
     from qdisclab.scenario.checks import check
 
     check(loaded)

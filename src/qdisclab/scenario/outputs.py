@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
+from qdisclab.measure.jsontext import dumps_indented
 from qdisclab.measure.plotdata import cdf_points, thin
 
 
@@ -31,7 +31,7 @@ def write_outputs(out: Path, sim: Any, results: Any) -> list[Path]:
     p.write_text(world.tc_stats() + "\n")
     written.append(p)
     p = out / "results.json"
-    p.write_text(json.dumps(results.to_json(), indent=2))
+    p.write_text(dumps_indented(results.to_json()))
     written.append(p)
     for ref, tr in sim.traces.items():
         p = out / f"trace-{ref.replace(':', '-')}.csv"

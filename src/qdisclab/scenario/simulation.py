@@ -16,7 +16,11 @@ the whole duration once and collects the results.
 
 from __future__ import annotations
 
+import gc
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +37,24 @@ from qdisclab.units import parse_time
 
 if TYPE_CHECKING:
     from qdisclab.measure.events import EventRecorder
+
+
+@contextmanager
+def without_collector() -> Iterator[None]:
+    """No cyclic garbage collection inside (the collector's state is restored after).
+
+    Collecting a run's results or writing them out allocates many small containers
+    and frees few, so the collections they trigger would only walk, again and
+    again, every object the event loop left alive: with 256 flows that was most
+    of the time spent collecting results.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class Simulation:
@@ -122,6 +144,12 @@ class Simulation:
             for f in files:
                 f.close()
         wall = time.perf_counter() - started
+        with without_collector():
+            return self._finish(wall, pcaps, worker)
+
+    def _finish(self, wall: float, pcaps: dict[str, Any], worker: Any) -> Results:
+        """The results of the finished loop, and with ``out_dir`` its files."""
+        world = self.world
         results = self._collect()
         results["events"] = world.sched.events
         results.wall_s = round(wall, 3)  # not in the dict: results stay a function of the seed
@@ -157,7 +185,8 @@ class Simulation:
         for tcp in results.get("tcp", []):  # a TCP flow's rate is its goodput, not its wire rate
             if tcp["flow"] in rows:
                 rows[tcp["flow"]]["throughput_mbps"] = tcp["goodput_mbps"]
-        results.series = self._tcp_series()
+        # Made on first use from the recorded arrays (results keep those, not the world).
+        results.series_source = partial(_series, self._tcp_series())
         cwnds = {o.name: o.cwnd_series() for o in ctx.objects if hasattr(o, "cwnd_series")}
         if cwnds:
             results["cwnd_series"] = cwnds
@@ -168,7 +197,8 @@ class Simulation:
         return results
 
     def _tcp_series(self) -> list[tuple[Any, ...]]:
-        rows: list[tuple[Any, ...]] = []
+        """Each TCP flow's ``series_rows`` arguments: the recorded arrays, not the world."""
+        inputs: list[tuple[Any, ...]] = []
         retrans = self.retrans.times if self.retrans is not None else {}
         for o in self.ctx.objects:
             sk = getattr(o, "sk", None)
@@ -176,7 +206,14 @@ class Simulation:
                 continue
             rx = o.receiver
             st = sk.stats
-            rows += series_rows(o.name, DEFAULT_BIN_NS, rx.rx_metrics.bins if rx else [],
-                                (st.t, st.cwnd), (st.t, st.srtt_us), (st.rtt_t, st.rtt_us),
-                                retrans.get(sk.name, []))  # fmt: skip
-        return rows
+            inputs.append((o.name, DEFAULT_BIN_NS, rx.rx_metrics.bins if rx else [],
+                           (st.t, st.cwnd), (st.t, st.srtt_us), (st.rtt_t, st.rtt_us),
+                           retrans.get(sk.name, [])))  # fmt: skip
+        return inputs
+
+
+def _series(inputs: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    rows: list[tuple[Any, ...]] = []
+    for args in inputs:
+        rows += series_rows(*args)
+    return rows

@@ -16,6 +16,7 @@ CSV file under ``--out``.
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +43,23 @@ class Results(dict):
     """A run's results: the JSON-ready dict, plus tidy tables and DataFrames.
 
     ``series`` holds the per-flow time series rows (``SERIES_COLUMNS``), kept
-    out of the JSON; ``series_df()`` is its DataFrame.
+    out of the JSON and made on first use (a ``--json`` run never reads them);
+    ``series_df()`` is its DataFrame.
     """
 
-    series: list[tuple[Any, ...]] = []
     wall_s: float | None = None  # the run's wall-clock seconds (kept out of the dict)
+    series_source: Callable[[], list[tuple[Any, ...]]] | None = None  # makes ``series``
+    _series: list[tuple[Any, ...]] | None = None
+
+    @property
+    def series(self) -> list[tuple[Any, ...]]:
+        if self._series is None:
+            self._series = self.series_source() if self.series_source is not None else []
+        return self._series
+
+    @series.setter
+    def series(self, rows: list[tuple[Any, ...]]) -> None:
+        self._series = rows
 
     def to_json(self) -> dict[str, Any]:
         """The dict with ``wall_s`` added: what ``--json`` prints and results.json holds."""

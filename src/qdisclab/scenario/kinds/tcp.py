@@ -43,10 +43,7 @@ MAX_PLOT_POINTS = 2000  # per flow in results["cwnd_series"]; the CSV keeps ever
 
 def _path_mtu(loaded: Any, src: str) -> int:
     """The MTU of the first link leaving ``src`` (where the sender's MSS comes from)."""
-    for link in loaded.scenario.link:
-        if src in (link.a, link.b):
-            return link.mtu
-    return 1500
+    return loaded.first_link_mtu.get(src, 1500)
 
 
 def check_tcp(loaded: Any, spec: Any, index: int) -> None:
