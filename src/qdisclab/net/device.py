@@ -16,8 +16,9 @@ uncongested device costs one event per packet (the arrival at the peer).
 from __future__ import annotations
 
 from collections.abc import Callable
+from heapq import heappush
 from random import Random
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from mypy_extensions import mypyc_attr
 
@@ -26,6 +27,7 @@ from qdisclab.net.memory import DROP_QUEUE_MEMORY, SKB_TRUESIZE_OVERHEAD
 from qdisclab.net.tracepoints import NET_DEV_RECEIVE, NET_DEV_XMIT
 from qdisclab.sched.constants import NET_XMIT_DROP, NET_XMIT_SUCCESS
 from qdisclab.sim import RealtimeScheduler, Scheduler
+from qdisclab.sim.scheduler import Callback, Event, next_seq
 from qdisclab.sim.tracepoint import tracepoint
 from qdisclab.skb import (
     DROP_DEVICE_DOWN,
@@ -41,7 +43,6 @@ if TYPE_CHECKING:
     from qdisclab.net.node import Node
     from qdisclab.net.world import World
     from qdisclab.sched.qdisc import Qdisc
-    from qdisclab.sim.scheduler import Event
 
 #: The clock and event queue a world's devices run on: simulated, or the wall clock
 #: of a live run (the same interface; named as a union so compiled code calls the
@@ -190,7 +191,7 @@ class NetDevice(WireEnd):
     # wired before it transmits, so the per-packet path needs no None test).
     channel: Channel  # the wire out: rate, propagation delay, loss, jitter
     next_hop: WireEnd  # where the wire ends: the peer device (or a live port)
-    peer_receive: Callable[[SkBuff], None]  # next_hop.receive, bound once
+    peer_receive: Callback  # next_hop.receive, bound once (the event an arrival schedules)
 
     __slots__ = (
         "_active",
@@ -202,6 +203,7 @@ class NetDevice(WireEnd):
         "addr",
         "busy_until",
         "channel",
+        "event_heap",
         "hard_header_len",
         "hash_seed",
         "ifindex",
@@ -243,6 +245,7 @@ class NetDevice(WireEnd):
         super().__init__()
         self.world = world
         self.sched = world.sched
+        self.event_heap = self.sched.heap  # per-packet events are pushed here directly
         self.tp_xmit = tracepoint(self.sched, NET_DEV_XMIT)
         self.tp_receive = tracepoint(self.sched, NET_DEV_RECEIVE)
         self._probe_site = DeviceProbeSite(self)
@@ -333,7 +336,7 @@ class NetDevice(WireEnd):
         """Wire this device to ``peer`` through ``channel`` (one direction of a link)."""
         self.next_hop = peer
         self.peer = peer if isinstance(peer, NetDevice) else None
-        self.peer_receive = peer.receive
+        self.peer_receive = cast(Callback, peer.receive)  # called with the skb it carries
         self.channel = channel
 
     def set_qdisc(self, qdisc: Qdisc) -> Qdisc:
@@ -369,14 +372,13 @@ class NetDevice(WireEnd):
             return NET_XMIT_DROP
         qdisc = self.qdisc
         assert qdisc is not None, "a transmitting device has a root qdisc"
-        idle = self.sched.now >= self.busy_until
+        now = self.sched.now
+        idle = now >= self.busy_until
         if idle and not qdisc.qlen and qdisc.can_bypass:
             # sch_direct_xmit past an empty fifo: counted as sent by the qdisc
             qdisc.bypass(skb)
             # start_xmit, inlined (a call less per packet past an idle device); the
             # empty qdisc needs no "transmit done" event
-            sched = self.sched
-            now = sched.now
             channel = self.channel
             ns_per_byte = channel.ns_per_byte
             done = now + (
@@ -393,7 +395,7 @@ class NetDevice(WireEnd):
                 if arrival < 0:
                     return NET_XMIT_SUCCESS
             self.next_hop.in_flight += 1
-            sched.call_at(arrival, self.peer_receive, skb)
+            heappush(self.event_heap, (arrival, next_seq(), self.peer_receive, skb))  # call_at
             return NET_XMIT_SUCCESS
         # Charge the packet's truesize to the world's queue memory before the qdisc sees
         # it (see net/memory.py: the running total only over-estimates, and is recounted
@@ -448,8 +450,7 @@ class NetDevice(WireEnd):
 
     def start_xmit(self, skb: SkBuff) -> None:
         """Serialise ``skb`` onto the wire now; the next hop receives it after the delay."""
-        sched = self.sched
-        now = sched.now
+        now = self.sched.now
         channel = self.channel
         qdisc = self.qdisc
         assert qdisc is not None, "a transmitting device has a root qdisc"
@@ -463,15 +464,18 @@ class NetDevice(WireEnd):
         self.tx_bytes += length
         if self.traced_xmit:
             self.tp_xmit.emit(now, self, skb)
+        heap = self.event_heap
         if qdisc.qlen and self._tx_event is None:
-            self._tx_event = sched.call_at(done, self.tx_done_cb, None)
+            tx_event: Event = (done, next_seq(), self.tx_done_cb, None)  # call_at, inlined
+            heappush(heap, tx_event)
+            self._tx_event = tx_event
         arrival = done + channel.delay
         if channel.impaired:  # loss or jitter configured: one flag on the common path
             arrival = channel.impaired_arrival(skb, arrival, now)
             if arrival < 0:
                 return
         self.next_hop.in_flight += 1
-        sched.call_at(arrival, self.peer_receive, skb)
+        heappush(heap, (arrival, next_seq(), self.peer_receive, skb))
 
     def _tx_done(self, _arg: object) -> None:
         self._tx_event = None

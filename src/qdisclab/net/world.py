@@ -30,6 +30,7 @@ from qdisclab.net.node import Node
 from qdisclab.ops import POLICIES, POLICY_STRICT
 from qdisclab.sim import RngStreams, Scheduler
 from qdisclab.skb import FlowBooks, Ledger
+from qdisclab.skb.ledger import FlowObserver
 from qdisclab.units import parse_rate, parse_time
 
 
@@ -227,7 +228,7 @@ class World:
                 out[node.name] = addresses
         return out
 
-    def flow_books(self, name: str, observer: Any = None) -> FlowBooks:
+    def flow_books(self, name: str, observer: FlowObserver | None = None) -> FlowBooks:
         """The accounting record for flow ``name`` (created once)."""
         books = self.flows.get(name)
         if books is None:

@@ -28,6 +28,9 @@ class EventScheduler(Protocol):
     """``now`` in integer ns; one-shot callbacks at absolute or relative times."""
 
     now: int
+    #: The pending entries as a ``heapq`` heap, which a per-packet path may push onto
+    #: directly (``heappush(heap, (when, next_seq(), callback, arg))``, as ``call_at``).
+    heap: list[Event]
     tracepoints: dict[str, Tracepoint[...]]  # this run's tracepoint instances
 
     @overload
