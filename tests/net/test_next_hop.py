@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from qdisclab.net import World
-from qdisclab.net.device import Channel, WireEnd
+from qdisclab.net.channel import Channel
+from qdisclab.net.device import WireEnd
 from qdisclab.skb import IPPROTO_UDP, SkBuff, skb_consume
 
 

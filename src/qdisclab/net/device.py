@@ -17,21 +17,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from heapq import heappush
-from random import Random
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import TYPE_CHECKING, ClassVar
 
 from mypy_extensions import mypyc_attr
 
-from qdisclab.errors import UserError
+from qdisclab.net.channel import Channel as Channel  # re-exported: where wires were found
 from qdisclab.net.memory import DROP_QUEUE_MEMORY, SKB_TRUESIZE_OVERHEAD
 from qdisclab.net.tracepoints import NET_DEV_RECEIVE, NET_DEV_XMIT
 from qdisclab.sched.constants import NET_XMIT_DROP, NET_XMIT_SUCCESS
 from qdisclab.sim import RealtimeScheduler, Scheduler
-from qdisclab.sim.scheduler import Callback, Event, next_seq
+from qdisclab.sim.scheduler import Event, next_seq
 from qdisclab.sim.tracepoint import tracepoint
 from qdisclab.skb import (
     DROP_DEVICE_DOWN,
-    DROP_LINK_LOSS,
     DROP_MTU,
     DROP_TCX,
     ETH_HLEN,
@@ -60,81 +58,6 @@ HOOK_STOLEN = 4  # the hook took the packet (redirected, queued elsewhere)
 
 ETH_DATA_LEN = 1500
 DEFAULT_TXQUEUELEN = 1000
-
-
-class Channel:
-    """One direction of a link: rate, propagation delay, jitter, random loss."""
-
-    __slots__ = (
-        "_jitter",
-        "_loss",
-        "delay",
-        "impaired",
-        "last_arrival",
-        "ns_per_byte",
-        "rate",
-        "rng",
-    )
-
-    def __init__(
-        self,
-        rate: int,
-        delay: int,
-        jitter: int = 0,
-        loss: float = 0.0,
-        rng: Random | None = None,
-    ) -> None:
-        if rate <= 0:
-            raise UserError(f"link rate must be positive (found {rate} bit/s)")
-        if delay < 0 or jitter < 0:
-            raise UserError("link delay and jitter must not be negative")
-        if not 0.0 <= loss < 1.0:
-            raise UserError(f"link loss must be in [0, 1) (found {loss})")
-        self.rate = rate  # bit/s
-        self.delay = delay  # ns
-        self._jitter = jitter  # ns, uniform in [0, jitter]
-        self._loss = loss
-        self.impaired = bool(jitter or loss)
-        self.rng = rng  # draws loss and jitter (needed only when either is configured)
-        # Exact integer ns per byte when the rate divides 8e9 (100mbit: 80), else 0
-        # and the serialisation time is computed with a division per packet.
-        self.ns_per_byte = 8_000_000_000 // rate if 8_000_000_000 % rate == 0 else 0
-        self.last_arrival = 0  # arrivals never overtake each other on a wire
-
-    def impaired_arrival(self, skb: SkBuff, arrival: int, now: int) -> int:
-        """Loss and jitter for one packet: when it arrives, or -1 when the wire lost it.
-
-        Jitter never reorders: a packet arrives no earlier than the one before it.
-        """
-        rng = self.rng
-        assert rng is not None, "a lossy or jittery channel draws from its RNG stream"
-        if self._loss and rng.random() < self._loss:
-            skb_drop(skb, DROP_LINK_LOSS, now)
-            return -1
-        if self._jitter:
-            arrival += int(rng.random() * self._jitter)
-            if arrival < self.last_arrival:
-                arrival = self.last_arrival
-            self.last_arrival = arrival
-        return arrival
-
-    @property
-    def loss(self) -> float:
-        return self._loss
-
-    @loss.setter
-    def loss(self, value: float) -> None:
-        self._loss = value
-        self.impaired = bool(self._jitter or value)
-
-    @property
-    def jitter(self) -> int:
-        return self._jitter
-
-    @jitter.setter
-    def jitter(self, value: int) -> None:
-        self._jitter = value
-        self.impaired = bool(value or self._loss)
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
@@ -191,7 +114,6 @@ class NetDevice(WireEnd):
     # wired before it transmits, so the per-packet path needs no None test).
     channel: Channel  # the wire out: rate, propagation delay, loss, jitter
     next_hop: WireEnd  # where the wire ends: the peer device (or a live port)
-    peer_receive: Callback  # next_hop.receive, bound once (the event an arrival schedules)
 
     __slots__ = (
         "_active",
@@ -213,7 +135,6 @@ class NetDevice(WireEnd):
         "node",
         "ownership_policy",
         "peer",
-        "peer_receive",
         "prefixlen",
         "qdisc",
         "queue_memory",
@@ -336,7 +257,7 @@ class NetDevice(WireEnd):
         """Wire this device to ``peer`` through ``channel`` (one direction of a link)."""
         self.next_hop = peer
         self.peer = peer if isinstance(peer, NetDevice) else None
-        self.peer_receive = cast(Callback, peer.receive)  # called with the skb it carries
+        channel.attach(self.sched, peer.receive)
         self.channel = channel
 
     def set_qdisc(self, qdisc: Qdisc) -> Qdisc:
@@ -395,7 +316,11 @@ class NetDevice(WireEnd):
                 if arrival < 0:
                     return NET_XMIT_SUCCESS
             self.next_hop.in_flight += 1
-            heappush(self.event_heap, (arrival, next_seq(), self.peer_receive, skb))  # call_at
+            line = channel.line  # channel.send, inlined
+            entry: Event = (arrival, next_seq(), channel.arrive_cb, skb)
+            if not line:
+                heappush(self.event_heap, entry)
+            line.append(entry)
             return NET_XMIT_SUCCESS
         # Charge the packet's truesize to the world's queue memory before the qdisc sees
         # it (see net/memory.py: the running total only over-estimates, and is recounted
@@ -475,7 +400,11 @@ class NetDevice(WireEnd):
             if arrival < 0:
                 return
         self.next_hop.in_flight += 1
-        heappush(heap, (arrival, next_seq(), self.peer_receive, skb))
+        line = channel.line  # channel.send, inlined
+        entry: Event = (arrival, next_seq(), channel.arrive_cb, skb)
+        if not line:
+            heappush(heap, entry)
+        line.append(entry)
 
     def _tx_done(self, _arg: object) -> None:
         self._tx_event = None

@@ -18,13 +18,8 @@ from collections import deque
 from typing import Any, Protocol
 
 from qdisclab.errors import ConservationError, UserError
-from qdisclab.net.device import (
-    DEFAULT_TXQUEUELEN,
-    ETH_DATA_LEN,
-    Channel,
-    DeviceScheduler,
-    NetDevice,
-)
+from qdisclab.net.channel import Channel
+from qdisclab.net.device import DEFAULT_TXQUEUELEN, ETH_DATA_LEN, DeviceScheduler, NetDevice
 from qdisclab.net.memory import DEFAULT_QUEUE_MEMORY, QueueMemory
 from qdisclab.net.node import Node
 from qdisclab.ops import POLICIES, POLICY_STRICT

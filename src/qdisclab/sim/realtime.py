@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import selectors
 import time
+from collections import deque
 from collections.abc import Callable
 from heapq import heappop, heappush
 from typing import TYPE_CHECKING, TypeVar, overload
@@ -43,6 +44,7 @@ class RealtimeScheduler:
         self._t0 = time.monotonic_ns()
         self.now = 0
         self.heap: list[Event] = []
+        self.lines: list[deque[Event]] = []  # as the simulated scheduler's (events_run counts)
         self.tracepoints: dict[str, Tracepoint[...]] = {}  # this run's (sim/tracepoint.py)
         self._cancelled: set[object] = set()  # sequence numbers of cancelled entries in the heap
         self._selector = selectors.DefaultSelector()

@@ -22,6 +22,7 @@ cancelled set is empty (one truth test per event) nearly all the time.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from heapq import heapify, heappop, heappush
 from itertools import count
@@ -58,7 +59,7 @@ class _StopRun(Exception):
 class Scheduler:
     """Virtual-time event scheduler. ``now`` is the current time in ns."""
 
-    __slots__ = ("_cancelled", "events", "heap", "now", "tracepoints")
+    __slots__ = ("_cancelled", "events", "heap", "lines", "now", "tracepoints")
 
     def __init__(self) -> None:
         self.now: int = 0
@@ -67,6 +68,10 @@ class Scheduler:
         # ``heappush(sched.heap, (when, next_seq(), callback, arg))`` is ``call_at``
         # without the call.
         self.heap: list[Event] = []
+        # FIFO lines of entries held back from the heap (a wire's packets, see
+        # net/channel.py): only each line's head is in the heap, and the one who
+        # runs it pushes the next. Their entries are counted as pending.
+        self.lines: list[deque[Event]] = []
         # Sequence numbers of cancelled entries still in the heap.
         self._cancelled: set[object] = set()
         # This run's tracepoint instances (sim/tracepoint.py), by name.
@@ -125,11 +130,12 @@ class Scheduler:
             # A sentinel that runs after every event at `until`: the largest sequence.
             stop = (until, _LAST_SEQ, _raise_stop, None)
             heappush(heap, stop)
-        # Events are counted from the heap, not per event: every entry popped was pushed
-        # (the sequence counter says how many were) or was there at the start; the
-        # cancelled ones popped and the stop sentinel are taken off at the end.
+        # Events are counted from the heap, not per event: every entry popped was made
+        # (the sequence counter says how many were) or was pending at the start; the
+        # ones still pending, the cancelled ones popped and the stop sentinel are taken
+        # off at the end.
         first_seq = cast(int, next_seq())
-        queued = len(heap)
+        queued = len(heap) + self._held()
         skipped = 0
         stopped = 0
         try:
@@ -153,9 +159,17 @@ class Scheduler:
                 heap.remove(stop)
                 heapify(heap)
                 queued -= 1
-            self.events += queued + pushed - len(heap) - skipped - stopped
+            self.events += queued + pushed - len(heap) - self._held() - skipped - stopped
         if until is not None and self.now < until:
             self.now = until
+
+    def _held(self) -> int:
+        """Entries waiting in lines behind their head (not in the heap)."""
+        held = 0
+        for line in self.lines:
+            if line:
+                held += len(line) - 1
+        return held
 
 
 def _raise_stop(_arg: object) -> None:

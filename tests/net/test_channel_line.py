@@ -1,0 +1,96 @@
+"""A wire keeps its packets in line: one heap entry per busy wire, events in the same order."""
+
+from __future__ import annotations
+
+from qdisclab.net import Channel, World
+from qdisclab.sim import Scheduler
+from qdisclab.skb import IPPROTO_UDP, SkBuff
+from qdisclab.traffic import UdpSink
+
+
+def _burst(dev, books, n: int, dst: int) -> None:
+    for _ in range(n):
+        skb = SkBuff(986, 1, dst, 5, 9, IPPROTO_UDP, 0, books)  # 1000 bytes with Ethernet
+        books.book_sent(skb)
+        dev.xmit(skb)
+
+
+def test_only_the_head_of_a_wire_waits_in_the_heap():
+    world = World(seed=1)
+    a, b = world.add_host("A"), world.add_host("B")
+    link = world.connect(a, b, "1gbit", "10ms", qdisc="pfifo")
+    world.build_routes()
+    sink = UdpSink(b, 9)
+    books = world.flow_books("f")
+    _burst(link.a, books, 5, b.addr)
+    world.run(until=1_000_000)  # the 5 serialisations end by 40 us; none has arrived
+    # All 5 are on the wire (1 000 bytes at 1 gbit = 8 us each, 10 ms delay): one entry.
+    assert len(link.a.channel.line) == 5 and len(world.sched.heap) == 1
+    assert link.b.in_flight == 5 and world.check_conservation()["in_flight"] == 5
+    world.run()
+    assert sink.packets == 5 and not link.a.channel.line and not world.sched.heap
+    assert world.check_conservation()["delivered"] == 5
+
+
+def test_the_arrivals_keep_their_times_and_the_order_of_equal_times():
+    sched = Scheduler()
+    seen: list[object] = []
+    wire = Channel(8_000_000, 0)
+    wire.attach(sched, seen.append)
+    # Another event made between two packets at the same time runs between them, as it
+    # would with every packet in the heap: the entries keep their sequence numbers.
+    wire.send(10, "p1")
+    sched.call_at(10, seen.append, "timer")
+    wire.send(10, "p2")
+    wire.send(25, "p3")
+    sched.call_at(20, seen.append, "t20")
+    sched.run()
+    assert seen == ["p1", "timer", "p2", "t20", "p3"]
+    assert sched.now == 25
+
+
+def test_events_count_what_ran_when_packets_are_still_on_a_wire():
+    sched = Scheduler()
+    seen: list[object] = []
+    wire = Channel(8_000_000, 0)
+    wire.attach(sched, seen.append)
+    for when in (10, 20, 30, 40):
+        wire.send(when, when)
+    sched.run(until=25)
+    assert seen == [10, 20] and sched.events == 2  # the two still in line did not run
+    sched.run()
+    assert seen == [10, 20, 30, 40] and sched.events == 4
+
+
+def test_turning_jitter_off_never_lets_a_packet_overtake_a_jittered_one():
+    world = World(seed=3)
+    a, b = world.add_host("A"), world.add_host("B")
+    link = world.connect(a, b, "1gbit", "1ms", jitter="5ms")
+    world.build_routes()
+    arrivals: list[int] = []
+    sink = UdpSink(b, 9)
+    books = world.flow_books("f")
+    _burst(link.a, books, 20, b.addr)
+    world.run(until=200_000)  # 20 x 8 us on the wire, none arrived (1 ms + up to 5 ms)
+    link.a.channel.jitter = 0  # the next ones would arrive at once, before the jittered
+    _burst(link.a, books, 5, b.addr)
+    world.run(until=300_000)
+    times = [entry[0] for entry in link.a.channel.line]
+    assert times == sorted(times) and len(times) == 25
+    tap = link.b.tp_receive
+    tap.attach(lambda now, dev, skb: arrivals.append(now))
+    world.run()
+    assert sink.packets == 25 and arrivals == sorted(arrivals) and arrivals == times
+
+
+def test_a_lossy_wire_lines_up_only_what_it_did_not_lose():
+    world = World(seed=5)
+    a, b = world.add_host("A"), world.add_host("B")
+    link = world.connect(a, b, "1gbit", "1ms", loss=0.5)
+    world.build_routes()
+    sink = UdpSink(b, 9)
+    books = world.flow_books("f")
+    _burst(link.a, books, 40, b.addr)
+    world.run()
+    lost = world.check_conservation()["dropped"].get("link_loss", 0)
+    assert 0 < lost < 40 and sink.packets == 40 - lost
