@@ -92,11 +92,18 @@ class Channel:
         # The packets on the wire, in arrival order: (when, seq, arrive_cb, skb) entries.
         self.line: deque[Event] = deque()
 
-    def attach(self, sched: DeviceScheduler, receive: Callable[[SkBuff], None]) -> None:
-        """Deliver the packets sent on this channel to ``receive``, on ``sched``'s clock."""
+    def attach(
+        self, sched: DeviceScheduler, receive: Callable[[SkBuff], None], *, takes: bool = False
+    ) -> None:
+        """Deliver the packets sent on this channel to ``receive``, on ``sched``'s clock.
+
+        ``takes``: ``receive`` takes each arrival off the line itself (as ``arrive``
+        does, a device's receive, to save a call per packet); else the entries
+        call ``arrive``, which hands the packet on.
+        """
         self.heap = sched.heap
         self.receive = receive
-        self.arrive_cb = cast(Callback, self.arrive)
+        self.arrive_cb = cast(Callback, receive if takes else self.arrive)
         sched.lines.append(self.line)  # so the scheduler counts the entries held here
 
     def send(self, arrival: int, skb: SkBuff) -> None:

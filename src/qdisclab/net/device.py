@@ -15,6 +15,7 @@ uncongested device costs one event per packet (the arrival at the peer).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from heapq import heappush
 from typing import TYPE_CHECKING, ClassVar
@@ -114,6 +115,8 @@ class NetDevice(WireEnd):
     # wired before it transmits, so the per-packet path needs no None test).
     channel: Channel  # the wire out: rate, propagation delay, loss, jitter
     next_hop: WireEnd  # where the wire ends: the peer device (or a live port)
+    # Set by the peer's ``attach_peer``: the packets on the wire towards this device.
+    rx_line: deque[Event]
 
     __slots__ = (
         "_active",
@@ -139,6 +142,7 @@ class NetDevice(WireEnd):
         "qdisc",
         "queue_memory",
         "rx_bytes",
+        "rx_line",
         "rx_packets",
         "rx_plain",
         "sched",
@@ -256,8 +260,13 @@ class NetDevice(WireEnd):
     def attach_peer(self, peer: WireEnd, channel: Channel) -> None:
         """Wire this device to ``peer`` through ``channel`` (one direction of a link)."""
         self.next_hop = peer
-        self.peer = peer if isinstance(peer, NetDevice) else None
-        channel.attach(self.sched, peer.receive)
+        if isinstance(peer, NetDevice):
+            self.peer = peer
+            peer.rx_line = channel.line  # its receive takes each arrival off the line
+            channel.attach(self.sched, peer.receive, takes=True)
+        else:
+            self.peer = None
+            channel.attach(self.sched, peer.receive)
         self.channel = channel
 
     def set_qdisc(self, qdisc: Qdisc) -> Qdisc:
@@ -430,7 +439,11 @@ class NetDevice(WireEnd):
 
     # -- ingress ----------------------------------------------------------------
     def receive(self, skb: SkBuff) -> None:
-        """A packet arrives from the wire (``__netif_receive_skb``)."""
+        """A packet arrives from the wire (``__netif_receive_skb``): the head of ``rx_line``."""
+        line = self.rx_line  # Channel.arrive, inlined: the next one on the wire is due next
+        line.popleft()
+        if line:
+            heappush(self.event_heap, line[0])
         self.in_flight -= 1
         self.rx_packets += 1
         self.rx_bytes += skb.len
