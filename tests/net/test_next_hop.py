@@ -20,7 +20,6 @@ class _Tap(WireEnd):
         world.packet_holders.append(self)
 
     def receive(self, skb: SkBuff) -> None:
-        self.in_flight -= 1
         self.arrivals.append((skb.len, self.sched.now))
         skb_consume(skb)
 

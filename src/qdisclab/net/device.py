@@ -69,10 +69,17 @@ class WireEnd:
     device's wire ends in a port that writes to a file descriptor instead.
     """
 
-    __slots__ = ("in_flight",)
+    __slots__ = ("rx_line",)
 
     def __init__(self) -> None:
-        self.in_flight = 0  # packets on the wire towards this end
+        # The packets on the wire towards this end, in arrival order (the channel's
+        # line, set when a device is wired to this end; empty until then).
+        self.rx_line: deque[Event] = deque()
+
+    @property
+    def in_flight(self) -> int:
+        """Packets on the wire towards this end."""
+        return len(self.rx_line)
 
     def receive(self, skb: SkBuff) -> None:
         """The packet has crossed the wire (the channel's delay has passed)."""
@@ -115,8 +122,6 @@ class NetDevice(WireEnd):
     # wired before it transmits, so the per-packet path needs no None test).
     channel: Channel  # the wire out: rate, propagation delay, loss, jitter
     next_hop: WireEnd  # where the wire ends: the peer device (or a live port)
-    # Set by the peer's ``attach_peer``: the packets on the wire towards this device.
-    rx_line: deque[Event]
 
     __slots__ = (
         "_active",
@@ -142,7 +147,6 @@ class NetDevice(WireEnd):
         "qdisc",
         "queue_memory",
         "rx_bytes",
-        "rx_line",
         "rx_packets",
         "rx_plain",
         "sched",
@@ -260,10 +264,10 @@ class NetDevice(WireEnd):
     def attach_peer(self, peer: WireEnd, channel: Channel) -> None:
         """Wire this device to ``peer`` through ``channel`` (one direction of a link)."""
         self.next_hop = peer
+        peer.rx_line = channel.line
         if isinstance(peer, NetDevice):
             self.peer = peer
-            peer.rx_line = channel.line  # its receive takes each arrival off the line
-            channel.attach(self.sched, peer.receive, takes=True)
+            channel.attach(self.sched, peer.receive, takes=True)  # it takes arrivals off the line
         else:
             self.peer = None
             channel.attach(self.sched, peer.receive)
@@ -324,7 +328,6 @@ class NetDevice(WireEnd):
                 arrival = channel.impaired_arrival(skb, arrival, now)
                 if arrival < 0:
                     return NET_XMIT_SUCCESS
-            self.next_hop.in_flight += 1
             line = channel.line  # channel.send, inlined
             entry: Event = (arrival, next_seq(), channel.arrive_cb, skb)
             if not line:
@@ -408,7 +411,6 @@ class NetDevice(WireEnd):
             arrival = channel.impaired_arrival(skb, arrival, now)
             if arrival < 0:
                 return
-        self.next_hop.in_flight += 1
         line = channel.line  # channel.send, inlined
         entry: Event = (arrival, next_seq(), channel.arrive_cb, skb)
         if not line:
@@ -444,7 +446,6 @@ class NetDevice(WireEnd):
         line.popleft()
         if line:
             heappush(self.event_heap, line[0])
-        self.in_flight -= 1
         self.rx_packets += 1
         self.rx_bytes += skb.len
         if self.traced_receive:

@@ -173,7 +173,6 @@ class NetkitDevice(NetDevice):
             self.tx_bytes += skb.len
             delay = self.nk_delay
             if delay:
-                peer.in_flight += 1
                 self.channel.send(now + delay, skb)  # its receive takes it off the line
             else:
                 peer.rx_packets += 1
