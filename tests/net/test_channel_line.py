@@ -94,3 +94,24 @@ def test_a_lossy_wire_lines_up_only_what_it_did_not_lose():
     world.run()
     lost = world.check_conservation()["dropped"].get("link_loss", 0)
     assert 0 < lost < 40 and sink.packets == 40 - lost
+
+
+def _lossy_run(loss_at_connect: bool) -> tuple[int, list[int]]:
+    world = World(seed=9)
+    a, b = world.add_host("A"), world.add_host("B")
+    link = world.connect(a, b, "1gbit", "1ms", loss=0.3 if loss_at_connect else 0.0)
+    if not loss_at_connect:
+        link.a.channel.loss = 0.3  # its stream is made when first drawn from
+    world.build_routes()
+    sink = UdpSink(b, 9)
+    arrivals: list[int] = []
+    link.b.tp_receive.attach(lambda now, dev, skb: arrivals.append(now))
+    _burst(link.a, world.flow_books("f"), 60, b.addr)
+    world.run()
+    return sink.packets, arrivals
+
+
+def test_a_link_draws_the_same_losses_whenever_its_stream_is_made():
+    delivered, arrivals = _lossy_run(True)
+    assert 0 < delivered < 60
+    assert _lossy_run(False) == (delivered, arrivals)

@@ -58,6 +58,7 @@ class Channel:
         "rate",
         "receive",
         "rng",
+        "rng_stream",
     )
 
     # Set by ``attach`` when a device is wired to its next hop.
@@ -72,6 +73,7 @@ class Channel:
         jitter: int = 0,
         loss: float = 0.0,
         rng: Random | None = None,
+        rng_stream: Callable[[], Random] | None = None,
     ) -> None:
         if rate <= 0:
             raise UserError(f"link rate must be positive (found {rate} bit/s)")
@@ -84,7 +86,10 @@ class Channel:
         self._jitter = jitter  # ns, uniform in [0, jitter]
         self._loss = loss
         self.impaired = bool(jitter or loss)
-        self.rng = rng  # draws loss and jitter (needed only when either is configured)
+        # Draws loss and jitter: needed only when either is configured, so it may come
+        # from ``rng_stream`` on first use (a named stream is the same whenever it is made).
+        self.rng = rng
+        self.rng_stream = rng_stream
         # Exact integer ns per byte when the rate divides 8e9 (100mbit: 80), else 0
         # and the serialisation time is computed with a division per packet.
         self.ns_per_byte = 8_000_000_000 // rate if 8_000_000_000 % rate == 0 else 0
@@ -132,7 +137,9 @@ class Channel:
         (nor after jitter is turned off, while the jittered ones are still ahead).
         """
         rng = self.rng
-        assert rng is not None, "a lossy or jittery channel draws from its RNG stream"
+        if rng is None:
+            assert self.rng_stream is not None, "a lossy or jittery channel has an RNG stream"
+            rng = self.rng = self.rng_stream()
         if self._loss and rng.random() < self._loss:
             skb_drop(skb, DROP_LINK_LOSS, now)
             return -1
