@@ -32,30 +32,34 @@ def test_only_the_head_of_a_wire_waits_in_the_heap():
     assert world.check_conservation()["delivered"] == 5
 
 
+def _packet(tag: int) -> SkBuff:
+    return SkBuff(100, 1, 2, tag, 9, IPPROTO_UDP, 0)
+
+
 def test_the_arrivals_keep_their_times_and_the_order_of_equal_times():
     sched = Scheduler()
-    seen: list[object] = []
+    seen: list[int] = []
     wire = Channel(8_000_000, 0)
-    wire.attach(sched, seen.append)
+    wire.attach(sched, lambda skb: seen.append(skb.sport))
     # Another event made between two packets at the same time runs between them, as it
     # would with every packet in the heap: the entries keep their sequence numbers.
-    wire.send(10, "p1")
-    sched.call_at(10, seen.append, "timer")
-    wire.send(10, "p2")
-    wire.send(25, "p3")
-    sched.call_at(20, seen.append, "t20")
+    wire.send(10, _packet(1))
+    sched.call_at(10, seen.append, 100)
+    wire.send(10, _packet(2))
+    wire.send(25, _packet(3))
+    sched.call_at(20, seen.append, 200)
     sched.run()
-    assert seen == ["p1", "timer", "p2", "t20", "p3"]
+    assert seen == [1, 100, 2, 200, 3]
     assert sched.now == 25
 
 
 def test_events_count_what_ran_when_packets_are_still_on_a_wire():
     sched = Scheduler()
-    seen: list[object] = []
+    seen: list[int] = []
     wire = Channel(8_000_000, 0)
-    wire.attach(sched, seen.append)
+    wire.attach(sched, lambda skb: seen.append(skb.sport))
     for when in (10, 20, 30, 40):
-        wire.send(when, when)
+        wire.send(when, _packet(when))
     sched.run(until=25)
     assert seen == [10, 20] and sched.events == 2  # the two still in line did not run
     sched.run()

@@ -11,15 +11,16 @@ so events run in exactly the order they would if all were in the heap (a
 line's later entries all sort after its head).
 
 >>> from qdisclab.sim import Scheduler
+>>> from qdisclab.skb import IPPROTO_UDP, SkBuff
 >>> sched = Scheduler(); seen = []
 >>> wire = Channel(8_000_000, 1_000)
->>> wire.attach(sched, seen.append)
+>>> wire.attach(sched, lambda skb: seen.append((sched.now, skb.sport)))
 >>> for when in (10, 20, 30):
-...     wire.send(when, when)
+...     wire.send(when, SkBuff(100, 1, 2, when, 9, IPPROTO_UDP, created=0))
 >>> len(sched.heap), len(wire.line)
 (1, 3)
 >>> sched.run(); seen, sched.events
-([10, 20, 30], 3)
+([(10, 10), (20, 20), (30, 30)], 3)
 """
 
 from __future__ import annotations

@@ -180,7 +180,6 @@ class NetDevice(WireEnd):
         self._probe_site = DeviceProbeSite(self)
         self.tp_xmit.add_site(self._probe_site)
         self.tp_receive.add_site(self._probe_site)
-        self.rebind_probes()
         self.node = node
         self.name = name
         self.ifindex = ifindex
@@ -200,9 +199,9 @@ class NetDevice(WireEnd):
         self.prefixlen = 0
         self._active = True
         # One flag per direction for the common case (up, no hook, no ingress
-        # qdisc), kept current by the property setters below.
-        self.rx_plain = True
-        self.tx_plain = True
+        # qdisc; on receive, nothing traced either), kept current by the property
+        # setters below and by rebind_probes.
+        self.rebind_probes()  # sets tx_plain and rx_plain
         self.busy_until = 0  # the wire is busy until this time
         self._tx_event: Event | None = None  # pending "transmit done" entry
         self.tx_packets = 0
@@ -215,10 +214,16 @@ class NetDevice(WireEnd):
         """Listeners came or went: the per-packet test is one plain flag per tracepoint."""
         self.traced_xmit = bool(self.tp_xmit.listeners)
         self.traced_receive = bool(self.tp_receive.listeners)
+        self._update_plain()
 
     def _update_plain(self) -> None:
         self.tx_plain = self._active and self._egress_hook is None
-        self.rx_plain = self._active and self._ingress_hook is None and self._ingress_qdisc is None
+        self.rx_plain = (
+            self._active
+            and self._ingress_hook is None
+            and self._ingress_qdisc is None
+            and not self.traced_receive
+        )
 
     @property
     def active(self) -> bool:
@@ -448,13 +453,13 @@ class NetDevice(WireEnd):
             heappush(self.event_heap, line[0])
         self.rx_packets += 1
         self.rx_bytes += skb.len
-        if self.traced_receive:
-            self.tp_receive.emit(self.sched.now, self, skb)
         if self.rx_plain:
             skb.dev = self
             skb.iif = self.ifindex
             self.node.receive(skb, self)
             return
+        if self.traced_receive:
+            self.tp_receive.emit(self.sched.now, self, skb)
         self.deliver(skb)
 
     def deliver(self, skb: SkBuff) -> None:
