@@ -20,8 +20,6 @@ from heapq import heappush
 from math import log
 from typing import TYPE_CHECKING, Any
 
-from mypy_extensions import mypyc_attr
-
 from qdisclab.errors import UserError
 from qdisclab.sim.scheduler import Event, next_seq
 from qdisclab.traffic.udp import UdpSocket
@@ -38,7 +36,6 @@ def _ns(value: str | int) -> int:
     return parse_time(value) if isinstance(value, str) else int(value)
 
 
-@mypyc_attr(allow_interpreted_subclasses=True)
 class UdpSource:
     """Base: a socket, a start/stop window and a packet size; subclasses pick the gaps."""
 
