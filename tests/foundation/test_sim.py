@@ -75,7 +75,7 @@ def test_timer_lazy_rearm_later_fires_once_at_latest_time():
     timer = Timer(sched, lambda _: fired.append(sched.now))
     timer.arm(100)
     timer.arm(300)  # later: no new heap entry, the first re-queues itself
-    assert len(sched._heap) == 1
+    assert len(sched.heap) == 1
     sched.run()
     assert fired == [300]
     assert not timer.pending

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from qdisclab.net import World
-from qdisclab.net.device import Channel, WireEnd
+from qdisclab.net.channel import Channel
+from qdisclab.net.device import WireEnd
 from qdisclab.skb import IPPROTO_UDP, SkBuff, skb_consume
 
 
@@ -19,7 +20,6 @@ class _Tap(WireEnd):
         world.packet_holders.append(self)
 
     def receive(self, skb: SkBuff) -> None:
-        self.in_flight -= 1
         self.arrivals.append((skb.len, self.sched.now))
         skb_consume(skb)
 

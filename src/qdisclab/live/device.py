@@ -131,7 +131,7 @@ class FdPort(WireEnd):
 
     def __init__(self, fd: int, l3: int = 0, vnet_hdr: bool = False, gro: bool = False,
                  mmsg: bool = False) -> None:  # fmt: skip
-        self.in_flight = 0  # packets on the delay line towards this port
+        super().__init__()  # in_flight: the packets on the wire towards this port
         self.l3 = l3  # where the IP header starts in a packet's bytes
         self.writer = FdWriter(fd, vnet_hdr, gro, mmsg)
         self.put = self.writer.put
@@ -139,7 +139,6 @@ class FdPort(WireEnd):
 
     def receive(self, skb: SkBuff) -> None:
         """The packet has crossed the delay line: write it out (called by ``start_xmit``)."""
-        self.in_flight -= 1
         data = skb.payload
         # A qdisc marked CE (set_ce marks only ECN-capable IP packets): the wire carries it.
         if skb.ecn == INET_ECN_CE and ip_ecn(data, self.l3) != INET_ECN_CE:

@@ -15,21 +15,22 @@ uncongested device costs one event per packet (the arrival at the peer).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
-from random import Random
+from heapq import heappush
 from typing import TYPE_CHECKING, ClassVar
 
 from mypy_extensions import mypyc_attr
 
-from qdisclab.errors import UserError
+from qdisclab.net.channel import Channel as Channel  # re-exported: where wires were found
 from qdisclab.net.memory import DROP_QUEUE_MEMORY, SKB_TRUESIZE_OVERHEAD
 from qdisclab.net.tracepoints import NET_DEV_RECEIVE, NET_DEV_XMIT
 from qdisclab.sched.constants import NET_XMIT_DROP, NET_XMIT_SUCCESS
 from qdisclab.sim import RealtimeScheduler, Scheduler
+from qdisclab.sim.scheduler import Event, next_seq
 from qdisclab.sim.tracepoint import tracepoint
 from qdisclab.skb import (
     DROP_DEVICE_DOWN,
-    DROP_LINK_LOSS,
     DROP_MTU,
     DROP_TCX,
     ETH_HLEN,
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
     from qdisclab.net.node import Node
     from qdisclab.net.world import World
     from qdisclab.sched.qdisc import Qdisc
-    from qdisclab.sim.scheduler import Event
 
 #: The clock and event queue a world's devices run on: simulated, or the wall clock
 #: of a live run (the same interface; named as a union so compiled code calls the
@@ -61,81 +61,6 @@ ETH_DATA_LEN = 1500
 DEFAULT_TXQUEUELEN = 1000
 
 
-class Channel:
-    """One direction of a link: rate, propagation delay, jitter, random loss."""
-
-    __slots__ = (
-        "_jitter",
-        "_loss",
-        "delay",
-        "impaired",
-        "last_arrival",
-        "ns_per_byte",
-        "rate",
-        "rng",
-    )
-
-    def __init__(
-        self,
-        rate: int,
-        delay: int,
-        jitter: int = 0,
-        loss: float = 0.0,
-        rng: Random | None = None,
-    ) -> None:
-        if rate <= 0:
-            raise UserError(f"link rate must be positive (found {rate} bit/s)")
-        if delay < 0 or jitter < 0:
-            raise UserError("link delay and jitter must not be negative")
-        if not 0.0 <= loss < 1.0:
-            raise UserError(f"link loss must be in [0, 1) (found {loss})")
-        self.rate = rate  # bit/s
-        self.delay = delay  # ns
-        self._jitter = jitter  # ns, uniform in [0, jitter]
-        self._loss = loss
-        self.impaired = bool(jitter or loss)
-        self.rng = rng  # draws loss and jitter (needed only when either is configured)
-        # Exact integer ns per byte when the rate divides 8e9 (100mbit: 80), else 0
-        # and the serialisation time is computed with a division per packet.
-        self.ns_per_byte = 8_000_000_000 // rate if 8_000_000_000 % rate == 0 else 0
-        self.last_arrival = 0  # arrivals never overtake each other on a wire
-
-    def impaired_arrival(self, skb: SkBuff, arrival: int, now: int) -> int:
-        """Loss and jitter for one packet: when it arrives, or -1 when the wire lost it.
-
-        Jitter never reorders: a packet arrives no earlier than the one before it.
-        """
-        rng = self.rng
-        assert rng is not None, "a lossy or jittery channel draws from its RNG stream"
-        if self._loss and rng.random() < self._loss:
-            skb_drop(skb, DROP_LINK_LOSS, now)
-            return -1
-        if self._jitter:
-            arrival += int(rng.random() * self._jitter)
-            if arrival < self.last_arrival:
-                arrival = self.last_arrival
-            self.last_arrival = arrival
-        return arrival
-
-    @property
-    def loss(self) -> float:
-        return self._loss
-
-    @loss.setter
-    def loss(self, value: float) -> None:
-        self._loss = value
-        self.impaired = bool(self._jitter or value)
-
-    @property
-    def jitter(self) -> int:
-        return self._jitter
-
-    @jitter.setter
-    def jitter(self, value: int) -> None:
-        self._jitter = value
-        self.impaired = bool(value or self._loss)
-
-
 @mypyc_attr(allow_interpreted_subclasses=True)
 class WireEnd:
     """Where a channel hands a packet after the propagation delay: a device's next hop.
@@ -144,10 +69,17 @@ class WireEnd:
     device's wire ends in a port that writes to a file descriptor instead.
     """
 
-    __slots__ = ("in_flight",)
+    __slots__ = ("rx_line",)
 
     def __init__(self) -> None:
-        self.in_flight = 0  # packets on the wire towards this end
+        # The packets on the wire towards this end, in arrival order (the channel's
+        # line, set when a device is wired to this end; empty until then).
+        self.rx_line: deque[Event] = deque()
+
+    @property
+    def in_flight(self) -> int:
+        """Packets on the wire towards this end."""
+        return len(self.rx_line)
 
     def receive(self, skb: SkBuff) -> None:
         """The packet has crossed the wire (the channel's delay has passed)."""
@@ -190,7 +122,6 @@ class NetDevice(WireEnd):
     # wired before it transmits, so the per-packet path needs no None test).
     channel: Channel  # the wire out: rate, propagation delay, loss, jitter
     next_hop: WireEnd  # where the wire ends: the peer device (or a live port)
-    peer_receive: Callable[[SkBuff], None]  # next_hop.receive, bound once
 
     __slots__ = (
         "_active",
@@ -202,6 +133,7 @@ class NetDevice(WireEnd):
         "addr",
         "busy_until",
         "channel",
+        "event_heap",
         "hard_header_len",
         "hash_seed",
         "ifindex",
@@ -211,7 +143,6 @@ class NetDevice(WireEnd):
         "node",
         "ownership_policy",
         "peer",
-        "peer_receive",
         "prefixlen",
         "qdisc",
         "queue_memory",
@@ -243,12 +174,12 @@ class NetDevice(WireEnd):
         super().__init__()
         self.world = world
         self.sched = world.sched
+        self.event_heap = self.sched.heap  # per-packet events are pushed here directly
         self.tp_xmit = tracepoint(self.sched, NET_DEV_XMIT)
         self.tp_receive = tracepoint(self.sched, NET_DEV_RECEIVE)
         self._probe_site = DeviceProbeSite(self)
         self.tp_xmit.add_site(self._probe_site)
         self.tp_receive.add_site(self._probe_site)
-        self.rebind_probes()
         self.node = node
         self.name = name
         self.ifindex = ifindex
@@ -268,9 +199,9 @@ class NetDevice(WireEnd):
         self.prefixlen = 0
         self._active = True
         # One flag per direction for the common case (up, no hook, no ingress
-        # qdisc), kept current by the property setters below.
-        self.rx_plain = True
-        self.tx_plain = True
+        # qdisc; on receive, nothing traced either), kept current by the property
+        # setters below and by rebind_probes.
+        self.rebind_probes()  # sets tx_plain and rx_plain
         self.busy_until = 0  # the wire is busy until this time
         self._tx_event: Event | None = None  # pending "transmit done" entry
         self.tx_packets = 0
@@ -283,10 +214,16 @@ class NetDevice(WireEnd):
         """Listeners came or went: the per-packet test is one plain flag per tracepoint."""
         self.traced_xmit = bool(self.tp_xmit.listeners)
         self.traced_receive = bool(self.tp_receive.listeners)
+        self._update_plain()
 
     def _update_plain(self) -> None:
         self.tx_plain = self._active and self._egress_hook is None
-        self.rx_plain = self._active and self._ingress_hook is None and self._ingress_qdisc is None
+        self.rx_plain = (
+            self._active
+            and self._ingress_hook is None
+            and self._ingress_qdisc is None
+            and not self.traced_receive
+        )
 
     @property
     def active(self) -> bool:
@@ -332,8 +269,13 @@ class NetDevice(WireEnd):
     def attach_peer(self, peer: WireEnd, channel: Channel) -> None:
         """Wire this device to ``peer`` through ``channel`` (one direction of a link)."""
         self.next_hop = peer
-        self.peer = peer if isinstance(peer, NetDevice) else None
-        self.peer_receive = peer.receive
+        peer.rx_line = channel.line
+        if isinstance(peer, NetDevice):
+            self.peer = peer
+            channel.attach(self.sched, peer.receive, takes=True)  # it takes arrivals off the line
+        else:
+            self.peer = None
+            channel.attach(self.sched, peer.receive)
         self.channel = channel
 
     def set_qdisc(self, qdisc: Qdisc) -> Qdisc:
@@ -369,14 +311,13 @@ class NetDevice(WireEnd):
             return NET_XMIT_DROP
         qdisc = self.qdisc
         assert qdisc is not None, "a transmitting device has a root qdisc"
-        idle = self.sched.now >= self.busy_until
+        now = self.sched.now
+        idle = now >= self.busy_until
         if idle and not qdisc.qlen and qdisc.can_bypass:
             # sch_direct_xmit past an empty fifo: counted as sent by the qdisc
             qdisc.bypass(skb)
             # start_xmit, inlined (a call less per packet past an idle device); the
             # empty qdisc needs no "transmit done" event
-            sched = self.sched
-            now = sched.now
             channel = self.channel
             ns_per_byte = channel.ns_per_byte
             done = now + (
@@ -392,8 +333,11 @@ class NetDevice(WireEnd):
                 arrival = channel.impaired_arrival(skb, arrival, now)
                 if arrival < 0:
                     return NET_XMIT_SUCCESS
-            self.next_hop.in_flight += 1
-            sched.call_at(arrival, self.peer_receive, skb)
+            line = channel.line  # channel.send, inlined
+            entry: Event = (arrival, next_seq(), channel.arrive_cb, skb)
+            if not line:
+                heappush(self.event_heap, entry)
+            line.append(entry)
             return NET_XMIT_SUCCESS
         # Charge the packet's truesize to the world's queue memory before the qdisc sees
         # it (see net/memory.py: the running total only over-estimates, and is recounted
@@ -448,8 +392,7 @@ class NetDevice(WireEnd):
 
     def start_xmit(self, skb: SkBuff) -> None:
         """Serialise ``skb`` onto the wire now; the next hop receives it after the delay."""
-        sched = self.sched
-        now = sched.now
+        now = self.sched.now
         channel = self.channel
         qdisc = self.qdisc
         assert qdisc is not None, "a transmitting device has a root qdisc"
@@ -463,15 +406,21 @@ class NetDevice(WireEnd):
         self.tx_bytes += length
         if self.traced_xmit:
             self.tp_xmit.emit(now, self, skb)
+        heap = self.event_heap
         if qdisc.qlen and self._tx_event is None:
-            self._tx_event = sched.call_at(done, self.tx_done_cb, None)
+            tx_event: Event = (done, next_seq(), self.tx_done_cb, None)  # call_at, inlined
+            heappush(heap, tx_event)
+            self._tx_event = tx_event
         arrival = done + channel.delay
         if channel.impaired:  # loss or jitter configured: one flag on the common path
             arrival = channel.impaired_arrival(skb, arrival, now)
             if arrival < 0:
                 return
-        self.next_hop.in_flight += 1
-        sched.call_at(arrival, self.peer_receive, skb)
+        line = channel.line  # channel.send, inlined
+        entry: Event = (arrival, next_seq(), channel.arrive_cb, skb)
+        if not line:
+            heappush(heap, entry)
+        line.append(entry)
 
     def _tx_done(self, _arg: object) -> None:
         self._tx_event = None
@@ -497,17 +446,20 @@ class NetDevice(WireEnd):
 
     # -- ingress ----------------------------------------------------------------
     def receive(self, skb: SkBuff) -> None:
-        """A packet arrives from the wire (``__netif_receive_skb``)."""
-        self.in_flight -= 1
+        """A packet arrives from the wire (``__netif_receive_skb``): the head of ``rx_line``."""
+        line = self.rx_line  # Channel.arrive, inlined: the next one on the wire is due next
+        line.popleft()
+        if line:
+            heappush(self.event_heap, line[0])
         self.rx_packets += 1
         self.rx_bytes += skb.len
-        if self.traced_receive:
-            self.tp_receive.emit(self.sched.now, self, skb)
         if self.rx_plain:
             skb.dev = self
             skb.iif = self.ifindex
             self.node.receive(skb, self)
             return
+        if self.traced_receive:
+            self.tp_receive.emit(self.sched.now, self, skb)
         self.deliver(skb)
 
     def deliver(self, skb: SkBuff) -> None:

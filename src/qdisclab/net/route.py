@@ -16,7 +16,6 @@ every stub of the network, which keeps building routes near-linear.
 from __future__ import annotations
 
 from collections.abc import Set
-from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from qdisclab.net.addr import ip_str, prefix_mask
@@ -25,12 +24,29 @@ from qdisclab.net.addr import ip_str, prefix_mask
 Dev = TypeVar("Dev")
 
 
-@dataclass(frozen=True)
 class Route(Generic[Dev]):
-    prefix: int
-    length: int
-    dev: Dev
-    gateway: int = 0
+    """One prefix route: ``prefix/length`` out of ``dev``, via ``gateway`` (0: on link)."""
+
+    __slots__ = ("dev", "gateway", "length", "prefix")
+
+    def __init__(self, prefix: int, length: int, dev: Dev, gateway: int = 0) -> None:
+        self.prefix = prefix
+        self.length = length
+        self.dev = dev
+        self.gateway = gateway
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Route):
+            return NotImplemented
+        return (self.prefix, self.length, self.dev, self.gateway) == (
+            other.prefix, other.length, other.dev, other.gateway,
+        )  # fmt: skip
+
+    def __hash__(self) -> int:
+        return hash((self.prefix, self.length, self.gateway))
+
+    def __repr__(self) -> str:
+        return f"Route({self.prefix:#x}/{self.length}, {self.dev!r}, gateway={self.gateway:#x})"
 
     def __str__(self) -> str:
         via = f" via {ip_str(self.gateway)}" if self.gateway else ""

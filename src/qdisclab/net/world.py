@@ -15,22 +15,24 @@ dropped (by reason) or still held somewhere.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
+from functools import lru_cache, partial
 from typing import Any, Protocol
 
 from qdisclab.errors import ConservationError, UserError
-from qdisclab.net.device import (
-    DEFAULT_TXQUEUELEN,
-    ETH_DATA_LEN,
-    Channel,
-    DeviceScheduler,
-    NetDevice,
-)
+from qdisclab.net.channel import Channel
+from qdisclab.net.device import DEFAULT_TXQUEUELEN, ETH_DATA_LEN, DeviceScheduler, NetDevice
 from qdisclab.net.memory import DEFAULT_QUEUE_MEMORY, QueueMemory
 from qdisclab.net.node import Node
 from qdisclab.ops import POLICIES, POLICY_STRICT
 from qdisclab.sim import RngStreams, Scheduler
 from qdisclab.skb import FlowBooks, Ledger
+from qdisclab.skb.ledger import FlowObserver
 from qdisclab.units import parse_rate, parse_time
+
+# A network's links repeat a few rates and delays: each text is parsed once.
+_rate: Callable[[str], int] = lru_cache(maxsize=256)(parse_rate)
+_time: Callable[[str], int] = lru_cache(maxsize=256)(parse_time)
 
 
 class PacketHolder(Protocol):
@@ -140,22 +142,25 @@ class World:
         """
         from qdisclab.sched import create_qdisc
 
-        rate_ab = parse_rate(rate) if isinstance(rate, str) else int(rate)
+        rate_ab = _rate(rate) if isinstance(rate, str) else int(rate)
         rate_ba = (
             rate_ab
             if rate_b is None
-            else (parse_rate(rate_b) if isinstance(rate_b, str) else int(rate_b))
+            else (_rate(rate_b) if isinstance(rate_b, str) else int(rate_b))
         )
-        delay_ns = parse_time(delay) if isinstance(delay, str) else int(delay)
-        jitter_ns = parse_time(jitter) if isinstance(jitter, str) else int(jitter)
+        delay_ns = _time(delay) if isinstance(delay, str) else int(delay)
+        jitter_ns = _time(jitter) if isinstance(jitter, str) else int(jitter)
         link_name = name or f"{a.name}-{b.name}"
         name_a, name_b = dev_names if dev_names is not None else (None, None)
         dev_a = self.new_device(a, name_a, mtu, tx_queue_len, device_class)
         dev_b = self.new_device(b, name_b, mtu, tx_queue_len, device_class)
-        rng_ab = self.rng.stream(f"link:{link_name}:ab")
-        rng_ba = self.rng.stream(f"link:{link_name}:ba")
-        dev_a.attach_peer(dev_b, Channel(rate_ab, delay_ns, jitter_ns, loss, rng_ab))
-        dev_b.attach_peer(dev_a, Channel(rate_ba, delay_ns, jitter_ns, loss, rng_ba))
+        # Each direction's loss and jitter stream, made when first drawn from (most
+        # links draw nothing, and seeding a stream is the dearest part of a link).
+        stream = self.rng.stream
+        rng_ab = partial(stream, f"link:{link_name}:ab")
+        rng_ba = partial(stream, f"link:{link_name}:ba")
+        dev_a.attach_peer(dev_b, Channel(rate_ab, delay_ns, jitter_ns, loss, rng_stream=rng_ab))
+        dev_b.attach_peer(dev_a, Channel(rate_ba, delay_ns, jitter_ns, loss, rng_stream=rng_ba))
         subnet = self._next_subnet
         self._next_subnet += 1
         base = (10 << 24) | ((subnet // 256) << 16) | ((subnet % 256) << 8)
@@ -227,7 +232,7 @@ class World:
                 out[node.name] = addresses
         return out
 
-    def flow_books(self, name: str, observer: Any = None) -> FlowBooks:
+    def flow_books(self, name: str, observer: FlowObserver | None = None) -> FlowBooks:
         """The accounting record for flow ``name`` (created once)."""
         books = self.flows.get(name)
         if books is None:

@@ -173,8 +173,7 @@ class NetkitDevice(NetDevice):
             self.tx_bytes += skb.len
             delay = self.nk_delay
             if delay:
-                peer.in_flight += 1
-                self.sched.call_at(now + delay, peer.receive, skb)
+                self.channel.send(now + delay, skb)  # its receive takes it off the line
             else:
                 peer.rx_packets += 1
                 peer.rx_bytes += skb.len

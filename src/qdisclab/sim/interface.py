@@ -12,6 +12,7 @@ class inherits from it, so the simulated scheduler's hot path is untouched.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, TypeVar, overload, runtime_checkable
 
@@ -28,6 +29,11 @@ class EventScheduler(Protocol):
     """``now`` in integer ns; one-shot callbacks at absolute or relative times."""
 
     now: int
+    #: The pending entries as a ``heapq`` heap, which a per-packet path may push onto
+    #: directly (``heappush(heap, (when, next_seq(), callback, arg))``, as ``call_at``).
+    heap: list[Event]
+    #: FIFO lines of entries of which only the head is in ``heap`` (a wire's packets).
+    lines: list[deque[Event]]
     tracepoints: dict[str, Tracepoint[...]]  # this run's tracepoint instances
 
     @overload

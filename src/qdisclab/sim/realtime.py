@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import selectors
 import time
+from collections import deque
 from collections.abc import Callable
 from heapq import heappop, heappush
-from itertools import count
 from typing import TYPE_CHECKING, TypeVar, overload
 
-from qdisclab.sim.scheduler import Callback, Event
+from qdisclab.sim.scheduler import Callback, Event, next_seq
 
 if TYPE_CHECKING:
     from qdisclab.sim.tracepoint import Tracepoint
@@ -43,10 +43,10 @@ class RealtimeScheduler:
     def __init__(self) -> None:
         self._t0 = time.monotonic_ns()
         self.now = 0
-        self._heap: list[Event] = []
+        self.heap: list[Event] = []
+        self.lines: list[deque[Event]] = []  # as the simulated scheduler's (events_run counts)
         self.tracepoints: dict[str, Tracepoint[...]] = {}  # this run's (sim/tracepoint.py)
         self._cancelled: set[object] = set()  # sequence numbers of cancelled entries in the heap
-        self._next_seq = count().__next__
         self._selector = selectors.DefaultSelector()
         # Called before every wait for timers or fds, and when run returns: a reader that
         # batches its output (a writer thread fed once per wake-up) hands it over here.
@@ -64,8 +64,8 @@ class RealtimeScheduler:
     @overload
     def call_at(self, when: int, callback: Callable[[T], object], arg: T) -> Event: ...
     def call_at(self, when: int, callback: Callable[..., object], arg: object = None) -> Event:
-        entry: Event = (when, self._next_seq(), callback, arg)
-        heappush(self._heap, entry)
+        entry: Event = (when, next_seq(), callback, arg)
+        heappush(self.heap, entry)
         return entry
 
     @overload
@@ -73,14 +73,14 @@ class RealtimeScheduler:
     @overload
     def call_later(self, delay: int, callback: Callable[[T], object], arg: T) -> Event: ...
     def call_later(self, delay: int, callback: Callable[..., object], arg: object = None) -> Event:
-        entry: Event = (self.now + delay, self._next_seq(), callback, arg)
-        heappush(self._heap, entry)
+        entry: Event = (self.now + delay, next_seq(), callback, arg)
+        heappush(self.heap, entry)
         return entry
 
     def cancel(self, entry: Event) -> None:
         self._cancelled.add(entry[1])
-        if len(self._cancelled) > len(self._heap):  # some ran before they were cancelled
-            self._cancelled.intersection_update([e[1] for e in self._heap])
+        if len(self._cancelled) > len(self.heap):  # some ran before they were cancelled
+            self._cancelled.intersection_update([e[1] for e in self.heap])
 
     def is_pending(self, entry: Event | None) -> bool:
         return entry is not None and entry[1] not in self._cancelled
@@ -93,7 +93,7 @@ class RealtimeScheduler:
         wire (transmit-done and delay-line timers) keeps moving meanwhile.
         """
         now = time.monotonic_ns() - self._t0
-        heap = self._heap
+        heap = self.heap
         if heap and heap[0][0] <= now:
             self._run_due(now)
         if now > self.now:
@@ -121,7 +121,7 @@ class RealtimeScheduler:
         Timers that are due run before the readers of the same wake-up, so a
         reader never sees a ``now`` past a timer that has not run yet.
         """
-        heap = self._heap
+        heap = self.heap
         clock = self.clock
         select = self._selector.select
         run_due = self._run_due
@@ -157,7 +157,7 @@ class RealtimeScheduler:
 
     def _run_due(self, now: int) -> None:
         """Run every timer due at ``now``, each seeing its own scheduled time."""
-        heap = self._heap
+        heap = self.heap
         cancelled = self._cancelled
         while heap and heap[0][0] <= now:
             when, seq, callback, arg = heappop(heap)

@@ -22,6 +22,7 @@ cancelled set is empty (one truth test per event) nearly all the time.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from heapq import heapify, heappop, heappush
 from itertools import count
@@ -37,14 +38,15 @@ T = TypeVar("T")
 #: a callback with an argument of its own type is checked where the entry is made
 #: (``call_at``'s type variable); inside the heap both are erased to ``object``.
 Callback = Callable[[object], object]
-#: ``(when, seq, callback, arg)``. ``seq`` is an int from ``_next_seq``, typed ``object``
+#: ``(when, seq, callback, arg)``. ``seq`` is an int from ``next_seq``, typed ``object``
 #: because nothing but the heap's tuple comparison and the cancelled set looks at it:
 #: compiled code then passes the counter's int along instead of unboxing and re-boxing it.
 Event = tuple[int, object, Callback, object]
 
-# One process-wide sequence: within any scheduler it still increases in
-# scheduling order (gaps do not matter), and a global is cheaper to reach.
-_next_seq: Final[Callable[[], object]] = count().__next__
+#: The next entry's sequence number. One process-wide sequence, shared by both schedulers:
+#: within any scheduler it still increases in scheduling order (gaps do not matter), and
+#: a global is cheaper to reach.
+next_seq: Final[Callable[[], object]] = count().__next__
 
 #: The stop sentinel's sequence: after every real entry scheduled at the same time.
 _LAST_SEQ: Final = 1 << 62
@@ -57,12 +59,19 @@ class _StopRun(Exception):
 class Scheduler:
     """Virtual-time event scheduler. ``now`` is the current time in ns."""
 
-    __slots__ = ("_cancelled", "_heap", "events", "now", "tracepoints")
+    __slots__ = ("_cancelled", "events", "heap", "lines", "now", "tracepoints")
 
     def __init__(self) -> None:
         self.now: int = 0
         self.events: int = 0  # events executed so far (cancelled entries not counted)
-        self._heap: list[Event] = []
+        # The entries, a ``heapq`` heap. A per-packet path pushes onto it directly:
+        # ``heappush(sched.heap, (when, next_seq(), callback, arg))`` is ``call_at``
+        # without the call.
+        self.heap: list[Event] = []
+        # FIFO lines of entries held back from the heap (a wire's packets, see
+        # net/channel.py): only each line's head is in the heap, and the one who
+        # runs it pushes the next. Their entries are counted as pending.
+        self.lines: list[deque[Event]] = []
         # Sequence numbers of cancelled entries still in the heap.
         self._cancelled: set[object] = set()
         # This run's tracepoint instances (sim/tracepoint.py), by name.
@@ -74,8 +83,8 @@ class Scheduler:
     def call_at(self, when: int, callback: Callable[[T], object], arg: T) -> Event: ...
     def call_at(self, when: int, callback: Callable[..., object], arg: object = None) -> Event:
         """Run ``callback(arg)`` at absolute time ``when`` (ns); returns a cancellable entry."""
-        entry: Event = (when, _next_seq(), callback, arg)
-        heappush(self._heap, entry)
+        entry: Event = (when, next_seq(), callback, arg)
+        heappush(self.heap, entry)
         return entry
 
     @overload
@@ -84,17 +93,17 @@ class Scheduler:
     def call_later(self, delay: int, callback: Callable[[T], object], arg: T) -> Event: ...
     def call_later(self, delay: int, callback: Callable[..., object], arg: object = None) -> Event:
         """Run ``callback(arg)`` ``delay`` ns from now."""
-        entry: Event = (self.now + delay, _next_seq(), callback, arg)
-        heappush(self._heap, entry)
+        entry: Event = (self.now + delay, next_seq(), callback, arg)
+        heappush(self.heap, entry)
         return entry
 
     def cancel(self, entry: Event) -> None:
         """Cancel a scheduled entry in O(1); cancelling twice, or after it ran, is harmless."""
         cancelled = self._cancelled
         cancelled.add(entry[1])
-        if len(cancelled) > len(self._heap):
+        if len(cancelled) > len(self.heap):
             # Some were cancelled after they ran and will never be popped: forget those.
-            cancelled.intersection_update([e[1] for e in self._heap])
+            cancelled.intersection_update([e[1] for e in self.heap])
 
     def is_pending(self, entry: Event | None) -> bool:
         """Whether ``entry`` was made and not cancelled (as asyncio's handles, one that ran counts)."""
@@ -102,7 +111,7 @@ class Scheduler:
 
     def next_time(self) -> int | None:
         """Time of the earliest live entry, or None when nothing is scheduled."""
-        heap = self._heap
+        heap = self.heap
         cancelled = self._cancelled
         while heap and heap[0][1] in cancelled:
             cancelled.discard(heappop(heap)[1])
@@ -113,7 +122,7 @@ class Scheduler:
 
         Events scheduled exactly at ``until`` run; the clock ends at ``until``.
         """
-        heap = self._heap
+        heap = self.heap
         cancelled = self._cancelled
         pop = heappop
         stop: Event | None = None
@@ -121,11 +130,12 @@ class Scheduler:
             # A sentinel that runs after every event at `until`: the largest sequence.
             stop = (until, _LAST_SEQ, _raise_stop, None)
             heappush(heap, stop)
-        # Events are counted from the heap, not per event: every entry popped was pushed
-        # (the sequence counter says how many were) or was there at the start; the
-        # cancelled ones popped and the stop sentinel are taken off at the end.
-        first_seq = cast(int, _next_seq())
-        queued = len(heap)
+        # Events are counted from the heap, not per event: every entry popped was made
+        # (the sequence counter says how many were) or was pending at the start; the
+        # ones still pending, the cancelled ones popped and the stop sentinel are taken
+        # off at the end.
+        first_seq = cast(int, next_seq())
+        queued = len(heap) + self._held()
         skipped = 0
         stopped = 0
         try:
@@ -143,15 +153,23 @@ class Scheduler:
         except _StopRun:
             stopped = 1  # the stop sentinel is not an event of the run
         finally:
-            pushed = cast(int, _next_seq()) - first_seq - 1
+            pushed = cast(int, next_seq()) - first_seq - 1
             if stop is not None and not stopped:
                 # Left by an exception from a callback: take the sentinel out of the heap.
                 heap.remove(stop)
                 heapify(heap)
                 queued -= 1
-            self.events += queued + pushed - len(heap) - skipped - stopped
+            self.events += queued + pushed - len(heap) - self._held() - skipped - stopped
         if until is not None and self.now < until:
             self.now = until
+
+    def _held(self) -> int:
+        """Entries waiting in lines behind their head (not in the heap)."""
+        held = 0
+        for line in self.lines:
+            if line:
+                held += len(line) - 1
+        return held
 
 
 def _raise_stop(_arg: object) -> None:

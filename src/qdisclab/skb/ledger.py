@@ -37,8 +37,13 @@ DROP_RESET = "qdisc_reset"  # purged by a qdisc reset/destroy
 DROP_MTU = "mtu"  # larger than the device MTU
 
 
-class DropObserver(Protocol):
-    """What a flow's books call when one of its packets is dropped (the metrics layer)."""
+class FlowObserver(Protocol):
+    """A flow's measurements (the metrics layer): told of each packet delivered or dropped.
+
+    The drop path calls ``on_drop``; a sink that delivers a packet calls ``on_deliver``.
+    """
+
+    def on_deliver(self, skb: SkBuff, now: int) -> None: ...
 
     def on_drop(self, skb: SkBuff, reason: str, now: int) -> None: ...
 
@@ -95,7 +100,7 @@ class FlowBooks:
         "sent_packets",
     )
 
-    def __init__(self, name: str, ledger: Ledger, observer: DropObserver | None = None) -> None:
+    def __init__(self, name: str, ledger: Ledger, observer: FlowObserver | None = None) -> None:
         self.name = name
         self.ledger = ledger
         self.sent_packets = 0

@@ -16,11 +16,20 @@ ns computed from the packet index (no drift from rounding).
 
 from __future__ import annotations
 
-from typing import Any
+from heapq import heappush
+from math import log
+from typing import TYPE_CHECKING, Any
 
 from qdisclab.errors import UserError
+from qdisclab.sim.scheduler import Event, next_seq
 from qdisclab.traffic.udp import UdpSocket
 from qdisclab.units import parse_rate, parse_time
+
+if TYPE_CHECKING:
+    from qdisclab.net.device import DeviceScheduler
+    from qdisclab.net.node import Node
+    from qdisclab.skb import FlowBooks
+    from qdisclab.skb.flowmetrics import FlowMetrics
 
 
 def _ns(value: str | int) -> int:
@@ -32,6 +41,7 @@ class UdpSource:
 
     __slots__ = (
         "_event",
+        "_event_heap",
         "_send_cb",
         "dport",
         "dst",
@@ -47,7 +57,7 @@ class UdpSource:
 
     def __init__(
         self,
-        node: Any,
+        node: Node,
         dst: int,
         dport: int,
         name: str,
@@ -69,7 +79,8 @@ class UdpSource:
         self.start = _ns(start)
         self.stop = None if stop is None else _ns(stop)
         world = node.world
-        self.sched = node.sched
+        self.sched: DeviceScheduler = node.sched
+        self._event_heap = self.sched.heap  # the next send is pushed here (call_at, inlined)
         self.rng = world.rng.stream(f"udp:{name}")
         self.sock = UdpSocket(node, sport if sport is not None else 10000 + len(world.flows), name)
         self.sent = 0
@@ -77,11 +88,11 @@ class UdpSource:
         self._event = self.sched.call_at(self.start + self.first_gap(), self._send_cb, None)
 
     @property
-    def metrics(self) -> Any:
+    def metrics(self) -> FlowMetrics:
         return self.sock.metrics
 
     @property
-    def books(self) -> Any:
+    def books(self) -> FlowBooks:
         return self.sock.books
 
     def first_gap(self) -> int:
@@ -92,13 +103,16 @@ class UdpSource:
 
     def _send(self, _arg: object) -> None:
         now = self.sched.now
-        if self.stop is not None and now >= self.stop:
+        stop = self.stop
+        if stop is not None and now >= stop:
             return
         self.sent += 1
         self.sock.sendto(self.dst, self.dport, self.size)
         when = self.next_time(now)
         if when is not None:
-            self._event = self.sched.call_at(when, self._send_cb, None)
+            event: Event = (when, next_seq(), self._send_cb, None)  # call_at, inlined
+            heappush(self._event_heap, event)
+            self._event = event
 
     def cancel(self) -> None:
         self.sched.cancel(self._event)
@@ -123,7 +137,8 @@ class PoissonSource(UdpSource):
         return self.next_time(0)
 
     def next_time(self, now: int) -> int:
-        return now + 1 + int(self.rng.expovariate(self._per_ns))
+        # random.expovariate(self._per_ns), inlined: the same draw and arithmetic
+        return now + 1 + int(-log(1.0 - self.rng.random()) / self._per_ns)
 
 
 class OnOffSource(UdpSource):

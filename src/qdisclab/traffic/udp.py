@@ -12,10 +12,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 from qdisclab.skb import DROP_NO_SOCKET, IPPROTO_UDP, SkBuff, skb_consume, skb_drop
 from qdisclab.skb.flowmetrics import FlowMetrics
+
+if TYPE_CHECKING:
+    from qdisclab.net.device import DeviceScheduler
+    from qdisclab.net.node import Node
+    from qdisclab.net.world import World
+    from qdisclab.skb import FlowBooks
+
+
+class DatagramReceiver(Protocol):
+    """What a UDP port is bound to: a sink, an echo server, a probe awaiting replies."""
+
+    def receive(self, skb: SkBuff) -> None: ...
 
 
 class UdpStack:
@@ -23,17 +35,18 @@ class UdpStack:
 
     __slots__ = ("node", "ports")
 
-    def __init__(self, node: Any) -> None:
+    def __init__(self, node: Node) -> None:
         self.node = node
-        self.ports: dict[int, Any] = {}
+        self.ports: dict[int, DatagramReceiver] = {}
         node.register_protocol(IPPROTO_UDP, self)
 
     @classmethod
-    def of(cls, node: Any) -> UdpStack:
+    def of(cls, node: Node) -> UdpStack:
+        """The node's UDP stack (registered on first use)."""
         stack = node.protocols.get(IPPROTO_UDP)
         return stack if isinstance(stack, UdpStack) else cls(node)
 
-    def bind(self, port: int, receiver: Any) -> None:
+    def bind(self, port: int, receiver: DatagramReceiver) -> None:
         from qdisclab.errors import UserError
 
         if port in self.ports:
@@ -54,15 +67,15 @@ class UdpSocket:
     __slots__ = ("books", "metrics", "node", "saddr", "sched", "sport", "world")
 
     def __init__(
-        self, node: Any, sport: int, flow_name: str, metrics: FlowMetrics | None = None
+        self, node: Node, sport: int, flow_name: str, metrics: FlowMetrics | None = None
     ) -> None:
         self.node = node
         self.saddr = node.addr  # bound once: Node.addr is computed
-        self.world = node.world
-        self.sched = node.sched
+        self.world: World = node.world
+        self.sched: DeviceScheduler = node.sched
         self.sport = sport
         self.metrics = metrics if metrics is not None else FlowMetrics(flow_name)
-        self.books = self.world.flow_books(flow_name, self.metrics)
+        self.books: FlowBooks = self.world.flow_books(flow_name, self.metrics)
 
     def sendto(self, dst: int, dport: int, length: int, ecn: int = 0, priority: int = 0) -> int:
         """Send one datagram of ``length`` bytes (IP length); returns the output's NET_XMIT_*."""
@@ -79,9 +92,9 @@ class UdpSink:
 
     __slots__ = ("bytes", "node", "packets", "port", "sched")
 
-    def __init__(self, node: Any, port: int) -> None:
+    def __init__(self, node: Node, port: int) -> None:
         self.node = node
-        self.sched = node.sched
+        self.sched: DeviceScheduler = node.sched
         self.port = port
         self.packets = 0
         self.bytes = 0
@@ -90,7 +103,9 @@ class UdpSink:
     def receive(self, skb: SkBuff) -> None:
         self.packets += 1
         self.bytes += skb.len
-        observer = skb.flow.observer
+        books = skb.flow
+        assert books is not None, "a delivered packet was sent on a flow's books"
+        observer = books.observer
         if observer is not None:
             observer.on_deliver(skb, self.sched.now)
         skb_consume(skb)
