@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from mypy_extensions import mypyc_attr
 
 from qdisclab.errors import ExtensionFault, KernelError, UserError
 from qdisclab.ops import KFUNCS, POLICY_CONTAIN, POLICY_OFF, POLICY_STRICT, RUNNING, Frame, Storage
@@ -43,11 +45,38 @@ from qdisclab.sched.watchdog import QdiscWatchdog
 from qdisclab.sim.tracepoint import tracepoint
 from qdisclab.skb import DROP_QDISC, DROP_RESET, SkBuff
 
+if TYPE_CHECKING:
+    from qdisclab.sim import Scheduler
+
 #: ``create(spec, dev, parent=..., parent_q=...) -> Qdisc``: how children are made
 #: (``registry.create_qdisc``, handed in so this module does not import the registry).
 QdiscFactory = Callable[..., "Qdisc"]
 
 
+@mypyc_attr(native_class=False)
+class QdiscProbeSite:
+    """Stands for a qdisc in its tracepoints' site sets, which hold sites weakly.
+
+    A compiled class cannot be weakly referenced, so the qdisc registers this
+    plain object (which it keeps alive) and is told through it when listeners change.
+    """
+
+    __slots__ = ("__weakref__", "qdisc")
+
+    def __init__(self, qdisc: Qdisc) -> None:
+        self.qdisc = qdisc
+
+    def rebind_probes(self) -> None:
+        self.qdisc.rebind_probes()
+
+
+def live_qdiscs(sched: Scheduler) -> list[Qdisc]:
+    """Every qdisc instance of ``sched``'s run still alive (children included)."""
+    sites = tracepoint(sched, QDISC_DEQUEUE).sites
+    return [site.qdisc for site in sites if isinstance(site, QdiscProbeSite)]
+
+
+@mypyc_attr(allow_interpreted_subclasses=True)  # a tool may extend the mechanism
 class Qdisc(QdiscTrampolines):
     """A qdisc instance (the mechanism). ``q.qlen``, ``q.backlog``, ``q.drops`` ... read as in tc."""
 
@@ -112,8 +141,9 @@ class Qdisc(QdiscTrampolines):
         self.ops = self._call("init", ops_cls)
         bind_trampolines(self)
         # The trampolines are rebuilt when a listener comes or goes (rebind_probes).
-        self.tp_enqueue.add_site(self)
-        self.tp_dequeue.add_site(self)
+        self._probe_site = site = QdiscProbeSite(self)
+        self.tp_enqueue.add_site(site)
+        self.tp_dequeue.add_site(site)
         # TCQ_F_CAN_BYPASS: an empty work-conserving fifo on an idle device may be skipped.
         self.can_bypass = bool(getattr(ops_cls, "can_bypass", False))
         tp = tracepoint(sched, QDISC_CREATE)

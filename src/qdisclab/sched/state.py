@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from mypy_extensions import mypyc_attr
+
 if TYPE_CHECKING:
     from random import Random
 
@@ -20,7 +22,7 @@ if TYPE_CHECKING:
     from qdisclab.sched.context import QdiscContext
     from qdisclab.sched.filters import FilterChain
     from qdisclab.sched.ops import QdiscOps, ToFree
-    from qdisclab.sched.qdisc import Qdisc, QdiscFactory
+    from qdisclab.sched.qdisc import Qdisc, QdiscFactory, QdiscProbeSite
     from qdisclab.sched.watchdog import QdiscWatchdog
     from qdisclab.sim import Scheduler
     from qdisclab.sim.tracepoint import Tracepoint
@@ -50,11 +52,11 @@ class QdiscDevice(Protocol):
         """``__netif_schedule``: run the device's dequeue loop again (the watchdog's expiry)."""
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # as Qdisc, built on it
 class QdiscState:
     """The fields of a ``Qdisc``; see ``qdisc.Qdisc`` for what each means."""
 
     __slots__ = (
-        "__weakref__",  # a probe site of its tracepoints (held weakly by them)
         "_checked",
         "_entering",
         "_factory",
@@ -62,6 +64,7 @@ class QdiscState:
         "_gso_skb",
         "_parking",
         "_policy_dequeue",
+        "_probe_site",
         "_to_free",
         "backlog",
         "bypass",
@@ -146,6 +149,7 @@ class QdiscState:
     fault: str | None
     on_fault: Callable[[Qdisc], None] | None
     sojourn: SojournLog | None
+    _probe_site: QdiscProbeSite  # stands for it in its tracepoints' (weak) site sets
     tp_enqueue: Tracepoint[...]
     tp_dequeue: Tracepoint[...]
     tp_drop: Tracepoint[...]

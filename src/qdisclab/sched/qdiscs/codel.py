@@ -45,7 +45,6 @@ CODEL_USAGE = (
 )
 
 
-@register_qdisc
 class Codel(QdiscOps):
     """One FIFO under the CoDel control law."""
 
@@ -125,3 +124,6 @@ class Codel(QdiscOps):
 
     def destroy(self, sch: QdiscContext) -> None:
         pass
+
+
+register_qdisc(Codel)

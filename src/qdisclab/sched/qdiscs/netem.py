@@ -76,7 +76,6 @@ class _Cor:
         return value
 
 
-@register_qdisc
 class Netem(QdiscOps):
     """``netem`` with iproute2's positional syntax (see the module doc)."""
 
@@ -260,3 +259,6 @@ class Netem(QdiscOps):
 
     def destroy(self, sch: QdiscContext) -> None:
         pass
+
+
+register_qdisc(Netem)

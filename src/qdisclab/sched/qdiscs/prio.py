@@ -42,7 +42,6 @@ TCQ_MIN_PRIO_BANDS = 2
 DEFAULT_PRIOMAP = (1, 2, 2, 2, 1, 2, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)
 
 
-@register_qdisc
 class Prio(QdiscOps):
     """``prio [bands N] [priomap P0 ... P15]``: strict priority over child qdiscs."""
 
@@ -161,6 +160,9 @@ class Prio(QdiscOps):
 
     def destroy(self, sch: QdiscContext) -> None:
         pass
+
+
+register_qdisc(Prio)
 
 
 PRIO_USAGE = "Usage: ... prio [ bands NUMBER ] [ priomap P1 P2 ...] [multiqueue]"

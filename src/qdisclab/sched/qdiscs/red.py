@@ -91,7 +91,6 @@ def eval_idle_damping(wlog: int, avpkt: int, bandwidth: int) -> tuple[int, list[
     return clog, stab
 
 
-@register_qdisc
 class Red(QdiscOps):
     """``red limit BYTES [min] [max] avpkt BYTES [burst] [probability] [bandwidth] [ecn] [harddrop]``."""
 
@@ -300,3 +299,6 @@ class Red(QdiscOps):
 
     def destroy(self, sch: QdiscContext) -> None:
         pass
+
+
+register_qdisc(Red)
