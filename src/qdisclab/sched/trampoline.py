@@ -56,8 +56,8 @@ DequeueCallback = Callable[["QdiscContext"], "SkBuff | None"]
 #: The same as the checked trampolines see them: whatever the policy returned, to be
 #: checked (a compiled trampoline would otherwise refuse a wrong type before the check
 #: that names the callback and the value).
-UncheckedEnqueue = Callable[[SkBuff, "QdiscContext", "ToFree"], object]
-UncheckedDequeue = Callable[["QdiscContext"], object]
+UnverifiedEnqueue = Callable[[SkBuff, "QdiscContext", "ToFree"], object]
+UnverifiedDequeue = Callable[["QdiscContext"], object]
 
 # Every value enqueue may return (a code, optionally with the stolen/bypass flags), each
 # mapped to itself: the verdict as an int, whatever equal value the policy returned.
@@ -226,7 +226,7 @@ def _unchecked_enqueue(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], int]:
 
 def _checked_enqueue(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], int]:
     ctx, to_free = q.ctx, q._to_free
-    enq: UncheckedEnqueue = q.ops.enqueue
+    enq: UnverifiedEnqueue = q.ops.enqueue
     frame, running = q._frames["enqueue"], RUNNING
     acquired = frame.acquired
     # The probes are reached through ``watch`` behind one test (None: nothing listens):
@@ -319,7 +319,7 @@ def _unchecked_dequeue(q: Qdisc, probes: _Probes) -> Callable[[], SkBuff | None]
 
 def _checked_dequeue(q: Qdisc, probes: _Probes) -> Callable[[], SkBuff | None]:
     ctx = q.ctx
-    deq: UncheckedDequeue = q.ops.dequeue
+    deq: UnverifiedDequeue = q.ops.dequeue
     frame, running = q._frames["dequeue"], RUNNING
     acquired = frame.acquired
     watch = probes.watching_dequeue()  # as the checked enqueue

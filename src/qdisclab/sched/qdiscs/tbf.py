@@ -28,6 +28,8 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from mypy_extensions import mypyc_attr
+
 from qdisclab.errors import UserError
 from qdisclab.sched.ops import QdiscOps
 from qdisclab.sched.options import Args, KernelRefusal, TcParseError
@@ -198,6 +200,7 @@ def render_tbf(opt: dict[str, Any], details: bool = False) -> str:
     return text + " "
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # a kind may be extended
 class TBF(QdiscOps):
     """``tbf rate R burst B (limit L | latency T) [peakrate P mtu M] [overhead N] [mpu M] [linklayer L]``."""
 
