@@ -331,7 +331,7 @@ def _checked_dequeue(q: Qdisc, probes: _Probes) -> Callable[[], SkBuff | None]:
         try:
             skb = deq(ctx)
             if skb is not None and (
-                type(skb) is not SkBuff  # exactly: nothing else is an skb
+                skb.__class__ is not SkBuff
                 or skb.owner is not frame
                 or (length := skb.len) != skb.pkt_len
             ):
