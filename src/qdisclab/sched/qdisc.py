@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from random import Random
 from typing import TYPE_CHECKING, Any
 
 from mypy_extensions import mypyc_attr
@@ -117,7 +118,7 @@ class Qdisc(QdiscTrampolines):
         where = f"{getattr(dev, 'name', '?')} parent {format_handle(handle)}"
         self.filters = FilterChain(self._filter_fault, where)
         self.watchdog = QdiscWatchdog(sched, dev)
-        self.rng = _random_stream(dev, ops_cls.id, handle)
+        self._rng = None
         self.fault = None
         self.on_fault = None
         self.opt = {}
@@ -158,6 +159,18 @@ class Qdisc(QdiscTrampolines):
         """Start noting per-packet sojourn into ``log`` (None stops); see ``SojournLog``."""
         self.sojourn = log
         bind_trampolines(self)
+
+    @property
+    def rng(self) -> Random:
+        """This instance's stream of the run seed (``sch.random_u32``), named by where it sits.
+
+        Made the first time a policy draws from it: most kinds never do, and seeding
+        a stream is most of what creating a qdisc costs (a 256-flow dumbbell makes 1026).
+        """
+        rng = self._rng
+        if rng is None:
+            rng = self._rng = _random_stream(self.dev, self.kind, self.handle)
+        return rng
 
     @property
     def limit(self) -> int:
@@ -353,13 +366,12 @@ class Qdisc(QdiscTrampolines):
 _install_refusals()
 
 
-def _random_stream(dev: Any, kind: str, handle: int) -> Any:
-    """This instance's stream of the run seed (``sch.random_u32``), named by where it sits."""
-    import random
-
+def _random_stream(dev: Any, kind: str, handle: int) -> Random:
+    """The stream of the run seed named by where a qdisc sits (``Qdisc.rng``)."""
     world = getattr(dev, "world", None)
     node = getattr(getattr(dev, "node", None), "name", "")
     name = f"qdisc:{kind}:{node}/{getattr(dev, 'name', '?')}:{format_handle(handle)}"
     if world is not None and hasattr(world, "rng"):
-        return world.rng.stream(name)
-    return random.Random(f"{getattr(dev, 'hash_seed', 0)}:{name}")
+        stream: Random = world.rng.stream(name)
+        return stream
+    return Random(f"{getattr(dev, 'hash_seed', 0)}:{name}")

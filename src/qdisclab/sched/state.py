@@ -65,6 +65,7 @@ class QdiscState:
         "_parking",
         "_policy_dequeue",
         "_probe_site",
+        "_rng",
         "_to_free",
         "backlog",
         "bypass",
@@ -92,7 +93,6 @@ class QdiscState:
         "policy",
         "qlen",
         "requeues",
-        "rng",
         "sched",
         "sojourn",
         "spec",
@@ -124,7 +124,7 @@ class QdiscState:
     _frames: dict[str, Frame]
     _to_free: ToFree
     storage: Storage
-    rng: Random
+    _rng: Random | None  # made on first use (``Qdisc.rng``)
     hash_seed: int
     watchdog: QdiscWatchdog
     # the datapath (closures built by trampoline.bind_trampolines)
