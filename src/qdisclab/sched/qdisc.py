@@ -47,7 +47,7 @@ from qdisclab.sim.tracepoint import tracepoint
 from qdisclab.skb import DROP_QDISC, DROP_RESET, SkBuff
 
 if TYPE_CHECKING:
-    from qdisclab.sim import Scheduler
+    from qdisclab.sim import RealtimeScheduler, Scheduler
 
 #: ``create(spec, dev, parent=..., parent_q=...) -> Qdisc``: how children are made
 #: (``registry.create_qdisc``, handed in so this module does not import the registry).
@@ -71,7 +71,7 @@ class QdiscProbeSite:
         self.qdisc.rebind_probes()
 
 
-def live_qdiscs(sched: Scheduler) -> list[Qdisc]:
+def live_qdiscs(sched: Scheduler | RealtimeScheduler) -> list[Qdisc]:
     """Every qdisc instance of ``sched``'s run still alive (children included)."""
     sites = tracepoint(sched, QDISC_DEQUEUE).sites
     return [site.qdisc for site in sites if isinstance(site, QdiscProbeSite)]

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from qdisclab.sched.ops import QdiscOps, ToFree
     from qdisclab.sched.qdisc import Qdisc, QdiscFactory, QdiscProbeSite
     from qdisclab.sched.watchdog import QdiscWatchdog
-    from qdisclab.sim import Scheduler
+    from qdisclab.sim import RealtimeScheduler, Scheduler
     from qdisclab.sim.tracepoint import Tracepoint
     from qdisclab.skb import SkBuff
 
@@ -33,7 +33,7 @@ class QdiscDevice(Protocol):
     """What a qdisc reads of its device (``qdisc_dev(sch)``); optional extras are read with getattr."""
 
     @property
-    def sched(self) -> Scheduler:
+    def sched(self) -> Scheduler | RealtimeScheduler:
         """The event scheduler the device runs on (its clock, the watchdog's timer)."""
 
     @property
@@ -108,7 +108,7 @@ class QdiscState:
     kind: str
     spec: str
     dev: QdiscDevice
-    sched: Scheduler
+    sched: Scheduler | RealtimeScheduler  # the simulated clock, or the wall clock of a live run
     handle: int
     parent: int
     parent_q: Qdisc | None
