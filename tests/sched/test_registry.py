@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import pkgutil
+import shlex
 import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import qdisclab.sched.qdiscs as builtin_package
 from qdisclab.errors import KernelError, UserError
 from qdisclab.sched import QDISC_OPS, builtin_qdisc_kinds, lookup_qdisc, qdisc_kinds, register_qdisc
 from qdisclab.sched.ops import BUILTIN_QDISCS
+from qdisclab.sched.options import split_spec
 from qdisclab.sched.qdiscs.pfifo import FifoBase
 
 
@@ -61,3 +65,32 @@ def test_a_fresh_process_imports_only_the_kinds_it_creates_and_still_lists_all()
     assert set(BUILTIN_QDISCS) <= set(seen["listed"]) and seen["listed"] == sorted(seen["listed"])
     assert seen["loaded"] == ["pfifo"]
     assert set(qdisc_kinds()) >= set(BUILTIN_QDISCS)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from("ab1 \t\r\n\x0b\x0c\x1c\xa0'\"\\#"), max_size=12))
+def test_a_spec_splits_as_the_shell_splits_it(spec: str):
+    try:
+        expected = shlex.split(spec)
+    except ValueError:  # an unclosed quote or a trailing escape: refused either way
+        with pytest.raises(ValueError):
+            split_spec(spec)
+        return
+    if not expected:
+        with pytest.raises(UserError, match="empty qdisc specification"):
+            split_spec(spec)
+        return
+    assert split_spec(spec) == (expected[0], expected[1:])
+
+
+def test_the_allow_list_of_a_callback_follows_a_kfunc_declared_after_it_was_first_read():
+    from qdisclab.ops.kfunc import Kfunc, KfuncRegistry
+
+    registry = KfuncRegistry()
+    registry.add(Kfunc("bpf_first", "Demo_ops", frozenset({"*"}), 0, ""))
+    before = registry.allowed_for("Demo_ops", "enqueue")
+    assert before == {"bpf_first"}
+    assert registry.allowed_for("Demo_ops", "enqueue") is before  # computed once
+    registry.add(Kfunc("bpf_then", "Demo_ops", frozenset({"enqueue"}), 0, ""))
+    assert registry.allowed_for("Demo_ops", "enqueue") == {"bpf_first", "bpf_then"}
+    assert registry.allowed_for("Demo_ops", "dequeue") == {"bpf_first"}

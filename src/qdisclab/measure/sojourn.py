@@ -30,7 +30,8 @@ from bisect import bisect_left
 from typing import Any
 
 from qdisclab.sched.accounting import SojournLog
-from qdisclab.sched.tracepoints import QDISC_CREATE, QDISC_DEQUEUE
+from qdisclab.sched.qdisc import live_qdiscs
+from qdisclab.sched.tracepoints import QDISC_CREATE
 from qdisclab.sim.tracepoint import tracepoint
 from qdisclab.skb.flowmetrics import percentile
 
@@ -42,7 +43,7 @@ class SojournRecorder:
         self.qdiscs: dict[Any, SojournLog] = {}
         self._created = tracepoint(sched, QDISC_CREATE)
         self._created.attach(self._start)
-        for qdisc in tracepoint(sched, QDISC_DEQUEUE).sites:  # every qdisc of this run
+        for qdisc in live_qdiscs(sched):  # every qdisc of this run
             self._start(sched.now, qdisc)
 
     def _start(self, now: int, qdisc: Any) -> None:

@@ -104,9 +104,13 @@ class KfuncRegistry:
 
     def __init__(self) -> None:
         self._kfuncs: dict[tuple[str, str], Kfunc] = {}
+        # (interface, member) -> allow-list: every qdisc instance asks for the same few
+        # (six per qdisc created), so each is computed once per set of declarations.
+        self._allowed: dict[tuple[str, str], frozenset[str]] = {}
 
     def add(self, kf: Kfunc) -> Kfunc:
         self._kfuncs[(kf.interface, kf.name)] = kf
+        self._allowed.clear()  # a new declaration may widen any allow-list
         return kf
 
     def register(
@@ -127,11 +131,15 @@ class KfuncRegistry:
 
     def allowed_for(self, interface: str, member: str) -> frozenset[str]:
         """Names of the kfuncs callable from ``member`` of ``interface``."""
-        return frozenset(
-            kf.name
-            for (iface, _), kf in self._kfuncs.items()
-            if iface == interface and kf.allows(member)
-        )
+        key = (interface, member)
+        allowed = self._allowed.get(key)
+        if allowed is None:
+            allowed = self._allowed[key] = frozenset(
+                kf.name
+                for (iface, _), kf in self._kfuncs.items()
+                if iface == interface and kf.allows(member)
+            )
+        return allowed
 
     def of(self, interface: str) -> list[Kfunc]:
         """The kfuncs of one interface, by kernel name."""

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from array import array
 
+from mypy_extensions import mypyc_attr
+
 from qdisclab.sched.state import QdiscState
 from qdisclab.skb import SkBuff, skb_drop
 
@@ -42,6 +44,7 @@ class SojournLog:
         self.sojourn = array("q")
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # as Qdisc, built on it
 class QdiscAccounting(QdiscState):
     """The counting part of ``Qdisc`` (its fields are declared by ``QdiscState``)."""
 

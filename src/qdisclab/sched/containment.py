@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
+from mypy_extensions import mypyc_attr
+
 from qdisclab.errors import ExtensionFault
 from qdisclab.ops import POLICY_CONTAIN, Frame
 from qdisclab.sched.accounting import QdiscAccounting
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from qdisclab.sched.qdisc import Qdisc
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # as Qdisc, built on it
 class QdiscContainment(QdiscAccounting):
     """The fault-handling part of ``Qdisc`` (its fields are declared by ``QdiscState``)."""
 

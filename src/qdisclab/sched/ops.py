@@ -60,6 +60,8 @@ class QdiscOps:
     # A kind verified when it loads (a compiled BPF qdisc): ``--policy off`` skips that
     # verification, and the run-time ownership checker then stays on for it instead.
     verified_at_load: ClassVar[bool] = False
+    # TCQ_F_CAN_BYPASS: an empty queue on an idle device may be skipped (the fifos set it).
+    can_bypass: ClassVar[bool] = False
     # Data members of Qdisc_ops that an extension must leave zero.
     priv_size: ClassVar[int] = 0
     static_flags: ClassVar[int] = 0

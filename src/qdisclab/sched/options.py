@@ -13,6 +13,7 @@ override ``QdiscOps.parse_options``.
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 from typing import Any
@@ -98,9 +99,19 @@ def parse_percent(text: str) -> float:
     return value
 
 
+# What makes shlex.split differ from str.split: quoting, escapes, and whitespace that
+# shlex keeps inside a word (str.split breaks on every Unicode space, shlex on four).
+_SHELL_SYNTAX = re.compile(r"['\"\\]|[^\S \t\r\n]")
+
+
 def split_spec(spec: str) -> tuple[str, list[str]]:
-    """``"pfifo limit 100"`` -> ``("pfifo", ["limit", "100"])``."""
-    tokens = shlex.split(spec)
+    """``"pfifo limit 100"`` -> ``("pfifo", ["limit", "100"])``.
+
+    Split as a shell would (``shlex``); a spec with no quotes, escapes or unusual
+    spaces, the common case of a scenario creating a qdisc per device, splits
+    the same with ``str.split``, at a fraction of the cost.
+    """
+    tokens = shlex.split(spec) if _SHELL_SYNTAX.search(spec) else spec.split()
     if not tokens:
         raise UserError("empty qdisc specification: expected e.g. 'pfifo limit 100'")
     return tokens[0], tokens[1:]

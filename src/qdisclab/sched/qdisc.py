@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import Any
+from random import Random
+from typing import TYPE_CHECKING, Any
+
+from mypy_extensions import mypyc_attr
 
 from qdisclab.errors import ExtensionFault, KernelError, UserError
 from qdisclab.ops import KFUNCS, POLICY_CONTAIN, POLICY_OFF, POLICY_STRICT, RUNNING, Frame, Storage
@@ -43,11 +46,38 @@ from qdisclab.sched.watchdog import QdiscWatchdog
 from qdisclab.sim.tracepoint import tracepoint
 from qdisclab.skb import DROP_QDISC, DROP_RESET, SkBuff
 
+if TYPE_CHECKING:
+    from qdisclab.sim import RealtimeScheduler, Scheduler
+
 #: ``create(spec, dev, parent=..., parent_q=...) -> Qdisc``: how children are made
 #: (``registry.create_qdisc``, handed in so this module does not import the registry).
 QdiscFactory = Callable[..., "Qdisc"]
 
 
+@mypyc_attr(native_class=False)
+class QdiscProbeSite:
+    """Stands for a qdisc in its tracepoints' site sets, which hold sites weakly.
+
+    A compiled class cannot be weakly referenced, so the qdisc registers this
+    plain object (which it keeps alive) and is told through it when listeners change.
+    """
+
+    __slots__ = ("__weakref__", "qdisc")
+
+    def __init__(self, qdisc: Qdisc) -> None:
+        self.qdisc = qdisc
+
+    def rebind_probes(self) -> None:
+        self.qdisc.rebind_probes()
+
+
+def live_qdiscs(sched: Scheduler | RealtimeScheduler) -> list[Qdisc]:
+    """Every qdisc instance of ``sched``'s run still alive (children included)."""
+    sites = tracepoint(sched, QDISC_DEQUEUE).sites
+    return [site.qdisc for site in sites if isinstance(site, QdiscProbeSite)]
+
+
+@mypyc_attr(allow_interpreted_subclasses=True)  # a tool may extend the mechanism
 class Qdisc(QdiscTrampolines):
     """A qdisc instance (the mechanism). ``q.qlen``, ``q.backlog``, ``q.drops`` ... read as in tc."""
 
@@ -88,7 +118,7 @@ class Qdisc(QdiscTrampolines):
         where = f"{getattr(dev, 'name', '?')} parent {format_handle(handle)}"
         self.filters = FilterChain(self._filter_fault, where)
         self.watchdog = QdiscWatchdog(sched, dev)
-        self.rng = _random_stream(dev, ops_cls.id, handle)
+        self._rng = None
         self.fault = None
         self.on_fault = None
         self.opt = {}
@@ -112,8 +142,9 @@ class Qdisc(QdiscTrampolines):
         self.ops = self._call("init", ops_cls)
         bind_trampolines(self)
         # The trampolines are rebuilt when a listener comes or goes (rebind_probes).
-        self.tp_enqueue.add_site(self)
-        self.tp_dequeue.add_site(self)
+        self._probe_site = site = QdiscProbeSite(self)
+        self.tp_enqueue.add_site(site)
+        self.tp_dequeue.add_site(site)
         # TCQ_F_CAN_BYPASS: an empty work-conserving fifo on an idle device may be skipped.
         self.can_bypass = bool(getattr(ops_cls, "can_bypass", False))
         tp = tracepoint(sched, QDISC_CREATE)
@@ -128,6 +159,18 @@ class Qdisc(QdiscTrampolines):
         """Start noting per-packet sojourn into ``log`` (None stops); see ``SojournLog``."""
         self.sojourn = log
         bind_trampolines(self)
+
+    @property
+    def rng(self) -> Random:
+        """This instance's stream of the run seed (``sch.random_u32``), named by where it sits.
+
+        Made the first time a policy draws from it: most kinds never do, and seeding
+        a stream is most of what creating a qdisc costs (a 256-flow dumbbell makes 1026).
+        """
+        rng = self._rng
+        if rng is None:
+            rng = self._rng = _random_stream(self.dev, self.kind, self.handle)
+        return rng
 
     @property
     def limit(self) -> int:
@@ -323,13 +366,12 @@ class Qdisc(QdiscTrampolines):
 _install_refusals()
 
 
-def _random_stream(dev: Any, kind: str, handle: int) -> Any:
-    """This instance's stream of the run seed (``sch.random_u32``), named by where it sits."""
-    import random
-
+def _random_stream(dev: Any, kind: str, handle: int) -> Random:
+    """The stream of the run seed named by where a qdisc sits (``Qdisc.rng``)."""
     world = getattr(dev, "world", None)
     node = getattr(getattr(dev, "node", None), "name", "")
     name = f"qdisc:{kind}:{node}/{getattr(dev, 'name', '?')}:{format_handle(handle)}"
     if world is not None and hasattr(world, "rng"):
-        return world.rng.stream(name)
-    return random.Random(f"{getattr(dev, 'hash_seed', 0)}:{name}")
+        stream: Random = world.rng.stream(name)
+        return stream
+    return Random(f"{getattr(dev, 'hash_seed', 0)}:{name}")

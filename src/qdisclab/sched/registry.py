@@ -1,8 +1,9 @@
 """Registering qdisc kinds and creating qdiscs from tc-syntax specs.
 
 Built-in kinds live one per file in ``qdisclab.sched.qdiscs`` and register
-themselves with ``@register_qdisc`` when their module is imported; user kinds
-register the same way, through the same validation. ``ops.BUILTIN_QDISCS`` names
+themselves with ``register_qdisc(Kind)`` when their module is imported (a call
+after the class, not a decorator: a decorated class cannot compile to a native
+one); user kinds register the same way, through the same validation. ``ops.BUILTIN_QDISCS`` names
 the module of each built-in kind, so a run imports only the kinds it uses: a
 kind's module is imported the first time the kind is looked up (or a user
 kind claims its name), while listings still show every kind.

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from mypy_extensions import mypyc_attr
+
 if TYPE_CHECKING:
     from random import Random
 
@@ -20,9 +22,9 @@ if TYPE_CHECKING:
     from qdisclab.sched.context import QdiscContext
     from qdisclab.sched.filters import FilterChain
     from qdisclab.sched.ops import QdiscOps, ToFree
-    from qdisclab.sched.qdisc import Qdisc, QdiscFactory
+    from qdisclab.sched.qdisc import Qdisc, QdiscFactory, QdiscProbeSite
     from qdisclab.sched.watchdog import QdiscWatchdog
-    from qdisclab.sim import Scheduler
+    from qdisclab.sim import RealtimeScheduler, Scheduler
     from qdisclab.sim.tracepoint import Tracepoint
     from qdisclab.skb import SkBuff
 
@@ -31,7 +33,7 @@ class QdiscDevice(Protocol):
     """What a qdisc reads of its device (``qdisc_dev(sch)``); optional extras are read with getattr."""
 
     @property
-    def sched(self) -> Scheduler:
+    def sched(self) -> Scheduler | RealtimeScheduler:
         """The event scheduler the device runs on (its clock, the watchdog's timer)."""
 
     @property
@@ -50,11 +52,11 @@ class QdiscDevice(Protocol):
         """``__netif_schedule``: run the device's dequeue loop again (the watchdog's expiry)."""
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # as Qdisc, built on it
 class QdiscState:
     """The fields of a ``Qdisc``; see ``qdisc.Qdisc`` for what each means."""
 
     __slots__ = (
-        "__weakref__",  # a probe site of its tracepoints (held weakly by them)
         "_checked",
         "_entering",
         "_factory",
@@ -62,6 +64,8 @@ class QdiscState:
         "_gso_skb",
         "_parking",
         "_policy_dequeue",
+        "_probe_site",
+        "_rng",
         "_to_free",
         "backlog",
         "bypass",
@@ -89,7 +93,6 @@ class QdiscState:
         "policy",
         "qlen",
         "requeues",
-        "rng",
         "sched",
         "sojourn",
         "spec",
@@ -105,7 +108,7 @@ class QdiscState:
     kind: str
     spec: str
     dev: QdiscDevice
-    sched: Scheduler
+    sched: Scheduler | RealtimeScheduler  # the simulated clock, or the wall clock of a live run
     handle: int
     parent: int
     parent_q: Qdisc | None
@@ -121,7 +124,7 @@ class QdiscState:
     _frames: dict[str, Frame]
     _to_free: ToFree
     storage: Storage
-    rng: Random
+    _rng: Random | None  # made on first use (``Qdisc.rng``)
     hash_seed: int
     watchdog: QdiscWatchdog
     # the datapath (closures built by trampoline.bind_trampolines)
@@ -146,6 +149,7 @@ class QdiscState:
     fault: str | None
     on_fault: Callable[[Qdisc], None] | None
     sojourn: SojournLog | None
+    _probe_site: QdiscProbeSite  # stands for it in its tracepoints' (weak) site sets
     tp_enqueue: Tracepoint[...]
     tp_dequeue: Tracepoint[...]
     tp_drop: Tracepoint[...]

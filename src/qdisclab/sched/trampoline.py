@@ -28,6 +28,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from mypy_extensions import mypyc_attr
+
 from qdisclab.ops import RUNNING
 from qdisclab.ops.ownership import check_exit, take, violation
 from qdisclab.sched.constants import (
@@ -51,13 +53,19 @@ if TYPE_CHECKING:
 #: The policy's callbacks as the trampolines call them (``QdiscOps.enqueue`` / ``dequeue``).
 EnqueueCallback = Callable[[SkBuff, "QdiscContext", "ToFree"], int]
 DequeueCallback = Callable[["QdiscContext"], "SkBuff | None"]
+#: The same as the checked trampolines see them: whatever the policy returned, to be
+#: checked (a compiled trampoline would otherwise refuse a wrong type before the check
+#: that names the callback and the value).
+UnverifiedEnqueue = Callable[[SkBuff, "QdiscContext", "ToFree"], object]
+UnverifiedDequeue = Callable[["QdiscContext"], object]
 
-# Every value enqueue may return: a code, optionally with the stolen/bypass flags.
-_VALID_RETURNS = frozenset(
-    code | flags
+# Every value enqueue may return (a code, optionally with the stolen/bypass flags), each
+# mapped to itself: the verdict as an int, whatever equal value the policy returned.
+_VALID_RETURNS: dict[object, int] = {
+    code | flags: code | flags
     for code in NET_XMIT_NAMES
     for flags in (0, __NET_XMIT_STOLEN, __NET_XMIT_BYPASS, __NET_XMIT_STOLEN | __NET_XMIT_BYPASS)
-)
+}
 
 
 def bind_trampolines(q: Qdisc) -> None:
@@ -218,7 +226,7 @@ def _unchecked_enqueue(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], int]:
 
 def _checked_enqueue(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], int]:
     ctx, to_free = q.ctx, q._to_free
-    enq: EnqueueCallback = q.ops.enqueue
+    enq: UnverifiedEnqueue = q.ops.enqueue
     frame, running = q._frames["enqueue"], RUNNING
     acquired = frame.acquired
     # The probes are reached through ``watch`` behind one test (None: nothing listens):
@@ -244,14 +252,16 @@ def _checked_enqueue(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], int]:
             # The verdict and what happened to the skb are checked in the branch that
             # accounts them: queued (the common case: one test of the verdict) or dropped.
             if skb.owner is not FREED:
+                verdict = NET_XMIT_SUCCESS
                 if ret != NET_XMIT_SUCCESS or skb.owner is frame or skb.len != length:
-                    _check_queued(frame, skb, ret, length)  # raises unless a valid verdict
+                    verdict = _check_queued(frame, skb, ret, length)  # raises unless valid
                 if acquired:
                     check_exit(frame)
                 q.qlen += 1
                 q.backlog += length
             else:
-                if ret == NET_XMIT_SUCCESS or ret not in _VALID_RETURNS or skb.len != length:
+                verdict = _VALID_RETURNS.get(ret, NET_XMIT_SUCCESS)
+                if verdict == NET_XMIT_SUCCESS or skb.len != length:
                     raise violation(frame, skb, _bad_enqueue(ret, False, length, skb))
                 if acquired:
                     check_exit(frame)
@@ -264,17 +274,19 @@ def _checked_enqueue(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], int]:
         running.frame = outer
         q._entering = None
         if watch is not None:
-            watch.entered(q, skb, ret)
-        return ret
+            watch.entered(q, skb, verdict)
+        return verdict
 
     return enqueue
 
 
-def _check_queued(frame: Frame, skb: SkBuff, ret: object, length: int) -> None:
-    """An enqueue that kept ``skb`` queued with another verdict than NET_XMIT_SUCCESS, or not."""
+def _check_queued(frame: Frame, skb: SkBuff, ret: object, length: int) -> int:
+    """The verdict of an enqueue that kept ``skb`` queued, other than NET_XMIT_SUCCESS (or not)."""
     leaked = skb.owner is frame
-    if leaked or ret not in _VALID_RETURNS or skb.len != length:
+    verdict = _VALID_RETURNS.get(ret)
+    if leaked or verdict is None or skb.len != length:
         raise violation(frame, skb, _bad_enqueue(ret, leaked, length, skb))
+    return verdict
 
 
 def _unchecked_dequeue(q: Qdisc, probes: _Probes) -> Callable[[], SkBuff | None]:
@@ -307,7 +319,7 @@ def _unchecked_dequeue(q: Qdisc, probes: _Probes) -> Callable[[], SkBuff | None]
 
 def _checked_dequeue(q: Qdisc, probes: _Probes) -> Callable[[], SkBuff | None]:
     ctx = q.ctx
-    deq: DequeueCallback = q.ops.dequeue
+    deq: UnverifiedDequeue = q.ops.dequeue
     frame, running = q._frames["dequeue"], RUNNING
     acquired = frame.acquired
     watch = probes.watching_dequeue()  # as the checked enqueue
@@ -352,6 +364,7 @@ def _checked_dequeue(q: Qdisc, probes: _Probes) -> Callable[[], SkBuff | None]:
     return dequeue
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # as Qdisc, built on it
 class QdiscTrampolines(QdiscContainment):
     """The generic peek, shared by both modes (fields declared by ``QdiscState``)."""
 
@@ -431,7 +444,7 @@ class QdiscTrampolines(QdiscContainment):
 def _bad_enqueue(ret: object, leaked: bool, length: int, skb: SkBuff) -> str:
     if leaked:
         return "enqueue returned while still owning its skb (leak: neither queued nor dropped)"
-    if ret not in _VALID_RETURNS:
+    if _VALID_RETURNS.get(ret) is None:
         return (
             f"enqueue returned {ret!r} ({type(ret).__name__}), not a NET_XMIT_* code "
             "(return NET_XMIT_SUCCESS, or what sch.drop() returns)"

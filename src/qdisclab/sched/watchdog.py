@@ -17,13 +17,13 @@ from qdisclab.sim import Timer
 
 if TYPE_CHECKING:
     from qdisclab.sched.state import QdiscDevice
-    from qdisclab.sim import Scheduler
+    from qdisclab.sim import RealtimeScheduler, Scheduler
 
 
 class QdiscWatchdog:
     __slots__ = ("_dev", "_sched", "_timer", "fired", "last_expires")
 
-    def __init__(self, sched: Scheduler, dev: QdiscDevice) -> None:
+    def __init__(self, sched: Scheduler | RealtimeScheduler, dev: QdiscDevice) -> None:
         self._dev = dev
         self._sched = sched
         self._timer = Timer(sched, self._expired)

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from mypy_extensions import mypyc_attr
+
 from qdisclab.ops import SkbList
 from qdisclab.sched.codel_law import (
     CODEL_SHIFT,
@@ -45,7 +47,7 @@ CODEL_USAGE = (
 )
 
 
-@register_qdisc
+@mypyc_attr(allow_interpreted_subclasses=True)  # a kind may be extended
 class Codel(QdiscOps):
     """One FIFO under the CoDel control law."""
 
@@ -125,3 +127,6 @@ class Codel(QdiscOps):
 
     def destroy(self, sch: QdiscContext) -> None:
         pass
+
+
+register_qdisc(Codel)

@@ -129,7 +129,6 @@ def _rate_bytes(bits: int | None) -> int:
     return _NEVER if not bits else bits // 8
 
 
-@register_qdisc
 class Fq(FqTcReport, QdiscOps):
     """Per-flow fair queueing with EDT and socket-rate pacing."""
 
@@ -410,3 +409,6 @@ class Fq(FqTcReport, QdiscOps):
 
     def destroy(self, sch: QdiscContext) -> None:
         pass
+
+
+register_qdisc(Fq)

@@ -26,6 +26,8 @@ import errno
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from mypy_extensions import mypyc_attr
+
 from qdisclab.ops import SkbList
 from qdisclab.sched.codel_law import (
     CODEL_SHIFT,
@@ -75,7 +77,7 @@ class FqCodelFlow:
         self.listed = False  # on the new or the old list (``!list_empty(&flow->flowchain)``)
 
 
-@register_qdisc
+@mypyc_attr(allow_interpreted_subclasses=True)  # a kind may be extended
 class FqCodel(QdiscOps):
     """Flow-queueing with per-flow CoDel and new-flow priority."""
 
@@ -272,3 +274,6 @@ class FqCodel(QdiscOps):
 
     def destroy(self, sch: QdiscContext) -> None:
         pass
+
+
+register_qdisc(FqCodel)

@@ -74,7 +74,6 @@ if TYPE_CHECKING:
 __all__ = ["Htb", "HtbClassSpec"]
 
 
-@register_qdisc
 class Htb(HtbTcClasses, QdiscOps):
     """``htb``: hierarchical link sharing with rate/ceil per class."""
 
@@ -345,6 +344,9 @@ class Htb(HtbTcClasses, QdiscOps):
 
     def destroy(self, sch: QdiscContext) -> None:
         pass
+
+
+register_qdisc(Htb)
 
 
 def _by_minor(cl: HtbClass) -> int:

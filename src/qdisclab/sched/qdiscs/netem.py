@@ -27,6 +27,8 @@ import random
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
+from mypy_extensions import mypyc_attr
+
 from qdisclab.ops import SkbList, SkbRbTree
 from qdisclab.sched.constants import __NET_XMIT_BYPASS as NET_XMIT_BYPASS
 from qdisclab.sched.constants import NET_XMIT_SUCCESS
@@ -76,7 +78,7 @@ class _Cor:
         return value
 
 
-@register_qdisc
+@mypyc_attr(allow_interpreted_subclasses=True)  # a kind may be extended
 class Netem(QdiscOps):
     """``netem`` with iproute2's positional syntax (see the module doc)."""
 
@@ -260,3 +262,6 @@ class Netem(QdiscOps):
 
     def destroy(self, sch: QdiscContext) -> None:
         pass
+
+
+register_qdisc(Netem)

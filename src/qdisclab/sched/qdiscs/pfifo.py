@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from mypy_extensions import mypyc_attr
+
 from qdisclab.ops import SkbList
 from qdisclab.sched.constants import NET_XMIT_SUCCESS
 from qdisclab.sched.ops import QdiscOps
@@ -26,10 +28,11 @@ if TYPE_CHECKING:
 FIFO_USAGE = "Usage: ... <[p|b]fifo | pfifo_head_drop> [ limit NUMBER ]"
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # a kind may be extended
 class FifoBase(QdiscOps):
     """The fifo family: tail-drop over a packet limit (bfifo overrides the test with bytes)."""
 
-    can_bypass = True  # TCQ_F_CAN_BYPASS, as the kernel's fifos set it
+    can_bypass = True  # as the kernel's fifos set it
 
     @classmethod
     def parse_options(cls, tokens: list[str]) -> dict[str, Any]:
@@ -93,11 +96,14 @@ class FifoBase(QdiscOps):
         pass
 
 
-@register_qdisc
+@mypyc_attr(allow_interpreted_subclasses=True)  # a kind may be extended
 class Pfifo(FifoBase):
     """``pfifo [limit PACKETS]``."""
 
     id = "pfifo"
+
+
+register_qdisc(Pfifo)
 
 
 __all__ = ["FIFO_USAGE", "FifoBase", "Pfifo", "sprint_size"]

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from mypy_extensions import mypyc_attr
+
 from qdisclab.ops import SkbList
 from qdisclab.sched.constants import NET_XMIT_SUCCESS, TC_PRIO_MAX
 from qdisclab.sched.ops import QdiscOps
@@ -32,7 +34,7 @@ PFIFO_FAST_BANDS = 3
 PRIO2BAND = (1, 2, 2, 2, 1, 2, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)
 
 
-@register_qdisc
+@mypyc_attr(allow_interpreted_subclasses=True)  # a kind may be extended
 class PfifoFast(QdiscOps):
     """``pfifo_fast`` (no options)."""
 
@@ -74,3 +76,6 @@ class PfifoFast(QdiscOps):
     @classmethod
     def render_options(cls, opt: dict[str, Any]) -> str:
         return render_priomap(PFIFO_FAST_BANDS, PRIO2BAND)
+
+
+register_qdisc(PfifoFast)

@@ -25,6 +25,8 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING, Any
 
+from mypy_extensions import mypyc_attr
+
 from qdisclab.sched.constants import TC_H_MAJ, TC_H_MAKE, TC_PRIO_MAX
 from qdisclab.sched.ops import QdiscOps
 from qdisclab.sched.options import Args, KernelRefusal, TcParseError, read
@@ -42,7 +44,7 @@ TCQ_MIN_PRIO_BANDS = 2
 DEFAULT_PRIOMAP = (1, 2, 2, 2, 1, 2, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)
 
 
-@register_qdisc
+@mypyc_attr(allow_interpreted_subclasses=True)  # a kind may be extended
 class Prio(QdiscOps):
     """``prio [bands N] [priomap P0 ... P15]``: strict priority over child qdiscs."""
 
@@ -161,6 +163,9 @@ class Prio(QdiscOps):
 
     def destroy(self, sch: QdiscContext) -> None:
         pass
+
+
+register_qdisc(Prio)
 
 
 PRIO_USAGE = "Usage: ... prio [ bands NUMBER ] [ priomap P1 P2 ...] [multiqueue]"

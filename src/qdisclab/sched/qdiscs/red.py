@@ -24,6 +24,8 @@ import math
 import random
 from typing import TYPE_CHECKING, Any
 
+from mypy_extensions import mypyc_attr
+
 from qdisclab.errors import UserError
 from qdisclab.sched.constants import NET_XMIT_CN
 from qdisclab.sched.ops import QdiscOps
@@ -91,7 +93,7 @@ def eval_idle_damping(wlog: int, avpkt: int, bandwidth: int) -> tuple[int, list[
     return clog, stab
 
 
-@register_qdisc
+@mypyc_attr(allow_interpreted_subclasses=True)  # a kind may be extended
 class Red(QdiscOps):
     """``red limit BYTES [min] [max] avpkt BYTES [burst] [probability] [bandwidth] [ecn] [harddrop]``."""
 
@@ -300,3 +302,6 @@ class Red(QdiscOps):
 
     def destroy(self, sch: QdiscContext) -> None:
         pass
+
+
+register_qdisc(Red)

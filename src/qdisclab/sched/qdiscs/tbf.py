@@ -26,7 +26,9 @@ first; qdisclab packets are never GSO).
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from mypy_extensions import mypyc_attr
 
 from qdisclab.errors import UserError
 from qdisclab.sched.ops import QdiscOps
@@ -198,7 +200,7 @@ def render_tbf(opt: dict[str, Any], details: bool = False) -> str:
     return text + " "
 
 
-@register_qdisc
+@mypyc_attr(allow_interpreted_subclasses=True)  # a kind may be extended
 class TBF(QdiscOps):
     """``tbf rate R burst B (limit L | latency T) [peakrate P mtu M] [overhead N] [mpu M] [linklayer L]``."""
 
@@ -221,7 +223,7 @@ class TBF(QdiscOps):
         return 1  # tbf_find: every class id names the one inner qdisc
 
     #: The child whose fifo follows this qdisc's limit on a change (``fifo_set_limit``).
-    tc_inner_fifo = 1
+    tc_inner_fifo: ClassVar[int] = 1
 
     def init(self, sch: QdiscContext, opt: dict[str, Any]) -> None:
         self.tc_change(sch, opt)
@@ -301,3 +303,6 @@ class TBF(QdiscOps):
 
     def destroy(self, sch: QdiscContext) -> None:
         pass
+
+
+register_qdisc(TBF)
