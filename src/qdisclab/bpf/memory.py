@@ -34,6 +34,8 @@ import struct
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from mypy_extensions import mypyc_attr
+
 from qdisclab.bpf.fault import BpfFault
 from qdisclab.bpf.isa import MAX_BPF_STACK, MAX_CALL_FRAMES
 
@@ -47,6 +49,7 @@ _PACK = {n: s.pack_into for n, s in _PACKERS.items()}
 _MASK = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF, 8: 0xFFFF_FFFF_FFFF_FFFF}
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # the tc and cc views extend StructView
 class Region:
     """A mapped area of ``size`` bytes; subclasses say how bytes are held."""
 
@@ -93,7 +96,8 @@ class BytesRegion(Region):
     def load(self, off: int, size: int, pc: int) -> int:
         if off + size > self.size:
             raise self._out_of_bounds("read", off, size, pc)
-        return _UNPACK[size](self.data, off)[0]
+        value: int = _UNPACK[size](self.data, off)[0]
+        return value
 
     def store(self, off: int, size: int, value: int, pc: int) -> None:
         if off + size > self.size:
@@ -125,6 +129,7 @@ class Field(NamedTuple):
     attr: str = ""
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # SkBuffView, SockView
 class StructView(Region):
     """A kernel struct whose fields are attributes of a Python object.
 
@@ -142,17 +147,34 @@ class StructView(Region):
     """
 
     __slots__ = ("_by_byte", "fields", "loads", "obj", "stores")
+    obj: object
+    fields: dict[int, Field]
+    _by_byte: dict[int, tuple[int, Field]]
+    # offset << 4 | size -> (getter, shift, mask): the access's value is
+    # (getter(obj) >> shift) & mask, the same as masking to the field's
+    # width first, since a narrow load never reaches past its field.
+    loads: dict[int, tuple[Callable[[Any], int], int, int]]
+    stores: dict[int, Callable[[Any, int], None]]  # whole writable fields
 
-    def __init__(self, name: str, obj: object, size: int, fields: dict[int, Field]) -> None:
-        super().__init__(name, size, any(f.setter for f in fields.values()))
+    def __init__(
+        self,
+        name: str,
+        obj: object,
+        size: int,
+        fields: dict[int, Field],
+        like: StructView | None = None,
+    ) -> None:
         self.obj = obj
+        if like is not None:  # bind: the layout shared, nothing worked out again
+            self.name, self.size, self.writable = like.name, like.size, like.writable
+            self.fields, self._by_byte = like.fields, like._by_byte
+            self.loads, self.stores = like.loads, like.stores
+            return
+        super().__init__(name, size, any(f.setter for f in fields.values()))
         self.fields = fields
-        self._by_byte: dict[int, tuple[int, Field]] = {}
-        # offset << 4 | size -> (getter, shift, mask): the access's value is
-        # (getter(obj) >> shift) & mask, the same as masking to the field's
-        # width first, since a narrow load never reaches past its field.
-        self.loads: dict[int, tuple[Callable[[Any], int], int, int]] = {}
-        self.stores: dict[int, Callable[[Any, int], None]] = {}  # whole writable fields
+        self._by_byte = {}
+        self.loads = {}
+        self.stores = {}
         for start, f in sorted(fields.items()):
             if start < 0 or start + f.size > size or f.size not in _MASK:
                 raise ValueError(f"{name}: field at offset {start} does not fit")
@@ -170,12 +192,7 @@ class StructView(Region):
 
     def bind(self, obj: object) -> StructView:
         """A view of ``obj`` sharing this view's layout (name, size, field tables)."""
-        view = object.__new__(StructView)
-        view.name, view.size, view.writable = self.name, self.size, self.writable
-        view.fields, view._by_byte = self.fields, self._by_byte
-        view.loads, view.stores = self.loads, self.stores
-        view.obj = obj
-        return view
+        return StructView(self.name, obj, self.size, self.fields, self)
 
     def field_at(self, off: int) -> tuple[int, Field] | None:
         """The start and the field holding byte ``off``, or None."""
