@@ -1,8 +1,9 @@
 """The benchmark suite behind ``qdisclab bench``.
 
 Every figure is measured in one process and, where it is a speed, reported
-next to its ratio to a bare ``heapq`` event loop measured in the same run, so
-results compare across machines. Modules in this package named ``bench_*``
+next to its ratio to a bare ``heapq`` event loop measured in the same minutes
+(alternating runs of both sides, best of each), so results compare across
+machines and machine noise hits both sides alike. Modules in this package named ``bench_*``
 each define ``ROWS``: a list of functions ``(budget) -> dict`` whose keys are
 added to the report (later layers add their own modules).
 """
@@ -22,7 +23,6 @@ class Budget:
 
     def __init__(self, quick: bool = False) -> None:
         self.quick = quick
-        self.reference_events_per_s = 0.0
 
     def scale(self, n: int) -> int:
         return max(1, n // 20) if self.quick else n
@@ -52,7 +52,7 @@ def run_bench(
     results: dict[str, Any] = {}
     for row in all_rows() + list(extra_rows):
         wanted = not only or only in row.__module__ or only in row.__name__
-        if not wanted and row.__name__ != "reference_loop":  # ratios need the reference
+        if not wanted:  # every ratio measures its own reference, interleaved with its run
             continue
         if progress is not None:
             progress(row.__name__)

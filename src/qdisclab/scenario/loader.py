@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 import sys
-import tomllib
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from qdisclab.errors import UserError
+from qdisclab.scenario import tomlread
 from qdisclab.scenario.model import Scenario, validate
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-]+)\s*\]\]?\s*(#.*)?$")
@@ -171,8 +171,8 @@ def coerce(text: str) -> Any:
     (5, True, 'pfifo limit 5', ['a'])
     """
     try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except (tomllib.TOMLDecodeError, RecursionError, ValueError):
+        return tomlread.loads(f"v = {text}")["v"]
+    except (tomlread.TOMLDecodeError, RecursionError, ValueError):
         return text
 
 
@@ -263,8 +263,8 @@ def load_text(
     """Parse and validate scenario TOML ``text``; raise ``ScenarioError`` (one line)."""
     too_deep = f"nested deeper than {MAX_DEPTH} levels of arrays or tables"
     try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        raw = tomlread.loads(text)
+    except tomlread.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
         raise ScenarioError(
             f"{source}:{m.group(1) if m else 1}: TOML syntax error: {exc}"
