@@ -152,8 +152,12 @@ class Qdisc(QdiscTrampolines):
         tp = tracepoint(sched, QDISC_CREATE)
         if tp.listeners:
             tp.emit(sched.now, self)
-        # A listener that started a sojourn log (a measured run's recorder) has bound the
-        # trampolines for it already: binding them before would build them twice.
+        self._bind_unless_logging()
+
+    def _bind_unless_logging(self) -> None:
+        # A create listener that started a sojourn log (a measured run's recorder) has
+        # bound the trampolines for it already: binding them before would build them
+        # twice. (A method of its own: in __init__, sojourn reads as the None set there.)
         if self.sojourn is None:
             bind_trampolines(self)
 
