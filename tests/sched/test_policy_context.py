@@ -501,3 +501,14 @@ def test_a_reset_frees_as_qdisc_reset_under_every_policy(policy):
         q.enqueue(skb)
     q.reset()
     assert q.drop_reasons == {"qdisc_reset": 7} and q.qlen == 0
+
+
+@pytest.mark.parametrize("callback", ["reset", "destroy"])
+def test_a_kfunc_outside_its_allow_list_is_refused_in_reset_and_destroy(qbench, callback):
+    # Their frames are made when first run; each still carries its callback's allow-list.
+    def body(self, sch):
+        sch.watchdog_schedule(sch.now + 1)
+
+    q = qbench.graft(_variant(f"t_wd_in_{callback}", **{callback: body}))
+    with pytest.raises(ExtensionFault, match=rf"watchdog_schedule.*not in {callback}"):
+        q.destroy()

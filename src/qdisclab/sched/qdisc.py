@@ -52,6 +52,8 @@ if TYPE_CHECKING:
 #: ``create(spec, dev, parent=..., parent_q=...) -> Qdisc``: how children are made
 #: (``registry.create_qdisc``, handed in so this module does not import the registry).
 QdiscFactory = Callable[..., "Qdisc"]
+# The callbacks whose frames a qdisc needs from the start: its datapath, and init.
+_EAGER_FRAMES = ("init", "enqueue", "dequeue")
 
 
 @mypyc_attr(native_class=False)
@@ -132,15 +134,15 @@ class Qdisc(QdiscTrampolines):
         self.tp_drop = tracepoint(sched, QDISC_DROP)
         self.tp_requeue = tracepoint(sched, QDISC_REQUEUE)
         self.sojourn = None  # kept while a tool asks (``log_sojourn``)
-        self._frames = {
-            name: Frame(self.kind, name, self, KFUNCS.allowed_for(IFACE, rules))
-            for name, rules in FRAMED_CALLBACKS.items()
-        }
+        # The frames every qdisc runs in; those of reset, destroy and change are made
+        # the first time they run (most qdiscs of a run never change or reset).
+        self._frames = {}
+        for name in _EAGER_FRAMES:
+            self._new_frame(name)
         self.ctx = (QdiscContext if self._checked else QdiscContext.unchecked)(self)
         # The policy's constructor runs as part of init: collections it creates belong
         # to this instance, so containment and destroy find them.
         self.ops = self._call("init", ops_cls)
-        bind_trampolines(self)
         # The trampolines are rebuilt when a listener comes or goes (rebind_probes).
         self._probe_site = site = QdiscProbeSite(self)
         self.tp_enqueue.add_site(site)
@@ -150,6 +152,14 @@ class Qdisc(QdiscTrampolines):
         tp = tracepoint(sched, QDISC_CREATE)
         if tp.listeners:
             tp.emit(sched.now, self)
+        self._bind_unless_logging()
+
+    def _bind_unless_logging(self) -> None:
+        # A create listener that started a sojourn log (a measured run's recorder) has
+        # bound the trampolines for it already: binding them before would build them
+        # twice. (A method of its own: in __init__, sojourn reads as the None set there.)
+        if self.sojourn is None:
+            bind_trampolines(self)
 
     def rebind_probes(self) -> None:
         """Rebuild the trampolines for the listeners and sojourn log there are now."""
@@ -256,8 +266,15 @@ class Qdisc(QdiscTrampolines):
         for skb in self.storage.release_all():
             self._drop_owned(skb, DROP_RESET)
 
+    def _new_frame(self, name: str) -> Frame:
+        frame = Frame(self.kind, name, self, KFUNCS.allowed_for(IFACE, FRAMED_CALLBACKS[name]))
+        self._frames[name] = frame
+        return frame
+
     def _call(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
-        frame = self._frames[name]
+        frame = self._frames.get(name)
+        if frame is None:
+            frame = self._new_frame(name)
         running = RUNNING
         outer = running.frame
         running.frame = frame

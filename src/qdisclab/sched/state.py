@@ -69,6 +69,7 @@ class QdiscState:
         "_to_free",
         "backlog",
         "bypass",
+        "bypass_unwatched",
         "bytes",
         "can_bypass",
         "children",
@@ -132,6 +133,8 @@ class QdiscState:
     dequeue: Callable[[], SkBuff | None]  # _policy_dequeue, or _dequeue_parked while parked
     _policy_dequeue: Callable[[], SkBuff | None]
     bypass: Callable[[SkBuff], None]
+    # nothing watches a bypass (no log, no trace): the device counts it sent itself
+    bypass_unwatched: bool
     can_bypass: bool
     _gso_skb: SkBuff | None
     _entering: SkBuff | None

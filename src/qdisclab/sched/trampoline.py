@@ -85,6 +85,11 @@ def bind_trampolines(q: Qdisc) -> None:
         q._policy_dequeue = _unchecked_dequeue(q, probes)
     q.dequeue = q._policy_dequeue if q._gso_skb is None else q._dequeue_parked
     q.bypass = _bypass(q, probes)
+    # With nothing to note or trace, a bypass is two counters: the device adds them
+    # itself (a call less per packet past an idle device) and calls ``bypass`` otherwise.
+    q.bypass_unwatched = probes.enqueued is None and not (
+        probes.traced_enqueue or probes.traced_dequeue
+    )
 
 
 class _Probes:
