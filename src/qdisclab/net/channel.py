@@ -42,21 +42,32 @@ if TYPE_CHECKING:
 class Channel:
     """One direction of a link: rate, propagation delay, jitter, random loss.
 
-    ``rate`` and ``delay`` are fixed once the channel carries packets (the line
-    relies on arrivals in sending order); ``loss`` and ``jitter`` may change.
+    ``rate`` and ``delay`` are fixed when the channel is made: the line relies
+    on arrivals in sending order, which a slower rate or a shorter delay would
+    break, so setting either raises a ``UserError`` (shape a link's rate or
+    delay with a qdisc, tbf or netem, instead). ``loss`` and ``jitter`` may change.
+    The transmit paths read the fixed values from ``rate_bps`` and ``delay_ns``.
+
+    >>> wire = Channel(100_000_000, 10_000)
+    >>> wire.rate, wire.delay, wire.ns_per_byte
+    (100000000, 10000, 80)
+    >>> wire.delay = 5
+    Traceback (most recent call last):
+    ...
+    qdisclab.errors.UserError: a link's delay is fixed when it is made (found an attempt to set it to 5); add netem delay on a device instead
     """
 
     __slots__ = (
         "_jitter",
         "_loss",
         "arrive_cb",
-        "delay",
+        "delay_ns",
         "heap",
         "impaired",
         "last_arrival",
         "line",
         "ns_per_byte",
-        "rate",
+        "rate_bps",
         "receive",
         "rng",
         "rng_stream",
@@ -82,8 +93,8 @@ class Channel:
             raise UserError("link delay and jitter must not be negative")
         if not 0.0 <= loss < 1.0:
             raise UserError(f"link loss must be in [0, 1) (found {loss})")
-        self.rate = rate  # bit/s
-        self.delay = delay  # ns
+        self.rate_bps = rate  # fixed (see the class docstring)
+        self.delay_ns = delay  # fixed
         self._jitter = jitter  # ns, uniform in [0, jitter]
         self._loss = loss
         self.impaired = bool(jitter or loss)
@@ -150,6 +161,30 @@ class Channel:
             arrival = self.last_arrival
         self.last_arrival = arrival
         return arrival
+
+    @property
+    def rate(self) -> int:
+        """Serialisation rate, bit/s."""
+        return self.rate_bps
+
+    @rate.setter
+    def rate(self, value: int) -> None:
+        raise UserError(
+            f"a link's rate is fixed when it is made (found an attempt to set it to {value});"
+            " shape it with a qdisc such as tbf instead"
+        )
+
+    @property
+    def delay(self) -> int:
+        """Propagation delay, ns."""
+        return self.delay_ns
+
+    @delay.setter
+    def delay(self, value: int) -> None:
+        raise UserError(
+            f"a link's delay is fixed when it is made (found an attempt to set it to {value});"
+            " add netem delay on a device instead"
+        )
 
     @property
     def loss(self) -> float:

@@ -28,7 +28,7 @@ from qdisclab.net.tracepoints import NET_DEV_RECEIVE, NET_DEV_XMIT
 from qdisclab.sched.constants import NET_XMIT_DROP, NET_XMIT_SUCCESS
 from qdisclab.sim import RealtimeScheduler, Scheduler
 from qdisclab.sim.scheduler import Event, next_seq
-from qdisclab.sim.tracepoint import tracepoint
+from qdisclab.sim.tracepoint import ProbeSiteProxy, tracepoint
 from qdisclab.skb import (
     DROP_DEVICE_DOWN,
     DROP_MTU,
@@ -84,23 +84,6 @@ class WireEnd:
     def receive(self, skb: SkBuff) -> None:
         """The packet has crossed the wire (the channel's delay has passed)."""
         raise NotImplementedError
-
-
-@mypyc_attr(native_class=False)
-class DeviceProbeSite:
-    """Stands for a device in its tracepoints' site sets, which hold sites weakly.
-
-    A compiled class cannot be weakly referenced, so the device registers this
-    plain object (which it keeps alive) and is told through it when listeners change.
-    """
-
-    __slots__ = ("__weakref__", "dev")
-
-    def __init__(self, dev: NetDevice) -> None:
-        self.dev = dev
-
-    def rebind_probes(self) -> None:
-        self.dev.rebind_probes()
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
@@ -177,7 +160,8 @@ class NetDevice(WireEnd):
         self.event_heap = self.sched.heap  # per-packet events are pushed here directly
         self.tp_xmit = tracepoint(self.sched, NET_DEV_XMIT)
         self.tp_receive = tracepoint(self.sched, NET_DEV_RECEIVE)
-        self._probe_site = DeviceProbeSite(self)
+        # Stands for the device in its tracepoints' (weak) site sets.
+        self._probe_site: ProbeSiteProxy[NetDevice] = ProbeSiteProxy(self)
         self.tp_xmit.add_site(self._probe_site)
         self.tp_receive.add_site(self._probe_site)
         self.node = node
@@ -326,14 +310,14 @@ class NetDevice(WireEnd):
             channel = self.channel
             ns_per_byte = channel.ns_per_byte
             done = now + (
-                length * ns_per_byte if ns_per_byte else length * 8_000_000_000 // channel.rate
+                length * ns_per_byte if ns_per_byte else length * 8_000_000_000 // channel.rate_bps
             )
             self.busy_until = done
             self.tx_packets += 1
             self.tx_bytes += length
             if self.traced_xmit:
                 self.tp_xmit.emit(now, self, skb)
-            arrival = done + channel.delay
+            arrival = done + channel.delay_ns
             if channel.impaired:
                 arrival = channel.impaired_arrival(skb, arrival, now)
                 if arrival < 0:
@@ -404,7 +388,7 @@ class NetDevice(WireEnd):
         length = skb.len
         ns_per_byte = channel.ns_per_byte
         done = now + (
-            length * ns_per_byte if ns_per_byte else length * 8_000_000_000 // channel.rate
+            length * ns_per_byte if ns_per_byte else length * 8_000_000_000 // channel.rate_bps
         )
         self.busy_until = done
         self.tx_packets += 1
@@ -416,7 +400,7 @@ class NetDevice(WireEnd):
             tx_event: Event = (done, next_seq(), self.tx_done_cb, None)  # call_at, inlined
             heappush(heap, tx_event)
             self._tx_event = tx_event
-        arrival = done + channel.delay
+        arrival = done + channel.delay_ns
         if channel.impaired:  # loss or jitter configured: one flag on the common path
             arrival = channel.impaired_arrival(skb, arrival, now)
             if arrival < 0:
