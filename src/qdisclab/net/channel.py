@@ -27,12 +27,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from heapq import heappush
 from random import Random
 from typing import TYPE_CHECKING, cast
 
 from qdisclab.errors import UserError
-from qdisclab.sim.scheduler import Callback, Event, next_seq
+from qdisclab.sim.scheduler import Callback, Event, Line, next_seq, push_entry
 from qdisclab.skb import DROP_LINK_LOSS, SkBuff, skb_drop
 
 if TYPE_CHECKING:
@@ -107,7 +106,7 @@ class Channel:
         self.ns_per_byte = 8_000_000_000 // rate if 8_000_000_000 % rate == 0 else 0
         self.last_arrival = 0  # arrivals never overtake each other on a wire
         # The packets on the wire, in arrival order: (when, seq, arrive_cb, skb) entries.
-        self.line: deque[Event] = deque()
+        self.line: Line = deque()
 
     def attach(
         self, sched: DeviceScheduler, receive: Callable[[SkBuff], None], *, takes: bool = False
@@ -129,9 +128,9 @@ class Channel:
         The devices' transmit paths do the same inline.
         """
         line = self.line
-        entry: Event = (arrival, next_seq(), self.arrive_cb, skb)
+        entry: object = (arrival, next_seq(), self.arrive_cb, skb)  # made once (see Line)
         if not line:
-            heappush(self.heap, entry)
+            push_entry(self.heap, entry)
         line.append(entry)
 
     def arrive(self, skb: SkBuff) -> None:
@@ -139,7 +138,7 @@ class Channel:
         line = self.line
         line.popleft()
         if line:
-            heappush(self.heap, line[0])
+            push_entry(self.heap, line[0])
         self.receive(skb)
 
     def impaired_arrival(self, skb: SkBuff, arrival: int, now: int) -> int:
