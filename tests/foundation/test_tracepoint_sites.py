@@ -76,3 +76,33 @@ def test_bypassed_packets_count_with_zero_sojourn():
     _times, values = rec.samples(q)
     assert len(values) == q.packets > 100
     assert 0 in values and max(values) > 0  # the first went past the empty fifo, the rest waited
+
+
+def test_a_probe_site_proxy_is_held_weakly_and_names_the_object_it_stands_for():
+    import gc
+
+    from qdisclab.sim import Scheduler
+    from qdisclab.sim.tracepoint import ProbeSiteProxy
+
+    class Site:
+        def __init__(self):
+            self.rebinds = 0
+
+        def rebind_probes(self):
+            self.rebinds += 1
+
+    tp = tracepoint(Scheduler(), NET_DEV_XMIT)
+    kept, dropped = Site(), Site()
+    kept_proxy = ProbeSiteProxy(kept)
+    tp.add_site(kept_proxy)
+    tp.add_site(ProbeSiteProxy(dropped))  # nobody keeps this proxy alive
+    gc.collect()
+    tp.attach(lambda now, dev, skb: None)
+    assert (kept.rebinds, dropped.rebinds) == (1, 0)
+    assert [site.target for site in tp.sites] == [kept]
+
+
+def test_every_device_of_a_world_is_a_site_of_its_xmit_tracepoint():
+    w, _ = _world()
+    targets = {site.target for site in tracepoint(w.sched, NET_DEV_XMIT).sites}
+    assert targets == set(w.devices.values())

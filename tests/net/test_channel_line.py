@@ -119,3 +119,28 @@ def test_a_link_draws_the_same_losses_whenever_its_stream_is_made():
     delivered, arrivals = _lossy_run(True)
     assert 0 < delivered < 60
     assert _lossy_run(False) == (delivered, arrivals)
+
+
+def test_a_wire_refuses_a_new_rate_or_delay_and_keeps_delivering_on_time():
+    import pytest
+
+    from qdisclab.errors import UserError
+
+    world = World(seed=1)
+    a, b = world.add_host("A"), world.add_host("B")
+    link = world.connect(a, b, "8mbit", "1ms", qdisc="pfifo")
+    world.build_routes()
+    sink = UdpSink(b, 9)
+    wire = link.a.channel
+    with pytest.raises(UserError, match=r"rate is fixed.*tbf"):
+        wire.rate = 1_000_000
+    with pytest.raises(UserError, match=r"delay is fixed.*netem"):
+        wire.delay = 0
+    assert (wire.rate, wire.delay) == (8_000_000, 1_000_000)
+    _burst(link.a, world.flow_books("f"), 1, b.addr)
+    world.run()
+    # 1 000 bytes at 8 mbit = 1 ms of serialisation, then the 1 ms the wire was made with.
+    assert sink.packets == 1 and world.sched.now == 2_000_000
+    # loss and jitter stay adjustable
+    wire.loss = 0.5
+    assert wire.impaired and wire.loss == 0.5

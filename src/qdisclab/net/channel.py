@@ -27,12 +27,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from heapq import heappush
 from random import Random
 from typing import TYPE_CHECKING, cast
 
 from qdisclab.errors import UserError
-from qdisclab.sim.scheduler import Callback, Event, next_seq
+from qdisclab.sim.scheduler import Callback, Event, Line, next_seq, push_entry
 from qdisclab.skb import DROP_LINK_LOSS, SkBuff, skb_drop
 
 if TYPE_CHECKING:
@@ -42,21 +41,32 @@ if TYPE_CHECKING:
 class Channel:
     """One direction of a link: rate, propagation delay, jitter, random loss.
 
-    ``rate`` and ``delay`` are fixed once the channel carries packets (the line
-    relies on arrivals in sending order); ``loss`` and ``jitter`` may change.
+    ``rate`` and ``delay`` are fixed when the channel is made: the line relies
+    on arrivals in sending order, which a slower rate or a shorter delay would
+    break, so setting either raises a ``UserError`` (shape a link's rate or
+    delay with a qdisc, tbf or netem, instead). ``loss`` and ``jitter`` may change.
+    The transmit paths read the fixed values from ``rate_bps`` and ``delay_ns``.
+
+    >>> wire = Channel(100_000_000, 10_000)
+    >>> wire.rate, wire.delay, wire.ns_per_byte
+    (100000000, 10000, 80)
+    >>> wire.delay = 5
+    Traceback (most recent call last):
+    ...
+    qdisclab.errors.UserError: a link's delay is fixed when it is made (found an attempt to set it to 5); add netem delay on a device instead
     """
 
     __slots__ = (
         "_jitter",
         "_loss",
         "arrive_cb",
-        "delay",
+        "delay_ns",
         "heap",
         "impaired",
         "last_arrival",
         "line",
         "ns_per_byte",
-        "rate",
+        "rate_bps",
         "receive",
         "rng",
         "rng_stream",
@@ -82,8 +92,8 @@ class Channel:
             raise UserError("link delay and jitter must not be negative")
         if not 0.0 <= loss < 1.0:
             raise UserError(f"link loss must be in [0, 1) (found {loss})")
-        self.rate = rate  # bit/s
-        self.delay = delay  # ns
+        self.rate_bps = rate  # fixed (see the class docstring)
+        self.delay_ns = delay  # fixed
         self._jitter = jitter  # ns, uniform in [0, jitter]
         self._loss = loss
         self.impaired = bool(jitter or loss)
@@ -96,7 +106,7 @@ class Channel:
         self.ns_per_byte = 8_000_000_000 // rate if 8_000_000_000 % rate == 0 else 0
         self.last_arrival = 0  # arrivals never overtake each other on a wire
         # The packets on the wire, in arrival order: (when, seq, arrive_cb, skb) entries.
-        self.line: deque[Event] = deque()
+        self.line: Line = deque()
 
     def attach(
         self, sched: DeviceScheduler, receive: Callable[[SkBuff], None], *, takes: bool = False
@@ -118,9 +128,9 @@ class Channel:
         The devices' transmit paths do the same inline.
         """
         line = self.line
-        entry: Event = (arrival, next_seq(), self.arrive_cb, skb)
+        entry: object = (arrival, next_seq(), self.arrive_cb, skb)  # made once (see Line)
         if not line:
-            heappush(self.heap, entry)
+            push_entry(self.heap, entry)
         line.append(entry)
 
     def arrive(self, skb: SkBuff) -> None:
@@ -128,7 +138,7 @@ class Channel:
         line = self.line
         line.popleft()
         if line:
-            heappush(self.heap, line[0])
+            push_entry(self.heap, line[0])
         self.receive(skb)
 
     def impaired_arrival(self, skb: SkBuff, arrival: int, now: int) -> int:
@@ -150,6 +160,30 @@ class Channel:
             arrival = self.last_arrival
         self.last_arrival = arrival
         return arrival
+
+    @property
+    def rate(self) -> int:
+        """Serialisation rate, bit/s."""
+        return self.rate_bps
+
+    @rate.setter
+    def rate(self, value: int) -> None:
+        raise UserError(
+            f"a link's rate is fixed when it is made (found an attempt to set it to {value});"
+            " shape it with a qdisc such as tbf instead"
+        )
+
+    @property
+    def delay(self) -> int:
+        """Propagation delay, ns."""
+        return self.delay_ns
+
+    @delay.setter
+    def delay(self, value: int) -> None:
+        raise UserError(
+            f"a link's delay is fixed when it is made (found an attempt to set it to {value});"
+            " add netem delay on a device instead"
+        )
 
     @property
     def loss(self) -> float:

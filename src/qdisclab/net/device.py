@@ -17,8 +17,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from heapq import heappush
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from mypy_extensions import mypyc_attr
 
@@ -27,8 +26,8 @@ from qdisclab.net.memory import DROP_QUEUE_MEMORY, SKB_TRUESIZE_OVERHEAD
 from qdisclab.net.tracepoints import NET_DEV_RECEIVE, NET_DEV_XMIT
 from qdisclab.sched.constants import NET_XMIT_DROP, NET_XMIT_SUCCESS
 from qdisclab.sim import RealtimeScheduler, Scheduler
-from qdisclab.sim.scheduler import Event, next_seq
-from qdisclab.sim.tracepoint import tracepoint
+from qdisclab.sim.scheduler import Event, Line, next_seq, push_entry
+from qdisclab.sim.tracepoint import ProbeSiteProxy, tracepoint
 from qdisclab.skb import (
     DROP_DEVICE_DOWN,
     DROP_MTU,
@@ -74,7 +73,7 @@ class WireEnd:
     def __init__(self) -> None:
         # The packets on the wire towards this end, in arrival order (the channel's
         # line, set when a device is wired to this end; empty until then).
-        self.rx_line: deque[Event] = deque()
+        self.rx_line: Line = deque()
 
     @property
     def in_flight(self) -> int:
@@ -84,23 +83,6 @@ class WireEnd:
     def receive(self, skb: SkBuff) -> None:
         """The packet has crossed the wire (the channel's delay has passed)."""
         raise NotImplementedError
-
-
-@mypyc_attr(native_class=False)
-class DeviceProbeSite:
-    """Stands for a device in its tracepoints' site sets, which hold sites weakly.
-
-    A compiled class cannot be weakly referenced, so the device registers this
-    plain object (which it keeps alive) and is told through it when listeners change.
-    """
-
-    __slots__ = ("__weakref__", "dev")
-
-    def __init__(self, dev: NetDevice) -> None:
-        self.dev = dev
-
-    def rebind_probes(self) -> None:
-        self.dev.rebind_probes()
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
@@ -177,7 +159,8 @@ class NetDevice(WireEnd):
         self.event_heap = self.sched.heap  # per-packet events are pushed here directly
         self.tp_xmit = tracepoint(self.sched, NET_DEV_XMIT)
         self.tp_receive = tracepoint(self.sched, NET_DEV_RECEIVE)
-        self._probe_site = DeviceProbeSite(self)
+        # Stands for the device in its tracepoints' (weak) site sets.
+        self._probe_site: ProbeSiteProxy[NetDevice] = ProbeSiteProxy(self)
         self.tp_xmit.add_site(self._probe_site)
         self.tp_receive.add_site(self._probe_site)
         self.node = node
@@ -203,7 +186,8 @@ class NetDevice(WireEnd):
         # setters below and by rebind_probes.
         self.rebind_probes()  # sets tx_plain and rx_plain
         self.busy_until = 0  # the wire is busy until this time
-        self._tx_event: Event | None = None  # pending "transmit done" entry
+        # The pending "transmit done" entry (an Event, kept as made: see Line), or None.
+        self._tx_event: object = None
         self.tx_packets = 0
         self.tx_bytes = 0
         self.rx_packets = 0
@@ -326,22 +310,22 @@ class NetDevice(WireEnd):
             channel = self.channel
             ns_per_byte = channel.ns_per_byte
             done = now + (
-                length * ns_per_byte if ns_per_byte else length * 8_000_000_000 // channel.rate
+                length * ns_per_byte if ns_per_byte else length * 8_000_000_000 // channel.rate_bps
             )
             self.busy_until = done
             self.tx_packets += 1
             self.tx_bytes += length
             if self.traced_xmit:
                 self.tp_xmit.emit(now, self, skb)
-            arrival = done + channel.delay
+            arrival = done + channel.delay_ns
             if channel.impaired:
                 arrival = channel.impaired_arrival(skb, arrival, now)
                 if arrival < 0:
                     return NET_XMIT_SUCCESS
             line = channel.line  # channel.send, inlined
-            entry: Event = (arrival, next_seq(), channel.arrive_cb, skb)
+            entry: object = (arrival, next_seq(), channel.arrive_cb, skb)  # made once (Line)
             if not line:
-                heappush(self.event_heap, entry)
+                push_entry(self.event_heap, entry)
             line.append(entry)
             return NET_XMIT_SUCCESS
         # Charge the packet's truesize to the world's queue memory before the qdisc sees
@@ -404,7 +388,7 @@ class NetDevice(WireEnd):
         length = skb.len
         ns_per_byte = channel.ns_per_byte
         done = now + (
-            length * ns_per_byte if ns_per_byte else length * 8_000_000_000 // channel.rate
+            length * ns_per_byte if ns_per_byte else length * 8_000_000_000 // channel.rate_bps
         )
         self.busy_until = done
         self.tx_packets += 1
@@ -413,18 +397,18 @@ class NetDevice(WireEnd):
             self.tp_xmit.emit(now, self, skb)
         heap = self.event_heap
         if qdisc.qlen and self._tx_event is None:
-            tx_event: Event = (done, next_seq(), self.tx_done_cb, None)  # call_at, inlined
-            heappush(heap, tx_event)
+            tx_event: object = (done, next_seq(), self.tx_done_cb, None)  # call_at, inlined
+            push_entry(heap, tx_event)
             self._tx_event = tx_event
-        arrival = done + channel.delay
+        arrival = done + channel.delay_ns
         if channel.impaired:  # loss or jitter configured: one flag on the common path
             arrival = channel.impaired_arrival(skb, arrival, now)
             if arrival < 0:
                 return
         line = channel.line  # channel.send, inlined
-        entry: Event = (arrival, next_seq(), channel.arrive_cb, skb)
+        entry: object = (arrival, next_seq(), channel.arrive_cb, skb)  # made once (see Line)
         if not line:
-            heappush(heap, entry)
+            push_entry(heap, entry)
         line.append(entry)
 
     def _tx_done(self, _arg: object) -> None:
@@ -455,7 +439,7 @@ class NetDevice(WireEnd):
         line = self.rx_line  # Channel.arrive, inlined: the next one on the wire is due next
         line.popleft()
         if line:
-            heappush(self.event_heap, line[0])
+            push_entry(self.event_heap, line[0])
         self.rx_packets += 1
         self.rx_bytes += skb.len
         if self.rx_plain:
@@ -506,7 +490,7 @@ class NetDevice(WireEnd):
         """``dev_deactivate``: stop transmitting and reset the qdiscs (spec: reset on down)."""
         self.active = False
         if self._tx_event is not None:
-            self.sched.cancel(self._tx_event)
+            self.sched.cancel(cast(Event, self._tx_event))
             self._tx_event = None
         if self.qdisc is not None:
             self.qdisc.reset()

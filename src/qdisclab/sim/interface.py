@@ -12,11 +12,10 @@ class inherits from it, so the simulated scheduler's hot path is untouched.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, TypeVar, overload, runtime_checkable
 
-from qdisclab.sim.scheduler import Event
+from qdisclab.sim.scheduler import Event, Line
 
 if TYPE_CHECKING:
     from qdisclab.sim.tracepoint import Tracepoint
@@ -33,7 +32,7 @@ class EventScheduler(Protocol):
     #: directly (``heappush(heap, (when, next_seq(), callback, arg))``, as ``call_at``).
     heap: list[Event]
     #: FIFO lines of entries of which only the head is in ``heap`` (a wire's packets).
-    lines: list[deque[Event]]
+    lines: list[Line]
     tracepoints: dict[str, Tracepoint[...]]  # this run's tracepoint instances
 
     @overload

@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import selectors
 import time
-from collections import deque
 from collections.abc import Callable
 from heapq import heappop, heappush
 from typing import TYPE_CHECKING, TypeVar, overload
 
-from qdisclab.sim.scheduler import Callback, Event, next_seq
+from qdisclab.sim.scheduler import Callback, Event, Line, next_seq
 
 if TYPE_CHECKING:
     from qdisclab.sim.tracepoint import Tracepoint
@@ -44,7 +43,7 @@ class RealtimeScheduler:
         self._t0 = time.monotonic_ns()
         self.now = 0
         self.heap: list[Event] = []
-        self.lines: list[deque[Event]] = []  # as the simulated scheduler's (events_run counts)
+        self.lines: list[Line] = []  # as the simulated scheduler's (events_run counts)
         self.tracepoints: dict[str, Tracepoint[...]] = {}  # this run's (sim/tracepoint.py)
         self._cancelled: set[object] = set()  # sequence numbers of cancelled entries in the heap
         self._selector = selectors.DefaultSelector()

@@ -48,6 +48,17 @@ Event = tuple[int, object, Callback, object]
 #: a global is cheaper to reach.
 next_seq: Final[Callable[[], object]] = count().__next__
 
+#: A wire's FIFO of entries held back from the heap (net/channel.py): each an ``Event``,
+#: kept as the very object made, since it only ever goes back into the heap.
+Line = deque[object]
+
+#: ``heappush`` for an entry already made: compiled code passes the one tuple it built
+#: (an ``object``), where an ``Event``-typed value would be re-boxed into a new tuple at
+#: every use; ``Final``, so compiled callers reach it without a module-dict lookup.
+push_entry: Final[Callable[[list[Event], object], None]] = cast(
+    "Callable[[list[Event], object], None]", heappush
+)
+
 #: The stop sentinel's sequence: after every real entry scheduled at the same time.
 _LAST_SEQ: Final = 1 << 62
 
@@ -71,7 +82,7 @@ class Scheduler:
         # FIFO lines of entries held back from the heap (a wire's packets, see
         # net/channel.py): only each line's head is in the heap, and the one who
         # runs it pushes the next. Their entries are counted as pending.
-        self.lines: list[deque[Event]] = []
+        self.lines: list[Line] = []
         # Sequence numbers of cancelled entries still in the heap.
         self._cancelled: set[object] = set()
         # This run's tracepoint instances (sim/tracepoint.py), by name.
@@ -81,20 +92,22 @@ class Scheduler:
     def call_at(self, when: int, callback: Callable[[None], object]) -> Event: ...
     @overload
     def call_at(self, when: int, callback: Callable[[T], object], arg: T) -> Event: ...
-    def call_at(self, when: int, callback: Callable[..., object], arg: object = None) -> Event:
+    def call_at(self, when: object, callback: Callable[..., object], arg: object = None) -> object:
         """Run ``callback(arg)`` at absolute time ``when`` (ns); returns a cancellable entry."""
-        entry: Event = (when, next_seq(), callback, arg)
-        heappush(self.heap, entry)
+        # Typed object here (the overloads say int and Event): compiled, the caller's int
+        # goes into the tuple as it is, and the one tuple made is the one returned.
+        entry: object = (when, next_seq(), callback, arg)
+        push_entry(self.heap, entry)
         return entry
 
     @overload
     def call_later(self, delay: int, callback: Callable[[None], object]) -> Event: ...
     @overload
     def call_later(self, delay: int, callback: Callable[[T], object], arg: T) -> Event: ...
-    def call_later(self, delay: int, callback: Callable[..., object], arg: object = None) -> Event:
+    def call_later(self, delay: int, callback: Callable[..., object], arg: object = None) -> object:
         """Run ``callback(arg)`` ``delay`` ns from now."""
-        entry: Event = (self.now + delay, next_seq(), callback, arg)
-        heappush(self.heap, entry)
+        entry: object = (self.now + delay, next_seq(), callback, arg)  # as in call_at
+        push_entry(self.heap, entry)
         return entry
 
     def cancel(self, entry: Event) -> None:

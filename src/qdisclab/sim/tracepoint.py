@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Iterator
-from typing import Generic, ParamSpec, Protocol, cast
+from typing import Generic, ParamSpec, Protocol, TypeVar, cast
+
+from mypy_extensions import mypyc_attr
 
 P = ParamSpec("P")
 
@@ -78,6 +80,40 @@ class ProbeSite(Protocol):
     """An object that fires tracepoints and rebuilds its probes when listeners change."""
 
     def rebind_probes(self) -> None: ...
+
+
+#: The object a :class:`ProbeSiteProxy` stands for (a device, a qdisc).
+S = TypeVar("S", bound=ProbeSite)
+
+
+@mypyc_attr(native_class=False)
+class ProbeSiteProxy(Generic[S]):
+    """Stands for a probe site in tracepoints' site sets, which hold sites weakly.
+
+    A compiled (native) class cannot be weakly referenced, so an object of one
+    registers this plain object instead, keeps it alive as long as itself, and
+    is told through it when listeners change. ``target`` is the object it
+    stands for (what a tool walking ``Tracepoint.sites`` is after).
+
+    >>> from qdisclab.sim import Scheduler
+    >>> DEMO_SITE = declare("demo:site", ("now",), "a demo tracepoint with a site")
+    >>> class Probe:
+    ...     rebinds = 0
+    ...     def rebind_probes(self) -> None:
+    ...         self.rebinds += 1
+    >>> probe = Probe(); tp = tracepoint(Scheduler(), DEMO_SITE)
+    >>> proxy = ProbeSiteProxy(probe); tp.add_site(proxy)
+    >>> tp.attach(print); probe.rebinds, [s.target for s in tp.sites] == [probe]
+    (1, True)
+    """
+
+    __slots__ = ("__weakref__", "target")
+
+    def __init__(self, target: S) -> None:
+        self.target = target
+
+    def rebind_probes(self) -> None:
+        self.target.rebind_probes()
 
 
 class Tracepoint(Generic[P]):

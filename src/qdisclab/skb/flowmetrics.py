@@ -48,7 +48,14 @@ class FlowMetrics:
 
     def on_deliver(self, skb: SkBuff, now: int) -> None:
         self.delays.append(now - skb.created)
-        self.add_bytes(skb.len, now)
+        index = now // self.bin_ns  # add_bytes, inlined: a call less per delivered packet
+        bins = self.bins
+        if index >= len(bins):
+            bins.extend([0] * (index + 1 - len(bins)))
+        bins[index] += skb.len
+        if self.first_rx is None:
+            self.first_rx = now
+        self.last_rx = now
 
     def add_bytes(self, nbytes: int, now: int) -> None:
         """Count ``nbytes`` delivered at ``now`` into the throughput series."""

@@ -16,12 +16,11 @@ ns computed from the packet index (no drift from rounding).
 
 from __future__ import annotations
 
-from heapq import heappush
 from math import log
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from qdisclab.errors import UserError
-from qdisclab.sim.scheduler import Event, next_seq
+from qdisclab.sim.scheduler import Event, next_seq, push_entry
 from qdisclab.traffic.udp import UdpSocket
 from qdisclab.units import parse_rate, parse_time
 
@@ -85,7 +84,8 @@ class UdpSource:
         self.sock = UdpSocket(node, sport if sport is not None else 10000 + len(world.flows), name)
         self.sent = 0
         self._send_cb = self._send  # bound once: the source reschedules it per packet
-        self._event = self.sched.call_at(self.start + self.first_gap(), self._send_cb, None)
+        # The next send's entry (an Event, kept as made: see Line).
+        self._event: object = self.sched.call_at(self.start + self.first_gap(), self._send_cb, None)
 
     @property
     def metrics(self) -> FlowMetrics:
@@ -110,12 +110,12 @@ class UdpSource:
         self.sock.sendto(self.dst, self.dport, self.size)
         when = self.next_time(now)
         if when is not None:
-            event: Event = (when, next_seq(), self._send_cb, None)  # call_at, inlined
-            heappush(self._event_heap, event)
+            event: object = (when, next_seq(), self._send_cb, None)  # call_at, inlined
+            push_entry(self._event_heap, event)
             self._event = event
 
     def cancel(self) -> None:
-        self.sched.cancel(self._event)
+        self.sched.cancel(cast(Event, self._event))
 
 
 class CbrSource(UdpSource):
