@@ -43,7 +43,7 @@ from qdisclab.sched.tracepoints import (
 )
 from qdisclab.sched.trampoline import QdiscTrampolines, bind_trampolines
 from qdisclab.sched.watchdog import QdiscWatchdog
-from qdisclab.sim.tracepoint import tracepoint
+from qdisclab.sim.tracepoint import ProbeSiteProxy, tracepoint
 from qdisclab.skb import DROP_QDISC, DROP_RESET, SkBuff
 
 if TYPE_CHECKING:
@@ -56,27 +56,11 @@ QdiscFactory = Callable[..., "Qdisc"]
 _EAGER_FRAMES = ("init", "enqueue", "dequeue")
 
 
-@mypyc_attr(native_class=False)
-class QdiscProbeSite:
-    """Stands for a qdisc in its tracepoints' site sets, which hold sites weakly.
-
-    A compiled class cannot be weakly referenced, so the qdisc registers this
-    plain object (which it keeps alive) and is told through it when listeners change.
-    """
-
-    __slots__ = ("__weakref__", "qdisc")
-
-    def __init__(self, qdisc: Qdisc) -> None:
-        self.qdisc = qdisc
-
-    def rebind_probes(self) -> None:
-        self.qdisc.rebind_probes()
-
-
 def live_qdiscs(sched: Scheduler | RealtimeScheduler) -> list[Qdisc]:
     """Every qdisc instance of ``sched``'s run still alive (children included)."""
     sites = tracepoint(sched, QDISC_DEQUEUE).sites
-    return [site.qdisc for site in sites if isinstance(site, QdiscProbeSite)]
+    proxies = [site for site in sites if isinstance(site, ProbeSiteProxy)]
+    return [proxy.target for proxy in proxies if isinstance(proxy.target, Qdisc)]
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)  # a tool may extend the mechanism
@@ -144,7 +128,7 @@ class Qdisc(QdiscTrampolines):
         # to this instance, so containment and destroy find them.
         self.ops = self._call("init", ops_cls)
         # The trampolines are rebuilt when a listener comes or goes (rebind_probes).
-        self._probe_site = site = QdiscProbeSite(self)
+        self._probe_site = site = ProbeSiteProxy(self)
         self.tp_enqueue.add_site(site)
         self.tp_dequeue.add_site(site)
         # TCQ_F_CAN_BYPASS: an empty work-conserving fifo on an idle device may be skipped.

@@ -22,10 +22,10 @@ if TYPE_CHECKING:
     from qdisclab.sched.context import QdiscContext
     from qdisclab.sched.filters import FilterChain
     from qdisclab.sched.ops import QdiscOps, ToFree
-    from qdisclab.sched.qdisc import Qdisc, QdiscFactory, QdiscProbeSite
+    from qdisclab.sched.qdisc import Qdisc, QdiscFactory
     from qdisclab.sched.watchdog import QdiscWatchdog
     from qdisclab.sim import RealtimeScheduler, Scheduler
-    from qdisclab.sim.tracepoint import Tracepoint
+    from qdisclab.sim.tracepoint import ProbeSiteProxy, Tracepoint
     from qdisclab.skb import SkBuff
 
 
@@ -152,7 +152,7 @@ class QdiscState:
     fault: str | None
     on_fault: Callable[[Qdisc], None] | None
     sojourn: SojournLog | None
-    _probe_site: QdiscProbeSite  # stands for it in its tracepoints' (weak) site sets
+    _probe_site: ProbeSiteProxy[Qdisc]  # stands for it in its tracepoints' (weak) site sets
     tp_enqueue: Tracepoint[...]
     tp_dequeue: Tracepoint[...]
     tp_drop: Tracepoint[...]
