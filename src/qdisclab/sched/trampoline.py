@@ -87,9 +87,7 @@ def bind_trampolines(q: Qdisc) -> None:
     q.bypass = _bypass(q, probes)
     # With nothing to note or trace, a bypass is two counters: the device adds them
     # itself (a call less per packet past an idle device) and calls ``bypass`` otherwise.
-    q.bypass_unwatched = probes.enqueued is None and not (
-        probes.traced_enqueue or probes.traced_dequeue
-    )
+    q.bypass_unwatched = not probes.watching_bypass()
 
 
 class _Probes:
@@ -149,6 +147,10 @@ class _Probes:
         """These probes, if anything listens to an enqueue (None: the trampoline skips them)."""
         return self if self.traced_enqueue or self.enqueued is not None else None
 
+    def watching_bypass(self) -> bool:
+        """Whether a bypass has anything to note or trace (if not, it is two counters)."""
+        return self.enqueued is not None or self.traced_enqueue or self.traced_dequeue
+
     def watching_dequeue(self) -> _Probes | None:
         """These probes, if anything listens to a dequeue (None: the trampoline skips them)."""
         return self if self.traced_dequeue or self.enqueued is not None else None
@@ -165,7 +167,7 @@ def _bypass(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], None]:
     tp_enq = q.tp_enqueue if probes.traced_enqueue else None
     tp_deq = q.tp_dequeue if probes.traced_dequeue else None
 
-    if not logged and tp_enq is None and tp_deq is None:
+    if not probes.watching_bypass():
 
         def bypass(skb: SkBuff) -> None:
             """``sch_direct_xmit`` past an empty bypassable qdisc: counted as sent, never queued."""
