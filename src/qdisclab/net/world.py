@@ -15,8 +15,7 @@ dropped (by reason) or still held somewhere.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
-from functools import lru_cache, partial
+from functools import partial
 from typing import Any, Protocol
 
 from qdisclab.errors import ConservationError, UserError
@@ -29,10 +28,6 @@ from qdisclab.sim import RngStreams, Scheduler
 from qdisclab.skb import FlowBooks, Ledger
 from qdisclab.skb.ledger import FlowObserver
 from qdisclab.units import parse_rate, parse_time
-
-# A network's links repeat a few rates and delays: each text is parsed once.
-_rate: Callable[[str], int] = lru_cache(maxsize=256)(parse_rate)
-_time: Callable[[str], int] = lru_cache(maxsize=256)(parse_time)
 
 
 class PacketHolder(Protocol):
@@ -142,14 +137,14 @@ class World:
         """
         from qdisclab.sched import create_qdisc
 
-        rate_ab = _rate(rate) if isinstance(rate, str) else int(rate)
+        rate_ab = parse_rate(rate) if isinstance(rate, str) else int(rate)
         rate_ba = (
             rate_ab
             if rate_b is None
-            else (_rate(rate_b) if isinstance(rate_b, str) else int(rate_b))
+            else (parse_rate(rate_b) if isinstance(rate_b, str) else int(rate_b))
         )
-        delay_ns = _time(delay) if isinstance(delay, str) else int(delay)
-        jitter_ns = _time(jitter) if isinstance(jitter, str) else int(jitter)
+        delay_ns = parse_time(delay) if isinstance(delay, str) else int(delay)
+        jitter_ns = parse_time(jitter) if isinstance(jitter, str) else int(jitter)
         link_name = name or f"{a.name}-{b.name}"
         name_a, name_b = dev_names if dev_names is not None else (None, None)
         dev_a = self.new_device(a, name_a, mtu, tx_queue_len, device_class)
