@@ -28,6 +28,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from typing import Any, Protocol
 
 from qdisclab.bpf import isa
@@ -91,6 +92,14 @@ class _Function:
         self.bounded = not self.backward and len(self.insns) <= tr.budget
         self.bounded &= all(tr.leaf(i) for i in self.insns if i.code == isa.CALL)
         self.uses_may_goto = any(i.code == isa.BPF_JMP | isa.BPF_JCOND for i in self.insns)
+        # Blocks that a forward jump passes over: only these test ``L`` first.
+        self.skipped = {
+            b
+            for i in self.insns
+            if isa.is_branch(i)
+            for b in self.leaders
+            if i.slot < b < isa.jump_target(i)  # type: ignore[operator]
+        }
         self.lines: list[str] = []
         self.block = entry
         self.objects_named = 0
@@ -123,6 +132,7 @@ class _Function:
             self.block = start
             self.lines = []
             self.cached: dict[tuple[object, ...], bool | str] = {}
+            self.narrow: set[int] = set()  # registers known below 2**32 here (see _narrows)
             self.deferred, self.chains = self._kept_chains(body)
             n = len(body)
             if counted:
@@ -134,9 +144,11 @@ class _Function:
                     self.defer(insn)
                 else:
                     self.insn(insn)
-            # The first block runs unless a loop jumped back past it.
+            # A block runs unless a jump went past it: the first one only after a loop's
+            # jump back, any other one where some forward jump skips it.
+            skipped = self.backward or start in self.skipped
             first = start == self.entry and not self.backward
-            head = f"{loop}if L <= {start}:" if len(self.leaders) > 1 and not first else None
+            head = f"{loop}if L <= {start}:" if skipped and not first else None
             indent = loop + ("    " if head else "")
             if head:
                 body_out.append(head)
@@ -303,7 +315,7 @@ class _Function:
             out.append(f"{base}stk = stacks[depth]")
         if self.uses_may_goto:
             out.append(f"{base}mg = max_loops")
-        if len(self.leaders) > 1:
+        if "L" in used:
             out.append(f"{base}L = {self.entry}")
         return out
 
@@ -321,7 +333,7 @@ class _Function:
     def insn(self, i: Insn) -> None:
         cls = i.code & 0x07
         if cls in (isa.BPF_ALU, isa.BPF_ALU64):
-            for line in _alu(i):
+            for line in _alu(i, self.narrow):
                 self.emit(line)
             self.wrote(i.dst)
         elif cls in (isa.BPF_JMP, isa.BPF_JMP32):
@@ -331,6 +343,31 @@ class _Function:
             self.wrote(i.dst)
         else:
             self.memory(i)
+        if self._narrows(i):
+            self.narrow.add(i.dst)
+
+    def _narrows(self, i: Insn) -> bool:
+        """Whether ``i`` leaves its destination below 2**32 (its mask is then a no-op).
+
+        Every ALU32 result is masked to 32 bits (a byte swap to 64 bits
+        aside), as is an unsigned load of at most 4 bytes; a 64-bit move
+        copies a constant or a register already known narrow. Known per
+        block: a fact ends with the block, a call (R0-R5) or another write.
+        """
+        cls, op = i.code & 0x07, i.code & 0xF0
+        if cls == isa.BPF_ALU:
+            return not (op == isa.BPF_END and i.imm == 64)
+        if cls == isa.BPF_ALU64:
+            if op != isa.BPF_MOV or i.off:
+                return False
+            if i.code & isa.BPF_X:
+                return i.src in self.narrow
+            return 0 <= i.imm64 & M64 <= 0xFFFF_FFFF
+        if i.code == isa.LD_IMM64:
+            return self.tr.image.constants[i.slot] <= 0xFFFF_FFFF
+        if cls == isa.BPF_LDX:
+            return i.code & 0xE0 == isa.BPF_MEM and isa.SIZE_BYTES[i.code & 0x18] <= 4
+        return False
 
     def jump(self, i: Insn) -> None:
         cls, op, pc = i.code & 0x07, i.code & 0xF0, i.slot
@@ -373,6 +410,7 @@ class _Function:
                     if not leaf:
                         self.emit("steps = vm.steps")
             self.cached = {}  # the call may have unmapped a region (bpf_obj_drop, a freed skb)
+            self.narrow -= {0, 1, 2, 3, 4, 5}  # a call's result and its clobbered scratch registers
         elif op == isa.BPF_JCOND:
             self.emit("if mg:")
             self.emit("    mg -= 1")
@@ -381,7 +419,7 @@ class _Function:
         elif op == isa.BPF_JA:
             self.goto(pc + 1 + (i.imm if cls == isa.BPF_JMP32 else i.off))
         else:
-            self.emit(f"if {_condition(i)}:")
+            self.emit(f"if {_condition(i, self.narrow)}:")
             self.goto(pc + 1 + i.off, "    ")
 
     def memory(self, i: Insn) -> None:
@@ -425,7 +463,8 @@ class _Function:
         return f"d{t}{reg}", where
 
     def wrote(self, reg: int) -> None:
-        """Forget the cached region of ``reg`` once an instruction writes it."""
+        """Forget the cached region and the range of ``reg`` once an instruction writes it."""
+        self.narrow.discard(reg)
         for key in [k for k in self.cached if k[0] == reg]:
             del self.cached[key]
 
@@ -507,8 +546,11 @@ class _Function:
         self, reg: int, off: int, size: int, value: str, pc: int, proven: bool = True
     ) -> None:
         """``*(size *)(reg + off) = value``; ``proven``: as the verifier's fact at ``pc`` says."""
+        known = size == 4 and re.fullmatch(r"r\d+", value) and int(value[1:]) in self.narrow
         masked = (
-            value if size == 8 and value.startswith(("r", "0x")) else f"({value}) & {_M[size]:#x}"
+            value
+            if (size == 8 and value.startswith(("r", "0x"))) or known
+            else f"({value}) & {_M[size]:#x}"
         )
         pack = self.tr.packer("p" + _UFMT[size])
         fast = self.tr.stack_offset(reg, off, size)
@@ -633,13 +675,14 @@ _NAME = re.compile(r"\b[A-Za-z_]\w*\b")
 _STATE_ATTR = re.compile(r"\{S\}\.(\w+)")
 
 
-def _condition(i: Insn) -> str:
+def _condition(i: Insn, narrow: AbstractSet[int]) -> str:
+    """The Python test of conditional jump ``i``; ``narrow``: registers known below 2**32."""
     cls, op = i.code & 0x07, i.code & 0xF0
     bits = 64 if cls == isa.BPF_JMP else 32
     mask, sign = (1 << bits) - 1, 1 << (bits - 1)
-    a = f"r{i.dst}" if bits == 64 else f"(r{i.dst} & {mask:#x})"
+    a = f"r{i.dst}" if bits == 64 or i.dst in narrow else f"(r{i.dst} & {mask:#x})"
     if i.code & isa.BPF_X:
-        b = f"r{i.src}" if bits == 64 else f"(r{i.src} & {mask:#x})"
+        b = f"r{i.src}" if bits == 64 or i.src in narrow else f"(r{i.src} & {mask:#x})"
         if op in _SIGNED_JUMPS:
             return f"({a} ^ {sign:#x}) {_CMP[op]} ({b} ^ {sign:#x})"
     else:
@@ -652,8 +695,8 @@ def _condition(i: Insn) -> str:
     return f"{a} {_CMP[op]} {b}"
 
 
-def _alu(i: Insn) -> list[str]:
-    """The lines of one ALU instruction.
+def _alu(i: Insn, narrow: AbstractSet[int] = frozenset()) -> list[str]:
+    """The lines of one ALU instruction; ``narrow``: registers known below 2**32.
 
     Registers always hold ints in [0, 2**64), so a sum, product, left shift
     or 32-bit OR/XOR is never negative and needs its mask only past the
@@ -671,18 +714,18 @@ def _alu(i: Insn) -> list[str]:
         return [f"{d} = bswap({d}, {i.imm})"]
     if i.code & isa.BPF_X:
         s = f"r{i.src}"
-        s_low = s if bits == 64 else f"({s} & {m})"
+        s_low = s if bits == 64 or i.src in narrow else f"({s} & {m})"
     else:
         value = i.imm64 & ((1 << bits) - 1)
         s = s_low = f"{value:#x}"
     shift = f"({s} & {bits - 1})"
-    d_low = d if bits == 64 else f"({d} & {m})"
+    d_low = d if bits == 64 or i.dst in narrow else f"({d} & {m})"
     signed_d = f"(({d_low} ^ {sign}) - {sign})"
     if op == isa.BPF_MOV:
         if i.off:
             bit = 1 << (i.off - 1)
             return [f"{d} = ((({s} & {(1 << i.off) - 1:#x}) ^ {bit:#x}) - {bit:#x}) & {m}"]
-        if bits == 32 and i.code & isa.BPF_X:
+        if bits == 32 and i.code & isa.BPF_X and i.src not in narrow:
             return [f"{d} = {s} if {s} <= {m} else {s} & {m}"]
         return [f"{d} = {s_low}"]
     if op == isa.BPF_DIV:
