@@ -118,6 +118,8 @@ class _Function:
         self.ret = "return r0" if entry else "return r0, steps"
         self.ctx_variant = ctx
         counted = not (entry and self.bounded)  # the entry's count is seen by nobody else
+        self.held: dict[int, tuple[int, str]] = {}  # lock slot -> (its unlock, the lock set)
+        self.holding: dict[int, int] = {}  # unlock slot -> its lock's slot
         base = "        " + ("    " if entry else "")
         loop = base
         body_out: list[str] = []
@@ -134,6 +136,8 @@ class _Function:
             self.cached: dict[tuple[object, ...], bool | str] = {}
             self.narrow: set[int] = set()  # registers known below 2**32 here (see _narrows)
             self.deferred, self.chains = self._kept_chains(body)
+            if not counted:  # no slow(): nothing but a fault leaves the block half run
+                self._held_locks(body)
             n = len(body)
             if counted:
                 self.emit(f"steps += {n}")
@@ -158,8 +162,52 @@ class _Function:
         out.extend(body_out)
         if entry:
             out.append("        except BpfFault as e:")
+            for lock, (_, locks) in self.held.items():  # a fault leaves the lock held
+                out.append(f"            if h{lock}: {locks}.add(h{lock})")
             out.append("            raise annotate(e) from None")
         return out
+
+    def _held_locks(self, body: list[Insn]) -> None:
+        """Pair each ``bpf_spin_lock`` of a constant lock with its unlock in the block.
+
+        Only the lock and unlock kfuncs read the set of held locks, so between a
+        lock and the unlock of the same lock further on in the block, with only
+        other kfuncs written in place in between, the lock needs to be in the set
+        only if a fault ends the run there: the lock tests that the lock is free
+        and notes it in a local (``h<slot>``), the unlock clears the local, and the
+        entry's fault handler puts a lock still noted into the set, as the calls
+        would have left it.
+        """
+        calls, consts = self.tr.image.calls, self.tr.image.constants
+
+        def lock_of(k: int, marker: str) -> tuple[int, Any] | None:
+            """(lock, state) of a lock or unlock written in place, its R1 a constant."""
+            i, spec = body[k], inline_spec(calls.get(body[k].slot))
+            if i.code != isa.CALL or i.src == isa.BPF_PSEUDO_CALL or spec is None or k == 0:
+                return None
+            before = body[k - 1]
+            if before.code != isa.LD_IMM64 or before.dst != 1 or marker not in spec[0]:
+                return None
+            return consts[before.slot], spec[1]
+
+        for k in range(len(body)):
+            lock = lock_of(k, "{S}.locks.add(r1)")
+            if lock is None:
+                continue
+            for j in range(k + 1, len(body)):
+                i = body[j]
+                if i.code != isa.CALL:
+                    continue
+                unlock = lock_of(j, "{S}.locks.discard(r1)")
+                if unlock is not None and unlock == lock:
+                    slot = body[k].slot
+                    locks = self.tr.bind(f"s{slot}_locks", lock[1].locks)
+                    self.held[slot] = (i.slot, locks)
+                    self.holding[i.slot] = slot
+                    break
+                spec = inline_spec(calls.get(i.slot))
+                if i.src == isa.BPF_PSEUDO_CALL or spec is None or "{S}.locks" in spec[0]:
+                    break  # it may look at the held locks
 
     def _kept_chains(self, body: list[Insn]) -> tuple[set[int], dict[int, list[Insn]]]:
         """Updates of a counter qdisclab keeps (``sch->q.qlen++``) whose result nothing reads.
@@ -315,6 +363,8 @@ class _Function:
             out.append(f"{base}stk = stacks[depth]")
         if self.uses_may_goto:
             out.append(f"{base}mg = max_loops")
+        if self.held:
+            out.append(f"{base}{' = '.join(f'h{lock}' for lock in self.held)} = 0")
         if "L" in used:
             out.append(f"{base}L = {self.entry}")
         return out
@@ -386,7 +436,14 @@ class _Function:
                     f"    raise at(e, {pc})",
                 ]
                 spec = inline_spec(self.tr.image.calls.get(pc))
-                if spec is not None:  # the common case in place, the call for the rest
+                if pc in self.held:  # the lock noted in a local (_held_locks)
+                    self.emit(f"if r1 in {self.held[pc][1]}:")
+                    self.lines.extend("    " + c for c in call)
+                    self.emit(f"h{pc} = r1")
+                    self.emit("r0 = 0")
+                elif pc in self.holding:
+                    self.emit(f"h{self.holding[pc]} = r0 = 0")
+                elif spec is not None:  # the common case in place, the call for the rest
                     self.tr.inlined.add(pc)
                     for name, value in spec[2].items():
                         self.tr.bind(name, value)

@@ -1,0 +1,58 @@
+"""A spin lock held across kfuncs written in place, as the translator notes it.
+
+Between ``bpf_spin_lock`` and ``bpf_spin_unlock`` of the same constant lock
+in one block the translated entry keeps the lock in a local instead of the
+set of held locks; a fault in between must still leave the lock held, as the
+calls leave it on the interpreter, so the next run's lock is a deadlock.
+"""
+
+from __future__ import annotations
+
+import pytest
+from bpf_corpus import obj
+from bpf_engines import ENGINES
+
+from qdisclab.bpf.asm import assemble
+from qdisclab.bpf.fault import BpfFault
+from qdisclab.bpf.kfunc_binding import ProgramEnv
+from qdisclab.bpf.memory import BytesRegion
+from qdisclab.bpf.objects import load_object
+from qdisclab.bpf.resolver import TableResolver
+
+LOCK = 0x1000
+PROGRAM = f"""
+    r6 = r1
+    r1 = {LOCK:#x} ll
+    call 93
+    r0 = *(u8 *)(r6 + 0)
+    r1 = {LOCK:#x} ll
+    call 94
+    exit
+"""
+
+
+def _program(engine: str):
+    env = ProgramEnv(load_object(obj("fifo")), "Qdisc_ops")
+    helpers = env.helpers()
+    resolver = TableResolver(helpers={93: helpers[93], 94: helpers[94]})
+    return env, ENGINES[engine](assemble(PROGRAM), resolver, env.memory)
+
+
+def test_the_translated_entry_notes_the_lock_in_a_local() -> None:
+    _, prog = _program("translate")
+    assert "h3 = r1" in prog.source and "s3_locks.add(r1)" not in prog.source.split("def run")[1]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_lock_is_free_after_a_run_and_held_after_a_fault_inside_it(engine: str) -> None:
+    env, prog = _program(engine)
+    data = env.memory.map(BytesRegion("data", bytearray(b"\x2a")))
+    assert prog.run(data) == 0  # the unlock's result
+    assert LOCK not in env.locks
+    assert prog.run(data) == 0  # free again: the second lock does not deadlock
+    with pytest.raises(BpfFault, match="null") as fault:
+        prog.run(0)
+    assert fault.value.pc == 4
+    assert LOCK in env.locks
+    with pytest.raises(BpfFault, match="already held"):
+        prog.run(data)
