@@ -3,8 +3,12 @@
 Each BPF function becomes one Python function whose registers are locals
 and whose ALU operations are inline expressions with their masks; basic
 blocks are ``if L <= <slot>:`` sections in slot order, so falling through
-costs one comparison, a forward jump sets ``L`` and a backward jump also
-``continue``s the function's loop. Stack accesses through R10 with a
+costs one comparison (none for a block no forward jump passes over), a
+forward jump sets ``L`` and a backward jump also ``continue``s the
+function's loop. A register known below 2**32 in its block (an ALU32
+result, a narrow load) is used without its 32-bit mask; a spin lock taken
+and released within one block of an entry is held in a local (see
+:meth:`_Function._held_locks`). Stack accesses through R10 with a
 constant offset are checked here and go straight to the frame's bytes;
 other accesses read and write plain byte regions in place through the
 memory's id-to-bytes tables (a base register's region is looked up once
