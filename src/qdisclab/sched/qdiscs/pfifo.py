@@ -13,9 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from mypy_extensions import mypyc_attr
 
-from qdisclab.ops import SkbList
-from qdisclab.sched.constants import NET_XMIT_SUCCESS
-from qdisclab.sched.ops import QdiscOps
+from qdisclab.sched.ops import QdiscOps, qdisc_dequeue_head, qdisc_reset_queue
 from qdisclab.sched.options import Args, TcParseError
 from qdisclab.sched.registry import register_qdisc
 from qdisclab.sched.tcutil import TcValueError, get_size, sprint_size
@@ -58,7 +56,6 @@ class FifoBase(QdiscOps):
         return f"limit {opt['limit']}p" if "limit" in opt else ""
 
     def init(self, sch: QdiscContext, opt: dict[str, Any]) -> None:
-        self.q = SkbList()
         self.tc_change(sch, opt)
 
     def tc_change(self, sch: QdiscContext, opt: dict[str, Any]) -> None:
@@ -81,16 +78,11 @@ class FifoBase(QdiscOps):
     def enqueue(self, skb: SkBuff, sch: QdiscContext, to_free: ToFree) -> int:
         if sch.qlen >= sch.limit:
             return sch.drop(skb, to_free)
-        self.q.push_back(skb)
-        return NET_XMIT_SUCCESS
+        return sch.enqueue_tail(skb)
 
-    def dequeue(self, sch: QdiscContext) -> SkBuff | None:
-        return self.q.pop_front()
-
-    def reset(self, sch: QdiscContext) -> None:
-        q = self.q
-        while (skb := q.pop_front()) is not None:
-            sch.kfree_skb(skb)
+    # As sch_fifo.c: the qdisc's own queue (sch->q) and the generic helpers.
+    dequeue = qdisc_dequeue_head
+    reset = qdisc_reset_queue
 
     def destroy(self, sch: QdiscContext) -> None:
         pass
