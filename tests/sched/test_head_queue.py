@@ -9,7 +9,7 @@ from qdisclab.ops import SkbList
 from qdisclab.ops.ownership import OwnershipViolation
 from qdisclab.sched import NET_XMIT_SUCCESS, QdiscOps
 from qdisclab.sched.headq import HEAD_QUEUE_HELPERS, QdiscSkbHead
-from qdisclab.sched.ops import qdisc_dequeue_head, qdisc_reset_queue
+from qdisclab.sched.ops import HeadQueueOps, qdisc_dequeue_head, qdisc_reset_queue
 from qdisclab.sched.qdiscs.pfifo import Pfifo
 
 
@@ -218,4 +218,5 @@ def test_under_policy_off_the_queue_runs_without_checks_and_counts_the_same():
 
 def test_every_helper_is_bound_on_sch_and_declared_once():
     assert set(HEAD_QUEUE_HELPERS) == {"enqueue_tail", "dequeue_head", "peek_head", "reset_queue"}
+    assert issubclass(Pfifo, HeadQueueOps)
     assert Pfifo.dequeue is qdisc_dequeue_head and Pfifo.reset is qdisc_reset_queue

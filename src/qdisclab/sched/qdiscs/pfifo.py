@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from mypy_extensions import mypyc_attr
 
-from qdisclab.sched.ops import QdiscOps, qdisc_dequeue_head, qdisc_reset_queue
+from qdisclab.sched.ops import HeadQueueOps
 from qdisclab.sched.options import Args, TcParseError
 from qdisclab.sched.registry import register_qdisc
 from qdisclab.sched.tcutil import TcValueError, get_size, sprint_size
@@ -27,8 +27,12 @@ FIFO_USAGE = "Usage: ... <[p|b]fifo | pfifo_head_drop> [ limit NUMBER ]"
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)  # a kind may be extended
-class FifoBase(QdiscOps):
-    """The fifo family: tail-drop over a packet limit (bfifo overrides the test with bytes)."""
+class FifoBase(HeadQueueOps):
+    """The fifo family: tail-drop over a packet limit (bfifo overrides the test with bytes).
+
+    As sch_fifo.c, they queue on the qdisc's own queue (``sch->q``) and take
+    the generic dequeue and reset (``HeadQueueOps``).
+    """
 
     can_bypass = True  # as the kernel's fifos set it
 
@@ -79,10 +83,6 @@ class FifoBase(QdiscOps):
         if sch.qlen >= sch.limit:
             return sch.drop(skb, to_free)
         return sch.enqueue_tail(skb)
-
-    # As sch_fifo.c: the qdisc's own queue (sch->q) and the generic helpers.
-    dequeue = qdisc_dequeue_head
-    reset = qdisc_reset_queue
 
     def destroy(self, sch: QdiscContext) -> None:
         pass
