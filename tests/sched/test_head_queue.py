@@ -203,17 +203,24 @@ def test_reset_frees_the_queue_as_reset_drops_and_reset_queue_is_refused_in_enqu
 
 
 def test_under_policy_off_the_queue_runs_without_checks_and_counts_the_same():
-    from tests.sched.conftest import QdiscBench
+    from qdisclab.net import World
+    from qdisclab.sched import create_qdisc
+    from qdisclab.skb import IPPROTO_UDP, SkBuff, skb_consume
 
-    bench = QdiscBench(policy="off")
-    q = bench.graft("pfifo limit 2")
+    world = World(seed=1, policy="off")
+    a, b = world.add_host("A"), world.add_host("B")
+    dev = world.connect(a, b, "1gbit", "1ms").a
+    q = create_qdisc("pfifo limit 2", dev)
     assert type(q.head) is not QdiscSkbHead  # the unchecked twin
-    skbs = [bench.skb() for _ in range(3)]
+    books = world.flow_books("off")
+    skbs = [SkBuff(1000, a.addr, b.addr, 1, 2, IPPROTO_UDP, 0, books) for _ in range(3)]
     for skb in skbs:
+        books.book_sent(skb)
         q.enqueue(skb)
     out = _drain(q)
     assert (q.qlen, q.drops) == (0, 1) and out == skbs[:2]
-    bench.consume(*out)
+    for skb in out:
+        skb_consume(skb)
 
 
 def test_every_helper_is_bound_on_sch_and_declared_once():
