@@ -69,6 +69,7 @@ class QdiscContainment(QdiscAccounting):
         if skb is not None and skb.owner is not FREED and skb not in held:
             held.append(skb)
         held.extend(self.storage.release_all())
+        held.extend(self.head.release_all())
         parked = self._unpark()
         if parked is not None:
             held.append(parked)

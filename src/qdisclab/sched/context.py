@@ -9,6 +9,9 @@ A policy never sees the ``Qdisc`` mechanism. It sees this narrow object:
   ``packets``, ``requeues``, ``overlimits``, ``handle``, ``parent``, ``kind``,
   ``mtu``, ``tx_queue_len``, ``now``, and the kernel spellings ``sch.q.qlen``,
   ``sch.qstats.backlog``, ``sch.bstats.bytes``;
+* **the qdisc's own queue** (``sch->q`` and its ``sch_generic.h`` helpers,
+  see ``headq``): ``enqueue_tail``, ``dequeue_head``, ``peek_head``,
+  ``reset_queue``;
 * **writable**: ``limit`` (as the kernel's BPF qdisc may write ``sch->limit``)
   and the counters the infrastructure cannot derive, ``overlimits`` and
   ``requeues`` (a throttle or a reorder is the policy's decision).
@@ -27,6 +30,7 @@ speed); ``sch`` reads them through properties that have no way to write.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -43,6 +47,7 @@ from qdisclab.ops import (
 from qdisclab.ops.kfunc import ALL_MEMBERS
 from qdisclab.ops.ownership import take, violation
 from qdisclab.sched.constants import NET_XMIT_DROP, NET_XMIT_MASK, TC_H_MAJ
+from qdisclab.sched.headq import HEAD_QUEUE_HELPERS
 from qdisclab.skb import DROP_QDISC, DROP_RESET, FREED, INET_ECN_CE, INET_ECN_NOT_ECT, SkBuff
 
 if TYPE_CHECKING:
@@ -186,7 +191,12 @@ class QdiscContext(KfuncContext, interface=IFACE, prefix="sch"):
 
     # q/qstats/bstats: this object again, for the kernel spellings (plain slots: read per packet).
     # _hash_seed: fixed at creation, copied here because skb_get_hash reads it per packet.
-    __slots__ = ("_dev", "_hash_seed", "_q", "_sched", "bstats", "limit", "q", "qstats")
+    # enqueue_tail ...: the qdisc's own queue's helpers (``headq.HEAD_QUEUE_HELPERS``), bound
+    # methods in slots: a policy's call reaches the helper with no call in between.
+    __slots__ = (
+        "_dev", "_hash_seed", "_q", "_sched", "bstats", "limit", "q", "qstats",
+        *HEAD_QUEUE_HELPERS,
+    )  # fmt: skip
 
     def __init__(self, q: Qdisc) -> None:
         self._q = q
@@ -195,6 +205,9 @@ class QdiscContext(KfuncContext, interface=IFACE, prefix="sch"):
         self.q = self.qstats = self.bstats = self
         self._dev = DeviceView(q.dev)
         self.limit = 0
+        head = q.head
+        for name in HEAD_QUEUE_HELPERS:
+            setattr(self, name, getattr(head, name))
 
     # -- read-only views ---------------------------------------------------------
     if TYPE_CHECKING:  # what the views below read as (built by _counter/_view/_policy_field)
@@ -236,6 +249,10 @@ class QdiscContext(KfuncContext, interface=IFACE, prefix="sch"):
         def requeues(self, value: int) -> None: ...
 
         limit: int
+        enqueue_tail: Callable[[SkBuff], int]
+        dequeue_head: Callable[[], SkBuff | None]
+        peek_head: Callable[[], SkBuff | None]
+        reset_queue: Callable[[], None]
         q: QdiscContext
         qstats: QdiscContext
         bstats: QdiscContext

@@ -160,6 +160,34 @@ class QdiscOps:
         return render_options(cls.options, opt)
 
 
+def qdisc_dequeue_head(self: QdiscOps, sch: QdiscContext) -> SkBuff | None:
+    """The generic dequeue of a kind queuing on ``sch->q``: ``dequeue = qdisc_dequeue_head``.
+
+    As the kernel's fifos name ``qdisc_dequeue_head`` as their dequeue. The
+    trampolines recognise it and run it as the mechanism's own code.
+    """
+    return sch.dequeue_head()
+
+
+def qdisc_reset_queue(self: QdiscOps, sch: QdiscContext) -> None:
+    """The generic reset of a kind queuing on ``sch->q``: ``reset = qdisc_reset_queue``."""
+    sch.reset_queue()
+
+
+class HeadQueueOps(QdiscOps):
+    """Base of a kind that queues on the qdisc's own queue, with the generic dequeue and reset.
+
+    As the kernel's fifos name ``qdisc_dequeue_head`` and ``qdisc_reset_queue``
+    in their ops: a subclass writes ``init``, ``enqueue`` (``return
+    sch.enqueue_tail(skb)`` to queue) and ``destroy``. (The same as writing
+    ``dequeue = qdisc_dequeue_head`` in the class; the base keeps it a plain
+    function where a compiled subclass inherits it.)
+    """
+
+    dequeue = qdisc_dequeue_head
+    reset = qdisc_reset_queue
+
+
 #: Every built-in kind and its module in ``qdisclab.sched.qdiscs``, which registers it when
 #: imported: a run imports only the kinds it uses, while listings name them all.
 BUILTIN_QDISCS: dict[str, str] = {

@@ -32,6 +32,7 @@ from qdisclab.sched.constants import TC_H_MAKE, TC_H_ROOT
 from qdisclab.sched.context import FRAMED_CALLBACKS, IFACE, QdiscContext, _install_refusals
 from qdisclab.sched.filters import FilterChain
 from qdisclab.sched.handle import format_handle
+from qdisclab.sched.headq import QdiscSkbHead, UncheckedSkbHead
 from qdisclab.sched.ops import QdiscOps, ToFree
 from qdisclab.sched.state import QdiscDevice
 from qdisclab.sched.tracepoints import (
@@ -123,6 +124,7 @@ class Qdisc(QdiscTrampolines):
         self._frames = {}
         for name in _EAGER_FRAMES:
             self._new_frame(name)
+        self.head = (QdiscSkbHead if self._checked else UncheckedSkbHead)(self)
         self.ctx = (QdiscContext if self._checked else QdiscContext.unchecked)(self)
         # The policy's constructor runs as part of init: collections it creates belong
         # to this instance, so containment and destroy find them.
@@ -247,7 +249,7 @@ class Qdisc(QdiscTrampolines):
         self.watchdog.cancel()
         for child in self.children.values():
             child.destroy()
-        for skb in self.storage.release_all():
+        for skb in self.storage.release_all() + self.head.release_all():
             self._drop_owned(skb, DROP_RESET)
 
     def _new_frame(self, name: str) -> Frame:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from qdisclab.sched.accounting import SojournLog
     from qdisclab.sched.context import QdiscContext
     from qdisclab.sched.filters import FilterChain
+    from qdisclab.sched.headq import QdiscSkbHead
     from qdisclab.sched.ops import QdiscOps, ToFree
     from qdisclab.sched.qdisc import Qdisc, QdiscFactory
     from qdisclab.sched.watchdog import QdiscWatchdog
@@ -83,6 +84,7 @@ class QdiscState:
         "filters",
         "handle",
         "hash_seed",
+        "head",
         "kind",
         "on_fault",
         "ops",
@@ -125,6 +127,7 @@ class QdiscState:
     _frames: dict[str, Frame]
     _to_free: ToFree
     storage: Storage
+    head: QdiscSkbHead  # sch->q: the queue of the mechanism's own (the fifos queue on it)
     _rng: Random | None  # made on first use (``Qdisc.rng``)
     hash_seed: int
     watchdog: QdiscWatchdog

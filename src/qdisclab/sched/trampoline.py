@@ -42,6 +42,7 @@ from qdisclab.sched.constants import (
 )
 from qdisclab.sched.containment import QdiscContainment
 from qdisclab.sched.context import undo_len_write
+from qdisclab.sched.ops import qdisc_dequeue_head
 from qdisclab.skb import FREED, SkBuff
 
 if TYPE_CHECKING:
@@ -83,6 +84,8 @@ def bind_trampolines(q: Qdisc) -> None:
     else:
         q.enqueue = _unchecked_enqueue(q, probes)
         q._policy_dequeue = _unchecked_dequeue(q, probes)
+    if getattr(type(q.ops), "dequeue", None) is qdisc_dequeue_head:
+        q._policy_dequeue = _head_dequeue(q, probes)
     q.dequeue = q._policy_dequeue if q._gso_skb is None else q._dequeue_parked
     q.bypass = _bypass(q, probes)
     # With nothing to note or trace, a bypass is two counters: the device adds them
@@ -360,6 +363,47 @@ def _checked_dequeue(q: Qdisc, probes: _Probes) -> Callable[[], SkBuff | None]:
             outer.acquired.append(skb)
         else:
             skb.owner = None
+        q.qlen -= 1
+        q.backlog -= length
+        q.packets += 1
+        q.bytes += length
+        if watch is not None and not q._parking:  # a departure, not a peek parking the skb
+            watch.departed(q, skb)
+        return skb
+
+    return dequeue
+
+
+def _head_dequeue(q: Qdisc, probes: _Probes) -> Callable[[], SkBuff | None]:
+    """The generic ``qdisc_dequeue_head`` as the mechanism's code: no policy runs, nothing to check.
+
+    The head of ``sch->q`` goes to whoever dequeues (a parent's callback, or
+    the device) exactly as the policy's dequeue would have handed it over. An
+    skb whose ``len`` was written while queued is the one fault left to catch.
+    """
+    skbs = q.head.skbs
+    checked = q._checked
+    frame, running = q._frames["dequeue"], RUNNING
+    watch = probes.watching_dequeue()  # as the checked enqueue
+
+    def dequeue() -> SkBuff | None:
+        """The head of the qdisc's own queue, or None. (A peeked skb: ``_dequeue_parked``.)"""
+        if not skbs:
+            return None
+        skb = skbs.popleft()
+        length = skb.len
+        if checked:
+            if length != skb.pkt_len:
+                skb.owner = frame
+                frame.acquired.append(skb)
+                q._fault_in(frame, violation(frame, skb, _bad_dequeue_return(skb)), None)
+                return None
+            outer = running.frame
+            if outer is not None:  # a parent's callback now owns it (bpf_qdisc_dequeue)
+                skb.owner = outer
+                outer.acquired.append(skb)
+            else:
+                skb.owner = None
         q.qlen -= 1
         q.backlog -= length
         q.packets += 1

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 from mypy_extensions import mypyc_attr
 
-from qdisclab.sched.constants import NET_XMIT_SUCCESS
 from qdisclab.sched.qdiscs.pfifo import FifoBase
 from qdisclab.sched.registry import register_qdisc
 from qdisclab.sched.tcutil import sprint_size
@@ -42,8 +41,7 @@ class Bfifo(FifoBase):
     def enqueue(self, skb: SkBuff, sch: QdiscContext, to_free: ToFree) -> int:
         if sch.backlog + skb.len > sch.limit:
             return sch.drop(skb, to_free)
-        self.q.push_back(skb)
-        return NET_XMIT_SUCCESS
+        return sch.enqueue_tail(skb)
 
 
 register_qdisc(Bfifo)

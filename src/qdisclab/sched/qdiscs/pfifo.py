@@ -13,9 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from mypy_extensions import mypyc_attr
 
-from qdisclab.ops import SkbList
-from qdisclab.sched.constants import NET_XMIT_SUCCESS
-from qdisclab.sched.ops import QdiscOps
+from qdisclab.sched.ops import HeadQueueOps
 from qdisclab.sched.options import Args, TcParseError
 from qdisclab.sched.registry import register_qdisc
 from qdisclab.sched.tcutil import TcValueError, get_size, sprint_size
@@ -29,8 +27,12 @@ FIFO_USAGE = "Usage: ... <[p|b]fifo | pfifo_head_drop> [ limit NUMBER ]"
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)  # a kind may be extended
-class FifoBase(QdiscOps):
-    """The fifo family: tail-drop over a packet limit (bfifo overrides the test with bytes)."""
+class FifoBase(HeadQueueOps):
+    """The fifo family: tail-drop over a packet limit (bfifo overrides the test with bytes).
+
+    As sch_fifo.c, they queue on the qdisc's own queue (``sch->q``) and take
+    the generic dequeue and reset (``HeadQueueOps``).
+    """
 
     can_bypass = True  # as the kernel's fifos set it
 
@@ -58,7 +60,6 @@ class FifoBase(QdiscOps):
         return f"limit {opt['limit']}p" if "limit" in opt else ""
 
     def init(self, sch: QdiscContext, opt: dict[str, Any]) -> None:
-        self.q = SkbList()
         self.tc_change(sch, opt)
 
     def tc_change(self, sch: QdiscContext, opt: dict[str, Any]) -> None:
@@ -81,16 +82,7 @@ class FifoBase(QdiscOps):
     def enqueue(self, skb: SkBuff, sch: QdiscContext, to_free: ToFree) -> int:
         if sch.qlen >= sch.limit:
             return sch.drop(skb, to_free)
-        self.q.push_back(skb)
-        return NET_XMIT_SUCCESS
-
-    def dequeue(self, sch: QdiscContext) -> SkBuff | None:
-        return self.q.pop_front()
-
-    def reset(self, sch: QdiscContext) -> None:
-        q = self.q
-        while (skb := q.pop_front()) is not None:
-            sch.kfree_skb(skb)
+        return sch.enqueue_tail(skb)
 
     def destroy(self, sch: QdiscContext) -> None:
         pass
