@@ -66,6 +66,7 @@ class Channel:
         "last_arrival",
         "line",
         "ns_per_byte",
+        "on_impaired_change",
         "rate_bps",
         "receive",
         "rng",
@@ -97,6 +98,8 @@ class Channel:
         self._jitter = jitter  # ns, uniform in [0, jitter]
         self._loss = loss
         self.impaired = bool(jitter or loss)
+        # Told when ``impaired`` changes: the sending device's precomputed transmit path.
+        self.on_impaired_change: Callable[[], None] | None = None
         # Draws loss and jitter: needed only when either is configured, so it may come
         # from ``rng_stream`` on first use (a named stream is the same whenever it is made).
         self.rng = rng
@@ -206,3 +209,5 @@ class Channel:
     def _update_impaired(self) -> None:
         # Once jittered, arrivals keep being held to the last one's time.
         self.impaired = bool(self._jitter or self._loss or self.last_arrival)
+        if self.on_impaired_change is not None:
+            self.on_impaired_change()

@@ -110,6 +110,7 @@ class NetDevice(WireEnd):
         "_egress_hook",
         "_ingress_hook",
         "_ingress_qdisc",
+        "_mtu",
         "_probe_site",
         "_tx_event",
         "addr",
@@ -119,7 +120,6 @@ class NetDevice(WireEnd):
         "hard_header_len",
         "hash_seed",
         "ifindex",
-        "mtu",
         "name",
         "next_hop",
         "node",
@@ -138,9 +138,11 @@ class NetDevice(WireEnd):
         "traced_xmit",
         "tx_bytes",
         "tx_done_cb",
+        "tx_frame_limit",
         "tx_packets",
         "tx_plain",
         "tx_queue_len",
+        "wire_plain",
         "world",
     )
 
@@ -166,7 +168,7 @@ class NetDevice(WireEnd):
         self.node = node
         self.name = name
         self.ifindex = ifindex
-        self.mtu = mtu
+        self._mtu = mtu
         self.hard_header_len = self.HARD_HEADER_LEN
         self.tx_queue_len = tx_queue_len
         self.queue_memory = world.queue_memory  # shared by every device of the world
@@ -182,9 +184,10 @@ class NetDevice(WireEnd):
         self.prefixlen = 0
         self._active = True
         # One flag per direction for the common case (up, no hook, no ingress
-        # qdisc; on receive, nothing traced either), kept current by the property
-        # setters below and by rebind_probes.
-        self.rebind_probes()  # sets tx_plain and rx_plain
+        # qdisc; on receive, nothing traced either), and for transmit the frame
+        # limit and wire flag below, kept current by the property setters, by
+        # attach_peer, by the channel's loss and jitter setters and by rebind_probes.
+        self.rebind_probes()  # sets tx_plain, rx_plain, tx_frame_limit and wire_plain
         self.busy_until = 0  # the wire is busy until this time
         # The pending "transmit done" entry (an Event, kept as made: see Line), or None.
         self._tx_event: object = None
@@ -208,6 +211,40 @@ class NetDevice(WireEnd):
             and self._ingress_qdisc is None
             and not self.traced_receive
         )
+        # Unwired (``attach_peer`` not run yet) the channel slot is unset.
+        channel: Channel | None = getattr(self, "channel", None)
+        # The largest frame ``xmit`` passes with one comparison: after skb_push_mac a
+        # frame's mac_len is this device's header or more (a redirect keeps the one it
+        # had), so ``len <= mtu + hard_header_len`` implies the MTU test passes. -1
+        # sends every packet through the full checks: not plain, or not wired yet.
+        self.tx_frame_limit = (
+            self._mtu + self.hard_header_len if self.tx_plain and channel is not None else -1
+        )
+        # Serialisation needs no test of its own: nothing traces a transmit, the wire
+        # neither loses nor jitters, and its rate is a whole number of ns per byte.
+        self.wire_plain = (
+            channel is not None
+            and not self.traced_xmit
+            and not channel.impaired
+            and channel.ns_per_byte != 0
+        )
+
+    def refresh_tx_path(self) -> None:
+        """Something ``xmit``'s precomputed flags depend on changed: recompute them.
+
+        The channel's loss and jitter setters call it; so do the device's own setters.
+        """
+        self._update_plain()
+
+    @property
+    def mtu(self) -> int:
+        """The largest packet (without the link-layer header) the device transmits."""
+        return self._mtu
+
+    @mtu.setter
+    def mtu(self, value: int) -> None:
+        self._mtu = value
+        self._update_plain()
 
     @property
     def active(self) -> bool:
@@ -254,6 +291,7 @@ class NetDevice(WireEnd):
         """Wire this device to ``peer`` through ``channel`` (one direction of a link)."""
         self.next_hop = peer
         peer.rx_line = channel.line
+        channel.on_impaired_change = self.refresh_tx_path
         if isinstance(peer, NetDevice):
             self.peer = peer
             channel.attach(self.sched, peer.receive, takes=True)  # it takes arrivals off the line
@@ -261,6 +299,7 @@ class NetDevice(WireEnd):
             self.peer = None
             channel.attach(self.sched, peer.receive)
         self.channel = channel
+        self._update_plain()
 
     def set_qdisc(self, qdisc: Qdisc) -> Qdisc:
         """Graft ``qdisc`` as the root; the old root is destroyed (its packets freed)."""
@@ -285,14 +324,12 @@ class NetDevice(WireEnd):
         if not skb.mac_len:  # skb_push_mac, inlined: the tc hooks, qdisc and wire see the frame
             skb.len += self.hard_header_len  # (a redirect keeps the header already counted)
             skb.mac_len = self.hard_header_len
-        if not self.tx_plain:
-            ret = self.egress_prologue(skb)
+        length = skb.len
+        if length > self.tx_frame_limit:  # not plain, or maybe past the MTU: the full checks
+            ret = self.egress_checks(skb)
             if ret is not None:
                 return ret
-        length = skb.len
-        if length - skb.mac_len > self.mtu:
-            skb_drop(skb, DROP_MTU, self.sched.now)
-            return NET_XMIT_DROP
+            length = skb.len
         qdisc = self.qdisc
         assert qdisc is not None, "a transmitting device has a root qdisc"
         now = self.sched.now
@@ -305,25 +342,18 @@ class NetDevice(WireEnd):
                 qdisc.bytes += length
             else:
                 qdisc.bypass(skb)
-            # start_xmit, inlined (a call less per packet past an idle device); the
-            # empty qdisc needs no "transmit done" event
+            if not self.wire_plain:
+                self.start_xmit(skb)  # traced, lossy or jittery, or an inexact rate
+                return NET_XMIT_SUCCESS
+            # start_xmit, inlined for a plain wire (a call and three tests less per packet
+            # past an idle device); the empty qdisc needs no "transmit done" event
             channel = self.channel
-            ns_per_byte = channel.ns_per_byte
-            done = now + (
-                length * ns_per_byte if ns_per_byte else length * 8_000_000_000 // channel.rate_bps
-            )
+            done = now + length * channel.ns_per_byte
             self.busy_until = done
             self.tx_packets += 1
             self.tx_bytes += length
-            if self.traced_xmit:
-                self.tp_xmit.emit(now, self, skb)
-            arrival = done + channel.delay_ns
-            if channel.impaired:
-                arrival = channel.impaired_arrival(skb, arrival, now)
-                if arrival < 0:
-                    return NET_XMIT_SUCCESS
             line = channel.line  # channel.send, inlined
-            entry: object = (arrival, next_seq(), channel.arrive_cb, skb)  # made once (Line)
+            entry: object = (done + channel.delay_ns, next_seq(), channel.arrive_cb, skb)  # (Line)
             if not line:
                 push_entry(self.event_heap, entry)
             line.append(entry)
@@ -349,6 +379,20 @@ class NetDevice(WireEnd):
         elif self._tx_event is None:
             self._tx_event = self.sched.call_at(self.busy_until, self.tx_done_cb, None)
         return ret
+
+    def egress_checks(self, skb: SkBuff) -> int | None:
+        """What ``xmit`` checks before the qdisc: the prologue (if not plain), then the MTU.
+
+        Returns NET_XMIT_* when the packet goes no further, None when it continues.
+        """
+        if not self.tx_plain:
+            ret = self.egress_prologue(skb)
+            if ret is not None:
+                return ret
+        if skb.len - skb.mac_len > self._mtu:
+            skb_drop(skb, DROP_MTU, self.sched.now)
+            return NET_XMIT_DROP
+        return None
 
     def egress_prologue(self, skb: SkBuff) -> int | None:
         """The part of ``__dev_queue_xmit`` before the driver: device down, tcx egress.
