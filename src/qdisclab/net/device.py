@@ -99,6 +99,11 @@ class NetDevice(WireEnd):
     #: Link-layer header bytes ``xmit`` counts in ``skb.len`` (Ethernet; a kind whose
     #: transmit adds none, as veth and netkit here or TUN, says 0).
     HARD_HEADER_LEN: ClassVar[int] = ETH_HLEN
+    #: Every packet counted in ``tx_packets`` went onto this device's channel (or was
+    #: lost on it), as with the transmit paths here; a kind whose ``xmit`` hands packets
+    #: over otherwise (veth's backlog, netkit) says False. The peer's receive counters
+    #: are derived from it (see ``rx_packets``).
+    WIRE_TX: ClassVar[bool] = True
 
     # Set by ``attach_peer`` when the device is wired (unset before: a device is
     # wired before it transmits, so the per-packet path needs no None test).
@@ -128,8 +133,9 @@ class NetDevice(WireEnd):
         "prefixlen",
         "qdisc",
         "queue_memory",
-        "rx_bytes",
-        "rx_packets",
+        "rx_channel",
+        "rx_direct_bytes",
+        "rx_direct_packets",
         "rx_plain",
         "sched",
         "tp_receive",
@@ -193,8 +199,11 @@ class NetDevice(WireEnd):
         self._tx_event: object = None
         self.tx_packets = 0
         self.tx_bytes = 0
-        self.rx_packets = 0
-        self.rx_bytes = 0
+        # Received other than off the wire (a veth backlog, netkit's direct hand-over):
+        # whoever delivers so counts here. The wire's share is derived (``rx_packets``).
+        self.rx_direct_packets = 0
+        self.rx_direct_bytes = 0
+        self.rx_channel: Channel | None = None  # the wire towards this device, if from one
 
     # -- state the fast paths depend on ----------------------------------------
     def rebind_probes(self) -> None:
@@ -286,6 +295,35 @@ class NetDevice(WireEnd):
         self._ingress_qdisc = qdisc
         self._update_plain()
 
+    # -- receive counters -------------------------------------------------------
+    @property
+    def rx_packets(self) -> int:
+        """Packets received: off the wire, and handed over otherwise (``rx_direct_packets``)."""
+        return self.rx_direct_packets + self._wire_arrivals()[0]
+
+    @property
+    def rx_bytes(self) -> int:
+        """Bytes received, as ``rx_packets`` counts them (each packet's length on the wire)."""
+        return self.rx_direct_bytes + self._wire_arrivals()[1]
+
+    def _wire_arrivals(self) -> tuple[int, int]:
+        # Packets and bytes that have arrived off the wire: what was put on it, less
+        # what it lost and what is still on it. Derived when read, so an arrival costs
+        # no counter stores (nothing on the per-packet path reads them).
+        channel = self.rx_channel
+        if channel is None:
+            return 0, 0
+        packets = channel.sent_packets - channel.lost_packets
+        nbytes = channel.sent_bytes - channel.lost_bytes
+        sender = channel.sender
+        if sender is not None and sender.WIRE_TX:
+            packets += sender.tx_packets
+            nbytes += sender.tx_bytes
+        for entry in self.rx_line:
+            packets -= 1
+            nbytes -= cast(SkBuff, cast(Event, entry)[3]).len
+        return packets, nbytes
+
     # -- wiring and the qdisc slot ------------------------------------------------
     def attach_peer(self, peer: WireEnd, channel: Channel) -> None:
         """Wire this device to ``peer`` through ``channel`` (one direction of a link)."""
@@ -294,6 +332,8 @@ class NetDevice(WireEnd):
         channel.on_impaired_change = self.refresh_tx_path
         if isinstance(peer, NetDevice):
             self.peer = peer
+            peer.rx_channel = channel
+            channel.sender = self
             channel.attach(self.sched, peer.receive, takes=True)  # it takes arrivals off the line
         else:
             self.peer = None
@@ -484,8 +524,7 @@ class NetDevice(WireEnd):
         line.popleft()
         if line:
             push_entry(self.event_heap, line[0])
-        self.rx_packets += 1
-        self.rx_bytes += skb.len
+        # (rx_packets and rx_bytes count this packet: it has left the line)
         if self.rx_plain:
             skb.dev = self
             skb.iif = self.ifindex
