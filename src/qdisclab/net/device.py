@@ -528,7 +528,20 @@ class NetDevice(WireEnd):
         if self.rx_plain:
             skb.dev = self
             skb.iif = self.ifindex
-            self.node.receive(skb, self)
+            node = self.node
+            if node.forwarding:
+                # Node.receive's forwarding, inlined for a router's common case (a call
+                # less per hop): not for this node, TTL left, a cached route, the same
+                # link-layer header out. Anything else takes the full path below.
+                dst = skb.dst
+                ttl = skb.ttl
+                if ttl > 1 and dst not in node.addresses:
+                    out = node.route_cache.get(dst)
+                    if out is not None and out.hard_header_len == skb.mac_len:
+                        skb.ttl = ttl - 1
+                        out.xmit(skb)
+                        return
+            node.receive(skb, self)
             return
         if self.traced_receive:
             self.tp_receive.emit(self.sched.now, self, skb)
