@@ -142,6 +142,7 @@ class NetDevice(WireEnd):
         "tp_xmit",
         "traced_receive",
         "traced_xmit",
+        "tx_bypass",
         "tx_bytes",
         "tx_done_cb",
         "tx_frame_limit",
@@ -237,11 +238,19 @@ class NetDevice(WireEnd):
             and not channel.impaired
             and channel.ns_per_byte != 0
         )
+        # A bypass past an empty root is two counters and the plain serialisation: the
+        # root may be bypassed (TCQ_F_CAN_BYPASS), nothing watches its bypass, the wire
+        # is plain. The qdisc layer calls refresh_tx_path when either of its flags changes.
+        qdisc = self.qdisc
+        self.tx_bypass = (
+            self.wire_plain and qdisc is not None and qdisc.can_bypass and qdisc.bypass_unwatched
+        )
 
     def refresh_tx_path(self) -> None:
         """Something ``xmit``'s precomputed flags depend on changed: recompute them.
 
-        The channel's loss and jitter setters call it; so do the device's own setters.
+        The channel's loss and jitter setters call it, the qdisc layer when a qdisc's
+        ``can_bypass`` or ``bypass_unwatched`` changes; so do the device's own setters.
         """
         self._update_plain()
 
@@ -346,6 +355,7 @@ class NetDevice(WireEnd):
         old = self.qdisc
         self.qdisc = qdisc
         qdisc.on_fault = self._replace_faulty
+        self._update_plain()
         if old is not None:
             old.destroy()
         return qdisc
@@ -356,6 +366,7 @@ class NetDevice(WireEnd):
         replacement = create_qdisc("pfifo", self)
         replacement.on_fault = self._replace_faulty
         self.qdisc = replacement
+        self._update_plain()
         self.world.faults.append((self.name, faulty.kind, faulty.fault or ""))
 
     # -- egress ---------------------------------------------------------------
@@ -374,30 +385,33 @@ class NetDevice(WireEnd):
         assert qdisc is not None, "a transmitting device has a root qdisc"
         now = self.sched.now
         idle = now >= self.busy_until
-        if idle and not qdisc.qlen and qdisc.can_bypass:
-            # sch_direct_xmit past an empty fifo: counted as sent by the qdisc (here,
-            # when nothing watches its bypass: a call less per packet)
-            if qdisc.bypass_unwatched:
+        if idle and not qdisc.qlen:
+            if self.tx_bypass:
+                # sch_direct_xmit past an empty fifo nothing watches: counted as sent by
+                # the qdisc, and start_xmit inlined for a plain wire (a call and the
+                # tests refresh_tx_path folded into tx_bypass less per packet past an
+                # idle device); the empty qdisc needs no "transmit done" event
                 qdisc.packets += 1
                 qdisc.bytes += length
-            else:
-                qdisc.bypass(skb)
-            if not self.wire_plain:
-                self.start_xmit(skb)  # traced, lossy or jittery, or an inexact rate
+                channel = self.channel
+                done = now + length * channel.ns_per_byte
+                self.busy_until = done
+                self.tx_packets += 1
+                self.tx_bytes += length
+                line = channel.line  # channel.send, inlined
+                entry: object = (done + channel.delay_ns, next_seq(), channel.arrive_cb, skb)
+                if not line:
+                    push_entry(self.event_heap, entry)
+                line.append(entry)  # (made once: see Line)
                 return NET_XMIT_SUCCESS
-            # start_xmit, inlined for a plain wire (a call and three tests less per packet
-            # past an idle device); the empty qdisc needs no "transmit done" event
-            channel = self.channel
-            done = now + length * channel.ns_per_byte
-            self.busy_until = done
-            self.tx_packets += 1
-            self.tx_bytes += length
-            line = channel.line  # channel.send, inlined
-            entry: object = (done + channel.delay_ns, next_seq(), channel.arrive_cb, skb)  # (Line)
-            if not line:
-                push_entry(self.event_heap, entry)
-            line.append(entry)
-            return NET_XMIT_SUCCESS
+            if qdisc.can_bypass:  # watched, or the wire is not plain: the general path
+                if qdisc.bypass_unwatched:
+                    qdisc.packets += 1
+                    qdisc.bytes += length
+                else:
+                    qdisc.bypass(skb)
+                self.start_xmit(skb)
+                return NET_XMIT_SUCCESS
         # Charge the packet's truesize to the world's queue memory before the qdisc sees
         # it (see net/memory.py: the running total only over-estimates, and is recounted
         # exactly before a packet is refused).
