@@ -35,7 +35,7 @@ from qdisclab.sim.scheduler import Callback, Event, Line, next_seq, push_entry
 from qdisclab.skb import DROP_LINK_LOSS, SkBuff, skb_drop
 
 if TYPE_CHECKING:
-    from qdisclab.net.device import DeviceScheduler
+    from qdisclab.net.device import DeviceScheduler, NetDevice
 
 
 class Channel:
@@ -65,11 +65,17 @@ class Channel:
         "impaired",
         "last_arrival",
         "line",
+        "lost_bytes",
+        "lost_packets",
         "ns_per_byte",
+        "on_impaired_change",
         "rate_bps",
         "receive",
         "rng",
         "rng_stream",
+        "sender",
+        "sent_bytes",
+        "sent_packets",
     )
 
     # Set by ``attach`` when a device is wired to its next hop.
@@ -97,6 +103,8 @@ class Channel:
         self._jitter = jitter  # ns, uniform in [0, jitter]
         self._loss = loss
         self.impaired = bool(jitter or loss)
+        # Told when ``impaired`` changes: the sending device's precomputed transmit path.
+        self.on_impaired_change: Callable[[], None] | None = None
         # Draws loss and jitter: needed only when either is configured, so it may come
         # from ``rng_stream`` on first use (a named stream is the same whenever it is made).
         self.rng = rng
@@ -107,6 +115,13 @@ class Channel:
         self.last_arrival = 0  # arrivals never overtake each other on a wire
         # The packets on the wire, in arrival order: (when, seq, arrive_cb, skb) entries.
         self.line: Line = deque()
+        # The device whose transmit paths put packets on the wire (set when it is wired):
+        # its tx counters, with the counts below, give the receiver's (NetDevice.rx_packets).
+        self.sender: NetDevice | None = None
+        self.sent_packets = 0  # put on the wire by ``send`` (the transmit paths count their own)
+        self.sent_bytes = 0
+        self.lost_packets = 0  # lost to random loss
+        self.lost_bytes = 0
 
     def attach(
         self, sched: DeviceScheduler, receive: Callable[[SkBuff], None], *, takes: bool = False
@@ -127,6 +142,8 @@ class Channel:
 
         The devices' transmit paths do the same inline.
         """
+        self.sent_packets += 1
+        self.sent_bytes += skb.len
         line = self.line
         entry: object = (arrival, next_seq(), self.arrive_cb, skb)  # made once (see Line)
         if not line:
@@ -152,6 +169,8 @@ class Channel:
             assert self.rng_stream is not None, "a lossy or jittery channel has an RNG stream"
             rng = self.rng = self.rng_stream()
         if self._loss and rng.random() < self._loss:
+            self.lost_packets += 1
+            self.lost_bytes += skb.len
             skb_drop(skb, DROP_LINK_LOSS, now)
             return -1
         if self._jitter:
@@ -206,3 +225,5 @@ class Channel:
     def _update_impaired(self) -> None:
         # Once jittered, arrivals keep being held to the last one's time.
         self.impaired = bool(self._jitter or self._loss or self.last_arrival)
+        if self.on_impaired_change is not None:
+            self.on_impaired_change()

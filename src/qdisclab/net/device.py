@@ -99,6 +99,11 @@ class NetDevice(WireEnd):
     #: Link-layer header bytes ``xmit`` counts in ``skb.len`` (Ethernet; a kind whose
     #: transmit adds none, as veth and netkit here or TUN, says 0).
     HARD_HEADER_LEN: ClassVar[int] = ETH_HLEN
+    #: Every packet counted in ``tx_packets`` went onto this device's channel (or was
+    #: lost on it), as with the transmit paths here; a kind whose ``xmit`` hands packets
+    #: over otherwise (veth's backlog, netkit) says False. The peer's receive counters
+    #: are derived from it (see ``rx_packets``).
+    WIRE_TX: ClassVar[bool] = True
 
     # Set by ``attach_peer`` when the device is wired (unset before: a device is
     # wired before it transmits, so the per-packet path needs no None test).
@@ -110,6 +115,7 @@ class NetDevice(WireEnd):
         "_egress_hook",
         "_ingress_hook",
         "_ingress_qdisc",
+        "_mtu",
         "_probe_site",
         "_tx_event",
         "addr",
@@ -119,7 +125,6 @@ class NetDevice(WireEnd):
         "hard_header_len",
         "hash_seed",
         "ifindex",
-        "mtu",
         "name",
         "next_hop",
         "node",
@@ -128,19 +133,23 @@ class NetDevice(WireEnd):
         "prefixlen",
         "qdisc",
         "queue_memory",
-        "rx_bytes",
-        "rx_packets",
+        "rx_channel",
+        "rx_direct_bytes",
+        "rx_direct_packets",
         "rx_plain",
         "sched",
         "tp_receive",
         "tp_xmit",
         "traced_receive",
         "traced_xmit",
+        "tx_bypass",
         "tx_bytes",
         "tx_done_cb",
+        "tx_frame_limit",
         "tx_packets",
         "tx_plain",
         "tx_queue_len",
+        "wire_plain",
         "world",
     )
 
@@ -166,7 +175,7 @@ class NetDevice(WireEnd):
         self.node = node
         self.name = name
         self.ifindex = ifindex
-        self.mtu = mtu
+        self._mtu = mtu
         self.hard_header_len = self.HARD_HEADER_LEN
         self.tx_queue_len = tx_queue_len
         self.queue_memory = world.queue_memory  # shared by every device of the world
@@ -182,16 +191,20 @@ class NetDevice(WireEnd):
         self.prefixlen = 0
         self._active = True
         # One flag per direction for the common case (up, no hook, no ingress
-        # qdisc; on receive, nothing traced either), kept current by the property
-        # setters below and by rebind_probes.
-        self.rebind_probes()  # sets tx_plain and rx_plain
+        # qdisc; on receive, nothing traced either), and for transmit the frame
+        # limit and wire flag below, kept current by the property setters, by
+        # attach_peer, by the channel's loss and jitter setters and by rebind_probes.
+        self.rebind_probes()  # sets tx_plain, rx_plain, tx_frame_limit and wire_plain
         self.busy_until = 0  # the wire is busy until this time
         # The pending "transmit done" entry (an Event, kept as made: see Line), or None.
         self._tx_event: object = None
         self.tx_packets = 0
         self.tx_bytes = 0
-        self.rx_packets = 0
-        self.rx_bytes = 0
+        # Received other than off the wire (a veth backlog, netkit's direct hand-over):
+        # whoever delivers so counts here. The wire's share is derived (``rx_packets``).
+        self.rx_direct_packets = 0
+        self.rx_direct_bytes = 0
+        self.rx_channel: Channel | None = None  # the wire towards this device, if from one
 
     # -- state the fast paths depend on ----------------------------------------
     def rebind_probes(self) -> None:
@@ -208,6 +221,48 @@ class NetDevice(WireEnd):
             and self._ingress_qdisc is None
             and not self.traced_receive
         )
+        # Unwired (``attach_peer`` not run yet) the channel slot is unset.
+        channel: Channel | None = getattr(self, "channel", None)
+        # The largest frame ``xmit`` passes with one comparison: after skb_push_mac a
+        # frame's mac_len is this device's header or more (a redirect keeps the one it
+        # had), so ``len <= mtu + hard_header_len`` implies the MTU test passes. -1
+        # sends every packet through the full checks: not plain, or not wired yet.
+        self.tx_frame_limit = (
+            self._mtu + self.hard_header_len if self.tx_plain and channel is not None else -1
+        )
+        # Serialisation needs no test of its own: nothing traces a transmit, the wire
+        # neither loses nor jitters, and its rate is a whole number of ns per byte.
+        self.wire_plain = (
+            channel is not None
+            and not self.traced_xmit
+            and not channel.impaired
+            and channel.ns_per_byte != 0
+        )
+        # A bypass past an empty root is two counters and the plain serialisation: the
+        # root may be bypassed (TCQ_F_CAN_BYPASS), nothing watches its bypass, the wire
+        # is plain. The qdisc layer calls refresh_tx_path when either of its flags changes.
+        qdisc = self.qdisc
+        self.tx_bypass = (
+            self.wire_plain and qdisc is not None and qdisc.can_bypass and qdisc.bypass_unwatched
+        )
+
+    def refresh_tx_path(self) -> None:
+        """Something ``xmit``'s precomputed flags depend on changed: recompute them.
+
+        The channel's loss and jitter setters call it, the qdisc layer when a qdisc's
+        ``can_bypass`` or ``bypass_unwatched`` changes; so do the device's own setters.
+        """
+        self._update_plain()
+
+    @property
+    def mtu(self) -> int:
+        """The largest packet (without the link-layer header) the device transmits."""
+        return self._mtu
+
+    @mtu.setter
+    def mtu(self, value: int) -> None:
+        self._mtu = value
+        self._update_plain()
 
     @property
     def active(self) -> bool:
@@ -249,24 +304,58 @@ class NetDevice(WireEnd):
         self._ingress_qdisc = qdisc
         self._update_plain()
 
+    # -- receive counters -------------------------------------------------------
+    @property
+    def rx_packets(self) -> int:
+        """Packets received: off the wire, and handed over otherwise (``rx_direct_packets``)."""
+        return self.rx_direct_packets + self._wire_arrivals()[0]
+
+    @property
+    def rx_bytes(self) -> int:
+        """Bytes received, as ``rx_packets`` counts them (each packet's length on the wire)."""
+        return self.rx_direct_bytes + self._wire_arrivals()[1]
+
+    def _wire_arrivals(self) -> tuple[int, int]:
+        # Packets and bytes that have arrived off the wire: what was put on it, less
+        # what it lost and what is still on it. Derived when read, so an arrival costs
+        # no counter stores (nothing on the per-packet path reads them).
+        channel = self.rx_channel
+        if channel is None:
+            return 0, 0
+        packets = channel.sent_packets - channel.lost_packets
+        nbytes = channel.sent_bytes - channel.lost_bytes
+        sender = channel.sender
+        if sender is not None and sender.WIRE_TX:
+            packets += sender.tx_packets
+            nbytes += sender.tx_bytes
+        for entry in self.rx_line:
+            packets -= 1
+            nbytes -= cast(SkBuff, cast(Event, entry)[3]).len
+        return packets, nbytes
+
     # -- wiring and the qdisc slot ------------------------------------------------
     def attach_peer(self, peer: WireEnd, channel: Channel) -> None:
         """Wire this device to ``peer`` through ``channel`` (one direction of a link)."""
         self.next_hop = peer
         peer.rx_line = channel.line
+        channel.on_impaired_change = self.refresh_tx_path
         if isinstance(peer, NetDevice):
             self.peer = peer
+            peer.rx_channel = channel
+            channel.sender = self
             channel.attach(self.sched, peer.receive, takes=True)  # it takes arrivals off the line
         else:
             self.peer = None
             channel.attach(self.sched, peer.receive)
         self.channel = channel
+        self._update_plain()
 
     def set_qdisc(self, qdisc: Qdisc) -> Qdisc:
         """Graft ``qdisc`` as the root; the old root is destroyed (its packets freed)."""
         old = self.qdisc
         self.qdisc = qdisc
         qdisc.on_fault = self._replace_faulty
+        self._update_plain()
         if old is not None:
             old.destroy()
         return qdisc
@@ -277,6 +366,7 @@ class NetDevice(WireEnd):
         replacement = create_qdisc("pfifo", self)
         replacement.on_fault = self._replace_faulty
         self.qdisc = replacement
+        self._update_plain()
         self.world.faults.append((self.name, faulty.kind, faulty.fault or ""))
 
     # -- egress ---------------------------------------------------------------
@@ -285,49 +375,43 @@ class NetDevice(WireEnd):
         if not skb.mac_len:  # skb_push_mac, inlined: the tc hooks, qdisc and wire see the frame
             skb.len += self.hard_header_len  # (a redirect keeps the header already counted)
             skb.mac_len = self.hard_header_len
-        if not self.tx_plain:
-            ret = self.egress_prologue(skb)
+        length = skb.len
+        if length > self.tx_frame_limit:  # not plain, or maybe past the MTU: the full checks
+            ret = self.egress_checks(skb)
             if ret is not None:
                 return ret
-        length = skb.len
-        if length - skb.mac_len > self.mtu:
-            skb_drop(skb, DROP_MTU, self.sched.now)
-            return NET_XMIT_DROP
+            length = skb.len
         qdisc = self.qdisc
         assert qdisc is not None, "a transmitting device has a root qdisc"
         now = self.sched.now
         idle = now >= self.busy_until
-        if idle and not qdisc.qlen and qdisc.can_bypass:
-            # sch_direct_xmit past an empty fifo: counted as sent by the qdisc (here,
-            # when nothing watches its bypass: a call less per packet)
-            if qdisc.bypass_unwatched:
+        if idle and not qdisc.qlen:
+            if self.tx_bypass:
+                # sch_direct_xmit past an empty fifo nothing watches: counted as sent by
+                # the qdisc, and start_xmit inlined for a plain wire (a call and the
+                # tests refresh_tx_path folded into tx_bypass less per packet past an
+                # idle device); the empty qdisc needs no "transmit done" event
                 qdisc.packets += 1
                 qdisc.bytes += length
-            else:
-                qdisc.bypass(skb)
-            # start_xmit, inlined (a call less per packet past an idle device); the
-            # empty qdisc needs no "transmit done" event
-            channel = self.channel
-            ns_per_byte = channel.ns_per_byte
-            done = now + (
-                length * ns_per_byte if ns_per_byte else length * 8_000_000_000 // channel.rate_bps
-            )
-            self.busy_until = done
-            self.tx_packets += 1
-            self.tx_bytes += length
-            if self.traced_xmit:
-                self.tp_xmit.emit(now, self, skb)
-            arrival = done + channel.delay_ns
-            if channel.impaired:
-                arrival = channel.impaired_arrival(skb, arrival, now)
-                if arrival < 0:
-                    return NET_XMIT_SUCCESS
-            line = channel.line  # channel.send, inlined
-            entry: object = (arrival, next_seq(), channel.arrive_cb, skb)  # made once (Line)
-            if not line:
-                push_entry(self.event_heap, entry)
-            line.append(entry)
-            return NET_XMIT_SUCCESS
+                channel = self.channel
+                done = now + length * channel.ns_per_byte
+                self.busy_until = done
+                self.tx_packets += 1
+                self.tx_bytes += length
+                line = channel.line  # channel.send, inlined
+                entry: object = (done + channel.delay_ns, next_seq(), channel.arrive_cb, skb)
+                if not line:
+                    push_entry(self.event_heap, entry)
+                line.append(entry)  # (made once: see Line)
+                return NET_XMIT_SUCCESS
+            if qdisc.can_bypass:  # watched, or the wire is not plain: the general path
+                if qdisc.bypass_unwatched:
+                    qdisc.packets += 1
+                    qdisc.bytes += length
+                else:
+                    qdisc.bypass(skb)
+                self.start_xmit(skb)
+                return NET_XMIT_SUCCESS
         # Charge the packet's truesize to the world's queue memory before the qdisc sees
         # it (see net/memory.py: the running total only over-estimates, and is recounted
         # exactly before a packet is refused).
@@ -349,6 +433,20 @@ class NetDevice(WireEnd):
         elif self._tx_event is None:
             self._tx_event = self.sched.call_at(self.busy_until, self.tx_done_cb, None)
         return ret
+
+    def egress_checks(self, skb: SkBuff) -> int | None:
+        """What ``xmit`` checks before the qdisc: the prologue (if not plain), then the MTU.
+
+        Returns NET_XMIT_* when the packet goes no further, None when it continues.
+        """
+        if not self.tx_plain:
+            ret = self.egress_prologue(skb)
+            if ret is not None:
+                return ret
+        if skb.len - skb.mac_len > self._mtu:
+            skb_drop(skb, DROP_MTU, self.sched.now)
+            return NET_XMIT_DROP
+        return None
 
     def egress_prologue(self, skb: SkBuff) -> int | None:
         """The part of ``__dev_queue_xmit`` before the driver: device down, tcx egress.
@@ -440,12 +538,24 @@ class NetDevice(WireEnd):
         line.popleft()
         if line:
             push_entry(self.event_heap, line[0])
-        self.rx_packets += 1
-        self.rx_bytes += skb.len
+        # (rx_packets and rx_bytes count this packet: it has left the line)
         if self.rx_plain:
             skb.dev = self
             skb.iif = self.ifindex
-            self.node.receive(skb, self)
+            node = self.node
+            if node.forwarding:
+                # Node.receive's forwarding, inlined for a router's common case (a call
+                # less per hop): not for this node, TTL left, a cached route, the same
+                # link-layer header out. Anything else takes the full path below.
+                dst = skb.dst
+                ttl = skb.ttl
+                if ttl > 1 and dst not in node.addresses:
+                    out = node.route_cache.get(dst)
+                    if out is not None and out.hard_header_len == skb.mac_len:
+                        skb.ttl = ttl - 1
+                        out.xmit(skb)
+                        return
+            node.receive(skb, self)
             return
         if self.traced_receive:
             self.tp_receive.emit(self.sched.now, self, skb)

@@ -31,12 +31,12 @@ class Node:
     """A host (``forwarding=False``) or a router (``forwarding=True``)."""
 
     __slots__ = (
-        "_route_cache",
         "addresses",
         "devices",
         "forwarding",
         "name",
         "protocols",
+        "route_cache",
         "routes",
         "sched",
         "world",
@@ -50,7 +50,7 @@ class Node:
         self.devices: dict[str, NetDevice] = {}
         self.addresses: set[int] = set()
         self.routes: RouteTable[NetDevice] = RouteTable()
-        self._route_cache = self.routes.cache  # same dict, cleared in place on route changes
+        self.route_cache = self.routes.cache  # same dict, cleared in place on route changes
         self.protocols: dict[int, ProtocolHandler] = {}  # IP protocol number -> its handler
 
     @property
@@ -66,7 +66,7 @@ class Node:
         """Send a locally generated packet (``ip_output``)."""
         # The route cache nearly always answers: a subscript there costs less than a call.
         try:
-            dev = self._route_cache[skb.dst]
+            dev = self.route_cache[skb.dst]
         except KeyError:
             found = self.routes.lookup(skb.dst)  # fills the cache
             if found is None:
@@ -97,7 +97,7 @@ class Node:
             return
         skb.ttl = ttl
         try:
-            out = self._route_cache[skb.dst]
+            out = self.route_cache[skb.dst]
         except KeyError:
             found = self.routes.lookup(skb.dst)
             if found is None:

@@ -131,6 +131,7 @@ class NetkitDevice(NetDevice):
     """A netkit device; ``nk`` holds its private state. Transmit as the module doc says."""
 
     HARD_HEADER_LEN = 0  # its xmit counts no link-layer header in skb.len
+    WIRE_TX = False  # its xmit hands packets over without the wire's transmit paths
 
     __slots__ = ("nk", "nk_delay")
 
@@ -175,8 +176,8 @@ class NetkitDevice(NetDevice):
             if delay:
                 self.channel.send(now + delay, skb)  # its receive takes it off the line
             else:
-                peer.rx_packets += 1
-                peer.rx_bytes += skb.len
+                peer.rx_direct_packets += 1
+                peer.rx_direct_bytes += skb.len
                 peer.deliver(skb)
             return 0
         if ret == 7:

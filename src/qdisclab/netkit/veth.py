@@ -83,8 +83,8 @@ class Backlog:
             skb = queue.popleft()
             dev = skb.dev
             assert isinstance(dev, NetDevice)  # enqueue's caller set it to the receiver
-            dev.rx_packets += 1
-            dev.rx_bytes += skb.len
+            dev.rx_direct_packets += 1
+            dev.rx_direct_bytes += skb.len
             dev.deliver(skb)
         if queue:
             self.sched.call_later(self.softirq_latency, self._poll_cb, None)
@@ -99,6 +99,7 @@ class VethDevice(NetDevice):
     """One end of a veth pair: no wire; transmit = queue into the backlog for the peer."""
 
     HARD_HEADER_LEN = 0  # its xmit counts no link-layer header in skb.len
+    WIRE_TX = False  # its xmit hands packets over without the wire's transmit paths
 
     __slots__ = ("backlog",)
 

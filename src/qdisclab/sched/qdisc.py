@@ -42,7 +42,11 @@ from qdisclab.sched.tracepoints import (
     QDISC_ENQUEUE,
     QDISC_REQUEUE,
 )
-from qdisclab.sched.trampoline import QdiscTrampolines, bind_trampolines
+from qdisclab.sched.trampoline import (
+    QdiscTrampolines,
+    bind_trampolines,
+    tell_device_bypass_changed,
+)
 from qdisclab.sched.watchdog import QdiscWatchdog
 from qdisclab.sim.tracepoint import ProbeSiteProxy, tracepoint
 from qdisclab.skb import DROP_QDISC, DROP_RESET, SkBuff
@@ -195,6 +199,7 @@ class Qdisc(QdiscTrampolines):
             self.can_bypass = bool(getattr(type(self.ops), "can_bypass", False)) and bool(
                 may_bypass(self.ctx)
             )
+            tell_device_bypass_changed(self)
 
     def change(self, opt: dict[str, Any]) -> bool:
         """``qdisc_change``: new parameters for the live qdisc, its queued packets kept.

@@ -91,6 +91,15 @@ def bind_trampolines(q: Qdisc) -> None:
     # With nothing to note or trace, a bypass is two counters: the device adds them
     # itself (a call less per packet past an idle device) and calls ``bypass`` otherwise.
     q.bypass_unwatched = not probes.watching_bypass()
+    tell_device_bypass_changed(q)
+
+
+def tell_device_bypass_changed(q: Qdisc) -> None:
+    """``can_bypass`` or ``bypass_unwatched`` changed: a device keeps them folded into its
+    transmit path's flags (net's ``NetDevice.refresh_tx_path``), so it recomputes them."""
+    refresh = getattr(q.dev, "refresh_tx_path", None)
+    if refresh is not None:
+        refresh()
 
 
 class _Probes:

@@ -31,6 +31,10 @@ if TYPE_CHECKING:
     from qdisclab.skb.flowmetrics import FlowMetrics
 
 
+#: ``_stop_at`` of a source without a stop time: later than any simulated time.
+_NEVER = (1 << 62) - 1
+
+
 def _ns(value: str | int) -> int:
     return parse_time(value) if isinstance(value, str) else int(value)
 
@@ -42,6 +46,8 @@ class UdpSource:
         "_event",
         "_event_heap",
         "_send_cb",
+        "_stop",
+        "_stop_at",
         "dport",
         "dst",
         "rate",
@@ -51,7 +57,6 @@ class UdpSource:
         "size",
         "sock",
         "start",
-        "stop",
     )
 
     def __init__(
@@ -76,7 +81,7 @@ class UdpSource:
         self.dst = dst
         self.dport = dport
         self.start = _ns(start)
-        self.stop = None if stop is None else _ns(stop)
+        self.stop = None if stop is None else _ns(stop)  # sets _stop_at too
         world = node.world
         self.sched: DeviceScheduler = node.sched
         self._event_heap = self.sched.heap  # the next send is pushed here (call_at, inlined)
@@ -86,6 +91,17 @@ class UdpSource:
         self._send_cb = self._send  # bound once: the source reschedules it per packet
         # The next send's entry (an Event, kept as made: see Line).
         self._event: object = self.sched.call_at(self.start + self.first_gap(), self._send_cb, None)
+
+    @property
+    def stop(self) -> int | None:
+        """When the source stops sending (ns), or None: it never does."""
+        return self._stop
+
+    @stop.setter
+    def stop(self, value: int | None) -> None:
+        self._stop = value
+        # One comparison per packet, with or without a stop time.
+        self._stop_at = _NEVER if value is None else value
 
     @property
     def metrics(self) -> FlowMetrics:
@@ -103,8 +119,7 @@ class UdpSource:
 
     def _send(self, _arg: object) -> None:
         now = self.sched.now
-        stop = self.stop
-        if stop is not None and now >= stop:
+        if now >= self._stop_at:
             return
         self.sent += 1
         self.sock.sendto(self.dst, self.dport, self.size)
@@ -139,6 +154,19 @@ class PoissonSource(UdpSource):
     def next_time(self, now: int) -> int:
         # random.expovariate(self._per_ns), inlined: the same draw and arithmetic
         return now + 1 + int(-log(1.0 - self.rng.random()) / self._per_ns)
+
+    def _send(self, _arg: object) -> None:
+        # UdpSource._send with next_time inlined (a call less per packet); a Poisson
+        # source always has a next time
+        now = self.sched.now
+        if now >= self._stop_at:
+            return
+        self.sent += 1
+        self.sock.sendto(self.dst, self.dport, self.size)
+        when = now + 1 + int(-log(1.0 - self.rng.random()) / self._per_ns)
+        event: object = (when, next_seq(), self._send_cb, None)  # call_at, inlined
+        push_entry(self._event_heap, event)
+        self._event = event
 
 
 class OnOffSource(UdpSource):
