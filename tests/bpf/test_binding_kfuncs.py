@@ -203,3 +203,28 @@ def test_a_qdiscs_kptr_fields_are_one_collection_of_its_storage(env, world_q):
     finally:
         frame.acquired.clear()
         RUNNING.frame = None
+
+
+@pytest.mark.no_conservation_check
+def test_a_dropped_node_is_reused_zeroed_at_a_new_address(world_q):
+    _, q, _ = world_q
+    env = ProgramEnv(load_object(obj("fifo")), "Qdisc_ops")
+    env.own_kptr_fields(q.storage, True)  # one qdisc's env: its nodes' records are reused
+    kfuncs, xchg = env.kfuncs(), env.helpers()[194]
+    new, drop = kfuncs["bpf_obj_new_impl"], kfuncs["bpf_obj_drop_impl"]
+    type_id = next(t.id for t in env.btf.types if t.name == "fifo_node")
+    first = _call(new, type_id, 0)
+    record = env.objects[first]
+    env.memory.store(first + 8, 8, 0xABCD)  # bytes the next user must not see
+    _call(drop, first, 0)
+    second = _call(new, type_id, 0)
+    assert env.objects[second] is record and second != first
+    assert env.memory.load(second + 8, 8) == 0  # zeroed, as bpf_obj_new's memory is
+    assert list(env.kptrs) == [second + 24]
+    # The dropped node's pointer names nothing, though its record serves again.
+    with pytest.raises(BpfFault, match="not mapped"):
+        env.memory.load(first + 8, 8)
+    with pytest.raises(BpfFault, match="not a __kptr field of an object"):
+        _call(xchg, first + 24, 0)
+    with pytest.raises(BpfFault, match="not an object from bpf_obj_new"):
+        _call(drop, first, 0)

@@ -236,7 +236,7 @@ class BpfQdisc(QdiscOps):
             memory.regions[rid] = memory.views[rid] = view
             addr = rid << REGION_SHIFT
             self.skb_ids[key] = addr
-            env.views.objects[addr] = self.skbs[addr] = skb
+            self.skbs[addr] = skb
         try:  # _run's work without its call: this and dequeue run once per packet
             ret = self.run_enqueue(self.args_addr, addr, self.sch_addr, env.to_free_addr)
         except BpfFault as fault:
@@ -263,7 +263,7 @@ class BpfQdisc(QdiscOps):
         skb = self.skbs.get(addr)  # skb_at's common case, without its call
         if skb is not None and skb.__class__ is SkBuff:
             # Views.release's work in place: addr is this skb's sk_buff view
-            del self.skb_ids[id(skb)], env.views.objects[addr], self.skbs[addr]
+            del self.skb_ids[id(skb)], self.skbs[addr]
             rid = addr >> REGION_SHIFT
             memory = env.memory
             del memory.regions[rid]

@@ -54,14 +54,17 @@ _PACKET_POINTERS = frozenset({"@data", "@data_end"})
 class Views:
     """The kernel-struct views of one program's memory, one address per (struct, object)."""
 
-    __slots__ = ("_addr", "_objects_of", "_spare", "_templates", "memory", "objects")
+    __slots__ = ("_addr", "_objects_of", "_spare", "_templates", "memory", "objects", "skbs")
 
     def __init__(self, memory: Memory) -> None:
         self.memory = memory
         # struct -> id(obj) -> address: one small dict per struct, so a lookup builds no key
         self._addr: dict[str, dict[int, int]] = {}
-        self.objects: dict[int, Any] = {}  # view address -> the object
+        # view address -> the object, for every struct but sk_buff, whose objects (one
+        # mapped and unmapped per packet) are only in their own table, ``skbs``
+        self.objects: dict[int, Any] = {}
         self._objects_of: dict[str, dict[int, Any]] = {}  # struct -> view address -> object
+        self.skbs = self.objects_of("sk_buff")
         self._templates: dict[str, StructView] = {}
         # struct -> views released (unmapped, their object dropped), bound again by address()
         self._spare: dict[str, list[StructView]] = {}
@@ -83,7 +86,10 @@ class Views:
                 view = (self._templates.get(struct) or self._template(struct)).bind(obj)
             addr = self.memory.map_view(view)
             by_id[id(obj)] = addr
-            self.objects[addr] = self._objects_of[struct][addr] = obj
+            if struct == "sk_buff":
+                self.skbs[addr] = obj
+            else:
+                self.objects[addr] = self._objects_of[struct][addr] = obj
         return addr
 
     def tables(self, struct: str) -> tuple[dict[int, int], dict[int, Any], list[StructView]]:
@@ -114,6 +120,8 @@ class Views:
         """The object whose view starts at ``addr``; a fault naming ``what`` otherwise."""
         obj = self.objects.get(addr)
         if obj is None:
+            obj = self.skbs.get(addr)
+        if obj is None:
             if addr == 0:
                 raise BpfFault(f"NULL passed as {what}")
             raise BpfFault(f"{addr:#x} is not a pointer to {what}")
@@ -124,7 +132,9 @@ class Views:
         by_id = self._addr.get(struct)
         addr = None if by_id is None else by_id.pop(id(obj), None)
         if addr is not None:
-            del self.objects[addr], self._objects_of[struct][addr]
+            if struct != "sk_buff":
+                del self.objects[addr]
+            del self._objects_of[struct][addr]
             rid = addr >> REGION_SHIFT  # a view address() mapped: Memory.unmap's work, no checks
             memory = self.memory
             del memory.regions[rid]
