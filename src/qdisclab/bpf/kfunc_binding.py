@@ -133,7 +133,8 @@ class ProgramEnv:
         self.layouts: dict[int, tuple[str, int, tuple[int, ...], bool]] = {}
         # ... and the usual node's (one __kptr field, no refcount), with its free list
         self.node_layouts: dict[int, NodeLayout] = {}
-        self.skbs = self.views.objects_of("sk_buff")  # skb view address -> the SkBuff
+        # skb view address -> the SkBuff, and the SkBuff -> its view's address
+        self.skb_ids, self.skbs = self.views.tables("sk_buff")[:2]
         # The memory's tables, for the inlined kfuncs to name once (the same dicts).
         self.regions, self.readable, self.writable = (
             self.memory.regions, self.memory.readable, self.memory.writable
@@ -682,8 +683,9 @@ for _name, _impl in (
 # the call (``{S}`` is the ProgramEnv): exactly what the function does when nothing is
 # wrong; anything else (a fault, a list's first push) is the call itself.
 _INLINE: dict[GenericImpl, str] = {
-    _spin_lock: "if r1 in {S}.locks:\n    {CALL}\nelse:\n    {S}.locks.add(r1)\n    r0 = 0",
-    _spin_unlock: "if r1 in {S}.locks:\n    {S}.locks.discard(r1)\n    r0 = 0\nelse:\n    {CALL}",
+    # No lock held yet (a program holds one at a time): taking it needs no membership test.
+    _spin_lock: "if {S}.locks:\n    {CALL}\nelse:\n    {S}.locks.add(r1)\n    r0 = 0",
+    _spin_unlock: "try:\n    {S}.locks.remove(r1)\nexcept KeyError:\n    {CALL}\nelse:\n    r0 = 0",
     _list_pop_front: (
         "_q = {S}.lists.get(r1)\nif _q:\n    r0 = _q.popleft()\n    {S}.listed.discard(r0)\n"
         "else:\n    r0 = 0"
@@ -727,17 +729,16 @@ _INLINE: dict[GenericImpl, str] = {
         "            _fr = _RUNNING.frame\n            _k.owner = _fr\n"
         "            if _fr is not None:\n                _fr.acquired.append(_k)\n"
         "        else:\n            _k.owner = None\n"
-        "        _d = _o.data\n        r0 = _U64_UNPACK(_d, r1 & 0xffffffff)[0]\n"
-        "        _U64_PACK(_d, r1 & 0xffffffff, 0)\n"
-        # the address the skb was stored with: still its view's, unless it was mapped again
-        "        if {S}.skbs.get(r0) is not _k:\n"
+        "        _U64_PACK(_o.data, r1 & 0xffffffff, 0)\n"
+        # The address the skb was stored with while its view is still mapped (the tables
+        # are each other's inverse), else the view mapped again: what _kptr_xchg returns.
+        "        r0 = {S}.skb_ids.get(_k)\n        if r0 is None:\n"
         "            r0 = {S}.views.address('sk_buff', _k)"
     ),
 }
 # The globals those templates name.
 _INLINE_NAMES: dict[str, object] = {
-    "SkBuff": SkBuff, "_RUNNING": RUNNING,
-    "_U64_PACK": _U64.pack_into, "_U64_UNPACK": _U64.unpack_from,
+    "SkBuff": SkBuff, "_RUNNING": RUNNING, "_U64_PACK": _U64.pack_into,
 }  # fmt: skip
 
 # The rbtree kfuncs register themselves in the same table (a module of their own).
