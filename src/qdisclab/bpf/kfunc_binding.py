@@ -53,7 +53,7 @@ from qdisclab.bpf.helper_ids import helper_id
 from qdisclab.bpf.image import inline, leaf
 from qdisclab.bpf.interp import signed
 from qdisclab.bpf.kptr_fields import KptrFields, KptrNode
-from qdisclab.bpf.memory import OFFSET_MASK, REGION_SHIFT, BytesRegion, Memory
+from qdisclab.bpf.memory import OFFSET_MASK, BytesRegion, Memory
 from qdisclab.bpf.objects import BpfObject
 from qdisclab.bpf.resolver import BpfFunction, CallContext
 from qdisclab.bpf.special_fields import special_fields
@@ -377,13 +377,14 @@ def _obj_new(env: ProgramEnv, vm: CallContext, type_id: int, meta: int, *_: int)
         if spare:  # a dropped node's record, its bytes zeroed and mapped anew
             obj = spare.pop()
             obj.data[:] = node.zeros
-            addr = env.memory.map_bytes_region(obj.region)  # type: ignore[arg-type]
+            region = obj.region
+            assert region is not None  # a pooled node's, kept for reuse
         else:
             data = bytearray(node.size)
-            addr = env.memory.map_bytes(node.name, data)
-            region = env.memory.regions[addr >> REGION_SHIFT]
+            region = BytesRegion(node.name, data, True)
             pool = spare if node.pooled else None
-            obj = Allocation(data, region, (node.offset,), [env.new_node()], pool)  # type: ignore[arg-type]
+            obj = Allocation(data, region, (node.offset,), [env.new_node()], pool)
+        addr = env.memory.map_bytes_region(region)
         obj.place(addr)
         env.objects[addr] = obj
         return addr
