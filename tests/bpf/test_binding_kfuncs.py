@@ -203,3 +203,55 @@ def test_a_qdiscs_kptr_fields_are_one_collection_of_its_storage(env, world_q):
     finally:
         frame.acquired.clear()
         RUNNING.frame = None
+
+
+@pytest.mark.no_conservation_check
+def test_a_dropped_node_is_reused_zeroed_at_a_new_address(world_q):
+    _, q, _ = world_q
+    env = ProgramEnv(load_object(obj("fifo")), "Qdisc_ops")
+    env.own_kptr_fields(q.storage, True)  # one qdisc's env: its nodes' records are reused
+    kfuncs, xchg = env.kfuncs(), env.helpers()[194]
+    new, drop = kfuncs["bpf_obj_new_impl"], kfuncs["bpf_obj_drop_impl"]
+    type_id = next(t.id for t in env.btf.types if t.name == "fifo_node")
+    first = _call(new, type_id, 0)
+    record = env.objects[first]
+    env.memory.store(first + 8, 8, 0xABCD)  # bytes the next user must not see
+    _call(drop, first, 0)
+    second = _call(new, type_id, 0)
+    assert env.objects[second] is record and second != first
+    assert env.memory.load(second + 8, 8) == 0  # zeroed, as bpf_obj_new's memory is
+    assert list(env.kptrs) == [second + 24]
+    # The dropped node's pointer names nothing, though its record serves again.
+    with pytest.raises(BpfFault, match="not mapped"):
+        env.memory.load(first + 8, 8)
+    with pytest.raises(BpfFault, match="not a __kptr field of an object"):
+        _call(xchg, first + 24, 0)
+    with pytest.raises(BpfFault, match="not an object from bpf_obj_new"):
+        _call(drop, first, 0)
+
+
+@pytest.mark.parametrize("engine", ["interp", "translate"])
+def test_spin_lock_twice_and_unlock_of_an_unheld_lock_fault_at_the_call(env, engine):
+    from qdisclab.bpf.asm import assemble
+    from qdisclab.bpf.interp import Interpreter
+    from qdisclab.bpf.resolver import TableResolver
+    from qdisclab.bpf.translate import Translated
+
+    helpers = env.helpers()  # bpf_spin_lock (93) and bpf_spin_unlock (94), bound as the FIFO's
+    resolver = TableResolver(helpers={93: helpers[93], 94: helpers[94]})
+    engines = {"interp": Interpreter, "translate": Translated}
+    lock = env.memory.map(BytesRegion("lock", bytearray(8)))
+
+    def run(text: str) -> None:
+        engines[engine](assemble(text, name="locks"), resolver, env.memory).run(lock)
+
+    both = "r6 = r1\ncall 93\nr1 = r6\ncall 94\nr1 = r6\ncall 93\nr1 = r6\ncall 94\nr0 = 0\nexit"
+    run(both)  # taken and released twice: nothing is left held
+    assert not env.locks
+    with pytest.raises(BpfFault, match=r"insn 3: bpf_spin_lock of .*already held \(deadlock\)"):
+        run("r6 = r1\ncall 93\nr1 = r6\ncall 93\nr0 = 0\nexit")
+    env.locks.clear()
+    with pytest.raises(BpfFault, match=r"insn 5: bpf_spin_unlock of .*which is not held"):
+        run("r6 = r1\ncall 93\nr1 = r6\ncall 94\nr1 = r6\ncall 94\nr0 = 0\nexit")
+    with pytest.raises(BpfFault, match=r"insn 1: bpf_spin_unlock of .*which is not held"):
+        run("r1 = r1\ncall 94\nr0 = 0\nexit")

@@ -201,6 +201,7 @@ class BpfQdisc(QdiscOps):
         # What enqueue and dequeue map and unmap an skb's view with, in place.
         self.skb_ids, self.skbs, self.skb_spare = env.views.tables("sk_buff")
         self.skb_layout = env.views.layout("sk_buff")
+        self.memory, self.regions, self.struct_views = env.memory, env.regions, env.memory.views
         self.sch_addr = 0
         self.checked = False
 
@@ -221,8 +222,7 @@ class BpfQdisc(QdiscOps):
     def enqueue(self, skb: SkBuff, sch: Any, to_free: Any) -> int:
         env = self.env
         env.context, env.to_free = sch, to_free
-        key = id(skb)
-        addr = self.skb_ids.get(key)
+        addr = self.skb_ids.get(skb)
         if addr is None:  # Views.address's work in place: a released view bound to this skb
             spare = self.skb_spare
             if spare:
@@ -230,13 +230,13 @@ class BpfQdisc(QdiscOps):
                 view.obj = skb
             else:
                 view = self.skb_layout.bind(skb)
-            memory = env.memory
+            memory = self.memory
             rid = memory.next_id
             memory.next_id = rid + 2  # Memory.map_view's work
-            memory.regions[rid] = memory.views[rid] = view
+            self.regions[rid] = self.struct_views[rid] = view
             addr = rid << REGION_SHIFT
-            self.skb_ids[key] = addr
-            env.views.objects[addr] = self.skbs[addr] = skb
+            self.skb_ids[skb] = addr
+            self.skbs[addr] = skb
         try:  # _run's work without its call: this and dequeue run once per packet
             ret = self.run_enqueue(self.args_addr, addr, self.sch_addr, env.to_free_addr)
         except BpfFault as fault:
@@ -263,11 +263,10 @@ class BpfQdisc(QdiscOps):
         skb = self.skbs.get(addr)  # skb_at's common case, without its call
         if skb is not None and skb.__class__ is SkBuff:
             # Views.release's work in place: addr is this skb's sk_buff view
-            del self.skb_ids[id(skb)], env.views.objects[addr], self.skbs[addr]
+            del self.skb_ids[skb], self.skbs[addr]
             rid = addr >> REGION_SHIFT
-            memory = env.memory
-            del memory.regions[rid]
-            view = memory.views.pop(rid)
+            del self.regions[rid]
+            view = self.struct_views.pop(rid)
             view.obj = None
             self.skb_spare.append(view)
         else:

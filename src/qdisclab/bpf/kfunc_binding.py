@@ -45,6 +45,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from qdisclab.bpf.allocations import Allocation, NodeLayout
 from qdisclab.bpf.btf import BTF_KIND_INT, BTF_KIND_PTR, Btf
 from qdisclab.bpf.errors import BpfLoadError
 from qdisclab.bpf.fault import BpfFault
@@ -52,7 +53,7 @@ from qdisclab.bpf.helper_ids import helper_id
 from qdisclab.bpf.image import inline, leaf
 from qdisclab.bpf.interp import signed
 from qdisclab.bpf.kptr_fields import KptrFields, KptrNode
-from qdisclab.bpf.memory import OFFSET_MASK, REGION_SHIFT, BytesRegion, Memory
+from qdisclab.bpf.memory import OFFSET_MASK, BytesRegion, Memory
 from qdisclab.bpf.objects import BpfObject
 from qdisclab.bpf.resolver import BpfFunction, CallContext
 from qdisclab.bpf.special_fields import special_fields
@@ -63,10 +64,11 @@ from qdisclab.ops.kfunc import KF_RELEASE, Kfunc, lookup
 from qdisclab.ops.maps import BPF_NOEXIST
 from qdisclab.ops.maps_array import ArrayMap
 from qdisclab.ops.maps_of_maps import ArrayOfMaps
-from qdisclab.ops.ownership import OwnershipViolation
+from qdisclab.ops.ownership import RUNNING, OwnershipViolation
 from qdisclab.skb import FREED, SkBuff
 
 M64 = 0xFFFF_FFFF_FFFF_FFFF
+_HIGH = M64 ^ OFFSET_MASK  # an address's region bits: the object a field or node link is in
 _ITER = struct.Struct("<ii")  # struct bpf_iter_num as the kernel lays it out: cur, end
 _U64 = struct.Struct("<Q")
 _SKB, _SELF, _CONTEXT, _TO_FREE, _SCALAR, _STR, _CHILD = range(7)
@@ -116,8 +118,8 @@ class ProgramEnv:
         self.context: Any = None
         self.to_free: Any = None
         self.to_free_addr = self.memory.map(BytesRegion("to_free", bytearray(8)))
-        self.kptrs: dict[int, SkbNode] = {}  # address of a __kptr field -> its node
-        self.objects: dict[int, list[int]] = {}  # object address -> its kptr field addresses
+        # object address -> the object from bpf_obj_new (its bytes, region, __kptr nodes)
+        self.objects: dict[int, Allocation] = {}
         self.lists: dict[int, deque[int]] = {}  # list head address -> node link addresses
         self.listed: set[int] = set()
         self.locks: set[int] = set()
@@ -129,14 +131,21 @@ class ProgramEnv:
         self.values: dict[tuple[int, bytes | int], int] = {}  # (map id, key) -> value address
         # bpf_obj_new's type id -> (region name, size, offsets of __kptr fields, refcounted)
         self.layouts: dict[int, tuple[str, int, tuple[int, ...], bool]] = {}
-        # ... and the usual node's (one __kptr field, no refcount): (name, size, field offset)
-        self.node_layouts: dict[int, tuple[str, int, int]] = {}
-        self.skbs = self.views.objects_of("sk_buff")  # skb view address -> the SkBuff
+        # ... and the usual node's (one __kptr field, no refcount), with its free list
+        self.node_layouts: dict[int, NodeLayout] = {}
+        # skb view address -> the SkBuff, and the SkBuff -> its view's address
+        self.skb_ids, self.skbs = self.views.tables("sk_buff")[:2]
+        # The memory's tables, for the inlined kfuncs to name once (the same dicts).
+        self.regions, self.readable, self.writable = (
+            self.memory.regions, self.memory.readable, self.memory.writable
+        )  # fmt: skip
         # address of a refcounted object (its type has a bpf_refcount) -> references held
         self.refcounts: dict[int, int] = {}
         # What bpf_obj_new makes for a __kptr field: a node registering itself with the
-        # running instance, unless the fields are registered as one (own_kptr_fields).
+        # running instance, unless the fields are registered as one (own_kptr_fields),
+        # when a dropped node's record can be reused (``pooled``).
         self.new_node: Callable[[], SkbNode] = SkbNode
+        self.pooled = False
 
     def own_kptr_fields(self, storage: Storage, checked: bool) -> None:
         """Register every ``__kptr`` field's node with ``storage`` at once (one instance's env).
@@ -146,14 +155,24 @@ class ProgramEnv:
         the programs are translated (they read ``new_node`` once).
         """
         # Held here too: storage sweeps out an empty collection nothing else refers to.
-        self.kptr_fields = KptrFields(self.kptrs)
+        self.kptr_fields = KptrFields(self.objects)
         storage.add(self.kptr_fields)
         self.new_node = partial(KptrNode, checked)
+        self.pooled = True
+
+    @property
+    def kptrs(self) -> dict[int, SkbNode]:
+        """Every ``__kptr`` field's address and its node, in the order the objects were made."""
+        return {
+            a: n
+            for obj in self.objects.values()
+            for a, n in zip(obj.fields(), obj.nodes, strict=True)
+        }
 
     # -- conversions ---------------------------------------------------------------
     def skb_at(self, addr: int) -> SkBuff:
         """The ``SkBuff`` a program's pointer names (a fault if it names none)."""
-        obj = self.views.objects.get(addr)
+        obj = self.skbs.get(addr)
         if obj is None:
             obj = self.views.object_at(addr, "struct sk_buff")  # raises the fault
         if obj.__class__ is not SkBuff:
@@ -354,11 +373,20 @@ def _generic(name: str, direct: bool = False) -> Callable[[GenericImpl], Generic
 def _obj_new(env: ProgramEnv, vm: CallContext, type_id: int, meta: int, *_: int) -> int:
     node = env.node_layouts.get(type_id)
     if node is not None:  # the usual node: one skb field, no refcount (one call, no loop)
-        name, size, kptr_offset = node
-        addr = env.memory.map_bytes(name, bytearray(size))
-        field = addr + kptr_offset
-        env.kptrs[field] = env.new_node()
-        env.objects[addr] = [field]
+        spare = node.spare
+        if spare:  # a dropped node's record, its bytes zeroed and mapped anew
+            obj = spare.pop()
+            obj.data[:] = node.zeros
+            region = obj.region
+            assert region is not None  # a pooled node's, kept for reuse
+        else:
+            data = bytearray(node.size)
+            region = BytesRegion(node.name, data, True)
+            pool = spare if node.pooled else None
+            obj = Allocation(data, region, (node.offset,), [env.new_node()], pool)
+        addr = env.memory.map_bytes_region(region)
+        obj.place(addr)
+        env.objects[addr] = obj
         return addr
     btf = env.btf
     if btf is None:
@@ -371,16 +399,17 @@ def _obj_new(env: ProgramEnv, vm: CallContext, type_id: int, meta: int, *_: int)
         layout = (f"object {btf[type_id].name}", btf.sizeof(type_id), kptrs, refcounted)
         env.layouts[type_id] = layout
         if len(kptrs) == 1 and not refcounted:
-            env.node_layouts[type_id] = (layout[0], layout[1], kptrs[0])
+            env.node_layouts[type_id] = NodeLayout(layout[0], layout[1], kptrs[0], env.pooled)
             return _obj_new(env, vm, type_id, meta)
     name, size, kptr_offsets, refcounted = layout
-    addr = env.memory.map_bytes(name, bytearray(size))
+    data = bytearray(size)
+    addr = env.memory.map_bytes(name, data)
     if refcounted:
         env.refcounts[addr] = 1
-    fields = [addr + off for off in kptr_offsets]
-    for field_addr in fields:
-        env.kptrs[field_addr] = env.new_node()
-    env.objects[addr] = fields
+    nodes = [env.new_node() for _ in kptr_offsets]
+    obj = Allocation(data, None, kptr_offsets, nodes, None)
+    obj.place(addr)
+    env.objects[addr] = obj
     return addr
 
 
@@ -404,25 +433,24 @@ def _refcount_acquire(env: ProgramEnv, vm: CallContext, addr: int, meta: int, *_
 @_generic("bpf_obj_drop_impl", direct=True)
 def _obj_drop(env: ProgramEnv, vm: CallContext | None, addr: int, meta: int, *_: int) -> int:
     """Give back one reference to the object at ``addr``; the last frees it."""
-    fields = env.objects.get(addr)
-    if fields is None:
+    obj = env.objects.get(addr)
+    if obj is None:
         raise BpfFault(f"bpf_obj_drop of {addr:#x}: not an object from bpf_obj_new")
     count = env.refcounts.get(addr)
     if count is not None and count > 1:  # another owner (a collection, or the program) keeps it
         env.refcounts[addr] = count - 1
         return 0
-    kptrs = env.kptrs
     try:
-        for field_addr in fields:
-            kptrs[field_addr].free()  # holding an skb is the same violation as in Python
+        for node in obj.nodes:
+            node.free()  # holding an skb is the same violation as in Python
     except ExtensionFault as exc:
         raise KfuncFault(exc) from exc
-    for field_addr in fields:
-        del kptrs[field_addr]
     del env.objects[addr]
     if count is not None:
         del env.refcounts[addr]
     env.memory.unmap_bytes(addr)  # mapped by map_bytes: bytes, at a region's start
+    if obj.pool is not None:  # its next bpf_obj_new gets a new address: a kept pointer faults
+        obj.pool.append(obj)
     return 0
 
 
@@ -437,12 +465,13 @@ def refuse_node(env: ProgramEnv, node: int) -> int | None:
 
 
 def _kptr_xchg(env: ProgramEnv, vm: CallContext, slot: int, new: int, *_: int) -> int:
-    node = env.kptrs.get(slot)
-    if node is None:
+    obj = env.objects.get(slot & _HIGH)
+    node = None if obj is None else obj.node_at(slot)
+    if obj is None or node is None:
         raise BpfFault(f"bpf_kptr_xchg on {slot:#x}: not a __kptr field of an object")
     skb = None
     if new:
-        skb = env.views.objects.get(new)  # skb_at's common case, without its call
+        skb = env.skbs.get(new)  # skb_at's common case, without its call
         if skb.__class__ is not SkBuff:
             skb = env.skb_at(new)  # raises the fault
     try:
@@ -450,7 +479,7 @@ def _kptr_xchg(env: ProgramEnv, vm: CallContext, slot: int, new: int, *_: int) -
     except ExtensionFault as exc:
         raise KfuncFault(exc) from exc
     # The field of a live object: in bounds and writable, as bpf_obj_new mapped it.
-    data, off = env.memory.writable[slot >> REGION_SHIFT], slot & OFFSET_MASK
+    data, off = obj.data, slot & OFFSET_MASK
     if old is None:
         _U64.pack_into(data, off, new)
         return 0
@@ -654,10 +683,10 @@ for _name, _impl in (
 # The common case of the lock and list kfuncs, as the translator writes it in place of
 # the call (``{S}`` is the ProgramEnv): exactly what the function does when nothing is
 # wrong; anything else (a fault, a list's first push) is the call itself.
-_HIGH = M64 ^ OFFSET_MASK  # an address's region bits: the object a node link is in
 _INLINE: dict[GenericImpl, str] = {
-    _spin_lock: "if r1 in {S}.locks:\n    {CALL}\nelse:\n    {S}.locks.add(r1)\n    r0 = 0",
-    _spin_unlock: "if r1 in {S}.locks:\n    {S}.locks.discard(r1)\n    r0 = 0\nelse:\n    {CALL}",
+    # No lock held yet (a program holds one at a time): taking it needs no membership test.
+    _spin_lock: "if {S}.locks:\n    {CALL}\nelse:\n    {S}.locks.add(r1)\n    r0 = 0",
+    _spin_unlock: "try:\n    {S}.locks.remove(r1)\nexcept KeyError:\n    {CALL}\nelse:\n    r0 = 0",
     _list_pop_front: (
         "_q = {S}.lists.get(r1)\nif _q:\n    r0 = _q.popleft()\n    {S}.listed.discard(r0)\n"
         "else:\n    r0 = 0"
@@ -667,42 +696,50 @@ _INLINE: dict[GenericImpl, str] = {
         f"if _q is not None and r2 not in {{S}}.listed and r2 & {_HIGH:#x} in {{S}}.objects:\n"
         "    _q.append(r2)\n    {S}.listed.add(r2)\n    r0 = 0\nelse:\n    {CALL}"
     ),
-    # One skb field, no refcount: the bytes mapped, the field's node made, as _obj_new.
+    # A dropped node's record reused, as _obj_new reuses it (a fresh one is the call's work).
     _obj_new: (
-        "_l = {S}.node_layouts.get(r1)\nif _l is None:\n    {CALL}\nelse:\n"
-        # Memory.map_bytes's work in place
-        "    _r = {S}.memory.next_id\n    {S}.memory.next_id = _r + 2\n    _b = bytearray(_l[1])\n"
-        "    {S}.memory.regions[_r] = BytesRegion(_l[0], _b, True)\n"
-        "    {S}.memory.readable[_r] = {S}.memory.writable[_r] = _b\n"
-        "    r0 = _r << 32\n    _f = r0 + _l[2]\n"
-        "    {S}.kptrs[_f] = {S}.new_node()\n    {S}.objects[r0] = [_f]"
+        "_l = {S}.node_layouts.get(r1)\nif _l is None or not _l.spare:\n    {CALL}\nelse:\n"
+        "    _o = _l.spare.pop()\n    _b = _o.data\n    _b[:] = _l.zeros\n"
+        # Memory.map_bytes_region's work in place
+        "    _r = {S}.memory.next_id\n    {S}.memory.next_id = _r + 2\n"
+        "    {S}.regions[_r] = _o.region\n    {S}.readable[_r] = {S}.writable[_r] = _b\n"
+        "    r0 = _r << 32\n    _o.base = r0\n    _o.field = r0 + _l.offset\n"
+        "    {S}.objects[r0] = _o"
     ),
-    # The same object freed as _obj_drop frees it (the node's own check raises in place).
+    # A node of the free list's kind, holding no skb, freed as _obj_drop frees it; a node
+    # still holding one (the violation) and any other object are the call's.
     _obj_drop: (
-        "_f = {S}.objects.get(r1)\nif _f is None or len(_f) != 1 or r1 in {S}.refcounts:\n"
-        "    {CALL}\nelse:\n    _f = _f[0]\n    try:\n        {S}.kptrs[_f].free()\n"
-        "    except ExtensionFault as _e:\n        raise at(KfuncFault(_e), {PC}) from _e\n"
-        "    del {S}.kptrs[_f], {S}.objects[r1]\n    _r = r1 >> 32\n"  # and Memory.unmap_bytes's
-        "    del {S}.memory.regions[_r], {S}.memory.readable[_r], {S}.memory.writable[_r]\n"
-        "    r0 = 0"
+        "_o = {S}.objects.get(r1)\nif _o is None or _o.pool is None or _o.node._skb is not None:\n"
+        "    {CALL}\nelse:\n    del {S}.objects[r1]\n    _r = r1 >> 32\n"  # and Memory.unmap_bytes's
+        "    del {S}.regions[_r], {S}.readable[_r], {S}.writable[_r]\n"
+        "    _o.pool.append(_o)\n    r0 = 0"
     ),
-    # A node's field and an skb the program holds (or NULL), exchanged as _kptr_xchg does.
+    # An object's first __kptr field and an skb the program holds (or NULL), exchanged as
+    # KptrNode.kptr_xchg and _kptr_xchg do when the field is empty (storing) or full
+    # (taking); anything else (a swap, a fault, an ownership violation) is the call's.
     _kptr_xchg: (
-        "_n = {S}.kptrs.get(r1)\n_k = {S}.skbs.get(r2) if r2 else None\n"
-        "if _n is None or (r2 and _k.__class__ is not SkBuff):\n    {CALL}\nelse:\n"
-        "    try:\n        _k = _n.kptr_xchg(_k)\n    except ExtensionFault as _e:\n"
-        "        raise at(KfuncFault(_e), {PC}) from _e\n"
-        "    _d = {S}.memory.writable[r1 >> 32]\n    if _k is None:\n        r0 = 0\n"
-        "    else:\n        r0 = _U64_UNPACK(_d, r1 & 0xffffffff)[0]\n"
-        "        if {S}.skbs.get(r0) is not _k:\n"
-        "            r0 = {S}.views.address('sk_buff', _k)\n"
-        "    _U64_PACK(_d, r1 & 0xffffffff, r2)"
+        f"_o = {{S}}.objects.get(r1 & {_HIGH:#x})\n"
+        "if _o is None or _o.field != r1:\n    {CALL}\nelif r2:\n"
+        "    _n = _o.node\n    _k = {S}.skbs.get(r2)\n    _fr = _RUNNING.frame\n"
+        "    if (_k.__class__ is not SkBuff or _n._skb is not None or _fr is None\n"
+        "            or (_n._checked and _k.owner is not _fr)):\n        {CALL}\n"
+        "    else:\n        _k.owner = _n\n        _n._skb = _k\n"
+        "        _U64_PACK(_o.data, r1 & 0xffffffff, r2)\n        r0 = 0\n"
+        "else:\n    _n = _o.node\n    _k = _n._skb\n    if _k is None:\n        {CALL}\n"
+        "    else:\n        _n._skb = None\n        if _n._checked:\n"
+        "            _fr = _RUNNING.frame\n            _k.owner = _fr\n"
+        "            if _fr is not None:\n                _fr.acquired.append(_k)\n"
+        "        else:\n            _k.owner = None\n"
+        "        _U64_PACK(_o.data, r1 & 0xffffffff, 0)\n"
+        # The address the skb was stored with while its view is still mapped (the tables
+        # are each other's inverse), else the view mapped again: what _kptr_xchg returns.
+        "        r0 = {S}.skb_ids.get(_k)\n        if r0 is None:\n"
+        "            r0 = {S}.views.address('sk_buff', _k)"
     ),
 }
 # The globals those templates name.
 _INLINE_NAMES: dict[str, object] = {
-    "BytesRegion": BytesRegion, "SkBuff": SkBuff, "ExtensionFault": ExtensionFault,
-    "KfuncFault": KfuncFault, "_U64_PACK": _U64.pack_into, "_U64_UNPACK": _U64.unpack_from,
+    "SkBuff": SkBuff, "_RUNNING": RUNNING, "_U64_PACK": _U64.pack_into,
 }  # fmt: skip
 
 # The rbtree kfuncs register themselves in the same table (a module of their own).

@@ -4,9 +4,10 @@ A Python policy's :class:`~qdisclab.ops.collections.SkbNode` registers with
 its instance's storage when it is made and leaves it when it is freed, so
 containment finds every skb the instance holds. A BPF qdisc makes and drops
 one node per packet (``bpf_obj_new`` on enqueue, ``bpf_obj_drop`` on
-dequeue): here the qdisc's environment keeps its nodes in one table
-(``ProgramEnv.kptrs``, field address -> node) and registers that table once,
-as :class:`KptrFields`, so a node costs no storage bookkeeping of its own.
+dequeue): here the qdisc's environment keeps its objects in one table
+(``ProgramEnv.objects``, address -> :class:`~qdisclab.bpf.allocations.Allocation`,
+whose ``nodes`` are its fields') and registers that table once, as
+:class:`KptrFields`, so a node costs no storage bookkeeping of its own.
 Ownership moves exactly as in ``SkbNode.kptr_xchg`` (the same checks, the
 same diagnostics from :func:`~qdisclab.ops.ownership.take`), and dropping a
 node that still holds its skb is the same violation.
@@ -15,21 +16,33 @@ node that still holds its skb is the same violation.
 >>> from qdisclab.skb import SkBuff
 >>> RUNNING.frame = frame = Frame("demo", "enqueue", None)
 >>> skb = SkBuff(100, 1, 2, 3, 4, 17, 0); skb.owner = frame
->>> kptrs = {24: KptrNode(True)}
->>> kptrs[24].kptr_xchg(skb) is None and skb.owner is kptrs[24]
+>>> node = KptrNode(True)
+>>> class Obj: nodes = [node]
+>>> objects = {1 << 32: Obj()}
+>>> node.kptr_xchg(skb) is None and skb.owner is node
 True
->>> bool(KptrFields(kptrs)), KptrFields(kptrs).held() == [skb]
+>>> bool(KptrFields(objects)), KptrFields(objects).held() == [skb]
 (True, True)
->>> kptrs[24].kptr_xchg(None) is skb and skb.owner is frame
+>>> node.kptr_xchg(None) is skb and skb.owner is frame
 True
 >>> frame.acquired.clear(); RUNNING.frame = None
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Protocol
+
 from qdisclab.ops.collections import SkbNode
 from qdisclab.ops.ownership import RUNNING, take
 from qdisclab.skb import SkBuff
+
+
+class HasNodes(Protocol):
+    """An object whose ``__kptr`` fields' nodes are ``nodes`` (an ``Allocation``)."""
+
+    @property
+    def nodes(self) -> list[SkbNode]: ...
 
 
 class KptrNode(SkbNode):
@@ -72,23 +85,25 @@ class KptrFields:
     """The nodes of one environment's ``__kptr`` fields, as one collection of the instance.
 
     What containment and destroy ask a collection (``held``, ``release_all``)
-    answered for every node in the table, in the order they were made.
+    answered for every node of every object in the table, in the order the
+    objects were made.
     """
 
-    __slots__ = ("kptrs",)
+    __slots__ = ("objects",)
 
-    def __init__(self, kptrs: dict[int, SkbNode]) -> None:
-        self.kptrs = kptrs
+    def __init__(self, objects: Mapping[int, HasNodes]) -> None:
+        self.objects = objects
 
     def held(self) -> list[SkBuff]:
-        return [skb for node in self.kptrs.values() for skb in node.held()]
+        return [skb for obj in self.objects.values() for node in obj.nodes for skb in node.held()]
 
     def release_all(self) -> list[SkBuff]:
         """Infrastructure only: empty every field, returning the skbs they held."""
         out: list[SkBuff] = []
-        for node in self.kptrs.values():
-            out.extend(node.release_all())
+        for obj in self.objects.values():
+            for node in obj.nodes:
+                out.extend(node.release_all())
         return out
 
     def __bool__(self) -> bool:
-        return any(self.kptrs.values())
+        return any(node for obj in self.objects.values() for node in obj.nodes)

@@ -297,6 +297,15 @@ class Memory:
         self.readable[rid] = self.writable[rid] = data
         return rid << REGION_SHIFT
 
+    def map_bytes_region(self, region: BytesRegion) -> int:
+        """``map(region)`` for a writable region mapped before and unmapped since (a reused
+        ``bpf_obj_new`` object): a new address, without the checks (hot paths)."""
+        rid = self.next_id
+        self.next_id += 2
+        self.regions[rid] = region
+        self.readable[rid] = self.writable[rid] = region.data  # type: ignore[assignment]
+        return rid << REGION_SHIFT
+
     def unmap(self, addr: int) -> Region:
         """Unmap the region at base ``addr`` (later accesses fault as unmapped)."""
         rid = addr >> REGION_SHIFT

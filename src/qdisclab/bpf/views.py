@@ -42,6 +42,7 @@ from qdisclab.bpf.memory import (
     StructView,
     ignored_write,
 )
+from qdisclab.skb import SkBuff
 
 ETH_P_IP_BE = 0x0008  # htons(ETH_P_IP) as a little-endian load of the __be16 sees it
 _SCALAR_SIZES = (1, 2, 4, 8)
@@ -54,14 +55,18 @@ _PACKET_POINTERS = frozenset({"@data", "@data_end"})
 class Views:
     """The kernel-struct views of one program's memory, one address per (struct, object)."""
 
-    __slots__ = ("_addr", "_objects_of", "_spare", "_templates", "memory", "objects")
+    __slots__ = ("_addr", "_objects_of", "_spare", "_templates", "memory", "objects", "skbs")
 
     def __init__(self, memory: Memory) -> None:
         self.memory = memory
-        # struct -> id(obj) -> address: one small dict per struct, so a lookup builds no key
-        self._addr: dict[str, dict[int, int]] = {}
-        self.objects: dict[int, Any] = {}  # view address -> the object
+        # struct -> key -> address: one small dict per struct, so a lookup builds no key;
+        # the key is id(obj), or an SkBuff itself (identity-hashed: no int to make or hash)
+        self._addr: dict[str, dict[object, int]] = {}
+        # view address -> the object, for every struct but sk_buff, whose objects (one
+        # mapped and unmapped per packet) are only in their own table, ``skbs``
+        self.objects: dict[int, Any] = {}
         self._objects_of: dict[str, dict[int, Any]] = {}  # struct -> view address -> object
+        self.skbs = self.objects_of("sk_buff")
         self._templates: dict[str, StructView] = {}
         # struct -> views released (unmapped, their object dropped), bound again by address()
         self._spare: dict[str, list[StructView]] = {}
@@ -73,7 +78,8 @@ class Views:
         by_id = self._addr.get(struct)
         if by_id is None:
             by_id = self.tables(struct)[0]
-        addr = by_id.get(id(obj))
+        key = obj if obj.__class__ is SkBuff else id(obj)
+        addr = by_id.get(key)
         if addr is None:
             spare = self._spare[struct]
             if spare:  # a view released before: only its object changes (one per packet)
@@ -82,13 +88,17 @@ class Views:
             else:
                 view = (self._templates.get(struct) or self._template(struct)).bind(obj)
             addr = self.memory.map_view(view)
-            by_id[id(obj)] = addr
-            self.objects[addr] = self._objects_of[struct][addr] = obj
+            by_id[key] = addr
+            if struct == "sk_buff":
+                self.skbs[addr] = obj
+            else:
+                self.objects[addr] = self._objects_of[struct][addr] = obj
         return addr
 
-    def tables(self, struct: str) -> tuple[dict[int, int], dict[int, Any], list[StructView]]:
-        """``struct``'s tables, made on first use: ``id(obj)`` -> address, address -> object,
-        and the released views ``address`` binds again (what a per-packet caller inlines)."""
+    def tables(self, struct: str) -> tuple[dict[object, int], dict[int, Any], list[StructView]]:
+        """``struct``'s tables, made on first use: key -> address (the key is ``id(obj)``, or
+        an ``SkBuff`` itself), address -> object, and the released views ``address`` binds
+        again (what a per-packet caller inlines)."""
         by_id = self._addr.get(struct)
         if by_id is None:
             by_id = self._addr[struct] = {}
@@ -114,6 +124,8 @@ class Views:
         """The object whose view starts at ``addr``; a fault naming ``what`` otherwise."""
         obj = self.objects.get(addr)
         if obj is None:
+            obj = self.skbs.get(addr)
+        if obj is None:
             if addr == 0:
                 raise BpfFault(f"NULL passed as {what}")
             raise BpfFault(f"{addr:#x} is not a pointer to {what}")
@@ -122,9 +134,12 @@ class Views:
     def release(self, struct: str, obj: Any) -> None:
         """Unmap ``obj``'s view (the program no longer holds it, e.g. a freed skb)."""
         by_id = self._addr.get(struct)
-        addr = None if by_id is None else by_id.pop(id(obj), None)
+        key = obj if obj.__class__ is SkBuff else id(obj)
+        addr = None if by_id is None else by_id.pop(key, None)
         if addr is not None:
-            del self.objects[addr], self._objects_of[struct][addr]
+            if struct != "sk_buff":
+                del self.objects[addr]
+            del self._objects_of[struct][addr]
             rid = addr >> REGION_SHIFT  # a view address() mapped: Memory.unmap's work, no checks
             memory = self.memory
             del memory.regions[rid]
