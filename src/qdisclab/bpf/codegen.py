@@ -36,7 +36,7 @@ from collections.abc import Set as AbstractSet
 from typing import Any, Protocol
 
 from qdisclab.bpf import isa
-from qdisclab.bpf.image import Image, inline_spec, is_leaf
+from qdisclab.bpf.image import SPIN_LOCK_TAKE, SPIN_UNLOCK_GIVE, Image, inline_spec, is_leaf
 from qdisclab.bpf.isa import M64, Insn
 from qdisclab.bpf.liveness import live_in, use_def
 from qdisclab.bpf.memory import Field, StructView, ignored_write
@@ -195,14 +195,14 @@ class _Function:
             return consts[before.slot], spec[1]
 
         for k in range(len(body)):
-            lock = lock_of(k, "{S}.locks.add(r1)")
+            lock = lock_of(k, SPIN_LOCK_TAKE)
             if lock is None:
                 continue
             for j in range(k + 1, len(body)):
                 i = body[j]
                 if i.code != isa.CALL:
                     continue
-                unlock = lock_of(j, "{S}.locks.discard(r1)")
+                unlock = lock_of(j, SPIN_UNLOCK_GIVE)
                 if unlock is not None and unlock == lock:
                     slot = body[k].slot
                     locks = self.tr.bind(f"s{slot}_locks", lock[1].locks)

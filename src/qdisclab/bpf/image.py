@@ -80,6 +80,13 @@ def inline(
     return leaf(function)
 
 
+#: How the in-place code of ``bpf_spin_lock`` and ``bpf_spin_unlock`` (kfunc_binding's
+#: templates) takes and gives the lock: the translator pairs a block's lock with its
+#: unlock by these statements (codegen's held locks), so both sides name them from here.
+SPIN_LOCK_TAKE = "{S}.locks.add(r1)"
+SPIN_UNLOCK_GIVE = "{S}.locks.remove(r1)"
+
+
 def inline_spec(function: object) -> tuple[str, object, Mapping[str, object]] | None:
     """``(template, state, names)`` of a function marked with :func:`inline`, else None."""
     spec = getattr(function, "bpf_inline", None)

@@ -50,7 +50,7 @@ from qdisclab.bpf.btf import BTF_KIND_INT, BTF_KIND_PTR, Btf
 from qdisclab.bpf.errors import BpfLoadError
 from qdisclab.bpf.fault import BpfFault
 from qdisclab.bpf.helper_ids import helper_id
-from qdisclab.bpf.image import inline, leaf
+from qdisclab.bpf.image import SPIN_LOCK_TAKE, SPIN_UNLOCK_GIVE, inline, leaf
 from qdisclab.bpf.interp import signed
 from qdisclab.bpf.kptr_fields import KptrFields, KptrNode
 from qdisclab.bpf.memory import OFFSET_MASK, BytesRegion, Memory
@@ -685,8 +685,8 @@ for _name, _impl in (
 # wrong; anything else (a fault, a list's first push) is the call itself.
 _INLINE: dict[GenericImpl, str] = {
     # No lock held yet (a program holds one at a time): taking it needs no membership test.
-    _spin_lock: "if {S}.locks:\n    {CALL}\nelse:\n    {S}.locks.add(r1)\n    r0 = 0",
-    _spin_unlock: "try:\n    {S}.locks.remove(r1)\nexcept KeyError:\n    {CALL}\nelse:\n    r0 = 0",
+    _spin_lock: f"if {{S}}.locks:\n    {{CALL}}\nelse:\n    {SPIN_LOCK_TAKE}\n    r0 = 0",
+    _spin_unlock: f"try:\n    {SPIN_UNLOCK_GIVE}\nexcept KeyError:\n    {{CALL}}\nelse:\n    r0 = 0",
     _list_pop_front: (
         "_q = {S}.lists.get(r1)\nif _q:\n    r0 = _q.popleft()\n    {S}.listed.discard(r0)\n"
         "else:\n    r0 = 0"
