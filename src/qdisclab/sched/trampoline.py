@@ -270,9 +270,10 @@ def _checked_enqueue(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], int]:
             ret = enq(skb, ctx, to_free)
             # The verdict and what happened to the skb are checked in the branch that
             # accounts them: queued (the common case: one test of the verdict) or dropped.
-            if skb.owner is not FREED:
+            owner = skb.owner
+            if owner is not FREED:
                 verdict = NET_XMIT_SUCCESS
-                if ret != NET_XMIT_SUCCESS or skb.owner is frame or skb.len != length:
+                if ret != verdict or owner is frame or skb.len != length:
                     verdict = _check_queued(frame, skb, ret, length)  # raises unless valid
                 if acquired:
                     check_exit(frame)
@@ -349,7 +350,12 @@ def _checked_dequeue(q: Qdisc, probes: _Probes) -> Callable[[], SkBuff | None]:
         running.frame = frame
         try:
             skb = deq(ctx)
-            if skb is not None and (
+            if skb is None:  # nothing to account: only a leak to look for
+                if acquired:
+                    check_exit(frame)
+                running.frame = outer
+                return None
+            if (
                 skb.__class__ is not SkBuff
                 or skb.owner is not frame
                 or (length := skb.len) != skb.pkt_len
@@ -365,8 +371,6 @@ def _checked_dequeue(q: Qdisc, probes: _Probes) -> Callable[[], SkBuff | None]:
             q._fault_in(frame, exc, None)
             return None
         running.frame = outer
-        if skb is None:
-            return None
         if outer is not None:  # a parent's callback now owns it (bpf_qdisc_dequeue)
             skb.owner = outer
             outer.acquired.append(skb)
