@@ -147,10 +147,14 @@ class _Function:
         # Register writes held back until read (see _Function.held_back): without slow(),
         # nothing but the code written here reads a register.
         self.pending = None
+        self.arg_registers: dict[int, int] = {}
         if self.tree and not counted:
             self.pending = {r: "0x0" for r in (0, 6, 7, 8, 9)}
             if ctx:
                 self.pending.update({r: "0x0" for r in (2, 3, 4, 5)})
+                self.arg_registers = self._arg_registers()
+                for r in self.arg_registers.values():
+                    del self.pending[r]
         if self.tree:
             self._path(self.entry, base, body_out, counted)
         for start in [] if self.tree else self.leaders:
@@ -195,6 +199,25 @@ class _Function:
                 self.defer(insn)
             else:
                 self.insn(insn)
+        self._join_misses()
+
+    def _join_misses(self) -> None:
+        """One ``if x is None:`` for adjacent reference paths of the same object lookup.
+
+        Kept counters' updates of one object (:meth:`_kept_chains`) each test
+        the lookup; the name is assigned only by the lookup, so two tests in a
+        row, the first with no ``else``, are one.
+        """
+        lines, k = self.lines, 0
+        while k < len(lines):
+            if _MISS.fullmatch(lines[k]):
+                end = k + 1
+                while end < len(lines) and lines[end].startswith("    "):
+                    end += 1
+                if end < len(lines) and lines[end] == lines[k]:
+                    del lines[end]
+                    continue
+            k += 1
 
     def _successors(self, start: int) -> tuple[int, ...] | None:
         """Where control goes after the block at ``start`` (a taken jump first); None: off the end."""
@@ -249,6 +272,40 @@ class _Function:
             else:
                 start = after[0]
 
+    def _arg_registers(self) -> dict[int, int]:
+        """Arguments that ``run_ctx`` takes as the registers they are loaded into.
+
+        When the entry block loads argument ``k`` into ``R<d>`` once, ``R<d>``
+        is not read before it is written (not live at the entry) and nothing
+        writes it before that load, the parameter is named ``r<d>``: the load
+        is then no code at all.
+        """
+        live = self.tr.live
+        if live is None:
+            return {}
+        loads = [(slot, k) for slot, k in sorted(self.ctx_loads.items())]
+        by_slot = {i.slot: i for i in self.by_block[self.entry]}
+        written = 0
+        dsts: dict[int, list[int]] = {}
+        args: dict[int, list[int]] = {}
+        for i in self.by_block[self.entry]:
+            if i.slot in self.ctx_loads:
+                if not written >> i.dst & 1:
+                    dsts.setdefault(i.dst, []).append(i.slot)
+                args.setdefault(self.ctx_loads[i.slot], []).append(i.slot)
+            written |= use_def(i)[1]
+        out: dict[int, int] = {}
+        for slot, k in loads:
+            d = by_slot[slot].dst
+            if (
+                d != 1
+                and args[k] == [slot]
+                and dsts.get(d) == [slot]
+                and not live.get(self.entry, -1) >> d & 1
+            ):
+                out[k] = d
+        return out
+
     def held_back(self, i: Insn) -> bool:
         """Hold back a move of a constant, a register or a callback's argument into ``i.dst``.
 
@@ -263,6 +320,9 @@ class _Function:
         cls, op = i.code & 0x07, i.code & 0xF0
         value = None
         if self.ctx_variant and i.slot in self.ctx_loads:
+            if self.arg_registers.get(self.ctx_loads[i.slot]) == i.dst:
+                self.wrote(i.dst)  # the parameter itself (_arg_registers)
+                return True
             value = f"a{self.ctx_loads[i.slot]}"
         elif i.code == isa.LD_IMM64:
             value = f"{self.tr.image.constants[i.slot]:#x}"
@@ -352,8 +412,9 @@ class _Function:
 
         A proven store to a kept counter is skipped (see :meth:`store`); when the
         value it stores is dead after it and was computed in the same block from
-        a proven load of a field of the same object by ALU steps alone, with only
-        stack and ALU work in between, the load and the steps are needed only on
+        a proven load of a field of the same object by ALU steps alone (and stack
+        loads only they read), with only stack and ALU work in between, the load
+        and the steps are needed only on
         the reference path (the object not found): they move there, into the
         store's ``None`` branch, and the fast path does none of them. Returns the
         slots moved and, by store slot, the instructions moved there in order.
@@ -383,11 +444,17 @@ class _Function:
             or live.get(st.slot + 1, -1) >> x & 1
         ):
             return []
-        later = 0  # registers written after the instruction looked at, up to st
+        later = reads = 0  # registers written and read after the instruction looked at, up to st
+        needed = 0  # registers the steps read that a stack load may feed them
+        stored = False  # whether anything after it stores (to the stack: it is pure)
         steps: list[Insn] = []
         for i in reversed(body[:k]):
             uses, defs = use_def(i)
             cls = i.code & 0x07
+            if self._feeds(i, needed, later | reads | live.get(st.slot + 1, -1), stored):
+                steps.append(i)  # the stack load only the steps read moves with them
+                needed &= ~(1 << i.dst)
+                continue
             if cls == isa.BPF_LDX and i.dst == x:  # the chain's start: the field's value
                 found = self.tr.fact(i.slot)
                 if (
@@ -406,11 +473,31 @@ class _Function:
                 if i.code & 0xF0 == isa.BPF_MOV or uses & ~(1 << x) & later:
                     return []
                 steps.append(i)
+                needed |= uses & ~(1 << x)
                 continue
             if (uses | defs) >> x & 1 or not self._pure(i):
                 return []
             later |= defs
+            reads |= uses
+            stored |= cls in (isa.BPF_ST, isa.BPF_STX)
         return []
+
+    def _feeds(self, i: Insn, needed: int, busy: int, stored: bool) -> bool:
+        """Whether stack load ``i`` feeds only a kept counter's update (:meth:`_kept_chain`).
+
+        ``needed``: registers the update's steps after ``i`` read; ``busy``: those
+        anything else reads or writes after ``i`` (or reads after the update);
+        ``stored``: something after ``i`` stores, which may change what it loads.
+        """
+        y = i.dst
+        return (
+            i.code & 0x07 == isa.BPF_LDX
+            and i.code & 0xE0 == isa.BPF_MEM
+            and bool(needed >> y & 1)
+            and not busy >> y & 1
+            and not stored
+            and self.tr.stack_offset(i.src, i.off, isa.SIZE_BYTES[i.code & 0x18]) is not None
+        )
 
     def _pure(self, i: Insn) -> bool:
         """Whether ``i`` can neither fault nor touch memory outside its own stack frame."""
@@ -429,9 +516,8 @@ class _Function:
             uses, defs = use_def(i)
             self._read(uses & ~(1 << i.dst))
             self._write(defs)
-        if i.code & 0x07 == isa.BPF_LDX:
-            fact = self.tr.fact(i.slot)
-            assert fact is not None
+        fact = self.tr.fact(i.slot) if i.code & 0x07 == isa.BPF_LDX else None
+        if fact is not None and fact.kind == STRUCT:  # not a stack load feeding it (_feeds)
             self.proven_object(i.src, fact.struct, fact.delta)
         self.wrote(i.dst)
 
@@ -473,7 +559,8 @@ class _Function:
         """The function's head and the set-up of what its body uses (nothing else)."""
         if entry and self.ctx_variant:
             # The caller passes R1 in range and the callback's arguments (ctx_arg_loads).
-            params = ", ".join(f"a{k}" for k in range(self.tr.ctx_args))
+            names = {k: f"r{r}" for k, r in self.arg_registers.items()}
+            params = ", ".join(names.get(k, f"a{k}") for k in range(self.tr.ctx_args))
             out = [f"    def run_ctx(r1, {params}):", "        try:"]
             zero = [r for r in ("r2", "r3", "r4", "r5") if r in used]
             if zero and self.pending is None:  # held back as zeros otherwise
@@ -794,8 +881,12 @@ class _Function:
                 obj = self.proven_object(reg, fact.struct, fact.delta)
                 self.emit(f"if {obj} is None:")
                 for i in self.chains.get(pc, ()):  # the update moved here (_kept_chains)
-                    if i.code & 0x07 == isa.BPF_LDX:
-                        width = isa.SIZE_BYTES[i.code & 0x18]
+                    width = isa.SIZE_BYTES[i.code & 0x18]
+                    fed = self.tr.stack_offset(i.src, i.off, width)
+                    if i.code & 0x07 == isa.BPF_LDX and fed is not None:  # a stack load (_feeds)
+                        unpack = self.tr.packer("u" + _UFMT[width])
+                        self.emit(f"    r{i.dst} = {unpack}(stk, {fed})[0]")
+                    elif i.code & 0x07 == isa.BPF_LDX:
                         self.emit(
                             f"    r{i.dst} = ld((r{i.src} + {i.off}) & {M64:#x}, {width}, {i.slot})"
                         )
@@ -902,6 +993,7 @@ class _Function:
 _REGS = "(r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10)"
 _NAME = re.compile(r"\b[A-Za-z_]\w*\b")
 _REG = re.compile(r"\br(\d+)\b")
+_MISS = re.compile(r"if x\d+_\d+ is None:")
 _ARG_WRITE = re.compile(r"^\s*r[1-5]\s*[-+*/%&|^<>]*=(?!=)", re.MULTILINE)
 # A tree of paths (_Function._tree_fits) is written while no longer than this many
 # times the function's instructions, plus a few for the blocks a short function repeats.
