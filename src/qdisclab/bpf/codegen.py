@@ -116,6 +116,7 @@ class _Function:
         self.ctx_variant = False
         self.ctx_loads: dict[int, int] = {}
         self.tree = False
+        self.stk = "stk"
         self.pending: dict[int, str] | None = None
         self.zero_result = False
 
@@ -148,8 +149,9 @@ class _Function:
         # nothing but the code written here reads a register.
         self.pending = None
         self.arg_registers: dict[int, int] = {}
+        self.stk = "stk0" if entry else "stk"
         if self.tree and not counted:
-            self.pending = {r: "0x0" for r in (0, 6, 7, 8, 9)}
+            self.pending = {r: "0x0" for r in (0, 6, 7, 8, 9)} | {10: "fp0"}
             if ctx:
                 self.pending.update({r: "0x0" for r in (2, 3, 4, 5)})
                 self.arg_registers = self._arg_registers()
@@ -338,6 +340,49 @@ class _Function:
         self.wrote(i.dst)
         return True
 
+    def _folded(self, i: Insn) -> bool:
+        """An ALU operation on a held-back register, written as one assignment from its value.
+
+        ``r1 = r6; r1 += 0x18`` is ``r1 = r6 + 0x18``: the held-back move is not
+        written at all. A held-back source is read through its value as well.
+        """
+        p, cls, d = self.pending, i.code & 0x07, i.dst
+        if cls not in (isa.BPF_ALU, isa.BPF_ALU64) or p is None or d not in p:
+            return False
+        lines = _alu(i, self.narrow)
+        name = f"r{d}"
+        aug = re.fullmatch(rf"{name} (\S+)= (.+)", lines[0])
+        if aug is not None:
+            first = f"{name} = {name} {aug[1]} {aug[2]}"
+        elif lines[0].startswith(name + " = "):
+            first = lines[0]
+        else:
+            return False
+        head, _, value = first.partition(" = ")
+        src = 1 << i.src if i.code & isa.BPF_X and i.src != d else 0
+        self.emit(f"{head} = {self._through(value, 1 << d | src)}")
+        for line in lines[1:]:
+            self.emit(self._through(line, src))
+        p.pop(d)  # held back, so no other value names the register (held_back)
+        self.wrote(d)
+        if self._narrows(i):
+            self.narrow.add(d)
+        return True
+
+    def _on_stack(self, i: Insn) -> bool:
+        """Whether ``i`` is a plain load or store of the frame through R10 (see ``stack_offset``)."""
+        cls, mode = i.code & 0x07, i.code & 0xE0
+        if cls not in (isa.BPF_LDX, isa.BPF_ST, isa.BPF_STX) or mode == isa.BPF_ATOMIC:
+            return False
+        reg = i.src if cls == isa.BPF_LDX else i.dst
+        return self.tr.stack_offset(reg, i.off, isa.SIZE_BYTES[i.code & 0x18]) is not None
+
+    def _through(self, text: str, regs: int) -> str:
+        """``text`` reading the held-back values of the registers of mask ``regs``."""
+        p = self.pending
+        assert p is not None
+        return _REG.sub(lambda m: p.get(int(m[1]), m[0]) if regs >> int(m[1]) & 1 else m[0], text)
+
     def _read(self, regs: int) -> None:
         """Assign the held-back registers of mask ``regs``: code is about to read them."""
         p = self.pending
@@ -514,7 +559,7 @@ class _Function:
         """An instruction of a kept counter's update: only its object is looked up here."""
         if self.pending is not None:  # the update reads the others at the store, unchanged
             uses, defs = use_def(i)
-            self._read(uses & ~(1 << i.dst))
+            self._read(uses & ~(1 << i.dst) & ~(self._on_stack(i) << 10))
             self._write(defs)
         fact = self.tr.fact(i.slot) if i.code & 0x07 == isa.BPF_LDX else None
         if fact is not None and fact.kind == STRUCT:  # not a stack load feeding it (_feeds)
@@ -589,8 +634,8 @@ class _Function:
         # The entry's frame is the first: its pointer and bytes are bound at build.
         if "r10" in used:
             out.append(f"{base}r10 = " + ("fp0" if entry else "fps[depth]"))
-        if "stk" in used:
-            out.append(f"{base}stk = " + ("stk0" if entry else "stacks[depth]"))
+        if "stk" in used:  # the entry names its frame's bytes as bound at build
+            out.append(f"{base}stk = stacks[depth]")
         if self.uses_may_goto:
             out.append(f"{base}mg = max_loops")
         if self.held:
@@ -617,8 +662,12 @@ class _Function:
                 if self._narrows(i):
                     self.narrow.add(i.dst)
                 return
+            if self._folded(i):
+                return
             if cls not in (isa.BPF_JMP, isa.BPF_JMP32):  # jumps and calls read through read()
                 uses, defs = use_def(i)
+                if self._on_stack(i):  # the frame's bytes, not R10
+                    uses &= ~(1 << 10)
                 self._read(uses)
                 self._write(defs)
         if cls in (isa.BPF_ALU, isa.BPF_ALU64):
@@ -822,7 +871,7 @@ class _Function:
         extend = f" & {M64:#x}" if signed else ""
         fast = self.tr.stack_offset(reg, off, size)
         if fast is not None:
-            self.emit(f"{target} = {unpack}(stk, {fast})[0]{extend}")
+            self.emit(f"{target} = {unpack}({self.stk}, {fast})[0]{extend}")
             return
         if self.ctx_variant and pc in self.ctx_loads:  # the callback's argument itself
             self.emit(f"{target} = a{self.ctx_loads[pc]}")
@@ -871,7 +920,7 @@ class _Function:
         pack = self.tr.packer("p" + _UFMT[size])
         fast = self.tr.stack_offset(reg, off, size)
         if fast is not None:
-            self.emit(f"{pack}(stk, {fast}, {masked})")
+            self.emit(f"{pack}({self.stk}, {fast}, {masked})")
             return
         slow = f"st((r{reg} + {off}) & {M64:#x}, {size}, {masked}, {pc})"
         fact = self.tr.fact(pc) if proven else None
@@ -885,7 +934,7 @@ class _Function:
                     fed = self.tr.stack_offset(i.src, i.off, width)
                     if i.code & 0x07 == isa.BPF_LDX and fed is not None:  # a stack load (_feeds)
                         unpack = self.tr.packer("u" + _UFMT[width])
-                        self.emit(f"    r{i.dst} = {unpack}(stk, {fed})[0]")
+                        self.emit(f"    r{i.dst} = {unpack}({self.stk}, {fed})[0]")
                     elif i.code & 0x07 == isa.BPF_LDX:
                         self.emit(
                             f"    r{i.dst} = ld((r{i.src} + {i.off}) & {M64:#x}, {width}, {i.slot})"
