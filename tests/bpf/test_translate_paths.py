@@ -71,7 +71,9 @@ def test_engines_agree_on_held_back_moves(name: str) -> None:
 def test_a_loop_free_entry_has_no_block_dispatch() -> None:
     entry = _entry(CASES["join_of_two_paths"][0])
     assert "if L <= " not in entry and "L = " not in entry and "if r1 > 0x3:" in entry
-    assert entry.count("return ") == 2  # one per path, each with its own value of R6
+    assert (
+        entry.split("except BpfFault")[0].count("return ") == 2
+    )  # one per path, each with its own value of R6
 
 
 def test_a_constant_only_a_call_reads_is_never_assigned() -> None:
