@@ -1,11 +1,17 @@
 """Python source for a linked BPF program: what :mod:`qdisclab.bpf.translate` compiles.
 
 Each BPF function becomes one Python function whose registers are locals
-and whose ALU operations are inline expressions with their masks; basic
-blocks are ``if L <= <slot>:`` sections in slot order, so falling through
-costs one comparison (none for a block no forward jump passes over), a
-forward jump sets ``L`` and a backward jump also ``continue``s the
-function's loop. A register known below 2**32 in its block (an ALU32
+and whose ALU operations are inline expressions with their masks. A
+function without a jump back is a tree of paths: a conditional jump is an
+``if`` holding the path taken, which ends in a ``return``, and a block
+reached on several paths is written on each (see
+:meth:`_Function._tree_fits`). Otherwise basic blocks are ``if L <= <slot>:``
+sections in slot order, so falling through costs one comparison (none for a
+block no forward jump passes over), a forward jump sets ``L`` and a
+backward jump also ``continue``s the function's loop. In an entry that
+counts no budget, a move of a constant, a register or an argument is held
+back and its value written where the register is read, so a register no
+code reads is never assigned (see :meth:`_Function.held_back`). A register known below 2**32 in its block (an ALU32
 result, a narrow load) is used without its 32-bit mask; a spin lock taken
 and released within one block of an entry is held in a local (see
 :meth:`_Function._held_locks`). Stack accesses through R10 with a
@@ -109,6 +115,10 @@ class _Function:
         self.objects_named = 0
         self.ctx_variant = False
         self.ctx_loads: dict[int, int] = {}
+        self.tree = False
+        self.stk = "stk"
+        self.pending: dict[int, str] | None = None
+        self.zero_result = False
 
     def source(self, entry: bool = False, ctx: bool = False) -> list[str]:
         """The Python function; ``entry``: the program's own ``run`` instead.
@@ -133,25 +143,24 @@ class _Function:
         by_block: dict[int, list[Insn]] = {b: [] for b in self.leaders}
         for i in self.insns:
             by_block[self.leaders[bisect.bisect_right(self.leaders, i.slot) - 1]].append(i)
-        for start in self.leaders:
-            body = by_block[start]
-            self.block = start
-            self.lines = []
-            self.cached: dict[tuple[object, ...], bool | str] = {}
-            self.narrow: set[int] = set()  # registers known below 2**32 here (see _narrows)
-            self.deferred, self.chains = self._kept_chains(body)
-            if not counted:  # no slow(): nothing but a fault leaves the block half run
-                self._held_locks(body)
-            n = len(body)
-            if counted:
-                self.emit(f"steps += {n}")
-                self.emit("if steps > budget:")
-                self.emit(f"    slow({start}, depth, steps - {n}, {self._mg()}, {_REGS})")
-            for insn in body:
-                if insn.slot in self.deferred:
-                    self.defer(insn)
-                else:
-                    self.insn(insn)
+        self.by_block = by_block
+        self.tree = self._tree_fits()
+        # Register writes held back until read (see _Function.held_back): without slow(),
+        # nothing but the code written here reads a register.
+        self.pending = None
+        self.arg_registers: dict[int, int] = {}
+        self.stk = "stk0" if entry else "stk"
+        if self.tree and not counted:
+            self.pending = {r: "0x0" for r in (0, 6, 7, 8, 9)} | {10: "fp0"}
+            if ctx:
+                self.pending.update({r: "0x0" for r in (2, 3, 4, 5)})
+                self.arg_registers = self._arg_registers()
+                for r in self.arg_registers.values():
+                    del self.pending[r]
+        if self.tree:
+            self._path(self.entry, base, body_out, counted)
+        for start in [] if self.tree else self.leaders:
+            self._block(start, counted)
             # A block runs unless a jump went past it: the first one only after a loop's
             # jump back, any other one where some forward jump skips it.
             skipped = self.backward or start in self.skipped
@@ -170,6 +179,236 @@ class _Function:
                 out.append(f"            if h{lock}: {locks}.add(h{lock})")
             out.append("            raise annotate(e) from None")
         return out
+
+    def _block(self, start: int, counted: bool) -> None:
+        """The lines of the block at ``start`` (in ``self.lines``), but for a tree's branch."""
+        body = self.by_block[start]
+        self.block = start
+        self.lines = []
+        self.branch: tuple[str, int] | None = None
+        self.cached: dict[tuple[object, ...], bool | str] = {}
+        self.narrow: set[int] = set()  # registers known below 2**32 here (see _narrows)
+        self.deferred, self.chains = self._kept_chains(body)
+        if not counted:  # no slow(): nothing but a fault leaves the block half run
+            self._held_locks(body)
+        n = len(body)
+        if counted:
+            self.emit(f"steps += {n}")
+            self.emit("if steps > budget:")
+            self.emit(f"    slow({start}, depth, steps - {n}, {self._mg()}, {_REGS})")
+        for insn in body:
+            if insn.slot in self.deferred:
+                self.defer(insn)
+            else:
+                self.insn(insn)
+        self._join_misses()
+
+    def _join_misses(self) -> None:
+        """One ``if x is None:`` for adjacent reference paths of the same object lookup.
+
+        Kept counters' updates of one object (:meth:`_kept_chains`) each test
+        the lookup; the name is assigned only by the lookup, so two tests in a
+        row, the first with no ``else``, are one.
+        """
+        lines, k = self.lines, 0
+        while k < len(lines):
+            if _MISS.fullmatch(lines[k]):
+                end = k + 1
+                while end < len(lines) and lines[end].startswith("    "):
+                    end += 1
+                if end < len(lines) and lines[end] == lines[k]:
+                    del lines[end]
+                    continue
+            k += 1
+
+    def _successors(self, start: int) -> tuple[int, ...] | None:
+        """Where control goes after the block at ``start`` (a taken jump first); None: off the end."""
+        last = self.by_block[start][-1]
+        after = last.slot + last.width
+        if last.code == isa.EXIT:
+            return ()
+        if isa.is_branch(last):
+            target = isa.jump_target(last)
+            assert target is not None
+            if last.code & 0xF0 == isa.BPF_JA:
+                return (target,)
+            return (target, after) if after < self.end else None
+        return (after,) if after < self.end else None
+
+    def _tree_fits(self) -> bool:
+        """Whether the function is written as a tree of paths (see :meth:`_path`).
+
+        Without a jump back, each block can be written once on every path that
+        reaches it: a conditional jump is then an ``if`` holding the taken path,
+        which ends in a ``return``, followed by the path that falls through —
+        no ``L`` to set or test. Blocks reached on several paths are written once
+        per path, so the tree is taken only while it stays within a few times
+        the function's length.
+        """
+        if self.backward or self.uses_may_goto:
+            return False
+        sizes: dict[int, int] = {}
+        for start in reversed(self.leaders):  # a successor comes after its block
+            after = self._successors(start)
+            if after is None or any(s not in sizes for s in after):
+                return False
+            sizes[start] = len(self.by_block[start]) + sum(sizes[s] for s in after)
+        return sizes[self.entry] <= _TREE_GROWTH * len(self.insns) + _TREE_SLACK
+
+    def _path(self, start: int, indent: str, out: list[str], counted: bool) -> None:
+        """The code of every path from the block at ``start``, each ending in a ``return``."""
+        while True:
+            self._block(start, counted)
+            out.extend(indent + line for line in self.lines)
+            after = self._successors(start)
+            assert after is not None
+            if not after:
+                return
+            if self.branch is not None:  # the taken path nested, then the one falling through
+                test, target = self.branch
+                out.append(f"{indent}if {test}:")
+                saved = None if self.pending is None else dict(self.pending)
+                self._path(target, indent + "    ", out, counted)
+                self.pending = saved
+                start = after[1]
+            else:
+                start = after[0]
+
+    def _arg_registers(self) -> dict[int, int]:
+        """Arguments that ``run_ctx`` takes as the registers they are loaded into.
+
+        When the entry block loads argument ``k`` into ``R<d>`` once, ``R<d>``
+        is not read before it is written (not live at the entry) and nothing
+        writes it before that load, the parameter is named ``r<d>``: the load
+        is then no code at all.
+        """
+        live = self.tr.live
+        if live is None:
+            return {}
+        loads = [(slot, k) for slot, k in sorted(self.ctx_loads.items())]
+        by_slot = {i.slot: i for i in self.by_block[self.entry]}
+        written = 0
+        dsts: dict[int, list[int]] = {}
+        args: dict[int, list[int]] = {}
+        for i in self.by_block[self.entry]:
+            if i.slot in self.ctx_loads:
+                if not written >> i.dst & 1:
+                    dsts.setdefault(i.dst, []).append(i.slot)
+                args.setdefault(self.ctx_loads[i.slot], []).append(i.slot)
+            written |= use_def(i)[1]
+        out: dict[int, int] = {}
+        for slot, k in loads:
+            d = by_slot[slot].dst
+            if (
+                d != 1
+                and args[k] == [slot]
+                and dsts.get(d) == [slot]
+                and not live.get(self.entry, -1) >> d & 1
+            ):
+                out[k] = d
+        return out
+
+    def held_back(self, i: Insn) -> bool:
+        """Hold back a move of a constant, a register or a callback's argument into ``i.dst``.
+
+        Its value is noted instead (``self.pending``) and written into code that
+        reads the register; the register itself is assigned only before code that
+        reads it otherwise (``_read``), or before the source is written (``_write``).
+        A write that nothing reads is then never done: the arguments of a call
+        written in place, a lock's address, the zeros a register starts with.
+        """
+        p = self.pending
+        assert p is not None
+        cls, op = i.code & 0x07, i.code & 0xF0
+        value = None
+        if self.ctx_variant and i.slot in self.ctx_loads:
+            if self.arg_registers.get(self.ctx_loads[i.slot]) == i.dst:
+                self.wrote(i.dst)  # the parameter itself (_arg_registers)
+                return True
+            value = f"a{self.ctx_loads[i.slot]}"
+        elif i.code == isa.LD_IMM64:
+            value = f"{self.tr.image.constants[i.slot]:#x}"
+        elif cls in (isa.BPF_ALU, isa.BPF_ALU64) and op == isa.BPF_MOV and not i.off:
+            if not i.code & isa.BPF_X:
+                value = f"{i.imm64 & (M64 if cls == isa.BPF_ALU64 else 0xFFFF_FFFF):#x}"
+            elif cls == isa.BPF_ALU64 or i.src in self.narrow:
+                value = p.get(i.src, f"r{i.src}")
+        if value is None:
+            return False
+        self._write(1 << i.dst)
+        p[i.dst] = value
+        self.wrote(i.dst)
+        return True
+
+    def _folded(self, i: Insn) -> bool:
+        """An ALU operation on a held-back register, written as one assignment from its value.
+
+        ``r1 = r6; r1 += 0x18`` is ``r1 = r6 + 0x18``: the held-back move is not
+        written at all. A held-back source is read through its value as well.
+        """
+        p, cls, d = self.pending, i.code & 0x07, i.dst
+        if cls not in (isa.BPF_ALU, isa.BPF_ALU64) or p is None or d not in p:
+            return False
+        lines = _alu(i, self.narrow)
+        name = f"r{d}"
+        aug = re.fullmatch(rf"{name} (\S+)= (.+)", lines[0])
+        if aug is not None:
+            first = f"{name} = {name} {aug[1]} {aug[2]}"
+        elif lines[0].startswith(name + " = "):
+            first = lines[0]
+        else:
+            return False
+        head, _, value = first.partition(" = ")
+        src = 1 << i.src if i.code & isa.BPF_X and i.src != d else 0
+        self.emit(f"{head} = {self._through(value, 1 << d | src)}")
+        for line in lines[1:]:
+            self.emit(self._through(line, src))
+        p.pop(d)  # held back, so no other value names the register (held_back)
+        self.wrote(d)
+        if self._narrows(i):
+            self.narrow.add(d)
+        return True
+
+    def _on_stack(self, i: Insn) -> bool:
+        """Whether ``i`` is a plain load or store of the frame through R10 (see ``stack_offset``)."""
+        cls, mode = i.code & 0x07, i.code & 0xE0
+        if cls not in (isa.BPF_LDX, isa.BPF_ST, isa.BPF_STX) or mode == isa.BPF_ATOMIC:
+            return False
+        reg = i.src if cls == isa.BPF_LDX else i.dst
+        return self.tr.stack_offset(reg, i.off, isa.SIZE_BYTES[i.code & 0x18]) is not None
+
+    def _through(self, text: str, regs: int) -> str:
+        """``text`` reading the held-back values of the registers of mask ``regs``."""
+        p = self.pending
+        assert p is not None
+        return _REG.sub(lambda m: p.get(int(m[1]), m[0]) if regs >> int(m[1]) & 1 else m[0], text)
+
+    def _read(self, regs: int) -> None:
+        """Assign the held-back registers of mask ``regs``: code is about to read them."""
+        p = self.pending
+        for r in sorted(p or ()):
+            if regs >> r & 1:
+                self.emit(f"r{r} = {p.pop(r)}")  # type: ignore[union-attr]
+
+    def _write(self, regs: int) -> None:
+        """Before code writes the registers of mask ``regs``: assign those holding their copies."""
+        p = self.pending
+        if not p:
+            return
+        names = {f"r{r}" for r in range(11) if regs >> r & 1}
+        for r in sorted(p):
+            if p[r] in names:
+                self.emit(f"r{r} = {p.pop(r)}")
+        for r in range(11):
+            if regs >> r & 1:
+                p.pop(r, None)
+
+    def read(self, text: str) -> str:
+        """``text`` reading the held-back registers' values instead of the registers."""
+        p = self.pending
+        if not p:
+            return text
+        return _REG.sub(lambda m: p.get(int(m[1]), m[0]), text)
 
     def _held_locks(self, body: list[Insn]) -> None:
         """Pair each ``bpf_spin_lock`` of a constant lock with its unlock in the block.
@@ -218,8 +457,9 @@ class _Function:
 
         A proven store to a kept counter is skipped (see :meth:`store`); when the
         value it stores is dead after it and was computed in the same block from
-        a proven load of a field of the same object by ALU steps alone, with only
-        stack and ALU work in between, the load and the steps are needed only on
+        a proven load of a field of the same object by ALU steps alone (and stack
+        loads only they read), with only stack and ALU work in between, the load
+        and the steps are needed only on
         the reference path (the object not found): they move there, into the
         store's ``None`` branch, and the fast path does none of them. Returns the
         slots moved and, by store slot, the instructions moved there in order.
@@ -249,11 +489,17 @@ class _Function:
             or live.get(st.slot + 1, -1) >> x & 1
         ):
             return []
-        later = 0  # registers written after the instruction looked at, up to st
+        later = reads = 0  # registers written and read after the instruction looked at, up to st
+        needed = 0  # registers the steps read that a stack load may feed them
+        stored = False  # whether anything after it stores (to the stack: it is pure)
         steps: list[Insn] = []
         for i in reversed(body[:k]):
             uses, defs = use_def(i)
             cls = i.code & 0x07
+            if self._feeds(i, needed, later | reads | live.get(st.slot + 1, -1), stored):
+                steps.append(i)  # the stack load only the steps read moves with them
+                needed &= ~(1 << i.dst)
+                continue
             if cls == isa.BPF_LDX and i.dst == x:  # the chain's start: the field's value
                 found = self.tr.fact(i.slot)
                 if (
@@ -272,11 +518,31 @@ class _Function:
                 if i.code & 0xF0 == isa.BPF_MOV or uses & ~(1 << x) & later:
                     return []
                 steps.append(i)
+                needed |= uses & ~(1 << x)
                 continue
             if (uses | defs) >> x & 1 or not self._pure(i):
                 return []
             later |= defs
+            reads |= uses
+            stored |= cls in (isa.BPF_ST, isa.BPF_STX)
         return []
+
+    def _feeds(self, i: Insn, needed: int, busy: int, stored: bool) -> bool:
+        """Whether stack load ``i`` feeds only a kept counter's update (:meth:`_kept_chain`).
+
+        ``needed``: registers the update's steps after ``i`` read; ``busy``: those
+        anything else reads or writes after ``i`` (or reads after the update);
+        ``stored``: something after ``i`` stores, which may change what it loads.
+        """
+        y = i.dst
+        return (
+            i.code & 0x07 == isa.BPF_LDX
+            and i.code & 0xE0 == isa.BPF_MEM
+            and bool(needed >> y & 1)
+            and not busy >> y & 1
+            and not stored
+            and self.tr.stack_offset(i.src, i.off, isa.SIZE_BYTES[i.code & 0x18]) is not None
+        )
 
     def _pure(self, i: Insn) -> bool:
         """Whether ``i`` can neither fault nor touch memory outside its own stack frame."""
@@ -291,9 +557,12 @@ class _Function:
 
     def defer(self, i: Insn) -> None:
         """An instruction of a kept counter's update: only its object is looked up here."""
-        if i.code & 0x07 == isa.BPF_LDX:
-            fact = self.tr.fact(i.slot)
-            assert fact is not None
+        if self.pending is not None:  # the update reads the others at the store, unchanged
+            uses, defs = use_def(i)
+            self._read(uses & ~(1 << i.dst) & ~(self._on_stack(i) << 10))
+            self._write(defs)
+        fact = self.tr.fact(i.slot) if i.code & 0x07 == isa.BPF_LDX else None
+        if fact is not None and fact.kind == STRUCT:  # not a stack load feeding it (_feeds)
             self.proven_object(i.src, fact.struct, fact.delta)
         self.wrote(i.dst)
 
@@ -335,12 +604,13 @@ class _Function:
         """The function's head and the set-up of what its body uses (nothing else)."""
         if entry and self.ctx_variant:
             # The caller passes R1 in range and the callback's arguments (ctx_arg_loads).
-            params = ", ".join(f"a{k}" for k in range(self.tr.ctx_args))
+            names = {k: f"r{r}" for k, r in self.arg_registers.items()}
+            params = ", ".join(names.get(k, f"a{k}") for k in range(self.tr.ctx_args))
             out = [f"    def run_ctx(r1, {params}):", "        try:"]
             zero = [r for r in ("r2", "r3", "r4", "r5") if r in used]
-            if zero:
+            if zero and self.pending is None:  # held back as zeros otherwise
                 out.append(f"{base}{' = '.join(zero)} = 0")
-            if "steps" in used or "depth" in used or "r10" in used or "stk" in used:
+            if "steps" in used or "depth" in used:
                 out.append(f"{base}depth = steps = 0")
         elif entry:
             out = ["    def run(r1=0, r2=0, r3=0, r4=0, r5=0):", "        try:"]
@@ -351,7 +621,7 @@ class _Function:
             if args:
                 out.append(f"{base}if {' or '.join(args)}:")
                 out.append(f"{base}    " + "; ".join(f"{r} &= {M64:#x}" for r in args))
-            if "steps" in used or "depth" in used or "r10" in used or "stk" in used:
+            if "steps" in used or "depth" in used:
                 out.append(f"{base}depth = steps = 0")
         else:
             out = [f"    def f{self.entry}(r1, r2, r3, r4, r5, depth, steps):"]
@@ -359,11 +629,12 @@ class _Function:
         live = self.tr.live
         if not counted and live is not None:  # no slow(): a register is named only where read
             zeroed = [r for r in zeroed if live.get(self.entry, -1) >> int(r[1:]) & 1]
-        if zeroed:  # a program may read a register it never wrote: it holds 0
+        if zeroed and self.pending is None:  # a register never written holds 0
             out.append(f"{base}{' = '.join(zeroed)} = 0")
+        # The entry's frame is the first: its pointer and bytes are bound at build.
         if "r10" in used:
-            out.append(f"{base}r10 = fps[depth]")
-        if "stk" in used:
+            out.append(f"{base}r10 = " + ("fp0" if entry else "fps[depth]"))
+        if "stk" in used:  # the entry names its frame's bytes as bound at build
             out.append(f"{base}stk = stacks[depth]")
         if self.uses_may_goto:
             out.append(f"{base}mg = max_loops")
@@ -386,6 +657,19 @@ class _Function:
 
     def insn(self, i: Insn) -> None:
         cls = i.code & 0x07
+        if self.pending is not None:
+            if self.held_back(i):
+                if self._narrows(i):
+                    self.narrow.add(i.dst)
+                return
+            if self._folded(i):
+                return
+            if cls not in (isa.BPF_JMP, isa.BPF_JMP32):  # jumps and calls read through read()
+                uses, defs = use_def(i)
+                if self._on_stack(i):  # the frame's bytes, not R10
+                    uses &= ~(1 << 10)
+                self._read(uses)
+                self._write(defs)
         if cls in (isa.BPF_ALU, isa.BPF_ALU64):
             for line in _alu(i, self.narrow):
                 self.emit(line)
@@ -426,8 +710,11 @@ class _Function:
     def jump(self, i: Insn) -> None:
         cls, op, pc = i.code & 0x07, i.code & 0xF0, i.slot
         if i.code == isa.EXIT:
-            self.emit(self.ret)
+            self.emit(self.read(self.ret))
         elif i.code == isa.CALL:
+            first = len(self.lines)
+            if self.pending is not None:
+                self._write(1)  # R0 takes the result; R1-R5 stay as they are
             if i.src == isa.BPF_PSEUDO_CALL:
                 self.emit(f"if depth >= {isa.MAX_CALL_FRAMES - 1}: raise deep({pc})")
                 self.emit(f"r0, steps = f{pc + 1 + i.imm}(r1, r2, r3, r4, r5, depth + 1, steps)")
@@ -444,9 +731,10 @@ class _Function:
                     self.emit(f"if r1 in {self.held[pc][1]}:")
                     self.lines.extend("    " + c for c in call)
                     self.emit(f"h{pc} = r1")
-                    self.emit("r0 = 0")
+                    self.returns_zero()
                 elif pc in self.holding:
-                    self.emit(f"h{self.holding[pc]} = r0 = 0")
+                    self.emit(f"h{self.holding[pc]} = 0")
+                    self.returns_zero()
                 elif spec is not None:  # the common case in place, the call for the rest
                     self.tr.inlined.add(pc)
                     for name, value in spec[2].items():
@@ -456,6 +744,8 @@ class _Function:
                         lambda m: self.tr.bind(f"s{pc}_{m[1]}", getattr(spec[1], m[1])), spec[0]
                     )
                     text = template.format(S=f"s{pc}", CALL="{CALL}", PC=pc)
+                    if _ARG_WRITE.search(text):  # it changes an argument: none is held back
+                        self._read(0b111110)
                     for line in text.splitlines():
                         indent = line[: len(line) - len(line.lstrip())]
                         if line.strip() == "{CALL}":
@@ -470,6 +760,10 @@ class _Function:
                         self.emit(c)
                     if not leaf:
                         self.emit("steps = vm.steps")
+            self.lines[first:] = map(self.read, self.lines[first:])
+            if self.pending is not None and self.zero_result:
+                self.pending[0] = "0x0"
+            self.zero_result = False
             self.cached = {}  # the call may have unmapped a region (bpf_obj_drop, a freed skb)
             self.narrow -= {0, 1, 2, 3, 4, 5}  # a call's result and its clobbered scratch registers
         elif op == isa.BPF_JCOND:
@@ -478,10 +772,20 @@ class _Function:
             self.emit("else:")
             self.goto(pc + 1 + i.off, "    ")
         elif op == isa.BPF_JA:
-            self.goto(pc + 1 + (i.imm if cls == isa.BPF_JMP32 else i.off))
+            if not self.tree:  # a tree's path goes on with the target (_path)
+                self.goto(pc + 1 + (i.imm if cls == isa.BPF_JMP32 else i.off))
+        elif self.tree:
+            self.branch = (self.read(_condition(i, self.narrow)), pc + 1 + i.off)
         else:
             self.emit(f"if {_condition(i, self.narrow)}:")
             self.goto(pc + 1 + i.off, "    ")
+
+    def returns_zero(self) -> None:
+        """A lock or unlock written here returns 0: held back as R0's value, or assigned."""
+        if self.pending is not None:
+            self.zero_result = True
+        else:
+            self.emit("r0 = 0")
 
     def memory(self, i: Insn) -> None:
         cls, mode, pc = i.code & 0x07, i.code & 0xE0, i.slot
@@ -567,7 +871,7 @@ class _Function:
         extend = f" & {M64:#x}" if signed else ""
         fast = self.tr.stack_offset(reg, off, size)
         if fast is not None:
-            self.emit(f"{target} = {unpack}(stk, {fast})[0]{extend}")
+            self.emit(f"{target} = {unpack}({self.stk}, {fast})[0]{extend}")
             return
         if self.ctx_variant and pc in self.ctx_loads:  # the callback's argument itself
             self.emit(f"{target} = a{self.ctx_loads[pc]}")
@@ -616,7 +920,7 @@ class _Function:
         pack = self.tr.packer("p" + _UFMT[size])
         fast = self.tr.stack_offset(reg, off, size)
         if fast is not None:
-            self.emit(f"{pack}(stk, {fast}, {masked})")
+            self.emit(f"{pack}({self.stk}, {fast}, {masked})")
             return
         slow = f"st((r{reg} + {off}) & {M64:#x}, {size}, {masked}, {pc})"
         fact = self.tr.fact(pc) if proven else None
@@ -626,8 +930,12 @@ class _Function:
                 obj = self.proven_object(reg, fact.struct, fact.delta)
                 self.emit(f"if {obj} is None:")
                 for i in self.chains.get(pc, ()):  # the update moved here (_kept_chains)
-                    if i.code & 0x07 == isa.BPF_LDX:
-                        width = isa.SIZE_BYTES[i.code & 0x18]
+                    width = isa.SIZE_BYTES[i.code & 0x18]
+                    fed = self.tr.stack_offset(i.src, i.off, width)
+                    if i.code & 0x07 == isa.BPF_LDX and fed is not None:  # a stack load (_feeds)
+                        unpack = self.tr.packer("u" + _UFMT[width])
+                        self.emit(f"    r{i.dst} = {unpack}({self.stk}, {fed})[0]")
+                    elif i.code & 0x07 == isa.BPF_LDX:
                         self.emit(
                             f"    r{i.dst} = ld((r{i.src} + {i.off}) & {M64:#x}, {width}, {i.slot})"
                         )
@@ -733,6 +1041,12 @@ class _Function:
 
 _REGS = "(r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10)"
 _NAME = re.compile(r"\b[A-Za-z_]\w*\b")
+_REG = re.compile(r"\br(\d+)\b")
+_MISS = re.compile(r"if x\d+_\d+ is None:")
+_ARG_WRITE = re.compile(r"^\s*r[1-5]\s*[-+*/%&|^<>]*=(?!=)", re.MULTILINE)
+# A tree of paths (_Function._tree_fits) is written while no longer than this many
+# times the function's instructions, plus a few for the blocks a short function repeats.
+_TREE_GROWTH, _TREE_SLACK = 4, 64
 _STATE_ATTR = re.compile(r"\{S\}\.(\w+)")
 
 
@@ -927,6 +1241,7 @@ class _Source:
             f"def build({calls}{', ' if calls else ''}*, ld, st, R, W, V, E, KEPT, fps, stacks,",
             "          budget, max_loops,",
             "          slow, deep, at, vm, bswap, sdiv, smod, BpfFault, annotate):",
+            "    fp0, stk0 = fps[0], stacks[0]",
         ]
         for key, name in sorted(self.packers.items()):
             kind, fmt = key[0], key[1:]
