@@ -543,13 +543,22 @@ class NetDevice(WireEnd):
             skb.dev = self
             skb.iif = self.ifindex
             node = self.node
-            if node.forwarding:
+            dst = skb.dst
+            if dst in node.addresses:
+                # Node.receive's local delivery, inlined for a socket bound by port (a
+                # call less, and none through the transport's demultiplexer).
+                rx = node.port_rx.get(skb.dport << 8 | skb.protocol)  # port_key, inlined
+                if rx is not None:
+                    skb.len -= skb.mac_len  # skb_pull_mac, inlined
+                    skb.mac_len = 0
+                    rx(skb)
+                    return
+            elif node.forwarding:
                 # Node.receive's forwarding, inlined for a router's common case (a call
-                # less per hop): not for this node, TTL left, a cached route, the same
-                # link-layer header out. Anything else takes the full path below.
-                dst = skb.dst
+                # less per hop): TTL left, a cached route, the same link-layer header
+                # out. Anything else takes the full path below.
                 ttl = skb.ttl
-                if ttl > 1 and dst not in node.addresses:
+                if ttl > 1:
                     out = node.route_cache.get(dst)
                     if out is not None and out.hard_header_len == skb.mac_len:
                         skb.ttl = ttl - 1
