@@ -66,7 +66,7 @@ class UdpStack:
 class UdpSocket:
     """A sending UDP socket; each socket is one flow in the books."""
 
-    __slots__ = ("_route_cache", "books", "metrics", "node", "saddr", "sched", "sport", "world")
+    __slots__ = ("books", "metrics", "node", "route_cache", "saddr", "sched", "sport", "world")
 
     def __init__(
         self, node: Node, sport: int, flow_name: str, metrics: FlowMetrics | None = None
@@ -79,7 +79,7 @@ class UdpSocket:
         self.metrics = metrics if metrics is not None else FlowMetrics(flow_name)
         self.books: FlowBooks = self.world.flow_books(flow_name, self.metrics)
         # The node's route cache (the same dict, cleared in place on route changes).
-        self._route_cache: dict[int, NetDevice] = node.routes.cache
+        self.route_cache: dict[int, NetDevice] = node.routes.cache
 
     def sendto(self, dst: int, dport: int, length: int, ecn: int = 0, priority: int = 0) -> int:
         """Send one datagram of ``length`` bytes (IP length); returns the output's NET_XMIT_*."""
@@ -89,7 +89,7 @@ class UdpSocket:
         books.sent_packets += 1
         books.sent_bytes += length
         try:  # Node.output, inlined for the cached route: a call less per datagram
-            dev = self._route_cache[dst]
+            dev = self.route_cache[dst]
         except KeyError:
             return self.node.output(skb)
         return dev.xmit(skb)
