@@ -26,7 +26,7 @@ from qdisclab.net.memory import DROP_QUEUE_MEMORY, SKB_TRUESIZE_OVERHEAD
 from qdisclab.net.tracepoints import NET_DEV_RECEIVE, NET_DEV_XMIT
 from qdisclab.sched.constants import NET_XMIT_DROP, NET_XMIT_SUCCESS
 from qdisclab.sim import RealtimeScheduler, Scheduler
-from qdisclab.sim.scheduler import Event, Line, next_seq, push_entry
+from qdisclab.sim.scheduler import Event, Line, next_seq, push_entry, replace_entry
 from qdisclab.sim.tracepoint import ProbeSiteProxy, tracepoint
 from qdisclab.skb import (
     DROP_DEVICE_DOWN,
@@ -538,7 +538,7 @@ class NetDevice(WireEnd):
         assert root is not None
         if root.qlen and self._tx_event is None:
             tx_event: object = (done, next_seq(), self.tx_done_cb, None)  # call_at, inlined
-            push_entry(heap, tx_event)
+            replace_entry(heap, tx_event)  # in this one's place
             self._tx_event = tx_event
         line = channel.line  # channel.send, inlined
         entry: object = (done + channel.delay_ns, next_seq(), channel.arrive_cb, skb)
@@ -561,7 +561,7 @@ class NetDevice(WireEnd):
         line = self.rx_line  # Channel.arrive, inlined: the next one on the wire is due next
         line.popleft()
         if line:
-            push_entry(self.event_heap, line[0])
+            replace_entry(self.event_heap, line[0])  # in this arrival's place
         # (rx_packets and rx_bytes count this packet: it has left the line)
         if self.rx_plain:
             skb.dev = self

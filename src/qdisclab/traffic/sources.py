@@ -20,7 +20,7 @@ from math import log
 from typing import TYPE_CHECKING, Any, cast
 
 from qdisclab.errors import UserError
-from qdisclab.sim.scheduler import Event, next_seq, push_entry
+from qdisclab.sim.scheduler import Event, next_seq, replace_entry
 from qdisclab.skb import IPPROTO_UDP, SkBuff
 from qdisclab.traffic.udp import UdpSocket
 from qdisclab.units import parse_rate, parse_time
@@ -139,7 +139,7 @@ class UdpSource:
         when = self.next_time(now)
         if when is not None:
             event: object = (when, next_seq(), self._send_cb, None)  # call_at, inlined
-            push_entry(self._event_heap, event)
+            replace_entry(self._event_heap, event)  # in this send's place
             self._event = event
 
     def cancel(self) -> None:
@@ -190,7 +190,7 @@ class PoissonSource(UdpSource):
             dev.xmit(skb)
         when = now + 1 + int(-log(1.0 - self.rng.random()) / self._per_ns)
         event: object = (when, next_seq(), self._send_cb, None)  # call_at, inlined
-        push_entry(self._event_heap, event)
+        replace_entry(self._event_heap, event)  # in this send's place
         self._event = event
 
 
