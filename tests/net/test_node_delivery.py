@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from qdisclab.net import World
-from qdisclab.skb import DROP_NO_SOCKET, IPPROTO_UDP, SkBuff
+from qdisclab.skb import DROP_NO_SOCKET, IPPROTO_UDP, SkBuff, skb_consume
 from qdisclab.traffic import UdpSink, UdpSocket
 
 
@@ -51,3 +51,51 @@ def test_a_packet_for_a_protocol_nobody_registered_is_dropped_as_no_socket():
     world.run()
     assert books.dropped == {DROP_NO_SOCKET: 1} and books.delivered_packets == 0
     assert world.flows["udp"].delivered_packets == 1 and IPPROTO_UDP in a.protocols
+
+
+def test_a_port_bound_by_udp_is_forgotten_when_another_handler_takes_udp():
+    # A sink's port is found without the UDP stack; a new UDP handler must see the packets.
+    world, h, _r, a, _b, _to_a, _to_b = _line()
+    sink = UdpSink(a, 9)
+    sock = UdpSocket(h, 1000, "udp")
+    sock.sendto(a.addr, 9, 100)
+    world.run()
+    assert sink.packets == 1
+
+    class Taker:
+        def __init__(self) -> None:
+            self.seen: list[int] = []
+
+        def receive(self, skb: SkBuff) -> None:
+            self.seen.append(skb.dport)
+            skb_consume(skb)
+
+    taker = Taker()
+    a.register_protocol(IPPROTO_UDP, taker)
+    sock.sendto(a.addr, 9, 100)
+    world.run()
+    assert sink.packets == 1 and taker.seen == [9]
+
+
+def test_a_sink_tells_an_observer_other_than_flow_metrics_of_each_delivery():
+    world, h, _r, a, _b, _to_a, _to_b = _line()
+    sink = UdpSink(a, 9)
+
+    class Watcher:
+        def __init__(self) -> None:
+            self.delivered: list[tuple[int, int]] = []
+
+        def on_deliver(self, skb: SkBuff, now: int) -> None:
+            self.delivered.append((skb.len, now))
+
+        def on_drop(self, skb: SkBuff, reason: str, now: int) -> None:
+            raise AssertionError(reason)
+
+    watcher = Watcher()
+    sock = UdpSocket(h, 1000, "watched")
+    sock.books.observer = watcher
+    sock.sendto(a.addr, 9, 100)
+    world.run()
+    assert len(watcher.delivered) == 1 and watcher.delivered[0][0] == 100
+    assert watcher.delivered[0][1] == world.sched.now and sink.bytes == 100
+    assert world.flows["watched"].delivered_packets == 1

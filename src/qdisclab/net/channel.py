@@ -31,7 +31,7 @@ from random import Random
 from typing import TYPE_CHECKING, cast
 
 from qdisclab.errors import UserError
-from qdisclab.sim.scheduler import Callback, Event, Line, next_seq, push_entry
+from qdisclab.sim.scheduler import Callback, Event, Line, next_seq, push_entry, replace_entry
 from qdisclab.skb import DROP_LINK_LOSS, SkBuff, skb_drop
 
 if TYPE_CHECKING:
@@ -155,7 +155,7 @@ class Channel:
         line = self.line
         line.popleft()
         if line:
-            push_entry(self.heap, line[0])
+            replace_entry(self.heap, line[0])  # in this arrival's place
         self.receive(skb)
 
     def impaired_arrival(self, skb: SkBuff, arrival: int, now: int) -> int:

@@ -26,7 +26,7 @@ from qdisclab.net.memory import DROP_QUEUE_MEMORY, SKB_TRUESIZE_OVERHEAD
 from qdisclab.net.tracepoints import NET_DEV_RECEIVE, NET_DEV_XMIT
 from qdisclab.sched.constants import NET_XMIT_DROP, NET_XMIT_SUCCESS
 from qdisclab.sim import RealtimeScheduler, Scheduler
-from qdisclab.sim.scheduler import Event, Line, next_seq, push_entry
+from qdisclab.sim.scheduler import Event, Line, next_seq, push_entry, replace_entry
 from qdisclab.sim.tracepoint import ProbeSiteProxy, tracepoint
 from qdisclab.skb import (
     DROP_DEVICE_DOWN,
@@ -519,8 +519,32 @@ class NetDevice(WireEnd):
         qdisc = self.qdisc
         assert qdisc is not None, "a transmitting device has a root qdisc"
         skb = qdisc.dequeue()  # qdisc_run, inlined: one event per packet at a busy device
-        if skb is not None:
+        if skb is None:
+            return
+        if not self.wire_plain:
             self.start_xmit(skb)
+            return
+        # start_xmit, inlined for a plain wire (nothing traced, no loss or jitter, whole
+        # ns per byte): a call less per packet at a busy device
+        now = self.sched.now
+        channel = self.channel
+        length = skb.len
+        done = now + length * channel.ns_per_byte
+        self.busy_until = done
+        self.tx_packets += 1
+        self.tx_bytes += length
+        heap = self.event_heap
+        root = self.qdisc  # the dequeue may have replaced a faulty root
+        assert root is not None
+        if root.qlen and self._tx_event is None:
+            tx_event: object = (done, next_seq(), self.tx_done_cb, None)  # call_at, inlined
+            replace_entry(heap, tx_event)  # in this one's place
+            self._tx_event = tx_event
+        line = channel.line  # channel.send, inlined
+        entry: object = (done + channel.delay_ns, next_seq(), channel.arrive_cb, skb)
+        if not line:
+            push_entry(heap, entry)
+        line.append(entry)  # (made once: see Line)
 
     def netif_schedule(self) -> None:
         """``__netif_schedule``: the watchdog asks for another dequeue."""
@@ -537,19 +561,28 @@ class NetDevice(WireEnd):
         line = self.rx_line  # Channel.arrive, inlined: the next one on the wire is due next
         line.popleft()
         if line:
-            push_entry(self.event_heap, line[0])
+            replace_entry(self.event_heap, line[0])  # in this arrival's place
         # (rx_packets and rx_bytes count this packet: it has left the line)
         if self.rx_plain:
             skb.dev = self
             skb.iif = self.ifindex
             node = self.node
-            if node.forwarding:
+            dst = skb.dst
+            if dst in node.addresses:
+                # Node.receive's local delivery, inlined for a socket bound by port (a
+                # call less, and none through the transport's demultiplexer).
+                rx = node.port_rx.get(skb.dport << 8 | skb.protocol)  # port_key, inlined
+                if rx is not None:
+                    skb.len -= skb.mac_len  # skb_pull_mac, inlined
+                    skb.mac_len = 0
+                    rx(skb)
+                    return
+            elif node.forwarding:
                 # Node.receive's forwarding, inlined for a router's common case (a call
-                # less per hop): not for this node, TTL left, a cached route, the same
-                # link-layer header out. Anything else takes the full path below.
-                dst = skb.dst
+                # less per hop): TTL left, a cached route, the same link-layer header
+                # out. Anything else takes the full path below.
                 ttl = skb.ttl
-                if ttl > 1 and dst not in node.addresses:
+                if ttl > 1:
                     out = node.route_cache.get(dst)
                     if out is not None and out.hard_header_len == skb.mac_len:
                         skb.ttl = ttl - 1

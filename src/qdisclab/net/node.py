@@ -8,6 +8,7 @@ TCP, ...) or, on a router, decrements the TTL and forwards it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from qdisclab.net.route import RouteTable
@@ -19,6 +20,11 @@ if TYPE_CHECKING:
     from qdisclab.net.world import World
 
 DROP_NOT_FORWARDING = "not_forwarding"
+
+
+def port_key(protocol: int, port: int) -> int:
+    """The key of ``Node.port_rx`` for a destination ``port`` of IP ``protocol``."""
+    return port << 8 | protocol
 
 
 class ProtocolHandler(Protocol):
@@ -35,6 +41,7 @@ class Node:
         "devices",
         "forwarding",
         "name",
+        "port_rx",
         "protocols",
         "route_cache",
         "routes",
@@ -52,6 +59,10 @@ class Node:
         self.routes: RouteTable[NetDevice] = RouteTable()
         self.route_cache = self.routes.cache  # same dict, cleared in place on route changes
         self.protocols: dict[int, ProtocolHandler] = {}  # IP protocol number -> its handler
+        # ``port_key(protocol, port)`` -> the receive of the socket bound there, for a
+        # transport that demultiplexes by destination port alone (UDP): local delivery
+        # then finds the socket with one lookup instead of a call through the handler.
+        self.port_rx: dict[int, Callable[[SkBuff], None]] = {}
 
     @property
     def addr(self) -> int:
@@ -61,6 +72,17 @@ class Node:
     def register_protocol(self, protocol: int, handler: ProtocolHandler) -> None:
         """Deliver local packets of ``protocol`` to ``handler.receive(skb)``."""
         self.protocols[protocol] = handler
+        # The ports the previous handler bound are its own, not the new one's.
+        for key in [key for key in self.port_rx if key & 0xFF == protocol]:
+            del self.port_rx[key]
+
+    def bind_port(self, protocol: int, port: int, receive: Callable[[SkBuff], None]) -> None:
+        """Deliver local packets of ``protocol`` to ``port`` straight to ``receive(skb)``.
+
+        For the handler registered for ``protocol``, on behalf of a socket it would
+        hand those packets to anyway; registering another handler forgets the ports.
+        """
+        self.port_rx[port_key(protocol, port)] = receive
 
     def output(self, skb: SkBuff) -> int:
         """Send a locally generated packet (``ip_output``)."""
@@ -78,9 +100,12 @@ class Node:
     def receive(self, skb: SkBuff, dev: NetDevice) -> None:
         """A packet from a device's ingress (``ip_rcv``): deliver locally or forward."""
         if skb.dst in self.addresses:
-            if skb.mac_len:  # skb_pull_mac, inlined: the stack sees the packet without its header
-                skb.len -= skb.mac_len
-                skb.mac_len = 0
+            skb.len -= skb.mac_len  # skb_pull_mac, inlined: the stack sees the packet
+            skb.mac_len = 0  # without its link-layer header
+            rx = self.port_rx.get(skb.dport << 8 | skb.protocol)  # port_key, inlined
+            if rx is not None:
+                rx(skb)
+                return
             try:
                 handler = self.protocols[skb.protocol]
             except KeyError:

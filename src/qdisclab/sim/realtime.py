@@ -159,13 +159,21 @@ class RealtimeScheduler:
         heap = self.heap
         cancelled = self._cancelled
         while heap and heap[0][0] <= now:
-            when, seq, callback, arg = heappop(heap)
+            # The entry stays on top while its callback runs, as in Scheduler.run (a
+            # callback may put its successor in its place: replace_entry).
+            entry = heap[0]
+            when, seq, callback, arg = entry
             if cancelled and seq in cancelled:
                 cancelled.remove(seq)
+                heappop(heap)
                 continue
             if when > self.now:
                 self.now = when
             if now - when > self.max_lateness:
                 self.max_lateness = now - when
             self.events_run += 1
-            callback(arg)
+            try:
+                callback(arg)
+            finally:
+                if heap and heap[0] is entry:  # not replaced by its successor
+                    heappop(heap)

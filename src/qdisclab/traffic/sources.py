@@ -20,7 +20,8 @@ from math import log
 from typing import TYPE_CHECKING, Any, cast
 
 from qdisclab.errors import UserError
-from qdisclab.sim.scheduler import Event, next_seq, push_entry
+from qdisclab.sim.scheduler import Event, next_seq, replace_entry
+from qdisclab.skb import IPPROTO_UDP, SkBuff
 from qdisclab.traffic.udp import UdpSocket
 from qdisclab.units import parse_rate, parse_time
 
@@ -122,11 +123,23 @@ class UdpSource:
         if now >= self._stop_at:
             return
         self.sent += 1
-        self.sock.sendto(self.dst, self.dport, self.size)
+        sock = self.sock  # UdpSocket.sendto, inlined: a call less per datagram
+        size = self.size
+        dst = self.dst
+        books = sock.books
+        skb = SkBuff(size, sock.saddr, dst, sock.sport, self.dport, IPPROTO_UDP, now, books, sock)
+        books.sent_packets += 1
+        books.sent_bytes += size
+        try:  # Node.output, inlined for the cached route
+            dev = sock.route_cache[dst]
+        except KeyError:
+            sock.node.output(skb)
+        else:
+            dev.xmit(skb)
         when = self.next_time(now)
         if when is not None:
             event: object = (when, next_seq(), self._send_cb, None)  # call_at, inlined
-            push_entry(self._event_heap, event)
+            replace_entry(self._event_heap, event)  # in this send's place
             self._event = event
 
     def cancel(self) -> None:
@@ -162,10 +175,22 @@ class PoissonSource(UdpSource):
         if now >= self._stop_at:
             return
         self.sent += 1
-        self.sock.sendto(self.dst, self.dport, self.size)
+        sock = self.sock  # UdpSocket.sendto, inlined: a call less per datagram
+        size = self.size
+        dst = self.dst
+        books = sock.books
+        skb = SkBuff(size, sock.saddr, dst, sock.sport, self.dport, IPPROTO_UDP, now, books, sock)
+        books.sent_packets += 1
+        books.sent_bytes += size
+        try:  # Node.output, inlined for the cached route
+            dev = sock.route_cache[dst]
+        except KeyError:
+            sock.node.output(skb)
+        else:
+            dev.xmit(skb)
         when = now + 1 + int(-log(1.0 - self.rng.random()) / self._per_ns)
         event: object = (when, next_seq(), self._send_cb, None)  # call_at, inlined
-        push_entry(self._event_heap, event)
+        replace_entry(self._event_heap, event)  # in this send's place
         self._event = event
 
 

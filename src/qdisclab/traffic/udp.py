@@ -52,6 +52,8 @@ class UdpStack:
         if port in self.ports:
             raise UserError(f"{self.node.name}: UDP port {port} is already bound")
         self.ports[port] = receiver
+        if self.node.protocols.get(IPPROTO_UDP) is self:  # the node's handler: its ports
+            self.node.bind_port(IPPROTO_UDP, port, receiver.receive)
 
     def receive(self, skb: SkBuff) -> None:
         receiver = self.ports.get(skb.dport)
@@ -64,7 +66,7 @@ class UdpStack:
 class UdpSocket:
     """A sending UDP socket; each socket is one flow in the books."""
 
-    __slots__ = ("_route_cache", "books", "metrics", "node", "saddr", "sched", "sport", "world")
+    __slots__ = ("books", "metrics", "node", "route_cache", "saddr", "sched", "sport", "world")
 
     def __init__(
         self, node: Node, sport: int, flow_name: str, metrics: FlowMetrics | None = None
@@ -77,7 +79,7 @@ class UdpSocket:
         self.metrics = metrics if metrics is not None else FlowMetrics(flow_name)
         self.books: FlowBooks = self.world.flow_books(flow_name, self.metrics)
         # The node's route cache (the same dict, cleared in place on route changes).
-        self._route_cache: dict[int, NetDevice] = node.routes.cache
+        self.route_cache: dict[int, NetDevice] = node.routes.cache
 
     def sendto(self, dst: int, dport: int, length: int, ecn: int = 0, priority: int = 0) -> int:
         """Send one datagram of ``length`` bytes (IP length); returns the output's NET_XMIT_*."""
@@ -87,7 +89,7 @@ class UdpSocket:
         books.sent_packets += 1
         books.sent_bytes += length
         try:  # Node.output, inlined for the cached route: a call less per datagram
-            dev = self._route_cache[dst]
+            dev = self.route_cache[dst]
         except KeyError:
             return self.node.output(skb)
         return dev.xmit(skb)
@@ -108,12 +110,22 @@ class UdpSink:
 
     def receive(self, skb: SkBuff) -> None:
         self.packets += 1
-        self.bytes += skb.len
+        length = skb.len
+        self.bytes += length
         books = skb.flow
         assert books is not None, "a delivered packet was sent on a flow's books"
         observer = books.observer
-        if observer is not None:
+        if type(observer) is FlowMetrics:
+            # FlowMetrics.on_deliver, inlined for the metrics a source's socket makes:
+            # a call less per datagram (any other observer is called)
+            now = self.sched.now
+            observer.delays.append(now - skb.created)
+            try:
+                observer.bins[now // observer.bin_ns] += length
+            except IndexError:  # the first packet of a new bin
+                observer.add_bytes(length, now)
+        elif observer is not None:
             observer.on_deliver(skb, self.sched.now)
         books.delivered_packets += 1  # skb_consume, inlined: a call less per datagram
-        books.delivered_bytes += skb.len
+        books.delivered_bytes += length
         skb.owner = FREED
