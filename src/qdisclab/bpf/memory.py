@@ -247,7 +247,7 @@ class Memory:
     once and reused; ``frame_pointer(depth)`` is the R10 of that frame.
     """
 
-    __slots__ = ("_frames", "next_id", "readable", "regions", "views", "writable")
+    __slots__ = ("_bound", "_frames", "next_id", "readable", "regions", "views", "writable")
 
     def __init__(self) -> None:
         self.regions: dict[int, Region] = {}
@@ -261,6 +261,29 @@ class Memory:
         # takes it and adds 2, as map does.
         self.next_id = 1
         self._frames: list[int] = []
+        # Objects by view address whose views are bound when an access needs one (see
+        # bind_on_access), and how to get the layout they share.
+        self._bound: list[tuple[dict[int, Any], Callable[[], StructView]]] = []
+
+    def bind_on_access(self, objects: dict[int, Any], layout: Callable[[], StructView]) -> None:
+        """Treat every ``address -> obj`` of ``objects`` as a mapped view of ``obj``.
+
+        The address is a region's base (an id from ``next_id``) but no region is
+        mapped there: an access that finds no region binds ``layout()`` to the
+        object, so mapping one is one entry in ``objects`` and unmapping is
+        deleting it (an skb, mapped and unmapped once per packet). Translated code
+        reaches such an object through ``objects`` itself, by address.
+        """
+        self._bound.append((objects, layout))
+
+    def _bound_view(self, addr: int) -> StructView | None:
+        """The view at ``addr``'s region of an object :meth:`bind_on_access` knows, or None."""
+        base = addr & ~OFFSET_MASK
+        for objects, layout in self._bound:
+            obj = objects.get(base)
+            if obj is not None:
+                return layout().bind(obj)
+        return None
 
     def map(self, region: Region) -> int:
         """Map ``region``; returns its base address.
@@ -327,6 +350,8 @@ class Memory:
     def region_at(self, addr: int) -> tuple[Region, int] | None:
         """The region holding ``addr`` and the offset in it, or None."""
         region = self.regions.get(addr >> REGION_SHIFT)
+        if region is None:
+            region = self._bound_view(addr)
         return None if region is None else (region, addr & OFFSET_MASK)
 
     def frame_pointer(self, depth: int) -> int:
@@ -351,14 +376,18 @@ class Memory:
         """Read ``size`` (1, 2, 4, 8) bytes at ``addr`` as an unsigned int."""
         region = self.regions.get(addr >> REGION_SHIFT)
         if region is None:
-            raise self._bad_address("read", addr, size, pc)
+            region = self._bound_view(addr)
+            if region is None:
+                raise self._bad_address("read", addr, size, pc)
         return region.load(addr & OFFSET_MASK, size, pc)
 
     def store(self, addr: int, size: int, value: int, pc: int = -1) -> None:
         """Write the low ``size`` bytes of ``value`` at ``addr``."""
         region = self.regions.get(addr >> REGION_SHIFT)
         if region is None:
-            raise self._bad_address("write", addr, size, pc)
+            region = self._bound_view(addr)
+            if region is None:
+                raise self._bad_address("write", addr, size, pc)
         region.store(addr & OFFSET_MASK, size, value, pc)
 
     def read_bytes(self, addr: int, n: int) -> bytes:
