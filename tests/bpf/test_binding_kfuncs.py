@@ -214,11 +214,11 @@ def test_a_dropped_node_is_reused_zeroed_at_a_new_address(world_q):
     new, drop = kfuncs["bpf_obj_new_impl"], kfuncs["bpf_obj_drop_impl"]
     type_id = next(t.id for t in env.btf.types if t.name == "fifo_node")
     first = _call(new, type_id, 0)
-    record = env.objects[first]
+    record = env.objects[first >> 32]  # by region id
     env.memory.store(first + 8, 8, 0xABCD)  # bytes the next user must not see
     _call(drop, first, 0)
     second = _call(new, type_id, 0)
-    assert env.objects[second] is record and second != first
+    assert env.objects[second >> 32] is record and second != first
     assert env.memory.load(second + 8, 8) == 0  # zeroed, as bpf_obj_new's memory is
     assert list(env.kptrs) == [second + 24]
     # The dropped node's pointer names nothing, though its record serves again.

@@ -3,7 +3,7 @@
 An object a program allocates is its bytes (mapped as a writable region at an
 address of its own), the ``__kptr`` fields in them and, for a shared object,
 a reference count. :class:`Allocation` keeps all of it in one record, the
-value of ``ProgramEnv.objects`` at the object's address, so the kfuncs find
+value of ``ProgramEnv.objects`` at the object's region id, so the kfuncs find
 an object, its region and its fields' nodes with one lookup instead of one
 table each.
 
