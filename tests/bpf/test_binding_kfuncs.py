@@ -228,6 +228,13 @@ def test_a_dropped_node_is_reused_zeroed_at_a_new_address(world_q):
         _call(xchg, first + 24, 0)
     with pytest.raises(BpfFault, match="not an object from bpf_obj_new"):
         _call(drop, first, 0)
+    # No region entry of its own: the record gives the region, faults name it as before.
+    assert second >> 32 not in env.memory.regions
+    with pytest.raises(
+        BpfFault, match="out-of-bounds read of 8 bytes at offset 32 of object fifo_node"
+    ):
+        env.memory.load(second + 32, 8)
+    assert env.memory.region_at(second + 8) == (record.region, 8)
 
 
 @pytest.mark.parametrize("engine", ["interp", "translate"])

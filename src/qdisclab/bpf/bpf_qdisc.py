@@ -266,7 +266,7 @@ class BpfQdisc(QdiscOps):
                 raise extension_fault(fault, self.id, "dequeue") from None
             env.views.release("sk_buff", skb)
         frame = RUNNING.frame
-        if self.checked and frame is not None and skb.owner is not frame:
+        if skb.owner is not frame and self.checked and frame is not None:  # owned: one test
             problem = _bad_dequeue_return(skb)
             raise violation(frame, skb, f"{self.exits['dequeue']}: {problem}")
         return skb

@@ -137,9 +137,7 @@ class ProgramEnv:
         # skb view address -> the SkBuff, and the SkBuff -> its view's address
         self.skb_ids, self.skbs = self.views.tables("sk_buff")[:2]
         # The memory's tables, for the inlined kfuncs to name once (the same dicts).
-        self.regions, self.readable, self.writable = (
-            self.memory.regions, self.memory.readable, self.memory.writable
-        )  # fmt: skip
+        self.readable, self.writable = self.memory.readable, self.memory.writable
         # address of a refcounted object (its type has a bpf_refcount) -> references held
         self.refcounts: dict[int, int] = {}
         # What bpf_obj_new makes for a __kptr field: a node registering itself with the
@@ -160,6 +158,14 @@ class ProgramEnv:
         storage.add(self.kptr_fields)
         self.new_node = partial(KptrNode, checked)
         self.pooled = True
+        # A pooled node's bytes are mapped without a region entry (map_found_bytes): its
+        # record, found by region id, gives the region to an access that needs it.
+        self.memory.find_on_access(self._pooled_region)
+
+    def _pooled_region(self, addr: int) -> BytesRegion | None:
+        """The region of the pooled node at ``addr``'s region id, or None."""
+        obj = self.objects.get(addr >> REGION_SHIFT)
+        return None if obj is None or obj.pool is None else obj.region
 
     @property
     def kptrs(self) -> dict[int, SkbNode]:
@@ -385,7 +391,12 @@ def _obj_new(env: ProgramEnv, vm: CallContext, type_id: int, meta: int, *_: int)
             region = BytesRegion(node.name, data, True)
             pool = spare if node.pooled else None
             obj = Allocation(data, region, (node.offset,), [env.new_node()], pool)
-        addr = env.memory.map_bytes_region(region)
+        # a pooled node's region is found through its record (ProgramEnv._pooled_region)
+        addr = (
+            env.memory.map_found_bytes(obj.data)
+            if node.pooled
+            else env.memory.map_bytes_region(region)
+        )
         obj.place(addr)
         env.objects[addr >> REGION_SHIFT] = obj
         return addr
@@ -449,7 +460,10 @@ def _obj_drop(env: ProgramEnv, vm: CallContext | None, addr: int, meta: int, *_:
     del env.objects[addr >> REGION_SHIFT]
     if count is not None:
         del env.refcounts[addr]
-    env.memory.unmap_bytes(addr)  # mapped by map_bytes: bytes, at a region's start
+    if obj.pool is None:
+        env.memory.unmap_bytes(addr)  # mapped by map_bytes: bytes, at a region's start
+    else:
+        env.memory.unmap_found_bytes(addr)  # a pooled node: mapped by map_found_bytes
     if obj.pool is not None:  # its next bpf_obj_new gets a new address: a kept pointer faults
         obj.pool.append(obj)
     return 0
@@ -707,9 +721,9 @@ _INLINE: dict[GenericImpl, str] = {
     _obj_new: (
         "_l = {S}.node_layouts.get(r1)\nif _l is None or not _l.spare:\n    {CALL}\nelse:\n"
         "    _o = _l.spare.pop()\n    _b = _o.data\n    _b[:] = _l.zeros\n"
-        # Memory.map_bytes_region's work in place
+        # Memory.map_found_bytes's work in place
         "    _r = {S}.memory.next_id\n    {S}.memory.next_id = _r + 2\n"
-        "    {S}.regions[_r] = _o.region\n    {S}.readable[_r] = {S}.writable[_r] = _b\n"
+        "    {S}.readable[_r] = {S}.writable[_r] = _b\n"
         "    r0 = _r << 32\n    _o.base = r0\n    _o.field = r0 + _l.offset\n"
         "    {S}.objects[_r] = _o"
     ),
@@ -718,8 +732,8 @@ _INLINE: dict[GenericImpl, str] = {
     _obj_drop: (
         "_r = r1 >> 32\n_o = {S}.objects.get(_r)\n"
         "if _o is None or _o.base != r1 or _o.pool is None or _o.node._skb is not None:\n"
-        "    {CALL}\nelse:\n    del {S}.objects[_r]\n"  # and Memory.unmap_bytes's
-        "    del {S}.regions[_r], {S}.readable[_r], {S}.writable[_r]\n"
+        "    {CALL}\nelse:\n    del {S}.objects[_r]\n"  # and Memory.unmap_found_bytes's
+        "    del {S}.readable[_r], {S}.writable[_r]\n"
         "    _o.pool.append(_o)\n    r0 = 0"
     ),
     # An object's first __kptr field and an skb the program holds (or NULL), exchanged as
