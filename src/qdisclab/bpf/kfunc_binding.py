@@ -717,10 +717,12 @@ _INLINE: dict[GenericImpl, str] = {
         "if _q is not None and r2 not in {S}.listed and r2 >> 32 in {S}.objects:\n"
         "    _q.append(r2)\n    {S}.listed.add(r2)\n    r0 = 0\nelse:\n    {CALL}"
     ),
-    # A dropped node's record reused, as _obj_new reuses it (a fresh one is the call's work).
+    # A dropped node's record reused, as _obj_new reuses it (a fresh one is the call's work);
+    # its bytes are usually zero already (a FIFO's node holds only the emptied kptr), and
+    # comparing them is cheaper than writing the slice.
     _obj_new: (
         "_l = {S}.node_layouts.get(r1)\nif _l is None or not _l.spare:\n    {CALL}\nelse:\n"
-        "    _o = _l.spare.pop()\n    _b = _o.data\n    _b[:] = _l.zeros\n"
+        "    _o = _l.spare.pop()\n    _b = _o.data\n    if _b != _l.zeros:\n        _b[:] = _l.zeros\n"
         # Memory.map_found_bytes's work in place
         "    _r = {S}.memory.next_id\n    {S}.memory.next_id = _r + 2\n"
         "    {S}.readable[_r] = {S}.writable[_r] = _b\n"
