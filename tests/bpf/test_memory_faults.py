@@ -103,3 +103,27 @@ def test_budget_is_per_run_and_configurable(engine: str) -> None:
     assert prog.run(100) == 100  # the count starts again each run
     with pytest.raises(BpfFault, match="spin: insn 2: instruction budget of 202 exhausted"):
         prog.run(101)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_skb_view_is_mapped_exactly_while_its_address_is_given_out(engine: str) -> None:
+    from qdisclab.bpf.kernel_types import KERNEL_TYPES
+    from qdisclab.bpf.views import Views
+    from qdisclab.skb import IPPROTO_UDP, SkBuff
+
+    views = Views(Memory())
+    skb = SkBuff(1000, 1, 2, 3, 4, IPPROTO_UDP, 0)
+    length = KERNEL_TYPES["sk_buff"].field("len").offset
+    code = assemble(f"r0 = *(u32 *)(r1 + {length})\nexit", name="skb_len")
+    prog = ENGINES[engine](code, corpus_resolver(), views.memory)
+    addr = views.address("sk_buff", skb)
+    # No region of its own: the view is bound when an access needs it, and reads live.
+    assert addr >> 32 not in views.memory.regions and views.struct_of(addr) == "sk_buff"
+    assert prog.run(addr) == 1000
+    skb.len = 60
+    assert prog.run(addr) == 60 and views.address("sk_buff", skb) == addr
+    views.release("sk_buff", skb)
+    with pytest.raises(BpfFault, match=f"skb_len: insn 0: invalid address {addr + length:#x} "):
+        prog.run(addr)
+    again = views.address("sk_buff", skb)  # a new address: the old one stays unmapped
+    assert again != addr and prog.run(again) == 60 and views.struct_of(addr) == ""

@@ -112,7 +112,7 @@ def test_acquire_adds_an_owner_and_only_the_last_drop_checks_the_kptr(env):
         assert env.refcounts[node] == 1  # refused: still alive, as before the call
         assert _call(helpers[194], node + off["kptr"], 0) == env.skb_address(skb)
         _call(kfuncs["bpf_obj_drop_impl"], node, 0)
-        assert node not in env.objects and node not in env.refcounts
+        assert node >> 32 not in env.objects and node not in env.refcounts
         q.ctx.drop(skb, q._to_free)
         frame.acquired.clear()
     finally:

@@ -3,7 +3,7 @@
 An object a program allocates is its bytes (mapped as a writable region at an
 address of its own), the ``__kptr`` fields in them and, for a shared object,
 a reference count. :class:`Allocation` keeps all of it in one record, the
-value of ``ProgramEnv.objects`` at the object's address, so the kfuncs find
+value of ``ProgramEnv.objects`` at the object's region id, so the kfuncs find
 an object, its region and its fields' nodes with one lookup instead of one
 table each.
 
@@ -55,11 +55,12 @@ class Allocation:
     ``base`` is the object's address while it is mapped; ``offsets`` are its
     ``__kptr`` fields' offsets, ``nodes`` their nodes (the skbs they hold);
     ``field``/``node`` are the first field's address and node (-1 and None when
-    it has none), what the kfuncs' common case checks. ``pool`` is the free
-    list the record goes back to when dropped, or None.
+    it has none), what the kfuncs' common case checks, and ``field_off`` the
+    field's offset (where it is written, not worked out from the address).
+    ``pool`` is the free list the record goes back to when dropped, or None.
     """
 
-    __slots__ = ("base", "data", "field", "node", "nodes", "offsets", "pool", "region")
+    __slots__ = ("base", "data", "field", "field_off", "node", "nodes", "offsets", "pool", "region")
 
     def __init__(
         self,
@@ -77,6 +78,7 @@ class Allocation:
         self.pool = pool
         self.base = 0
         self.field = -1
+        self.field_off = offsets[0] if offsets else -1
 
     def place(self, base: int) -> None:
         """Record that the object is mapped at ``base``."""

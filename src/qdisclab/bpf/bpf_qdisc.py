@@ -198,10 +198,10 @@ class BpfQdisc(QdiscOps):
             given[member] = run_ctx or partial(self._run_packed, engine.run)
         # run(ctx, *arguments): the arguments themselves where the translation takes them
         self.run_enqueue, self.run_dequeue = given["enqueue"], given["dequeue"]
-        # What enqueue and dequeue map and unmap an skb's view with, in place.
-        self.skb_ids, self.skbs, self.skb_spare = env.views.tables("sk_buff")
-        self.skb_layout = env.views.layout("sk_buff")
-        self.memory, self.regions, self.struct_views = env.memory, env.regions, env.memory.views
+        # What enqueue and dequeue map and unmap an skb's view with, in place: an entry
+        # each way, the view bound on access (Memory.bind_on_access).
+        self.skb_ids, self.skbs = env.views.tables("sk_buff")[:2]
+        self.memory = env.memory
         self.sch_addr = 0
         self.checked = False
 
@@ -222,21 +222,15 @@ class BpfQdisc(QdiscOps):
     def enqueue(self, skb: SkBuff, sch: Any, to_free: Any) -> int:
         env = self.env
         env.context, env.to_free = sch, to_free
-        addr = self.skb_ids.get(skb)
-        if addr is None:  # Views.address's work in place: a released view bound to this skb
-            spare = self.skb_spare
-            if spare:
-                view = spare.pop()
-                view.obj = skb
-            else:
-                view = self.skb_layout.bind(skb)
-            memory = self.memory
-            rid = memory.next_id
-            memory.next_id = rid + 2  # Memory.map_view's work
-            self.regions[rid] = self.struct_views[rid] = view
-            addr = rid << REGION_SHIFT
-            self.skb_ids[skb] = addr
+        # Views.address's work in place (an skb is rarely mapped already: a child's, say)
+        memory = self.memory
+        rid = memory.next_id
+        addr = rid << REGION_SHIFT
+        if self.skb_ids.setdefault(skb, addr) is addr:
+            memory.next_id = rid + 2
             self.skbs[addr] = skb
+        else:
+            addr = self.skb_ids[skb]
         try:  # _run's work without its call: this and dequeue run once per packet
             ret = self.run_enqueue(self.args_addr, addr, self.sch_addr, env.to_free_addr)
         except BpfFault as fault:
@@ -260,23 +254,19 @@ class BpfQdisc(QdiscOps):
             raise extension_fault(fault, self.id, "dequeue", None) from None
         if not addr:
             return None
-        skb = self.skbs.get(addr)  # skb_at's common case, without its call
-        if skb is not None and skb.__class__ is SkBuff:
-            # Views.release's work in place: addr is this skb's sk_buff view
-            del self.skb_ids[skb], self.skbs[addr]
-            rid = addr >> REGION_SHIFT
-            del self.regions[rid]
-            view = self.struct_views.pop(rid)
-            view.obj = None
-            self.skb_spare.append(view)
+        skb = self.skbs.pop(addr, None)  # skb_at's common case, and Views.release's work
+        if skb.__class__ is SkBuff:
+            del self.skb_ids[skb]
         else:
+            if skb is not None:  # not an SkBuff: mapped as one by hand; skb_at says so
+                self.skbs[addr] = skb
             try:
                 skb = env.skb_at(addr)
             except BpfFault as fault:
                 raise extension_fault(fault, self.id, "dequeue") from None
             env.views.release("sk_buff", skb)
         frame = RUNNING.frame
-        if self.checked and frame is not None and skb.owner is not frame:
+        if skb.owner is not frame and self.checked and frame is not None:  # owned: one test
             problem = _bad_dequeue_return(skb)
             raise violation(frame, skb, f"{self.exits['dequeue']}: {problem}")
         return skb

@@ -53,7 +53,7 @@ from qdisclab.bpf.helper_ids import helper_id
 from qdisclab.bpf.image import SPIN_LOCK_TAKE, SPIN_UNLOCK_GIVE, inline, leaf
 from qdisclab.bpf.interp import signed
 from qdisclab.bpf.kptr_fields import KptrFields, KptrNode
-from qdisclab.bpf.memory import OFFSET_MASK, BytesRegion, Memory
+from qdisclab.bpf.memory import OFFSET_MASK, REGION_SHIFT, BytesRegion, Memory
 from qdisclab.bpf.objects import BpfObject
 from qdisclab.bpf.resolver import BpfFunction, CallContext
 from qdisclab.bpf.special_fields import special_fields
@@ -68,7 +68,6 @@ from qdisclab.ops.ownership import RUNNING, OwnershipViolation
 from qdisclab.skb import FREED, SkBuff
 
 M64 = 0xFFFF_FFFF_FFFF_FFFF
-_HIGH = M64 ^ OFFSET_MASK  # an address's region bits: the object a field or node link is in
 _ITER = struct.Struct("<ii")  # struct bpf_iter_num as the kernel lays it out: cur, end
 _U64 = struct.Struct("<Q")
 _SKB, _SELF, _CONTEXT, _TO_FREE, _SCALAR, _STR, _CHILD = range(7)
@@ -118,7 +117,9 @@ class ProgramEnv:
         self.context: Any = None
         self.to_free: Any = None
         self.to_free_addr = self.memory.map(BytesRegion("to_free", bytearray(8)))
-        # object address -> the object from bpf_obj_new (its bytes, region, __kptr nodes)
+        # region id (its address >> 32) -> the object from bpf_obj_new (its bytes, region,
+        # __kptr nodes): ids are small ints that spread over a dict's slots, where object
+        # addresses (their low 32 bits all zero) would all start on the same one
         self.objects: dict[int, Allocation] = {}
         self.lists: dict[int, deque[int]] = {}  # list head address -> node link addresses
         self.listed: set[int] = set()
@@ -136,9 +137,7 @@ class ProgramEnv:
         # skb view address -> the SkBuff, and the SkBuff -> its view's address
         self.skb_ids, self.skbs = self.views.tables("sk_buff")[:2]
         # The memory's tables, for the inlined kfuncs to name once (the same dicts).
-        self.regions, self.readable, self.writable = (
-            self.memory.regions, self.memory.readable, self.memory.writable
-        )  # fmt: skip
+        self.readable, self.writable = self.memory.readable, self.memory.writable
         # address of a refcounted object (its type has a bpf_refcount) -> references held
         self.refcounts: dict[int, int] = {}
         # What bpf_obj_new makes for a __kptr field: a node registering itself with the
@@ -159,6 +158,14 @@ class ProgramEnv:
         storage.add(self.kptr_fields)
         self.new_node = partial(KptrNode, checked)
         self.pooled = True
+        # A pooled node's bytes are mapped without a region entry (map_found_bytes): its
+        # record, found by region id, gives the region to an access that needs it.
+        self.memory.find_on_access(self._pooled_region)
+
+    def _pooled_region(self, addr: int) -> BytesRegion | None:
+        """The region of the pooled node at ``addr``'s region id, or None."""
+        obj = self.objects.get(addr >> REGION_SHIFT)
+        return None if obj is None or obj.pool is None else obj.region
 
     @property
     def kptrs(self) -> dict[int, SkbNode]:
@@ -384,9 +391,14 @@ def _obj_new(env: ProgramEnv, vm: CallContext, type_id: int, meta: int, *_: int)
             region = BytesRegion(node.name, data, True)
             pool = spare if node.pooled else None
             obj = Allocation(data, region, (node.offset,), [env.new_node()], pool)
-        addr = env.memory.map_bytes_region(region)
+        # a pooled node's region is found through its record (ProgramEnv._pooled_region)
+        addr = (
+            env.memory.map_found_bytes(obj.data)
+            if node.pooled
+            else env.memory.map_bytes_region(region)
+        )
         obj.place(addr)
-        env.objects[addr] = obj
+        env.objects[addr >> REGION_SHIFT] = obj
         return addr
     btf = env.btf
     if btf is None:
@@ -409,7 +421,7 @@ def _obj_new(env: ProgramEnv, vm: CallContext, type_id: int, meta: int, *_: int)
     nodes = [env.new_node() for _ in kptr_offsets]
     obj = Allocation(data, None, kptr_offsets, nodes, None)
     obj.place(addr)
-    env.objects[addr] = obj
+    env.objects[addr >> REGION_SHIFT] = obj
     return addr
 
 
@@ -423,7 +435,7 @@ def _refcount_acquire(env: ProgramEnv, vm: CallContext, addr: int, meta: int, *_
     """
     count = env.refcounts.get(addr)
     if count is None:
-        what = ("its type has no struct bpf_refcount field" if addr in env.objects
+        what = ("its type has no struct bpf_refcount field" if _object(env, addr)
                 else "not an object from bpf_obj_new")  # fmt: skip
         raise BpfFault(f"bpf_refcount_acquire of {addr:#x}: {what}")
     env.refcounts[addr] = count + 1
@@ -433,7 +445,7 @@ def _refcount_acquire(env: ProgramEnv, vm: CallContext, addr: int, meta: int, *_
 @_generic("bpf_obj_drop_impl", direct=True)
 def _obj_drop(env: ProgramEnv, vm: CallContext | None, addr: int, meta: int, *_: int) -> int:
     """Give back one reference to the object at ``addr``; the last frees it."""
-    obj = env.objects.get(addr)
+    obj = _object(env, addr)
     if obj is None:
         raise BpfFault(f"bpf_obj_drop of {addr:#x}: not an object from bpf_obj_new")
     count = env.refcounts.get(addr)
@@ -445,13 +457,22 @@ def _obj_drop(env: ProgramEnv, vm: CallContext | None, addr: int, meta: int, *_:
             node.free()  # holding an skb is the same violation as in Python
     except ExtensionFault as exc:
         raise KfuncFault(exc) from exc
-    del env.objects[addr]
+    del env.objects[addr >> REGION_SHIFT]
     if count is not None:
         del env.refcounts[addr]
-    env.memory.unmap_bytes(addr)  # mapped by map_bytes: bytes, at a region's start
+    if obj.pool is None:
+        env.memory.unmap_bytes(addr)  # mapped by map_bytes: bytes, at a region's start
+    else:
+        env.memory.unmap_found_bytes(addr)  # a pooled node: mapped by map_found_bytes
     if obj.pool is not None:  # its next bpf_obj_new gets a new address: a kept pointer faults
         obj.pool.append(obj)
     return 0
+
+
+def _object(env: ProgramEnv, addr: int) -> Allocation | None:
+    """The object from ``bpf_obj_new`` whose address is ``addr``, or None."""
+    obj = env.objects.get(addr >> REGION_SHIFT)
+    return obj if obj is not None and obj.base == addr else None
 
 
 def refuse_node(env: ProgramEnv, node: int) -> int | None:
@@ -465,7 +486,7 @@ def refuse_node(env: ProgramEnv, node: int) -> int | None:
 
 
 def _kptr_xchg(env: ProgramEnv, vm: CallContext, slot: int, new: int, *_: int) -> int:
-    obj = env.objects.get(slot & _HIGH)
+    obj = env.objects.get(slot >> REGION_SHIFT)
     node = None if obj is None else obj.node_at(slot)
     if obj is None or node is None:
         raise BpfFault(f"bpf_kptr_xchg on {slot:#x}: not a __kptr field of an object")
@@ -497,7 +518,7 @@ def _push(env: ProgramEnv, head: int, link: int, front: bool) -> int:
         if refused is not None:
             return refused
         raise BpfFault(f"list push of node {link:#x}, which is already in a list")
-    if (link & ~OFFSET_MASK) not in env.objects:
+    if (link >> REGION_SHIFT) not in env.objects:
         raise BpfFault(f"list push of {link:#x}: not a node of an object from bpf_obj_new")
     queue = env.lists.get(head)
     if queue is None:
@@ -693,44 +714,47 @@ _INLINE: dict[GenericImpl, str] = {
     ),
     _list_push_back: (
         "_q = {S}.lists.get(r1)\n"
-        f"if _q is not None and r2 not in {{S}}.listed and r2 & {_HIGH:#x} in {{S}}.objects:\n"
+        "if _q is not None and r2 not in {S}.listed and r2 >> 32 in {S}.objects:\n"
         "    _q.append(r2)\n    {S}.listed.add(r2)\n    r0 = 0\nelse:\n    {CALL}"
     ),
-    # A dropped node's record reused, as _obj_new reuses it (a fresh one is the call's work).
+    # A dropped node's record reused, as _obj_new reuses it (a fresh one is the call's work);
+    # its bytes are usually zero already (a FIFO's node holds only the emptied kptr), and
+    # comparing them is cheaper than writing the slice.
     _obj_new: (
         "_l = {S}.node_layouts.get(r1)\nif _l is None or not _l.spare:\n    {CALL}\nelse:\n"
-        "    _o = _l.spare.pop()\n    _b = _o.data\n    _b[:] = _l.zeros\n"
-        # Memory.map_bytes_region's work in place
+        "    _o = _l.spare.pop()\n    _b = _o.data\n    if _b != _l.zeros:\n        _b[:] = _l.zeros\n"
+        # Memory.map_found_bytes's work in place
         "    _r = {S}.memory.next_id\n    {S}.memory.next_id = _r + 2\n"
-        "    {S}.regions[_r] = _o.region\n    {S}.readable[_r] = {S}.writable[_r] = _b\n"
+        "    {S}.readable[_r] = {S}.writable[_r] = _b\n"
         "    r0 = _r << 32\n    _o.base = r0\n    _o.field = r0 + _l.offset\n"
-        "    {S}.objects[r0] = _o"
+        "    {S}.objects[_r] = _o"
     ),
     # A node of the free list's kind, holding no skb, freed as _obj_drop frees it; a node
     # still holding one (the violation) and any other object are the call's.
     _obj_drop: (
-        "_o = {S}.objects.get(r1)\nif _o is None or _o.pool is None or _o.node._skb is not None:\n"
-        "    {CALL}\nelse:\n    del {S}.objects[r1]\n    _r = r1 >> 32\n"  # and Memory.unmap_bytes's
-        "    del {S}.regions[_r], {S}.readable[_r], {S}.writable[_r]\n"
+        "_r = r1 >> 32\n_o = {S}.objects.get(_r)\n"
+        "if _o is None or _o.base != r1 or _o.pool is None or _o.node._skb is not None:\n"
+        "    {CALL}\nelse:\n    del {S}.objects[_r]\n"  # and Memory.unmap_found_bytes's
+        "    del {S}.readable[_r], {S}.writable[_r]\n"
         "    _o.pool.append(_o)\n    r0 = 0"
     ),
     # An object's first __kptr field and an skb the program holds (or NULL), exchanged as
     # KptrNode.kptr_xchg and _kptr_xchg do when the field is empty (storing) or full
     # (taking); anything else (a swap, a fault, an ownership violation) is the call's.
     _kptr_xchg: (
-        f"_o = {{S}}.objects.get(r1 & {_HIGH:#x})\n"
+        "_o = {S}.objects.get(r1 >> 32)\n"
         "if _o is None or _o.field != r1:\n    {CALL}\nelif r2:\n"
         "    _n = _o.node\n    _k = {S}.skbs.get(r2)\n    _fr = _RUNNING.frame\n"
         "    if (_k.__class__ is not SkBuff or _n._skb is not None or _fr is None\n"
         "            or (_n._checked and _k.owner is not _fr)):\n        {CALL}\n"
         "    else:\n        _k.owner = _n\n        _n._skb = _k\n"
-        "        _U64_PACK(_o.data, r1 & 0xffffffff, r2)\n        r0 = 0\n"
+        "        _U64_PACK(_o.data, _o.field_off, r2)\n        r0 = 0\n"
         "else:\n    _n = _o.node\n    _k = _n._skb\n    if _k is None:\n        {CALL}\n"
         "    else:\n        _n._skb = None\n        if _n._checked:\n"
         "            _fr = _RUNNING.frame\n            _k.owner = _fr\n"
         "            if _fr is not None:\n                _fr.acquired.append(_k)\n"
         "        else:\n            _k.owner = None\n"
-        "        _U64_PACK(_o.data, r1 & 0xffffffff, 0)\n"
+        "        _U64_PACK(_o.data, _o.field_off, 0)\n"
         # The address the skb was stored with while its view is still mapped (the tables
         # are each other's inverse), else the view mapped again: what _kptr_xchg returns.
         "        r0 = {S}.skb_ids.get(_k)\n        if r0 is None:\n"

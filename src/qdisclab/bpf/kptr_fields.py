@@ -5,7 +5,7 @@ its instance's storage when it is made and leaves it when it is freed, so
 containment finds every skb the instance holds. A BPF qdisc makes and drops
 one node per packet (``bpf_obj_new`` on enqueue, ``bpf_obj_drop`` on
 dequeue): here the qdisc's environment keeps its objects in one table
-(``ProgramEnv.objects``, address -> :class:`~qdisclab.bpf.allocations.Allocation`,
+(``ProgramEnv.objects``, region id -> :class:`~qdisclab.bpf.allocations.Allocation`,
 whose ``nodes`` are its fields') and registers that table once, as
 :class:`KptrFields`, so a node costs no storage bookkeeping of its own.
 Ownership moves exactly as in ``SkbNode.kptr_xchg`` (the same checks, the

@@ -247,7 +247,16 @@ class Memory:
     once and reused; ``frame_pointer(depth)`` is the R10 of that frame.
     """
 
-    __slots__ = ("_frames", "next_id", "readable", "regions", "views", "writable")
+    __slots__ = (
+        "_bound",
+        "_finders",
+        "_frames",
+        "next_id",
+        "readable",
+        "regions",
+        "views",
+        "writable",
+    )
 
     def __init__(self) -> None:
         self.regions: dict[int, Region] = {}
@@ -261,6 +270,41 @@ class Memory:
         # takes it and adds 2, as map does.
         self.next_id = 1
         self._frames: list[int] = []
+        # Objects by view address whose views are bound when an access needs one (see
+        # bind_on_access), and how to get the layout they share.
+        self._bound: list[tuple[dict[int, Any], Callable[[], StructView]]] = []
+        # ... and what finds the region of writable bytes mapped without one (map_found_bytes)
+        self._finders: list[Callable[[int], Region | None]] = []
+
+    def bind_on_access(self, objects: dict[int, Any], layout: Callable[[], StructView]) -> None:
+        """Treat every ``address -> obj`` of ``objects`` as a mapped view of ``obj``.
+
+        The address is a region's base (an id from ``next_id``) but no region is
+        mapped there: an access that finds no region binds ``layout()`` to the
+        object, so mapping one is one entry in ``objects`` and unmapping is
+        deleting it (an skb, mapped and unmapped once per packet). Translated code
+        reaches such an object through ``objects`` itself, by address.
+        """
+        self._bound.append((objects, layout))
+
+    def find_on_access(self, find: Callable[[int], Region | None]) -> None:
+        """Let ``find(addr)`` name the region holding ``addr`` when ``regions`` has none:
+        the bytes :meth:`map_found_bytes` maps are reached through it."""
+        self._finders.append(find)
+
+    def _bound_view(self, addr: int) -> Region | None:
+        """The region at ``addr`` that is not in ``regions``: a view of an object
+        :meth:`bind_on_access` knows, or what a finder finds; None when none is."""
+        base = addr & ~OFFSET_MASK
+        for objects, layout in self._bound:
+            obj = objects.get(base)
+            if obj is not None:
+                return layout().bind(obj)
+        for find in self._finders:
+            region = find(addr)
+            if region is not None:
+                return region
+        return None
 
     def map(self, region: Region) -> int:
         """Map ``region``; returns its base address.
@@ -306,6 +350,21 @@ class Memory:
         self.readable[rid] = self.writable[rid] = region.data  # type: ignore[assignment]
         return rid << REGION_SHIFT
 
+    def map_found_bytes(self, data: bytearray) -> int:
+        """Map writable ``data`` at a new address without a ``regions`` entry: the bytes are
+        read and written in place, and a finder (:meth:`find_on_access`) gives the region
+        when an access needs it (a reused ``bpf_obj_new`` object: one per packet)."""
+        rid = self.next_id
+        self.next_id += 2
+        self.readable[rid] = self.writable[rid] = data
+        return rid << REGION_SHIFT
+
+    def unmap_found_bytes(self, addr: int) -> None:
+        """Unmap bytes :meth:`map_found_bytes` mapped at ``addr`` (the finder must stop
+        finding them too)."""
+        rid = addr >> REGION_SHIFT
+        del self.readable[rid], self.writable[rid]
+
     def unmap(self, addr: int) -> Region:
         """Unmap the region at base ``addr`` (later accesses fault as unmapped)."""
         rid = addr >> REGION_SHIFT
@@ -327,6 +386,8 @@ class Memory:
     def region_at(self, addr: int) -> tuple[Region, int] | None:
         """The region holding ``addr`` and the offset in it, or None."""
         region = self.regions.get(addr >> REGION_SHIFT)
+        if region is None:
+            region = self._bound_view(addr)
         return None if region is None else (region, addr & OFFSET_MASK)
 
     def frame_pointer(self, depth: int) -> int:
@@ -351,14 +412,18 @@ class Memory:
         """Read ``size`` (1, 2, 4, 8) bytes at ``addr`` as an unsigned int."""
         region = self.regions.get(addr >> REGION_SHIFT)
         if region is None:
-            raise self._bad_address("read", addr, size, pc)
+            region = self._bound_view(addr)
+            if region is None:
+                raise self._bad_address("read", addr, size, pc)
         return region.load(addr & OFFSET_MASK, size, pc)
 
     def store(self, addr: int, size: int, value: int, pc: int = -1) -> None:
         """Write the low ``size`` bytes of ``value`` at ``addr``."""
         region = self.regions.get(addr >> REGION_SHIFT)
         if region is None:
-            raise self._bad_address("write", addr, size, pc)
+            region = self._bound_view(addr)
+            if region is None:
+                raise self._bad_address("write", addr, size, pc)
         region.store(addr & OFFSET_MASK, size, value, pc)
 
     def read_bytes(self, addr: int, n: int) -> bytes:

@@ -36,7 +36,7 @@ from collections.abc import Callable
 
 from qdisclab.bpf.fault import BpfFault
 from qdisclab.bpf.kfunc_binding import ProgramEnv, _generic, refuse_node
-from qdisclab.bpf.memory import OFFSET_MASK
+from qdisclab.bpf.memory import REGION_SHIFT
 from qdisclab.bpf.resolver import CallContext
 
 M64 = 0xFFFF_FFFF_FFFF_FFFF
@@ -121,7 +121,7 @@ def _rbtree_add(
         if refused is not None:
             return refused
         raise BpfFault(f"bpf_rbtree_add of node {node:#x}, which is already in a tree or list")
-    if (node & ~OFFSET_MASK) not in env.objects:
+    if (node >> REGION_SHIFT) not in env.objects:
         raise BpfFault(f"bpf_rbtree_add of {node:#x}: not a node of an object from bpf_obj_new")
     call = vm.call_function
 

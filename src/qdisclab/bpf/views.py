@@ -28,6 +28,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from operator import attrgetter
 from typing import Any
 
@@ -70,6 +71,9 @@ class Views:
         self._templates: dict[str, StructView] = {}
         # struct -> views released (unmapped, their object dropped), bound again by address()
         self._spare: dict[str, list[StructView]] = {}
+        # An skb's view is bound only when an access needs it (one skb is mapped and
+        # unmapped per packet): its address is an entry of ``skbs`` and nothing else.
+        memory.bind_on_access(self.skbs, partial(self.layout, "sk_buff"))
 
     def address(self, struct: str, obj: Any) -> int:
         """The address of ``obj`` seen as ``struct`` (mapped on first use); 0 for None."""
@@ -80,7 +84,13 @@ class Views:
             by_id = self.tables(struct)[0]
         key = obj if obj.__class__ is SkBuff else id(obj)
         addr = by_id.get(key)
-        if addr is None:
+        if addr is None and struct == "sk_buff":  # Memory.bind_on_access's kind of mapping
+            memory = self.memory
+            rid = memory.next_id
+            memory.next_id = rid + 2  # map_view's ids: the one in between stays a guard
+            addr = by_id[key] = rid << REGION_SHIFT
+            self.skbs[addr] = obj
+        elif addr is None:
             spare = self._spare[struct]
             if spare:  # a view released before: only its object changes (one per packet)
                 view = spare.pop()
@@ -89,10 +99,7 @@ class Views:
                 view = (self._templates.get(struct) or self._template(struct)).bind(obj)
             addr = self.memory.map_view(view)
             by_id[key] = addr
-            if struct == "sk_buff":
-                self.skbs[addr] = obj
-            else:
-                self.objects[addr] = self._objects_of[struct][addr] = obj
+            self.objects[addr] = self._objects_of[struct][addr] = obj
         return addr
 
     def tables(self, struct: str) -> tuple[dict[object, int], dict[int, Any], list[StructView]]:
@@ -136,9 +143,10 @@ class Views:
         by_id = self._addr.get(struct)
         key = obj if obj.__class__ is SkBuff else id(obj)
         addr = None if by_id is None else by_id.pop(key, None)
-        if addr is not None:
-            if struct != "sk_buff":
-                del self.objects[addr]
+        if addr is not None and struct == "sk_buff":
+            del self.skbs[addr]  # no region: bound on access (Memory.bind_on_access)
+        elif addr is not None:
+            del self.objects[addr]
             del self._objects_of[struct][addr]
             rid = addr >> REGION_SHIFT  # a view address() mapped: Memory.unmap's work, no checks
             memory = self.memory
@@ -149,7 +157,8 @@ class Views:
 
     def struct_of(self, addr: int) -> str:
         """The struct name of the view at ``addr`` ('' when none)."""
-        region = self.memory.regions.get(addr >> REGION_SHIFT)
+        found = self.memory.region_at(addr)
+        region = None if found is None else found[0]
         if region is None or addr & OFFSET_MASK or not isinstance(region, StructView):
             return ""
         return region.name
