@@ -12,6 +12,22 @@ from qdisclab.sim import Scheduler
 from qdisclab.sim.scheduler import next_seq, replace_entry
 
 
+def test_an_entry_that_ran_is_taken_off_and_never_runs_again():
+    # Compiled, an entry read as a tuple is a copy: the loop must still know its own entry
+    # (else it runs the same one again and again, and a run never ends).
+    sched = Scheduler()
+    runs: list[object] = []
+
+    def once(tag: object) -> None:
+        assert tag not in runs, f"entry {tag} ran twice"
+        runs.append(tag)
+
+    for when, tag in ((0, "a"), (0, "b"), (7, "c")):
+        sched.call_at(when, once, tag)
+    sched.run()
+    assert runs == ["a", "b", "c"] and sched.events == 3 and not sched.heap
+
+
 def test_a_successor_put_in_the_running_entrys_place_runs_in_time_order():
     sched = Scheduler()
     seen: list[tuple[int, str]] = []

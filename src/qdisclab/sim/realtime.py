@@ -26,7 +26,7 @@ import selectors
 import time
 from collections.abc import Callable
 from heapq import heappop, heappush
-from typing import TYPE_CHECKING, TypeVar, overload
+from typing import TYPE_CHECKING, TypeVar, cast, overload
 
 from qdisclab.sim.scheduler import Callback, Event, Line, next_seq
 
@@ -161,8 +161,10 @@ class RealtimeScheduler:
         while heap and heap[0][0] <= now:
             # The entry stays on top while its callback runs, as in Scheduler.run (a
             # callback may put its successor in its place: replace_entry).
-            entry = heap[0]
-            when, seq, callback, arg = entry
+            # compared by identity below: read as an object (compiled, a tuple-typed read
+            # is a copy), and once more as its fields
+            entry: object = cast("list[object]", heap)[0]
+            when, seq, callback, arg = heap[0]
             if cancelled and seq in cancelled:
                 cancelled.remove(seq)
                 heappop(heap)

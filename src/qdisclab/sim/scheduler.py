@@ -160,13 +160,16 @@ class Scheduler:
         queued = len(heap) + self._held()
         skipped = 0
         stopped = 0
-        entry: Event | None = None
+        # The heap seen as plain objects: the top is compared by identity, and compiled, an
+        # entry typed as a tuple is unboxed on reading and boxed anew, never itself.
+        entries = cast("list[object]", heap)
+        entry: object = None
         try:
             while True:
                 # The entry stays on top while its callback runs (see replace_entry):
                 # every entry scheduled meanwhile sorts after it.
-                entry = heap[0]
-                when, seq, callback, arg = entry
+                entry = entries[0]
+                when, seq, callback, arg = heap[0]  # the same entry, read as its fields
                 if cancelled and seq in cancelled:
                     cancelled.remove(seq)
                     skipped += 1
@@ -174,18 +177,18 @@ class Scheduler:
                     continue
                 self.now = when
                 callback(arg)
-                if heap[0] is entry:  # not replaced by its successor
+                if entries[0] is entry:  # not replaced by its successor
                     pop(heap)
         except IndexError:
             if heap:  # an IndexError from inside a callback, not from an empty heap
-                if heap[0] is entry:
+                if entries[0] is entry:
                     pop(heap)
                 raise
         except _StopRun:
             stopped = 1  # the stop sentinel is not an event of the run
             pop(heap)
         except BaseException:
-            if heap and heap[0] is entry:  # left by a callback's exception: it has run
+            if heap and entries[0] is entry:  # left by a callback's exception: it has run
                 pop(heap)
             raise
         finally:
