@@ -168,31 +168,6 @@ class PoissonSource(UdpSource):
         # random.expovariate(self._per_ns), inlined: the same draw and arithmetic
         return now + 1 + int(-log(1.0 - self.rng.random()) / self._per_ns)
 
-    def _send(self, _arg: object) -> None:
-        # UdpSource._send with next_time inlined (a call less per packet); a Poisson
-        # source always has a next time
-        now = self.sched.now
-        if now >= self._stop_at:
-            return
-        self.sent += 1
-        sock = self.sock  # UdpSocket.sendto, inlined: a call less per datagram
-        size = self.size
-        dst = self.dst
-        books = sock.books
-        skb = SkBuff(size, sock.saddr, dst, sock.sport, self.dport, IPPROTO_UDP, now, books, sock)
-        books.sent_packets += 1
-        books.sent_bytes += size
-        try:  # Node.output, inlined for the cached route
-            dev = sock.route_cache[dst]
-        except KeyError:
-            sock.node.output(skb)
-        else:
-            dev.xmit(skb)
-        when = now + 1 + int(-log(1.0 - self.rng.random()) / self._per_ns)
-        event: object = (when, next_seq(), self._send_cb, None)  # call_at, inlined
-        replace_entry(self._event_heap, event)  # in this send's place
-        self._event = event
-
 
 class OnOffSource(UdpSource):
     """CBR at ``rate`` during ON periods, silent during OFF; exponential period lengths."""
