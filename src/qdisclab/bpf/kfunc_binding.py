@@ -464,8 +464,7 @@ def _obj_drop(env: ProgramEnv, vm: CallContext | None, addr: int, meta: int, *_:
         env.memory.unmap_bytes(addr)  # mapped by map_bytes: bytes, at a region's start
     else:
         env.memory.unmap_found_bytes(addr)  # a pooled node: mapped by map_found_bytes
-    if obj.pool is not None:  # its next bpf_obj_new gets a new address: a kept pointer faults
-        obj.pool.append(obj)
+        obj.pool.append(obj)  # its next bpf_obj_new gets a new address: a kept pointer faults
     return 0
 
 

@@ -571,13 +571,15 @@ class NetDevice(WireEnd):
             if dst in node.addresses:
                 # Node.receive's local delivery, inlined for a socket bound by port (a
                 # call less, and none through the transport's demultiplexer).
+                skb.len -= skb.mac_len  # skb_pull_mac, inlined
+                skb.mac_len = 0
                 rx = node.port_rx.get(skb.dport << 8 | skb.protocol)  # port_key, inlined
                 if rx is not None:
-                    skb.len -= skb.mac_len  # skb_pull_mac, inlined
-                    skb.mac_len = 0
                     rx(skb)
-                    return
-            elif node.forwarding:
+                else:
+                    node.deliver_by_protocol(skb)
+                return
+            if node.forwarding:
                 # Node.receive's forwarding, inlined for a router's common case (a call
                 # less per hop): TTL left, a cached route, the same link-layer header
                 # out. Anything else takes the full path below.

@@ -105,13 +105,8 @@ class Node:
             rx = self.port_rx.get(skb.dport << 8 | skb.protocol)  # port_key, inlined
             if rx is not None:
                 rx(skb)
-                return
-            try:
-                handler = self.protocols[skb.protocol]
-            except KeyError:
-                skb_drop(skb, DROP_NO_SOCKET, self.sched.now)
-                return
-            handler.receive(skb)
+            else:
+                self.deliver_by_protocol(skb)
             return
         if not self.forwarding:
             skb_drop(skb, DROP_NOT_FORWARDING, self.sched.now)
@@ -135,6 +130,18 @@ class Node:
             skb.len += out.hard_header_len - skb.mac_len
             skb.mac_len = out.hard_header_len
         out.xmit(skb)
+
+    def deliver_by_protocol(self, skb: SkBuff) -> None:
+        """Local delivery of a packet no port binding took: to its protocol's handler.
+
+        ``skb`` is this node's, its link-layer header already pulled.
+        """
+        try:
+            handler = self.protocols[skb.protocol]
+        except KeyError:
+            skb_drop(skb, DROP_NO_SOCKET, self.sched.now)
+            return
+        handler.receive(skb)
 
     def __repr__(self) -> str:
         kind = "router" if self.forwarding else "host"
