@@ -48,3 +48,21 @@ def test_a_listener_makes_the_bypass_watched_and_sees_each_packet():
     assert q.packets == link.a.tx_packets > len(seen)
     assert q.bytes == link.a.tx_bytes
     assert not enq.listeners
+
+
+def test_a_sojourn_log_keeps_the_bypass_on_the_devices_path_and_notes_each_zero():
+    from qdisclab.measure.sojourn import SojournRecorder
+
+    w, link = _sparse_world()
+    q = link.a.qdisc
+    recorder = SojournRecorder(w.sched)
+    assert q.sojourn is not None and q.bypass_unwatched and link.a.tx_bypass
+    w.run(100_000_000)
+    times, sojourns = recorder.samples(q)
+    assert len(times) == q.packets == link.a.tx_packets > 20
+    assert set(sojourns) == {0}
+    assert list(times) == sorted(times) and times[-1] <= w.sched.now
+    recorder.detach()
+    assert q.sojourn is None and link.a.tx_bypass
+    w.run(200_000_000)
+    assert len(recorder.samples(q)[0]) == len(times) < q.packets == link.a.tx_packets

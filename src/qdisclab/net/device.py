@@ -238,9 +238,9 @@ class NetDevice(WireEnd):
             and not channel.impaired
             and channel.ns_per_byte != 0
         )
-        # A bypass past an empty root is two counters and the plain serialisation: the
-        # root may be bypassed (TCQ_F_CAN_BYPASS), nothing watches its bypass, the wire
-        # is plain. The qdisc layer calls refresh_tx_path when either of its flags changes.
+        # A bypass past an empty root is two counters, a sojourn noted and the plain
+        # serialisation: the root may be bypassed (TCQ_F_CAN_BYPASS), no tracepoint
+        # watches its bypass, the wire is plain. The qdisc layer calls refresh_tx_path when either of its flags changes.
         qdisc = self.qdisc
         self.tx_bypass = (
             self.wire_plain and qdisc is not None and qdisc.can_bypass and qdisc.bypass_unwatched
@@ -387,12 +387,16 @@ class NetDevice(WireEnd):
         idle = now >= self.busy_until
         if idle and not qdisc.qlen:
             if self.tx_bypass:
-                # sch_direct_xmit past an empty fifo nothing watches: counted as sent by
-                # the qdisc, and start_xmit inlined for a plain wire (a call and the
-                # tests refresh_tx_path folded into tx_bypass less per packet past an
-                # idle device); the empty qdisc needs no "transmit done" event
+                # sch_direct_xmit past an empty fifo no tracepoint watches: counted as
+                # sent by the qdisc (its sojourn of 0 noted if a log is kept), and
+                # start_xmit inlined for a plain wire (a call and the tests
+                # refresh_tx_path folded into tx_bypass less per packet past an idle
+                # device); the empty qdisc needs no "transmit done" event
                 qdisc.packets += 1
                 qdisc.bytes += length
+                log = qdisc.sojourn
+                if log is not None:
+                    log.bypassed(now)
                 channel = self.channel
                 done = now + length * channel.ns_per_byte
                 self.busy_until = done
@@ -408,6 +412,9 @@ class NetDevice(WireEnd):
                 if qdisc.bypass_unwatched:
                     qdisc.packets += 1
                     qdisc.bytes += length
+                    log = qdisc.sojourn
+                    if log is not None:
+                        log.bypassed(now)
                 else:
                     qdisc.bypass(skb)
                 self.start_xmit(skb)

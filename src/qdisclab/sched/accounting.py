@@ -43,6 +43,11 @@ class SojournLog:
         self.times = array("q")
         self.sojourn = array("q")
 
+    def bypassed(self, now: int) -> None:
+        """A packet let past the empty qdisc at ``now``: it left as it entered (sojourn 0)."""
+        self.times.append(now)
+        self.sojourn.append(0)
+
 
 @mypyc_attr(allow_interpreted_subclasses=True)  # as Qdisc, built on it
 class QdiscAccounting(QdiscState):

@@ -88,9 +88,10 @@ def bind_trampolines(q: Qdisc) -> None:
         q._policy_dequeue = _head_dequeue(q, probes)
     q.dequeue = q._policy_dequeue if q._gso_skb is None else q._dequeue_parked
     q.bypass = _bypass(q, probes)
-    # With nothing to note or trace, a bypass is two counters: the device adds them
-    # itself (a call less per packet past an idle device) and calls ``bypass`` otherwise.
-    q.bypass_unwatched = not probes.watching_bypass()
+    # With nothing to trace, a bypass is two counters and a note in the sojourn log (if
+    # one is kept): the device does them itself (a call less per packet past an idle
+    # device) and calls ``bypass`` otherwise.
+    q.bypass_unwatched = not probes.tracing_bypass()
     tell_device_bypass_changed(q)
 
 
@@ -159,9 +160,10 @@ class _Probes:
         """These probes, if anything listens to an enqueue (None: the trampoline skips them)."""
         return self if self.traced_enqueue or self.enqueued is not None else None
 
-    def watching_bypass(self) -> bool:
-        """Whether a bypass has anything to note or trace (if not, it is two counters)."""
-        return self.enqueued is not None or self.traced_enqueue or self.traced_dequeue
+    def tracing_bypass(self) -> bool:
+        """Whether a tracepoint sees a bypass (if not, the device counts it and notes it
+        in the sojourn log itself)."""
+        return self.traced_enqueue or self.traced_dequeue
 
     def watching_dequeue(self) -> _Probes | None:
         """These probes, if anything listens to a dequeue (None: the trampoline skips them)."""
@@ -173,34 +175,16 @@ def _not_logging(value: int) -> None:
 
 
 def _bypass(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], None]:
+    """``q.bypass``: a bypass the device does not count itself, which is one traced."""
     log_time, log_sojourn = probes.log_time, probes.log_sojourn
     logged = probes.enqueued is not None
     sched = q.sched
     tp_enq = q.tp_enqueue if probes.traced_enqueue else None
     tp_deq = q.tp_dequeue if probes.traced_dequeue else None
 
-    if not probes.watching_bypass():
-
-        def bypass(skb: SkBuff) -> None:
-            """``sch_direct_xmit`` past an empty bypassable qdisc: counted as sent, never queued."""
-            q.packets += 1
-            q.bytes += skb.len
-
-        return bypass
-
-    if tp_enq is None and tp_deq is None:
-
-        def logged_bypass(skb: SkBuff) -> None:
-            """As ``bypass``, its sojourn of 0 noted (the common case of a measured run)."""
-            q.packets += 1
-            q.bytes += skb.len
-            log_time(sched.now)
-            log_sojourn(0)
-
-        return logged_bypass
-
     def traced_bypass(skb: SkBuff) -> None:
-        """As ``bypass``, traced as an enqueue and a dequeue (a sojourn of 0)."""
+        """``sch_direct_xmit`` past an empty bypassable qdisc, traced as an enqueue and a
+        dequeue (a sojourn of 0); counted as sent, never queued."""
         q.packets += 1
         q.bytes += skb.len
         now = sched.now
