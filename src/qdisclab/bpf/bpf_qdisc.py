@@ -52,6 +52,7 @@ from qdisclab.bpf.program import BpfProgram
 from qdisclab.bpf.proven import Proven
 from qdisclab.bpf.runner import Global, ObjectResolver, load
 from qdisclab.bpf.struct_ops_maps import StructOpsMap
+from qdisclab.bpf.wrap import CallbackWrap
 from qdisclab.ops import KFUNCS, RUNNING
 from qdisclab.ops.ownership import POLICY_OFF, violation
 from qdisclab.sched.context import QdiscContext
@@ -187,23 +188,31 @@ class BpfQdisc(QdiscOps):
         self.args_addr = env.memory.map(BytesRegion("struct_ops ctx", self.args))
         self.runs: dict[str, Any] = {}
         self.exits = {m: _exits(obj.programs[p]) for m, p in self.ops_map.programs.items()}
-        proven = getattr(type(self), "proven", {})  # what the verifier proved, if it ran
-        given: dict[str, Callable[..., int]] = {}  # member -> run taking its arguments
-        for member, prog in self.ops_map.programs.items():
-            facts = Proven(proven[prog], ctx_bytes=True) if prog in proven else None
-            engine = load(obj.programs[prog], resolver, env.memory, self.engine, self.budget,
-                          proven=facts, views=env.views, ctx_args=_PER_PACKET.get(member, 0))  # fmt: skip
-            self.runs[member] = engine.run
-            run_ctx = getattr(engine, "run_ctx", None)
-            given[member] = run_ctx or partial(self._run_packed, engine.run)
-        # run(ctx, *arguments): the arguments themselves where the translation takes them
-        self.run_enqueue, self.run_dequeue = given["enqueue"], given["dequeue"]
         # What enqueue and dequeue map and unmap an skb's view with, in place: an entry
         # each way, the view bound on access (Memory.bind_on_access).
         self.skb_ids, self.skbs = env.views.tables("sk_buff")[:2]
         self.memory = env.memory
         self.sch_addr = 0
         self.checked = False
+        # The modules whose callbacks name the qdisc's address and policy (set by init).
+        self.namespaces: list[dict[str, object]] = []
+        proven = getattr(type(self), "proven", {})  # what the verifier proved, if it ran
+        given: dict[str, Callable[..., int]] = {}  # member -> run taking its arguments
+        for member, prog in self.ops_map.programs.items():
+            facts = Proven(proven[prog], ctx_bytes=True) if prog in proven else None
+            wrap = _WRAPS[member](self) if member in _WRAPS else None
+            engine = load(obj.programs[prog], resolver, env.memory, self.engine, self.budget,
+                          proven=facts, views=env.views, ctx_args=_PER_PACKET.get(member, 0),
+                          wrap=wrap)  # fmt: skip
+            self.runs[member] = engine.run
+            run_ctx = getattr(engine, "run_ctx", None)
+            given[member] = run_ctx or partial(self._run_packed, engine.run)
+            callback = getattr(engine, "callback", None)
+            if callback is not None:  # the member itself: the trampoline calls it directly
+                setattr(self, member, callback)
+                self.namespaces.append(engine.namespace)  # type: ignore[union-attr]
+        # run(ctx, *arguments): the arguments themselves where the translation takes them
+        self.run_enqueue, self.run_dequeue = given["enqueue"], given["dequeue"]
 
     def _run_packed(self, run: Callable[[int], int], ctx: int, *args: int) -> int:
         """``run(ctx)`` with ``args`` packed into the context's bytes (the interpreter's way)."""
@@ -271,9 +280,40 @@ class BpfQdisc(QdiscOps):
             raise violation(frame, skb, f"{self.exits['dequeue']}: {problem}")
         return skb
 
+    def _leak(self, ret: int, skb: SkBuff) -> Exception:
+        """The violation of an enqueue whose program returned still owning ``skb``."""
+        # The trampoline would find the leak too; here it can say where the program returned.
+        problem = _bad_enqueue(ret, True, skb.len, skb)
+        return violation(skb.owner, skb, f"{self.exits['enqueue']}: {problem}")
+
+    def _stray(self, skb: Any) -> Exception:
+        """The violation of a dequeue whose program returned an skb it does not own."""
+        problem = _bad_dequeue_return(skb)
+        return violation(RUNNING.frame, skb, f"{self.exits['dequeue']}: {problem}")
+
+    def _unmapped(self, addr: int, found: Any) -> SkBuff:
+        """The skb at ``addr`` that dequeue's program returned, unmapped, when not a plain one."""
+        env = self.env
+        if found is not None:  # not an SkBuff: mapped as one by hand; skb_at says so
+            self.skbs[addr] = found
+        try:
+            skb = env.skb_at(addr)
+        except BpfFault as fault:
+            raise extension_fault(fault, self.id, "dequeue") from None
+        env.views.release("sk_buff", skb)
+        return skb
+
+    def _enqueue_fault(self, fault: BpfFault, skb: SkBuff) -> Exception:
+        return extension_fault(fault, self.id, "enqueue", skb)
+
+    def _dequeue_fault(self, fault: BpfFault) -> Exception:
+        return extension_fault(fault, self.id, "dequeue", None)
+
     def init(self, sch: Any, opt: dict[str, Any]) -> int:
         self.sch_addr = self.env.views.address("Qdisc", sch)
         self.checked = sch.__class__ is QdiscContext  # not the unchecked twin (policy off)
+        for namespace in self.namespaces:  # what the translated callbacks name (_WRAPS)
+            namespace["q_sch"], namespace["q_checked"] = self.sch_addr, self.checked
         limit = opt.get("limit")
         if limit is not None:
             sch.limit = limit
@@ -288,5 +328,85 @@ class BpfQdisc(QdiscOps):
         if "destroy" in self.runs:
             self._run("destroy", sch, None, self.sch_addr)
 
+
+def _signed_return(value: str) -> str:
+    """``signed(value, 32)`` as an expression (a literal folded): a verdict (0..2) is itself."""
+    if value.startswith("0x"):
+        return str(signed(int(value, 16), 32))
+    return (
+        f"{value} if {value} < 0x80000000 else (({value} & 0xffffffff) ^ 0x80000000) - 0x80000000"
+    )
+
+
+def _enqueue_wrap(q: BpfQdisc) -> CallbackWrap:
+    """``BpfQdisc.enqueue``'s own work, written around the translated program."""
+    env = q.env
+
+    def ret(value: str) -> list[str]:
+        return [
+            "q_owner = skb.owner",
+            "if q_owner is q_FREED:",
+            "    q_release('sk_buff', skb)",
+            "elif q_owner is q_RUNNING.frame and q_owner is not None:",
+            f"    raise q_leak({value}, skb)",
+            f"return {_signed_return(value)}",
+        ]
+
+    prologue = [
+        "q_env.context = sch",
+        "q_env.to_free = to_free",
+        # Views.address's work in place (an skb is rarely mapped already: a child's, say)
+        "q_rid = q_memory.next_id",
+        f"q_addr = q_rid << {REGION_SHIFT}",
+        "if q_skb_ids.setdefault(skb, q_addr) is q_addr:",
+        "    q_memory.next_id = q_rid + 2",
+        "    q_skbs[q_addr] = skb",
+        "else:",
+        "    q_addr = q_skb_ids[skb]",
+    ]
+    bound = {
+        "q_env": env, "q_memory": q.memory, "q_skb_ids": q.skb_ids, "q_skbs": q.skbs,
+        "q_FREED": FREED, "q_RUNNING": RUNNING, "q_release": env.views.release,
+        "q_leak": q._leak, "q_enqueue_fault": q._enqueue_fault, "q_sch": 0,
+    }  # fmt: skip
+    args = ["q_addr", "q_sch", f"{env.to_free_addr:#x}"]
+    return CallbackWrap(
+        "skb, sch, to_free", prologue, args, ret, "q_enqueue_fault({fault}, skb)", bound
+    )
+
+
+def _dequeue_wrap(q: BpfQdisc) -> CallbackWrap:
+    """``BpfQdisc.dequeue``'s own work, written around the translated program."""
+
+    def ret(value: str) -> list[str]:
+        if value == "0x0":
+            return ["return None"]
+        return [
+            *([] if value.startswith("0x") else [f"if not {value}:", "    return None"]),
+            f"q_skb = q_skbs.pop({value}, None)",  # skb_at's common case, and Views.release's
+            "if q_skb.__class__ is q_SkBuff:",
+            "    del q_skb_ids[q_skb]",
+            "else:",
+            f"    q_skb = q_unmapped({value}, q_skb)",
+            "q_frame = q_RUNNING.frame",
+            "if q_skb.owner is not q_frame and q_checked and q_frame is not None:",
+            "    raise q_stray(q_skb)",
+            "return q_skb",
+        ]
+
+    bound = {
+        "q_env": q.env, "q_skb_ids": q.skb_ids, "q_skbs": q.skbs, "q_SkBuff": SkBuff,
+        "q_RUNNING": RUNNING, "q_unmapped": q._unmapped, "q_stray": q._stray,
+        "q_dequeue_fault": q._dequeue_fault, "q_sch": 0, "q_checked": False,
+    }  # fmt: skip
+    return CallbackWrap(
+        "sch", ["q_env.context = sch"], ["q_sch"], ret, "q_dequeue_fault({fault})", bound
+    )
+
+
+_WRAPS: dict[str, Callable[[BpfQdisc], CallbackWrap]] = {
+    "enqueue": _enqueue_wrap,
+    "dequeue": _dequeue_wrap,
+}
 
 __all__ = ["ENGINES", "BpfQdisc", "attach_qdisc", "qdisc_kind", "qdisc_ops_map"]

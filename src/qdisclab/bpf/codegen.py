@@ -47,6 +47,7 @@ from qdisclab.bpf.isa import M64, Insn
 from qdisclab.bpf.liveness import live_in, use_def
 from qdisclab.bpf.memory import Field, StructView, ignored_write
 from qdisclab.bpf.proven import BYTES, CTX, STRUCT, Access, Proven
+from qdisclab.bpf.wrap import CallbackWrap
 
 _M = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF, 8: M64}
 _SIGN = {1: 0x80, 2: 0x8000, 4: 0x8000_0000, 8: 0x8000_0000_0000_0000}
@@ -131,6 +132,7 @@ class _Function:
         """
         self.ret = "return r0" if entry else "return r0, steps"
         self.ctx_variant = ctx
+        self.wrap = self.tr.wrap if ctx else None  # the callback's own code around it
         counted = not (entry and self.bounded)  # the entry's count is seen by nobody else
         self.held: dict[int, tuple[int, str]] = {}  # lock slot -> (its unlock, the lock set)
         self.holding: dict[int, int] = {}  # unlock slot -> its lock's slot
@@ -155,8 +157,10 @@ class _Function:
             if ctx:
                 self.pending.update({r: "0x0" for r in (2, 3, 4, 5)})
                 self.arg_registers = self._arg_registers()
-                for r in self.arg_registers.values():
+                for k, r in self.arg_registers.items():
                     del self.pending[r]
+                    if self.wrap is not None:  # its value held back: no parameter to read
+                        self.pending[r] = self.wrap.args[k]
         if self.tree:
             self._path(self.entry, base, body_out, counted)
         for start in [] if self.tree else self.leaders:
@@ -177,7 +181,10 @@ class _Function:
             out.append("        except BpfFault as e:")
             for lock, (_, locks) in self.held.items():  # a fault leaves the lock held
                 out.append(f"            if h{lock}: {locks}.add(h{lock})")
-            out.append("            raise annotate(e) from None")
+            fault = (
+                "annotate(e)" if self.wrap is None else self.wrap.fault.format(fault="annotate(e)")
+            )
+            out.append(f"            raise {fault} from None")
         return out
 
     def _block(self, start: int, counted: bool) -> None:
@@ -602,7 +609,21 @@ class _Function:
 
     def _prologue(self, entry: bool, base: str, used: set[str], counted: bool) -> list[str]:
         """The function's head and the set-up of what its body uses (nothing else)."""
-        if entry and self.ctx_variant:
+        wrap = self.wrap
+        if entry and wrap is not None:
+            # The callback itself: its prologue gives the arguments' values (R1, the
+            # context's address, is read by nothing but the argument loads: ctx_arg_loads).
+            out = [f"    def callback({wrap.params}):"]
+            out.extend("        " + line for line in wrap.prologue)
+            for k in range(self.tr.ctx_args):
+                reg = self.arg_registers.get(k)
+                name = f"a{k}" if reg is None else f"r{reg}"
+                if name in used and (reg is None or self.pending is None):
+                    out.append(f"        {name} = {wrap.args[k]}")
+            out.append("        try:")
+            if "steps" in used or "depth" in used:
+                out.append(f"{base}depth = steps = 0")
+        elif entry and self.ctx_variant:
             # The caller passes R1 in range and the callback's arguments (ctx_arg_loads).
             names = {k: f"r{r}" for k, r in self.arg_registers.items()}
             params = ", ".join(names.get(k, f"a{k}") for k in range(self.tr.ctx_args))
@@ -710,7 +731,11 @@ class _Function:
     def jump(self, i: Insn) -> None:
         cls, op, pc = i.code & 0x07, i.code & 0xF0, i.slot
         if i.code == isa.EXIT:
-            self.emit(self.read(self.ret))
+            if self.wrap is not None:  # the callback's own return, from R0's value
+                for line in self.wrap.ret(self.read("r0")):
+                    self.emit(line)
+            else:
+                self.emit(self.read(self.ret))
         elif i.code == isa.CALL:
             first = len(self.lines)
             if self.pending is not None:
@@ -1150,17 +1175,19 @@ class _Source:
         proven: Proven | None = None,
         views: StructLayouts | None = None,
         ctx_args: int = 0,
+        wrap: CallbackWrap | None = None,
     ) -> None:
         self.image = image
         self.budget = budget
         self.proven = proven if views is not None else None
         self.ctx_args = ctx_args
+        self.wrap = wrap
         self.views = views
         self.packers: dict[str, str] = {}
         self.inlined: set[int] = set()  # slots of calls written in place (their state: s<slot>)
         # Registers live before each slot, for the updates nothing reads (_kept_chains).
         self.live = live_in(image.insns) if self.proven is not None else None
-        self.bound: dict[str, object] = {}  # module globals the source names
+        self.bound: dict[str, object] = dict(wrap.bound) if wrap else {}  # globals the source names
 
     def bind(self, name: str, value: object) -> str:
         """``name`` as a global of the generated module, bound to ``value``."""
@@ -1251,7 +1278,7 @@ class _Source:
             head.append(f"    s{slot} = c{slot}.bpf_inline[1]")
         table = ", ".join(f"{e}: f{e}" for e in img.functions) + ', "run": run'
         if loads is not None:
-            table += ', "run_ctx": run_ctx'
+            table += ', "callback": callback' if self.wrap else ', "run_ctx": run_ctx'
         return "\n".join([*head, *body, f"    return {{{table}}}", ""])
 
 
@@ -1270,6 +1297,7 @@ def program_module(
     proven: Proven | None = None,
     views: StructLayouts | None = None,
     ctx_args: int = 0,
+    wrap: CallbackWrap | None = None,
 ) -> tuple[str, dict[str, object]]:
     """:func:`program_source` specialised by the verifier's ``proven`` accesses, and its globals.
 
@@ -1278,7 +1306,8 @@ def program_module(
     access its bytes in place; the globals are the tables and functions the
     source names. ``ctx_args``: the program is a struct_ops callback of that
     many arguments; its module also defines ``run_ctx(r1, a0, ...)`` taking them
-    (see ``_Function.ctx_arg_loads``) when the proof allows it.
+    (see ``_Function.ctx_arg_loads``) when the proof allows it; with ``wrap``, it
+    defines ``callback``, that function with the callback's own code around it, instead.
     """
-    src = _Source(image, budget, proven, views, ctx_args)
+    src = _Source(image, budget, proven, views, ctx_args, wrap)
     return src.source(), src.bound
