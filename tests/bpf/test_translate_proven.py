@@ -207,3 +207,38 @@ def test_a_callbacks_arguments_are_taken_as_they_are_when_only_loads_read_the_co
 def test_a_context_used_otherwise_keeps_its_bytes(text: str) -> None:
     facts = {slot: Access(CTX) for slot in range(4)}
     assert _ctx_engine(text, facts, 2).run_ctx is None
+
+
+class _Counted:
+    """A Qdisc seen through a context, as a BPF qdisc's: ``qlen`` a property of another path."""
+
+    class _Q:
+        qlen = 5
+
+    def __init__(self) -> None:
+        self._q = self._Q()
+        self.limit = 100
+
+    @property
+    def qlen(self) -> int:
+        raise AssertionError("the property is not what translated code reads")
+
+
+def test_a_read_through_path_is_read_in_place_of_the_attribute() -> None:
+    text = """
+        r0 = *(u32 *)(r1 + 40)
+        r2 = *(u32 *)(r1 + 0)
+        r0 += r2
+        exit
+    """
+    facts = {slot: QDISC for slot in range(2)}
+    memory = Memory()
+    views = Views(memory)
+    views.read_through("Qdisc", {"qlen": "_q.qlen"})
+    translated = Translated(
+        assemble(text), corpus_resolver(), memory, proven=Proven(facts, True), views=views
+    )
+    assert translated.run(views.address("Qdisc", _Counted())) == 105
+    assert "._q.qlen & " in translated.source and ".limit & " in translated.source
+    # Another struct's attribute of the same name is its own.
+    assert views.read_path("sk_buff", "qlen") == "qlen"

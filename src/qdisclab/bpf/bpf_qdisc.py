@@ -55,7 +55,7 @@ from qdisclab.bpf.struct_ops_maps import StructOpsMap
 from qdisclab.bpf.wrap import CallbackWrap
 from qdisclab.ops import KFUNCS, RUNNING
 from qdisclab.ops.ownership import POLICY_OFF, violation
-from qdisclab.sched.context import QdiscContext
+from qdisclab.sched.context import COUNTER_PATHS, QdiscContext
 from qdisclab.sched.ops import IFACE, QdiscOps
 from qdisclab.sched.options import Opt
 from qdisclab.sched.registry import QDISC_OPS, register_qdisc
@@ -173,6 +173,7 @@ class BpfQdisc(QdiscOps):
         verify_once(type(self), getattr(dev, "ownership_policy", None))
         obj = self.obj
         env = self.env = ProgramEnv(obj, IFACE)
+        env.views.read_through("Qdisc", COUNTER_PATHS)  # its Qdiscs are QdiscContexts
         instance = frame.instance if frame else None
         if instance is not None:  # its nodes' skbs are found there, as SkbNode's would be
             env.own_kptr_fields(instance.storage, instance.policy != POLICY_OFF)

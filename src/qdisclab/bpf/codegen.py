@@ -1164,6 +1164,8 @@ class StructLayouts(Protocol):
 
     def objects_of(self, struct: str) -> dict[int, Any]: ...
 
+    def read_path(self, struct: str, attr: str) -> str: ...
+
 
 class _Source:
     """The module source of a whole program."""
@@ -1217,7 +1219,7 @@ class _Source:
         if found is None or access is None:
             return None  # not a modelled field: the reference path raises the fault
         getter, shift, mask = access
-        attr = found[2].attr
+        attr = found[2].attr and self.views.read_path(fact.struct, found[2].attr)  # type: ignore[union-attr]
         value = "{obj}." + attr if attr else self.bind(f"g{slot}", getter) + "({obj})"
         value = f"({value} >> {shift})" if shift else value
         return f"{value} & {mask:#x}"
