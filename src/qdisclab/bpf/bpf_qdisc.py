@@ -315,6 +315,7 @@ class BpfQdisc(QdiscOps):
         self.checked = sch.__class__ is QdiscContext  # not the unchecked twin (policy off)
         for namespace in self.namespaces:  # what the translated callbacks name (_WRAPS)
             namespace["q_sch"], namespace["q_checked"] = self.sch_addr, self.checked
+            namespace["q_sch_obj"] = sch  # the object its view at q_sch is, while mapped
         limit = opt.get("limit")
         if limit is not None:
             sch.limit = limit
@@ -368,12 +369,13 @@ def _enqueue_wrap(q: BpfQdisc) -> CallbackWrap:
     bound = {
         "q_env": env, "q_memory": q.memory, "q_skb_ids": q.skb_ids, "q_skbs": q.skbs,
         "q_FREED": FREED, "q_RUNNING": RUNNING, "q_release": env.views.release,
-        "q_leak": q._leak, "q_enqueue_fault": q._enqueue_fault, "q_sch": 0,
+        "q_leak": q._leak, "q_enqueue_fault": q._enqueue_fault, "q_sch": 0, "q_sch_obj": None,
     }  # fmt: skip
     args = ["q_addr", "q_sch", f"{env.to_free_addr:#x}"]
-    return CallbackWrap(
-        "skb, sch, to_free", prologue, args, ret, "q_enqueue_fault({fault}, skb)", bound
-    )
+    # The skb is the object at q_addr until a call may free it; the Qdisc is init's for good.
+    objects = {0: ("sk_buff", "skb", False), 1: ("Qdisc", "q_sch_obj", True)}
+    fault = "q_enqueue_fault({fault}, skb)"
+    return CallbackWrap("skb, sch, to_free", prologue, args, ret, fault, bound, objects)
 
 
 def _dequeue_wrap(q: BpfQdisc) -> CallbackWrap:
@@ -398,11 +400,11 @@ def _dequeue_wrap(q: BpfQdisc) -> CallbackWrap:
     bound = {
         "q_env": q.env, "q_skb_ids": q.skb_ids, "q_skbs": q.skbs, "q_SkBuff": SkBuff,
         "q_RUNNING": RUNNING, "q_unmapped": q._unmapped, "q_stray": q._stray,
-        "q_dequeue_fault": q._dequeue_fault, "q_sch": 0, "q_checked": False,
+        "q_dequeue_fault": q._dequeue_fault, "q_sch": 0, "q_checked": False, "q_sch_obj": None,
     }  # fmt: skip
-    return CallbackWrap(
-        "sch", ["q_env.context = sch"], ["q_sch"], ret, "q_dequeue_fault({fault})", bound
-    )
+    objects = {0: ("Qdisc", "q_sch_obj", True)}
+    fault = "q_dequeue_fault({fault})"
+    return CallbackWrap("sch", ["q_env.context = sch"], ["q_sch"], ret, fault, bound, objects)
 
 
 _WRAPS: dict[str, Callable[[BpfQdisc], CallbackWrap]] = {

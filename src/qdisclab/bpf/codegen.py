@@ -133,6 +133,12 @@ class _Function:
         self.ret = "return r0" if entry else "return r0, steps"
         self.ctx_variant = ctx
         self.wrap = self.tr.wrap if ctx else None  # the callback's own code around it
+        self.called = False  # a call was written on the path so far (see _known_object)
+        # Registers written other than by loading an argument: they may not hold it.
+        self.rewritten = 0
+        for i in self.insns:
+            if not (ctx and i.slot in self.ctx_loads):
+                self.rewritten |= use_def(i)[1]
         counted = not (entry and self.bounded)  # the entry's count is seen by nobody else
         self.held: dict[int, tuple[int, str]] = {}  # lock slot -> (its unlock, the lock set)
         self.holding: dict[int, int] = {}  # unlock slot -> its lock's slot
@@ -191,6 +197,8 @@ class _Function:
         """The lines of the block at ``start`` (in ``self.lines``), but for a tree's branch."""
         body = self.by_block[start]
         self.block = start
+        if not self.tree and start != self.entry:  # reached on paths not followed here
+            self.called = True
         self.lines = []
         self.branch: tuple[str, int] | None = None
         self.cached: dict[tuple[object, ...], bool | str] = {}
@@ -218,8 +226,10 @@ class _Function:
         row, the first with no ``else``, are one.
         """
         lines, k = self.lines, 0
+        # A known object's name (_known_object) is assigned by nothing in the function.
+        known = {f"if {o[1]} is None:" for o in self.wrap.objects.values()} if self.wrap else set()
         while k < len(lines):
-            if _MISS.fullmatch(lines[k]):
+            if _MISS.fullmatch(lines[k]) or lines[k] in known:
                 end = k + 1
                 while end < len(lines) and lines[end].startswith("    "):
                     end += 1
@@ -275,8 +285,9 @@ class _Function:
                 test, target = self.branch
                 out.append(f"{indent}if {test}:")
                 saved = None if self.pending is None else dict(self.pending)
+                called = self.called
                 self._path(target, indent + "    ", out, counted)
-                self.pending = saved
+                self.pending, self.called = saved, called
                 start = after[1]
             else:
                 start = after[0]
@@ -790,6 +801,7 @@ class _Function:
                 self.pending[0] = "0x0"
             self.zero_result = False
             self.cached = {}  # the call may have unmapped a region (bpf_obj_drop, a freed skb)
+            self.called = True
             self.narrow -= {0, 1, 2, 3, 4, 5}  # a call's result and its clobbered scratch registers
         elif op == isa.BPF_JCOND:
             self.emit("if mg:")
@@ -864,6 +876,9 @@ class _Function:
         Looked up once per block, in the views of that struct by the address
         of the struct's start: None when ``reg`` points anywhere else.
         """
+        known = self._known_object(reg, struct, delta)
+        if known is not None:
+            return known
         key = (reg, "S", struct, delta)
         if key not in self.cached:
             self.objects_named += 1  # a name of its own: another may still be live
@@ -873,6 +888,22 @@ class _Function:
             self.emit(f"{name} = {table}.get({at})")
             self.cached[key] = name
         return str(self.cached[key])
+
+    def _known_object(self, reg: int, struct: str, delta: int) -> str | None:
+        """The wrap's expression of the object ``reg`` points at, if it still holds that argument.
+
+        The callback's own code mapped the argument's object (``CallbackWrap.objects``):
+        while the register holds the argument — never written but by its load — and no
+        call may have unmapped the view, the object is known without a lookup.
+        """
+        wrap = self.wrap
+        if wrap is None or delta or self.rewritten >> reg & 1:
+            return None
+        for k, r in self.arg_registers.items():
+            found = wrap.objects.get(k) if r == reg else None
+            if found is not None and found[0] == struct and (found[2] or not self.called):
+                return found[1]
+        return None
 
     def load(
         self, target: str, reg: int, off: int, size: int, pc: int, signed: bool = False

@@ -29,10 +29,14 @@ class CallbackWrap:
       expression): they end in the callback's own ``return``;
     * ``fault``: the expression of the exception a program fault raises,
       ``{fault}`` standing for the annotated ``BpfFault``;
-    * ``bound``: the module globals these lines name.
+    * ``bound``: the module globals these lines name;
+    * ``objects``: per argument that is a struct's address, ``(struct, expression,
+      stable)``: the object whose view starts there, which a proven access reads
+      without looking it up while the register still holds the argument — until
+      the first call unless ``stable`` (no call can unmap that view).
     """
 
-    __slots__ = ("args", "bound", "fault", "params", "prologue", "ret")
+    __slots__ = ("args", "bound", "fault", "objects", "params", "prologue", "ret")
 
     def __init__(
         self,
@@ -42,6 +46,8 @@ class CallbackWrap:
         ret: Callable[[str], list[str]],
         fault: str,
         bound: dict[str, object],
+        objects: dict[int, tuple[str, str, bool]] | None = None,
     ) -> None:
         self.params, self.prologue, self.args = params, prologue, args
         self.ret, self.fault, self.bound = ret, fault, bound
+        self.objects = objects or {}
