@@ -118,6 +118,7 @@ class _Function:
         self.ctx_loads: dict[int, int] = {}
         self.tree = False
         self.stk = "stk"
+        self.stack_locals: set[int] = set()  # frame offsets held in locals (_stack_locals)
         self.pending: dict[int, str] | None = None
         self.zero_result = False
 
@@ -167,6 +168,7 @@ class _Function:
                     del self.pending[r]
                     if self.wrap is not None:  # its value held back: no parameter to read
                         self.pending[r] = self.wrap.args[k]
+        self.stack_locals = self._stack_locals() if self.wrap is not None else set()
         if self.tree:
             self._path(self.entry, base, body_out, counted)
         for start in [] if self.tree else self.leaders:
@@ -192,6 +194,39 @@ class _Function:
             )
             out.append(f"            raise {fault} from None")
         return out
+
+    def _stack_locals(self) -> set[int]:
+        """Frame offsets of stack slots held in locals (``sl<offset>``) instead of the bytes.
+
+        In a callback's own function with no ``slow()`` (nothing else reads its frame,
+        and the verifier proved no slot is read before it is written), when R10 is
+        only ever the base of plain loads and stores of constant offsets — no pointer
+        into the frame escapes to a register or a call — and every access of a slot
+        has the same width and overlaps no other slot, the slot is a local: a store
+        is an assignment, a load a read, and no bytes are packed or unpacked.
+        """
+        if self.pending is None or self.tr.proven is None:
+            return set()
+        widths: dict[int, int] = {}
+        for i in self.insns:
+            uses, _ = use_def(i)
+            cls, mode = i.code & 0x07, i.code & 0xE0
+            if cls in (isa.BPF_LDX, isa.BPF_ST, isa.BPF_STX) and mode == isa.BPF_MEM:
+                base = i.src if cls == isa.BPF_LDX else i.dst
+                size = isa.SIZE_BYTES[i.code & 0x18]
+                at = self.tr.stack_offset(base, i.off, size)
+                if cls == isa.BPF_STX and i.src == 10:
+                    return set()  # the frame pointer itself stored
+                if base == 10:
+                    if at is None or widths.setdefault(at, size) != size:
+                        return set()
+                    continue
+            if uses >> 10 & 1:
+                return set()
+        spans = sorted(widths.items())
+        if any(o + w > spans[k + 1][0] for k, (o, w) in enumerate(spans[:-1])):
+            return set()
+        return set(widths)
 
     def _block(self, start: int, counted: bool) -> None:
         """The lines of the block at ``start`` (in ``self.lines``), but for a tree's branch."""
@@ -927,6 +962,9 @@ class _Function:
         extend = f" & {M64:#x}" if signed else ""
         fast = self.tr.stack_offset(reg, off, size)
         if fast is not None:
+            if fast in self.stack_locals and not signed:
+                self.emit(f"{target} = sl{fast}")
+                return
             self.emit(f"{target} = {unpack}({self.stk}, {fast})[0]{extend}")
             return
         if self.ctx_variant and pc in self.ctx_loads:  # the callback's argument itself
@@ -976,6 +1014,9 @@ class _Function:
         pack = self.tr.packer("p" + _UFMT[size])
         fast = self.tr.stack_offset(reg, off, size)
         if fast is not None:
+            if fast in self.stack_locals:
+                self.emit(f"sl{fast} = {masked}")
+                return
             self.emit(f"{pack}({self.stk}, {fast}, {masked})")
             return
         slow = f"st((r{reg} + {off}) & {M64:#x}, {size}, {masked}, {pc})"
@@ -990,6 +1031,9 @@ class _Function:
                     fed = self.tr.stack_offset(i.src, i.off, width)
                     if i.code & 0x07 == isa.BPF_LDX and fed is not None:  # a stack load (_feeds)
                         unpack = self.tr.packer("u" + _UFMT[width])
+                        if fed in self.stack_locals:
+                            self.emit(f"    r{i.dst} = sl{fed}")
+                            continue
                         self.emit(f"    r{i.dst} = {unpack}({self.stk}, {fed})[0]")
                     elif i.code & 0x07 == isa.BPF_LDX:
                         self.emit(
