@@ -354,8 +354,8 @@ def _enqueue_wrap(q: BpfQdisc) -> CallbackWrap:
             f"return {_signed_return(value)}",
         ]
 
+    # env.context is the qdisc's sch for good (init's); to_free is this call's token.
     prologue = [
-        "q_env.context = sch",
         "q_env.to_free = to_free",
         # Views.address's work in place (an skb is rarely mapped already: a child's, say)
         "q_rid = q_memory.next_id",
@@ -398,13 +398,13 @@ def _dequeue_wrap(q: BpfQdisc) -> CallbackWrap:
         ]
 
     bound = {
-        "q_env": q.env, "q_skb_ids": q.skb_ids, "q_skbs": q.skbs, "q_SkBuff": SkBuff,
+        "q_skb_ids": q.skb_ids, "q_skbs": q.skbs, "q_SkBuff": SkBuff,
         "q_RUNNING": RUNNING, "q_unmapped": q._unmapped, "q_stray": q._stray,
         "q_dequeue_fault": q._dequeue_fault, "q_sch": 0, "q_checked": False, "q_sch_obj": None,
     }  # fmt: skip
     objects = {0: ("Qdisc", "q_sch_obj", True)}
     fault = "q_dequeue_fault({fault})"
-    return CallbackWrap("sch", ["q_env.context = sch"], ["q_sch"], ret, fault, bound, objects)
+    return CallbackWrap("sch", [], ["q_sch"], ret, fault, bound, objects)
 
 
 _WRAPS: dict[str, Callable[[BpfQdisc], CallbackWrap]] = {

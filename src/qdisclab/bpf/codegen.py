@@ -799,7 +799,8 @@ class _Function:
                 ]
                 spec = inline_spec(self.tr.image.calls.get(pc))
                 if pc in self.held:  # the lock noted in a local (_held_locks)
-                    self.emit(f"if r1 in {self.held[pc][1]}:")
+                    # An empty set (the usual case) answers without hashing the address.
+                    self.emit(f"if {self.held[pc][1]} and r1 in {self.held[pc][1]}:")
                     self.lines.extend("    " + c for c in call)
                     self.emit(f"h{pc} = r1")
                     self.returns_zero()

@@ -105,7 +105,8 @@ class ProgramEnv:
     """What one attached object's programs share: memory, views, objects, lists, locks.
 
     ``context`` is the ``sch`` the running callback received and ``to_free``
-    enqueue's token; the callback sets both before running a program.
+    enqueue's token; the callback sets both before running a program (a BPF
+    qdisc's per-packet callbacks set only ``to_free``: their ``sch`` is init's).
     """
 
     def __init__(self, obj: BpfObject, interface: str) -> None:
