@@ -162,3 +162,18 @@ def test_translated_dequeue_of_an_unmapped_skb_is_a_fault_naming_dequeue():
     text = str(caught.value)  # the program's read of skb->len faults, where it is
     assert text.startswith("bpf_fifo.dequeue: fifo_dequeue: insn 22: ")
     assert f"invalid address {addr + 72:#x}" in text and "fifo.bpf.c:75: " in text
+
+
+@pytest.mark.no_conservation_check  # strict stops at the fault, mid-dequeue
+def test_translated_dequeue_returning_an_skb_it_does_not_own_names_where_it_returned():
+    d = Device()
+    q = create_qdisc(qdisc_kind(FIFO), d.dev, opt={"limit": 4})
+    d.dev.set_qdisc(q)
+    q.enqueue(d.skb())
+    for allocation in q.ops.env.objects.values():  # its node hands the skb to nobody
+        allocation.node._checked = False
+    with pytest.raises(ExtensionFault) as caught:
+        q.dequeue()
+    text = str(caught.value)
+    assert "fifo_dequeue: returned at " in text and "fifo.bpf.c:" in text
+    assert "dequeue returned an skb it does not own" in text

@@ -195,8 +195,11 @@ class BpfQdisc(QdiscOps):
         self.memory = env.memory
         self.sch_addr = 0
         self.checked = False
-        # The modules whose callbacks name the qdisc's address and policy (set by init).
+        # The modules whose callbacks name the qdisc's address and Qdisc (set by init).
         self.namespaces: list[dict[str, object]] = []
+        # Where the programs of the callbacks the trampoline checks alone returned, which
+        # its report of a leak or a stray return names (trampoline._returned_at).
+        self.returned_at: dict[str, str] = {}
         proven = getattr(type(self), "proven", {})  # what the verifier proved, if it ran
         given: dict[str, Callable[..., int]] = {}  # member -> run taking its arguments
         for member, prog in self.ops_map.programs.items():
@@ -211,6 +214,7 @@ class BpfQdisc(QdiscOps):
             callback = getattr(engine, "callback", None)
             if callback is not None:  # the member itself: the trampoline calls it directly
                 setattr(self, member, callback)
+                self.returned_at[member] = self.exits[member]  # its checks: the trampoline's
                 self.namespaces.append(engine.namespace)  # type: ignore[union-attr]
         # run(ctx, *arguments): the arguments themselves where the translation takes them
         self.run_enqueue, self.run_dequeue = given["enqueue"], given["dequeue"]
@@ -281,17 +285,6 @@ class BpfQdisc(QdiscOps):
             raise violation(frame, skb, f"{self.exits['dequeue']}: {problem}")
         return skb
 
-    def _leak(self, ret: int, skb: SkBuff) -> Exception:
-        """The violation of an enqueue whose program returned still owning ``skb``."""
-        # The trampoline would find the leak too; here it can say where the program returned.
-        problem = _bad_enqueue(ret, True, skb.len, skb)
-        return violation(skb.owner, skb, f"{self.exits['enqueue']}: {problem}")
-
-    def _stray(self, skb: Any) -> Exception:
-        """The violation of a dequeue whose program returned an skb it does not own."""
-        problem = _bad_dequeue_return(skb)
-        return violation(RUNNING.frame, skb, f"{self.exits['dequeue']}: {problem}")
-
     def _unmapped(self, addr: int, found: Any) -> SkBuff:
         """The skb at ``addr`` that dequeue's program returned, unmapped, when not a plain one."""
         env = self.env
@@ -314,7 +307,7 @@ class BpfQdisc(QdiscOps):
         self.sch_addr = self.env.views.address("Qdisc", sch)
         self.checked = sch.__class__ is QdiscContext  # not the unchecked twin (policy off)
         for namespace in self.namespaces:  # what the translated callbacks name (_WRAPS)
-            namespace["q_sch"], namespace["q_checked"] = self.sch_addr, self.checked
+            namespace["q_sch"] = self.sch_addr
             namespace["q_sch_obj"] = sch  # the object its view at q_sch is, while mapped
         limit = opt.get("limit")
         if limit is not None:
@@ -344,13 +337,11 @@ def _enqueue_wrap(q: BpfQdisc) -> CallbackWrap:
     """``BpfQdisc.enqueue``'s own work, written around the translated program."""
     env = q.env
 
+    # A leak is the trampoline's to find (it names the program's exits: returned_at).
     def ret(value: str) -> list[str]:
         return [
-            "q_owner = skb.owner",
-            "if q_owner is q_FREED:",
+            "if skb.owner is q_FREED:",
             "    q_release('sk_buff', skb)",
-            "elif q_owner is q_RUNNING.frame and q_owner is not None:",
-            f"    raise q_leak({value}, skb)",
             f"return {_signed_return(value)}",
         ]
 
@@ -368,8 +359,8 @@ def _enqueue_wrap(q: BpfQdisc) -> CallbackWrap:
     ]
     bound = {
         "q_env": env, "q_memory": q.memory, "q_skb_ids": q.skb_ids, "q_skbs": q.skbs,
-        "q_FREED": FREED, "q_RUNNING": RUNNING, "q_release": env.views.release,
-        "q_leak": q._leak, "q_enqueue_fault": q._enqueue_fault, "q_sch": 0, "q_sch_obj": None,
+        "q_FREED": FREED, "q_release": env.views.release,
+        "q_enqueue_fault": q._enqueue_fault, "q_sch": 0, "q_sch_obj": None,
     }  # fmt: skip
     args = ["q_addr", "q_sch", f"{env.to_free_addr:#x}"]
     # The skb is the object at q_addr until a call may free it; the Qdisc is init's for good.
@@ -391,16 +382,13 @@ def _dequeue_wrap(q: BpfQdisc) -> CallbackWrap:
             "    del q_skb_ids[q_skb]",
             "else:",
             f"    q_skb = q_unmapped({value}, q_skb)",
-            "q_frame = q_RUNNING.frame",
-            "if q_skb.owner is not q_frame and q_checked and q_frame is not None:",
-            "    raise q_stray(q_skb)",
-            "return q_skb",
+            "return q_skb",  # not owned: the trampoline's to find (it names returned_at)
         ]
 
     bound = {
         "q_skb_ids": q.skb_ids, "q_skbs": q.skbs, "q_SkBuff": SkBuff,
-        "q_RUNNING": RUNNING, "q_unmapped": q._unmapped, "q_stray": q._stray,
-        "q_dequeue_fault": q._dequeue_fault, "q_sch": 0, "q_checked": False, "q_sch_obj": None,
+        "q_unmapped": q._unmapped, "q_dequeue_fault": q._dequeue_fault,
+        "q_sch": 0, "q_sch_obj": None,
     }  # fmt: skip
     objects = {0: ("Qdisc", "q_sch_obj", True)}
     fault = "q_dequeue_fault({fault})"
