@@ -120,3 +120,60 @@ def test_bench_row_drives_the_attached_qdisc_on_both_engines(kind, builtin):
         for what in ("pairs_per_s", f"over_{builtin}")
     }
     assert all(value > 0 for value in out.values())
+
+
+def test_translated_enqueue_and_dequeue_are_the_programs_own_functions():
+    d = Device()
+    q = create_qdisc(qdisc_kind(FIFO), d.dev, opt={"limit": 10})
+    # The trampolines call the translated code itself: no wrapper method in between.
+    assert q.ops.enqueue.__code__.co_filename == "<bpf fifo_enqueue>"
+    assert q.ops.dequeue.__code__.co_filename == "<bpf fifo_dequeue>"
+    interp = create_qdisc(qdisc_kind(FIFO, engine="interp"), Device().dev, opt={"limit": 10})
+    assert interp.ops.enqueue.__func__ is type(interp.ops).enqueue
+
+
+@pytest.mark.no_conservation_check  # strict stops at the fault, mid-enqueue
+def test_a_kfunc_fault_in_translated_enqueue_names_qdisc_program_insn_line_and_skb():
+    d = Device()
+    q = create_qdisc(qdisc_kind(FIFO), d.dev, opt={"limit": 1})
+    d.dev.set_qdisc(q)
+    q.enqueue(d.skb())
+    q.ops.env.to_free_addr += 8  # the program's to_free is no longer the call's: a fault
+    with pytest.raises(ExtensionFault) as caught:
+        q.enqueue(d.skb(300))  # over the limit: bpf_qdisc_skb_drop(skb, to_free)
+    text = str(caught.value)
+    assert text.startswith("bpf_fifo.enqueue: fifo_enqueue: insn ")
+    assert "is not this call's to_free" in text and "fifo.bpf.c:" in text
+    assert "skb 10." in text and " 300" in text  # the packet enqueue was handed
+
+
+@pytest.mark.no_conservation_check  # strict stops at the fault, mid-dequeue
+def test_translated_dequeue_of_an_unmapped_skb_is_a_fault_naming_dequeue():
+    d = Device()
+    q = create_qdisc(qdisc_kind(FIFO), d.dev, opt={"limit": 4})
+    d.dev.set_qdisc(q)
+    skb = d.skb()
+    q.enqueue(skb)
+    views = q.ops.env.views
+    addr = views.tables("sk_buff")[0][skb]
+    del views.skbs[addr]  # the address the node holds no longer leads to the skb
+    with pytest.raises(ExtensionFault) as caught:
+        q.dequeue()
+    text = str(caught.value)  # the program's read of skb->len faults, where it is
+    assert text.startswith("bpf_fifo.dequeue: fifo_dequeue: insn 22: ")
+    assert f"invalid address {addr + 72:#x}" in text and "fifo.bpf.c:75: " in text
+
+
+@pytest.mark.no_conservation_check  # strict stops at the fault, mid-dequeue
+def test_translated_dequeue_returning_an_skb_it_does_not_own_names_where_it_returned():
+    d = Device()
+    q = create_qdisc(qdisc_kind(FIFO), d.dev, opt={"limit": 4})
+    d.dev.set_qdisc(q)
+    q.enqueue(d.skb())
+    for allocation in q.ops.env.objects.values():  # its node hands the skb to nobody
+        allocation.node._checked = False
+    with pytest.raises(ExtensionFault) as caught:
+        q.dequeue()
+    text = str(caught.value)
+    assert "fifo_dequeue: returned at " in text and "fifo.bpf.c:" in text
+    assert "dequeue returned an skb it does not own" in text

@@ -19,6 +19,7 @@ from qdisclab.bpf.proven import BYTES, CTX, STRUCT, Access, Proven
 from qdisclab.bpf.translate import Translated
 from qdisclab.bpf.verifier.objects import verify_object
 from qdisclab.bpf.views import Views
+from qdisclab.bpf.wrap import CallbackWrap
 
 QDISC = Access(STRUCT, "Qdisc", 0)
 
@@ -207,3 +208,93 @@ def test_a_callbacks_arguments_are_taken_as_they_are_when_only_loads_read_the_co
 def test_a_context_used_otherwise_keeps_its_bytes(text: str) -> None:
     facts = {slot: Access(CTX) for slot in range(4)}
     assert _ctx_engine(text, facts, 2).run_ctx is None
+
+
+class _Counted:
+    """A Qdisc seen through a context, as a BPF qdisc's: ``qlen`` a property of another path."""
+
+    class _Q:
+        qlen = 5
+
+    def __init__(self) -> None:
+        self._q = self._Q()
+        self.limit = 100
+
+    @property
+    def qlen(self) -> int:
+        raise AssertionError("the property is not what translated code reads")
+
+
+def test_a_read_through_path_is_read_in_place_of_the_attribute() -> None:
+    text = """
+        r0 = *(u32 *)(r1 + 40)
+        r2 = *(u32 *)(r1 + 0)
+        r0 += r2
+        exit
+    """
+    facts = {slot: QDISC for slot in range(2)}
+    memory = Memory()
+    views = Views(memory)
+    views.read_through("Qdisc", {"qlen": "_q.qlen"})
+    translated = Translated(
+        assemble(text), corpus_resolver(), memory, proven=Proven(facts, True), views=views
+    )
+    assert translated.run(views.address("Qdisc", _Counted())) == 105
+    assert "._q.qlen & " in translated.source and ".limit & " in translated.source
+    # Another struct's attribute of the same name is its own.
+    assert views.read_path("sk_buff", "qlen") == "qlen"
+
+
+def _wrapped(text: str, nargs: int) -> Translated:
+    """``text`` as a callback of ``nargs`` arguments ``a, b``, its return ``[R0, frame bytes]``."""
+    memory = Memory()
+    names = ", ".join("ab"[:nargs])
+    wrap = CallbackWrap(
+        names, [], list("ab"[:nargs]), lambda v: [f"return [{v}, bytes(stk0)]"], "{fault}", {}
+    )
+    facts = {slot: Access(CTX) for slot in range(nargs)}
+    return Translated(
+        assemble(text), corpus_resolver(), memory, proven=Proven(facts, ctx_bytes=True),
+        views=Views(memory), ctx_args=nargs, wrap=wrap,
+    )  # fmt: skip
+
+
+def test_a_callbacks_stack_slots_are_locals_when_no_frame_pointer_escapes() -> None:
+    text = """
+        r2 = *(u64 *)(r1 + 0)
+        r3 = *(u64 *)(r1 + 8)
+        *(u32 *)(r10 - 4) = r2
+        *(u64 *)(r10 - 16) = r3
+        r0 = *(u32 *)(r10 - 4)
+        r4 = *(u64 *)(r10 - 16)
+        r0 += r4
+        exit
+    """
+    translated = _wrapped(text, 2)
+    assert translated.callback is not None and translated.run_ctx is None
+    value, frame = translated.callback(0x1_0000_0029, 1)
+    assert value == 0x2A  # the u32 slot kept the low half only, as the frame's bytes would
+    assert frame == bytes(len(frame))  # held in locals: the bytes were never written
+    assert "sl508 = " in translated.source and "sl496" in translated.source
+
+
+@pytest.mark.parametrize(
+    ("escape", "expected"),
+    [
+        pytest.param(
+            "r5 = r10\nr5 += -4\nr0 = *(u32 *)(r5 + 0)", 0x0102_0304, id="a-pointer-into-the-frame"
+        ),
+        pytest.param("r0 = *(u16 *)(r10 - 4)", 0x0304, id="a-narrower-read"),
+        pytest.param("r0 = *(u16 *)(r10 - 2)", 0x0102, id="overlapping"),
+    ],
+)
+def test_a_callbacks_stack_stays_bytes_when_its_slots_are_not_plain(
+    escape: str, expected: int
+) -> None:
+    text = f"r2 = *(u64 *)(r1 + 0)\n*(u32 *)(r10 - 4) = r2\n{escape}\nexit"
+    translated = _wrapped(text, 1)
+    assert translated.callback is not None
+    value, frame = translated.callback(0x0102_0304)
+    assert value == expected
+    assert frame[-4:] == bytes.fromhex("04030201")  # the store went to the frame's bytes
+    assert "sl508" not in translated.source

@@ -19,11 +19,19 @@ when every node was new (the id of a region is never given out twice).
 >>> obj = Allocation(bytearray(32), None, (24,), [KptrNode(True)], layout.spare)
 >>> obj.place(5 << 32); hex(obj.field), obj.node_at(obj.field) is obj.node
 ('0x500000018', True)
+>>> obj.kptr[0] = 0x9_0000_0000; obj.data[24:].hex()  # the field's bytes, little-endian
+'0000000009000000'
+>>> odd = Allocation(bytearray(36), None, (32,), [KptrNode(True)], None)  # past the end
+>>> odd.kptr[0] = 0  # packed, as the kfunc would: refused
+Traceback (most recent call last):
+struct.error: pack_into requires a buffer of at least 40 bytes for packing 8 bytes at offset 32 (actual buffer size is 36)
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import struct
+import sys
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from qdisclab.bpf.memory import BytesRegion
@@ -49,6 +57,28 @@ class NodeLayout:
         self.spare: list[Allocation] = []
 
 
+_U64 = struct.Struct("<Q")
+
+
+class _PackedWord:
+    """``word[0] = value``: a u64 packed little-endian at ``off`` of ``data`` (the general case)."""
+
+    __slots__ = ("data", "off")
+
+    def __init__(self, data: bytearray, off: int) -> None:
+        self.data, self.off = data, off
+
+    def __setitem__(self, index: int, value: int) -> None:
+        _U64.pack_into(self.data, self.off + 8 * index, value)
+
+
+def _word(data: bytearray, off: int) -> Any:
+    """A view whose item 0 is the u64 at ``off`` of ``data``: a memoryview cast where it can be."""
+    if sys.byteorder == "little" and off >= 0 and off + 8 <= len(data):
+        return memoryview(data)[off : off + 8].cast("Q")  # native order is the little end
+    return _PackedWord(data, off)
+
+
 class Allocation:
     """One object from ``bpf_obj_new``: its bytes, their region, its ``__kptr`` fields.
 
@@ -58,9 +88,13 @@ class Allocation:
     it has none), what the kfuncs' common case checks, and ``field_off`` the
     field's offset (where it is written, not worked out from the address).
     ``pool`` is the free list the record goes back to when dropped, or None.
+    ``kptr[0] = value`` writes the first field's u64 in place (a view of its 8
+    bytes: cheaper than packing them, which the kfuncs' common case does per packet).
     """
 
-    __slots__ = ("base", "data", "field", "field_off", "node", "nodes", "offsets", "pool", "region")
+    __slots__ = (
+        "base", "data", "field", "field_off", "kptr", "node", "nodes", "offsets", "pool", "region",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -79,6 +113,7 @@ class Allocation:
         self.base = 0
         self.field = -1
         self.field_off = offsets[0] if offsets else -1
+        self.kptr = _word(data, self.field_off)
 
     def place(self, base: int) -> None:
         """Record that the object is mapped at ``base``."""

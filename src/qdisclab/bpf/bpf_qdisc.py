@@ -52,9 +52,10 @@ from qdisclab.bpf.program import BpfProgram
 from qdisclab.bpf.proven import Proven
 from qdisclab.bpf.runner import Global, ObjectResolver, load
 from qdisclab.bpf.struct_ops_maps import StructOpsMap
+from qdisclab.bpf.wrap import CallbackWrap
 from qdisclab.ops import KFUNCS, RUNNING
 from qdisclab.ops.ownership import POLICY_OFF, violation
-from qdisclab.sched.context import QdiscContext
+from qdisclab.sched.context import COUNTER_PATHS, QdiscContext
 from qdisclab.sched.ops import IFACE, QdiscOps
 from qdisclab.sched.options import Opt
 from qdisclab.sched.registry import QDISC_OPS, register_qdisc
@@ -172,6 +173,7 @@ class BpfQdisc(QdiscOps):
         verify_once(type(self), getattr(dev, "ownership_policy", None))
         obj = self.obj
         env = self.env = ProgramEnv(obj, IFACE)
+        env.views.read_through("Qdisc", COUNTER_PATHS)  # its Qdiscs are QdiscContexts
         instance = frame.instance if frame else None
         if instance is not None:  # its nodes' skbs are found there, as SkbNode's would be
             env.own_kptr_fields(instance.storage, instance.policy != POLICY_OFF)
@@ -187,23 +189,35 @@ class BpfQdisc(QdiscOps):
         self.args_addr = env.memory.map(BytesRegion("struct_ops ctx", self.args))
         self.runs: dict[str, Any] = {}
         self.exits = {m: _exits(obj.programs[p]) for m, p in self.ops_map.programs.items()}
-        proven = getattr(type(self), "proven", {})  # what the verifier proved, if it ran
-        given: dict[str, Callable[..., int]] = {}  # member -> run taking its arguments
-        for member, prog in self.ops_map.programs.items():
-            facts = Proven(proven[prog], ctx_bytes=True) if prog in proven else None
-            engine = load(obj.programs[prog], resolver, env.memory, self.engine, self.budget,
-                          proven=facts, views=env.views, ctx_args=_PER_PACKET.get(member, 0))  # fmt: skip
-            self.runs[member] = engine.run
-            run_ctx = getattr(engine, "run_ctx", None)
-            given[member] = run_ctx or partial(self._run_packed, engine.run)
-        # run(ctx, *arguments): the arguments themselves where the translation takes them
-        self.run_enqueue, self.run_dequeue = given["enqueue"], given["dequeue"]
         # What enqueue and dequeue map and unmap an skb's view with, in place: an entry
         # each way, the view bound on access (Memory.bind_on_access).
         self.skb_ids, self.skbs = env.views.tables("sk_buff")[:2]
         self.memory = env.memory
         self.sch_addr = 0
         self.checked = False
+        # The modules whose callbacks name the qdisc's address and Qdisc (set by init).
+        self.namespaces: list[dict[str, object]] = []
+        # Where the programs of the callbacks the trampoline checks alone returned, which
+        # its report of a leak or a stray return names (trampoline._returned_at).
+        self.returned_at: dict[str, str] = {}
+        proven = getattr(type(self), "proven", {})  # what the verifier proved, if it ran
+        given: dict[str, Callable[..., int]] = {}  # member -> run taking its arguments
+        for member, prog in self.ops_map.programs.items():
+            facts = Proven(proven[prog], ctx_bytes=True) if prog in proven else None
+            wrap = _WRAPS[member](self) if member in _WRAPS else None
+            engine = load(obj.programs[prog], resolver, env.memory, self.engine, self.budget,
+                          proven=facts, views=env.views, ctx_args=_PER_PACKET.get(member, 0),
+                          wrap=wrap)  # fmt: skip
+            self.runs[member] = engine.run
+            run_ctx = getattr(engine, "run_ctx", None)
+            given[member] = run_ctx or partial(self._run_packed, engine.run)
+            callback = getattr(engine, "callback", None)
+            if callback is not None:  # the member itself: the trampoline calls it directly
+                setattr(self, member, callback)
+                self.returned_at[member] = self.exits[member]  # its checks: the trampoline's
+                self.namespaces.append(engine.namespace)  # type: ignore[union-attr]
+        # run(ctx, *arguments): the arguments themselves where the translation takes them
+        self.run_enqueue, self.run_dequeue = given["enqueue"], given["dequeue"]
 
     def _run_packed(self, run: Callable[[int], int], ctx: int, *args: int) -> int:
         """``run(ctx)`` with ``args`` packed into the context's bytes (the interpreter's way)."""
@@ -271,9 +285,30 @@ class BpfQdisc(QdiscOps):
             raise violation(frame, skb, f"{self.exits['dequeue']}: {problem}")
         return skb
 
+    def _unmapped(self, addr: int, found: Any) -> SkBuff:
+        """The skb at ``addr`` that dequeue's program returned, unmapped, when not a plain one."""
+        env = self.env
+        if found is not None:  # not an SkBuff: mapped as one by hand; skb_at says so
+            self.skbs[addr] = found
+        try:
+            skb = env.skb_at(addr)
+        except BpfFault as fault:
+            raise extension_fault(fault, self.id, "dequeue") from None
+        env.views.release("sk_buff", skb)
+        return skb
+
+    def _enqueue_fault(self, fault: BpfFault, skb: SkBuff) -> Exception:
+        return extension_fault(fault, self.id, "enqueue", skb)
+
+    def _dequeue_fault(self, fault: BpfFault) -> Exception:
+        return extension_fault(fault, self.id, "dequeue", None)
+
     def init(self, sch: Any, opt: dict[str, Any]) -> int:
         self.sch_addr = self.env.views.address("Qdisc", sch)
         self.checked = sch.__class__ is QdiscContext  # not the unchecked twin (policy off)
+        for namespace in self.namespaces:  # what the translated callbacks name (_WRAPS)
+            namespace["q_sch"] = self.sch_addr
+            namespace["q_sch_obj"] = sch  # the object its view at q_sch is, while mapped
         limit = opt.get("limit")
         if limit is not None:
             sch.limit = limit
@@ -288,5 +323,81 @@ class BpfQdisc(QdiscOps):
         if "destroy" in self.runs:
             self._run("destroy", sch, None, self.sch_addr)
 
+
+def _signed_return(value: str) -> str:
+    """``signed(value, 32)`` as an expression (a literal folded): a verdict (0..2) is itself."""
+    if value.startswith("0x"):
+        return str(signed(int(value, 16), 32))
+    return (
+        f"{value} if {value} < 0x80000000 else (({value} & 0xffffffff) ^ 0x80000000) - 0x80000000"
+    )
+
+
+def _enqueue_wrap(q: BpfQdisc) -> CallbackWrap:
+    """``BpfQdisc.enqueue``'s own work, written around the translated program."""
+    env = q.env
+
+    # A leak is the trampoline's to find (it names the program's exits: returned_at).
+    def ret(value: str) -> list[str]:
+        return [
+            "if skb.owner is q_FREED:",
+            "    q_release('sk_buff', skb)",
+            f"return {_signed_return(value)}",
+        ]
+
+    # env.context is the qdisc's sch for good (init's); to_free is this call's token.
+    prologue = [
+        "q_env.to_free = to_free",
+        # Views.address's work in place (an skb is rarely mapped already: a child's, say)
+        "q_rid = q_memory.next_id",
+        f"q_addr = q_rid << {REGION_SHIFT}",
+        "if q_skb_ids.setdefault(skb, q_addr) is q_addr:",
+        "    q_memory.next_id = q_rid + 2",
+        "    q_skbs[q_addr] = skb",
+        "else:",
+        "    q_addr = q_skb_ids[skb]",
+    ]
+    bound = {
+        "q_env": env, "q_memory": q.memory, "q_skb_ids": q.skb_ids, "q_skbs": q.skbs,
+        "q_FREED": FREED, "q_release": env.views.release,
+        "q_enqueue_fault": q._enqueue_fault, "q_sch": 0, "q_sch_obj": None,
+    }  # fmt: skip
+    args = ["q_addr", "q_sch", f"{env.to_free_addr:#x}"]
+    # The skb is the object at q_addr until a call may free it; the Qdisc is init's for good.
+    objects = {0: ("sk_buff", "skb", False), 1: ("Qdisc", "q_sch_obj", True)}
+    fault = "q_enqueue_fault({fault}, skb)"
+    return CallbackWrap("skb, sch, to_free", prologue, args, ret, fault, bound, objects)
+
+
+def _dequeue_wrap(q: BpfQdisc) -> CallbackWrap:
+    """``BpfQdisc.dequeue``'s own work, written around the translated program."""
+
+    def ret(value: str) -> list[str]:
+        if value == "0x0":
+            return ["return None"]
+        return [
+            *([] if value.startswith("0x") else [f"if not {value}:", "    return None"]),
+            f"q_skb = q_skbs.pop({value}, None)",  # skb_at's common case, and Views.release's
+            "if q_skb.__class__ is q_SkBuff:",
+            "    del q_skb_ids[q_skb]",
+            "else:",
+            f"    q_skb = q_unmapped({value}, q_skb)",
+            "return q_skb",  # not owned: the trampoline's to find (it names returned_at)
+        ]
+
+    bound = {
+        "q_skb_ids": q.skb_ids, "q_skbs": q.skbs, "q_SkBuff": SkBuff,
+        "q_unmapped": q._unmapped, "q_dequeue_fault": q._dequeue_fault,
+        "q_sch": 0, "q_sch_obj": None,
+    }  # fmt: skip
+    objects = {0: ("Qdisc", "q_sch_obj", True)}
+    fault = "q_dequeue_fault({fault})"
+    return CallbackWrap("sch", [], ["q_sch"], ret, fault, bound, objects)
+
+
+_WRAPS: dict[str, Callable[[BpfQdisc], CallbackWrap]] = {
+    "enqueue": _enqueue_wrap,
+    "dequeue": _dequeue_wrap,
+}
 
 __all__ = ["ENGINES", "BpfQdisc", "attach_qdisc", "qdisc_kind", "qdisc_ops_map"]

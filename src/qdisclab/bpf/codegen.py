@@ -47,6 +47,7 @@ from qdisclab.bpf.isa import M64, Insn
 from qdisclab.bpf.liveness import live_in, use_def
 from qdisclab.bpf.memory import Field, StructView, ignored_write
 from qdisclab.bpf.proven import BYTES, CTX, STRUCT, Access, Proven
+from qdisclab.bpf.wrap import CallbackWrap
 
 _M = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF, 8: M64}
 _SIGN = {1: 0x80, 2: 0x8000, 4: 0x8000_0000, 8: 0x8000_0000_0000_0000}
@@ -117,6 +118,7 @@ class _Function:
         self.ctx_loads: dict[int, int] = {}
         self.tree = False
         self.stk = "stk"
+        self.stack_locals: set[int] = set()  # frame offsets held in locals (_stack_locals)
         self.pending: dict[int, str] | None = None
         self.zero_result = False
 
@@ -131,6 +133,13 @@ class _Function:
         """
         self.ret = "return r0" if entry else "return r0, steps"
         self.ctx_variant = ctx
+        self.wrap = self.tr.wrap if ctx else None  # the callback's own code around it
+        self.called = False  # a call was written on the path so far (see _known_object)
+        # Registers written other than by loading an argument: they may not hold it.
+        self.rewritten = 0
+        for i in self.insns:
+            if not (ctx and i.slot in self.ctx_loads):
+                self.rewritten |= use_def(i)[1]
         counted = not (entry and self.bounded)  # the entry's count is seen by nobody else
         self.held: dict[int, tuple[int, str]] = {}  # lock slot -> (its unlock, the lock set)
         self.holding: dict[int, int] = {}  # unlock slot -> its lock's slot
@@ -155,8 +164,11 @@ class _Function:
             if ctx:
                 self.pending.update({r: "0x0" for r in (2, 3, 4, 5)})
                 self.arg_registers = self._arg_registers()
-                for r in self.arg_registers.values():
+                for k, r in self.arg_registers.items():
                     del self.pending[r]
+                    if self.wrap is not None:  # its value held back: no parameter to read
+                        self.pending[r] = self.wrap.args[k]
+        self.stack_locals = self._stack_locals() if self.wrap is not None else set()
         if self.tree:
             self._path(self.entry, base, body_out, counted)
         for start in [] if self.tree else self.leaders:
@@ -177,13 +189,51 @@ class _Function:
             out.append("        except BpfFault as e:")
             for lock, (_, locks) in self.held.items():  # a fault leaves the lock held
                 out.append(f"            if h{lock}: {locks}.add(h{lock})")
-            out.append("            raise annotate(e) from None")
+            fault = (
+                "annotate(e)" if self.wrap is None else self.wrap.fault.format(fault="annotate(e)")
+            )
+            out.append(f"            raise {fault} from None")
         return out
+
+    def _stack_locals(self) -> set[int]:
+        """Frame offsets of stack slots held in locals (``sl<offset>``) instead of the bytes.
+
+        In a callback's own function with no ``slow()`` (nothing else reads its frame,
+        and the verifier proved no slot is read before it is written), when R10 is
+        only ever the base of plain loads and stores of constant offsets — no pointer
+        into the frame escapes to a register or a call — and every access of a slot
+        has the same width and overlaps no other slot, the slot is a local: a store
+        is an assignment, a load a read, and no bytes are packed or unpacked.
+        """
+        if self.pending is None or self.tr.proven is None:
+            return set()
+        widths: dict[int, int] = {}
+        for i in self.insns:
+            uses, _ = use_def(i)
+            cls, mode = i.code & 0x07, i.code & 0xE0
+            if cls in (isa.BPF_LDX, isa.BPF_ST, isa.BPF_STX) and mode == isa.BPF_MEM:
+                base = i.src if cls == isa.BPF_LDX else i.dst
+                size = isa.SIZE_BYTES[i.code & 0x18]
+                at = self.tr.stack_offset(base, i.off, size)
+                if cls == isa.BPF_STX and i.src == 10:
+                    return set()  # the frame pointer itself stored
+                if base == 10:
+                    if at is None or widths.setdefault(at, size) != size:
+                        return set()
+                    continue
+            if uses >> 10 & 1:
+                return set()
+        spans = sorted(widths.items())
+        if any(o + w > spans[k + 1][0] for k, (o, w) in enumerate(spans[:-1])):
+            return set()
+        return set(widths)
 
     def _block(self, start: int, counted: bool) -> None:
         """The lines of the block at ``start`` (in ``self.lines``), but for a tree's branch."""
         body = self.by_block[start]
         self.block = start
+        if not self.tree and start != self.entry:  # reached on paths not followed here
+            self.called = True
         self.lines = []
         self.branch: tuple[str, int] | None = None
         self.cached: dict[tuple[object, ...], bool | str] = {}
@@ -211,8 +261,10 @@ class _Function:
         row, the first with no ``else``, are one.
         """
         lines, k = self.lines, 0
+        # A known object's name (_known_object) is assigned by nothing in the function.
+        known = {f"if {o[1]} is None:" for o in self.wrap.objects.values()} if self.wrap else set()
         while k < len(lines):
-            if _MISS.fullmatch(lines[k]):
+            if _MISS.fullmatch(lines[k]) or lines[k] in known:
                 end = k + 1
                 while end < len(lines) and lines[end].startswith("    "):
                     end += 1
@@ -268,8 +320,9 @@ class _Function:
                 test, target = self.branch
                 out.append(f"{indent}if {test}:")
                 saved = None if self.pending is None else dict(self.pending)
+                called = self.called
                 self._path(target, indent + "    ", out, counted)
-                self.pending = saved
+                self.pending, self.called = saved, called
                 start = after[1]
             else:
                 start = after[0]
@@ -602,7 +655,21 @@ class _Function:
 
     def _prologue(self, entry: bool, base: str, used: set[str], counted: bool) -> list[str]:
         """The function's head and the set-up of what its body uses (nothing else)."""
-        if entry and self.ctx_variant:
+        wrap = self.wrap
+        if entry and wrap is not None:
+            # The callback itself: its prologue gives the arguments' values (R1, the
+            # context's address, is read by nothing but the argument loads: ctx_arg_loads).
+            out = [f"    def callback({wrap.params}):"]
+            out.extend("        " + line for line in wrap.prologue)
+            for k in range(self.tr.ctx_args):
+                reg = self.arg_registers.get(k)
+                name = f"a{k}" if reg is None else f"r{reg}"
+                if name in used and (reg is None or self.pending is None):
+                    out.append(f"        {name} = {wrap.args[k]}")
+            out.append("        try:")
+            if "steps" in used or "depth" in used:
+                out.append(f"{base}depth = steps = 0")
+        elif entry and self.ctx_variant:
             # The caller passes R1 in range and the callback's arguments (ctx_arg_loads).
             names = {k: f"r{r}" for k, r in self.arg_registers.items()}
             params = ", ".join(names.get(k, f"a{k}") for k in range(self.tr.ctx_args))
@@ -710,7 +777,11 @@ class _Function:
     def jump(self, i: Insn) -> None:
         cls, op, pc = i.code & 0x07, i.code & 0xF0, i.slot
         if i.code == isa.EXIT:
-            self.emit(self.read(self.ret))
+            if self.wrap is not None:  # the callback's own return, from R0's value
+                for line in self.wrap.ret(self.read("r0")):
+                    self.emit(line)
+            else:
+                self.emit(self.read(self.ret))
         elif i.code == isa.CALL:
             first = len(self.lines)
             if self.pending is not None:
@@ -728,7 +799,8 @@ class _Function:
                 ]
                 spec = inline_spec(self.tr.image.calls.get(pc))
                 if pc in self.held:  # the lock noted in a local (_held_locks)
-                    self.emit(f"if r1 in {self.held[pc][1]}:")
+                    # An empty set (the usual case) answers without hashing the address.
+                    self.emit(f"if {self.held[pc][1]} and r1 in {self.held[pc][1]}:")
                     self.lines.extend("    " + c for c in call)
                     self.emit(f"h{pc} = r1")
                     self.returns_zero()
@@ -765,6 +837,7 @@ class _Function:
                 self.pending[0] = "0x0"
             self.zero_result = False
             self.cached = {}  # the call may have unmapped a region (bpf_obj_drop, a freed skb)
+            self.called = True
             self.narrow -= {0, 1, 2, 3, 4, 5}  # a call's result and its clobbered scratch registers
         elif op == isa.BPF_JCOND:
             self.emit("if mg:")
@@ -839,6 +912,9 @@ class _Function:
         Looked up once per block, in the views of that struct by the address
         of the struct's start: None when ``reg`` points anywhere else.
         """
+        known = self._known_object(reg, struct, delta)
+        if known is not None:
+            return known
         key = (reg, "S", struct, delta)
         if key not in self.cached:
             self.objects_named += 1  # a name of its own: another may still be live
@@ -848,6 +924,22 @@ class _Function:
             self.emit(f"{name} = {table}.get({at})")
             self.cached[key] = name
         return str(self.cached[key])
+
+    def _known_object(self, reg: int, struct: str, delta: int) -> str | None:
+        """The wrap's expression of the object ``reg`` points at, if it still holds that argument.
+
+        The callback's own code mapped the argument's object (``CallbackWrap.objects``):
+        while the register holds the argument — never written but by its load — and no
+        call may have unmapped the view, the object is known without a lookup.
+        """
+        wrap = self.wrap
+        if wrap is None or delta or self.rewritten >> reg & 1:
+            return None
+        for k, r in self.arg_registers.items():
+            found = wrap.objects.get(k) if r == reg else None
+            if found is not None and found[0] == struct and (found[2] or not self.called):
+                return found[1]
+        return None
 
     def load(
         self, target: str, reg: int, off: int, size: int, pc: int, signed: bool = False
@@ -871,6 +963,9 @@ class _Function:
         extend = f" & {M64:#x}" if signed else ""
         fast = self.tr.stack_offset(reg, off, size)
         if fast is not None:
+            if fast in self.stack_locals and not signed:
+                self.emit(f"{target} = sl{fast}")
+                return
             self.emit(f"{target} = {unpack}({self.stk}, {fast})[0]{extend}")
             return
         if self.ctx_variant and pc in self.ctx_loads:  # the callback's argument itself
@@ -920,6 +1015,9 @@ class _Function:
         pack = self.tr.packer("p" + _UFMT[size])
         fast = self.tr.stack_offset(reg, off, size)
         if fast is not None:
+            if fast in self.stack_locals:
+                self.emit(f"sl{fast} = {masked}")
+                return
             self.emit(f"{pack}({self.stk}, {fast}, {masked})")
             return
         slow = f"st((r{reg} + {off}) & {M64:#x}, {size}, {masked}, {pc})"
@@ -934,6 +1032,9 @@ class _Function:
                     fed = self.tr.stack_offset(i.src, i.off, width)
                     if i.code & 0x07 == isa.BPF_LDX and fed is not None:  # a stack load (_feeds)
                         unpack = self.tr.packer("u" + _UFMT[width])
+                        if fed in self.stack_locals:
+                            self.emit(f"    r{i.dst} = sl{fed}")
+                            continue
                         self.emit(f"    r{i.dst} = {unpack}({self.stk}, {fed})[0]")
                     elif i.code & 0x07 == isa.BPF_LDX:
                         self.emit(
@@ -1139,6 +1240,8 @@ class StructLayouts(Protocol):
 
     def objects_of(self, struct: str) -> dict[int, Any]: ...
 
+    def read_path(self, struct: str, attr: str) -> str: ...
+
 
 class _Source:
     """The module source of a whole program."""
@@ -1150,17 +1253,19 @@ class _Source:
         proven: Proven | None = None,
         views: StructLayouts | None = None,
         ctx_args: int = 0,
+        wrap: CallbackWrap | None = None,
     ) -> None:
         self.image = image
         self.budget = budget
         self.proven = proven if views is not None else None
         self.ctx_args = ctx_args
+        self.wrap = wrap
         self.views = views
         self.packers: dict[str, str] = {}
         self.inlined: set[int] = set()  # slots of calls written in place (their state: s<slot>)
         # Registers live before each slot, for the updates nothing reads (_kept_chains).
         self.live = live_in(image.insns) if self.proven is not None else None
-        self.bound: dict[str, object] = {}  # module globals the source names
+        self.bound: dict[str, object] = dict(wrap.bound) if wrap else {}  # globals the source names
 
     def bind(self, name: str, value: object) -> str:
         """``name`` as a global of the generated module, bound to ``value``."""
@@ -1190,7 +1295,7 @@ class _Source:
         if found is None or access is None:
             return None  # not a modelled field: the reference path raises the fault
         getter, shift, mask = access
-        attr = found[2].attr
+        attr = found[2].attr and self.views.read_path(fact.struct, found[2].attr)  # type: ignore[union-attr]
         value = "{obj}." + attr if attr else self.bind(f"g{slot}", getter) + "({obj})"
         value = f"({value} >> {shift})" if shift else value
         return f"{value} & {mask:#x}"
@@ -1251,7 +1356,7 @@ class _Source:
             head.append(f"    s{slot} = c{slot}.bpf_inline[1]")
         table = ", ".join(f"{e}: f{e}" for e in img.functions) + ', "run": run'
         if loads is not None:
-            table += ', "run_ctx": run_ctx'
+            table += ', "callback": callback' if self.wrap else ', "run_ctx": run_ctx'
         return "\n".join([*head, *body, f"    return {{{table}}}", ""])
 
 
@@ -1270,6 +1375,7 @@ def program_module(
     proven: Proven | None = None,
     views: StructLayouts | None = None,
     ctx_args: int = 0,
+    wrap: CallbackWrap | None = None,
 ) -> tuple[str, dict[str, object]]:
     """:func:`program_source` specialised by the verifier's ``proven`` accesses, and its globals.
 
@@ -1278,7 +1384,8 @@ def program_module(
     access its bytes in place; the globals are the tables and functions the
     source names. ``ctx_args``: the program is a struct_ops callback of that
     many arguments; its module also defines ``run_ctx(r1, a0, ...)`` taking them
-    (see ``_Function.ctx_arg_loads``) when the proof allows it.
+    (see ``_Function.ctx_arg_loads``) when the proof allows it; with ``wrap``, it
+    defines ``callback``, that function with the callback's own code around it, instead.
     """
-    src = _Source(image, budget, proven, views, ctx_args)
+    src = _Source(image, budget, proven, views, ctx_args, wrap)
     return src.source(), src.bound

@@ -105,7 +105,8 @@ class ProgramEnv:
     """What one attached object's programs share: memory, views, objects, lists, locks.
 
     ``context`` is the ``sch`` the running callback received and ``to_free``
-    enqueue's token; the callback sets both before running a program.
+    enqueue's token; the callback sets both before running a program (a BPF
+    qdisc's per-packet callbacks set only ``to_free``: their ``sch`` is init's).
     """
 
     def __init__(self, obj: BpfObject, interface: str) -> None:
@@ -747,13 +748,13 @@ _INLINE: dict[GenericImpl, str] = {
         "    if (_k.__class__ is not SkBuff or _n._skb is not None or _fr is None\n"
         "            or (_n._checked and _k.owner is not _fr)):\n        {CALL}\n"
         "    else:\n        _k.owner = _n\n        _n._skb = _k\n"
-        "        _U64_PACK(_o.data, _o.field_off, r2)\n        r0 = 0\n"
+        "        _o.kptr[0] = r2\n        r0 = 0\n"
         "else:\n    _n = _o.node\n    _k = _n._skb\n    if _k is None:\n        {CALL}\n"
         "    else:\n        _n._skb = None\n        if _n._checked:\n"
         "            _fr = _RUNNING.frame\n            _k.owner = _fr\n"
         "            if _fr is not None:\n                _fr.acquired.append(_k)\n"
         "        else:\n            _k.owner = None\n"
-        "        _U64_PACK(_o.data, _o.field_off, 0)\n"
+        "        _o.kptr[0] = 0\n"
         # The address the skb was stored with while its view is still mapped (the tables
         # are each other's inverse), else the view mapped again: what _kptr_xchg returns.
         "        r0 = {S}.skb_ids.get(_k)\n        if r0 is None:\n"
@@ -762,7 +763,7 @@ _INLINE: dict[GenericImpl, str] = {
 }
 # The globals those templates name.
 _INLINE_NAMES: dict[str, object] = {
-    "SkBuff": SkBuff, "_RUNNING": RUNNING, "_U64_PACK": _U64.pack_into,
+    "SkBuff": SkBuff, "_RUNNING": RUNNING,
 }  # fmt: skip
 
 # The rbtree kfuncs register themselves in the same table (a module of their own).

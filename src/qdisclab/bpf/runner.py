@@ -44,6 +44,7 @@ from qdisclab.bpf.memory import BytesRegion, Memory
 from qdisclab.bpf.proven import Proven
 from qdisclab.bpf.resolver import BpfFunction
 from qdisclab.bpf.translate import Translated
+from qdisclab.bpf.wrap import CallbackWrap
 
 KCONFIG = ".kconfig"  # the area kconfig externs live in, as libbpf names it
 _NAMED_KINDS = ("map", "data", "kfunc", "ksym")
@@ -187,13 +188,15 @@ def load(
     proven: Proven | None = None,
     views: StructLayouts | None = None,
     ctx_args: int = 0,
+    wrap: CallbackWrap | None = None,
 ) -> Interpreter | Translated:
     """Link ``program`` through ``resolver`` and prepare it on ``engine``.
 
-    ``proven``, ``views`` and ``ctx_args`` specialise the translator's code (:class:`Translated`).
+    ``proven``, ``views``, ``ctx_args`` and ``wrap`` specialise the translator's code
+    (:class:`Translated`).
     """
     if engine == "translate":
         return Translated(
-            code_for(program), resolver, memory, budget, max_loops, proven, views, ctx_args
+            code_for(program), resolver, memory, budget, max_loops, proven, views, ctx_args, wrap
         )
     return Interpreter(code_for(program), resolver, memory, budget, max_loops)

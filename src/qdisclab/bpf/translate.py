@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from typing import Any
 
 from qdisclab.bpf import isa
 from qdisclab.bpf.code import Code
@@ -30,6 +31,7 @@ from qdisclab.bpf.isa import M64
 from qdisclab.bpf.memory import BytesRegion, Memory, ignored_write
 from qdisclab.bpf.proven import Proven
 from qdisclab.bpf.resolver import Resolver
+from qdisclab.bpf.wrap import CallbackWrap
 
 
 class Translated:
@@ -39,7 +41,8 @@ class Translated:
     results and faults; ``source`` is the generated Python, for reading.
     ``proven`` (the verifier's facts about the program's accesses) and
     ``views`` (where its kernel-struct pointers lead) specialise the code;
-    ``ctx_args`` (a struct_ops callback's argument count) may add ``run_ctx``.
+    ``ctx_args`` (a struct_ops callback's argument count) may add ``run_ctx``,
+    or with ``wrap`` ``callback``: the callback itself (:class:`CallbackWrap`).
     """
 
     def __init__(
@@ -52,6 +55,7 @@ class Translated:
         proven: Proven | None = None,
         views: StructLayouts | None = None,
         ctx_args: int = 0,
+        wrap: CallbackWrap | None = None,
     ) -> None:
         # The reference interpreter links the program and finishes budget-crossing blocks.
         self._reference = ref = Interpreter(code, resolver, memory, budget, max_loops)
@@ -59,8 +63,9 @@ class Translated:
         self.budget, self.max_loops = budget, max_loops
         self.steps = 0
         self.depth = 0
-        self.source, bound = program_module(self.image, budget, proven, views, ctx_args)
-        namespace: dict[str, object] = {"struct": struct, **bound}
+        self.source, bound = program_module(self.image, budget, proven, views, ctx_args, wrap)
+        # The module's globals: what a wrap binds there may be set again later (at init).
+        self.namespace = namespace = {"struct": struct, **bound}
         exec(compile(self.source, f"<bpf {self.name}>", "exec"), namespace)
         fps = [self.memory.frame_pointer(d) for d in range(isa.MAX_CALL_FRAMES)]
         stacks = []
@@ -95,6 +100,8 @@ class Translated:
         self.run = self._functions.pop("run")  # type: ignore[method-assign]
         # run(r1) of a struct_ops callback given its arguments, not their packed bytes
         self.run_ctx: Callable[..., int] | None = self._functions.pop("run_ctx", None)
+        # the callback with its own code around the program (wrap), when the proof allows it
+        self.callback: Callable[..., Any] | None = self._functions.pop("callback", None)
 
     def run(self, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0, r5: int = 0) -> int:
         """Run the program with R1–R5 set; returns R0 (64 bits, unsigned).

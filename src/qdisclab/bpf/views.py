@@ -56,7 +56,9 @@ _PACKET_POINTERS = frozenset({"@data", "@data_end"})
 class Views:
     """The kernel-struct views of one program's memory, one address per (struct, object)."""
 
-    __slots__ = ("_addr", "_objects_of", "_spare", "_templates", "memory", "objects", "skbs")
+    __slots__ = (
+        "_addr", "_objects_of", "_read_paths", "_spare", "_templates", "memory", "objects", "skbs",
+    )  # fmt: skip
 
     def __init__(self, memory: Memory) -> None:
         self.memory = memory
@@ -69,6 +71,7 @@ class Views:
         self._objects_of: dict[str, dict[int, Any]] = {}  # struct -> view address -> object
         self.skbs = self.objects_of("sk_buff")
         self._templates: dict[str, StructView] = {}
+        self._read_paths: dict[str, dict[str, str]] = {}  # struct -> attribute -> its path
         # struct -> views released (unmapped, their object dropped), bound again by address()
         self._spare: dict[str, list[StructView]] = {}
         # An skb's view is bound only when an access needs it (one skb is mapped and
@@ -122,6 +125,18 @@ class Views:
         if found is None:
             found = self._objects_of[struct] = {}
         return found
+
+    def read_through(self, struct: str, paths: dict[str, str]) -> None:
+        """Every object seen as ``struct`` reads attribute ``a`` as ``paths[a]`` (a property's path).
+
+        Said by whoever maps the objects (a BPF qdisc's are ``QdiscContext``s): the
+        translator then reads the path in place where the attribute is a property.
+        """
+        self._read_paths[struct] = dict(paths)
+
+    def read_path(self, struct: str, attr: str) -> str:
+        """The attribute path translated code reads ``struct``'s ``attr`` through."""
+        return self._read_paths.get(struct, {}).get(attr, attr)
 
     def layout(self, struct: str) -> StructView:
         """The view every object seen as ``struct`` shares its field tables with."""

@@ -98,6 +98,9 @@ _READERS = {
     "bytes": lambda self: self._q.bytes,
     "packets": lambda self: self._q.packets,
 }
+# The attribute path each counter's property reads: what a translated BPF program's
+# proven read of the counter reads in place, without the property's call.
+COUNTER_PATHS = {name: f"_q.{name}" for name in _READERS}
 
 
 def _policy_field(name: str, doc: str) -> property:

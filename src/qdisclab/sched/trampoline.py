@@ -258,7 +258,7 @@ def _checked_enqueue(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], int]:
             if owner is not FREED:
                 verdict = NET_XMIT_SUCCESS
                 if ret != verdict or owner is frame or skb.len != length:
-                    verdict = _check_queued(frame, skb, ret, length)  # raises unless valid
+                    verdict = _check_queued(q, frame, skb, ret, length)  # raises unless valid
                 if acquired:
                     check_exit(frame)
                 q.qlen += 1
@@ -284,13 +284,33 @@ def _checked_enqueue(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], int]:
     return enqueue
 
 
-def _check_queued(frame: Frame, skb: SkBuff, ret: object, length: int) -> int:
+def _check_queued(q: Qdisc, frame: Frame, skb: SkBuff, ret: object, length: int) -> int:
     """The verdict of an enqueue that kept ``skb`` queued, other than NET_XMIT_SUCCESS (or not)."""
     leaked = skb.owner is frame
     verdict = _VALID_RETURNS.get(ret)
     if leaked or verdict is None or skb.len != length:
-        raise violation(frame, skb, _bad_enqueue(ret, leaked, length, skb))
+        problem = _bad_enqueue(ret, leaked, length, skb)
+        raise violation(frame, skb, _returned_at(q, "enqueue") + problem if leaked else problem)
     return verdict
+
+
+def _returned_at(q: Qdisc, callback: str) -> str:
+    """Where the policy's program returned, to lead a leak or stray return's report ('' if unsaid).
+
+    A BPF qdisc whose callback leaves these checks to the trampoline names its
+    program's exits in ``ops.returned_at``, as its own check would have.
+    """
+    where = getattr(q.ops, "returned_at", None)
+    text = where.get(callback) if isinstance(where, dict) else None
+    return f"{text}: " if text else ""
+
+
+def _stray_return(q: Qdisc, frame: Frame, skb: object) -> str:
+    """Why dequeue may not return ``skb``: led by where the program returned if it is not owned."""
+    problem = _bad_dequeue_return(skb)
+    if isinstance(skb, SkBuff) and skb.owner is not frame:
+        return _returned_at(q, "dequeue") + problem
+    return problem
 
 
 def _unchecked_dequeue(q: Qdisc, probes: _Probes) -> Callable[[], SkBuff | None]:
@@ -344,7 +364,7 @@ def _checked_dequeue(q: Qdisc, probes: _Probes) -> Callable[[], SkBuff | None]:
                 or skb.owner is not frame
                 or (length := skb.len) != skb.pkt_len
             ):
-                raise violation(frame, skb, _bad_dequeue_return(skb))
+                raise violation(frame, skb, _stray_return(q, frame, skb))
             # The common case: popped one skb and returned it. Anything else is
             # put back for check_exit (which finds a leak, or clears the list).
             if acquired and ((last := acquired.pop()) is not skb or acquired):
