@@ -272,13 +272,7 @@ class BpfQdisc(QdiscOps):
         if skb.__class__ is SkBuff:
             del self.skb_ids[skb]
         else:
-            if skb is not None:  # not an SkBuff: mapped as one by hand; skb_at says so
-                self.skbs[addr] = skb
-            try:
-                skb = env.skb_at(addr)
-            except BpfFault as fault:
-                raise extension_fault(fault, self.id, "dequeue") from None
-            env.views.release("sk_buff", skb)
+            skb = self._unmapped(addr, skb)
         frame = RUNNING.frame
         if skb.owner is not frame and self.checked and frame is not None:  # owned: one test
             problem = _bad_dequeue_return(skb)
