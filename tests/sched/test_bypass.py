@@ -66,3 +66,18 @@ def test_a_sojourn_log_keeps_the_bypass_on_the_devices_path_and_notes_each_zero(
     assert q.sojourn is None and link.a.tx_bypass
     w.run(200_000_000)
     assert len(recorder.samples(q)[0]) == len(times) < q.packets == link.a.tx_packets
+
+
+def test_past_a_wire_that_is_not_plain_the_qdiscs_bypass_counts_and_notes_each_packet():
+    from qdisclab.measure.sojourn import SojournRecorder
+
+    w, link = _sparse_world()
+    link.a.channel.loss = 0.05  # a lossy wire: the general transmit path, q.bypass
+    q = link.a.qdisc
+    recorder = SojournRecorder(w.sched)
+    assert not link.a.tx_bypass and q.bypass_unwatched
+    w.run(200_000_000)
+    times, sojourns = recorder.samples(q)
+    assert len(times) == q.packets == link.a.tx_packets > 40
+    assert set(sojourns) == {0}
+    assert q.bytes == link.a.tx_bytes

@@ -240,7 +240,8 @@ class NetDevice(WireEnd):
         )
         # A bypass past an empty root is two counters, a sojourn noted and the plain
         # serialisation: the root may be bypassed (TCQ_F_CAN_BYPASS), no tracepoint
-        # watches its bypass, the wire is plain. The qdisc layer calls refresh_tx_path when either of its flags changes.
+        # watches its bypass, the wire is plain. The qdisc layer calls refresh_tx_path
+        # when either of its flags changes.
         qdisc = self.qdisc
         self.tx_bypass = (
             self.wire_plain and qdisc is not None and qdisc.can_bypass and qdisc.bypass_unwatched
@@ -408,15 +409,8 @@ class NetDevice(WireEnd):
                     push_entry(self.event_heap, entry)
                 line.append(entry)  # (made once: see Line)
                 return NET_XMIT_SUCCESS
-            if qdisc.can_bypass:  # watched, or the wire is not plain: the general path
-                if qdisc.bypass_unwatched:
-                    qdisc.packets += 1
-                    qdisc.bytes += length
-                    log = qdisc.sojourn
-                    if log is not None:
-                        log.bypassed(now)
-                else:
-                    qdisc.bypass(skb)
+            if qdisc.can_bypass:  # traced, or the wire is not plain: the general path
+                qdisc.bypass(skb)
                 self.start_xmit(skb)
                 return NET_XMIT_SUCCESS
         # Charge the packet's truesize to the world's queue memory before the qdisc sees

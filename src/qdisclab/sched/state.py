@@ -136,8 +136,8 @@ class QdiscState:
     dequeue: Callable[[], SkBuff | None]  # _policy_dequeue, or _dequeue_parked while parked
     _policy_dequeue: Callable[[], SkBuff | None]
     bypass: Callable[[SkBuff], None]
-    # no tracepoint watches a bypass: the device counts it sent itself (and notes its
-    # sojourn of 0 in ``sojourn``, the log, when one is kept)
+    # no tracepoint watches a bypass: past a plain wire the device counts it sent itself
+    # (and notes its sojourn of 0 in ``sojourn``, the log, when one is kept)
     bypass_unwatched: bool
     can_bypass: bool
     _gso_skb: SkBuff | None

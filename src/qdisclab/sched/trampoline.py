@@ -89,8 +89,8 @@ def bind_trampolines(q: Qdisc) -> None:
     q.dequeue = q._policy_dequeue if q._gso_skb is None else q._dequeue_parked
     q.bypass = _bypass(q, probes)
     # With nothing to trace, a bypass is two counters and a note in the sojourn log (if
-    # one is kept): the device does them itself (a call less per packet past an idle
-    # device) and calls ``bypass`` otherwise.
+    # one is kept): past a plain wire the device does them itself (a call less per
+    # packet past an idle device) and calls ``bypass`` otherwise.
     q.bypass_unwatched = not probes.tracing_bypass()
     tell_device_bypass_changed(q)
 
@@ -175,16 +175,19 @@ def _not_logging(value: int) -> None:
 
 
 def _bypass(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], None]:
-    """``q.bypass``: a bypass the device does not count itself, which is one traced."""
+    """``q.bypass``: the general path's bypass (traced, or past a wire that is not plain).
+
+    An untraced bypass past a plain wire the device counts and notes itself.
+    """
     log_time, log_sojourn = probes.log_time, probes.log_sojourn
     logged = probes.enqueued is not None
     sched = q.sched
     tp_enq = q.tp_enqueue if probes.traced_enqueue else None
     tp_deq = q.tp_dequeue if probes.traced_dequeue else None
 
-    def traced_bypass(skb: SkBuff) -> None:
-        """``sch_direct_xmit`` past an empty bypassable qdisc, traced as an enqueue and a
-        dequeue (a sojourn of 0); counted as sent, never queued."""
+    def bypass(skb: SkBuff) -> None:
+        """``sch_direct_xmit`` past an empty bypassable qdisc: counted as sent, never
+        queued; its sojourn of 0 noted and traced as an enqueue and a dequeue if watched."""
         q.packets += 1
         q.bytes += skb.len
         now = sched.now
@@ -196,7 +199,7 @@ def _bypass(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], None]:
         if tp_deq is not None:
             tp_deq.emit(now, q, skb)
 
-    return traced_bypass
+    return bypass
 
 
 def _unchecked_enqueue(q: Qdisc, probes: _Probes) -> Callable[[SkBuff], int]:
