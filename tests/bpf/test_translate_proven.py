@@ -20,6 +20,7 @@ from qdisclab.bpf.translate import Translated
 from qdisclab.bpf.verifier.objects import verify_object
 from qdisclab.bpf.views import Views
 from qdisclab.bpf.wrap import CallbackWrap
+from qdisclab.skb import IPPROTO_UDP, SkBuff
 
 QDISC = Access(STRUCT, "Qdisc", 0)
 
@@ -169,6 +170,43 @@ def test_an_update_whose_value_is_read_again_stays_in_place() -> None:
     sch.backlog = 9
     assert translated.run(views.address("Qdisc", sch)) == 14
     assert any(".backlog" in line for line in translated.source.splitlines())
+
+
+# sch->qstats.backlog -= skb->len: the update is fed by a field of another object, which
+# the verifier proved readable; the fast path needs neither load.
+_FED_UPDATE = """
+    r3 = *(u32 *)(r2 + 72)
+    r4 = *(u32 *)(r1 + 48)
+    r4 -= r3
+    *(u32 *)(r1 + 48) = r4
+    r0 = *(u32 *)(r1 + 0)
+    exit
+"""
+_SKB = Access(STRUCT, "sk_buff", 0)
+_FED_FACTS = {0: _SKB, 1: QDISC, 3: QDISC, 4: QDISC}
+
+
+def test_a_load_of_another_object_feeding_only_a_kept_update_moves_with_it() -> None:
+    sch, skb = _Sch(), SkBuff(20, 1, 2, 3, 4, IPPROTO_UDP, 0)
+    translated, reference, views = _engines(_FED_UPDATE, _FED_FACTS)
+    skb_addr = views.address("sk_buff", skb)
+    assert translated.run(views.address("Qdisc", sch), skb_addr) == 100 and sch.backlog == -1
+    assert "O_sk_buff" not in translated.source  # the skb is not even looked up
+    for engine in (translated, reference):  # the reference path reads both, in order
+        region = bytearray(52)
+        region[48] = 50
+        addr = engine.memory.map(BytesRegion("bytes", region))
+        assert engine.run(addr, skb_addr) == 0 and region[48] == 30
+
+
+def test_a_feeding_load_whose_pointer_changes_before_the_update_stays_in_place() -> None:
+    text = _FED_UPDATE.replace("r4 -= r3", "r2 = 0\n    r4 -= r3")
+    facts = {0: _SKB, 1: QDISC, 4: QDISC, 5: QDISC}
+    translated, _, views = _engines(text, facts)
+    skb = SkBuff(20, 1, 2, 3, 4, IPPROTO_UDP, 0)
+    sch = _Sch()
+    assert translated.run(views.address("Qdisc", sch), views.address("sk_buff", skb)) == 100
+    assert "O_sk_buff" in translated.source  # read on the fast path, where it was
 
 
 def _ctx_engine(text: str, facts: dict[int, Access], nargs: int) -> Translated:

@@ -286,8 +286,9 @@ class BpfQdisc(QdiscOps):
             self.skbs[addr] = found
         try:
             skb = env.skb_at(addr)
-        except BpfFault as fault:
-            raise extension_fault(fault, self.id, "dequeue") from None
+        except BpfFault as fault:  # led by where the program returned it, as a stray return is
+            where = BpfFault(f"{self.exits['dequeue']}: {fault.message}")
+            raise extension_fault(where, self.id, "dequeue") from None
         env.views.release("sk_buff", skb)
         return skb
 

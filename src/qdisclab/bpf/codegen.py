@@ -238,7 +238,7 @@ class _Function:
         self.branch: tuple[str, int] | None = None
         self.cached: dict[tuple[object, ...], bool | str] = {}
         self.narrow: set[int] = set()  # registers known below 2**32 here (see _narrows)
-        self.deferred, self.chains = self._kept_chains(body)
+        self.deferred, self.chains, self.starts = self._kept_chains(body)
         if not counted:  # no slow(): nothing but a fault leaves the block half run
             self._held_locks(body)
         n = len(body)
@@ -505,7 +505,7 @@ class _Function:
                 if i.src == isa.BPF_PSEUDO_CALL or spec is None or "{S}.locks" in spec[0]:
                     break  # it may look at the held locks
 
-    def _kept_chains(self, body: list[Insn]) -> tuple[set[int], dict[int, list[Insn]]]:
+    def _kept_chains(self, body: list[Insn]) -> tuple[set[int], dict[int, list[Insn]], set[int]]:
         """Updates of a counter qdisclab keeps (``sch->q.qlen++``) whose result nothing reads.
 
         A proven store to a kept counter is skipped (see :meth:`store`); when the
@@ -515,19 +515,24 @@ class _Function:
         and the steps are needed only on
         the reference path (the object not found): they move there, into the
         store's ``None`` branch, and the fast path does none of them. Returns the
-        slots moved and, by store slot, the instructions moved there in order.
+        slots moved, by store slot the instructions moved there in order, and the
+        slots of the counters' own loads (whose object the store tests).
         """
         deferred: set[int] = set()
         chains: dict[int, list[Insn]] = {}
+        starts: set[int] = set()
         live = self.tr.live
         if live is None:
-            return deferred, chains
+            return deferred, chains, starts
         for k, st in enumerate(body):
             chain = self._kept_chain(body, k, st, live)
             if chain:
                 chains[st.slot] = chain
                 deferred.update(i.slot for i in chain)
-        return deferred, chains
+                starts.update(
+                    i.slot for i in chain if i.code & 0x07 == isa.BPF_LDX and i.dst == st.src
+                )
+        return deferred, chains, starts
 
     def _kept_chain(self, body: list[Insn], k: int, st: Insn, live: dict[int, int]) -> list[Insn]:
         if st.code & 0x07 != isa.BPF_STX or st.code & 0xE0 != isa.BPF_MEM:
@@ -546,11 +551,13 @@ class _Function:
         needed = 0  # registers the steps read that a stack load may feed them
         stored = False  # whether anything after it stores (to the stack: it is pure)
         steps: list[Insn] = []
-        for i in reversed(body[:k]):
+        for j in range(k - 1, -1, -1):
+            i = body[j]
             uses, defs = use_def(i)
             cls = i.code & 0x07
-            if self._feeds(i, needed, later | reads | live.get(st.slot + 1, -1), stored):
-                steps.append(i)  # the stack load only the steps read moves with them
+            busy = later | reads | live.get(st.slot + 1, -1)
+            if self._feeds(i, needed, busy, later | 1 << x, stored):
+                steps.append(i)  # the load only the steps read moves with them
                 needed &= ~(1 << i.dst)
                 continue
             if cls == isa.BPF_LDX and i.dst == x:  # the chain's start: the field's value
@@ -565,7 +572,12 @@ class _Function:
                     is None
                 ):
                     return []
-                return [i, *reversed(steps)]
+                later |= 1 << x
+                reads |= 1 << base
+                feeds = self._earlier_feeds(
+                    body[:j], needed, later, reads, stored, x, live.get(st.slot + 1, -1)
+                )
+                return [*feeds, i, *reversed(steps)]
             if cls in (isa.BPF_ALU, isa.BPF_ALU64) and i.dst == x:
                 # A step reads what it reads at st's place: nothing may write that between.
                 if i.code & 0xF0 == isa.BPF_MOV or uses & ~(1 << x) & later:
@@ -580,21 +592,69 @@ class _Function:
             stored |= cls in (isa.BPF_ST, isa.BPF_STX)
         return []
 
-    def _feeds(self, i: Insn, needed: int, busy: int, stored: bool) -> bool:
-        """Whether stack load ``i`` feeds only a kept counter's update (:meth:`_kept_chain`).
+    def _earlier_feeds(
+        self,
+        body: list[Insn],
+        needed: int,
+        later: int,
+        reads: int,
+        stored: bool,
+        x: int,
+        after: int,
+    ) -> list[Insn]:
+        """The loads before a kept counter's field load that only its steps read, in order.
+
+        As :meth:`_kept_chain` finds them after the field load (``skb->len``
+        read before ``sch->qstats.backlog``); any other work in between must be
+        pure and leave the registers still needed alone.
+        """
+        feeds: list[Insn] = []
+        for i in reversed(body):
+            if not needed:
+                break
+            uses, defs = use_def(i)
+            if self._feeds(i, needed, later | reads | after, later | 1 << x, stored):
+                feeds.append(i)
+                needed &= ~(1 << i.dst)
+                continue
+            if (uses | defs) & needed or not self._pure(i):
+                break
+            later |= defs
+            reads |= uses
+            stored |= i.code & 0x07 in (isa.BPF_ST, isa.BPF_STX)
+        return feeds[::-1]
+
+    def _feeds(self, i: Insn, needed: int, busy: int, written: int, stored: bool) -> bool:
+        """Whether load ``i`` feeds only a kept counter's update (:meth:`_kept_chain`).
 
         ``needed``: registers the update's steps after ``i`` read; ``busy``: those
         anything else reads or writes after ``i`` (or reads after the update);
-        ``stored``: something after ``i`` stores, which may change what it loads.
+        ``written``: those written after ``i``, up to the update; ``stored``:
+        something after ``i`` stores, which may change what it loads. A stack
+        load qualifies, and so does a proven load of a modelled field of another
+        object whose pointer stays put (``sch->qstats.backlog -= skb->len``): the
+        verifier proved it cannot fault, so the fast path, which does not need
+        its value, may skip it as it skips the rest of the update.
         """
         y = i.dst
+        if (
+            i.code & 0x07 != isa.BPF_LDX
+            or i.code & 0xE0 != isa.BPF_MEM
+            or not needed >> y & 1
+            or busy >> y & 1
+            or stored
+        ):
+            return False
+        size = isa.SIZE_BYTES[i.code & 0x18]
+        if self.tr.stack_offset(i.src, i.off, size) is not None:
+            return True
+        fact = self.tr.fact(i.slot)
         return (
-            i.code & 0x07 == isa.BPF_LDX
-            and i.code & 0xE0 == isa.BPF_MEM
-            and bool(needed >> y & 1)
-            and not busy >> y & 1
-            and not stored
-            and self.tr.stack_offset(i.src, i.off, isa.SIZE_BYTES[i.code & 0x18]) is not None
+            fact is not None
+            and fact.kind == STRUCT
+            and i.src != 10
+            and not written >> i.src & 1
+            and self.tr.field_load(fact, i.off, size, i.slot) is not None
         )
 
     def _pure(self, i: Insn) -> bool:
@@ -614,8 +674,8 @@ class _Function:
             uses, defs = use_def(i)
             self._read(uses & ~(1 << i.dst) & ~(self._on_stack(i) << 10))
             self._write(defs)
-        fact = self.tr.fact(i.slot) if i.code & 0x07 == isa.BPF_LDX else None
-        if fact is not None and fact.kind == STRUCT:  # not a stack load feeding it (_feeds)
+        fact = self.tr.fact(i.slot) if i.slot in self.starts else None
+        if fact is not None and fact.kind == STRUCT:  # the object the update's store tests
             self.proven_object(i.src, fact.struct, fact.delta)
         self.wrote(i.dst)
 
