@@ -42,7 +42,14 @@ from collections.abc import Set as AbstractSet
 from typing import Any, Protocol
 
 from qdisclab.bpf import isa
-from qdisclab.bpf.image import SPIN_LOCK_TAKE, SPIN_UNLOCK_GIVE, Image, inline_spec, is_leaf
+from qdisclab.bpf.image import (
+    SPIN_LOCK_TAKE,
+    SPIN_UNLOCK_GIVE,
+    Image,
+    gives_address,
+    inline_spec,
+    is_leaf,
+)
 from qdisclab.bpf.isa import M64, Insn
 from qdisclab.bpf.liveness import live_in, use_def
 from qdisclab.bpf.memory import Field, StructView, ignored_write
@@ -135,6 +142,9 @@ class _Function:
         self.ctx_variant = ctx
         self.wrap = self.tr.wrap if ctx else None  # the callback's own code around it
         self.called = False  # a call was written on the path so far (see _known_object)
+        # Registers holding NULL or a mapped address (image.returns_address): known along
+        # a tree's path, else per block.
+        self.addresses: set[int] = set()
         # Registers written other than by loading an argument: they may not hold it.
         self.rewritten = 0
         for i in self.insns:
@@ -238,6 +248,8 @@ class _Function:
         self.branch: tuple[str, int] | None = None
         self.cached: dict[tuple[object, ...], bool | str] = {}
         self.narrow: set[int] = set()  # registers known below 2**32 here (see _narrows)
+        if not self.tree:
+            self.addresses = set()
         self.deferred, self.chains, self.starts = self._kept_chains(body)
         if not counted:  # no slow(): nothing but a fault leaves the block half run
             self._held_locks(body)
@@ -320,9 +332,9 @@ class _Function:
                 test, target = self.branch
                 out.append(f"{indent}if {test}:")
                 saved = None if self.pending is None else dict(self.pending)
-                called = self.called
+                called, addresses = self.called, set(self.addresses)
                 self._path(target, indent + "    ", out, counted)
-                self.pending, self.called = saved, called
+                self.pending, self.called, self.addresses = saved, called, addresses
                 start = after[1]
             else:
                 start = after[0]
@@ -391,6 +403,8 @@ class _Function:
         self._write(1 << i.dst)
         p[i.dst] = value
         self.wrote(i.dst)
+        if re.fullmatch(r"r\d+", value) and int(value[1:]) in self.addresses:
+            self.addresses.add(i.dst)  # a copy of an address
         return True
 
     def _folded(self, i: Insn) -> bool:
@@ -402,7 +416,7 @@ class _Function:
         p, cls, d = self.pending, i.code & 0x07, i.dst
         if cls not in (isa.BPF_ALU, isa.BPF_ALU64) or p is None or d not in p:
             return False
-        lines = _alu(i, self.narrow)
+        lines = _alu(i, self.narrow, self.addresses)
         name = f"r{d}"
         aug = re.fullmatch(rf"{name} (\S+)= (.+)", lines[0])
         if aug is not None:
@@ -798,9 +812,13 @@ class _Function:
                 self._read(uses)
                 self._write(defs)
         if cls in (isa.BPF_ALU, isa.BPF_ALU64):
-            for line in _alu(i, self.narrow):
+            for line in _alu(i, self.narrow, self.addresses):
                 self.emit(line)
+            copied = i.code == isa.BPF_ALU64 | isa.BPF_MOV | isa.BPF_X and not i.off
+            address = copied and i.src in self.addresses
             self.wrote(i.dst)
+            if address:
+                self.addresses.add(i.dst)
         elif cls in (isa.BPF_JMP, isa.BPF_JMP32):
             self.jump(i)
         elif i.code == isa.LD_IMM64:
@@ -899,6 +917,9 @@ class _Function:
             self.cached = {}  # the call may have unmapped a region (bpf_obj_drop, a freed skb)
             self.called = True
             self.narrow -= {0, 1, 2, 3, 4, 5}  # a call's result and its clobbered scratch registers
+            self.addresses -= {0, 1, 2, 3, 4, 5}
+            if i.src != isa.BPF_PSEUDO_CALL and gives_address(self.tr.image.calls.get(pc)):
+                self.addresses.add(0)
         elif op == isa.BPF_JCOND:
             self.emit("if mg:")
             self.emit("    mg -= 1")
@@ -963,6 +984,7 @@ class _Function:
     def wrote(self, reg: int) -> None:
         """Forget the cached region and the range of ``reg`` once an instruction writes it."""
         self.narrow.discard(reg)
+        self.addresses.discard(reg)
         for key in [k for k in self.cached if k[0] == reg]:
             del self.cached[key]
 
@@ -1231,14 +1253,18 @@ def _condition(i: Insn, narrow: AbstractSet[int]) -> str:
     return f"{a} {_CMP[op]} {b}"
 
 
-def _alu(i: Insn, narrow: AbstractSet[int] = frozenset()) -> list[str]:
-    """The lines of one ALU instruction; ``narrow``: registers known below 2**32.
+def _alu(
+    i: Insn, narrow: AbstractSet[int] = frozenset(), addresses: AbstractSet[int] = frozenset()
+) -> list[str]:
+    """The lines of one ALU instruction; ``narrow``: registers known below 2**32,
+    ``addresses``: registers holding NULL or a mapped address (``returns_address``).
 
     Registers always hold ints in [0, 2**64), so a sum, product, left shift
     or 32-bit OR/XOR is never negative and needs its mask only past the
     mask's top (``if d > m: d &= m``), a difference only below 0 or past it:
     a comparison, where ``&`` with a mask wider than CPython's one-digit ints
-    builds a new int every time.
+    builds a new int every time. An address plus a non-negative 32-bit
+    constant (a field's address) needs no mask at all.
     """
     cls, op, d = i.code & 0x07, i.code & 0xF0, f"r{i.dst}"
     bits = 64 if cls == isa.BPF_ALU64 else 32
@@ -1276,6 +1302,8 @@ def _alu(i: Insn, narrow: AbstractSet[int] = frozenset()) -> list[str]:
     if bits == 32:
         grows.update({isa.BPF_OR: "|", isa.BPF_XOR: "^"})
     if op in grows:
+        if op == isa.BPF_ADD and bits == 64 and i.dst in addresses and _offset(i):
+            return [f"{d} += {s}"]
         return [f"{d} {grows[op]}= {s}", f"if {d} > {m}: {d} &= {m}"]
     if op == isa.BPF_LSH:
         return [f"{d} <<= {shift}", f"if {d} > {m}: {d} &= {m}"]
@@ -1291,6 +1319,11 @@ def _alu(i: Insn, narrow: AbstractSet[int] = frozenset()) -> list[str]:
         isa.BPF_NEG: f"-{d} & {m}",
     }[op]
     return [f"{d} = {expr}"]
+
+
+def _offset(i: Insn) -> bool:
+    """Whether ``i``'s operand is a constant in [0, 2**31): an offset into an object."""
+    return not i.code & isa.BPF_X and 0 <= i.imm < 1 << 31
 
 
 class StructLayouts(Protocol):

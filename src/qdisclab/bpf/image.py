@@ -57,6 +57,25 @@ def is_leaf(function: object) -> bool:
     return getattr(function, "bpf_leaf", False) is True
 
 
+def returns_address(function: F) -> F:
+    """Mark a helper or kfunc whose result is NULL or an address qdisclab mapped.
+
+    An address is a region's id shifted past its 32-bit offset, so adding a
+    non-negative 32-bit constant to it (``&node->skb``) cannot pass 2**64:
+    the translator writes that sum without its overflow test.
+
+    >>> gives_address(returns_address(lambda vm, *regs: 0)), gives_address(lambda vm: 0)
+    (True, False)
+    """
+    function.bpf_address = True  # type: ignore[attr-defined]
+    return function
+
+
+def gives_address(function: object) -> bool:
+    """Whether ``function`` was marked with :func:`returns_address`."""
+    return getattr(function, "bpf_address", False) is True
+
+
 def inline(
     function: F, template: str, state: object, names: Mapping[str, object] | None = None
 ) -> F:

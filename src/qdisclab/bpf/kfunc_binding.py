@@ -50,7 +50,7 @@ from qdisclab.bpf.btf import BTF_KIND_INT, BTF_KIND_PTR, Btf
 from qdisclab.bpf.errors import BpfLoadError
 from qdisclab.bpf.fault import BpfFault
 from qdisclab.bpf.helper_ids import helper_id
-from qdisclab.bpf.image import SPIN_LOCK_TAKE, SPIN_UNLOCK_GIVE, inline, leaf
+from qdisclab.bpf.image import SPIN_LOCK_TAKE, SPIN_UNLOCK_GIVE, inline, leaf, returns_address
 from qdisclab.bpf.interp import signed
 from qdisclab.bpf.kptr_fields import KptrFields, KptrNode
 from qdisclab.bpf.memory import OFFSET_MASK, REGION_SHIFT, BytesRegion, Memory
@@ -347,9 +347,16 @@ _GENERIC: dict[str, GenericImpl] = {}
 # never call back into the program and raise nothing but BpfFault (an extension fault
 # inside them is raised as KfuncFault on the spot). The others get a wrapper doing that.
 _DIRECT: set[GenericImpl] = set()
+# Those whose result is NULL or an address qdisclab mapped (image.returns_address).
+_ADDRESSES: set[GenericImpl] = set()
 
 
 def _bound(impl: GenericImpl, env: ProgramEnv) -> BpfFunction:
+    bound = _bound_as_called(impl, env)
+    return returns_address(bound) if impl in _ADDRESSES else bound
+
+
+def _bound_as_called(impl: GenericImpl, env: ProgramEnv) -> BpfFunction:
     template = _INLINE.get(impl)
     if template is not None:  # the translator writes the common case in place
         return inline(partial(impl, env), template, env, _INLINE_NAMES)
@@ -700,6 +707,11 @@ for _name, _impl in (
     _GENERIC[_name] = _impl
     if _name != "bpf_loop":  # bpf_loop runs the program's callback
         _DIRECT.add(_impl)
+
+_ADDRESSES.update(
+    (_obj_new, _refcount_acquire, _list_pop_front, _list_pop_back, _list_front, _list_back,
+     _kptr_xchg, _map_lookup)
+)  # fmt: skip
 
 # The common case of the lock and list kfuncs, as the translator writes it in place of
 # the call (``{S}`` is the ProgramEnv): exactly what the function does when nothing is
