@@ -153,6 +153,10 @@ class _Function:
         counted = not (entry and self.bounded)  # the entry's count is seen by nobody else
         self.held: dict[int, tuple[int, str]] = {}  # lock slot -> (its unlock, the lock set)
         self.holding: dict[int, int] = {}  # unlock slot -> its lock's slot
+        # Locks whose local is set only around the calls in their section (_held_locks),
+        # and those calls' slots -> (the local, the lock's address).
+        self.quiet: set[int] = set()
+        self.guarded: dict[int, tuple[str, str]] = {}
         base = "        " + ("    " if entry else "")
         loop = base
         body_out: list[str] = []
@@ -486,7 +490,9 @@ class _Function:
         only if a fault ends the run there: the lock tests that the lock is free
         and notes it in a local (``h<slot>``), the unlock clears the local, and the
         entry's fault handler puts a lock still noted into the set, as the calls
-        would have left it.
+        would have left it. When nothing in between can fault but those kfuncs'
+        calls (the rest is ALU and stack work), the local is set only around
+        each call, and the common case does not touch it at all.
         """
         calls, consts = self.tr.image.calls, self.tr.image.constants
 
@@ -504,9 +510,12 @@ class _Function:
             lock = lock_of(k, SPIN_LOCK_TAKE)
             if lock is None:
                 continue
+            inside: list[int] = []  # the kfuncs' calls in between
+            quiet = True  # nothing else in between can fault
             for j in range(k + 1, len(body)):
                 i = body[j]
                 if i.code != isa.CALL:
+                    quiet = quiet and (i.code == isa.LD_IMM64 or self._pure(i))
                     continue
                 unlock = lock_of(j, SPIN_UNLOCK_GIVE)
                 if unlock is not None and unlock == lock:
@@ -514,7 +523,11 @@ class _Function:
                     locks = self.tr.bind(f"s{slot}_locks", lock[1].locks)
                     self.held[slot] = (i.slot, locks)
                     self.holding[i.slot] = slot
+                    if quiet:
+                        self.quiet.add(slot)
+                        self.guarded.update(dict.fromkeys(inside, (f"h{slot}", f"{lock[0]:#x}")))
                     break
+                inside.append(i.slot)
                 spec = inline_spec(calls.get(i.slot))
                 if i.src == isa.BPF_PSEUDO_CALL or spec is None or "{S}.locks" in spec[0]:
                     break  # it may look at the held locks
@@ -880,10 +893,12 @@ class _Function:
                     # An empty set (the usual case) answers without hashing the address.
                     self.emit(f"if {self.held[pc][1]} and r1 in {self.held[pc][1]}:")
                     self.lines.extend("    " + c for c in call)
-                    self.emit(f"h{pc} = r1")
+                    if pc not in self.quiet:
+                        self.emit(f"h{pc} = r1")
                     self.returns_zero()
                 elif pc in self.holding:
-                    self.emit(f"h{self.holding[pc]} = 0")
+                    if self.holding[pc] not in self.quiet:
+                        self.emit(f"h{self.holding[pc]} = 0")
                     self.returns_zero()
                 elif spec is not None:  # the common case in place, the call for the rest
                     self.tr.inlined.add(pc)
@@ -896,10 +911,12 @@ class _Function:
                     text = template.format(S=f"s{pc}", CALL="{CALL}", PC=pc)
                     if _ARG_WRITE.search(text):  # it changes an argument: none is held back
                         self._read(0b111110)
+                    held = self.guarded.get(pc)  # the lock a fault in the call leaves held
+                    around = (f"{held[0]} = {held[1]}", *call, f"{held[0]} = 0") if held else call
                     for line in text.splitlines():
                         indent = line[: len(line) - len(line.lstrip())]
                         if line.strip() == "{CALL}":
-                            for c in call:
+                            for c in around:
                                 self.emit(indent + c)
                         else:
                             self.emit(line)
