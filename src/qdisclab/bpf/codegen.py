@@ -515,7 +515,7 @@ class _Function:
             for j in range(k + 1, len(body)):
                 i = body[j]
                 if i.code != isa.CALL:
-                    quiet = quiet and (i.code == isa.LD_IMM64 or self._pure(i))
+                    quiet = quiet and self._pure(i)
                     continue
                 unlock = lock_of(j, SPIN_UNLOCK_GIVE)
                 if unlock is not None and unlock == lock:
