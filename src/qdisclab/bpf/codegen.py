@@ -575,19 +575,26 @@ class _Function:
         ):
             return []
         later = reads = 0  # registers written and read after the instruction looked at, up to st
-        needed = 0  # registers the steps read that a stack load may feed them
+        needed = 0  # registers the steps read that a load may feed them
         stored = False  # whether anything after it stores (to the stack: it is pure)
         steps: list[Insn] = []
+        start: Insn | None = None  # the field's load, once found
+        feeds: list[Insn] = []  # the loads before it that only the steps read
         for j in range(k - 1, -1, -1):
             i = body[j]
+            if start is not None and not needed:
+                break
             uses, defs = use_def(i)
             cls = i.code & 0x07
             busy = later | reads | live.get(st.slot + 1, -1)
             if self._feeds(i, needed, busy, later | 1 << x, stored):
-                steps.append(i)  # the load only the steps read moves with them
+                (steps if start is None else feeds).append(i)  # it moves with the steps
                 needed &= ~(1 << i.dst)
                 continue
-            if cls == isa.BPF_LDX and i.dst == x:  # the chain's start: the field's value
+            if start is not None:  # before the field's load: what leaves the needed alone
+                if (uses | defs) & needed or not self._pure(i):
+                    break
+            elif cls == isa.BPF_LDX and i.dst == x:  # the chain's start: the field's value
                 found = self.tr.fact(i.slot)
                 if (
                     i.code & 0xE0 != isa.BPF_MEM
@@ -599,57 +606,20 @@ class _Function:
                     is None
                 ):
                     return []
-                later |= 1 << x
-                reads |= 1 << base
-                feeds = self._earlier_feeds(
-                    body[:j], needed, later, reads, stored, x, live.get(st.slot + 1, -1)
-                )
-                return [*feeds, i, *reversed(steps)]
-            if cls in (isa.BPF_ALU, isa.BPF_ALU64) and i.dst == x:
+                start = i
+            elif cls in (isa.BPF_ALU, isa.BPF_ALU64) and i.dst == x:
                 # A step reads what it reads at st's place: nothing may write that between.
                 if i.code & 0xF0 == isa.BPF_MOV or uses & ~(1 << x) & later:
                     return []
                 steps.append(i)
                 needed |= uses & ~(1 << x)
                 continue
-            if (uses | defs) >> x & 1 or not self._pure(i):
+            elif (uses | defs) >> x & 1 or not self._pure(i):
                 return []
             later |= defs
             reads |= uses
             stored |= cls in (isa.BPF_ST, isa.BPF_STX)
-        return []
-
-    def _earlier_feeds(
-        self,
-        body: list[Insn],
-        needed: int,
-        later: int,
-        reads: int,
-        stored: bool,
-        x: int,
-        after: int,
-    ) -> list[Insn]:
-        """The loads before a kept counter's field load that only its steps read, in order.
-
-        As :meth:`_kept_chain` finds them after the field load (``skb->len``
-        read before ``sch->qstats.backlog``); any other work in between must be
-        pure and leave the registers still needed alone.
-        """
-        feeds: list[Insn] = []
-        for i in reversed(body):
-            if not needed:
-                break
-            uses, defs = use_def(i)
-            if self._feeds(i, needed, later | reads | after, later | 1 << x, stored):
-                feeds.append(i)
-                needed &= ~(1 << i.dst)
-                continue
-            if (uses | defs) & needed or not self._pure(i):
-                break
-            later |= defs
-            reads |= uses
-            stored |= i.code & 0x07 in (isa.BPF_ST, isa.BPF_STX)
-        return feeds[::-1]
+        return [] if start is None else [*reversed(feeds), start, *reversed(steps)]
 
     def _feeds(self, i: Insn, needed: int, busy: int, written: int, stored: bool) -> bool:
         """Whether load ``i`` feeds only a kept counter's update (:meth:`_kept_chain`).
