@@ -237,6 +237,33 @@ def test_a_dropped_node_is_reused_zeroed_at_a_new_address(world_q):
     assert env.memory.region_at(second + 8) == (record.region, 8)
 
 
+@pytest.mark.no_conservation_check
+def test_a_pooled_nodes_bytes_are_mapped_in_place_once_a_program_touches_them(world_q):
+    _, q, _ = world_q
+    env = ProgramEnv(load_object(obj("fifo")), "Qdisc_ops")
+    env.own_kptr_fields(q.storage, True)
+    kfuncs = env.kfuncs()
+    new, drop = kfuncs["bpf_obj_new_impl"], kfuncs["bpf_obj_drop_impl"]
+    type_id = next(t.id for t in env.btf.types if t.name == "fifo_node")
+    fast = env.memory.readable, env.memory.writable
+    first = _call(new, type_id, 0)
+    record = env.objects[first >> 32]
+    # Reached only through kfuncs (a FIFO's node): no table of the memory holds it.
+    assert all(first >> 32 not in table for table in fast) and not record.mapped
+    _call(drop, first, 0)
+    assert record.base == record.field == -1  # a dropped record matches no address
+    second = _call(new, type_id, 0)
+    env.memory.store(second + 8, 8, 7)  # the first access in place maps the bytes...
+    assert all(table[second >> 32] is record.data for table in fast) and record.mapped
+    assert env.memory.load(second + 8, 8) == 7
+    _call(drop, second, 0)  # ... until the node is dropped
+    assert all(second >> 32 not in table for table in fast) and not record.mapped
+    with pytest.raises(BpfFault, match="not mapped"):
+        env.memory.load(second + 8, 8)
+    third = _call(new, type_id, 0)  # its layout's nodes are now mapped when made
+    assert all(table[third >> 32] is record.data for table in fast) and record.mapped
+
+
 @pytest.mark.parametrize("engine", ["interp", "translate"])
 def test_spin_lock_twice_and_unlock_of_an_unheld_lock_fault_at_the_call(env, engine):
     from qdisclab.bpf.asm import assemble

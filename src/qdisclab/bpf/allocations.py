@@ -12,11 +12,20 @@ field, no ``bpf_refcount``) has a :class:`NodeLayout`, and a dropped node's
 record goes onto that layout's free list: the next ``bpf_obj_new`` of the type
 takes it back, zeroes its bytes and maps them at a *new* address, so a
 pointer kept to the dropped node still names no region and faults, as it did
-when every node was new (the id of a region is never given out twice).
+when every node was new (the id of a region is never given out twice). A
+dropped record's ``base`` and ``field`` are -1, so no address matches a record
+kept in hand (the translated kfuncs keep the last one they found).
+
+A pooled node's bytes enter the memory's fast tables only once a program
+reads or writes them in place: the first such access finds its region through
+the record (``ProgramEnv``'s finder), maps the bytes (``mapped``) and marks
+the layout ``accessed``, whose nodes are mapped when made from then on. A
+FIFO's node, reached only through kfuncs, never is: making and dropping one
+touches no table of the memory but the object's own entry.
 
 >>> from qdisclab.bpf.kptr_fields import KptrNode
 >>> layout = NodeLayout("object fifo_node", 32, 24, pooled=True)
->>> obj = Allocation(bytearray(32), None, (24,), [KptrNode(True)], layout.spare)
+>>> obj = Allocation(bytearray(32), None, (24,), [KptrNode(True)], layout)
 >>> obj.place(5 << 32); hex(obj.field), obj.node_at(obj.field) is obj.node
 ('0x500000018', True)
 >>> obj.kptr[0] = 0x9_0000_0000; obj.data[24:].hex()  # the field's bytes, little-endian
@@ -44,9 +53,11 @@ class NodeLayout:
     ``spare`` holds the records of dropped objects of the type for reuse when
     ``pooled`` (the env's nodes are registered as one, so a node needs no
     registration of its own and can serve again); otherwise it stays empty.
+    ``accessed``: a program has read or written a node's bytes in place, so
+    its nodes are mapped in the memory's fast tables when made.
     """
 
-    __slots__ = ("name", "offset", "pooled", "size", "spare", "zeros")
+    __slots__ = ("accessed", "name", "offset", "pooled", "size", "spare", "zeros")
 
     def __init__(self, name: str, size: int, offset: int, pooled: bool) -> None:
         self.name = name
@@ -55,6 +66,7 @@ class NodeLayout:
         self.pooled = pooled
         self.zeros = bytes(size)  # what a reused object's bytes are reset to
         self.spare: list[Allocation] = []
+        self.accessed = False
 
 
 _U64 = struct.Struct("<Q")
@@ -87,13 +99,16 @@ class Allocation:
     ``field``/``node`` are the first field's address and node (-1 and None when
     it has none), what the kfuncs' common case checks, and ``field_off`` the
     field's offset (where it is written, not worked out from the address).
-    ``pool`` is the free list the record goes back to when dropped, or None.
+    ``layout`` is the :class:`NodeLayout` of a usual node (else None) and ``pool``
+    the free list the record goes back to when dropped (its ``spare``, when
+    pooled), or None; ``mapped``: its bytes are in the memory's fast tables.
     ``kptr[0] = value`` writes the first field's u64 in place (a view of its 8
     bytes: cheaper than packing them, which the kfuncs' common case does per packet).
     """
 
     __slots__ = (
-        "base", "data", "field", "field_off", "kptr", "node", "nodes", "offsets", "pool", "region",
+        "base", "data", "field", "field_off", "kptr", "layout", "mapped", "node", "nodes",
+        "offsets", "pool", "region",
     )  # fmt: skip
 
     def __init__(
@@ -102,14 +117,16 @@ class Allocation:
         region: BytesRegion | None,
         offsets: tuple[int, ...],
         nodes: list[SkbNode],
-        pool: list[Allocation] | None,
+        layout: NodeLayout | None = None,
     ) -> None:
         self.data = data
         self.region = region
         self.offsets = offsets
         self.nodes = nodes
         self.node = nodes[0] if nodes else None
-        self.pool = pool
+        self.layout = layout
+        self.pool = layout.spare if layout is not None and layout.pooled else None
+        self.mapped = False
         self.base = 0
         self.field = -1
         self.field_off = offsets[0] if offsets else -1
@@ -119,6 +136,10 @@ class Allocation:
         """Record that the object is mapped at ``base``."""
         self.base = base
         self.field = base + self.offsets[0] if self.offsets else -1
+
+    def unplace(self) -> None:
+        """Record that the object is dropped: no address is its own any more."""
+        self.base = self.field = -1
 
     def fields(self) -> list[int]:
         """The addresses of its ``__kptr`` fields, in field order."""

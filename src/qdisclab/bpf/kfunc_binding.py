@@ -159,14 +159,25 @@ class ProgramEnv:
         storage.add(self.kptr_fields)
         self.new_node = partial(KptrNode, checked)
         self.pooled = True
-        # A pooled node's bytes are mapped without a region entry (map_found_bytes): its
+        # A pooled node has an address and no region entry (Memory.new_address): its
         # record, found by region id, gives the region to an access that needs it.
         self.memory.find_on_access(self._pooled_region)
 
     def _pooled_region(self, addr: int) -> BytesRegion | None:
-        """The region of the pooled node at ``addr``'s region id, or None."""
+        """The region of the pooled node at ``addr``'s region id, or None.
+
+        A program reads or writes the node's bytes in place: they are mapped for the
+        fast paths until it is dropped, and its layout's nodes when made from now on.
+        """
         obj = self.objects.get(addr >> REGION_SHIFT)
-        return None if obj is None or obj.pool is None else obj.region
+        if obj is None or obj.pool is None:
+            return None
+        if not obj.mapped:
+            self.memory.map_found_bytes(obj.base, obj.data)
+            obj.mapped = True
+            assert obj.layout is not None  # a pooled node's
+            obj.layout.accessed = True
+        return obj.region
 
     @property
     def kptrs(self) -> dict[int, SkbNode]:
@@ -397,14 +408,14 @@ def _obj_new(env: ProgramEnv, vm: CallContext, type_id: int, meta: int, *_: int)
         else:
             data = bytearray(node.size)
             region = BytesRegion(node.name, data, True)
-            pool = spare if node.pooled else None
-            obj = Allocation(data, region, (node.offset,), [env.new_node()], pool)
-        # a pooled node's region is found through its record (ProgramEnv._pooled_region)
-        addr = (
-            env.memory.map_found_bytes(obj.data)
-            if node.pooled
-            else env.memory.map_bytes_region(region)
-        )
+            obj = Allocation(data, region, (node.offset,), [env.new_node()], node)
+        if node.pooled:  # its region is found through its record (ProgramEnv._pooled_region)
+            addr = env.memory.new_address()
+            if node.accessed:  # its bytes are read or written in place
+                env.memory.map_found_bytes(addr, obj.data)
+                obj.mapped = True
+        else:
+            addr = env.memory.map_bytes_region(region)
         obj.place(addr)
         env.objects[addr >> REGION_SHIFT] = obj
         return addr
@@ -471,8 +482,11 @@ def _obj_drop(env: ProgramEnv, vm: CallContext | None, addr: int, meta: int, *_:
     if obj.pool is None:
         env.memory.unmap_bytes(addr)  # mapped by map_bytes: bytes, at a region's start
     else:
-        env.memory.unmap_found_bytes(addr)  # a pooled node: mapped by map_found_bytes
+        if obj.mapped:  # a pooled node whose bytes were read or written in place
+            env.memory.unmap_found_bytes(addr)
+            obj.mapped = False
         obj.pool.append(obj)  # its next bpf_obj_new gets a new address: a kept pointer faults
+    obj.unplace()
     return 0
 
 
@@ -735,9 +749,10 @@ _INLINE: dict[GenericImpl, str] = {
     _obj_new: (
         "_l = {S}.node_layouts.get(r1)\nif _l is None or not _l.spare:\n    {CALL}\nelse:\n"
         "    _o = _l.spare.pop()\n    _b = _o.data\n    if _b != _l.zeros:\n        _b[:] = _l.zeros\n"
-        # Memory.map_found_bytes's work in place
+        # Memory.new_address's work in place, and map_found_bytes's once nodes are accessed
         "    _r = {S}.memory.next_id\n    {S}.memory.next_id = _r + 2\n"
-        "    {S}.readable[_r] = {S}.writable[_r] = _b\n"
+        "    if _l.accessed:\n        {S}.readable[_r] = {S}.writable[_r] = _b\n"
+        "        _o.mapped = True\n"
         "    r0 = _r << 32\n    _o.base = r0\n    _o.field = r0 + _l.offset\n"
         "    {S}.objects[_r] = _o"
     ),
@@ -747,8 +762,9 @@ _INLINE: dict[GenericImpl, str] = {
         "_r = r1 >> 32\n_o = {S}.objects.get(_r)\n"
         "if _o is None or _o.base != r1 or _o.pool is None or _o.node._skb is not None:\n"
         "    {CALL}\nelse:\n    del {S}.objects[_r]\n"  # and Memory.unmap_found_bytes's
-        "    del {S}.readable[_r], {S}.writable[_r]\n"
-        "    _o.pool.append(_o)\n    r0 = 0"
+        "    if _o.mapped:\n        del {S}.readable[_r], {S}.writable[_r]\n"
+        "        _o.mapped = False\n"
+        "    _o.base = _o.field = -1\n    _o.pool.append(_o)\n    r0 = 0"
     ),
     # An object's first __kptr field and an skb the program holds (or NULL), exchanged as
     # KptrNode.kptr_xchg and _kptr_xchg do when the field is empty (storing) or full

@@ -350,14 +350,19 @@ class Memory:
         self.readable[rid] = self.writable[rid] = region.data  # type: ignore[assignment]
         return rid << REGION_SHIFT
 
-    def map_found_bytes(self, data: bytearray) -> int:
-        """Map writable ``data`` at a new address without a ``regions`` entry: the bytes are
-        read and written in place, and a finder (:meth:`find_on_access`) gives the region
-        when an access needs it (a reused ``bpf_obj_new`` object: one per packet)."""
+    def new_address(self) -> int:
+        """A new region's address with nothing mapped there: a finder
+        (:meth:`find_on_access`) answers for it (a reused ``bpf_obj_new`` object: one per
+        packet), until its bytes are mapped in place (:meth:`map_found_bytes`)."""
         rid = self.next_id
         self.next_id += 2
-        self.readable[rid] = self.writable[rid] = data
         return rid << REGION_SHIFT
+
+    def map_found_bytes(self, addr: int, data: bytearray) -> None:
+        """Read and write writable ``data``, the region a finder gives for ``addr``, in
+        place from now on (no ``regions`` entry: the finder still gives the region)."""
+        rid = addr >> REGION_SHIFT
+        self.readable[rid] = self.writable[rid] = data
 
     def unmap_found_bytes(self, addr: int) -> None:
         """Unmap bytes :meth:`map_found_bytes` mapped at ``addr`` (the finder must stop
