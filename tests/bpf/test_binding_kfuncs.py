@@ -333,3 +333,38 @@ def test_a_reused_node_is_zeroed_however_the_program_left_it(world_q, engine):
     prog = engines[engine](assemble(text, name="reuse"), resolver, env.memory)
     assert [prog.run() for _ in range(3)] == [0, 0, 0]
     assert not env.objects and len(env.node_layouts[type_id].spare) == 1
+
+
+@pytest.mark.no_conservation_check
+@pytest.mark.parametrize("engine", ["interp", "translate"])
+def test_a_dropped_node_kept_in_hand_by_the_translated_kfuncs_matches_no_address(world_q, engine):
+    from qdisclab.bpf.asm import assemble
+    from qdisclab.bpf.interp import Interpreter
+    from qdisclab.bpf.resolver import TableResolver
+    from qdisclab.bpf.translate import Translated
+
+    _, q, _ = world_q
+    env = ProgramEnv(load_object(obj("fifo")), "Qdisc_ops")
+    env.own_kptr_fields(q.storage, True)
+    kfuncs = env.kfuncs()
+    names = ("bpf_obj_new_impl", "bpf_obj_drop_impl", "bpf_list_push_back_impl")
+    resolver = TableResolver(kfuncs={n: kfuncs[n] for n in names})
+    type_id = next(t.id for t in env.btf.types if t.name == "fifo_node")
+    head = env.memory.map(BytesRegion("head", bytearray(16)))
+    engines = {"interp": Interpreter, "translate": Translated}
+    new = f"r1 = {type_id}\nr2 = 0\ncall bpf_obj_new_impl\n"
+
+    def run(text: str) -> None:
+        engines[engine](assemble(text, name="stale"), resolver, env.memory).run(head)
+
+    # The translated drop finds the node it is given as the one the last call made;
+    # dropped, that node is no object any more, for the drop as for the push.
+    with pytest.raises(BpfFault, match=r"insn 9: bpf_obj_drop of 0x\w+: not an object"):
+        run(f"{new}r6 = r0\nr1 = r6\nr2 = 0\ncall bpf_obj_drop_impl\n"
+            "r1 = r6\nr2 = 0\ncall bpf_obj_drop_impl\nr0 = 0\nexit")  # fmt: skip
+    with pytest.raises(BpfFault, match=r"insn 21: list push of 0x\w+: not a node of an object"):
+        run(f"r9 = r1\n{new}r6 = r0\n{new}r7 = r0\n"  # a second node, pushed: the list exists
+            "r1 = r9\nr2 = r7\nr3 = 0\nr4 = 0\ncall bpf_list_push_back_impl\n"
+            "r1 = r6\nr2 = 0\ncall bpf_obj_drop_impl\n"
+            "r1 = r9\nr2 = r6\nr3 = 0\nr4 = 0\ncall bpf_list_push_back_impl\nr0 = 0\nexit")  # fmt: skip
+    assert list(env.lists[head]) == [env.objects[next(iter(env.objects))].base]

@@ -755,6 +755,9 @@ class _Function:
             zeroed = [r for r in zeroed if live.get(self.entry, -1) >> int(r[1:]) & 1]
         if zeroed and self.pending is None:  # a register never written holds 0
             out.append(f"{base}{' = '.join(zeroed)} = 0")
+        out.extend(
+            f"{base}{name} = {start}" for name, start in self.tr.keeps.items() if name in used
+        )
         # The entry's frame is the first: its pointer and bytes are bound at build.
         if "r10" in used:
             out.append(f"{base}r10 = " + ("fp0" if entry else "fps[depth]"))
@@ -874,6 +877,8 @@ class _Function:
                     self.tr.inlined.add(pc)
                     for name, value in spec[2].items():
                         self.tr.bind(name, value)
+                    for name, value in spec[3].items():  # set before its first call reads it
+                        self.tr.keeps[name] = self.tr.bind(f"{name}_start", value)
                     # The state's attributes the template names are globals, read once.
                     template = _STATE_ATTR.sub(
                         lambda m: self.tr.bind(f"s{pc}_{m[1]}", getattr(spec[1], m[1])), spec[0]
@@ -1346,6 +1351,8 @@ class _Source:
         # Registers live before each slot, for the updates nothing reads (_kept_chains).
         self.live = live_in(image.insns) if self.proven is not None else None
         self.bound: dict[str, object] = dict(wrap.bound) if wrap else {}  # globals the source names
+        # Locals an inlined call keeps for the next (image.inline's keeps) -> their start's global
+        self.keeps: dict[str, str] = {}
 
     def bind(self, name: str, value: object) -> str:
         """``name`` as a global of the generated module, bound to ``value``."""

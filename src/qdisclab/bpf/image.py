@@ -77,7 +77,11 @@ def gives_address(function: object) -> bool:
 
 
 def inline(
-    function: F, template: str, state: object, names: Mapping[str, object] | None = None
+    function: F,
+    template: str,
+    state: object,
+    names: Mapping[str, object] | None = None,
+    keeps: Mapping[str, object] | None = None,
 ) -> F:
     """Mark a leaf whose common case the translator writes in place of the call.
 
@@ -89,13 +93,17 @@ def inline(
     where the call of ``function`` itself goes: the uncommon case (a fault,
     or rare work) stays in one place. ``names`` are further globals the
     template uses (classes, constants), bound in the translated program's
-    module. The reference interpreter always makes the call.
+    module. ``keeps`` are locals the template reads before it sets them, kept
+    from one call to the next within a run (what the last call found), each
+    with its value at the start of a translated function. The reference
+    interpreter always makes the call.
 
     >>> f = inline(leaf(lambda vm, *regs: 0), "r0 = len({S})", [1, 2])
     >>> inline_spec(f)
-    ('r0 = len({S})', [1, 2], {})
+    ('r0 = len({S})', [1, 2], {}, {})
     """
-    function.bpf_inline = (template, state, dict(names or {}))  # type: ignore[attr-defined]
+    spec = (template, state, dict(names or {}), dict(keeps or {}))
+    function.bpf_inline = spec  # type: ignore[attr-defined]
     return leaf(function)
 
 
@@ -106,8 +114,10 @@ SPIN_LOCK_TAKE = "{S}.locks.add(r1)"
 SPIN_UNLOCK_GIVE = "{S}.locks.remove(r1)"
 
 
-def inline_spec(function: object) -> tuple[str, object, Mapping[str, object]] | None:
-    """``(template, state, names)`` of a function marked with :func:`inline`, else None."""
+def inline_spec(
+    function: object,
+) -> tuple[str, object, Mapping[str, object], Mapping[str, object]] | None:
+    """``(template, state, names, keeps)`` of a function marked with :func:`inline`, else None."""
     spec = getattr(function, "bpf_inline", None)
     return spec if isinstance(spec, tuple) else None
 

@@ -370,7 +370,7 @@ def _bound(impl: GenericImpl, env: ProgramEnv) -> BpfFunction:
 def _bound_as_called(impl: GenericImpl, env: ProgramEnv) -> BpfFunction:
     template = _INLINE.get(impl)
     if template is not None:  # the translator writes the common case in place
-        return inline(partial(impl, env), template, env, _INLINE_NAMES)
+        return inline(partial(impl, env), template, env, _INLINE_NAMES, _INLINE_KEEPS)
     if impl in _DIRECT:
         return leaf(partial(impl, env))  # one call per kfunc call, no wrapper frame
 
@@ -727,6 +727,14 @@ _ADDRESSES.update(
      _kptr_xchg, _map_lookup)
 )  # fmt: skip
 
+# The object from bpf_obj_new whose ``attr`` (its base, or its first __kptr field) is
+# at r1: usually the one the last call found or made (``_o``, kept from call to call),
+# else looked up; none matches a dropped object (``Allocation.unplace``). A template then
+# tests ``_o.attr != r1`` once more: NO_OBJECT when none is there.
+_FIND = "if _o.{attr} != r1:\n    _o = {{S}}.objects.get(r1 >> 32, NO_OBJECT)\n"
+_NO_OBJECT = Allocation(bytearray(), None, (), [])
+_NO_OBJECT.unplace()
+
 # The common case of the lock and list kfuncs, as the translator writes it in place of
 # the call (``{S}`` is the ProgramEnv): exactly what the function does when nothing is
 # wrong; anything else (a fault, a list's first push) is the call itself.
@@ -740,7 +748,8 @@ _INLINE: dict[GenericImpl, str] = {
     ),
     _list_push_back: (
         "_q = {S}.lists.get(r1)\n"
-        "if _q is not None and r2 not in {S}.listed and r2 >> 32 in {S}.objects:\n"
+        "if (_q is not None and r2 not in {S}.listed\n"
+        "        and (_o.base == r2 or r2 >> 32 in {S}.objects)):\n"
         "    _q.append(r2)\n    {S}.listed.add(r2)\n    r0 = 0\nelse:\n    {CALL}"
     ),
     # A dropped node's record reused, as _obj_new reuses it (a fresh one is the call's work);
@@ -759,9 +768,10 @@ _INLINE: dict[GenericImpl, str] = {
     # A node of the free list's kind, holding no skb, freed as _obj_drop frees it; a node
     # still holding one (the violation) and any other object are the call's.
     _obj_drop: (
-        "_r = r1 >> 32\n_o = {S}.objects.get(_r)\n"
-        "if _o is None or _o.base != r1 or _o.pool is None or _o.node._skb is not None:\n"
-        "    {CALL}\nelse:\n    del {S}.objects[_r]\n"  # and Memory.unmap_found_bytes's
+        f"{_FIND.format(attr='base')}"
+        "if _o.base != r1 or _o.pool is None or _o.node._skb is not None:\n"
+        "    {CALL}\nelse:\n    _r = r1 >> 32\n    del {S}.objects[_r]\n"
+        # and Memory.unmap_found_bytes's, and Allocation.unplace's
         "    if _o.mapped:\n        del {S}.readable[_r], {S}.writable[_r]\n"
         "        _o.mapped = False\n"
         "    _o.base = _o.field = -1\n    _o.pool.append(_o)\n    r0 = 0"
@@ -770,8 +780,8 @@ _INLINE: dict[GenericImpl, str] = {
     # KptrNode.kptr_xchg and _kptr_xchg do when the field is empty (storing) or full
     # (taking); anything else (a swap, a fault, an ownership violation) is the call's.
     _kptr_xchg: (
-        "_o = {S}.objects.get(r1 >> 32)\n"
-        "if _o is None or _o.field != r1:\n    {CALL}\nelif r2:\n"
+        f"{_FIND.format(attr='field')}"
+        "if _o.field != r1:\n    {CALL}\nelif r2:\n"
         "    _n = _o.node\n    _k = {S}.skbs.get(r2)\n    _fr = _RUNNING.frame\n"
         "    if (_k.__class__ is not SkBuff or _n._skb is not None or _fr is None\n"
         "            or (_n._checked and _k.owner is not _fr)):\n        {CALL}\n"
@@ -791,8 +801,10 @@ _INLINE: dict[GenericImpl, str] = {
 }
 # The globals those templates name.
 _INLINE_NAMES: dict[str, object] = {
-    "SkBuff": SkBuff, "_RUNNING": RUNNING,
+    "SkBuff": SkBuff, "_RUNNING": RUNNING, "NO_OBJECT": _NO_OBJECT,
 }  # fmt: skip
+# ... and the object they keep from one call to the next.
+_INLINE_KEEPS: dict[str, object] = {"_o": _NO_OBJECT}
 
 # The rbtree kfuncs register themselves in the same table (a module of their own).
 from qdisclab.bpf import rbtree_kfuncs as _rbtree_kfuncs  # noqa: E402,F401
