@@ -368,3 +368,37 @@ def test_a_dropped_node_kept_in_hand_by_the_translated_kfuncs_matches_no_address
             "r1 = r6\nr2 = 0\ncall bpf_obj_drop_impl\n"
             "r1 = r9\nr2 = r6\nr3 = 0\nr4 = 0\ncall bpf_list_push_back_impl\nr0 = 0\nexit")  # fmt: skip
     assert list(env.lists[head]) == [env.objects[next(iter(env.objects))].base]
+
+
+@pytest.mark.no_conservation_check
+@pytest.mark.parametrize("engine", ["interp", "translate"])
+@pytest.mark.parametrize("link_off", [0, 8])  # the record notes it; the env's set does
+def test_a_node_in_a_list_is_refused_until_popped_wherever_it_lies(env, engine, link_off):
+    from qdisclab.bpf.asm import assemble
+    from qdisclab.bpf.interp import Interpreter
+    from qdisclab.bpf.resolver import TableResolver
+    from qdisclab.bpf.translate import Translated
+
+    kfuncs = env.kfuncs()
+    names = ("bpf_obj_new_impl", "bpf_list_push_back_impl", "bpf_list_pop_front")
+    resolver = TableResolver(kfuncs={n: kfuncs[n] for n in names})
+    type_id = next(t.id for t in env.btf.types if t.name == "fifo_node")
+    head = env.memory.map(BytesRegion("head", bytearray(16)))
+    engines = {"interp": Interpreter, "translate": Translated}
+    push = "r1 = r9\nr2 = r6\nr3 = 0\nr4 = 0\ncall bpf_list_push_back_impl\n"
+    # Two nodes pushed (the first push makes the list), the first popped and pushed
+    # again, then the second pushed a second time while still in the list.
+    new = f"r1 = {type_id}\nr2 = 0\ncall bpf_obj_new_impl\nr6 = r0\nr6 += {link_off}\n"
+    text = (
+        f"r9 = r1\n{new}{push}{new}r8 = r6\n{push}"
+        f"r1 = r9\ncall bpf_list_pop_front\nr6 = r0\n{push}r6 = r8\n{push}r0 = 0\nexit"
+    )
+    prog = engines[engine](assemble(text, name="twice"), resolver, env.memory)
+    with pytest.raises(BpfFault, match=r"insn 35: list push of node 0x\w+, which is already"):
+        prog.run(head)
+    second, first = env.lists[head]
+    assert (first - link_off) & 0xFFFF_FFFF == (second - link_off) & 0xFFFF_FFFF == 0
+    assert env.in_list(first) and env.in_list(second) and not env.in_list(first + 8)
+    pops = [_call(kfuncs["bpf_list_pop_front"], head) for _ in range(3)]
+    assert pops == [second, first, 0]
+    assert not env.in_list(first) and not env.in_list(second) and not env.listed

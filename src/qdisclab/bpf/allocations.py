@@ -101,14 +101,15 @@ class Allocation:
     field's offset (where it is written, not worked out from the address).
     ``layout`` is the :class:`NodeLayout` of a usual node (else None) and ``pool``
     the free list the record goes back to when dropped (its ``spare``, when
-    pooled), or None; ``mapped``: its bytes are in the memory's fast tables.
+    pooled), or None; ``mapped``: its bytes are in the memory's fast tables;
+    ``linked``: the node at its own address (its first member) is in a list.
     ``kptr[0] = value`` writes the first field's u64 in place (a view of its 8
     bytes: cheaper than packing them, which the kfuncs' common case does per packet).
     """
 
     __slots__ = (
-        "base", "data", "field", "field_off", "kptr", "layout", "mapped", "node", "nodes",
-        "offsets", "pool", "region",
+        "base", "data", "field", "field_off", "kptr", "layout", "linked", "mapped", "node",
+        "nodes", "offsets", "pool", "region",
     )  # fmt: skip
 
     def __init__(
@@ -127,6 +128,7 @@ class Allocation:
         self.layout = layout
         self.pool = layout.spare if layout is not None and layout.pooled else None
         self.mapped = False
+        self.linked = False
         self.base = 0
         self.field = -1
         self.field_off = offsets[0] if offsets else -1
@@ -140,6 +142,7 @@ class Allocation:
     def unplace(self) -> None:
         """Record that the object is dropped: no address is its own any more."""
         self.base = self.field = -1
+        self.linked = False
 
     def fields(self) -> list[int]:
         """The addresses of its ``__kptr`` fields, in field order."""

@@ -123,6 +123,8 @@ class ProgramEnv:
         # addresses (their low 32 bits all zero) would all start on the same one
         self.objects: dict[int, Allocation] = {}
         self.lists: dict[int, deque[int]] = {}  # list head address -> node link addresses
+        # The links in a list but for those at an object's own address, which its record
+        # notes itself (Allocation.linked): the usual node, its list node its first member.
         self.listed: set[int] = set()
         self.locks: set[int] = set()
         # bpf_rb_root address -> its tree; node link address -> the root it is in (rbtree_kfuncs)
@@ -178,6 +180,23 @@ class ProgramEnv:
             assert obj.layout is not None  # a pooled node's
             obj.layout.accessed = True
         return obj.region
+
+    def in_list(self, link: int) -> bool:
+        """Whether the node at ``link`` is in a list."""
+        obj = self.objects.get(link >> REGION_SHIFT)
+        if obj is not None and obj.base == link:
+            return obj.linked
+        return link in self.listed
+
+    def set_listed(self, link: int, listed: bool) -> None:
+        """Note that the node at ``link`` is now in a list (``listed``) or out of one."""
+        obj = self.objects.get(link >> REGION_SHIFT)
+        if obj is not None and obj.base == link:
+            obj.linked = listed
+        elif listed:
+            self.listed.add(link)
+        else:
+            self.listed.discard(link)
 
     @property
     def kptrs(self) -> dict[int, SkbNode]:
@@ -534,7 +553,7 @@ def _kptr_xchg(env: ProgramEnv, vm: CallContext, slot: int, new: int, *_: int) -
 
 # -- lists -----------------------------------------------------------------------------
 def _push(env: ProgramEnv, head: int, link: int, front: bool) -> int:
-    if link in env.listed:
+    if env.in_list(link):
         refused = refuse_node(env, link)
         if refused is not None:
             return refused
@@ -545,7 +564,7 @@ def _push(env: ProgramEnv, head: int, link: int, front: bool) -> int:
     if queue is None:
         queue = env.lists[head] = deque()
     (queue.appendleft if front else queue.append)(link)
-    env.listed.add(link)
+    env.set_listed(link, True)
     return 0
 
 
@@ -554,7 +573,7 @@ def _pop(env: ProgramEnv, head: int, front: bool) -> int:
     if not queue:
         return 0
     link = queue.popleft() if front else queue.pop()
-    env.listed.discard(link)
+    env.set_listed(link, False)
     return link
 
 
@@ -727,11 +746,11 @@ _ADDRESSES.update(
      _kptr_xchg, _map_lookup)
 )  # fmt: skip
 
-# The object from bpf_obj_new whose ``attr`` (its base, or its first __kptr field) is
-# at r1: usually the one the last call found or made (``_o``, kept from call to call),
-# else looked up; none matches a dropped object (``Allocation.unplace``). A template then
-# tests ``_o.attr != r1`` once more: NO_OBJECT when none is there.
-_FIND = "if _o.{attr} != r1:\n    _o = {{S}}.objects.get(r1 >> 32, NO_OBJECT)\n"
+# Whether ``_o`` is, or now is, the object from bpf_obj_new whose ``attr`` (its base, or
+# its first __kptr field) is at ``reg``: usually the one the last call found or made
+# (``_o`` is kept from call to call), else the one looked up (NO_OBJECT: none). None
+# matches a dropped object (Allocation.unplace), so a stale one is only a miss.
+_FIND = "(_o.{attr} == {reg} or (_o := {{S}}.objects.get({reg} >> 32, NO_OBJECT)).{attr} == {reg})"
 _NO_OBJECT = Allocation(bytearray(), None, (), [])
 _NO_OBJECT.unplace()
 
@@ -742,14 +761,20 @@ _INLINE: dict[GenericImpl, str] = {
     # No lock held yet (a program holds one at a time): taking it needs no membership test.
     _spin_lock: f"if {{S}}.locks:\n    {{CALL}}\nelse:\n    {SPIN_LOCK_TAKE}\n    r0 = 0",
     _spin_unlock: f"try:\n    {SPIN_UNLOCK_GIVE}\nexcept KeyError:\n    {{CALL}}\nelse:\n    r0 = 0",
+    # A link at its object's own address (the usual node's) is noted in the object's
+    # record, found as _FIND finds it; any other in the env's set (ProgramEnv.set_listed).
     _list_pop_front: (
-        "_q = {S}.lists.get(r1)\nif _q:\n    r0 = _q.popleft()\n    {S}.listed.discard(r0)\n"
+        "_q = {S}.lists.get(r1)\nif _q:\n    r0 = _q.popleft()\n"
+        f"    if {_FIND.format(attr='base', reg='r0')}:\n        _o.linked = False\n"
+        "    else:\n        {S}.listed.discard(r0)\n"
         "else:\n    r0 = 0"
     ),
     _list_push_back: (
         "_q = {S}.lists.get(r1)\n"
-        "if (_q is not None and r2 not in {S}.listed\n"
-        "        and (_o.base == r2 or r2 >> 32 in {S}.objects)):\n"
+        f"if _q is not None and {_FIND.format(attr='base', reg='r2')} and not _o.linked:\n"
+        "    _q.append(r2)\n    _o.linked = True\n    r0 = 0\n"
+        "elif (_q is not None and _o.base != r2 and r2 not in {S}.listed\n"
+        "        and r2 >> 32 in {S}.objects):\n"
         "    _q.append(r2)\n    {S}.listed.add(r2)\n    r0 = 0\nelse:\n    {CALL}"
     ),
     # A dropped node's record reused, as _obj_new reuses it (a fresh one is the call's work);
@@ -766,10 +791,10 @@ _INLINE: dict[GenericImpl, str] = {
         "    {S}.objects[_r] = _o"
     ),
     # A node of the free list's kind, holding no skb, freed as _obj_drop frees it; a node
-    # still holding one (the violation) and any other object are the call's.
+    # still holding one (the violation) or in a list, and any other object, are the call's.
     _obj_drop: (
-        f"{_FIND.format(attr='base')}"
-        "if _o.base != r1 or _o.pool is None or _o.node._skb is not None:\n"
+        f"if (not {_FIND.format(attr='base', reg='r1')}\n"
+        "        or _o.pool is None or _o.node._skb is not None or _o.linked):\n"
         "    {CALL}\nelse:\n    _r = r1 >> 32\n    del {S}.objects[_r]\n"
         # and Memory.unmap_found_bytes's, and Allocation.unplace's
         "    if _o.mapped:\n        del {S}.readable[_r], {S}.writable[_r]\n"
@@ -780,8 +805,7 @@ _INLINE: dict[GenericImpl, str] = {
     # KptrNode.kptr_xchg and _kptr_xchg do when the field is empty (storing) or full
     # (taking); anything else (a swap, a fault, an ownership violation) is the call's.
     _kptr_xchg: (
-        f"{_FIND.format(attr='field')}"
-        "if _o.field != r1:\n    {CALL}\nelif r2:\n"
+        f"if not {_FIND.format(attr='field', reg='r1')}:\n    {{CALL}}\nelif r2:\n"
         "    _n = _o.node\n    _k = {S}.skbs.get(r2)\n    _fr = _RUNNING.frame\n"
         "    if (_k.__class__ is not SkBuff or _n._skb is not None or _fr is None\n"
         "            or (_n._checked and _k.owner is not _fr)):\n        {CALL}\n"

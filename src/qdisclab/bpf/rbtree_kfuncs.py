@@ -116,7 +116,7 @@ def _tree(env: ProgramEnv, root: int) -> RbRoot:
 def _rbtree_add(
     env: ProgramEnv, vm: CallContext, root: int, node: int, less: int, meta: int, off: int
 ) -> int:
-    if node in env.listed or node in env.in_tree:
+    if env.in_list(node) or node in env.in_tree:
         refused = refuse_node(env, node)
         if refused is not None:
             return refused
