@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from bpf_corpus import obj
 
@@ -130,6 +132,26 @@ def test_translated_enqueue_and_dequeue_are_the_programs_own_functions():
     assert q.ops.dequeue.__code__.co_filename == "<bpf fifo_dequeue>"
     interp = create_qdisc(qdisc_kind(FIFO, engine="interp"), Device().dev, opt={"limit": 10})
     assert interp.ops.enqueue.__func__ is type(interp.ops).enqueue
+
+
+@pytest.mark.no_conservation_check  # the dequeued skbs go nowhere
+def test_translated_enqueue_stores_the_skb_it_was_handed_without_looking_it_up():
+    from qdisclab.bpf.image import leaves_views_mapped
+
+    d = Device()
+    q = create_qdisc(qdisc_kind(FIFO), d.dev, opt={"limit": 10})
+    # Only bpf_obj_new runs before bpf_kptr_xchg, and it frees no skb: R8 still names
+    # the skb enqueue was handed, which the exchange stores without a lookup by address.
+    names = q.ops.enqueue.__code__.co_names
+    assert "q_skbs" in names and not any(re.fullmatch(r"s\d+_skbs", n) for n in names)
+    kfuncs = q.ops.env.kfuncs()
+    assert leaves_views_mapped(kfuncs["bpf_obj_new_impl"])
+    assert not any(leaves_views_mapped(kfuncs[k]) for k in ("bpf_kfree_skb", "bpf_qdisc_skb_drop",
+                                                           "bpf_obj_drop_impl"))  # fmt: skip
+    skbs = [d.skb(100 + n) for n in range(3)]
+    for skb in skbs:
+        assert q.enqueue(skb) == NET_XMIT_SUCCESS
+    assert [q.dequeue() for _ in range(4)] == [*skbs, None]
 
 
 @pytest.mark.no_conservation_check  # strict stops at the fault, mid-enqueue

@@ -43,12 +43,14 @@ from typing import Any, Protocol
 
 from qdisclab.bpf import isa
 from qdisclab.bpf.image import (
+    SKB_AT,
     SPIN_LOCK_TAKE,
     SPIN_UNLOCK_GIVE,
     Image,
     gives_address,
     inline_spec,
     is_leaf,
+    leaves_views_mapped,
 )
 from qdisclab.bpf.isa import M64, Insn
 from qdisclab.bpf.liveness import live_in, use_def
@@ -879,9 +881,10 @@ class _Function:
                         self.tr.bind(name, value)
                     for name, value in spec[3].items():  # set before its first call reads it
                         self.tr.keeps[name] = self.tr.bind(f"{name}_start", value)
+                    template = self._known_skbs(spec[0])
                     # The state's attributes the template names are globals, read once.
                     template = _STATE_ATTR.sub(
-                        lambda m: self.tr.bind(f"s{pc}_{m[1]}", getattr(spec[1], m[1])), spec[0]
+                        lambda m: self.tr.bind(f"s{pc}_{m[1]}", getattr(spec[1], m[1])), template
                     )
                     text = template.format(S=f"s{pc}", CALL="{CALL}", PC=pc)
                     if _ARG_WRITE.search(text):  # it changes an argument: none is held back
@@ -907,7 +910,9 @@ class _Function:
                 self.pending[0] = "0x0"
             self.zero_result = False
             self.cached = {}  # the call may have unmapped a region (bpf_obj_drop, a freed skb)
-            self.called = True
+            bound = self.tr.image.calls.get(pc)
+            if i.src == isa.BPF_PSEUDO_CALL or not leaves_views_mapped(bound):
+                self.called = True
             self.narrow -= {0, 1, 2, 3, 4, 5}  # a call's result and its clobbered scratch registers
             self.addresses -= {0, 1, 2, 3, 4, 5}
             if i.src != isa.BPF_PSEUDO_CALL and gives_address(self.tr.image.calls.get(pc)):
@@ -925,6 +930,22 @@ class _Function:
         else:
             self.emit(f"if {_condition(i, self.narrow)}:")
             self.goto(pc + 1 + i.off, "    ")
+
+    def _known_skbs(self, template: str) -> str:
+        """``template`` taking the callback's own skb where an argument register holds it.
+
+        Where in-place code looks an argument's SkBuff up (``SKB_AT``) and the
+        register passed there still holds the callback's skb argument
+        (``_known_object``), it names that skb instead of looking it up.
+        """
+        for k in range(1, 6):
+            lookup = SKB_AT.format(reg=f"r{k}")
+            value = self.read(f"r{k}") if lookup in template else ""
+            if re.fullmatch(r"r\d+", value):
+                known = self._known_object(int(value[1:]), "sk_buff", 0)
+                if known is not None:
+                    template = template.replace(lookup, known)
+        return template
 
     def returns_zero(self) -> None:
         """A lock or unlock written here returns 0: held back as R0's value, or assigned."""

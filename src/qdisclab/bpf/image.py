@@ -76,6 +76,24 @@ def gives_address(function: object) -> bool:
     return getattr(function, "bpf_address", False) is True
 
 
+def keeps_views(function: F) -> F:
+    """Mark a helper or kfunc that unmaps no struct view (it frees no skb, say).
+
+    What the callback's own code knew before the call, such as the object
+    its skb argument's address names, the translator still knows after it.
+
+    >>> leaves_views_mapped(keeps_views(lambda vm, *regs: 0)), leaves_views_mapped(len)
+    (True, False)
+    """
+    function.bpf_keeps_views = True  # type: ignore[attr-defined]
+    return function
+
+
+def leaves_views_mapped(function: object) -> bool:
+    """Whether ``function`` was marked with :func:`keeps_views`."""
+    return getattr(function, "bpf_keeps_views", False) is True
+
+
 def inline(
     function: F,
     template: str,
@@ -112,6 +130,10 @@ def inline(
 #: unlock by these statements (codegen's held locks), so both sides name them from here.
 SPIN_LOCK_TAKE = "{S}.locks.add(r1)"
 SPIN_UNLOCK_GIVE = "{S}.locks.remove(r1)"
+#: How in-place code finds the SkBuff whose view address is in an argument register
+#: (``{reg}``): where the register holds the callback's own skb argument, the translator
+#: writes that skb instead.
+SKB_AT = "{{S}}.skbs.get({reg})"
 
 
 def inline_spec(

@@ -50,7 +50,15 @@ from qdisclab.bpf.btf import BTF_KIND_INT, BTF_KIND_PTR, Btf
 from qdisclab.bpf.errors import BpfLoadError
 from qdisclab.bpf.fault import BpfFault
 from qdisclab.bpf.helper_ids import helper_id
-from qdisclab.bpf.image import SPIN_LOCK_TAKE, SPIN_UNLOCK_GIVE, inline, leaf, returns_address
+from qdisclab.bpf.image import (
+    SKB_AT,
+    SPIN_LOCK_TAKE,
+    SPIN_UNLOCK_GIVE,
+    inline,
+    keeps_views,
+    leaf,
+    returns_address,
+)
 from qdisclab.bpf.interp import signed
 from qdisclab.bpf.kptr_fields import KptrFields, KptrNode
 from qdisclab.bpf.memory import OFFSET_MASK, REGION_SHIFT, BytesRegion, Memory
@@ -377,12 +385,16 @@ _GENERIC: dict[str, GenericImpl] = {}
 # never call back into the program and raise nothing but BpfFault (an extension fault
 # inside them is raised as KfuncFault on the spot). The others get a wrapper doing that.
 _DIRECT: set[GenericImpl] = set()
-# Those whose result is NULL or an address qdisclab mapped (image.returns_address).
+# Those whose result is NULL or an address qdisclab mapped (image.returns_address), and
+# those that unmap no view (image.keeps_views).
 _ADDRESSES: set[GenericImpl] = set()
+_KEEPS_VIEWS: set[GenericImpl] = set()
 
 
 def _bound(impl: GenericImpl, env: ProgramEnv) -> BpfFunction:
     bound = _bound_as_called(impl, env)
+    if impl in _KEEPS_VIEWS:
+        bound = keeps_views(bound)
     return returns_address(bound) if impl in _ADDRESSES else bound
 
 
@@ -745,6 +757,12 @@ _ADDRESSES.update(
     (_obj_new, _refcount_acquire, _list_pop_front, _list_pop_back, _list_front, _list_back,
      _kptr_xchg, _map_lookup)
 )  # fmt: skip
+# Objects, lists, locks and the kptr exchange free no skb: its view stays mapped.
+_KEEPS_VIEWS.update(
+    (_obj_new, _refcount_acquire, _list_push_front, _list_push_back, _list_pop_front,
+     _list_pop_back, _list_front, _list_back, _list_empty, _spin_lock, _spin_unlock,
+     _kptr_xchg, _map_lookup)
+)  # fmt: skip
 
 # Whether ``_o`` is, or now is, the object from bpf_obj_new whose ``attr`` (its base, or
 # its first __kptr field) is at ``reg``: usually the one the last call found or made
@@ -806,7 +824,7 @@ _INLINE: dict[GenericImpl, str] = {
     # (taking); anything else (a swap, a fault, an ownership violation) is the call's.
     _kptr_xchg: (
         f"if not {_FIND.format(attr='field', reg='r1')}:\n    {{CALL}}\nelif r2:\n"
-        "    _n = _o.node\n    _k = {S}.skbs.get(r2)\n    _fr = _RUNNING.frame\n"
+        f"    _n = _o.node\n    _k = {SKB_AT.format(reg='r2')}\n    _fr = _RUNNING.frame\n"
         "    if (_k.__class__ is not SkBuff or _n._skb is not None or _fr is None\n"
         "            or (_n._checked and _k.owner is not _fr)):\n        {CALL}\n"
         "    else:\n        _k.owner = _n\n        _n._skb = _k\n"
