@@ -38,6 +38,15 @@ def world_q():
     return world, q, skb
 
 
+@pytest.fixture
+def pooled_env(world_q):
+    """One qdisc's env: its kptr fields registered as one, its nodes' records reused."""
+    _, q, _ = world_q
+    env = ProgramEnv(load_object(obj("fifo")), "Qdisc_ops")
+    env.own_kptr_fields(q.storage, True)
+    return env
+
+
 def _call(fn, *regs):
     regs = (*regs, 0, 0, 0, 0, 0)[:5]
     return fn(None, *regs)
@@ -238,10 +247,8 @@ def test_a_dropped_node_is_reused_zeroed_at_a_new_address(world_q):
 
 
 @pytest.mark.no_conservation_check
-def test_a_pooled_nodes_bytes_are_mapped_in_place_once_a_program_touches_them(world_q):
-    _, q, _ = world_q
-    env = ProgramEnv(load_object(obj("fifo")), "Qdisc_ops")
-    env.own_kptr_fields(q.storage, True)
+def test_a_pooled_nodes_bytes_are_mapped_in_place_once_a_program_touches_them(pooled_env):
+    env = pooled_env
     kfuncs = env.kfuncs()
     new, drop = kfuncs["bpf_obj_new_impl"], kfuncs["bpf_obj_drop_impl"]
     type_id = next(t.id for t in env.btf.types if t.name == "fifo_node")
@@ -291,21 +298,28 @@ def test_spin_lock_twice_and_unlock_of_an_unheld_lock_fault_at_the_call(env, eng
         run("r1 = r1\ncall 94\nr0 = 0\nexit")
 
 
-@pytest.mark.no_conservation_check
-@pytest.mark.parametrize("engine", ["interp", "translate"])
-def test_a_reused_node_is_zeroed_however_the_program_left_it(world_q, engine):
+def _programs(env: ProgramEnv, engine: str, *kfuncs: str):
+    """How to run assembly calling ``kfuncs`` of ``env`` on ``engine``, and the node's type id."""
     from qdisclab.bpf.asm import assemble
     from qdisclab.bpf.interp import Interpreter
     from qdisclab.bpf.resolver import TableResolver
     from qdisclab.bpf.translate import Translated
 
-    _, q, _ = world_q
-    env = ProgramEnv(load_object(obj("fifo")), "Qdisc_ops")
-    env.own_kptr_fields(q.storage, True)
-    kfuncs = env.kfuncs()
-    names = ("bpf_obj_new_impl", "bpf_obj_drop_impl")
-    resolver = TableResolver(kfuncs={n: kfuncs[n] for n in names})
-    type_id = next(t.id for t in env.btf.types if t.name == "fifo_node")
+    bound = env.kfuncs()
+    resolver = TableResolver(kfuncs={n: bound[n] for n in kfuncs})
+    make = {"interp": Interpreter, "translate": Translated}[engine]
+
+    def program(text: str, name: str):
+        return make(assemble(text, name=name), resolver, env.memory)
+
+    return program, next(t.id for t in env.btf.types if t.name == "fifo_node")
+
+
+@pytest.mark.no_conservation_check
+@pytest.mark.parametrize("engine", ["interp", "translate"])
+def test_a_reused_node_is_zeroed_however_the_program_left_it(pooled_env, engine):
+    env = pooled_env
+    program, type_id = _programs(env, engine, "bpf_obj_new_impl", "bpf_obj_drop_impl")
     # new, write a non-zero word, drop; new again (the dropped record, in place when
     # translated), read the word back, drop.
     text = f"""
@@ -329,33 +343,24 @@ def test_a_reused_node_is_zeroed_however_the_program_left_it(world_q, engine):
         r0 = r8
         exit
     """
-    engines = {"interp": Interpreter, "translate": Translated}
-    prog = engines[engine](assemble(text, name="reuse"), resolver, env.memory)
+    prog = program(text, "reuse")
     assert [prog.run() for _ in range(3)] == [0, 0, 0]
     assert not env.objects and len(env.node_layouts[type_id].spare) == 1
 
 
 @pytest.mark.no_conservation_check
 @pytest.mark.parametrize("engine", ["interp", "translate"])
-def test_a_dropped_node_kept_in_hand_by_the_translated_kfuncs_matches_no_address(world_q, engine):
-    from qdisclab.bpf.asm import assemble
-    from qdisclab.bpf.interp import Interpreter
-    from qdisclab.bpf.resolver import TableResolver
-    from qdisclab.bpf.translate import Translated
-
-    _, q, _ = world_q
-    env = ProgramEnv(load_object(obj("fifo")), "Qdisc_ops")
-    env.own_kptr_fields(q.storage, True)
-    kfuncs = env.kfuncs()
+def test_a_dropped_node_kept_in_hand_by_the_translated_kfuncs_matches_no_address(
+    pooled_env, engine
+):
+    env = pooled_env
     names = ("bpf_obj_new_impl", "bpf_obj_drop_impl", "bpf_list_push_back_impl")
-    resolver = TableResolver(kfuncs={n: kfuncs[n] for n in names})
-    type_id = next(t.id for t in env.btf.types if t.name == "fifo_node")
+    program, type_id = _programs(env, engine, *names)
     head = env.memory.map(BytesRegion("head", bytearray(16)))
-    engines = {"interp": Interpreter, "translate": Translated}
     new = f"r1 = {type_id}\nr2 = 0\ncall bpf_obj_new_impl\n"
 
     def run(text: str) -> None:
-        engines[engine](assemble(text, name="stale"), resolver, env.memory).run(head)
+        program(text, "stale").run(head)
 
     # The translated drop finds the node it is given as the one the last call made;
     # dropped, that node is no object any more, for the drop as for the push.
@@ -374,17 +379,10 @@ def test_a_dropped_node_kept_in_hand_by_the_translated_kfuncs_matches_no_address
 @pytest.mark.parametrize("engine", ["interp", "translate"])
 @pytest.mark.parametrize("link_off", [0, 8])  # the record notes it; the env's set does
 def test_a_node_in_a_list_is_refused_until_popped_wherever_it_lies(env, engine, link_off):
-    from qdisclab.bpf.asm import assemble
-    from qdisclab.bpf.interp import Interpreter
-    from qdisclab.bpf.resolver import TableResolver
-    from qdisclab.bpf.translate import Translated
-
-    kfuncs = env.kfuncs()
     names = ("bpf_obj_new_impl", "bpf_list_push_back_impl", "bpf_list_pop_front")
-    resolver = TableResolver(kfuncs={n: kfuncs[n] for n in names})
-    type_id = next(t.id for t in env.btf.types if t.name == "fifo_node")
+    program, type_id = _programs(env, engine, *names)
+    kfuncs = env.kfuncs()
     head = env.memory.map(BytesRegion("head", bytearray(16)))
-    engines = {"interp": Interpreter, "translate": Translated}
     push = "r1 = r9\nr2 = r6\nr3 = 0\nr4 = 0\ncall bpf_list_push_back_impl\n"
     # Two nodes pushed (the first push makes the list), the first popped and pushed
     # again, then the second pushed a second time while still in the list.
@@ -393,7 +391,7 @@ def test_a_node_in_a_list_is_refused_until_popped_wherever_it_lies(env, engine, 
         f"r9 = r1\n{new}{push}{new}r8 = r6\n{push}"
         f"r1 = r9\ncall bpf_list_pop_front\nr6 = r0\n{push}r6 = r8\n{push}r0 = 0\nexit"
     )
-    prog = engines[engine](assemble(text, name="twice"), resolver, env.memory)
+    prog = program(text, "twice")
     with pytest.raises(BpfFault, match=r"insn 35: list push of node 0x\w+, which is already"):
         prog.run(head)
     second, first = env.lists[head]
