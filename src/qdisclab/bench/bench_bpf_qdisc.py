@@ -16,10 +16,10 @@ each kept: on a busy machine a short run's best and a long run's average
 would not be the same measure, and the ratio would not be the qdiscs' alone.
 
 The wall-clock ratio is below the ratio of instructions per pair (callgrind,
-pure: 0.245) because the BPF pair's instructions cost more, not because the sides
+pure: 0.287) because the BPF pair's instructions cost more, not because the sides
 do different work: pfifo's pair runs from the L1 caches, while the BPF pair,
-four times the bytecodes in two large generated functions, misses the caches
-and mispredicts about ten times as often (docs/bpf.md, "How fast it runs").
+three times the bytecodes in two large generated functions, misses the caches
+and mispredicts several times as often (docs/bpf.md, "How fast it runs").
 """
 
 from __future__ import annotations
