@@ -21,7 +21,7 @@ reads or writes them in place: the first such access finds its region through
 the record (``ProgramEnv``'s finder), maps the bytes (``mapped``) and marks
 the layout ``accessed``, whose nodes are mapped when made from then on. A
 FIFO's node, reached only through kfuncs, never is: making and dropping one
-touches no table of the memory but the object's own entry.
+touches none of the memory's tables, only the env's entry for the object.
 
 >>> from qdisclab.bpf.kptr_fields import KptrNode
 >>> layout = NodeLayout("object fifo_node", 32, 24, pooled=True)
