@@ -940,11 +940,12 @@ class _Function:
         """
         for k in range(1, 6):
             lookup = SKB_AT.format(reg=f"r{k}")
-            value = self.read(f"r{k}") if lookup in template else ""
-            if re.fullmatch(r"r\d+", value):
-                known = self._known_object(int(value[1:]), "sk_buff", 0)
-                if known is not None:
-                    template = template.replace(lookup, known)
+            held = self.read(f"r{k}")  # the register whose value the argument holds
+            if lookup not in template or not re.fullmatch(r"r\d+", held):
+                continue
+            known = self._known_object(int(held[1:]), "sk_buff", 0)
+            if known is not None:
+                template = template.replace(lookup, known)
         return template
 
     def returns_zero(self) -> None:
